@@ -1,0 +1,209 @@
+#include "actor/actor.h"
+
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor/assert.h"
+#include "actor/message.h"
+#include "actor/system.h"
+
+_Thread_local int gr__callback_depth;
+
+/* Actors are cache-line aligned so the mailbox head gets a line alone. */
+#define ACTOR_ALIGN 64
+
+gr_ref gr__actor_ref(const gr__actor *a)
+{
+    return (gr_ref){a->serial, 0, a->sys->incarnation};
+}
+
+int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
+                    uint32_t flags, const void *arg, size_t arg_len,
+                    gr__actor **out_actor, gr_ref *out)
+{
+    /* relaxed: a late refusal is harmless; shutdown's sweep finds actors
+     * spawned just before it. */
+    if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
+        return GR_ESTOPPED;
+    size_t size = sizeof(gr__actor) + b->state_size;
+    size = (size + ACTOR_ALIGN - 1) & ~(size_t)(ACTOR_ALIGN - 1);
+    gr__actor *a = aligned_alloc(ACTOR_ALIGN, size);
+    if (a == NULL)
+        return GR_ENOMEM;
+    memset(a, 0, size);
+    gr__mailbox_init(&a->mb_head, &a->mb_tail);
+    a->sys = sys;
+    a->b = b;
+    a->flags = flags;
+    a->state = (char *)a + sizeof(gr__actor);
+    /* relaxed: only a total order of spawns is needed, not visibility. */
+    a->seq = atomic_fetch_add_explicit(&sys->next_seq, 1,
+                                       memory_order_relaxed);
+    int rc = gr__idtable_alloc(&sys->ids, a, &a->serial);
+    if (rc != GR_OK) {
+        free(a);
+        return rc;
+    }
+    atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
+    if (b->init != NULL) {
+        gr_ctx ctx = {a, w};
+        gr__callback_depth++;
+        rc = b->init(&ctx, a->state, arg, arg_len);
+        gr__callback_depth--;
+        if (rc != GR_OK) {
+            rc = rc < 0 ? rc : GR_EINIT;
+            /* As in OTP, terminate does not run when init fails. */
+            gr__actor_exit(a, w, rc, NULL, 0);
+            return rc;
+        }
+    }
+    if (gr__log_enabled(&sys->log, GR_LOG_DEBUG)) {
+        char ref[GR__REF_STR_MAX];
+        gr__log(&sys->log, GR_LOG_DEBUG, "spawn %s (%s)",
+                gr__ref_format(ref, gr__actor_ref(a)), b->name ? b->name : "");
+    }
+    if (out != NULL)
+        *out = gr__actor_ref(a);
+    if (out_actor != NULL)
+        *out_actor = a;
+    /* The mailbox was owned during init; messages sent meanwhile (also by
+     * init to itself) make the actor runnable now. */
+    if (!gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail)) {
+        GR_ASSERT(!(flags & GR__ACTOR_INBOX));
+        gr__sched_submit(&sys->sched, w, a);
+    }
+    return GR_OK;
+}
+
+/* Maps a handler's return value to an exit reason (or GR_CONTINUE). */
+static int exit_reason(int r)
+{
+    if (r == GR_CONTINUE)
+        return GR_CONTINUE;
+    if (r == GR_STOP)
+        return GR_OK;
+    return r < 0 ? r : GR_EFAILED;
+}
+
+void gr__actor_run(gr__worker *w, gr__actor *a)
+{
+    gr_ctx ctx = {a, w};
+    unsigned n = 0;
+    while (n < GR__BATCH) {
+        gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
+        if (node == NULL)
+            break;
+        n++;
+        gr__env *e = (gr__env *)node;
+        int reason;
+        if (e->msg.type == GR__MSG_STOP) {
+            reason = GR_ESHUTDOWN;
+        } else {
+            gr__callback_depth++;
+            reason = exit_reason(a->b->handle(&ctx, a->state, &e->msg));
+            gr__callback_depth--;
+        }
+        if (reason != GR_CONTINUE) {
+            gr__stat_inc(&w->stats.delivered, n);
+            gr__actor_exit(a, w, reason, &e->msg, 1);
+            gr__env_free(e);
+            return;
+        }
+        gr__env_free(e);
+    }
+    gr__stat_inc(&w->stats.delivered, n);
+    if (n == GR__BATCH ||
+        !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
+        gr__sched_requeue(&a->sys->sched, w, a);
+}
+
+/* Logs an exit: crashes at error level, the rest at debug level. */
+static void log_exit(gr__actor *a, int reason, const gr_msg *during)
+{
+    gr_system *sys = a->sys;
+    bool crash = reason != GR_OK && reason != GR_ESHUTDOWN;
+    gr_log_level level = crash ? GR_LOG_ERROR : GR_LOG_DEBUG;
+    if (!gr__log_enabled(&sys->log, level))
+        return;
+    char ref[GR__REF_STR_MAX];
+    const char *name = a->b->name ? a->b->name : "";
+    gr__ref_format(ref, gr__actor_ref(a));
+    if (!crash)
+        gr__log(&sys->log, level, "exit %s (%s): %s", ref, name,
+                reason == GR_OK ? "normal" : "shutdown");
+    else if (during != NULL && during->type < GR_MSG_RESERVED)
+        gr__log(&sys->log, level,
+                "crash %s (%s): %s (%s) while handling type 0x%x", ref, name,
+                gr_errname(reason), gr_strerror(reason), during->type);
+    else
+        gr__log(&sys->log, level, "crash %s (%s): %s (%s)", ref, name,
+                gr_errname(reason), gr_strerror(reason));
+}
+
+void gr__actor_exit(gr__actor *a, gr__worker *w, int reason,
+                    const gr_msg *during, int run_terminate)
+{
+    gr_system *sys = a->sys;
+    if (run_terminate && a->b->terminate != NULL) {
+        gr_ctx ctx = {a, w};
+        gr__callback_depth++;
+        a->b->terminate(&ctx, a->state, reason);
+        gr__callback_depth--;
+    }
+    if (a->name != NULL) {
+        gr__names_remove(&sys->names, a->name, gr__actor_ref(a));
+        free(a->name);
+        a->name = NULL;
+    }
+    log_exit(a, reason, during);
+    atomic_fetch_add_explicit(&sys->exited, 1, memory_order_relaxed);
+    if (gr__idtable_kill(&sys->ids, a->serial))
+        gr__actor_finalize(a);
+}
+
+void gr__actor_finalize(gr__actor *a)
+{
+    gr_system *sys = a->sys;
+    gr__node *node;
+    /* No sender holds the actor any more, so the mailbox is quiescent. */
+    while ((node = gr__mailbox_pop(&a->mb_head, &a->mb_tail)) != NULL) {
+        gr__env *e = (gr__env *)node;
+        if (e->msg.type < GR_MSG_RESERVED)
+            gr__dead_letter(&sys->dead, &sys->log, &e->msg, GR_DL_STOPPED);
+        gr__env_free(e);
+    }
+    if (a->flags & GR__ACTOR_INBOX)
+        sem_destroy((sem_t *)a->state);
+    uint64_t serial = a->serial;
+    free(a);
+    gr__idtable_free(&sys->ids, serial);
+}
+
+int gr_spawn(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
+             size_t arg_len, gr_ref *out)
+{
+    if (ctx == NULL)
+        return GR_EINVAL;
+    return gr_system_spawn(ctx->self->sys, b, arg, arg_len, out);
+}
+
+int gr_system_spawn(gr_system *sys, const gr_behaviour *b, const void *arg,
+                    size_t arg_len, gr_ref *out)
+{
+    if (sys == NULL || b == NULL || b->handle == NULL ||
+        (arg == NULL && arg_len > 0))
+        return GR_EINVAL;
+    return gr__actor_spawn(sys, gr__worker_of(sys), b, 0, arg,
+                           arg_len, NULL, out);
+}
+
+gr_ref gr_self(const gr_ctx *ctx)
+{
+    return gr__actor_ref(ctx->self);
+}
+
+gr_system *gr_ctx_system(const gr_ctx *ctx)
+{
+    return ctx->self->sys;
+}

@@ -1,0 +1,139 @@
+/*
+ * Inboxes: actors without a handler whose mailbox is popped by a non-actor
+ * thread. The mailbox's "was empty" signal posts a semaphore instead of
+ * scheduling; the semaphore lives in the actor's state area.
+ */
+#define _GNU_SOURCE /* sem_clockwait */
+#include <grove/inbox.h>
+
+#include <errno.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <time.h>
+
+#include "actor/message.h"
+#include "actor/system.h"
+
+/* Never called: inboxes are popped by their owner, not scheduled. */
+static int inbox_handle(gr_ctx *ctx, void *state, const gr_msg *msg)
+{
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    return GR_EUNHANDLED;
+}
+
+static int inbox_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)ctx;
+    (void)arg;
+    (void)len;
+    return sem_init((sem_t *)state, 0, 0) == 0 ? GR_OK : GR_ESYS;
+}
+
+static const gr_behaviour inbox_behaviour = {
+    .name = "inbox",
+    .state_size = sizeof(sem_t),
+    .init = inbox_init,
+    .handle = inbox_handle,
+};
+
+static gr__actor *actor_of(const gr_inbox *inbox)
+{
+    return (gr__actor *)inbox;
+}
+
+static bool in_handler(void)
+{
+    return gr__callback_depth > 0 || gr__current_worker != NULL;
+}
+
+int gr_inbox_open(gr_system *sys, gr_inbox **out)
+{
+    if (sys == NULL || out == NULL)
+        return GR_EINVAL;
+    if (in_handler())
+        return GR_EWRONGTHREAD;
+    gr__actor *a;
+    int rc = gr__actor_spawn(sys, NULL, &inbox_behaviour, GR__ACTOR_INBOX,
+                             NULL, 0, &a, NULL);
+    if (rc != GR_OK)
+        return rc;
+    atomic_fetch_add_explicit(&sys->open_inboxes, 1, memory_order_relaxed);
+    *out = (gr_inbox *)a;
+    return GR_OK;
+}
+
+gr_ref gr_inbox_ref(const gr_inbox *inbox)
+{
+    return gr__actor_ref(actor_of(inbox));
+}
+
+/* Waits for a post on sem until deadline (NULL: forever). Returns false on
+ * timeout. */
+static bool wait_post(sem_t *sem, const struct timespec *deadline)
+{
+    for (;;) {
+        int rc = deadline ? sem_clockwait(sem, CLOCK_MONOTONIC, deadline)
+                          : sem_wait(sem);
+        if (rc == 0)
+            return true;
+        if (errno != EINTR)
+            return false;
+    }
+}
+
+int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms)
+{
+    if (inbox == NULL || out == NULL)
+        return GR_EINVAL;
+    gr__actor *a = actor_of(inbox);
+    struct timespec deadline;
+    if (timeout_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    for (bool last_try = false;; ) {
+        gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
+        if (node != NULL) {
+            atomic_fetch_add_explicit(&a->sys->inbox_delivered, 1,
+                                      memory_order_relaxed);
+            *out = &((gr__env *)node)->msg;
+            return GR_OK;
+        }
+        if (last_try)
+            return GR_ETIMEDOUT;
+        if (!gr__mailbox_is_marked(&a->mb_head) &&
+            !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail)) {
+            /* A sender is between its exchange and its link. */
+            sched_yield();
+            continue;
+        }
+        /* Marked: the next sender posts the semaphore. A post left over
+         * from a message already taken only causes one more loop. */
+        if (timeout_ms == 0 ||
+            !wait_post((sem_t *)a->state, timeout_ms > 0 ? &deadline : NULL))
+            last_try = true;
+    }
+}
+
+void gr_msg_free(gr_msg *msg)
+{
+    if (msg != NULL)
+        gr__env_free(gr__env_of(msg));
+}
+
+void gr_inbox_close(gr_inbox *inbox)
+{
+    if (inbox == NULL)
+        return;
+    gr__actor *a = actor_of(inbox);
+    gr_system *sys = a->sys;
+    gr__actor_exit(a, NULL, GR_OK, NULL, 0);
+    atomic_fetch_sub_explicit(&sys->open_inboxes, 1, memory_order_relaxed);
+}

@@ -1,0 +1,41 @@
+/*
+ * The I/O thread: one libev loop per system. Only this thread touches the
+ * loop; other threads reach it with gr__io_* calls, which use ev_async_send.
+ * For now it turns SIGINT/SIGTERM into a stop request; timers, sockets and
+ * child watchers will live here too.
+ */
+#ifndef GROVE_ACTOR_IO_H
+#define GROVE_ACTOR_IO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <ev.h>
+
+#include <grove/system.h>
+
+/* The I/O thread of one system. */
+typedef struct gr__io {
+    struct ev_loop *loop;
+    ev_async wake;     /* Any thread -> loop: look at quit. */
+    ev_signal sigint;  /* Started only when this system owns the signals. */
+    ev_signal sigterm;
+    pthread_t thread;
+    bool owns_signals; /* This system holds the process's signal watchers. */
+    bool started;
+    _Atomic(bool) quit;
+    gr_system *sys;
+} gr__io;
+
+/*
+ * Creates the loop and starts the thread. When handle_signals is true and no
+ * other system in the process watches SIGINT/SIGTERM, this one does: each
+ * then calls gr_system_stop(sys). Returns GR_OK, GR_ENOMEM or GR_ESYS.
+ */
+int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals);
+
+/* Stops the loop, joins the thread and frees the loop. Idempotent. */
+void gr__io_stop(gr__io *io);
+
+#endif

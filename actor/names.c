@@ -1,0 +1,179 @@
+#include "actor/names.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor/actor.h"
+#include "actor/system.h"
+
+typedef struct gr__name_entry {
+    struct gr__name_entry *next;
+    gr_ref ref;
+    char name[]; /* NUL-terminated copy. */
+} gr__name_entry;
+
+#define INITIAL_BUCKETS 64
+
+/* FNV-1a: short keys, no adversary on this table's inputs' distribution. */
+static size_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return (size_t)h;
+}
+
+int gr__names_init(gr__names *n)
+{
+    n->buckets = calloc(INITIAL_BUCKETS, sizeof *n->buckets);
+    if (n->buckets == NULL)
+        return GR_ENOMEM;
+    if (pthread_mutex_init(&n->lock, NULL) != 0) {
+        free(n->buckets);
+        return GR_ESYS;
+    }
+    n->nbuckets = INITIAL_BUCKETS;
+    n->count = 0;
+    return GR_OK;
+}
+
+void gr__names_destroy(gr__names *n)
+{
+    for (size_t i = 0; i < n->nbuckets; i++) {
+        gr__name_entry *e = n->buckets[i];
+        while (e != NULL) {
+            gr__name_entry *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    free(n->buckets);
+    pthread_mutex_destroy(&n->lock);
+}
+
+int gr__name_check(const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return GR_EINVAL;
+    size_t len = strnlen(name, GR_NAME_MAX + 1);
+    if (len > GR_NAME_MAX)
+        return GR_ENAMETOOLONG;
+    /* '@' separates a name from its node in "name@node". */
+    if (memchr(name, '@', len) != NULL)
+        return GR_EINVAL;
+    return GR_OK;
+}
+
+/* Doubles the bucket array; lock held. On OOM keeps the old one. */
+static void grow(gr__names *n)
+{
+    size_t nb = n->nbuckets * 2;
+    gr__name_entry **b = calloc(nb, sizeof *b);
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < n->nbuckets; i++) {
+        gr__name_entry *e = n->buckets[i];
+        while (e != NULL) {
+            gr__name_entry *next = e->next;
+            size_t k = hash(e->name) & (nb - 1);
+            e->next = b[k];
+            b[k] = e;
+            e = next;
+        }
+    }
+    free(n->buckets);
+    n->buckets = b;
+    n->nbuckets = nb;
+}
+
+/* Returns the link that points at name's entry (or at NULL); lock held. */
+static gr__name_entry **find_link(gr__names *n, const char *name)
+{
+    gr__name_entry **link = &n->buckets[hash(name) & (n->nbuckets - 1)];
+    while (*link != NULL && strcmp((*link)->name, name) != 0)
+        link = &(*link)->next;
+    return link;
+}
+
+int gr__names_add(gr__names *n, const char *name, gr_ref ref)
+{
+    size_t len = strlen(name);
+    gr__name_entry *e = malloc(sizeof *e + len + 1);
+    if (e == NULL)
+        return GR_ENOMEM;
+    memcpy(e->name, name, len + 1);
+    e->ref = ref;
+    pthread_mutex_lock(&n->lock);
+    gr__name_entry **link = find_link(n, name);
+    if (*link != NULL) {
+        pthread_mutex_unlock(&n->lock);
+        free(e);
+        return GR_EEXIST;
+    }
+    e->next = NULL;
+    *link = e;
+    if (++n->count > n->nbuckets)
+        grow(n);
+    pthread_mutex_unlock(&n->lock);
+    return GR_OK;
+}
+
+void gr__names_remove(gr__names *n, const char *name, gr_ref ref)
+{
+    pthread_mutex_lock(&n->lock);
+    gr__name_entry **link = find_link(n, name);
+    gr__name_entry *e = *link;
+    if (e != NULL && gr_ref_eq(e->ref, ref)) {
+        *link = e->next;
+        n->count--;
+    } else {
+        e = NULL;
+    }
+    pthread_mutex_unlock(&n->lock);
+    free(e);
+}
+
+int gr__names_find(gr__names *n, const char *name, gr_ref *out)
+{
+    if (name == NULL)
+        return GR_ENOTFOUND;
+    pthread_mutex_lock(&n->lock);
+    gr__name_entry *e = *find_link(n, name);
+    if (e != NULL)
+        *out = e->ref;
+    pthread_mutex_unlock(&n->lock);
+    return e != NULL ? GR_OK : GR_ENOTFOUND;
+}
+
+int gr_register(gr_ctx *ctx, const char *name)
+{
+    if (ctx == NULL)
+        return GR_EINVAL;
+    int rc = gr__name_check(name);
+    if (rc != GR_OK)
+        return rc;
+    gr__actor *a = ctx->self;
+    if (a->name != NULL)
+        return GR_EEXIST;
+    size_t len = strlen(name);
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return GR_ENOMEM;
+    memcpy(copy, name, len + 1);
+    rc = gr__names_add(&a->sys->names, name, gr__actor_ref(a));
+    if (rc != GR_OK) {
+        free(copy);
+        return rc;
+    }
+    a->name = copy;
+    return GR_OK;
+}
+
+int gr_whereis(gr_system *sys, const char *name, gr_ref *out)
+{
+    if (sys == NULL || out == NULL)
+        return GR_EINVAL;
+    return gr__names_find(&sys->names, name, out);
+}

@@ -1,0 +1,398 @@
+#include "actor/scheduler.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor/system.h"
+
+_Thread_local gr__worker *gr__current_worker;
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* Tries a taker's CAS this many times on one victim before moving on. */
+#define STEAL_TRIES 4
+
+static bool stopping(gr__sched *s)
+{
+    /* relaxed: a stale false only delays the exit by one loop. */
+    return atomic_load_explicit(&s->stopping, memory_order_relaxed);
+}
+
+/* ---- injection queue --------------------------------------------------- */
+
+static void inject_push(gr__sched *s, gr__actor *a)
+{
+    a->sched_next = NULL;
+    pthread_mutex_lock(&s->inject_lock);
+    if (s->inject_tail != NULL)
+        s->inject_tail->sched_next = a;
+    else
+        s->inject_head = a;
+    s->inject_tail = a;
+    /* seq_cst: a parking worker's recheck (after its fence) must see it. */
+    atomic_fetch_add_explicit(&s->inject_len, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&s->inject_lock);
+}
+
+static gr__actor *inject_pop(gr__sched *s)
+{
+    /* relaxed: a hint; the lock below orders the real read. */
+    if (atomic_load_explicit(&s->inject_len, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&s->inject_lock);
+    gr__actor *a = s->inject_head;
+    if (a != NULL) {
+        s->inject_head = a->sched_next;
+        if (s->inject_head == NULL)
+            s->inject_tail = NULL;
+        atomic_fetch_sub_explicit(&s->inject_len, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&s->inject_lock);
+    return a;
+}
+
+/* ---- waking and parking (Go's protocol) -------------------------------- */
+
+/*
+ * Wakes one parked worker if none is spinning: a spinning worker will find
+ * the new work itself, and waking costs the waker a syscall.
+ */
+static void wake_one(gr__sched *s)
+{
+    /* seq_cst: Dekker with park(): either we see its nidle increment or it
+     * sees the work we published before calling here. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0 ||
+        atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0)
+        return;
+    unsigned zero = 0;
+    /* The woken worker starts out spinning: count it now so that other
+     * wakers stand down. relaxed: the idle lock below orders the hand-off. */
+    if (!atomic_compare_exchange_strong_explicit(&s->nspinning, &zero, 1,
+                                                 memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&s->idle_lock);
+    gr__worker *w = s->idle;
+    if (w != NULL) {
+        s->idle = w->idle_next;
+        w->woken = true;
+        atomic_fetch_sub_explicit(&s->nidle, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&s->idle_lock);
+    if (w == NULL) {
+        atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_relaxed);
+        return;
+    }
+    sem_post(&w->park);
+}
+
+/* Returns true when some queue another worker can take from holds work. */
+static bool work_visible(gr__sched *s)
+{
+    if (atomic_load_explicit(&s->inject_len, memory_order_relaxed) != 0)
+        return true;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (gr__deque_size(&s->workers[i].dq) != 0)
+            return true;
+    return false;
+}
+
+/* Stops counting w as spinning; the last spinner to find work wakes another
+ * so that a burst of new work keeps getting picked up (Go's resetspinning). */
+static void stop_spinning(gr__sched *s, gr__worker *w, bool found_work)
+{
+    if (!w->spinning)
+        return;
+    w->spinning = false;
+    unsigned before = atomic_fetch_sub_explicit(&s->nspinning, 1,
+                                                memory_order_relaxed);
+    if (found_work && before == 1)
+        wake_one(s);
+}
+
+/* Parks w until a waker or a stop posts it. Returns at once, without
+ * sleeping, when work or a stop shows up after w joined the idle list. */
+static void park(gr__sched *s, gr__worker *w)
+{
+    pthread_mutex_lock(&s->idle_lock);
+    w->woken = false;
+    w->idle_next = s->idle;
+    s->idle = w;
+    atomic_fetch_add_explicit(&s->nidle, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&s->idle_lock);
+    /* seq_cst: pairs with wake_one's fence (see there). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (work_visible(s) ||
+        atomic_load_explicit(&s->stopping, memory_order_seq_cst)) {
+        pthread_mutex_lock(&s->idle_lock);
+        bool woken = w->woken;
+        if (!woken) {
+            gr__worker **link = &s->idle;
+            while (*link != w)
+                link = &(*link)->idle_next;
+            *link = w->idle_next;
+            atomic_fetch_sub_explicit(&s->nidle, 1, memory_order_relaxed);
+        }
+        pthread_mutex_unlock(&s->idle_lock);
+        if (!woken)
+            return;
+        /* A waker already took us off the list and will post: consume it. */
+    }
+    while (sem_wait(&w->park) != 0 && errno == EINTR)
+        ;
+    /* wake_one counted us as spinning before posting. A stop wake-up does
+     * not, but then nobody reads the count again. */
+    w->spinning = !stopping(s);
+}
+
+/* ---- finding work ------------------------------------------------------ */
+
+static uint64_t next_rand(gr__worker *w)
+{
+    /* xorshift64: cheap victim choice, owner-only state. */
+    uint64_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return w->rng = x;
+}
+
+/* Takes the oldest entry of d, retrying lost races a few times. */
+static gr__actor *take(gr__deque *d)
+{
+    for (int i = 0; i < STEAL_TRIES; i++) {
+        void *x = gr__deque_steal(d);
+        if (x == GR__DEQUE_EMPTY)
+            return NULL;
+        if (x != GR__DEQUE_ABORT)
+            return x;
+    }
+    return NULL;
+}
+
+static void push_local(gr__sched *s, gr__worker *w, gr__actor *a)
+{
+    if (!gr__deque_push(&w->dq, a))
+        inject_push(s, a);
+}
+
+static gr__actor *find_local(gr__sched *s, gr__worker *w)
+{
+    gr__actor *a;
+    if (w->ticks % GR__INJECT_PERIOD == 0 && (a = inject_pop(s)) != NULL) {
+        w->run_next_streak = 0;
+        return a;
+    }
+    if (w->run_next != NULL) {
+        a = w->run_next;
+        w->run_next = NULL;
+        if (w->run_next_streak < GR__RUN_NEXT_LIMIT ||
+            gr__deque_size(&w->dq) == 0) {
+            w->run_next_streak++;
+            return a;
+        }
+        push_local(s, w, a);
+    }
+    w->run_next_streak = 0;
+    if ((a = take(&w->dq)) != NULL)
+        return a;
+    return inject_pop(s);
+}
+
+static gr__actor *steal_other(gr__sched *s, gr__worker *w)
+{
+    unsigned n = s->nworkers;
+    if (n < 2)
+        return NULL;
+    unsigned start = (unsigned)(next_rand(w) % n);
+    for (unsigned i = 0; i < n; i++) {
+        gr__worker *v = &s->workers[(start + i) % n];
+        if (v == w)
+            continue;
+        gr__actor *a = take(&v->dq);
+        if (a != NULL) {
+            gr__stat_inc(&w->stats.steals, 1);
+            return a;
+        }
+    }
+    return NULL;
+}
+
+/* Looks for work elsewhere, spinning then parking. Returns NULL on stop. */
+static gr__actor *find_idle(gr__sched *s, gr__worker *w)
+{
+    for (;;) {
+        if (stopping(s))
+            return NULL;
+        if (!w->spinning) {
+            /* Go's limit: at most half the busy workers spin. */
+            unsigned spin = atomic_load_explicit(&s->nspinning,
+                                                 memory_order_relaxed);
+            unsigned idle = atomic_load_explicit(&s->nidle,
+                                                 memory_order_relaxed);
+            if (2 * spin < s->nworkers - idle) {
+                w->spinning = true;
+                atomic_fetch_add_explicit(&s->nspinning, 1,
+                                          memory_order_relaxed);
+            }
+        }
+        unsigned rounds = w->spinning ? GR__SPIN_ROUNDS : 1;
+        for (unsigned r = 0; r < rounds; r++) {
+            gr__actor *a = inject_pop(s);
+            if (a == NULL)
+                a = steal_other(s, w);
+            if (a != NULL) {
+                stop_spinning(s, w, true);
+                return a;
+            }
+            if ((r & 63) == 63 && stopping(s))
+                return NULL;
+            cpu_relax();
+        }
+        stop_spinning(s, w, false);
+        park(s, w);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    gr__worker *w = arg;
+    gr__sched *s = &w->sys->sched;
+    gr__current_worker = w;
+    for (;;) {
+        if (stopping(s))
+            break;
+        gr__actor *a = find_local(s, w);
+        if (a == NULL && (a = find_idle(s, w)) == NULL)
+            break;
+        w->ticks++;
+        gr__stat_inc(&w->stats.runs, 1);
+        gr__actor_run(w, a);
+    }
+    gr__current_worker = NULL;
+    return NULL;
+}
+
+/* ---- public (internal) entry points ------------------------------------ */
+
+void gr__sched_submit(gr__sched *s, gr__worker *w, gr__actor *a)
+{
+    if (w != NULL) {
+        gr__actor *prev = w->run_next;
+        w->run_next = a;
+        /* A pair that keeps handing work to each other stays on this core;
+         * nobody else needs waking until something becomes stealable. */
+        if (prev == NULL)
+            return;
+        push_local(s, w, prev);
+    } else {
+        inject_push(s, a);
+    }
+    wake_one(s);
+}
+
+void gr__sched_requeue(gr__sched *s, gr__worker *w, gr__actor *a)
+{
+    push_local(s, w, a);
+    wake_one(s);
+}
+
+int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n)
+{
+    /* aligned_alloc: workers hold cache-line-aligned deques. The size is a
+     * multiple of the alignment because the struct's alignment is 64. */
+    s->workers = aligned_alloc(_Alignof(gr__worker), n * sizeof *s->workers);
+    if (s->workers == NULL)
+        return GR_ENOMEM;
+    memset(s->workers, 0, n * sizeof *s->workers);
+    s->nworkers = n;
+    s->inject_head = s->inject_tail = NULL;
+    s->idle = NULL;
+    s->threads_started = false;
+    atomic_init(&s->inject_len, 0);
+    atomic_init(&s->nidle, 0);
+    atomic_init(&s->nspinning, 0);
+    atomic_init(&s->stopping, false);
+    pthread_mutex_init(&s->inject_lock, NULL);
+    pthread_mutex_init(&s->idle_lock, NULL);
+    for (unsigned i = 0; i < n; i++) {
+        gr__worker *w = &s->workers[i];
+        gr__deque_init(&w->dq);
+        w->sys = sys;
+        w->index = i;
+        w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+        sem_init(&w->park, 0, 0);
+        atomic_init(&w->stats.runs, 0);
+        atomic_init(&w->stats.steals, 0);
+        atomic_init(&w->stats.delivered, 0);
+    }
+    return GR_OK;
+}
+
+int gr__sched_start(gr__sched *s)
+{
+    /* Workers never take process signals: SIGINT/SIGTERM belong to the I/O
+     * thread's watchers or the application, and SIGPIPE must surface as
+     * EPIPE. Threads inherit the creator's mask, so set it around create. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&block, sigs[i]);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    unsigned started = 0;
+    for (; started < s->nworkers; started++)
+        if (pthread_create(&s->workers[started].thread, NULL, worker_main,
+                           &s->workers[started]) != 0)
+            break;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started < s->nworkers) {
+        unsigned n = s->nworkers;
+        s->nworkers = started; /* Join only those that exist. */
+        s->threads_started = true;
+        gr__sched_stop(s);
+        s->nworkers = n;
+        s->threads_started = false;
+        return GR_ESYS;
+    }
+    s->threads_started = true;
+    return GR_OK;
+}
+
+void gr__sched_stop(gr__sched *s)
+{
+    if (!s->threads_started)
+        return;
+    /* seq_cst: pairs with park()'s fence and recheck. */
+    atomic_store_explicit(&s->stopping, true, memory_order_seq_cst);
+    pthread_mutex_lock(&s->idle_lock);
+    for (gr__worker *w = s->idle; w != NULL; w = w->idle_next) {
+        w->woken = true;
+        sem_post(&w->park);
+    }
+    s->idle = NULL;
+    atomic_store_explicit(&s->nidle, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&s->idle_lock);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i].thread, NULL);
+    s->threads_started = false;
+}
+
+void gr__sched_destroy(gr__sched *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++)
+        sem_destroy(&s->workers[i].park);
+    pthread_mutex_destroy(&s->inject_lock);
+    pthread_mutex_destroy(&s->idle_lock);
+    free(s->workers);
+    s->workers = NULL;
+}

@@ -1,0 +1,116 @@
+/*
+ * The scheduler: worker threads that run actors to completion, each with a
+ * work-stealing deque and a run-next slot, a shared injection queue for
+ * other threads, and Go's spin-then-park protocol for idle workers.
+ */
+#ifndef GROVE_ACTOR_SCHEDULER_H
+#define GROVE_ACTOR_SCHEDULER_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <grove/system.h>
+
+#include "actor/actor.h"
+#include "actor/deque.h"
+
+/* Messages one actor handles per turn before yielding its worker (Pony's
+ * PONY_SCHED_BATCH is 100). */
+#define GR__BATCH 100
+/* Consecutive run-next turns after which the worker serves its deque first,
+ * so a ping-ponging pair cannot starve the rest of its queue. */
+#define GR__RUN_NEXT_LIMIT 64
+/* Every this many turns a worker polls the injection queue first, so work
+ * from outside threads is never starved by local work (Go uses 61). */
+#define GR__INJECT_PERIOD 61
+/* Rounds an idle worker looks for work before parking. Waking a parked
+ * thread costs ~90 us on the development VM, so spinning ~20-50 us first
+ * keeps bursty traffic off the futex. */
+#define GR__SPIN_ROUNDS 2000
+
+/* Per-worker counters: written only by their worker (relaxed load+store),
+ * read by gr_system_stats() from any thread. */
+typedef struct gr__worker_stats {
+    _Atomic(uint64_t) runs;
+    _Atomic(uint64_t) steals;
+    _Atomic(uint64_t) delivered;
+} gr__worker_stats;
+
+/* One worker thread and its queues. */
+typedef struct gr__worker {
+    gr__deque dq; /* Stealable runnable actors (first: cache-aligned). */
+    gr_system *sys;
+    unsigned index;
+    pthread_t thread;
+    gr__actor *run_next;      /* Owner only: next actor to run, not stealable. */
+    unsigned run_next_streak; /* Owner only. */
+    unsigned ticks;           /* Owner only: turns run, for inject polling. */
+    uint64_t rng;             /* Owner only: victim choice. */
+    bool spinning;            /* Owner only: counted in nspinning. */
+    sem_t park;               /* Posted to wake this worker when parked. */
+    bool woken;               /* Guarded by idle_lock: taken off idle list. */
+    struct gr__worker *idle_next; /* Guarded by idle_lock. */
+    gr__worker_stats stats;
+} gr__worker;
+
+/* The scheduler state shared by a system's workers. */
+typedef struct gr__sched {
+    gr__worker *workers;
+    unsigned nworkers;
+    /* Injection queue: FIFO of actors made runnable by non-worker threads. */
+    pthread_mutex_t inject_lock;
+    gr__actor *inject_head, *inject_tail;
+    _Atomic(size_t) inject_len; /* Lock-free emptiness check. */
+    /* Idle (parked) workers. */
+    pthread_mutex_t idle_lock;
+    gr__worker *idle;
+    _Atomic(unsigned) nidle;
+    _Atomic(unsigned) nspinning;
+    _Atomic(bool) stopping; /* Workers exit their loops when set. */
+    bool threads_started;
+} gr__sched;
+
+/* The worker running on this thread, or NULL on other threads. */
+extern _Thread_local gr__worker *gr__current_worker;
+
+/* Returns this thread's worker if it belongs to sys, else NULL. */
+static inline gr__worker *gr__worker_of(const gr_system *sys)
+{
+    gr__worker *w = gr__current_worker;
+    return w != NULL && w->sys == sys ? w : NULL;
+}
+
+/* Creates (but does not start) n workers. Returns GR_OK or GR_ENOMEM/ESYS. */
+int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n);
+
+/* Starts the worker threads. Returns GR_OK or GR_ESYS. */
+int gr__sched_start(gr__sched *s);
+
+/* Stops and joins the workers; their current turns finish first. */
+void gr__sched_stop(gr__sched *s);
+
+/* Frees the scheduler's memory (after gr__sched_stop). Queued actors are
+ * forgotten, not touched: shutdown finalises every actor itself. */
+void gr__sched_destroy(gr__sched *s);
+
+/*
+ * Makes actor a runnable. w is the calling thread's worker of this system
+ * (or NULL): then a goes to w's run-next slot; otherwise to the injection
+ * queue. Wakes an idle worker when needed.
+ */
+void gr__sched_submit(gr__sched *s, gr__worker *w, gr__actor *a);
+
+/* Puts an actor that still has messages back at the end of w's queue. */
+void gr__sched_requeue(gr__sched *s, gr__worker *w, gr__actor *a);
+
+/* Bumps an owner-only counter without a locked instruction. */
+static inline void gr__stat_inc(_Atomic(uint64_t) *c, uint64_t by)
+{
+    atomic_store_explicit(
+        c, atomic_load_explicit(c, memory_order_relaxed) + by,
+        memory_order_relaxed);
+}
+
+#endif

@@ -1,0 +1,84 @@
+/* Sending: tell, send, stop, and the one delivery path they share. */
+#include <semaphore.h>
+
+#include "actor/message.h"
+#include "actor/system.h"
+
+/* Checks a payload argument pair and size. */
+static int check_payload(gr_system *sys, const void *data, size_t len)
+{
+    if ((data == NULL) != (len == 0))
+        return GR_EINVAL;
+    if (len > sys->max_payload)
+        return GR_EMSGSIZE;
+    return GR_OK;
+}
+
+/*
+ * Delivers one message: copies the payload into an envelope, resolves and
+ * pins the target, pushes, schedules the target if its mailbox was empty,
+ * then unpins (finalising the target if it exited meanwhile and this was
+ * the last pin). A missing target makes a dead letter.
+ */
+static int deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
+                   gr_ref to, const void *data, size_t len)
+{
+    /* relaxed: a send racing with shutdown's start is a caller bug anyway;
+     * this only turns the common late send into a clean error. */
+    if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
+        return GR_ESTOPPED;
+    gr__env *e = gr__env_new(type, from, to, 0, data, len);
+    if (e == NULL)
+        return GR_ENOMEM;
+    gr__actor *a = NULL;
+    if (to.node == 0 && to.incarnation == sys->incarnation)
+        a = gr__idtable_acquire(&sys->ids, to.serial);
+    if (a == NULL) {
+        if (type < GR_MSG_RESERVED)
+            gr__dead_letter(&sys->dead, &sys->log, &e->msg, GR_DL_NO_ACTOR);
+        gr__env_free(e);
+        return GR_ENOACTOR;
+    }
+    if (gr__mailbox_push(&a->mb_head, &e->node)) {
+        if (a->flags & GR__ACTOR_INBOX)
+            sem_post((sem_t *)a->state);
+        else
+            gr__sched_submit(&sys->sched, w, a);
+    }
+    if (gr__idtable_release(&sys->ids, to.serial))
+        gr__actor_finalize(a);
+    return GR_OK;
+}
+
+int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data,
+            size_t len)
+{
+    if (ctx == NULL || type >= GR_MSG_RESERVED)
+        return GR_EINVAL;
+    gr_system *sys = ctx->self->sys;
+    int rc = check_payload(sys, data, len);
+    if (rc != GR_OK)
+        return rc;
+    return deliver(sys, ctx->w, type, gr__actor_ref(ctx->self), to, data,
+                   len);
+}
+
+int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
+            const void *data, size_t len)
+{
+    if (sys == NULL || type >= GR_MSG_RESERVED)
+        return GR_EINVAL;
+    int rc = check_payload(sys, data, len);
+    if (rc != GR_OK)
+        return rc;
+    return deliver(sys, gr__worker_of(sys), type, from, to,
+                   data, len);
+}
+
+int gr_stop(gr_system *sys, gr_ref target)
+{
+    if (sys == NULL)
+        return GR_EINVAL;
+    return deliver(sys, gr__worker_of(sys), GR__MSG_STOP,
+                   GR_REF_NONE, target, NULL, 0);
+}

@@ -1,0 +1,166 @@
+/* System lifecycle: start, stop request, run, shutdown, stats. */
+#include "actor/system.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actor/assert.h"
+
+/* Most worker threads a system accepts. */
+#define MAX_WORKERS 1024
+
+static bool in_handler(void)
+{
+    return gr__callback_depth > 0 || gr__current_worker != NULL;
+}
+
+static unsigned default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* Frees what start set up; each part tolerates being unset. */
+static void destroy(gr_system *sys)
+{
+    gr__sched_destroy(&sys->sched);
+    gr__idtable_destroy(&sys->ids);
+    gr__names_destroy(&sys->names);
+    pthread_cond_destroy(&sys->stop_cond);
+    pthread_mutex_destroy(&sys->stop_lock);
+    free(sys);
+}
+
+int gr_system_start(const gr_config *cfg, gr_system **out)
+{
+    static const gr_config defaults;
+    if (out == NULL)
+        return GR_EINVAL;
+    if (cfg == NULL)
+        cfg = &defaults;
+    unsigned nworkers = cfg->workers ? cfg->workers : default_workers();
+    if (nworkers > MAX_WORKERS || (cfg->log_level_set &&
+                                   (unsigned)cfg->log_level > GR_LOG_OFF))
+        return GR_EINVAL;
+    gr_system *sys = calloc(1, sizeof *sys);
+    if (sys == NULL)
+        return GR_ENOMEM;
+    gr__logger_init(&sys->log, cfg);
+    gr__dead_init(&sys->dead, cfg->dead_letter_log_limit);
+    sys->max_payload = cfg->max_payload ? cfg->max_payload
+                                        : GR__DEFAULT_MAX_PAYLOAD;
+    sys->incarnation = 1;
+    pthread_mutex_init(&sys->stop_lock, NULL);
+    pthread_cond_init(&sys->stop_cond, NULL);
+    int rc = gr__idtable_init(&sys->ids) != 0 ? GR_ENOMEM : GR_OK;
+    if (rc == GR_OK && (rc = gr__names_init(&sys->names)) == GR_OK &&
+        (rc = gr__sched_init(&sys->sched, sys, nworkers)) == GR_OK &&
+        (rc = gr__sched_start(&sys->sched)) == GR_OK)
+        rc = gr__io_start(&sys->io, sys, !cfg->no_signals);
+    if (rc != GR_OK) {
+        gr__sched_stop(&sys->sched);
+        destroy(sys);
+        return rc;
+    }
+    gr__log(&sys->log, GR_LOG_INFO, "system started: %u workers", nworkers);
+    *out = sys;
+    return GR_OK;
+}
+
+void gr_system_stop(gr_system *sys)
+{
+    pthread_mutex_lock(&sys->stop_lock);
+    sys->stop_requested = true;
+    pthread_cond_broadcast(&sys->stop_cond);
+    pthread_mutex_unlock(&sys->stop_lock);
+}
+
+int gr_system_run(gr_system *sys)
+{
+    if (sys == NULL)
+        return GR_EINVAL;
+    if (in_handler())
+        return GR_EWRONGTHREAD;
+    pthread_mutex_lock(&sys->stop_lock);
+    while (!sys->stop_requested)
+        pthread_cond_wait(&sys->stop_cond, &sys->stop_lock);
+    pthread_mutex_unlock(&sys->stop_lock);
+    return gr_system_shutdown(sys);
+}
+
+/* Orders actors newest first. */
+static int by_seq_desc(const void *x, const void *y)
+{
+    const gr__actor *a = *(gr__actor *const *)x;
+    const gr__actor *b = *(gr__actor *const *)y;
+    return a->seq < b->seq ? 1 : a->seq > b->seq ? -1 : 0;
+}
+
+/* Makes every live actor exit, newest first. Single-threaded: workers are
+ * joined and sends are refused, so no actor changes underneath. */
+static void terminate_all(gr_system *sys)
+{
+    uint32_t extent = gr__idtable_extent(&sys->ids);
+    gr__actor **live = malloc((extent ? extent : 1) * sizeof *live);
+    size_t n = 0;
+    for (uint32_t i = 0; i < extent; i++) {
+        gr__actor *a = gr__idtable_peek(&sys->ids, i);
+        if (a == NULL)
+            continue;
+        if (live != NULL)
+            live[n++] = a;
+        else /* Out of memory: still stop everyone, in slot order. */
+            gr__actor_exit(a, NULL, GR_ESHUTDOWN, NULL, 1);
+    }
+    if (live == NULL)
+        return;
+    qsort(live, n, sizeof *live, by_seq_desc);
+    for (size_t i = 0; i < n; i++)
+        gr__actor_exit(live[i], NULL, GR_ESHUTDOWN, NULL, 1);
+    free(live);
+}
+
+int gr_system_shutdown(gr_system *sys)
+{
+    if (sys == NULL)
+        return GR_EINVAL;
+    if (in_handler())
+        return GR_EWRONGTHREAD;
+    GR_ASSERT(atomic_load(&sys->open_inboxes) == 0 &&
+              "close every inbox before shutting the system down");
+    /* seq_cst: from here on every send and spawn is refused. */
+    atomic_store(&sys->shutting_down, true);
+    gr__sched_stop(&sys->sched);
+    gr__io_stop(&sys->io);
+    terminate_all(sys);
+    gr__dead_summary(&sys->dead, &sys->log);
+    gr__log(&sys->log, GR_LOG_INFO, "system stopped");
+    destroy(sys);
+    return GR_OK;
+}
+
+void gr_system_stats(gr_system *sys, gr_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    gr__sched *s = &sys->sched;
+    out->workers = s->nworkers;
+    out->spawned = atomic_load_explicit(&sys->spawned, memory_order_relaxed);
+    out->exited = atomic_load_explicit(&sys->exited, memory_order_relaxed);
+    out->delivered = atomic_load_explicit(&sys->inbox_delivered,
+                                          memory_order_relaxed);
+    for (int i = 0; i < GR_DL_COUNT; i++)
+        out->dead_letters[i] = atomic_load_explicit(&sys->dead.count[i],
+                                                    memory_order_relaxed);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        gr__worker_stats *ws = &s->workers[i].stats;
+        out->delivered += atomic_load_explicit(&ws->delivered,
+                                               memory_order_relaxed);
+        if (i < GR_STATS_MAX_WORKERS) {
+            out->runs[i] = atomic_load_explicit(&ws->runs,
+                                                memory_order_relaxed);
+            out->steals[i] = atomic_load_explicit(&ws->steals,
+                                                  memory_order_relaxed);
+        }
+    }
+}

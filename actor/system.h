@@ -1,0 +1,44 @@
+/*
+ * Internal system structure, shared by the files of actor/.
+ */
+#ifndef GROVE_ACTOR_SYSTEM_H
+#define GROVE_ACTOR_SYSTEM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <grove/system.h>
+
+#include "actor/deadletter.h"
+#include "actor/idtable.h"
+#include "actor/io.h"
+#include "actor/log.h"
+#include "actor/names.h"
+#include "actor/scheduler.h"
+
+/* Default largest payload a send accepts. */
+#define GR__DEFAULT_MAX_PAYLOAD ((size_t)64 << 20)
+
+struct gr_system {
+    gr__sched sched;
+    gr__idtable ids;
+    gr__names names;
+    gr__logger log;
+    gr__deadletters dead;
+    gr__io io;
+    size_t max_payload;
+    uint32_t incarnation; /* Of this node; part of every local ref. */
+    _Atomic(uint64_t) next_seq;  /* Spawn order. */
+    _Atomic(uint64_t) spawned;
+    _Atomic(uint64_t) exited;
+    _Atomic(uint64_t) inbox_delivered;
+    _Atomic(int) open_inboxes;
+    /* Set when shutdown begins: sends and spawns are refused. */
+    _Atomic(bool) shutting_down;
+    /* Stop request: gr_system_stop() sets it, gr_system_run() waits on it. */
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    bool stop_requested;
+};
+
+#endif

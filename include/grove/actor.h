@@ -1,0 +1,164 @@
+/*
+ * Grove actors: behaviours, references, messages, spawning and sending.
+ *
+ * An actor runs a behaviour: a table of callbacks plus a state size. The
+ * runtime allocates the state, calls init once, then handle once per message
+ * (never two at a time for one actor), and terminate once when the actor
+ * exits. Handlers must not block: everything an actor waits for arrives as a
+ * message.
+ *
+ * Thread safety: functions taking a gr_ctx may be called only from inside
+ * that context's callback, on the thread that runs it. Functions taking a
+ * gr_system may be called from any thread, handlers included.
+ */
+#ifndef GROVE_ACTOR_H
+#define GROVE_ACTOR_H
+
+#include <grove/common.h>
+#include <grove/system.h>
+
+/*
+ * A reference to an actor: a small value naming {node, node incarnation,
+ * actor serial}. Serials are never reused, so a reference to an actor that
+ * has exited never reaches another actor; sends to it become dead letters.
+ */
+typedef struct gr_ref {
+    uint64_t serial;      /* Actor serial within its node; 0 means none. */
+    uint32_t node;        /* Node the actor lives on; 0 is the local node. */
+    uint32_t incarnation; /* Incarnation of that node. */
+} gr_ref;
+
+/* The reference that names no actor. */
+#define GR_REF_NONE ((gr_ref){0, 0, 0})
+
+/* Returns nonzero when two references name the same actor. */
+static inline int gr_ref_eq(gr_ref a, gr_ref b)
+{
+    return a.serial == b.serial && a.node == b.node &&
+           a.incarnation == b.incarnation;
+}
+
+/* Returns nonzero when the reference names no actor. */
+static inline int gr_ref_is_none(gr_ref r)
+{
+    return r.serial == 0;
+}
+
+/* Message types from this value up are reserved for the runtime. */
+#define GR_MSG_RESERVED 0xFFFF0000u
+
+/*
+ * A message as a handler or an inbox sees it. The payload bytes are the
+ * sender's, copied once; by convention they are msgpack. In a handler the
+ * message and its payload are valid only during the call.
+ */
+typedef struct gr_msg {
+    uint32_t type;    /* Application-defined type, below GR_MSG_RESERVED. */
+    uint32_t flags;   /* Reserved for the runtime; zero for now. */
+    gr_ref from;      /* Sender, or GR_REF_NONE. */
+    gr_ref to;        /* Receiver. */
+    uint64_t corr;    /* Correlation id; zero for plain tells. */
+    const void *data; /* Payload bytes; NULL when len is zero. */
+    size_t len;       /* Payload length in bytes. */
+} gr_msg;
+
+/* The context of one callback; opaque, valid only during that callback. */
+typedef struct gr_ctx gr_ctx;
+
+/* handle's return value that keeps the actor running (equal to GR_OK). */
+#define GR_CONTINUE 0
+/* handle's return value that makes the actor exit with reason normal. */
+#define GR_STOP 1
+
+/*
+ * A behaviour: the callbacks an actor runs and the size of its state.
+ * Behaviours are usually static const and must outlive their actors.
+ */
+typedef struct gr_behaviour {
+    /* Name shown in log lines. */
+    const char *name;
+    /* Bytes of state the runtime allocates, zeroed, for each actor. */
+    size_t state_size;
+    /*
+     * Optional. Called once, before gr_spawn() returns, on the spawning
+     * thread; arg is the spawner's and valid only during the call. Return
+     * GR_OK, or a negative GR_E* code to make the spawn fail with it.
+     */
+    int (*init)(gr_ctx *ctx, void *state, const void *arg, size_t arg_len);
+    /*
+     * Required. Called once per message. Return GR_CONTINUE, GR_STOP (exit
+     * with reason normal), or a negative GR_E* code: the actor then exits
+     * with that code as its reason (it crashed).
+     */
+    int (*handle)(gr_ctx *ctx, void *state, const gr_msg *msg);
+    /*
+     * Optional. Called once when the actor exits, after its last message.
+     * reason is GR_OK (normal), GR_ESHUTDOWN (stopped), or the error it
+     * crashed with. The state is freed after it returns.
+     */
+    void (*terminate)(gr_ctx *ctx, void *state, int reason);
+} gr_behaviour;
+
+/*
+ * Spawns an actor running behaviour b from inside a handler; init runs
+ * before this returns. The arg bytes are only lent to init. Stores the new
+ * reference in *out (may be NULL). Returns GR_OK, GR_EINVAL (b or its handle
+ * is NULL, or arg_len without arg), GR_ENOMEM, GR_ELIMIT, GR_ESTOPPED, or
+ * the negative code init returned.
+ */
+GR_API int gr_spawn(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
+                    size_t arg_len, gr_ref *out);
+
+/* Spawns an actor from any thread; otherwise exactly as gr_spawn(). */
+GR_API int gr_system_spawn(gr_system *sys, const gr_behaviour *b,
+                           const void *arg, size_t arg_len, gr_ref *out);
+
+/*
+ * Sends a message from the current actor; never blocks. The payload is
+ * copied once, so the caller keeps ownership of data. Returns GR_OK when the
+ * message was accepted for delivery. When the target is known to be gone the
+ * message becomes a dead letter and GR_ENOACTOR is returned. Also GR_EINVAL
+ * (data NULL with len > 0, data non-NULL with len == 0, or a reserved type),
+ * GR_EMSGSIZE, GR_ENOMEM, GR_ESTOPPED.
+ */
+GR_API int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data,
+                   size_t len);
+
+/*
+ * Sends a message from any thread, naming the sender (GR_REF_NONE, or e.g.
+ * an inbox's reference so replies come back); otherwise exactly as gr_tell().
+ */
+GR_API int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
+                   const void *data, size_t len);
+
+/*
+ * Asks an actor to exit with reason GR_ESHUTDOWN after the messages already
+ * in its mailbox; returns at once. Returns GR_OK, or GR_ENOACTOR when the
+ * actor is already gone.
+ */
+GR_API int gr_stop(gr_system *sys, gr_ref target);
+
+/* Returns the reference of the actor whose callback this is. */
+GR_API gr_ref gr_self(const gr_ctx *ctx);
+
+/* Returns the system the current actor belongs to. */
+GR_API gr_system *gr_ctx_system(const gr_ctx *ctx);
+
+/* Longest name, in bytes without the terminator, gr_register() accepts. */
+#define GR_NAME_MAX 63
+
+/*
+ * Registers a name for the current actor; the name is removed when the actor
+ * exits. The string is copied. Returns GR_OK, GR_EINVAL (empty, or contains
+ * '@'), GR_ENAMETOOLONG, GR_EEXIST (taken, or this actor already has a name)
+ * or GR_ENOMEM.
+ */
+GR_API int gr_register(gr_ctx *ctx, const char *name);
+
+/*
+ * Looks up a registered name and stores its actor's reference in *out.
+ * Returns GR_OK or GR_ENOTFOUND.
+ */
+GR_API int gr_whereis(gr_system *sys, const char *name, gr_ref *out);
+
+#endif

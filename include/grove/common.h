@@ -1,0 +1,57 @@
+/*
+ * Grove common definitions: visibility macro, error codes and gr_strerror().
+ *
+ * Every Grove function that can fail returns an int: GR_OK (zero) on success
+ * or one of the negative GR_E* codes below. Thread safety: everything here
+ * may be called from any thread.
+ */
+#ifndef GROVE_COMMON_H
+#define GROVE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* GR_API marks a symbol exported from the shared library; all else is hidden. */
+#if defined(GROVE_BUILDING) && defined(__GNUC__)
+#define GR_API __attribute__((visibility("default")))
+#else
+#define GR_API
+#endif
+
+/*
+ * The error table: name, value, and the message gr_strerror() returns.
+ * One table, so the enum and the strings cannot drift apart.
+ */
+#define GR_ERRNO_MAP(X)                                                        \
+    X(OK, 0, "success")                                                        \
+    X(EINVAL, -1, "invalid argument")                                          \
+    X(ENOMEM, -2, "out of memory")                                             \
+    X(ENOACTOR, -3, "no such actor")                                           \
+    X(ESTOPPED, -4, "system is stopping")                                      \
+    X(EEXIST, -5, "name already registered")                                   \
+    X(ENOTFOUND, -6, "name not registered")                                    \
+    X(ETIMEDOUT, -7, "timed out")                                              \
+    X(EUNHANDLED, -8, "unhandled message")                                     \
+    X(EWRONGTHREAD, -9, "not allowed on this thread")                          \
+    X(EMSGSIZE, -10, "payload too large")                                      \
+    X(ENAMETOOLONG, -11, "name too long")                                      \
+    X(ESHUTDOWN, -12, "shut down")                                             \
+    X(EINIT, -13, "actor init failed")                                         \
+    X(ESYS, -14, "system call failed")                                         \
+    X(ELIMIT, -15, "too many actors")                                          \
+    X(EFAILED, -16, "actor failed")
+
+/* Error codes returned by Grove functions; GR_OK is zero, failures negative. */
+typedef enum gr_err {
+#define GR__ERR_ENUM(name, value, text) GR_##name = (value),
+    GR_ERRNO_MAP(GR__ERR_ENUM)
+#undef GR__ERR_ENUM
+} gr_err;
+
+/* Returns a static, human-readable description of an error code. */
+GR_API const char *gr_strerror(int err);
+
+/* Returns the static symbolic name of an error code, e.g. "GR_ENOACTOR". */
+GR_API const char *gr_errname(int err);
+
+#endif

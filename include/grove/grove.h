@@ -1,0 +1,17 @@
+/*
+ * Grove: an Erlang/OTP-style actor framework for C11.
+ *
+ * Include this umbrella header to get the whole public API. Each area also
+ * has a header of its own that compiles on its own.
+ */
+#ifndef GROVE_GROVE_H
+#define GROVE_GROVE_H
+
+#include <grove/version.h>
+#include <grove/common.h>
+#include <grove/log.h>
+#include <grove/system.h>
+#include <grove/actor.h>
+#include <grove/inbox.h>
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * Grove systems: the runtime that owns workers, actors and the I/O thread.
+ *
+ * A program starts a system with gr_system_start(), spawns actors into it,
+ * and ends it with gr_system_run() (wait for a stop request or SIGINT /
+ * SIGTERM, then shut down) or gr_system_shutdown() (shut down now).
+ *
+ * Thread safety: gr_system_stop() and gr_system_stats() may be called from
+ * any thread, handlers included. gr_system_run() and gr_system_shutdown()
+ * block and must not be called from inside a handler (they return
+ * GR_EWRONGTHREAD there).
+ */
+#ifndef GROVE_SYSTEM_H
+#define GROVE_SYSTEM_H
+
+#include <grove/common.h>
+#include <grove/log.h>
+
+/* An actor system; opaque, created by gr_system_start(). */
+typedef struct gr_system gr_system;
+
+/* Start-up settings; a zeroed struct gives the defaults noted per field. */
+typedef struct gr_config {
+    /* Worker threads that run actors; 0 means one per online CPU. */
+    unsigned workers;
+    /* Largest message payload accepted by a send, in bytes; 0 means 64 MiB. */
+    size_t max_payload;
+    /* Lines below this level are dropped; the zero default is GR_LOG_INFO. */
+    gr_log_level log_level;
+    /* Nonzero makes log_level apply as given, so GR_LOG_DEBUG can be chosen. */
+    int log_level_set;
+    /* Sink for log lines; NULL means text on stderr. */
+    gr_log_fn log_fn;
+    /* Opaque argument passed to log_fn. */
+    void *log_arg;
+    /* Dead letters logged one by one before only a summary is kept; 0 = 10. */
+    unsigned dead_letter_log_limit;
+    /* Nonzero leaves SIGINT and SIGTERM alone instead of stopping on them. */
+    int no_signals;
+} gr_config;
+
+/* Why a message could not be delivered (see gr_stats.dead_letters). */
+typedef enum gr_dead_reason {
+    GR_DL_NO_ACTOR = 0, /* The target did not exist or had already exited. */
+    GR_DL_STOPPED = 1,  /* The target exited with the message still queued. */
+    GR_DL_COUNT = 2     /* Number of reasons; not a reason. */
+} gr_dead_reason;
+
+/* Most workers a system reports per-worker figures for in gr_stats. */
+#define GR_STATS_MAX_WORKERS 64
+
+/* A snapshot of a system's counters, filled by gr_system_stats(). */
+typedef struct gr_stats {
+    /* Worker threads the system runs. */
+    unsigned workers;
+    /* Actors (inboxes included) spawned since start. */
+    uint64_t spawned;
+    /* Actors (inboxes included) that have exited since start. */
+    uint64_t exited;
+    /* Messages handed to actors' handlers or inboxes. */
+    uint64_t delivered;
+    /* Dead letters counted per gr_dead_reason. */
+    uint64_t dead_letters[GR_DL_COUNT];
+    /* Actor turns run by each worker (first GR_STATS_MAX_WORKERS only). */
+    uint64_t runs[GR_STATS_MAX_WORKERS];
+    /* Actors each worker stole from another worker's queue. */
+    uint64_t steals[GR_STATS_MAX_WORKERS];
+} gr_stats;
+
+/*
+ * Starts a system with the given settings (NULL for defaults) and stores it
+ * in *out. The system owns everything it allocates; gr_system_run() or
+ * gr_system_shutdown() frees it.
+ */
+GR_API int gr_system_start(const gr_config *cfg, gr_system **out);
+
+/*
+ * Blocks until gr_system_stop() is called or SIGINT/SIGTERM arrives (unless
+ * no_signals), then shuts the system down as gr_system_shutdown() does and
+ * frees it. Returns GR_OK, or GR_EWRONGTHREAD from inside a handler.
+ */
+GR_API int gr_system_run(gr_system *sys);
+
+/*
+ * Asks the system to stop; returns at once. gr_system_run() then shuts it
+ * down. Safe from any thread and from handlers; repeated calls are harmless.
+ */
+GR_API void gr_system_stop(gr_system *sys);
+
+/*
+ * Shuts the system down now: workers finish their current turn, every live
+ * actor's terminate runs (newest first) with reason GR_ESHUTDOWN, queued
+ * messages become dead letters, threads are joined and all memory is freed.
+ * Every inbox must be closed first. Returns GR_OK, or GR_EWRONGTHREAD from
+ * inside a handler.
+ */
+GR_API int gr_system_shutdown(gr_system *sys);
+
+/* Fills *out with a snapshot of the system's counters. */
+GR_API void gr_system_stats(gr_system *sys, gr_stats *out);
+
+/* Returns the name of a dead-letter reason, e.g. "no_actor". */
+GR_API const char *gr_dead_reason_name(gr_dead_reason reason);
+
+#endif
