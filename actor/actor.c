@@ -36,8 +36,7 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     a->sys = sys;
     a->b = b;
     a->flags = flags;
-    a->state = (char *)a + sizeof(gr__actor);
-    /* relaxed: only a total order of spawns is needed, not visibility. */
+        /* relaxed: only a total order of spawns is needed, not visibility. */
     a->seq = atomic_fetch_add_explicit(&sys->next_seq, 1,
                                        memory_order_relaxed);
     int rc = gr__idtable_alloc(&sys->ids, a, &a->serial);
@@ -49,7 +48,7 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     if (b->init != NULL) {
         gr_ctx ctx = {a, w};
         gr__callback_depth++;
-        rc = b->init(&ctx, a->state, arg, arg_len);
+        rc = b->init(&ctx, gr__actor_state(a), arg, arg_len);
         gr__callback_depth--;
         if (rc != GR_OK) {
             rc = rc < 0 ? rc : GR_EINIT;
@@ -101,7 +100,7 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             reason = GR_ESHUTDOWN;
         } else {
             gr__callback_depth++;
-            reason = exit_reason(a->b->handle(&ctx, a->state, &e->msg));
+            reason = exit_reason(a->b->handle(&ctx, gr__actor_state(a), &e->msg));
             gr__callback_depth--;
         }
         if (reason != GR_CONTINUE) {
@@ -148,7 +147,7 @@ void gr__actor_exit(gr__actor *a, gr__worker *w, int reason,
     if (run_terminate && a->b->terminate != NULL) {
         gr_ctx ctx = {a, w};
         gr__callback_depth++;
-        a->b->terminate(&ctx, a->state, reason);
+        a->b->terminate(&ctx, gr__actor_state(a), reason);
         gr__callback_depth--;
     }
     if (a->name != NULL) {
@@ -174,7 +173,7 @@ void gr__actor_finalize(gr__actor *a)
         gr__env_free(e);
     }
     if (a->flags & GR__ACTOR_INBOX)
-        sem_destroy((sem_t *)a->state);
+        sem_destroy((sem_t *)gr__actor_state(a));
     uint64_t serial = a->serial;
     free(a);
     gr__idtable_free(&sys->ids, serial);

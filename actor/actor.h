@@ -17,21 +17,32 @@ enum {
 };
 
 /*
- * One actor. The mailbox head, written by every sender, sits alone on the
- * first cache line; everything after it is read-mostly or owner-only.
+ * One actor: two cache lines plus its state. The first line holds the
+ * mailbox head, which every sender writes, with fields that senders read or
+ * that are touched only at spawn and exit; the second holds what the
+ * actor's runner uses on every turn, so senders never evict it.
  */
 typedef struct gr__actor {
+    /* Line 0: senders. */
     _Alignas(64) gr__mailbox_head mb_head;
+    uint32_t flags; /* GR__ACTOR_* bits; fixed at spawn. */
+    uint64_t seq;   /* Spawn order, for newest-first shutdown. */
+    char *name;     /* Registered name (owned), or NULL. */
+    /* Line 1: the runner. */
     _Alignas(64) gr__mailbox_tail mb_tail;
     gr_system *sys;
     const gr_behaviour *b;
-    uint64_t serial;             /* This actor's id-table serial. */
-    uint64_t seq;                /* Spawn order, for newest-first shutdown. */
+    uint64_t serial;              /* This actor's id-table serial. */
     struct gr__actor *sched_next; /* Link in the injection queue. */
-    char *name;                  /* Registered name (owned), or NULL. */
-    uint32_t flags;
-    void *state; /* Behaviour state, allocated after this struct. */
 } gr__actor;
+
+_Static_assert(sizeof(gr__actor) == 128, "an actor header is two lines");
+
+/* Returns the behaviour state, which follows the header. */
+static inline void *gr__actor_state(gr__actor *a)
+{
+    return a + 1;
+}
 
 /* The context passed to callbacks (see gr_ctx in the public header). */
 struct gr_ctx {

@@ -27,9 +27,9 @@ bool gr__deque_push(gr__deque *d, void *x)
         return false;
     atomic_store_explicit(&d->buf[b & (GR__DEQUE_CAPACITY - 1)], x,
                           memory_order_relaxed);
-    /* release: a taker that sees the new bottom also sees the entry. */
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+    /* release: a taker that sees the new bottom also sees the entry (a
+     * release store rather than a fence, which ThreadSanitizer models). */
+    atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
     return true;
 }
 
@@ -56,4 +56,26 @@ int64_t gr__deque_size(gr__deque *d)
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
     int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
     return b > t ? b - t : 0;
+}
+
+int gr__deque_steal_half(gr__deque *d, void **out, unsigned max)
+{
+    int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
+    /* acquire: pairs with push's release store of bottom. */
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_acquire);
+    int64_t n = b - t;
+    if (n <= 0)
+        return 0;
+    n -= n / 2; /* Half, rounded up: a single entry is taken too. */
+    if (n > (int64_t)max)
+        n = max;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = atomic_load_explicit(
+            &d->buf[(t + i) & (GR__DEQUE_CAPACITY - 1)], memory_order_relaxed);
+    /* One CAS claims all n entries; release as in gr__deque_steal. */
+    if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + n,
+                                                 memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return -1;
+    return (int)n;
 }

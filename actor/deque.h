@@ -42,6 +42,13 @@ bool gr__deque_push(gr__deque *d, void *x);
  */
 void *gr__deque_steal(gr__deque *d);
 
+/*
+ * Takes the oldest half (rounded up, at most max) of the entries into out,
+ * oldest first, with one CAS, as Go's runqsteal does. Returns the number
+ * taken, 0 when empty, or -1 when another taker won the race. Any thread.
+ */
+int gr__deque_steal_half(gr__deque *d, void **out, unsigned max);
+
 /* Returns an estimate of the number of entries. Any thread. */
 int64_t gr__deque_size(gr__deque *d);
 

@@ -117,7 +117,7 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms)
         /* Marked: the next sender posts the semaphore. A post left over
          * from a message already taken only causes one more loop. */
         if (timeout_ms == 0 ||
-            !wait_post((sem_t *)a->state, timeout_ms > 0 ? &deadline : NULL))
+            !wait_post((sem_t *)gr__actor_state(a), timeout_ms > 0 ? &deadline : NULL))
             last_try = true;
     }
 }

@@ -64,12 +64,18 @@ static gr__actor *inject_pop(gr__sched *s)
 /*
  * Wakes one parked worker if none is spinning: a spinning worker will find
  * the new work itself, and waking costs the waker a syscall.
+ *
+ * fence selects the Dekker fence against park()'s recheck. It is required
+ * when the work went to the injection queue, where a missed wake-up could
+ * leave it with every worker asleep. A worker pushing to its own deque may
+ * skip it: a missed wake-up there only costs parallelism for a moment, as
+ * the pusher itself takes that work next, and the fence is the dominant
+ * cost of a send that displaces run-next.
  */
-static void wake_one(gr__sched *s)
+static void wake_one(gr__sched *s, bool fence)
 {
-    /* seq_cst: Dekker with park(): either we see its nidle increment or it
-     * sees the work we published before calling here. */
-    atomic_thread_fence(memory_order_seq_cst);
+    if (fence)
+        atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0 ||
         atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0)
         return;
@@ -116,7 +122,7 @@ static void stop_spinning(gr__sched *s, gr__worker *w, bool found_work)
     unsigned before = atomic_fetch_sub_explicit(&s->nspinning, 1,
                                                 memory_order_relaxed);
     if (found_work && before == 1)
-        wake_one(s);
+        wake_one(s, true);
 }
 
 /* Parks w until a waker or a stop posts it. Returns at once, without
@@ -179,10 +185,16 @@ static gr__actor *take(gr__deque *d)
     return NULL;
 }
 
+/* Queues a on w's deque (the injection queue if full) and, when an idle
+ * worker could take it, wakes one. Called on w's own thread. */
 static void push_local(gr__sched *s, gr__worker *w, gr__actor *a)
 {
-    if (!gr__deque_push(&w->dq, a))
+    if (gr__deque_push(&w->dq, a)) {
+        wake_one(s, false);
+    } else {
         inject_push(s, a);
+        wake_one(s, true);
+    }
 }
 
 static gr__actor *find_local(gr__sched *s, gr__worker *w)
@@ -208,21 +220,31 @@ static gr__actor *find_local(gr__sched *s, gr__worker *w)
     return inject_pop(s);
 }
 
+/* Steals the older half of a random victim's deque: runs the oldest,
+ * keeps the rest in w's own deque (as Go's runqsteal does). */
 static gr__actor *steal_other(gr__sched *s, gr__worker *w)
 {
     unsigned n = s->nworkers;
     if (n < 2)
         return NULL;
+    void *got[GR__DEQUE_CAPACITY / 2];
     unsigned start = (unsigned)(next_rand(w) % n);
     for (unsigned i = 0; i < n; i++) {
         gr__worker *v = &s->workers[(start + i) % n];
         if (v == w)
             continue;
-        gr__actor *a = take(&v->dq);
-        if (a != NULL) {
-            gr__stat_inc(&w->stats.steals, 1);
-            return a;
-        }
+        int k = -1;
+        for (int tries = 0; tries < STEAL_TRIES && k < 0; tries++)
+            k = gr__deque_steal_half(&v->dq, got, GR__DEQUE_CAPACITY / 2);
+        if (k <= 0)
+            continue;
+        gr__stat_inc(&w->stats.steals, (uint64_t)k);
+        /* Our deque is empty here (find_local came first), so the rest
+         * fits; gr__deque_push only fails if a full half arrives. */
+        for (int j = 1; j < k; j++)
+            if (!gr__deque_push(&w->dq, got[j]))
+                inject_push(s, got[j]);
+        return got[0];
     }
     return NULL;
 }
@@ -275,6 +297,7 @@ static void *worker_main(void *arg)
         if (a == NULL && (a = find_idle(s, w)) == NULL)
             break;
         w->ticks++;
+        w->turn_sends = 0;
         gr__stat_inc(&w->stats.runs, 1);
         gr__actor_run(w, a);
     }
@@ -296,14 +319,22 @@ void gr__sched_submit(gr__sched *s, gr__worker *w, gr__actor *a)
         push_local(s, w, prev);
     } else {
         inject_push(s, a);
+        wake_one(s, true);
     }
-    wake_one(s);
 }
 
 void gr__sched_requeue(gr__sched *s, gr__worker *w, gr__actor *a)
 {
     push_local(s, w, a);
-    wake_one(s);
+}
+
+void gr__sched_long_turn(gr__sched *s, gr__worker *w)
+{
+    gr__actor *a = w->run_next;
+    if (a == NULL)
+        return;
+    w->run_next = NULL;
+    push_local(s, w, a);
 }
 
 int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n)

@@ -25,6 +25,10 @@
 /* Every this many turns a worker polls the injection queue first, so work
  * from outside threads is never starved by local work (Go uses 61). */
 #define GR__INJECT_PERIOD 61
+/* Sends within one turn after which the turn counts as long: the worker's
+ * run-next actor, which cannot be stolen, moves to the stealable deque so
+ * that another worker can run it meanwhile (a power of two). */
+#define GR__LONG_TURN_SENDS 64
 /* Rounds an idle worker looks for work before parking. Waking a parked
  * thread costs ~90 us on the development VM, so spinning ~20-50 us first
  * keeps bursty traffic off the futex. */
@@ -47,6 +51,7 @@ typedef struct gr__worker {
     gr__actor *run_next;      /* Owner only: next actor to run, not stealable. */
     unsigned run_next_streak; /* Owner only. */
     unsigned ticks;           /* Owner only: turns run, for inject polling. */
+    unsigned turn_sends;      /* Owner only: sends made in the current turn. */
     uint64_t rng;             /* Owner only: victim choice. */
     bool spinning;            /* Owner only: counted in nspinning. */
     sem_t park;               /* Posted to wake this worker when parked. */
@@ -104,6 +109,17 @@ void gr__sched_submit(gr__sched *s, gr__worker *w, gr__actor *a);
 
 /* Puts an actor that still has messages back at the end of w's queue. */
 void gr__sched_requeue(gr__sched *s, gr__worker *w, gr__actor *a);
+
+/* Moves w's run-next actor to its stealable deque (see
+ * GR__LONG_TURN_SENDS). Called on w's own thread. */
+void gr__sched_long_turn(gr__sched *s, gr__worker *w);
+
+/* Counts a send made by the turn running on w (NULL: not a worker). */
+static inline void gr__sched_note_send(gr__sched *s, gr__worker *w)
+{
+    if (w != NULL && (++w->turn_sends & (GR__LONG_TURN_SENDS - 1)) == 0)
+        gr__sched_long_turn(s, w);
+}
 
 /* Bumps an owner-only counter without a locked instruction. */
 static inline void gr__stat_inc(_Atomic(uint64_t) *c, uint64_t by)

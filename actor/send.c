@@ -39,9 +39,10 @@ static int deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
         gr__env_free(e);
         return GR_ENOACTOR;
     }
+    gr__sched_note_send(&sys->sched, w);
     if (gr__mailbox_push(&a->mb_head, &e->node)) {
         if (a->flags & GR__ACTOR_INBOX)
-            sem_post((sem_t *)a->state);
+            sem_post((sem_t *)gr__actor_state(a));
         else
             gr__sched_submit(&sys->sched, w, a);
     }
