@@ -58,9 +58,8 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     a->sys = sys;
     a->b = b;
     a->flags = flags;
-        /* relaxed: only a total order of spawns is needed, not visibility. */
-    a->seq = atomic_fetch_add_explicit(&sys->next_seq, 1,
-                                       memory_order_relaxed);
+    /* relaxed: only a total order of spawns is needed, not visibility. */
+    a->seq = atomic_fetch_add_explicit(&sys->next_seq, 1, memory_order_relaxed);
     int rc = gr__idtable_alloc(&sys->ids, a, &a->serial);
     if (rc != GR_OK) {
         actor_free(a);
@@ -75,7 +74,7 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
         if (rc != GR_OK) {
             rc = rc < 0 ? rc : GR_EINIT;
             /* As in OTP, terminate does not run when init fails. */
-            gr__actor_exit(a, w, rc, NULL, 0);
+            gr__actor_exit(a, w, rc, NULL, GR__EXIT_INIT_FAILED);
             return rc;
         }
     }
@@ -97,14 +96,15 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     return GR_OK;
 }
 
-/* Maps a handler's return value to an exit reason (or GR_CONTINUE). */
-static int exit_reason(int r)
+/* Maps a handler's return value to "keep running" (false) or an exit
+ * reason in *reason (true). GR_CONTINUE and GR_OK are both 0, so the
+ * normal-exit reason cannot double as the "continue" marker. */
+static bool handler_exits(int r, int *reason)
 {
     if (r == GR_CONTINUE)
-        return GR_CONTINUE;
-    if (r == GR_STOP)
-        return GR_OK;
-    return r < 0 ? r : GR_EFAILED;
+        return false;
+    *reason = r == GR_STOP ? GR_OK : r < 0 ? r : GR_EFAILED;
+    return true;
 }
 
 void gr__actor_run(gr__worker *w, gr__actor *a)
@@ -117,42 +117,46 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             break;
         n++;
         gr__env *e = (gr__env *)node;
-        int reason;
-        if (e->msg.type == GR__MSG_STOP) {
-            reason = GR_ESHUTDOWN;
-        } else {
+        int reason = GR_ESHUTDOWN;
+        bool exits = true;
+        if (e->msg.type != GR__MSG_STOP) {
             gr__callback_depth++;
-            reason = exit_reason(a->b->handle(&ctx, gr__actor_state(a), &e->msg));
+            int r = a->b->handle(&ctx, gr__actor_state(a), &e->msg);
             gr__callback_depth--;
+            exits = handler_exits(r, &reason);
         }
-        if (reason != GR_CONTINUE) {
+        if (exits) {
             gr__stat_inc(&w->stats.delivered, n);
-            gr__actor_exit(a, w, reason, &e->msg, 1);
+            gr__actor_exit(a, w, reason, &e->msg, GR__EXIT_TERMINATE);
             gr__env_free(e);
             return;
         }
         gr__env_free(e);
     }
     gr__stat_inc(&w->stats.delivered, n);
-    if (n == GR__BATCH ||
-        !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
+    if (n == GR__BATCH || !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
         gr__sched_requeue(&a->sys->sched, w, a);
 }
 
-/* Logs an exit: crashes at error level, the rest at debug level. */
-static void log_exit(gr__actor *a, int reason, const gr_msg *during)
+/* Logs an exit: crashes and failed inits at error level, the rest at
+ * debug level. */
+static void log_exit(gr__actor *a, int reason, const gr_msg *during,
+                     unsigned how)
 {
     gr_system *sys = a->sys;
-    bool crash = reason != GR_OK && reason != GR_ESHUTDOWN;
-    gr_log_level level = crash ? GR_LOG_ERROR : GR_LOG_DEBUG;
+    bool failed = reason != GR_OK && reason != GR_ESHUTDOWN;
+    gr_log_level level = failed ? GR_LOG_ERROR : GR_LOG_DEBUG;
     if (!gr__log_enabled(&sys->log, level))
         return;
     char ref[GR__REF_STR_MAX];
     const char *name = a->b->name ? a->b->name : "";
     gr__ref_format(ref, gr__actor_ref(a));
-    if (!crash)
+    if (!failed)
         gr__log(&sys->log, level, "exit %s (%s): %s", ref, name,
                 reason == GR_OK ? "normal" : "shutdown");
+    else if (how & GR__EXIT_INIT_FAILED)
+        gr__log(&sys->log, level, "init failed %s (%s): %s (%s)", ref, name,
+                gr_errname(reason), gr_strerror(reason));
     else if (during != NULL && during->type < GR_MSG_RESERVED)
         gr__log(&sys->log, level,
                 "crash %s (%s): %s (%s) while handling type 0x%x", ref, name,
@@ -163,10 +167,10 @@ static void log_exit(gr__actor *a, int reason, const gr_msg *during)
 }
 
 void gr__actor_exit(gr__actor *a, gr__worker *w, int reason,
-                    const gr_msg *during, int run_terminate)
+                    const gr_msg *during, unsigned how)
 {
     gr_system *sys = a->sys;
-    if (run_terminate && a->b->terminate != NULL) {
+    if ((how & GR__EXIT_TERMINATE) && a->b->terminate != NULL) {
         gr_ctx ctx = {a, w};
         gr__callback_depth++;
         a->b->terminate(&ctx, gr__actor_state(a), reason);
@@ -177,9 +181,12 @@ void gr__actor_exit(gr__actor *a, gr__worker *w, int reason,
         free(a->name);
         a->name = NULL;
     }
-    log_exit(a, reason, during);
-    atomic_fetch_add_explicit(&sys->exited, 1, memory_order_relaxed);
-    if (gr__idtable_kill(&sys->ids, a->serial))
+    log_exit(a, reason, during, how);
+    bool unpinned = gr__idtable_kill(&sys->ids, a->serial);
+    /* release, after the kill: whoever reads the new count with acquire
+     * (gr_system_stats) knows the reference no longer resolves. */
+    atomic_fetch_add_explicit(&sys->exited, 1, memory_order_release);
+    if (unpinned)
         gr__actor_finalize(a);
 }
 
@@ -215,8 +222,8 @@ int gr_system_spawn(gr_system *sys, const gr_behaviour *b, const void *arg,
     if (sys == NULL || b == NULL || b->handle == NULL ||
         (arg == NULL && arg_len > 0))
         return GR_EINVAL;
-    return gr__actor_spawn(sys, gr__worker_of(sys), b, 0, arg,
-                           arg_len, NULL, out);
+    return gr__actor_spawn(sys, gr__worker_of(sys), b, 0, arg, arg_len, NULL,
+                           out);
 }
 
 gr_ref gr_self(const gr_ctx *ctx)

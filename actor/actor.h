@@ -27,8 +27,8 @@ typedef struct gr__actor {
     _Alignas(64) gr__mailbox_head mb_head;
     uint32_t flags;     /* GR__ACTOR_* bits; fixed at spawn. */
     uint8_t align_skew; /* Bytes between the malloc block and this header. */
-    uint64_t seq;   /* Spawn order, for newest-first shutdown. */
-    char *name;     /* Registered name (owned), or NULL. */
+    uint64_t seq;       /* Spawn order, for newest-first shutdown. */
+    char *name;         /* Registered name (owned), or NULL. */
     /* Line 1: the runner. */
     _Alignas(64) gr__mailbox_tail mb_tail;
     gr_system *sys;
@@ -60,9 +60,9 @@ extern _Thread_local int gr__callback_depth;
  * worker or NULL. flags are GR__ACTOR_* bits. On success stores the actor in
  * *out_actor (may be NULL) and its reference in *out.
  */
-int gr__actor_spawn(gr_system *sys, struct gr__worker *w,
-                    const gr_behaviour *b, uint32_t flags, const void *arg,
-                    size_t arg_len, gr__actor **out_actor, gr_ref *out);
+int gr__actor_spawn(gr_system *sys, struct gr__worker *w, const gr_behaviour *b,
+                    uint32_t flags, const void *arg, size_t arg_len,
+                    gr__actor **out_actor, gr_ref *out);
 
 /*
  * Runs one turn of actor a on worker w: up to GR__BATCH messages, then either
@@ -70,13 +70,19 @@ int gr__actor_spawn(gr_system *sys, struct gr__worker *w,
  */
 void gr__actor_run(struct gr__worker *w, gr__actor *a);
 
+/* How an actor exits (bits for gr__actor_exit). */
+enum {
+    GR__EXIT_TERMINATE = 1u << 0,   /* Run the behaviour's terminate. */
+    GR__EXIT_INIT_FAILED = 1u << 1, /* Its init failed (logged as such). */
+};
+
 /*
- * Makes a exit with reason: runs terminate (when run_terminate), removes its
+ * Makes a exit with reason: runs terminate (if how says so), removes its
  * name, logs the exit (naming the message being handled, if any), marks it
  * dead, and finalises it once no sender holds it.
  */
 void gr__actor_exit(gr__actor *a, struct gr__worker *w, int reason,
-                    const gr_msg *during, int run_terminate);
+                    const gr_msg *during, unsigned how);
 
 /*
  * Frees an actor that is dead and unpinned: queued messages become dead

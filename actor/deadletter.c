@@ -21,8 +21,8 @@ void gr__dead_init(gr__deadletters *d, unsigned log_limit)
     d->log_limit = log_limit ? log_limit : GR__DEAD_LOG_LIMIT;
 }
 
-void gr__dead_letter(gr__deadletters *d, const gr__logger *log,
-                     const gr_msg *m, gr_dead_reason reason)
+void gr__dead_letter(gr__deadletters *d, const gr__logger *log, const gr_msg *m,
+                     gr_dead_reason reason)
 {
     /* relaxed: a statistic; readers need no ordering with other memory. */
     atomic_fetch_add_explicit(&d->count[reason], 1, memory_order_relaxed);
@@ -38,8 +38,9 @@ void gr__dead_letter(gr__deadletters *d, const gr__logger *log,
             " reason %s%s",
             gr__ref_format(to, m->to), gr__ref_format(from, m->from), m->type,
             m->corr, reason_names[reason],
-            n + 1 == d->log_limit ? " (further dead letters counted, not logged)"
-                                  : "");
+            n + 1 == d->log_limit
+                ? " (further dead letters counted, not logged)"
+                : "");
 }
 
 void gr__dead_summary(gr__deadletters *d, const gr__logger *log)
@@ -52,12 +53,11 @@ void gr__dead_summary(gr__deadletters *d, const gr__logger *log)
         logged = d->log_limit;
     if (total <= logged)
         return;
-    gr__log(log, GR_LOG_WARN,
-            "dead letters: %" PRIu64 " in all, %" PRIu64
-            " not logged (no_actor=%" PRIu64 " stopped=%" PRIu64 ")",
-            total, total - logged,
-            atomic_load_explicit(&d->count[GR_DL_NO_ACTOR],
-                                 memory_order_relaxed),
-            atomic_load_explicit(&d->count[GR_DL_STOPPED],
-                                 memory_order_relaxed));
+    gr__log(
+        log, GR_LOG_WARN,
+        "dead letters: %" PRIu64 " in all, %" PRIu64
+        " not logged (no_actor=%" PRIu64 " stopped=%" PRIu64 ")",
+        total, total - logged,
+        atomic_load_explicit(&d->count[GR_DL_NO_ACTOR], memory_order_relaxed),
+        atomic_load_explicit(&d->count[GR_DL_STOPPED], memory_order_relaxed));
 }

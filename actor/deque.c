@@ -44,9 +44,8 @@ void *gr__deque_steal(gr__deque *d)
                                    memory_order_relaxed);
     /* Exactly one taker claims index t. release: our read of the entry
      * happens before the owner, seeing the new top, reuses the slot. */
-    if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1,
-                                                 memory_order_acq_rel,
-                                                 memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(
+            &d->top, &t, t + 1, memory_order_acq_rel, memory_order_relaxed))
         return GR__DEQUE_ABORT;
     return x;
 }
@@ -73,9 +72,8 @@ int gr__deque_steal_half(gr__deque *d, void **out, unsigned max)
         out[i] = atomic_load_explicit(
             &d->buf[(t + i) & (GR__DEQUE_CAPACITY - 1)], memory_order_relaxed);
     /* One CAS claims all n entries; release as in gr__deque_steal. */
-    if (!atomic_compare_exchange_strong_explicit(&d->top, &t, t + n,
-                                                 memory_order_acq_rel,
-                                                 memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(
+            &d->top, &t, t + n, memory_order_acq_rel, memory_order_relaxed))
         return -1;
     return (int)n;
 }

@@ -20,7 +20,7 @@
 
 /* The deque; zero-initialised memory is an empty deque. */
 typedef struct gr__deque {
-    _Alignas(64) _Atomic(int64_t) top; /* Next entry to take; thieves CAS. */
+    _Alignas(64) _Atomic(int64_t) top;    /* Next entry to take; thieves CAS. */
     _Alignas(64) _Atomic(int64_t) bottom; /* Next free slot; owner writes. */
     _Atomic(void *) buf[GR__DEQUE_CAPACITY];
 } gr__deque;

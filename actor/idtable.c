@@ -8,9 +8,9 @@
 #include "actor/assert.h"
 
 #define CHUNK_SLOTS (1u << GR__ID_CHUNK_BITS)
-#define ALIVE ((uint64_t)1)
-#define PIN ((uint64_t)2)
-#define PINS_MASK ((uint64_t)0xFFFFFFFEu)
+#define ALIVE       ((uint64_t)1)
+#define PIN         ((uint64_t)2)
+#define PINS_MASK   ((uint64_t)0xFFFFFFFEu)
 
 static inline uint32_t serial_index(uint64_t serial)
 {
@@ -123,8 +123,8 @@ bool gr__idtable_release(gr__idtable *t, uint64_t serial)
     gr__slot *s = slot_at(t, serial_index(serial));
     /* acq_rel: release orders our use of the actor (the push) before its
      * finalisation; acquire lets the last releaser see the exit's writes. */
-    uint64_t old = atomic_fetch_sub_explicit(&s->word, PIN,
-                                             memory_order_acq_rel);
+    uint64_t old =
+        atomic_fetch_sub_explicit(&s->word, PIN, memory_order_acq_rel);
     GR_ASSERT((old & PINS_MASK) != 0);
     return !(old & ALIVE) && (old & PINS_MASK) == PIN;
 }
@@ -133,8 +133,8 @@ bool gr__idtable_kill(gr__idtable *t, uint64_t serial)
 {
     gr__slot *s = slot_at(t, serial_index(serial));
     /* acq_rel: as in release, the finaliser sees both sides' writes. */
-    uint64_t old = atomic_fetch_and_explicit(&s->word, ~ALIVE,
-                                             memory_order_acq_rel);
+    uint64_t old =
+        atomic_fetch_and_explicit(&s->word, ~ALIVE, memory_order_acq_rel);
     GR_ASSERT((old & ALIVE) && word_gen(old) == serial_gen(serial));
     return (old & PINS_MASK) == 0;
 }
@@ -149,8 +149,7 @@ void gr__idtable_free(gr__idtable *t, uint64_t serial)
     atomic_store_explicit(&s->actor, NULL, memory_order_relaxed);
     /* relaxed: the new word is not alive, so no acquirer reads through it;
      * the next alloc publishes with release. */
-    atomic_store_explicit(&s->word, (uint64_t)gen << 32,
-                          memory_order_relaxed);
+    atomic_store_explicit(&s->word, (uint64_t)gen << 32, memory_order_relaxed);
     pthread_mutex_lock(&t->lock);
     if (t->nfree == t->cfree) {
         uint32_t cap = t->cfree ? t->cfree * 2 : 1024;

@@ -55,8 +55,8 @@ int gr_inbox_open(gr_system *sys, gr_inbox **out)
     if (in_handler())
         return GR_EWRONGTHREAD;
     gr__actor *a;
-    int rc = gr__actor_spawn(sys, NULL, &inbox_behaviour, GR__ACTOR_INBOX,
-                             NULL, 0, &a, NULL);
+    int rc = gr__actor_spawn(sys, NULL, &inbox_behaviour, GR__ACTOR_INBOX, NULL,
+                             0, &a, NULL);
     if (rc != GR_OK)
         return rc;
     atomic_fetch_add_explicit(&sys->open_inboxes, 1, memory_order_relaxed);
@@ -98,7 +98,7 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms)
             deadline.tv_nsec -= 1000000000L;
         }
     }
-    for (bool last_try = false;; ) {
+    for (bool last_try = false;;) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
         if (node != NULL) {
             atomic_fetch_add_explicit(&a->sys->inbox_delivered, 1,
@@ -116,8 +116,8 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms)
         }
         /* Marked: the next sender posts the semaphore. A post left over
          * from a message already taken only causes one more loop. */
-        if (timeout_ms == 0 ||
-            !wait_post((sem_t *)gr__actor_state(a), timeout_ms > 0 ? &deadline : NULL))
+        if (timeout_ms == 0 || !wait_post((sem_t *)gr__actor_state(a),
+                                          timeout_ms > 0 ? &deadline : NULL))
             last_try = true;
     }
 }

@@ -51,9 +51,9 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     if (handle_signals) {
         bool expected = false;
         /* acq_rel: the flag hands libev's per-signal state between systems. */
-        if (atomic_compare_exchange_strong_explicit(
-                &signals_taken, &expected, true, memory_order_acq_rel,
-                memory_order_relaxed)) {
+        if (atomic_compare_exchange_strong_explicit(&signals_taken, &expected,
+                                                    true, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
             io->owns_signals = true;
             ev_signal_init(&io->sigint, on_signal, SIGINT);
             ev_signal_init(&io->sigterm, on_signal, SIGTERM);

@@ -18,8 +18,8 @@
 /* The I/O thread of one system. */
 typedef struct gr__io {
     struct ev_loop *loop;
-    ev_async wake;     /* Any thread -> loop: look at quit. */
-    ev_signal sigint;  /* Started only when this system owns the signals. */
+    ev_async wake;    /* Any thread -> loop: look at quit. */
+    ev_signal sigint; /* Started only when this system owns the signals. */
     ev_signal sigterm;
     pthread_t thread;
     bool owns_signals; /* This system holds the process's signal watchers. */

@@ -54,8 +54,8 @@ static inline bool gr__mailbox_push(gr__mailbox_head *h, gr__node *n)
     /* acq_rel: release publishes n's contents to the consumer; acquire pairs
      * with the consumer's release in mark_empty so that whoever schedules the
      * actor next also sees everything its last turn wrote. */
-    uintptr_t prev = atomic_exchange_explicit(&h->head, (uintptr_t)n,
-                                              memory_order_acq_rel);
+    uintptr_t prev =
+        atomic_exchange_explicit(&h->head, (uintptr_t)n, memory_order_acq_rel);
     gr__node *p = (gr__node *)(prev & ~(uintptr_t)1);
     /* release: the consumer's acquire load of p->next then sees n whole. */
     atomic_store_explicit(&p->next, n, memory_order_release);
@@ -87,8 +87,7 @@ static inline gr__node *gr__mailbox_pop(gr__mailbox_head *h,
     }
     /* tail is the last linked node. If head is not tail, a producer has
      * exchanged head but not linked yet: report empty for now. */
-    if (atomic_load_explicit(&h->head, memory_order_acquire) !=
-        (uintptr_t)tail)
+    if (atomic_load_explicit(&h->head, memory_order_acquire) != (uintptr_t)tail)
         return NULL;
     /* Put the stub behind tail so tail can be handed out whole. The mailbox
      * is not marked here (only the consumer marks), so this never reports

@@ -119,8 +119,8 @@ static void stop_spinning(gr__sched *s, gr__worker *w, bool found_work)
     if (!w->spinning)
         return;
     w->spinning = false;
-    unsigned before = atomic_fetch_sub_explicit(&s->nspinning, 1,
-                                                memory_order_relaxed);
+    unsigned before =
+        atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_relaxed);
     if (found_work && before == 1)
         wake_one(s, true);
 }
@@ -257,10 +257,10 @@ static gr__actor *find_idle(gr__sched *s, gr__worker *w)
             return NULL;
         if (!w->spinning) {
             /* Go's limit: at most half the busy workers spin. */
-            unsigned spin = atomic_load_explicit(&s->nspinning,
-                                                 memory_order_relaxed);
-            unsigned idle = atomic_load_explicit(&s->nidle,
-                                                 memory_order_relaxed);
+            unsigned spin =
+                atomic_load_explicit(&s->nspinning, memory_order_relaxed);
+            unsigned idle =
+                atomic_load_explicit(&s->nidle, memory_order_relaxed);
             if (2 * spin < s->nworkers - idle) {
                 w->spinning = true;
                 atomic_fetch_add_explicit(&s->nspinning, 1,

@@ -48,7 +48,7 @@ typedef struct gr__worker {
     gr_system *sys;
     unsigned index;
     pthread_t thread;
-    gr__actor *run_next;      /* Owner only: next actor to run, not stealable. */
+    gr__actor *run_next; /* Owner only: next actor to run, not stealable. */
     unsigned run_next_streak; /* Owner only. */
     unsigned ticks;           /* Owner only: turns run, for inject polling. */
     unsigned turn_sends;      /* Owner only: sends made in the current turn. */
@@ -124,9 +124,8 @@ static inline void gr__sched_note_send(gr__sched *s, gr__worker *w)
 /* Bumps an owner-only counter without a locked instruction. */
 static inline void gr__stat_inc(_Atomic(uint64_t) *c, uint64_t by)
 {
-    atomic_store_explicit(
-        c, atomic_load_explicit(c, memory_order_relaxed) + by,
-        memory_order_relaxed);
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                          memory_order_relaxed);
 }
 
 #endif

@@ -39,6 +39,13 @@ static int deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
         gr__env_free(e);
         return GR_ENOACTOR;
     }
+    if (type == GR__MSG_STOP && (a->flags & GR__ACTOR_INBOX)) {
+        /* Inboxes are closed by their owner, not stopped. */
+        gr__env_free(e);
+        if (gr__idtable_release(&sys->ids, to.serial))
+            gr__actor_finalize(a);
+        return GR_EINVAL;
+    }
     gr__sched_note_send(&sys->sched, w);
     if (gr__mailbox_push(&a->mb_head, &e->node)) {
         if (a->flags & GR__ACTOR_INBOX)
@@ -51,8 +58,7 @@ static int deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
     return GR_OK;
 }
 
-int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data,
-            size_t len)
+int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data, size_t len)
 {
     if (ctx == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
@@ -60,8 +66,7 @@ int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data,
     int rc = check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
-    return deliver(sys, ctx->w, type, gr__actor_ref(ctx->self), to, data,
-                   len);
+    return deliver(sys, ctx->w, type, gr__actor_ref(ctx->self), to, data, len);
 }
 
 int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
@@ -72,14 +77,13 @@ int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
     int rc = check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
-    return deliver(sys, gr__worker_of(sys), type, from, to,
-                   data, len);
+    return deliver(sys, gr__worker_of(sys), type, from, to, data, len);
 }
 
 int gr_stop(gr_system *sys, gr_ref target)
 {
     if (sys == NULL)
         return GR_EINVAL;
-    return deliver(sys, gr__worker_of(sys), GR__MSG_STOP,
-                   GR_REF_NONE, target, NULL, 0);
+    return deliver(sys, gr__worker_of(sys), GR__MSG_STOP, GR_REF_NONE, target,
+                   NULL, 0);
 }

@@ -40,16 +40,16 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
     if (cfg == NULL)
         cfg = &defaults;
     unsigned nworkers = cfg->workers ? cfg->workers : default_workers();
-    if (nworkers > MAX_WORKERS || (cfg->log_level_set &&
-                                   (unsigned)cfg->log_level > GR_LOG_OFF))
+    if (nworkers > MAX_WORKERS ||
+        (cfg->log_level_set && (unsigned)cfg->log_level > GR_LOG_OFF))
         return GR_EINVAL;
     gr_system *sys = calloc(1, sizeof *sys);
     if (sys == NULL)
         return GR_ENOMEM;
     gr__logger_init(&sys->log, cfg);
     gr__dead_init(&sys->dead, cfg->dead_letter_log_limit);
-    sys->max_payload = cfg->max_payload ? cfg->max_payload
-                                        : GR__DEFAULT_MAX_PAYLOAD;
+    sys->max_payload =
+        cfg->max_payload ? cfg->max_payload : GR__DEFAULT_MAX_PAYLOAD;
     sys->incarnation = 1;
     pthread_mutex_init(&sys->stop_lock, NULL);
     pthread_cond_init(&sys->stop_cond, NULL);
@@ -70,6 +70,8 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
 
 void gr_system_stop(gr_system *sys)
 {
+    if (sys == NULL)
+        return;
     pthread_mutex_lock(&sys->stop_lock);
     sys->stop_requested = true;
     pthread_cond_broadcast(&sys->stop_cond);
@@ -111,13 +113,13 @@ static void terminate_all(gr_system *sys)
         if (live != NULL)
             live[n++] = a;
         else /* Out of memory: still stop everyone, in slot order. */
-            gr__actor_exit(a, NULL, GR_ESHUTDOWN, NULL, 1);
+            gr__actor_exit(a, NULL, GR_ESHUTDOWN, NULL, GR__EXIT_TERMINATE);
     }
     if (live == NULL)
         return;
     qsort(live, n, sizeof *live, by_seq_desc);
     for (size_t i = 0; i < n; i++)
-        gr__actor_exit(live[i], NULL, GR_ESHUTDOWN, NULL, 1);
+        gr__actor_exit(live[i], NULL, GR_ESHUTDOWN, NULL, GR__EXIT_TERMINATE);
     free(live);
 }
 
@@ -142,25 +144,29 @@ int gr_system_shutdown(gr_system *sys)
 
 void gr_system_stats(gr_system *sys, gr_stats *out)
 {
+    if (sys == NULL || out == NULL)
+        return;
     memset(out, 0, sizeof *out);
     gr__sched *s = &sys->sched;
     out->workers = s->nworkers;
     out->spawned = atomic_load_explicit(&sys->spawned, memory_order_relaxed);
-    out->exited = atomic_load_explicit(&sys->exited, memory_order_relaxed);
-    out->delivered = atomic_load_explicit(&sys->inbox_delivered,
-                                          memory_order_relaxed);
+    /* acquire: pairs with gr__actor_exit, so every exit counted here has
+     * already made its reference stop resolving. */
+    out->exited = atomic_load_explicit(&sys->exited, memory_order_acquire);
+    out->delivered =
+        atomic_load_explicit(&sys->inbox_delivered, memory_order_relaxed);
     for (int i = 0; i < GR_DL_COUNT; i++)
-        out->dead_letters[i] = atomic_load_explicit(&sys->dead.count[i],
-                                                    memory_order_relaxed);
+        out->dead_letters[i] =
+            atomic_load_explicit(&sys->dead.count[i], memory_order_relaxed);
     for (unsigned i = 0; i < s->nworkers; i++) {
         gr__worker_stats *ws = &s->workers[i].stats;
-        out->delivered += atomic_load_explicit(&ws->delivered,
-                                               memory_order_relaxed);
+        out->delivered +=
+            atomic_load_explicit(&ws->delivered, memory_order_relaxed);
         if (i < GR_STATS_MAX_WORKERS) {
-            out->runs[i] = atomic_load_explicit(&ws->runs,
-                                                memory_order_relaxed);
-            out->steals[i] = atomic_load_explicit(&ws->steals,
-                                                  memory_order_relaxed);
+            out->runs[i] =
+                atomic_load_explicit(&ws->runs, memory_order_relaxed);
+            out->steals[i] =
+                atomic_load_explicit(&ws->steals, memory_order_relaxed);
         }
     }
 }

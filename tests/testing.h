@@ -26,8 +26,8 @@ static int test_failed_;
 #define CHECK(cond)                                                            \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__,           \
-                    __LINE__, #cond);                                          \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
+                    #cond);                                                    \
             test_failed_ = 1;                                                  \
             return;                                                            \
         }                                                                      \
@@ -38,7 +38,8 @@ static int test_failed_;
     do {                                                                       \
         long long a_ = (long long)(a), b_ = (long long)(b);                    \
         if (a_ != b_) {                                                        \
-            fprintf(stderr, "  %s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n", \
+            fprintf(stderr,                                                    \
+                    "  %s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n",        \
                     __FILE__, __LINE__, #a, #b, a_, b_);                       \
             test_failed_ = 1;                                                  \
             return;                                                            \
@@ -54,8 +55,8 @@ static inline double test_now(void)
 }
 
 /* Runs the cases (all, or those named in argv) and returns the exit code. */
-static inline int test_main(const struct test_case *cases, size_t n,
-                            int argc, char **argv)
+static inline int test_main(const struct test_case *cases, size_t n, int argc,
+                            char **argv)
 {
     int passed = 0, failed = 0;
     for (size_t i = 0; i < n; i++) {
@@ -84,12 +85,15 @@ static inline int test_main(const struct test_case *cases, size_t n,
 #define TEST_MAIN(...)                                                         \
     int main(int argc, char **argv)                                            \
     {                                                                          \
-        static const struct test_case cases_[] = {__VA_ARGS__};               \
-        return test_main(cases_, sizeof cases_ / sizeof cases_[0], argc,      \
+        static const struct test_case cases_[] = {__VA_ARGS__};                \
+        return test_main(cases_, sizeof cases_ / sizeof cases_[0], argc,       \
                          argv);                                                \
     }
 
 /* A table entry for the case function fn. */
-#define TEST_CASE(fn) {#fn, fn}
+#define TEST_CASE(fn)                                                          \
+    {                                                                          \
+#fn, fn                                                                \
+    }
 
 #endif

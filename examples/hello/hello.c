@@ -42,8 +42,8 @@ static void read_string(const gr_msg *m, char *out, size_t cap)
     if (msgpack_unpack_next(&u, m->data, m->len, NULL) ==
             MSGPACK_UNPACK_SUCCESS &&
         u.data.type == MSGPACK_OBJECT_STR) {
-        size_t n = u.data.via.str.size < cap - 1 ? u.data.via.str.size
-                                                 : cap - 1;
+        size_t n =
+            u.data.via.str.size < cap - 1 ? u.data.via.str.size : cap - 1;
         memcpy(out, u.data.via.str.ptr, n);
         out[n] = '\0';
     }
@@ -91,7 +91,8 @@ struct friend_args {
     gr_ref report_to; /* main's inbox */
 };
 
-struct friend {
+struct friend
+{
     struct friend_args args;
 };
 

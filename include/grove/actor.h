@@ -133,8 +133,8 @@ GR_API int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
 
 /*
  * Asks an actor to exit with reason GR_ESHUTDOWN after the messages already
- * in its mailbox; returns at once. Returns GR_OK, or GR_ENOACTOR when the
- * actor is already gone.
+ * in its mailbox; returns at once. Returns GR_OK, GR_ENOACTOR when the
+ * actor is already gone, or GR_EINVAL for an inbox (close it instead).
  */
 GR_API int gr_stop(gr_system *sys, gr_ref target);
 

@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* GR_API marks a symbol exported from the shared library; all else is hidden. */
+/* GR_API marks a symbol exported from the shared library; all else is hidden.
+ */
 #if defined(GROVE_BUILDING) && defined(__GNUC__)
 #define GR_API __attribute__((visibility("default")))
 #else

@@ -83,7 +83,8 @@ GR_API int gr_system_run(gr_system *sys);
 
 /*
  * Asks the system to stop; returns at once. gr_system_run() then shuts it
- * down. Safe from any thread and from handlers; repeated calls are harmless.
+ * down. Safe from any thread and from handlers; repeated calls and NULL are
+ * harmless.
  */
 GR_API void gr_system_stop(gr_system *sys);
 
@@ -96,7 +97,8 @@ GR_API void gr_system_stop(gr_system *sys);
  */
 GR_API int gr_system_shutdown(gr_system *sys);
 
-/* Fills *out with a snapshot of the system's counters. */
+/* Fills *out with a snapshot of the system's counters. An actor counted
+ * in exited no longer resolves: sends to it return GR_ENOACTOR. */
 GR_API void gr_system_stats(gr_system *sys, gr_stats *out);
 
 /* Returns the name of a dead-letter reason, e.g. "no_actor". */
