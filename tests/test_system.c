@@ -1,0 +1,754 @@
+/*
+ * System lifecycle tests: orderly shutdown, repeated start/stop, the ways
+ * gr_system_run returns (stop from a thread, from a handler, SIGTERM,
+ * SIGINT), gr_stop ordering and worker counts. Public API only.
+ */
+#include <grove/grove.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testing.h"
+
+/* How long a test waits for an expected message before failing. */
+#define WAIT_MS 5000
+
+/* Seconds a gr_system_run may block before the process is killed: the
+ * bounded wait for calls that have no timeout of their own. */
+#define RUN_LIMIT_S 30
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Ends the process when a gr_system_run outlives RUN_LIMIT_S; only
+ * async-signal-safe calls. */
+static void run_limit_hit(int sig)
+{
+    (void)sig;
+    static const char msg[] = "  gr_system_run did not return in time\n";
+    ssize_t n = write(2, msg, sizeof msg - 1);
+    (void)n;
+    _exit(3);
+}
+
+/* Bounds the next gr_system_run, which has no timeout of its own. */
+static void arm_run_limit(void)
+{
+    signal(SIGALRM, run_limit_hit);
+    alarm(RUN_LIMIT_S);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static gr_stats stats_of(gr_system *sys)
+{
+    gr_stats st;
+    gr_system_stats(sys, &st);
+    return st;
+}
+
+/* Polls until the counts of both dead-letter reasons add up to want or
+ * WAIT_MS pass, then a little longer so an overshoot shows. */
+static uint64_t wait_dead_total(gr_system *sys, uint64_t want)
+{
+    double end = test_now() + WAIT_MS / 1000.0;
+    gr_stats st;
+    for (;;) {
+        st = stats_of(sys);
+        uint64_t n =
+            st.dead_letters[GR_DL_NO_ACTOR] + st.dead_letters[GR_DL_STOPPED];
+        if (n >= want || test_now() >= end)
+            break;
+        sleep_ms(1);
+    }
+    sleep_ms(20);
+    st = stats_of(sys);
+    return st.dead_letters[GR_DL_NO_ACTOR] + st.dead_letters[GR_DL_STOPPED];
+}
+
+/* Log lines kept by a capture; later ones are counted only. */
+#define CAP_MAX 128
+/* Longest line a capture keeps. */
+#define CAP_LEN 320
+
+/* A log sink for tests: keeps lines so cases can search them. */
+struct capture {
+    pthread_mutex_t lock;
+    unsigned n;
+    gr_log_level level[CAP_MAX];
+    char line[CAP_MAX][CAP_LEN];
+};
+
+static void capture_init(struct capture *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+}
+
+static void capture_fn(void *arg, gr_log_level level, const char *line)
+{
+    struct capture *c = arg;
+    pthread_mutex_lock(&c->lock);
+    if (c->n < CAP_MAX) {
+        c->level[c->n] = level;
+        snprintf(c->line[c->n], CAP_LEN, "%s", line);
+    }
+    c->n++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Counts kept lines at level containing both needles (n2 may be NULL). */
+static unsigned capture_count(struct capture *c, gr_log_level level,
+                              const char *n1, const char *n2)
+{
+    unsigned k = 0;
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < c->n && i < CAP_MAX; i++)
+        if (c->level[i] == level && strstr(c->line[i], n1) != NULL &&
+            (n2 == NULL || strstr(c->line[i], n2) != NULL))
+            k++;
+    pthread_mutex_unlock(&c->lock);
+    return k;
+}
+
+static void capture_dump(struct capture *c)
+{
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < c->n && i < CAP_MAX; i++)
+        fprintf(stderr, "    log %s: %s\n", gr_log_level_name(c->level[i]),
+                c->line[i]);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* A sink that drops lines, for tests that do not read the log. */
+static void quiet_log(void *arg, gr_log_level level, const char *line)
+{
+    (void)arg;
+    (void)level;
+    (void)line;
+}
+
+/* ---- terminate records ------------------------------------------------------
+ */
+
+/* Most terminate calls a test records. */
+#define REC_MAX 64
+
+/* Terminate calls of recording actors, in call order. */
+static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
+static int rec_n;
+static int rec_id[REC_MAX];
+static int rec_reason[REC_MAX];
+
+static void rec_reset(void)
+{
+    pthread_mutex_lock(&rec_lock);
+    rec_n = 0;
+    pthread_mutex_unlock(&rec_lock);
+}
+
+static void rec_add(int id, int reason)
+{
+    pthread_mutex_lock(&rec_lock);
+    if (rec_n < REC_MAX) {
+        rec_id[rec_n] = id;
+        rec_reason[rec_n] = reason;
+    }
+    rec_n++;
+    pthread_mutex_unlock(&rec_lock);
+}
+
+static int rec_count(void)
+{
+    pthread_mutex_lock(&rec_lock);
+    int n = rec_n;
+    pthread_mutex_unlock(&rec_lock);
+    return n;
+}
+
+/* ---- the actor used throughout --------------------------------------------
+ */
+
+enum {
+    MSG_WORK = 1,    /* Counted; payload: optional uint32 sequence. */
+    MSG_HOLD,        /* Holds the worker until the system shuts down. */
+    MSG_STOP_SYSTEM, /* Calls gr_system_stop twice. */
+    MSG_PING,        /* Replies MSG_PONG to the sender. */
+    MSG_NEXT,        /* Payload: gr_ref of the next relay. */
+    MSG_TOKEN,       /* Payload: uint32 hops left; relays pass it on. */
+    MSG_SPIN,        /* Tells itself MSG_SPIN again. */
+    MSG_PROBE,       /* Sent to no actor while holding. */
+    MSG_ENTERED,     /* actor -> inbox: MSG_HOLD has begun. */
+    MSG_PONG,        /* actor -> sender */
+    MSG_DONE,        /* relay -> inbox: a token ran out of hops. */
+    MSG_TERMINATED,  /* terminate -> inbox */
+};
+
+/* What an actor reports. */
+struct report {
+    int32_t id, reason, count, in_order;
+};
+
+/* Spawn argument; lent to init. */
+struct actor_arg {
+    int id;       /* Recorded by terminate when >= 0. */
+    gr_ref inbox; /* Where reports go; may be none. */
+};
+
+struct actor {
+    int id;
+    gr_ref inbox, next;
+    int32_t count, out_of_order;
+    uint32_t next_seq;
+};
+
+/* Probes MSG_HOLD sent before the system refused them. */
+static atomic_int hold_probes;
+/* Set when a handler has asked its system to stop. */
+static atomic_int stop_asked;
+
+static int actor_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)ctx;
+    struct actor *a = state;
+    const struct actor_arg *aa = arg;
+    a->id = -1;
+    if (aa != NULL && len == sizeof *aa) {
+        a->id = aa->id;
+        a->inbox = aa->inbox;
+    }
+    return GR_OK;
+}
+
+/* Keeps the worker busy until sends are refused, i.e. until shutdown has
+ * begun, so that everything queued meanwhile stays queued. Each refused-
+ * or-not probe is a send to no actor; bounded so a broken runtime cannot
+ * wedge the test. */
+static void hold(gr_ctx *ctx)
+{
+    double end = test_now() + 20;
+    while (test_now() < end) {
+        int rc = gr_tell(ctx, GR_REF_NONE, MSG_PROBE, NULL, 0);
+        if (rc == GR_ESTOPPED)
+            return;
+        atomic_fetch_add(&hold_probes, 1);
+        sleep_ms(1);
+    }
+}
+
+static int actor_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    struct actor *a = state;
+    struct report r = {.id = a->id};
+    switch (m->type) {
+    case MSG_WORK:
+        if (m->len == sizeof(uint32_t)) {
+            uint32_t seq;
+            memcpy(&seq, m->data, sizeof seq);
+            if (seq != a->next_seq)
+                a->out_of_order++;
+            a->next_seq = seq + 1;
+        }
+        a->count++;
+        break;
+    case MSG_HOLD:
+        gr_tell(ctx, a->inbox, MSG_ENTERED, &r, sizeof r);
+        hold(ctx);
+        break;
+    case MSG_STOP_SYSTEM:
+        atomic_store(&stop_asked, 1);
+        gr_system_stop(gr_ctx_system(ctx));
+        gr_system_stop(gr_ctx_system(ctx));
+        break;
+    case MSG_PING:
+        gr_tell(ctx, m->from, MSG_PONG, &r, sizeof r);
+        break;
+    case MSG_NEXT:
+        if (m->len == sizeof a->next)
+            memcpy(&a->next, m->data, sizeof a->next);
+        break;
+    case MSG_TOKEN: {
+        uint32_t hops = 0;
+        if (m->len == sizeof hops)
+            memcpy(&hops, m->data, sizeof hops);
+        if (hops == 0) {
+            gr_tell(ctx, a->inbox, MSG_DONE, NULL, 0);
+        } else {
+            hops--;
+            gr_tell(ctx, a->next, MSG_TOKEN, &hops, sizeof hops);
+        }
+        break;
+    }
+    case MSG_SPIN:
+        gr_tell(ctx, gr_self(ctx), MSG_SPIN, NULL, 0);
+        break;
+    default:
+        return GR_EUNHANDLED;
+    }
+    return GR_CONTINUE;
+}
+
+static void actor_terminate(gr_ctx *ctx, void *state, int reason)
+{
+    struct actor *a = state;
+    if (a->id >= 0)
+        rec_add(a->id, reason);
+    struct report r = {.id = a->id,
+                       .reason = reason,
+                       .count = a->count,
+                       .in_order = a->out_of_order == 0};
+    /* During shutdown this is refused (GR_ESTOPPED); that is fine. */
+    if (!gr_ref_is_none(a->inbox))
+        gr_tell(ctx, a->inbox, MSG_TERMINATED, &r, sizeof r);
+}
+
+static const gr_behaviour actor_b = {
+    .name = "sysactor",
+    .state_size = sizeof(struct actor),
+    .init = actor_init,
+    .handle = actor_handle,
+    .terminate = actor_terminate,
+};
+
+static int spawn_actor(gr_system *sys, int id, gr_inbox *in, gr_ref *out)
+{
+    struct actor_arg a = {.id = id,
+                          .inbox = in ? gr_inbox_ref(in) : GR_REF_NONE};
+    return gr_system_spawn(sys, &actor_b, &a, sizeof a, out);
+}
+
+/* Waits for a report of the given type (payload may be empty). */
+static int recv_report(gr_inbox *in, uint32_t type, struct report *out)
+{
+    gr_msg *m = NULL;
+    int rc = gr_inbox_recv(in, &m, WAIT_MS);
+    if (rc != GR_OK)
+        return rc;
+    rc = m->type == type ? GR_OK : GR_EUNHANDLED;
+    if (rc == GR_OK && out != NULL) {
+        memset(out, 0, sizeof *out);
+        if (m->len == sizeof *out)
+            memcpy(out, m->data, sizeof *out);
+    }
+    gr_msg_free(m);
+    return rc;
+}
+
+/* ---- cases --------------------------------------------------------------- */
+
+/* Shutdown with messages queued: every live actor's terminate runs exactly
+ * once with GR_ESHUTDOWN, newest first (by spawn, not by slot), an actor
+ * that had already exited is not terminated again, and the queued messages
+ * are counted as stopped dead letters in the shutdown summary. */
+static void test_shutdown_with_queued_messages(void)
+{
+    enum { K = 5 };
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {.workers = 1,
+                     .log_fn = capture_fn,
+                     .log_arg = &cap,
+                     .dead_letter_log_limit = 1,
+                     .no_signals = 1};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    gr_inbox *in;
+    CHECK_EQ(gr_inbox_open(sys, &in), GR_OK);
+    rec_reset();
+    atomic_store(&hold_probes, 0);
+
+    /* R1 exits early, so the holder reuses its slot and slot order is no
+     * longer spawn order. */
+    gr_ref r0, r1, r2, holder, r3, r4;
+    CHECK_EQ(spawn_actor(sys, 0, in, &r0), GR_OK);
+    CHECK_EQ(spawn_actor(sys, 1, in, &r1), GR_OK);
+    CHECK_EQ(spawn_actor(sys, 2, in, &r2), GR_OK);
+    CHECK_EQ(gr_stop(sys, r1), GR_OK);
+    struct report r;
+    CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
+    CHECK_EQ(r.id, 1);
+    CHECK_EQ(r.reason, GR_ESHUTDOWN);
+    double end = test_now() + WAIT_MS / 1000.0;
+    while (stats_of(sys).exited < 1 && test_now() < end)
+        sleep_ms(1);
+    CHECK_EQ(stats_of(sys).exited, 1);
+
+    /* The one worker is held from here on, so nothing below runs. */
+    CHECK_EQ(spawn_actor(sys, 9, in, &holder), GR_OK);
+    CHECK_EQ(gr_send(sys, GR_REF_NONE, holder, MSG_HOLD, NULL, 0), GR_OK);
+    CHECK_EQ(recv_report(in, MSG_ENTERED, &r), GR_OK);
+    CHECK_EQ(spawn_actor(sys, 3, in, &r3), GR_OK);
+    CHECK_EQ(spawn_actor(sys, 4, in, &r4), GR_OK);
+    const gr_ref busy[] = {r0, r2, r3, r4};
+    for (size_t i = 0; i < 4; i++)
+        for (uint32_t k = 0; k < K; k++)
+            CHECK_EQ(gr_send(sys, GR_REF_NONE, busy[i], MSG_WORK, &k, sizeof k),
+                     GR_OK);
+    gr_inbox_close(in);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+
+    static const int order[] = {1, 4, 3, 9, 2, 0};
+    CHECK_EQ(rec_count(), 6);
+    for (int i = 0; i < 6; i++) {
+        CHECK_EQ(rec_id[i], order[i]);
+        CHECK_EQ(rec_reason[i], GR_ESHUTDOWN);
+    }
+    char want[96];
+    snprintf(want, sizeof want, "(no_actor=%d stopped=%d)",
+             atomic_load(&hold_probes), 4 * K);
+    unsigned summary = capture_count(&cap, GR_LOG_WARN, "dead letters:", want);
+    if (summary != 1)
+        capture_dump(&cap);
+    CHECK_EQ(summary, 1);
+    CHECK_EQ(capture_count(&cap, GR_LOG_INFO, "system stopped", NULL), 1);
+    pthread_mutex_destroy(&cap.lock);
+}
+
+/* Number of relays in a repeated start/stop cycle's ring. */
+#define RING 4
+/* Tokens and hops per token sent around the ring each cycle. */
+#define TOKENS 4
+#define HOPS   40
+
+/* Runs one start/traffic/stop cycle; wait_done selects whether traffic
+ * finishes before the stop or is cut off by it. */
+static void one_cycle(unsigned workers, int cycle, int wait_done)
+{
+    gr_config cfg = {.workers = workers, .log_fn = quiet_log};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    CHECK_EQ(stats_of(sys).workers, workers);
+    gr_inbox *in;
+    CHECK_EQ(gr_inbox_open(sys, &in), GR_OK);
+    gr_ref ring[RING];
+    for (int i = 0; i < RING; i++)
+        CHECK_EQ(spawn_actor(sys, -1, in, &ring[i]), GR_OK);
+    for (int i = 0; i < RING; i++)
+        CHECK_EQ(gr_send(sys, GR_REF_NONE, ring[i], MSG_NEXT,
+                         &ring[(i + 1) % RING], sizeof(gr_ref)),
+                 GR_OK);
+    for (int t = 0; t < TOKENS; t++) {
+        uint32_t hops = HOPS;
+        CHECK_EQ(gr_send(sys, GR_REF_NONE, ring[t % RING], MSG_TOKEN, &hops,
+                         sizeof hops),
+                 GR_OK);
+    }
+    if (wait_done) {
+        for (int t = 0; t < TOKENS; t++)
+            CHECK_EQ(recv_report(in, MSG_DONE, NULL), GR_OK);
+    }
+    gr_inbox_close(in);
+    if (cycle % 4 == 1) {
+        /* Sometimes through gr_system_run, stopped beforehand. */
+        gr_system_stop(sys);
+        arm_run_limit();
+        CHECK_EQ(gr_system_run(sys), GR_OK);
+        alarm(0);
+    } else {
+        CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+    }
+}
+
+/* Systems start and stop cleanly many times in one process, with actors
+ * and traffic (finished or still in flight), with 1, 2 and 4 workers. */
+static void test_repeated_start_stop(void)
+{
+    static const unsigned workers[] = {1, 2, 4};
+    for (size_t w = 0; w < 3; w++) {
+        for (int cycle = 0; cycle < 50; cycle++) {
+            one_cycle(workers[w], cycle, cycle % 2 == 0);
+            if (test_failed_) {
+                fprintf(stderr, "  (workers %u, cycle %d)\n", workers[w],
+                        cycle);
+                return;
+            }
+        }
+    }
+}
+
+/* Argument of stopper_main. */
+struct stopper {
+    gr_system *sys;
+    int delay_ms;
+};
+
+static void *stopper_main(void *arg)
+{
+    struct stopper *s = arg;
+    sleep_ms(s->delay_ms);
+    gr_system_stop(s->sys);
+    return NULL;
+}
+
+/* gr_system_run returns GR_OK after gr_system_stop from another thread,
+ * shutting the system down (terminate runs); a stop requested before run,
+ * even twice, makes run return at once. */
+static void test_run_stop_from_thread(void)
+{
+    gr_config cfg = {.workers = 2, .log_fn = quiet_log, .no_signals = 1};
+    for (int early = 0; early < 2; early++) {
+        gr_system *sys;
+        CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+        rec_reset();
+        CHECK_EQ(spawn_actor(sys, 7, NULL, NULL), GR_OK);
+        pthread_t t;
+        struct stopper s = {sys, 100};
+        if (early) {
+            gr_system_stop(sys);
+            gr_system_stop(sys);
+        } else {
+            CHECK_EQ(pthread_create(&t, NULL, stopper_main, &s), 0);
+        }
+        arm_run_limit();
+        int rc = gr_system_run(sys);
+        alarm(0);
+        if (!early)
+            pthread_join(t, NULL);
+        CHECK_EQ(rc, GR_OK);
+        CHECK_EQ(rec_count(), 1);
+        CHECK_EQ(rec_id[0], 7);
+        CHECK_EQ(rec_reason[0], GR_ESHUTDOWN);
+    }
+}
+
+/* gr_system_run returns GR_OK after a handler calls gr_system_stop (twice:
+ * repeated calls are harmless), and every actor is then terminated. */
+static void test_run_stop_from_handler(void)
+{
+    gr_config cfg = {.workers = 2, .log_fn = quiet_log, .no_signals = 1};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    rec_reset();
+    atomic_store(&stop_asked, 0);
+    gr_ref a;
+    CHECK_EQ(spawn_actor(sys, 1, NULL, NULL), GR_OK);
+    CHECK_EQ(spawn_actor(sys, 2, NULL, &a), GR_OK);
+    CHECK_EQ(gr_send(sys, GR_REF_NONE, a, MSG_STOP_SYSTEM, NULL, 0), GR_OK);
+    arm_run_limit();
+    int rc = gr_system_run(sys);
+    alarm(0);
+    CHECK_EQ(rc, GR_OK);
+    CHECK_EQ(atomic_load(&stop_asked), 1);
+    CHECK_EQ(rec_count(), 2);
+    CHECK_EQ(rec_id[0], 2);
+    CHECK_EQ(rec_id[1], 1);
+}
+
+/* Set by the fallback handler when a signal reaches the process instead of
+ * a system's watcher. An atomic, not a sig_atomic_t: other threads read it
+ * (lock-free atomics are async-signal-safe). */
+static atomic_int fallback_got;
+
+static void fallback_handler(int sig)
+{
+    (void)sig;
+    atomic_store(&fallback_got, 1);
+}
+
+/* Argument of signaller_main. */
+struct signaller {
+    gr_system *sys;
+    int sig;
+    atomic_int run_returned; /* Set once sys is gone: do not touch it. */
+};
+
+/* Sends the signal to the process once run is (very likely) waiting. If
+ * the fallback handler got it instead, no system took it: stop the system
+ * so that the test fails instead of hanging. */
+static void *signaller_main(void *arg)
+{
+    struct signaller *s = arg;
+    sleep_ms(100);
+    kill(getpid(), s->sig);
+    for (int i = 0; i < 1000 && !atomic_load(&fallback_got) &&
+                    !atomic_load(&s->run_returned);
+         i++)
+        sleep_ms(1);
+    /* Only reached with the system alive: had it taken the signal, the
+     * fallback handler would not have run. */
+    if (atomic_load(&fallback_got))
+        gr_system_stop(s->sys);
+    return NULL;
+}
+
+/* Starts a fresh system (no other alive, so it owns the signal watchers),
+ * signals the process from a helper thread, and checks that run returns
+ * and shuts the system down. */
+static void run_until_signal(int sig)
+{
+    struct sigaction sa = {.sa_handler = fallback_handler};
+    sigemptyset(&sa.sa_mask);
+    struct sigaction old;
+    CHECK_EQ(sigaction(sig, &sa, &old), 0);
+    atomic_store(&fallback_got, 0);
+    gr_config cfg = {.workers = 2, .log_fn = quiet_log};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    rec_reset();
+    CHECK_EQ(spawn_actor(sys, 5, NULL, NULL), GR_OK);
+    struct signaller s = {.sys = sys, .sig = sig};
+    atomic_init(&s.run_returned, 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, signaller_main, &s), 0);
+    arm_run_limit();
+    int rc = gr_system_run(sys);
+    alarm(0);
+    atomic_store(&s.run_returned, 1);
+    pthread_join(t, NULL);
+    sigaction(sig, &old, NULL);
+    CHECK_EQ(rc, GR_OK);
+    CHECK_EQ(atomic_load(&fallback_got), 0);
+    CHECK_EQ(rec_count(), 1);
+    CHECK_EQ(rec_reason[0], GR_ESHUTDOWN);
+}
+
+/* SIGTERM sent to the process makes gr_system_run return. */
+static void test_run_returns_on_sigterm(void)
+{
+    run_until_signal(SIGTERM);
+}
+
+/* SIGINT sent to the process makes gr_system_run return. */
+static void test_run_returns_on_sigint(void)
+{
+    run_until_signal(SIGINT);
+}
+
+/* With no_signals a system leaves SIGTERM to the application: the
+ * application's handler gets it and the system keeps running. */
+static void test_no_signals_leaves_signals_alone(void)
+{
+    struct sigaction sa = {.sa_handler = fallback_handler};
+    sigemptyset(&sa.sa_mask);
+    struct sigaction old;
+    CHECK_EQ(sigaction(SIGTERM, &sa, &old), 0);
+    atomic_store(&fallback_got, 0);
+    gr_config cfg = {.workers = 1, .log_fn = quiet_log, .no_signals = 1};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    gr_inbox *in;
+    CHECK_EQ(gr_inbox_open(sys, &in), GR_OK);
+    gr_ref a;
+    CHECK_EQ(spawn_actor(sys, -1, NULL, &a), GR_OK);
+    raise(SIGTERM);
+    for (int i = 0; i < 1000 && !atomic_load(&fallback_got); i++)
+        sleep_ms(1);
+    sigaction(SIGTERM, &old, NULL);
+    CHECK_EQ(atomic_load(&fallback_got), 1);
+    /* Still running: an actor answers. */
+    CHECK_EQ(gr_send(sys, gr_inbox_ref(in), a, MSG_PING, NULL, 0), GR_OK);
+    CHECK_EQ(recv_report(in, MSG_PONG, NULL), GR_OK);
+    gr_inbox_close(in);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+}
+
+/* Messages sent before gr_stop are all handled, in order, before the actor
+ * exits with GR_ESHUTDOWN; messages sent after it are never handled and
+ * each becomes exactly one dead letter. */
+static void test_stop_ordering(void)
+{
+    enum { BEFORE = 300, AFTER = 50 };
+    gr_config cfg = {.workers = 2, .log_fn = quiet_log, .no_signals = 1};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    gr_inbox *in;
+    CHECK_EQ(gr_inbox_open(sys, &in), GR_OK);
+    for (int round = 0; round < 5; round++) {
+        gr_ref a;
+        CHECK_EQ(spawn_actor(sys, -1, in, &a), GR_OK);
+        gr_stats before = stats_of(sys);
+        for (uint32_t i = 0; i < BEFORE; i++)
+            CHECK_EQ(gr_send(sys, GR_REF_NONE, a, MSG_WORK, &i, sizeof i),
+                     GR_OK);
+        CHECK_EQ(gr_stop(sys, a), GR_OK);
+        int refused = 0;
+        for (uint32_t i = 0; i < AFTER; i++) {
+            int rc = gr_send(sys, GR_REF_NONE, a, MSG_WORK, &i, sizeof i);
+            CHECK(rc == GR_OK || rc == GR_ENOACTOR);
+            refused += rc == GR_ENOACTOR;
+        }
+        struct report r;
+        CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
+        CHECK_EQ(r.reason, GR_ESHUTDOWN);
+        CHECK_EQ(r.count, BEFORE);
+        CHECK(r.in_order);
+        uint64_t dead0 = before.dead_letters[GR_DL_NO_ACTOR] +
+                         before.dead_letters[GR_DL_STOPPED];
+        CHECK_EQ(wait_dead_total(sys, dead0 + AFTER), dead0 + AFTER);
+        gr_stats after = stats_of(sys);
+        CHECK(after.dead_letters[GR_DL_NO_ACTOR] -
+                  before.dead_letters[GR_DL_NO_ACTOR] >=
+              (uint64_t)refused);
+    }
+    gr_inbox_close(in);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+}
+
+/* workers = 0 (a NULL config or a zeroed one) means one worker per online
+ * CPU; an explicit count is used as given. */
+static void test_default_workers(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK(cpus > 0);
+    gr_system *sys;
+    gr_config cfg = {.log_fn = quiet_log, .no_signals = 1};
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    CHECK_EQ(stats_of(sys).workers, cpus);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+    CHECK_EQ(gr_system_start(NULL, &sys), GR_OK);
+    CHECK_EQ(stats_of(sys).workers, cpus);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+    cfg.workers = 3;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    CHECK_EQ(stats_of(sys).workers, 3);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+}
+
+/* With workers = 1 everything runs on the one worker, nothing is stolen,
+ * and an actor that keeps itself busy does not starve another. */
+static void test_single_worker(void)
+{
+    gr_config cfg = {.workers = 1, .log_fn = quiet_log, .no_signals = 1};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    CHECK_EQ(stats_of(sys).workers, 1);
+    gr_inbox *in;
+    CHECK_EQ(gr_inbox_open(sys, &in), GR_OK);
+    gr_ref spinner, echo;
+    CHECK_EQ(spawn_actor(sys, -1, in, &spinner), GR_OK);
+    CHECK_EQ(spawn_actor(sys, -1, in, &echo), GR_OK);
+    CHECK_EQ(gr_send(sys, GR_REF_NONE, spinner, MSG_SPIN, NULL, 0), GR_OK);
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ(gr_send(sys, gr_inbox_ref(in), echo, MSG_PING, NULL, 0),
+                 GR_OK);
+        CHECK_EQ(recv_report(in, MSG_PONG, NULL), GR_OK);
+    }
+    CHECK_EQ(gr_stop(sys, spinner), GR_OK);
+    struct report r;
+    CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
+    CHECK_EQ(r.reason, GR_ESHUTDOWN);
+    gr_stats st = stats_of(sys);
+    CHECK(st.runs[0] > 0);
+    CHECK_EQ(st.steals[0], 0);
+    CHECK_EQ(st.runs[1], 0);
+    CHECK(st.delivered > 20);
+    gr_inbox_close(in);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+}
+
+/* The signal cases come first: only the first live system takes SIGINT and
+ * SIGTERM, so one leaked by an earlier failing case would break them. */
+TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
+          TEST_CASE(test_run_returns_on_sigint),
+          TEST_CASE(test_no_signals_leaves_signals_alone),
+          TEST_CASE(test_shutdown_with_queued_messages),
+          TEST_CASE(test_repeated_start_stop),
+          TEST_CASE(test_run_stop_from_thread),
+          TEST_CASE(test_run_stop_from_handler), TEST_CASE(test_stop_ordering),
+          TEST_CASE(test_default_workers), TEST_CASE(test_single_worker))
