@@ -126,7 +126,9 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             exits = handler_exits(r, &reason);
         }
         if (exits) {
-            gr__stat_inc(&w->stats.delivered, n);
+            /* gr_stop()'s message is the runtime's own, not a delivery. */
+            gr__stat_inc(&w->stats.delivered,
+                         n - (e->msg.type == GR__MSG_STOP));
             gr__actor_exit(a, w, reason, &e->msg, GR__EXIT_TERMINATE);
             gr__env_free(e);
             return;
