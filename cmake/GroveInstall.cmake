@@ -20,6 +20,9 @@ install(FILES ${PROJECT_BINARY_DIR}/groveConfig.cmake
 
 # Private libraries a static libgrove.a needs at link time.
 set(GROVE_PC_LIBS_PRIVATE "-lev -lpthread")
+# From <prefix>/<libdir>/pkgconfig back up to <prefix>.
+file(RELATIVE_PATH GROVE_PC_UP
+     /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 configure_file(cmake/grove.pc.in ${PROJECT_BINARY_DIR}/grove.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/grove.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
