@@ -290,6 +290,7 @@ static void *worker_main(void *arg)
     gr__worker *w = arg;
     gr__sched *s = &w->sys->sched;
     gr__current_worker = w;
+    gr__envpool_enter(w->pools);
     for (;;) {
         if (stopping(s))
             break;
@@ -301,6 +302,9 @@ static void *worker_main(void *arg)
         gr__stat_inc(&w->stats.runs, 1);
         gr__actor_run(w, a);
     }
+    for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
+        gr__envpool_flush(&w->pools[c]);
+    gr__envpool_enter(NULL);
     gr__current_worker = NULL;
     return NULL;
 }
@@ -365,6 +369,10 @@ int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n)
         atomic_init(&w->stats.runs, 0);
         atomic_init(&w->stats.steals, 0);
         atomic_init(&w->stats.delivered, 0);
+        if (gr__envpool_init(w->pools, i, n, s) != GR_OK) {
+            s->nworkers = i + 1; /* Destroy frees the pools made so far. */
+            return GR_ENOMEM;
+        }
     }
     return GR_OK;
 }
@@ -420,8 +428,11 @@ void gr__sched_stop(gr__sched *s)
 
 void gr__sched_destroy(gr__sched *s)
 {
-    for (unsigned i = 0; i < s->nworkers; i++)
+    for (unsigned i = 0; i < s->nworkers; i++) {
         sem_destroy(&s->workers[i].park);
+        for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
+            gr__envpool_destroy(&s->workers[i].pools[c]);
+    }
     pthread_mutex_destroy(&s->inject_lock);
     pthread_mutex_destroy(&s->idle_lock);
     free(s->workers);

@@ -15,6 +15,7 @@
 
 #include "actor/actor.h"
 #include "actor/deque.h"
+#include "actor/message.h"
 
 /* Messages one actor handles per turn before yielding its worker (Pony's
  * PONY_SCHED_BATCH is 100). */
@@ -58,6 +59,8 @@ typedef struct gr__worker {
     bool woken;               /* Guarded by idle_lock: taken off idle list. */
     struct gr__worker *idle_next; /* Guarded by idle_lock. */
     gr__worker_stats stats;
+    /* Envelopes this worker's sends allocate, one pool per size class. */
+    gr__envpool pools[GR__POOL_CLASSES];
 } gr__worker;
 
 /* The scheduler state shared by a system's workers. */

@@ -27,28 +27,33 @@ static int deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
      * this only turns the common late send into a clean error. */
     if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
         return GR_ESTOPPED;
-    gr__env *e = gr__env_new(type, from, to, 0, data, len);
-    if (e == NULL)
-        return GR_ENOMEM;
+    gr_msg m = {.type = type, .from = from, .to = to, .data = data, .len = len};
     gr__actor *a = NULL;
     if (to.node == 0 && to.incarnation == sys->incarnation)
         a = gr__idtable_acquire(&sys->ids, to.serial);
     if (a == NULL) {
         if (type < GR_MSG_RESERVED)
-            gr__dead_letter(&sys->dead, &sys->log, &e->msg, GR_DL_NO_ACTOR);
-        gr__env_free(e);
+            gr__dead_letter(&sys->dead, &sys->log, &m, GR_DL_NO_ACTOR);
         return GR_ENOACTOR;
     }
-    if (type == GR__MSG_STOP && (a->flags & GR__ACTOR_INBOX)) {
-        /* Inboxes are closed by their owner, not stopped. */
-        gr__env_free(e);
+    /* Messages for an inbox are never pooled: its owner may free them
+     * after the system, and with it the pools, is gone. */
+    bool inbox = (a->flags & GR__ACTOR_INBOX) != 0;
+    gr__envpool *pools = w != NULL && !inbox ? w->pools : NULL;
+    gr__env *e = NULL;
+    int rc = GR_OK;
+    if (type == GR__MSG_STOP && inbox)
+        rc = GR_EINVAL; /* Inboxes are closed by their owner, not stopped. */
+    else if ((e = gr__env_new(pools, &m)) == NULL)
+        rc = GR_ENOMEM;
+    if (rc != GR_OK) {
         if (gr__idtable_release(&sys->ids, to.serial))
             gr__actor_finalize(a);
-        return GR_EINVAL;
+        return rc;
     }
     gr__sched_note_send(&sys->sched, w);
     if (gr__mailbox_push(&a->mb_head, &e->node)) {
-        if (a->flags & GR__ACTOR_INBOX)
+        if (inbox)
             sem_post((sem_t *)gr__actor_state(a));
         else
             gr__sched_submit(&sys->sched, w, a);
