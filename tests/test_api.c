@@ -8,71 +8,24 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 
-#include "testing.h"
-
-/* How long a test waits for an expected message before failing. */
-#define WAIT_MS 5000
+#include "helpers.h"
 
 /* max_payload used where a test needs a small limit. */
 #define SMALL_PAYLOAD 128
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static gr_stats stats_of(gr_system *sys)
-{
-    gr_stats st;
-    gr_system_stats(sys, &st);
-    return st;
-}
-
-/* Polls until the system has counted want exits or WAIT_MS pass. */
-static uint64_t wait_exited(gr_system *sys, uint64_t want)
-{
-    double end = test_now() + WAIT_MS / 1000.0;
-    uint64_t n;
-    while ((n = stats_of(sys).exited) < want && test_now() < end)
-        sleep_ms(1);
-    return n;
-}
-
-/* Polls until want dead letters of reason r are counted or WAIT_MS pass. */
-static uint64_t wait_dead(gr_system *sys, gr_dead_reason r, uint64_t want)
-{
-    double end = test_now() + WAIT_MS / 1000.0;
-    uint64_t n;
-    while ((n = stats_of(sys).dead_letters[r]) < want && test_now() < end)
-        sleep_ms(1);
-    return n;
-}
-
-/* Log sink that drops every line: tests here do not read the log, and
- * expected crashes (failed inits) would otherwise clutter stderr. */
-static void quiet_log(void *arg, gr_log_level level, const char *line)
-{
-    (void)arg;
-    (void)level;
-    (void)line;
-}
-
-/* Starts a quiet system with the given payload limit (0: default). */
+/* Starts a system with the given payload limit (0: default) whose log is
+ * dropped: tests here do not read it, and expected crashes (failed inits)
+ * would otherwise clutter stderr. */
 static gr_system *start(size_t max_payload)
 {
     gr_config cfg = {.workers = 2,
                      .max_payload = max_payload,
                      .log_fn = quiet_log,
                      .no_signals = 1};
-    gr_system *sys = NULL;
-    if (gr_system_start(&cfg, &sys) != GR_OK)
-        return NULL;
-    return sys;
+    return start_system(&cfg);
 }
 
 /* ---- the probe actor ------------------------------------------------------
@@ -223,8 +176,7 @@ static int probe_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         break;
     case MSG_SPAWN_CHILD: {
         struct probe_arg a = {.inbox = p->inbox, .report_init = 1};
-        if (m->len == sizeof(int))
-            memcpy(&a.init_rc, m->data, sizeof(int));
+        read_payload(m, &a.init_rc, sizeof a.init_rc);
         r.ref = GR_REF_NONE;
         r.rc[0] = gr_spawn(ctx, &probe_b, &a, sizeof a, &r.ref);
         break;
@@ -268,20 +220,6 @@ static int spawn_probe(gr_system *sys, gr_inbox *inbox, gr_ref *out)
     return gr_system_spawn(sys, &probe_b, &a, sizeof a, out);
 }
 
-/* Waits for a message of the given type and copies its struct reply. */
-static int recv_reply(gr_inbox *in, uint32_t type, struct reply *out)
-{
-    gr_msg *m = NULL;
-    int rc = gr_inbox_recv(in, &m, WAIT_MS);
-    if (rc != GR_OK)
-        return rc;
-    rc = m->type == type && m->len == sizeof *out ? GR_OK : GR_EUNHANDLED;
-    if (rc == GR_OK)
-        memcpy(out, m->data, sizeof *out);
-    gr_msg_free(m);
-    return rc;
-}
-
 /* Sends a request from the inbox and waits for the probe's reply. */
 static int call(gr_system *sys, gr_inbox *in, gr_ref to, uint32_t type,
                 const void *data, size_t len, struct reply *out)
@@ -289,7 +227,7 @@ static int call(gr_system *sys, gr_inbox *in, gr_ref to, uint32_t type,
     int rc = gr_send(sys, gr_inbox_ref(in), to, type, data, len);
     if (rc != GR_OK)
         return rc;
-    return recv_reply(in, MSG_REPLY, out);
+    return recv_exact(in, MSG_REPLY, out, sizeof *out);
 }
 
 /* Asks a probe to register name; returns gr_register's code. */
@@ -601,7 +539,7 @@ static int wait_gone(gr_system *sys, gr_inbox *in, gr_ref p, uint64_t exited,
                      int *reason)
 {
     struct reply r;
-    int rc = recv_reply(in, MSG_TERMINATED, &r);
+    int rc = recv_exact(in, MSG_TERMINATED, &r, sizeof r);
     if (rc != GR_OK)
         return rc;
     if (!gr_ref_eq(r.ref, p))
@@ -771,7 +709,7 @@ static void test_self_and_system_in_callbacks(void)
     gr_ref p;
     CHECK_EQ(gr_system_spawn(sys, &probe_b, &a, sizeof a, &p), GR_OK);
     struct reply r;
-    CHECK_EQ(recv_reply(in, MSG_INIT, &r), GR_OK);
+    CHECK_EQ(recv_exact(in, MSG_INIT, &r, sizeof r), GR_OK);
     CHECK(gr_ref_eq(r.ref, p));
     CHECK(r.sys == (uintptr_t)sys);
     CHECK_EQ(call(sys, in, p, MSG_SELF, NULL, 0, &r), GR_OK);
@@ -783,8 +721,8 @@ static void test_self_and_system_in_callbacks(void)
     CHECK_EQ(gr_send(sys, gr_inbox_ref(in), p, MSG_SPAWN_CHILD, &ok, sizeof ok),
              GR_OK);
     struct reply child_init, parent;
-    CHECK_EQ(recv_reply(in, MSG_INIT, &child_init), GR_OK);
-    CHECK_EQ(recv_reply(in, MSG_REPLY, &parent), GR_OK);
+    CHECK_EQ(recv_exact(in, MSG_INIT, &child_init, sizeof child_init), GR_OK);
+    CHECK_EQ(recv_exact(in, MSG_REPLY, &parent, sizeof parent), GR_OK);
     CHECK_EQ(parent.rc[0], GR_OK);
     CHECK(gr_ref_eq(parent.ref, child_init.ref));
     CHECK(!gr_ref_eq(parent.ref, p));
@@ -793,7 +731,7 @@ static void test_self_and_system_in_callbacks(void)
     CHECK(gr_ref_eq(r.ref, parent.ref));
     /* terminate sees the same ref. */
     CHECK_EQ(gr_stop(sys, p), GR_OK);
-    CHECK_EQ(recv_reply(in, MSG_TERMINATED, &r), GR_OK);
+    CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
     CHECK(gr_ref_eq(r.ref, p));
     CHECK_EQ(r.rc[0], GR_ESHUTDOWN);
     gr_inbox_close(in);

@@ -11,101 +11,9 @@
 #include <semaphore.h>
 #include <time.h>
 
-#include "testing.h"
-
-/* How long a test waits for an expected message before failing. */
-#define WAIT_MS 5000
+#include "helpers.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static gr_stats stats_of(gr_system *sys)
-{
-    gr_stats st;
-    gr_system_stats(sys, &st);
-    return st;
-}
-
-/* Polls until the system has counted want exits or WAIT_MS pass. */
-static uint64_t wait_exited(gr_system *sys, uint64_t want)
-{
-    double end = test_now() + WAIT_MS / 1000.0;
-    uint64_t n;
-    while ((n = stats_of(sys).exited) < want && test_now() < end)
-        sleep_ms(1);
-    return n;
-}
-
-/* Polls until want dead letters of reason r are counted or WAIT_MS pass,
- * then a little longer so that a count overshooting want shows. */
-static uint64_t wait_dead(gr_system *sys, gr_dead_reason r, uint64_t want)
-{
-    double end = test_now() + WAIT_MS / 1000.0;
-    while (stats_of(sys).dead_letters[r] < want && test_now() < end)
-        sleep_ms(1);
-    sleep_ms(20);
-    return stats_of(sys).dead_letters[r];
-}
-
-/* Log lines kept by a capture; later ones are counted only. */
-#define CAP_MAX 128
-/* Longest line a capture keeps. */
-#define CAP_LEN 320
-
-/* A log sink for tests: keeps lines so cases can search them. */
-struct capture {
-    pthread_mutex_t lock;
-    unsigned n;
-    gr_log_level level[CAP_MAX];
-    char line[CAP_MAX][CAP_LEN];
-};
-
-static void capture_init(struct capture *c)
-{
-    memset(c, 0, sizeof *c);
-    pthread_mutex_init(&c->lock, NULL);
-}
-
-static void capture_fn(void *arg, gr_log_level level, const char *line)
-{
-    struct capture *c = arg;
-    pthread_mutex_lock(&c->lock);
-    if (c->n < CAP_MAX) {
-        c->level[c->n] = level;
-        snprintf(c->line[c->n], CAP_LEN, "%s", line);
-    }
-    c->n++;
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* Counts kept lines at level containing every non-NULL needle. */
-static unsigned capture_count(struct capture *c, gr_log_level level,
-                              const char *n1, const char *n2)
-{
-    unsigned k = 0;
-    pthread_mutex_lock(&c->lock);
-    for (unsigned i = 0; i < c->n && i < CAP_MAX; i++)
-        if (c->level[i] == level && strstr(c->line[i], n1) != NULL &&
-            (n2 == NULL || strstr(c->line[i], n2) != NULL))
-            k++;
-    pthread_mutex_unlock(&c->lock);
-    return k;
-}
-
-/* Prints the kept lines; called when a log check is about to fail. */
-static void capture_dump(struct capture *c)
-{
-    pthread_mutex_lock(&c->lock);
-    for (unsigned i = 0; i < c->n && i < CAP_MAX; i++)
-        fprintf(stderr, "    log %s: %s\n", gr_log_level_name(c->level[i]),
-                c->line[i]);
-    pthread_mutex_unlock(&c->lock);
-}
 
 /* Starts a system whose log goes to cap, with the given dead-letter log
  * limit (0: default) and level (0: default). */
@@ -119,10 +27,7 @@ static gr_system *start(struct capture *cap, unsigned dl_limit,
                      .log_level = level,
                      .dead_letter_log_limit = dl_limit,
                      .no_signals = 1};
-    gr_system *sys = NULL;
-    if (gr_system_start(&cfg, &sys) != GR_OK)
-        return NULL;
-    return sys;
+    return start_system(&cfg);
 }
 
 /* ---- the worker actor -----------------------------------------------------
@@ -164,9 +69,7 @@ struct worker_arg {
 
 struct worker {
     gr_ref inbox;
-    int32_t count;
-    int32_t out_of_order;
-    uint32_t next_seq;
+    struct seq_count work;
 };
 
 /* Opened by a test that gates a worker; the worker waits on it. */
@@ -213,14 +116,7 @@ static int worker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     struct report r = {.ref = gr_self(ctx), .type = m->type};
     switch (m->type) {
     case MSG_WORK:
-        if (m->len == sizeof(uint32_t)) {
-            uint32_t seq;
-            memcpy(&seq, m->data, sizeof seq);
-            if (seq != w->next_seq)
-                w->out_of_order++;
-            w->next_seq = seq + 1;
-        }
-        w->count++;
+        seq_count_add(&w->work, m);
         return GR_CONTINUE;
     case MSG_GATE:
         report(ctx, w->inbox, MSG_ENTERED, &r);
@@ -233,8 +129,7 @@ static int worker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         return 7;
     case MSG_TELL_TO: {
         gr_ref to = GR_REF_NONE;
-        if (m->len == sizeof to)
-            memcpy(&to, m->data, sizeof to);
+        read_payload(m, &to, sizeof to);
         r.rc = gr_tell(ctx, to, MSG_STRAY, NULL, 0);
         report(ctx, m->from, MSG_REPLY, &r);
         return GR_CONTINUE;
@@ -252,8 +147,8 @@ static void worker_terminate(gr_ctx *ctx, void *state, int reason)
 {
     struct worker *w = state;
     struct report r = {.reason = reason,
-                       .count = w->count,
-                       .in_order = w->out_of_order == 0,
+                       .count = w->work.count,
+                       .in_order = w->work.out_of_order == 0,
                        .ref = gr_self(ctx)};
     report(ctx, w->inbox, MSG_TERMINATED, &r);
 }
@@ -272,28 +167,12 @@ static int spawn_worker(gr_system *sys, gr_inbox *in, gr_ref *out)
     return gr_system_spawn(sys, &worker_b, &a, sizeof a, out);
 }
 
-/* Waits for a report of the given type. */
-static int recv_report(gr_inbox *in, uint32_t type, struct report *out)
-{
-    gr_msg *m = NULL;
-    int rc = gr_inbox_recv(in, &m, WAIT_MS);
-    if (rc != GR_OK)
-        return rc;
-    rc = m->type == type && m->len == sizeof *out ? GR_OK : GR_EUNHANDLED;
-    if (rc == GR_OK)
-        memcpy(out, m->data, sizeof *out);
-    else
-        fprintf(stderr, "  unexpected message type %u\n", (unsigned)m->type);
-    gr_msg_free(m);
-    return rc;
-}
-
 /* Waits until worker p's terminate has reported and its exit is counted;
  * stores the report. */
 static int wait_gone(gr_system *sys, gr_inbox *in, gr_ref p, uint64_t exited,
                      struct report *r)
 {
-    int rc = recv_report(in, MSG_TERMINATED, r);
+    int rc = recv_exact(in, MSG_TERMINATED, r, sizeof *r);
     if (rc != GR_OK)
         return rc;
     if (!gr_ref_eq(r->ref, p))
@@ -309,7 +188,7 @@ static int tell_via(gr_system *sys, gr_inbox *in, gr_ref via, gr_ref target)
     if (rc != GR_OK)
         return rc;
     struct report r;
-    rc = recv_report(in, MSG_REPLY, &r);
+    rc = recv_exact(in, MSG_REPLY, &r, sizeof r);
     return rc == GR_OK ? r.rc : rc;
 }
 
@@ -407,7 +286,7 @@ static void test_closed_inbox(void)
     for (int i = 0; i < 3; i++)
         CHECK_EQ(gr_send(sys, GR_REF_NONE, bref, MSG_WORK, NULL, 0), GR_OK);
     gr_inbox_close(b);
-    CHECK_EQ(wait_dead(sys, GR_DL_STOPPED, 3), 3);
+    CHECK_EQ(wait_dead_settled(sys, GR_DL_STOPPED, 3), 3);
     CHECK_EQ(gr_send(sys, GR_REF_NONE, bref, MSG_WORK, NULL, 0), GR_ENOACTOR);
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], 1);
     /* The other inbox is unaffected. */
@@ -444,7 +323,7 @@ static void queued_behind(int end, int from_init)
         CHECK_EQ(sem_init(&gate, 0, 0), 0);
         struct report r;
         CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_GATE, NULL, 0), GR_OK);
-        CHECK_EQ(recv_report(in, MSG_ENTERED, &r), GR_OK);
+        CHECK_EQ(recv_exact(in, MSG_ENTERED, &r, sizeof r), GR_OK);
         for (uint32_t i = 0; i < PRE; i++)
             CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_WORK, &i, sizeof i),
                      GR_OK);
@@ -458,11 +337,11 @@ static void queued_behind(int end, int from_init)
         sem_post(&gate);
     }
     struct report r;
-    CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
+    CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
     CHECK_EQ(r.reason, end == END_STOP ? GR_ESHUTDOWN : GR_EUNHANDLED);
     CHECK_EQ(r.count, PRE);
     CHECK(r.in_order);
-    CHECK_EQ(wait_dead(sys, GR_DL_STOPPED, POST), POST);
+    CHECK_EQ(wait_dead_settled(sys, GR_DL_STOPPED, POST), POST);
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], 0);
     if (!from_init)
         sem_destroy(&gate);
@@ -532,14 +411,14 @@ static void test_stale_ref_never_reaches_new_actor(void)
                 gr_send(sys, gr_inbox_ref(in), fresh[i], MSG_PING, NULL, 0),
                 GR_OK);
         for (int i = 0; i < FRESH; i++) {
-            CHECK_EQ(recv_report(in, MSG_PONG, &r), GR_OK);
+            CHECK_EQ(recv_exact(in, MSG_PONG, &r, sizeof r), GR_OK);
         }
         /* Stop them all and wait, so the next round finds free slots. */
         exited = stats_of(sys).exited;
         for (int i = 0; i < FRESH; i++)
             CHECK_EQ(gr_stop(sys, fresh[i]), GR_OK);
         for (int i = 0; i < FRESH; i++) {
-            CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
+            CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
             CHECK_EQ(r.reason, GR_ESHUTDOWN);
         }
         CHECK_EQ(wait_exited(sys, exited + FRESH), exited + FRESH);
@@ -571,8 +450,8 @@ static void test_dead_letter_log_limit(void)
         .inbox = gr_inbox_ref(in), .end = END_STOP, .post = STOPPED};
     CHECK_EQ(gr_system_spawn(sys, &worker_b, &a, sizeof a, NULL), GR_OK);
     struct report r;
-    CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
-    CHECK_EQ(wait_dead(sys, GR_DL_STOPPED, STOPPED), STOPPED);
+    CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
+    CHECK_EQ(wait_dead_settled(sys, GR_DL_STOPPED, STOPPED), STOPPED);
     gr_stats st = stats_of(sys);
     CHECK_EQ(st.dead_letters[GR_DL_NO_ACTOR], NO_ACTOR);
 
@@ -631,16 +510,16 @@ static void test_crash_reason_and_line(void)
     CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_WORK, NULL, 0), GR_OK);
     CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_BOOM, NULL, 0), GR_OK);
     struct report r;
-    CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
+    CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
     CHECK(gr_ref_eq(r.ref, p));
     CHECK_EQ(r.reason, GR_EUNHANDLED);
     CHECK_EQ(r.count, 1);
     CHECK_EQ(gr_send(sys, GR_REF_NONE, q, MSG_CRASH_POS, NULL, 0), GR_OK);
-    CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
+    CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
     CHECK(gr_ref_eq(r.ref, q));
     CHECK_EQ(r.reason, GR_EFAILED);
     CHECK_EQ(gr_stop(sys, s), GR_OK);
-    CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
+    CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
     CHECK_EQ(r.reason, GR_ESHUTDOWN);
     gr_inbox_close(in);
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);

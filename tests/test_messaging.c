@@ -14,16 +14,10 @@
 #include <grove/grove.h>
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 
-#include "testing.h"
+#include "helpers.h"
 
-/* Longest time a case waits for any one thing before failing. */
-#define WAIT_LIMIT_S 60.0
-/* A wait fails sooner when the system's counters stop moving this long:
- * a lost message stalls the receiver waiting for it. */
-#define STALL_S 10.0
 /* How long the stats counters get to settle after the last report. */
 #define STATS_SETTLE_S 10.0
 
@@ -56,30 +50,6 @@ struct report {
 
 enum { ROLE_SENDER = 1, ROLE_RECEIVER, ROLE_PINGER, ROLE_PONGER, ROLE_SELF };
 
-/* Returns the divisor for message counts: GROVE_TEST_SCALE, at least 1. */
-static uint64_t test_scale(void)
-{
-    const char *s = getenv("GROVE_TEST_SCALE");
-    long v = s ? strtol(s, NULL, 10) : 1;
-    return v >= 1 ? (uint64_t)v : 1;
-}
-
-/* Returns n divided by the scale, but never less than min. */
-static uint64_t scaled(uint64_t n, uint64_t min)
-{
-    uint64_t v = n / test_scale();
-    return v < min ? min : v;
-}
-
-/* Reads a payload of exactly sizeof *out bytes; returns 0 on a bad size. */
-static int read_payload(const gr_msg *m, void *out, size_t size)
-{
-    if (m->len != size || m->data == NULL)
-        return 0;
-    memcpy(out, m->data, size);
-    return 1;
-}
-
 /* Sends a report to main's inbox from an actor. */
 static int tell_report(gr_ctx *ctx, gr_ref to, uint32_t role, uint32_t index,
                        uint64_t count, uint64_t errors, uint64_t detail)
@@ -94,46 +64,13 @@ static uint64_t pack_detail(uint64_t expected, uint64_t got)
     return (expected & 0xFFFFFFFFu) << 32 | (got & 0xFFFFFFFFu);
 }
 
-/* A started system with main's inbox; what every case begins with. */
-struct env {
-    gr_system *sys;
-    gr_inbox *inbox;
-};
-
 /* Starts a system with the given workers and opens an inbox. It logs
  * warnings, so a dead letter in these clean runs shows up in the output. */
 static int env_start(struct env *e, unsigned workers)
 {
     gr_config cfg = {
         .workers = workers, .no_signals = 1, .log_level = GR_LOG_WARN};
-    e->sys = NULL;
-    e->inbox = NULL;
-    if (gr_system_start(&cfg, &e->sys) != GR_OK)
-        return 0;
-    if (gr_inbox_open(e->sys, &e->inbox) != GR_OK) {
-        gr_system_shutdown(e->sys);
-        return 0;
-    }
-    return 1;
-}
-
-/* Closes the inbox and shuts the system down; runs even after a failure. */
-static void env_stop(struct env *e)
-{
-    gr_inbox_close(e->inbox);
-    if (e->sys != NULL && gr_system_shutdown(e->sys) != GR_OK)
-        test_failed_ = 1;
-    e->sys = NULL;
-    e->inbox = NULL;
-}
-
-/* Sums the counters that move while a system makes progress. */
-static uint64_t progress(gr_system *sys)
-{
-    gr_stats st;
-    gr_system_stats(sys, &st);
-    return st.delivered + st.spawned + st.exited +
-           st.dead_letters[GR_DL_NO_ACTOR] + st.dead_letters[GR_DL_STOPPED];
+    return env_open(e, &cfg);
 }
 
 /*
@@ -143,22 +80,12 @@ static uint64_t progress(gr_system *sys)
  */
 static int recv_report(struct env *e, struct report *r, double deadline)
 {
-    uint64_t last = progress(e->sys);
-    double since = test_now();
+    struct watch w;
+    watch_until(&w, e->sys, deadline);
     gr_msg *m;
-    while (gr_inbox_recv(e->inbox, &m, 100) != GR_OK) {
-        uint64_t now = progress(e->sys);
-        if (now != last) {
-            last = now;
-            since = test_now();
-        }
-        if (test_now() > deadline || test_now() - since > STALL_S) {
-            fprintf(stderr, "  no report: %s (progress counter %llu)\n",
-                    test_now() > deadline ? "time limit" : "stalled",
-                    (unsigned long long)last);
+    while (gr_inbox_recv(e->inbox, &m, 100) != GR_OK)
+        if (watch_over(&w))
             return 0;
-        }
-    }
     int ok = m->type == MSG_REPORT && read_payload(m, r, sizeof *r);
     gr_msg_free(m);
     if (!ok)
@@ -182,12 +109,10 @@ static void check_stats(gr_system *sys, uint64_t delivered, uint64_t spawned,
         if ((st.delivered >= delivered && st.exited >= exited) ||
             test_now() > deadline)
             break;
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
+        sleep_ms(1);
     }
     /* Stay a moment to catch counts that overshoot. */
-    struct timespec settle = {0, 20000000};
-    nanosleep(&settle, NULL);
+    sleep_ms(SETTLE_MS);
     gr_system_stats(sys, &st);
     CHECK_EQ(st.delivered, delivered);
     CHECK_EQ(st.spawned, spawned);
@@ -224,9 +149,8 @@ static int sender_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     struct sender *s = state;
-    if (len != sizeof s->a)
+    if (read_arg(&s->a, sizeof s->a, arg, len) != GR_OK)
         return GR_EINVAL;
-    memcpy(&s->a, arg, len);
     return s->a.nreceivers <= MAX_RECEIVERS ? GR_OK : GR_EINVAL;
 }
 
@@ -291,9 +215,8 @@ static int receiver_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     struct receiver *r = state;
-    if (len != sizeof r->a)
+    if (read_arg(&r->a, sizeof r->a, arg, len) != GR_OK)
         return GR_EINVAL;
-    memcpy(&r->a, arg, len);
     return r->a.nsenders <= MAX_SENDERS ? GR_OK : GR_EINVAL;
 }
 
@@ -409,7 +332,7 @@ static void fanout_on(unsigned workers)
     struct env e;
     CHECK(env_start(&e, workers));
     run_fanout(&e, workers);
-    env_stop(&e);
+    env_close(&e);
 }
 
 /* On 1 worker, 8x8 sender->receiver streams arrive whole, in order. */
@@ -455,9 +378,8 @@ static int collector_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     struct collector *c = state;
-    if (len != sizeof c->a)
+    if (read_arg(&c->a, sizeof c->a, arg, len) != GR_OK)
         return GR_EINVAL;
-    memcpy(&c->a, arg, len);
     return c->a.nthreads <= THREADS ? GR_OK : GR_EINVAL;
 }
 
@@ -505,10 +427,7 @@ struct sending_thread {
 static void *sending_thread_main(void *arg)
 {
     struct sending_thread *t = arg;
-    /* acquire: pairs with the release store in start_senders(); the flag
-     * only lines the threads up, so they start sending together. */
-    while (!atomic_load_explicit(t->go, memory_order_acquire))
-        sched_yield();
+    go_wait(t->go);
     for (uint64_t i = 0; i < t->m; i++) {
         struct seq_msg d = {t->index, 0, i};
         if (gr_send(t->sys, GR_REF_NONE, t->to, MSG_DATA, &d, sizeof d) !=
@@ -534,7 +453,7 @@ static unsigned start_senders(struct sending_thread *t, unsigned n,
         if (pthread_create(&t[i].tid, NULL, sending_thread_main, &t[i]) != 0)
             break;
     }
-    atomic_store_explicit(go, 1, memory_order_release);
+    go_open(go);
     return i;
 }
 
@@ -583,7 +502,7 @@ static void threads_to_actor_in_order(void)
     struct env e;
     CHECK(env_start(&e, 4));
     run_threads_to_actor(&e);
-    env_stop(&e);
+    env_close(&e);
 }
 
 /* THREADS plain threads send numbered messages to main's inbox while main
@@ -634,7 +553,7 @@ static void threads_to_inbox_in_order(void)
     struct env e;
     CHECK(env_start(&e, 2));
     run_threads_to_inbox(&e);
-    env_stop(&e);
+    env_close(&e);
 }
 
 /* ---- ping-pong --------------------------------------------------------- */
@@ -658,10 +577,7 @@ static int pinger_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     struct pinger *p = state;
-    if (len != sizeof p->a)
-        return GR_EINVAL;
-    memcpy(&p->a, arg, len);
-    return GR_OK;
+    return read_arg(&p->a, sizeof p->a, arg, len);
 }
 
 /* Sends ping i+1 only after pong i came back, n times, then says done. */
@@ -707,10 +623,7 @@ static int ponger_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     struct ponger *p = state;
-    if (len != sizeof p->report)
-        return GR_EINVAL;
-    memcpy(&p->report, arg, len);
-    return GR_OK;
+    return read_arg(&p->report, sizeof p->report, arg, len);
 }
 
 /* Answers each ping to its sender, checking the pings come in order. */
@@ -779,7 +692,7 @@ static void ping_pong_exact_count(void)
         struct env e;
         CHECK(env_start(&e, workers[i]));
         run_ping_pong(&e, workers[i]);
-        env_stop(&e);
+        env_close(&e);
         if (test_failed_)
             return;
     }
@@ -807,10 +720,7 @@ static int self_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     struct self_sender *s = state;
-    if (len != sizeof s->a)
-        return GR_EINVAL;
-    memcpy(&s->a, arg, len);
-    return GR_OK;
+    return read_arg(&s->a, sizeof s->a, arg, len);
 }
 
 /* Sends itself the next burst once the last one is handled. */
@@ -879,7 +789,7 @@ static void self_send_in_order(void)
     struct env e;
     CHECK(env_start(&e, 2));
     run_self_send(&e);
-    env_stop(&e);
+    env_close(&e);
 }
 
 TEST_MAIN(TEST_CASE(fanout_one_worker), TEST_CASE(fanout_two_workers),

@@ -15,15 +15,9 @@
 #include <grove/grove.h>
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 
-#include "testing.h"
-
-/* Longest time a case waits for any one thing before failing. */
-#define WAIT_LIMIT_S 60.0
-/* A wait fails sooner when the system's counters stop moving this long. */
-#define STALL_S 10.0
+#include "helpers.h"
 
 /* Message types used in this file. */
 enum {
@@ -46,21 +40,6 @@ struct send_counts {
     uint64_t noactor; /* Returned GR_ENOACTOR. */
     uint64_t other;   /* Returned anything else: always a failure. */
 };
-
-/* Returns the divisor for counts: GROVE_TEST_SCALE, at least 1. */
-static uint64_t test_scale(void)
-{
-    const char *s = getenv("GROVE_TEST_SCALE");
-    long v = s ? strtol(s, NULL, 10) : 1;
-    return v >= 1 ? (uint64_t)v : 1;
-}
-
-/* Returns n divided by the scale, but never less than min. */
-static uint64_t scaled(uint64_t n, uint64_t min)
-{
-    uint64_t v = n / test_scale();
-    return v < min ? min : v;
-}
 
 /* xorshift64: a cheap per-thread random stream. */
 static uint64_t next_rand(uint64_t *s)
@@ -90,18 +69,6 @@ static void add_counts(struct send_counts *sum, const struct send_counts *c)
     sum->other += c->other;
 }
 
-static void sleep_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
-
-/* A started system with main's inbox; what every case begins with. */
-struct env {
-    gr_system *sys;
-    gr_inbox *inbox;
-};
-
 /* Log lines a case prints before it only counts them. */
 #define LOG_LINES_SHOWN 5
 
@@ -128,70 +95,18 @@ static int env_start(struct env *e, unsigned workers)
                      .log_level = GR_LOG_ERROR,
                      .log_fn = log_sink};
     atomic_store(&log_lines, 0);
-    e->sys = NULL;
-    e->inbox = NULL;
-    if (gr_system_start(&cfg, &e->sys) != GR_OK)
-        return 0;
-    if (gr_inbox_open(e->sys, &e->inbox) != GR_OK) {
-        gr_system_shutdown(e->sys);
-        return 0;
-    }
-    return 1;
+    return env_open(e, &cfg);
 }
 
-/* Closes the inbox and shuts the system down; runs even after a failure. */
+/* Closes the inbox and shuts the system down (see env_close), then says how
+ * many log lines were not shown. */
 static void env_stop(struct env *e)
 {
-    gr_inbox_close(e->inbox);
-    if (e->sys != NULL && gr_system_shutdown(e->sys) != GR_OK)
-        test_failed_ = 1;
+    env_close(e);
     unsigned lines = atomic_load(&log_lines);
     if (lines > LOG_LINES_SHOWN)
         fprintf(stderr, "  (%u more log lines not shown)\n",
                 lines - LOG_LINES_SHOWN);
-    e->sys = NULL;
-    e->inbox = NULL;
-}
-
-/* A bounded wait: ends at a deadline, or sooner once the system's counters
- * have not moved for STALL_S. */
-struct watch {
-    gr_system *sys;
-    uint64_t last;
-    double since, deadline;
-};
-
-/* Sums the counters that move while a system makes progress. */
-static uint64_t progress(gr_system *sys)
-{
-    gr_stats st;
-    gr_system_stats(sys, &st);
-    return st.delivered + st.spawned + st.exited +
-           st.dead_letters[GR_DL_NO_ACTOR] + st.dead_letters[GR_DL_STOPPED];
-}
-
-static void watch_start(struct watch *w, gr_system *sys)
-{
-    w->sys = sys;
-    w->last = progress(sys);
-    w->since = test_now();
-    w->deadline = w->since + WAIT_LIMIT_S;
-}
-
-/* Returns 1 once the wait should give up, saying why. */
-static int watch_over(struct watch *w)
-{
-    uint64_t p = progress(w->sys);
-    double now = test_now();
-    if (p != w->last) {
-        w->last = p;
-        w->since = now;
-    }
-    if (now <= w->deadline && now - w->since <= STALL_S)
-        return 0;
-    fprintf(stderr, "  gave up waiting: %s\n",
-            now > w->deadline ? "time limit" : "no progress");
-    return 1;
 }
 
 /*
@@ -219,7 +134,7 @@ static void check_accounting(gr_system *sys, const gr_stats *base,
             break;
         sleep_us(1000);
     }
-    sleep_us(20000); /* Catch counts that overshoot. */
+    sleep_ms(SETTLE_MS); /* Catch counts that overshoot. */
     gr_system_stats(sys, &st);
     CHECK_EQ(sent->other, 0);
     CHECK_EQ(handled + st.dead_letters[GR_DL_STOPPED] -
@@ -353,8 +268,8 @@ static int target_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     struct target *t = state;
     struct tagged d;
     gr_ref self = gr_self(ctx);
-    if (m->type != MSG_DATA || m->len != sizeof d || !gr_ref_eq(m->to, self) ||
-        (memcpy(&d, m->data, sizeof d), !gr_ref_eq(d.intended, self)))
+    if (m->type != MSG_DATA || !read_payload(m, &d, sizeof d) ||
+        !gr_ref_eq(m->to, self) || !gr_ref_eq(d.intended, self))
         atomic_fetch_add_explicit(&g.violations, 1, memory_order_relaxed);
     t->handled++;
     return t->lifetime != 0 && t->handled >= t->lifetime ? GR_STOP
@@ -418,10 +333,7 @@ static int sprayer_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     struct sprayer *s = state;
-    if (len != sizeof s->a)
-        return GR_EINVAL;
-    memcpy(&s->a, arg, len);
-    return GR_OK;
+    return read_arg(&s->a, sizeof s->a, arg, len);
 }
 
 /* Sends a chunk of tagged messages to picked targets per turn. */
@@ -577,8 +489,7 @@ static void run_arena(struct env *e, enum churn mode)
         if (gr_inbox_recv(e->inbox, &m, 100) != GR_OK)
             continue;
         struct send_counts c;
-        if (m->type == MSG_REPORT && m->len == sizeof c) {
-            memcpy(&c, m->data, sizeof c);
+        if (m->type == MSG_REPORT && read_payload(m, &c, sizeof c)) {
             add_counts(&sent, &c);
             reports++;
         }
@@ -763,10 +674,7 @@ static int spawner_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     struct spawner *s = state;
-    if (len != sizeof s->a)
-        return GR_EINVAL;
-    memcpy(&s->a, arg, len);
-    return GR_OK;
+    return read_arg(&s->a, sizeof s->a, arg, len);
 }
 
 /* Spawns a chunk of children per turn, then reports its counts. */
@@ -803,9 +711,7 @@ struct spawn_thread {
 static void *spawn_thread_main(void *arg)
 {
     struct spawn_thread *t = arg;
-    /* acquire: pairs with main's release store; lines the threads up. */
-    while (!atomic_load_explicit(t->go, memory_order_acquire))
-        sched_yield();
+    go_wait(t->go);
     for (uint64_t i = 0; i < t->n; i++)
         spawn_child(&t->c, t->sys, NULL, i);
     return NULL;
@@ -857,7 +763,7 @@ static void run_concurrent_spawns(struct env *e)
             break;
     }
     /* Everyone starts at once. */
-    atomic_store_explicit(&go, 1, memory_order_release);
+    go_open(&go);
     int gone = 0;
     for (int i = 0; i < actors; i++)
         gone += gr_send(e->sys, me, spawners[i], MSG_GO, NULL, 0) != GR_OK;
@@ -871,8 +777,7 @@ static void run_concurrent_spawns(struct env *e)
         struct spawn_counts c;
         if (gr_inbox_recv(e->inbox, &m, 100) != GR_OK)
             continue;
-        if (m->type == MSG_REPORT && m->len == sizeof c) {
-            memcpy(&c, m->data, sizeof c);
+        if (m->type == MSG_REPORT && read_payload(m, &c, sizeof c)) {
             add_spawn_counts(&sum, &c);
             reports++;
         }
@@ -911,7 +816,7 @@ static void run_concurrent_spawns(struct env *e)
         sleep_us(1000);
         gr_system_stats(e->sys, &st);
     } while (st.spawned - st.exited != 1 && !watch_over(&w));
-    sleep_us(20000);
+    sleep_ms(SETTLE_MS);
     gr_system_stats(e->sys, &st);
     fprintf(stderr, "  %llu spawns, %llu actors spawned in all\n",
             (unsigned long long)attempts,
@@ -959,9 +864,7 @@ struct pusher {
 static void *pusher_main(void *arg)
 {
     struct pusher *p = arg;
-    /* acquire: pairs with main's release store; lines the threads up. */
-    while (!atomic_load_explicit(p->go, memory_order_acquire))
-        sched_yield();
+    go_wait(p->go);
     uint64_t after = 0;
     for (uint64_t i = 0; i < PUSH_CAP && after < PUSH_AFTER_DEATH; i++) {
         struct tagged d = {p->victim, i};
@@ -1016,7 +919,7 @@ static void run_exit_while_pushed(struct env *e)
                 break;
         }
         failures += started != PUSHERS;
-        atomic_store_explicit(&go, 1, memory_order_release);
+        go_open(&go);
         if (lifetime == 0) {
             sleep_us((long)((r >> 32) % 1000));
             if (gr_stop(e->sys, victim) != GR_OK)

@@ -11,10 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testing.h"
-
-/* How long a test waits for an expected message before failing. */
-#define WAIT_MS 5000
+#include "helpers.h"
 
 /* Seconds a gr_system_run may block before the process is killed: the
  * bounded wait for calls that have no timeout of their own. */
@@ -38,100 +35,6 @@ static void arm_run_limit(void)
 {
     signal(SIGALRM, run_limit_hit);
     alarm(RUN_LIMIT_S);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static gr_stats stats_of(gr_system *sys)
-{
-    gr_stats st;
-    gr_system_stats(sys, &st);
-    return st;
-}
-
-/* Polls until the counts of both dead-letter reasons add up to want or
- * WAIT_MS pass, then a little longer so an overshoot shows. */
-static uint64_t wait_dead_total(gr_system *sys, uint64_t want)
-{
-    double end = test_now() + WAIT_MS / 1000.0;
-    gr_stats st;
-    for (;;) {
-        st = stats_of(sys);
-        uint64_t n =
-            st.dead_letters[GR_DL_NO_ACTOR] + st.dead_letters[GR_DL_STOPPED];
-        if (n >= want || test_now() >= end)
-            break;
-        sleep_ms(1);
-    }
-    sleep_ms(20);
-    st = stats_of(sys);
-    return st.dead_letters[GR_DL_NO_ACTOR] + st.dead_letters[GR_DL_STOPPED];
-}
-
-/* Log lines kept by a capture; later ones are counted only. */
-#define CAP_MAX 128
-/* Longest line a capture keeps. */
-#define CAP_LEN 320
-
-/* A log sink for tests: keeps lines so cases can search them. */
-struct capture {
-    pthread_mutex_t lock;
-    unsigned n;
-    gr_log_level level[CAP_MAX];
-    char line[CAP_MAX][CAP_LEN];
-};
-
-static void capture_init(struct capture *c)
-{
-    memset(c, 0, sizeof *c);
-    pthread_mutex_init(&c->lock, NULL);
-}
-
-static void capture_fn(void *arg, gr_log_level level, const char *line)
-{
-    struct capture *c = arg;
-    pthread_mutex_lock(&c->lock);
-    if (c->n < CAP_MAX) {
-        c->level[c->n] = level;
-        snprintf(c->line[c->n], CAP_LEN, "%s", line);
-    }
-    c->n++;
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* Counts kept lines at level containing both needles (n2 may be NULL). */
-static unsigned capture_count(struct capture *c, gr_log_level level,
-                              const char *n1, const char *n2)
-{
-    unsigned k = 0;
-    pthread_mutex_lock(&c->lock);
-    for (unsigned i = 0; i < c->n && i < CAP_MAX; i++)
-        if (c->level[i] == level && strstr(c->line[i], n1) != NULL &&
-            (n2 == NULL || strstr(c->line[i], n2) != NULL))
-            k++;
-    pthread_mutex_unlock(&c->lock);
-    return k;
-}
-
-static void capture_dump(struct capture *c)
-{
-    pthread_mutex_lock(&c->lock);
-    for (unsigned i = 0; i < c->n && i < CAP_MAX; i++)
-        fprintf(stderr, "    log %s: %s\n", gr_log_level_name(c->level[i]),
-                c->line[i]);
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* A sink that drops lines, for tests that do not read the log. */
-static void quiet_log(void *arg, gr_log_level level, const char *line)
-{
-    (void)arg;
-    (void)level;
-    (void)line;
 }
 
 /* ---- terminate records ------------------------------------------------------
@@ -204,8 +107,7 @@ struct actor_arg {
 struct actor {
     int id;
     gr_ref inbox, next;
-    int32_t count, out_of_order;
-    uint32_t next_seq;
+    struct seq_count work;
 };
 
 /* Probes MSG_HOLD sent before the system refused them. */
@@ -248,14 +150,7 @@ static int actor_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     struct report r = {.id = a->id};
     switch (m->type) {
     case MSG_WORK:
-        if (m->len == sizeof(uint32_t)) {
-            uint32_t seq;
-            memcpy(&seq, m->data, sizeof seq);
-            if (seq != a->next_seq)
-                a->out_of_order++;
-            a->next_seq = seq + 1;
-        }
-        a->count++;
+        seq_count_add(&a->work, m);
         break;
     case MSG_HOLD:
         gr_tell(ctx, a->inbox, MSG_ENTERED, &r, sizeof r);
@@ -270,13 +165,11 @@ static int actor_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         gr_tell(ctx, m->from, MSG_PONG, &r, sizeof r);
         break;
     case MSG_NEXT:
-        if (m->len == sizeof a->next)
-            memcpy(&a->next, m->data, sizeof a->next);
+        read_payload(m, &a->next, sizeof a->next);
         break;
     case MSG_TOKEN: {
         uint32_t hops = 0;
-        if (m->len == sizeof hops)
-            memcpy(&hops, m->data, sizeof hops);
+        read_payload(m, &hops, sizeof hops);
         if (hops == 0) {
             gr_tell(ctx, a->inbox, MSG_DONE, NULL, 0);
         } else {
@@ -301,8 +194,8 @@ static void actor_terminate(gr_ctx *ctx, void *state, int reason)
         rec_add(a->id, reason);
     struct report r = {.id = a->id,
                        .reason = reason,
-                       .count = a->count,
-                       .in_order = a->out_of_order == 0};
+                       .count = a->work.count,
+                       .in_order = a->work.out_of_order == 0};
     /* During shutdown this is refused (GR_ESTOPPED); that is fine. */
     if (!gr_ref_is_none(a->inbox))
         gr_tell(ctx, a->inbox, MSG_TERMINATED, &r, sizeof r);
@@ -333,8 +226,7 @@ static int recv_report(gr_inbox *in, uint32_t type, struct report *out)
     rc = m->type == type ? GR_OK : GR_EUNHANDLED;
     if (rc == GR_OK && out != NULL) {
         memset(out, 0, sizeof *out);
-        if (m->len == sizeof *out)
-            memcpy(out, m->data, sizeof *out);
+        read_payload(m, out, sizeof *out);
     }
     gr_msg_free(m);
     return rc;
@@ -374,9 +266,7 @@ static void test_shutdown_with_queued_messages(void)
     CHECK_EQ(recv_report(in, MSG_TERMINATED, &r), GR_OK);
     CHECK_EQ(r.id, 1);
     CHECK_EQ(r.reason, GR_ESHUTDOWN);
-    double end = test_now() + WAIT_MS / 1000.0;
-    while (stats_of(sys).exited < 1 && test_now() < end)
-        sleep_ms(1);
+    wait_exited(sys, 1);
     CHECK_EQ(stats_of(sys).exited, 1);
 
     /* The one worker is held from here on, so nothing below runs. */
@@ -680,7 +570,8 @@ static void test_stop_ordering(void)
         CHECK(r.in_order);
         uint64_t dead0 = before.dead_letters[GR_DL_NO_ACTOR] +
                          before.dead_letters[GR_DL_STOPPED];
-        CHECK_EQ(wait_dead_total(sys, dead0 + AFTER), dead0 + AFTER);
+        CHECK_EQ(wait_stat_settled(sys, stat_dead_total, 0, dead0 + AFTER),
+                 dead0 + AFTER);
         gr_stats after = stats_of(sys);
         CHECK(after.dead_letters[GR_DL_NO_ACTOR] -
                   before.dead_letters[GR_DL_NO_ACTOR] >=
