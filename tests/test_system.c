@@ -635,6 +635,58 @@ static void test_single_worker(void)
 
 /* The signal cases come first: only the first live system takes SIGINT and
  * SIGTERM, so one leaked by an earlier failing case would break them. */
+/* ---- messages an inbox received outlive the system ---------------------- */
+
+enum { MSG_ECHO_ME = 0x500 };
+
+/* Sends back, from a worker, one payload per pooled size class and one
+ * larger than both, so every envelope path reaches the inbox. */
+static int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    static const size_t sizes[] = {8, 100, 1000};
+    unsigned char buf[1000];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        memset(buf, (int)(0xA0 + i), sizes[i]);
+        int rc = gr_tell(ctx, m->from, MSG_ECHO_ME, buf, sizes[i]);
+        if (rc != GR_OK)
+            return rc;
+    }
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour echo_behaviour = {
+    .name = "echo",
+    .handle = echo_handle,
+};
+
+/* A message received through an inbox belongs to its receiver: it stays
+ * valid after the inbox is closed and the system shut down (ASan checks
+ * that no worker's envelope pool took it back). */
+static void test_inbox_message_outlives_system(void)
+{
+    struct env e;
+    gr_config cfg = {.workers = 2, .log_fn = quiet_log};
+    CHECK(env_open(&e, &cfg));
+    gr_ref echo;
+    gr_msg *got[3] = {NULL, NULL, NULL};
+    int ok = gr_system_spawn(e.sys, &echo_behaviour, NULL, 0, &echo) == GR_OK &&
+             gr_send(e.sys, gr_inbox_ref(e.inbox), echo, MSG_ECHO_ME, NULL,
+                     0) == GR_OK;
+    for (int i = 0; ok && i < 3; i++)
+        ok = gr_inbox_recv(e.inbox, &got[i], WAIT_MS) == GR_OK;
+    env_close(&e);
+    int intact = ok;
+    for (int i = 0; i < 3 && got[i] != NULL; i++) {
+        const unsigned char *p = got[i]->data;
+        for (size_t k = 0; k < got[i]->len; k++)
+            intact &= p[k] == (unsigned char)(0xA0 + i);
+        gr_msg_free(got[i]);
+    }
+    CHECK(ok);
+    CHECK(intact);
+}
+
 TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_run_returns_on_sigint),
           TEST_CASE(test_no_signals_leaves_signals_alone),
@@ -642,4 +694,5 @@ TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_repeated_start_stop),
           TEST_CASE(test_run_stop_from_thread),
           TEST_CASE(test_run_stop_from_handler), TEST_CASE(test_stop_ordering),
-          TEST_CASE(test_default_workers), TEST_CASE(test_single_worker))
+          TEST_CASE(test_default_workers), TEST_CASE(test_single_worker),
+          TEST_CASE(test_inbox_message_outlives_system))
