@@ -84,7 +84,7 @@ void gr__envpool_flush(gr__envpool *p)
     }
 }
 
-/* Puts e on the owner's own free list, or back to malloc past the cap. */
+/* Puts n on the owner's own free list, or back to malloc past the cap. */
 static void keep(gr__envpool *p, gr__node *n)
 {
     if (p->nfree >= GR__POOL_KEEP) {
