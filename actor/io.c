@@ -2,10 +2,6 @@
 
 #include "actor/scheduler.h"
 
-/* Only one loop in a process may watch a signal (libev's rule), so the
- * first system to start takes SIGINT/SIGTERM and later ones do without. */
-static _Atomic(bool) signals_taken;
-
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
@@ -14,19 +10,72 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     gr_system_stop(io->sys);
 }
 
+/*
+ * Only one loop in a process may watch a signal (libev's rule). Systems that
+ * want SIGINT/SIGTERM queue up here, oldest first; the head watches them.
+ * When the head stops, the next one is told to take over.
+ */
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static gr__io *sig_queue; /* Guarded by sig_lock; linked by sig_next. */
+
+static void start_signals(gr__io *io)
+{
+    ev_signal_init(&io->sigint, on_signal, SIGINT);
+    ev_signal_init(&io->sigterm, on_signal, SIGTERM);
+    io->sigint.data = io;
+    io->sigterm.data = io;
+    ev_signal_start(io->loop, &io->sigint);
+    ev_signal_start(io->loop, &io->sigterm);
+    io->owns_signals = true;
+}
+
+static void stop_signals(gr__io *io)
+{
+    if (!io->owns_signals)
+        return;
+    ev_signal_stop(io->loop, &io->sigint);
+    ev_signal_stop(io->loop, &io->sigterm);
+    io->owns_signals = false;
+}
+
+/* Leaves the signal queue; if io was its head, hands the signals to the
+ * next system. io's own watchers must be stopped already. */
+static void leave_signal_queue(gr__io *io)
+{
+    pthread_mutex_lock(&sig_lock);
+    gr__io **link = &sig_queue;
+    while (*link != NULL && *link != io)
+        link = &(*link)->sig_next;
+    if (*link == io) {
+        bool was_head = link == &sig_queue;
+        *link = io->sig_next;
+        if (was_head && sig_queue != NULL) {
+            /* The next system's loop stays alive while it is queued (it
+             * leaves under this lock before destroying its loop). release:
+             * its on_wake sees the request with the async event. */
+            atomic_store_explicit(&sig_queue->take_signals, true,
+                                  memory_order_release);
+            ev_async_send(sig_queue->loop, &sig_queue->wake);
+        }
+    }
+    pthread_mutex_unlock(&sig_lock);
+}
+
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)revents;
     gr__io *io = w->data;
     /* acquire: pairs with the release store in gr__io_stop. */
-    if (!atomic_load_explicit(&io->quit, memory_order_acquire))
+    if (atomic_load_explicit(&io->quit, memory_order_acquire)) {
+        stop_signals(io);
+        ev_async_stop(loop, &io->wake);
+        ev_break(loop, EVBREAK_ALL);
         return;
-    if (io->owns_signals) {
-        ev_signal_stop(loop, &io->sigint);
-        ev_signal_stop(loop, &io->sigterm);
     }
-    ev_async_stop(loop, &io->wake);
-    ev_break(loop, EVBREAK_ALL);
+    /* acquire: pairs with the release store in leave_signal_queue. */
+    if (atomic_exchange_explicit(&io->take_signals, false,
+                                 memory_order_acquire))
+        start_signals(io);
 }
 
 static void *io_main(void *arg)
@@ -41,7 +90,9 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     io->sys = sys;
     io->started = false;
     io->owns_signals = false;
+    io->sig_next = NULL;
     atomic_init(&io->quit, false);
+    atomic_init(&io->take_signals, false);
     io->loop = ev_loop_new(EVFLAG_AUTO);
     if (io->loop == NULL)
         return GR_ENOMEM;
@@ -49,26 +100,19 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     io->wake.data = io;
     ev_async_start(io->loop, &io->wake);
     if (handle_signals) {
-        bool expected = false;
-        /* acq_rel: the flag hands libev's per-signal state between systems. */
-        if (atomic_compare_exchange_strong_explicit(&signals_taken, &expected,
-                                                    true, memory_order_acq_rel,
-                                                    memory_order_relaxed)) {
-            io->owns_signals = true;
-            ev_signal_init(&io->sigint, on_signal, SIGINT);
-            ev_signal_init(&io->sigterm, on_signal, SIGTERM);
-            io->sigint.data = io;
-            io->sigterm.data = io;
-            ev_signal_start(io->loop, &io->sigint);
-            ev_signal_start(io->loop, &io->sigterm);
-        }
+        pthread_mutex_lock(&sig_lock);
+        gr__io **link = &sig_queue;
+        while (*link != NULL)
+            link = &(*link)->sig_next;
+        *link = io;
+        /* First in the queue: watch now, before the loop runs. */
+        if (link == &sig_queue)
+            start_signals(io);
+        pthread_mutex_unlock(&sig_lock);
     }
     if (pthread_create(&io->thread, NULL, io_main, io) != 0) {
-        if (io->owns_signals) {
-            ev_signal_stop(io->loop, &io->sigint);
-            ev_signal_stop(io->loop, &io->sigterm);
-            atomic_store_explicit(&signals_taken, false, memory_order_release);
-        }
+        stop_signals(io);
+        leave_signal_queue(io);
         ev_loop_destroy(io->loop);
         io->loop = NULL;
         return GR_ESYS;
@@ -85,11 +129,10 @@ void gr__io_stop(gr__io *io)
     atomic_store_explicit(&io->quit, true, memory_order_release);
     ev_async_send(io->loop, &io->wake);
     pthread_join(io->thread, NULL);
+    /* Our watchers are stopped (on_wake did it): now the next system may
+     * take the signals. */
+    leave_signal_queue(io);
     ev_loop_destroy(io->loop);
     io->loop = NULL;
     io->started = false;
-    if (io->owns_signals) {
-        io->owns_signals = false;
-        atomic_store_explicit(&signals_taken, false, memory_order_release);
-    }
 }

@@ -22,16 +22,19 @@ typedef struct gr__io {
     ev_signal sigint; /* Started only when this system owns the signals. */
     ev_signal sigterm;
     pthread_t thread;
-    bool owns_signals; /* This system holds the process's signal watchers. */
+    bool owns_signals; /* Loop thread: sigint/sigterm are started. */
     bool started;
     _Atomic(bool) quit;
+    _Atomic(bool) take_signals; /* Set when this system is to watch them. */
+    struct gr__io *sig_next;    /* Next system waiting for the signals. */
     gr_system *sys;
 } gr__io;
 
 /*
- * Creates the loop and starts the thread. When handle_signals is true and no
- * other system in the process watches SIGINT/SIGTERM, this one does: each
- * then calls gr_system_stop(sys). Returns GR_OK, GR_ENOMEM or GR_ESYS.
+ * Creates the loop and starts the thread. When handle_signals is true the
+ * system queues for SIGINT/SIGTERM: the oldest such system in the process
+ * watches them (each calls gr_system_stop(sys)), and when it stops the next
+ * one takes over. Returns GR_OK, GR_ENOMEM or GR_ESYS.
  */
 int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals);
 

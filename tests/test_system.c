@@ -467,10 +467,12 @@ static void *signaller_main(void *arg)
     return NULL;
 }
 
-/* Starts a fresh system (no other alive, so it owns the signal watchers),
- * signals the process from a helper thread, and checks that run returns
- * and shuts the system down. */
-static void run_until_signal(int sig)
+/* Starts a fresh system, signals the process from a helper thread, and
+ * checks that run returns and shuts the system down. With handover, an
+ * older system owns the signal watchers first and shuts down before the
+ * signal: the fresh one must have taken them over (else the signal's
+ * default action ends the test process). */
+static void run_until_signal(int sig, int handover)
 {
     struct sigaction sa = {.sa_handler = fallback_handler};
     sigemptyset(&sa.sa_mask);
@@ -478,8 +480,12 @@ static void run_until_signal(int sig)
     CHECK_EQ(sigaction(sig, &sa, &old), 0);
     atomic_store(&fallback_got, 0);
     gr_config cfg = {.workers = 2, .log_fn = quiet_log};
-    gr_system *sys;
+    gr_system *older = NULL, *sys;
+    if (handover)
+        CHECK_EQ(gr_system_start(&cfg, &older), GR_OK);
     CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    if (older != NULL)
+        CHECK_EQ(gr_system_shutdown(older), GR_OK);
     rec_reset();
     CHECK_EQ(spawn_actor(sys, 5, NULL, NULL), GR_OK);
     struct signaller s = {.sys = sys, .sig = sig};
@@ -501,13 +507,20 @@ static void run_until_signal(int sig)
 /* SIGTERM sent to the process makes gr_system_run return. */
 static void test_run_returns_on_sigterm(void)
 {
-    run_until_signal(SIGTERM);
+    run_until_signal(SIGTERM, 0);
 }
 
 /* SIGINT sent to the process makes gr_system_run return. */
 static void test_run_returns_on_sigint(void)
 {
-    run_until_signal(SIGINT);
+    run_until_signal(SIGINT, 0);
+}
+
+/* When the system watching the signals shuts down, a younger live system
+ * takes them over: SIGTERM then stops it instead of killing the process. */
+static void test_signals_handed_to_next_system(void)
+{
+    run_until_signal(SIGTERM, 1);
 }
 
 /* With no_signals a system leaves SIGTERM to the application: the
@@ -689,6 +702,7 @@ static void test_inbox_message_outlives_system(void)
 
 TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_run_returns_on_sigint),
+          TEST_CASE(test_signals_handed_to_next_system),
           TEST_CASE(test_no_signals_leaves_signals_alone),
           TEST_CASE(test_shutdown_with_queued_messages),
           TEST_CASE(test_repeated_start_stop),
