@@ -6,6 +6,7 @@
 
 #include "actor/assert.h"
 #include "actor/message.h"
+#include "actor/monitor.h"
 #include "actor/system.h"
 
 _Thread_local int gr__callback_depth;
@@ -110,7 +111,7 @@ static bool handler_exits(int r, int *reason)
 void gr__actor_run(gr__worker *w, gr__actor *a)
 {
     gr_ctx ctx = {a, w};
-    unsigned n = 0;
+    unsigned n = 0, handled = 0;
     while (n < GR__BATCH) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
         if (node == NULL)
@@ -119,23 +120,25 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
         gr__env *e = (gr__env *)node;
         int reason = GR_ESHUTDOWN;
         bool exits = true;
-        if (e->msg.type != GR__MSG_STOP) {
+        if (e->msg.type >= GR_MSG_RESERVED && e->msg.type != GR__MSG_STOP &&
+            gr__monitor_signal(a, w, &e->msg)) {
+            exits = false; /* The runtime's own business. */
+        } else if (e->msg.type != GR__MSG_STOP) {
+            handled++;
             gr__callback_depth++;
             int r = a->b->handle(&ctx, gr__actor_state(a), &e->msg);
             gr__callback_depth--;
             exits = handler_exits(r, &reason);
         }
         if (exits) {
-            /* gr_stop()'s message is the runtime's own, not a delivery. */
-            gr__stat_inc(&w->stats.delivered,
-                         n - (e->msg.type == GR__MSG_STOP));
+            gr__stat_inc(&w->stats.delivered, handled);
             gr__actor_exit(a, w, reason, &e->msg, GR__EXIT_TERMINATE);
             gr__env_free(e);
             return;
         }
         gr__env_free(e);
     }
-    gr__stat_inc(&w->stats.delivered, n);
+    gr__stat_inc(&w->stats.delivered, handled);
     if (n == GR__BATCH || !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
         gr__sched_requeue(&a->sys->sched, w, a);
 }
@@ -183,6 +186,7 @@ void gr__actor_exit(gr__actor *a, gr__worker *w, int reason,
         free(a->name);
         a->name = NULL;
     }
+    gr__monitor_exit(a, w, reason);
     log_exit(a, reason, during, how);
     bool unpinned = gr__idtable_kill(&sys->ids, a->serial);
     /* release, after the kill: whoever reads the new count with acquire
@@ -201,6 +205,8 @@ void gr__actor_finalize(gr__actor *a)
         gr__env *e = (gr__env *)node;
         if (e->msg.type < GR_MSG_RESERVED)
             gr__dead_letter(&sys->dead, &sys->log, &e->msg, GR_DL_STOPPED);
+        else
+            gr__monitor_orphan(sys, &e->msg);
         gr__env_free(e);
     }
     if (a->flags & GR__ACTOR_INBOX)

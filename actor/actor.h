@@ -29,6 +29,7 @@ typedef struct gr__actor {
     uint8_t align_skew; /* Bytes between the malloc block and this header. */
     uint64_t seq;       /* Spawn order, for newest-first shutdown. */
     char *name;         /* Registered name (owned), or NULL. */
+    struct gr__monitors *mon; /* Monitors (owner-only), or NULL. */
     /* Line 1: the runner. */
     _Alignas(64) gr__mailbox_tail mb_tail;
     gr_system *sys;

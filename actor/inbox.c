@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "actor/message.h"
+#include "actor/monitor.h"
 #include "actor/system.h"
 
 /* Never called: inboxes are popped by their owner, not scheduled. */
@@ -100,6 +101,12 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms)
     }
     for (bool last_try = false;;) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
+        if (node != NULL && ((gr__env *)node)->msg.type >= GR_MSG_RESERVED &&
+            gr__monitor_signal(a, NULL, &((gr__env *)node)->msg)) {
+            /* A monitor request for this inbox: the runtime's business. */
+            gr__env_free((gr__env *)node);
+            continue;
+        }
         if (node != NULL) {
             atomic_fetch_add_explicit(&a->sys->inbox_delivered, 1,
                                       memory_order_relaxed);

@@ -22,7 +22,9 @@
 
 /* Runtime-internal message types (from GR_MSG_RESERVED up). */
 enum {
-    GR__MSG_STOP = GR_MSG_RESERVED + 1, /* gr_stop(): exit with shutdown. */
+    GR__MSG_STOP = GR_MSG_RESERVED + 1,      /* gr_stop(): exit, shutdown. */
+    GR__MSG_MONITOR = GR_MSG_RESERVED + 2,   /* corr: id; from: watcher. */
+    GR__MSG_DEMONITOR = GR_MSG_RESERVED + 3, /* corr: id of a monitor. */
 };
 
 struct gr__envpool;

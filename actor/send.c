@@ -2,6 +2,7 @@
 #include <semaphore.h>
 
 #include "actor/message.h"
+#include "actor/send.h"
 #include "actor/system.h"
 
 /* Checks a payload argument pair and size. */
@@ -14,20 +15,19 @@ static int check_payload(gr_system *sys, const void *data, size_t len)
     return GR_OK;
 }
 
-/*
- * Delivers one message: copies the payload into an envelope, resolves and
- * pins the target, pushes, schedules the target if its mailbox was empty,
- * then unpins (finalising the target if it exited meanwhile and this was
- * the last pin). A missing target makes a dead letter.
- */
-static int deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
-                   gr_ref to, const void *data, size_t len)
+int gr__deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
+                gr_ref to, uint64_t corr, const void *data, size_t len)
 {
     /* relaxed: a send racing with shutdown's start is a caller bug anyway;
      * this only turns the common late send into a clean error. */
     if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
         return GR_ESTOPPED;
-    gr_msg m = {.type = type, .from = from, .to = to, .data = data, .len = len};
+    gr_msg m = {.type = type,
+                .from = from,
+                .to = to,
+                .corr = corr,
+                .data = data,
+                .len = len};
     gr__actor *a = NULL;
     if (to.node == 0 && to.incarnation == sys->incarnation)
         a = gr__idtable_acquire(&sys->ids, to.serial);
@@ -71,7 +71,8 @@ int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data, size_t len)
     int rc = check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
-    return deliver(sys, ctx->w, type, gr__actor_ref(ctx->self), to, data, len);
+    return gr__deliver(sys, ctx->w, type, gr__actor_ref(ctx->self), to, 0, data,
+                       len);
 }
 
 int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
@@ -82,13 +83,13 @@ int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
     int rc = check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
-    return deliver(sys, gr__worker_of(sys), type, from, to, data, len);
+    return gr__deliver(sys, gr__worker_of(sys), type, from, to, 0, data, len);
 }
 
 int gr_stop(gr_system *sys, gr_ref target)
 {
     if (sys == NULL)
         return GR_EINVAL;
-    return deliver(sys, gr__worker_of(sys), GR__MSG_STOP, GR_REF_NONE, target,
-                   NULL, 0);
+    return gr__deliver(sys, gr__worker_of(sys), GR__MSG_STOP, GR_REF_NONE,
+                       target, 0, NULL, 0);
 }

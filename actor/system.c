@@ -51,6 +51,7 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
     sys->max_payload =
         cfg->max_payload ? cfg->max_payload : GR__DEFAULT_MAX_PAYLOAD;
     sys->incarnation = 1;
+    atomic_init(&sys->next_monitor, 1);
     pthread_mutex_init(&sys->stop_lock, NULL);
     pthread_cond_init(&sys->stop_cond, NULL);
     int rc = gr__idtable_init(&sys->ids) != 0 ? GR_ENOMEM : GR_OK;

@@ -27,8 +27,9 @@ struct gr_system {
     gr__deadletters dead;
     gr__io io;
     size_t max_payload;
-    uint32_t incarnation;       /* Of this node; part of every local ref. */
-    _Atomic(uint64_t) next_seq; /* Spawn order. */
+    uint32_t incarnation;           /* Of this node; part of every local ref. */
+    _Atomic(uint64_t) next_seq;     /* Spawn order. */
+    _Atomic(uint64_t) next_monitor; /* Monitor ids; 0 is never used. */
     _Atomic(uint64_t) spawned;
     _Atomic(uint64_t) exited;
     _Atomic(uint64_t) inbox_delivered;

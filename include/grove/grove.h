@@ -13,5 +13,6 @@
 #include <grove/system.h>
 #include <grove/actor.h>
 #include <grove/inbox.h>
+#include <grove/monitor.h>
 
 #endif

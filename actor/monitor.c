@@ -1,0 +1,158 @@
+#include "actor/monitor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor/message.h"
+#include "actor/send.h"
+#include "actor/system.h"
+
+/* Returns a's monitor lists, allocating them on first use (NULL on OOM). */
+static gr__monitors *monitors_of(gr__actor *a)
+{
+    if (a->mon == NULL)
+        a->mon = calloc(1, sizeof *a->mon);
+    return a->mon;
+}
+
+static int list_add(gr__mon_list *l, uint64_t id, gr_ref ref)
+{
+    if (l->n == l->cap) {
+        unsigned cap = l->cap ? l->cap * 2 : 4;
+        gr__mon_entry *v = realloc(l->v, cap * sizeof *v);
+        if (v == NULL)
+            return GR_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (gr__mon_entry){id, ref};
+    return GR_OK;
+}
+
+/* Removes the entry with id, storing it in *out (may be NULL). Returns
+ * false when there is none. Order is not kept. */
+static bool list_take(gr__mon_list *l, uint64_t id, gr__mon_entry *out)
+{
+    for (unsigned i = 0; i < l->n; i++) {
+        if (l->v[i].id != id)
+            continue;
+        if (out != NULL)
+            *out = l->v[i];
+        l->v[i] = l->v[--l->n];
+        return true;
+    }
+    return false;
+}
+
+/* Sends the DOWN for monitor id from target to watcher. */
+static void send_down(gr_system *sys, gr__worker *w, uint64_t id, gr_ref target,
+                      gr_ref watcher, int reason)
+{
+    gr_down d = {.monitor = id, .target = target, .reason = reason};
+    (void)gr__deliver(sys, w, GR_MSG_DOWN, target, watcher, id, &d, sizeof d);
+}
+
+int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id)
+{
+    if (ctx == NULL)
+        return GR_EINVAL;
+    gr__actor *a = ctx->self;
+    gr_system *sys = a->sys;
+    gr_ref self = gr__actor_ref(a);
+    if (gr_ref_eq(target, self))
+        return GR_EINVAL;
+    gr__monitors *mon = monitors_of(a);
+    if (mon == NULL)
+        return GR_ENOMEM;
+    /* relaxed: ids only need to be unique. */
+    uint64_t mid =
+        atomic_fetch_add_explicit(&sys->next_monitor, 1, memory_order_relaxed);
+    if (list_add(&mon->watching, mid, target) != GR_OK)
+        return GR_ENOMEM;
+    int rc =
+        gr__deliver(sys, ctx->w, GR__MSG_MONITOR, self, target, mid, NULL, 0);
+    if (rc == GR_ENOACTOR) {
+        /* Already gone: the DOWN comes at once, behind this message. */
+        send_down(sys, ctx->w, mid, target, self, GR_ENOACTOR);
+    } else if (rc != GR_OK) {
+        list_take(&mon->watching, mid, NULL);
+        return rc;
+    }
+    if (id != NULL)
+        *id = mid;
+    return GR_OK;
+}
+
+int gr_demonitor(gr_ctx *ctx, uint64_t id)
+{
+    if (ctx == NULL)
+        return GR_EINVAL;
+    gr__actor *a = ctx->self;
+    gr__mon_entry e;
+    if (a->mon == NULL || !list_take(&a->mon->watching, id, &e))
+        return GR_ENOTFOUND;
+    /* The target drops its record; a DOWN already on its way is dropped on
+     * arrival, since the id is no longer in our watching list. */
+    (void)gr__deliver(a->sys, ctx->w, GR__MSG_DEMONITOR, gr__actor_ref(a),
+                      e.ref, id, NULL, 0);
+    return GR_OK;
+}
+
+int gr_down_read(const gr_msg *msg, gr_down *out)
+{
+    if (msg == NULL || out == NULL || msg->type != GR_MSG_DOWN ||
+        msg->len != sizeof *out)
+        return GR_EINVAL;
+    memcpy(out, msg->data, sizeof *out);
+    return GR_OK;
+}
+
+bool gr__monitor_signal(gr__actor *a, gr__worker *w, const gr_msg *m)
+{
+    switch (m->type) {
+    case GR__MSG_MONITOR: {
+        gr__monitors *mon = monitors_of(a);
+        if (mon == NULL || list_add(&mon->watchers, m->corr, m->from) != GR_OK)
+            /* Out of memory: better an early DOWN than a silent loss. */
+            send_down(a->sys, w, m->corr, gr__actor_ref(a), m->from, GR_ENOMEM);
+        return true;
+    }
+    case GR__MSG_DEMONITOR:
+        if (a->mon != NULL)
+            list_take(&a->mon->watchers, m->corr, NULL);
+        return true;
+    case GR_MSG_DOWN:
+        /* Deliver only DOWNs of monitors still active; retire them. */
+        return a->mon == NULL || !list_take(&a->mon->watching, m->corr, NULL);
+    default:
+        return false;
+    }
+}
+
+void gr__monitor_exit(gr__actor *a, gr__worker *w, int reason)
+{
+    gr__monitors *mon = a->mon;
+    if (mon == NULL)
+        return;
+    gr_system *sys = a->sys;
+    gr_ref self = gr__actor_ref(a);
+    for (unsigned i = 0; i < mon->watchers.n; i++)
+        send_down(sys, w, mon->watchers.v[i].id, self, mon->watchers.v[i].ref,
+                  reason);
+    /* Our own monitors die with us: their targets forget us. */
+    for (unsigned i = 0; i < mon->watching.n; i++)
+        (void)gr__deliver(sys, w, GR__MSG_DEMONITOR, self,
+                          mon->watching.v[i].ref, mon->watching.v[i].id, NULL,
+                          0);
+    free(mon->watchers.v);
+    free(mon->watching.v);
+    free(mon);
+    a->mon = NULL;
+}
+
+void gr__monitor_orphan(gr_system *sys, const gr_msg *m)
+{
+    if (m->type == GR__MSG_MONITOR)
+        send_down(sys, gr__worker_of(sys), m->corr, m->to, m->from,
+                  GR_ENOACTOR);
+}

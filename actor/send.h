@@ -1,0 +1,26 @@
+/*
+ * The one delivery path every send goes through (tell, send, stop, and the
+ * runtime's own signals such as monitor requests and DOWN messages).
+ */
+#ifndef GROVE_ACTOR_SEND_H
+#define GROVE_ACTOR_SEND_H
+
+#include <grove/actor.h>
+
+struct gr__worker;
+
+/*
+ * Delivers one message: resolves and pins the target, copies the payload
+ * into an envelope, pushes it, schedules the target if its mailbox was
+ * empty, then unpins (finalising the target if it exited meanwhile and this
+ * was the last pin). w is the calling thread's worker of sys, or NULL.
+ * Returns GR_OK; GR_ENOACTOR when the target is gone (an application
+ * message then becomes a dead letter; a runtime one is dropped);
+ * GR_EINVAL for a stop sent to an inbox; GR_ENOMEM; GR_ESTOPPED. Arguments
+ * are not checked here: the public entry points do that.
+ */
+int gr__deliver(gr_system *sys, struct gr__worker *w, uint32_t type,
+                gr_ref from, gr_ref to, uint64_t corr, const void *data,
+                size_t len);
+
+#endif
