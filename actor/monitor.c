@@ -44,12 +44,13 @@ static bool list_take(gr__mon_list *l, uint64_t id, gr__mon_entry *out)
     return false;
 }
 
-/* Sends the DOWN for monitor id from target to watcher. */
-static void send_down(gr_system *sys, gr__worker *w, uint64_t id, gr_ref target,
-                      gr_ref watcher, int reason)
+/* Sends the DOWN for monitor id from target to watcher; returns what the
+ * delivery returned. */
+static int send_down(gr_system *sys, gr__worker *w, uint64_t id, gr_ref target,
+                     gr_ref watcher, int reason)
 {
     gr_down d = {.monitor = id, .target = target, .reason = reason};
-    (void)gr__deliver(sys, w, GR_MSG_DOWN, target, watcher, id, &d, sizeof d);
+    return gr__deliver(sys, w, GR_MSG_DOWN, target, watcher, id, &d, sizeof d);
 }
 
 int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id)
@@ -71,10 +72,12 @@ int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id)
         return GR_ENOMEM;
     int rc =
         gr__deliver(sys, ctx->w, GR__MSG_MONITOR, self, target, mid, NULL, 0);
-    if (rc == GR_ENOACTOR) {
-        /* Already gone: the DOWN comes at once, behind this message. */
-        send_down(sys, ctx->w, mid, target, self, GR_ENOACTOR);
-    } else if (rc != GR_OK) {
+    if (rc == GR_ENOACTOR)
+        /* Already gone: the DOWN comes at once, behind this message. If it
+         * cannot be queued, fail rather than leave a monitor that never
+         * fires. */
+        rc = send_down(sys, ctx->w, mid, target, self, GR_ENOACTOR);
+    if (rc != GR_OK) {
         list_take(&mon->watching, mid, NULL);
         return rc;
     }
@@ -114,7 +117,8 @@ bool gr__monitor_signal(gr__actor *a, gr__worker *w, const gr_msg *m)
         gr__monitors *mon = monitors_of(a);
         if (mon == NULL || list_add(&mon->watchers, m->corr, m->from) != GR_OK)
             /* Out of memory: better an early DOWN than a silent loss. */
-            send_down(a->sys, w, m->corr, gr__actor_ref(a), m->from, GR_ENOMEM);
+            (void)send_down(a->sys, w, m->corr, gr__actor_ref(a), m->from,
+                            GR_ENOMEM);
         return true;
     }
     case GR__MSG_DEMONITOR:
@@ -137,8 +141,8 @@ void gr__monitor_exit(gr__actor *a, gr__worker *w, int reason)
     gr_system *sys = a->sys;
     gr_ref self = gr__actor_ref(a);
     for (unsigned i = 0; i < mon->watchers.n; i++)
-        send_down(sys, w, mon->watchers.v[i].id, self, mon->watchers.v[i].ref,
-                  reason);
+        (void)send_down(sys, w, mon->watchers.v[i].id, self,
+                        mon->watchers.v[i].ref, reason);
     /* Our own monitors die with us: their targets forget us. */
     for (unsigned i = 0; i < mon->watching.n; i++)
         (void)gr__deliver(sys, w, GR__MSG_DEMONITOR, self,
@@ -153,6 +157,6 @@ void gr__monitor_exit(gr__actor *a, gr__worker *w, int reason)
 void gr__monitor_orphan(gr_system *sys, const gr_msg *m)
 {
     if (m->type == GR__MSG_MONITOR)
-        send_down(sys, gr__worker_of(sys), m->corr, m->to, m->from,
-                  GR_ENOACTOR);
+        (void)send_down(sys, gr__worker_of(sys), m->corr, m->to, m->from,
+                        GR_ENOACTOR);
 }

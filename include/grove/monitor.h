@@ -26,15 +26,16 @@ typedef struct gr_down {
     uint64_t monitor;  /* The id gr_monitor() returned. */
     gr_ref target;     /* The actor that exited. */
     int32_t reason;    /* GR_OK (normal), GR_ESHUTDOWN (stopped), the code it
-                          crashed with, or GR_ENOACTOR (it was already gone). */
+                          crashed with, GR_ENOACTOR (it was already gone), or
+                          GR_ENOMEM (it could not record the monitor). */
     uint32_t reserved; /* Zero. */
 } gr_down;
 
 /*
  * Starts monitoring target from the current actor and stores the monitor's
  * id in *id (may be NULL). Returns GR_OK (a DOWN will come, perhaps at once
- * with GR_ENOACTOR), GR_EINVAL (NULL ctx, or target is the current actor) or
- * GR_ENOMEM.
+ * with GR_ENOACTOR), GR_EINVAL (NULL ctx, or target is the current actor),
+ * GR_ENOMEM, or GR_ESTOPPED (the system is shutting down; no DOWN comes).
  */
 GR_API int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id);
 
