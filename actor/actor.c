@@ -119,11 +119,13 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
         n++;
         gr__env *e = (gr__env *)node;
         int reason = GR_ESHUTDOWN;
-        bool exits = true;
-        if (e->msg.type >= GR_MSG_RESERVED && e->msg.type != GR__MSG_STOP &&
-            gr__monitor_signal(a, w, &e->msg)) {
+        bool exits;
+        if (e->msg.type == GR__MSG_STOP) {
+            exits = true;
+        } else if (e->msg.type >= GR_MSG_RESERVED &&
+                   gr__monitor_signal(a, w, &e->msg)) {
             exits = false; /* The runtime's own business. */
-        } else if (e->msg.type != GR__MSG_STOP) {
+        } else {
             handled++;
             gr__callback_depth++;
             int r = a->b->handle(&ctx, gr__actor_state(a), &e->msg);

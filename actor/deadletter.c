@@ -1,6 +1,7 @@
 #include "actor/deadletter.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "actor/log.h"
 
@@ -53,11 +54,15 @@ void gr__dead_summary(gr__deadletters *d, const gr__logger *log)
         logged = d->log_limit;
     if (total <= logged)
         return;
-    gr__log(
-        log, GR_LOG_WARN,
-        "dead letters: %" PRIu64 " in all, %" PRIu64
-        " not logged (no_actor=%" PRIu64 " stopped=%" PRIu64 ")",
-        total, total - logged,
-        atomic_load_explicit(&d->count[GR_DL_NO_ACTOR], memory_order_relaxed),
-        atomic_load_explicit(&d->count[GR_DL_STOPPED], memory_order_relaxed));
+    /* "no_actor=N stopped=N ...": every reason, so none is left out. */
+    char by_reason[32 * GR_DL_COUNT];
+    size_t used = 0;
+    for (int i = 0; i < GR_DL_COUNT && used < sizeof by_reason; i++)
+        used += (size_t)snprintf(
+            by_reason + used, sizeof by_reason - used, "%s%s=%" PRIu64,
+            i ? " " : "", reason_names[i],
+            atomic_load_explicit(&d->count[i], memory_order_relaxed));
+    gr__log(log, GR_LOG_WARN,
+            "dead letters: %" PRIu64 " in all, %" PRIu64 " not logged (%s)",
+            total, total - logged, by_reason);
 }

@@ -44,16 +44,11 @@ static gr__actor *actor_of(const gr_inbox *inbox)
     return (gr__actor *)inbox;
 }
 
-static bool in_handler(void)
-{
-    return gr__callback_depth > 0 || gr__current_worker != NULL;
-}
-
 int gr_inbox_open(gr_system *sys, gr_inbox **out)
 {
     if (sys == NULL || out == NULL)
         return GR_EINVAL;
-    if (in_handler())
+    if (gr__in_handler())
         return GR_EWRONGTHREAD;
     gr__actor *a;
     int rc = gr__actor_spawn(sys, NULL, &inbox_behaviour, GR__ACTOR_INBOX, NULL,

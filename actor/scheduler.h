@@ -83,6 +83,13 @@ typedef struct gr__sched {
 /* The worker running on this thread, or NULL on other threads. */
 extern _Thread_local gr__worker *gr__current_worker;
 
+/* Returns true inside a Grove callback or on any worker thread: where a
+ * call must not block (gr_system_run, gr_system_shutdown, gr_inbox_open). */
+static inline bool gr__in_handler(void)
+{
+    return gr__callback_depth > 0 || gr__current_worker != NULL;
+}
+
 /* Returns this thread's worker if it belongs to sys, else NULL. */
 static inline gr__worker *gr__worker_of(const gr_system *sys)
 {

@@ -10,11 +10,6 @@
 /* Most worker threads a system accepts. */
 #define MAX_WORKERS 1024
 
-static bool in_handler(void)
-{
-    return gr__callback_depth > 0 || gr__current_worker != NULL;
-}
-
 static unsigned default_workers(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -83,7 +78,7 @@ int gr_system_run(gr_system *sys)
 {
     if (sys == NULL)
         return GR_EINVAL;
-    if (in_handler())
+    if (gr__in_handler())
         return GR_EWRONGTHREAD;
     pthread_mutex_lock(&sys->stop_lock);
     while (!sys->stop_requested)
@@ -128,7 +123,7 @@ int gr_system_shutdown(gr_system *sys)
 {
     if (sys == NULL)
         return GR_EINVAL;
-    if (in_handler())
+    if (gr__in_handler())
         return GR_EWRONGTHREAD;
     GR_ASSERT(atomic_load(&sys->open_inboxes) == 0 &&
               "close every inbox before shutting the system down");

@@ -466,6 +466,19 @@ static uint64_t dead_total(struct env *e)
     return stat_dead_total(&st, 0);
 }
 
+/* Ends a case: checks that nothing more reaches the inbox for ms and that
+ * no dead letter was counted, then closes the inbox and shuts the system
+ * down whatever the checks said. Returns 1 when both checks held. */
+static int close_quiet(struct env *e, int ms)
+{
+    int quiet = quiet_for(e, ms);
+    uint64_t dead = dead_total(e);
+    if (dead != 0)
+        fprintf(stderr, "  %" PRIu64 " dead letters\n", dead);
+    env_close(e);
+    return quiet && dead == 0;
+}
+
 /* Reads the delivery count from st (arg unused); a counter for wait_stat. */
 static uint64_t stat_delivered(const gr_stats *st, int arg)
 {
@@ -553,9 +566,7 @@ static void test_reason_noproc_gone(void)
         CHECK_EQ(monitor_n(&e, w, gone[i], 1, &id), GR_OK);
         CHECK(next_down(&e, w, gone[i], id, GR_ENOACTOR));
     }
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* A target that exits before the monitor request reaches it gives
@@ -583,9 +594,7 @@ static void test_reason_noproc_request_behind_exit(void)
             CHECK(next_down(&e, w, t, r.id[0], reasons[k]));
         }
     }
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* ---- where monitors are made ----------------------------------------------
@@ -651,9 +660,7 @@ static void test_monitor_from_init(void)
     CHECK(exits_reach(&e, exited, 4));
     CHECK_EQ(end_node(&e, t2, CODE_CRASH), GR_OK);
     CHECK(exits_reach(&e, exited, 5));
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* terminate may monitor and demonitor: gr_monitor of a live or a gone
@@ -696,9 +703,7 @@ static void test_monitor_from_terminate(void)
     CHECK_EQ(end_node(&e, t, CODE_CRASH), GR_OK);
     CHECK(next_down(&e, other, t, other_id, CODE_CRASH));
     CHECK(exits_reach(&e, exited, 3));
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* ---- several monitors -----------------------------------------------------
@@ -754,9 +759,7 @@ static void test_stacked_monitors(void)
     }
     CHECK(down_is(&r1, w[0], t2, ids[0], GR_ESHUTDOWN));
     CHECK(down_is(&r2, w[0], t2, ids[2], GR_ESHUTDOWN));
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* ---- ordering -------------------------------------------------------------
@@ -791,9 +794,7 @@ static void test_down_after_messages(void)
         CHECK_EQ(r.out_of_order, 0);
         CHECK_EQ(gr_stop(e.sys, w), GR_OK);
     }
-    CHECK(quiet_for(&e, 20));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 20));
 }
 
 /* ---- demonitor ------------------------------------------------------------
@@ -824,9 +825,7 @@ static void test_demonitor_before_exit(void)
     CHECK(id2 != id);
     CHECK_EQ(gr_stop(e.sys, t2), GR_OK);
     CHECK(next_down(&e, w, t2, id2, GR_ESHUTDOWN));
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* Runs one flush round: w monitors a fresh target t and sends it a
@@ -877,9 +876,7 @@ static void test_demonitor_flushes_queued_down(void)
         if (codes[i] != CODE_STOP_SELF)
             CHECK(queued);
     }
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 
     CHECK(open_env(&e, 4));
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
@@ -890,9 +887,7 @@ static void test_demonitor_flushes_queued_down(void)
         if (test_failed_)
             break;
     }
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* gr_demonitor of an id that is not an active monitor of the caller is
@@ -955,9 +950,7 @@ static void test_monitor_self_and_null(void)
     uint64_t exited = stats_of(e.sys).exited;
     CHECK_EQ(end_node(&e, w, CODE_CRASH), GR_OK);
     CHECK(exits_reach(&e, exited, 1));
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* ---- watcher exits first --------------------------------------------------
@@ -1022,9 +1015,7 @@ static void test_watcher_exits_first(void)
         CHECK_EQ(r.rc[0], GR_OK);
         CHECK(exits_reach(&e, exited, 2));
     }
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* ---- inboxes --------------------------------------------------------------
@@ -1080,9 +1071,7 @@ static void test_monitor_inbox(void)
     CHECK_EQ(expect(&e, MSG_DOWN_SEEN, &r), GR_OK);
     CHECK(down_is(&r, w, bref, id, r.down.reason));
     CHECK(r.down.reason == GR_OK || r.down.reason == GR_ENOACTOR);
-    CHECK(quiet_for(&e, 50));
-    CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    CHECK(close_quiet(&e, 50));
 }
 
 /* ---- gr_down_read ---------------------------------------------------------
