@@ -1,15 +1,21 @@
 #include "actor/actor.h"
 
 #include <semaphore.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "actor/assert.h"
 #include "actor/message.h"
-#include "actor/monitor.h"
+#include "actor/relations.h"
 #include "actor/system.h"
 
-_Thread_local int gr__callback_depth;
+_Thread_local gr_ctx *gr__ctx_top;
+_Thread_local gr_reason gr__exit_why;
+/* The reason gr_stop_with() stored; separate from gr__exit_why, which a
+ * nested callback's gr_fail() may overwrite meanwhile. */
+static _Thread_local gr_reason stop_why;
 
 /* Actors are cache-line aligned so the mailbox head gets a line alone. */
 #define ACTOR_ALIGN 64
@@ -44,10 +50,54 @@ gr_ref gr__actor_ref(const gr__actor *a)
     return (gr_ref){a->serial, 0, a->sys->incarnation};
 }
 
-int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
-                    uint32_t flags, const void *arg, size_t arg_len,
-                    gr__actor **out_actor, gr_ref *out)
+/* Runs b's init for a new actor; on failure stores the reason in *why and
+ * returns its code. gr_fail() in init lands here. */
+static int run_init(gr_ctx *ctx, const void *arg, size_t arg_len,
+                    gr_reason *why)
 {
+    gr__actor *a = ctx->self;
+    sigjmp_buf jb;
+    gr_ctx *prev = gr__ctx_top;
+    if (sigsetjmp(jb, 0) != 0) {
+        gr__cb_leave(prev);
+        *why = gr__exit_why;
+        return why->code;
+    }
+    ctx->fail = &jb;
+    gr__cb_enter(ctx);
+    int rc = a->b->init(ctx, gr__actor_state(a), arg, arg_len);
+    gr__cb_leave(prev);
+    ctx->fail = NULL;
+    if (rc == GR_OK)
+        return GR_OK;
+    *why = gr_reason_of(rc < 0 ? rc : GR_EINIT);
+    return why->code;
+}
+
+/* Links a spawner and its new actor (both owned by this thread now). */
+static int link_both(gr__actor *parent, gr__actor *child)
+{
+    int rc = gr__link_add(child, gr__actor_ref(parent));
+    if (rc == GR_OK && (rc = gr__link_add(parent, gr__actor_ref(child))) !=
+                           GR_OK)
+        gr__link_remove(child, gr__actor_ref(parent));
+    return rc;
+}
+
+static void unlink_both(gr__actor *parent, gr__actor *child)
+{
+    gr__link_remove(parent, gr__actor_ref(child));
+    gr__link_remove(child, gr__actor_ref(parent));
+}
+
+int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
+                    const gr__spawn_opts *opts, const void *arg,
+                    size_t arg_len, gr__actor **out_actor, gr_ref *out,
+                    gr_reason *why_out)
+{
+    static const gr__spawn_opts no_opts;
+    if (opts == NULL)
+        opts = &no_opts;
     /* relaxed: a late refusal is harmless; shutdown's sweep finds actors
      * spawned just before it. */
     if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
@@ -58,7 +108,7 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     gr__mailbox_init(&a->mb_head, &a->mb_tail);
     a->sys = sys;
     a->b = b;
-    a->flags = flags;
+    a->flags = opts->flags;
     /* relaxed: only a total order of spawns is needed, not visibility. */
     a->seq = atomic_fetch_add_explicit(&sys->next_seq, 1, memory_order_relaxed);
     int rc = gr__idtable_alloc(&sys->ids, a, &a->serial);
@@ -67,17 +117,23 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
         return rc;
     }
     atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
-    if (b->init != NULL) {
-        gr_ctx ctx = {a, w};
-        gr__callback_depth++;
-        rc = b->init(&ctx, gr__actor_state(a), arg, arg_len);
-        gr__callback_depth--;
-        if (rc != GR_OK) {
-            rc = rc < 0 ? rc : GR_EINIT;
-            /* As in OTP, terminate does not run when init fails. */
-            gr__actor_exit(a, w, rc, NULL, GR__EXIT_INIT_FAILED);
-            return rc;
-        }
+    gr_ctx ctx = {.self = a, .w = w};
+    gr_reason why = gr_reason_of(GR_OK);
+    gr__actor *parent = opts->link != NULL ? opts->link->self : NULL;
+    if (opts->name != NULL && (rc = gr_register(&ctx, opts->name)) != GR_OK)
+        why = gr_reason_of(rc);
+    else if (parent != NULL && (rc = link_both(parent, a)) != GR_OK)
+        why = gr_reason_of(rc);
+    else if (b->init != NULL && (rc = run_init(&ctx, arg, arg_len, &why)) !=
+                                    GR_OK && parent != NULL)
+        unlink_both(parent, a);
+    if (rc != GR_OK) {
+        /* As in OTP, terminate does not run when init fails. A spawn link
+         * dissolves silently: the spawner gets the error code instead. */
+        gr__actor_exit(a, w, &why, GR__EXIT_INIT_FAILED);
+        if (why_out != NULL)
+            *why_out = why;
+        return rc;
     }
     if (gr__log_enabled(&sys->log, GR_LOG_DEBUG)) {
         char ref[GR__REF_STR_MAX];
@@ -91,50 +147,70 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     /* The mailbox was owned during init; messages sent meanwhile (also by
      * init to itself) make the actor runnable now. */
     if (!gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail)) {
-        GR_ASSERT(!(flags & GR__ACTOR_INBOX));
+        GR_ASSERT(!(a->flags & GR__ACTOR_INBOX));
         gr__sched_submit(&sys->sched, w, a);
     }
     return GR_OK;
 }
 
-/* Maps a handler's return value to "keep running" (false) or an exit
- * reason in *reason (true). GR_CONTINUE and GR_OK are both 0, so the
- * normal-exit reason cannot double as the "continue" marker. */
-static bool handler_exits(int r, int *reason)
+/* Turns a handler's return value r (not GR_CONTINUE) for message m into
+ * the actor's exit reason. */
+static gr_reason handler_reason(const gr_ctx *ctx, int r, const gr_msg *m)
 {
-    if (r == GR_CONTINUE)
-        return false;
-    *reason = r == GR_STOP ? GR_OK : r < 0 ? r : GR_EFAILED;
-    return true;
+    if (r == GR_STOP)
+        return ctx->stop_set ? stop_why : gr_reason_of(GR_OK);
+    gr_reason why = gr_reason_of(r < 0 ? r : GR_EFAILED);
+    why.flags = GR_REASON_IN_HANDLER;
+    why.msg_type = m->type;
+    return why;
 }
 
 void gr__actor_run(gr__worker *w, gr__actor *a)
 {
-    gr_ctx ctx = {a, w};
-    unsigned n = 0, handled = 0;
+    gr_ctx ctx = {.self = a, .w = w};
+    gr_ctx *const prev = gr__ctx_top;
+    /* One jump target per turn, not per message: gr_fail() is rare and
+     * sigsetjmp is not free. What the landing code reads is volatile. */
+    sigjmp_buf jb;
+    gr__env *volatile cur = NULL;
+    volatile unsigned n = 0, handled = 0;
+    ctx.fail = &jb;
+    if (sigsetjmp(jb, 0) != 0) {
+        gr__cb_leave(prev);
+        gr__env *e = cur;
+        gr_reason why = gr__exit_why;
+        why.flags |= GR_REASON_IN_HANDLER;
+        why.msg_type = e->msg.type;
+        gr__stat_inc(&w->stats.delivered, handled);
+        gr__actor_exit(a, w, &why, GR__EXIT_TERMINATE);
+        gr__env_free(e);
+        return;
+    }
     while (n < GR__BATCH) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
         if (node == NULL)
             break;
         n++;
         gr__env *e = (gr__env *)node;
-        int reason = GR_ESHUTDOWN;
-        bool exits;
-        if (e->msg.type == GR__MSG_STOP) {
-            exits = true;
-        } else if (e->msg.type >= GR_MSG_RESERVED &&
-                   gr__monitor_signal(a, w, &e->msg)) {
-            exits = false; /* The runtime's own business. */
-        } else {
+        gr_reason why;
+        gr__sig act = e->msg.type >= GR_MSG_RESERVED
+                          ? gr__signal(a, w, &e->msg, &why)
+                          : GR__SIG_DELIVER;
+        if (act == GR__SIG_DELIVER) {
             handled++;
-            gr__callback_depth++;
+            cur = e;
+            gr__cb_enter(&ctx);
             int r = a->b->handle(&ctx, gr__actor_state(a), &e->msg);
-            gr__callback_depth--;
-            exits = handler_exits(r, &reason);
+            gr__cb_leave(prev);
+            if (r != GR_CONTINUE) {
+                why = handler_reason(&ctx, r, &e->msg);
+                act = GR__SIG_EXIT;
+            }
+            ctx.stop_set = false;
         }
-        if (exits) {
+        if (act == GR__SIG_EXIT) {
             gr__stat_inc(&w->stats.delivered, handled);
-            gr__actor_exit(a, w, reason, &e->msg, GR__EXIT_TERMINATE);
+            gr__actor_exit(a, w, &why, GR__EXIT_TERMINATE);
             gr__env_free(e);
             return;
         }
@@ -145,51 +221,56 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
         gr__sched_requeue(&a->sys->sched, w, a);
 }
 
-/* Logs an exit: crashes and failed inits at error level, the rest at
- * debug level. */
-static void log_exit(gr__actor *a, int reason, const gr_msg *during,
-                     unsigned how)
+/* Logs an exit: crashes and failed inits at error level, kills as
+ * warnings, normal and shutdown exits at debug level. */
+static void log_exit(gr__actor *a, const gr_reason *why, unsigned how)
 {
     gr_system *sys = a->sys;
-    bool failed = reason != GR_OK && reason != GR_ESHUTDOWN;
-    gr_log_level level = failed ? GR_LOG_ERROR : GR_LOG_DEBUG;
+    gr_log_level level = gr_reason_is_clean(why)       ? GR_LOG_DEBUG
+                         : why->code == GR_EKILLED ? GR_LOG_WARN
+                                                   : GR_LOG_ERROR;
     if (!gr__log_enabled(&sys->log, level))
         return;
     char ref[GR__REF_STR_MAX];
-    const char *name = a->b->name ? a->b->name : "";
-    gr__ref_format(ref, gr__actor_ref(a));
-    if (!failed)
-        gr__log(&sys->log, level, "exit %s (%s): %s", ref, name,
-                reason == GR_OK ? "normal" : "shutdown");
-    else if (how & GR__EXIT_INIT_FAILED)
-        gr__log(&sys->log, level, "init failed %s (%s): %s (%s)", ref, name,
-                gr_errname(reason), gr_strerror(reason));
-    else if (during != NULL && during->type < GR_MSG_RESERVED)
-        gr__log(&sys->log, level,
-                "crash %s (%s): %s (%s) while handling type 0x%x", ref, name,
-                gr_errname(reason), gr_strerror(reason), during->type);
-    else
-        gr__log(&sys->log, level, "crash %s (%s): %s (%s)", ref, name,
-                gr_errname(reason), gr_strerror(reason));
+    char text[160];
+    const char *what = how & GR__EXIT_INIT_FAILED ? "init failed"
+                       : level == GR_LOG_ERROR    ? "crash"
+                                                  : "exit";
+    gr__log(&sys->log, level, "%s %s (%s): %s", what,
+            gr__ref_format(ref, gr__actor_ref(a)),
+            a->b->name ? a->b->name : "",
+            gr_reason_format(why, text, sizeof text));
 }
 
-void gr__actor_exit(gr__actor *a, gr__worker *w, int reason,
-                    const gr_msg *during, unsigned how)
+/* Runs a's terminate with why; gr_fail() there only ends it early. */
+static void run_terminate(gr__actor *a, gr__worker *w, const gr_reason *why)
+{
+    gr_ctx ctx = {.self = a, .w = w};
+    gr_ctx *prev = gr__ctx_top;
+    sigjmp_buf jb;
+    if (sigsetjmp(jb, 0) != 0) {
+        gr__cb_leave(prev);
+        return;
+    }
+    ctx.fail = &jb;
+    gr__cb_enter(&ctx);
+    a->b->terminate(&ctx, gr__actor_state(a), why);
+    gr__cb_leave(prev);
+}
+
+void gr__actor_exit(gr__actor *a, gr__worker *w, const gr_reason *why,
+                    unsigned how)
 {
     gr_system *sys = a->sys;
-    if ((how & GR__EXIT_TERMINATE) && a->b->terminate != NULL) {
-        gr_ctx ctx = {a, w};
-        gr__callback_depth++;
-        a->b->terminate(&ctx, gr__actor_state(a), reason);
-        gr__callback_depth--;
-    }
+    if ((how & GR__EXIT_TERMINATE) && a->b->terminate != NULL)
+        run_terminate(a, w, why);
     if (a->name != NULL) {
         gr__names_remove(&sys->names, a->name, gr__actor_ref(a));
         free(a->name);
         a->name = NULL;
     }
-    gr__monitor_exit(a, w, reason);
-    log_exit(a, reason, during, how);
+    gr__relations_exit(a, w, why);
+    log_exit(a, why, how);
     bool unpinned = gr__idtable_kill(&sys->ids, a->serial);
     /* release, after the kill: whoever reads the new count with acquire
      * (gr_system_stats) knows the reference no longer resolves. */
@@ -208,7 +289,7 @@ void gr__actor_finalize(gr__actor *a)
         if (e->msg.type < GR_MSG_RESERVED)
             gr__dead_letter(&sys->dead, &sys->log, &e->msg, GR_DL_STOPPED);
         else
-            gr__monitor_orphan(sys, &e->msg);
+            gr__signal_orphan(sys, &e->msg);
         gr__env_free(e);
     }
     if (a->flags & GR__ACTOR_INBOX)
@@ -232,8 +313,42 @@ int gr_system_spawn(gr_system *sys, const gr_behaviour *b, const void *arg,
     if (sys == NULL || b == NULL || b->handle == NULL ||
         (arg == NULL && arg_len > 0))
         return GR_EINVAL;
-    return gr__actor_spawn(sys, gr__worker_of(sys), b, 0, arg, arg_len, NULL,
-                           out);
+    return gr__actor_spawn(sys, gr__worker_of(sys), b, NULL, arg, arg_len,
+                           NULL, out, NULL);
+}
+
+int gr_spawn_link(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
+                  size_t arg_len, gr_ref *out)
+{
+    if (ctx == NULL || b == NULL || b->handle == NULL ||
+        (arg == NULL && arg_len > 0))
+        return GR_EINVAL;
+    gr__spawn_opts opts = {.link = ctx};
+    return gr__actor_spawn(ctx->self->sys, ctx->w, b, &opts, arg, arg_len,
+                           NULL, out, NULL);
+}
+
+void gr_fail(gr_ctx *ctx, const char *fmt, ...)
+{
+    GR_ASSERT(ctx != NULL && ctx == gr__ctx_top && ctx->fail != NULL &&
+              "gr_fail needs the innermost running callback's ctx");
+    gr_reason why = gr_reason_of(GR_EFAILED);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why.text, sizeof why.text, fmt, ap);
+    va_end(ap);
+    gr__exit_why = why;
+    siglongjmp(*ctx->fail, 1);
+}
+
+int gr_stop_with(gr_ctx *ctx, const gr_reason *why)
+{
+    if (ctx == NULL || why == NULL)
+        return GR_EINVAL;
+    stop_why = *why;
+    stop_why.text[GR_REASON_TEXT_MAX] = '\0';
+    ctx->stop_set = true;
+    return GR_STOP;
 }
 
 gr_ref gr_self(const gr_ctx *ctx)

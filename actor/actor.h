@@ -5,6 +5,8 @@
 #ifndef GROVE_ACTOR_ACTOR_H
 #define GROVE_ACTOR_ACTOR_H
 
+#include <setjmp.h>
+
 #include <grove/actor.h>
 
 #include "actor/mailbox.h"
@@ -29,7 +31,7 @@ typedef struct gr__actor {
     uint8_t align_skew; /* Bytes between the malloc block and this header. */
     uint64_t seq;       /* Spawn order, for newest-first shutdown. */
     char *name;         /* Registered name (owned), or NULL. */
-    struct gr__monitors *mon; /* Monitors (owner-only), or NULL. */
+    struct gr__relations *rel; /* Links, monitors (owner-only), or NULL. */
     /* Line 1: the runner. */
     _Alignas(64) gr__mailbox_tail mb_tail;
     gr_system *sys;
@@ -50,20 +52,50 @@ static inline void *gr__actor_state(gr__actor *a)
 struct gr_ctx {
     gr__actor *self;
     struct gr__worker *w; /* Worker running the callback, or NULL. */
+    sigjmp_buf *fail;     /* Where gr_fail() jumps; NULL: it may not. */
+    bool stop_set;        /* gr_stop_with() stored a reason this call. */
 };
 
-/* Nonzero while this thread is inside a Grove callback (any system). */
-extern _Thread_local int gr__callback_depth;
+/* The innermost callback running on this thread, or NULL. */
+extern _Thread_local gr_ctx *gr__ctx_top;
+
+/* The reason gr_fail() and gr_stop_with() leave for the runtime (thread
+ * storage, so it survives the longjmp). */
+extern _Thread_local gr_reason gr__exit_why;
+
+/* Marks ctx as the innermost callback; returns the previous one, for
+ * gr__cb_leave(). */
+static inline gr_ctx *gr__cb_enter(gr_ctx *ctx)
+{
+    gr_ctx *prev = gr__ctx_top;
+    gr__ctx_top = ctx;
+    return prev;
+}
+
+/* Ends the callback gr__cb_enter() began. */
+static inline void gr__cb_leave(gr_ctx *prev)
+{
+    gr__ctx_top = prev;
+}
+
+/* Extra ways to spawn (all optional). */
+typedef struct gr__spawn_opts {
+    uint32_t flags;    /* GR__ACTOR_* bits. */
+    gr_ctx *link;      /* Link the new actor to this callback's actor. */
+    const char *name;  /* Register this name before init runs. */
+} gr__spawn_opts;
 
 /*
  * Allocates, registers and initialises an actor (runs init on the calling
  * thread), then schedules it if init left messages queued. w is the calling
- * worker or NULL. flags are GR__ACTOR_* bits. On success stores the actor in
- * *out_actor (may be NULL) and its reference in *out.
+ * worker or NULL; opts may be NULL. On success stores the actor in
+ * *out_actor (may be NULL) and its reference in *out (may be NULL). When
+ * init fails its reason is stored in *why (may be NULL).
  */
 int gr__actor_spawn(gr_system *sys, struct gr__worker *w, const gr_behaviour *b,
-                    uint32_t flags, const void *arg, size_t arg_len,
-                    gr__actor **out_actor, gr_ref *out);
+                    const gr__spawn_opts *opts, const void *arg,
+                    size_t arg_len, gr__actor **out_actor, gr_ref *out,
+                    gr_reason *why);
 
 /*
  * Runs one turn of actor a on worker w: up to GR__BATCH messages, then either
@@ -78,12 +110,12 @@ enum {
 };
 
 /*
- * Makes a exit with reason: runs terminate (if how says so), removes its
- * name, logs the exit (naming the message being handled, if any), marks it
- * dead, and finalises it once no sender holds it.
+ * Makes a exit with reason why: runs terminate (if how says so), removes
+ * its name, tells its links and monitors, logs the exit, marks it dead, and
+ * finalises it once no sender holds it.
  */
-void gr__actor_exit(gr__actor *a, struct gr__worker *w, int reason,
-                    const gr_msg *during, unsigned how);
+void gr__actor_exit(gr__actor *a, struct gr__worker *w, const gr_reason *why,
+                    unsigned how);
 
 /*
  * Frees an actor that is dead and unpinned: queued messages become dead

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "actor/message.h"
-#include "actor/monitor.h"
+#include "actor/relations.h"
 #include "actor/system.h"
 
 /* Never called: inboxes are popped by their owner, not scheduled. */
@@ -51,8 +51,9 @@ int gr_inbox_open(gr_system *sys, gr_inbox **out)
     if (gr__in_handler())
         return GR_EWRONGTHREAD;
     gr__actor *a;
-    int rc = gr__actor_spawn(sys, NULL, &inbox_behaviour, GR__ACTOR_INBOX, NULL,
-                             0, &a, NULL);
+    const gr__spawn_opts opts = {.flags = GR__ACTOR_INBOX};
+    int rc = gr__actor_spawn(sys, NULL, &inbox_behaviour, &opts, NULL, 0, &a,
+                             NULL, NULL);
     if (rc != GR_OK)
         return rc;
     atomic_fetch_add_explicit(&sys->open_inboxes, 1, memory_order_relaxed);
@@ -96,9 +97,12 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms)
     }
     for (bool last_try = false;;) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
+        gr_reason unused;
         if (node != NULL && ((gr__env *)node)->msg.type >= GR_MSG_RESERVED &&
-            gr__monitor_signal(a, NULL, &((gr__env *)node)->msg)) {
-            /* A monitor request for this inbox: the runtime's business. */
+            gr__signal(a, NULL, &((gr__env *)node)->msg, &unused) !=
+                GR__SIG_DELIVER) {
+            /* A monitor or link request: the runtime's business. An inbox
+             * never exits on a signal (it traps them all). */
             gr__env_free((gr__env *)node);
             continue;
         }
@@ -136,6 +140,6 @@ void gr_inbox_close(gr_inbox *inbox)
         return;
     gr__actor *a = actor_of(inbox);
     gr_system *sys = a->sys;
-    gr__actor_exit(a, NULL, GR_OK, NULL, 0);
+    gr__actor_exit(a, NULL, &(gr_reason){.code = GR_OK}, 0);
     atomic_fetch_sub_explicit(&sys->open_inboxes, 1, memory_order_relaxed);
 }

@@ -25,6 +25,9 @@ enum {
     GR__MSG_STOP = GR_MSG_RESERVED + 1,      /* gr_stop(): exit, shutdown. */
     GR__MSG_MONITOR = GR_MSG_RESERVED + 2,   /* corr: id; from: watcher. */
     GR__MSG_DEMONITOR = GR_MSG_RESERVED + 3, /* corr: id of a monitor. */
+    GR__MSG_LINK = GR_MSG_RESERVED + 4,      /* from: the linker. */
+    GR__MSG_UNLINK = GR_MSG_RESERVED + 5,    /* from: the unlinker. */
+    GR__MSG_SIGNAL = GR_MSG_RESERVED + 6,    /* An exit signal. */
 };
 
 struct gr__envpool;

@@ -1,4 +1,4 @@
-#include "actor/monitor.h"
+#include "actor/relations.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -6,14 +6,6 @@
 #include "actor/message.h"
 #include "actor/send.h"
 #include "actor/system.h"
-
-/* Returns a's monitor lists, allocating them on first use (NULL on OOM). */
-static gr__monitors *monitors_of(gr__actor *a)
-{
-    if (a->mon == NULL)
-        a->mon = calloc(1, sizeof *a->mon);
-    return a->mon;
-}
 
 static int list_add(gr__mon_list *l, uint64_t id, gr_ref ref)
 {
@@ -47,9 +39,9 @@ static bool list_take(gr__mon_list *l, uint64_t id, gr__mon_entry *out)
 /* Sends the DOWN for monitor id from target to watcher; returns what the
  * delivery returned. */
 static int send_down(gr_system *sys, gr__worker *w, uint64_t id, gr_ref target,
-                     gr_ref watcher, int reason)
+                     gr_ref watcher, const gr_reason *why)
 {
-    gr_down d = {.monitor = id, .target = target, .reason = reason};
+    gr_down d = {.monitor = id, .target = target, .reason = *why};
     return gr__deliver(sys, w, GR_MSG_DOWN, target, watcher, id, &d, sizeof d);
 }
 
@@ -62,7 +54,7 @@ int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id)
     gr_ref self = gr__actor_ref(a);
     if (gr_ref_eq(target, self))
         return GR_EINVAL;
-    gr__monitors *mon = monitors_of(a);
+    gr__relations *mon = gr__relations_of(a);
     if (mon == NULL)
         return GR_ENOMEM;
     /* relaxed: ids only need to be unique. */
@@ -76,7 +68,8 @@ int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id)
         /* Already gone: the DOWN comes at once, behind this message. If it
          * cannot be queued, fail rather than leave a monitor that never
          * fires. */
-        rc = send_down(sys, ctx->w, mid, target, self, GR_ENOACTOR);
+        rc = send_down(sys, ctx->w, mid, target, self,
+                       &(gr_reason){.code = GR_ENOACTOR});
     if (rc != GR_OK) {
         list_take(&mon->watching, mid, NULL);
         return rc;
@@ -92,7 +85,7 @@ int gr_demonitor(gr_ctx *ctx, uint64_t id)
         return GR_EINVAL;
     gr__actor *a = ctx->self;
     gr__mon_entry e;
-    if (a->mon == NULL || !list_take(&a->mon->watching, id, &e))
+    if (a->rel == NULL || !list_take(&a->rel->watching, id, &e))
         return GR_ENOTFOUND;
     /* The target drops its record; a DOWN already on its way is dropped on
      * arrival, since the id is no longer in our watching list. */
@@ -110,53 +103,51 @@ int gr_down_read(const gr_msg *msg, gr_down *out)
     return GR_OK;
 }
 
-bool gr__monitor_signal(gr__actor *a, gr__worker *w, const gr_msg *m)
+gr__sig gr__monitor_signal(gr__actor *a, gr__worker *w, const gr_msg *m)
 {
     switch (m->type) {
     case GR__MSG_MONITOR: {
-        gr__monitors *mon = monitors_of(a);
-        if (mon == NULL || list_add(&mon->watchers, m->corr, m->from) != GR_OK)
+        gr__relations *rel = gr__relations_of(a);
+        if (rel == NULL || list_add(&rel->watchers, m->corr, m->from) != GR_OK)
             /* Out of memory: better an early DOWN than a silent loss. */
             (void)send_down(a->sys, w, m->corr, gr__actor_ref(a), m->from,
-                            GR_ENOMEM);
-        return true;
+                            &(gr_reason){.code = GR_ENOMEM});
+        return GR__SIG_CONSUMED;
     }
     case GR__MSG_DEMONITOR:
-        if (a->mon != NULL)
-            list_take(&a->mon->watchers, m->corr, NULL);
-        return true;
+        if (a->rel != NULL)
+            list_take(&a->rel->watchers, m->corr, NULL);
+        return GR__SIG_CONSUMED;
     case GR_MSG_DOWN:
         /* Deliver only DOWNs of monitors still active; retire them. */
-        return a->mon == NULL || !list_take(&a->mon->watching, m->corr, NULL);
+        return a->rel != NULL && list_take(&a->rel->watching, m->corr, NULL)
+                   ? GR__SIG_DELIVER
+                   : GR__SIG_CONSUMED;
     default:
-        return false;
+        return GR__SIG_DELIVER;
     }
 }
 
-void gr__monitor_exit(gr__actor *a, gr__worker *w, int reason)
+void gr__monitor_exit(gr__actor *a, gr__worker *w, const gr_reason *why)
 {
-    gr__monitors *mon = a->mon;
-    if (mon == NULL)
-        return;
+    gr__relations *rel = a->rel;
     gr_system *sys = a->sys;
     gr_ref self = gr__actor_ref(a);
-    for (unsigned i = 0; i < mon->watchers.n; i++)
-        (void)send_down(sys, w, mon->watchers.v[i].id, self,
-                        mon->watchers.v[i].ref, reason);
+    for (unsigned i = 0; i < rel->watchers.n; i++)
+        (void)send_down(sys, w, rel->watchers.v[i].id, self,
+                        rel->watchers.v[i].ref, why);
     /* Our own monitors die with us: their targets forget us. */
-    for (unsigned i = 0; i < mon->watching.n; i++)
+    for (unsigned i = 0; i < rel->watching.n; i++)
         (void)gr__deliver(sys, w, GR__MSG_DEMONITOR, self,
-                          mon->watching.v[i].ref, mon->watching.v[i].id, NULL,
+                          rel->watching.v[i].ref, rel->watching.v[i].id, NULL,
                           0);
-    free(mon->watchers.v);
-    free(mon->watching.v);
-    free(mon);
-    a->mon = NULL;
+    free(rel->watchers.v);
+    free(rel->watching.v);
 }
 
+/* Answers a monitor request left in an exited actor's mailbox. */
 void gr__monitor_orphan(gr_system *sys, const gr_msg *m)
 {
-    if (m->type == GR__MSG_MONITOR)
-        (void)send_down(sys, gr__worker_of(sys), m->corr, m->to, m->from,
-                        GR_ENOACTOR);
+    (void)send_down(sys, gr__worker_of(sys), m->corr, m->to, m->from,
+                    &(gr_reason){.code = GR_ENOACTOR});
 }

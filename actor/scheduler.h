@@ -87,7 +87,7 @@ extern _Thread_local gr__worker *gr__current_worker;
  * call must not block (gr_system_run, gr_system_shutdown, gr_inbox_open). */
 static inline bool gr__in_handler(void)
 {
-    return gr__callback_depth > 0 || gr__current_worker != NULL;
+    return gr__ctx_top != NULL || gr__current_worker != NULL;
 }
 
 /* Returns this thread's worker if it belongs to sys, else NULL. */

@@ -99,6 +99,7 @@ static int by_seq_desc(const void *x, const void *y)
  * joined and sends are refused, so no actor changes underneath. */
 static void terminate_all(gr_system *sys)
 {
+    const gr_reason shutdown = {.code = GR_ESHUTDOWN};
     uint32_t extent = gr__idtable_extent(&sys->ids);
     gr__actor **live = malloc((extent ? extent : 1) * sizeof *live);
     size_t n = 0;
@@ -109,13 +110,13 @@ static void terminate_all(gr_system *sys)
         if (live != NULL)
             live[n++] = a;
         else /* Out of memory: still stop everyone, in slot order. */
-            gr__actor_exit(a, NULL, GR_ESHUTDOWN, NULL, GR__EXIT_TERMINATE);
+            gr__actor_exit(a, NULL, &shutdown, GR__EXIT_TERMINATE);
     }
     if (live == NULL)
         return;
     qsort(live, n, sizeof *live, by_seq_desc);
     for (size_t i = 0; i < n; i++)
-        gr__actor_exit(live[i], NULL, GR_ESHUTDOWN, NULL, GR__EXIT_TERMINATE);
+        gr__actor_exit(live[i], NULL, &shutdown, GR__EXIT_TERMINATE);
     free(live);
 }
 

@@ -52,8 +52,9 @@ static int receiver_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-static void receiver_terminate(gr_ctx *ctx, void *state, int reason)
+static void receiver_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     (void)ctx;
     (void)reason;
     struct receiver *r = state;

@@ -46,8 +46,9 @@ static int worker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-static void worker_terminate(gr_ctx *ctx, void *state, int reason)
+static void worker_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     (void)ctx;
     (void)reason;
     struct worker *w = state;

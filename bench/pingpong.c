@@ -33,8 +33,9 @@ static int pong_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return bench_tell_u64(ctx, m->from, MSG_PONG, bench_u64(m));
 }
 
-static void pong_terminate(gr_ctx *ctx, void *state, int reason)
+static void pong_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     (void)ctx;
     (void)reason;
     struct pong *p = state;

@@ -63,8 +63,9 @@ static int member_handle(gr_ctx *ctx, void *state, const gr_msg *msg)
     }
 }
 
-static void member_terminate(gr_ctx *ctx, void *state, int reason)
+static void member_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     (void)ctx;
     (void)reason;
     struct member *m = state;

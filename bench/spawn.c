@@ -59,8 +59,9 @@ static int waiter_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_EUNHANDLED;
 }
 
-static void waiter_terminate(gr_ctx *ctx, void *state, int reason)
+static void waiter_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     (void)state;
     if (reason != GR_ESHUTDOWN)
         atomic_fetch_add_explicit(&shared.bad_exits, 1, memory_order_relaxed);

@@ -193,8 +193,9 @@ static int probe_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-static void probe_terminate(gr_ctx *ctx, void *state, int reason)
+static void probe_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     struct probe *p = state;
     atomic_fetch_add(&probe_terminates, 1);
     if (p->wrong_out != NULL)
@@ -629,7 +630,7 @@ static void test_error_strings(void)
     }
     CHECK(strcmp(gr_errname(GR_ENOACTOR), "GR_ENOACTOR") == 0);
     CHECK(strcmp(gr_errname(GR_EWRONGTHREAD), "GR_EWRONGTHREAD") == 0);
-    const int unknown[] = {1, GR_STOP + 1, -17, -1000, INT_MIN, INT_MAX};
+    const int unknown[] = {1, GR_STOP + 1, -99, -1000, INT_MIN, INT_MAX};
     for (size_t u = 0; u < sizeof unknown / sizeof unknown[0]; u++) {
         const char *s = gr_strerror(unknown[u]);
         const char *e = gr_errname(unknown[u]);

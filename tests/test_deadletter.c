@@ -143,8 +143,9 @@ static int worker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
 }
 
-static void worker_terminate(gr_ctx *ctx, void *state, int reason)
+static void worker_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     struct worker *w = state;
     struct report r = {.reason = reason,
                        .count = w->work.count,

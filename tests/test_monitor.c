@@ -312,8 +312,9 @@ static int node_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-static void node_terminate(gr_ctx *ctx, void *state, int reason)
+static void node_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     struct node *n = state;
     (void)reason;
     for (uint32_t i = n->term_next; i < n->term_end; i++)
@@ -414,20 +415,19 @@ static int down_is(const struct report *r, gr_ref watcher, gr_ref target,
     int ok = gr_ref_eq(r->self, watcher) && r->read_rc == GR_OK &&
              r->type == GR_MSG_DOWN && r->corr == id && r->down.monitor == id &&
              gr_ref_eq(r->from, target) && gr_ref_eq(r->down.target, target) &&
-             r->down.reason == reason && r->down.reserved == 0;
+             r->down.reason.code == reason;
     if (!ok)
         fprintf(stderr,
                 "  DOWN: watcher %llu (want %llu), read %d, corr %llu, "
                 "monitor %llu (want %llu), from %llu, target %llu "
-                "(want %llu), reason %d (want %d), reserved %u\n",
+                "(want %llu), reason %d (want %d)\n",
                 (unsigned long long)r->self.serial,
                 (unsigned long long)watcher.serial, r->read_rc,
                 (unsigned long long)r->corr,
                 (unsigned long long)r->down.monitor, (unsigned long long)id,
                 (unsigned long long)r->from.serial,
                 (unsigned long long)r->down.target.serial,
-                (unsigned long long)target.serial, r->down.reason, reason,
-                r->down.reserved);
+                (unsigned long long)target.serial, r->down.reason.code, reason);
     return ok;
 }
 
@@ -1069,8 +1069,8 @@ static void test_monitor_inbox(void)
     CHECK_EQ(monitor_n(&e, w, bref, 1, &id), GR_OK);
     gr_inbox_close(b);
     CHECK_EQ(expect(&e, MSG_DOWN_SEEN, &r), GR_OK);
-    CHECK(down_is(&r, w, bref, id, r.down.reason));
-    CHECK(r.down.reason == GR_OK || r.down.reason == GR_ENOACTOR);
+    CHECK(down_is(&r, w, bref, id, r.down.reason.code));
+    CHECK(r.down.reason.code == GR_OK || r.down.reason.code == GR_ENOACTOR);
     CHECK(close_quiet(&e, 50));
 }
 
@@ -1081,7 +1081,7 @@ static void test_monitor_inbox(void)
  * payload of the right size, a wrong size, NULL arguments are GR_EINVAL. */
 static void test_down_read_rejects(void)
 {
-    gr_down want = {.monitor = 42, .target = {7, 0, 1}, .reason = GR_OK};
+    gr_down want = {.monitor = 42, .target = {7, 0, 1}, .reason = {.code = GR_OK}};
     gr_down got;
     gr_msg m = {.type = GR_MSG_DOWN, .data = &want, .len = sizeof want};
     CHECK_EQ(gr_down_read(&m, &got), GR_OK);
@@ -1211,8 +1211,9 @@ static int closer_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-static void closer_terminate(gr_ctx *ctx, void *state, int reason)
+static void closer_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     gr_ref *target = state;
     (void)reason;
     uint64_t id;
@@ -1479,19 +1480,19 @@ static int s_take(struct stress *s, int timeout_ms)
                     (unsigned long long)d.corr);
         } else {
             struct s_target *t = &s->t[w->tgt[k]];
-            int reason_ok = t->when == T_EARLY  ? d.d.reason == GR_ENOACTOR
-                            : t->when == T_LATE ? d.d.reason == t->reason
-                                                : d.d.reason == t->reason ||
-                                                      d.d.reason == GR_ENOACTOR;
+            int reason_ok = t->when == T_EARLY  ? d.d.reason.code == GR_ENOACTOR
+                            : t->when == T_LATE ? d.d.reason.code == t->reason
+                                                : d.d.reason.code == t->reason ||
+                                                      d.d.reason.code == GR_ENOACTOR;
             if (d.read_rc == GR_OK && d.d.monitor == d.corr &&
                 gr_ref_eq(d.from, t->ref) && gr_ref_eq(d.d.target, t->ref) &&
-                d.d.reserved == 0 && reason_ok && w->got[k] == 0)
+                reason_ok && w->got[k] == 0)
                 rc = GR_OK;
             else
                 fprintf(stderr,
                         "  watcher %d monitor %d (target %d, when %d): "
                         "reason %d (want %d), copy %d, read %d\n",
-                        d.idx, k, w->tgt[k], t->when, d.d.reason, t->reason,
+                        d.idx, k, w->tgt[k], t->when, d.d.reason.code, t->reason,
                         w->got[k] + 1, d.read_rc);
             w->got[k]++;
             if (!w->doomed)

@@ -277,8 +277,9 @@ static int target_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 }
 
 /* Reports what the target handled; runs once, however it exits. */
-static void target_terminate(gr_ctx *ctx, void *state, int reason)
+static void target_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     (void)ctx;
     (void)reason;
     struct target *t = state;
@@ -604,8 +605,9 @@ static int child_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return m->type == MSG_DIE ? GR_STOP : GR_EUNHANDLED;
 }
 
-static void child_terminate(gr_ctx *ctx, void *state, int reason)
+static void child_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     (void)ctx;
     (void)state;
     atomic_ullong *c = reason == GR_OK          ? &kids.exits_normal

@@ -187,8 +187,9 @@ static int actor_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-static void actor_terminate(gr_ctx *ctx, void *state, int reason)
+static void actor_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
+    int reason = why->code;
     struct actor *a = state;
     if (a->id >= 0)
         rec_add(a->id, reason);

@@ -65,6 +65,52 @@ typedef struct gr_msg {
 /* The context of one callback; opaque, valid only during that callback. */
 typedef struct gr_ctx gr_ctx;
 
+/* Longest text, in bytes without the terminator, a gr_reason carries. */
+#define GR_REASON_TEXT_MAX 55
+
+/* gr_reason flag: the actor crashed while handling a message, whose type is
+ * in msg_type. */
+#define GR_REASON_IN_HANDLER 1u
+
+/*
+ * Why an actor exited, as terminate, DOWN and EXIT messages and the event
+ * log see it. code is GR_OK (OTP's normal), GR_ESHUTDOWN (shutdown, with an
+ * optional application-defined detail), GR_EKILLED (killed by a kill
+ * signal), GR_ENOACTOR (noproc: there was no such actor), or the negative
+ * error code it crashed with. A plain value: copy it freely.
+ */
+typedef struct gr_reason {
+    int32_t code;      /* GR_OK, GR_ESHUTDOWN, GR_EKILLED, or an error code. */
+    uint32_t flags;    /* GR_REASON_* bits. */
+    uint32_t msg_type; /* With GR_REASON_IN_HANDLER: the message's type. */
+    uint32_t reserved; /* Zero. */
+    int64_t detail;    /* Application-defined (e.g. a shutdown detail). */
+    char text[GR_REASON_TEXT_MAX + 1]; /* NUL-terminated; "" for none. */
+} gr_reason;
+
+/* Returns the reason with code and nothing else. */
+static inline gr_reason gr_reason_of(int code)
+{
+    gr_reason r = {0};
+    r.code = code;
+    return r;
+}
+
+/* Returns nonzero when r is normal or shutdown: the exits that do not count
+ * as failures (and that OTP does not log as crashes). */
+static inline int gr_reason_is_clean(const gr_reason *r)
+{
+    return r->code == GR_OK || r->code == GR_ESHUTDOWN;
+}
+
+/*
+ * Formats r for people, e.g. "normal", "shutdown (detail 3)", "killed",
+ * "GR_EUNHANDLED (unhandled message) while handling type 0x7: text".
+ * Writes at most size bytes including the terminator into buf (truncating)
+ * and returns buf.
+ */
+GR_API char *gr_reason_format(const gr_reason *r, char *buf, size_t size);
+
 /* handle's return value that keeps the actor running (equal to GR_OK). */
 #define GR_CONTINUE 0
 /* handle's return value that makes the actor exit with reason normal. */
@@ -87,17 +133,35 @@ typedef struct gr_behaviour {
     int (*init)(gr_ctx *ctx, void *state, const void *arg, size_t arg_len);
     /*
      * Required. Called once per message. Return GR_CONTINUE, GR_STOP (exit
-     * with reason normal), or a negative GR_E* code: the actor then exits
-     * with that code as its reason (it crashed).
+     * with reason normal, or the one gr_stop_with() set), or a negative
+     * GR_E* code: the actor then crashes with that code as its reason.
      */
     int (*handle)(gr_ctx *ctx, void *state, const gr_msg *msg);
     /*
-     * Optional. Called once when the actor exits, after its last message.
-     * reason is GR_OK (normal), GR_ESHUTDOWN (stopped), or the error it
-     * crashed with. The state is freed after it returns.
+     * Optional. Called once when the actor exits for any reason, kill
+     * included (it is the actor's destructor), but not when init failed.
+     * why says why; it is valid only during the call. The state is freed
+     * after it returns.
      */
-    void (*terminate)(gr_ctx *ctx, void *state, int reason);
+    void (*terminate)(gr_ctx *ctx, void *state, const gr_reason *why);
 } gr_behaviour;
+
+/*
+ * Crashes the current actor from any depth of its init or handle call: the
+ * callback does not return, and the actor exits with reason GR_EFAILED
+ * whose text is the printf-style message (truncated to
+ * GR_REASON_TEXT_MAX). ctx must be the innermost callback's. In terminate
+ * it only ends terminate early.
+ */
+GR_API _Noreturn void gr_fail(gr_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Sets the reason the current actor exits with when its handle returns
+ * GR_STOP, e.g. a shutdown with a detail. why is copied. Returns GR_STOP,
+ * so a handler may write `return gr_stop_with(ctx, &why);`.
+ */
+GR_API int gr_stop_with(gr_ctx *ctx, const gr_reason *why);
 
 /*
  * Spawns an actor running behaviour b from inside a handler; init runs

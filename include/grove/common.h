@@ -40,7 +40,10 @@
     X(EINIT, -13, "actor init failed")                                         \
     X(ESYS, -14, "system call failed")                                         \
     X(ELIMIT, -15, "too many actors")                                          \
-    X(EFAILED, -16, "actor failed")
+    X(EFAILED, -16, "actor failed")                                            \
+    X(EKILL, -17, "kill")                                                      \
+    X(EKILLED, -18, "killed")                                                  \
+    X(EBUSY, -19, "busy")
 
 /* Error codes returned by Grove functions; GR_OK is zero, failures negative. */
 typedef enum gr_err {

@@ -14,5 +14,8 @@
 #include <grove/actor.h>
 #include <grove/inbox.h>
 #include <grove/monitor.h>
+#include <grove/link.h>
+#include <grove/event.h>
+#include <grove/supervisor.h>
 
 #endif

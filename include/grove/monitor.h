@@ -23,12 +23,11 @@
 
 /* What a DOWN message says. */
 typedef struct gr_down {
-    uint64_t monitor;  /* The id gr_monitor() returned. */
-    gr_ref target;     /* The actor that exited. */
-    int32_t reason;    /* GR_OK (normal), GR_ESHUTDOWN (stopped), the code it
-                          crashed with, GR_ENOACTOR (it was already gone), or
-                          GR_ENOMEM (it could not record the monitor). */
-    uint32_t reserved; /* Zero. */
+    uint64_t monitor; /* The id gr_monitor() returned. */
+    gr_ref target;    /* The actor that exited. */
+    gr_reason reason; /* Its exit reason; code GR_ENOACTOR when it was
+                         already gone, GR_ENOMEM when it could not record
+                         the monitor. */
 } gr_down;
 
 /*

@@ -19,6 +19,8 @@
 /* An actor system; opaque, created by gr_system_start(). */
 typedef struct gr_system gr_system;
 
+struct gr_event; /* See grove/event.h. */
+
 /* Start-up settings; a zeroed struct gives the defaults noted per field. */
 typedef struct gr_config {
     /* Worker threads that run actors; 0 means one per online CPU. */
@@ -37,6 +39,12 @@ typedef struct gr_config {
     unsigned dead_letter_log_limit;
     /* Nonzero leaves SIGINT and SIGTERM alone instead of stopping on them. */
     int no_signals;
+    /* Nonzero writes events (see grove/event.h) as JSON lines, not text. */
+    int event_json;
+    /* Sink for events (a gr_event_fn); NULL means lines through the log. */
+    void (*event_fn)(void *arg, const struct gr_event *ev);
+    /* Opaque argument passed to event_fn. */
+    void *event_arg;
 } gr_config;
 
 /* Why a message could not be delivered (see gr_stats.dead_letters). */
@@ -65,6 +73,8 @@ typedef struct gr_stats {
     uint64_t runs[GR_STATS_MAX_WORKERS];
     /* Actors each worker stole from another worker's queue. */
     uint64_t steals[GR_STATS_MAX_WORKERS];
+    /* Children restarted by supervisors since start. */
+    uint64_t restarts;
 } gr_stats;
 
 /*
