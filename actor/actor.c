@@ -78,8 +78,8 @@ static int run_init(gr_ctx *ctx, const void *arg, size_t arg_len,
 static int link_both(gr__actor *parent, gr__actor *child)
 {
     int rc = gr__link_add(child, gr__actor_ref(parent));
-    if (rc == GR_OK && (rc = gr__link_add(parent, gr__actor_ref(child))) !=
-                           GR_OK)
+    if (rc == GR_OK &&
+        (rc = gr__link_add(parent, gr__actor_ref(child))) != GR_OK)
         gr__link_remove(child, gr__actor_ref(parent));
     return rc;
 }
@@ -91,9 +91,8 @@ static void unlink_both(gr__actor *parent, gr__actor *child)
 }
 
 int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
-                    const gr__spawn_opts *opts, const void *arg,
-                    size_t arg_len, gr__actor **out_actor, gr_ref *out,
-                    gr_reason *why_out)
+                    const gr__spawn_opts *opts, const void *arg, size_t arg_len,
+                    gr__actor **out_actor, gr_ref *out, gr_reason *why_out)
 {
     static const gr__spawn_opts no_opts;
     if (opts == NULL)
@@ -120,12 +119,14 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     gr_ctx ctx = {.self = a, .w = w};
     gr_reason why = gr_reason_of(GR_OK);
     gr__actor *parent = opts->link != NULL ? opts->link->self : NULL;
+    ctx.parent = parent;
     if (opts->name != NULL && (rc = gr_register(&ctx, opts->name)) != GR_OK)
         why = gr_reason_of(rc);
     else if (parent != NULL && (rc = link_both(parent, a)) != GR_OK)
         why = gr_reason_of(rc);
-    else if (b->init != NULL && (rc = run_init(&ctx, arg, arg_len, &why)) !=
-                                    GR_OK && parent != NULL)
+    else if (b->init != NULL &&
+             (rc = run_init(&ctx, arg, arg_len, &why)) != GR_OK &&
+             parent != NULL)
         unlink_both(parent, a);
     if (rc != GR_OK) {
         /* As in OTP, terminate does not run when init fails. A spawn link
@@ -226,7 +227,7 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
 static void log_exit(gr__actor *a, const gr_reason *why, unsigned how)
 {
     gr_system *sys = a->sys;
-    gr_log_level level = gr_reason_is_clean(why)       ? GR_LOG_DEBUG
+    gr_log_level level = gr_reason_is_clean(why)   ? GR_LOG_DEBUG
                          : why->code == GR_EKILLED ? GR_LOG_WARN
                                                    : GR_LOG_ERROR;
     if (!gr__log_enabled(&sys->log, level))
@@ -237,8 +238,7 @@ static void log_exit(gr__actor *a, const gr_reason *why, unsigned how)
                        : level == GR_LOG_ERROR    ? "crash"
                                                   : "exit";
     gr__log(&sys->log, level, "%s %s (%s): %s", what,
-            gr__ref_format(ref, gr__actor_ref(a)),
-            a->b->name ? a->b->name : "",
+            gr__ref_format(ref, gr__actor_ref(a)), a->b->name ? a->b->name : "",
             gr_reason_format(why, text, sizeof text));
 }
 
@@ -313,8 +313,8 @@ int gr_system_spawn(gr_system *sys, const gr_behaviour *b, const void *arg,
     if (sys == NULL || b == NULL || b->handle == NULL ||
         (arg == NULL && arg_len > 0))
         return GR_EINVAL;
-    return gr__actor_spawn(sys, gr__worker_of(sys), b, NULL, arg, arg_len,
-                           NULL, out, NULL);
+    return gr__actor_spawn(sys, gr__worker_of(sys), b, NULL, arg, arg_len, NULL,
+                           out, NULL);
 }
 
 int gr_spawn_link(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
@@ -324,8 +324,8 @@ int gr_spawn_link(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
         (arg == NULL && arg_len > 0))
         return GR_EINVAL;
     gr__spawn_opts opts = {.link = ctx};
-    return gr__actor_spawn(ctx->self->sys, ctx->w, b, &opts, arg, arg_len,
-                           NULL, out, NULL);
+    return gr__actor_spawn(ctx->self->sys, ctx->w, b, &opts, arg, arg_len, NULL,
+                           out, NULL);
 }
 
 void gr_fail(gr_ctx *ctx, const char *fmt, ...)
@@ -349,6 +349,11 @@ int gr_stop_with(gr_ctx *ctx, const gr_reason *why)
     stop_why.text[GR_REASON_TEXT_MAX] = '\0';
     ctx->stop_set = true;
     return GR_STOP;
+}
+
+gr_ref gr__ctx_parent(const gr_ctx *ctx)
+{
+    return ctx->parent != NULL ? gr__actor_ref(ctx->parent) : GR_REF_NONE;
 }
 
 gr_ref gr_self(const gr_ctx *ctx)

@@ -54,7 +54,13 @@ struct gr_ctx {
     struct gr__worker *w; /* Worker running the callback, or NULL. */
     sigjmp_buf *fail;     /* Where gr_fail() jumps; NULL: it may not. */
     bool stop_set;        /* gr_stop_with() stored a reason this call. */
+    gr__actor *parent;    /* In init: the actor that spawned this one
+                             linked, or NULL. */
 };
+
+/* In init: the reference of the actor that spawned the current one linked
+ * (a supervisor, say), or GR_REF_NONE. */
+gr_ref gr__ctx_parent(const gr_ctx *ctx);
 
 /* The innermost callback running on this thread, or NULL. */
 extern _Thread_local gr_ctx *gr__ctx_top;
@@ -80,9 +86,9 @@ static inline void gr__cb_leave(gr_ctx *prev)
 
 /* Extra ways to spawn (all optional). */
 typedef struct gr__spawn_opts {
-    uint32_t flags;    /* GR__ACTOR_* bits. */
-    gr_ctx *link;      /* Link the new actor to this callback's actor. */
-    const char *name;  /* Register this name before init runs. */
+    uint32_t flags;   /* GR__ACTOR_* bits. */
+    gr_ctx *link;     /* Link the new actor to this callback's actor. */
+    const char *name; /* Register this name before init runs. */
 } gr__spawn_opts;
 
 /*
@@ -93,9 +99,8 @@ typedef struct gr__spawn_opts {
  * init fails its reason is stored in *why (may be NULL).
  */
 int gr__actor_spawn(gr_system *sys, struct gr__worker *w, const gr_behaviour *b,
-                    const gr__spawn_opts *opts, const void *arg,
-                    size_t arg_len, gr__actor **out_actor, gr_ref *out,
-                    gr_reason *why);
+                    const gr__spawn_opts *opts, const void *arg, size_t arg_len,
+                    gr__actor **out_actor, gr_ref *out, gr_reason *why);
 
 /*
  * Runs one turn of actor a on worker w: up to GR__BATCH messages, then either

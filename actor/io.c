@@ -1,6 +1,7 @@
 #include "actor/io.h"
 
 #include "actor/scheduler.h"
+#include "actor/timer.h"
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -76,6 +77,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
     if (atomic_exchange_explicit(&io->take_signals, false,
                                  memory_order_acquire))
         start_signals(io);
+    gr__timers_poll(io);
 }
 
 static void *io_main(void *arg)
@@ -91,11 +93,19 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     io->started = false;
     io->owns_signals = false;
     io->sig_next = NULL;
+    io->timer_starts = io->armed = NULL;
+    io->timer_cancels = NULL;
+    io->ncancels = io->cancels_cap = 0;
+    io->next_timer = 1;
+    if (pthread_mutex_init(&io->timer_lock, NULL) != 0)
+        return GR_ESYS;
     atomic_init(&io->quit, false);
     atomic_init(&io->take_signals, false);
     io->loop = ev_loop_new(EVFLAG_AUTO);
-    if (io->loop == NULL)
+    if (io->loop == NULL) {
+        pthread_mutex_destroy(&io->timer_lock);
         return GR_ENOMEM;
+    }
     ev_async_init(&io->wake, on_wake);
     io->wake.data = io;
     ev_async_start(io->loop, &io->wake);
@@ -115,6 +125,7 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
         leave_signal_queue(io);
         ev_loop_destroy(io->loop);
         io->loop = NULL;
+        pthread_mutex_destroy(&io->timer_lock);
         return GR_ESYS;
     }
     io->started = true;
@@ -132,7 +143,9 @@ void gr__io_stop(gr__io *io)
     /* Our watchers are stopped (on_wake did it): now the next system may
      * take the signals. */
     leave_signal_queue(io);
+    gr__timers_destroy(io);
     ev_loop_destroy(io->loop);
     io->loop = NULL;
+    pthread_mutex_destroy(&io->timer_lock);
     io->started = false;
 }

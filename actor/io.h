@@ -15,6 +15,8 @@
 
 #include <grove/system.h>
 
+struct gr__timer;
+
 /* The I/O thread of one system. */
 typedef struct gr__io {
     struct ev_loop *loop;
@@ -28,6 +30,14 @@ typedef struct gr__io {
     _Atomic(bool) take_signals; /* Set when this system is to watch them. */
     struct gr__io *sig_next;    /* Next system waiting for the signals. */
     gr_system *sys;
+    /* Timer requests from any thread (see timer.h), guarded by
+     * timer_lock; the loop thread moves them into its own lists. */
+    pthread_mutex_t timer_lock;
+    struct gr__timer *timer_starts; /* Started, not yet armed. */
+    uint64_t *timer_cancels;        /* Ids to cancel. */
+    size_t ncancels, cancels_cap;
+    uint64_t next_timer;     /* Guarded by timer_lock; 0 unused. */
+    struct gr__timer *armed; /* Loop thread only. */
 } gr__io;
 
 /*

@@ -143,8 +143,7 @@ static gr__sig receive_signal(gr__actor *a, gr_msg *m, gr_reason *why)
     return GR__SIG_EXIT;
 }
 
-gr__sig gr__link_signal(gr__actor *a, gr__worker *w, gr_msg *m,
-                        gr_reason *why)
+gr__sig gr__link_signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
 {
     (void)w;
     switch (m->type) {

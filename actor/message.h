@@ -28,6 +28,12 @@ enum {
     GR__MSG_LINK = GR_MSG_RESERVED + 4,      /* from: the linker. */
     GR__MSG_UNLINK = GR_MSG_RESERVED + 5,    /* from: the unlinker. */
     GR__MSG_SIGNAL = GR_MSG_RESERVED + 6,    /* An exit signal. */
+    GR__MSG_KILL = GR_MSG_RESERVED + 7,      /* A direct kill, no payload
+                                                (sent by timers). */
+    GR__MSG_SUP_CALL = GR_MSG_RESERVED + 8,  /* A request to a supervisor;
+                                                answered with a
+                                                GR_MSG_SUP_REPLY. */
+    GR__MSG_SUP_TIMER = GR_MSG_RESERVED + 9, /* A supervisor's own timer. */
 };
 
 struct gr__envpool;

@@ -13,10 +13,9 @@ char *gr_reason_format(const gr_reason *r, char *buf, size_t size)
         n = snprintf(buf, size, "normal");
         break;
     case GR_ESHUTDOWN:
-        n = r->detail != 0
-                ? snprintf(buf, size, "shutdown (detail %lld)",
-                           (long long)r->detail)
-                : snprintf(buf, size, "shutdown");
+        n = r->detail != 0 ? snprintf(buf, size, "shutdown (detail %lld)",
+                                      (long long)r->detail)
+                           : snprintf(buf, size, "shutdown");
         break;
     case GR_EKILLED:
         n = snprintf(buf, size, "killed");

@@ -39,8 +39,7 @@ void *gr__refmap_take(gr__refmap *m, gr_ref key);
 /* Calls fn(arg, key, value) for every entry, in no particular order. fn
  * must not change the map. */
 void gr__refmap_each(const gr__refmap *m,
-                     void (*fn)(void *arg, gr_ref key, void *value),
-                     void *arg);
+                     void (*fn)(void *arg, gr_ref key, void *value), void *arg);
 
 /* Frees the map's memory; it is then empty. */
 void gr__refmap_clear(gr__refmap *m);

@@ -82,10 +82,8 @@ int gr__link_add(gr__actor *a, gr_ref other);
 void gr__link_remove(gr__actor *a, gr_ref other);
 
 /* Monitor and link halves of the functions above (monitor.c, link.c). */
-gr__sig gr__monitor_signal(gr__actor *a, struct gr__worker *w,
-                           const gr_msg *m);
-void gr__monitor_exit(gr__actor *a, struct gr__worker *w,
-                      const gr_reason *why);
+gr__sig gr__monitor_signal(gr__actor *a, struct gr__worker *w, const gr_msg *m);
+void gr__monitor_exit(gr__actor *a, struct gr__worker *w, const gr_reason *why);
 void gr__monitor_orphan(gr_system *sys, const gr_msg *m);
 gr__sig gr__link_signal(gr__actor *a, struct gr__worker *w, gr_msg *m,
                         gr_reason *why);

@@ -5,6 +5,9 @@
 #include "actor/message.h"
 #include "actor/relations.h"
 #include "actor/scheduler.h"
+#include "actor/send.h"
+
+#include <grove/supervisor.h>
 
 gr__relations *gr__relations_of(gr__actor *a)
 {
@@ -18,6 +21,11 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
     switch (m->type) {
     case GR__MSG_STOP:
         *why = gr_reason_of(GR_ESHUTDOWN);
+        return GR__SIG_EXIT;
+    case GR__MSG_KILL:
+        if (a->flags & GR__ACTOR_INBOX)
+            return GR__SIG_CONSUMED; /* Inboxes close, never die. */
+        *why = gr_reason_of(GR_EKILLED);
         return GR__SIG_EXIT;
     case GR__MSG_MONITOR:
     case GR__MSG_DEMONITOR:
@@ -48,4 +56,10 @@ void gr__signal_orphan(gr_system *sys, const gr_msg *m)
         gr__monitor_orphan(sys, m);
     else if (m->type == GR__MSG_LINK)
         gr__link_orphan(sys, m);
+    else if (m->type == GR__MSG_SUP_CALL) {
+        /* The supervisor is gone: its caller must not wait forever. */
+        gr_sup_reply r = {.rc = GR_ENOACTOR};
+        (void)gr__deliver(sys, gr__worker_of(sys), GR_MSG_SUP_REPLY, m->to,
+                          m->from, m->corr, &r, sizeof r);
+    }
 }

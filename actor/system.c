@@ -42,6 +42,7 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
     if (sys == NULL)
         return GR_ENOMEM;
     gr__logger_init(&sys->log, cfg);
+    gr__events_init(&sys->events, cfg);
     gr__dead_init(&sys->dead, cfg->dead_letter_log_limit);
     sys->max_payload =
         cfg->max_payload ? cfg->max_payload : GR__DEFAULT_MAX_PAYLOAD;
@@ -152,6 +153,7 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
     out->exited = atomic_load_explicit(&sys->exited, memory_order_acquire);
     out->delivered =
         atomic_load_explicit(&sys->inbox_delivered, memory_order_relaxed);
+    out->restarts = atomic_load_explicit(&sys->restarts, memory_order_relaxed);
     for (int i = 0; i < GR_DL_COUNT; i++)
         out->dead_letters[i] =
             atomic_load_explicit(&sys->dead.count[i], memory_order_relaxed);

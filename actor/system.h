@@ -10,6 +10,7 @@
 #include <grove/system.h>
 
 #include "actor/deadletter.h"
+#include "actor/event.h"
 #include "actor/idtable.h"
 #include "actor/io.h"
 #include "actor/log.h"
@@ -24,6 +25,7 @@ struct gr_system {
     gr__idtable ids;
     gr__names names;
     gr__logger log;
+    gr__events events;
     gr__deadletters dead;
     gr__io io;
     size_t max_payload;
@@ -32,6 +34,7 @@ struct gr_system {
     _Atomic(uint64_t) next_monitor; /* Monitor ids; 0 is never used. */
     _Atomic(uint64_t) spawned;
     _Atomic(uint64_t) exited;
+    _Atomic(uint64_t) restarts; /* Children restarted by supervisors. */
     _Atomic(uint64_t) inbox_delivered;
     _Atomic(int) open_inboxes;
     /* Set when shutdown begins: sends and spawns are refused. */

@@ -17,26 +17,26 @@
 
 /* What happened. */
 typedef enum gr_event_kind {
-    GR_EV_CHILD_STARTED = 0,  /* A supervisor started a child (first time). */
-    GR_EV_CHILD_EXITED = 1,   /* A child exited normally or by shutdown. */
-    GR_EV_CHILD_CRASHED = 2,  /* A child exited with any other reason. */
+    GR_EV_CHILD_STARTED = 0,   /* A supervisor started a child (first time). */
+    GR_EV_CHILD_EXITED = 1,    /* A child exited normally or by shutdown. */
+    GR_EV_CHILD_CRASHED = 2,   /* A child exited with any other reason. */
     GR_EV_CHILD_RESTARTED = 3, /* A supervisor restarted a child. */
-    GR_EV_START_FAILED = 4,   /* A child's init failed while (re)starting. */
-    GR_EV_GAVE_UP = 5,        /* Restart intensity exceeded: the supervisor
-                                 stops its children and exits. */
-    GR_EV_KIND_COUNT = 6      /* Number of kinds; not a kind. */
+    GR_EV_START_FAILED = 4,    /* A child's init failed while (re)starting. */
+    GR_EV_GAVE_UP = 5,         /* Restart intensity exceeded: the supervisor
+                                  stops its children and exits. */
+    GR_EV_KIND_COUNT = 6       /* Number of kinds; not a kind. */
 } gr_event_kind;
 
 /* One event; valid only during the call that receives it. */
 typedef struct gr_event {
     gr_event_kind kind;
-    uint64_t time_ns;      /* CLOCK_REALTIME, nanoseconds. */
-    gr_ref supervisor;     /* The supervisor it concerns. */
-    const char *sup_name;  /* Its registered name, or "". */
-    const char *child_id;  /* The child's id ("" for GR_EV_GAVE_UP). */
-    gr_ref child;          /* The child's reference (new one on a restart). */
-    gr_reason reason;      /* Exit or failure reason; code GR_OK otherwise. */
-    unsigned restarts;     /* Restarts in the current intensity window. */
+    uint64_t time_ns;     /* CLOCK_REALTIME, nanoseconds. */
+    gr_ref supervisor;    /* The supervisor it concerns. */
+    const char *sup_name; /* Its registered name, or "". */
+    const char *child_id; /* The child's id ("" for GR_EV_GAVE_UP). */
+    gr_ref child;         /* The child's reference (new one on a restart). */
+    gr_reason reason;     /* Exit or failure reason; code GR_OK otherwise. */
+    unsigned restarts;    /* Restarts in the current intensity window. */
 } gr_event;
 
 /* An event sink; see the file comment for its threading rules. */

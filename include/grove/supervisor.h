@@ -40,10 +40,7 @@ typedef enum gr_restart {
 } gr_restart;
 
 /* What a child is; decides its default shutdown. */
-typedef enum gr_child_type {
-    GR_WORKER = 0,
-    GR_SUPERVISOR = 1
-} gr_child_type;
+typedef enum gr_child_type { GR_WORKER = 0, GR_SUPERVISOR = 1 } gr_child_type;
 
 /* shutdown_ms values: the type's default (5000 ms for a worker, infinity
  * for a supervisor, as in OTP), kill at once, or wait forever. */
@@ -122,14 +119,14 @@ GR_API int gr_supervisor_start(gr_system *sys, const gr_sup_spec *spec,
 
 /* Whether a child is running. */
 typedef enum gr_child_state {
-    GR_CHILD_RUNNING = 0,    /* Has a live actor. */
-    GR_CHILD_STOPPED = 1,    /* Spec kept, no actor (terminated). */
-    GR_CHILD_RESTARTING = 2  /* Waiting for a backoff delay or a retry. */
+    GR_CHILD_RUNNING = 0,   /* Has a live actor. */
+    GR_CHILD_STOPPED = 1,   /* Spec kept, no actor (terminated). */
+    GR_CHILD_RESTARTING = 2 /* Waiting for a backoff delay or a retry. */
 } gr_child_state;
 
 /* One child as gr_supervisor_which_children() reports it. */
 typedef struct gr_child_info {
-    char id[GR_NAME_MAX + 1]; /* "" for simple-one-for-one children. */
+    char id[GR_NAME_MAX + 1]; /* Simple-one-for-one: the template's id. */
     gr_ref ref;               /* GR_REF_NONE unless running. */
     gr_child_state state;
     gr_child_type type;
@@ -197,7 +194,7 @@ GR_API int gr_supervisor_count_children(gr_system *sys, gr_ref sup,
 
 /* What a GR_MSG_SUP_REPLY says. */
 typedef struct gr_sup_reply {
-    int32_t rc;   /* As the blocking call would return. */
+    int32_t rc; /* As the blocking call would return. */
     uint32_t reserved;
     gr_ref child; /* The child started, when rc is GR_OK. */
 } gr_sup_reply;

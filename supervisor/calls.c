@@ -1,0 +1,223 @@
+/*
+ * The runtime API, supervisor side: answering start / spawn / terminate /
+ * restart / delete / which / count requests. Every request gets exactly
+ * one GR_MSG_SUP_REPLY: from here, from a job that finishes it, from
+ * terminate (GR_ESHUTDOWN), or from the runtime when the supervisor is
+ * gone (GR_ENOACTOR).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor/actor.h"
+#include "actor/send.h"
+#include "actor/system.h"
+#include "supervisor/sup.h"
+
+void sup_reply(sup_state *s, gr_ctx *ctx, gr_ref to, uint64_t corr, int rc,
+               gr_ref child, const void *extra, size_t extra_len)
+{
+    gr_sup_reply r = {.rc = rc, .child = child};
+    size_t len = sizeof r + extra_len;
+    unsigned char small[sizeof r + sizeof(gr_child_counts) + 8];
+    unsigned char *buf = len <= sizeof small ? small : malloc(len);
+    if (buf == NULL) {
+        r.rc = GR_ENOMEM;
+        buf = small;
+        len = sizeof r;
+        extra_len = 0;
+    }
+    memcpy(buf, &r, sizeof r);
+    if (extra_len > 0)
+        memcpy(buf + sizeof r, extra, extra_len);
+    (void)gr__deliver(s->sys, ctx->w, GR_MSG_SUP_REPLY, s->self, to, corr, buf,
+                      len);
+    if (buf != small)
+        free(buf);
+}
+
+/* Adds a child from spec (or a dynamic one from the template) and starts
+ * it; the spec is not kept when the start fails. */
+static int add_and_start(sup_state *s, gr_ctx *ctx, const sup_req *r,
+                         gr_ref *out)
+{
+    sup_child *c;
+    const void *arg = r->arg_len ? r->arg : NULL;
+    if (r->op == SUP_SPAWN_CHILD) {
+        if (s->strategy != GR_SIMPLE_ONE_FOR_ONE)
+            return GR_EINVAL;
+        c = sup_child_new_dynamic(s->tmpl, arg, r->arg_len);
+    } else {
+        gr_child_spec spec = sup_req_spec(r);
+        int rc = s->strategy == GR_SIMPLE_ONE_FOR_ONE
+                     ? GR_EINVAL
+                     : sup_spec_check(&spec, false);
+        if (rc != GR_OK)
+            return rc;
+        if (sup_find_id(s, spec.id) != NULL)
+            return GR_EEXIST;
+        c = sup_child_new(&spec, arg, r->arg_len);
+    }
+    if (c == NULL)
+        return GR_ENOMEM;
+    sup_list_append(s, c);
+    gr_reason why;
+    int rc = sup_start_child(s, ctx, c, false, &why);
+    if (rc != GR_OK) {
+        sup_remove_child(s, c);
+        return rc;
+    }
+    *out = c->ref;
+    return GR_OK;
+}
+
+/* Finds the child a terminate request names: by id, or (id empty) by the
+ * running child's reference. */
+static sup_child *find_child(sup_state *s, const sup_req *r)
+{
+    if (r->has_id)
+        return sup_find_id(s, r->id);
+    return gr__refmap_get(&s->running, r->child);
+}
+
+static int terminate_child(sup_state *s, gr_ctx *ctx, const sup_req *r,
+                           const gr_msg *m)
+{
+    sup_child *c = find_child(s, r);
+    if (c == NULL) {
+        sup_reply(s, ctx, m->from, m->corr, GR_ENOTFOUND, GR_REF_NONE, NULL, 0);
+        return GR_CONTINUE;
+    }
+    sup_cancel_restart(s, c);
+    /* OTP: a terminated temporary child's spec goes; dynamic children go. */
+    sup_child *remove = c->restart == GR_TEMPORARY || c->dynamic ? c : NULL;
+    if (gr_ref_is_none(c->ref)) {
+        c->state = GR_CHILD_STOPPED;
+        if (remove != NULL)
+            sup_remove_child(s, remove);
+        sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, NULL, 0);
+        return GR_CONTINUE;
+    }
+    sup_child **stop = malloc(sizeof *stop);
+    if (stop == NULL) {
+        sup_reply(s, ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
+        return GR_CONTINUE;
+    }
+    stop[0] = c;
+    return sup_job_terminate(s, ctx, stop, 1, m->from, m->corr, remove);
+}
+
+static int restart_child(sup_state *s, gr_ctx *ctx, const sup_req *r,
+                         gr_ref *out)
+{
+    if (s->strategy == GR_SIMPLE_ONE_FOR_ONE)
+        return GR_EINVAL;
+    sup_child *c = sup_find_id(s, r->id);
+    if (c == NULL)
+        return GR_ENOTFOUND;
+    if (!gr_ref_is_none(c->ref))
+        return GR_EBUSY;
+    sup_cancel_restart(s, c);
+    gr_reason why;
+    int rc = sup_start_child(s, ctx, c, true, &why);
+    if (rc != GR_OK) {
+        c->state = GR_CHILD_STOPPED;
+        return rc;
+    }
+    *out = c->ref;
+    return GR_OK;
+}
+
+static int delete_child(sup_state *s, const sup_req *r)
+{
+    if (s->strategy == GR_SIMPLE_ONE_FOR_ONE)
+        return GR_EINVAL;
+    sup_child *c = sup_find_id(s, r->id);
+    if (c == NULL)
+        return GR_ENOTFOUND;
+    if (c->state != GR_CHILD_STOPPED)
+        return GR_EBUSY;
+    sup_remove_child(s, c);
+    return GR_OK;
+}
+
+static void which_children(sup_state *s, gr_ctx *ctx, const sup_req *r,
+                           const gr_msg *m)
+{
+    uint64_t total = s->nchildren;
+    size_t k = total < r->cap ? (size_t)total : r->cap;
+    size_t len = sizeof total + k * sizeof(gr_child_info);
+    unsigned char *buf = malloc(len);
+    if (buf == NULL) {
+        sup_reply(s, ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
+        return;
+    }
+    memcpy(buf, &total, sizeof total);
+    gr_child_info *out = (gr_child_info *)(buf + sizeof total);
+    size_t i = 0;
+    for (sup_child *c = s->first; c != NULL && i < k; c = c->next, i++) {
+        gr_child_info info = {.ref = c->ref,
+                              .state = c->state,
+                              .type = c->type,
+                              .restart = c->restart};
+        strncpy(info.id, c->id, GR_NAME_MAX);
+        memcpy(&out[i], &info, sizeof info);
+    }
+    sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, buf, len);
+    free(buf);
+}
+
+static void count_children(sup_state *s, gr_ctx *ctx, const gr_msg *m)
+{
+    gr_child_counts n = {.specs = s->nchildren};
+    for (sup_child *c = s->first; c != NULL; c = c->next) {
+        n.active += !gr_ref_is_none(c->ref);
+        if (c->type == GR_SUPERVISOR)
+            n.supervisors++;
+        else
+            n.workers++;
+    }
+    sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, &n, sizeof n);
+}
+
+int sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m)
+{
+    sup_req r;
+    if (m->len < sizeof r) {
+        sup_reply(s, ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL, 0);
+        return GR_CONTINUE;
+    }
+    /* The arg bytes stay in the message; r is only the fixed part. */
+    const sup_req *req = m->data;
+    memcpy(&r, req, sizeof r);
+    if (r.arg_len != m->len - sizeof r) {
+        sup_reply(s, ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL, 0);
+        return GR_CONTINUE;
+    }
+    gr_ref child = GR_REF_NONE;
+    int rc;
+    switch (r.op) {
+    case SUP_START_CHILD:
+    case SUP_SPAWN_CHILD:
+        rc = add_and_start(s, ctx, req, &child);
+        break;
+    case SUP_TERMINATE_CHILD:
+        return terminate_child(s, ctx, &r, m);
+    case SUP_RESTART_CHILD:
+        rc = restart_child(s, ctx, &r, &child);
+        break;
+    case SUP_DELETE_CHILD:
+        rc = delete_child(s, &r);
+        break;
+    case SUP_WHICH_CHILDREN:
+        which_children(s, ctx, &r, m);
+        return GR_CONTINUE;
+    case SUP_COUNT_CHILDREN:
+        count_children(s, ctx, m);
+        return GR_CONTINUE;
+    default:
+        rc = GR_EINVAL;
+        break;
+    }
+    sup_reply(s, ctx, m->from, m->corr, rc, child, NULL, 0);
+    return GR_CONTINUE;
+}

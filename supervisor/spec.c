@@ -1,0 +1,127 @@
+/* Child specs: checking them and keeping owned copies. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "supervisor/sup.h"
+
+/* Checks an id or name: 1..GR_NAME_MAX bytes. */
+static int check_label(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return GR_EINVAL;
+    return strlen(s) > GR_NAME_MAX ? GR_ENAMETOOLONG : GR_OK;
+}
+
+int sup_spec_check(const gr_child_spec *c, bool tmpl)
+{
+    if (c == NULL || c->behaviour == NULL || c->behaviour->handle == NULL)
+        return GR_EINVAL;
+    if ((c->arg == NULL) != (c->arg_len == 0))
+        return GR_EINVAL;
+    if ((unsigned)c->restart > GR_TEMPORARY ||
+        (unsigned)c->type > GR_SUPERVISOR ||
+        c->shutdown_ms < GR_SHUTDOWN_INFINITY)
+        return GR_EINVAL;
+    int rc = tmpl && c->id == NULL ? GR_OK : check_label(c->id);
+    if (rc != GR_OK)
+        return rc;
+    if (c->name != NULL && (tmpl || (rc = check_label(c->name)) != GR_OK))
+        return tmpl ? GR_EINVAL : rc; /* Dynamic children share no name. */
+    return GR_OK;
+}
+
+/* Returns a malloc'd copy of s ("" for NULL), or NULL. */
+static char *copy_str(const char *s)
+{
+    if (s == NULL)
+        s = "";
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (c != NULL)
+        memcpy(c, s, n);
+    return c;
+}
+
+/* Copies arg into c->arg. Returns false on out of memory. */
+static bool copy_arg(sup_child *c, const void *arg, size_t arg_len)
+{
+    c->arg_len = arg_len;
+    if (arg_len == 0)
+        return true;
+    c->arg = malloc(arg_len);
+    if (c->arg == NULL)
+        return false;
+    memcpy(c->arg, arg, arg_len);
+    return true;
+}
+
+sup_child *sup_child_new(const gr_child_spec *spec, const void *arg,
+                         size_t arg_len)
+{
+    sup_child *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->b = spec->behaviour;
+    c->restart = spec->restart;
+    c->type = spec->type;
+    c->shutdown_ms = spec->shutdown_ms;
+    if (c->shutdown_ms == GR_SHUTDOWN_DEFAULT)
+        /* OTP's defaults: 5 s for a worker, infinity for a supervisor. */
+        c->shutdown_ms =
+            spec->type == GR_SUPERVISOR ? GR_SHUTDOWN_INFINITY : 5000;
+    c->state = GR_CHILD_STOPPED;
+    c->id = copy_str(spec->id);
+    if (spec->name != NULL)
+        c->name = copy_str(spec->name);
+    if (c->id == NULL || (spec->name != NULL && c->name == NULL) ||
+        !copy_arg(c, arg, arg_len)) {
+        sup_child_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+sup_child *sup_child_new_dynamic(const sup_child *t, const void *arg,
+                                 size_t arg_len)
+{
+    sup_child *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    *c = *t;
+    c->prev = c->next = NULL;
+    c->arg = NULL;
+    c->dynamic = true;
+    c->ref = GR_REF_NONE;
+    c->state = GR_CHILD_STOPPED;
+    if (!copy_arg(c, arg, arg_len)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void sup_child_free(sup_child *c)
+{
+    if (c == NULL)
+        return;
+    if (!c->dynamic) {
+        free(c->id);
+        free(c->name);
+    }
+    free(c->arg);
+    free(c);
+}
+
+gr_child_spec sup_req_spec(const sup_req *r)
+{
+    return (gr_child_spec){
+        .id = r->has_id ? r->id : NULL,
+        .behaviour = r->b,
+        .arg = r->arg_len ? r->arg : NULL,
+        .arg_len = r->arg_len,
+        .restart = (gr_restart)r->restart,
+        .shutdown_ms = r->shutdown_ms,
+        .type = (gr_child_type)r->type,
+        .name = r->has_name ? r->name : NULL,
+    };
+}

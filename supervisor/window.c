@@ -1,0 +1,74 @@
+/* Restart intensity (OTP's exact rule, in O(1)) and restart backoff. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "supervisor/sup.h"
+
+int sup_window_init(sup_window *w, uint32_t intensity, uint32_t period_ms)
+{
+    *w = (sup_window){.cap = intensity, .period_ms = period_ms};
+    if (intensity == 0)
+        return GR_OK;
+    w->t = malloc((size_t)intensity * sizeof *w->t);
+    return w->t != NULL ? GR_OK : GR_ENOMEM;
+}
+
+void sup_window_free(sup_window *w)
+{
+    free(w->t);
+    w->t = NULL;
+}
+
+/*
+ * OTP keeps the restarts R with R >= Now - Period (both ends inclusive)
+ * and gives up when, counting the new one, more than intensity remain.
+ * The ring holds the newest `intensity` restarts oldest first, so expired
+ * ones leave from the front (each once: amortised O(1)) and "more than
+ * intensity" is "the ring is full".
+ */
+bool sup_window_add(sup_window *w, uint64_t now_ms)
+{
+    while (w->n > 0 && w->t[w->head] + w->period_ms < now_ms) {
+        w->head = (w->head + 1) % w->cap;
+        w->n--;
+    }
+    if (w->n == w->cap)
+        return false;
+    w->t[(w->head + w->n) % w->cap] = now_ms;
+    w->n++;
+    return true;
+}
+
+uint32_t sup_window_count(const sup_window *w)
+{
+    return w->n;
+}
+
+uint64_t sup_backoff_delay(const gr_backoff *b, uint32_t n, uint64_t *rng)
+{
+    if (b->min_ms == 0 && b->max_ms == 0)
+        return 0;
+    uint64_t max = b->max_ms > b->min_ms ? b->max_ms : b->min_ms;
+    uint64_t d = b->min_ms;
+    for (uint32_t i = 1; i < n && d < max; i++)
+        d *= 2;
+    if (d > max)
+        d = max;
+    if (b->jitter_pct > 0 && d > 0) {
+        /* xorshift64: jitter needs no quality, only spread. */
+        uint64_t x = *rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *rng = x;
+        d += x % (d * b->jitter_pct / 100 + 1);
+    }
+    return d;
+}
+
+uint64_t sup_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
