@@ -168,25 +168,12 @@ static gr_reason handler_reason(const gr_ctx *ctx, int r, const gr_msg *m)
 
 void gr__actor_run(gr__worker *w, gr__actor *a)
 {
-    gr_ctx ctx = {.self = a, .w = w};
-    gr_ctx *const prev = gr__ctx_top;
-    /* One jump target per turn, not per message: gr_fail() is rare and
-     * sigsetjmp is not free. What the landing code reads is volatile. */
-    sigjmp_buf jb;
-    gr__env *volatile cur = NULL;
-    volatile unsigned n = 0, handled = 0;
-    ctx.fail = &jb;
-    if (sigsetjmp(jb, 0) != 0) {
-        gr__cb_leave(prev);
-        gr__env *e = cur;
-        gr_reason why = gr__exit_why;
-        why.flags |= GR_REASON_IN_HANDLER;
-        why.msg_type = e->msg.type;
-        gr__stat_inc(&w->stats.delivered, handled);
-        gr__actor_exit(a, w, &why, GR__EXIT_TERMINATE);
-        gr__env_free(e);
-        return;
-    }
+    /* gr_fail() jumps to the worker's loop (see worker_main), which calls
+     * gr__actor_failed(): no jump target to set up per turn. */
+    gr_ctx ctx = {.self = a, .w = w, .fail = &w->fail_jmp};
+    unsigned n = 0;
+    w->turn_actor = a;
+    w->turn_handled = 0;
     while (n < GR__BATCH) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
         if (node == NULL)
@@ -198,11 +185,11 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
                           ? gr__signal(a, w, &e->msg, &why)
                           : GR__SIG_DELIVER;
         if (act == GR__SIG_DELIVER) {
-            handled++;
-            cur = e;
+            w->turn_handled++;
+            w->turn_env = e;
             gr__cb_enter(&ctx);
             int r = a->b->handle(&ctx, gr__actor_state(a), &e->msg);
-            gr__cb_leave(prev);
+            gr__cb_leave(NULL);
             if (r != GR_CONTINUE) {
                 why = handler_reason(&ctx, r, &e->msg);
                 act = GR__SIG_EXIT;
@@ -210,16 +197,29 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             ctx.stop_set = false;
         }
         if (act == GR__SIG_EXIT) {
-            gr__stat_inc(&w->stats.delivered, handled);
+            gr__stat_inc(&w->stats.delivered, w->turn_handled);
             gr__actor_exit(a, w, &why, GR__EXIT_TERMINATE);
             gr__env_free(e);
             return;
         }
         gr__env_free(e);
     }
-    gr__stat_inc(&w->stats.delivered, handled);
+    gr__stat_inc(&w->stats.delivered, w->turn_handled);
     if (n == GR__BATCH || !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
         gr__sched_requeue(&a->sys->sched, w, a);
+}
+
+void gr__actor_failed(gr__worker *w)
+{
+    gr__cb_leave(NULL);
+    gr__actor *a = w->turn_actor;
+    gr__env *e = w->turn_env;
+    gr_reason why = gr__exit_why;
+    why.flags |= GR_REASON_IN_HANDLER;
+    why.msg_type = e->msg.type;
+    gr__stat_inc(&w->stats.delivered, w->turn_handled);
+    gr__actor_exit(a, w, &why, GR__EXIT_TERMINATE);
+    gr__env_free(e);
 }
 
 /* Logs an exit: crashes and failed inits at error level, kills as

@@ -108,6 +108,13 @@ int gr__actor_spawn(gr_system *sys, struct gr__worker *w, const gr_behaviour *b,
  */
 void gr__actor_run(struct gr__worker *w, gr__actor *a);
 
+/*
+ * Ends the turn whose handler called gr_fail(): the actor exits with the
+ * failure as its reason. Called by the worker loop after the jump, with
+ * the turn's actor and message in w.
+ */
+void gr__actor_failed(struct gr__worker *w);
+
 /* How an actor exits (bits for gr__actor_exit). */
 enum {
     GR__EXIT_TERMINATE = 1u << 0,   /* Run the behaviour's terminate. */

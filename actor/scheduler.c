@@ -291,6 +291,11 @@ static void *worker_main(void *arg)
     gr__sched *s = &w->sys->sched;
     gr__current_worker = w;
     gr__envpool_enter(w->pools);
+    /* A handler's gr_fail() jumps here, abandoning the turn's frames; the
+     * loop below keeps no state across turns, so it simply goes on. Only w
+     * and s are live across the jump, and neither changes. */
+    if (sigsetjmp(w->fail_jmp, 0) != 0)
+        gr__actor_failed(w);
     for (;;) {
         if (stopping(s))
             break;

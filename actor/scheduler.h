@@ -7,6 +7,7 @@
 #define GROVE_ACTOR_SCHEDULER_H
 
 #include <pthread.h>
+#include <setjmp.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -59,6 +60,11 @@ typedef struct gr__worker {
     bool woken;               /* Guarded by idle_lock: taken off idle list. */
     struct gr__worker *idle_next; /* Guarded by idle_lock. */
     gr__worker_stats stats;
+    /* gr_fail() lands here (owner only), with the turn being run: */
+    sigjmp_buf fail_jmp;
+    struct gr__actor *turn_actor;
+    struct gr__env *turn_env;
+    unsigned turn_handled;
     /* Envelopes this worker's sends allocate, one pool per size class. */
     gr__envpool pools[GR__POOL_CLASSES];
 } gr__worker;
