@@ -29,12 +29,14 @@ void sup_window_free(sup_window *w)
 bool sup_window_add(sup_window *w, uint64_t now_ms)
 {
     while (w->n > 0 && w->t[w->head] + w->period_ms < now_ms) {
-        w->head = (w->head + 1) % w->cap;
+        if (++w->head == w->cap) /* No division: this runs per restart. */
+            w->head = 0;
         w->n--;
     }
     if (w->n == w->cap)
         return false;
-    w->t[(w->head + w->n) % w->cap] = now_ms;
+    uint32_t tail = w->head + w->n;
+    w->t[tail >= w->cap ? tail - w->cap : tail] = now_ms;
     w->n++;
     return true;
 }
