@@ -37,7 +37,8 @@ static gr_log_level event_level(const gr_event *ev)
     }
 }
 
-/* Appends to buf at *n (bounded by size), keeping *n within it. */
+/* Appends to buf at *n; a piece that does not fit sets *n to size (the
+ * output is then cut, and always NUL-terminated). */
 static void put(char *buf, size_t size, size_t *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -49,8 +50,7 @@ static void put(char *buf, size_t size, size_t *n, const char *fmt, ...)
     va_start(ap, fmt);
     int k = vsnprintf(buf + *n, size - *n, fmt, ap);
     va_end(ap);
-    if (k > 0)
-        *n = *n + (size_t)k < size ? *n + (size_t)k : size - 1;
+    *n = k < 0 || (size_t)k >= size - *n ? size : *n + (size_t)k;
 }
 
 char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
@@ -133,7 +133,7 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
     put(buf, size, &n, ",\"code\":\"%s\",\"restarts\":%u}",
         gr_errname(ev->reason.code), ev->restarts);
     /* A cut line is not JSON: say so rather than emit half an object. */
-    if (n >= size - 1 && size > 2)
+    if (n >= size)
         snprintf(buf, size, "{\"event\":\"%s\",\"truncated\":true}",
                  gr_event_kind_name(ev->kind));
     return buf;

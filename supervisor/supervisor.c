@@ -153,9 +153,13 @@ static int job_done(sup_state *s, gr_ctx *ctx)
 {
     sup_job job = s->job;
     s->job = (sup_job){0};
-    for (size_t i = 0; i < job.nstop; i++)
-        if (job.stop[i]->drop)
-            sup_remove_child(s, job.stop[i]);
+    for (size_t i = 0; i < job.nstop; i++) {
+        if (!job.stop[i]->drop)
+            continue;
+        if (job.stop[i] == job.remove)
+            job.remove = NULL; /* Removed once, here. */
+        sup_remove_child(s, job.stop[i]);
+    }
     free(job.stop);
     switch (job.then) {
     case THEN_START:
