@@ -40,7 +40,7 @@ static int send_signal(gr_system *sys, gr__worker *w, gr_ref from, gr_ref to,
 
 int gr_link(gr_ctx *ctx, gr_ref target)
 {
-    if (ctx == NULL)
+    if (ctx == NULL || gr_ref_is_none(target))
         return GR_EINVAL;
     gr__actor *a = ctx->self;
     gr_ref self = gr__actor_ref(a);
@@ -61,7 +61,7 @@ int gr_link(gr_ctx *ctx, gr_ref target)
 
 int gr_unlink(gr_ctx *ctx, gr_ref target)
 {
-    if (ctx == NULL)
+    if (ctx == NULL || gr_ref_is_none(target))
         return GR_EINVAL;
     gr__actor *a = ctx->self;
     if (!linked(a, target))

@@ -1,5 +1,6 @@
 #include "actor/refmap.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 static size_t hash(gr_ref r)
@@ -48,6 +49,7 @@ static int grow(gr__refmap *m)
 
 int gr__refmap_put(gr__refmap *m, gr_ref key, void *value)
 {
+    assert(key.serial != 0 && "serial 0 marks a free slot");
     /* Load factor at most 1/2 keeps probe runs short. */
     if ((m->n + 1) * 2 > m->cap && grow(m) != GR_OK)
         return GR_ENOMEM;

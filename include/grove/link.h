@@ -35,15 +35,17 @@ typedef struct gr_exit_msg {
  * Links the current actor and target; linking twice, or to oneself, does
  * nothing. If target is already gone the current actor gets an exit signal
  * with reason GR_ENOACTOR (noproc) from it, as in OTP: it dies unless it
- * traps exits. Returns GR_OK, GR_EINVAL (NULL ctx), GR_ENOMEM or
- * GR_ESTOPPED.
+ * traps exits. Returns GR_OK, GR_EINVAL (NULL ctx, or target
+ * GR_REF_NONE, which names no actor), GR_ENOMEM or GR_ESTOPPED.
  */
 GR_API int gr_link(gr_ctx *ctx, gr_ref target);
 
 /*
  * Removes the link between the current actor and target, if any. Once this
  * returns, no exit signal through that link reaches the current actor,
- * even one already on its way. Returns GR_OK or GR_EINVAL (NULL ctx).
+ * even one already on its way; a later gr_link() makes a new link, and
+ * signals sent after it count again. Returns GR_OK or GR_EINVAL (NULL
+ * ctx, or target GR_REF_NONE).
  */
 GR_API int gr_unlink(gr_ctx *ctx, gr_ref target);
 
