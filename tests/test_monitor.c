@@ -1081,7 +1081,8 @@ static void test_monitor_inbox(void)
  * payload of the right size, a wrong size, NULL arguments are GR_EINVAL. */
 static void test_down_read_rejects(void)
 {
-    gr_down want = {.monitor = 42, .target = {7, 0, 1}, .reason = {.code = GR_OK}};
+    gr_down want = {
+        .monitor = 42, .target = {7, 0, 1}, .reason = {.code = GR_OK}};
     gr_down got;
     gr_msg m = {.type = GR_MSG_DOWN, .data = &want, .len = sizeof want};
     CHECK_EQ(gr_down_read(&m, &got), GR_OK);
@@ -1480,10 +1481,11 @@ static int s_take(struct stress *s, int timeout_ms)
                     (unsigned long long)d.corr);
         } else {
             struct s_target *t = &s->t[w->tgt[k]];
-            int reason_ok = t->when == T_EARLY  ? d.d.reason.code == GR_ENOACTOR
-                            : t->when == T_LATE ? d.d.reason.code == t->reason
-                                                : d.d.reason.code == t->reason ||
-                                                      d.d.reason.code == GR_ENOACTOR;
+            int reason_ok = t->when == T_EARLY ? d.d.reason.code == GR_ENOACTOR
+                            : t->when == T_LATE
+                                ? d.d.reason.code == t->reason
+                                : d.d.reason.code == t->reason ||
+                                      d.d.reason.code == GR_ENOACTOR;
             if (d.read_rc == GR_OK && d.d.monitor == d.corr &&
                 gr_ref_eq(d.from, t->ref) && gr_ref_eq(d.d.target, t->ref) &&
                 reason_ok && w->got[k] == 0)
@@ -1492,8 +1494,8 @@ static int s_take(struct stress *s, int timeout_ms)
                 fprintf(stderr,
                         "  watcher %d monitor %d (target %d, when %d): "
                         "reason %d (want %d), copy %d, read %d\n",
-                        d.idx, k, w->tgt[k], t->when, d.d.reason.code, t->reason,
-                        w->got[k] + 1, d.read_rc);
+                        d.idx, k, w->tgt[k], t->when, d.d.reason.code,
+                        t->reason, w->got[k] + 1, d.read_rc);
             w->got[k]++;
             if (!w->doomed)
                 s->live_downs++;
