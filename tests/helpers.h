@@ -367,6 +367,14 @@ static inline int env_open(struct env *e, const gr_config *cfg)
     return 1;
 }
 
+/* env_open() with the given workers, the log dropped and no signal
+ * handlers. */
+static inline int env_open_quiet(struct env *e, unsigned workers)
+{
+    gr_config cfg = {.workers = workers, .log_fn = quiet_log, .no_signals = 1};
+    return env_open(e, &cfg);
+}
+
 /* Closes the inbox and shuts the system down, failing the case if shutdown
  * fails; runs even after a failure. */
 static inline void env_close(struct env *e)

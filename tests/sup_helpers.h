@@ -308,17 +308,24 @@ static inline int worker_label(struct worker *w, const void *arg, size_t len)
     return GR_OK;
 }
 
+/* Reads the worker's label, records "<what> <label>" and returns rc. */
+static inline int record_init(gr_ctx *ctx, void *state, const void *arg,
+                              size_t len, const char *what, int rc)
+{
+    struct worker *w = state;
+    int bad = worker_label(w, arg, len);
+    if (bad != GR_OK)
+        return bad;
+    char s[REC_LEN];
+    snprintf(s, sizeof s, "%s %s", what, w->label);
+    trace_add(REC_INIT, gr_self(ctx), s);
+    return rc;
+}
+
 static inline int worker_init(gr_ctx *ctx, void *state, const void *arg,
                               size_t len)
 {
-    struct worker *w = state;
-    int rc = worker_label(w, arg, len);
-    if (rc != GR_OK)
-        return rc;
-    char s[REC_LEN];
-    snprintf(s, sizeof s, "init %s", w->label);
-    trace_add(REC_INIT, gr_self(ctx), s);
-    return GR_OK;
+    return record_init(ctx, state, arg, len, "init", GR_OK);
 }
 
 static inline int worker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
@@ -363,14 +370,7 @@ static const gr_behaviour worker_b = {
 static inline int failing_init(gr_ctx *ctx, void *state, const void *arg,
                                size_t len)
 {
-    struct worker *w = state;
-    int rc = worker_label(w, arg, len);
-    if (rc != GR_OK)
-        return rc;
-    char s[REC_LEN];
-    snprintf(s, sizeof s, "init_failed %s", w->label);
-    trace_add(REC_INIT, gr_self(ctx), s);
-    return CODE_INIT_FAIL;
+    return record_init(ctx, state, arg, len, "init_failed", CODE_INIT_FAIL);
 }
 
 static const gr_behaviour failing_b = {

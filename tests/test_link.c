@@ -208,13 +208,6 @@ static const gr_behaviour node_b = {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Opens a system with the given workers whose log is dropped. */
-static int open_env(struct env *e, unsigned workers)
-{
-    gr_config cfg = {.workers = workers, .log_fn = quiet_log, .no_signals = 1};
-    return env_open(e, &cfg);
-}
-
 static int spawn_with(struct env *e, struct node_arg a, gr_ref *out)
 {
     a.inbox = gr_inbox_ref(e->inbox);
@@ -486,7 +479,7 @@ static void test_reason_format(void)
 static void test_handler_crash_code(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     const int codes[] = {CODE_CRASH, GR_EUNHANDLED};
     for (int k = 0; k < 2; k++) {
         gr_ref t = spawn(&e, 0), w = spawn(&e, 0);
@@ -510,7 +503,7 @@ static void test_handler_crash_code(void)
 static void test_fail_from_handler(void)
 {
     struct env e;
-    CHECK(open_env(&e, 1));
+    CHECK(env_open_quiet(&e, 1));
     atomic_store(&after_fail, 0);
     char want[128];
     snprintf(want, sizeof want, "failed at depth %d: %s", FAIL_DEPTH,
@@ -543,7 +536,7 @@ static void test_fail_from_handler(void)
 static void test_fail_in_init(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     atomic_store(&after_fail, 0);
     gr_stats s0 = stats_of(e.sys);
     gr_ref t;
@@ -570,7 +563,7 @@ static void test_fail_in_init(void)
 static void test_fail_in_terminate(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     atomic_store(&after_fail, 0);
     for (int k = 0; k < 2; k++) {
         gr_ref t, w = spawn(&e, 0);
@@ -600,7 +593,7 @@ static void test_fail_in_terminate(void)
 static void test_stop_with(void)
 {
     struct env e;
-    CHECK(open_env(&e, 1));
+    CHECK(env_open_quiet(&e, 1));
     gr_ref t = spawn(&e, 0), w = spawn(&e, 0), y = spawn(&e, 1);
     CHECK_EQ(monitor(&e, w, t), GR_OK);
     CHECK_EQ(link_to(&e, y, t), GR_OK);
@@ -635,7 +628,7 @@ static void test_stop_with(void)
 static void test_link_crash_kills_partner(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref a = spawn(&e, 0), b = spawn(&e, 0);
     CHECK_EQ(link_to(&e, b, a), GR_OK);
     CHECK_EQ(act(&e, a, (struct act){.op = OP_FAIL}), GR_OK);
@@ -650,7 +643,7 @@ static void test_link_crash_kills_partner(void)
 static void test_link_trap_exit(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref a = spawn(&e, 0), b = spawn(&e, 1);
     CHECK_EQ(link_to(&e, b, a), GR_OK);
     CHECK_EQ(end_node(&e, a, CODE_CRASH), GR_OK);
@@ -667,7 +660,7 @@ static void test_link_trap_exit(void)
 static void test_link_normal_exit(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref a = spawn(&e, 0), b = spawn(&e, 0), c = spawn(&e, 1);
     CHECK_EQ(link_to(&e, b, a), GR_OK);
     CHECK_EQ(link_to(&e, c, a), GR_OK);
@@ -687,7 +680,7 @@ static void test_link_normal_exit(void)
 static void test_unlink(void)
 {
     struct env e;
-    CHECK(open_env(&e, 1));
+    CHECK(env_open_quiet(&e, 1));
     for (int side = 0; side < 2; side++) {
         gr_ref a = spawn(&e, 0), b = spawn(&e, 0);
         CHECK_EQ(link_to(&e, b, a), GR_OK);
@@ -715,7 +708,7 @@ static void test_unlink(void)
 static void test_link_both_ways(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     for (int k = 0; k < 2; k++) {
         gr_ref a = spawn(&e, 0), b = spawn(&e, 0);
         CHECK_EQ(link_to(&e, a, b), GR_OK);
@@ -734,7 +727,7 @@ static void test_link_both_ways(void)
 static void test_link_dead_ref(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref dead = spawn(&e, 0);
     CHECK_EQ(end_node(&e, dead, GR_STOP), GR_OK);
     CHECK(GOT(&e, NULL, TERM(dead, GR_OK)));
@@ -771,7 +764,7 @@ static void test_link_dead_ref(void)
 static void test_link_twice(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     for (int k = 0; k < 3; k++) {
         gr_ref a, b = spawn(&e, 1);
         if (k == 2) {
@@ -796,7 +789,7 @@ static void test_link_twice(void)
 static void test_spawn_link(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref p, c;
     for (int trap = 0; trap < 2; trap++) {
         p = spawn(&e, trap);
@@ -830,7 +823,7 @@ static void test_spawn_link(void)
 static void test_kill(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref b = spawn(&e, 1), w = spawn(&e, 0), c = spawn(&e, 1),
            d = spawn(&e, 0), k = spawn(&e, 0);
     CHECK_EQ(monitor(&e, w, b), GR_OK);
@@ -855,7 +848,7 @@ static void test_kill(void)
 static void test_exit_normal(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref b = spawn(&e, 0), c = spawn(&e, 1), k = spawn(&e, 0),
            w = spawn(&e, 0);
     gr_reason normal = gr_reason_of(GR_OK);
@@ -881,7 +874,7 @@ static void test_exit_normal(void)
 static void test_exit_shutdown(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref c = spawn(&e, 1), d = spawn(&e, 0), k = spawn(&e, 0);
     gr_reason why = shutdown_reason(3);
     struct rep r[2];
@@ -914,7 +907,7 @@ static void test_exit_shutdown(void)
 static void test_order_messages_before_signal(void)
 {
     struct env e;
-    CHECK(open_env(&e, 4));
+    CHECK(env_open_quiet(&e, 4));
     const uint32_t k = (uint32_t)scaled(2000, 100);
     for (int round = 0; round < 3; round++)
         for (int mode = 0; mode < 4; mode++) {
@@ -949,7 +942,7 @@ static void test_order_messages_before_signal(void)
 static void test_chain(void)
 {
     struct env e;
-    CHECK(open_env(&e, 4));
+    CHECK(env_open_quiet(&e, 4));
     enum { N = 6 };
     gr_ref n[N];
     for (int i = 0; i < N; i++) {
@@ -1003,7 +996,7 @@ static int inbox_exit(gr_inbox *in, gr_ref from, int code)
 static void test_inbox_link(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref in = gr_inbox_ref(e.inbox);
     const int ends[] = {GR_STOP, CODE_CRASH};
     for (int i = 0; i < 2; i++) {
@@ -1092,7 +1085,7 @@ static int s_recv(struct env *e, struct tally *t, int n2, int *seen, int want)
 static void stress_round(unsigned workers, unsigned seed)
 {
     struct env e;
-    CHECK(open_env(&e, workers));
+    CHECK(env_open_quiet(&e, workers));
     int n = (int)scaled(500, 24), n2 = 2 * n, k = 0, seen = 0, rc;
     struct tally *t = calloc((size_t)n2, sizeof *t);
     gr_ref *ref = calloc((size_t)n2, sizeof *ref);

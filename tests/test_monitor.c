@@ -343,13 +343,6 @@ static const gr_behaviour node_b = {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Opens a system with the given workers whose log is dropped. */
-static int open_env(struct env *e, unsigned workers)
-{
-    gr_config cfg = {.workers = workers, .log_fn = quiet_log, .no_signals = 1};
-    return env_open(e, &cfg);
-}
-
 static int spawn_node(struct env *e, gr_ref *out)
 {
     struct node_arg a = {.inbox = gr_inbox_ref(e->inbox)};
@@ -495,7 +488,7 @@ static uint64_t stat_delivered(const gr_stats *st, int arg)
 static void one_down(unsigned workers, int32_t code, int reason)
 {
     struct env e;
-    CHECK(open_env(&e, workers));
+    CHECK(env_open_quiet(&e, workers));
     gr_ref w, t;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
@@ -549,7 +542,7 @@ static void test_reason_crash(void)
 static void test_reason_noproc_gone(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref w, t;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
@@ -576,7 +569,7 @@ static void test_reason_noproc_gone(void)
 static void test_reason_noproc_request_behind_exit(void)
 {
     struct env e;
-    CHECK(open_env(&e, 4));
+    CHECK(env_open_quiet(&e, 4));
     gr_ref w;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     const int orders[] = {RACE_STOP_FIRST, RACE_CRASH_FIRST,
@@ -606,7 +599,7 @@ static void test_reason_noproc_request_behind_exit(void)
 static void test_monitor_from_init(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref t, gone;
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
     CHECK_EQ(spawn_node(&e, &gone), GR_OK);
@@ -671,7 +664,7 @@ static void test_monitor_from_init(void)
 static void test_monitor_from_terminate(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref w, t, gone, other;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
@@ -715,7 +708,7 @@ static void test_monitor_from_terminate(void)
 static void test_stacked_monitors(void)
 {
     struct env e;
-    CHECK(open_env(&e, 4));
+    CHECK(env_open_quiet(&e, 4));
     gr_ref w[3], t;
     for (int i = 0; i < 3; i++)
         CHECK_EQ(spawn_node(&e, &w[i]), GR_OK);
@@ -776,7 +769,7 @@ static void test_down_after_messages(void)
     const int32_t codes[] = {GR_STOP, CODE_STOP_SELF, CODE_CRASH};
     const int reasons[] = {GR_OK, GR_ESHUTDOWN, CODE_CRASH};
     struct env e;
-    CHECK(open_env(&e, 4));
+    CHECK(env_open_quiet(&e, 4));
     for (int round = 0; round < rounds; round++) {
         gr_ref w, t;
         CHECK_EQ(spawn_node(&e, &w), GR_OK);
@@ -806,7 +799,7 @@ static void test_down_after_messages(void)
 static void test_demonitor_before_exit(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref w, t, t2;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
@@ -863,7 +856,7 @@ static void test_demonitor_flushes_queued_down(void)
 {
     const int32_t codes[] = {GR_STOP, CODE_CRASH, CODE_STOP_SELF};
     struct env e;
-    CHECK(open_env(&e, 1));
+    CHECK(env_open_quiet(&e, 1));
     gr_ref w;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     for (int i = 0; i < 3; i++) {
@@ -878,7 +871,7 @@ static void test_demonitor_flushes_queued_down(void)
     }
     CHECK(close_quiet(&e, 50));
 
-    CHECK(open_env(&e, 4));
+    CHECK(env_open_quiet(&e, 4));
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     const int rounds = (int)scaled(60, 10);
     for (int i = 0; i < rounds; i++) {
@@ -896,7 +889,7 @@ static void test_demonitor_flushes_queued_down(void)
 static void test_demonitor_unknown(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref w, other, t;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &other), GR_OK);
@@ -936,7 +929,7 @@ static void test_monitor_self_and_null(void)
     CHECK_EQ(gr_demonitor(NULL, 0), GR_EINVAL);
 
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref w;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     struct mon_cmd c = {.target = w, .times = 2};
@@ -964,7 +957,7 @@ static void test_monitor_self_and_null(void)
 static void test_watcher_exits_first(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     for (int how = 0; how < 2; how++) {
         gr_ref w, keep, t1, t2;
         CHECK_EQ(spawn_node(&e, &w), GR_OK);
@@ -998,7 +991,7 @@ static void test_watcher_exits_first(void)
     env_close(&e);
 
     /* The DOWN queued behind the message that ends the watcher. */
-    CHECK(open_env(&e, 1));
+    CHECK(env_open_quiet(&e, 1));
     for (int round = 0; round < 5; round++) {
         gr_ref w;
         CHECK_EQ(spawn_node(&e, &w), GR_OK);
@@ -1028,7 +1021,7 @@ static void test_watcher_exits_first(void)
 static void test_monitor_inbox(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_inbox *b;
     CHECK_EQ(gr_inbox_open(e.sys, &b), GR_OK);
     gr_ref bref = gr_inbox_ref(b);
@@ -1100,7 +1093,7 @@ static void test_down_read_rejects(void)
 
     /* A real user message of the right size, in a handler and an inbox. */
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref w;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(cmd(&e, w, MSG_PROBE, &want, sizeof want), GR_OK);
@@ -1142,7 +1135,7 @@ static int delivered_is(struct env *e, uint64_t want)
 static void test_delivered_counts(void)
 {
     struct env e;
-    CHECK(open_env(&e, 2));
+    CHECK(env_open_quiet(&e, 2));
     gr_ref w, t, t2, gone;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
@@ -1560,7 +1553,7 @@ static void stress_round(unsigned workers, unsigned seed)
     int n_ev = s.nt + 2 * s.nw;
     int *ev = calloc((size_t)n_ev, sizeof *ev);
     uint64_t *ids = calloc((size_t)s.nw * SM, sizeof *ids);
-    int opened = s.t && s.w && ev && ids && open_env(&s.e, workers);
+    int opened = s.t && s.w && ev && ids && env_open_quiet(&s.e, workers);
     if (!opened) {
         fprintf(stderr, "  stress: setup failed\n");
         test_failed_ = 1;
