@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <grove/ask.h>
+
 #include "actor/assert.h"
 #include "actor/message.h"
 #include "actor/relations.h"
+#include "actor/send.h"
 #include "actor/system.h"
 
 _Thread_local gr_ctx *gr__ctx_top;
@@ -181,15 +184,25 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
         n++;
         gr__env *e = (gr__env *)node;
         gr_reason why;
-        gr__sig act = e->msg.type >= GR_MSG_RESERVED
+        gr__sig act = e->msg.type >= GR_MSG_RESERVED || e->msg.flags != 0
                           ? gr__signal(a, w, &e->msg, &why)
                           : GR__SIG_DELIVER;
         if (act == GR__SIG_DELIVER) {
             w->turn_handled++;
             w->turn_env = e;
+            w->turn_req_open = (e->msg.flags & GR_MSG_REQUEST) != 0;
             gr__cb_enter(&ctx);
-            int r = a->b->handle(&ctx, gr__actor_state(a), &e->msg);
+            int r;
+            if (w->turn_cont != NULL) {
+                gr_ask_fn fn = w->turn_cont;
+                w->turn_cont = NULL;
+                r = fn(&ctx, gr__actor_state(a), &e->msg, w->turn_cont_arg);
+            } else {
+                r = a->b->handle(&ctx, gr__actor_state(a), &e->msg);
+            }
             gr__cb_leave(NULL);
+            if (w->turn_req_open)
+                gr__ask_hold(a, w);
             if (r != GR_CONTINUE) {
                 why = handler_reason(&ctx, r, &e->msg);
                 act = GR__SIG_EXIT;
@@ -214,6 +227,8 @@ void gr__actor_failed(gr__worker *w)
     gr__cb_leave(NULL);
     gr__actor *a = w->turn_actor;
     gr__env *e = w->turn_env;
+    if (w->turn_req_open)
+        gr__ask_hold(a, w);
     gr_reason why = gr__exit_why;
     why.flags |= GR_REASON_IN_HANDLER;
     why.msg_type = e->msg.type;
@@ -262,6 +277,7 @@ void gr__actor_exit(gr__actor *a, gr__worker *w, const gr_reason *why,
                     unsigned how)
 {
     gr_system *sys = a->sys;
+    a->exit_code = why->code;
     if ((how & GR__EXIT_TERMINATE) && a->b->terminate != NULL)
         run_terminate(a, w, why);
     if (a->name != NULL) {
@@ -287,7 +303,7 @@ void gr__actor_finalize(gr__actor *a)
     while ((node = gr__mailbox_pop(&a->mb_head, &a->mb_tail)) != NULL) {
         gr__env *e = (gr__env *)node;
         if (e->msg.type < GR_MSG_RESERVED)
-            gr__dead_letter(&sys->dead, &sys->log, &e->msg, GR_DL_STOPPED);
+            gr__dead_message(sys, &e->msg, GR_DL_STOPPED, a->exit_code);
         else
             gr__signal_orphan(sys, &e->msg);
         gr__env_free(e);

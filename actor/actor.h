@@ -28,6 +28,7 @@ typedef struct gr__actor {
     /* Line 0: senders. */
     _Alignas(64) gr__mailbox_head mb_head;
     uint32_t flags;     /* GR__ACTOR_* bits; fixed at spawn. */
+    int32_t exit_code;  /* Its exit reason's code, once it exited. */
     uint8_t align_skew; /* Bytes between the malloc block and this header. */
     uint64_t seq;       /* Spawn order, for newest-first shutdown. */
     char *name;         /* Registered name (owned), or NULL. */

@@ -5,7 +5,8 @@
 
 #include "actor/log.h"
 
-static const char *const reason_names[GR_DL_COUNT] = {"no_actor", "stopped"};
+static const char *const reason_names[GR_DL_COUNT] = {"no_actor", "stopped",
+                                                      "expired_reply"};
 
 const char *gr_dead_reason_name(gr_dead_reason reason)
 {

@@ -93,22 +93,19 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     io->started = false;
     io->owns_signals = false;
     io->sig_next = NULL;
-    io->timer_starts = io->armed = NULL;
-    io->timer_cancels = NULL;
-    io->ncancels = io->cancels_cap = 0;
-    io->next_timer = 1;
-    if (pthread_mutex_init(&io->timer_lock, NULL) != 0)
+    if (gr__timers_init(io) != GR_OK)
         return GR_ESYS;
     atomic_init(&io->quit, false);
     atomic_init(&io->take_signals, false);
     io->loop = ev_loop_new(EVFLAG_AUTO);
     if (io->loop == NULL) {
-        pthread_mutex_destroy(&io->timer_lock);
+        gr__timers_destroy(io);
         return GR_ENOMEM;
     }
     ev_async_init(&io->wake, on_wake);
     io->wake.data = io;
     ev_async_start(io->loop, &io->wake);
+    gr__timers_attach(io);
     if (handle_signals) {
         pthread_mutex_lock(&sig_lock);
         gr__io **link = &sig_queue;
@@ -123,9 +120,9 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     if (pthread_create(&io->thread, NULL, io_main, io) != 0) {
         stop_signals(io);
         leave_signal_queue(io);
+        gr__timers_destroy(io);
         ev_loop_destroy(io->loop);
         io->loop = NULL;
-        pthread_mutex_destroy(&io->timer_lock);
         return GR_ESYS;
     }
     io->started = true;
@@ -146,6 +143,5 @@ void gr__io_stop(gr__io *io)
     gr__timers_destroy(io);
     ev_loop_destroy(io->loop);
     io->loop = NULL;
-    pthread_mutex_destroy(&io->timer_lock);
     io->started = false;
 }

@@ -15,7 +15,9 @@
 
 #include <grove/system.h>
 
-struct gr__timer;
+#include "actor/refmap.h"
+
+struct gr__timer_cmd;
 
 /* The I/O thread of one system. */
 typedef struct gr__io {
@@ -30,14 +32,20 @@ typedef struct gr__io {
     _Atomic(bool) take_signals; /* Set when this system is to watch them. */
     struct gr__io *sig_next;    /* Next system waiting for the signals. */
     gr_system *sys;
-    /* Timer requests from any thread (see timer.h), guarded by
-     * timer_lock; the loop thread moves them into its own lists. */
+    /* Timer commands from any thread (see timer.h), guarded by
+     * timer_lock; the loop thread takes them all at once. */
     pthread_mutex_t timer_lock;
-    struct gr__timer *timer_starts; /* Started, not yet armed. */
-    uint64_t *timer_cancels;        /* Ids to cancel. */
-    size_t ncancels, cancels_cap;
-    uint64_t next_timer;     /* Guarded by timer_lock; 0 unused. */
-    struct gr__timer *armed; /* Loop thread only. */
+    struct gr__timer_cmd *cmds;
+    size_t ncmds, cmds_cap;
+    /* Guarded by timer_lock: when the loop will next look at the commands
+     * by itself (monotonic ns); 0 when it will not, so a start must wake
+     * it. */
+    uint64_t looks_by;
+    _Atomic(uint64_t) next_timer; /* Timer ids; 0 is never used. */
+    /* Loop thread only: armed timers by id, and the tick that takes
+     * commands while timers are busy. */
+    gr__refmap armed;
+    ev_timer tick;
 } gr__io;
 
 /*

@@ -22,18 +22,21 @@
 
 /* Runtime-internal message types (from GR_MSG_RESERVED up). */
 enum {
-    GR__MSG_STOP = GR_MSG_RESERVED + 1,      /* gr_stop(): exit, shutdown. */
-    GR__MSG_MONITOR = GR_MSG_RESERVED + 2,   /* corr: id; from: watcher. */
-    GR__MSG_DEMONITOR = GR_MSG_RESERVED + 3, /* corr: id of a monitor. */
-    GR__MSG_LINK = GR_MSG_RESERVED + 4,      /* from: the linker. */
-    GR__MSG_UNLINK = GR_MSG_RESERVED + 5,    /* from: the unlinker. */
-    GR__MSG_SIGNAL = GR_MSG_RESERVED + 6,    /* An exit signal. */
-    GR__MSG_KILL = GR_MSG_RESERVED + 7,      /* A direct kill, no payload
-                                                (sent by timers). */
-    GR__MSG_SUP_CALL = GR_MSG_RESERVED + 8,  /* A request to a supervisor;
-                                                answered with a
-                                                GR_MSG_SUP_REPLY. */
-    GR__MSG_SUP_TIMER = GR_MSG_RESERVED + 9, /* A supervisor's own timer. */
+    GR__MSG_STOP = GR_MSG_RESERVED + 1,         /* gr_stop(): exit, shutdown. */
+    GR__MSG_MONITOR = GR_MSG_RESERVED + 2,      /* corr: id; from: watcher. */
+    GR__MSG_DEMONITOR = GR_MSG_RESERVED + 3,    /* corr: id of a monitor. */
+    GR__MSG_LINK = GR_MSG_RESERVED + 4,         /* from: the linker. */
+    GR__MSG_UNLINK = GR_MSG_RESERVED + 5,       /* from: the unlinker. */
+    GR__MSG_SIGNAL = GR_MSG_RESERVED + 6,       /* An exit signal. */
+    GR__MSG_KILL = GR_MSG_RESERVED + 7,         /* A direct kill, no payload
+                                                   (sent by timers). */
+    GR__MSG_SUP_CALL = GR_MSG_RESERVED + 8,     /* A request to a supervisor;
+                                                   answered with a
+                                                   GR_MSG_SUP_REPLY. */
+    GR__MSG_SUP_TIMER = GR_MSG_RESERVED + 9,    /* A supervisor's own timer. */
+    GR__MSG_ASK_TIMEOUT = GR_MSG_RESERVED + 10, /* corr: an ask timed out. */
+    GR__MSG_ASK_FORGET = GR_MSG_RESERVED + 11,  /* corr: the asker stopped
+                                                   waiting for this reply. */
 };
 
 struct gr__envpool;

@@ -26,6 +26,13 @@ typedef struct gr__refmap {
     size_t n;
 } gr__refmap;
 
+/* The key under which a map stores a 64-bit id (a timer, an ask) rather
+ * than an actor: node and incarnation 0. id must not be 0. */
+static inline gr_ref gr__id_key(uint64_t id)
+{
+    return (gr_ref){id, 0, 0};
+}
+
 /* Returns the value stored for key, or NULL. */
 void *gr__refmap_get(const gr__refmap *m, gr_ref key);
 

@@ -35,6 +35,10 @@ typedef struct gr__relations {
     gr__mon_list watchers; /* Who monitors this actor. */
     gr__mon_list watching; /* Whom this actor monitors. */
     gr__refmap links;      /* Linked actors (values unused, non-NULL). */
+    gr__refmap timers;     /* Own timers by id (see timer.c). */
+    gr__refmap asks;       /* Own asks awaiting an answer, by corr. */
+    gr__refmap held;       /* Requests received, not yet answered, by corr:
+                              the asker's gr_ref (malloc'd). */
     bool trap_exit;
 } gr__relations;
 
@@ -89,5 +93,14 @@ gr__sig gr__link_signal(gr__actor *a, struct gr__worker *w, gr_msg *m,
                         gr_reason *why);
 void gr__link_exit(gr__actor *a, struct gr__worker *w, const gr_reason *why);
 void gr__link_orphan(gr_system *sys, const gr_msg *m);
+
+/* Ask halves (ask.c): answers arriving at an asker, and an exiting actor
+ * failing the requests it holds and dropping its own asks. */
+gr__sig gr__ask_signal(gr__actor *a, struct gr__worker *w, gr_msg *m);
+void gr__ask_exit(gr__actor *a, struct gr__worker *w, const gr_reason *why);
+
+/* At the end of a handler call that left the turn's request unanswered:
+ * a now holds it, and answers it (or fails it as it exits) later. */
+void gr__ask_hold(gr__actor *a, struct gr__worker *w);
 
 #endif

@@ -65,6 +65,11 @@ typedef struct gr__worker {
     struct gr__actor *turn_actor;
     struct gr__env *turn_env;
     unsigned turn_handled;
+    bool turn_req_open; /* turn_env is a request not answered yet. */
+    /* Set by the runtime for an answer to gr_ask_then(): handle it with
+     * this continuation instead of handle. */
+    int (*turn_cont)(gr_ctx *ctx, void *state, const gr_msg *m, void *arg);
+    void *turn_cont_arg;
     /* Envelopes this worker's sends allocate, one pool per size class. */
     gr__envpool pools[GR__POOL_CLASSES];
 } gr__worker;

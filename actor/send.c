@@ -5,8 +5,7 @@
 #include "actor/send.h"
 #include "actor/system.h"
 
-/* Checks a payload argument pair and size. */
-static int check_payload(gr_system *sys, const void *data, size_t len)
+int gr__check_payload(gr_system *sys, const void *data, size_t len)
 {
     if ((data == NULL) != (len == 0))
         return GR_EINVAL;
@@ -18,22 +17,29 @@ static int check_payload(gr_system *sys, const void *data, size_t len)
 int gr__deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
                 gr_ref to, uint64_t corr, const void *data, size_t len)
 {
-    /* relaxed: a send racing with shutdown's start is a caller bug anyway;
-     * this only turns the common late send into a clean error. */
-    if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
-        return GR_ESTOPPED;
     gr_msg m = {.type = type,
                 .from = from,
                 .to = to,
                 .corr = corr,
                 .data = data,
                 .len = len};
+    return gr__deliver_msg(sys, w, &m);
+}
+
+int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
+{
+    /* relaxed: a send racing with shutdown's start is a caller bug anyway;
+     * this only turns the common late send into a clean error. */
+    if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
+        return GR_ESTOPPED;
+    uint32_t type = m->type;
+    gr_ref to = m->to;
     gr__actor *a = NULL;
     if (to.node == 0 && to.incarnation == sys->incarnation)
         a = gr__idtable_acquire(&sys->ids, to.serial);
     if (a == NULL) {
         if (type < GR_MSG_RESERVED)
-            gr__dead_letter(&sys->dead, &sys->log, &m, GR_DL_NO_ACTOR);
+            gr__dead_message(sys, m, GR_DL_NO_ACTOR, GR_ENOACTOR);
         return GR_ENOACTOR;
     }
     /* Messages for an inbox are never pooled: its owner may free them
@@ -44,7 +50,7 @@ int gr__deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
     int rc = GR_OK;
     if (type == GR__MSG_STOP && inbox)
         rc = GR_EINVAL; /* Inboxes are closed by their owner, not stopped. */
-    else if ((e = gr__env_new(pools, &m)) == NULL)
+    else if ((e = gr__env_new(pools, m)) == NULL)
         rc = GR_ENOMEM;
     if (rc != GR_OK) {
         if (gr__idtable_release(&sys->ids, to.serial))
@@ -68,7 +74,7 @@ int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data, size_t len)
     if (ctx == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
     gr_system *sys = ctx->self->sys;
-    int rc = check_payload(sys, data, len);
+    int rc = gr__check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
     return gr__deliver(sys, ctx->w, type, gr__actor_ref(ctx->self), to, 0, data,
@@ -80,7 +86,7 @@ int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
 {
     if (sys == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
-    int rc = check_payload(sys, data, len);
+    int rc = gr__check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
     return gr__deliver(sys, gr__worker_of(sys), type, from, to, 0, data, len);

@@ -23,4 +23,21 @@ int gr__deliver(gr_system *sys, struct gr__worker *w, uint32_t type,
                 gr_ref from, gr_ref to, uint64_t corr, const void *data,
                 size_t len);
 
+/* Checks a payload argument pair and its size: GR_OK, GR_EINVAL (data NULL
+ * with len > 0 or the reverse) or GR_EMSGSIZE. */
+int gr__check_payload(gr_system *sys, const void *data, size_t len);
+
+/* gr__deliver() of a whole message, flags included. */
+int gr__deliver_msg(gr_system *sys, struct gr__worker *w, const gr_msg *m);
+
+/*
+ * Disposes of application message m that could not be delivered (reason:
+ * no actor, or stopped with exit code `code` when it was queued): counts
+ * and logs a dead letter, except for timer messages, which die silently
+ * with their owner. An undeliverable reply counts as expired_reply; a
+ * request left unanswered gets its asker a GR_MSG_ASK_FAILED.
+ */
+void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
+                      int code);
+
 #endif

@@ -6,6 +6,7 @@
 #include "actor/relations.h"
 #include "actor/scheduler.h"
 #include "actor/send.h"
+#include "actor/timer.h"
 
 #include <grove/supervisor.h>
 
@@ -18,6 +19,10 @@ gr__relations *gr__relations_of(gr__actor *a)
 
 gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
 {
+    if (m->flags & GR_MSG_TIMER)
+        return gr__timer_arrived(a, m);
+    if (m->flags & GR_MSG_REPLY)
+        return gr__ask_signal(a, w, m);
     switch (m->type) {
     case GR__MSG_STOP:
         *why = gr_reason_of(GR_ESHUTDOWN);
@@ -35,6 +40,9 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
     case GR__MSG_UNLINK:
     case GR__MSG_SIGNAL:
         return gr__link_signal(a, w, m, why);
+    case GR__MSG_ASK_TIMEOUT:
+    case GR__MSG_ASK_FORGET:
+        return gr__ask_signal(a, w, m);
     default:
         return GR__SIG_DELIVER;
     }
@@ -46,6 +54,8 @@ void gr__relations_exit(gr__actor *a, gr__worker *w, const gr_reason *why)
         return;
     gr__link_exit(a, w, why);
     gr__monitor_exit(a, w, why);
+    gr__ask_exit(a, w, why);
+    gr__timers_exit(a);
     free(a->rel);
     a->rel = NULL;
 }

@@ -22,12 +22,6 @@
 static const gr_reason shutdown_reason = {.code = GR_ESHUTDOWN};
 static const gr_reason kill_reason = {.code = GR_EKILL};
 
-/* The key under which a pending restart's token is kept in s->timers. */
-static gr_ref token_key(uint64_t token)
-{
-    return (gr_ref){token, 0, 0};
-}
-
 static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
                  gr_ref child, const gr_reason *why)
 {
@@ -72,7 +66,7 @@ void sup_cancel_restart(sup_state *s, sup_child *c)
 {
     if (c->token == 0)
         return;
-    (void)gr__refmap_take(&s->timers, token_key(c->token));
+    (void)gr__refmap_take(&s->timers, gr__id_key(c->token));
     if (c->timer != 0)
         gr__timer_cancel(s->sys, c->timer);
     c->token = c->timer = 0;
@@ -263,7 +257,7 @@ static void schedule_restart(sup_state *s, gr_ctx *ctx, sup_child *c,
     c->state = GR_CHILD_RESTARTING;
     c->token = ++s->next_token;
     c->timer = 0;
-    int rc = gr__refmap_put(&s->timers, token_key(c->token), c);
+    int rc = gr__refmap_put(&s->timers, gr__id_key(c->token), c);
     if (rc == GR_OK)
         rc = delay_ms == 0
                  ? gr__deliver(s->sys, ctx->w, GR__MSG_SUP_TIMER, s->self,
@@ -273,7 +267,7 @@ static void schedule_restart(sup_state *s, gr_ctx *ctx, sup_child *c,
     if (rc != GR_OK) {
         /* Out of memory or stopping: the child stays down, visible as
          * restarting; a restart_child request can still start it. */
-        (void)gr__refmap_take(&s->timers, token_key(c->token));
+        (void)gr__refmap_take(&s->timers, gr__id_key(c->token));
         c->token = 0;
     }
 }
@@ -404,7 +398,7 @@ static int on_exit(sup_state *s, gr_ctx *ctx, const gr_msg *m)
 
 static int on_timer(sup_state *s, gr_ctx *ctx, const gr_msg *m)
 {
-    sup_child *c = gr__refmap_take(&s->timers, token_key(m->corr));
+    sup_child *c = gr__refmap_take(&s->timers, gr__id_key(m->corr));
     if (c == NULL)
         return GR_CONTINUE; /* Cancelled meanwhile. */
     c->token = c->timer = 0;

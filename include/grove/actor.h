@@ -54,13 +54,24 @@ static inline int gr_ref_is_none(gr_ref r)
  */
 typedef struct gr_msg {
     uint32_t type;    /* Application-defined type, below GR_MSG_RESERVED. */
-    uint32_t flags;   /* Reserved for the runtime; zero for now. */
+    uint32_t flags;   /* GR_MSG_REQUEST / _REPLY / _TIMER bits, set by the
+                         runtime; zero for plain tells. */
     gr_ref from;      /* Sender, or GR_REF_NONE. */
     gr_ref to;        /* Receiver. */
     uint64_t corr;    /* Correlation id; zero for plain tells. */
     const void *data; /* Payload bytes; NULL when len is zero. */
     size_t len;       /* Payload length in bytes. */
 } gr_msg;
+
+/* gr_msg.flags: a request sent by gr_ask() or gr_call(); answer it with
+ * gr_reply() (see grove/ask.h). */
+#define GR_MSG_REQUEST 0x1u
+/* gr_msg.flags: the answer to one of the receiver's asks (a reply,
+ * GR_MSG_TIMEOUT or GR_MSG_ASK_FAILED); corr is the ask's id. */
+#define GR_MSG_REPLY 0x2u
+/* gr_msg.flags: sent by one of the receiver's own timers; corr is the
+ * timer's id (see grove/timer.h). */
+#define GR_MSG_TIMER 0x4u
 
 /* The context of one callback; opaque, valid only during that callback. */
 typedef struct gr_ctx gr_ctx;

@@ -17,5 +17,7 @@
 #include <grove/link.h>
 #include <grove/event.h>
 #include <grove/supervisor.h>
+#include <grove/ask.h>
+#include <grove/timer.h>
 
 #endif

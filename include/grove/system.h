@@ -51,7 +51,10 @@ typedef struct gr_config {
 typedef enum gr_dead_reason {
     GR_DL_NO_ACTOR = 0, /* The target did not exist or had already exited. */
     GR_DL_STOPPED = 1,  /* The target exited with the message still queued. */
-    GR_DL_COUNT = 2     /* Number of reasons; not a reason. */
+    GR_DL_EXPIRED_REPLY = 2, /* A reply to an ask that no longer waits (it
+                                timed out, was answered, or the asker
+                                exited). */
+    GR_DL_COUNT = 3          /* Number of reasons; not a reason. */
 } gr_dead_reason;
 
 /* Most workers a system reports per-worker figures for in gr_stats. */

@@ -1,0 +1,92 @@
+/* gr_call(): an ask from a thread that is not an actor, through an inbox
+ * of its own (see include/grove/ask.h). */
+#include <time.h>
+
+#include <grove/ask.h>
+#include <grove/inbox.h>
+
+#include "actor/message.h"
+#include "actor/scheduler.h"
+#include "actor/send.h"
+#include "actor/system.h"
+
+/* OTP's default call timeout. */
+#define DEFAULT_TIMEOUT_MS 5000
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the answer to ask corr in inbox until deadline_ms (negative:
+ * forever). Anything else that arrives there is a late or stray message:
+ * dead-lettered. */
+static int await_answer(gr_system *sys, gr_inbox *inbox, uint64_t corr,
+                        int64_t deadline_ms, gr_msg **out)
+{
+    for (;;) {
+        int wait = -1;
+        if (deadline_ms >= 0) {
+            int64_t left = deadline_ms - now_ms();
+            wait = left > 0 ? (int)left : 0;
+        }
+        gr_msg *m;
+        if (gr_inbox_recv(inbox, &m, wait) != GR_OK)
+            return GR_ETIMEDOUT;
+        if ((m->flags & GR_MSG_REPLY) && m->corr == corr) {
+            *out = m;
+            return GR_OK;
+        }
+        if (m->type < GR_MSG_RESERVED)
+            gr__dead_message(sys, m, GR_DL_NO_ACTOR, GR_ENOACTOR);
+        gr_msg_free(m);
+    }
+}
+
+int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
+            size_t len, int timeout_ms, gr_msg **reply)
+{
+    if (sys == NULL || reply == NULL || type >= GR_MSG_RESERVED)
+        return GR_EINVAL;
+    *reply = NULL;
+    if (gr__in_handler())
+        return GR_EWRONGTHREAD;
+    int rc = gr__check_payload(sys, data, len);
+    if (rc != GR_OK)
+        return rc;
+    int64_t deadline =
+        timeout_ms < 0
+            ? -1
+            : now_ms() + (timeout_ms == 0 ? DEFAULT_TIMEOUT_MS : timeout_ms);
+    gr_inbox *inbox;
+    if ((rc = gr_inbox_open(sys, &inbox)) != GR_OK)
+        return rc;
+    /* relaxed: ids only need to be unique; monitors and asks share them. */
+    uint64_t corr =
+        atomic_fetch_add_explicit(&sys->next_monitor, 1, memory_order_relaxed);
+    gr_msg req = {.type = type,
+                  .flags = GR_MSG_REQUEST,
+                  .from = gr_inbox_ref(inbox),
+                  .to = target,
+                  .corr = corr,
+                  .data = data,
+                  .len = len};
+    rc = gr__deliver_msg(sys, gr__worker_of(sys), &req);
+    gr_msg *m = NULL;
+    if (rc == GR_OK)
+        rc = await_answer(sys, inbox, corr, deadline, &m);
+    if (rc == GR_ETIMEDOUT)
+        (void)gr__deliver(sys, gr__worker_of(sys), GR__MSG_ASK_FORGET, req.from,
+                          target, corr, NULL, 0);
+    /* Closing dead-letters whatever else came; a reply still on its way
+     * finds no inbox and becomes an expired_reply dead letter. */
+    gr_inbox_close(inbox);
+    if (m != NULL && m->type == GR_MSG_ASK_FAILED) {
+        gr_msg_free(m);
+        return GR_ENOACTOR;
+    }
+    *reply = m;
+    return rc;
+}
