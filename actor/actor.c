@@ -111,6 +111,9 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     a->sys = sys;
     a->b = b;
     a->flags = opts->flags;
+    a->mb_cap = opts->mb_cap;
+    atomic_init(&a->pushed, 0);
+    atomic_init(&a->popped, 0);
     /* relaxed: only a total order of spawns is needed, not visibility. */
     a->seq = atomic_fetch_add_explicit(&sys->next_seq, 1, memory_order_relaxed);
     int rc = gr__idtable_alloc(&sys->ids, a, &a->serial);
@@ -182,6 +185,7 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
         if (node == NULL)
             break;
         n++;
+        gr__actor_popped(a);
         gr__env *e = (gr__env *)node;
         gr_reason why;
         gr__sig act = e->msg.type >= GR_MSG_RESERVED || e->msg.flags != 0
@@ -318,18 +322,31 @@ void gr__actor_finalize(gr__actor *a)
 int gr_spawn(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
              size_t arg_len, gr_ref *out)
 {
-    if (ctx == NULL)
-        return GR_EINVAL;
-    return gr_system_spawn(ctx->self->sys, b, arg, arg_len, out);
+    return gr_spawn_opt(ctx, b, arg, arg_len, NULL, out);
 }
 
 int gr_system_spawn(gr_system *sys, const gr_behaviour *b, const void *arg,
                     size_t arg_len, gr_ref *out)
 {
+    return gr_system_spawn_opt(sys, b, arg, arg_len, NULL, out);
+}
+
+int gr_spawn_opt(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
+                 size_t arg_len, const gr_spawn_opts *opts, gr_ref *out)
+{
+    if (ctx == NULL)
+        return GR_EINVAL;
+    return gr_system_spawn_opt(ctx->self->sys, b, arg, arg_len, opts, out);
+}
+
+int gr_system_spawn_opt(gr_system *sys, const gr_behaviour *b, const void *arg,
+                        size_t arg_len, const gr_spawn_opts *opts, gr_ref *out)
+{
     if (sys == NULL || b == NULL || b->handle == NULL ||
         (arg == NULL && arg_len > 0))
         return GR_EINVAL;
-    return gr__actor_spawn(sys, gr__worker_of(sys), b, NULL, arg, arg_len, NULL,
+    gr__spawn_opts o = {.mb_cap = opts != NULL ? opts->mailbox_cap : 0};
+    return gr__actor_spawn(sys, gr__worker_of(sys), b, &o, arg, arg_len, NULL,
                            out, NULL);
 }
 

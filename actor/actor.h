@@ -29,9 +29,13 @@ typedef struct gr__actor {
     _Alignas(64) gr__mailbox_head mb_head;
     uint32_t flags;     /* GR__ACTOR_* bits; fixed at spawn. */
     int32_t exit_code;  /* Its exit reason's code, once it exited. */
+    uint32_t mb_cap;    /* Most application messages queued; 0: no limit. */
     uint8_t align_skew; /* Bytes between the malloc block and this header. */
-    uint64_t seq;       /* Spawn order, for newest-first shutdown. */
-    char *name;         /* Registered name (owned), or NULL. */
+    /* Messages ever pushed (senders add before pushing, so it never trails
+     * popped); depth is pushed - popped. */
+    _Atomic(uint64_t) pushed;
+    uint64_t seq;              /* Spawn order, for newest-first shutdown. */
+    char *name;                /* Registered name (owned), or NULL. */
     struct gr__relations *rel; /* Links, monitors (owner-only), or NULL. */
     /* Line 1: the runner. */
     _Alignas(64) gr__mailbox_tail mb_tail;
@@ -39,6 +43,7 @@ typedef struct gr__actor {
     const gr_behaviour *b;
     uint64_t serial;              /* This actor's id-table serial. */
     struct gr__actor *sched_next; /* Link in the injection queue. */
+    _Atomic(uint64_t) popped;     /* Messages popped; the runner stores. */
 } gr__actor;
 
 _Static_assert(sizeof(gr__actor) == 128, "an actor header is two lines");
@@ -88,6 +93,7 @@ static inline void gr__cb_leave(gr_ctx *prev)
 /* Extra ways to spawn (all optional). */
 typedef struct gr__spawn_opts {
     uint32_t flags;   /* GR__ACTOR_* bits. */
+    uint32_t mb_cap;  /* Mailbox capacity (gr_spawn_opts.mailbox_cap). */
     gr_ctx *link;     /* Link the new actor to this callback's actor. */
     const char *name; /* Register this name before init runs. */
 } gr__spawn_opts;
@@ -138,5 +144,23 @@ void gr__actor_finalize(gr__actor *a);
 
 /* Returns the actor's reference. */
 gr_ref gr__actor_ref(const gr__actor *a);
+
+/* Counts one message popped by a's runner (or inbox owner). */
+static inline void gr__actor_popped(gr__actor *a)
+{
+    /* relaxed: a counter read by senders of a bounded mailbox and by
+     * gr_system_stats; the owner alone writes it. */
+    atomic_store_explicit(
+        &a->popped, atomic_load_explicit(&a->popped, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+}
+
+/* Returns how many messages wait in a's mailbox (a snapshot). */
+static inline uint64_t gr__actor_depth(gr__actor *a)
+{
+    uint64_t popped = atomic_load_explicit(&a->popped, memory_order_relaxed);
+    uint64_t pushed = atomic_load_explicit(&a->pushed, memory_order_relaxed);
+    return pushed > popped ? pushed - popped : 0;
+}
 
 #endif

@@ -205,8 +205,7 @@ gr__sig gr__ask_signal(gr__actor *a, gr__worker *w, gr_msg *m)
         /* Already answered: a late reply is a dead letter; a late timeout
          * or failure just goes. */
         if (m->type < GR_MSG_RESERVED)
-            gr__dead_letter(&a->sys->dead, &a->sys->log, m,
-                            GR_DL_EXPIRED_REPLY);
+            gr__dead_letter(a->sys, w, m, GR_DL_EXPIRED_REPLY);
         return GR__SIG_CONSUMED;
     }
     if (m->type == GR__MSG_ASK_TIMEOUT) {
@@ -266,7 +265,7 @@ void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
         return; /* Its owner is gone, and its timers with it. */
     if (m->flags & GR_MSG_REPLY)
         reason = GR_DL_EXPIRED_REPLY;
-    gr__dead_letter(&sys->dead, &sys->log, m, reason);
+    gr__dead_letter(sys, NULL, m, reason);
     if ((m->flags & GR_MSG_REQUEST) && reason == GR_DL_STOPPED)
         send_failed(sys, gr__worker_of(sys), m->to, m->from, m->corr,
                     &(gr_reason){.code = code});

@@ -178,6 +178,15 @@ struct gr__actor *gr__idtable_peek(gr__idtable *t, uint32_t i)
     return atomic_load_explicit(&s->actor, memory_order_relaxed);
 }
 
+uint64_t gr__idtable_serial_at(gr__idtable *t, uint32_t i)
+{
+    gr__slot *s = slot_at(t, i);
+    if (s == NULL)
+        return 0;
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    return (w & ALIVE) ? ((uint64_t)word_gen(w) << 32 | i) : 0;
+}
+
 uint32_t gr__idtable_extent(gr__idtable *t)
 {
     pthread_mutex_lock(&t->lock);

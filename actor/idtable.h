@@ -83,6 +83,10 @@ void gr__idtable_free(gr__idtable *t, uint64_t serial);
  */
 struct gr__actor *gr__idtable_peek(gr__idtable *t, uint32_t i);
 
+/* Returns the serial of the actor alive in slot index i, or 0; it may exit
+ * at any moment, so resolve it with gr__idtable_acquire(). Any thread. */
+uint64_t gr__idtable_serial_at(gr__idtable *t, uint32_t i);
+
 /* Returns one past the highest slot index ever used. */
 uint32_t gr__idtable_extent(gr__idtable *t);
 

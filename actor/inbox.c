@@ -97,6 +97,8 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms)
     }
     for (bool last_try = false;;) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
+        if (node != NULL)
+            gr__actor_popped(a);
         gr_reason unused;
         if (node != NULL && ((gr__env *)node)->msg.type >= GR_MSG_RESERVED &&
             gr__signal(a, NULL, &((gr__env *)node)->msg, &unused) !=

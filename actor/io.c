@@ -1,6 +1,7 @@
 #include "actor/io.h"
 
 #include "actor/scheduler.h"
+#include "actor/system.h"
 #include "actor/timer.h"
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -80,6 +81,14 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
     gr__timers_poll(io);
 }
 
+static void on_dead_summary(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    gr__io *io = w->data;
+    gr__dead_summary(&io->sys->dead, &io->sys->log);
+}
+
 static void *io_main(void *arg)
 {
     gr__io *io = arg;
@@ -106,6 +115,10 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     io->wake.data = io;
     ev_async_start(io->loop, &io->wake);
     gr__timers_attach(io);
+    double period = (double)sys->dead.summary_ms / 1000.0;
+    ev_timer_init(&io->dead_summary, on_dead_summary, period, period);
+    io->dead_summary.data = io;
+    ev_timer_start(io->loop, &io->dead_summary);
     if (handle_signals) {
         pthread_mutex_lock(&sig_lock);
         gr__io **link = &sig_queue;

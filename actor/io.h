@@ -46,6 +46,7 @@ typedef struct gr__io {
      * commands while timers are busy. */
     gr__refmap armed;
     ev_timer tick;
+    ev_timer dead_summary; /* Logs the periodic dead-letter summary. */
 } gr__io;
 
 /*

@@ -303,10 +303,13 @@ static void *worker_main(void *arg)
         if (a == NULL && (a = find_idle(s, w)) == NULL)
             break;
         w->ticks++;
+        gr__stat_inc(&w->stats.sent, w->turn_sends);
         w->turn_sends = 0;
         gr__stat_inc(&w->stats.runs, 1);
         gr__actor_run(w, a);
     }
+    gr__stat_inc(&w->stats.sent, w->turn_sends);
+    w->turn_sends = 0;
     for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
         gr__envpool_flush(&w->pools[c]);
     gr__envpool_enter(NULL);
@@ -359,6 +362,7 @@ int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n)
     s->idle = NULL;
     s->threads_started = false;
     atomic_init(&s->inject_len, 0);
+    atomic_init(&s->sent_outside, 0);
     atomic_init(&s->nidle, 0);
     atomic_init(&s->nspinning, 0);
     atomic_init(&s->stopping, false);

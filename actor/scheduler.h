@@ -42,6 +42,7 @@ typedef struct gr__worker_stats {
     _Atomic(uint64_t) runs;
     _Atomic(uint64_t) steals;
     _Atomic(uint64_t) delivered;
+    _Atomic(uint64_t) sent; /* Sends made by turns run here. */
 } gr__worker_stats;
 
 /* One worker thread and its queues. */
@@ -81,7 +82,8 @@ typedef struct gr__sched {
     /* Injection queue: FIFO of actors made runnable by non-worker threads. */
     pthread_mutex_t inject_lock;
     gr__actor *inject_head, *inject_tail;
-    _Atomic(size_t) inject_len; /* Lock-free emptiness check. */
+    _Atomic(size_t) inject_len;     /* Lock-free emptiness check. */
+    _Atomic(uint64_t) sent_outside; /* Sends from non-worker threads. */
     /* Idle (parked) workers. */
     pthread_mutex_t idle_lock;
     gr__worker *idle;
@@ -138,7 +140,12 @@ void gr__sched_long_turn(gr__sched *s, gr__worker *w);
 /* Counts a send made by the turn running on w (NULL: not a worker). */
 static inline void gr__sched_note_send(gr__sched *s, gr__worker *w)
 {
-    if (w != NULL && (++w->turn_sends & (GR__LONG_TURN_SENDS - 1)) == 0)
+    if (w == NULL) {
+        /* relaxed: a statistic. */
+        atomic_fetch_add_explicit(&s->sent_outside, 1, memory_order_relaxed);
+        return;
+    }
+    if ((++w->turn_sends & (GR__LONG_TURN_SENDS - 1)) == 0)
         gr__sched_long_turn(s, w);
 }
 

@@ -26,6 +26,14 @@ int gr__deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
     return gr__deliver_msg(sys, w, &m);
 }
 
+/* How many messages were queued at a when this sender counted its own as
+ * number `before` (the runner may have popped past it since). */
+static uint64_t queued_before(gr__actor *a, uint64_t before)
+{
+    uint64_t popped = atomic_load_explicit(&a->popped, memory_order_relaxed);
+    return before > popped ? before - popped : 0;
+}
+
 int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
 {
     /* relaxed: a send racing with shutdown's start is a caller bug anyway;
@@ -48,13 +56,23 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
     gr__envpool *pools = w != NULL && !inbox ? w->pools : NULL;
     gr__env *e = NULL;
     int rc = GR_OK;
+    /* relaxed: a counter; see gr__actor. Added before the push, so the
+     * runner never pops more than it counts here. */
+    uint64_t before =
+        atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
     if (type == GR__MSG_STOP && inbox)
         rc = GR_EINVAL; /* Inboxes are closed by their owner, not stopped. */
+    else if (a->mb_cap != 0 && type < GR_MSG_RESERVED &&
+             queued_before(a, before) >= a->mb_cap)
+        rc = GR_EMAILBOXFULL; /* Runtime messages are never refused. */
     else if ((e = gr__env_new(pools, m)) == NULL)
         rc = GR_ENOMEM;
     if (rc != GR_OK) {
+        atomic_fetch_sub_explicit(&a->pushed, 1, memory_order_relaxed);
         if (gr__idtable_release(&sys->ids, to.serial))
             gr__actor_finalize(a);
+        if (rc == GR_EMAILBOXFULL)
+            gr__dead_message(sys, m, GR_DL_MAILBOX_FULL, rc);
         return rc;
     }
     gr__sched_note_send(&sys->sched, w);
@@ -79,6 +97,43 @@ int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data, size_t len)
         return rc;
     return gr__deliver(sys, ctx->w, type, gr__actor_ref(ctx->self), to, 0, data,
                        len);
+}
+
+/* Resolves name for a send; an unknown one is a dead letter. */
+static int resolve_name(gr_system *sys, gr__worker *w, gr_ref from,
+                        const char *name, uint32_t type, gr_ref *to)
+{
+    if (gr_whereis(sys, name, to) == GR_OK)
+        return GR_OK;
+    gr_msg m = {.type = type, .from = from, .to = GR_REF_NONE};
+    gr__dead_letter(sys, w, &m, GR_DL_UNKNOWN_NAME);
+    return GR_ENOTFOUND;
+}
+
+int gr_tell_name(gr_ctx *ctx, const char *name, uint32_t type, const void *data,
+                 size_t len)
+{
+    if (ctx == NULL || name == NULL || type >= GR_MSG_RESERVED)
+        return GR_EINVAL;
+    gr_system *sys = ctx->self->sys;
+    gr_ref to;
+    int rc = gr__check_payload(sys, data, len);
+    if (rc == GR_OK)
+        rc = resolve_name(sys, ctx->w, gr__actor_ref(ctx->self), name, type,
+                          &to);
+    return rc == GR_OK ? gr_tell(ctx, to, type, data, len) : rc;
+}
+
+int gr_send_name(gr_system *sys, gr_ref from, const char *name, uint32_t type,
+                 const void *data, size_t len)
+{
+    if (sys == NULL || name == NULL || type >= GR_MSG_RESERVED)
+        return GR_EINVAL;
+    gr_ref to;
+    int rc = gr__check_payload(sys, data, len);
+    if (rc == GR_OK)
+        rc = resolve_name(sys, gr__worker_of(sys), from, name, type, &to);
+    return rc == GR_OK ? gr_send(sys, from, to, type, data, len) : rc;
 }
 
 int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,

@@ -22,6 +22,7 @@ static void destroy(gr_system *sys)
     gr__sched_destroy(&sys->sched);
     gr__idtable_destroy(&sys->ids);
     gr__names_destroy(&sys->names);
+    gr__dead_destroy(&sys->dead);
     pthread_cond_destroy(&sys->stop_cond);
     pthread_mutex_destroy(&sys->stop_lock);
     free(sys);
@@ -43,14 +44,16 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
         return GR_ENOMEM;
     gr__logger_init(&sys->log, cfg);
     gr__events_init(&sys->events, cfg);
-    gr__dead_init(&sys->dead, cfg->dead_letter_log_limit);
+    int rc = gr__dead_init(&sys->dead, cfg->dead_letter_log_limit,
+                           cfg->dead_letter_summary_ms);
     sys->max_payload =
         cfg->max_payload ? cfg->max_payload : GR__DEFAULT_MAX_PAYLOAD;
     sys->incarnation = 1;
     atomic_init(&sys->next_monitor, 1);
     pthread_mutex_init(&sys->stop_lock, NULL);
     pthread_cond_init(&sys->stop_cond, NULL);
-    int rc = gr__idtable_init(&sys->ids) != 0 ? GR_ENOMEM : GR_OK;
+    if (rc == GR_OK)
+        rc = gr__idtable_init(&sys->ids) != 0 ? GR_ENOMEM : GR_OK;
     if (rc == GR_OK && (rc = gr__names_init(&sys->names)) == GR_OK &&
         (rc = gr__sched_init(&sys->sched, sys, nworkers)) == GR_OK &&
         (rc = gr__sched_start(&sys->sched)) == GR_OK)
@@ -140,6 +143,33 @@ int gr_system_shutdown(gr_system *sys)
     return GR_OK;
 }
 
+/* Inserts (actor, depth) into list, deepest first, if it is deep enough. */
+static void note_depth(gr_mailbox_depth *list, gr_ref actor, uint64_t depth)
+{
+    if (depth == 0 || depth <= list[GR_STATS_DEEPEST - 1].depth)
+        return;
+    int i = GR_STATS_DEEPEST - 1;
+    for (; i > 0 && list[i - 1].depth < depth; i--)
+        list[i] = list[i - 1];
+    list[i] = (gr_mailbox_depth){actor, depth};
+}
+
+/* Fills list with the deepest mailboxes of the live actors. */
+static void find_deepest(gr_system *sys, gr_mailbox_depth *list)
+{
+    uint32_t extent = gr__idtable_extent(&sys->ids);
+    for (uint32_t i = 0; i < extent; i++) {
+        uint64_t serial = gr__idtable_serial_at(&sys->ids, i);
+        gr__actor *a =
+            serial != 0 ? gr__idtable_acquire(&sys->ids, serial) : NULL;
+        if (a == NULL)
+            continue;
+        note_depth(list, gr__actor_ref(a), gr__actor_depth(a));
+        if (gr__idtable_release(&sys->ids, serial))
+            gr__actor_finalize(a);
+    }
+}
+
 void gr_system_stats(gr_system *sys, gr_stats *out)
 {
     if (sys == NULL || out == NULL)
@@ -154,6 +184,10 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
     out->delivered =
         atomic_load_explicit(&sys->inbox_delivered, memory_order_relaxed);
     out->restarts = atomic_load_explicit(&sys->restarts, memory_order_relaxed);
+    /* An actor spawned and gone between the two loads counts only in
+     * exited. */
+    out->alive = out->spawned > out->exited ? out->spawned - out->exited : 0;
+    out->sent = atomic_load_explicit(&s->sent_outside, memory_order_relaxed);
     for (int i = 0; i < GR_DL_COUNT; i++)
         out->dead_letters[i] =
             atomic_load_explicit(&sys->dead.count[i], memory_order_relaxed);
@@ -161,6 +195,7 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
         gr__worker_stats *ws = &s->workers[i].stats;
         out->delivered +=
             atomic_load_explicit(&ws->delivered, memory_order_relaxed);
+        out->sent += atomic_load_explicit(&ws->sent, memory_order_relaxed);
         if (i < GR_STATS_MAX_WORKERS) {
             out->runs[i] =
                 atomic_load_explicit(&ws->runs, memory_order_relaxed);
@@ -168,4 +203,5 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
                 atomic_load_explicit(&ws->steals, memory_order_relaxed);
         }
     }
+    find_deepest(sys, out->deepest);
 }

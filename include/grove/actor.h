@@ -17,33 +17,6 @@
 #include <grove/common.h>
 #include <grove/system.h>
 
-/*
- * A reference to an actor: a small value naming {node, node incarnation,
- * actor serial}. Serials are never reused, so a reference to an actor that
- * has exited never reaches another actor; sends to it become dead letters.
- */
-typedef struct gr_ref {
-    uint64_t serial;      /* Actor serial within its node; 0 means none. */
-    uint32_t node;        /* Node the actor lives on; 0 is the local node. */
-    uint32_t incarnation; /* Incarnation of that node. */
-} gr_ref;
-
-/* The reference that names no actor. */
-#define GR_REF_NONE ((gr_ref){0, 0, 0})
-
-/* Returns nonzero when two references name the same actor. */
-static inline int gr_ref_eq(gr_ref a, gr_ref b)
-{
-    return a.serial == b.serial && a.node == b.node &&
-           a.incarnation == b.incarnation;
-}
-
-/* Returns nonzero when the reference names no actor. */
-static inline int gr_ref_is_none(gr_ref r)
-{
-    return r.serial == 0;
-}
-
 /* Message types from this value up are reserved for the runtime. */
 #define GR_MSG_RESERVED 0xFFFF0000u
 
@@ -188,16 +161,45 @@ GR_API int gr_spawn(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
 GR_API int gr_system_spawn(gr_system *sys, const gr_behaviour *b,
                            const void *arg, size_t arg_len, gr_ref *out);
 
+/* Optional spawn settings; a zeroed struct gives gr_spawn()'s defaults. */
+typedef struct gr_spawn_opts {
+    /*
+     * Most application messages the mailbox may hold; 0 means no limit. A
+     * send beyond it is refused with GR_EMAILBOXFULL and becomes a
+     * mailbox_full dead letter. Runtime messages (exit signals, DOWN, an
+     * ask's timeout or failure) are never refused.
+     */
+    uint32_t mailbox_cap;
+} gr_spawn_opts;
+
+/* gr_spawn() with settings (opts may be NULL). */
+GR_API int gr_spawn_opt(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
+                        size_t arg_len, const gr_spawn_opts *opts, gr_ref *out);
+
+/* gr_system_spawn() with settings (opts may be NULL). */
+GR_API int gr_system_spawn_opt(gr_system *sys, const gr_behaviour *b,
+                               const void *arg, size_t arg_len,
+                               const gr_spawn_opts *opts, gr_ref *out);
+
 /*
  * Sends a message from the current actor; never blocks. The payload is
  * copied once, so the caller keeps ownership of data. Returns GR_OK when the
  * message was accepted for delivery. When the target is known to be gone the
  * message becomes a dead letter and GR_ENOACTOR is returned. Also GR_EINVAL
  * (data NULL with len > 0, data non-NULL with len == 0, or a reserved type),
- * GR_EMSGSIZE, GR_ENOMEM, GR_ESTOPPED.
+ * GR_EMAILBOXFULL (the target's bounded mailbox is full; a mailbox_full
+ * dead letter), GR_EMSGSIZE, GR_ENOMEM, GR_ESTOPPED.
  */
 GR_API int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data,
                    size_t len);
+
+/*
+ * Sends a message to the actor registered under name, as gr_tell(). When no
+ * actor has that name the message becomes an unknown_name dead letter and
+ * GR_ENOTFOUND is returned.
+ */
+GR_API int gr_tell_name(gr_ctx *ctx, const char *name, uint32_t type,
+                        const void *data, size_t len);
 
 /*
  * Sends a message from any thread, naming the sender (GR_REF_NONE, or e.g.
@@ -205,6 +207,10 @@ GR_API int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data,
  */
 GR_API int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
                    const void *data, size_t len);
+
+/* gr_send() to the actor registered under name; as gr_tell_name(). */
+GR_API int gr_send_name(gr_system *sys, gr_ref from, const char *name,
+                        uint32_t type, const void *data, size_t len);
 
 /*
  * Asks an actor to exit with reason GR_ESHUTDOWN after the messages already

@@ -1,5 +1,6 @@
 /*
- * Grove common definitions: visibility macro, error codes and gr_strerror().
+ * Grove common definitions: visibility macro, error codes, gr_strerror(),
+ * and actor references (gr_ref), which every other header uses.
  *
  * Every Grove function that can fail returns an int: GR_OK (zero) on success
  * or one of the negative GR_E* codes below. Thread safety: everything here
@@ -43,7 +44,8 @@
     X(EFAILED, -16, "actor failed")                                            \
     X(EKILL, -17, "kill")                                                      \
     X(EKILLED, -18, "killed")                                                  \
-    X(EBUSY, -19, "busy")
+    X(EBUSY, -19, "busy")                                                      \
+    X(EMAILBOXFULL, -20, "mailbox full")
 
 /* Error codes returned by Grove functions; GR_OK is zero, failures negative. */
 typedef enum gr_err {
@@ -54,6 +56,33 @@ typedef enum gr_err {
 
 /* Returns a static, human-readable description of an error code. */
 GR_API const char *gr_strerror(int err);
+
+/*
+ * A reference to an actor: a small value naming {node, node incarnation,
+ * actor serial}. Serials are never reused, so a reference to an actor that
+ * has exited never reaches another actor; sends to it become dead letters.
+ */
+typedef struct gr_ref {
+    uint64_t serial;      /* Actor serial within its node; 0 means none. */
+    uint32_t node;        /* Node the actor lives on; 0 is the local node. */
+    uint32_t incarnation; /* Incarnation of that node. */
+} gr_ref;
+
+/* The reference that names no actor. */
+#define GR_REF_NONE ((gr_ref){0, 0, 0})
+
+/* Returns nonzero when two references name the same actor. */
+static inline int gr_ref_eq(gr_ref a, gr_ref b)
+{
+    return a.serial == b.serial && a.node == b.node &&
+           a.incarnation == b.incarnation;
+}
+
+/* Returns nonzero when the reference names no actor. */
+static inline int gr_ref_is_none(gr_ref r)
+{
+    return r.serial == 0;
+}
 
 /* Returns the static symbolic name of an error code, e.g. "GR_ENOACTOR". */
 GR_API const char *gr_errname(int err);

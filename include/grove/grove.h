@@ -18,6 +18,7 @@
 #include <grove/event.h>
 #include <grove/supervisor.h>
 #include <grove/ask.h>
+#include <grove/deadletter.h>
 #include <grove/timer.h>
 
 #endif

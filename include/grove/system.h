@@ -37,6 +37,9 @@ typedef struct gr_config {
     void *log_arg;
     /* Dead letters logged one by one before only a summary is kept; 0 = 10. */
     unsigned dead_letter_log_limit;
+    /* Period of the summary line of dead letters not logged one by one,
+     * in ms; 0 means 10000. A last summary comes at shutdown. */
+    unsigned dead_letter_summary_ms;
     /* Nonzero leaves SIGINT and SIGTERM alone instead of stopping on them. */
     int no_signals;
     /* Nonzero writes events (see grove/event.h) as JSON lines, not text. */
@@ -54,8 +57,19 @@ typedef enum gr_dead_reason {
     GR_DL_EXPIRED_REPLY = 2, /* A reply to an ask that no longer waits (it
                                 timed out, was answered, or the asker
                                 exited). */
-    GR_DL_COUNT = 3          /* Number of reasons; not a reason. */
+    GR_DL_MAILBOX_FULL = 3,  /* The target's bounded mailbox was full. */
+    GR_DL_UNKNOWN_NAME = 4,  /* Sent to a name nobody has registered. */
+    GR_DL_COUNT = 5          /* Number of reasons; not a reason. */
 } gr_dead_reason;
+
+/* How many of the deepest mailboxes gr_stats lists. */
+#define GR_STATS_DEEPEST 8
+
+/* One actor's mailbox depth, as gr_stats lists it. */
+typedef struct gr_mailbox_depth {
+    gr_ref actor;   /* The actor (GR_REF_NONE in unused entries). */
+    uint64_t depth; /* Messages waiting in its mailbox. */
+} gr_mailbox_depth;
 
 /* Most workers a system reports per-worker figures for in gr_stats. */
 #define GR_STATS_MAX_WORKERS 64
@@ -68,6 +82,10 @@ typedef struct gr_stats {
     uint64_t spawned;
     /* Actors (inboxes included) that have exited since start. */
     uint64_t exited;
+    /* Actors (inboxes included) alive now: spawned - exited. */
+    uint64_t alive;
+    /* Messages accepted for delivery (runtime messages included). */
+    uint64_t sent;
     /* Messages handed to actors' handlers or inboxes. */
     uint64_t delivered;
     /* Dead letters counted per gr_dead_reason. */
@@ -78,6 +96,10 @@ typedef struct gr_stats {
     uint64_t steals[GR_STATS_MAX_WORKERS];
     /* Children restarted by supervisors since start. */
     uint64_t restarts;
+    /* The deepest mailboxes of live actors, deepest first; empty ones are
+     * not listed. A snapshot: each depth is read at a slightly different
+     * moment. */
+    gr_mailbox_depth deepest[GR_STATS_DEEPEST];
 } gr_stats;
 
 /*
@@ -111,7 +133,8 @@ GR_API void gr_system_stop(gr_system *sys);
 GR_API int gr_system_shutdown(gr_system *sys);
 
 /* Fills *out with a snapshot of the system's counters. An actor counted
- * in exited no longer resolves: sends to it return GR_ENOACTOR. */
+ * in exited no longer resolves: sends to it return GR_ENOACTOR. Walks
+ * every live actor for the deepest mailboxes: O(actors). */
 GR_API void gr_system_stats(gr_system *sys, gr_stats *out);
 
 /* Returns the name of a dead-letter reason, e.g. "no_actor". */
