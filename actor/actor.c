@@ -142,10 +142,12 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
             *why_out = why;
         return rc;
     }
-    if (gr__log_enabled(&sys->log, GR_LOG_DEBUG)) {
-        char ref[GR__REF_STR_MAX];
-        gr__log(&sys->log, GR_LOG_DEBUG, "spawn %s (%s)",
-                gr__ref_format(ref, gr__actor_ref(a)), b->name ? b->name : "");
+    if (gr__event_wanted(&sys->log, GR_LOG_DEBUG)) {
+        gr_event ev = {.kind = GR_EV_SPAWNED,
+                       .level = GR_LOG_DEBUG,
+                       .actor = gr__actor_ref(a),
+                       .behaviour = b->name ? b->name : ""};
+        gr__event_emit(&sys->events, &sys->log, &ev);
     }
     if (out != NULL)
         *out = gr__actor_ref(a);
@@ -241,24 +243,24 @@ void gr__actor_failed(gr__worker *w)
     gr__env_free(e);
 }
 
-/* Logs an exit: crashes and failed inits at error level, kills as
- * warnings, normal and shutdown exits at debug level. */
+/* Emits an actor's exit event: crashes and failed inits at error level,
+ * kills as warnings, normal and shutdown exits at debug level. */
 static void log_exit(gr__actor *a, const gr_reason *why, unsigned how)
 {
     gr_system *sys = a->sys;
     gr_log_level level = gr_reason_is_clean(why)   ? GR_LOG_DEBUG
                          : why->code == GR_EKILLED ? GR_LOG_WARN
                                                    : GR_LOG_ERROR;
-    if (!gr__log_enabled(&sys->log, level))
+    if (!gr__event_wanted(&sys->log, level))
         return;
-    char ref[GR__REF_STR_MAX];
-    char text[160];
-    const char *what = how & GR__EXIT_INIT_FAILED ? "init failed"
-                       : level == GR_LOG_ERROR    ? "crash"
-                                                  : "exit";
-    gr__log(&sys->log, level, "%s %s (%s): %s", what,
-            gr__ref_format(ref, gr__actor_ref(a)), a->b->name ? a->b->name : "",
-            gr_reason_format(why, text, sizeof text));
+    gr_event ev = {.kind = how & GR__EXIT_INIT_FAILED ? GR_EV_INIT_FAILED
+                           : level == GR_LOG_ERROR    ? GR_EV_CRASHED
+                                                      : GR_EV_EXITED,
+                   .level = level,
+                   .reason = *why,
+                   .actor = gr__actor_ref(a),
+                   .behaviour = a->b->name ? a->b->name : ""};
+    gr__event_emit(&sys->events, &sys->log, &ev);
 }
 
 /* Runs a's terminate with why; gr_fail() there only ends it early. */

@@ -45,24 +45,25 @@ void gr__dead_destroy(gr__deadletters *d)
     pthread_mutex_destroy(&d->sub_lock);
 }
 
-static void log_one(gr__deadletters *d, const gr__logger *log, const gr_msg *m,
-                    gr_dead_reason reason)
+/* Emits the dead-letter event for rec, while fewer than log_limit have
+ * been; the last one is followed by a notice that a summary takes over. */
+static void log_one(gr_system *sys, const gr_dead_letter *rec)
 {
-    if (!gr__log_enabled(log, GR_LOG_WARN))
+    gr__deadletters *d = &sys->dead;
+    if (!gr__event_wanted(&sys->log, GR_LOG_WARN))
         return;
-    /* relaxed: only the count matters, to cap the lines logged. */
+    /* relaxed: only the count matters, to cap the events emitted. */
     uint64_t n = atomic_fetch_add_explicit(&d->logged, 1, memory_order_relaxed);
     if (n >= d->log_limit)
         return;
-    char to[GR__REF_STR_MAX], from[GR__REF_STR_MAX];
-    gr__log(log, GR_LOG_WARN,
-            "dead letter: to %s from %s type 0x%" PRIx32 " corr %" PRIu64
-            " reason %s%s",
-            gr__ref_format(to, m->to), gr__ref_format(from, m->from), m->type,
-            m->corr, reason_names[reason],
-            n + 1 == d->log_limit ? " (further dead letters counted, not "
-                                    "logged; a summary follows)"
-                                  : "");
+    gr_event ev = {
+        .kind = GR_EV_DEAD_LETTER, .level = GR_LOG_WARN, .dead = *rec};
+    gr__event_emit(&sys->events, &sys->log, &ev);
+    if (n + 1 == d->log_limit)
+        gr__log(&sys->log, GR_LOG_WARN,
+                "dead letters: the first %" PRIu64 " were logged; further "
+                "ones are counted, not logged, and summarised every %u ms",
+                d->log_limit, d->summary_ms);
 }
 
 /* Removes subscriber r, if present (lock held). */
@@ -109,9 +110,9 @@ void gr__dead_letter(gr_system *sys, gr__worker *w, const gr_msg *m,
     gr__deadletters *d = &sys->dead;
     /* relaxed: a statistic; readers need no ordering with other memory. */
     atomic_fetch_add_explicit(&d->count[reason], 1, memory_order_relaxed);
-    log_one(d, &sys->log, m, reason);
     /* relaxed: a subscriber added concurrently may miss this one record. */
-    if (atomic_load_explicit(&d->nsubs, memory_order_relaxed) == 0)
+    bool publishing = atomic_load_explicit(&d->nsubs, memory_order_relaxed) > 0;
+    if (!publishing && !gr__event_wanted(&sys->log, GR_LOG_WARN))
         return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -122,7 +123,9 @@ void gr__dead_letter(gr_system *sys, gr__worker *w, const gr_msg *m,
                           .corr = m->corr,
                           .type = m->type,
                           .reason = reason};
-    publish(sys, w != NULL ? w : gr__worker_of(sys), &rec);
+    log_one(sys, &rec);
+    if (publishing)
+        publish(sys, w != NULL ? w : gr__worker_of(sys), &rec);
 }
 
 void gr__dead_summary(gr__deadletters *d, const gr__logger *log)

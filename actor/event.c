@@ -1,14 +1,19 @@
 #include "actor/event.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const kind_names[GR_EV_KIND_COUNT] = {
-    "child_started",   "child_exited", "child_crashed",
-    "child_restarted", "start_failed", "gave_up",
+    "child_started", "child_exited", "child_crashed", "child_restarted",
+    "start_failed",  "gave_up",      "spawned",       "exited",
+    "crashed",       "init_failed",  "dead_letter",
 };
 
 const char *gr_event_kind_name(gr_event_kind kind)
@@ -16,19 +21,36 @@ const char *gr_event_kind_name(gr_event_kind kind)
     return (unsigned)kind < GR_EV_KIND_COUNT ? kind_names[kind] : "unknown";
 }
 
-void gr__events_init(gr__events *e, const gr_config *cfg)
+int gr__events_init(gr__events *e, const gr_config *cfg, gr__logger *log)
 {
     e->fn = cfg->event_fn;
     e->arg = cfg->event_arg;
     e->json = cfg->event_json;
+    e->fd = -1;
+    const char *path = cfg->event_log ? cfg->event_log : getenv("GROVE_LOG");
+    if (e->fn != NULL || path == NULL || *path == '\0')
+        return GR_OK;
+    e->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (e->fd < 0) {
+        gr__log(log, GR_LOG_ERROR, "cannot open event log %s: %s", path,
+                strerror(errno));
+        return GR_ESYS;
+    }
+    return GR_OK;
 }
 
-/* The level an event's log line gets: failures are errors. */
-static gr_log_level event_level(const gr_event *ev)
+void gr__events_destroy(gr__events *e)
 {
-    switch (ev->kind) {
+    if (e->fd >= 0)
+        close(e->fd);
+    e->fd = -1;
+}
+
+gr_log_level gr__sup_event_level(gr_event_kind kind, const gr_reason *why)
+{
+    switch (kind) {
     case GR_EV_CHILD_CRASHED:
-        return ev->reason.code == GR_EKILLED ? GR_LOG_WARN : GR_LOG_ERROR;
+        return why->code == GR_EKILLED ? GR_LOG_WARN : GR_LOG_ERROR;
     case GR_EV_START_FAILED:
     case GR_EV_GAVE_UP:
         return GR_LOG_ERROR;
@@ -53,46 +75,86 @@ static void put(char *buf, size_t size, size_t *n, const char *fmt, ...)
     *n = k < 0 || (size_t)k >= size - *n ? size : *n + (size_t)k;
 }
 
-char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
+/* True for the kinds a supervisor emits. */
+static bool is_sup_event(gr_event_kind kind)
 {
-    if (buf == NULL || size == 0)
-        return buf;
+    return kind <= GR_EV_GAVE_UP;
+}
+
+/* Text of a supervisor event: "supervisor <ref> (name): child ...". */
+static void sup_text(const gr_event *ev, char *buf, size_t size, size_t *n)
+{
     char sup[GR__REF_STR_MAX], child[GR__REF_STR_MAX], why[160];
     gr__ref_format(sup, ev->supervisor);
     gr__ref_format(child, ev->child);
     gr_reason_format(&ev->reason, why, sizeof why);
     const char *sn = ev->sup_name != NULL ? ev->sup_name : "";
     const char *id = ev->child_id != NULL ? ev->child_id : "";
-    size_t n = 0;
-    buf[0] = '\0';
-    put(buf, size, &n, "supervisor %s%s%s%s: ", sup, *sn ? " (" : "", sn,
+    put(buf, size, n, "supervisor %s%s%s%s: ", sup, *sn ? " (" : "", sn,
         *sn ? ")" : "");
     switch (ev->kind) {
     case GR_EV_CHILD_STARTED:
-        put(buf, size, &n, "child \"%s\" started as %s", id, child);
+        put(buf, size, n, "child \"%s\" started as %s", id, child);
         break;
     case GR_EV_CHILD_EXITED:
-        put(buf, size, &n, "child \"%s\" %s exited: %s", id, child, why);
+        put(buf, size, n, "child \"%s\" %s exited: %s", id, child, why);
         break;
     case GR_EV_CHILD_CRASHED:
-        put(buf, size, &n, "child \"%s\" %s crashed: %s", id, child, why);
+        put(buf, size, n, "child \"%s\" %s crashed: %s", id, child, why);
         break;
     case GR_EV_CHILD_RESTARTED:
-        put(buf, size, &n, "child \"%s\" restarted as %s", id, child);
+        put(buf, size, n, "child \"%s\" restarted as %s", id, child);
         break;
     case GR_EV_START_FAILED:
-        put(buf, size, &n, "child \"%s\" failed to start: %s", id, why);
+        put(buf, size, n, "child \"%s\" failed to start: %s", id, why);
         break;
-    case GR_EV_GAVE_UP:
-        put(buf, size, &n,
+    default: /* GR_EV_GAVE_UP */
+        put(buf, size, n,
             "restart intensity exceeded; stopping all children and exiting "
             "with shutdown");
         break;
+    }
+    put(buf, size, n, " [restarts in window: %u]", ev->restarts);
+}
+
+char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
+{
+    if (buf == NULL || size == 0)
+        return buf;
+    size_t n = 0;
+    buf[0] = '\0';
+    char ref[GR__REF_STR_MAX], from[GR__REF_STR_MAX], why[160];
+    const char *name = ev->behaviour != NULL ? ev->behaviour : "";
+    gr__ref_format(ref, ev->actor);
+    gr_reason_format(&ev->reason, why, sizeof why);
+    switch (ev->kind) {
+    case GR_EV_SPAWNED:
+        put(buf, size, &n, "spawn %s (%s)", ref, name);
+        break;
+    case GR_EV_EXITED:
+    case GR_EV_CRASHED:
+    case GR_EV_INIT_FAILED:
+        put(buf, size, &n, "%s %s (%s): %s",
+            ev->kind == GR_EV_INIT_FAILED ? "init failed"
+            : ev->kind == GR_EV_CRASHED   ? "crash"
+                                          : "exit",
+            ref, name, why);
+        break;
+    case GR_EV_DEAD_LETTER:
+        put(buf, size, &n,
+            "dead letter: to %s from %s type 0x%" PRIx32 " corr %" PRIu64
+            " reason %s",
+            gr__ref_format(ref, ev->dead.to),
+            gr__ref_format(from, ev->dead.from), ev->dead.type, ev->dead.corr,
+            gr_dead_reason_name(ev->dead.reason));
+        break;
     default:
-        put(buf, size, &n, "event %d", (int)ev->kind);
+        if (is_sup_event(ev->kind))
+            sup_text(ev, buf, size, &n);
+        else
+            put(buf, size, &n, "event %d", (int)ev->kind);
         break;
     }
-    put(buf, size, &n, " [restarts in window: %u]", ev->restarts);
     return buf;
 }
 
@@ -111,27 +173,50 @@ static void put_json_string(char *buf, size_t size, size_t *n, const char *s)
     put(buf, size, n, "\"");
 }
 
+/* Appends ,"reason":"...","code":"GR_..." for ev's reason. */
+static void put_json_reason(const gr_event *ev, char *buf, size_t size,
+                            size_t *n)
+{
+    char why[160];
+    gr_reason_format(&ev->reason, why, sizeof why);
+    put(buf, size, n, ",\"reason\":");
+    put_json_string(buf, size, n, why);
+    put(buf, size, n, ",\"code\":\"%s\"", gr_errname(ev->reason.code));
+}
+
 char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
 {
     if (buf == NULL || size == 0)
         return buf;
-    char sup[GR__REF_STR_MAX], child[GR__REF_STR_MAX], why[160];
-    gr__ref_format(sup, ev->supervisor);
-    gr__ref_format(child, ev->child);
-    gr_reason_format(&ev->reason, why, sizeof why);
+    char a[GR__REF_STR_MAX], b[GR__REF_STR_MAX];
     size_t n = 0;
     buf[0] = '\0';
     put(buf, size, &n,
-        "{\"event\":\"%s\",\"time_ns\":%" PRIu64
-        ",\"supervisor\":\"%s\",\"sup_name\":",
-        gr_event_kind_name(ev->kind), ev->time_ns, sup);
-    put_json_string(buf, size, &n, ev->sup_name ? ev->sup_name : "");
-    put(buf, size, &n, ",\"child_id\":");
-    put_json_string(buf, size, &n, ev->child_id ? ev->child_id : "");
-    put(buf, size, &n, ",\"child\":\"%s\",\"reason\":", child);
-    put_json_string(buf, size, &n, why);
-    put(buf, size, &n, ",\"code\":\"%s\",\"restarts\":%u}",
-        gr_errname(ev->reason.code), ev->restarts);
+        "{\"event\":\"%s\",\"time_ns\":%" PRIu64 ",\"level\":\"%s\"",
+        gr_event_kind_name(ev->kind), ev->time_ns,
+        gr_log_level_name(ev->level));
+    if (ev->kind == GR_EV_DEAD_LETTER) {
+        put(buf, size, &n,
+            ",\"from\":\"%s\",\"to\":\"%s\",\"type\":%" PRIu32
+            ",\"corr\":%" PRIu64 ",\"reason\":\"%s\"",
+            gr__ref_format(a, ev->dead.from), gr__ref_format(b, ev->dead.to),
+            ev->dead.type, ev->dead.corr, gr_dead_reason_name(ev->dead.reason));
+    } else if (is_sup_event(ev->kind)) {
+        put(buf, size, &n, ",\"supervisor\":\"%s\",\"sup_name\":",
+            gr__ref_format(a, ev->supervisor));
+        put_json_string(buf, size, &n, ev->sup_name ? ev->sup_name : "");
+        put(buf, size, &n, ",\"child_id\":");
+        put_json_string(buf, size, &n, ev->child_id ? ev->child_id : "");
+        put(buf, size, &n, ",\"child\":\"%s\"", gr__ref_format(b, ev->child));
+        put_json_reason(ev, buf, size, &n);
+        put(buf, size, &n, ",\"restarts\":%u", ev->restarts);
+    } else {
+        put(buf, size, &n,
+            ",\"actor\":\"%s\",\"behaviour\":", gr__ref_format(a, ev->actor));
+        put_json_string(buf, size, &n, ev->behaviour ? ev->behaviour : "");
+        put_json_reason(ev, buf, size, &n);
+    }
+    put(buf, size, &n, "}");
     /* A cut line is not JSON: say so rather than emit half an object. */
     if (n >= size)
         snprintf(buf, size, "{\"event\":\"%s\",\"truncated\":true}",
@@ -139,8 +224,22 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
     return buf;
 }
 
+bool gr__event_wanted(const gr__logger *log, gr_log_level level)
+{
+    return gr__log_enabled(log, level);
+}
+
 void gr__event_emit(const gr__events *e, const gr__logger *log, gr_event *ev)
 {
+    if (!gr__log_enabled(log, ev->level))
+        return;
+    /* Strings that do not apply read as "", never NULL. */
+    if (ev->behaviour == NULL)
+        ev->behaviour = "";
+    if (ev->sup_name == NULL)
+        ev->sup_name = "";
+    if (ev->child_id == NULL)
+        ev->child_id = "";
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ev->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -148,13 +247,19 @@ void gr__event_emit(const gr__events *e, const gr__logger *log, gr_event *ev)
         e->fn(e->arg, ev);
         return;
     }
-    gr_log_level level = event_level(ev);
-    if (!gr__log_enabled(log, level))
+    char line[GR__LOG_LINE_MAX + 1];
+    if (e->fd >= 0) {
+        gr_event_format_json(ev, line, sizeof line - 1);
+        size_t len = strlen(line);
+        line[len++] = '\n';
+        /* One write per line: appends from several threads do not mix. A
+         * failed write loses the line; there is nowhere better to say so. */
+        (void)!write(e->fd, line, len);
         return;
-    char line[GR__LOG_LINE_MAX];
+    }
     if (e->json)
         gr_event_format_json(ev, line, sizeof line);
     else
         gr_event_format_text(ev, line, sizeof line);
-    gr__log(log, level, "%s", line);
+    gr__log(log, ev->level, "%s", line);
 }

@@ -5,6 +5,8 @@
 #ifndef GROVE_ACTOR_EVENT_H
 #define GROVE_ACTOR_EVENT_H
 
+#include <stdbool.h>
+
 #include <grove/event.h>
 #include <grove/system.h>
 
@@ -12,16 +14,27 @@
 
 /* Where a system's events go; fixed after start. */
 typedef struct gr__events {
-    gr_event_fn fn; /* NULL: lines through the log. */
+    gr_event_fn fn; /* NULL: a file or lines through the log. */
     void *arg;
+    int fd; /* The JSON-lines file, or -1. */
     int json;
 } gr__events;
 
-/* Sets up the event sink from the config. */
-void gr__events_init(gr__events *e, const gr_config *cfg);
+/* Sets up the event sink from the config (opening the event log file, if
+ * any; failures are logged through log). Returns GR_OK or GR_ESYS. */
+int gr__events_init(gr__events *e, const gr_config *cfg, gr__logger *log);
 
-/* Emits ev (its time is filled in here) through e, or as a log line
- * through log. Any thread. */
+/* Closes the event log file, if any. */
+void gr__events_destroy(gr__events *e);
+
+/* Whether events at level get anywhere; check it before building one. */
+bool gr__event_wanted(const gr__logger *log, gr_log_level level);
+
+/* The level of a supervisor event of kind with reason why. */
+gr_log_level gr__sup_event_level(gr_event_kind kind, const gr_reason *why);
+
+/* Emits ev (its time is filled in here) through e's sink if its level is
+ * enabled. Any thread. */
 void gr__event_emit(const gr__events *e, const gr__logger *log, gr_event *ev);
 
 #endif

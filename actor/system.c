@@ -23,6 +23,7 @@ static void destroy(gr_system *sys)
     gr__idtable_destroy(&sys->ids);
     gr__names_destroy(&sys->names);
     gr__dead_destroy(&sys->dead);
+    gr__events_destroy(&sys->events);
     pthread_cond_destroy(&sys->stop_cond);
     pthread_mutex_destroy(&sys->stop_lock);
     free(sys);
@@ -43,8 +44,9 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
     if (sys == NULL)
         return GR_ENOMEM;
     gr__logger_init(&sys->log, cfg);
-    gr__events_init(&sys->events, cfg);
-    int rc = gr__dead_init(&sys->dead, cfg->dead_letter_log_limit,
+    int rc = gr__events_init(&sys->events, cfg, &sys->log);
+    if (rc == GR_OK)
+        rc = gr__dead_init(&sys->dead, cfg->dead_letter_log_limit,
                            cfg->dead_letter_summary_ms);
     sys->max_payload =
         cfg->max_payload ? cfg->max_payload : GR__DEFAULT_MAX_PAYLOAD;

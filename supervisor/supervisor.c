@@ -32,6 +32,7 @@ static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
                    .child = child,
                    .reason = why != NULL ? *why : gr_reason_of(GR_OK),
                    .restarts = sup_window_count(&s->window)};
+    ev.level = gr__sup_event_level(kind, &ev.reason);
     gr__event_emit(&s->sys->events, &s->sys->log, &ev);
 }
 

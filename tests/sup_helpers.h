@@ -148,10 +148,13 @@ static inline const char *reason_str(const gr_reason *r, char *buf, size_t size)
     return buf;
 }
 
-/* The gr_config.event_fn: records each supervisor event. */
+/* The gr_config.event_fn: records each supervisor event (and ignores the
+ * events of actors themselves). */
 static inline void trace_event(void *arg, const gr_event *ev)
 {
     (void)arg;
+    if (ev->kind > GR_EV_GAVE_UP)
+        return; /* An actor's own event, not a supervisor's. */
     char s[REC_LEN], why[32];
     const char *sup = ev->sup_name[0] != '\0' ? ev->sup_name : "?";
     const char *kind = gr_event_kind_name(ev->kind);

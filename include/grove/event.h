@@ -1,19 +1,28 @@
 /*
  * Grove events: one structured record for each thing a user watches a
- * system heal by (child starts, exits, crashes, restarts, supervisors
- * giving up).
+ * system by — actors spawned, exiting and crashing, dead letters, and a
+ * supervision tree healing itself (child starts, exits, crashes, restarts,
+ * supervisors giving up).
  *
- * By default each event becomes one readable text line through the log
- * facility (gr_config.log_fn, or stderr); gr_config.event_json makes it a
- * JSON object on one line instead; gr_config.event_fn receives the record
- * itself. Thread safety: events are emitted from any Grove thread,
- * concurrently; an event_fn must not block long and must not call back into
- * the system that emitted it.
+ * Each event has a level (gr_log_level); events below gr_config.log_level
+ * are dropped. The rest go to one sink, the first configured of:
+ *   - gr_config.event_fn, which receives the record itself;
+ *   - a file of JSON lines, appended to: gr_config.event_log, or the
+ *     GROVE_LOG environment variable (follow it with `tail -f`);
+ *   - the log facility (stderr by default), as readable text, or as JSON
+ *     when gr_config.event_json is set.
+ * Dead-letter events are rate-limited: the first dead_letter_log_limit,
+ * then a periodic summary line (counters and subscriptions see them all).
+ *
+ * Thread safety: events are emitted from any Grove thread, concurrently;
+ * an event_fn must not block long and must not call back into the system
+ * that emitted it.
  */
 #ifndef GROVE_EVENT_H
 #define GROVE_EVENT_H
 
 #include <grove/actor.h>
+#include <grove/deadletter.h>
 
 /* What happened. */
 typedef enum gr_event_kind {
@@ -24,19 +33,33 @@ typedef enum gr_event_kind {
     GR_EV_START_FAILED = 4,    /* A child's init failed while (re)starting. */
     GR_EV_GAVE_UP = 5,         /* Restart intensity exceeded: the supervisor
                                   stops its children and exits. */
-    GR_EV_KIND_COUNT = 6       /* Number of kinds; not a kind. */
+    GR_EV_SPAWNED = 6,         /* An actor's init returned (debug). */
+    GR_EV_EXITED = 7,          /* An actor exited normally, by shutdown
+                                  (debug) or killed (warn). */
+    GR_EV_CRASHED = 8,         /* An actor exited with any other reason. */
+    GR_EV_INIT_FAILED = 9,     /* An actor's init failed. */
+    GR_EV_DEAD_LETTER = 10,    /* A message could not be delivered. */
+    GR_EV_KIND_COUNT = 11      /* Number of kinds; not a kind. */
 } gr_event_kind;
 
-/* One event; valid only during the call that receives it. */
+/* One event; valid only during the call that receives it. Fields that do
+ * not apply to its kind are zero, and strings "". */
 typedef struct gr_event {
     gr_event_kind kind;
-    uint64_t time_ns;     /* CLOCK_REALTIME, nanoseconds. */
+    gr_log_level level; /* Its severity (see the kinds). */
+    uint64_t time_ns;   /* CLOCK_REALTIME, nanoseconds. */
+    gr_reason reason;   /* Exit or failure reason; code GR_OK otherwise. */
+    /* Actor events (spawned, exited, crashed, init_failed): */
+    gr_ref actor;          /* The actor. */
+    const char *behaviour; /* Its behaviour's name, or "". */
+    /* Supervisor events (child_*, start_failed, gave_up): */
     gr_ref supervisor;    /* The supervisor it concerns. */
     const char *sup_name; /* Its registered name, or "". */
     const char *child_id; /* The child's id ("" for GR_EV_GAVE_UP). */
     gr_ref child;         /* The child's reference (new one on a restart). */
-    gr_reason reason;     /* Exit or failure reason; code GR_OK otherwise. */
     unsigned restarts;    /* Restarts in the current intensity window. */
+    /* Dead-letter events: */
+    gr_dead_letter dead; /* The record subscribers get. */
 } gr_event;
 
 /* An event sink; see the file comment for its threading rules. */
@@ -53,8 +76,11 @@ GR_API char *gr_event_format_text(const gr_event *ev, char *buf, size_t size);
 
 /*
  * Formats ev as one JSON object (no newline) into buf (size bytes
- * including the terminator, truncating) and returns buf. Keys: event, time_ns,
- * supervisor, sup_name, child_id, child, reason, code, restarts.
+ * including the terminator; a line that does not fit becomes
+ * {"event":...,"truncated":true}) and returns buf. Keys: event, time_ns,
+ * level, then per kind: actor, behaviour, reason, code (actor events);
+ * supervisor, sup_name, child_id, child, reason, code, restarts
+ * (supervisor events); from, to, type, corr, reason (dead letters).
  */
 GR_API char *gr_event_format_json(const gr_event *ev, char *buf, size_t size);
 

@@ -44,6 +44,9 @@ typedef struct gr_config {
     int no_signals;
     /* Nonzero writes events (see grove/event.h) as JSON lines, not text. */
     int event_json;
+    /* File that events are appended to as JSON lines; NULL means the
+     * GROVE_LOG environment variable, and if that is unset, the log. */
+    const char *event_log;
     /* Sink for events (a gr_event_fn); NULL means lines through the log. */
     void (*event_fn)(void *arg, const struct gr_event *ev);
     /* Opaque argument passed to event_fn. */
