@@ -2,10 +2,16 @@
  * Asks and replies (see include/grove/ask.h).
  *
  * The asker keeps each ask it waits for in rel->asks: the callee, the
- * timeout timer, and the continuation. Whichever answer arrives first (a
- * reply, the timer's GR__MSG_ASK_TIMEOUT, or a GR_MSG_ASK_FAILED) takes the
- * record, so exactly one reaches the actor; later ones find nothing and are
- * dropped (a late reply as a dead letter).
+ * deadline, and the continuation. Whichever answer arrives first (a reply,
+ * a GR_MSG_ASK_FAILED, or the timeout) takes the record, so exactly one
+ * reaches the actor; later ones find nothing and are dropped (a late reply
+ * as a dead letter).
+ *
+ * Timeouts cost no timer per ask: each asker keeps one timer, armed for its
+ * earliest deadline (a "sweep"). When it fires, the asker marks every ask
+ * past its deadline expired, queues itself a GR__MSG_ASK_TIMEOUT for each,
+ * and re-arms for the next deadline. An expired ask's reply is already
+ * late: it becomes a dead letter even before the timeout is handled.
  *
  * The callee needs no message to learn it was asked: a request it handled
  * without answering is recorded in rel->held, and when the callee exits it
@@ -18,6 +24,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "actor/message.h"
 #include "actor/relations.h"
@@ -28,13 +35,83 @@
 /* OTP's default call timeout. */
 #define DEFAULT_TIMEOUT_MS 5000u
 
-/* An ask awaiting its answer. */
+/* An ask awaiting its answer (or, in rel->ask_cache, a spare record). */
 typedef struct gr__ask {
+    struct gr__ask *next; /* In the cache. */
     gr_ref callee;
-    uint64_t timer; /* The timeout's timer id. */
-    gr_ask_fn fn;   /* Continuation, or NULL for handle. */
+    uint64_t due_ns; /* Deadline on the coarse monotonic clock. */
+    gr_ask_fn fn;    /* Continuation, or NULL for handle. */
     void *arg;
+    bool expired; /* Past its deadline; its timeout is queued. */
 } gr__ask;
+
+/* Spare records an asker keeps, so steady asking does not call malloc. */
+#define ASK_CACHE_MAX 64
+
+static gr__ask *ask_alloc(gr__relations *rel)
+{
+    gr__ask *ask = rel->ask_cache;
+    if (ask == NULL)
+        return malloc(sizeof *ask);
+    rel->ask_cache = ask->next;
+    rel->ask_cached--;
+    return ask;
+}
+
+static void ask_free(gr__relations *rel, gr__ask *ask)
+{
+    if (rel->ask_cached == ASK_CACHE_MAX) {
+        free(ask);
+        return;
+    }
+    ask->next = rel->ask_cache;
+    rel->ask_cache = ask;
+    rel->ask_cached++;
+}
+
+/* The coarse monotonic clock (a few ns to read, ticks of a few ms) and its
+ * resolution, which deadlines add so that they are never early. */
+static uint64_t coarse_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t coarse_res_ns(void)
+{
+    static _Atomic(uint64_t) res;
+    uint64_t r = atomic_load_explicit(&res, memory_order_relaxed);
+    if (r == 0) {
+        struct timespec ts;
+        clock_getres(CLOCK_MONOTONIC_COARSE, &ts);
+        r = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+        atomic_store_explicit(&res, r, memory_order_relaxed);
+    }
+    return r;
+}
+
+/* Arms a's sweep for deadline due (ns, coarse clock), replacing a later
+ * one. */
+static void arm_sweep(gr__actor *a, uint64_t due, uint64_t now)
+{
+    gr__relations *rel = a->rel;
+    if (rel->sweep_timer != 0 && rel->sweep_due <= due)
+        return;
+    if (rel->sweep_timer != 0)
+        gr__timer_cancel(a->sys, rel->sweep_timer);
+    /* Whole milliseconds, rounded up: the timer may not fire early. */
+    uint64_t ms = due > now ? (due - now + 999999u) / 1000000u : 0;
+    gr_ref self = gr__actor_ref(a);
+    /* GR_MSG_TIMER: the message carries the timer's id in corr. */
+    gr_msg m = {.type = GR__MSG_ASK_SWEEP,
+                .flags = GR_MSG_TIMER,
+                .from = self,
+                .to = self};
+    if (gr__timer_send(a->sys, ms, 0, &m, &rel->sweep_timer) != GR_OK)
+        rel->sweep_timer = 0; /* Stopping, or out of memory. */
+    rel->sweep_due = due;
+}
 
 /* Sends to's actor a runtime message (no payload) about ask corr. */
 static void notify(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
@@ -69,35 +146,30 @@ int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
     if (rc != GR_OK)
         return rc;
     gr__relations *rel = gr__relations_of(a);
-    gr__ask *ask = malloc(sizeof *ask);
-    if (rel == NULL || ask == NULL) {
-        free(ask);
+    gr__ask *ask = rel != NULL ? ask_alloc(rel) : NULL;
+    if (ask == NULL)
         return GR_ENOMEM;
-    }
-    /* relaxed: ids only need to be unique; monitors and asks share them. */
-    uint64_t id =
-        atomic_fetch_add_explicit(&sys->next_monitor, 1, memory_order_relaxed);
+    uint64_t id = gr__new_id(sys, ctx->w);
     gr_ref self = gr__actor_ref(a);
-    *ask = (gr__ask){.callee = target, .fn = fn, .arg = arg};
+    uint64_t now = coarse_now_ns();
+    uint64_t due = now + coarse_res_ns() +
+                   (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS) * 1000000u;
+    *ask = (gr__ask){.callee = target, .due_ns = due, .fn = fn, .arg = arg};
     if ((rc = gr__refmap_put(&rel->asks, gr__id_key(id), ask)) != GR_OK) {
-        free(ask);
+        ask_free(rel, ask);
         return rc;
     }
-    rc = gr__timer_start(sys, timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS,
-                         self, GR__MSG_ASK_TIMEOUT, id, &ask->timer);
-    if (rc == GR_OK) {
-        gr_msg m = {.type = type,
-                    .flags = GR_MSG_REQUEST,
-                    .from = self,
-                    .to = target,
-                    .corr = id,
-                    .data = data,
-                    .len = len};
-        if ((rc = gr__deliver_msg(sys, ctx->w, &m)) != GR_OK)
-            gr__timer_cancel(sys, ask->timer);
-    }
+    gr_msg m = {.type = type,
+                .flags = GR_MSG_REQUEST,
+                .from = self,
+                .to = target,
+                .corr = id,
+                .data = data,
+                .len = len};
+    if ((rc = gr__deliver_msg(sys, ctx->w, &m)) == GR_OK)
+        arm_sweep(a, due, now);
     if (rc != GR_OK) {
-        free(gr__refmap_take(&rel->asks, gr__id_key(id)));
+        ask_free(rel, gr__refmap_take(&rel->asks, gr__id_key(id)));
         return rc;
     }
     if (corr != NULL)
@@ -189,6 +261,42 @@ void gr__ask_hold(gr__actor *a, gr__worker *w)
     *asker = m->from;
 }
 
+/* Context for a sweep: the actor, its worker, the time, and the next
+ * deadline still ahead. */
+struct sweep {
+    gr__actor *a;
+    gr__worker *w;
+    uint64_t now, next;
+};
+
+static void sweep_one(void *arg, gr_ref key, void *value)
+{
+    struct sweep *sw = arg;
+    gr__ask *ask = value;
+    if (ask->expired)
+        return;
+    if (ask->due_ns <= sw->now) {
+        ask->expired = true;
+        gr_ref self = gr__actor_ref(sw->a);
+        notify(sw->a->sys, sw->w, GR__MSG_ASK_TIMEOUT, self, self, key.serial);
+    } else if (ask->due_ns < sw->next) {
+        sw->next = ask->due_ns;
+    }
+}
+
+/* a's sweep timer fired: time out the asks past their deadline. */
+static void sweep(gr__actor *a, gr__worker *w, uint64_t timer)
+{
+    gr__relations *rel = a->rel;
+    if (rel == NULL || timer != rel->sweep_timer)
+        return; /* Replaced by an earlier one meanwhile. */
+    rel->sweep_timer = 0;
+    struct sweep sw = {a, w, coarse_now_ns(), UINT64_MAX};
+    gr__refmap_each(&rel->asks, sweep_one, &sw);
+    if (sw.next != UINT64_MAX)
+        arm_sweep(a, sw.next, sw.now);
+}
+
 gr__sig gr__ask_signal(gr__actor *a, gr__worker *w, gr_msg *m)
 {
     if (a->flags & GR__ACTOR_INBOX) /* gr_call() matches its own answer. */
@@ -198,28 +306,37 @@ gr__sig gr__ask_signal(gr__actor *a, gr__worker *w, gr_msg *m)
             free(gr__refmap_take(&a->rel->held, gr__id_key(m->corr)));
         return GR__SIG_CONSUMED;
     }
-    gr__ask *ask = a->rel != NULL
-                       ? gr__refmap_take(&a->rel->asks, gr__id_key(m->corr))
-                       : NULL;
+    if (m->type == GR__MSG_ASK_SWEEP) {
+        sweep(a, w, m->corr);
+        return GR__SIG_CONSUMED;
+    }
+    gr__relations *rel = a->rel;
+    gr__ask *ask =
+        rel != NULL ? gr__refmap_take(&rel->asks, gr__id_key(m->corr)) : NULL;
+    bool timeout = m->type == GR__MSG_ASK_TIMEOUT;
+    if (ask != NULL && ask->expired && !timeout) {
+        /* Past its deadline: its queued timeout will take it. The map had
+         * room for it a moment ago, so this put cannot fail. */
+        (void)gr__refmap_put(&rel->asks, gr__id_key(m->corr), ask);
+        ask = NULL;
+    }
     if (ask == NULL) {
-        /* Already answered: a late reply is a dead letter; a late timeout
-         * or failure just goes. */
+        /* Answered already, or past its deadline: a late reply is a dead
+         * letter; a late failure just goes. */
         if (m->type < GR_MSG_RESERVED)
             gr__dead_letter(a->sys, w, m, GR_DL_EXPIRED_REPLY);
         return GR__SIG_CONSUMED;
     }
-    if (m->type == GR__MSG_ASK_TIMEOUT) {
+    if (timeout) {
         notify(a->sys, w, GR__MSG_ASK_FORGET, gr__actor_ref(a), ask->callee,
                m->corr);
         m->type = GR_MSG_TIMEOUT;
         m->flags = GR_MSG_REPLY;
         m->from = ask->callee;
-    } else {
-        gr__timer_cancel(a->sys, ask->timer);
     }
     w->turn_cont = ask->fn;
     w->turn_cont_arg = ask->arg;
-    free(ask);
+    ask_free(rel, ask);
     return GR__SIG_DELIVER;
 }
 
@@ -243,7 +360,6 @@ static void drop_ask(void *arg, gr_ref key, void *value)
 {
     struct ask_exit *x = arg;
     gr__ask *ask = value;
-    gr__timer_cancel(x->a->sys, ask->timer);
     notify(x->a->sys, x->w, GR__MSG_ASK_FORGET, gr__actor_ref(x->a),
            ask->callee, key.serial);
     free(ask);
@@ -256,6 +372,14 @@ void gr__ask_exit(gr__actor *a, gr__worker *w, const gr_reason *why)
     gr__refmap_clear(&a->rel->held);
     gr__refmap_each(&a->rel->asks, drop_ask, &x);
     gr__refmap_clear(&a->rel->asks);
+    for (gr__ask *ask = a->rel->ask_cache, *next; ask != NULL; ask = next) {
+        next = ask->next;
+        free(ask);
+    }
+    a->rel->ask_cache = NULL;
+    a->rel->ask_cached = 0;
+    if (a->rel->sweep_timer != 0)
+        gr__timer_cancel(a->sys, a->rel->sweep_timer);
 }
 
 void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,

@@ -63,9 +63,7 @@ int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
     gr_inbox *inbox;
     if ((rc = gr_inbox_open(sys, &inbox)) != GR_OK)
         return rc;
-    /* relaxed: ids only need to be unique; monitors and asks share them. */
-    uint64_t corr =
-        atomic_fetch_add_explicit(&sys->next_monitor, 1, memory_order_relaxed);
+    uint64_t corr = gr__new_id(sys, NULL);
     gr_msg req = {.type = type,
                   .flags = GR_MSG_REQUEST,
                   .from = gr_inbox_ref(inbox),

@@ -37,6 +37,8 @@ enum {
     GR__MSG_ASK_TIMEOUT = GR_MSG_RESERVED + 10, /* corr: an ask timed out. */
     GR__MSG_ASK_FORGET = GR_MSG_RESERVED + 11,  /* corr: the asker stopped
                                                    waiting for this reply. */
+    GR__MSG_ASK_SWEEP = GR_MSG_RESERVED + 12,   /* corr: the timer id; time
+                                                   out expired asks. */
 };
 
 struct gr__envpool;

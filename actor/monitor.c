@@ -57,9 +57,7 @@ int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id)
     gr__relations *mon = gr__relations_of(a);
     if (mon == NULL)
         return GR_ENOMEM;
-    /* relaxed: ids only need to be unique. */
-    uint64_t mid =
-        atomic_fetch_add_explicit(&sys->next_monitor, 1, memory_order_relaxed);
+    uint64_t mid = gr__new_id(sys, ctx->w);
     if (list_add(&mon->watching, mid, target) != GR_OK)
         return GR_ENOMEM;
     int rc =

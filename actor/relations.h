@@ -32,13 +32,18 @@ typedef struct gr__mon_list {
 
 /* An actor's relations; allocated on first use, freed at exit. */
 typedef struct gr__relations {
-    gr__mon_list watchers; /* Who monitors this actor. */
-    gr__mon_list watching; /* Whom this actor monitors. */
-    gr__refmap links;      /* Linked actors (values unused, non-NULL). */
-    gr__refmap timers;     /* Own timers by id (see timer.c). */
-    gr__refmap asks;       /* Own asks awaiting an answer, by corr. */
-    gr__refmap held;       /* Requests received, not yet answered, by corr:
-                              the asker's gr_ref (malloc'd). */
+    gr__mon_list watchers;     /* Who monitors this actor. */
+    gr__mon_list watching;     /* Whom this actor monitors. */
+    gr__refmap links;          /* Linked actors (values unused, non-NULL). */
+    gr__refmap timers;         /* Own timers by id (see timer.c). */
+    gr__refmap asks;           /* Own asks awaiting an answer, by corr. */
+    gr__refmap held;           /* Requests received, not yet answered, by corr:
+                                  the asker's gr_ref (malloc'd). */
+    uint64_t sweep_timer;      /* The timer for the earliest ask deadline, or
+                                  0 (see ask.c). */
+    uint64_t sweep_due;        /* Its deadline (coarse monotonic ns). */
+    struct gr__ask *ask_cache; /* Spare ask records (see ask.c). */
+    unsigned ask_cached;
     bool trap_exit;
 } gr__relations;
 

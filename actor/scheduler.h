@@ -66,7 +66,8 @@ typedef struct gr__worker {
     struct gr__actor *turn_actor;
     struct gr__env *turn_env;
     unsigned turn_handled;
-    bool turn_req_open; /* turn_env is a request not answered yet. */
+    bool turn_req_open;       /* turn_env is a request not answered yet. */
+    uint64_t id_next, id_end; /* Owner only: ids taken (gr__new_id). */
     /* Set by the runtime for an answer to gr_ask_then(): handle it with
      * this continuation instead of handle. */
     int (*turn_cont)(gr_ctx *ctx, void *state, const gr_msg *m, void *arg);

@@ -19,8 +19,8 @@ gr__relations *gr__relations_of(gr__actor *a)
 
 gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
 {
-    if (m->flags & GR_MSG_TIMER)
-        return gr__timer_arrived(a, m);
+    if ((m->flags & GR_MSG_TIMER) && m->type < GR_MSG_RESERVED)
+        return gr__timer_arrived(a, m); /* One of a's own timers. */
     if (m->flags & GR_MSG_REPLY)
         return gr__ask_signal(a, w, m);
     switch (m->type) {
@@ -42,6 +42,7 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
         return gr__link_signal(a, w, m, why);
     case GR__MSG_ASK_TIMEOUT:
     case GR__MSG_ASK_FORGET:
+    case GR__MSG_ASK_SWEEP:
         return gr__ask_signal(a, w, m);
     default:
         return GR__SIG_DELIVER;

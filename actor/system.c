@@ -51,7 +51,7 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
     sys->max_payload =
         cfg->max_payload ? cfg->max_payload : GR__DEFAULT_MAX_PAYLOAD;
     sys->incarnation = 1;
-    atomic_init(&sys->next_monitor, 1);
+    atomic_init(&sys->next_id, 1);
     pthread_mutex_init(&sys->stop_lock, NULL);
     pthread_cond_init(&sys->stop_cond, NULL);
     if (rc == GR_OK)
@@ -143,6 +143,21 @@ int gr_system_shutdown(gr_system *sys)
     gr__log(&sys->log, GR_LOG_INFO, "system stopped");
     destroy(sys);
     return GR_OK;
+}
+
+uint64_t gr__new_id(gr_system *sys, gr__worker *w)
+{
+    /* relaxed: ids only need to be unique. A worker takes them in blocks,
+     * so its asks do not all hit one shared counter. */
+    if (w == NULL)
+        return atomic_fetch_add_explicit(&sys->next_id, 1,
+                                         memory_order_relaxed);
+    if (w->id_next == w->id_end) {
+        w->id_next = atomic_fetch_add_explicit(&sys->next_id, GR__ID_BLOCK,
+                                               memory_order_relaxed);
+        w->id_end = w->id_next + GR__ID_BLOCK;
+    }
+    return w->id_next++;
 }
 
 /* Inserts (actor, depth) into list, deepest first, if it is deep enough. */

@@ -29,9 +29,9 @@ struct gr_system {
     gr__deadletters dead;
     gr__io io;
     size_t max_payload;
-    uint32_t incarnation;           /* Of this node; part of every local ref. */
-    _Atomic(uint64_t) next_seq;     /* Spawn order. */
-    _Atomic(uint64_t) next_monitor; /* Monitor ids; 0 is never used. */
+    uint32_t incarnation;       /* Of this node; part of every local ref. */
+    _Atomic(uint64_t) next_seq; /* Spawn order. */
+    _Atomic(uint64_t) next_id;  /* Monitor and ask ids; 0 is never used. */
     _Atomic(uint64_t) spawned;
     _Atomic(uint64_t) exited;
     _Atomic(uint64_t) restarts; /* Children restarted by supervisors. */
@@ -44,5 +44,12 @@ struct gr_system {
     pthread_cond_t stop_cond;
     bool stop_requested;
 };
+
+/* Ids a worker takes from next_id at a time. */
+#define GR__ID_BLOCK 1024u
+
+/* Returns a fresh monitor or ask id, unique in sys; w is the calling
+ * thread's worker of sys, or NULL. */
+uint64_t gr__new_id(gr_system *sys, gr__worker *w);
 
 #endif
