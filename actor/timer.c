@@ -130,16 +130,18 @@ void gr__timer_cancel(gr_system *sys, uint64_t id)
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
-    gr__timer *t = (gr__timer *)w;
     gr__io *io = w->data;
-    /* A cancel may be waiting in the commands: take them first. */
+    uint64_t id = ((gr__timer *)w)->id;
+    /* A cancel may be waiting in the commands: take them first. That may
+     * free this very timer, so look it up again by its id (never reused). */
     gr__timers_poll(io);
-    if (gr__refmap_get(&io->armed, gr__id_key(t->id)) != t)
-        return; /* Cancelled just now (and freed). */
+    gr__timer *t = gr__refmap_get(&io->armed, gr__id_key(id));
+    if (t == NULL)
+        return; /* Cancelled just now. */
     int rc = gr__deliver_msg(io->sys, NULL, &t->msg);
     if (t->every_ns == 0 || rc == GR_ENOACTOR) {
-        ev_timer_stop(loop, w);
-        (void)gr__refmap_take(&io->armed, gr__id_key(t->id));
+        ev_timer_stop(loop, &t->watcher);
+        (void)gr__refmap_take(&io->armed, gr__id_key(id));
         free(t);
     }
 }
