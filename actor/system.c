@@ -181,7 +181,10 @@ static void find_deepest(gr_system *sys, gr_mailbox_depth *list)
             serial != 0 ? gr__idtable_acquire(&sys->ids, serial) : NULL;
         if (a == NULL)
             continue;
-        note_depth(list, gr__actor_ref(a), gr__actor_depth(a));
+        /* The ref from the serial we hold: a->serial is written by the
+         * spawner just after the slot is published. */
+        note_depth(list, (gr_ref){serial, 0, sys->incarnation},
+                   gr__actor_depth(a));
         if (gr__idtable_release(&sys->ids, serial))
             gr__actor_finalize(a);
     }
