@@ -45,6 +45,7 @@ static gr__actor *actor_alloc(size_t size)
 
 static void actor_free(gr__actor *a)
 {
+    free(a->exit_why);
     free((char *)a - a->align_skew);
 }
 
@@ -190,7 +191,10 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
         gr__actor_popped(a);
         gr__env *e = (gr__env *)node;
         gr_reason why;
-        gr__sig act = e->msg.type >= GR_MSG_RESERVED || e->msg.flags != 0
+        /* Runtime messages, replies and timer messages are the runtime's
+         * business first; tells and requests go straight to the handler. */
+        gr__sig act = e->msg.type >= GR_MSG_RESERVED ||
+                              (e->msg.flags & (GR_MSG_REPLY | GR_MSG_TIMER))
                           ? gr__signal(a, w, &e->msg, &why)
                           : GR__SIG_DELIVER;
         if (act == GR__SIG_DELIVER) {
@@ -284,6 +288,11 @@ void gr__actor_exit(gr__actor *a, gr__worker *w, const gr_reason *why,
 {
     gr_system *sys = a->sys;
     a->exit_code = why->code;
+    bool plain = why->flags == 0 && why->msg_type == 0 && why->detail == 0 &&
+                 why->text[0] == '\0';
+    /* Out of memory: queued requests get the code alone. */
+    if (!plain && (a->exit_why = malloc(sizeof *a->exit_why)) != NULL)
+        *a->exit_why = *why;
     if ((how & GR__EXIT_TERMINATE) && a->b->terminate != NULL)
         run_terminate(a, w, why);
     if (a->name != NULL) {
@@ -309,7 +318,10 @@ void gr__actor_finalize(gr__actor *a)
     while ((node = gr__mailbox_pop(&a->mb_head, &a->mb_tail)) != NULL) {
         gr__env *e = (gr__env *)node;
         if (e->msg.type < GR_MSG_RESERVED)
-            gr__dead_message(sys, &e->msg, GR_DL_STOPPED, a->exit_code);
+            gr__dead_message(sys, &e->msg, GR_DL_STOPPED,
+                             a->exit_why != NULL
+                                 ? a->exit_why
+                                 : &(gr_reason){.code = a->exit_code});
         else
             gr__signal_orphan(sys, &e->msg);
         gr__env_free(e);

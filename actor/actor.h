@@ -37,6 +37,9 @@ typedef struct gr__actor {
     uint64_t seq;              /* Spawn order, for newest-first shutdown. */
     char *name;                /* Registered name (owned), or NULL. */
     struct gr__relations *rel; /* Links, monitors (owner-only), or NULL. */
+    /* Its exit reason when that is more than a code (text, detail, flags),
+     * kept for the requests still queued at finalisation; else NULL. */
+    gr_reason *exit_why;
     /* Line 1: the runner. */
     _Alignas(64) gr__mailbox_tail mb_tail;
     gr_system *sys;

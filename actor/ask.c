@@ -383,7 +383,7 @@ void gr__ask_exit(gr__actor *a, gr__worker *w, const gr_reason *why)
 }
 
 void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
-                      int code)
+                      const gr_reason *why)
 {
     if (m->flags & GR_MSG_TIMER)
         return; /* Its owner is gone, and its timers with it. */
@@ -391,6 +391,5 @@ void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
         reason = GR_DL_EXPIRED_REPLY;
     gr__dead_letter(sys, NULL, m, reason);
     if ((m->flags & GR_MSG_REQUEST) && reason == GR_DL_STOPPED)
-        send_failed(sys, gr__worker_of(sys), m->to, m->from, m->corr,
-                    &(gr_reason){.code = code});
+        send_failed(sys, gr__worker_of(sys), m->to, m->from, m->corr, why);
 }

@@ -40,7 +40,8 @@ static int await_answer(gr_system *sys, gr_inbox *inbox, uint64_t corr,
             return GR_OK;
         }
         if (m->type < GR_MSG_RESERVED)
-            gr__dead_message(sys, m, GR_DL_NO_ACTOR, GR_ENOACTOR);
+            gr__dead_message(sys, m, GR_DL_NO_ACTOR,
+                             &(gr_reason){.code = GR_ENOACTOR});
         gr_msg_free(m);
     }
 }

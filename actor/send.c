@@ -47,7 +47,8 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
         a = gr__idtable_acquire(&sys->ids, to.serial);
     if (a == NULL) {
         if (type < GR_MSG_RESERVED)
-            gr__dead_message(sys, m, GR_DL_NO_ACTOR, GR_ENOACTOR);
+            gr__dead_message(sys, m, GR_DL_NO_ACTOR,
+                             &(gr_reason){.code = GR_ENOACTOR});
         return GR_ENOACTOR;
     }
     /* Messages for an inbox are never pooled: its owner may free them
@@ -72,7 +73,8 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
         if (gr__idtable_release(&sys->ids, to.serial))
             gr__actor_finalize(a);
         if (rc == GR_EMAILBOXFULL)
-            gr__dead_message(sys, m, GR_DL_MAILBOX_FULL, rc);
+            gr__dead_message(sys, m, GR_DL_MAILBOX_FULL,
+                             &(gr_reason){.code = rc});
         return rc;
     }
     gr__sched_note_send(&sys->sched, w);
