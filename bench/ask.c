@@ -121,11 +121,11 @@ static int client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
             return finish(ctx, c);
         return c->sent < c->run.n ? send_next(ctx, c) : GR_CONTINUE;
     }
-    /* A timeout or failure: the benchmark is broken. */
+    /* A timeout or failure: the benchmark is broken. Report it at once:
+     * in the sequential mode no other answer is coming to move the run on,
+     * so waiting for the count would hang. */
     c->failed = 1;
-    if (++c->answered == c->run.n)
-        return finish(ctx, c);
-    return GR_CONTINUE;
+    return finish(ctx, c);
 }
 
 static const gr_behaviour client_behaviour = {
@@ -146,7 +146,9 @@ static double run(gr_system *sys, gr_inbox *inbox, gr_ref client,
     uint64_t done = bench_recv_u64(inbox, MSG_DONE);
     uint64_t t1 = bench_now_ns();
     if (done != s.n)
-        bench_die("ask: %s: %" PRIu64 " of %" PRIu64 " answered correctly",
+        bench_die("ask: %s phase: %" PRIu64 " of %" PRIu64
+                  " answered correctly (0: a wrong, missing or repeated "
+                  "value, or a timed-out or failed ask)",
                   what, done, s.n);
     return bench_seconds(t0, t1);
 }
