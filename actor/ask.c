@@ -166,7 +166,9 @@ int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
                 .corr = id,
                 .data = data,
                 .len = len};
-    if ((rc = gr__deliver_msg(sys, ctx->w, &m)) == GR_OK)
+    /* Usually a sweep is armed already for an earlier deadline. */
+    if ((rc = gr__deliver_msg(sys, ctx->w, &m)) == GR_OK &&
+        (rel->sweep_timer == 0 || due < rel->sweep_due))
         arm_sweep(a, due, now);
     if (rc != GR_OK) {
         ask_free(rel, gr__refmap_take(&rel->asks, gr__id_key(id)));

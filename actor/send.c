@@ -5,15 +5,6 @@
 #include "actor/send.h"
 #include "actor/system.h"
 
-int gr__check_payload(gr_system *sys, const void *data, size_t len)
-{
-    if ((data == NULL) != (len == 0))
-        return GR_EINVAL;
-    if (len > sys->max_payload)
-        return GR_EMSGSIZE;
-    return GR_OK;
-}
-
 int gr__deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
                 gr_ref to, uint64_t corr, const void *data, size_t len)
 {

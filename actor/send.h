@@ -23,10 +23,6 @@ int gr__deliver(gr_system *sys, struct gr__worker *w, uint32_t type,
                 gr_ref from, gr_ref to, uint64_t corr, const void *data,
                 size_t len);
 
-/* Checks a payload argument pair and its size: GR_OK, GR_EINVAL (data NULL
- * with len > 0 or the reverse) or GR_EMSGSIZE. */
-int gr__check_payload(gr_system *sys, const void *data, size_t len);
-
 /* gr__deliver() of a whole message, flags included. */
 int gr__deliver_msg(gr_system *sys, struct gr__worker *w, const gr_msg *m);
 

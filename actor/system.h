@@ -45,6 +45,17 @@ struct gr_system {
     bool stop_requested;
 };
 
+/* Checks a payload argument pair and its size: GR_OK, GR_EINVAL (data NULL
+ * with len > 0 or the reverse) or GR_EMSGSIZE. Inline: every send and ask
+ * calls it. */
+static inline int gr__check_payload(const gr_system *sys, const void *data,
+                                    size_t len)
+{
+    if ((data == NULL) != (len == 0))
+        return GR_EINVAL;
+    return len > sys->max_payload ? GR_EMSGSIZE : GR_OK;
+}
+
 /* Ids a worker takes from next_id at a time. */
 #define GR__ID_BLOCK 1024u
 
