@@ -389,7 +389,10 @@ void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
 {
     if (m->flags & GR_MSG_TIMER)
         return; /* Its owner is gone, and its timers with it. */
-    if (m->flags & GR_MSG_REPLY)
+    /* A reply whose asker is gone no longer has anyone waiting. (One
+     * refused by a full mailbox is a mailbox_full: its ask still waits.) */
+    if ((m->flags & GR_MSG_REPLY) &&
+        (reason == GR_DL_NO_ACTOR || reason == GR_DL_STOPPED))
         reason = GR_DL_EXPIRED_REPLY;
     gr__dead_letter(sys, NULL, m, reason);
     if ((m->flags & GR_MSG_REQUEST) && reason == GR_DL_STOPPED)

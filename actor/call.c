@@ -13,28 +13,32 @@
 /* OTP's default call timeout. */
 #define DEFAULT_TIMEOUT_MS 5000
 
-static int64_t now_ms(void)
+static int64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Waits for the answer to ask corr in inbox until deadline_ms (negative:
- * forever). Anything else that arrives there is a late or stray message:
- * dead-lettered. */
+/* Waits for the answer to ask corr in inbox until deadline_ns (negative:
+ * forever), never giving up before it. Anything else that arrives there is
+ * a late or stray message: dead-lettered. */
 static int await_answer(gr_system *sys, gr_inbox *inbox, uint64_t corr,
-                        int64_t deadline_ms, gr_msg **out)
+                        int64_t deadline_ns, gr_msg **out)
 {
     for (;;) {
         int wait = -1;
-        if (deadline_ms >= 0) {
-            int64_t left = deadline_ms - now_ms();
-            wait = left > 0 ? (int)left : 0;
+        if (deadline_ns >= 0) {
+            int64_t left = deadline_ns - now_ns();
+            /* Whole milliseconds, rounded up: a wait may not end early. */
+            wait = left > 0 ? (int)((left + 999999) / 1000000) : 0;
         }
         gr_msg *m;
-        if (gr_inbox_recv(inbox, &m, wait) != GR_OK)
-            return GR_ETIMEDOUT;
+        if (gr_inbox_recv(inbox, &m, wait) != GR_OK) {
+            if (wait == 0 || deadline_ns - now_ns() <= 0)
+                return GR_ETIMEDOUT;
+            continue; /* Woken a little early: wait out the rest. */
+        }
         if ((m->flags & GR_MSG_REPLY) && m->corr == corr) {
             *out = m;
             return GR_OK;
@@ -60,7 +64,9 @@ int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
     int64_t deadline =
         timeout_ms < 0
             ? -1
-            : now_ms() + (timeout_ms == 0 ? DEFAULT_TIMEOUT_MS : timeout_ms);
+            : now_ns() +
+                  (int64_t)(timeout_ms == 0 ? DEFAULT_TIMEOUT_MS : timeout_ms) *
+                      1000000;
     gr_inbox *inbox;
     if ((rc = gr_inbox_open(sys, &inbox)) != GR_OK)
         return rc;

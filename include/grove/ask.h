@@ -57,7 +57,10 @@ typedef int (*gr_ask_fn)(gr_ctx *ctx, void *state, const gr_msg *answer,
  * data, to be answered within timeout_ms milliseconds (0 means 5000, as
  * OTP's default). Stores the ask's id in *corr (may be NULL). Returns
  * GR_OK (exactly one answer follows), GR_ENOACTOR (target already gone; no
- * answer follows), GR_EINVAL, GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
+ * answer follows), GR_EMAILBOXFULL (the target's bounded mailbox is full;
+ * no answer follows), GR_EINVAL, GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
+ * The timeout is noticed within a few milliseconds after it passes; a
+ * reply that arrives before then is still the answer.
  */
 GR_API int gr_ask(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
                   size_t len, uint64_t timeout_ms, uint64_t *corr);
@@ -76,8 +79,10 @@ GR_API gr_request gr_request_of(const gr_msg *msg);
 /*
  * Answers req with a message of type (an application type) and a copy of
  * data. Returns GR_OK (also when the asker no longer waits: the reply then
- * becomes a dead letter), GR_EINVAL (NULL ctx, no request, reserved type,
- * data and len disagree), GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
+ * becomes an expired_reply dead letter), GR_EMAILBOXFULL (the asker's
+ * bounded mailbox is full: a mailbox_full dead letter, and the ask will
+ * time out), GR_EINVAL (NULL ctx, no request, reserved type, data and len
+ * disagree), GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
  */
 GR_API int gr_reply_to(gr_ctx *ctx, const gr_request *req, uint32_t type,
                        const void *data, size_t len);
@@ -92,12 +97,13 @@ GR_API int gr_reply(gr_ctx *ctx, const gr_msg *msg, uint32_t type,
 GR_API int gr_ask_failed_read(const gr_msg *msg, gr_reason *out);
 
 /*
- * Asks target from a thread that is not an actor and waits up to
- * timeout_ms (0 means 5000; negative: forever) for the answer. On GR_OK
- * stores the reply in *reply, which the caller frees with gr_msg_free().
+ * Asks target from a thread that is not an actor and waits for the answer,
+ * giving up no earlier than timeout_ms (0 means 5000; negative: never). On
+ * GR_OK stores the reply in *reply, which the caller frees with
+ * gr_msg_free(); on any error *reply is NULL.
  * Returns GR_OK, GR_ETIMEDOUT, GR_ENOACTOR (target gone, or it exited
- * before replying), GR_EWRONGTHREAD (called from inside a callback),
- * GR_EINVAL, GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
+ * before replying), GR_EMAILBOXFULL, GR_EWRONGTHREAD (called from inside a
+ * callback), GR_EINVAL, GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
  */
 GR_API int gr_call(gr_system *sys, gr_ref target, uint32_t type,
                    const void *data, size_t len, int timeout_ms,
