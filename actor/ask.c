@@ -153,7 +153,7 @@ int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
     gr_ref self = gr__actor_ref(a);
     uint64_t now = coarse_now_ns();
     uint64_t due = now + coarse_res_ns() +
-                   (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS) * 1000000u;
+                   gr__ms_to_ns(timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
     *ask = (gr__ask){.callee = target, .due_ns = due, .fn = fn, .arg = arg};
     if ((rc = gr__refmap_put(&rel->asks, gr__id_key(id), ask)) != GR_OK) {
         ask_free(rel, ask);

@@ -86,8 +86,8 @@ int gr__timer_send(gr_system *sys, uint64_t ms, uint64_t every_ms,
         return GR_ENOMEM;
     /* relaxed: ids only need to be unique. */
     t->id = atomic_fetch_add_explicit(&io->next_timer, 1, memory_order_relaxed);
-    t->due_ns = now_ns() + ms * 1000000u;
-    t->every_ns = every_ms * 1000000u;
+    t->due_ns = now_ns() + gr__ms_to_ns(ms);
+    t->every_ns = gr__ms_to_ns(every_ms);
     t->msg = *m;
     if (m->len > 0)
         memcpy(t->payload, m->data, m->len);

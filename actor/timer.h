@@ -26,6 +26,16 @@ struct gr__io;
 int gr__timer_send(gr_system *sys, uint64_t ms, uint64_t every_ms,
                    const gr_msg *m, uint64_t *id);
 
+/* Longest delay a timer keeps, in ms (about 146 years); longer ones are
+ * cut to it, so that a deadline in ns never overflows. */
+#define GR__TIMER_MAX_MS (UINT64_MAX / 4 / 1000000u)
+
+/* Returns ms in nanoseconds, saturating at GR__TIMER_MAX_MS. */
+static inline uint64_t gr__ms_to_ns(uint64_t ms)
+{
+    return (ms < GR__TIMER_MAX_MS ? ms : GR__TIMER_MAX_MS) * 1000000u;
+}
+
 /* gr__timer_send() of a runtime message with no payload and no sender. */
 int gr__timer_start(gr_system *sys, uint64_t ms, gr_ref to, uint32_t type,
                     uint64_t corr, uint64_t *id);
