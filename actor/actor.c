@@ -51,7 +51,7 @@ static void actor_free(gr__actor *a)
 
 gr_ref gr__actor_ref(const gr__actor *a)
 {
-    return (gr_ref){a->serial, 0, a->sys->incarnation};
+    return (gr_ref){a->serial, a->sys->node_id, a->sys->incarnation};
 }
 
 /* Runs b's init for a new actor; on failure stores the reason in *why and

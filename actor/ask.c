@@ -395,6 +395,57 @@ void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
         (reason == GR_DL_NO_ACTOR || reason == GR_DL_STOPPED))
         reason = GR_DL_EXPIRED_REPLY;
     gr__dead_letter(sys, NULL, m, reason);
-    if ((m->flags & GR_MSG_REQUEST) && reason == GR_DL_STOPPED)
+    /* A request that will never be answered fails its asker at once. One
+     * refused at the send (no actor, no room) already failed its local
+     * asker through the send's result; a remote asker learns here. */
+    if ((m->flags & GR_MSG_REQUEST) &&
+        (reason == GR_DL_STOPPED || m->from.node != sys->node_id))
         send_failed(sys, gr__worker_of(sys), m->to, m->from, m->corr, why);
+}
+
+/* Context for failing an actor's asks to a node that went down. */
+struct ask_node_down {
+    gr__actor *a;
+    gr__worker *w;
+    uint32_t node, inc;
+};
+
+static void ask_lost(void *arg, gr_ref key, void *value)
+{
+    struct ask_node_down *x = arg;
+    gr__ask *ask = value;
+    if (gr__ref_on(ask->callee, x->node, x->inc) && !ask->expired)
+        send_failed(x->a->sys, x->w, ask->callee, gr__actor_ref(x->a),
+                    key.serial, &(gr_reason){.code = GR_ENOCONNECTION});
+}
+
+/* Collects the held requests whose askers were on the lost node. */
+struct held_scan {
+    struct ask_node_down *x;
+    gr_ref *keys;
+    size_t n;
+};
+
+static void held_lost(void *arg, gr_ref key, void *value)
+{
+    struct held_scan *hs = arg;
+    const gr_ref *asker = value;
+    if (gr__ref_on(*asker, hs->x->node, hs->x->inc) && hs->keys != NULL)
+        hs->keys[hs->n++] = key;
+}
+
+void gr__ask_node_down(gr__actor *a, gr__worker *w, uint32_t node,
+                       uint32_t inc)
+{
+    struct ask_node_down x = {a, w, node, inc};
+    gr__refmap_each(&a->rel->asks, ask_lost, &x);
+    /* Requests held for askers there will never be wanted: drop them. (Out
+     * of memory, they stay until answered; the answer is a dead letter.) */
+    gr__refmap *held = &a->rel->held;
+    struct held_scan hs = {&x, malloc((held->n ? held->n : 1) * sizeof(gr_ref)),
+                           0};
+    gr__refmap_each(held, held_lost, &hs);
+    for (size_t i = 0; i < hs.n; i++)
+        free(gr__refmap_take(held, hs.keys[i]));
+    free(hs.keys);
 }

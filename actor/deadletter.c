@@ -14,7 +14,8 @@
 #include "actor/system.h"
 
 static const char *const reason_names[GR_DL_COUNT] = {
-    "no_actor", "stopped", "expired_reply", "mailbox_full", "unknown_name"};
+    "no_actor",     "stopped",   "expired_reply", "mailbox_full",
+    "unknown_name", "node_down", "backpressure"};
 
 const char *gr_dead_reason_name(gr_dead_reason reason)
 {

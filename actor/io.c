@@ -1,5 +1,7 @@
 #include "actor/io.h"
 
+#include <stdlib.h>
+
 #include "actor/scheduler.h"
 #include "actor/system.h"
 #include "actor/timer.h"
@@ -78,6 +80,16 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
     if (atomic_exchange_explicit(&io->take_signals, false,
                                  memory_order_acquire))
         start_signals(io);
+    pthread_mutex_lock(&io->timer_lock);
+    gr__io_job *job = io->jobs;
+    io->jobs = io->jobs_tail = NULL;
+    pthread_mutex_unlock(&io->timer_lock);
+    while (job != NULL) {
+        gr__io_job *next = job->next;
+        job->fn(job->arg);
+        free(job);
+        job = next;
+    }
     gr__timers_poll(io);
 }
 
@@ -142,17 +154,54 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     return GR_OK;
 }
 
+int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg)
+{
+    gr__io_job *job = malloc(sizeof *job);
+    if (job == NULL)
+        return GR_ENOMEM;
+    *job = (gr__io_job){fn, arg, NULL};
+    pthread_mutex_lock(&io->timer_lock);
+    /* relaxed: under the lock that gr__io_stop's drain also takes. */
+    if (atomic_load_explicit(&io->quit, memory_order_relaxed)) {
+        pthread_mutex_unlock(&io->timer_lock);
+        free(job);
+        return GR_ESTOPPED;
+    }
+    if (io->jobs_tail != NULL)
+        io->jobs_tail->next = job;
+    else
+        io->jobs = job;
+    io->jobs_tail = job;
+    pthread_mutex_unlock(&io->timer_lock);
+    ev_async_send(io->loop, &io->wake);
+    return GR_OK;
+}
+
+struct ev_loop *gr__io_loop(gr__io *io)
+{
+    return io->loop;
+}
+
 void gr__io_stop(gr__io *io)
 {
     if (!io->started)
         return;
-    /* release: on_wake sees quit once it sees the async event. */
+    /* release: on_wake sees quit once it sees the async event. Under the
+     * lock, so no job is queued after the loop's last look. */
+    pthread_mutex_lock(&io->timer_lock);
     atomic_store_explicit(&io->quit, true, memory_order_release);
+    pthread_mutex_unlock(&io->timer_lock);
     ev_async_send(io->loop, &io->wake);
     pthread_join(io->thread, NULL);
     /* Our watchers are stopped (on_wake did it): now the next system may
      * take the signals. */
     leave_signal_queue(io);
+    /* Jobs the loop never ran: their owners clean up at shutdown. */
+    for (gr__io_job *job = io->jobs, *next; job != NULL; job = next) {
+        next = job->next;
+        free(job);
+    }
+    io->jobs = io->jobs_tail = NULL;
     gr__timers_destroy(io);
     ev_loop_destroy(io->loop);
     io->loop = NULL;

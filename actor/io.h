@@ -19,6 +19,13 @@
 
 struct gr__timer_cmd;
 
+/* A function to run on the loop thread (see gr__io_call). */
+typedef struct gr__io_job {
+    void (*fn)(void *arg);
+    void *arg;
+    struct gr__io_job *next;
+} gr__io_job;
+
 /* The I/O thread of one system. */
 typedef struct gr__io {
     struct ev_loop *loop;
@@ -47,6 +54,8 @@ typedef struct gr__io {
     gr__refmap armed;
     ev_timer tick;
     ev_timer dead_summary; /* Logs the periodic dead-letter summary. */
+    /* Jobs for the loop thread, oldest first; guarded by timer_lock. */
+    gr__io_job *jobs, *jobs_tail;
 } gr__io;
 
 /*
@@ -56,6 +65,16 @@ typedef struct gr__io {
  * one takes over. Returns GR_OK, GR_ENOMEM or GR_ESYS.
  */
 int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals);
+
+/*
+ * Runs fn(arg) on the loop thread soon, after the jobs queued before it;
+ * from any thread. Returns GR_OK, GR_ENOMEM, or GR_ESTOPPED when the loop
+ * has stopped (fn then never runs).
+ */
+int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg);
+
+/* Returns the loop; only the loop thread may use it while it runs. */
+struct ev_loop *gr__io_loop(gr__io *io);
 
 /* Stops the loop, joins the thread and frees the loop. Idempotent. */
 void gr__io_stop(gr__io *io);

@@ -50,10 +50,11 @@ int gr_link(gr_ctx *ctx, gr_ref target)
     if (rc != GR_OK)
         return rc;
     rc = gr__deliver(a->sys, ctx->w, GR__MSG_LINK, self, target, 0, NULL, 0);
-    if (rc == GR_ENOACTOR)
-        /* Already gone: as in OTP, a noproc signal through the new link. */
-        rc = send_signal(a->sys, ctx->w, target, self,
-                         &(gr_reason){.code = GR_ENOACTOR}, true);
+    if (rc == GR_ENOACTOR || rc == GR_ENOCONNECTION)
+        /* Already gone: as in OTP, a noproc (or noconnection) signal
+         * through the new link. */
+        rc = send_signal(a->sys, ctx->w, target, self, &(gr_reason){.code = rc},
+                         true);
     if (rc != GR_OK)
         gr__link_remove(a, target);
     return rc;
@@ -192,4 +193,27 @@ void gr__link_orphan(gr_system *sys, const gr_msg *m)
 {
     (void)send_signal(sys, gr__worker_of(sys), m->to, m->from,
                       &(gr_reason){.code = GR_ENOACTOR}, true);
+}
+
+/* Context for walking an actor's links when a node goes down. */
+struct link_node_down {
+    gr__actor *a;
+    gr__worker *w;
+    uint32_t node, inc;
+};
+
+static void link_lost(void *arg, gr_ref other, void *value)
+{
+    (void)value;
+    struct link_node_down *x = arg;
+    if (gr__ref_on(other, x->node, x->inc))
+        (void)send_signal(x->a->sys, x->w, other, gr__actor_ref(x->a),
+                          &(gr_reason){.code = GR_ENOCONNECTION}, true);
+}
+
+void gr__link_node_down(gr__actor *a, gr__worker *w, uint32_t node,
+                        uint32_t inc)
+{
+    struct link_node_down x = {a, w, node, inc};
+    gr__refmap_each(&a->rel->links, link_lost, &x);
 }

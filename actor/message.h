@@ -39,6 +39,8 @@ enum {
                                                    waiting for this reply. */
     GR__MSG_ASK_SWEEP = GR_MSG_RESERVED + 12,   /* corr: the timer id; time
                                                    out expired asks. */
+    GR__MSG_NODE_DOWN = GR_MSG_RESERVED + 13,   /* A node is gone (payload:
+                                                   gr__node_down). */
 };
 
 struct gr__envpool;

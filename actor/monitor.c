@@ -62,12 +62,12 @@ int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id)
         return GR_ENOMEM;
     int rc =
         gr__deliver(sys, ctx->w, GR__MSG_MONITOR, self, target, mid, NULL, 0);
-    if (rc == GR_ENOACTOR)
-        /* Already gone: the DOWN comes at once, behind this message. If it
-         * cannot be queued, fail rather than leave a monitor that never
-         * fires. */
+    if (rc == GR_ENOACTOR || rc == GR_ENOCONNECTION)
+        /* Already gone (or its node): the DOWN comes at once, behind this
+         * message. If it cannot be queued, fail rather than leave a
+         * monitor that never fires. */
         rc = send_down(sys, ctx->w, mid, target, self,
-                       &(gr_reason){.code = GR_ENOACTOR});
+                       &(gr_reason){.code = rc});
     if (rc != GR_OK) {
         list_take(&mon->watching, mid, NULL);
         return rc;
@@ -148,4 +148,23 @@ void gr__monitor_orphan(gr_system *sys, const gr_msg *m)
 {
     (void)send_down(sys, gr__worker_of(sys), m->corr, m->to, m->from,
                     &(gr_reason){.code = GR_ENOACTOR});
+}
+
+void gr__monitor_node_down(gr__actor *a, gr__worker *w, uint32_t node,
+                           uint32_t inc)
+{
+    gr__relations *rel = a->rel;
+    gr_ref self = gr__actor_ref(a);
+    /* Our monitors of actors there fire, in our own mailbox's order. */
+    for (unsigned i = 0; i < rel->watching.n; i++)
+        if (gr__ref_on(rel->watching.v[i].ref, node, inc))
+            (void)send_down(a->sys, w, rel->watching.v[i].id,
+                            rel->watching.v[i].ref, self,
+                            &(gr_reason){.code = GR_ENOCONNECTION});
+    /* Watchers there are gone: forget them. */
+    for (unsigned i = 0; i < rel->watchers.n;)
+        if (gr__ref_on(rel->watchers.v[i].ref, node, inc))
+            rel->watchers.v[i] = rel->watchers.v[--rel->watchers.n];
+        else
+            i++;
 }

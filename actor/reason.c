@@ -23,6 +23,9 @@ char *gr_reason_format(const gr_reason *r, char *buf, size_t size)
     case GR_ENOACTOR:
         n = snprintf(buf, size, "noproc");
         break;
+    case GR_ENOCONNECTION:
+        n = snprintf(buf, size, "noconnection");
+        break;
     default:
         n = snprintf(buf, size, "%s (%s)", gr_errname(r->code),
                      gr_strerror(r->code));

@@ -104,6 +104,22 @@ void gr__link_orphan(gr_system *sys, const gr_msg *m);
 gr__sig gr__ask_signal(gr__actor *a, struct gr__worker *w, gr_msg *m);
 void gr__ask_exit(gr__actor *a, struct gr__worker *w, const gr_reason *why);
 
+/* Node-down halves: a's links, monitors and asks involving incarnation
+ * inc of node fire with reason noconnection (queued to a itself, so each
+ * takes the usual path), and requests held for askers there are dropped. */
+void gr__link_node_down(gr__actor *a, struct gr__worker *w, uint32_t node,
+                        uint32_t inc);
+void gr__monitor_node_down(gr__actor *a, struct gr__worker *w, uint32_t node,
+                           uint32_t inc);
+void gr__ask_node_down(gr__actor *a, struct gr__worker *w, uint32_t node,
+                       uint32_t inc);
+
+/* Returns nonzero when r is an actor of incarnation inc of node. */
+static inline bool gr__ref_on(gr_ref r, uint32_t node, uint32_t inc)
+{
+    return r.node == node && r.incarnation == inc;
+}
+
 /* At the end of a handler call that left the turn's request unanswered:
  * a now holds it, and answers it (or fails it as it exits) later. */
 void gr__ask_hold(gr__actor *a, struct gr__worker *w);

@@ -1,7 +1,9 @@
 /* Sending: tell, send, stop, and the one delivery path they share. */
 #include <semaphore.h>
+#include <string.h>
 
 #include "actor/message.h"
+#include "actor/remote.h"
 #include "actor/send.h"
 #include "actor/system.h"
 
@@ -25,6 +27,23 @@ static uint64_t queued_before(gr__actor *a, uint64_t before)
     return before > popped ? before - popped : 0;
 }
 
+/* A send to another node: the transport's, or a node_down dead letter
+ * when this system has none. */
+static int deliver_remote(gr_system *sys, gr__worker *w, const gr_msg *m,
+                          uint32_t node, const char *name)
+{
+    /* acquire: pairs with gr__remote_install. */
+    const gr__remote_ops *ops =
+        atomic_load_explicit(&sys->remote_ops, memory_order_acquire);
+    if (ops != NULL)
+        return name != NULL ? ops->send_name(sys->remote, w, node, name, m)
+                            : ops->send(sys->remote, w, m);
+    if (m->type < GR_MSG_RESERVED)
+        gr__dead_message(sys, m, GR_DL_NODE_DOWN,
+                         &(gr_reason){.code = GR_ENOCONNECTION});
+    return GR_ENOCONNECTION;
+}
+
 int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
 {
     /* relaxed: a send racing with shutdown's start is a caller bug anyway;
@@ -34,7 +53,9 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
     uint32_t type = m->type;
     gr_ref to = m->to;
     gr__actor *a = NULL;
-    if (to.node == 0 && to.incarnation == sys->incarnation)
+    if (to.node != sys->node_id)
+        return deliver_remote(sys, w, m, to.node, NULL);
+    if (to.incarnation == sys->incarnation)
         a = gr__idtable_acquire(&sys->ids, to.serial);
     if (a == NULL) {
         if (type < GR_MSG_RESERVED)
@@ -92,15 +113,38 @@ int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data, size_t len)
                        len);
 }
 
-/* Resolves name for a send; an unknown one is a dead letter. */
-static int resolve_name(gr_system *sys, gr__worker *w, gr_ref from,
-                        const char *name, uint32_t type, gr_ref *to)
+/*
+ * Sends to a name: "name" on this node, or "name@node" on that node (whose
+ * transport resolves it there). An unknown name is an unknown_name dead
+ * letter.
+ */
+static int send_to_name(gr_system *sys, gr__worker *w, gr_ref from,
+                        const char *name, uint32_t type, const void *data,
+                        size_t len)
 {
-    if (gr_whereis(sys, name, to) == GR_OK)
-        return GR_OK;
-    gr_msg m = {.type = type, .from = from, .to = GR_REF_NONE};
-    gr__dead_letter(sys, w, &m, GR_DL_UNKNOWN_NAME);
-    return GR_ENOTFOUND;
+    int rc = gr__check_payload(sys, data, len);
+    if (rc != GR_OK)
+        return rc;
+    gr_msg m = {.type = type, .from = from, .data = data, .len = len};
+    char local[GR_NAME_MAX + 1];
+    const char *at = strchr(name, '@');
+    size_t name_len = at != NULL ? (size_t)(at - name) : strlen(name);
+    if (name_len == 0 || name_len > GR_NAME_MAX)
+        return name_len == 0 ? GR_EINVAL : GR_ENAMETOOLONG;
+    memcpy(local, name, name_len);
+    local[name_len] = '\0';
+    if (at != NULL && strcmp(at + 1, sys->node_name) != 0) {
+        size_t node_len = strlen(at + 1);
+        if (node_len == 0 || node_len > GR_NAME_MAX)
+            return node_len == 0 ? GR_EINVAL : GR_ENAMETOOLONG;
+        return deliver_remote(sys, w, &m, gr__node_id(at + 1, node_len),
+                              local);
+    }
+    if (gr_whereis(sys, local, &m.to) != GR_OK) {
+        gr__dead_letter(sys, w, &m, GR_DL_UNKNOWN_NAME);
+        return GR_ENOTFOUND;
+    }
+    return gr__deliver_msg(sys, w, &m);
 }
 
 int gr_tell_name(gr_ctx *ctx, const char *name, uint32_t type, const void *data,
@@ -108,13 +152,8 @@ int gr_tell_name(gr_ctx *ctx, const char *name, uint32_t type, const void *data,
 {
     if (ctx == NULL || name == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
-    gr_system *sys = ctx->self->sys;
-    gr_ref to;
-    int rc = gr__check_payload(sys, data, len);
-    if (rc == GR_OK)
-        rc = resolve_name(sys, ctx->w, gr__actor_ref(ctx->self), name, type,
-                          &to);
-    return rc == GR_OK ? gr_tell(ctx, to, type, data, len) : rc;
+    return send_to_name(ctx->self->sys, ctx->w, gr__actor_ref(ctx->self), name,
+                        type, data, len);
 }
 
 int gr_send_name(gr_system *sys, gr_ref from, const char *name, uint32_t type,
@@ -122,11 +161,7 @@ int gr_send_name(gr_system *sys, gr_ref from, const char *name, uint32_t type,
 {
     if (sys == NULL || name == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
-    gr_ref to;
-    int rc = gr__check_payload(sys, data, len);
-    if (rc == GR_OK)
-        rc = resolve_name(sys, gr__worker_of(sys), from, name, type, &to);
-    return rc == GR_OK ? gr_send(sys, from, to, type, data, len) : rc;
+    return send_to_name(sys, gr__worker_of(sys), from, name, type, data, len);
 }
 
 int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,

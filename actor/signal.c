@@ -1,9 +1,11 @@
 /* The runtime's messages to actors: one dispatcher over stop requests,
  * monitors and links, and what an exiting actor owes its relations. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "actor/message.h"
 #include "actor/relations.h"
+#include "actor/remote.h"
 #include "actor/scheduler.h"
 #include "actor/send.h"
 #include "actor/timer.h"
@@ -40,6 +42,16 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
     case GR__MSG_UNLINK:
     case GR__MSG_SIGNAL:
         return gr__link_signal(a, w, m, why);
+    case GR__MSG_NODE_DOWN: {
+        gr__node_down d;
+        if (a->rel != NULL && m->len == sizeof d) {
+            memcpy(&d, m->data, sizeof d);
+            gr__link_node_down(a, w, d.node, d.incarnation);
+            gr__monitor_node_down(a, w, d.node, d.incarnation);
+            gr__ask_node_down(a, w, d.node, d.incarnation);
+        }
+        return GR__SIG_CONSUMED;
+    }
     case GR__MSG_ASK_TIMEOUT:
     case GR__MSG_ASK_FORGET:
     case GR__MSG_ASK_SWEEP:

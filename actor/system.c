@@ -1,11 +1,15 @@
 /* System lifecycle: start, stop request, run, shutdown, stats. */
 #include "actor/system.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "actor/assert.h"
+#include "actor/message.h"
+#include "actor/remote.h"
+#include "actor/send.h"
 
 /* Most worker threads a system accepts. */
 #define MAX_WORKERS 1024
@@ -50,7 +54,10 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
                            cfg->dead_letter_summary_ms);
     sys->max_payload =
         cfg->max_payload ? cfg->max_payload : GR__DEFAULT_MAX_PAYLOAD;
+    sys->link_buffer = cfg->link_buffer;
+    sys->max_frame = cfg->max_frame;
     sys->incarnation = 1;
+    memcpy(sys->node_name, GR__ROOT_NODE_NAME, sizeof GR__ROOT_NODE_NAME);
     atomic_init(&sys->next_id, 1);
     pthread_mutex_init(&sys->stop_lock, NULL);
     pthread_cond_init(&sys->stop_cond, NULL);
@@ -139,6 +146,9 @@ int gr_system_shutdown(gr_system *sys)
     gr__sched_stop(&sys->sched);
     gr__io_stop(&sys->io);
     terminate_all(sys);
+    const gr__remote_ops *ops = atomic_load(&sys->remote_ops);
+    if (ops != NULL)
+        ops->shutdown(sys->remote);
     gr__dead_summary(&sys->dead, &sys->log);
     gr__log(&sys->log, GR_LOG_INFO, "system stopped");
     destroy(sys);
@@ -183,7 +193,7 @@ static void find_deepest(gr_system *sys, gr_mailbox_depth *list)
             continue;
         /* The ref from the serial we hold: a->serial is written by the
          * spawner just after the slot is published. */
-        note_depth(list, (gr_ref){serial, 0, sys->incarnation},
+        note_depth(list, (gr_ref){serial, sys->node_id, sys->incarnation},
                    gr__actor_depth(a));
         if (gr__idtable_release(&sys->ids, serial))
             gr__actor_finalize(a);
@@ -224,4 +234,46 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
         }
     }
     find_deepest(sys, out->deepest);
+}
+
+void gr__remote_install(gr_system *sys, const gr__remote_ops *ops, void *t)
+{
+    sys->remote = t;
+    /* release: a sender that sees ops sees t. */
+    atomic_store_explicit(&sys->remote_ops, ops, memory_order_release);
+}
+
+void *gr__remote_get(gr_system *sys)
+{
+    /* acquire: pairs with gr__remote_install. */
+    return atomic_load_explicit(&sys->remote_ops, memory_order_acquire) != NULL
+               ? sys->remote
+               : NULL;
+}
+
+void gr__system_set_node(gr_system *sys, const char *name, uint32_t id,
+                         uint32_t incarnation)
+{
+    snprintf(sys->node_name, sizeof sys->node_name, "%s", name);
+    sys->node_id = id;
+    sys->incarnation = incarnation;
+}
+
+uint32_t gr__system_node(const gr_system *sys)
+{
+    return sys->node_id;
+}
+
+void gr__broadcast_node_down(gr_system *sys, uint32_t node, uint32_t inc)
+{
+    gr__node_down d = {node, inc};
+    uint32_t extent = gr__idtable_extent(&sys->ids);
+    for (uint32_t i = 0; i < extent; i++) {
+        uint64_t serial = gr__idtable_serial_at(&sys->ids, i);
+        if (serial != 0)
+            (void)gr__deliver(sys, gr__worker_of(sys), GR__MSG_NODE_DOWN,
+                              GR_REF_NONE,
+                              (gr_ref){serial, sys->node_id, sys->incarnation},
+                              0, &d, sizeof d);
+    }
 }

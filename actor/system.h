@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <grove/actor.h>
 #include <grove/system.h>
 
 #include "actor/deadletter.h"
@@ -29,7 +30,15 @@ struct gr_system {
     gr__deadletters dead;
     gr__io io;
     size_t max_payload;
+    size_t link_buffer; /* gr_config's, for the transport. */
+    size_t max_frame;
     uint32_t incarnation;       /* Of this node; part of every local ref. */
+    uint32_t node_id;           /* This node's id (see remote.h). */
+    char node_name[GR_NAME_MAX + 1];
+    /* The transport's hook (see remote.h): set once, read on the remote
+     * path only. */
+    _Atomic(const struct gr__remote_ops *) remote_ops;
+    void *remote;
     _Atomic(uint64_t) next_seq; /* Spawn order. */
     _Atomic(uint64_t) next_id;  /* Monitor and ask ids; 0 is never used. */
     _Atomic(uint64_t) spawned;

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <grove/node.h>
+
 #include "supervisor/sup.h"
 
 /* Checks an id or name: 1..GR_NAME_MAX bytes. */
@@ -19,8 +21,11 @@ int sup_spec_check(const gr_child_spec *c, bool tmpl)
     if ((c->arg == NULL) != (c->arg_len == 0))
         return GR_EINVAL;
     if ((unsigned)c->restart > GR_TEMPORARY ||
-        (unsigned)c->type > GR_SUPERVISOR ||
-        c->shutdown_ms < GR_SHUTDOWN_INFINITY)
+        (unsigned)c->type > GR_NODE || c->shutdown_ms < GR_SHUTDOWN_INFINITY)
+        return GR_EINVAL;
+    /* A node child runs the node stand-in on a gr_node_spec. */
+    if (c->type == GR_NODE && (c->behaviour != &gr_node_behaviour ||
+                               c->arg_len != sizeof(gr_node_spec)))
         return GR_EINVAL;
     int rc = tmpl && c->id == NULL ? GR_OK : check_label(c->id);
     if (rc != GR_OK)

@@ -290,10 +290,10 @@ static void test_shutdown_with_queued_messages(void)
         CHECK_EQ(rec_id[i], order[i]);
         CHECK_EQ(rec_reason[i], GR_ESHUTDOWN);
     }
-    char want[96];
+    char want[128];
     snprintf(want, sizeof want,
              "(no_actor=%d stopped=%d expired_reply=0 mailbox_full=0 "
-             "unknown_name=0)",
+             "unknown_name=0 node_down=0 backpressure=0)",
              atomic_load(&hold_probes), 4 * K);
     unsigned summary = capture_count(&cap, GR_LOG_WARN, "dead letters:", want);
     if (summary != 1)

@@ -45,7 +45,12 @@
     X(EKILL, -17, "kill")                                                      \
     X(EKILLED, -18, "killed")                                                  \
     X(EBUSY, -19, "busy")                                                      \
-    X(EMAILBOXFULL, -20, "mailbox full")
+    X(EMAILBOXFULL, -20, "mailbox full")                                       \
+    X(ENOCONNECTION, -21, "no connection to the node")                         \
+    X(EBACKPRESSURE, -22, "link to the node is full")                          \
+    X(EPROTO, -23, "protocol error on a node link")                            \
+    X(ESIGNAL, -24, "node killed by a signal")                                 \
+    X(EEXITSTATUS, -25, "node exited with a nonzero status")
 
 /* Error codes returned by Grove functions; GR_OK is zero, failures negative. */
 typedef enum gr_err {
@@ -64,7 +69,8 @@ GR_API const char *gr_strerror(int err);
  */
 typedef struct gr_ref {
     uint64_t serial;      /* Actor serial within its node; 0 means none. */
-    uint32_t node;        /* Node the actor lives on; 0 is the local node. */
+    uint32_t node;        /* Node the actor lives on (0: the system's root
+                             process; see grove/node.h). */
     uint32_t incarnation; /* Incarnation of that node. */
 } gr_ref;
 

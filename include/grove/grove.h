@@ -20,5 +20,6 @@
 #include <grove/ask.h>
 #include <grove/deadletter.h>
 #include <grove/timer.h>
+#include <grove/node.h>
 
 #endif

@@ -39,8 +39,13 @@ typedef enum gr_restart {
     GR_TEMPORARY = 2  /* Never; its spec is removed once it exits. */
 } gr_restart;
 
-/* What a child is; decides its default shutdown. */
-typedef enum gr_child_type { GR_WORKER = 0, GR_SUPERVISOR = 1 } gr_child_type;
+/* What a child is; decides its default shutdown. A node child (an OS
+ * process, see grove/node.h) counts as a worker in gr_child_counts. */
+typedef enum gr_child_type {
+    GR_WORKER = 0,
+    GR_SUPERVISOR = 1,
+    GR_NODE = 2
+} gr_child_type;
 
 /* shutdown_ms values: the type's default (5000 ms for a worker, infinity
  * for a supervisor, as in OTP), kill at once, or wait forever. */

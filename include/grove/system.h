@@ -51,6 +51,12 @@ typedef struct gr_config {
     void (*event_fn)(void *arg, const struct gr_event *ev);
     /* Opaque argument passed to event_fn. */
     void *event_arg;
+    /* Bytes of messages the link to a neighbouring node may queue before
+     * sends through it are refused as backpressure; 0 means 8 MiB. */
+    size_t link_buffer;
+    /* Largest frame body a node link accepts; a bigger one is a protocol
+     * error that closes the link. 0 means max_payload plus 192 bytes. */
+    size_t max_frame;
 } gr_config;
 
 /* Why a message could not be delivered (see gr_stats.dead_letters). */
@@ -62,7 +68,10 @@ typedef enum gr_dead_reason {
                                 exited). */
     GR_DL_MAILBOX_FULL = 3,  /* The target's bounded mailbox was full. */
     GR_DL_UNKNOWN_NAME = 4,  /* Sent to a name nobody has registered. */
-    GR_DL_COUNT = 5          /* Number of reasons; not a reason. */
+    GR_DL_NODE_DOWN = 5,     /* Its node was not connected, or the message
+                                was in flight when the link went down. */
+    GR_DL_BACKPRESSURE = 6,  /* The link to its node had no room. */
+    GR_DL_COUNT = 7          /* Number of reasons; not a reason. */
 } gr_dead_reason;
 
 /* How many of the deepest mailboxes gr_stats lists. */

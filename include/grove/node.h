@@ -1,0 +1,78 @@
+/*
+ * Grove nodes: actors in separate OS processes of one host, linked to their
+ * parent by a socketpair and msgpack frames (see docs/nodes.md).
+ *
+ * A node is started by a supervisor: a child spec with type GR_NODE,
+ * behaviour &gr_node_behaviour and arg = a gr_node_spec. The supervisor's
+ * child is a stand-in actor that starts the process, finishes the
+ * handshake before its init returns, forwards application messages sent
+ * to it to the node's root actor, and exits when the process does, with
+ * reason normal (exit status 0), GR_EEXITSTATUS (detail: the status),
+ * GR_ESIGNAL (detail: the signal, text e.g. "signal SIGSEGV") or GR_EPROTO
+ * (the link carried a bad frame; the process was killed). Stopping the
+ * child sends the node a shutdown request, then SIGKILL after shutdown_ms;
+ * the process is always reaped.
+ *
+ * The node process runs its own system. Any actor can tell, ask, monitor
+ * and link any actor of any node of the system by ref, or send to
+ * "name@node". When a node goes down, links and monitors to its actors
+ * fire with reason noconnection (GR_ENOCONNECTION), asks to them fail at
+ * once, and messages to it become node_down dead letters.
+ *
+ * Thread safety: as for actors (grove/actor.h).
+ */
+#ifndef GROVE_NODE_H
+#define GROVE_NODE_H
+
+#include <grove/actor.h>
+
+/*
+ * A node child's start spec: the arg of a GR_NODE child spec (its bytes
+ * are copied; the strings and arrays it points to must outlive the
+ * supervisor, static data usually).
+ */
+typedef struct gr_node_spec {
+    /* The node's name, unique in the system: 1..GR_NAME_MAX bytes, no '@',
+     * not "root" (the name of the system's first process). */
+    const char *name;
+    /* The root behaviour the node starts, by its name in the table the
+     * node's program passes to gr_node_main(). */
+    const char *root;
+    /* Bytes for the root's init at every (re)start; copied then. */
+    const void *arg;
+    size_t arg_len;
+    /* The program to run; NULL means this program (/proc/self/exe). */
+    const char *exe;
+    /* Its argv, NULL-terminated; NULL means { exe, NULL }. */
+    const char *const *argv;
+    /* How long the process may take to finish the handshake (its root's
+     * init included); 0 means 5000 ms. */
+    uint32_t start_timeout_ms;
+} gr_node_spec;
+
+/* The stand-in behaviour of a node child; its arg is a gr_node_spec. */
+GR_API extern const gr_behaviour gr_node_behaviour;
+
+/* One root behaviour a node program offers, by name. */
+typedef struct gr_node_root {
+    const char *name;
+    const gr_behaviour *behaviour;
+} gr_node_root;
+
+/*
+ * Call first in main(). When this process was started as a node, runs it:
+ * finishes the handshake, starts a system with cfg (may be NULL), spawns
+ * the root named by the parent with its arg, and runs until the parent
+ * asks it to stop, the parent goes away, or the root exits. Then stores the
+ * process's exit status in *exit_code (0 after a clean stop, 1 when the
+ * root exited abnormally or the start failed) and returns 1. Returns 0 at
+ * once when this process is not a node.
+ */
+GR_API int gr_node_main(const gr_node_root *roots, size_t nroots,
+                        const gr_config *cfg, int *exit_code);
+
+/* Copies this system's node name ("root" for the first process) into buf
+ * (GR_NAME_MAX + 1 bytes). */
+GR_API void gr_node_name(gr_system *sys, char *buf);
+
+#endif

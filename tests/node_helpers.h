@@ -1,0 +1,224 @@
+/*
+ * Helpers for the node tests: the root behaviours a test program offers
+ * when it runs as a node (it re-enters itself through gr_node_main), and
+ * ways to find and drive them from the parent process.
+ */
+#ifndef GROVE_TEST_NODE_HELPERS_H
+#define GROVE_TEST_NODE_HELPERS_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include <grove/grove.h>
+
+#include "helpers.h"
+
+/* Messages the echo root understands. */
+enum {
+    T_WHO = 1,    /* Tell the sender T_ME with a struct who. */
+    T_ME = 2,     /* The answer to T_WHO. */
+    T_ECHO = 3,   /* A request: reply with the same payload. */
+    T_CRASH = 4,  /* Payload int32: one of the CRASH_* ways to die. */
+    T_BURST = 5,  /* Payload struct burst: tell `to` n T_SEQ messages. */
+    T_SEQ = 6,    /* Payload uint32: a sequence number. */
+    T_FWD = 7,    /* Payload gr_ref: forward the next message there. */
+    T_REPLY = 8,  /* An echo's reply type. */
+    T_LINK = 9,   /* Payload gr_ref: link to it (the echo traps exits). */
+    T_EXITED = 10 /* Told to the linker's watcher: the echo saw an EXIT. */
+};
+
+/* Ways an echo root can be made to die. */
+enum {
+    CRASH_SEGV = 1,
+    CRASH_ABORT = 2,
+    CRASH_EXIT0 = 3,
+    CRASH_EXIT1 = 4,
+    CRASH_GARBAGE = 5, /* Write bytes that are no frame into the link. */
+    CRASH_KILL = 6,    /* SIGKILL itself. */
+    CRASH_STOP = 7     /* Exit with reason shutdown (a clean root exit). */
+};
+
+/* What T_ME carries. */
+struct who {
+    gr_ref self;
+    int32_t pid;
+    uint32_t pad;
+};
+
+/* What T_BURST carries. */
+struct burst {
+    gr_ref to;
+    uint32_t n;
+    uint32_t pad;
+};
+
+/* Dies as told, for real (sanitizer handlers are put back to default). */
+static inline void die_as(int32_t how)
+{
+    switch (how) {
+    case CRASH_SEGV:
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+        break;
+    case CRASH_ABORT:
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    case CRASH_EXIT0:
+        _exit(0);
+    case CRASH_EXIT1:
+        _exit(1);
+    case CRASH_KILL:
+        raise(SIGKILL);
+        break;
+    case CRASH_GARBAGE: {
+        const char *v = getenv("GROVE_TEST_LINK_FD");
+        static const char junk[] = "\x01\x03\x00\x00\x00\x05garbage!";
+        if (v != NULL && write(atoi(v), junk, sizeof junk - 1) < 0)
+            _exit(9);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* The echo root: registers "echo" and answers the T_* messages. */
+static inline int echo_init(gr_ctx *ctx, void *state, const void *arg,
+                            size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    gr_trap_exit(ctx, 1);
+    return gr_register(ctx, "echo");
+}
+
+static inline int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    gr_ref *fwd = state;
+    if (!gr_ref_is_none(*fwd) && m->type < GR_MSG_RESERVED &&
+        m->type != T_FWD) {
+        gr_ref to = *fwd;
+        *fwd = GR_REF_NONE;
+        return gr_tell(ctx, to, m->type, m->data, m->len) == GR_OK ? GR_CONTINUE
+                                                                   : GR_CONTINUE;
+    }
+    switch (m->type) {
+    case T_WHO: {
+        struct who w = {.self = gr_self(ctx), .pid = (int32_t)getpid()};
+        (void)gr_tell(ctx, m->from, T_ME, &w, sizeof w);
+        return GR_CONTINUE;
+    }
+    case T_ECHO:
+        return gr_reply(ctx, m, T_REPLY, m->data, m->len);
+    case T_CRASH: {
+        int32_t how = 0;
+        if (read_payload(m, &how, sizeof how) && how == CRASH_STOP)
+            return gr_stop_with(ctx, &(gr_reason){.code = GR_ESHUTDOWN});
+        die_as(how);
+        return GR_CONTINUE;
+    }
+    case T_BURST: {
+        struct burst b;
+        if (!read_payload(m, &b, sizeof b))
+            return GR_EINVAL;
+        for (uint32_t i = 0; i < b.n; i++)
+            (void)gr_tell(ctx, b.to, T_SEQ, &i, sizeof i);
+        return GR_CONTINUE;
+    }
+    case T_FWD:
+        return read_payload(m, fwd, sizeof *fwd) ? GR_CONTINUE : GR_EINVAL;
+    case T_LINK: {
+        gr_ref to;
+        return read_payload(m, &to, sizeof to) ? gr_link(ctx, to) : GR_EINVAL;
+    }
+    case GR_MSG_EXIT:
+        return GR_CONTINUE;
+    default:
+        return GR_CONTINUE;
+    }
+}
+
+static const gr_behaviour echo_b = {
+    .name = "echo",
+    .state_size = sizeof(gr_ref),
+    .init = echo_init,
+    .handle = echo_handle,
+};
+
+/* The roots every node test program offers. */
+static const gr_node_root test_roots[] = {
+    {"echo", &echo_b},
+    {"sup", &gr_supervisor_behaviour},
+};
+
+/* Runs this process as a node if it was started as one (call first in
+ * main); the link's descriptor is left in GROVE_TEST_LINK_FD for
+ * CRASH_GARBAGE. */
+static inline void node_main_or_continue(void)
+{
+    const char *v = getenv("GROVE_NODE_FD");
+    if (v != NULL)
+        setenv("GROVE_TEST_LINK_FD", v, 1);
+    int code;
+    gr_config cfg = {.workers = 2, .no_signals = 1, .log_level = GR_LOG_WARN,
+                     .log_level_set = 1};
+    if (gr_node_main(test_roots, sizeof test_roots / sizeof test_roots[0], &cfg,
+                     &code))
+        exit(code);
+}
+
+/* A node child spec running the echo root. */
+#define NODE_CHILD(id_, spec_, restart_)                                      \
+    {                                                                          \
+        .id = (id_), .behaviour = &gr_node_behaviour, .arg = &(spec_),         \
+        .arg_len = sizeof(spec_), .restart = (restart_), .type = GR_NODE,      \
+        .shutdown_ms = 2000                                                    \
+    }
+
+/* Asks "echo@node" who it is, from the inbox; stores the answer. Retries
+ * (a restarted node re-registers) until limit_s passes. */
+static inline int find_echo(gr_system *sys, gr_inbox *in, const char *node,
+                            struct who *out, double limit_s)
+{
+    char name[2 * GR_NAME_MAX + 2];
+    snprintf(name, sizeof name, "echo@%s", node);
+    double end = test_now() + limit_s;
+    while (test_now() < end) {
+        if (gr_send_name(sys, gr_inbox_ref(in), name, T_WHO, NULL, 0) ==
+            GR_OK) {
+            gr_msg *m = NULL;
+            double until = test_now() + 0.5;
+            while (test_now() < until &&
+                   gr_inbox_recv(in, &m, 100) != GR_ETIMEDOUT) {
+                if (m == NULL)
+                    continue;
+                int ok = m->type == T_ME && read_payload(m, out, sizeof *out);
+                gr_msg_free(m);
+                m = NULL;
+                if (ok)
+                    return 1;
+            }
+        } else {
+            sleep_ms(5);
+        }
+    }
+    return 0;
+}
+
+/* Returns 1 when pid is gone (reaped by its parent: kill fails), waiting up
+ * to limit_s. */
+static inline int pid_gone(pid_t pid, double limit_s)
+{
+    double end = test_now() + limit_s;
+    while (test_now() < end) {
+        if (kill(pid, 0) != 0)
+            return 1;
+        sleep_ms(5);
+    }
+    return 0;
+}
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * A link's outbound side: frames queue in a bounded ring under the link's
+ * lock. The sender that finds the ring idle writes at once (no thread hop
+ * at low load); once the socket is full the I/O thread's write watcher
+ * takes over, and every frame queued meanwhile leaves in one writev.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "transport/transport.h"
+
+/* Room a link keeps above link_limit for runtime frames (exit signals,
+ * DOWNs, route changes), which are never refused for backpressure alone. */
+#define RUNTIME_SLACK ((size_t)1 << 20)
+
+static void on_writable(struct ev_loop *loop, ev_io *w, int revents);
+
+gr__link *gr__link_new(gr__transport *t, int fd, uint32_t node, uint32_t inc,
+                       const char *name)
+{
+    gr__link *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    l->t = t;
+    l->fd = fd;
+    l->node = node;
+    l->inc = inc;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    atomic_init(&l->refs, 1);
+    pthread_mutex_init(&l->lock, NULL);
+    gr__ring_init(&l->out, t->link_limit + RUNTIME_SLACK);
+    l->pidfd = -1;
+    ev_io_init(&l->wio, on_writable, fd, EV_WRITE);
+    l->wio.data = l;
+    return l;
+}
+
+void gr__link_release(gr__link *l)
+{
+    /* acq_rel: the last owner sees every other owner's writes. */
+    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (l->fd >= 0)
+        close(l->fd);
+    if (l->pidfd >= 0)
+        close(l->pidfd);
+    gr__ring_destroy(&l->out);
+    free(l->in);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
+
+static void start_write_watcher(void *arg)
+{
+    gr__link *l = arg;
+    if (!l->down && !ev_is_active(&l->wio))
+        ev_io_start(gr__io_loop(&l->t->sys->io), &l->wio);
+    gr__link_release(l);
+}
+
+/*
+ * Writes what the ring holds until it is empty or the socket is full; the
+ * lock is held. Returns false when the socket failed (the link is then
+ * closed for sends; the read side reports it down).
+ */
+static bool write_some(gr__link *l)
+{
+    struct iovec iov[2];
+    int n;
+    while ((n = gr__ring_iov(&l->out, iov)) > 0) {
+        ssize_t w = writev(l->fd, iov, n);
+        if (w > 0) {
+            gr__ring_consume(&l->out, (size_t)w);
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        l->closed = true;
+        return false;
+    }
+    return true;
+}
+
+/* Writes now, and hands what is left to the I/O thread; lock held. */
+static void flush(gr__link *l)
+{
+    if (!write_some(l) || l->out.len == 0)
+        return;
+    l->flushing = true;
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    if (gr__io_call(&l->t->sys->io, start_write_watcher, l) != GR_OK)
+        atomic_fetch_sub_explicit(&l->refs, 1, memory_order_relaxed);
+}
+
+static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    gr__link *l = w->data;
+    pthread_mutex_lock(&l->lock);
+    bool ok = write_some(l);
+    if (!ok || l->out.len == 0) {
+        l->flushing = false;
+        ev_io_stop(loop, w);
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+int gr__link_send(gr__link *l, const void *prefix, size_t plen,
+                  const void *payload, size_t n, bool runtime)
+{
+    pthread_mutex_lock(&l->lock);
+    int rc = GR_OK;
+    if (l->closed)
+        rc = GR_ENOCONNECTION;
+    else if ((!runtime && l->out.len + plen + n > l->t->link_limit) ||
+             !gr__ring_reserve(&l->out, plen + n))
+        rc = GR_EBACKPRESSURE;
+    if (rc == GR_OK) {
+        gr__ring_put(&l->out, prefix, plen);
+        if (n != 0)
+            gr__ring_put(&l->out, payload, n);
+        if (!l->flushing && !l->corked)
+            flush(l);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+void gr__link_uncork(gr__link *l)
+{
+    pthread_mutex_lock(&l->lock);
+    l->corked = false;
+    if (!l->flushing)
+        flush(l);
+    pthread_mutex_unlock(&l->lock);
+}

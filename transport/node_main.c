@@ -1,0 +1,197 @@
+/*
+ * Node children, node side: gr_node_main() turns a process started by a
+ * node child spec into a node. It reads the HELLO from the inherited link,
+ * starts a system with the node's identity, spawns the root, answers with
+ * the WELCOME, and runs until told to stop, orphaned, or its root exits.
+ */
+#define _GNU_SOURCE /* unsetenv under -std=c11. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <grove/monitor.h>
+
+#include "actor/remote.h"
+#include "transport/transport.h"
+
+/* Longest HELLO accepted: its fixed fields plus the root's arg. */
+#define HELLO_MAX ((size_t)64 << 20)
+/* How long the parent may take to send the HELLO. */
+#define HELLO_WAIT_MS 10000u
+
+/* Shared between gr_node_main and the keeper actor. */
+typedef struct keeper_arg {
+    gr_ref root;
+    _Atomic(bool) root_failed;
+} keeper_arg;
+
+/* Watches the root: when it exits, the node stops. */
+static int keeper_init(gr_ctx *ctx, void *state, const void *arg,
+                       size_t arg_len)
+{
+    (void)arg_len;
+    keeper_arg *k;
+    memcpy(&k, arg, sizeof k);
+    memcpy(state, &k, sizeof k);
+    return gr_monitor(ctx, k->root, NULL);
+}
+
+static int keeper_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    keeper_arg *k;
+    memcpy(&k, state, sizeof k);
+    gr_down d;
+    if (gr_down_read(m, &d) == GR_OK) {
+        if (!gr_reason_is_clean(&d.reason))
+            atomic_store(&k->root_failed, true);
+        gr_system_stop(gr_ctx_system(ctx));
+        return GR_STOP;
+    }
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour keeper = {
+    .name = "node-keeper",
+    .state_size = sizeof(keeper_arg *),
+    .init = keeper_init,
+    .handle = keeper_handle,
+};
+
+/* Reads and checks the HELLO into *h, its body into *body (malloc'd). */
+static int read_hello(int fd, gr__wire_hello *h, uint8_t **body,
+                      const char **why)
+{
+    uint64_t deadline = gr__mono_ns() + (uint64_t)HELLO_WAIT_MS * 1000000u;
+    uint8_t hdr[GR__WIRE_HEADER];
+    gr__wire_header wh;
+    *why = "no handshake from the parent";
+    if (gr__read_all(fd, hdr, sizeof hdr, deadline) != GR_OK)
+        return GR_EPROTO;
+    *why = "not a HELLO";
+    if (gr__wire_header_parse(hdr, &wh) != GR_OK || wh.kind != GR__WIRE_HELLO ||
+        wh.len > HELLO_MAX)
+        return GR_EPROTO;
+    *body = malloc(wh.len ? wh.len : 1);
+    *why = "handshake cut short";
+    if (*body == NULL || gr__read_all(fd, *body, wh.len, deadline) != GR_OK)
+        return GR_EPROTO;
+    if (gr__wire_decode_hello(GR__WIRE_HELLO, *body, wh.len, h, why) != GR_OK)
+        return GR_EPROTO;
+    *why = "node id does not match its name";
+    if (gr__node_id(h->name, h->name_len) != h->node || h->incarnation == 0)
+        return GR_EPROTO;
+    return GR_OK;
+}
+
+/* Runs the node whose link is fd; returns the process's exit status. */
+static int run_node(int fd, const gr_node_root *roots, size_t nroots,
+                    const gr_config *cfg)
+{
+    gr__wire_hello h;
+    uint8_t *body = NULL;
+    const char *why;
+    if (read_hello(fd, &h, &body, &why) != GR_OK) {
+        fprintf(stderr, "grove node (pid %d): %s\n", (int)getpid(), why);
+        free(body);
+        return 1;
+    }
+    char name[GR_NAME_MAX + 1], root_name[GR_NAME_MAX + 1];
+    memcpy(name, h.name, h.name_len);
+    name[h.name_len] = '\0';
+    memcpy(root_name, h.root, h.root_len);
+    root_name[h.root_len] = '\0';
+    const gr_behaviour *root_b = NULL;
+    for (size_t i = 0; i < nroots; i++)
+        if (roots[i].name != NULL && strcmp(roots[i].name, root_name) == 0)
+            root_b = roots[i].behaviour;
+    if (root_b == NULL) {
+        fprintf(stderr, "grove node %s: no root behaviour named \"%s\"\n",
+                name, root_name);
+        free(body);
+        return 1;
+    }
+    gr_system *sys;
+    int rc = gr_system_start(cfg, &sys);
+    if (rc != GR_OK) {
+        fprintf(stderr, "grove node %s: system start failed: %s\n", name,
+                gr_strerror(rc));
+        free(body);
+        return 1;
+    }
+    gr__system_set_node(sys, name, h.node, h.incarnation);
+    gr__transport *t = gr__transport_of(sys);
+    gr__link *parent = t != NULL ? gr__link_new(t, fd, h.parent, h.parent_inc,
+                                                "parent")
+                                 : NULL;
+    keeper_arg k = {.root = GR_REF_NONE};
+    atomic_init(&k.root_failed, false);
+    rc = parent != NULL ? GR_OK : GR_ENOMEM;
+    if (rc == GR_OK) {
+        memcpy(t->secret, h.secret, sizeof t->secret);
+        if (h.max_frame != 0 && h.max_frame < t->max_frame)
+            t->max_frame = h.max_frame;
+        parent->is_parent = true;
+        parent->corked = true; /* Nothing may precede the WELCOME. */
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        rc = gr__transport_add(t, parent);
+    }
+    if (rc == GR_OK)
+        rc = gr_system_spawn(sys, root_b, h.arg, h.arg_len, &k.root);
+    free(body);
+    keeper_arg *kp = &k;
+    if (rc == GR_OK)
+        rc = gr_system_spawn(sys, &keeper, &kp, sizeof kp, NULL);
+    gr__wire_hello w = {.node = h.node,
+                        .incarnation = h.incarnation,
+                        .pid = getpid()};
+    memcpy(w.secret, t != NULL ? t->secret : w.secret, sizeof w.secret);
+    size_t wlen = 0;
+    uint8_t *welcome =
+        rc == GR_OK ? gr__wire_hello_frame(GR__WIRE_WELCOME, &w, &wlen) : NULL;
+    if (welcome != NULL) {
+        /* Corked: no other frame can reach the socket before this one. */
+        pthread_mutex_lock(&parent->lock);
+        rc = gr__write_all(fd, welcome, wlen,
+                           gr__mono_ns() + (uint64_t)HELLO_WAIT_MS * 1000000u);
+        pthread_mutex_unlock(&parent->lock);
+        free(welcome);
+        if (rc == GR_OK)
+            gr__link_uncork(parent);
+    } else if (rc == GR_OK) {
+        rc = GR_ENOMEM;
+    }
+    if (rc != GR_OK) {
+        fprintf(stderr, "grove node %s: start failed: %s\n", name,
+                gr_strerror(rc));
+        gr_system_shutdown(sys);
+        return 1;
+    }
+    gr_system_run(sys);
+    return atomic_load(&k.root_failed) ? 1 : 0;
+}
+
+int gr_node_main(const gr_node_root *roots, size_t nroots,
+                 const gr_config *cfg, int *exit_code)
+{
+    const char *v = getenv("GROVE_NODE_FD");
+    if (v == NULL)
+        return 0;
+    char *end;
+    long fd = strtol(v, &end, 10);
+    unsetenv("GROVE_NODE_FD");
+    if (*end != '\0' || fd < 0 || fd > 1 << 20 ||
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0) {
+        fprintf(stderr, "grove node: bad GROVE_NODE_FD\n");
+        *exit_code = 1;
+        return 1;
+    }
+    *exit_code = run_node((int)fd, roots, nroots, cfg);
+    return 1;
+}
+
+void gr_node_name(gr_system *sys, char *buf)
+{
+    snprintf(buf, GR_NAME_MAX + 1, "%s", sys->node_name);
+}

@@ -1,0 +1,324 @@
+/*
+ * Node children, parent side: the stand-in behaviour a supervisor runs for
+ * a GR_NODE child. Its init starts the process (fork + exec, the link's
+ * far end passed as an inherited descriptor) and finishes the handshake
+ * before it returns; it exits when the process does, with a reason that
+ * names the exit status or signal.
+ */
+#define _GNU_SOURCE /* prctl, environ. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <grove/link.h>
+
+#include "actor/remote.h"
+#include "actor/scheduler.h"
+#include "transport/transport.h"
+
+extern char **environ;
+
+/* The environment variable naming the link's descriptor in a node. */
+#define NODE_FD_ENV "GROVE_NODE_FD"
+/* Default handshake deadline. */
+#define DEFAULT_START_MS 5000u
+/* Longest WELCOME body accepted. */
+#define WELCOME_MAX 256u
+/* How long a node gets to stop when the whole system shuts down. */
+#define SHUTDOWN_WAIT_MS 5000
+
+/* Checks a node name: 1..GR_NAME_MAX bytes, no '@', not the root's. */
+static int check_name(const char *name)
+{
+    if (name == NULL || name[0] == '\0' || strchr(name, '@') != NULL ||
+        strcmp(name, GR__ROOT_NODE_NAME) == 0)
+        return GR_EINVAL;
+    return strlen(name) > GR_NAME_MAX ? GR_ENAMETOOLONG : GR_OK;
+}
+
+/* Builds the child's environment: ours, with NODE_FD_ENV set to fd. */
+static char **child_env(int fd)
+{
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **env = malloc((n + 2) * sizeof *env);
+    char *var = malloc(32);
+    if (env == NULL || var == NULL) {
+        free(env);
+        free(var);
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], NODE_FD_ENV "=", sizeof NODE_FD_ENV) != 0)
+            env[k++] = environ[i];
+    snprintf(var, 32, NODE_FD_ENV "=%d", fd);
+    env[k++] = var;
+    env[k] = NULL;
+    return env;
+}
+
+static void free_env(char **env)
+{
+    size_t n = 0;
+    while (env[n + 1] != NULL)
+        n++;
+    free(env[n]); /* Ours, the last. */
+    free(env);
+}
+
+/* Starts the process; returns its pid or -1. Only async-signal-safe calls
+ * run in the child between fork and exec. */
+static pid_t start_process(const gr_node_spec *spec, int child_fd,
+                           char **env, bool die_with_thread)
+{
+    const char *exe = spec->exe != NULL ? spec->exe : "/proc/self/exe";
+    const char *const default_argv[] = {exe, NULL};
+    char *const *argv =
+        (char *const *)(spec->argv != NULL ? spec->argv : default_argv);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* The child. A parent that dies takes it along (the link's EOF does
+     * too, more slowly, when the fork ran on a short-lived thread). */
+    if (die_with_thread) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    fcntl(child_fd, F_SETFD, 0);
+    execve(exe, argv, env);
+    _exit(127);
+}
+
+/* Reaps a process that failed its start, killing it first. */
+static int reap_failed(pid_t pid)
+{
+    int status = 0;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return status;
+}
+
+/* Reads and checks the WELCOME. Returns GR_OK or an error with *why set. */
+static int read_welcome(gr__transport *t, int fd, uint32_t node, uint32_t inc,
+                        uint64_t deadline, const char **why)
+{
+    uint8_t hdr[GR__WIRE_HEADER], body[WELCOME_MAX];
+    int rc = gr__read_all(fd, hdr, sizeof hdr, deadline);
+    gr__wire_header h;
+    if (rc != GR_OK) {
+        *why = rc == GR_ETIMEDOUT ? "no handshake in time"
+                                  : "the process exited during its start";
+        return rc == GR_ENOCONNECTION ? GR_EINIT : rc;
+    }
+    if (gr__wire_header_parse(hdr, &h) != GR_OK ||
+        h.kind != GR__WIRE_WELCOME || h.len > WELCOME_MAX) {
+        *why = "not a handshake frame";
+        return GR_EPROTO;
+    }
+    if ((rc = gr__read_all(fd, body, h.len, deadline)) != GR_OK) {
+        *why = "handshake cut short";
+        return GR_EPROTO;
+    }
+    gr__wire_hello w;
+    if (gr__wire_decode_hello(GR__WIRE_WELCOME, body, h.len, &w, why) != GR_OK)
+        return GR_EPROTO;
+    /* Constant time: how much matched must not leak. */
+    uint8_t diff = 0;
+    for (size_t i = 0; i < GR__WIRE_SECRET; i++)
+        diff |= (uint8_t)(w.secret[i] ^ t->secret[i]);
+    if (diff != 0) {
+        *why = "wrong secret";
+        return GR_EPROTO;
+    }
+    if (w.node != node || w.incarnation != inc) {
+        *why = "wrong node or incarnation";
+        return GR_EPROTO;
+    }
+    return GR_OK;
+}
+
+/*
+ * Starts a node process for spec and finishes its handshake; on success
+ * stores a link with the process's pid (one reference for the caller, one
+ * for the transport) in *out. Blocks the calling thread up to the spec's
+ * start timeout.
+ */
+static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
+                      gr__link **out)
+{
+    int rc = check_name(spec->name);
+    if (rc != GR_OK || spec->root == NULL || strlen(spec->root) > GR_NAME_MAX ||
+        (spec->arg == NULL) != (spec->arg_len == 0))
+        return rc != GR_OK ? rc : GR_EINVAL;
+    gr__transport *t = gr__transport_of(sys);
+    if (t == NULL)
+        return GR_ENOMEM;
+    size_t name_len = strlen(spec->name);
+    uint32_t node = gr__node_id(spec->name, name_len);
+    uint32_t inc = 0;
+    while (inc == 0)
+        if (gr__random_bytes(&inc, sizeof inc) != GR_OK)
+            return GR_ESYS;
+    gr__wire_hello hello = {.node = node,
+                            .incarnation = inc,
+                            .parent = sys->node_id,
+                            .parent_inc = sys->incarnation,
+                            .max_frame = t->max_frame,
+                            .name = spec->name,
+                            .name_len = name_len,
+                            .root = spec->root,
+                            .root_len = strlen(spec->root),
+                            .arg = spec->arg,
+                            .arg_len = spec->arg_len};
+    memcpy(hello.secret, t->secret, sizeof hello.secret);
+    size_t hello_len;
+    uint8_t *hello_frame = gr__wire_hello_frame(GR__WIRE_HELLO, &hello,
+                                                &hello_len);
+    int sv[2] = {-1, -1};
+    char **env = NULL;
+    if (hello_frame == NULL ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
+        (env = child_env(sv[1])) == NULL) {
+        free(hello_frame);
+        if (sv[0] >= 0) {
+            close(sv[0]);
+            close(sv[1]);
+        }
+        return hello_frame == NULL || sv[0] >= 0 ? GR_ENOMEM : GR_ESYS;
+    }
+    pid_t pid = start_process(spec, sv[1], env, gr__worker_of(sys) != NULL);
+    free_env(env);
+    close(sv[1]);
+    if (pid < 0) {
+        free(hello_frame);
+        close(sv[0]);
+        return GR_ESYS;
+    }
+    uint32_t ms = spec->start_timeout_ms ? spec->start_timeout_ms
+                                         : DEFAULT_START_MS;
+    uint64_t deadline = gr__mono_ns() + (uint64_t)ms * 1000000u;
+    const char *why = "could not send the handshake";
+    rc = gr__write_all(sv[0], hello_frame, hello_len, deadline);
+    free(hello_frame);
+    if (rc == GR_OK)
+        rc = read_welcome(t, sv[0], node, inc, deadline, &why);
+    else if (rc != GR_ETIMEDOUT)
+        rc = GR_EINIT; /* It died before reading the handshake. */
+    gr__link *l = NULL;
+    if (rc == GR_OK) {
+        fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+        if ((l = gr__link_new(t, sv[0], node, inc, spec->name)) == NULL)
+            rc = GR_ENOMEM;
+        why = "out of memory";
+    }
+    if (rc == GR_OK) {
+        l->pid = pid;
+        l->proxy = self;
+        atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+        if ((rc = gr__transport_add(t, l)) != GR_OK) {
+            why = "a node with its id is connected already";
+            l->fd = -1; /* Closed below. */
+            gr__link_release(l);
+            gr__link_release(l);
+        }
+    }
+    if (rc != GR_OK) {
+        close(sv[0]);
+        int status = reap_failed(pid);
+        char st[64];
+        if (WIFEXITED(status))
+            snprintf(st, sizeof st, "exit status %d", WEXITSTATUS(status));
+        else
+            snprintf(st, sizeof st, "signal %d", WTERMSIG(status));
+        gr__log(&sys->log, GR_LOG_ERROR,
+                "node %s failed to start (pid %d, %s): %s: %s", spec->name,
+                (int)pid, st, gr_errname(rc), why);
+        return rc;
+    }
+    gr__log(&sys->log, GR_LOG_INFO, "node %s started (pid %d)", spec->name,
+            (int)pid);
+    *out = l;
+    return GR_OK;
+}
+
+/* ---- The stand-in behaviour. */
+
+typedef struct standin {
+    gr__link *link;
+    bool stopping;       /* A shutdown request was sent. */
+    gr_reason stop_with; /* The reason to exit with once it is down. */
+} standin;
+
+static int standin_init(gr_ctx *ctx, void *state, const void *arg,
+                        size_t arg_len)
+{
+    standin *s = state;
+    gr_node_spec spec;
+    if (arg_len != sizeof spec)
+        return GR_EINVAL;
+    memcpy(&spec, arg, sizeof spec);
+    gr_trap_exit(ctx, 1);
+    return spawn_node(gr_ctx_system(ctx), &spec, gr_self(ctx), &s->link);
+}
+
+static int standin_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    standin *s = state;
+    if (m->type == GR__MSG_NODE_EXITED && m->len == sizeof(gr__node_exit)) {
+        gr__node_exit x;
+        memcpy(&x, m->data, sizeof x);
+        /* Asked to stop and stopped cleanly: the requested reason. */
+        if (s->stopping && x.reason.code == GR_OK)
+            x.reason = s->stop_with;
+        return gr_stop_with(ctx, &x.reason);
+    }
+    gr_exit_msg e;
+    if (m->type == GR_MSG_EXIT && gr_exit_read(m, &e) == GR_OK &&
+        e.reason.code != GR_OK && !s->stopping) {
+        /* Told to stop (by its supervisor, usually with shutdown): ask
+         * the node, and exit when it is down; a kill cuts this short. */
+        s->stopping = true;
+        s->stop_with = e.reason;
+        gr__transport_request_stop(s->link);
+    }
+    return GR_CONTINUE;
+}
+
+static void standin_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
+{
+    (void)why;
+    standin *s = state;
+    gr_system *sys = gr_ctx_system(ctx);
+    if (s->link == NULL)
+        return;
+    if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
+        gr__transport_stop_blocking(s->link, SHUTDOWN_WAIT_MS);
+    else
+        gr__transport_kill(s->link);
+    /* Its routes go now, so a restarted node can take its name at once. */
+    gr__transport_lose_routes(s->link);
+    gr__link_release(s->link);
+}
+
+const gr_behaviour gr_node_behaviour = {
+    .name = "node",
+    .state_size = sizeof(standin),
+    .init = standin_init,
+    .handle = standin_handle,
+    .terminate = standin_terminate,
+};

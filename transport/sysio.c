@@ -1,0 +1,94 @@
+/* Small system-call helpers for the transport: whole reads and writes with
+ * a deadline, the monotonic clock, random bytes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport/transport.h"
+
+uint64_t gr__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int gr__random_bytes(void *p, size_t n)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        ssize_t got = getrandom(b, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return GR_ESYS;
+        }
+        b += got;
+        n -= (size_t)got;
+    }
+    return GR_OK;
+}
+
+/* Waits until fd is ready for events or the deadline passes. */
+static int wait_fd(int fd, short events, uint64_t deadline_ns)
+{
+    for (;;) {
+        uint64_t now = gr__mono_ns();
+        if (now >= deadline_ns)
+            return GR_ETIMEDOUT;
+        uint64_t ms = (deadline_ns - now + 999999u) / 1000000u;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int rc = poll(&pfd, 1, ms > 60000 ? 60000 : (int)ms);
+        if (rc > 0)
+            return GR_OK;
+        if (rc < 0 && errno != EINTR)
+            return GR_ESYS;
+    }
+}
+
+int gr__write_all(int fd, const void *p, size_t n, uint64_t deadline_ns)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w > 0) {
+            b += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return GR_ESYS;
+        int rc = wait_fd(fd, POLLOUT, deadline_ns);
+        if (rc != GR_OK)
+            return rc;
+    }
+    return GR_OK;
+}
+
+int gr__read_all(int fd, void *p, size_t n, uint64_t deadline_ns)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        ssize_t r = read(fd, b, n);
+        if (r > 0) {
+            b += r;
+            n -= (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            return GR_ENOCONNECTION;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno == ECONNRESET ? GR_ENOCONNECTION : GR_ESYS;
+        int rc = wait_fd(fd, POLLIN, deadline_ns);
+        if (rc != GR_OK)
+            return rc;
+    }
+    return GR_OK;
+}

@@ -1,0 +1,155 @@
+/*
+ * A system's transport: its links to other nodes (the parent, and the
+ * nodes it started), the routes to every node it has heard of, and the
+ * node processes it watches. Installed into the system through
+ * actor/remote.h, created with the first node child (or by gr_node_main in
+ * a node process).
+ *
+ * Threads: senders (any thread) take the route lock for reading and a
+ * link's lock to queue a frame; the I/O thread reads every link, applies
+ * route changes (taking the route lock for writing) and reaps node
+ * processes.
+ */
+#ifndef GROVE_TRANSPORT_TRANSPORT_H
+#define GROVE_TRANSPORT_TRANSPORT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#include <grove/node.h>
+
+#include "actor/system.h"
+#include "transport/ring.h"
+#include "transport/wire.h"
+
+/* Message to a node child's stand-in when its process is gone (payload:
+ * gr__node_exit). */
+#define GR__MSG_NODE_EXITED (GR_MSG_RESERVED + 0x40u)
+
+/* How a node process ended, as its stand-in learns it. */
+typedef struct gr__node_exit {
+    gr_reason reason; /* normal, {exit status, N}, {signal, N} or a
+                         protocol error. */
+} gr__node_exit;
+
+typedef struct gr__transport gr__transport;
+
+/* One connection to a neighbouring node. */
+typedef struct gr__link {
+    gr__transport *t;
+    int fd;
+    uint32_t node, inc; /* The node at the other end. */
+    char name[GR_NAME_MAX + 1];
+    bool is_parent;
+    _Atomic(int) refs; /* The transport's, and a node child's stand-in's. */
+
+    /* Outbound: guarded by lock. */
+    pthread_mutex_t lock;
+    gr__ring out;
+    bool flushing; /* Bytes wait for the I/O thread's write watcher. */
+    bool corked;   /* Queue only: the handshake is not finished. */
+    bool closed;   /* No more sends (the link is down or going). */
+
+    /* Loop thread only. */
+    ev_io rio, wio;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    bool down;   /* Link-down handling done. */
+    bool listed; /* In t->links. */
+
+    /* A node child's process (pid 0 for none). reaped and the kill are
+     * guarded by lock, so a pid is never signalled after it was reaped. */
+    pid_t pid;
+    int pidfd;
+    ev_io pio;
+    ev_timer grace; /* After EOF: SIGKILL if the process lingers. */
+    bool reaped;
+    bool kill_sent;
+    gr_ref proxy; /* The stand-in told when the process is gone. */
+    char error[GR_REASON_TEXT_MAX + 1]; /* A protocol error, or "". */
+} gr__link;
+
+/* A node this one can reach, and through which link. */
+typedef struct gr__route {
+    uint32_t node, inc;
+    char name[GR_NAME_MAX + 1];
+    gr__link *via;
+} gr__route;
+
+struct gr__transport {
+    gr_system *sys;
+    pthread_rwlock_t lock; /* routes, links, parent. */
+    gr__route *routes;
+    size_t nroutes, routes_cap;
+    gr__link **links;
+    size_t nlinks, links_cap;
+    gr__link *parent; /* NULL in the root. */
+    uint8_t secret[GR__WIRE_SECRET];
+    size_t max_frame;  /* Largest frame body accepted or sent. */
+    size_t link_limit; /* Bytes of application frames a link queues. */
+};
+
+/* Returns sys's transport, creating and installing it on first use (NULL
+ * when out of memory). */
+gr__transport *gr__transport_of(gr_system *sys);
+
+/* Creates a link over fd (nonblocking, close-on-exec) to node/inc/name;
+ * refs start at 1 (the transport's). NULL when out of memory. */
+gr__link *gr__link_new(gr__transport *t, int fd, uint32_t node, uint32_t inc,
+                       const char *name);
+
+/* Drops one reference; the last frees the link (its fd is closed by then). */
+void gr__link_release(gr__link *l);
+
+/* Queues one frame: prefix bytes then payload bytes. runtime frames (route
+ * changes, runtime messages) may use the slack above link_limit. Returns
+ * GR_OK, GR_ENOCONNECTION (closed) or GR_EBACKPRESSURE (no room). */
+int gr__link_send(gr__link *l, const void *prefix, size_t plen,
+                  const void *payload, size_t n, bool runtime);
+
+/* Ends the cork: flushes what was queued during the handshake. */
+void gr__link_uncork(gr__link *l);
+
+/*
+ * Adds a link the handshake has just opened: its route (and, for a node
+ * child, the routes it announces later), its watchers on the loop thread,
+ * and a NODE_UP to every other link. Returns GR_OK, GR_EEXIST (a node with
+ * its id is connected already) or GR_ENOMEM.
+ */
+int gr__transport_add(gr__transport *t, gr__link *l);
+
+/* Drops every route through l: each node behind it is down (a local
+ * GR__MSG_NODE_DOWN broadcast, and a NODE_DOWN to the other links). From
+ * any thread; a second call finds nothing to drop. */
+void gr__transport_lose_routes(gr__link *l);
+
+/* Sends a SHUTDOWN frame on a node child's link. */
+void gr__transport_request_stop(gr__link *l);
+
+/* SIGKILLs a node child's process unless it was reaped already. */
+void gr__transport_kill(gr__link *l);
+
+/* At system shutdown, from a stand-in's terminate (the loop has stopped):
+ * asks the node to stop, waits up to wait_ms for it to exit, then kills
+ * it, and reaps it. */
+void gr__transport_stop_blocking(gr__link *l, int wait_ms);
+
+/* Fills the per-system secret with random bytes. Returns GR_OK/GR_ESYS. */
+int gr__random_bytes(void *p, size_t n);
+
+/* Writes all n bytes to a blocking-mode or nonblocking fd, waiting up to
+ * deadline_ns (CLOCK_MONOTONIC) in poll. Returns GR_OK, GR_ETIMEDOUT or
+ * GR_ESYS. */
+int gr__write_all(int fd, const void *p, size_t n, uint64_t deadline_ns);
+
+/* Reads exactly n bytes, as gr__write_all(); GR_ENOCONNECTION at EOF. */
+int gr__read_all(int fd, void *p, size_t n, uint64_t deadline_ns);
+
+/* Monotonic clock in ns. */
+uint64_t gr__mono_ns(void);
+
+#endif
