@@ -26,7 +26,30 @@ enum {
     T_FWD = 7,    /* Payload gr_ref: forward the next message there. */
     T_REPLY = 8,  /* An echo's reply type. */
     T_LINK = 9,   /* Payload gr_ref: link to it (the echo traps exits). */
-    T_EXITED = 10 /* Told to the linker's watcher: the echo saw an EXIT. */
+    T_COUNT = 10, /* A request: reply with a struct counted. */
+    T_TREE = 11   /* Reply with the node's tree supervisor's ref. */
+};
+
+/* What T_COUNT answers: the T_SEQ messages seen, and how many broke the
+ * order (a sequence restarting at 0 starts a new run). */
+struct counted {
+    uint32_t count;
+    uint32_t out_of_order;
+    uint32_t next; /* The sequence number expected next. */
+};
+
+/* Counts a T_SEQ message's sequence number. */
+static inline void count_seq(struct counted *c, uint32_t seq)
+{
+    c->out_of_order += seq != 0 && seq != c->next;
+    c->next = seq + 1;
+    c->count++;
+}
+
+/* The echo's state. */
+struct echo_state {
+    gr_ref fwd; /* Forward the next message here, when set. */
+    struct counted seen;
 };
 
 /* Ways an echo root can be made to die. */
@@ -37,7 +60,8 @@ enum {
     CRASH_EXIT1 = 4,
     CRASH_GARBAGE = 5, /* Write bytes that are no frame into the link. */
     CRASH_KILL = 6,    /* SIGKILL itself. */
-    CRASH_STOP = 7     /* Exit with reason shutdown (a clean root exit). */
+    CRASH_STOP = 7,    /* Exit with reason shutdown (a clean root exit). */
+    CRASH_FAIL = 8     /* Crash the actor (not the process): GR_EFAILED. */
 };
 
 /* What T_ME carries. */
@@ -97,13 +121,14 @@ static inline int echo_init(gr_ctx *ctx, void *state, const void *arg,
 
 static inline int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 {
-    gr_ref *fwd = state;
+    struct echo_state *st = state;
+    gr_ref *fwd = &st->fwd;
     if (!gr_ref_is_none(*fwd) && m->type < GR_MSG_RESERVED &&
         m->type != T_FWD) {
         gr_ref to = *fwd;
         *fwd = GR_REF_NONE;
-        return gr_tell(ctx, to, m->type, m->data, m->len) == GR_OK ? GR_CONTINUE
-                                                                   : GR_CONTINUE;
+        (void)gr_tell(ctx, to, m->type, m->data, m->len);
+        return GR_CONTINUE;
     }
     switch (m->type) {
     case T_WHO: {
@@ -117,6 +142,8 @@ static inline int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         int32_t how = 0;
         if (read_payload(m, &how, sizeof how) && how == CRASH_STOP)
             return gr_stop_with(ctx, &(gr_reason){.code = GR_ESHUTDOWN});
+        if (how == CRASH_FAIL)
+            return GR_EFAILED;
         die_as(how);
         return GR_CONTINUE;
     }
@@ -130,6 +157,16 @@ static inline int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
     case T_FWD:
         return read_payload(m, fwd, sizeof *fwd) ? GR_CONTINUE : GR_EINVAL;
+    case T_SEQ: {
+        uint32_t seq = 0; /* The first 4 bytes; the rest is padding. */
+        if (m->len < sizeof seq)
+            return GR_EINVAL;
+        memcpy(&seq, m->data, sizeof seq);
+        count_seq(&st->seen, seq);
+        return GR_CONTINUE;
+    }
+    case T_COUNT:
+        return gr_reply(ctx, m, T_REPLY, &st->seen, sizeof st->seen);
     case T_LINK: {
         gr_ref to;
         return read_payload(m, &to, sizeof to) ? gr_link(ctx, to) : GR_EINVAL;
@@ -143,15 +180,51 @@ static inline int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 
 static const gr_behaviour echo_b = {
     .name = "echo",
-    .state_size = sizeof(gr_ref),
+    .state_size = sizeof(struct echo_state),
     .init = echo_init,
     .handle = echo_handle,
+};
+
+/* The "tree" root: a supervisor (one-for-one, intensity 1) over one echo
+ * worker, linked to the root, so that when it gives up the root exits
+ * with shutdown and so does the node (escalation). */
+static const gr_child_spec tree_kids[] = {
+    {.id = "echo", .behaviour = &echo_b, .restart = GR_PERMANENT}};
+static const gr_sup_spec tree_spec = {.strategy = GR_ONE_FOR_ONE,
+                                      .intensity = 1,
+                                      .period_ms = 60000,
+                                      .children = tree_kids,
+                                      .nchildren = 1};
+
+static inline int tree_init(gr_ctx *ctx, void *state, const void *arg,
+                            size_t len)
+{
+    (void)arg;
+    (void)len;
+    gr_ref *sup = state;
+    int rc = gr_supervisor_start(gr_ctx_system(ctx), &tree_spec, sup);
+    return rc == GR_OK ? gr_link(ctx, *sup) : rc;
+}
+
+static inline int tree_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)ctx;
+    (void)state;
+    (void)m;
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour tree_b = {
+    .name = "tree",
+    .state_size = sizeof(gr_ref),
+    .init = tree_init,
+    .handle = tree_handle,
 };
 
 /* The roots every node test program offers. */
 static const gr_node_root test_roots[] = {
     {"echo", &echo_b},
-    {"sup", &gr_supervisor_behaviour},
+    {"tree", &tree_b},
 };
 
 /* Runs this process as a node if it was started as one (call first in

@@ -357,10 +357,7 @@ static void test_unknown_refs(void)
     other_node.node += 7;
     other_inc.incarnation += 1;
     unknown.serial += 1000000;
-    const gr_ref bad[] = {GR_REF_NONE,
-                          unknown,
-                          other_node,
-                          other_inc,
+    const gr_ref bad[] = {GR_REF_NONE, unknown, other_inc,
                           {UINT64_MAX, 0, p.incarnation}};
     const size_t nbad = sizeof bad / sizeof bad[0];
     for (size_t i = 0; i < nbad; i++) {
@@ -373,6 +370,10 @@ static void test_unknown_refs(void)
      * "it is a signal"). */
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], nbad);
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_STOPPED], 0);
+    /* A node this system is not connected to: no connection. */
+    CHECK_EQ(gr_send(sys, GR_REF_NONE, other_node, MSG_NOOP, NULL, 0),
+             GR_ENOCONNECTION);
+    CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NODE_DOWN], 1);
     /* The live actor got none of them and was not stopped. */
     struct reply r;
     CHECK_EQ(call(sys, in, p, MSG_COUNT, NULL, 0, &r), GR_OK);

@@ -251,7 +251,7 @@ static void test_send_to_never_existing(void)
     other_node.node = 3;
     other_inc.incarnation ^= 0x5555;
     unknown.serial += 4096 * 7 + 5;
-    const gr_ref refs[] = {GR_REF_NONE, unknown, other_node, other_inc};
+    const gr_ref refs[] = {GR_REF_NONE, unknown, other_inc};
     uint64_t want = 0;
     for (int round = 0; round < 25; round++) {
         for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
@@ -261,6 +261,10 @@ static void test_send_to_never_existing(void)
         }
     }
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], want);
+    /* A node this system is not connected to: a node_down dead letter. */
+    CHECK_EQ(gr_send(sys, GR_REF_NONE, other_node, MSG_STRAY, NULL, 0),
+             GR_ENOCONNECTION);
+    CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NODE_DOWN], 1);
     CHECK_EQ(tell_via(sys, in, p, other_inc), GR_ENOACTOR);
     CHECK_EQ(tell_via(sys, in, p, GR_REF_NONE), GR_ENOACTOR);
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], want + 2);

@@ -2,12 +2,14 @@
  * A link's outbound side: frames queue in a bounded ring under the link's
  * lock. The sender that finds the ring idle writes at once (no thread hop
  * at low load); once the socket is full the I/O thread's write watcher
- * takes over, and every frame queued meanwhile leaves in one writev.
+ * takes over, and every frame queued meanwhile leaves in one gathered
+ * write (sendmsg, writev with MSG_NOSIGNAL).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -72,7 +74,10 @@ static bool write_some(gr__link *l)
     struct iovec iov[2];
     int n;
     while ((n = gr__ring_iov(&l->out, iov)) > 0) {
-        ssize_t w = writev(l->fd, iov, n);
+        /* sendmsg is writev with flags: a peer gone is EPIPE, not a
+         * SIGPIPE that would kill this process. */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(l->fd, &mh, MSG_NOSIGNAL);
         if (w > 0) {
             gr__ring_consume(&l->out, (size_t)w);
             continue;

@@ -379,6 +379,10 @@ static gr_reason exit_reason(const gr__link *l, int status)
             snprintf(r.text, sizeof r.text, "signal %s", name);
         else
             snprintf(r.text, sizeof r.text, "signal %d", sig);
+    } else if (WIFEXITED(status) &&
+               WEXITSTATUS(status) == GR_NODE_EXIT_SHUTDOWN) {
+        r.code = GR_ESHUTDOWN;
+        snprintf(r.text, sizeof r.text, "its root shut down");
     } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
         r.code = GR_EEXITSTATUS;
         r.detail = WEXITSTATUS(status);

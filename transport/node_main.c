@@ -24,7 +24,7 @@
 /* Shared between gr_node_main and the keeper actor. */
 typedef struct keeper_arg {
     gr_ref root;
-    _Atomic(bool) root_failed;
+    _Atomic(int) exit_code; /* The process's, from the root's exit. */
 } keeper_arg;
 
 /* Watches the root: when it exits, the node stops. */
@@ -44,8 +44,10 @@ static int keeper_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     memcpy(&k, state, sizeof k);
     gr_down d;
     if (gr_down_read(m, &d) == GR_OK) {
-        if (!gr_reason_is_clean(&d.reason))
-            atomic_store(&k->root_failed, true);
+        atomic_store(&k->exit_code, d.reason.code == GR_OK ? 0
+                                    : d.reason.code == GR_ESHUTDOWN
+                                        ? GR_NODE_EXIT_SHUTDOWN
+                                        : 1);
         gr_system_stop(gr_ctx_system(ctx));
         return GR_STOP;
     }
@@ -126,7 +128,7 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
                                                 "parent")
                                  : NULL;
     keeper_arg k = {.root = GR_REF_NONE};
-    atomic_init(&k.root_failed, false);
+    atomic_init(&k.exit_code, 0);
     rc = parent != NULL ? GR_OK : GR_ENOMEM;
     if (rc == GR_OK) {
         memcpy(t->secret, h.secret, sizeof t->secret);
@@ -169,7 +171,7 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
         return 1;
     }
     gr_system_run(sys);
-    return atomic_load(&k.root_failed) ? 1 : 0;
+    return atomic_load(&k.exit_code);
 }
 
 int gr_node_main(const gr_node_root *roots, size_t nroots,

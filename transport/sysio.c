@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +54,7 @@ int gr__write_all(int fd, const void *p, size_t n, uint64_t deadline_ns)
 {
     const uint8_t *b = p;
     while (n > 0) {
-        ssize_t w = write(fd, b, n);
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL); /* No SIGPIPE. */
         if (w > 0) {
             b += w;
             n -= (size_t)w;

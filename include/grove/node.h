@@ -7,7 +7,9 @@
  * child is a stand-in actor that starts the process, finishes the
  * handshake before its init returns, forwards application messages sent
  * to it to the node's root actor, and exits when the process does, with
- * reason normal (exit status 0), GR_EEXITSTATUS (detail: the status),
+ * reason normal (exit status 0), shutdown (exit status
+ * GR_NODE_EXIT_SHUTDOWN: its root exited with shutdown, e.g. a root
+ * supervisor gave up), GR_EEXITSTATUS (detail: the status),
  * GR_ESIGNAL (detail: the signal, text e.g. "signal SIGSEGV") or GR_EPROTO
  * (the link carried a bad frame; the process was killed). Stopping the
  * child sends the node a shutdown request, then SIGKILL after shutdown_ms;
@@ -53,6 +55,10 @@ typedef struct gr_node_spec {
 /* The stand-in behaviour of a node child; its arg is a gr_node_spec. */
 GR_API extern const gr_behaviour gr_node_behaviour;
 
+/* The exit status of a node whose root exited with reason shutdown (its
+ * stand-in then exits with shutdown too: OTP's escalation). */
+#define GR_NODE_EXIT_SHUTDOWN 64
+
 /* One root behaviour a node program offers, by name. */
 typedef struct gr_node_root {
     const char *name;
@@ -64,8 +70,9 @@ typedef struct gr_node_root {
  * finishes the handshake, starts a system with cfg (may be NULL), spawns
  * the root named by the parent with its arg, and runs until the parent
  * asks it to stop, the parent goes away, or the root exits. Then stores the
- * process's exit status in *exit_code (0 after a clean stop, 1 when the
- * root exited abnormally or the start failed) and returns 1. Returns 0 at
+ * process's exit status in *exit_code (0 after a stop or a normal root exit,
+ * GR_NODE_EXIT_SHUTDOWN after a root's shutdown, 1 when the root crashed
+ * or the start failed) and returns 1. Returns 0 at
  * once when this process is not a node.
  */
 GR_API int gr_node_main(const gr_node_root *roots, size_t nroots,
