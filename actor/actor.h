@@ -16,6 +16,7 @@ struct gr__worker;
 /* Actor flags (owner-only field). */
 enum {
     GR__ACTOR_INBOX = 1u << 0, /* An inbox: its owner thread pops it. */
+    GR__ACTOR_CALL = 1u << 1,  /* gr_call()'s inbox: it sees node-downs. */
 };
 
 /*
@@ -165,5 +166,10 @@ static inline uint64_t gr__actor_depth(gr__actor *a)
     uint64_t pushed = atomic_load_explicit(&a->pushed, memory_order_relaxed);
     return pushed > popped ? pushed - popped : 0;
 }
+
+struct gr_inbox;
+
+/* gr_inbox_open() with extra GR__ACTOR_* flags (GR__ACTOR_CALL). */
+int gr__inbox_open(gr_system *sys, uint32_t flags, struct gr_inbox **out);
 
 #endif

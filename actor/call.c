@@ -1,11 +1,13 @@
 /* gr_call(): an ask from a thread that is not an actor, through an inbox
  * of its own (see include/grove/ask.h). */
+#include <string.h>
 #include <time.h>
 
 #include <grove/ask.h>
 #include <grove/inbox.h>
 
 #include "actor/message.h"
+#include "actor/remote.h"
 #include "actor/scheduler.h"
 #include "actor/send.h"
 #include "actor/system.h"
@@ -23,8 +25,8 @@ static int64_t now_ns(void)
 /* Waits for the answer to ask corr in inbox until deadline_ns (negative:
  * forever), never giving up before it. Anything else that arrives there is
  * a late or stray message: dead-lettered. */
-static int await_answer(gr_system *sys, gr_inbox *inbox, uint64_t corr,
-                        int64_t deadline_ns, gr_msg **out)
+static int await_answer(gr_system *sys, gr_inbox *inbox, gr_ref callee,
+                        uint64_t corr, int64_t deadline_ns, gr_msg **out)
 {
     for (;;) {
         int wait = -1;
@@ -42,6 +44,14 @@ static int await_answer(gr_system *sys, gr_inbox *inbox, uint64_t corr,
         if ((m->flags & GR_MSG_REPLY) && m->corr == corr) {
             *out = m;
             return GR_OK;
+        }
+        gr__node_down d;
+        if (m->type == GR__MSG_NODE_DOWN && m->len == sizeof d) {
+            memcpy(&d, m->data, sizeof d);
+            gr_msg_free(m);
+            if (d.node == callee.node && d.incarnation == callee.incarnation)
+                return GR_ENOCONNECTION; /* Its node is gone. */
+            continue;
         }
         if (m->type < GR_MSG_RESERVED)
             gr__dead_message(sys, m, GR_DL_NO_ACTOR,
@@ -68,7 +78,7 @@ int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
                   (int64_t)(timeout_ms == 0 ? DEFAULT_TIMEOUT_MS : timeout_ms) *
                       1000000;
     gr_inbox *inbox;
-    if ((rc = gr_inbox_open(sys, &inbox)) != GR_OK)
+    if ((rc = gr__inbox_open(sys, GR__ACTOR_CALL, &inbox)) != GR_OK)
         return rc;
     uint64_t corr = gr__new_id(sys, NULL);
     gr_msg req = {.type = type,
@@ -81,8 +91,8 @@ int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
     rc = gr__deliver_msg(sys, gr__worker_of(sys), &req);
     gr_msg *m = NULL;
     if (rc == GR_OK)
-        rc = await_answer(sys, inbox, corr, deadline, &m);
-    if (rc == GR_ETIMEDOUT)
+        rc = await_answer(sys, inbox, target, corr, deadline, &m);
+    if (rc == GR_ETIMEDOUT || rc == GR_ENOCONNECTION)
         (void)gr__deliver(sys, gr__worker_of(sys), GR__MSG_ASK_FORGET, req.from,
                           target, corr, NULL, 0);
     /* Closing dead-letters whatever else came; a reply still on its way

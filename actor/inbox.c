@@ -46,12 +46,17 @@ static gr__actor *actor_of(const gr_inbox *inbox)
 
 int gr_inbox_open(gr_system *sys, gr_inbox **out)
 {
+    return gr__inbox_open(sys, 0, out);
+}
+
+int gr__inbox_open(gr_system *sys, uint32_t flags, gr_inbox **out)
+{
     if (sys == NULL || out == NULL)
         return GR_EINVAL;
     if (gr__in_handler())
         return GR_EWRONGTHREAD;
     gr__actor *a;
-    const gr__spawn_opts opts = {.flags = GR__ACTOR_INBOX};
+    const gr__spawn_opts opts = {.flags = GR__ACTOR_INBOX | flags};
     int rc = gr__actor_spawn(sys, NULL, &inbox_behaviour, &opts, NULL, 0, &a,
                              NULL, NULL);
     if (rc != GR_OK)

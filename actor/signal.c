@@ -43,6 +43,8 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
     case GR__MSG_SIGNAL:
         return gr__link_signal(a, w, m, why);
     case GR__MSG_NODE_DOWN: {
+        if (a->flags & GR__ACTOR_CALL)
+            return GR__SIG_DELIVER; /* gr_call() checks its callee's node. */
         gr__node_down d;
         if (a->rel != NULL && m->len == sizeof d) {
             memcpy(&d, m->data, sizeof d);

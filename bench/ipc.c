@@ -45,13 +45,13 @@ enum {
     MSG_DONE,      /* client -> main: payload 1 (ok) or 0 */
 };
 
-#define NODE_NAME "ipc"
+#define NODE_NAME   "ipc"
 #define SERVER_NAME "server"
-#define WARMUP_N 1000u
+#define WARMUP_N    1000u
 /* Tells sent per client turn before it yields with a self-tell. */
 #define CHUNK 1024u
 /* Lookups of the server (100 ms apart) before giving up. */
-#define FIND_TRIES 100u
+#define FIND_TRIES     100u
 #define ASK_TIMEOUT_MS 10000u
 
 struct end_reply {
@@ -361,9 +361,8 @@ int main(void)
 
     double raw_ns = raw_roundtrip_ns(ping_n);
 
-    gr_config cfg = {.log_level = GR_LOG_WARN,
-                     .log_level_set = 1,
-                     .event_fn = quiet_events};
+    gr_config cfg = {
+        .log_level = GR_LOG_WARN, .log_level_set = 1, .event_fn = quiet_events};
     gr_system *sys;
     bench_check(gr_system_start(&cfg, &sys), "gr_system_start");
     gr_inbox *inbox;
@@ -410,8 +409,8 @@ int main(void)
     if (!ok)
         bench_die("ipc: %s", res.error);
     if (res.stream_count != stream_n || res.out_of_order != 0)
-        bench_die("ipc: stream: %" PRIu64 " of %" PRIu64
-                  " received, %" PRIu64 " out of order",
+        bench_die("ipc: stream: %" PRIu64 " of %" PRIu64 " received, %" PRIu64
+                  " out of order",
                   res.stream_count, stream_n, res.out_of_order);
     uint64_t dead = 0;
     for (int i = 0; i < GR_DL_COUNT; i++)

@@ -228,9 +228,8 @@ int main(void)
 
     uint64_t n = bench_env_u64("NODE_RESTART_N", 200);
 
-    gr_config cfg = {.log_level = GR_LOG_OFF,
-                     .log_level_set = 1,
-                     .event_fn = quiet_events};
+    gr_config cfg = {
+        .log_level = GR_LOG_OFF, .log_level_set = 1, .event_fn = quiet_events};
     gr_system *sys;
     bench_check(gr_system_start(&cfg, &sys), "gr_system_start");
     gr_inbox *inbox;

@@ -623,6 +623,30 @@ static void monitor_link_ask_across_nodes(void)
     CHECK(pid_gone(w.pid, 10));
 }
 
+/* gr_call() from a plain thread to an actor whose node dies before it
+ * answers returns GR_ENOCONNECTION at once, not at its timeout. */
+static void call_fails_when_node_dies(void)
+{
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_TEMPORARY)};
+    gr_ref sup;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+    struct who w;
+    FIND(&e, "n1", &w);
+    int32_t how = CRASH_SEGV;
+    gr_msg *reply = NULL;
+    double t0 = test_now();
+    CHECK_EQ(gr_call(e.sys, w.self, T_CRASH, &how, sizeof how, 60000, &reply),
+             GR_ENOCONNECTION);
+    CHECK(reply == NULL);
+    CHECK(test_now() - t0 < 30);
+    CHECK_EQ(gr_call(e.sys, w.self, T_ECHO, "x", 1, 60000, &reply),
+             GR_ENOCONNECTION);
+    env_close(&e);
+    CHECK(pid_gone(w.pid, 10));
+}
+
 /* Per sender-receiver order holds across the boundary, both ways at once,
  * and through the parent between two sibling nodes; nothing is lost or
  * duplicated. */
@@ -873,6 +897,7 @@ int main(int argc, char **argv)
         {"crash_loop_exceeds_intensity", crash_loop_exceeds_intensity},
         {"escalation_from_node_supervisor", escalation_from_node_supervisor},
         {"monitor_link_ask_across_nodes", monitor_link_ask_across_nodes},
+        {"call_fails_when_node_dies", call_fails_when_node_dies},
         {"ordering_under_load", ordering_under_load},
         {"backpressure_when_node_stops_reading",
          backpressure_when_node_stops_reading},

@@ -102,7 +102,8 @@ GR_API int gr_ask_failed_read(const gr_msg *msg, gr_reason *out);
  * GR_OK stores the reply in *reply, which the caller frees with
  * gr_msg_free(); on any error *reply is NULL.
  * Returns GR_OK, GR_ETIMEDOUT, GR_ENOACTOR (target gone, or it exited
- * before replying), GR_EMAILBOXFULL, GR_EWRONGTHREAD (called from inside a
+ * before replying), GR_ENOCONNECTION (its node is not connected, or went
+ * down before it replied), GR_EMAILBOXFULL, GR_EWRONGTHREAD (called from inside a
  * callback), GR_EINVAL, GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
  */
 GR_API int gr_call(gr_system *sys, gr_ref target, uint32_t type,
