@@ -287,7 +287,7 @@ static int io_full(int fd, void *p, size_t n, int writing)
 {
     char *b = p;
     while (n > 0) {
-        ssize_t r = writing ? write(fd, b, n) : read(fd, b, n);
+        ssize_t r = writing ? send(fd, b, n, MSG_NOSIGNAL) : recv(fd, b, n, 0);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)

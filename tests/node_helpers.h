@@ -196,13 +196,26 @@ static const gr_sup_spec tree_spec = {.strategy = GR_ONE_FOR_ONE,
                                       .children = tree_kids,
                                       .nchildren = 1};
 
+/* The "gtree" root: the same, over a grandchild node "g1" running echo
+ * (a tree of processes). */
+static const gr_node_spec g1_spec = {.name = "g1", .root = "echo"};
+static const gr_child_spec gtree_kids[] = {
+    {.id = "g1", .behaviour = &gr_node_behaviour, .arg = &g1_spec,
+     .arg_len = sizeof g1_spec, .restart = GR_PERMANENT, .type = GR_NODE}};
+static const gr_sup_spec gtree_spec = {.strategy = GR_ONE_FOR_ONE,
+                                       .intensity = 3,
+                                       .period_ms = 60000,
+                                       .children = gtree_kids,
+                                       .nchildren = 1};
+
+/* Starts the tree named by arg ("gtree" or the default) and links to it. */
 static inline int tree_init(gr_ctx *ctx, void *state, const void *arg,
                             size_t len)
 {
-    (void)arg;
-    (void)len;
     gr_ref *sup = state;
-    int rc = gr_supervisor_start(gr_ctx_system(ctx), &tree_spec, sup);
+    const gr_sup_spec *spec =
+        len == 5 && memcmp(arg, "gtree", 5) == 0 ? &gtree_spec : &tree_spec;
+    int rc = gr_supervisor_start(gr_ctx_system(ctx), spec, sup);
     return rc == GR_OK ? gr_link(ctx, *sup) : rc;
 }
 
@@ -281,7 +294,8 @@ static inline int find_echo(gr_system *sys, gr_inbox *in, const char *node,
     return 0;
 }
 
-/* Returns 1 when pid is gone (reaped by its parent: kill fails), waiting up
+/* Returns 1 when pid has ended: reaped (kill fails), or, when it is not
+ * this process's child, a zombie waiting for whoever inherited it. Waits up
  * to limit_s. */
 static inline int pid_gone(pid_t pid, double limit_s)
 {
@@ -289,6 +303,20 @@ static inline int pid_gone(pid_t pid, double limit_s)
     while (test_now() < end) {
         if (kill(pid, 0) != 0)
             return 1;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            size_t len = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[len] = '\0';
+            const char *p = strrchr(buf, ')');
+            char state = 0;
+            int ppid = 0;
+            if (p != NULL && sscanf(p + 1, " %c %d", &state, &ppid) == 2 &&
+                state == 'Z' && ppid != getpid())
+                return 1;
+        }
         sleep_ms(5);
     }
     return 0;

@@ -623,6 +623,54 @@ static void monitor_link_ask_across_nodes(void)
     CHECK(pid_gone(w.pid, 10));
 }
 
+/* Nodes supervise nodes: a node whose supervisor starts a grandchild
+ * process. The grandchild is reached through its parent (by ref and by a
+ * lookup on every node); SIGKILLing the middle node takes the grandchild
+ * down with it (EOF on its link), and the restart brings both back. */
+static void tree_of_processes(void)
+{
+    static const gr_node_spec mid = {.name = "m1", .root = "tree",
+                                     .arg = "gtree", .arg_len = 5};
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_child_spec kids[] = {NODE_CHILD("m1", mid, GR_PERMANENT)};
+    gr_ref sup;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+    struct who g, g2;
+    FIND(&e, "g1", &g);
+    gr_ref found;
+    CHECK_EQ(gr_whereis_any(e.sys, "echo@g1", 5000, &found), GR_OK);
+    CHECK(gr_ref_eq(found, g.self));
+    CHECK_EQ(gr_whereis_any(e.sys, "echo", 5000, &found), GR_OK);
+    CHECK(gr_ref_eq(found, g.self)); /* The only echo in the system. */
+    CHECK_EQ(gr_whereis_any(e.sys, "nobody", 5000, &found), GR_ENOTFOUND);
+    CHECK_EQ(gr_whereis_any(e.sys, "echo@m1", 5000, &found), GR_ENOTFOUND);
+    gr_msg *reply = NULL;
+    CHECK_EQ(gr_call(e.sys, g.self, T_ECHO, "deep", 4, 5000, &reply), GR_OK);
+    CHECK(reply->len == 4 && memcmp(reply->data, "deep", 4) == 0);
+    gr_msg_free(reply);
+    /* The middle node's pid: the grandchild's parent. */
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)g.pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    int mid_pid = 0;
+    CHECK(sscanf(strrchr(buf, ')') + 1, " %*c %d", &mid_pid) == 1);
+    CHECK(mid_pid != getpid());
+    CHECK_EQ(kill(mid_pid, SIGKILL), 0);
+    CHECK(wait_event(GR_EV_CHILD_RESTARTED, "m1", 1, NULL));
+    CHECK(pid_gone(mid_pid, 10));
+    CHECK(pid_gone(g.pid, 20)); /* No orphan: it saw its link close. */
+    FIND(&e, "g1", &g2);
+    CHECK(g2.pid != g.pid);
+    CHECK(g2.self.incarnation != g.self.incarnation);
+    env_close(&e);
+    CHECK(pid_gone(g2.pid, 20));
+}
+
 /* gr_call() from a plain thread to an actor whose node dies before it
  * answers returns GR_ENOCONNECTION at once, not at its timeout. */
 static void call_fails_when_node_dies(void)
@@ -898,6 +946,7 @@ int main(int argc, char **argv)
         {"escalation_from_node_supervisor", escalation_from_node_supervisor},
         {"monitor_link_ask_across_nodes", monitor_link_ask_across_nodes},
         {"call_fails_when_node_dies", call_fails_when_node_dies},
+        {"tree_of_processes", tree_of_processes},
         {"ordering_under_load", ordering_under_load},
         {"backpressure_when_node_stops_reading",
          backpressure_when_node_stops_reading},

@@ -131,16 +131,46 @@ static int t_send_name(void *tp, gr__worker *w, uint32_t node,
     return rc == GR_OK ? GR_OK : refused(t, m, rc);
 }
 
+size_t gr__transport_flood(gr__transport *t, const gr__link *except,
+                           const void *frame, size_t n)
+{
+    size_t sent = 0;
+    pthread_rwlock_rdlock(&t->lock);
+    for (size_t i = 0; i < t->nlinks; i++)
+        if (t->links[i] != except)
+            sent += gr__link_send(t->links[i], frame, n, NULL, 0, true) ==
+                    GR_OK;
+    pthread_rwlock_unlock(&t->lock);
+    return sent;
+}
+
 /* Sends a route-change frame to every link but `except`. */
 static void flood(gr__transport *t, const gr__link *except, uint8_t kind,
                   uint32_t node, uint32_t inc, const char *name)
 {
     uint8_t frame[GR__WIRE_PREFIX_MAX];
     size_t n = gr__wire_node_frame(frame, kind, node, inc, name);
+    gr__transport_flood(t, except, frame, n);
+}
+
+/* Tells a new child link of this node and of every node known here, so
+ * that every node knows every other (for routes and lookups). */
+static void send_routes(gr__transport *t, gr__link *l)
+{
+    gr_system *sys = t->sys;
+    uint8_t frame[GR__WIRE_PREFIX_MAX];
+    size_t n = gr__wire_node_frame(frame, GR__WIRE_NODE_UP, sys->node_id,
+                                   sys->incarnation, sys->node_name);
     pthread_rwlock_rdlock(&t->lock);
-    for (size_t i = 0; i < t->nlinks; i++)
-        if (t->links[i] != except)
-            (void)gr__link_send(t->links[i], frame, n, NULL, 0, true);
+    (void)gr__link_send(l, frame, n, NULL, 0, true);
+    for (size_t i = 0; i < t->nroutes; i++) {
+        const gr__route *r = &t->routes[i];
+        if (r->via == l)
+            continue;
+        n = gr__wire_node_frame(frame, GR__WIRE_NODE_UP, r->node, r->inc,
+                                r->name);
+        (void)gr__link_send(l, frame, n, NULL, 0, true);
+    }
     pthread_rwlock_unlock(&t->lock);
 }
 
@@ -218,10 +248,12 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
         pthread_rwlock_wrlock(&t->lock);
         gr__route *r = find_route(t, f.node);
         int rc = GR_OK;
-        if (r == NULL)
+        if (r == NULL) {
             rc = add_route(t, f.node, f.incarnation, name, l);
-        else if (r->via == l) /* A newer incarnation through the same way. */
+        } else if (r->via == l) { /* Newer news through the same way. */
             r->inc = f.incarnation;
+            snprintf(r->name, sizeof r->name, "%s", name);
+        }
         pthread_rwlock_unlock(&t->lock);
         if (rc == GR_OK && r == NULL)
             flood(t, l, GR__WIRE_NODE_UP, f.node, f.incarnation, name);
@@ -238,6 +270,21 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
             gr__broadcast_node_down(sys, f.node, f.incarnation);
             flood(t, l, GR__WIRE_NODE_DOWN, f.node, f.incarnation, NULL);
         }
+        return NULL;
+    }
+    case GR__WIRE_WHEREIS: {
+        gr__whereis_answer a = {0};
+        a.found = gr_whereis(sys, name, &a.ref) == GR_OK;
+        gr_msg m = {.type = GR__MSG_WHEREIS_ANSWER,
+                    .to = f.reply_to,
+                    .corr = f.corr,
+                    .data = &a,
+                    .len = sizeof a};
+        (void)t_send(t, NULL, &m);
+        uint8_t frame[GR__WIRE_PREFIX_MAX];
+        size_t n = gr__wire_whereis_frame(frame, name, f.name_len, f.reply_to,
+                                          f.corr);
+        gr__transport_flood(t, l, frame, n);
         return NULL;
     }
     case GR__WIRE_SHUTDOWN:
@@ -517,8 +564,10 @@ int gr__transport_add(gr__transport *t, gr__link *l)
     pthread_rwlock_unlock(&t->lock);
     if (rc != GR_OK)
         return rc;
-    if (!l->is_parent)
+    if (!l->is_parent) {
         flood(t, l, GR__WIRE_NODE_UP, l->node, l->inc, l->name);
+        send_routes(t, l);
+    }
     atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
     if (gr__io_call(&sys->io, start_link, l) != GR_OK)
         atomic_fetch_sub_explicit(&l->refs, 1, memory_order_relaxed);

@@ -30,6 +30,17 @@
  * gr__node_exit). */
 #define GR__MSG_NODE_EXITED (GR_MSG_RESERVED + 0x40u)
 
+/* The answer to a WHEREIS query (payload: gr__whereis_answer; corr: the
+ * query's). */
+#define GR__MSG_WHEREIS_ANSWER (GR_MSG_RESERVED + 0x41u)
+
+/* What one node answers to a WHEREIS. */
+typedef struct gr__whereis_answer {
+    int32_t found;
+    uint32_t reserved;
+    gr_ref ref;
+} gr__whereis_answer;
+
 /* How a node process ended, as its stand-in learns it. */
 typedef struct gr__node_exit {
     gr_reason reason; /* normal, {exit status, N}, {signal, N} or a
@@ -126,6 +137,11 @@ int gr__transport_add(gr__transport *t, gr__link *l);
  * GR__MSG_NODE_DOWN broadcast, and a NODE_DOWN to the other links). From
  * any thread; a second call finds nothing to drop. */
 void gr__transport_lose_routes(gr__link *l);
+
+/* Sends a whole frame on every link but except (may be NULL); returns on
+ * how many it was queued. From any thread. */
+size_t gr__transport_flood(gr__transport *t, const gr__link *except,
+                           const void *frame, size_t n);
 
 /* Sends a SHUTDOWN frame on a node child's link. */
 void gr__transport_request_stop(gr__link *l);

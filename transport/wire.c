@@ -110,6 +110,20 @@ size_t gr__wire_node_frame(uint8_t *buf, uint8_t kind, uint32_t node,
     return b.n;
 }
 
+size_t gr__wire_whereis_frame(uint8_t *buf, const char *name, size_t name_len,
+                              gr_ref reply_to, uint64_t corr)
+{
+    fixbuf b = {buf, GR__WIRE_HEADER};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, fix_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_str_with_body(&pk, name, name_len);
+    pack_ref(&pk, reply_to);
+    msgpack_pack_uint64(&pk, corr);
+    put_header(buf, GR__WIRE_WHEREIS, b.n - GR__WIRE_HEADER);
+    return b.n;
+}
+
 uint8_t *gr__wire_hello_frame(uint8_t kind, const gr__wire_hello *h,
                               size_t *len)
 {
@@ -323,6 +337,16 @@ int gr__wire_decode(uint8_t kind, const uint8_t *body, size_t len,
         break;
     case GR__WIRE_SHUTDOWN:
         read_array(&r, 0);
+        break;
+    case GR__WIRE_WHEREIS:
+        if (read_array(&r, 5)) {
+            out->name = (const char *)read_bytes(&r, true, GR_NAME_MAX, &n);
+            out->name_len = n;
+            if (r.why == NULL && n == 0)
+                fail(&r, "empty name");
+            out->reply_to = read_ref(&r);
+            out->corr = read_uint(&r, UINT64_MAX);
+        }
         break;
     default:
         fail(&r, "frame kind not allowed after the handshake");

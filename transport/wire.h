@@ -42,7 +42,8 @@ typedef enum gr__wire_kind {
     GR__WIRE_NODE_UP = 5,   /* A node is reachable through the sender. */
     GR__WIRE_NODE_DOWN = 6, /* A node is gone. */
     GR__WIRE_SHUTDOWN = 7,  /* Parent -> node: stop in an orderly way. */
-    GR__WIRE_KIND_MAX = 7
+    GR__WIRE_WHEREIS = 8,   /* Who has this name? (flooded to every node) */
+    GR__WIRE_KIND_MAX = 8
 } gr__wire_kind;
 
 /* A parsed frame header. */
@@ -79,6 +80,8 @@ typedef struct gr__wire_frame {
     size_t name_len;
     uint32_t node;        /* NAMED: the target node; NODE_UP/DOWN: the node. */
     uint32_t incarnation; /* NODE_UP/DOWN. */
+    gr_ref reply_to;      /* WHEREIS: who wants the answers... */
+    uint64_t corr;        /* ...and under which correlation id. */
 } gr__wire_frame;
 
 /* Parses the 6 header bytes at p into *h. Returns GR_OK, or GR_EPROTO for
@@ -101,6 +104,11 @@ size_t gr__wire_named_prefix(uint8_t *buf, uint32_t node, const char *name,
  * SHUTDOWN frame into buf; returns the bytes written. */
 size_t gr__wire_node_frame(uint8_t *buf, uint8_t kind, uint32_t node,
                            uint32_t incarnation, const char *name);
+
+/* Encodes a whole WHEREIS frame (name: at most GR_NAME_MAX bytes) into buf;
+ * returns the bytes written. */
+size_t gr__wire_whereis_frame(uint8_t *buf, const char *name, size_t name_len,
+                              gr_ref reply_to, uint64_t corr);
 
 /* Encodes a whole HELLO or WELCOME frame into a malloc'd buffer the caller
  * frees; stores its length in *len. Returns NULL when out of memory. */

@@ -78,6 +78,18 @@ typedef struct gr_node_root {
 GR_API int gr_node_main(const gr_node_root *roots, size_t nroots,
                         const gr_config *cfg, int *exit_code);
 
+/*
+ * Finds the actor registered as name on whichever node of the system has
+ * it ("name@node": on that node only): this node first, then every other
+ * node, which all answer. From a thread that is not running a callback
+ * (GR_EWRONGTHREAD there); waits up to timeout_ms (0 means 5000). Stores
+ * the ref in *out. Returns GR_OK, GR_ENOTFOUND (no node has it),
+ * GR_ETIMEDOUT (not every node answered in time), GR_EINVAL,
+ * GR_ENAMETOOLONG, GR_ENOMEM.
+ */
+GR_API int gr_whereis_any(gr_system *sys, const char *name, int timeout_ms,
+                          gr_ref *out);
+
 /* Copies this system's node name ("root" for the first process) into buf
  * (GR_NAME_MAX + 1 bytes). */
 GR_API void gr_node_name(gr_system *sys, char *buf);

@@ -1,0 +1,87 @@
+/* gr_whereis_any(): a name looked up on every node of the system. The
+ * query floods the tree of links; every node answers, found or not, so the
+ * caller knows when all have. */
+#include <string.h>
+
+#include <grove/inbox.h>
+
+#include "actor/remote.h"
+#include "actor/scheduler.h"
+#include "transport/transport.h"
+
+/* Default wait for the answers. */
+#define DEFAULT_TIMEOUT_MS 5000
+
+/* Waits for the answers to query corr: the first that found the name, or
+ * all `expected` of them. */
+static int await_answers(gr_inbox *in, uint64_t corr, size_t expected,
+                         uint32_t node, bool any_node, uint64_t deadline,
+                         gr_ref *out)
+{
+    size_t answered = 0;
+    while (answered < expected) {
+        uint64_t now = gr__mono_ns();
+        if (now >= deadline)
+            return GR_ETIMEDOUT;
+        gr_msg *m = NULL;
+        int wait = (int)((deadline - now + 999999u) / 1000000u);
+        if (gr_inbox_recv(in, &m, wait) != GR_OK)
+            continue;
+        gr__whereis_answer a;
+        bool ours = m->type == GR__MSG_WHEREIS_ANSWER && m->corr == corr &&
+                    m->len == sizeof a;
+        if (ours)
+            memcpy(&a, m->data, sizeof a);
+        gr_msg_free(m);
+        if (!ours)
+            continue;
+        answered++;
+        if (a.found && (any_node || a.ref.node == node)) {
+            *out = a.ref;
+            return GR_OK;
+        }
+    }
+    return GR_ENOTFOUND;
+}
+
+int gr_whereis_any(gr_system *sys, const char *name, int timeout_ms,
+                   gr_ref *out)
+{
+    if (sys == NULL || name == NULL || out == NULL)
+        return GR_EINVAL;
+    if (gr__in_handler())
+        return GR_EWRONGTHREAD;
+    char local[GR_NAME_MAX + 1];
+    const char *at = strchr(name, '@');
+    size_t len = at != NULL ? (size_t)(at - name) : strlen(name);
+    if (len == 0 || len > GR_NAME_MAX)
+        return len == 0 ? GR_EINVAL : GR_ENAMETOOLONG;
+    memcpy(local, name, len);
+    local[len] = '\0';
+    uint32_t node = at != NULL ? gr__node_id(at + 1, strlen(at + 1)) : 0;
+    if ((at == NULL || node == sys->node_id) &&
+        gr_whereis(sys, local, out) == GR_OK)
+        return GR_OK;
+    gr__transport *t = gr__remote_get(sys);
+    if (t == NULL || (at != NULL && node == sys->node_id))
+        return GR_ENOTFOUND;
+    gr_inbox *in;
+    int rc = gr_inbox_open(sys, &in);
+    if (rc != GR_OK)
+        return rc;
+    uint64_t corr = gr__new_id(sys, NULL);
+    uint8_t frame[GR__WIRE_PREFIX_MAX];
+    size_t n = gr__wire_whereis_frame(frame, local, len, gr_inbox_ref(in), corr);
+    pthread_rwlock_rdlock(&t->lock);
+    size_t expected = t->nroutes; /* Every other node answers once. */
+    pthread_rwlock_unlock(&t->lock);
+    gr__transport_flood(t, NULL, frame, n);
+    uint64_t deadline =
+        gr__mono_ns() +
+        (uint64_t)(timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS) * 1000000u;
+    rc = expected == 0 ? GR_ENOTFOUND
+                       : await_answers(in, corr, expected, node, at == NULL,
+                                       deadline, out);
+    gr_inbox_close(in);
+    return rc;
+}
