@@ -156,6 +156,10 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
 
 int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg)
 {
+    /* After gr__io_stop (workers are joined by then: only the stopping
+     * thread gets here). */
+    if (!io->started)
+        return GR_ESTOPPED;
     gr__io_job *job = malloc(sizeof *job);
     if (job == NULL)
         return GR_ENOMEM;
@@ -177,6 +181,11 @@ int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg)
     return GR_OK;
 }
 
+bool gr__io_on_loop_thread(const gr__io *io)
+{
+    return io->started && pthread_equal(pthread_self(), io->thread);
+}
+
 struct ev_loop *gr__io_loop(gr__io *io)
 {
     return io->loop;
@@ -196,9 +205,11 @@ void gr__io_stop(gr__io *io)
     /* Our watchers are stopped (on_wake did it): now the next system may
      * take the signals. */
     leave_signal_queue(io);
-    /* Jobs the loop never ran: their owners clean up at shutdown. */
+    /* Jobs the loop never ran run here, with the loop ended and not yet
+     * destroyed, so what they own is not lost. */
     for (gr__io_job *job = io->jobs, *next; job != NULL; job = next) {
         next = job->next;
+        job->fn(job->arg);
         free(job);
     }
     io->jobs = io->jobs_tail = NULL;

@@ -67,11 +67,15 @@ typedef struct gr__io {
 int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals);
 
 /*
- * Runs fn(arg) on the loop thread soon, after the jobs queued before it;
- * from any thread. Returns GR_OK, GR_ENOMEM, or GR_ESTOPPED when the loop
- * has stopped (fn then never runs).
+ * Runs fn(arg) on the loop thread soon, after the jobs queued before it
+ * (or, if the loop stops first, on the thread that stops it, after the
+ * loop has ended); from any thread. Returns GR_OK, GR_ENOMEM, or
+ * GR_ESTOPPED when the loop has stopped (fn then never runs).
  */
 int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg);
+
+/* Returns true on the loop's own thread. */
+bool gr__io_on_loop_thread(const gr__io *io);
 
 /* Returns the loop; only the loop thread may use it while it runs. */
 struct ev_loop *gr__io_loop(gr__io *io);

@@ -932,11 +932,59 @@ static void parent_sigkilled_children_exit(void)
     CHECK_EQ(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
 }
 
+/* Sanitizer reports of node processes go to files under this directory
+ * (their stderr is ours, but their exit status is not checked by every
+ * case); main fails the run if any appear. */
+static char san_dir[] = "/tmp/grove-node-san-XXXXXX";
+
+static void route_sanitizer_reports(void)
+{
+    if (mkdtemp(san_dir) == NULL)
+        return;
+    static const char *const vars[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS",
+                                       "TSAN_OPTIONS"};
+    for (size_t i = 0; i < 3; i++) {
+        char buf[1024];
+        const char *old = getenv(vars[i]);
+        snprintf(buf, sizeof buf, "%s%slog_path=%s/report", old ? old : "",
+                 old && old[0] ? ":" : "", san_dir);
+        setenv(vars[i], buf, 1);
+    }
+}
+
+/* Prints and removes the reports; returns how many there were. */
+static int sanitizer_reports(void)
+{
+    int n = 0;
+    DIR *d = opendir(san_dir);
+    if (d == NULL)
+        return 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[512], line[512];
+        snprintf(path, sizeof path, "%s/%s", san_dir, de->d_name);
+        FILE *f = fopen(path, "r");
+        fprintf(stderr, "node sanitizer report %s:\n", path);
+        while (f != NULL && fgets(line, sizeof line, f) != NULL)
+            fputs(line, stderr);
+        if (f != NULL)
+            fclose(f);
+        remove(path);
+        n++;
+    }
+    closedir(d);
+    rmdir(san_dir);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--fake-node") == 0)
         return fake_node();
     node_main_or_continue();
+    route_sanitizer_reports();
     static const struct test_case cases[] = {
         {"start_ask_shutdown", start_ask_shutdown},
         {"sigsegv_restarts", sigsegv_restarts},
@@ -954,5 +1002,10 @@ int main(int argc, char **argv)
         {"wrong_secret_refused", wrong_secret_refused},
         {"parent_sigkilled_children_exit", parent_sigkilled_children_exit},
     };
-    return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+    int rc = test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+    if (sanitizer_reports() != 0) {
+        fprintf(stderr, "FAIL: a node process had sanitizer reports\n");
+        rc = 1;
+    }
+    return rc;
 }

@@ -1103,7 +1103,9 @@ static void test_ring_wrap(void)
         goto out;
     /* Fill to the limit across the end again, then drain in odd steps. */
     gr__ring_consume(&r, 5); /* 21 at [5, 6) */
-    CHECK(gr__ring_reserve(&r, 15));
+    uint8_t *buf = r.buf;
+    CHECK(gr__ring_reserve(&r, 15)); /* Exactly full: no reallocation. */
+    CHECK(r.buf == buf && r.head == 5 && r.cap == 16);
     CHECK(!gr__ring_reserve(&r, 16));
     gr__ring_put(&r, src + 22, 15); /* 22..31 at [6, 16), 32..36 at [0, 5) */
     check_ring(&r, src + 21, 16);

@@ -41,11 +41,10 @@ gr__link *gr__link_new(gr__transport *t, int fd, uint32_t node, uint32_t inc,
     return l;
 }
 
-void gr__link_release(gr__link *l)
+/* Frees a link nobody holds any more. */
+static void destroy(void *arg)
 {
-    /* acq_rel: the last owner sees every other owner's writes. */
-    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
-        return;
+    gr__link *l = arg;
     if (l->fd >= 0)
         close(l->fd);
     if (l->pidfd >= 0)
@@ -54,6 +53,19 @@ void gr__link_release(gr__link *l)
     free(l->in);
     pthread_mutex_destroy(&l->lock);
     free(l);
+}
+
+void gr__link_release(gr__link *l)
+{
+    /* acq_rel: the last owner sees every other owner's writes. */
+    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    /* libev applies watcher changes on the loop thread, later: its
+     * descriptors are closed there, never under it. Once the loop has
+     * stopped, anywhere. */
+    gr__io *io = &l->t->sys->io;
+    if (gr__io_on_loop_thread(io) || gr__io_call(io, destroy, l) != GR_OK)
+        destroy(l);
 }
 
 static void start_write_watcher(void *arg)
