@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the flagship demo.
+# Installs what is missing, builds, and runs the flagship demos: a
+# supervision tree that heals itself (examples/tree), then a tree of OS
+# processes where a node is killed with kill -9 and restarted
+# (examples/nodes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-exec build/examples/tree
+build/examples/tree
+echo
+echo "== nodes: kill -9 a node process and watch it come back"
+exec sh examples/nodes/kill9.sh build/examples/nodes
