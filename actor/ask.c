@@ -434,8 +434,7 @@ static void held_lost(void *arg, gr_ref key, void *value)
         hs->keys[hs->n++] = key;
 }
 
-void gr__ask_node_down(gr__actor *a, gr__worker *w, uint32_t node,
-                       uint32_t inc)
+void gr__ask_node_down(gr__actor *a, gr__worker *w, uint32_t node, uint32_t inc)
 {
     struct ask_node_down x = {a, w, node, inc};
     gr__refmap_each(&a->rel->asks, ask_lost, &x);

@@ -66,8 +66,8 @@ int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id)
         /* Already gone (or its node): the DOWN comes at once, behind this
          * message. If it cannot be queued, fail rather than leave a
          * monitor that never fires. */
-        rc = send_down(sys, ctx->w, mid, target, self,
-                       &(gr_reason){.code = rc});
+        rc =
+            send_down(sys, ctx->w, mid, target, self, &(gr_reason){.code = rc});
     if (rc != GR_OK) {
         list_take(&mon->watching, mid, NULL);
         return rc;

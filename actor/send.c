@@ -137,8 +137,7 @@ static int send_to_name(gr_system *sys, gr__worker *w, gr_ref from,
         size_t node_len = strlen(at + 1);
         if (node_len == 0 || node_len > GR_NAME_MAX)
             return node_len == 0 ? GR_EINVAL : GR_ENAMETOOLONG;
-        return deliver_remote(sys, w, &m, gr__node_id(at + 1, node_len),
-                              local);
+        return deliver_remote(sys, w, &m, gr__node_id(at + 1, node_len), local);
     }
     if (gr_whereis(sys, local, &m.to) != GR_OK) {
         gr__dead_letter(sys, w, &m, GR_DL_UNKNOWN_NAME);

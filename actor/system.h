@@ -32,8 +32,8 @@ struct gr_system {
     size_t max_payload;
     size_t link_buffer; /* gr_config's, for the transport. */
     size_t max_frame;
-    uint32_t incarnation;       /* Of this node; part of every local ref. */
-    uint32_t node_id;           /* This node's id (see remote.h). */
+    uint32_t incarnation; /* Of this node; part of every local ref. */
+    uint32_t node_id;     /* This node's id (see remote.h). */
     char node_name[GR_NAME_MAX + 1];
     /* The transport's hook (see remote.h): set once, read on the remote
      * path only. */

@@ -20,8 +20,8 @@ int sup_spec_check(const gr_child_spec *c, bool tmpl)
         return GR_EINVAL;
     if ((c->arg == NULL) != (c->arg_len == 0))
         return GR_EINVAL;
-    if ((unsigned)c->restart > GR_TEMPORARY ||
-        (unsigned)c->type > GR_NODE || c->shutdown_ms < GR_SHUTDOWN_INFINITY)
+    if ((unsigned)c->restart > GR_TEMPORARY || (unsigned)c->type > GR_NODE ||
+        c->shutdown_ms < GR_SHUTDOWN_INFINITY)
         return GR_EINVAL;
     /* A node child runs the node stand-in on a gr_node_spec. */
     if (c->type == GR_NODE && (c->behaviour != &gr_node_behaviour ||

@@ -199,9 +199,12 @@ static const gr_sup_spec tree_spec = {.strategy = GR_ONE_FOR_ONE,
 /* The "gtree" root: the same, over a grandchild node "g1" running echo
  * (a tree of processes). */
 static const gr_node_spec g1_spec = {.name = "g1", .root = "echo"};
-static const gr_child_spec gtree_kids[] = {
-    {.id = "g1", .behaviour = &gr_node_behaviour, .arg = &g1_spec,
-     .arg_len = sizeof g1_spec, .restart = GR_PERMANENT, .type = GR_NODE}};
+static const gr_child_spec gtree_kids[] = {{.id = "g1",
+                                            .behaviour = &gr_node_behaviour,
+                                            .arg = &g1_spec,
+                                            .arg_len = sizeof g1_spec,
+                                            .restart = GR_PERMANENT,
+                                            .type = GR_NODE}};
 static const gr_sup_spec gtree_spec = {.strategy = GR_ONE_FOR_ONE,
                                        .intensity = 3,
                                        .period_ms = 60000,
@@ -249,7 +252,9 @@ static inline void node_main_or_continue(void)
     if (v != NULL)
         setenv("GROVE_TEST_LINK_FD", v, 1);
     int code;
-    gr_config cfg = {.workers = 2, .no_signals = 1, .log_level = GR_LOG_WARN,
+    gr_config cfg = {.workers = 2,
+                     .no_signals = 1,
+                     .log_level = GR_LOG_WARN,
                      .log_level_set = 1};
     if (gr_node_main(test_roots, sizeof test_roots / sizeof test_roots[0], &cfg,
                      &code))
@@ -257,7 +262,7 @@ static inline void node_main_or_continue(void)
 }
 
 /* A node child spec running the echo root. */
-#define NODE_CHILD(id_, spec_, restart_)                                      \
+#define NODE_CHILD(id_, spec_, restart_)                                       \
     {                                                                          \
         .id = (id_), .behaviour = &gr_node_behaviour, .arg = &(spec_),         \
         .arg_len = sizeof(spec_), .restart = (restart_), .type = GR_NODE,      \

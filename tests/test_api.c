@@ -357,8 +357,8 @@ static void test_unknown_refs(void)
     other_node.node += 7;
     other_inc.incarnation += 1;
     unknown.serial += 1000000;
-    const gr_ref bad[] = {GR_REF_NONE, unknown, other_inc,
-                          {UINT64_MAX, 0, p.incarnation}};
+    const gr_ref bad[] = {
+        GR_REF_NONE, unknown, other_inc, {UINT64_MAX, 0, p.incarnation}};
     const size_t nbad = sizeof bad / sizeof bad[0];
     for (size_t i = 0; i < nbad; i++) {
         CHECK_EQ(gr_send(sys, GR_REF_NONE, bad[i], MSG_NOOP, NULL, 0),

@@ -15,7 +15,8 @@
 #include "node_helpers.h"
 #include "testing.h"
 
-/* ---- recording events ----------------------------------------------------- */
+/* ---- recording events -----------------------------------------------------
+ */
 
 #define EV_MAX 256
 
@@ -120,7 +121,8 @@ static int children_alive(void)
     return n;
 }
 
-/* ---- specs ------------------------------------------------------------------ */
+/* ---- specs ------------------------------------------------------------------
+ */
 
 static const gr_node_spec n1_spec = {.name = "n1", .root = "echo"};
 static const gr_node_spec n2_spec = {.name = "n2", .root = "echo"};
@@ -141,7 +143,8 @@ static void crash(gr_system *sys, gr_inbox *in, gr_ref echo, int32_t how)
     (void)gr_send(sys, gr_inbox_ref(in), echo, T_CRASH, &how, sizeof how);
 }
 
-/* ---- cases ------------------------------------------------------------------ */
+/* ---- cases ------------------------------------------------------------------
+ */
 
 /* A node child starts with the supervisor; its root answers an ask from
  * the parent process by ref and is found by "echo@n1"; which_children
@@ -251,8 +254,8 @@ static void agent_report(gr_ctx *ctx, struct agent *a, uint32_t type,
                          int32_t code, uint32_t what, gr_ref from,
                          int64_t detail)
 {
-    struct report r = {.code = code, .what = what, .from = from,
-                       .detail = detail};
+    struct report r = {
+        .code = code, .what = what, .from = from, .detail = detail};
     (void)gr_tell(ctx, a->inbox, type, &r, sizeof r);
 }
 
@@ -365,7 +368,8 @@ static int next_report(struct env *e, uint32_t type, struct report *r)
 /* The pid and ref of the echo on node, waiting for it. */
 #define FIND(e, node, w) CHECK(find_echo((e)->sys, (e)->inbox, node, w, 20))
 
-/* ---- more cases ------------------------------------------------------------- */
+/* ---- more cases -------------------------------------------------------------
+ */
 
 /* Every way a node process can end, under every restart type: the exit
  * reason names the signal or status, and the restart type decides exactly
@@ -447,11 +451,17 @@ static void strategies_with_mixed_children(void)
         struct env e;
         CHECK(node_env_open(&e));
         gr_child_spec kids[] = {
-            {.id = "a", .behaviour = &agent_b, .arg = &(gr_ref){0},
-             .arg_len = sizeof(gr_ref), .restart = GR_PERMANENT},
+            {.id = "a",
+             .behaviour = &agent_b,
+             .arg = &(gr_ref){0},
+             .arg_len = sizeof(gr_ref),
+             .restart = GR_PERMANENT},
             NODE_CHILD("n1", n1_spec, GR_PERMANENT),
-            {.id = "b", .behaviour = &agent_b, .arg = &(gr_ref){0},
-             .arg_len = sizeof(gr_ref), .restart = GR_PERMANENT},
+            {.id = "b",
+             .behaviour = &agent_b,
+             .arg = &(gr_ref){0},
+             .arg_len = sizeof(gr_ref),
+             .restart = GR_PERMANENT},
             NODE_CHILD("n3", n3_spec, GR_PERMANENT),
         };
         gr_ref sup, before[4], after[4];
@@ -559,26 +569,31 @@ static void monitor_link_ask_across_nodes(void)
     /* noproc from the node itself. */
     gr_ref ghost = w.self;
     ghost.serial += 1000;
-    CHECK_EQ(agent_do(&e, agent, A_MONITOR, (struct agent_cmd){.target = ghost}),
-             GR_OK);
+    CHECK_EQ(
+        agent_do(&e, agent, A_MONITOR, (struct agent_cmd){.target = ghost}),
+        GR_OK);
     CHECK(next_report(&e, R_DOWN, &r));
     CHECK_EQ(r.code, GR_ENOACTOR);
     /* An ask answered across the boundary. */
     CHECK_EQ(agent_do(&e, agent, A_ASK,
-                      (struct agent_cmd){.target = w.self, .type = T_ECHO,
+                      (struct agent_cmd){.target = w.self,
+                                         .type = T_ECHO,
                                          .timeout_ms = 10000}),
              GR_OK);
     CHECK(next_report(&e, R_ASK, &r));
     CHECK_EQ(r.code, GR_OK);
     CHECK_EQ(r.what, T_REPLY);
     /* Monitor, link, and an ask the node will never answer. */
-    CHECK_EQ(agent_do(&e, agent, A_MONITOR, (struct agent_cmd){.target = w.self}),
-             GR_OK);
+    CHECK_EQ(
+        agent_do(&e, agent, A_MONITOR, (struct agent_cmd){.target = w.self}),
+        GR_OK);
     CHECK_EQ(agent_do(&e, agent, A_LINK, (struct agent_cmd){.target = w.self}),
              GR_OK);
     CHECK_EQ(agent_do(&e, agent, A_ASK,
-                      (struct agent_cmd){.target = w.self, .type = T_CRASH,
-                                         .payload = 0, .timeout_ms = 60000}),
+                      (struct agent_cmd){.target = w.self,
+                                         .type = T_CRASH,
+                                         .payload = 0,
+                                         .timeout_ms = 60000}),
              GR_OK);
     sleep_ms(SETTLE_MS);
     double t0 = test_now();
@@ -607,7 +622,8 @@ static void monitor_link_ask_across_nodes(void)
     /* The dead incarnation: an ask fails when made; a tell is a node_down
      * dead letter. */
     CHECK_EQ(agent_do(&e, agent, A_ASK,
-                      (struct agent_cmd){.target = w.self, .type = T_ECHO,
+                      (struct agent_cmd){.target = w.self,
+                                         .type = T_ECHO,
                                          .timeout_ms = 60000}),
              GR_OK);
     CHECK(next_report(&e, R_ASK, &r));
@@ -629,8 +645,8 @@ static void monitor_link_ask_across_nodes(void)
  * down with it (EOF on its link), and the restart brings both back. */
 static void tree_of_processes(void)
 {
-    static const gr_node_spec mid = {.name = "m1", .root = "tree",
-                                     .arg = "gtree", .arg_len = 5};
+    static const gr_node_spec mid = {
+        .name = "m1", .root = "tree", .arg = "gtree", .arg_len = 5};
     struct env e;
     CHECK(node_env_open(&e));
     gr_child_spec kids[] = {NODE_CHILD("m1", mid, GR_PERMANENT)};
@@ -713,7 +729,8 @@ static void ordering_under_load(void)
     uint32_t n = (uint32_t)scaled(40000, 2000);
     /* node -> here and here -> node, concurrently. */
     struct burst b = {.to = agent, .n = n};
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w1.self, T_BURST, &b, sizeof b), GR_OK);
+    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w1.self, T_BURST, &b, sizeof b),
+             GR_OK);
     CHECK_EQ(agent_do(&e, agent, A_BURST,
                       (struct agent_cmd){.target = w1.self, .n = n}),
              GR_OK);
@@ -736,7 +753,8 @@ static void ordering_under_load(void)
     end = test_now() + WAIT_LIMIT_S;
     struct counted at_node = {0};
     while (test_now() < end) {
-        CHECK_EQ(gr_call(e.sys, w1.self, T_COUNT, NULL, 0, 5000, &reply), GR_OK);
+        CHECK_EQ(gr_call(e.sys, w1.self, T_COUNT, NULL, 0, 5000, &reply),
+                 GR_OK);
         CHECK(read_payload(reply, &at_node, sizeof at_node));
         gr_msg_free(reply);
         if (at_node.count >= n)
@@ -747,15 +765,16 @@ static void ordering_under_load(void)
     CHECK_EQ(at_node.out_of_order, 0);
     /* Sibling to sibling, through the parent: n1 forwards a burst request
      * to n2, and n2 bursts to n1. */
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w1.self, T_FWD, &w2.self,
-                     sizeof w2.self),
-             GR_OK);
+    CHECK_EQ(
+        gr_send(e.sys, GR_REF_NONE, w1.self, T_FWD, &w2.self, sizeof w2.self),
+        GR_OK);
     struct burst back = {.to = w1.self, .n = n};
     CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w1.self, T_BURST, &back, sizeof back),
              GR_OK);
     end = test_now() + WAIT_LIMIT_S;
     while (test_now() < end) {
-        CHECK_EQ(gr_call(e.sys, w1.self, T_COUNT, NULL, 0, 5000, &reply), GR_OK);
+        CHECK_EQ(gr_call(e.sys, w1.self, T_COUNT, NULL, 0, 5000, &reply),
+                 GR_OK);
         CHECK(read_payload(reply, &at_node, sizeof at_node));
         gr_msg_free(reply);
         if (at_node.count >= 2 * n)
@@ -775,8 +794,11 @@ static void backpressure_when_node_stops_reading(void)
 {
     struct env e;
     events_reset();
-    gr_config cfg = {.workers = 2, .no_signals = 1, .log_fn = quiet_log,
-                     .event_fn = record_event, .link_buffer = 64 << 10};
+    gr_config cfg = {.workers = 2,
+                     .no_signals = 1,
+                     .log_fn = quiet_log,
+                     .event_fn = record_event,
+                     .link_buffer = 64 << 10};
     CHECK(env_open(&e, &cfg));
     gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_PERMANENT)};
     gr_ref sup;
@@ -806,7 +828,8 @@ static void backpressure_when_node_stops_reading(void)
     struct counted c = {0};
     while (test_now() < end) {
         gr_msg *reply = NULL;
-        CHECK_EQ(gr_call(e.sys, w.self, T_COUNT, NULL, 0, 10000, &reply), GR_OK);
+        CHECK_EQ(gr_call(e.sys, w.self, T_COUNT, NULL, 0, 10000, &reply),
+                 GR_OK);
         CHECK(read_payload(reply, &c, sizeof c));
         gr_msg_free(reply);
         if (c.count >= accepted)
@@ -852,8 +875,8 @@ static void garbage_in_a_link(void)
 static void wrong_secret_refused(void)
 {
     static const char *const argv[] = {"/proc/self/exe", "--fake-node", NULL};
-    static const gr_node_spec fake = {.name = "fake", .root = "echo",
-                                      .argv = argv};
+    static const gr_node_spec fake = {
+        .name = "fake", .root = "echo", .argv = argv};
     struct env e;
     CHECK(node_env_open(&e));
     gr_child_spec kids[] = {NODE_CHILD("fake", fake, GR_PERMANENT)};

@@ -29,8 +29,8 @@
 #define REAP_POLL_S 0.002
 
 static int t_send(void *tp, gr__worker *w, const gr_msg *m);
-static int t_send_name(void *tp, gr__worker *w, uint32_t node,
-                       const char *name, const gr_msg *m);
+static int t_send_name(void *tp, gr__worker *w, uint32_t node, const char *name,
+                       const gr_msg *m);
 static void t_shutdown(void *tp);
 
 static const gr__remote_ops ops = {t_send, t_send_name, t_shutdown};
@@ -47,7 +47,8 @@ gr__transport *gr__transport_of(gr_system *sys)
     if (t == NULL && (t = calloc(1, sizeof *t)) != NULL) {
         t->sys = sys;
         pthread_rwlock_init(&t->lock, NULL);
-        t->link_limit = sys->link_buffer ? sys->link_buffer : DEFAULT_LINK_BUFFER;
+        t->link_limit =
+            sys->link_buffer ? sys->link_buffer : DEFAULT_LINK_BUFFER;
         t->max_frame = sys->max_frame ? sys->max_frame
                                       : sys->max_payload + GR__WIRE_PREFIX_MAX;
         if (t->max_frame > UINT32_MAX)
@@ -120,8 +121,8 @@ static int t_send(void *tp, gr__worker *w, const gr_msg *m)
     return rc == GR_OK ? GR_OK : refused(t, m, rc);
 }
 
-static int t_send_name(void *tp, gr__worker *w, uint32_t node,
-                       const char *name, const gr_msg *m)
+static int t_send_name(void *tp, gr__worker *w, uint32_t node, const char *name,
+                       const gr_msg *m)
 {
     (void)w;
     gr__transport *t = tp;
@@ -138,8 +139,8 @@ size_t gr__transport_flood(gr__transport *t, const gr__link *except,
     pthread_rwlock_rdlock(&t->lock);
     for (size_t i = 0; i < t->nlinks; i++)
         if (t->links[i] != except)
-            sent += gr__link_send(t->links[i], frame, n, NULL, 0, true) ==
-                    GR_OK;
+            sent +=
+                gr__link_send(t->links[i], frame, n, NULL, 0, true) == GR_OK;
     pthread_rwlock_unlock(&t->lock);
     return sent;
 }
@@ -282,8 +283,8 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
                     .len = sizeof a};
         (void)t_send(t, NULL, &m);
         uint8_t frame[GR__WIRE_PREFIX_MAX];
-        size_t n = gr__wire_whereis_frame(frame, name, f.name_len, f.reply_to,
-                                          f.corr);
+        size_t n =
+            gr__wire_whereis_frame(frame, name, f.name_len, f.reply_to, f.corr);
         gr__transport_flood(t, l, frame, n);
         return NULL;
     }
@@ -309,7 +310,7 @@ static const char *parse_frames(gr__link *l, char *errbuf, size_t errsize)
         gr__wire_header h;
         if (gr__wire_header_parse(l->in + off, &h) != GR_OK) {
             why = h.version != GR__WIRE_VERSION ? "wrong protocol version"
-                                                 : "unknown frame kind";
+                                                : "unknown frame kind";
             break;
         }
         if (h.len > l->t->max_frame) {
@@ -390,23 +391,40 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 static const char *signal_name(int sig)
 {
     switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGINT: return "SIGINT";
-    case SIGHUP: return "SIGHUP";
-    case SIGPIPE: return "SIGPIPE";
-    case SIGQUIT: return "SIGQUIT";
-    case SIGTRAP: return "SIGTRAP";
-    case SIGSYS: return "SIGSYS";
-    case SIGUSR1: return "SIGUSR1";
-    case SIGUSR2: return "SIGUSR2";
-    case SIGALRM: return "SIGALRM";
-    default: return NULL;
+    case SIGSEGV:
+        return "SIGSEGV";
+    case SIGABRT:
+        return "SIGABRT";
+    case SIGKILL:
+        return "SIGKILL";
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGBUS:
+        return "SIGBUS";
+    case SIGFPE:
+        return "SIGFPE";
+    case SIGILL:
+        return "SIGILL";
+    case SIGINT:
+        return "SIGINT";
+    case SIGHUP:
+        return "SIGHUP";
+    case SIGPIPE:
+        return "SIGPIPE";
+    case SIGQUIT:
+        return "SIGQUIT";
+    case SIGTRAP:
+        return "SIGTRAP";
+    case SIGSYS:
+        return "SIGSYS";
+    case SIGUSR1:
+        return "SIGUSR1";
+    case SIGUSR2:
+        return "SIGUSR2";
+    case SIGALRM:
+        return "SIGALRM";
+    default:
+        return NULL;
     }
 }
 

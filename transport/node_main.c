@@ -109,8 +109,8 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
         if (roots[i].name != NULL && strcmp(roots[i].name, root_name) == 0)
             root_b = roots[i].behaviour;
     if (root_b == NULL) {
-        fprintf(stderr, "grove node %s: no root behaviour named \"%s\"\n",
-                name, root_name);
+        fprintf(stderr, "grove node %s: no root behaviour named \"%s\"\n", name,
+                root_name);
         free(body);
         return 1;
     }
@@ -124,9 +124,9 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     }
     gr__system_set_node(sys, name, h.node, h.incarnation);
     gr__transport *t = gr__transport_of(sys);
-    gr__link *parent = t != NULL ? gr__link_new(t, fd, h.parent, h.parent_inc,
-                                                "parent")
-                                 : NULL;
+    gr__link *parent =
+        t != NULL ? gr__link_new(t, fd, h.parent, h.parent_inc, "parent")
+                  : NULL;
     keeper_arg k = {.root = GR_REF_NONE};
     atomic_init(&k.exit_code, 0);
     rc = parent != NULL ? GR_OK : GR_ENOMEM;
@@ -145,9 +145,8 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     keeper_arg *kp = &k;
     if (rc == GR_OK)
         rc = gr_system_spawn(sys, &keeper, &kp, sizeof kp, NULL);
-    gr__wire_hello w = {.node = h.node,
-                        .incarnation = h.incarnation,
-                        .pid = getpid()};
+    gr__wire_hello w = {
+        .node = h.node, .incarnation = h.incarnation, .pid = getpid()};
     memcpy(w.secret, t != NULL ? t->secret : w.secret, sizeof w.secret);
     size_t wlen = 0;
     uint8_t *welcome =
@@ -174,8 +173,8 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     return atomic_load(&k.exit_code);
 }
 
-int gr_node_main(const gr_node_root *roots, size_t nroots,
-                 const gr_config *cfg, int *exit_code)
+int gr_node_main(const gr_node_root *roots, size_t nroots, const gr_config *cfg,
+                 int *exit_code)
 {
     const char *v = getenv("GROVE_NODE_FD");
     if (v == NULL)

@@ -77,8 +77,8 @@ static void free_env(char **env)
 
 /* Starts the process; returns its pid or -1. Only async-signal-safe calls
  * run in the child between fork and exec. */
-static pid_t start_process(const gr_node_spec *spec, int child_fd,
-                           char **env, bool die_with_thread)
+static pid_t start_process(const gr_node_spec *spec, int child_fd, char **env,
+                           bool die_with_thread)
 {
     const char *exe = spec->exe != NULL ? spec->exe : "/proc/self/exe";
     const char *const default_argv[] = {exe, NULL};
@@ -125,8 +125,8 @@ static int read_welcome(gr__transport *t, int fd, uint32_t node, uint32_t inc,
                                   : "the process exited during its start";
         return rc == GR_ENOCONNECTION ? GR_EINIT : rc;
     }
-    if (gr__wire_header_parse(hdr, &h) != GR_OK ||
-        h.kind != GR__WIRE_WELCOME || h.len > WELCOME_MAX) {
+    if (gr__wire_header_parse(hdr, &h) != GR_OK || h.kind != GR__WIRE_WELCOME ||
+        h.len > WELCOME_MAX) {
         *why = "not a handshake frame";
         return GR_EPROTO;
     }
@@ -187,8 +187,8 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
                             .arg_len = spec->arg_len};
     memcpy(hello.secret, t->secret, sizeof hello.secret);
     size_t hello_len;
-    uint8_t *hello_frame = gr__wire_hello_frame(GR__WIRE_HELLO, &hello,
-                                                &hello_len);
+    uint8_t *hello_frame =
+        gr__wire_hello_frame(GR__WIRE_HELLO, &hello, &hello_len);
     int sv[2] = {-1, -1};
     char **env = NULL;
     if (hello_frame == NULL ||
@@ -209,8 +209,8 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
         close(sv[0]);
         return GR_ESYS;
     }
-    uint32_t ms = spec->start_timeout_ms ? spec->start_timeout_ms
-                                         : DEFAULT_START_MS;
+    uint32_t ms =
+        spec->start_timeout_ms ? spec->start_timeout_ms : DEFAULT_START_MS;
     uint64_t deadline = gr__mono_ns() + (uint64_t)ms * 1000000u;
     const char *why = "could not send the handshake";
     rc = gr__write_all(sv[0], hello_frame, hello_len, deadline);

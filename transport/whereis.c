@@ -71,7 +71,8 @@ int gr_whereis_any(gr_system *sys, const char *name, int timeout_ms,
         return rc;
     uint64_t corr = gr__new_id(sys, NULL);
     uint8_t frame[GR__WIRE_PREFIX_MAX];
-    size_t n = gr__wire_whereis_frame(frame, local, len, gr_inbox_ref(in), corr);
+    size_t n =
+        gr__wire_whereis_frame(frame, local, len, gr_inbox_ref(in), corr);
     pthread_rwlock_rdlock(&t->lock);
     size_t expected = t->nroutes; /* Every other node answers once. */
     pthread_rwlock_unlock(&t->lock);

@@ -35,8 +35,8 @@ int gr__wire_header_parse(const uint8_t *p, gr__wire_header *h)
 {
     h->version = p[0];
     h->kind = p[1];
-    h->len = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 |
-             (uint32_t)p[4] << 8 | (uint32_t)p[5];
+    h->len = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 |
+             (uint32_t)p[5];
     if (h->version != GR__WIRE_VERSION || h->kind == 0 ||
         h->kind > GR__WIRE_KIND_MAX)
         return GR_EPROTO;
@@ -329,8 +329,7 @@ int gr__wire_decode(uint8_t kind, const uint8_t *body, size_t len,
             out->node = (uint32_t)read_uint(&r, UINT32_MAX);
             out->incarnation = (uint32_t)read_uint(&r, UINT32_MAX);
             if (kind == GR__WIRE_NODE_UP) {
-                out->name =
-                    (const char *)read_bytes(&r, true, GR_NAME_MAX, &n);
+                out->name = (const char *)read_bytes(&r, true, GR_NAME_MAX, &n);
                 out->name_len = n;
             }
         }

@@ -101,8 +101,7 @@ static int poller_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         return GR_CONTINUE;
     memcpy(&pong, m->data, sizeof pong);
     for (int i = 0; i < NNODES; i++) {
-        if (strcmp(pong.node, node_names[i]) != 0 ||
-            pong.pid == p->last_pid[i])
+        if (strcmp(pong.node, node_names[i]) != 0 || pong.pid == p->last_pid[i])
             continue;
         printf("%s is now pid %d (count %u); try: kill -9 %d\n", pong.node,
                pong.pid, pong.count, pong.pid);
@@ -123,10 +122,16 @@ static const gr_node_spec node_specs[NNODES] = {
 };
 
 static const gr_child_spec top_children[] = {
-    {.id = "worker-1", .behaviour = &gr_node_behaviour, .arg = &node_specs[0],
-     .arg_len = sizeof node_specs[0], .type = GR_NODE},
-    {.id = "worker-2", .behaviour = &gr_node_behaviour, .arg = &node_specs[1],
-     .arg_len = sizeof node_specs[1], .type = GR_NODE},
+    {.id = "worker-1",
+     .behaviour = &gr_node_behaviour,
+     .arg = &node_specs[0],
+     .arg_len = sizeof node_specs[0],
+     .type = GR_NODE},
+    {.id = "worker-2",
+     .behaviour = &gr_node_behaviour,
+     .arg = &node_specs[1],
+     .arg_len = sizeof node_specs[1],
+     .type = GR_NODE},
 };
 
 static const gr_sup_spec top = {.strategy = GR_ONE_FOR_ONE,
