@@ -13,7 +13,8 @@
 static const char *const kind_names[GR_EV_KIND_COUNT] = {
     "child_started", "child_exited", "child_crashed", "child_restarted",
     "start_failed",  "gave_up",      "spawned",       "exited",
-    "crashed",       "init_failed",  "dead_letter",
+    "crashed",       "init_failed",  "dead_letter",   "node_up",
+    "node_down",
 };
 
 const char *gr_event_kind_name(gr_event_kind kind)
@@ -140,6 +141,13 @@ char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
                                           : "exit",
             ref, name, why);
         break;
+    case GR_EV_NODE_UP:
+        put(buf, size, &n, "node %s up (pid %" PRId64 ")", ev->node, ev->pid);
+        break;
+    case GR_EV_NODE_DOWN:
+        put(buf, size, &n, "node %s down (pid %" PRId64 "): %s", ev->node,
+            ev->pid, why);
+        break;
     case GR_EV_DEAD_LETTER:
         put(buf, size, &n,
             "dead letter: to %s from %s type 0x%" PRIx32 " corr %" PRIu64
@@ -201,6 +209,12 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
             ",\"corr\":%" PRIu64 ",\"reason\":\"%s\"",
             gr__ref_format(a, ev->dead.from), gr__ref_format(b, ev->dead.to),
             ev->dead.type, ev->dead.corr, gr_dead_reason_name(ev->dead.reason));
+    } else if (ev->kind == GR_EV_NODE_UP || ev->kind == GR_EV_NODE_DOWN) {
+        put(buf, size, &n, ",\"node\":");
+        put_json_string(buf, size, &n, ev->node);
+        put(buf, size, &n, ",\"pid\":%" PRId64, ev->pid);
+        if (ev->kind == GR_EV_NODE_DOWN)
+            put_json_reason(ev, buf, size, &n);
     } else if (is_sup_event(ev->kind)) {
         put(buf, size, &n, ",\"supervisor\":\"%s\",\"sup_name\":",
             gr__ref_format(a, ev->supervisor));
@@ -240,6 +254,8 @@ void gr__event_emit(const gr__events *e, const gr__logger *log, gr_event *ev)
         ev->sup_name = "";
     if (ev->child_id == NULL)
         ev->child_id = "";
+    if (ev->node == NULL)
+        ev->node = "";
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ev->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;

@@ -32,10 +32,14 @@ static void record_event(void *arg, const gr_event *ev)
 {
     (void)arg;
     pthread_mutex_lock(&evs.lock);
-    if (evs.n < EV_MAX && ev->child_id != NULL && ev->child_id[0] != '\0') {
+    /* Supervisor events by child id, node events by node name. */
+    const char *who = ev->kind == GR_EV_NODE_UP || ev->kind == GR_EV_NODE_DOWN
+                          ? ev->node
+                          : ev->child_id;
+    if (evs.n < EV_MAX && who != NULL && who[0] != '\0') {
         evs.kind[evs.n] = ev->kind;
         evs.reason[evs.n] = ev->reason;
-        snprintf(evs.child[evs.n], sizeof evs.child[0], "%s", ev->child_id);
+        snprintf(evs.child[evs.n], sizeof evs.child[0], "%s", who);
         evs.n++;
     }
     pthread_mutex_unlock(&evs.lock);
@@ -195,6 +199,11 @@ static void sigsegv_restarts(void)
     CHECK_EQ(why.detail, SIGSEGV);
     CHECK(strcmp(why.text, "signal SIGSEGV") == 0);
     CHECK(wait_event(GR_EV_CHILD_RESTARTED, "n1", 1, NULL));
+    /* The node events: up, down with the same reason, up again. */
+    gr_reason down;
+    CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 1, &down));
+    CHECK_EQ(down.code, GR_ESIGNAL);
+    CHECK(wait_event(GR_EV_NODE_UP, "n1", 2, NULL));
     CHECK(find_echo(e.sys, e.inbox, "n1", &w2, 10));
     CHECK(w2.pid != w1.pid);
     CHECK(w2.self.node == w1.self.node);

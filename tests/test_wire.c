@@ -239,7 +239,8 @@ static void msg_round_trip(const gr_msg *m)
     if (!test_failed_) {
         CHECK_EQ(f.kind, GR__WIRE_MSG);
         CHECK(f.name == NULL && f.name_len == 0 && f.node == 0 &&
-              f.incarnation == 0);
+              f.incarnation == 0 && f.corr == 0 &&
+              gr_ref_is_none(f.reply_to) && f.reply_to.node == 0);
     }
     if (!test_failed_)
         check_envelope(&f.msg, m, body, blen);
@@ -301,6 +302,7 @@ static void named_round_trip(uint32_t node, const char *name, size_t name_len,
               (const uint8_t *)f.name + name_len < body + blen);
         CHECK(memcmp(f.name, name, name_len) == 0);
         CHECK_EQ(f.incarnation, 0);
+        CHECK(f.corr == 0 && gr_ref_is_none(f.reply_to));
         /* The target is not on the wire: to decodes as none. */
         CHECK(gr_ref_is_none(f.msg.to) && f.msg.to.node == 0);
     }
@@ -366,7 +368,8 @@ static void node_round_trip(uint8_t kind, uint32_t node, uint32_t inc,
     const char *why = NULL;
     int rc = gr__wire_decode(kind, body, blen, &f, &why);
     bool ok = rc == GR_OK && f.kind == kind && f.msg.len == 0 &&
-              f.msg.data == NULL;
+              f.msg.data == NULL && gr_ref_is_none(f.reply_to) &&
+              f.reply_to.node == 0 && f.corr == 0;
     if (ok && kind == GR__WIRE_SHUTDOWN)
         ok = blen == 1 && f.node == 0 && f.incarnation == 0 && f.name == NULL;
     else if (ok)
@@ -420,6 +423,64 @@ static void test_node_frames(void)
         return;
     /* SHUTDOWN's body is an empty array whatever node fields are passed. */
     node_round_trip(GR__WIRE_SHUTDOWN, 9, 9, NULL, NULL);
+}
+
+/* Encodes a WHEREIS frame, decodes it back and compares every field. */
+static void whereis_round_trip(const char *name, size_t name_len,
+                               gr_ref reply_to, uint64_t corr)
+{
+    uint8_t frame[GR__WIRE_PREFIX_MAX];
+    size_t flen = gr__wire_whereis_frame(frame, name, name_len, reply_to, corr);
+    CHECK(flen <= GR__WIRE_PREFIX_MAX);
+    check_header(frame, flen, GR__WIRE_WHEREIS);
+    if (test_failed_)
+        return;
+    size_t blen = flen - GR__WIRE_HEADER;
+    uint8_t *body = exact(frame + GR__WIRE_HEADER, blen);
+    gr__wire_frame f;
+    const char *why = NULL;
+    int rc = gr__wire_decode(GR__WIRE_WHEREIS, body, blen, &f, &why);
+    if (rc != GR_OK)
+        fprintf(stderr, "  decode: %s\n", why ? why : "(no reason)");
+    bool ok = rc == GR_OK && f.kind == GR__WIRE_WHEREIS &&
+              f.name_len == name_len &&
+              memcmp(f.name, name, name_len) == 0 &&
+              (const uint8_t *)f.name > body &&
+              (const uint8_t *)f.name + name_len < body + blen &&
+              f.reply_to.node == reply_to.node &&
+              f.reply_to.incarnation == reply_to.incarnation &&
+              f.reply_to.serial == reply_to.serial && f.corr == corr &&
+              f.node == 0 && f.incarnation == 0 && f.msg.len == 0 &&
+              f.msg.data == NULL && gr_ref_is_none(f.msg.to) &&
+              gr_ref_is_none(f.msg.from) && f.msg.type == 0 &&
+              f.msg.corr == 0 && f.msg.flags == 0;
+    free(body);
+    CHECK(ok);
+}
+
+static void test_whereis_round_trip(void)
+{
+    char name[GR_NAME_MAX];
+    for (size_t i = 0; i < sizeof name; i++)
+        name[i] = (char)('A' + i % 26);
+    static const size_t name_lens[] = {1, 31, 32, GR_NAME_MAX};
+    for (size_t i = 0; i < NU32 * NU64; i++) {
+        gr_ref to = {.node = (uint32_t)u32_values[i % NU32],
+                     .incarnation = (uint32_t)u32_values[(i + 3) % NU32],
+                     .serial = u64_values[i % NU64]};
+        whereis_round_trip(name, name_lens[i % 4], to,
+                           u64_values[(i + 5) % NU64]);
+        if (test_failed_) {
+            fprintf(stderr, "  at combination %zu\n", i);
+            return;
+        }
+    }
+    whereis_round_trip(name, GR_NAME_MAX,
+                       (gr_ref){UINT64_MAX, UINT32_MAX, UINT32_MAX},
+                       UINT64_MAX);
+    if (test_failed_)
+        return;
+    whereis_round_trip("x", 1, GR_REF_NONE, 0);
 }
 
 /* Encodes a HELLO or WELCOME, decodes it back and compares the fields the
@@ -575,6 +636,16 @@ static size_t build_samples(sample *s)
         abort();
     len = gr__wire_node_frame(f, GR__WIRE_SHUTDOWN, 0, 0, NULL);
     n = add_sample(s, n, f, len);
+    for (size_t k = 0; k < 2; k++) {
+        f = malloc(GR__WIRE_PREFIX_MAX);
+        if (f == NULL)
+            abort();
+        gr_ref to = k ? (gr_ref){UINT64_MAX, UINT32_MAX, UINT32_MAX}
+                      : (gr_ref){1, 0, 2};
+        len = gr__wire_whereis_frame(f, k ? "counter" : "c", k ? 7 : 1, to,
+                                     k ? UINT64_MAX : 0);
+        n = add_sample(s, n, f, len);
+    }
 
     gr__wire_hello h = {.node = UINT32_MAX,
                         .incarnation = 1,
@@ -735,7 +806,7 @@ static void test_header_parse(void)
     CHECK_EQ(gr__wire_header_parse(zero, &h), GR_OK);
     CHECK_EQ(h.len, 0);
 
-    /* Kinds 0 and 8..255; the fields are still filled in (a link reader
+    /* Kind 0 and every kind past the last; the fields are still filled in (a link reader
      * reports which one was wrong). */
     for (unsigned k = 0; k <= 255; k = k == 0 ? GR__WIRE_KIND_MAX + 1 : k + 1) {
         const uint8_t p[6] = {GR__WIRE_VERSION, (uint8_t)k, 0, 0, 0, 1};
@@ -852,6 +923,19 @@ static void test_name_too_long(void)
     if (test_failed_)
         return;
 
+    /* WHEREIS, through its encoder (the limit is its caller's too). */
+    uint8_t wf[GR__WIRE_PREFIX_MAX];
+    flen = gr__wire_whereis_frame(wf, n64, GR_NAME_MAX + 1, GR_REF_NONE, 1);
+    reject_body(GR__WIRE_WHEREIS, wf + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
+                "too long", __LINE__);
+    if (test_failed_)
+        return;
+    flen = gr__wire_whereis_frame(wf, n64, GR_NAME_MAX, GR_REF_NONE, 1);
+    accept_body(GR__WIRE_WHEREIS, wf + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
+                __LINE__);
+    if (test_failed_)
+        return;
+
     /* NODE_UP by hand (its encoder truncates): str8 of 64 and of 63. */
     uint8_t up[5 + GR_NAME_MAX + 1] = {0x93, 5, 6, 0xd9, GR_NAME_MAX + 1};
     memset(up + 5, 'u', GR_NAME_MAX + 1);
@@ -928,6 +1012,13 @@ static void test_strict_shapes(void)
     /* NAMED needs a name; NODE_UP's may be empty (the node layer refuses
      * it). */
     REJECT(N, "empty name", 0x99, 0, 0xa0, ENVELOPE_ZEROS);
+    REJECT(GR__WIRE_WHEREIS, "empty name", 0x95, 0xa0, 0, 0, 0, 0);
+    ACCEPT(GR__WIRE_WHEREIS, 0x95, 0xa1, 'x', 0, 0, 0, 0);
+    REJECT(GR__WIRE_WHEREIS, "wrong number", 0x94, 0xa1, 'x', 0, 0, 0);
+    REJECT(GR__WIRE_WHEREIS, "expected a string", 0x95, 0xc4, 1, 'x', 0, 0, 0,
+           0);
+    REJECT(GR__WIRE_WHEREIS, "out of range", 0x95, 0xa1, 'x', 0xcf, 0, 0, 0, 1,
+           0, 0, 0, 0, 0, 0, 0);
     ACCEPT(N, 0x99, 0, 0xa1, 'x', ENVELOPE_ZEROS);
     ACCEPT(U, 0x93, 0, 0, 0xa0);
     ACCEPT(D, 0x92, 0xce, 0xff, 0xff, 0xff, 0xff, 0);
@@ -957,8 +1048,8 @@ static void test_strict_shapes(void)
     /* Each decoder takes only its own kinds. */
     static const uint8_t shutdown[] = {0x90};
     static const uint8_t welcome[] = {0x94, SECRET16, 1, 1, 0};
-    static const uint8_t bad_kinds[] = {0, GR__WIRE_HELLO, GR__WIRE_WELCOME, 8,
-                                        255};
+    static const uint8_t bad_kinds[] = {0, GR__WIRE_HELLO, GR__WIRE_WELCOME,
+                                        GR__WIRE_KIND_MAX + 1, 255};
     for (size_t i = 0; i < sizeof bad_kinds; i++) {
         gr__wire_frame f;
         const char *why = NULL;
@@ -1236,7 +1327,8 @@ static void test_ring_model(void)
 }
 
 TEST_MAIN(TEST_CASE(test_msg_round_trip), TEST_CASE(test_named_round_trip),
-          TEST_CASE(test_node_frames), TEST_CASE(test_hello_round_trip),
+          TEST_CASE(test_node_frames), TEST_CASE(test_whereis_round_trip),
+          TEST_CASE(test_hello_round_trip),
           TEST_CASE(test_truncation), TEST_CASE(test_trailing_bytes),
           TEST_CASE(test_frame_stream), TEST_CASE(test_header_parse),
           TEST_CASE(test_huge_claims), TEST_CASE(test_name_too_long),

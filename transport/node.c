@@ -496,10 +496,13 @@ static bool try_reap(gr__link *l)
         ;
     link_down(l, NULL);
     gr__node_exit x = {.reason = exit_reason(l, status)};
-    char why[128];
-    gr_reason_format(&x.reason, why, sizeof why);
-    gr__log(&t->sys->log, x.reason.code == GR_OK ? GR_LOG_INFO : GR_LOG_WARN,
-            "node %s (pid %d) exited: %s", l->name, (int)l->pid, why);
+    gr_event ev = {.kind = GR_EV_NODE_DOWN,
+                   .level = gr_reason_is_clean(&x.reason) ? GR_LOG_INFO
+                                                          : GR_LOG_WARN,
+                   .reason = x.reason,
+                   .node = l->name,
+                   .pid = l->pid};
+    gr__event_emit(&t->sys->events, &t->sys->log, &ev);
     (void)gr__deliver(t->sys, NULL, GR__MSG_NODE_EXITED, GR_REF_NONE, l->proxy,
                       0, &x, sizeof x);
     forget_link(l);

@@ -250,8 +250,11 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
                 (int)pid, st, gr_errname(rc), why);
         return rc;
     }
-    gr__log(&sys->log, GR_LOG_INFO, "node %s started (pid %d)", spec->name,
-            (int)pid);
+    gr_event ev = {.kind = GR_EV_NODE_UP,
+                   .level = GR_LOG_INFO,
+                   .node = spec->name,
+                   .pid = pid};
+    gr__event_emit(&sys->events, &sys->log, &ev);
     *out = l;
     return GR_OK;
 }

@@ -39,7 +39,12 @@ typedef enum gr_event_kind {
     GR_EV_CRASHED = 8,         /* An actor exited with any other reason. */
     GR_EV_INIT_FAILED = 9,     /* An actor's init failed. */
     GR_EV_DEAD_LETTER = 10,    /* A message could not be delivered. */
-    GR_EV_KIND_COUNT = 11      /* Number of kinds; not a kind. */
+    GR_EV_NODE_UP = 11,        /* A node child's process finished its
+                                  handshake (info). */
+    GR_EV_NODE_DOWN = 12,      /* A node child's process ended and was
+                                  reaped; reason as its stand-in's (info
+                                  when clean, warn otherwise). */
+    GR_EV_KIND_COUNT = 13      /* Number of kinds; not a kind. */
 } gr_event_kind;
 
 /* One event; valid only during the call that receives it. Fields that do
@@ -60,6 +65,9 @@ typedef struct gr_event {
     unsigned restarts;    /* Restarts in the current intensity window. */
     /* Dead-letter events: */
     gr_dead_letter dead; /* The record subscribers get. */
+    /* Node events: */
+    const char *node; /* The node's name. */
+    int64_t pid;      /* Its process id. */
 } gr_event;
 
 /* An event sink; see the file comment for its threading rules. */

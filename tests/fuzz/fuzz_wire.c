@@ -3,7 +3,9 @@
  * byte stream read the way a link reads its socket: frame after frame, a
  * 6-byte header, a length checked against a fixed maximum before anything
  * is allocated, then the body copied into a buffer of exactly that length
- * (so AddressSanitizer sees any read past it) and decoded.
+ * (so AddressSanitizer sees any read past it) and decoded: HELLO and
+ * WELCOME with gr__wire_decode_hello, every later kind (MSG, NAMED,
+ * NODE_UP, NODE_DOWN, SHUTDOWN, WHEREIS) with gr__wire_decode.
  *
  * Beyond "no crash, no sanitizer report", it checks:
  *   - a refusal is GR_EPROTO with a reason, and the other decoder refuses
@@ -94,7 +96,8 @@ static uint8_t *reencoded_body(const uint8_t *frame, size_t flen, uint8_t kind)
     return exact(frame + GR__WIRE_HEADER, flen - GR__WIRE_HEADER);
 }
 
-/* Encodes a decoded frame of kind MSG..SHUTDOWN into a malloc'd buffer. */
+/* Encodes a decoded frame of kind MSG..GR__WIRE_KIND_MAX into a malloc'd
+ * buffer. */
 static uint8_t *encode_frame(const gr__wire_frame *f, size_t *flen)
 {
     uint8_t *frame = malloc(GR__WIRE_PREFIX_MAX + f->msg.len);
@@ -108,6 +111,10 @@ static uint8_t *encode_frame(const gr__wire_frame *f, size_t *flen)
     case GR__WIRE_NAMED:
         plen = gr__wire_named_prefix(frame, f->node, f->name, f->name_len,
                                      &f->msg);
+        break;
+    case GR__WIRE_WHEREIS:
+        plen = gr__wire_whereis_frame(frame, f->name, f->name_len,
+                                      f->reply_to, f->corr);
         break;
     default:
         /* The node-frame encoder takes a C string. */
@@ -125,7 +132,7 @@ static uint8_t *encode_frame(const gr__wire_frame *f, size_t *flen)
     return frame;
 }
 
-/* A frame of kind MSG..SHUTDOWN. */
+/* A frame of kind MSG..GR__WIRE_KIND_MAX. */
 static void check_frame(uint8_t kind, const uint8_t *body, size_t len)
 {
     gr__wire_frame f;
@@ -138,8 +145,10 @@ static void check_frame(uint8_t kind, const uint8_t *body, size_t len)
     need(f.kind == kind);
     need(inside(f.msg.data, f.msg.len, body, len));
     need(f.name_len <= GR_NAME_MAX && inside(f.name, f.name_len, body, len));
-    if (kind == GR__WIRE_NAMED)
+    if (kind == GR__WIRE_NAMED || kind == GR__WIRE_WHEREIS)
         need(f.name_len > 0);
+    if (kind != GR__WIRE_WHEREIS)
+        need(same_ref(f.reply_to, GR_REF_NONE) && f.corr == 0);
     if (kind != GR__WIRE_MSG)
         need(same_ref(f.msg.to, GR_REF_NONE));
     if (kind != GR__WIRE_MSG && kind != GR__WIRE_NAMED)
@@ -155,7 +164,8 @@ static void check_frame(uint8_t kind, const uint8_t *body, size_t len)
     why = NULL;
     need(gr__wire_decode(kind, body2, len2, &g, &why) == GR_OK);
     need(g.kind == kind && g.node == f.node &&
-         same_msg(&g.msg, &f.msg, kind == GR__WIRE_MSG));
+         same_msg(&g.msg, &f.msg, kind == GR__WIRE_MSG) &&
+         same_ref(g.reply_to, f.reply_to) && g.corr == f.corr);
     if (kind == GR__WIRE_NODE_UP) {
         /* A name with a NUL byte goes out cut at it. */
         size_t n = f.name_len ? strnlen(f.name, f.name_len) : 0;
