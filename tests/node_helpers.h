@@ -61,7 +61,9 @@ enum {
     CRASH_GARBAGE = 5, /* Write bytes that are no frame into the link. */
     CRASH_KILL = 6,    /* SIGKILL itself. */
     CRASH_STOP = 7,    /* Exit with reason shutdown (a clean root exit). */
-    CRASH_FAIL = 8     /* Crash the actor (not the process): GR_EFAILED. */
+    CRASH_FAIL = 8,    /* Crash the actor (not the process): GR_EFAILED. */
+    CRASH_HUGE = 9,    /* Write a header announcing a 4 GiB frame. */
+    CRASH_VERSION = 10 /* Write a frame of protocol version 9. */
 };
 
 /* What T_ME carries. */
@@ -96,10 +98,21 @@ static inline void die_as(int32_t how)
     case CRASH_KILL:
         raise(SIGKILL);
         break;
-    case CRASH_GARBAGE: {
-        const char *v = getenv("GROVE_TEST_LINK_FD");
+    case CRASH_GARBAGE:
+    case CRASH_HUGE:
+    case CRASH_VERSION: {
+        /* Written straight into the link, past the runtime. */
         static const char junk[] = "\x01\x03\x00\x00\x00\x05garbage!";
-        if (v != NULL && write(atoi(v), junk, sizeof junk - 1) < 0)
+        static const char huge[] = "\x01\x03\xff\xff\xff\xf0";
+        static const char version[] = "\x09\x03\x00\x00\x00\x01\x90";
+        const char *bytes = how == CRASH_GARBAGE ? junk
+                            : how == CRASH_HUGE  ? huge
+                                                 : version;
+        size_t n = how == CRASH_GARBAGE ? sizeof junk - 1
+                   : how == CRASH_HUGE  ? sizeof huge - 1
+                                        : sizeof version - 1;
+        const char *v = getenv("GROVE_TEST_LINK_FD");
+        if (v != NULL && write(atoi(v), bytes, n) < 0)
             _exit(9);
         break;
     }

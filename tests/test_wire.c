@@ -27,16 +27,15 @@ static const uint64_t u32_values[] = {
     0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, UINT32_MAX,
 };
 static const uint64_t u64_values[] = {
-    0,          1,          0x7f,        0x80,
-    0xff,       0x100,      0xffff,      0x10000,
-    UINT32_MAX, 0x100000000ull, INT64_MAX, UINT64_MAX,
+    0,      1,       0x7f,       0x80,           0xff,      0x100,
+    0xffff, 0x10000, UINT32_MAX, 0x100000000ull, INT64_MAX, UINT64_MAX,
 };
 #define NU32 (sizeof u32_values / sizeof u32_values[0])
 #define NU64 (sizeof u64_values / sizeof u64_values[0])
 
 /* Payload sizes around msgpack's bin8/bin16/bin32 header boundaries. */
-static const size_t payload_sizes[] = {0, 1, 31, 32, 255, 256, 65535, 65536,
-                                       70000};
+static const size_t payload_sizes[] = {0,   1,     31,    32,   255,
+                                       256, 65535, 65536, 70000};
 #define NPAYLOAD (sizeof payload_sizes / sizeof payload_sizes[0])
 
 /* A malloc'd copy of exactly n bytes (never NULL). */
@@ -124,8 +123,7 @@ static gr_msg msg_at(size_t i, const uint8_t *payload, size_t n)
     return m;
 }
 
-static gr_msg msg_all(uint32_t v32, uint64_t v64, const void *payload,
-                      size_t n)
+static gr_msg msg_all(uint32_t v32, uint64_t v64, const void *payload, size_t n)
 {
     gr_msg m = {.to = {.node = v32, .incarnation = v32, .serial = v64},
                 .from = {.node = v32, .incarnation = v32, .serial = v64},
@@ -204,8 +202,9 @@ static void check_with_msgpack(const uint8_t *body, size_t blen, bool named,
                 ok = ok && o[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
                      o[i].via.u64 == to[i];
         }
-        uint64_t rest[6] = {m->from.node, m->from.incarnation, m->from.serial,
-                            m->type,      m->corr,             m->flags};
+        uint64_t rest[6] = {m->from.node,   m->from.incarnation,
+                            m->from.serial, m->type,
+                            m->corr,        m->flags};
         for (size_t k = 0; k < 6; k++, i++)
             ok = ok && o[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
                  o[i].via.u64 == rest[k];
@@ -239,8 +238,8 @@ static void msg_round_trip(const gr_msg *m)
     if (!test_failed_) {
         CHECK_EQ(f.kind, GR__WIRE_MSG);
         CHECK(f.name == NULL && f.name_len == 0 && f.node == 0 &&
-              f.incarnation == 0 && f.corr == 0 &&
-              gr_ref_is_none(f.reply_to) && f.reply_to.node == 0);
+              f.incarnation == 0 && f.corr == 0 && gr_ref_is_none(f.reply_to) &&
+              f.reply_to.node == 0);
     }
     if (!test_failed_)
         check_envelope(&f.msg, m, body, blen);
@@ -442,18 +441,16 @@ static void whereis_round_trip(const char *name, size_t name_len,
     int rc = gr__wire_decode(GR__WIRE_WHEREIS, body, blen, &f, &why);
     if (rc != GR_OK)
         fprintf(stderr, "  decode: %s\n", why ? why : "(no reason)");
-    bool ok = rc == GR_OK && f.kind == GR__WIRE_WHEREIS &&
-              f.name_len == name_len &&
-              memcmp(f.name, name, name_len) == 0 &&
-              (const uint8_t *)f.name > body &&
-              (const uint8_t *)f.name + name_len < body + blen &&
-              f.reply_to.node == reply_to.node &&
-              f.reply_to.incarnation == reply_to.incarnation &&
-              f.reply_to.serial == reply_to.serial && f.corr == corr &&
-              f.node == 0 && f.incarnation == 0 && f.msg.len == 0 &&
-              f.msg.data == NULL && gr_ref_is_none(f.msg.to) &&
-              gr_ref_is_none(f.msg.from) && f.msg.type == 0 &&
-              f.msg.corr == 0 && f.msg.flags == 0;
+    bool ok =
+        rc == GR_OK && f.kind == GR__WIRE_WHEREIS && f.name_len == name_len &&
+        memcmp(f.name, name, name_len) == 0 && (const uint8_t *)f.name > body &&
+        (const uint8_t *)f.name + name_len < body + blen &&
+        f.reply_to.node == reply_to.node &&
+        f.reply_to.incarnation == reply_to.incarnation &&
+        f.reply_to.serial == reply_to.serial && f.corr == corr && f.node == 0 &&
+        f.incarnation == 0 && f.msg.len == 0 && f.msg.data == NULL &&
+        gr_ref_is_none(f.msg.to) && gr_ref_is_none(f.msg.from) &&
+        f.msg.type == 0 && f.msg.corr == 0 && f.msg.flags == 0;
     free(body);
     CHECK(ok);
 }
@@ -515,15 +512,14 @@ static void hello_round_trip(uint8_t kind, const gr__wire_hello *h)
              memcmp(g.name, h->name, h->name_len) == 0 &&
              (const uint8_t *)g.name > body &&
              (const uint8_t *)g.name + g.name_len < end &&
-             (h->root_len == 0 ? g.root == NULL
-                               : memcmp(g.root, h->root, h->root_len) == 0 &&
-                                     (const uint8_t *)g.root > body &&
-                                     (const uint8_t *)g.root + g.root_len <
-                                         end) &&
-             (h->arg_len == 0
-                  ? g.arg == NULL
-                  : memcmp(g.arg, h->arg, h->arg_len) == 0 &&
-                        (const uint8_t *)g.arg + g.arg_len == end);
+             (h->root_len == 0
+                  ? g.root == NULL
+                  : memcmp(g.root, h->root, h->root_len) == 0 &&
+                        (const uint8_t *)g.root > body &&
+                        (const uint8_t *)g.root + g.root_len < end) &&
+             (h->arg_len == 0 ? g.arg == NULL
+                              : memcmp(g.arg, h->arg, h->arg_len) == 0 &&
+                                    (const uint8_t *)g.arg + g.arg_len == end);
     } else if (ok) {
         ok = g.pid == h->pid && g.parent == 0 && g.parent_inc == 0 &&
              g.max_frame == 0 && g.name == NULL && g.name_len == 0 &&
@@ -617,8 +613,8 @@ static size_t build_samples(sample *s)
         m = msg_at(k * 5 + 3, payload, sizes[k]);
         f = named_frame(7, "a", 1, &m, &len);
         n = add_sample(s, n, f, len);
-        f = named_frame(UINT32_MAX, "some_registered_name_that_is_long", 33,
-                        &m, &len);
+        f = named_frame(UINT32_MAX, "some_registered_name_that_is_long", 33, &m,
+                        &len);
         n = add_sample(s, n, f, len);
     }
     static const char *up_names[] = {"n", "node-two", "", NULL};
@@ -704,8 +700,8 @@ static void test_truncation(void)
         const char *why;
         size_t blen = s[i].len - GR__WIRE_HEADER;
         /* The whole body decodes... */
-        int rc =
-            decode_copy(s[i].frame[1], s[i].frame + GR__WIRE_HEADER, blen, &why);
+        int rc = decode_copy(s[i].frame[1], s[i].frame + GR__WIRE_HEADER, blen,
+                             &why);
         if (rc != GR_OK) {
             fprintf(stderr, "  sample %zu: %s\n", i, why);
             test_failed_ = 1;
@@ -772,9 +768,9 @@ static void test_frame_stream(void)
         CHECK(total - off - GR__WIRE_HEADER >= h.len);
         CHECK_EQ(h.kind, s[seen].frame[1]);
         const char *why;
-        CHECK_EQ(decode_copy(h.kind, stream + off + GR__WIRE_HEADER, h.len,
-                             &why),
-                 GR_OK);
+        CHECK_EQ(
+            decode_copy(h.kind, stream + off + GR__WIRE_HEADER, h.len, &why),
+            GR_OK);
         off += GR__WIRE_HEADER + h.len;
         seen++;
     }
@@ -790,24 +786,24 @@ static void test_header_parse(void)
 {
     gr__wire_header h;
     for (unsigned k = 1; k <= GR__WIRE_KIND_MAX; k++) {
-        const uint8_t p[6] = {GR__WIRE_VERSION, (uint8_t)k, 0x01, 0x02, 0x03,
-                              0x04};
+        const uint8_t p[6] = {
+            GR__WIRE_VERSION, (uint8_t)k, 0x01, 0x02, 0x03, 0x04};
         CHECK_EQ(gr__wire_header_parse(p, &h), GR_OK);
         CHECK_EQ(h.version, GR__WIRE_VERSION);
         CHECK_EQ(h.kind, k);
         CHECK_EQ(h.len, 0x01020304);
     }
     /* The length is the caller's to check: all of u32 parses. */
-    const uint8_t big[6] = {GR__WIRE_VERSION, GR__WIRE_MSG, 0xff, 0xff, 0xff,
-                            0xff};
+    const uint8_t big[6] = {
+        GR__WIRE_VERSION, GR__WIRE_MSG, 0xff, 0xff, 0xff, 0xff};
     CHECK_EQ(gr__wire_header_parse(big, &h), GR_OK);
     CHECK(h.len == UINT32_MAX);
     const uint8_t zero[6] = {GR__WIRE_VERSION, GR__WIRE_SHUTDOWN, 0, 0, 0, 0};
     CHECK_EQ(gr__wire_header_parse(zero, &h), GR_OK);
     CHECK_EQ(h.len, 0);
 
-    /* Kind 0 and every kind past the last; the fields are still filled in (a link reader
-     * reports which one was wrong). */
+    /* Kind 0 and every kind past the last; the fields are still filled in (a
+     * link reader reports which one was wrong). */
     for (unsigned k = 0; k <= 255; k = k == 0 ? GR__WIRE_KIND_MAX + 1 : k + 1) {
         const uint8_t p[6] = {GR__WIRE_VERSION, (uint8_t)k, 0, 0, 0, 1};
         CHECK_EQ(gr__wire_header_parse(p, &h), GR_EPROTO);
@@ -828,8 +824,8 @@ static void test_header_parse(void)
 
 /* Expects decoding n bytes at p as kind to fail; why must contain want
  * when given. */
-static void reject_body(uint8_t kind, const uint8_t *p, size_t n, const char *want,
-                   int line)
+static void reject_body(uint8_t kind, const uint8_t *p, size_t n,
+                        const char *want, int line)
 {
     const char *why;
     int rc = decode_copy(kind, p, n, &why);
@@ -855,7 +851,7 @@ static void accept_body(uint8_t kind, const uint8_t *p, size_t n, int line)
 #define REJECT(kind, want, ...)                                                \
     do {                                                                       \
         static const uint8_t b_[] = {__VA_ARGS__};                             \
-        reject_body(kind, b_, sizeof b_, want, __LINE__);                           \
+        reject_body(kind, b_, sizeof b_, want, __LINE__);                      \
         if (test_failed_)                                                      \
             return;                                                            \
     } while (0)
@@ -863,7 +859,7 @@ static void accept_body(uint8_t kind, const uint8_t *p, size_t n, int line)
 #define ACCEPT(kind, ...)                                                      \
     do {                                                                       \
         static const uint8_t b_[] = {__VA_ARGS__};                             \
-        accept_body(kind, b_, sizeof b_, __LINE__);                                 \
+        accept_body(kind, b_, sizeof b_, __LINE__);                            \
         if (test_failed_)                                                      \
             return;                                                            \
     } while (0)
@@ -895,8 +891,8 @@ static void test_huge_claims(void)
     REJECT(N, "too long", 0x99, 0, 0xda, 0xff, 0xff, 'a');
     /* A secret claiming 4 GiB - 1 bytes; a HELLO arg claiming as much. */
     REJECT(H, "too long", 0x99, 0xc6, 0xff, 0xff, 0xff, 0xff);
-    REJECT(H, "truncated", 0x99, SECRET16, 1, 1, 0, 0, 0, 0xa1, 'n', 0xa0,
-           0xc6, 0xff, 0xff, 0xff, 0xff, 0);
+    REJECT(H, "truncated", 0x99, SECRET16, 1, 1, 0, 0, 0, 0xa1, 'n', 0xa0, 0xc6,
+           0xff, 0xff, 0xff, 0xff, 0);
     /* Length fields cut short. */
     REJECT(M, "truncated", 0xdd, 0, 0, 0);
     REJECT(M, "truncated", 0x9a, NINE_ZEROS, 0xc6, 0, 0);
@@ -912,13 +908,13 @@ static void test_name_too_long(void)
     size_t flen;
     uint8_t *f = named_frame(1, n64, GR_NAME_MAX + 1, &m, &flen);
     reject_body(GR__WIRE_NAMED, f + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
-           "too long", __LINE__);
+                "too long", __LINE__);
     free(f);
     if (test_failed_)
         return;
     f = named_frame(1, n64, GR_NAME_MAX, &m, &flen);
     accept_body(GR__WIRE_NAMED, f + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
-           __LINE__);
+                __LINE__);
     free(f);
     if (test_failed_)
         return;
@@ -948,10 +944,8 @@ static void test_name_too_long(void)
         return;
 
     /* HELLO: the node's name, then the root's name. */
-    gr__wire_hello h = {.name = n64,
-                        .name_len = GR_NAME_MAX + 1,
-                        .root = "r",
-                        .root_len = 1};
+    gr__wire_hello h = {
+        .name = n64, .name_len = GR_NAME_MAX + 1, .root = "r", .root_len = 1};
     for (int which = 0; which < 2 && !test_failed_; which++) {
         if (which == 1) {
             h.name_len = 1;
@@ -960,8 +954,8 @@ static void test_name_too_long(void)
         }
         uint8_t *hf = gr__wire_hello_frame(GR__WIRE_HELLO, &h, &flen);
         CHECK(hf != NULL);
-        reject_body(GR__WIRE_HELLO, hf + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
-               "too long", __LINE__);
+        reject_body(GR__WIRE_HELLO, hf + GR__WIRE_HEADER,
+                    flen - GR__WIRE_HEADER, "too long", __LINE__);
         free(hf);
     }
 }
@@ -1002,8 +996,8 @@ static void test_strict_shapes(void)
     REJECT(M, "unsigned", 0x9a, 0, 0, 0, 0xca, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
            0xc4, 0);
     /* A u32 field holding 2^32; a u64 field holding UINT64_MAX is fine. */
-    REJECT(M, "out of range", 0x9a, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-           0, 0, 0, 0, 0, 0xc4, 0);
+    REJECT(M, "out of range", 0x9a, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+           0, 0, 0, 0, 0xc4, 0);
     ACCEPT(M, 0x9a, 0, 0, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
            0, 0, 0, 0, 0, 0, 0xc4, 0);
     /* A str where the payload's bin goes, and a bin where a name's str. */
@@ -1030,8 +1024,8 @@ static void test_strict_shapes(void)
     ACCEPT(H, 0x99, SECRET16, 1, 1, 0, 0, 0, 0xa1, 'n', 0xa0, 0xc4, 0);
     REJECT(H, "wrong size", 0x99, 0xc4, 15, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
            12, 13, 14, 15, 1, 1, 0, 0, 0, 0xa1, 'n', 0xa0, 0xc4, 0);
-    REJECT(H, "too long", 0x99, 0xc4, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-           12, 13, 14, 15, 16, 17, 1, 1, 0, 0, 0, 0xa1, 'n', 0xa0, 0xc4, 0);
+    REJECT(H, "too long", 0x99, 0xc4, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+           13, 14, 15, 16, 17, 1, 1, 0, 0, 0, 0xa1, 'n', 0xa0, 0xc4, 0);
     REJECT(H, "empty node name", 0x99, SECRET16, 1, 1, 0, 0, 0, 0xa0, 0xa0,
            0xc4, 0);
     ACCEPT(H, 0x99, SECRET16, 1, 1, 0, 0, 0xce, 0xff, 0xff, 0xff, 0xff, 0xa1,
@@ -1053,9 +1047,9 @@ static void test_strict_shapes(void)
     for (size_t i = 0; i < sizeof bad_kinds; i++) {
         gr__wire_frame f;
         const char *why = NULL;
-        CHECK_EQ(gr__wire_decode(bad_kinds[i], shutdown, sizeof shutdown, &f,
-                                 &why),
-                 GR_EPROTO);
+        CHECK_EQ(
+            gr__wire_decode(bad_kinds[i], shutdown, sizeof shutdown, &f, &why),
+            GR_EPROTO);
         CHECK(why != NULL);
     }
     for (uint8_t k = GR__WIRE_MSG; k <= GR__WIRE_KIND_MAX; k++) {
@@ -1275,7 +1269,8 @@ out:
 static void test_ring_model(void)
 {
     enum { LIMIT = 200000, STEPS = 4000 };
-    uint8_t *model = malloc(LIMIT), *chunk = malloc(LIMIT), *got = malloc(LIMIT);
+    uint8_t *model = malloc(LIMIT), *chunk = malloc(LIMIT),
+            *got = malloc(LIMIT);
     if (model == NULL || chunk == NULL || got == NULL)
         abort();
     uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -1328,10 +1323,9 @@ static void test_ring_model(void)
 
 TEST_MAIN(TEST_CASE(test_msg_round_trip), TEST_CASE(test_named_round_trip),
           TEST_CASE(test_node_frames), TEST_CASE(test_whereis_round_trip),
-          TEST_CASE(test_hello_round_trip),
-          TEST_CASE(test_truncation), TEST_CASE(test_trailing_bytes),
-          TEST_CASE(test_frame_stream), TEST_CASE(test_header_parse),
-          TEST_CASE(test_huge_claims), TEST_CASE(test_name_too_long),
-          TEST_CASE(test_strict_shapes), TEST_CASE(test_ring_limit),
-          TEST_CASE(test_ring_wrap), TEST_CASE(test_ring_growth),
-          TEST_CASE(test_ring_model))
+          TEST_CASE(test_hello_round_trip), TEST_CASE(test_truncation),
+          TEST_CASE(test_trailing_bytes), TEST_CASE(test_frame_stream),
+          TEST_CASE(test_header_parse), TEST_CASE(test_huge_claims),
+          TEST_CASE(test_name_too_long), TEST_CASE(test_strict_shapes),
+          TEST_CASE(test_ring_limit), TEST_CASE(test_ring_wrap),
+          TEST_CASE(test_ring_growth), TEST_CASE(test_ring_model))

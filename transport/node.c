@@ -366,6 +366,11 @@ static enum read_result read_link(gr__link *l)
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return READ_EMPTY;
     if (r <= 0) {
+        if (l->in_len > 0) /* The other side died mid-write, probably. */
+            gr__log(&l->t->sys->log, GR_LOG_WARN,
+                    "node %s: the link to %s closed in the middle of a "
+                    "frame (%zu bytes dropped)",
+                    l->t->sys->node_name, l->name, l->in_len);
         link_down(l, NULL);
         return READ_DOWN;
     }

@@ -79,9 +79,10 @@ static bool same_hello(uint8_t kind, const gr__wire_hello *a,
                 a->name_len == b->name_len && a->root_len == b->root_len &&
                 a->arg_len == b->arg_len;
     if (same && kind == GR__WIRE_HELLO)
-        same = memcmp(a->name, b->name, a->name_len) == 0 &&
-               (a->root_len == 0 || memcmp(a->root, b->root, a->root_len) == 0) &&
-               (a->arg_len == 0 || memcmp(a->arg, b->arg, a->arg_len) == 0);
+        same =
+            memcmp(a->name, b->name, a->name_len) == 0 &&
+            (a->root_len == 0 || memcmp(a->root, b->root, a->root_len) == 0) &&
+            (a->arg_len == 0 || memcmp(a->arg, b->arg, a->arg_len) == 0);
     return same;
 }
 
@@ -113,8 +114,8 @@ static uint8_t *encode_frame(const gr__wire_frame *f, size_t *flen)
                                      &f->msg);
         break;
     case GR__WIRE_WHEREIS:
-        plen = gr__wire_whereis_frame(frame, f->name, f->name_len,
-                                      f->reply_to, f->corr);
+        plen = gr__wire_whereis_frame(frame, f->name, f->name_len, f->reply_to,
+                                      f->corr);
         break;
     default:
         /* The node-frame encoder takes a C string. */

@@ -77,10 +77,9 @@ int main(int argc, char **argv)
     emit("node_down", frame, n);
     n = gr__wire_node_frame(frame, GR__WIRE_SHUTDOWN, 0, 0, NULL);
     emit("shutdown", frame, n);
-    n = gr__wire_whereis_frame(frame, "counter", 7,
-                               (gr_ref){.node = 5, .incarnation = 1,
-                                        .serial = 77},
-                               1234);
+    n = gr__wire_whereis_frame(
+        frame, "counter", 7,
+        (gr_ref){.node = 5, .incarnation = 1, .serial = 77}, 1234);
     emit("whereis", frame, n);
 
     gr__wire_hello h = {.node = 3,
