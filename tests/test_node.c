@@ -147,6 +147,9 @@ static void crash(gr_system *sys, gr_inbox *in, gr_ref echo, int32_t how)
     (void)gr_send(sys, gr_inbox_ref(in), echo, T_CRASH, &how, sizeof how);
 }
 
+/* The pid and ref of the echo on node, waiting for it. */
+#define FIND(e, node, w) CHECK(find_echo((e)->sys, (e)->inbox, node, w, 20))
+
 /* ---- cases ------------------------------------------------------------------
  */
 
@@ -178,6 +181,41 @@ static void start_ask_shutdown(void)
     CHECK_EQ(info.state, GR_CHILD_RUNNING);
     env_close(&e);
     CHECK(pid_gone(w.pid, 10));
+}
+
+/* Stopping a node child: a shutdown request it obeys (the process exits
+ * cleanly); one that cannot obey (SIGSTOPped) is SIGKILLed after
+ * shutdown_ms. Either way the process is reaped before long. */
+static void terminate_child_shutdown_then_kill(void)
+{
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_PERMANENT)};
+    kids[0].shutdown_ms = 300;
+    gr_ref sup;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+    struct who w;
+    FIND(&e, "n1", &w);
+    CHECK_EQ(gr_supervisor_terminate_child(e.sys, sup, "n1", GR_REF_NONE),
+             GR_OK);
+    gr_reason why;
+    CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 1, &why));
+    CHECK_EQ(why.code, GR_OK); /* It exited by itself, status 0. */
+    CHECK(pid_gone(w.pid, 10));
+    CHECK_EQ(gr_supervisor_restart_child(e.sys, sup, "n1", NULL), GR_OK);
+    FIND(&e, "n1", &w);
+    CHECK_EQ(kill(w.pid, SIGSTOP), 0);
+    double t0 = test_now();
+    CHECK_EQ(gr_supervisor_terminate_child(e.sys, sup, "n1", GR_REF_NONE),
+             GR_OK);
+    CHECK(test_now() - t0 >= 0.25); /* It waited for the shutdown first. */
+    CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 2, &why));
+    CHECK_EQ(why.code, GR_ESIGNAL);
+    CHECK_EQ(why.detail, SIGKILL);
+    CHECK(pid_gone(w.pid, 10));
+    /* Only the restart asked for: a terminated child stays down. */
+    CHECK_EQ(count_events(GR_EV_CHILD_RESTARTED, "n1"), 1);
+    env_close(&e);
 }
 
 /* A SIGSEGV kills the node process: the child crashes with reason
@@ -374,8 +412,6 @@ static int next_report(struct env *e, uint32_t type, struct report *r)
     return 0;
 }
 
-/* The pid and ref of the echo on node, waiting for it. */
-#define FIND(e, node, w) CHECK(find_echo((e)->sys, (e)->inbox, node, w, 20))
 
 /* ---- more cases -------------------------------------------------------------
  */
@@ -1033,6 +1069,8 @@ int main(int argc, char **argv)
     static const struct test_case cases[] = {
         {"start_ask_shutdown", start_ask_shutdown},
         {"sigsegv_restarts", sigsegv_restarts},
+        {"terminate_child_shutdown_then_kill",
+         terminate_child_shutdown_then_kill},
         {"exit_kinds_by_restart_type", exit_kinds_by_restart_type},
         {"strategies_with_mixed_children", strategies_with_mixed_children},
         {"crash_loop_exceeds_intensity", crash_loop_exceeds_intensity},
