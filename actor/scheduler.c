@@ -1,6 +1,7 @@
 #include "actor/scheduler.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,8 +277,14 @@ static gr__actor *find_idle(gr__sched *s, gr__worker *w)
                 stop_spinning(s, w, true);
                 return a;
             }
-            if ((r & 63) == 63 && stopping(s))
-                return NULL;
+            if ((r & 15) == 15) {
+                if (stopping(s))
+                    return NULL;
+                /* Let a thread waiting for this CPU run (an I/O thread
+                 * with a frame to deliver, another process's worker):
+                 * spinning must not starve the work it waits for. */
+                sched_yield();
+            }
             cpu_relax();
         }
         stop_spinning(s, w, false);
