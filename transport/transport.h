@@ -104,6 +104,41 @@ struct gr__transport {
     size_t link_limit; /* Bytes of application frames a link queues. */
 };
 
+/* Sends m by the route to its target's node: the remote-send hook. Returns
+ * GR_OK or an error, the message then dead-lettered (see remote.h). */
+int gr__transport_send(void *t, struct gr__worker *w, const gr_msg *m);
+
+/* Sends m to name on node, as gr__transport_send(). */
+int gr__transport_send_name(void *t, struct gr__worker *w, uint32_t node,
+                            const char *name, const gr_msg *m);
+
+/* A NODE_UP arrived on l: records the route (and passes the news on to
+ * the other links) unless one to that node exists. Returns true when the
+ * route is new. */
+bool gr__transport_route_up(gr__link *l, uint32_t node, uint32_t inc,
+                            const char *name);
+
+/* A NODE_DOWN arrived on l: when l is the route to that incarnation, drops
+ * it, tells every local actor and passes the news on. Returns true then. */
+bool gr__transport_route_down(gr__link *l, uint32_t node, uint32_t inc);
+
+/* Removes l from the transport's links and drops the transport's
+ * reference. */
+void gr__transport_forget(gr__link *l);
+
+/* Loop thread (reader.c): starts reading l; reads everything l still has
+ * and then takes it down; takes it down (error: a protocol error, or NULL
+ * for EOF or a socket error), which drops every route through it. */
+void gr__link_start_reading(gr__link *l);
+void gr__link_drain(gr__link *l);
+void gr__link_down(gr__link *l, const char *error);
+
+/* Loop thread (process.c): watches a node child's process; and deals with
+ * its process when its link went down (killing it after a protocol
+ * error). */
+void gr__process_watch(gr__link *l);
+void gr__process_link_down(gr__link *l, bool protocol_error);
+
 /* Returns sys's transport, creating and installing it on first use (NULL
  * when out of memory). */
 gr__transport *gr__transport_of(gr_system *sys);

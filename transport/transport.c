@@ -1,0 +1,332 @@
+/*
+ * The transport core: creating it, routes to nodes, the remote-send hook,
+ * adding and forgetting links, and shutdown (see transport.h). The read
+ * side is in reader.c, node processes in process.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "actor/remote.h"
+#include "actor/send.h"
+#include "transport/transport.h"
+
+/* Default bytes of application frames a link queues. */
+#define DEFAULT_LINK_BUFFER ((size_t)8 << 20)
+
+static void t_shutdown(void *tp);
+
+static const gr__remote_ops ops = {gr__transport_send, gr__transport_send_name,
+                                   t_shutdown};
+
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+gr__transport *gr__transport_of(gr_system *sys)
+{
+    gr__transport *t = gr__remote_get(sys);
+    if (t != NULL)
+        return t;
+    pthread_mutex_lock(&create_lock);
+    t = gr__remote_get(sys);
+    if (t == NULL && (t = calloc(1, sizeof *t)) != NULL) {
+        t->sys = sys;
+        pthread_rwlock_init(&t->lock, NULL);
+        t->link_limit =
+            sys->link_buffer ? sys->link_buffer : DEFAULT_LINK_BUFFER;
+        t->max_frame = sys->max_frame ? sys->max_frame
+                                      : sys->max_payload + GR__WIRE_PREFIX_MAX;
+        if (t->max_frame > UINT32_MAX)
+            t->max_frame = UINT32_MAX;
+        if (gr__random_bytes(t->secret, sizeof t->secret) != GR_OK) {
+            pthread_rwlock_destroy(&t->lock);
+            free(t);
+            t = NULL;
+        } else {
+            gr__remote_install(sys, &ops, t);
+        }
+    }
+    pthread_mutex_unlock(&create_lock);
+    return t;
+}
+
+/* The route to node, or NULL; the route lock is held. */
+static gr__route *find_route(gr__transport *t, uint32_t node)
+{
+    for (size_t i = 0; i < t->nroutes; i++)
+        if (t->routes[i].node == node)
+            return &t->routes[i];
+    return NULL;
+}
+
+/* The link a frame for incarnation inc of node leaves by: its route's, or
+ * the parent's for a node not heard of; NULL when it cannot be reached
+ * (or is a stale incarnation). The route lock is held. */
+static gr__link *link_to(gr__transport *t, uint32_t node, uint32_t inc)
+{
+    const gr__route *r = find_route(t, node);
+    if (r != NULL)
+        return inc == 0 || r->inc == inc ? r->via : NULL;
+    return t->parent;
+}
+
+/* A send the transport could not take: its dead letter and result. */
+static int refused(gr__transport *t, const gr_msg *m, int rc)
+{
+    if (m->type < GR_MSG_RESERVED && rc != GR_EMSGSIZE)
+        gr__dead_message(t->sys, m,
+                         rc == GR_EBACKPRESSURE ? GR_DL_BACKPRESSURE
+                                                : GR_DL_NODE_DOWN,
+                         &(gr_reason){.code = rc});
+    return rc;
+}
+
+/* Sends a frame by the route to node (inc 0: any incarnation). */
+static int route_frame(gr__transport *t, uint32_t node, uint32_t inc,
+                       const uint8_t *prefix, size_t plen, const gr_msg *m)
+{
+    if (plen - GR__WIRE_HEADER + m->len > t->max_frame)
+        return GR_EMSGSIZE;
+    pthread_rwlock_rdlock(&t->lock);
+    gr__link *l = link_to(t, node, inc);
+    int rc = l != NULL ? gr__link_send(l, prefix, plen, m->data, m->len,
+                                       m->type >= GR_MSG_RESERVED)
+                       : GR_ENOCONNECTION;
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+int gr__transport_send(void *tp, gr__worker *w, const gr_msg *m)
+{
+    (void)w;
+    gr__transport *t = tp;
+    uint8_t prefix[GR__WIRE_PREFIX_MAX];
+    size_t plen = gr__wire_msg_prefix(prefix, m);
+    int rc = route_frame(t, m->to.node, m->to.incarnation, prefix, plen, m);
+    return rc == GR_OK ? GR_OK : refused(t, m, rc);
+}
+
+int gr__transport_send_name(void *tp, gr__worker *w, uint32_t node,
+                            const char *name, const gr_msg *m)
+{
+    (void)w;
+    gr__transport *t = tp;
+    uint8_t prefix[GR__WIRE_PREFIX_MAX];
+    size_t plen = gr__wire_named_prefix(prefix, node, name, strlen(name), m);
+    int rc = route_frame(t, node, 0, prefix, plen, m);
+    return rc == GR_OK ? GR_OK : refused(t, m, rc);
+}
+
+size_t gr__transport_flood(gr__transport *t, const gr__link *except,
+                           const void *frame, size_t n)
+{
+    size_t sent = 0;
+    pthread_rwlock_rdlock(&t->lock);
+    for (size_t i = 0; i < t->nlinks; i++)
+        if (t->links[i] != except)
+            sent +=
+                gr__link_send(t->links[i], frame, n, NULL, 0, true) == GR_OK;
+    pthread_rwlock_unlock(&t->lock);
+    return sent;
+}
+
+/* Sends a route-change frame to every link but `except`. */
+static void flood(gr__transport *t, const gr__link *except, uint8_t kind,
+                  uint32_t node, uint32_t inc, const char *name)
+{
+    uint8_t frame[GR__WIRE_PREFIX_MAX];
+    size_t n = gr__wire_node_frame(frame, kind, node, inc, name);
+    gr__transport_flood(t, except, frame, n);
+}
+
+/* Tells a new child link of this node and of every node known here, so
+ * that every node knows every other (for routes and lookups). */
+static void send_routes(gr__transport *t, gr__link *l)
+{
+    gr_system *sys = t->sys;
+    uint8_t frame[GR__WIRE_PREFIX_MAX];
+    size_t n = gr__wire_node_frame(frame, GR__WIRE_NODE_UP, sys->node_id,
+                                   sys->incarnation, sys->node_name);
+    pthread_rwlock_rdlock(&t->lock);
+    (void)gr__link_send(l, frame, n, NULL, 0, true);
+    for (size_t i = 0; i < t->nroutes; i++) {
+        const gr__route *r = &t->routes[i];
+        if (r->via == l)
+            continue;
+        n = gr__wire_node_frame(frame, GR__WIRE_NODE_UP, r->node, r->inc,
+                                r->name);
+        (void)gr__link_send(l, frame, n, NULL, 0, true);
+    }
+    pthread_rwlock_unlock(&t->lock);
+}
+
+/* Adds a route; the route lock is held for writing. */
+static int add_route(gr__transport *t, uint32_t node, uint32_t inc,
+                     const char *name, gr__link *via)
+{
+    if (t->nroutes == t->routes_cap) {
+        size_t cap = t->routes_cap ? t->routes_cap * 2 : 8;
+        gr__route *v = realloc(t->routes, cap * sizeof *v);
+        if (v == NULL)
+            return GR_ENOMEM;
+        t->routes = v;
+        t->routes_cap = cap;
+    }
+    gr__route *r = &t->routes[t->nroutes++];
+    *r = (gr__route){.node = node, .inc = inc, .via = via};
+    snprintf(r->name, sizeof r->name, "%s", name);
+    return GR_OK;
+}
+
+bool gr__transport_route_up(gr__link *l, uint32_t node, uint32_t inc,
+                            const char *name)
+{
+    gr__transport *t = l->t;
+    pthread_rwlock_wrlock(&t->lock);
+    gr__route *r = find_route(t, node);
+    int rc = GR_OK;
+    if (r == NULL) {
+        rc = add_route(t, node, inc, name, l);
+    } else if (r->via == l) { /* Newer news through the same way. */
+        r->inc = inc;
+        snprintf(r->name, sizeof r->name, "%s", name);
+    }
+    pthread_rwlock_unlock(&t->lock);
+    if (rc != GR_OK || r != NULL)
+        return false;
+    flood(t, l, GR__WIRE_NODE_UP, node, inc, name);
+    return true;
+}
+
+bool gr__transport_route_down(gr__link *l, uint32_t node, uint32_t inc)
+{
+    gr__transport *t = l->t;
+    pthread_rwlock_wrlock(&t->lock);
+    gr__route *r = find_route(t, node);
+    bool gone = r != NULL && r->via == l && r->inc == inc;
+    if (gone)
+        *r = t->routes[--t->nroutes];
+    pthread_rwlock_unlock(&t->lock);
+    if (gone) {
+        gr__broadcast_node_down(t->sys, node, inc);
+        flood(t, l, GR__WIRE_NODE_DOWN, node, inc, NULL);
+    }
+    return gone;
+}
+
+/* Removes l from the transport's links and drops the transport's
+ * reference. */
+void gr__transport_forget(gr__link *l)
+{
+    gr__transport *t = l->t;
+    pthread_rwlock_wrlock(&t->lock);
+    for (size_t i = 0; i < t->nlinks; i++)
+        if (t->links[i] == l) {
+            t->links[i] = t->links[--t->nlinks];
+            break;
+        }
+    if (t->parent == l)
+        t->parent = NULL;
+    pthread_rwlock_unlock(&t->lock);
+    gr__link_release(l);
+}
+
+/* Loop thread: starts watching a link that gr__transport_add() added. */
+static void start_link(void *arg)
+{
+    gr__link *l = arg;
+    gr__link_start_reading(l);
+    if (l->pid > 0)
+        gr__process_watch(l);
+    gr__link_release(l); /* gr__transport_add's reference for this job. */
+}
+
+int gr__transport_add(gr__transport *t, gr__link *l)
+{
+    gr_system *sys = t->sys;
+    pthread_rwlock_wrlock(&t->lock);
+    int rc = GR_OK;
+    if (l->node == sys->node_id || find_route(t, l->node) != NULL)
+        rc = GR_EEXIST;
+    if (rc == GR_OK && t->nlinks == t->links_cap) {
+        size_t cap = t->links_cap ? t->links_cap * 2 : 4;
+        gr__link **v = realloc(t->links, cap * sizeof *v);
+        if (v == NULL)
+            rc = GR_ENOMEM;
+        else {
+            t->links = v;
+            t->links_cap = cap;
+        }
+    }
+    if (rc == GR_OK)
+        rc = add_route(t, l->node, l->inc, l->name, l);
+    if (rc == GR_OK) {
+        t->links[t->nlinks++] = l;
+        l->listed = true;
+        if (l->is_parent)
+            t->parent = l;
+    }
+    pthread_rwlock_unlock(&t->lock);
+    if (rc != GR_OK)
+        return rc;
+    if (!l->is_parent) {
+        flood(t, l, GR__WIRE_NODE_UP, l->node, l->inc, l->name);
+        send_routes(t, l);
+    }
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    if (gr__io_call(&sys->io, start_link, l) != GR_OK)
+        atomic_fetch_sub_explicit(&l->refs, 1, memory_order_relaxed);
+    return GR_OK;
+}
+
+void gr__transport_lose_routes(gr__link *l)
+{
+    gr__transport *t = l->t;
+    gr_system *sys = t->sys;
+    pthread_rwlock_wrlock(&t->lock);
+    size_t nlost = 0;
+    gr__route *lost = malloc((t->nroutes ? t->nroutes : 1) * sizeof *lost);
+    for (size_t i = 0; i < t->nroutes;) {
+        if (t->routes[i].via == l) {
+            if (lost != NULL)
+                lost[nlost++] = t->routes[i];
+            t->routes[i] = t->routes[--t->nroutes];
+        } else {
+            i++;
+        }
+    }
+    pthread_rwlock_unlock(&t->lock);
+    for (size_t i = 0; i < nlost; i++) {
+        gr__log(&sys->log, GR_LOG_INFO, "node %s: node %s is down",
+                sys->node_name, lost[i].name);
+        gr__broadcast_node_down(sys, lost[i].node, lost[i].inc);
+        flood(t, l, GR__WIRE_NODE_DOWN, lost[i].node, lost[i].inc, NULL);
+    }
+    free(lost);
+}
+
+/* ---- Shutdown. */
+
+static void t_shutdown(void *tp)
+{
+    gr__transport *t = tp;
+    /* The loop has stopped and every actor has exited: no other thread
+     * touches the transport now. */
+    for (size_t i = 0; i < t->nlinks; i++) {
+        gr__link *l = t->links[i];
+        if (l->pid > 0 && !l->reaped) {
+            kill(l->pid, SIGKILL);
+            int status;
+            while (waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            l->reaped = true;
+        }
+        gr__link_release(l);
+    }
+    free(t->links);
+    free(t->routes);
+    pthread_rwlock_destroy(&t->lock);
+    free(t);
+}
