@@ -412,7 +412,6 @@ static int next_report(struct env *e, uint32_t type, struct report *r)
     return 0;
 }
 
-
 /* ---- more cases -------------------------------------------------------------
  */
 
@@ -887,6 +886,39 @@ static void backpressure_when_node_stops_reading(void)
     CHECK(pid_gone(w.pid, 10));
 }
 
+/* Messages still queued on a link when its node dies become node_down
+ * dead letters (those already in the socket's buffers are lost with the
+ * process, uncounted). */
+static void in_flight_become_node_down(void)
+{
+    struct env e;
+    events_reset();
+    gr_config cfg = {.workers = 2,
+                     .no_signals = 1,
+                     .log_fn = quiet_log,
+                     .event_fn = record_event,
+                     .link_buffer = 64 << 10};
+    CHECK(env_open(&e, &cfg));
+    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_TEMPORARY)};
+    gr_ref sup;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+    struct who w;
+    FIND(&e, "n1", &w);
+    CHECK_EQ(kill(w.pid, SIGSTOP), 0);
+    static uint8_t pad[1024];
+    uint32_t accepted = 0;
+    while (accepted < 65536 &&
+           gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, pad, sizeof pad) == GR_OK)
+        accepted++;
+    CHECK_EQ(stats_of(e.sys).dead_letters[GR_DL_NODE_DOWN], 0);
+    CHECK_EQ(kill(w.pid, SIGKILL), 0);
+    CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 1, NULL));
+    uint64_t dropped = stats_of(e.sys).dead_letters[GR_DL_NODE_DOWN];
+    CHECK(dropped >= (64 << 10) / sizeof pad / 2); /* The queue's worth. */
+    CHECK(dropped <= accepted);
+    env_close(&e);
+}
+
 /* Bytes that are no frame, a header announcing 4 GiB (refused before
  * anything is allocated), a wrong protocol version, each written into a
  * link: that link is closed with a protocol error naming it, the node
@@ -1081,6 +1113,7 @@ int main(int argc, char **argv)
         {"ordering_under_load", ordering_under_load},
         {"backpressure_when_node_stops_reading",
          backpressure_when_node_stops_reading},
+        {"in_flight_become_node_down", in_flight_become_node_down},
         {"bad_frames_in_a_link", bad_frames_in_a_link},
         {"wrong_secret_refused", wrong_secret_refused},
         {"parent_sigkilled_children_exit", parent_sigkilled_children_exit},
