@@ -188,7 +188,9 @@ GR_API int gr_system_spawn_opt(gr_system *sys, const gr_behaviour *b,
  * message becomes a dead letter and GR_ENOACTOR is returned. Also GR_EINVAL
  * (data NULL with len > 0, data non-NULL with len == 0, or a reserved type),
  * GR_EMAILBOXFULL (the target's bounded mailbox is full; a mailbox_full
- * dead letter), GR_EMSGSIZE, GR_ENOMEM, GR_ESTOPPED.
+ * dead letter), GR_ENOCONNECTION (the target's node is not connected; a
+ * node_down dead letter), GR_EBACKPRESSURE (the link to its node is full;
+ * a backpressure dead letter), GR_EMSGSIZE, GR_ENOMEM, GR_ESTOPPED.
  */
 GR_API int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data,
                    size_t len);

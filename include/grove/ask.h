@@ -58,7 +58,11 @@ typedef int (*gr_ask_fn)(gr_ctx *ctx, void *state, const gr_msg *answer,
  * OTP's default). Stores the ask's id in *corr (may be NULL). Returns
  * GR_OK (exactly one answer follows), GR_ENOACTOR (target already gone; no
  * answer follows), GR_EMAILBOXFULL (the target's bounded mailbox is full;
- * no answer follows), GR_EINVAL, GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
+ * no answer follows), GR_ENOCONNECTION or GR_EBACKPRESSURE (its node is
+ * not connected, or the link there is full; no answer follows), GR_EINVAL,
+ * GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED. If the target's node goes down
+ * before it answers, the answer is a GR_MSG_ASK_FAILED with reason
+ * noconnection, at once.
  * The timeout is noticed within a few milliseconds after it passes; a
  * reply that arrives before then is still the answer.
  */
