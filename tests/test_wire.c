@@ -410,7 +410,7 @@ static void test_node_frames(void)
         if (test_failed_)
             return;
     }
-    node_round_trip(GR__WIRE_NODE_UP, UINT32_MAX, UINT32_MAX, "", NULL);
+    node_round_trip(GR__WIRE_NODE_UP, UINT32_MAX, UINT32_MAX, "z", "z");
     if (test_failed_)
         return;
     /* The encoder takes at most GR_NAME_MAX bytes of a longer name. */
@@ -617,7 +617,7 @@ static size_t build_samples(sample *s)
                         &len);
         n = add_sample(s, n, f, len);
     }
-    static const char *up_names[] = {"n", "node-two", "", NULL};
+    static const char *up_names[] = {"n", "node-two", "3", NULL};
     for (size_t k = 0; k < 4; k++) {
         uint8_t kind = up_names[k] ? GR__WIRE_NODE_UP : GR__WIRE_NODE_DOWN;
         uint8_t *f = malloc(GR__WIRE_PREFIX_MAX);
@@ -903,29 +903,33 @@ static void test_name_too_long(void)
 {
     char n64[GR_NAME_MAX + 1];
     memset(n64, 'z', sizeof n64);
-    /* NAMED, through the encoder (which leaves the limit to its caller). */
-    gr_msg m = msg_all(1, 1, NULL, 0);
-    size_t flen;
-    uint8_t *f = named_frame(1, n64, GR_NAME_MAX + 1, &m, &flen);
-    reject_body(GR__WIRE_NAMED, f + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
-                "too long", __LINE__);
-    free(f);
+    /* NAMED by hand (the encoder asserts its caller checked the name):
+     * [1, str8 of 64, 1, 1, 1, 1, 0, 0, bin8 of 0]. */
+    uint8_t named[4 + GR_NAME_MAX + 1 + 8] = {0x99, 1, 0xd9, GR_NAME_MAX + 1};
+    memset(named + 4, 'z', GR_NAME_MAX + 1);
+    memcpy(named + 4 + GR_NAME_MAX + 1, "\x01\x01\x01\x01\x00\x00\xc4\x00",
+           8);
+    reject_body(GR__WIRE_NAMED, named, sizeof named, "too long", __LINE__);
     if (test_failed_)
         return;
-    f = named_frame(1, n64, GR_NAME_MAX, &m, &flen);
+    gr_msg m = msg_all(1, 1, NULL, 0);
+    size_t flen;
+    uint8_t *f = named_frame(1, n64, GR_NAME_MAX, &m, &flen);
     accept_body(GR__WIRE_NAMED, f + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
                 __LINE__);
     free(f);
     if (test_failed_)
         return;
 
-    /* WHEREIS, through its encoder (the limit is its caller's too). */
-    uint8_t wf[GR__WIRE_PREFIX_MAX];
-    flen = gr__wire_whereis_frame(wf, n64, GR_NAME_MAX + 1, GR_REF_NONE, 1);
-    reject_body(GR__WIRE_WHEREIS, wf + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
-                "too long", __LINE__);
+    /* WHEREIS by hand too: [str8 of 64, 0, 0, 0, 1]. */
+    uint8_t where[2 + GR_NAME_MAX + 1 + 5] = {0x95, 0xd9, GR_NAME_MAX + 1};
+    memset(where + 3, 'w', GR_NAME_MAX + 1);
+    memcpy(where + 3 + GR_NAME_MAX + 1, "\x00\x00\x00\x01", 4);
+    reject_body(GR__WIRE_WHEREIS, where, sizeof where - 1, "too long",
+                __LINE__);
     if (test_failed_)
         return;
+    uint8_t wf[GR__WIRE_PREFIX_MAX];
     flen = gr__wire_whereis_frame(wf, n64, GR_NAME_MAX, GR_REF_NONE, 1);
     accept_body(GR__WIRE_WHEREIS, wf + GR__WIRE_HEADER, flen - GR__WIRE_HEADER,
                 __LINE__);
@@ -1003,9 +1007,10 @@ static void test_strict_shapes(void)
     /* A str where the payload's bin goes, and a bin where a name's str. */
     REJECT(M, "expected bytes", 0x9a, NINE_ZEROS, 0xa1, 'x');
     REJECT(N, "expected a string", 0x99, 0, 0xc4, 1, 'x', ENVELOPE_ZEROS);
-    /* NAMED needs a name; NODE_UP's may be empty (the node layer refuses
-     * it). */
+    /* Names are never empty, and never hold a NUL. */
     REJECT(N, "empty name", 0x99, 0, 0xa0, ENVELOPE_ZEROS);
+    REJECT(U, "empty node name", 0x93, 0, 0, 0xa0);
+    REJECT(N, "NUL byte", 0x99, 0, 0xa2, 'x', 0, ENVELOPE_ZEROS);
     REJECT(GR__WIRE_WHEREIS, "empty name", 0x95, 0xa0, 0, 0, 0, 0);
     ACCEPT(GR__WIRE_WHEREIS, 0x95, 0xa1, 'x', 0, 0, 0, 0);
     REJECT(GR__WIRE_WHEREIS, "wrong number", 0x94, 0xa1, 'x', 0, 0, 0);
@@ -1014,7 +1019,7 @@ static void test_strict_shapes(void)
     REJECT(GR__WIRE_WHEREIS, "out of range", 0x95, 0xa1, 'x', 0xcf, 0, 0, 0, 1,
            0, 0, 0, 0, 0, 0, 0);
     ACCEPT(N, 0x99, 0, 0xa1, 'x', ENVELOPE_ZEROS);
-    ACCEPT(U, 0x93, 0, 0, 0xa0);
+    ACCEPT(U, 0x93, 0, 0, 0xa1, 'u');
     ACCEPT(D, 0x92, 0xce, 0xff, 0xff, 0xff, 0xff, 0);
     ACCEPT(S, 0x90);
     ACCEPT(S, 0xdc, 0, 0);

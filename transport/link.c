@@ -34,7 +34,9 @@ gr__link *gr__link_new(gr__transport *t, int fd, uint32_t node, uint32_t inc,
     snprintf(l->name, sizeof l->name, "%s", name);
     atomic_init(&l->refs, 1);
     pthread_mutex_init(&l->lock, NULL);
-    gr__ring_init(&l->out, t->link_limit + RUNTIME_SLACK);
+    gr__ring_init(&l->out, t->link_limit <= SIZE_MAX - RUNTIME_SLACK
+                               ? t->link_limit + RUNTIME_SLACK
+                               : SIZE_MAX);
     l->pidfd = -1;
     ev_io_init(&l->wio, on_writable, fd, EV_WRITE);
     l->wio.data = l;

@@ -25,9 +25,9 @@ bool gr__ring_reserve(gr__ring *r, size_t n)
     if (r->len + n <= r->cap)
         return true;
     size_t cap = r->cap ? r->cap : RING_MIN;
-    while (cap < r->len + n)
-        cap *= 2;
-    if (cap > r->limit)
+    while (cap < r->len + n && cap <= r->limit / 2)
+        cap *= 2; /* Never past limit, so it cannot overflow. */
+    if (cap < r->len + n || cap > r->limit)
         cap = r->limit;
     uint8_t *buf = malloc(cap);
     if (buf == NULL)

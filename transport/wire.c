@@ -7,6 +7,8 @@
 
 #include <msgpack.h>
 
+#include "actor/assert.h"
+
 /* A msgpack_packer target: a fixed buffer the caller sized. */
 typedef struct fixbuf {
     uint8_t *p;
@@ -76,6 +78,7 @@ size_t gr__wire_msg_prefix(uint8_t *buf, const gr_msg *m)
 size_t gr__wire_named_prefix(uint8_t *buf, uint32_t node, const char *name,
                              size_t name_len, const gr_msg *m)
 {
+    GR_ASSERT(name_len <= GR_NAME_MAX && "callers check names");
     fixbuf b = {buf, GR__WIRE_HEADER};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &b, fix_write);
@@ -113,6 +116,7 @@ size_t gr__wire_node_frame(uint8_t *buf, uint8_t kind, uint32_t node,
 size_t gr__wire_whereis_frame(uint8_t *buf, const char *name, size_t name_len,
                               gr_ref reply_to, uint64_t corr)
 {
+    GR_ASSERT(name_len <= GR_NAME_MAX && "callers check names");
     fixbuf b = {buf, GR__WIRE_HEADER};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &b, fix_write);
@@ -264,6 +268,10 @@ static const uint8_t *read_bytes(reader *r, bool is_str, size_t max,
         fail(r, "truncated body");
         return NULL;
     }
+    if (is_str && memchr(r->p, '\0', (size_t)n) != NULL) {
+        fail(r, "NUL byte in a name");
+        return NULL;
+    }
     const uint8_t *p = n ? r->p : NULL;
     r->p += n;
     *len = (size_t)n;
@@ -331,6 +339,8 @@ int gr__wire_decode(uint8_t kind, const uint8_t *body, size_t len,
             if (kind == GR__WIRE_NODE_UP) {
                 out->name = (const char *)read_bytes(&r, true, GR_NAME_MAX, &n);
                 out->name_len = n;
+                if (r.why == NULL && n == 0)
+                    fail(&r, "empty node name");
             }
         }
         break;
