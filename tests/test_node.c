@@ -253,6 +253,11 @@ static void sigsegv_restarts(void)
     gr_msg_free(reply);
     env_close(&e);
     CHECK(pid_gone(w2.pid, 10));
+    /* The restarted node (started from a worker thread) was stopped in
+     * order at shutdown, not killed. */
+    gr_reason last;
+    CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 2, &last));
+    CHECK_EQ(last.code, GR_OK);
 }
 
 /* ---- a local agent that acts across the boundary ------------------------- */

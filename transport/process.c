@@ -90,6 +90,18 @@ static gr_reason exit_reason(const gr__link *l, int status)
 
 /* Tries to reap l's process; true once it is reaped (then the stand-in has
  * been told and the link forgotten). */
+/* Emits the node_down event for l's process, which ended with why. */
+static void node_down_event(const gr__link *l, const gr_reason *why)
+{
+    gr_system *sys = l->t->sys;
+    gr_event ev = {.kind = GR_EV_NODE_DOWN,
+                   .level = gr_reason_is_clean(why) ? GR_LOG_INFO : GR_LOG_WARN,
+                   .reason = *why,
+                   .node = l->name,
+                   .pid = l->pid};
+    gr__event_emit(&sys->events, &sys->log, &ev);
+}
+
 static bool try_reap(gr__link *l)
 {
     gr__transport *t = l->t;
@@ -109,13 +121,7 @@ static bool try_reap(gr__link *l)
     /* What it wrote before it died still counts. */
     gr__link_drain(l);
     gr__node_exit x = {.reason = exit_reason(l, status)};
-    gr_event ev = {.kind = GR_EV_NODE_DOWN,
-                   .level = gr_reason_is_clean(&x.reason) ? GR_LOG_INFO
-                                                          : GR_LOG_WARN,
-                   .reason = x.reason,
-                   .node = l->name,
-                   .pid = l->pid};
-    gr__event_emit(&t->sys->events, &t->sys->log, &ev);
+    node_down_event(l, &x.reason);
     (void)gr__deliver(t->sys, NULL, GR__MSG_NODE_EXITED, GR_REF_NONE, l->proxy,
                       0, &x, sizeof x);
     gr__transport_forget(l);
@@ -209,7 +215,7 @@ void gr__transport_stop_blocking(gr__link *l, int wait_ms)
     pthread_mutex_unlock(&l->lock);
     if (!closed)
         (void)gr__write_all(l->fd, frame, n, deadline);
-    int status;
+    int status = 0;
     pid_t got;
     while ((got = waitpid(l->pid, &status, WNOHANG)) == 0 &&
            gr__mono_ns() < deadline)
@@ -217,9 +223,13 @@ void gr__transport_stop_blocking(gr__link *l, int wait_ms)
     pthread_mutex_lock(&l->lock);
     if (got == 0) {
         kill(l->pid, SIGKILL);
-        while (waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
+        while ((got = waitpid(l->pid, &status, 0)) < 0 && errno == EINTR)
             ;
     }
+    if (got < 0)
+        status = 0; /* Reaped by someone else (SIGCHLD ignored). */
     l->reaped = true;
     pthread_mutex_unlock(&l->lock);
+    gr_reason why = exit_reason(l, status);
+    node_down_event(l, &why);
 }

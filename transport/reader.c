@@ -16,6 +16,8 @@
 #include "actor/send.h"
 #include "transport/transport.h"
 
+/* How long an orphaned node may take to stop before it _exits. */
+#define ORPHAN_DEADLINE_S 10.0
 /* Bytes a link's read buffer starts with. */
 #define READ_CHUNK ((size_t)256 << 10)
 
@@ -205,6 +207,19 @@ void gr__link_drain(gr__link *l)
     gr__link_down(l, NULL);
 }
 
+/* An orphaned node's stop did not finish in time: end the process. */
+static void on_orphaned(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    gr__transport *t = w->data;
+    gr__log(&t->sys->log, GR_LOG_ERROR,
+            "node %s: still not stopped %.0f s after its parent went away; "
+            "exiting",
+            t->sys->node_name, ORPHAN_DEADLINE_S);
+    _exit(1);
+}
+
 /* Dead-letters the messages still queued on a link that went down. */
 static void drop_queued(gr__link *l)
 {
@@ -267,6 +282,12 @@ void gr__link_down(gr__link *l, const char *error)
                 "node %s: the link to its parent closed; stopping",
                 sys->node_name);
         gr_system_stop(sys);
+        /* An orphan must not linger: if the orderly stop hangs (an actor
+         * that never returns), the loop, which runs until the end of the
+         * shutdown, ends the process. */
+        ev_timer_init(&t->orphan, on_orphaned, ORPHAN_DEADLINE_S, 0.);
+        t->orphan.data = t;
+        ev_timer_start(loop, &t->orphan);
     }
     if (l->pid > 0)
         gr__process_link_down(l, error != NULL);

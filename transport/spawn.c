@@ -5,14 +5,13 @@
  * before it returns; it exits when the process does, with a reason that
  * names the exit status or signal.
  */
-#define _GNU_SOURCE /* prctl, environ. */
+#define _GNU_SOURCE /* environ. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,24 +76,19 @@ static void free_env(char **env)
 
 /* Starts the process; returns its pid or -1. Only async-signal-safe calls
  * run in the child between fork and exec. */
-static pid_t start_process(const gr_node_spec *spec, int child_fd, char **env,
-                           bool die_with_thread)
+static pid_t start_process(const gr_node_spec *spec, int child_fd, char **env)
 {
     const char *exe = spec->exe != NULL ? spec->exe : "/proc/self/exe";
     const char *const default_argv[] = {exe, NULL};
     char *const *argv =
         (char *const *)(spec->argv != NULL ? spec->argv : default_argv);
-    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    /* The child. A parent that dies takes it along (the link's EOF does
-     * too, more slowly, when the fork ran on a short-lived thread). */
-    if (die_with_thread) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-    }
+    /* The child. No PR_SET_PDEATHSIG: it fires when the forking *thread*
+     * ends, and a worker thread ends at every system shutdown, which
+     * would SIGKILL nodes due an orderly stop. A node notices its parent's
+     * end by EOF on the link instead (see gr__link_down). */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -201,7 +195,7 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
         }
         return hello_frame == NULL || sv[0] >= 0 ? GR_ENOMEM : GR_ESYS;
     }
-    pid_t pid = start_process(spec, sv[1], env, gr__worker_of(sys) != NULL);
+    pid_t pid = start_process(spec, sv[1], env);
     free_env(env);
     close(sv[1]);
     if (pid < 0) {

@@ -102,6 +102,7 @@ struct gr__transport {
     uint8_t secret[GR__WIRE_SECRET];
     size_t max_frame;  /* Largest frame body accepted or sent. */
     size_t link_limit; /* Bytes of application frames a link queues. */
+    ev_timer orphan;   /* In a node whose parent went away (reader.c). */
 };
 
 /* Sends m by the route to its target's node: the remote-send hook. Returns
