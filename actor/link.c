@@ -189,10 +189,10 @@ void gr__link_exit(gr__actor *a, gr__worker *w, const gr_reason *why)
 
 /* Answers a link request left in an exited actor's mailbox: noproc, as if
  * the link had been made and broken at once. */
-void gr__link_orphan(gr_system *sys, const gr_msg *m)
+void gr__link_orphan(gr_system *sys, const gr_msg *m, int code)
 {
     (void)send_signal(sys, gr__worker_of(sys), m->to, m->from,
-                      &(gr_reason){.code = GR_ENOACTOR}, true);
+                      &(gr_reason){.code = code}, true);
 }
 
 /* Context for walking an actor's links when a node goes down. */

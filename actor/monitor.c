@@ -144,10 +144,10 @@ void gr__monitor_exit(gr__actor *a, gr__worker *w, const gr_reason *why)
 }
 
 /* Answers a monitor request left in an exited actor's mailbox. */
-void gr__monitor_orphan(gr_system *sys, const gr_msg *m)
+void gr__monitor_orphan(gr_system *sys, const gr_msg *m, int code)
 {
     (void)send_down(sys, gr__worker_of(sys), m->corr, m->to, m->from,
-                    &(gr_reason){.code = GR_ENOACTOR});
+                    &(gr_reason){.code = code});
 }
 
 void gr__monitor_node_down(gr__actor *a, gr__worker *w, uint32_t node,

@@ -83,6 +83,10 @@ void gr__relations_exit(gr__actor *a, struct gr__worker *w,
  * runtime messages there are dropped. */
 void gr__signal_orphan(gr_system *sys, const gr_msg *m);
 
+/* As gr__signal_orphan(), with reason code instead of noproc: a request
+ * that could not reach its target (GR_ENOCONNECTION: its node is gone). */
+void gr__signal_refused(gr_system *sys, const gr_msg *m, int code);
+
 /* Records a link from a to other (a's own record only). Returns GR_OK or
  * GR_ENOMEM. */
 int gr__link_add(gr__actor *a, gr_ref other);
@@ -93,11 +97,11 @@ void gr__link_remove(gr__actor *a, gr_ref other);
 /* Monitor and link halves of the functions above (monitor.c, link.c). */
 gr__sig gr__monitor_signal(gr__actor *a, struct gr__worker *w, const gr_msg *m);
 void gr__monitor_exit(gr__actor *a, struct gr__worker *w, const gr_reason *why);
-void gr__monitor_orphan(gr_system *sys, const gr_msg *m);
+void gr__monitor_orphan(gr_system *sys, const gr_msg *m, int code);
 gr__sig gr__link_signal(gr__actor *a, struct gr__worker *w, gr_msg *m,
                         gr_reason *why);
 void gr__link_exit(gr__actor *a, struct gr__worker *w, const gr_reason *why);
-void gr__link_orphan(gr_system *sys, const gr_msg *m);
+void gr__link_orphan(gr_system *sys, const gr_msg *m, int code);
 
 /* Ask halves (ask.c): answers arriving at an asker, and an exiting actor
  * failing the requests it holds and dropping its own asks. */

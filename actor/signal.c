@@ -77,13 +77,18 @@ void gr__relations_exit(gr__actor *a, gr__worker *w, const gr_reason *why)
 
 void gr__signal_orphan(gr_system *sys, const gr_msg *m)
 {
+    gr__signal_refused(sys, m, GR_ENOACTOR);
+}
+
+void gr__signal_refused(gr_system *sys, const gr_msg *m, int code)
+{
     if (m->type == GR__MSG_MONITOR)
-        gr__monitor_orphan(sys, m);
+        gr__monitor_orphan(sys, m, code);
     else if (m->type == GR__MSG_LINK)
-        gr__link_orphan(sys, m);
+        gr__link_orphan(sys, m, code);
     else if (m->type == GR__MSG_SUP_CALL) {
         /* The supervisor is gone: its caller must not wait forever. */
-        gr_sup_reply r = {.rc = GR_ENOACTOR};
+        gr_sup_reply r = {.rc = code};
         (void)gr__deliver(sys, gr__worker_of(sys), GR_MSG_SUP_REPLY, m->to,
                           m->from, m->corr, &r, sizeof r);
     }

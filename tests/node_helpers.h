@@ -27,7 +27,24 @@ enum {
     T_REPLY = 8,  /* An echo's reply type. */
     T_LINK = 9,   /* Payload gr_ref: link to it (the echo traps exits). */
     T_COUNT = 10, /* A request: reply with a struct counted. */
-    T_TREE = 11   /* Reply with the node's tree supervisor's ref. */
+    T_TREE = 11,  /* Reply with the node's tree supervisor's ref. */
+    T_PROBE = 12, /* struct probe: tell and monitor target from here. */
+    T_PROBED = 13 /* struct probed: what a T_PROBE's tell and monitor
+                     returned, then (another one) the DOWN's reason. */
+};
+
+/* What T_PROBE carries. */
+struct probe {
+    gr_ref target;
+    gr_ref report_to;
+};
+
+/* What T_PROBED carries: results, or (down set) a DOWN's reason code. */
+struct probed {
+    int32_t tell_rc;
+    int32_t monitor_rc;
+    int32_t down;
+    int32_t down_code;
 };
 
 /* What T_COUNT answers: the T_SEQ messages seen, and how many broke the
@@ -50,6 +67,7 @@ static inline void count_seq(struct counted *c, uint32_t seq)
 struct echo_state {
     gr_ref fwd; /* Forward the next message here, when set. */
     struct counted seen;
+    gr_ref report_to; /* Where a T_PROBE's DOWN is reported. */
 };
 
 /* Ways an echo root can be made to die. */
@@ -180,6 +198,24 @@ static inline int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
     case T_COUNT:
         return gr_reply(ctx, m, T_REPLY, &st->seen, sizeof st->seen);
+    case T_PROBE: {
+        struct probe p;
+        if (!read_payload(m, &p, sizeof p))
+            return GR_EINVAL;
+        st->report_to = p.report_to;
+        struct probed r = {.tell_rc = gr_tell(ctx, p.target, T_WHO, NULL, 0),
+                           .monitor_rc = gr_monitor(ctx, p.target, NULL)};
+        (void)gr_tell(ctx, p.report_to, T_PROBED, &r, sizeof r);
+        return GR_CONTINUE;
+    }
+    case GR_MSG_DOWN: {
+        gr_down d;
+        if (gr_down_read(m, &d) == GR_OK && !gr_ref_is_none(st->report_to)) {
+            struct probed r = {.down = 1, .down_code = d.reason.code};
+            (void)gr_tell(ctx, st->report_to, T_PROBED, &r, sizeof r);
+        }
+        return GR_CONTINUE;
+    }
     case T_LINK: {
         gr_ref to;
         return read_payload(m, &to, sizeof to) ? gr_link(ctx, to) : GR_EINVAL;

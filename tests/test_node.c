@@ -891,6 +891,134 @@ static void backpressure_when_node_stops_reading(void)
     CHECK(pid_gone(w.pid, 10));
 }
 
+/* From a node (not the root): a tell to a sibling node that is gone fails
+ * at once with GR_ENOCONNECTION, and a monitor of it fires with
+ * noconnection, whether the news of its end has arrived or not. */
+static void dead_sibling_seen_from_a_node(void)
+{
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_PERMANENT),
+                            NODE_CHILD("n2", n2_spec, GR_TEMPORARY)};
+    gr_ref sup;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 2, &sup), GR_OK);
+    struct who w1, w2;
+    FIND(&e, "n1", &w1);
+    FIND(&e, "n2", &w2);
+    CHECK_EQ(kill(w2.pid, SIGKILL), 0);
+    CHECK(wait_event(GR_EV_NODE_DOWN, "n2", 1, NULL));
+    sleep_ms(SETTLE_MS); /* The NODE_DOWN reaches n1 too. */
+    struct probe p = {.target = w2.self, .report_to = gr_inbox_ref(e.inbox)};
+    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w1.self, T_PROBE, &p, sizeof p),
+             GR_OK);
+    struct probed r;
+    CHECK_EQ(recv_exact(e.inbox, T_PROBED, &r, sizeof r), GR_OK);
+    CHECK_EQ(r.tell_rc, GR_ENOCONNECTION);
+    CHECK_EQ(r.monitor_rc, GR_OK);
+    CHECK_EQ(recv_exact(e.inbox, T_PROBED, &r, sizeof r), GR_OK);
+    CHECK_EQ(r.down, 1);
+    CHECK_EQ(r.down_code, GR_ENOCONNECTION);
+    env_close(&e);
+}
+
+/* A process that never answers the handshake fails its start with
+ * GR_ETIMEDOUT after start_timeout_ms, and is reaped. */
+static void silent_child_times_out(void)
+{
+    static const char *const argv[] = {"/proc/self/exe", "--silent-node", NULL};
+    static const gr_node_spec silent = {.name = "silent",
+                                        .root = "echo",
+                                        .argv = argv,
+                                        .start_timeout_ms = 300};
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_child_spec kids[] = {NODE_CHILD("silent", silent, GR_PERMANENT)};
+    gr_ref sup;
+    double t0 = test_now();
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_ETIMEDOUT);
+    CHECK(test_now() - t0 < 10);
+    env_close(&e);
+    CHECK_EQ(children_alive(), 0);
+}
+
+/* A frame bigger than link_buffer still goes when the link is idle (it
+ * could never fit otherwise); a second one behind it is backpressure. */
+static void frame_bigger_than_link_buffer(void)
+{
+    struct env e;
+    events_reset();
+    gr_config cfg = {.workers = 2,
+                     .no_signals = 1,
+                     .log_fn = quiet_log,
+                     .event_fn = record_event,
+                     .link_buffer = 64 << 10};
+    CHECK(env_open(&e, &cfg));
+    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_PERMANENT)};
+    gr_ref sup;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+    struct who w;
+    FIND(&e, "n1", &w);
+    static uint8_t big[1 << 20]; /* 16 x link_buffer. */
+    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, big, sizeof big),
+             GR_OK);
+    /* Behind it, until it has left, even a small one waits its turn. */
+    gr_msg *reply = NULL;
+    struct counted c = {0};
+    double end = test_now() + WAIT_LIMIT_S;
+    while (c.count < 1 && test_now() < end) {
+        int rc = gr_call(e.sys, w.self, T_COUNT, NULL, 0, 5000, &reply);
+        if (rc == GR_EBACKPRESSURE) {
+            sleep_ms(1);
+            continue;
+        }
+        CHECK_EQ(rc, GR_OK);
+        CHECK(read_payload(reply, &c, sizeof c));
+        gr_msg_free(reply);
+    }
+    CHECK_EQ(c.count, 1);
+    env_close(&e);
+}
+
+/* A frame left half written in a link's buffer (a SIGSTOPped node) does
+ * not hide what queued behind it: when the node dies the rest become
+ * node_down dead letters; and at shutdown a node whose link holds a half
+ * written frame still gets its stop request (after the rest of the
+ * frame), and stops cleanly. */
+static void half_written_frames(void)
+{
+    static uint8_t big[4 << 20];
+    for (int round = 0; round < 2; round++) {
+        struct env e;
+        CHECK(node_env_open(&e));
+        gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_TEMPORARY)};
+        gr_ref sup;
+        CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+        struct who w;
+        FIND(&e, "n1", &w);
+        CHECK_EQ(kill(w.pid, SIGSTOP), 0);
+        CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, big, sizeof big),
+                 GR_OK);
+        for (int i = 0; i < 20; i++)
+            CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, &i, sizeof i),
+                     GR_OK);
+        if (round == 0) {
+            CHECK_EQ(kill(w.pid, SIGKILL), 0);
+            CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 1, NULL));
+            CHECK(stats_of(e.sys).dead_letters[GR_DL_NODE_DOWN] >= 20);
+            env_close(&e);
+        } else {
+            CHECK_EQ(kill(w.pid, SIGCONT), 0);
+            double t0 = test_now();
+            env_close(&e);
+            CHECK(test_now() - t0 < 4); /* Not the 5 s before SIGKILL. */
+            gr_reason why;
+            CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 1, &why));
+            CHECK_EQ(why.code, GR_OK);
+        }
+        CHECK(pid_gone(w.pid, 10));
+    }
+}
+
 /* Messages still queued on a link when its node dies become node_down
  * dead letters (those already in the socket's buffers are lost with the
  * process, uncounted). */
@@ -1101,6 +1229,10 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--fake-node") == 0)
         return fake_node();
+    if (argc > 1 && strcmp(argv[1], "--silent-node") == 0) {
+        pause(); /* Never answers; killed when the start gives up. */
+        return 0;
+    }
     node_main_or_continue();
     route_sanitizer_reports();
     static const struct test_case cases[] = {
@@ -1119,6 +1251,10 @@ int main(int argc, char **argv)
         {"backpressure_when_node_stops_reading",
          backpressure_when_node_stops_reading},
         {"in_flight_become_node_down", in_flight_become_node_down},
+        {"half_written_frames", half_written_frames},
+        {"frame_bigger_than_link_buffer", frame_bigger_than_link_buffer},
+        {"dead_sibling_seen_from_a_node", dead_sibling_seen_from_a_node},
+        {"silent_child_times_out", silent_child_times_out},
         {"bad_frames_in_a_link", bad_frames_in_a_link},
         {"wrong_secret_refused", wrong_secret_refused},
         {"parent_sigkilled_children_exit", parent_sigkilled_children_exit},

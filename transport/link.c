@@ -34,8 +34,13 @@ gr__link *gr__link_new(gr__transport *t, int fd, uint32_t node, uint32_t inc,
     snprintf(l->name, sizeof l->name, "%s", name);
     atomic_init(&l->refs, 1);
     pthread_mutex_init(&l->lock, NULL);
-    gr__ring_init(&l->out, t->link_limit <= SIZE_MAX - RUNTIME_SLACK
-                               ? t->link_limit + RUNTIME_SLACK
+    /* Room for link_limit bytes, or one frame of the largest size, plus
+     * the runtime slack: bounded either way. */
+    size_t most = t->link_limit > t->max_frame + GR__WIRE_HEADER
+                      ? t->link_limit
+                      : t->max_frame + GR__WIRE_HEADER;
+    gr__ring_init(&l->out, most <= SIZE_MAX - RUNTIME_SLACK
+                               ? most + RUNTIME_SLACK
                                : SIZE_MAX);
     l->pidfd = -1;
     ev_io_init(&l->wio, on_writable, fd, EV_WRITE);
@@ -78,6 +83,26 @@ static void start_write_watcher(void *arg)
     gr__link_release(l);
 }
 
+/* Drops n sent bytes from the ring, keeping count of how much of the head
+ * frame is still unsent (head_left), so the ring's frames can still be
+ * found after a partial write; the lock is held. */
+static void consume_sent(gr__link *l, size_t n)
+{
+    while (n > 0) {
+        if (l->head_left == 0) {
+            uint8_t hdr[GR__WIRE_HEADER];
+            gr__ring_peek(&l->out, 0, hdr, sizeof hdr);
+            l->head_left =
+                GR__WIRE_HEADER + ((size_t)hdr[2] << 24 | (size_t)hdr[3] << 16 |
+                                   (size_t)hdr[4] << 8 | hdr[5]);
+        }
+        size_t take = n < l->head_left ? n : l->head_left;
+        gr__ring_consume(&l->out, take);
+        l->head_left -= take;
+        n -= take;
+    }
+}
+
 /*
  * Writes what the ring holds until it is empty or the socket is full; the
  * lock is held. Returns false when the socket failed (the link is then
@@ -93,7 +118,7 @@ static bool write_some(gr__link *l)
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         ssize_t w = sendmsg(l->fd, &mh, MSG_NOSIGNAL);
         if (w > 0) {
-            gr__ring_consume(&l->out, (size_t)w);
+            consume_sent(l, (size_t)w);
             continue;
         }
         if (w < 0 && errno == EINTR)
@@ -135,9 +160,13 @@ int gr__link_send(gr__link *l, const void *prefix, size_t plen,
 {
     pthread_mutex_lock(&l->lock);
     int rc = GR_OK;
+    /* Over link_limit only into an empty ring (one frame bigger than the
+     * limit still goes, alone), or with the slack kept for runtime
+     * frames. */
     if (l->closed)
         rc = GR_ENOCONNECTION;
-    else if ((!runtime && l->out.len + plen + n > l->t->link_limit) ||
+    else if ((!runtime && l->out.len != 0 &&
+              l->out.len + plen + n > l->t->link_limit) ||
              !gr__ring_reserve(&l->out, plen + n))
         rc = GR_EBACKPRESSURE;
     if (rc == GR_OK) {
@@ -158,4 +187,33 @@ void gr__link_uncork(gr__link *l)
     if (!l->flushing)
         flush(l);
     pthread_mutex_unlock(&l->lock);
+}
+
+int gr__link_take_queued(gr__link *l, gr__ring *out)
+{
+    pthread_mutex_lock(&l->lock);
+    /* The rest of a frame partly written goes too: it is no frame. */
+    size_t skip = l->head_left;
+    *out = l->out;
+    gr__ring_init(&l->out, out->limit);
+    l->head_left = 0;
+    pthread_mutex_unlock(&l->lock);
+    gr__ring_consume(out, skip);
+    return GR_OK;
+}
+
+int gr__link_flush_blocking(gr__link *l, uint64_t deadline_ns)
+{
+    pthread_mutex_lock(&l->lock);
+    int rc = GR_OK;
+    struct iovec iov[2];
+    int n = gr__ring_iov(&l->out, iov);
+    for (int i = 0; i < n && rc == GR_OK; i++)
+        rc = gr__write_all(l->fd, iov[i].iov_base, iov[i].iov_len, deadline_ns);
+    if (rc == GR_OK) {
+        gr__ring_consume(&l->out, l->out.len);
+        l->head_left = 0;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return rc;
 }

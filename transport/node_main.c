@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE /* unsetenv under -std=c11. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,8 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     char name[GR_NAME_MAX + 1], root_name[GR_NAME_MAX + 1];
     memcpy(name, h.name, h.name_len);
     name[h.name_len] = '\0';
-    memcpy(root_name, h.root, h.root_len);
+    if (h.root_len > 0)
+        memcpy(root_name, h.root, h.root_len);
     root_name[h.root_len] = '\0';
     const gr_behaviour *root_b = NULL;
     for (size_t i = 0; i < nroots; i++)
@@ -114,8 +116,14 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
         free(body);
         return 1;
     }
+    /* A node leaves SIGINT and SIGTERM alone: Ctrl-C reaches the whole
+     * process group, and the root stops its nodes in order; a SIGTERM
+     * sent to a node ends it, and its parent reports the signal. */
+    gr_config node_cfg = cfg != NULL ? *cfg : (gr_config){0};
+    node_cfg.no_signals = 1;
+    signal(SIGINT, SIG_IGN);
     gr_system *sys;
-    int rc = gr_system_start(cfg, &sys);
+    int rc = gr_system_start(&node_cfg, &sys);
     if (rc != GR_OK) {
         fprintf(stderr, "grove node %s: system start failed: %s\n", name,
                 gr_strerror(rc));
@@ -128,15 +136,22 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
         t != NULL ? gr__link_new(t, fd, h.parent, h.parent_inc, "parent")
                   : NULL;
     keeper_arg k = {.root = GR_REF_NONE};
+    bool held = false; /* A reference to parent of our own. */
     atomic_init(&k.exit_code, 0);
     rc = parent != NULL ? GR_OK : GR_ENOMEM;
     if (rc == GR_OK) {
         memcpy(t->secret, h.secret, sizeof t->secret);
-        if (h.max_frame != 0 && h.max_frame < t->max_frame)
+        /* The root's limit holds system-wide: what the parent may send
+         * here, and what this node may send anywhere. */
+        if (h.max_frame != 0)
             t->max_frame = h.max_frame;
+        t->node_exit = &k.exit_code;
         parent->is_parent = true;
         parent->corked = true; /* Nothing may precede the WELCOME. */
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        /* Ours until the WELCOME is out: the link may go down (the parent
+         * dying) while the root starts. */
+        atomic_fetch_add_explicit(&parent->refs, 1, memory_order_relaxed);
+        held = true;
         rc = gr__transport_add(t, parent);
     }
     if (rc == GR_OK)
@@ -163,6 +178,8 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     } else if (rc == GR_OK) {
         rc = GR_ENOMEM;
     }
+    if (held)
+        gr__link_release(parent);
     if (rc != GR_OK) {
         fprintf(stderr, "grove node %s: start failed: %s\n", name,
                 gr_strerror(rc));
@@ -183,7 +200,8 @@ int gr_node_main(const gr_node_root *roots, size_t nroots, const gr_config *cfg,
     long fd = strtol(v, &end, 10);
     unsetenv("GROVE_NODE_FD");
     if (*end != '\0' || fd < 0 || fd > 1 << 20 ||
-        fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0) {
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK) != 0) {
         fprintf(stderr, "grove node: bad GROVE_NODE_FD\n");
         *exit_code = 1;
         return 1;

@@ -206,22 +206,20 @@ void gr__transport_stop_blocking(gr__link *l, int wait_ms)
     pthread_mutex_unlock(&l->lock);
     if (reaped)
         return;
-    /* The loop has stopped: write the request from here. */
+    /* The loop has stopped: queue the request behind what is queued
+     * (a frame may be half written) and write it all from here. */
     uint8_t frame[GR__WIRE_PREFIX_MAX];
     size_t n = gr__wire_node_frame(frame, GR__WIRE_SHUTDOWN, 0, 0, NULL);
     uint64_t deadline = gr__mono_ns() + (uint64_t)wait_ms * 1000000u;
-    pthread_mutex_lock(&l->lock);
-    bool closed = l->closed;
-    pthread_mutex_unlock(&l->lock);
-    if (!closed)
-        (void)gr__write_all(l->fd, frame, n, deadline);
+    if (gr__link_send(l, frame, n, NULL, 0, true) == GR_OK)
+        (void)gr__link_flush_blocking(l, deadline);
     int status = 0;
     pid_t got;
     while ((got = waitpid(l->pid, &status, WNOHANG)) == 0 &&
            gr__mono_ns() < deadline)
         usleep(1000);
     pthread_mutex_lock(&l->lock);
-    if (got == 0) {
+    if (got == 0 && !l->reaped) { /* Never a pid someone else reaped. */
         kill(l->pid, SIGKILL);
         while ((got = waitpid(l->pid, &status, 0)) < 0 && errno == EINTR)
             ;

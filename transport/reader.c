@@ -16,8 +16,8 @@
 #include "actor/send.h"
 #include "transport/transport.h"
 
-/* How long an orphaned node may take to stop before it _exits. */
-#define ORPHAN_DEADLINE_S 10.0
+/* Seconds an orphaned node may take to stop before SIGALRM ends it. */
+#define ORPHAN_DEADLINE_S 10u
 /* Bytes a link's read buffer starts with. */
 #define READ_CHUNK ((size_t)256 << 10)
 
@@ -29,6 +29,8 @@ static void deliver_here(gr__transport *t, gr_msg *m)
         if (m->type < GR_MSG_RESERVED)
             gr__dead_message(sys, m, GR_DL_NODE_DOWN,
                              &(gr_reason){.code = GR_ENOCONNECTION});
+        else /* A monitor or link of an earlier incarnation's actor. */
+            gr__signal_refused(sys, m, GR_ENOCONNECTION);
         return;
     }
     int rc = gr__deliver_msg(sys, NULL, m);
@@ -55,11 +57,12 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
         if (f.msg.to.node == sys->node_id)
             deliver_here(t, &f.msg);
         else
-            (void)gr__transport_send(t, NULL, &f.msg);
+            (void)gr__transport_forward(t, NULL, &f.msg, f.msg.to.node, NULL,
+                                        l);
         return NULL;
     case GR__WIRE_NAMED:
         if (f.node != sys->node_id) {
-            (void)gr__transport_send_name(t, NULL, f.node, name, &f.msg);
+            (void)gr__transport_forward(t, NULL, &f.msg, f.node, name, l);
         } else if (gr_whereis(sys, name, &f.msg.to) == GR_OK) {
             deliver_here(t, &f.msg);
         } else if (f.msg.type < GR_MSG_RESERVED) {
@@ -207,36 +210,26 @@ void gr__link_drain(gr__link *l)
     gr__link_down(l, NULL);
 }
 
-/* An orphaned node's stop did not finish in time: end the process. */
-static void on_orphaned(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    gr__transport *t = w->data;
-    gr__log(&t->sys->log, GR_LOG_ERROR,
-            "node %s: still not stopped %.0f s after its parent went away; "
-            "exiting",
-            t->sys->node_name, ORPHAN_DEADLINE_S);
-    _exit(1);
-}
-
-/* Dead-letters the messages still queued on a link that went down. */
+/* Dead-letters the messages still queued on a link that went down. They
+ * are taken out first: dead-lettering may send (a request's failure to a
+ * remote asker), which must not happen under the link's lock. */
 static void drop_queued(gr__link *l)
 {
-    gr__ring *out = &l->out;
+    gr__ring out;
+    gr__link_take_queued(l, &out);
     uint8_t hdr[GR__WIRE_HEADER];
-    while (out->len >= GR__WIRE_HEADER) {
-        gr__ring_peek(out, 0, hdr, sizeof hdr);
+    while (out.len >= GR__WIRE_HEADER) {
+        gr__ring_peek(&out, 0, hdr, sizeof hdr);
         gr__wire_header h;
         if (gr__wire_header_parse(hdr, &h) != GR_OK ||
-            GR__WIRE_HEADER + (size_t)h.len > out->len)
-            break; /* Cannot happen: we wrote these. */
+            GR__WIRE_HEADER + (size_t)h.len > out.len)
+            break; /* Cannot happen: whole frames we wrote. */
         size_t whole = GR__WIRE_HEADER + (size_t)h.len;
         uint8_t *frame = NULL;
         if (h.kind == GR__WIRE_MSG || h.kind == GR__WIRE_NAMED)
             frame = malloc(whole);
         if (frame != NULL) {
-            gr__ring_peek(out, 0, frame, whole);
+            gr__ring_peek(&out, 0, frame, whole);
             gr__wire_frame f;
             const char *why;
             if (gr__wire_decode(h.kind, frame + GR__WIRE_HEADER, h.len, &f,
@@ -246,9 +239,9 @@ static void drop_queued(gr__link *l)
                                  &(gr_reason){.code = GR_ENOCONNECTION});
             free(frame);
         }
-        gr__ring_consume(out, whole);
+        gr__ring_consume(&out, whole);
     }
-    gr__ring_destroy(out);
+    gr__ring_destroy(&out);
 }
 
 /* Loop thread: the link is gone (EOF, a socket error, or a protocol error
@@ -274,20 +267,18 @@ void gr__link_down(gr__link *l, const char *error)
                 "node %s: protocol error on the link to %s: %s; closing it",
                 sys->node_name, l->name, error);
     gr__transport_lose_routes(l);
-    pthread_mutex_lock(&l->lock);
     drop_queued(l);
-    pthread_mutex_unlock(&l->lock);
     if (l->is_parent) {
         gr__log(&sys->log, GR_LOG_INFO,
                 "node %s: the link to its parent closed; stopping",
                 sys->node_name);
+        if (error != NULL && t->node_exit != NULL)
+            atomic_store(t->node_exit, 1); /* Its parent reports a failure. */
         gr_system_stop(sys);
         /* An orphan must not linger: if the orderly stop hangs (an actor
-         * that never returns), the loop, which runs until the end of the
-         * shutdown, ends the process. */
-        ev_timer_init(&t->orphan, on_orphaned, ORPHAN_DEADLINE_S, 0.);
-        t->orphan.data = t;
-        ev_timer_start(loop, &t->orphan);
+         * that never returns, a terminate that blocks), SIGALRM's default
+         * action ends the process. */
+        alarm(ORPHAN_DEADLINE_S);
     }
     if (l->pid > 0)
         gr__process_link_down(l, error != NULL);

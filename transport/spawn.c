@@ -195,6 +195,9 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
         }
         return hello_frame == NULL || sv[0] >= 0 ? GR_ENOMEM : GR_ESYS;
     }
+    /* Nonblocking from the start: the handshake's deadlines hold even for
+     * a child that never reads or never answers. */
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     pid_t pid = start_process(spec, sv[1], env);
     free_env(env);
     close(sv[1]);
@@ -215,7 +218,6 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
         rc = GR_EINIT; /* It died before reading the handshake. */
     gr__link *l = NULL;
     if (rc == GR_OK) {
-        fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
         if ((l = gr__link_new(t, sv[0], node, inc, spec->name)) == NULL)
             rc = GR_ENOMEM;
         why = "out of memory";

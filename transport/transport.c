@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "actor/relations.h"
 #include "actor/remote.h"
 #include "actor/send.h"
 #include "transport/transport.h"
@@ -61,15 +62,47 @@ static gr__route *find_route(gr__transport *t, uint32_t node)
     return NULL;
 }
 
+/* Whether incarnation inc of node (inc 0: any) is known to be down; the
+ * route lock is held. */
+static bool is_dead(const gr__transport *t, uint32_t node, uint32_t inc)
+{
+    for (size_t i = 0; i < GR__TOMBSTONES; i++)
+        if (t->dead[i].node == node && t->dead[i].inc != 0 &&
+            (inc == 0 || t->dead[i].inc == inc))
+            return true;
+    return false;
+}
+
+/* Remembers that incarnation inc of node is down; write lock held. */
+static void bury(gr__transport *t, uint32_t node, uint32_t inc)
+{
+    t->dead[t->dead_next] = (gr__tombstone){node, inc};
+    t->dead_next = (t->dead_next + 1) % GR__TOMBSTONES;
+}
+
+/* Forgets node's deaths: it is up again; write lock held. */
+static void unbury(gr__transport *t, uint32_t node)
+{
+    for (size_t i = 0; i < GR__TOMBSTONES; i++)
+        if (t->dead[i].node == node)
+            t->dead[i] = (gr__tombstone){0, 0};
+}
+
 /* The link a frame for incarnation inc of node leaves by: its route's, or
- * the parent's for a node not heard of; NULL when it cannot be reached
- * (or is a stale incarnation). The route lock is held. */
-static gr__link *link_to(gr__transport *t, uint32_t node, uint32_t inc)
+ * the parent's for a node not heard of; NULL when it cannot be reached (a
+ * stale incarnation, a node known to be down, or the way back: except,
+ * the link the frame came in by, which would start a loop). The route
+ * lock is held. */
+static gr__link *link_to(gr__transport *t, uint32_t node, uint32_t inc,
+                         const gr__link *except)
 {
     const gr__route *r = find_route(t, node);
+    gr__link *l;
     if (r != NULL)
-        return inc == 0 || r->inc == inc ? r->via : NULL;
-    return t->parent;
+        l = inc == 0 || r->inc == inc ? r->via : NULL;
+    else
+        l = is_dead(t, node, inc) ? NULL : t->parent;
+    return l != except ? l : NULL;
 }
 
 /* A send the transport could not take: its dead letter and result. */
@@ -83,14 +116,16 @@ static int refused(gr__transport *t, const gr_msg *m, int rc)
     return rc;
 }
 
-/* Sends a frame by the route to node (inc 0: any incarnation). */
+/* Sends a frame by the route to node (inc 0: any incarnation), never back
+ * by except. */
 static int route_frame(gr__transport *t, uint32_t node, uint32_t inc,
-                       const uint8_t *prefix, size_t plen, const gr_msg *m)
+                       const uint8_t *prefix, size_t plen, const gr_msg *m,
+                       const gr__link *except)
 {
     if (plen - GR__WIRE_HEADER + m->len > t->max_frame)
         return GR_EMSGSIZE;
     pthread_rwlock_rdlock(&t->lock);
-    gr__link *l = link_to(t, node, inc);
+    gr__link *l = link_to(t, node, inc, except);
     int rc = l != NULL ? gr__link_send(l, prefix, plen, m->data, m->len,
                                        m->type >= GR_MSG_RESERVED)
                        : GR_ENOCONNECTION;
@@ -100,23 +135,36 @@ static int route_frame(gr__transport *t, uint32_t node, uint32_t inc,
 
 int gr__transport_send(void *tp, gr__worker *w, const gr_msg *m)
 {
-    (void)w;
-    gr__transport *t = tp;
-    uint8_t prefix[GR__WIRE_PREFIX_MAX];
-    size_t plen = gr__wire_msg_prefix(prefix, m);
-    int rc = route_frame(t, m->to.node, m->to.incarnation, prefix, plen, m);
-    return rc == GR_OK ? GR_OK : refused(t, m, rc);
+    return gr__transport_forward(tp, w, m, m->to.node, NULL, NULL);
 }
 
 int gr__transport_send_name(void *tp, gr__worker *w, uint32_t node,
                             const char *name, const gr_msg *m)
 {
+    return gr__transport_forward(tp, w, m, node, name, NULL);
+}
+
+int gr__transport_forward(gr__transport *t, gr__worker *w, const gr_msg *m,
+                          uint32_t node, const char *name, const gr__link *from)
+{
     (void)w;
-    gr__transport *t = tp;
     uint8_t prefix[GR__WIRE_PREFIX_MAX];
-    size_t plen = gr__wire_named_prefix(prefix, node, name, strlen(name), m);
-    int rc = route_frame(t, node, 0, prefix, plen, m);
-    return rc == GR_OK ? GR_OK : refused(t, m, rc);
+    size_t plen;
+    uint32_t inc = 0;
+    if (name != NULL) {
+        plen = gr__wire_named_prefix(prefix, node, name, strlen(name), m);
+    } else {
+        inc = m->to.incarnation;
+        plen = gr__wire_msg_prefix(prefix, m);
+    }
+    int rc = route_frame(t, node, inc, prefix, plen, m, from);
+    if (rc == GR_OK)
+        return GR_OK;
+    /* A runtime request from another node that cannot go on: answered
+     * here as its target's node would be, noconnection. */
+    if (from != NULL && m->type >= GR_MSG_RESERVED)
+        gr__signal_refused(t->sys, m, GR_ENOCONNECTION);
+    return refused(t, m, rc);
 }
 
 size_t gr__transport_flood(gr__transport *t, const gr__link *except,
@@ -187,6 +235,7 @@ bool gr__transport_route_up(gr__link *l, uint32_t node, uint32_t inc,
     pthread_rwlock_wrlock(&t->lock);
     gr__route *r = find_route(t, node);
     int rc = GR_OK;
+    unbury(t, node);
     if (r == NULL) {
         rc = add_route(t, node, inc, name, l);
     } else if (r->via == l) { /* Newer news through the same way. */
@@ -206,8 +255,10 @@ bool gr__transport_route_down(gr__link *l, uint32_t node, uint32_t inc)
     pthread_rwlock_wrlock(&t->lock);
     gr__route *r = find_route(t, node);
     bool gone = r != NULL && r->via == l && r->inc == inc;
-    if (gone)
+    if (gone) {
+        bury(t, node, inc);
         *r = t->routes[--t->nroutes];
+    }
     pthread_rwlock_unlock(&t->lock);
     if (gone) {
         gr__broadcast_node_down(t->sys, node, inc);
@@ -290,6 +341,7 @@ void gr__transport_lose_routes(gr__link *l)
     gr__route *lost = malloc((t->nroutes ? t->nroutes : 1) * sizeof *lost);
     for (size_t i = 0; i < t->nroutes;) {
         if (t->routes[i].via == l) {
+            bury(t, t->routes[i].node, t->routes[i].inc);
             if (lost != NULL)
                 lost[nlost++] = t->routes[i];
             t->routes[i] = t->routes[--t->nroutes];

@@ -61,9 +61,11 @@ typedef struct gr__link {
     /* Outbound: guarded by lock. */
     pthread_mutex_t lock;
     gr__ring out;
-    bool flushing; /* Bytes wait for the I/O thread's write watcher. */
-    bool corked;   /* Queue only: the handshake is not finished. */
-    bool closed;   /* No more sends (the link is down or going). */
+    size_t head_left; /* Unsent bytes of the ring's first frame, when it
+                         was partly written; 0 at a frame boundary. */
+    bool flushing;    /* Bytes wait for the I/O thread's write watcher. */
+    bool corked;      /* Queue only: the handshake is not finished. */
+    bool closed;      /* No more sends (the link is down or going). */
 
     /* Loop thread only. */
     ev_io rio, wio;
@@ -91,6 +93,15 @@ typedef struct gr__route {
     gr__link *via;
 } gr__route;
 
+/* How many down nodes a transport remembers, so that sends to them fail at
+ * once rather than travel towards the root. */
+#define GR__TOMBSTONES 32
+
+/* A node incarnation known to be down. */
+typedef struct gr__tombstone {
+    uint32_t node, inc;
+} gr__tombstone;
+
 struct gr__transport {
     gr_system *sys;
     pthread_rwlock_t lock; /* routes, links, parent. */
@@ -98,11 +109,15 @@ struct gr__transport {
     size_t nroutes, routes_cap;
     gr__link **links;
     size_t nlinks, links_cap;
-    gr__link *parent; /* NULL in the root. */
+    gr__link *parent;                   /* NULL in the root. */
+    gr__tombstone dead[GR__TOMBSTONES]; /* Under lock; a ring. */
+    size_t dead_next;
     uint8_t secret[GR__WIRE_SECRET];
     size_t max_frame;  /* Largest frame body accepted or sent. */
     size_t link_limit; /* Bytes of application frames a link queues. */
-    ev_timer orphan;   /* In a node whose parent went away (reader.c). */
+    /* In a node: its exit status, set to 1 when the link to its parent
+     * fails with a protocol error (node_main.c owns it). */
+    _Atomic(int) *node_exit;
 };
 
 /* Sends m by the route to its target's node: the remote-send hook. Returns
@@ -112,6 +127,14 @@ int gr__transport_send(void *t, struct gr__worker *w, const gr_msg *m);
 /* Sends m to name on node, as gr__transport_send(). */
 int gr__transport_send_name(void *t, struct gr__worker *w, uint32_t node,
                             const char *name, const gr_msg *m);
+
+/* Sends m (to name on node when name is set, else to m->to) on its way;
+ * from is the link it arrived by (NULL for a local send), which it never
+ * goes back by. A runtime request from another node that cannot go on
+ * is answered with noconnection. Returns as gr__transport_send(). */
+int gr__transport_forward(gr__transport *t, struct gr__worker *w,
+                          const gr_msg *m, uint32_t node, const char *name,
+                          const gr__link *from);
 
 /* A NODE_UP arrived on l: records the route (and passes the news on to
  * the other links) unless one to that node exists. Returns true when the
@@ -157,6 +180,14 @@ void gr__link_release(gr__link *l);
  * GR_OK, GR_ENOCONNECTION (closed) or GR_EBACKPRESSURE (no room). */
 int gr__link_send(gr__link *l, const void *prefix, size_t plen,
                   const void *payload, size_t n, bool runtime);
+
+/* Moves l's queued frames (whole ones only) into *out, leaving l's ring
+ * empty; the caller destroys *out. Returns GR_OK. */
+int gr__link_take_queued(gr__link *l, gr__ring *out);
+
+/* Writes everything queued on l now, blocking up to deadline_ns; for when
+ * the loop has stopped. Returns GR_OK, GR_ETIMEDOUT or GR_ESYS. */
+int gr__link_flush_blocking(gr__link *l, uint64_t deadline_ns);
 
 /* Ends the cork: flushes what was queued during the handshake. */
 void gr__link_uncork(gr__link *l);

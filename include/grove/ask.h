@@ -107,7 +107,8 @@ GR_API int gr_ask_failed_read(const gr_msg *msg, gr_reason *out);
  * gr_msg_free(); on any error *reply is NULL.
  * Returns GR_OK, GR_ETIMEDOUT, GR_ENOACTOR (target gone, or it exited
  * before replying), GR_ENOCONNECTION (its node is not connected, or went
- * down before it replied), GR_EMAILBOXFULL, GR_EWRONGTHREAD (called from inside
+ * down before it replied), GR_EBACKPRESSURE (the link to its node is
+ * full), GR_EMAILBOXFULL, GR_EWRONGTHREAD (called from inside
  * a callback), GR_EINVAL, GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
  */
 GR_API int gr_call(gr_system *sys, gr_ref target, uint32_t type,
