@@ -16,7 +16,7 @@
 #include "transport/transport.h"
 
 /* How long a node child may live on after closing its link. */
-#define GRACE_S 2.0
+#define GRACE_S 5.0
 /* Poll period when pidfds are not available. */
 #define REAP_POLL_S 0.002
 

@@ -164,6 +164,8 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
         return GR_ENOMEM;
     size_t name_len = strlen(spec->name);
     uint32_t node = gr__node_id(spec->name, name_len);
+    if (gr__transport_has_node(t, node)) /* Checked again when added. */
+        return GR_EEXIST;
     uint32_t inc = 0;
     while (inc == 0)
         if (gr__random_bytes(&inc, sizeof inc) != GR_OK)

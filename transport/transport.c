@@ -62,6 +62,14 @@ static gr__route *find_route(gr__transport *t, uint32_t node)
     return NULL;
 }
 
+bool gr__transport_has_node(gr__transport *t, uint32_t node)
+{
+    pthread_rwlock_rdlock(&t->lock);
+    bool has = node == t->sys->node_id || find_route(t, node) != NULL;
+    pthread_rwlock_unlock(&t->lock);
+    return has;
+}
+
 /* Whether incarnation inc of node (inc 0: any) is known to be down; the
  * route lock is held. */
 static bool is_dead(const gr__transport *t, uint32_t node, uint32_t inc)

@@ -205,6 +205,9 @@ int gr__transport_add(gr__transport *t, gr__link *l);
  * any thread; a second call finds nothing to drop. */
 void gr__transport_lose_routes(gr__link *l);
 
+/* Whether node is this one or one this one can reach. */
+bool gr__transport_has_node(gr__transport *t, uint32_t node);
+
 /* Sends a whole frame on every link but except (may be NULL); returns on
  * how many it was queued. From any thread. */
 size_t gr__transport_flood(gr__transport *t, const gr__link *except,
