@@ -921,6 +921,33 @@ static void dead_sibling_seen_from_a_node(void)
     env_close(&e);
 }
 
+/* Node names are unique in a system: a second child with a name already
+ * up fails its start with GR_EEXIST before any process is started; bad
+ * names and specs are GR_EINVAL. */
+static void node_names_checked(void)
+{
+    static const gr_node_spec bad[] = {{.name = "root", .root = "echo"},
+                                       {.name = "a@b", .root = "echo"},
+                                       {.name = "", .root = "echo"},
+                                       {.name = "x", .root = NULL}};
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_child_spec kids[] = {NODE_CHILD("a", n1_spec, GR_PERMANENT),
+                            NODE_CHILD("b", n1_spec, GR_PERMANENT)};
+    gr_ref sup;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 2, &sup), GR_EEXIST);
+    /* The first one was stopped as the start failed, and is reaped. */
+    double end = test_now() + WAIT_LIMIT_S;
+    while (children_alive() != 0 && test_now() < end)
+        sleep_ms(2);
+    CHECK_EQ(children_alive(), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gr_child_spec one[] = {NODE_CHILD("c", bad[i], GR_PERMANENT)};
+        CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, one, 1, &sup), GR_EINVAL);
+    }
+    env_close(&e);
+}
+
 /* A process that never answers the handshake fails its start with
  * GR_ETIMEDOUT after start_timeout_ms, and is reaped. */
 static void silent_child_times_out(void)
@@ -1255,6 +1282,7 @@ int main(int argc, char **argv)
         {"frame_bigger_than_link_buffer", frame_bigger_than_link_buffer},
         {"dead_sibling_seen_from_a_node", dead_sibling_seen_from_a_node},
         {"silent_child_times_out", silent_child_times_out},
+        {"node_names_checked", node_names_checked},
         {"bad_frames_in_a_link", bad_frames_in_a_link},
         {"wrong_secret_refused", wrong_secret_refused},
         {"parent_sigkilled_children_exit", parent_sigkilled_children_exit},
