@@ -104,6 +104,9 @@ static void on_dead_summary(struct ev_loop *loop, ev_timer *w, int revents)
 static void *io_main(void *arg)
 {
     gr__io *io = arg;
+    /* Messages this thread delivers (from other nodes) come from its own
+     * envelope pools rather than malloc. */
+    gr__envpool_enter(io->sys->io_pools);
     ev_run(io->loop, 0);
     return NULL;
 }

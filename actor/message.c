@@ -19,6 +19,11 @@ void gr__envpool_enter(gr__envpool *pools)
     my_pools = pools;
 }
 
+gr__envpool *gr__envpool_mine(void)
+{
+    return my_pools;
+}
+
 int gr__envpool_init(gr__envpool *pools, unsigned index, unsigned nworkers,
                      const void *group)
 {

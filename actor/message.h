@@ -101,6 +101,10 @@ int gr__envpool_init(gr__envpool *pools, unsigned index, unsigned nworkers,
  * (NULL). */
 void gr__envpool_enter(gr__envpool *pools);
 
+/* Returns the calling thread's pools (a worker's, the I/O thread's), or
+ * NULL. */
+gr__envpool *gr__envpool_mine(void);
+
 /* Hands every batch the calling worker gathered back to its pool; called
  * when the worker's thread ends. */
 void gr__envpool_flush(gr__envpool *p);

@@ -6,6 +6,7 @@
 #ifndef GROVE_ACTOR_REMOTE_H
 #define GROVE_ACTOR_REMOTE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -30,6 +31,9 @@ typedef struct gr__remote_ops {
     /* At shutdown, after every actor has exited: closes every link and
      * reaps every node process. */
     void (*shutdown)(void *t);
+    /* On a worker, between turns: writes the frames this thread's turns
+     * queued (see gr__remote_pending). */
+    void (*flush)(void *t);
 } gr__remote_ops;
 
 /*
@@ -47,6 +51,11 @@ static inline uint32_t gr__node_id(const char *name, size_t len)
         h = (h ^ (uint8_t)name[i]) * 16777619u;
     return h != GR__ROOT_NODE_ID ? h : 1u;
 }
+
+/* Set on a worker thread when its turns queued frames on links that are
+ * to be written after the turn (so a turn's sends leave in one write);
+ * the worker calls the transport's flush before it looks for work. */
+extern _Thread_local bool gr__remote_pending;
 
 /* Installs a transport's hook; t is passed to every op. Once per system,
  * before any ref to another node exists in it. */

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actor/remote.h"
 #include "actor/system.h"
 
 _Thread_local gr__worker *gr__current_worker;
+_Thread_local bool gr__remote_pending;
 
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()
@@ -304,6 +306,9 @@ static void *worker_main(void *arg)
     if (sigsetjmp(w->fail_jmp, 0) != 0)
         gr__actor_failed(w);
     for (;;) {
+        if (gr__remote_pending) /* Before anything else, parking too. */
+            atomic_load_explicit(&w->sys->remote_ops, memory_order_acquire)
+                ->flush(w->sys->remote);
         if (stopping(s))
             break;
         gr__actor *a = find_local(s, w);
@@ -315,6 +320,9 @@ static void *worker_main(void *arg)
         gr__stat_inc(&w->stats.runs, 1);
         gr__actor_run(w, a);
     }
+    if (gr__remote_pending)
+        atomic_load_explicit(&w->sys->remote_ops, memory_order_acquire)
+            ->flush(w->sys->remote);
     gr__stat_inc(&w->stats.sent, w->turn_sends);
     w->turn_sends = 0;
     for (unsigned c = 0; c < GR__POOL_CLASSES; c++)

@@ -66,7 +66,11 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
     /* Messages for an inbox are never pooled: its owner may free them
      * after the system, and with it the pools, is gone. */
     bool inbox = (a->flags & GR__ACTOR_INBOX) != 0;
-    gr__envpool *pools = w != NULL && !inbox ? w->pools : NULL;
+    /* A worker's pools, or on this system's I/O thread its own. */
+    gr__envpool *pools = inbox                                 ? NULL
+                         : w != NULL                           ? w->pools
+                         : gr__envpool_mine() == sys->io_pools ? sys->io_pools
+                                                               : NULL;
     gr__env *e = NULL;
     int rc = GR_OK;
     /* relaxed: a counter; see gr__actor. Added before the push, so the

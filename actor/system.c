@@ -23,6 +23,9 @@ static unsigned default_workers(void)
 /* Frees what start set up; each part tolerates being unset. */
 static void destroy(gr_system *sys)
 {
+    for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
+        if (sys->io_pools[c].out != NULL)
+            gr__envpool_destroy(&sys->io_pools[c]);
     gr__sched_destroy(&sys->sched);
     gr__idtable_destroy(&sys->ids);
     gr__names_destroy(&sys->names);
@@ -63,6 +66,8 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
     pthread_cond_init(&sys->stop_cond, NULL);
     if (rc == GR_OK)
         rc = gr__idtable_init(&sys->ids) != 0 ? GR_ENOMEM : GR_OK;
+    if (rc == GR_OK)
+        rc = gr__envpool_init(sys->io_pools, 0, 1, &sys->io);
     if (rc == GR_OK && (rc = gr__names_init(&sys->names)) == GR_OK &&
         (rc = gr__sched_init(&sys->sched, sys, nworkers)) == GR_OK &&
         (rc = gr__sched_start(&sys->sched)) == GR_OK)

@@ -14,6 +14,7 @@
 #include "actor/event.h"
 #include "actor/idtable.h"
 #include "actor/io.h"
+#include "actor/message.h"
 #include "actor/log.h"
 #include "actor/names.h"
 #include "actor/scheduler.h"
@@ -29,6 +30,9 @@ struct gr_system {
     gr__events events;
     gr__deadletters dead;
     gr__io io;
+    /* The I/O thread's envelopes (messages from other nodes): their own
+     * group, so workers hand freed ones straight back. Destroyed last. */
+    gr__envpool io_pools[GR__POOL_CLASSES];
     size_t max_payload;
     size_t link_buffer; /* gr_config's, for the transport. */
     size_t max_frame;

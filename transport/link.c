@@ -13,6 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "actor/remote.h"
+#include "actor/scheduler.h"
 #include "transport/transport.h"
 
 /* Room a link keeps above link_limit for runtime frames (exit signals,
@@ -131,6 +133,26 @@ static bool write_some(gr__link *l)
     return true;
 }
 
+/* Links whose frames this worker thread's turn queued, to be written when
+ * the turn is over (gr__link_flush_pending), so that a turn's many sends
+ * to one node leave in one write. */
+#define PENDING_MAX 8
+static _Thread_local gr__link *pending[PENDING_MAX];
+static _Thread_local unsigned npending;
+
+/* On a worker of l's system, with room in the list: marks l to be written
+ * after the turn and returns true; the lock is held. */
+static bool defer(gr__link *l)
+{
+    if (gr__worker_of(l->t->sys) == NULL || npending == PENDING_MAX)
+        return false;
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    l->deferred = true;
+    pending[npending++] = l;
+    gr__remote_pending = true;
+    return true;
+}
+
 /* Writes now, and hands what is left to the I/O thread; lock held. */
 static void flush(gr__link *l)
 {
@@ -173,11 +195,27 @@ int gr__link_send(gr__link *l, const void *prefix, size_t plen,
         gr__ring_put(&l->out, prefix, plen);
         if (n != 0)
             gr__ring_put(&l->out, payload, n);
-        if (!l->flushing && !l->corked)
+        if (!l->flushing && !l->corked && !l->deferred && !defer(l))
             flush(l);
     }
     pthread_mutex_unlock(&l->lock);
     return rc;
+}
+
+void gr__link_flush_pending(void *tp)
+{
+    (void)tp;
+    for (unsigned i = 0; i < npending; i++) {
+        gr__link *l = pending[i];
+        pthread_mutex_lock(&l->lock);
+        l->deferred = false;
+        if (!l->flushing && !l->corked && !l->closed)
+            flush(l);
+        pthread_mutex_unlock(&l->lock);
+        gr__link_release(l);
+    }
+    npending = 0;
+    gr__remote_pending = false;
 }
 
 void gr__link_uncork(gr__link *l)

@@ -21,7 +21,7 @@
 static void t_shutdown(void *tp);
 
 static const gr__remote_ops ops = {gr__transport_send, gr__transport_send_name,
-                                   t_shutdown};
+                                   t_shutdown, gr__link_flush_pending};
 
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 

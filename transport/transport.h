@@ -65,6 +65,7 @@ typedef struct gr__link {
                          was partly written; 0 at a frame boundary. */
     bool flushing;    /* Bytes wait for the I/O thread's write watcher. */
     bool corked;      /* Queue only: the handshake is not finished. */
+    bool deferred;    /* A worker writes it when its turn is over. */
     bool closed;      /* No more sends (the link is down or going). */
 
     /* Loop thread only. */
@@ -188,6 +189,10 @@ int gr__link_take_queued(gr__link *l, gr__ring *out);
 /* Writes everything queued on l now, blocking up to deadline_ns; for when
  * the loop has stopped. Returns GR_OK, GR_ETIMEDOUT or GR_ESYS. */
 int gr__link_flush_blocking(gr__link *l, uint64_t deadline_ns);
+
+/* Writes the frames this worker thread's turns queued (the remote ops'
+ * flush). */
+void gr__link_flush_pending(void *t);
 
 /* Ends the cork: flushes what was queued during the handshake. */
 void gr__link_uncork(gr__link *l);
