@@ -195,7 +195,8 @@ static bool take_be(reader *r, size_t n, uint64_t *v)
     return true;
 }
 
-static uint64_t read_uint(reader *r, uint64_t max)
+/* read_uint's slow path: the multi-byte forms and every failure. */
+static uint64_t read_uint_slow(reader *r, uint64_t max)
 {
     if (r->p >= r->end) {
         fail(r, "truncated body");
@@ -216,6 +217,15 @@ static uint64_t read_uint(reader *r, uint64_t max)
         return 0;
     }
     return v;
+}
+
+/* Reads an unsigned integer of at most max. Inline for the one-byte form,
+ * which most fields of most frames take. */
+static inline uint64_t read_uint(reader *r, uint64_t max)
+{
+    if (r->p < r->end && *r->p <= 0x7f && *r->p <= max)
+        return *r->p++;
+    return read_uint_slow(r, max);
 }
 
 /* Reads an array header and checks it has exactly n elements. */
