@@ -6,7 +6,11 @@
  * orphans. Every process started is reaped; bounded waits, no timing
  * assertions. Messaging across nodes is in test_node_msg.c.
  */
+#include <spawn.h>
+
 #include "node_env.h"
+
+extern char **environ;
 
 /* A node child starts with the supervisor; its root answers an ask from
  * the parent process by ref and is found by "echo@n1"; which_children
@@ -416,33 +420,41 @@ static int fake_node(void)
 /* The parent process is SIGKILLed: its node children exit by themselves
  * (no orphans). This test process is a subreaper, so the orphaned node is
  * reparented here and its end can be waited for. */
+/* The parent process of parent_sigkilled_children_exit: starts a node,
+ * writes its pid to fd, and waits to be killed. */
+static int parent_of_node(int fd)
+{
+    gr_system *sys;
+    gr_config cfg = {.workers = 2, .no_signals = 1, .log_fn = quiet_log};
+    if (gr_system_start(&cfg, &sys) != GR_OK)
+        return 2;
+    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_PERMANENT)};
+    gr_ref sup;
+    gr_inbox *in;
+    struct who w;
+    if (start_sup(sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup) != GR_OK ||
+        gr_inbox_open(sys, &in) != GR_OK || !find_echo(sys, in, "n1", &w, 20))
+        return 3;
+    int32_t pid = w.pid;
+    if (write(fd, &pid, sizeof pid) != sizeof pid)
+        return 4;
+    for (;;)
+        pause();
+}
+
 static void parent_sigkilled_children_exit(void)
 {
     CHECK_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
     int pfd[2];
     CHECK_EQ(pipe(pfd), 0);
-    pid_t parent = fork();
-    CHECK(parent >= 0);
-    if (parent == 0) {
-        close(pfd[0]);
-        gr_system *sys;
-        gr_config cfg = {.workers = 2, .no_signals = 1, .log_fn = quiet_log};
-        if (gr_system_start(&cfg, &sys) != GR_OK)
-            _exit(2);
-        gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_PERMANENT)};
-        gr_ref sup;
-        gr_inbox *in;
-        struct who w;
-        if (start_sup(sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup) != GR_OK ||
-            gr_inbox_open(sys, &in) != GR_OK ||
-            !find_echo(sys, in, "n1", &w, 20))
-            _exit(3);
-        int32_t pid = w.pid;
-        if (write(pfd[1], &pid, sizeof pid) != sizeof pid)
-            _exit(4);
-        for (;;)
-            pause();
-    }
+    /* The parent is this program run afresh (not a fork of this
+     * multi-threaded process): see parent_of_node(). */
+    char fd_arg[16];
+    snprintf(fd_arg, sizeof fd_arg, "%d", pfd[1]);
+    char *const argv[] = {"/proc/self/exe", "--parent-of-node", fd_arg, NULL};
+    pid_t parent;
+    CHECK_EQ(posix_spawn(&parent, "/proc/self/exe", NULL, NULL, argv, environ),
+             0);
     close(pfd[1]);
     int32_t node_pid = 0;
     CHECK_EQ(read(pfd[0], &node_pid, sizeof node_pid), sizeof node_pid);
@@ -466,6 +478,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--fake-node") == 0)
         return fake_node();
+    if (argc > 2 && strcmp(argv[1], "--parent-of-node") == 0)
+        return parent_of_node(atoi(argv[2]));
     if (argc > 1 && strcmp(argv[1], "--silent-node") == 0) {
         pause(); /* Never answers; killed when the start gives up. */
         return 0;

@@ -271,13 +271,18 @@ static void in_flight_become_node_down(void)
     CHECK_EQ(kill(w.pid, SIGSTOP), 0);
     static uint8_t pad[1024];
     uint32_t accepted = 0;
-    while (accepted < 65536 &&
-           gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, pad, sizeof pad) == GR_OK)
+    int rc = GR_OK;
+    while (accepted < 65536 && (rc = gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ,
+                                             pad, sizeof pad)) == GR_OK)
         accepted++;
+    CHECK_EQ(rc, GR_EBACKPRESSURE);
     CHECK_EQ(stats_of(e.sys).dead_letters[GR_DL_NODE_DOWN], 0);
     CHECK_EQ(kill(w.pid, SIGKILL), 0);
     CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 1, NULL));
     uint64_t dropped = stats_of(e.sys).dead_letters[GR_DL_NODE_DOWN];
+    if (dropped < (64 << 10) / sizeof pad / 2)
+        fprintf(stderr, "  accepted %u, dropped %llu\n", accepted,
+                (unsigned long long)dropped);
     CHECK(dropped >= (64 << 10) / sizeof pad / 2); /* The queue's worth. */
     CHECK(dropped <= accepted);
     env_close(&e);
