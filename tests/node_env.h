@@ -163,7 +163,7 @@ enum {
     A_BURST = 103,   /* struct agent_cmd: tell target n T_SEQ messages. */
     A_COUNT = 104,   /* Report the T_SEQ count to the inbox. */
     R_ASK = 110,     /* struct report: how an ask ended (what: its type). */
-    R_DOWN = 111,    /* struct report: a DOWN (what: monitor id). */
+    R_DOWN = 111,    /* struct report: a DOWN (what: T_SEQs seen before). */
     R_EXIT = 112,    /* struct report: an EXIT. */
     R_COUNT = 113    /* struct counted. */
 };
@@ -239,7 +239,7 @@ static inline int agent_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     case GR_MSG_DOWN: {
         gr_down d;
         if (gr_down_read(m, &d) == GR_OK)
-            agent_report(ctx, a, R_DOWN, d.reason.code, 0, d.target,
+            agent_report(ctx, a, R_DOWN, d.reason.code, a->seen.count, d.target,
                          d.reason.detail);
         return GR_CONTINUE;
     }

@@ -119,6 +119,38 @@ static void call_fails_when_node_dies(void)
     CHECK(pid_gone(w.pid, 10));
 }
 
+/* A DOWN from another node keeps its place behind the messages its target
+ * sent before it died, and carries the real reason (the node lives on:
+ * only the actor crashed). */
+static void down_keeps_its_place(void)
+{
+    static const gr_node_spec tree = {.name = "t1", .root = "tree"};
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_child_spec kids[] = {NODE_CHILD("t1", tree, GR_PERMANENT)};
+    gr_ref sup, agent;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+    CHECK_EQ(spawn_agent(&e, &agent), GR_OK);
+    struct who w;
+    FIND(&e, "t1", &w);
+    CHECK_EQ(
+        agent_do(&e, agent, A_MONITOR, (struct agent_cmd){.target = w.self}),
+        GR_OK);
+    sleep_ms(SETTLE_MS); /* The monitor is in place at the echo. */
+    uint32_t n = (uint32_t)scaled(20000, 1000);
+    struct burst b = {.to = agent, .n = n};
+    int32_t how = CRASH_FAIL;
+    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_BURST, &b, sizeof b), GR_OK);
+    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_CRASH, &how, sizeof how),
+             GR_OK);
+    struct report r;
+    CHECK(next_report(&e, R_DOWN, &r));
+    CHECK_EQ(r.code, GR_EFAILED);
+    CHECK_EQ(r.what, n); /* Every message came before the DOWN. */
+    CHECK(gr_ref_eq(r.from, w.self));
+    env_close(&e);
+}
+
 /* Per sender-receiver order holds across the boundary, both ways at once,
  * and through the parent between two sibling nodes; nothing is lost or
  * duplicated. */
@@ -443,6 +475,7 @@ int main(int argc, char **argv)
         {"monitor_link_ask_across_nodes", monitor_link_ask_across_nodes},
         {"call_fails_when_node_dies", call_fails_when_node_dies},
         {"ordering_under_load", ordering_under_load},
+        {"down_keeps_its_place", down_keeps_its_place},
         {"backpressure_when_node_stops_reading",
          backpressure_when_node_stops_reading},
         {"in_flight_become_node_down", in_flight_become_node_down},
