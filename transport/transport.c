@@ -35,6 +35,7 @@ gr__transport *gr__transport_of(gr_system *sys)
     if (t == NULL && (t = calloc(1, sizeof *t)) != NULL) {
         t->sys = sys;
         pthread_rwlock_init(&t->lock, NULL);
+        pthread_mutex_init(&t->news, NULL);
         t->link_limit =
             sys->link_buffer ? sys->link_buffer : DEFAULT_LINK_BUFFER;
         t->max_frame = sys->max_frame ? sys->max_frame
@@ -43,6 +44,7 @@ gr__transport *gr__transport_of(gr_system *sys)
             t->max_frame = UINT32_MAX;
         if (gr__random_bytes(t->secret, sizeof t->secret) != GR_OK) {
             pthread_rwlock_destroy(&t->lock);
+            pthread_mutex_destroy(&t->news);
             free(t);
             t = NULL;
         } else {
@@ -240,6 +242,7 @@ bool gr__transport_route_up(gr__link *l, uint32_t node, uint32_t inc,
                             const char *name)
 {
     gr__transport *t = l->t;
+    pthread_mutex_lock(&t->news);
     pthread_rwlock_wrlock(&t->lock);
     gr__route *r = find_route(t, node);
     int rc = GR_OK;
@@ -251,15 +254,17 @@ bool gr__transport_route_up(gr__link *l, uint32_t node, uint32_t inc,
         snprintf(r->name, sizeof r->name, "%s", name);
     }
     pthread_rwlock_unlock(&t->lock);
-    if (rc != GR_OK || r != NULL)
-        return false;
-    flood(t, l, GR__WIRE_NODE_UP, node, inc, name);
-    return true;
+    bool added = rc == GR_OK && r == NULL;
+    if (added)
+        flood(t, l, GR__WIRE_NODE_UP, node, inc, name);
+    pthread_mutex_unlock(&t->news);
+    return added;
 }
 
 bool gr__transport_route_down(gr__link *l, uint32_t node, uint32_t inc)
 {
     gr__transport *t = l->t;
+    pthread_mutex_lock(&t->news);
     pthread_rwlock_wrlock(&t->lock);
     gr__route *r = find_route(t, node);
     bool gone = r != NULL && r->via == l && r->inc == inc;
@@ -272,6 +277,7 @@ bool gr__transport_route_down(gr__link *l, uint32_t node, uint32_t inc)
         gr__broadcast_node_down(t->sys, node, inc);
         flood(t, l, GR__WIRE_NODE_DOWN, node, inc, NULL);
     }
+    pthread_mutex_unlock(&t->news);
     return gone;
 }
 
@@ -305,6 +311,7 @@ static void start_link(void *arg)
 int gr__transport_add(gr__transport *t, gr__link *l)
 {
     gr_system *sys = t->sys;
+    pthread_mutex_lock(&t->news);
     pthread_rwlock_wrlock(&t->lock);
     int rc = GR_OK;
     if (l->node == sys->node_id || find_route(t, l->node) != NULL)
@@ -328,12 +335,13 @@ int gr__transport_add(gr__transport *t, gr__link *l)
             t->parent = l;
     }
     pthread_rwlock_unlock(&t->lock);
-    if (rc != GR_OK)
-        return rc;
-    if (!l->is_parent) {
+    if (rc == GR_OK && !l->is_parent) {
         flood(t, l, GR__WIRE_NODE_UP, l->node, l->inc, l->name);
         send_routes(t, l);
     }
+    pthread_mutex_unlock(&t->news);
+    if (rc != GR_OK)
+        return rc;
     atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
     if (gr__io_call(&sys->io, start_link, l) != GR_OK)
         atomic_fetch_sub_explicit(&l->refs, 1, memory_order_relaxed);
@@ -344,27 +352,32 @@ void gr__transport_lose_routes(gr__link *l)
 {
     gr__transport *t = l->t;
     gr_system *sys = t->sys;
-    pthread_rwlock_wrlock(&t->lock);
-    size_t nlost = 0;
-    gr__route *lost = malloc((t->nroutes ? t->nroutes : 1) * sizeof *lost);
-    for (size_t i = 0; i < t->nroutes;) {
-        if (t->routes[i].via == l) {
-            bury(t, t->routes[i].node, t->routes[i].inc);
-            if (lost != NULL)
+    pthread_mutex_lock(&t->news);
+    for (;;) {
+        /* In batches, so no allocation can fail halfway. */
+        gr__route lost[16];
+        size_t nlost = 0;
+        pthread_rwlock_wrlock(&t->lock);
+        for (size_t i = 0; i < t->nroutes && nlost < 16;) {
+            if (t->routes[i].via == l) {
+                bury(t, t->routes[i].node, t->routes[i].inc);
                 lost[nlost++] = t->routes[i];
-            t->routes[i] = t->routes[--t->nroutes];
-        } else {
-            i++;
+                t->routes[i] = t->routes[--t->nroutes];
+            } else {
+                i++;
+            }
+        }
+        pthread_rwlock_unlock(&t->lock);
+        if (nlost == 0)
+            break;
+        for (size_t i = 0; i < nlost; i++) {
+            gr__log(&sys->log, GR_LOG_INFO, "node %s: node %s is down",
+                    sys->node_name, lost[i].name);
+            gr__broadcast_node_down(sys, lost[i].node, lost[i].inc);
+            flood(t, l, GR__WIRE_NODE_DOWN, lost[i].node, lost[i].inc, NULL);
         }
     }
-    pthread_rwlock_unlock(&t->lock);
-    for (size_t i = 0; i < nlost; i++) {
-        gr__log(&sys->log, GR_LOG_INFO, "node %s: node %s is down",
-                sys->node_name, lost[i].name);
-        gr__broadcast_node_down(sys, lost[i].node, lost[i].inc);
-        flood(t, l, GR__WIRE_NODE_DOWN, lost[i].node, lost[i].inc, NULL);
-    }
-    free(lost);
+    pthread_mutex_unlock(&t->news);
 }
 
 /* ---- Shutdown. */
@@ -388,5 +401,6 @@ static void t_shutdown(void *tp)
     free(t->links);
     free(t->routes);
     pthread_rwlock_destroy(&t->lock);
+    pthread_mutex_destroy(&t->news);
     free(t);
 }

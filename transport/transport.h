@@ -106,6 +106,9 @@ typedef struct gr__tombstone {
 struct gr__transport {
     gr_system *sys;
     pthread_rwlock_t lock; /* routes, links, parent. */
+    /* Held across a route change and the news of it sent on: changes
+     * leave in the order they were made (taken before lock). */
+    pthread_mutex_t news;
     gr__route *routes;
     size_t nroutes, routes_cap;
     gr__link **links;
