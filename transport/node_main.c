@@ -92,11 +92,20 @@ static int read_hello(int fd, gr__wire_hello *h, uint8_t **body,
 static int run_node(int fd, const gr_node_root *roots, size_t nroots,
                     const gr_config *cfg)
 {
+    /* A node leaves SIGINT and SIGTERM alone: Ctrl-C reaches the whole
+     * process group, and the root stops its nodes in order; a SIGTERM
+     * sent to a node ends it, and its parent reports the signal. */
+    gr_config node_cfg = cfg != NULL ? *cfg : (gr_config){0};
+    node_cfg.no_signals = 1;
+    signal(SIGINT, SIG_IGN);
+    /* What goes wrong before the node's system exists is logged here. */
+    gr__logger log;
+    gr__logger_init(&log, &node_cfg);
     gr__wire_hello h;
     uint8_t *body = NULL;
     const char *why;
     if (read_hello(fd, &h, &body, &why) != GR_OK) {
-        fprintf(stderr, "grove node (pid %d): %s\n", (int)getpid(), why);
+        gr__log(&log, GR_LOG_ERROR, "node (pid %d): %s", (int)getpid(), why);
         free(body);
         return 1;
     }
@@ -111,21 +120,15 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
         if (roots[i].name != NULL && strcmp(roots[i].name, root_name) == 0)
             root_b = roots[i].behaviour;
     if (root_b == NULL) {
-        fprintf(stderr, "grove node %s: no root behaviour named \"%s\"\n", name,
-                root_name);
+        gr__log(&log, GR_LOG_ERROR, "node %s: no root behaviour named \"%s\"",
+                name, root_name);
         free(body);
         return 1;
     }
-    /* A node leaves SIGINT and SIGTERM alone: Ctrl-C reaches the whole
-     * process group, and the root stops its nodes in order; a SIGTERM
-     * sent to a node ends it, and its parent reports the signal. */
-    gr_config node_cfg = cfg != NULL ? *cfg : (gr_config){0};
-    node_cfg.no_signals = 1;
-    signal(SIGINT, SIG_IGN);
     gr_system *sys;
     int rc = gr_system_start(&node_cfg, &sys);
     if (rc != GR_OK) {
-        fprintf(stderr, "grove node %s: system start failed: %s\n", name,
+        gr__log(&log, GR_LOG_ERROR, "node %s: system start failed: %s", name,
                 gr_strerror(rc));
         free(body);
         return 1;
@@ -181,7 +184,7 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     if (held)
         gr__link_release(parent);
     if (rc != GR_OK) {
-        fprintf(stderr, "grove node %s: start failed: %s\n", name,
+        gr__log(&sys->log, GR_LOG_ERROR, "node %s: start failed: %s", name,
                 gr_strerror(rc));
         gr_system_shutdown(sys);
         return 1;
@@ -202,7 +205,9 @@ int gr_node_main(const gr_node_root *roots, size_t nroots, const gr_config *cfg,
     if (*end != '\0' || fd < 0 || fd > 1 << 20 ||
         fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK) != 0) {
-        fprintf(stderr, "grove node: bad GROVE_NODE_FD\n");
+        gr__logger log;
+        gr__logger_init(&log, cfg != NULL ? cfg : &(gr_config){0});
+        gr__log(&log, GR_LOG_ERROR, "node: GROVE_NODE_FD is no usable link");
         *exit_code = 1;
         return 1;
     }
