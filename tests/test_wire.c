@@ -907,8 +907,7 @@ static void test_name_too_long(void)
      * [1, str8 of 64, 1, 1, 1, 1, 0, 0, bin8 of 0]. */
     uint8_t named[4 + GR_NAME_MAX + 1 + 8] = {0x99, 1, 0xd9, GR_NAME_MAX + 1};
     memset(named + 4, 'z', GR_NAME_MAX + 1);
-    memcpy(named + 4 + GR_NAME_MAX + 1, "\x01\x01\x01\x01\x00\x00\xc4\x00",
-           8);
+    memcpy(named + 4 + GR_NAME_MAX + 1, "\x01\x01\x01\x01\x00\x00\xc4\x00", 8);
     reject_body(GR__WIRE_NAMED, named, sizeof named, "too long", __LINE__);
     if (test_failed_)
         return;

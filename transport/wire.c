@@ -374,20 +374,26 @@ int gr__wire_decode(uint8_t kind, const uint8_t *body, size_t len,
     return finish(&r, why);
 }
 
+/* Reads the handshake's secret: bytes of exactly GR__WIRE_SECRET. */
+static void read_secret(reader *r, uint8_t *out)
+{
+    size_t n;
+    const uint8_t *secret = read_bytes(r, false, GR__WIRE_SECRET, &n);
+    if (r->why == NULL && n != GR__WIRE_SECRET)
+        fail(r, "secret of the wrong size");
+    else if (secret != NULL)
+        memcpy(out, secret, GR__WIRE_SECRET);
+}
+
 int gr__wire_decode_hello(uint8_t kind, const uint8_t *body, size_t len,
                           gr__wire_hello *out, const char **why)
 {
     reader r = {body, body + len, NULL};
     memset(out, 0, sizeof *out);
     size_t n;
-    const uint8_t *secret;
     if (kind == GR__WIRE_HELLO) {
         if (read_array(&r, 9)) {
-            secret = read_bytes(&r, false, GR__WIRE_SECRET, &n);
-            if (r.why == NULL && n != GR__WIRE_SECRET)
-                fail(&r, "secret of the wrong size");
-            else if (secret != NULL)
-                memcpy(out->secret, secret, GR__WIRE_SECRET);
+            read_secret(&r, out->secret);
             out->node = (uint32_t)read_uint(&r, UINT32_MAX);
             out->incarnation = (uint32_t)read_uint(&r, UINT32_MAX);
             out->parent = (uint32_t)read_uint(&r, UINT32_MAX);
@@ -403,11 +409,7 @@ int gr__wire_decode_hello(uint8_t kind, const uint8_t *body, size_t len,
         }
     } else if (kind == GR__WIRE_WELCOME) {
         if (read_array(&r, 4)) {
-            secret = read_bytes(&r, false, GR__WIRE_SECRET, &n);
-            if (r.why == NULL && n != GR__WIRE_SECRET)
-                fail(&r, "secret of the wrong size");
-            else if (secret != NULL)
-                memcpy(out->secret, secret, GR__WIRE_SECRET);
+            read_secret(&r, out->secret);
             out->node = (uint32_t)read_uint(&r, UINT32_MAX);
             out->incarnation = (uint32_t)read_uint(&r, UINT32_MAX);
             out->pid = (int64_t)read_uint(&r, INT32_MAX);
