@@ -88,14 +88,23 @@ static inline int count_events(gr_event_kind kind, const char *child)
     return seen;
 }
 
-static inline int node_env_open(struct env *e)
+/* Opens a system for a node case (events recorded, log dropped) whose
+ * links queue at most link_buffer bytes (0: the default). */
+static inline int node_env_open_buffer(struct env *e, size_t link_buffer)
 {
     events_reset();
     gr_config cfg = {.workers = 2,
                      .no_signals = 1,
                      .log_fn = quiet_log,
-                     .event_fn = record_event};
+                     .event_fn = record_event,
+                     .link_buffer = link_buffer};
     return env_open(e, &cfg);
+}
+
+/* node_env_open_buffer() with the default link buffer. */
+static inline int node_env_open(struct env *e)
+{
+    return node_env_open_buffer(e, 0);
 }
 
 /* Counts this process's child processes (zombies included), from /proc. */
@@ -152,6 +161,17 @@ static inline void crash(gr_system *sys, gr_inbox *in, gr_ref echo, int32_t how)
 
 /* The pid and ref of the echo on node, waiting for it. */
 #define FIND(e, node, w) CHECK(find_echo((e)->sys, (e)->inbox, node, w, 20))
+
+/* Starts a one-for-one supervisor (intensity 3) over one node child "n1"
+ * running the echo root with restart type restart, and finds the echo.
+ * Returns 1, or 0 when either failed. */
+static inline int start_n1(struct env *e, gr_restart restart, gr_ref *sup,
+                           struct who *w)
+{
+    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, restart)};
+    return start_sup(e->sys, GR_ONE_FOR_ONE, 3, kids, 1, sup) == GR_OK &&
+           find_echo(e->sys, e->inbox, "n1", w, 20);
+}
 
 /* ---- a local agent that acts across the boundary ------------------------- */
 

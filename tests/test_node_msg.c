@@ -101,11 +101,9 @@ static void call_fails_when_node_dies(void)
 {
     struct env e;
     CHECK(node_env_open(&e));
-    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_TEMPORARY)};
     gr_ref sup;
-    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
     struct who w;
-    FIND(&e, "n1", &w);
+    CHECK(start_n1(&e, GR_TEMPORARY, &sup, &w));
     int32_t how = CRASH_SEGV;
     gr_msg *reply = NULL;
     double t0 = test_now();
@@ -233,18 +231,10 @@ static void ordering_under_load(void)
 static void backpressure_when_node_stops_reading(void)
 {
     struct env e;
-    events_reset();
-    gr_config cfg = {.workers = 2,
-                     .no_signals = 1,
-                     .log_fn = quiet_log,
-                     .event_fn = record_event,
-                     .link_buffer = 64 << 10};
-    CHECK(env_open(&e, &cfg));
-    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_PERMANENT)};
+    CHECK(node_env_open_buffer(&e, 64 << 10));
     gr_ref sup;
-    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
     struct who w;
-    FIND(&e, "n1", &w);
+    CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
     CHECK_EQ(kill(w.pid, SIGSTOP), 0);
     static uint8_t pad[1024];
     uint32_t accepted = 0;
@@ -288,18 +278,10 @@ static void backpressure_when_node_stops_reading(void)
 static void in_flight_become_node_down(void)
 {
     struct env e;
-    events_reset();
-    gr_config cfg = {.workers = 2,
-                     .no_signals = 1,
-                     .log_fn = quiet_log,
-                     .event_fn = record_event,
-                     .link_buffer = 64 << 10};
-    CHECK(env_open(&e, &cfg));
-    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_TEMPORARY)};
+    CHECK(node_env_open_buffer(&e, 64 << 10));
     gr_ref sup;
-    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
     struct who w;
-    FIND(&e, "n1", &w);
+    CHECK(start_n1(&e, GR_TEMPORARY, &sup, &w));
     CHECK_EQ(kill(w.pid, SIGSTOP), 0);
     static uint8_t pad[1024];
     uint32_t accepted = 0;
@@ -365,18 +347,10 @@ static void half_written_frames(void)
 static void frame_bigger_than_link_buffer(void)
 {
     struct env e;
-    events_reset();
-    gr_config cfg = {.workers = 2,
-                     .no_signals = 1,
-                     .log_fn = quiet_log,
-                     .event_fn = record_event,
-                     .link_buffer = 64 << 10};
-    CHECK(env_open(&e, &cfg));
-    gr_child_spec kids[] = {NODE_CHILD("n1", n1_spec, GR_PERMANENT)};
+    CHECK(node_env_open_buffer(&e, 64 << 10));
     gr_ref sup;
-    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
     struct who w;
-    FIND(&e, "n1", &w);
+    CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
     static uint8_t big[1 << 20]; /* 16 x link_buffer. */
     CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, big, sizeof big),
              GR_OK);
