@@ -186,4 +186,56 @@ static inline void bench_result(const char *bench, uint64_t n, double seconds,
     fflush(stdout);
 }
 
+/* An event sink that drops every event: benchmarks measure the work, not
+ * its logging. */
+static inline void bench_quiet_events(void *arg, const gr_event *ev)
+{
+    (void)arg;
+    (void)ev;
+}
+
+/* Sorts n samples in place, ascending. */
+static inline int bench_cmp_u64_(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static inline void bench_sort_u64(uint64_t *v, uint64_t n)
+{
+    qsort(v, n, sizeof *v, bench_cmp_u64_);
+}
+
+/* Nearest-rank percentile p (0..100] of n sorted samples, divided by
+ * unit (1e3: ns to us, 1e6: ns to ms). */
+static inline double bench_percentile(const uint64_t *sorted, uint64_t n,
+                                      unsigned p, double unit)
+{
+    uint64_t rank = (n * p + 99) / 100; /* ceil(n * p / 100) */
+    if (rank == 0)
+        rank = 1;
+    return (double)sorted[rank - 1] / unit;
+}
+
+/* Starts a one-for-one supervisor (intensity in period_ms) over one
+ * permanent node child named name running root with arg (see
+ * grove/node.h); spec must outlive the supervisor. */
+static inline void bench_start_node(gr_system *sys, gr_node_spec *spec,
+                                    uint32_t intensity, uint32_t period_ms)
+{
+    gr_child_spec child = {.id = spec->name,
+                           .behaviour = &gr_node_behaviour,
+                           .arg = spec,
+                           .arg_len = sizeof *spec,
+                           .restart = GR_PERMANENT,
+                           .type = GR_NODE,
+                           .shutdown_ms = 5000};
+    gr_sup_spec sup = {.strategy = GR_ONE_FOR_ONE,
+                       .intensity = intensity,
+                       .period_ms = period_ms,
+                       .children = &child,
+                       .nchildren = 1};
+    bench_check(gr_supervisor_start(sys, &sup, NULL), "start supervisor");
+}
+
 #endif

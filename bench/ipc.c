@@ -339,12 +339,6 @@ static double raw_roundtrip_ns(uint64_t n)
 
 /* ---- main ------------------------------------------------------------- */
 
-static void quiet_events(void *arg, const gr_event *ev)
-{
-    (void)arg;
-    (void)ev;
-}
-
 int main(void)
 {
     gr_config node_cfg = {.log_level = GR_LOG_WARN, .log_level_set = 1};
@@ -361,8 +355,9 @@ int main(void)
 
     double raw_ns = raw_roundtrip_ns(ping_n);
 
-    gr_config cfg = {
-        .log_level = GR_LOG_WARN, .log_level_set = 1, .event_fn = quiet_events};
+    gr_config cfg = {.log_level = GR_LOG_WARN,
+                     .log_level_set = 1,
+                     .event_fn = bench_quiet_events};
     gr_system *sys;
     bench_check(gr_system_start(&cfg, &sys), "gr_system_start");
     gr_inbox *inbox;
@@ -382,19 +377,7 @@ int main(void)
     static gr_node_spec node = {.name = NODE_NAME, .root = SERVER_NAME};
     node.arg = &ack_every;
     node.arg_len = sizeof ack_every;
-    gr_child_spec child = {.id = NODE_NAME,
-                           .behaviour = &gr_node_behaviour,
-                           .arg = &node,
-                           .arg_len = sizeof node,
-                           .restart = GR_PERMANENT,
-                           .type = GR_NODE,
-                           .shutdown_ms = 5000};
-    gr_sup_spec sup_spec = {.strategy = GR_ONE_FOR_ONE,
-                            .intensity = 1,
-                            .period_ms = 5000,
-                            .children = &child,
-                            .nchildren = 1};
-    bench_check(gr_supervisor_start(sys, &sup_spec, NULL), "start supervisor");
+    bench_start_node(sys, &node, 1, 5000);
 
     bench_check(gr_send(sys, gr_inbox_ref(inbox), client, MSG_START, NULL, 0),
                 "start");

@@ -198,27 +198,6 @@ static const gr_behaviour driver_behaviour = {
 
 /* ---- main ------------------------------------------------------------- */
 
-static void quiet_events(void *arg, const gr_event *ev)
-{
-    (void)arg;
-    (void)ev;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile p (0..100] of n sorted samples, in ms. */
-static double percentile_ms(const uint64_t *sorted, uint64_t n, unsigned p)
-{
-    uint64_t rank = (n * p + 99) / 100;
-    if (rank == 0)
-        rank = 1;
-    return (double)sorted[rank - 1] / 1e6;
-}
-
 int main(void)
 {
     gr_config node_cfg = {.log_level = GR_LOG_WARN, .log_level_set = 1};
@@ -228,8 +207,9 @@ int main(void)
 
     uint64_t n = bench_env_u64("NODE_RESTART_N", 200);
 
-    gr_config cfg = {
-        .log_level = GR_LOG_OFF, .log_level_set = 1, .event_fn = quiet_events};
+    gr_config cfg = {.log_level = GR_LOG_OFF,
+                     .log_level_set = 1,
+                     .event_fn = bench_quiet_events};
     gr_system *sys;
     bench_check(gr_system_start(&cfg, &sys), "gr_system_start");
     gr_inbox *inbox;
@@ -248,19 +228,7 @@ int main(void)
     static gr_node_spec node = {.name = NODE_NAME, .root = ROOT_NAME};
     node.arg = &driver;
     node.arg_len = sizeof driver;
-    gr_child_spec child = {.id = NODE_NAME,
-                           .behaviour = &gr_node_behaviour,
-                           .arg = &node,
-                           .arg_len = sizeof node,
-                           .restart = GR_PERMANENT,
-                           .type = GR_NODE,
-                           .shutdown_ms = 5000};
-    gr_sup_spec sup_spec = {.strategy = GR_ONE_FOR_ONE,
-                            .intensity = SUP_INTENSITY,
-                            .period_ms = SUP_PERIOD_MS,
-                            .children = &child,
-                            .nchildren = 1};
-    bench_check(gr_supervisor_start(sys, &sup_spec, NULL), "start supervisor");
+    bench_start_node(sys, &node, SUP_INTENSITY, SUP_PERIOD_MS);
 
     uint64_t t0 = bench_now_ns();
     bench_send_u64(sys, gr_inbox_ref(inbox), driver, MSG_GO, n);
@@ -288,9 +256,9 @@ int main(void)
     for (uint64_t i = 0; i < n; i++)
         sum += (double)samples[i];
     double mean = sum / (double)n / 1e6;
-    qsort(samples, n, sizeof *samples, cmp_u64);
-    double p50 = percentile_ms(samples, n, 50);
-    double p99 = percentile_ms(samples, n, 99);
+    bench_sort_u64(samples, n);
+    double p50 = bench_percentile(samples, n, 50, 1e6);
+    double p99 = bench_percentile(samples, n, 99, 1e6);
     double max = (double)samples[n - 1] / 1e6;
     free(samples);
 

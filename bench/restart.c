@@ -151,19 +151,6 @@ static const gr_behaviour driver_behaviour = {
 
 /* ---- main ------------------------------------------------------------ */
 
-/* Drops every event: the benchmark measures restarts, not their logging. */
-static void quiet_events(void *arg, const gr_event *ev)
-{
-    (void)arg;
-    (void)ev;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Mean of samples[from..to) in microseconds. */
 static double mean_us(const uint64_t *samples, uint64_t from, uint64_t to)
 {
@@ -175,16 +162,6 @@ static double mean_us(const uint64_t *samples, uint64_t from, uint64_t to)
     return sum / (double)(to - from) / 1e3;
 }
 
-/* Nearest-rank percentile p (0..100] of n sorted samples, in
- * microseconds. */
-static double percentile_us(const uint64_t *sorted, uint64_t n, unsigned p)
-{
-    uint64_t rank = (n * p + 99) / 100; /* ceil(n * p / 100) */
-    if (rank == 0)
-        rank = 1;
-    return (double)sorted[rank - 1] / 1e3;
-}
-
 int main(void)
 {
     uint64_t n = bench_env_u64("RESTART_N", 100000);
@@ -192,7 +169,7 @@ int main(void)
     gr_config cfg = {
         .log_level = GR_LOG_OFF,
         .log_level_set = 1,
-        .event_fn = quiet_events,
+        .event_fn = bench_quiet_events,
     };
     gr_system *sys;
     bench_check(gr_system_start(&cfg, &sys), "gr_system_start");
@@ -256,9 +233,9 @@ int main(void)
     double first10 = mean_us(samples, 0, tenth);
     double last10 = mean_us(samples, n - tenth, n);
     double mean = mean_us(samples, 0, n);
-    qsort(samples, n, sizeof *samples, cmp_u64);
-    double p50 = percentile_us(samples, n, 50);
-    double p99 = percentile_us(samples, n, 99);
+    bench_sort_u64(samples, n);
+    double p50 = bench_percentile(samples, n, 50, 1e3);
+    double p99 = bench_percentile(samples, n, 99, 1e3);
     free(samples);
 
     double s = bench_seconds(t0, t1);
