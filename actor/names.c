@@ -1,4 +1,5 @@
 #include "actor/names.h"
+#include "actor/remote.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -176,4 +177,19 @@ int gr_whereis(gr_system *sys, const char *name, gr_ref *out)
     if (sys == NULL || out == NULL)
         return GR_EINVAL;
     return gr__names_find(&sys->names, name, out);
+}
+
+int gr__split_name(const char *name, char *local, const char **node)
+{
+    const char *at = strchr(name, '@');
+    size_t len = at != NULL ? (size_t)(at - name) : strlen(name);
+    size_t node_len = at != NULL ? strlen(at + 1) : 1;
+    if (len == 0 || node_len == 0)
+        return GR_EINVAL;
+    if (len > GR_NAME_MAX || node_len > GR_NAME_MAX)
+        return GR_ENAMETOOLONG;
+    memcpy(local, name, len);
+    local[len] = '\0';
+    *node = at != NULL ? at + 1 : NULL;
+    return GR_OK;
 }

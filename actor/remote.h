@@ -57,6 +57,13 @@ static inline uint32_t gr__node_id(const char *name, size_t len)
  * the worker calls the transport's flush before it looks for work. */
 extern _Thread_local bool gr__remote_pending;
 
+/*
+ * Splits "name" or "name@node": copies the name into local (GR_NAME_MAX + 1
+ * bytes) and points *node at the node's name (NULL without '@'). Returns
+ * GR_OK, GR_EINVAL (an empty part) or GR_ENAMETOOLONG.
+ */
+int gr__split_name(const char *name, char *local, const char **node);
+
 /* Installs a transport's hook; t is passed to every op. Once per system,
  * before any ref to another node exists in it. */
 void gr__remote_install(gr_system *sys, const gr__remote_ops *ops, void *t);

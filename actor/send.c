@@ -131,18 +131,12 @@ static int send_to_name(gr_system *sys, gr__worker *w, gr_ref from,
         return rc;
     gr_msg m = {.type = type, .from = from, .data = data, .len = len};
     char local[GR_NAME_MAX + 1];
-    const char *at = strchr(name, '@');
-    size_t name_len = at != NULL ? (size_t)(at - name) : strlen(name);
-    if (name_len == 0 || name_len > GR_NAME_MAX)
-        return name_len == 0 ? GR_EINVAL : GR_ENAMETOOLONG;
-    memcpy(local, name, name_len);
-    local[name_len] = '\0';
-    if (at != NULL && strcmp(at + 1, sys->node_name) != 0) {
-        size_t node_len = strlen(at + 1);
-        if (node_len == 0 || node_len > GR_NAME_MAX)
-            return node_len == 0 ? GR_EINVAL : GR_ENAMETOOLONG;
-        return deliver_remote(sys, w, &m, gr__node_id(at + 1, node_len), local);
-    }
+    const char *node;
+    if ((rc = gr__split_name(name, local, &node)) != GR_OK)
+        return rc;
+    if (node != NULL && strcmp(node, sys->node_name) != 0)
+        return deliver_remote(sys, w, &m, gr__node_id(node, strlen(node)),
+                              local);
     if (gr_whereis(sys, local, &m.to) != GR_OK) {
         gr__dead_letter(sys, w, &m, GR_DL_UNKNOWN_NAME);
         return GR_ENOTFOUND;

@@ -52,13 +52,12 @@ int gr_whereis_any(gr_system *sys, const char *name, int timeout_ms,
     if (gr__in_handler())
         return GR_EWRONGTHREAD;
     char local[GR_NAME_MAX + 1];
-    const char *at = strchr(name, '@');
-    size_t len = at != NULL ? (size_t)(at - name) : strlen(name);
-    if (len == 0 || len > GR_NAME_MAX)
-        return len == 0 ? GR_EINVAL : GR_ENAMETOOLONG;
-    memcpy(local, name, len);
-    local[len] = '\0';
-    uint32_t node = at != NULL ? gr__node_id(at + 1, strlen(at + 1)) : 0;
+    const char *at;
+    int rc = gr__split_name(name, local, &at);
+    if (rc != GR_OK)
+        return rc;
+    size_t len = strlen(local);
+    uint32_t node = at != NULL ? gr__node_id(at, strlen(at)) : 0;
     if ((at == NULL || node == sys->node_id) &&
         gr_whereis(sys, local, out) == GR_OK)
         return GR_OK;
@@ -66,7 +65,7 @@ int gr_whereis_any(gr_system *sys, const char *name, int timeout_ms,
     if (t == NULL || (at != NULL && node == sys->node_id))
         return GR_ENOTFOUND;
     gr_inbox *in;
-    int rc = gr_inbox_open(sys, &in);
+    rc = gr_inbox_open(sys, &in);
     if (rc != GR_OK)
         return rc;
     uint64_t corr = gr__new_id(sys, NULL);
