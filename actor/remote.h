@@ -75,9 +75,6 @@ void *gr__remote_get(gr_system *sys);
 void gr__system_set_node(gr_system *sys, const char *name, uint32_t id,
                          uint32_t incarnation);
 
-/* Returns this system's node id. */
-uint32_t gr__system_node(const gr_system *sys);
-
 /* Tells every live actor that incarnation inc of node is gone (a
  * GR__MSG_NODE_DOWN each); they fire their links, monitors and asks to
  * it with reason noconnection. From any thread. */

@@ -264,11 +264,6 @@ void gr__system_set_node(gr_system *sys, const char *name, uint32_t id,
     sys->incarnation = incarnation;
 }
 
-uint32_t gr__system_node(const gr_system *sys)
-{
-    return sys->node_id;
-}
-
 void gr__broadcast_node_down(gr_system *sys, uint32_t node, uint32_t inc)
 {
     gr__node_down d = {node, inc};

@@ -227,7 +227,7 @@ void gr__link_uncork(gr__link *l)
     pthread_mutex_unlock(&l->lock);
 }
 
-int gr__link_take_queued(gr__link *l, gr__ring *out)
+void gr__link_take_queued(gr__link *l, gr__ring *out)
 {
     pthread_mutex_lock(&l->lock);
     /* The rest of a frame partly written goes too: it is no frame. */
@@ -237,7 +237,6 @@ int gr__link_take_queued(gr__link *l, gr__ring *out)
     l->head_left = 0;
     pthread_mutex_unlock(&l->lock);
     gr__ring_consume(out, skip);
-    return GR_OK;
 }
 
 int gr__link_flush_blocking(gr__link *l, uint64_t deadline_ns)

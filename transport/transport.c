@@ -330,7 +330,6 @@ int gr__transport_add(gr__transport *t, gr__link *l)
         rc = add_route(t, l->node, l->inc, l->name, l);
     if (rc == GR_OK) {
         t->links[t->nlinks++] = l;
-        l->listed = true;
         if (l->is_parent)
             t->parent = l;
     }

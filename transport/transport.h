@@ -73,7 +73,6 @@ typedef struct gr__link {
     uint8_t *in;
     size_t in_len, in_cap;
     bool down;   /* Link-down handling done. */
-    bool listed; /* In t->links. */
 
     /* A node child's process (pid 0 for none). reaped and the kill are
      * guarded by lock, so a pid is never signalled after it was reaped. */
@@ -186,8 +185,8 @@ int gr__link_send(gr__link *l, const void *prefix, size_t plen,
                   const void *payload, size_t n, bool runtime);
 
 /* Moves l's queued frames (whole ones only) into *out, leaving l's ring
- * empty; the caller destroys *out. Returns GR_OK. */
-int gr__link_take_queued(gr__link *l, gr__ring *out);
+ * empty; the caller destroys *out. */
+void gr__link_take_queued(gr__link *l, gr__ring *out);
 
 /* Writes everything queued on l now, blocking up to deadline_ns; for when
  * the loop has stopped. Returns GR_OK, GR_ETIMEDOUT or GR_ESYS. */
