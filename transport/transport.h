@@ -72,7 +72,7 @@ typedef struct gr__link {
     ev_io rio, wio;
     uint8_t *in;
     size_t in_len, in_cap;
-    bool down;   /* Link-down handling done. */
+    bool down; /* Link-down handling done. */
 
     /* A node child's process (pid 0 for none). reaped and the kill are
      * guarded by lock, so a pid is never signalled after it was reaped. */
