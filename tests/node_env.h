@@ -136,6 +136,29 @@ static inline int children_alive(void)
     return n;
 }
 
+/* SIGSTOPs pid, one of this process's children, and waits until every one
+ * of its threads has stopped (the kernel reports a group stop to the parent
+ * only then). kill() alone returns before that: a thread in the middle of a
+ * read() finishes it first, so a "stopped" node may still drain a socket's
+ * worth of frames. Returns 1 once stopped, 0 otherwise. */
+static inline int stop_process(pid_t pid)
+{
+    if (kill(pid, SIGSTOP) != 0)
+        return 0;
+    double end = test_now() + WAIT_LIMIT_S;
+    while (test_now() < end) {
+        siginfo_t info = {0};
+        /* WNOHANG and no WEXITED: neither blocks nor reaps a child the
+         * runtime watches; it consumes only the stop report. */
+        if (waitid(P_PID, (id_t)pid, &info, WSTOPPED | WNOHANG) != 0)
+            return 0;
+        if (info.si_pid == pid && info.si_code == CLD_STOPPED)
+            return 1;
+        sleep_ms(1);
+    }
+    return 0;
+}
+
 /* ---- specs ------------------------------------------------------------------
  */
 

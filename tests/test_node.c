@@ -63,7 +63,7 @@ static void terminate_child_shutdown_then_kill(void)
     CHECK(pid_gone(w.pid, 10));
     CHECK_EQ(gr_supervisor_restart_child(e.sys, sup, "n1", NULL), GR_OK);
     FIND(&e, "n1", &w);
-    CHECK_EQ(kill(w.pid, SIGSTOP), 0);
+    CHECK(stop_process(w.pid));
     double t0 = test_now();
     CHECK_EQ(gr_supervisor_terminate_child(e.sys, sup, "n1", GR_REF_NONE),
              GR_OK);

@@ -235,7 +235,7 @@ static void backpressure_when_node_stops_reading(void)
     gr_ref sup;
     struct who w;
     CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
-    CHECK_EQ(kill(w.pid, SIGSTOP), 0);
+    CHECK(stop_process(w.pid));
     static uint8_t pad[1024];
     uint32_t accepted = 0;
     int rc = GR_OK;
@@ -282,7 +282,7 @@ static void in_flight_become_node_down(void)
     gr_ref sup;
     struct who w;
     CHECK(start_n1(&e, GR_TEMPORARY, &sup, &w));
-    CHECK_EQ(kill(w.pid, SIGSTOP), 0);
+    CHECK(stop_process(w.pid));
     static uint8_t pad[1024];
     uint32_t accepted = 0;
     int rc = GR_OK;
@@ -318,7 +318,7 @@ static void half_written_frames(void)
         CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
         struct who w;
         FIND(&e, "n1", &w);
-        CHECK_EQ(kill(w.pid, SIGSTOP), 0);
+        CHECK(stop_process(w.pid));
         CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, big, sizeof big),
                  GR_OK);
         for (int i = 0; i < 20; i++)
