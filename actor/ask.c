@@ -120,9 +120,9 @@ static void notify(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
     (void)gr__deliver(sys, w, type, from, to, corr, NULL, 0);
 }
 
-/* Fails ask corr of asker `to`: the callee `from` exited with why. */
-static void send_failed(gr_system *sys, gr__worker *w, gr_ref from, gr_ref to,
-                        uint64_t corr, const gr_reason *why)
+/* See relations.h. */
+void gr__ask_send_failed(gr_system *sys, gr__worker *w, gr_ref from, gr_ref to,
+                         uint64_t corr, const gr_reason *why)
 {
     gr_msg m = {.type = GR_MSG_ASK_FAILED,
                 .flags = GR_MSG_REPLY,
@@ -256,8 +256,8 @@ void gr__ask_hold(gr__actor *a, gr__worker *w)
         gr__refmap_put(&rel->held, gr__id_key(m->corr), asker) != GR_OK) {
         /* Cannot remember it: fail it now rather than never. */
         free(asker);
-        send_failed(a->sys, w, gr__actor_ref(a), m->from, m->corr,
-                    &(gr_reason){.code = GR_ENOMEM});
+        gr__ask_send_failed(a->sys, w, gr__actor_ref(a), m->from, m->corr,
+                            &(gr_reason){.code = GR_ENOMEM});
         return;
     }
     *asker = m->from;
@@ -353,8 +353,8 @@ static void fail_held(void *arg, gr_ref key, void *value)
 {
     struct ask_exit *x = arg;
     gr_ref *asker = value;
-    send_failed(x->a->sys, x->w, gr__actor_ref(x->a), *asker, key.serial,
-                x->why);
+    gr__ask_send_failed(x->a->sys, x->w, gr__actor_ref(x->a), *asker,
+                        key.serial, x->why);
     free(asker);
 }
 
@@ -384,25 +384,6 @@ void gr__ask_exit(gr__actor *a, gr__worker *w, const gr_reason *why)
         gr__timer_cancel(a->sys, a->rel->sweep_timer);
 }
 
-void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
-                      const gr_reason *why)
-{
-    if (m->flags & GR_MSG_TIMER)
-        return; /* Its owner is gone, and its timers with it. */
-    /* A reply whose asker is gone no longer has anyone waiting. (One
-     * refused by a full mailbox is a mailbox_full: its ask still waits.) */
-    if ((m->flags & GR_MSG_REPLY) &&
-        (reason == GR_DL_NO_ACTOR || reason == GR_DL_STOPPED))
-        reason = GR_DL_EXPIRED_REPLY;
-    gr__dead_letter(sys, NULL, m, reason);
-    /* A request that will never be answered fails its asker at once. One
-     * refused at the send (no actor, no room) already failed its local
-     * asker through the send's result; a remote asker learns here. */
-    if ((m->flags & GR_MSG_REQUEST) &&
-        (reason == GR_DL_STOPPED || m->from.node != sys->node_id))
-        send_failed(sys, gr__worker_of(sys), m->to, m->from, m->corr, why);
-}
-
 /* Context for failing an actor's asks to a node that went down. */
 struct ask_node_down {
     gr__actor *a;
@@ -415,8 +396,8 @@ static void ask_lost(void *arg, gr_ref key, void *value)
     struct ask_node_down *x = arg;
     gr__ask *ask = value;
     if (gr__ref_on(ask->callee, x->node, x->inc) && !ask->expired)
-        send_failed(x->a->sys, x->w, ask->callee, gr__actor_ref(x->a),
-                    key.serial, &(gr_reason){.code = GR_ENOCONNECTION});
+        gr__ask_send_failed(x->a->sys, x->w, ask->callee, gr__actor_ref(x->a),
+                            key.serial, &(gr_reason){.code = GR_ENOCONNECTION});
 }
 
 /* Collects the held requests whose askers were on the lost node. */

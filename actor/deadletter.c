@@ -210,3 +210,23 @@ int gr_dead_letter_read(const gr_msg *msg, gr_dead_letter *out)
     memcpy(out, msg->data, sizeof *out);
     return GR_OK;
 }
+
+void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
+                      const gr_reason *why)
+{
+    if (m->flags & GR_MSG_TIMER)
+        return; /* Its owner is gone, and its timers with it. */
+    /* A reply whose asker is gone no longer has anyone waiting. (One
+     * refused by a full mailbox is a mailbox_full: its ask still waits.) */
+    if ((m->flags & GR_MSG_REPLY) &&
+        (reason == GR_DL_NO_ACTOR || reason == GR_DL_STOPPED))
+        reason = GR_DL_EXPIRED_REPLY;
+    gr__dead_letter(sys, NULL, m, reason);
+    /* A request that will never be answered fails its asker at once. One
+     * refused at the send (no actor, no room) already failed its local
+     * asker through the send's result; a remote asker learns here. */
+    if ((m->flags & GR_MSG_REQUEST) &&
+        (reason == GR_DL_STOPPED || m->from.node != sys->node_id))
+        gr__ask_send_failed(sys, gr__worker_of(sys), m->to, m->from, m->corr,
+                            why);
+}

@@ -50,4 +50,15 @@ void gr__dead_letter(gr_system *sys, struct gr__worker *w, const gr_msg *m,
  * thread's periodic summary, and once more at shutdown). */
 void gr__dead_summary(gr__deadletters *d, const struct gr__logger *log);
 
+/*
+ * The policy for an application message m that could not be delivered
+ * (reason: no actor, stopped when its target exited with why, node down,
+ * backpressure, mailbox full): counts and logs a dead letter, except for timer
+ * messages, which die silently with their owner. An undeliverable reply counts
+ * as expired_reply; a request left unanswered gets its asker a
+ * GR_MSG_ASK_FAILED.
+ */
+void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
+                      const gr_reason *why);
+
 #endif

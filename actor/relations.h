@@ -128,4 +128,9 @@ static inline bool gr__ref_on(gr_ref r, uint32_t node, uint32_t inc)
  * a now holds it, and answers it (or fails it as it exits) later. */
 void gr__ask_hold(gr__actor *a, struct gr__worker *w);
 
+/* Tells the asker `to` that its request corr (made to `from`) failed with
+ * why: a GR_MSG_ASK_FAILED reply. From any thread; w is its worker or NULL. */
+void gr__ask_send_failed(gr_system *sys, struct gr__worker *w, gr_ref from,
+                         gr_ref to, uint64_t corr, const gr_reason *why);
+
 #endif

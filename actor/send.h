@@ -26,14 +26,4 @@ int gr__deliver(gr_system *sys, struct gr__worker *w, uint32_t type,
 /* gr__deliver() of a whole message, flags included. */
 int gr__deliver_msg(gr_system *sys, struct gr__worker *w, const gr_msg *m);
 
-/*
- * Disposes of application message m that could not be delivered (reason:
- * no actor, or stopped when its target exited with why): counts
- * and logs a dead letter, except for timer messages, which die silently
- * with their owner. An undeliverable reply counts as expired_reply; a
- * request left unanswered gets its asker a GR_MSG_ASK_FAILED.
- */
-void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
-                      const gr_reason *why);
-
 #endif

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "actor/deadletter.h"
 #include "actor/relations.h"
 #include "actor/remote.h"
 #include "actor/send.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "actor/deadletter.h"
 #include "actor/relations.h"
 #include "actor/remote.h"
 #include "actor/send.h"
