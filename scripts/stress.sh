@@ -38,6 +38,7 @@ if [[ -n ${GROVE_SANITIZER:-} ]]; then
   build_dir=build-${GROVE_SANITIZER//,/-}
 fi
 scripts/setup.sh "$build_dir" >/dev/null
+. scripts/sanitizer_env.sh
 build_dir=$(cd "$build_dir" && pwd)
 log_dir=${log_dir:-$(mktemp -d /tmp/grove-stress-XXXXXX)}
 mkdir -p "$log_dir"

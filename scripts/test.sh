@@ -11,5 +11,6 @@ if [[ -n ${GROVE_SANITIZER:-} ]]; then
   build_dir=build-${GROVE_SANITIZER//,/-}
 fi
 scripts/setup.sh "$build_dir"
+. scripts/sanitizer_env.sh
 cd "$build_dir"
 exec ctest --output-on-failure --timeout 600
