@@ -13,8 +13,8 @@
 #include "actor/system.h"
 #include "supervisor/sup.h"
 
-void sup_reply(sup_state *s, gr_ctx *ctx, gr_ref to, uint64_t corr, int rc,
-               gr_ref child, const void *extra, size_t extra_len)
+void gr__sup_reply(sup_state *s, gr_ctx *ctx, gr_ref to, uint64_t corr, int rc,
+                   gr_ref child, const void *extra, size_t extra_len)
 {
     gr_sup_reply r = {.rc = rc, .child = child};
     size_t len = sizeof r + extra_len;
@@ -45,25 +45,25 @@ static int add_and_start(sup_state *s, gr_ctx *ctx, const sup_req *r,
     if (r->op == SUP_SPAWN_CHILD) {
         if (s->strategy != GR_SIMPLE_ONE_FOR_ONE)
             return GR_EINVAL;
-        c = sup_child_new_dynamic(s->tmpl, arg, r->arg_len);
+        c = gr__sup_child_new_dynamic(s->tmpl, arg, r->arg_len);
     } else {
-        gr_child_spec spec = sup_req_spec(r);
+        gr_child_spec spec = gr__sup_req_spec(r);
         int rc = s->strategy == GR_SIMPLE_ONE_FOR_ONE
                      ? GR_EINVAL
-                     : sup_spec_check(&spec, false);
+                     : gr__sup_spec_check(&spec, false);
         if (rc != GR_OK)
             return rc;
-        if (sup_find_id(s, spec.id) != NULL)
+        if (gr__sup_find_id(s, spec.id) != NULL)
             return GR_EEXIST;
-        c = sup_child_new(&spec, arg, r->arg_len);
+        c = gr__sup_child_new(&spec, arg, r->arg_len);
     }
     if (c == NULL)
         return GR_ENOMEM;
-    sup_list_append(s, c);
+    gr__sup_list_append(s, c);
     gr_reason why;
-    int rc = sup_start_child(s, ctx, c, false, &why);
+    int rc = gr__sup_start_child(s, ctx, c, false, &why);
     if (rc != GR_OK) {
-        sup_remove_child(s, c);
+        gr__sup_remove_child(s, c);
         return rc;
     }
     *out = c->ref;
@@ -75,7 +75,7 @@ static int add_and_start(sup_state *s, gr_ctx *ctx, const sup_req *r,
 static sup_child *find_child(sup_state *s, const sup_req *r)
 {
     if (r->has_id)
-        return sup_find_id(s, r->id);
+        return gr__sup_find_id(s, r->id);
     return gr__refmap_get(&s->running, r->child);
 }
 
@@ -84,26 +84,28 @@ static int terminate_child(sup_state *s, gr_ctx *ctx, const sup_req *r,
 {
     sup_child *c = find_child(s, r);
     if (c == NULL) {
-        sup_reply(s, ctx, m->from, m->corr, GR_ENOTFOUND, GR_REF_NONE, NULL, 0);
+        gr__sup_reply(s, ctx, m->from, m->corr, GR_ENOTFOUND, GR_REF_NONE, NULL,
+                      0);
         return GR_CONTINUE;
     }
-    sup_cancel_restart(s, c);
+    gr__sup_cancel_restart(s, c);
     /* OTP: a terminated temporary child's spec goes; dynamic children go. */
     sup_child *remove = c->restart == GR_TEMPORARY || c->dynamic ? c : NULL;
     if (gr_ref_is_none(c->ref)) {
         c->state = GR_CHILD_STOPPED;
         if (remove != NULL)
-            sup_remove_child(s, remove);
-        sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, NULL, 0);
+            gr__sup_remove_child(s, remove);
+        gr__sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, NULL, 0);
         return GR_CONTINUE;
     }
     sup_child **stop = malloc(sizeof *stop);
     if (stop == NULL) {
-        sup_reply(s, ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
+        gr__sup_reply(s, ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL,
+                      0);
         return GR_CONTINUE;
     }
     stop[0] = c;
-    return sup_job_terminate(s, ctx, stop, 1, m->from, m->corr, remove);
+    return gr__sup_job_terminate(s, ctx, stop, 1, m->from, m->corr, remove);
 }
 
 static int restart_child(sup_state *s, gr_ctx *ctx, const sup_req *r,
@@ -111,14 +113,14 @@ static int restart_child(sup_state *s, gr_ctx *ctx, const sup_req *r,
 {
     if (s->strategy == GR_SIMPLE_ONE_FOR_ONE)
         return GR_EINVAL;
-    sup_child *c = sup_find_id(s, r->id);
+    sup_child *c = gr__sup_find_id(s, r->id);
     if (c == NULL)
         return GR_ENOTFOUND;
     if (!gr_ref_is_none(c->ref))
         return GR_EBUSY;
-    sup_cancel_restart(s, c);
+    gr__sup_cancel_restart(s, c);
     gr_reason why;
-    int rc = sup_start_child(s, ctx, c, true, &why);
+    int rc = gr__sup_start_child(s, ctx, c, true, &why);
     if (rc != GR_OK) {
         c->state = GR_CHILD_STOPPED;
         return rc;
@@ -131,12 +133,12 @@ static int delete_child(sup_state *s, const sup_req *r)
 {
     if (s->strategy == GR_SIMPLE_ONE_FOR_ONE)
         return GR_EINVAL;
-    sup_child *c = sup_find_id(s, r->id);
+    sup_child *c = gr__sup_find_id(s, r->id);
     if (c == NULL)
         return GR_ENOTFOUND;
     if (c->state != GR_CHILD_STOPPED)
         return GR_EBUSY;
-    sup_remove_child(s, c);
+    gr__sup_remove_child(s, c);
     return GR_OK;
 }
 
@@ -148,7 +150,8 @@ static void which_children(sup_state *s, gr_ctx *ctx, const sup_req *r,
     size_t len = sizeof total + k * sizeof(gr_child_info);
     unsigned char *buf = malloc(len);
     if (buf == NULL) {
-        sup_reply(s, ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
+        gr__sup_reply(s, ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL,
+                      0);
         return;
     }
     memcpy(buf, &total, sizeof total);
@@ -162,7 +165,7 @@ static void which_children(sup_state *s, gr_ctx *ctx, const sup_req *r,
         strncpy(info.id, c->id, GR_NAME_MAX);
         memcpy(&out[i], &info, sizeof info);
     }
-    sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, buf, len);
+    gr__sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, buf, len);
     free(buf);
 }
 
@@ -176,21 +179,23 @@ static void count_children(sup_state *s, gr_ctx *ctx, const gr_msg *m)
         else
             n.workers++;
     }
-    sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, &n, sizeof n);
+    gr__sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, &n, sizeof n);
 }
 
-int sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m)
+int gr__sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m)
 {
     sup_req r;
     if (m->len < sizeof r) {
-        sup_reply(s, ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL, 0);
+        gr__sup_reply(s, ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL,
+                      0);
         return GR_CONTINUE;
     }
     /* The arg bytes stay in the message; r is only the fixed part. */
     const sup_req *req = m->data;
     memcpy(&r, req, sizeof r);
     if (r.arg_len != m->len - sizeof r) {
-        sup_reply(s, ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL, 0);
+        gr__sup_reply(s, ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL,
+                      0);
         return GR_CONTINUE;
     }
     gr_ref child = GR_REF_NONE;
@@ -218,6 +223,6 @@ int sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m)
         rc = GR_EINVAL;
         break;
     }
-    sup_reply(s, ctx, m->from, m->corr, rc, child, NULL, 0);
+    gr__sup_reply(s, ctx, m->from, m->corr, rc, child, NULL, 0);
     return GR_CONTINUE;
 }

@@ -14,7 +14,7 @@ static int check_label(const char *s)
     return strlen(s) > GR_NAME_MAX ? GR_ENAMETOOLONG : GR_OK;
 }
 
-int sup_spec_check(const gr_child_spec *c, bool tmpl)
+int gr__sup_spec_check(const gr_child_spec *c, bool tmpl)
 {
     if (c == NULL || c->behaviour == NULL || c->behaviour->handle == NULL)
         return GR_EINVAL;
@@ -60,8 +60,8 @@ static bool copy_arg(sup_child *c, const void *arg, size_t arg_len)
     return true;
 }
 
-sup_child *sup_child_new(const gr_child_spec *spec, const void *arg,
-                         size_t arg_len)
+sup_child *gr__sup_child_new(const gr_child_spec *spec, const void *arg,
+                             size_t arg_len)
 {
     sup_child *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -80,14 +80,14 @@ sup_child *sup_child_new(const gr_child_spec *spec, const void *arg,
         c->name = copy_str(spec->name);
     if (c->id == NULL || (spec->name != NULL && c->name == NULL) ||
         !copy_arg(c, arg, arg_len)) {
-        sup_child_free(c);
+        gr__sup_child_free(c);
         return NULL;
     }
     return c;
 }
 
-sup_child *sup_child_new_dynamic(const sup_child *t, const void *arg,
-                                 size_t arg_len)
+sup_child *gr__sup_child_new_dynamic(const sup_child *t, const void *arg,
+                                     size_t arg_len)
 {
     sup_child *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -105,7 +105,7 @@ sup_child *sup_child_new_dynamic(const sup_child *t, const void *arg,
     return c;
 }
 
-void sup_child_free(sup_child *c)
+void gr__sup_child_free(sup_child *c)
 {
     if (c == NULL)
         return;
@@ -117,7 +117,7 @@ void sup_child_free(sup_child *c)
     free(c);
 }
 
-gr_child_spec sup_req_spec(const sup_req *r)
+gr_child_spec gr__sup_req_spec(const sup_req *r)
 {
     return (gr_child_spec){
         .id = r->has_id ? r->id : NULL,

@@ -127,79 +127,79 @@ typedef struct sup_req {
 /* --- supervisor.c: what calls.c uses. --- */
 
 /* Adds c at the end of the start order. */
-void sup_list_append(sup_state *s, sup_child *c);
+void gr__sup_list_append(sup_state *s, sup_child *c);
 
 /* Removes c from the supervisor (list, maps, pending timer) and frees it. */
-void sup_remove_child(sup_state *s, sup_child *c);
+void gr__sup_remove_child(sup_state *s, sup_child *c);
 
 /* Returns the static child with id, or NULL. */
-sup_child *sup_find_id(sup_state *s, const char *id);
+sup_child *gr__sup_find_id(sup_state *s, const char *id);
 
 /* Starts c (linked, its name registered); emits started or restarted.
  * Returns GR_OK or the failure, with its reason in *why. */
-int sup_start_child(sup_state *s, gr_ctx *ctx, sup_child *c, bool restart,
-                    gr_reason *why);
+int gr__sup_start_child(sup_state *s, gr_ctx *ctx, sup_child *c, bool restart,
+                        gr_reason *why);
 
 /* Cancels c's pending restart, if any. */
-void sup_cancel_restart(sup_state *s, sup_child *c);
+void gr__sup_cancel_restart(sup_state *s, sup_child *c);
 
 /* Begins a job that stops `stop` (n children, in that order; the array is
  * taken over) and then answers a terminate request (removing `remove`
  * afterwards, if not NULL). Returns the handler's result. */
-int sup_job_terminate(sup_state *s, gr_ctx *ctx, sup_child **stop, size_t n,
-                      gr_ref reply_to, uint64_t corr, sup_child *remove);
+int gr__sup_job_terminate(sup_state *s, gr_ctx *ctx, sup_child **stop, size_t n,
+                          gr_ref reply_to, uint64_t corr, sup_child *remove);
 
 /* --- calls.c: the runtime API, supervisor side. --- */
 
 /* Answers a GR__MSG_SUP_CALL; returns the handler's result. */
-int sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m);
+int gr__sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m);
 
 /* Sends a GR_MSG_SUP_REPLY with rc and child (and extra bytes after it). */
-void sup_reply(sup_state *s, gr_ctx *ctx, gr_ref to, uint64_t corr, int rc,
-               gr_ref child, const void *extra, size_t extra_len);
+void gr__sup_reply(sup_state *s, gr_ctx *ctx, gr_ref to, uint64_t corr, int rc,
+                   gr_ref child, const void *extra, size_t extra_len);
 
 /* --- spec.c: checking and copying specs. --- */
 
 /* Checks a child spec (template: a simple-one-for-one's, id optional).
  * Returns GR_OK or GR_EINVAL / GR_ENAMETOOLONG. */
-int sup_spec_check(const gr_child_spec *c, bool tmpl);
+int gr__sup_spec_check(const gr_child_spec *c, bool tmpl);
 
 /* Makes a child with owned copies of spec's fields (arg: arg/arg_len
  * instead of the spec's). Returns NULL on out of memory. */
-sup_child *sup_child_new(const gr_child_spec *spec, const void *arg,
-                         size_t arg_len);
+sup_child *gr__sup_child_new(const gr_child_spec *spec, const void *arg,
+                             size_t arg_len);
 
 /* Makes a dynamic child from the template t with its own arg copy. */
-sup_child *sup_child_new_dynamic(const sup_child *t, const void *arg,
-                                 size_t arg_len);
+sup_child *gr__sup_child_new_dynamic(const sup_child *t, const void *arg,
+                                     size_t arg_len);
 
 /* Frees a child and what it owns (dynamic children share the template's
  * id and name). */
-void sup_child_free(sup_child *c);
+void gr__sup_child_free(sup_child *c);
 
 /* Fills a child spec view of a request's start-child fields. */
-gr_child_spec sup_req_spec(const sup_req *r);
+gr_child_spec gr__sup_req_spec(const sup_req *r);
 
 /* --- window.c: restart intensity and backoff. --- */
 
 /* Sets up an empty window. Returns GR_OK or GR_ENOMEM. */
-int sup_window_init(sup_window *w, uint32_t intensity, uint32_t period_ms);
+int gr__sup_window_init(sup_window *w, uint32_t intensity, uint32_t period_ms);
 
 /* Frees the window. */
-void sup_window_free(sup_window *w);
+void gr__sup_window_free(sup_window *w);
 
 /* Records a restart at now_ms. Returns false when it exceeds the
  * intensity (the supervisor must give up). O(1) amortised. */
-bool sup_window_add(sup_window *w, uint64_t now_ms);
+bool gr__sup_window_add(sup_window *w, uint64_t now_ms);
 
 /* Restarts in the current window (after the last add). */
-uint32_t sup_window_count(const sup_window *w);
+uint32_t gr__sup_window_count(const sup_window *w);
 
 /* The backoff delay in ms before the n-th restart of the window (n >= 1),
  * 0 when there is no backoff; rng is the supervisor's random state. */
-uint64_t sup_backoff_delay(const gr_backoff *b, uint32_t n, uint64_t *rng);
+uint64_t gr__sup_backoff_delay(const gr_backoff *b, uint32_t n, uint64_t *rng);
 
 /* Returns CLOCK_MONOTONIC in milliseconds. */
-uint64_t sup_now_ms(void);
+uint64_t gr__sup_now_ms(void);
 
 #endif

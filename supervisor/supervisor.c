@@ -31,14 +31,14 @@ static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
                    .child_id = c != NULL ? c->id : "",
                    .child = child,
                    .reason = why != NULL ? *why : gr_reason_of(GR_OK),
-                   .restarts = sup_window_count(&s->window)};
+                   .restarts = gr__sup_window_count(&s->window)};
     ev.level = gr__sup_event_level(kind, &ev.reason);
     gr__event_emit(&s->sys->events, &s->sys->log, &ev);
 }
 
 /* --- Children. --- */
 
-void sup_list_append(sup_state *s, sup_child *c)
+void gr__sup_list_append(sup_state *s, sup_child *c)
 {
     c->prev = s->last;
     c->next = NULL;
@@ -63,7 +63,7 @@ static void list_remove(sup_state *s, sup_child *c)
     s->nchildren--;
 }
 
-void sup_cancel_restart(sup_state *s, sup_child *c)
+void gr__sup_cancel_restart(sup_state *s, sup_child *c)
 {
     if (c->token == 0)
         return;
@@ -73,16 +73,16 @@ void sup_cancel_restart(sup_state *s, sup_child *c)
     c->token = c->timer = 0;
 }
 
-void sup_remove_child(sup_state *s, sup_child *c)
+void gr__sup_remove_child(sup_state *s, sup_child *c)
 {
-    sup_cancel_restart(s, c);
+    gr__sup_cancel_restart(s, c);
     if (!gr_ref_is_none(c->ref))
         (void)gr__refmap_take(&s->running, c->ref);
     list_remove(s, c);
-    sup_child_free(c);
+    gr__sup_child_free(c);
 }
 
-sup_child *sup_find_id(sup_state *s, const char *id)
+sup_child *gr__sup_find_id(sup_state *s, const char *id)
 {
     for (sup_child *c = s->first; c != NULL; c = c->next)
         if (!c->dynamic && strcmp(c->id, id) == 0)
@@ -90,8 +90,8 @@ sup_child *sup_find_id(sup_state *s, const char *id)
     return NULL;
 }
 
-int sup_start_child(sup_state *s, gr_ctx *ctx, sup_child *c, bool restart,
-                    gr_reason *why)
+int gr__sup_start_child(sup_state *s, gr_ctx *ctx, sup_child *c, bool restart,
+                        gr_reason *why)
 {
     gr__spawn_opts opts = {.link = ctx, .name = c->name};
     gr_ref ref;
@@ -153,7 +153,7 @@ static int job_done(sup_state *s, gr_ctx *ctx)
             continue;
         if (job.stop[i] == job.remove)
             job.remove = NULL; /* Removed once, here. */
-        sup_remove_child(s, job.stop[i]);
+        gr__sup_remove_child(s, job.stop[i]);
     }
     free(job.stop);
     switch (job.then) {
@@ -162,9 +162,9 @@ static int job_done(sup_state *s, gr_ctx *ctx)
                            job.start_end);
     case THEN_REPLY:
         if (job.remove != NULL)
-            sup_remove_child(s, job.remove);
-        sup_reply(s, ctx, job.reply_to, job.reply_corr, GR_OK, GR_REF_NONE,
-                  NULL, 0);
+            gr__sup_remove_child(s, job.remove);
+        gr__sup_reply(s, ctx, job.reply_to, job.reply_corr, GR_OK, GR_REF_NONE,
+                      NULL, 0);
         return GR_CONTINUE;
     case THEN_EXIT:
     default:
@@ -219,8 +219,8 @@ static sup_child **running_reverse(sup_state *s, sup_child *from,
     return v;
 }
 
-int sup_job_terminate(sup_state *s, gr_ctx *ctx, sup_child **stop, size_t n,
-                      gr_ref reply_to, uint64_t corr, sup_child *remove)
+int gr__sup_job_terminate(sup_state *s, gr_ctx *ctx, sup_child **stop, size_t n,
+                          gr_ref reply_to, uint64_t corr, sup_child *remove)
 {
     s->job.then = THEN_REPLY;
     s->job.reply_to = reply_to;
@@ -277,10 +277,10 @@ static void schedule_restart(sup_state *s, gr_ctx *ctx, sup_child *c,
 static int restart_event(sup_state *s, gr_ctx *ctx, sup_child *c,
                          bool via_message)
 {
-    if (!sup_window_add(&s->window, sup_now_ms()))
+    if (!gr__sup_window_add(&s->window, gr__sup_now_ms()))
         return give_up(s, ctx);
-    uint64_t delay =
-        sup_backoff_delay(&s->backoff, sup_window_count(&s->window), &s->rng);
+    uint64_t delay = gr__sup_backoff_delay(
+        &s->backoff, gr__sup_window_count(&s->window), &s->rng);
     if (delay > 0 || via_message) {
         schedule_restart(s, ctx, c, delay);
         return GR_CONTINUE;
@@ -298,9 +298,9 @@ static int start_range(sup_state *s, gr_ctx *ctx, sup_child *from,
     for (sup_child *c = from; c != end; c = c->next) {
         if (!gr_ref_is_none(c->ref))
             continue;
-        sup_cancel_restart(s, c);
+        gr__sup_cancel_restart(s, c);
         gr_reason why;
-        if (sup_start_child(s, ctx, c, true, &why) != GR_OK) {
+        if (gr__sup_start_child(s, ctx, c, true, &why) != GR_OK) {
             for (sup_child *r = c->next; r != end; r = r->next)
                 if (gr_ref_is_none(r->ref))
                     r->state = GR_CHILD_RESTARTING;
@@ -376,7 +376,7 @@ static int child_exited(sup_state *s, gr_ctx *ctx, sup_child *c,
     if (restart)
         return restart_event(s, ctx, c, false);
     if (c->restart == GR_TEMPORARY || c->dynamic)
-        sup_remove_child(s, c);
+        gr__sup_remove_child(s, c);
     return GR_CONTINUE;
 }
 
@@ -448,7 +448,7 @@ static int dispatch(sup_state *s, gr_ctx *ctx, const gr_msg *m)
     case GR__MSG_SUP_TIMER:
         return on_timer(s, ctx, m);
     case GR__MSG_SUP_CALL:
-        return sup_handle_call(s, ctx, m);
+        return gr__sup_handle_call(s, ctx, m);
     default:
         gr__log(&s->sys->log, GR_LOG_WARN,
                 "supervisor: unexpected message type 0x%x ignored", m->type);
@@ -478,8 +478,8 @@ static int sup_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 static void sup_free(sup_state *s, gr_ctx *ctx)
 {
     if (s->job.active && s->job.then == THEN_REPLY)
-        sup_reply(s, ctx, s->job.reply_to, s->job.reply_corr, GR_ESHUTDOWN,
-                  GR_REF_NONE, NULL, 0);
+        gr__sup_reply(s, ctx, s->job.reply_to, s->job.reply_corr, GR_ESHUTDOWN,
+                      GR_REF_NONE, NULL, 0);
     if (s->job.kill_timer != 0)
         gr__timer_cancel(s->sys, s->job.kill_timer);
     free(s->job.stop);
@@ -487,16 +487,16 @@ static void sup_free(sup_state *s, gr_ctx *ctx)
         sup_stashed *st = s->stash;
         s->stash = st->next;
         if (st->msg.type == GR__MSG_SUP_CALL)
-            sup_reply(s, ctx, st->msg.from, st->msg.corr, GR_ESHUTDOWN,
-                      GR_REF_NONE, NULL, 0);
+            gr__sup_reply(s, ctx, st->msg.from, st->msg.corr, GR_ESHUTDOWN,
+                          GR_REF_NONE, NULL, 0);
         free(st);
     }
     while (s->first != NULL)
-        sup_remove_child(s, s->first);
-    sup_child_free(s->tmpl);
+        gr__sup_remove_child(s, s->first);
+    gr__sup_child_free(s->tmpl);
     gr__refmap_clear(&s->running);
     gr__refmap_clear(&s->timers);
-    sup_window_free(&s->window);
+    gr__sup_window_free(&s->window);
     free(s->name);
 }
 
@@ -507,10 +507,10 @@ static int check_spec(const gr_sup_spec *sp)
         (sp->nchildren > 0 && sp->children == NULL))
         return GR_EINVAL;
     if (sp->strategy == GR_SIMPLE_ONE_FOR_ONE)
-        return sp->nchildren == 1 ? sup_spec_check(&sp->children[0], true)
+        return sp->nchildren == 1 ? gr__sup_spec_check(&sp->children[0], true)
                                   : GR_EINVAL;
     for (size_t i = 0; i < sp->nchildren; i++) {
-        int rc = sup_spec_check(&sp->children[i], false);
+        int rc = gr__sup_spec_check(&sp->children[i], false);
         if (rc != GR_OK)
             return rc;
         for (size_t k = 0; k < i; k++)
@@ -551,9 +551,9 @@ static int sup_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
     s->parent = gr__ctx_parent(ctx);
     s->strategy = sp.strategy;
     s->backoff = sp.backoff;
-    s->rng = s->self.serial * 0x9E3779B97F4A7C15u ^ sup_now_ms() ^ 1;
-    rc = sup_window_init(&s->window, sp.intensity,
-                         sp.period_ms ? sp.period_ms : 5000);
+    s->rng = s->self.serial * 0x9E3779B97F4A7C15u ^ gr__sup_now_ms() ^ 1;
+    rc = gr__sup_window_init(&s->window, sp.intensity,
+                             sp.period_ms ? sp.period_ms : 5000);
     if (rc == GR_OK && gr_trap_exit(ctx, 1) < 0)
         rc = GR_ENOMEM;
     if (rc == GR_OK && sp.name != NULL &&
@@ -561,21 +561,21 @@ static int sup_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
         (s->name = strdup(sp.name)) == NULL)
         rc = GR_ENOMEM;
     if (rc == GR_OK && sp.strategy == GR_SIMPLE_ONE_FOR_ONE) {
-        s->tmpl = sup_child_new(&sp.children[0], sp.children[0].arg,
-                                sp.children[0].arg_len);
+        s->tmpl = gr__sup_child_new(&sp.children[0], sp.children[0].arg,
+                                    sp.children[0].arg_len);
         if (s->tmpl == NULL)
             rc = GR_ENOMEM;
     } else {
         for (size_t i = 0; rc == GR_OK && i < sp.nchildren; i++) {
             const gr_child_spec *cs = &sp.children[i];
-            sup_child *c = sup_child_new(cs, cs->arg, cs->arg_len);
+            sup_child *c = gr__sup_child_new(cs, cs->arg, cs->arg_len);
             if (c == NULL) {
                 rc = GR_ENOMEM;
                 break;
             }
-            sup_list_append(s, c);
+            gr__sup_list_append(s, c);
             gr_reason why;
-            rc = sup_start_child(s, ctx, c, false, &why);
+            rc = gr__sup_start_child(s, ctx, c, false, &why);
         }
     }
     if (rc != GR_OK) {

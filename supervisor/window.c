@@ -4,7 +4,7 @@
 
 #include "supervisor/sup.h"
 
-int sup_window_init(sup_window *w, uint32_t intensity, uint32_t period_ms)
+int gr__sup_window_init(sup_window *w, uint32_t intensity, uint32_t period_ms)
 {
     *w = (sup_window){.cap = intensity, .period_ms = period_ms};
     if (intensity == 0)
@@ -13,7 +13,7 @@ int sup_window_init(sup_window *w, uint32_t intensity, uint32_t period_ms)
     return w->t != NULL ? GR_OK : GR_ENOMEM;
 }
 
-void sup_window_free(sup_window *w)
+void gr__sup_window_free(sup_window *w)
 {
     free(w->t);
     w->t = NULL;
@@ -26,7 +26,7 @@ void sup_window_free(sup_window *w)
  * ones leave from the front (each once: amortised O(1)) and "more than
  * intensity" is "the ring is full".
  */
-bool sup_window_add(sup_window *w, uint64_t now_ms)
+bool gr__sup_window_add(sup_window *w, uint64_t now_ms)
 {
     while (w->n > 0 && w->t[w->head] + w->period_ms < now_ms) {
         if (++w->head == w->cap) /* No division: this runs per restart. */
@@ -41,12 +41,12 @@ bool sup_window_add(sup_window *w, uint64_t now_ms)
     return true;
 }
 
-uint32_t sup_window_count(const sup_window *w)
+uint32_t gr__sup_window_count(const sup_window *w)
 {
     return w->n;
 }
 
-uint64_t sup_backoff_delay(const gr_backoff *b, uint32_t n, uint64_t *rng)
+uint64_t gr__sup_backoff_delay(const gr_backoff *b, uint32_t n, uint64_t *rng)
 {
     if (b->min_ms == 0 && b->max_ms == 0)
         return 0;
@@ -68,7 +68,7 @@ uint64_t sup_backoff_delay(const gr_backoff *b, uint32_t n, uint64_t *rng)
     return d;
 }
 
-uint64_t sup_now_ms(void)
+uint64_t gr__sup_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
