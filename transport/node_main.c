@@ -88,6 +88,91 @@ static int read_hello(int fd, gr__wire_hello *h, uint8_t **body,
     return GR_OK;
 }
 
+/* Copies a label of len bytes (at most GR_NAME_MAX) as a C string. */
+static void copy_label(char *dst, const char *src, size_t len)
+{
+    if (len > 0)
+        memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* The root behaviour named name in roots, or NULL. */
+static const gr_behaviour *find_root(const gr_node_root *roots, size_t n,
+                                     const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (roots[i].name != NULL && strcmp(roots[i].name, name) == 0)
+            return roots[i].behaviour;
+    return NULL;
+}
+
+/* Gives sys the node's identity (name, and the HELLO's id and
+ * incarnation) and adds its link to the
+ * parent over fd, corked (nothing may precede the WELCOME). On success
+ * *parent holds a reference of the caller's own, for the link may go down
+ * (the parent dying) while the root starts. */
+static int join_parent(gr_system *sys, int fd, const char *name,
+                       const gr__wire_hello *h, _Atomic(int) *exit_code,
+                       gr__link **parent)
+{
+    gr__system_set_node(sys, name, h->node, h->incarnation);
+    gr__transport *t = gr__transport_of(sys);
+    if (t == NULL)
+        return GR_ENOMEM;
+    gr__link *l = gr__link_new(t, fd, h->parent, h->parent_inc, "parent");
+    if (l == NULL)
+        return GR_ENOMEM;
+    memcpy(t->secret, h->secret, sizeof t->secret);
+    /* The root's limit holds system-wide: what the parent may send here,
+     * and what this node may send anywhere. */
+    if (h->max_frame != 0)
+        t->max_frame = h->max_frame;
+    t->node_exit = exit_code;
+    l->is_parent = true;
+    l->corked = true;
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    int rc = gr__transport_add(t, l);
+    if (rc != GR_OK) {
+        l->fd = -1; /* Closed by the process's exit. */
+        gr__link_release(l);
+        gr__link_release(l);
+        return rc;
+    }
+    *parent = l;
+    return GR_OK;
+}
+
+/* Spawns the root with the HELLO's arg, and the keeper that watches it. */
+static int start_root(gr_system *sys, const gr_behaviour *root,
+                      const gr__wire_hello *h, keeper_arg *k)
+{
+    int rc = gr_system_spawn(sys, root, h->arg, h->arg_len, &k->root);
+    if (rc != GR_OK)
+        return rc;
+    return gr_system_spawn(sys, &keeper, &k, sizeof k, NULL);
+}
+
+/* Writes the WELCOME on the corked parent link, then uncorks it. */
+static int send_welcome(gr__link *parent, const gr__wire_hello *h)
+{
+    gr__wire_hello w = {
+        .node = h->node, .incarnation = h->incarnation, .pid = getpid()};
+    memcpy(w.secret, parent->t->secret, sizeof w.secret);
+    size_t len = 0;
+    uint8_t *welcome = gr__wire_hello_frame(GR__WIRE_WELCOME, &w, &len);
+    if (welcome == NULL)
+        return GR_ENOMEM;
+    /* Corked: no other frame can reach the socket before this one. */
+    pthread_mutex_lock(&parent->lock);
+    int rc = gr__write_all(parent->fd, welcome, len,
+                           gr__mono_ns() + (uint64_t)HELLO_WAIT_MS * 1000000u);
+    pthread_mutex_unlock(&parent->lock);
+    free(welcome);
+    if (rc == GR_OK)
+        gr__link_uncork(parent);
+    return rc;
+}
+
 /* Runs the node whose link is fd; returns the process's exit status. */
 static int run_node(int fd, const gr_node_root *roots, size_t nroots,
                     const gr_config *cfg)
@@ -102,95 +187,49 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     gr__logger log;
     gr__logger_init(&log, &node_cfg);
     gr__wire_hello h;
-    uint8_t *body = NULL;
+    uint8_t *body = NULL; /* h's names and arg point into it. */
     const char *why;
+    char name[GR_NAME_MAX + 1], root_name[GR_NAME_MAX + 1];
+    const gr_behaviour *root;
+    gr_system *sys;
+    int code = 1, rc;
     if (read_hello(fd, &h, &body, &why) != GR_OK) {
         gr__log(&log, GR_LOG_ERROR, "node (pid %d): %s", (int)getpid(), why);
-        free(body);
-        return 1;
+        goto free_body;
     }
-    char name[GR_NAME_MAX + 1], root_name[GR_NAME_MAX + 1];
-    memcpy(name, h.name, h.name_len);
-    name[h.name_len] = '\0';
-    if (h.root_len > 0)
-        memcpy(root_name, h.root, h.root_len);
-    root_name[h.root_len] = '\0';
-    const gr_behaviour *root_b = NULL;
-    for (size_t i = 0; i < nroots; i++)
-        if (roots[i].name != NULL && strcmp(roots[i].name, root_name) == 0)
-            root_b = roots[i].behaviour;
-    if (root_b == NULL) {
+    copy_label(name, h.name, h.name_len);
+    copy_label(root_name, h.root, h.root_len);
+    if ((root = find_root(roots, nroots, root_name)) == NULL) {
         gr__log(&log, GR_LOG_ERROR, "node %s: no root behaviour named \"%s\"",
                 name, root_name);
-        free(body);
-        return 1;
+        goto free_body;
     }
-    gr_system *sys;
-    int rc = gr_system_start(&node_cfg, &sys);
-    if (rc != GR_OK) {
+    if ((rc = gr_system_start(&node_cfg, &sys)) != GR_OK) {
         gr__log(&log, GR_LOG_ERROR, "node %s: system start failed: %s", name,
                 gr_strerror(rc));
-        free(body);
-        return 1;
+        goto free_body;
     }
-    gr__system_set_node(sys, name, h.node, h.incarnation);
-    gr__transport *t = gr__transport_of(sys);
-    gr__link *parent =
-        t != NULL ? gr__link_new(t, fd, h.parent, h.parent_inc, "parent")
-                  : NULL;
     keeper_arg k = {.root = GR_REF_NONE};
-    bool held = false; /* A reference to parent of our own. */
     atomic_init(&k.exit_code, 0);
-    rc = parent != NULL ? GR_OK : GR_ENOMEM;
-    if (rc == GR_OK) {
-        memcpy(t->secret, h.secret, sizeof t->secret);
-        /* The root's limit holds system-wide: what the parent may send
-         * here, and what this node may send anywhere. */
-        if (h.max_frame != 0)
-            t->max_frame = h.max_frame;
-        t->node_exit = &k.exit_code;
-        parent->is_parent = true;
-        parent->corked = true; /* Nothing may precede the WELCOME. */
-        /* Ours until the WELCOME is out: the link may go down (the parent
-         * dying) while the root starts. */
-        atomic_fetch_add_explicit(&parent->refs, 1, memory_order_relaxed);
-        held = true;
-        rc = gr__transport_add(t, parent);
-    }
-    if (rc == GR_OK)
-        rc = gr_system_spawn(sys, root_b, h.arg, h.arg_len, &k.root);
-    free(body);
-    keeper_arg *kp = &k;
-    if (rc == GR_OK)
-        rc = gr_system_spawn(sys, &keeper, &kp, sizeof kp, NULL);
-    gr__wire_hello w = {
-        .node = h.node, .incarnation = h.incarnation, .pid = getpid()};
-    memcpy(w.secret, t != NULL ? t->secret : w.secret, sizeof w.secret);
-    size_t wlen = 0;
-    uint8_t *welcome =
-        rc == GR_OK ? gr__wire_hello_frame(GR__WIRE_WELCOME, &w, &wlen) : NULL;
-    if (welcome != NULL) {
-        /* Corked: no other frame can reach the socket before this one. */
-        pthread_mutex_lock(&parent->lock);
-        rc = gr__write_all(fd, welcome, wlen,
-                           gr__mono_ns() + (uint64_t)HELLO_WAIT_MS * 1000000u);
-        pthread_mutex_unlock(&parent->lock);
-        free(welcome);
-        if (rc == GR_OK)
-            gr__link_uncork(parent);
-    } else if (rc == GR_OK) {
-        rc = GR_ENOMEM;
-    }
-    if (held)
+    gr__link *parent = NULL;
+    if ((rc = join_parent(sys, fd, name, &h, &k.exit_code, &parent)) == GR_OK &&
+        (rc = start_root(sys, root, &h, &k)) == GR_OK)
+        rc = send_welcome(parent, &h);
+    if (parent != NULL)
         gr__link_release(parent);
     if (rc != GR_OK) {
         gr__log(&sys->log, GR_LOG_ERROR, "node %s: start failed: %s", name,
                 gr_strerror(rc));
         gr_system_shutdown(sys);
-        return 1;
+        goto free_body;
     }
+    free(body);
+    body = NULL;
     gr_system_run(sys);
-    return atomic_load(&k.exit_code);
+    code = atomic_load(&k.exit_code);
+free_body:
+    free(body);
+    return code;
 }
 
 int gr_node_main(const gr_node_root *roots, size_t nroots, const gr_config *cfg,

@@ -146,6 +146,130 @@ static int read_welcome(gr__transport *t, int fd, uint32_t node, uint32_t inc,
     return GR_OK;
 }
 
+/* Checks what a node spec names: GR_OK, GR_EINVAL or GR_ENAMETOOLONG. */
+static int check_spec(const gr_node_spec *spec)
+{
+    int rc = check_name(spec->name);
+    if (rc != GR_OK)
+        return rc;
+    if (spec->root == NULL || spec->root[0] == '\0' ||
+        (spec->arg == NULL) != (spec->arg_len == 0))
+        return GR_EINVAL;
+    return strlen(spec->root) > GR_NAME_MAX ? GR_ENAMETOOLONG : GR_OK;
+}
+
+/* A fresh incarnation for a node's process: random, never 0. */
+static int new_incarnation(uint32_t *inc)
+{
+    *inc = 0;
+    while (*inc == 0)
+        if (gr__random_bytes(inc, sizeof *inc) != GR_OK)
+            return GR_ESYS;
+    return GR_OK;
+}
+
+/* The HELLO frame for a new process of spec (malloc'd; NULL when out of
+ * memory); its length in *len. */
+static uint8_t *hello_frame(const gr_system *sys, const gr__transport *t,
+                            const gr_node_spec *spec, uint32_t node,
+                            uint32_t inc, size_t *len)
+{
+    gr__wire_hello hello = {.node = node,
+                            .incarnation = inc,
+                            .parent = sys->node_id,
+                            .parent_inc = sys->incarnation,
+                            .max_frame = t->max_frame,
+                            .name = spec->name,
+                            .name_len = strlen(spec->name),
+                            .root = spec->root,
+                            .root_len = strlen(spec->root),
+                            .arg = spec->arg,
+                            .arg_len = spec->arg_len};
+    memcpy(hello.secret, t->secret, sizeof hello.secret);
+    return gr__wire_hello_frame(GR__WIRE_HELLO, &hello, len);
+}
+
+/* Opens the link's socket pair, sv[0] (ours) nonblocking from the start so
+ * the handshake's deadlines hold even for a child that never reads or
+ * never answers, and starts the process with sv[1]. Returns its pid, or -1
+ * with both ends closed and *rc set. */
+static pid_t start_with_link(const gr_node_spec *spec, int sv[2], int *rc)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        *rc = GR_ESYS;
+        return -1;
+    }
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    char **env = child_env(sv[1]);
+    pid_t pid = -1;
+    *rc = GR_ENOMEM;
+    if (env != NULL) {
+        pid = start_process(spec, sv[1], env);
+        free_env(env);
+        *rc = pid < 0 ? GR_ESYS : GR_OK;
+    }
+    close(sv[1]);
+    if (pid < 0)
+        close(sv[0]);
+    return pid;
+}
+
+/* The parent's half of the handshake on fd: sends the HELLO, checks the
+ * WELCOME, by deadline. Returns GR_OK or an error with *why set. */
+static int handshake(gr__transport *t, int fd, const uint8_t *hello,
+                     size_t hello_len, uint32_t node, uint32_t inc,
+                     uint64_t deadline, const char **why)
+{
+    int rc = gr__write_all(fd, hello, hello_len, deadline);
+    if (rc == GR_OK)
+        return read_welcome(t, fd, node, inc, deadline, why);
+    *why = "could not send the handshake";
+    /* Anything but the deadline: it died before reading the handshake. */
+    return rc == GR_ETIMEDOUT ? rc : GR_EINIT;
+}
+
+/* Makes the link over fd for a process that finished its handshake and
+ * adds it to the transport; stores it (one reference for the caller, one
+ * for the transport) in *out. On failure fd is still the caller's. */
+static int add_link(gr__transport *t, int fd, const gr_node_spec *spec,
+                    uint32_t node, uint32_t inc, pid_t pid, gr_ref self,
+                    gr__link **out, const char **why)
+{
+    gr__link *l = gr__link_new(t, fd, node, inc, spec->name);
+    if (l == NULL) {
+        *why = "out of memory";
+        return GR_ENOMEM;
+    }
+    l->pid = pid;
+    l->proxy = self;
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    int rc = gr__transport_add(t, l);
+    if (rc != GR_OK) {
+        *why = "a node with its id is connected already";
+        l->fd = -1; /* The caller's. */
+        gr__link_release(l);
+        gr__link_release(l);
+        return rc;
+    }
+    *out = l;
+    return GR_OK;
+}
+
+/* Kills and reaps a process whose start failed with rc, and logs why. */
+static void start_failed(gr_system *sys, const gr_node_spec *spec, pid_t pid,
+                         int rc, const char *why)
+{
+    int status = reap_failed(pid);
+    char st[64];
+    if (WIFEXITED(status))
+        snprintf(st, sizeof st, "exit status %d", WEXITSTATUS(status));
+    else
+        snprintf(st, sizeof st, "signal %d", WTERMSIG(status));
+    gr__log(&sys->log, GR_LOG_ERROR,
+            "node %s failed to start (pid %d, %s): %s: %s", spec->name,
+            (int)pid, st, gr_errname(rc), why);
+}
+
 /*
  * Starts a node process for spec and finishes its handshake; on success
  * stores a link with the process's pid (one reference for the caller, one
@@ -155,106 +279,47 @@ static int read_welcome(gr__transport *t, int fd, uint32_t node, uint32_t inc,
 static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
                       gr__link **out)
 {
-    int rc = check_name(spec->name);
-    if (rc != GR_OK || spec->root == NULL || strlen(spec->root) > GR_NAME_MAX ||
-        (spec->arg == NULL) != (spec->arg_len == 0))
-        return rc != GR_OK ? rc : GR_EINVAL;
+    int rc = check_spec(spec);
+    if (rc != GR_OK)
+        return rc;
     gr__transport *t = gr__transport_of(sys);
     if (t == NULL)
         return GR_ENOMEM;
-    size_t name_len = strlen(spec->name);
-    uint32_t node = gr__node_id(spec->name, name_len);
+    uint32_t node = gr__node_id(spec->name, strlen(spec->name)), inc;
     if (gr__transport_has_node(t, node)) /* Checked again when added. */
         return GR_EEXIST;
-    uint32_t inc = 0;
-    while (inc == 0)
-        if (gr__random_bytes(&inc, sizeof inc) != GR_OK)
-            return GR_ESYS;
-    gr__wire_hello hello = {.node = node,
-                            .incarnation = inc,
-                            .parent = sys->node_id,
-                            .parent_inc = sys->incarnation,
-                            .max_frame = t->max_frame,
-                            .name = spec->name,
-                            .name_len = name_len,
-                            .root = spec->root,
-                            .root_len = strlen(spec->root),
-                            .arg = spec->arg,
-                            .arg_len = spec->arg_len};
-    memcpy(hello.secret, t->secret, sizeof hello.secret);
+    if ((rc = new_incarnation(&inc)) != GR_OK)
+        return rc;
     size_t hello_len;
-    uint8_t *hello_frame =
-        gr__wire_hello_frame(GR__WIRE_HELLO, &hello, &hello_len);
-    int sv[2] = {-1, -1};
-    char **env = NULL;
-    if (hello_frame == NULL ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
-        (env = child_env(sv[1])) == NULL) {
-        free(hello_frame);
-        if (sv[0] >= 0) {
-            close(sv[0]);
-            close(sv[1]);
-        }
-        return hello_frame == NULL || sv[0] >= 0 ? GR_ENOMEM : GR_ESYS;
-    }
-    /* Nonblocking from the start: the handshake's deadlines hold even for
-     * a child that never reads or never answers. */
-    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    pid_t pid = start_process(spec, sv[1], env);
-    free_env(env);
-    close(sv[1]);
-    if (pid < 0) {
-        free(hello_frame);
-        close(sv[0]);
-        return GR_ESYS;
-    }
+    uint8_t *hello = hello_frame(sys, t, spec, node, inc, &hello_len);
+    if (hello == NULL)
+        return GR_ENOMEM;
+    int sv[2];
+    pid_t pid = start_with_link(spec, sv, &rc);
+    if (pid < 0)
+        goto free_hello;
     uint32_t ms =
         spec->start_timeout_ms ? spec->start_timeout_ms : DEFAULT_START_MS;
     uint64_t deadline = gr__mono_ns() + (uint64_t)ms * 1000000u;
-    const char *why = "could not send the handshake";
-    rc = gr__write_all(sv[0], hello_frame, hello_len, deadline);
-    free(hello_frame);
-    if (rc == GR_OK)
-        rc = read_welcome(t, sv[0], node, inc, deadline, &why);
-    else if (rc != GR_ETIMEDOUT)
-        rc = GR_EINIT; /* It died before reading the handshake. */
-    gr__link *l = NULL;
-    if (rc == GR_OK) {
-        if ((l = gr__link_new(t, sv[0], node, inc, spec->name)) == NULL)
-            rc = GR_ENOMEM;
-        why = "out of memory";
-    }
-    if (rc == GR_OK) {
-        l->pid = pid;
-        l->proxy = self;
-        atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
-        if ((rc = gr__transport_add(t, l)) != GR_OK) {
-            why = "a node with its id is connected already";
-            l->fd = -1; /* Closed below. */
-            gr__link_release(l);
-            gr__link_release(l);
-        }
-    }
-    if (rc != GR_OK) {
-        close(sv[0]);
-        int status = reap_failed(pid);
-        char st[64];
-        if (WIFEXITED(status))
-            snprintf(st, sizeof st, "exit status %d", WEXITSTATUS(status));
-        else
-            snprintf(st, sizeof st, "signal %d", WTERMSIG(status));
-        gr__log(&sys->log, GR_LOG_ERROR,
-                "node %s failed to start (pid %d, %s): %s: %s", spec->name,
-                (int)pid, st, gr_errname(rc), why);
-        return rc;
-    }
+    const char *why;
+    rc = handshake(t, sv[0], hello, hello_len, node, inc, deadline, &why);
+    if (rc != GR_OK || (rc = add_link(t, sv[0], spec, node, inc, pid, self, out,
+                                      &why)) != GR_OK)
+        goto kill_process;
+    free(hello);
     gr_event ev = {.kind = GR_EV_NODE_UP,
                    .level = GR_LOG_INFO,
                    .node = spec->name,
                    .pid = pid};
     gr__event_emit(&sys->events, &sys->log, &ev);
-    *out = l;
     return GR_OK;
+
+kill_process:
+    close(sv[0]);
+    start_failed(sys, spec, pid, rc, why);
+free_hello:
+    free(hello);
+    return rc;
 }
 
 /* ---- The stand-in behaviour. */
