@@ -12,6 +12,8 @@
  */
 #include "actor/timer.h"
 
+#include <grove/timer.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -15,3 +15,10 @@ if(GROVE_SANITIZER)
   add_link_options(-fsanitize=${GROVE_SANITIZER})
   message(STATUS "Grove: building with -fsanitize=${GROVE_SANITIZER}")
 endif()
+
+# GROVE_COVERAGE: build with gcov instrumentation (scripts/coverage.sh).
+option(GROVE_COVERAGE "Build with gcov coverage instrumentation" OFF)
+if(GROVE_COVERAGE)
+  add_compile_options(--coverage -O0 -g)
+  add_link_options(--coverage)
+endif()
