@@ -33,7 +33,6 @@
 #include "actor/timer.h"
 
 /* OTP's default call timeout. */
-#define DEFAULT_TIMEOUT_MS 5000u
 
 /* An ask awaiting its answer (or, in rel->ask_cache, a spare record). */
 typedef struct gr__ask {
@@ -135,10 +134,12 @@ void gr__ask_send_failed(gr_system *sys, gr__worker *w, gr_ref from, gr_ref to,
 }
 
 int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
-                size_t len, uint64_t timeout_ms, gr_ask_fn fn, void *arg,
+                size_t len, gr_duration timeout, gr_ask_fn fn, void *arg,
                 uint64_t *corr)
 {
-    if (ctx == NULL || type >= GR_MSG_RESERVED)
+    int64_t ms;
+    if (ctx == NULL || type >= GR_MSG_RESERVED ||
+        gr__duration_ms(timeout, GR_DURATION_DEFAULT_MS, &ms) != GR_OK)
         return GR_EINVAL;
     gr__actor *a = ctx->self;
     gr_system *sys = a->sys;
@@ -152,8 +153,9 @@ int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
     uint64_t id = gr__new_id(sys, ctx->w);
     gr_ref self = gr__actor_ref(a);
     uint64_t now = coarse_now_ns();
-    uint64_t due = now + coarse_res_ns() +
-                   gr__ms_to_ns(timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+    /* No limit: a deadline no sweep reaches (nor arms a timer for). */
+    uint64_t due = ms < 0 ? UINT64_MAX
+                          : now + coarse_res_ns() + gr__ms_to_ns((uint64_t)ms);
     *ask = (gr__ask){.callee = target, .due_ns = due, .fn = fn, .arg = arg};
     if ((rc = gr__refmap_put(&rel->asks, gr__id_key(id), ask)) != GR_OK) {
         ask_free(rel, ask);
@@ -167,7 +169,7 @@ int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
                 .data = data,
                 .len = len};
     /* Usually a sweep is armed already for an earlier deadline. */
-    if ((rc = gr__deliver_msg(sys, ctx->w, &m)) == GR_OK &&
+    if ((rc = gr__deliver_msg(sys, ctx->w, &m)) == GR_OK && due != UINT64_MAX &&
         (rel->sweep_timer == 0 || due < rel->sweep_due))
         arm_sweep(a, due, now);
     if (rc != GR_OK) {
@@ -180,10 +182,9 @@ int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
 }
 
 int gr_ask(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
-           size_t len, uint64_t timeout_ms, uint64_t *corr)
+           size_t len, gr_duration timeout, uint64_t *corr)
 {
-    return gr_ask_then(ctx, target, type, data, len, timeout_ms, NULL, NULL,
-                       corr);
+    return gr_ask_then(ctx, target, type, data, len, timeout, NULL, NULL, corr);
 }
 
 gr_request gr_request_of(const gr_msg *msg)

@@ -12,9 +12,6 @@
 #include "actor/send.h"
 #include "actor/system.h"
 
-/* OTP's default call timeout. */
-#define DEFAULT_TIMEOUT_MS 5000
-
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -29,11 +26,11 @@ static int await_answer(gr_system *sys, gr_inbox *inbox, gr_ref callee,
                         uint64_t corr, int64_t deadline_ns, gr_msg **out)
 {
     for (;;) {
-        int wait = -1;
+        gr_duration wait = GR_DURATION_INFINITE;
         if (deadline_ns >= 0) {
             int64_t left = deadline_ns - now_ns();
             /* Whole milliseconds, rounded up: a wait may not end early. */
-            wait = left > 0 ? (int)((left + 999999) / 1000000) : 0;
+            wait = left > 0 ? (gr_duration)((left + 999999) / 1000000) : 0;
         }
         gr_msg *m;
         if (gr_inbox_recv(inbox, &m, wait) != GR_OK) {
@@ -61,9 +58,11 @@ static int await_answer(gr_system *sys, gr_inbox *inbox, gr_ref callee,
 }
 
 int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
-            size_t len, int timeout_ms, gr_msg **reply)
+            size_t len, gr_duration timeout, gr_msg **reply)
 {
-    if (sys == NULL || reply == NULL || type >= GR_MSG_RESERVED)
+    int64_t ms;
+    if (sys == NULL || reply == NULL || type >= GR_MSG_RESERVED ||
+        gr__duration_ms(timeout, GR_DURATION_DEFAULT_MS, &ms) != GR_OK)
         return GR_EINVAL;
     *reply = NULL;
     if (gr__in_handler())
@@ -71,12 +70,7 @@ int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
     int rc = gr__check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
-    int64_t deadline =
-        timeout_ms < 0
-            ? -1
-            : now_ns() +
-                  (int64_t)(timeout_ms == 0 ? DEFAULT_TIMEOUT_MS : timeout_ms) *
-                      1000000;
+    int64_t deadline = ms < 0 ? -1 : now_ns() + ms * 1000000;
     gr_inbox *inbox;
     if ((rc = gr__inbox_open(sys, GR__ACTOR_CALL, &inbox)) != GR_OK)
         return rc;

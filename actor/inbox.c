@@ -85,10 +85,12 @@ static bool wait_post(sem_t *sem, const struct timespec *deadline)
     }
 }
 
-int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms)
+int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, gr_duration timeout)
 {
-    if (inbox == NULL || out == NULL)
+    if (inbox == NULL || out == NULL || timeout < GR_DURATION_DEFAULT)
         return GR_EINVAL;
+    /* Receiving has no limit of its own: the default is to wait. */
+    int32_t timeout_ms = timeout < 0 ? -1 : timeout;
     gr__actor *a = actor_of(inbox);
     struct timespec deadline;
     if (timeout_ms > 0) {

@@ -54,7 +54,7 @@ static const gr_behaviour server_behaviour = {
 
 struct client_args {
     gr_ref server, report_to;
-    uint64_t timeout_ms;
+    gr_duration timeout_ms;
 };
 
 struct client {
@@ -165,7 +165,7 @@ int main(void)
     gr_inbox *inbox;
     bench_check(gr_inbox_open(sys, &inbox), "gr_inbox_open");
     struct client_args args = {.report_to = gr_inbox_ref(inbox),
-                               .timeout_ms = timeout};
+                               .timeout_ms = (gr_duration)timeout};
     gr_ref client;
     bench_check(gr_system_spawn(sys, &server_behaviour, NULL, 0, &args.server),
                 "spawn server");

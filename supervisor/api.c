@@ -113,7 +113,7 @@ static int call(gr_system *sys, gr_ref sup, sup_req *r, size_t len,
     /* Once sent, an answer always comes (see calls.c), so wait for it. */
     while (rc == GR_OK) {
         gr_msg *m;
-        rc = gr_inbox_recv(inbox, &m, -1);
+        rc = gr_inbox_recv(inbox, &m, GR_DURATION_INFINITE);
         if (rc != GR_OK)
             break;
         if (m->type == GR_MSG_SUP_REPLY && m->corr == 1 &&

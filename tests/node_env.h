@@ -214,7 +214,7 @@ enum {
 struct agent_cmd {
     gr_ref target;
     uint32_t type, n;
-    uint64_t timeout_ms;
+    gr_duration timeout_ms;
     int32_t payload;
     uint32_t pad;
 };

@@ -413,7 +413,15 @@ static void test_system_bad_args(void)
     gr_msg *m = NULL;
     CHECK_EQ(gr_inbox_recv(NULL, &m, 0), GR_EINVAL);
     CHECK_EQ(gr_inbox_recv(in, NULL, 0), GR_EINVAL);
-    CHECK_EQ(gr_inbox_recv(in, &m, 0), GR_ETIMEDOUT);
+    CHECK_EQ(gr_inbox_recv(in, &m, GR_DURATION_ZERO), GR_ETIMEDOUT);
+    CHECK_EQ(gr_inbox_recv(in, &m, GR_DURATION_DEFAULT - 1), GR_EINVAL);
+    char name[GR_NAME_MAX + 1] = "x";
+    CHECK_EQ(gr_node_name(sys, name, sizeof name), GR_OK);
+    CHECK(strcmp(name, "root") == 0);
+    CHECK_EQ(gr_node_name(sys, name, 4),
+             GR_ENAMETOOLONG); /* No room for NUL. */
+    CHECK_EQ(gr_node_name(NULL, name, sizeof name), GR_EINVAL);
+    CHECK_EQ(gr_node_name(sys, NULL, 0), GR_EINVAL);
     double t0 = test_now();
     CHECK_EQ(gr_inbox_recv(in, &m, 30), GR_ETIMEDOUT);
     CHECK(test_now() - t0 >= 0.025);

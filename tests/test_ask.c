@@ -116,7 +116,7 @@ enum {
 struct ask_cmd {
     gr_ref target;
     struct q q;
-    uint64_t timeout_ms;
+    gr_duration timeout_ms;
     int32_t cont;    /* K_* */
     int32_t arg_idx; /* The continuation's arg: &arg_tokens[arg_idx]. */
     int32_t no_corr; /* Nonzero: pass NULL for corr. */
@@ -710,7 +710,7 @@ static int ask(gr_ref asker, struct ask_cmd c, uint64_t *corr)
 
 /* An ask command: target, value, mode, timeout, continuation kind. */
 static struct ask_cmd ac(gr_ref target, uint32_t val, int mode,
-                         uint64_t timeout_ms, int cont)
+                         gr_duration timeout_ms, int cont)
 {
     return (struct ask_cmd){.target = target,
                             .q = {.val = val, .mode = mode},
@@ -720,7 +720,7 @@ static struct ask_cmd ac(gr_ref target, uint32_t val, int mode,
 
 /* An ask command whose continuation gets arg_idx, of the given kind. */
 static struct ask_cmd ac_then(gr_ref target, uint32_t val, int mode,
-                              uint64_t timeout_ms, int arg_idx, int kind)
+                              gr_duration timeout_ms, int arg_idx, int kind)
 {
     struct ask_cmd c = ac(target, val, mode, timeout_ms, K_CONT);
     c.arg_idx = arg_idx;
@@ -805,8 +805,8 @@ static void test_reply(void)
     CHECK(gr_ref_eq(r.self, asker));
     CHECK_EQ(r.via_cont, 0);
     CHECK_EQ(r.read_rc, GR_EINVAL); /* Not a GR_MSG_ASK_FAILED. */
-    /* Answered 300 ms later from a timer turn; timeout 0 is 5000 ms. */
-    struct ask_cmd c = ac(callee, 5, M_DEFER, 0, K_NONE);
+    /* Answered 300 ms later from a timer turn; the default is 5000 ms. */
+    struct ask_cmd c = ac(callee, 5, M_DEFER, GR_DURATION_DEFAULT, K_NONE);
     c.q.delay_ms = 300;
     CHECK_EQ(ask(asker, c, &c2), GR_OK);
     CHECK(c2 != 0 && c2 != c1);
@@ -1766,10 +1766,11 @@ static void test_call_threads(void)
 }
 
 /* gr_call's timeout: GR_ETIMEDOUT, nothing stored; the reply that comes
- * later is an expired_reply dead letter; the next call works. A zero
- * timeout is the 5000 ms default, not an immediate one (a reply 300 ms
- * later is taken), and a negative one waits. (test_call_never_early
- * checks how long it waits.) */
+ * later is an expired_reply dead letter; the next call works.
+ * GR_DURATION_DEFAULT is 5000 ms (a reply 300 ms later is taken),
+ * GR_DURATION_INFINITE waits, GR_DURATION_ZERO takes only an answer that
+ * is there already, and a timeout below GR_DURATION_DEFAULT is refused.
+ * (test_call_never_early checks how long it waits.) */
 static void test_call_timeout(void)
 {
     CHECK(open_env(2));
@@ -1787,7 +1788,8 @@ static void test_call_timeout(void)
     CHECK_EQ(r.val, 1);
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 1), 1);
     CHECK_EQ(dead(GR_DL_NO_ACTOR), no_actor);
-    const int timeouts[] = {1000, 0, -1};
+    const gr_duration timeouts[] = {1000, GR_DURATION_DEFAULT,
+                                    GR_DURATION_INFINITE};
     const uint32_t delays[] = {0, 300, 100};
     for (int i = 0; i < 3; i++) {
         q = (struct q){
@@ -1805,6 +1807,15 @@ static void test_call_timeout(void)
     }
     CHECK(quiet_for(QUIET_MS));
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 1);
+    /* Zero: no waiting for a reply that takes 100 ms (it expires). */
+    q = (struct q){.val = 9, .mode = M_DEFER, .delay_ms = 100};
+    CHECK_EQ(
+        gr_call(E.sys, callee, Q, &q, sizeof q, GR_DURATION_ZERO, &reply),
+        GR_ETIMEDOUT);
+    CHECK(reply == NULL);
+    CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 2), 2);
+    CHECK_EQ(gr_call(E.sys, callee, Q, &q, sizeof q, -3, &reply), GR_EINVAL);
+    CHECK(reply == NULL);
     close_env();
 }
 

@@ -254,7 +254,13 @@ int gr_node_main(const gr_node_root *roots, size_t nroots, const gr_config *cfg,
     return 1;
 }
 
-void gr_node_name(gr_system *sys, char *buf)
+int gr_node_name(gr_system *sys, char *buf, size_t size)
 {
-    snprintf(buf, GR_NAME_MAX + 1, "%s", sys->node_name);
+    if (sys == NULL || buf == NULL)
+        return GR_EINVAL;
+    size_t n = strlen(sys->node_name);
+    if (n >= size)
+        return GR_ENAMETOOLONG;
+    memcpy(buf, sys->node_name, n + 1);
+    return GR_OK;
 }

@@ -10,10 +10,9 @@
 #include "transport/transport.h"
 
 /* Default wait for the answers. */
-#define DEFAULT_TIMEOUT_MS 5000
 
 /* Waits for the answers to query corr: the first that found the name, or
- * all `expected` of them. */
+ * all `expected` of them (deadline UINT64_MAX: no limit). */
 static int await_answers(gr_inbox *in, uint64_t corr, size_t expected,
                          uint32_t node, bool any_node, uint64_t deadline,
                          gr_ref *out)
@@ -24,7 +23,10 @@ static int await_answers(gr_inbox *in, uint64_t corr, size_t expected,
         if (now >= deadline)
             return GR_ETIMEDOUT;
         gr_msg *m = NULL;
-        int wait = (int)((deadline - now + 999999u) / 1000000u);
+        gr_duration wait =
+            deadline == UINT64_MAX
+                ? GR_DURATION_INFINITE
+                : (gr_duration)((deadline - now + 999999u) / 1000000u);
         if (gr_inbox_recv(in, &m, wait) != GR_OK)
             continue;
         gr__whereis_answer a;
@@ -44,10 +46,12 @@ static int await_answers(gr_inbox *in, uint64_t corr, size_t expected,
     return GR_ENOTFOUND;
 }
 
-int gr_whereis_any(gr_system *sys, const char *name, int timeout_ms,
+int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
                    gr_ref *out)
 {
-    if (sys == NULL || name == NULL || out == NULL)
+    int64_t ms;
+    if (sys == NULL || name == NULL || out == NULL ||
+        gr__duration_ms(timeout, GR_DURATION_DEFAULT_MS, &ms) != GR_OK)
         return GR_EINVAL;
     if (gr__in_handler())
         return GR_EWRONGTHREAD;
@@ -77,8 +81,7 @@ int gr_whereis_any(gr_system *sys, const char *name, int timeout_ms,
     pthread_rwlock_unlock(&t->lock);
     gr__transport_flood(t, NULL, frame, n);
     uint64_t deadline =
-        gr__mono_ns() +
-        (uint64_t)(timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS) * 1000000u;
+        ms < 0 ? UINT64_MAX : gr__mono_ns() + (uint64_t)ms * 1000000u;
     rc = expected == 0 ? GR_ENOTFOUND
                        : await_answers(in, corr, expected, node, at == NULL,
                                        deadline, out);

@@ -55,7 +55,7 @@ static int counter_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     if (m->type != MSG_PING)
         return GR_CONTINUE;
     struct pong p = {.pid = (int32_t)getpid(), .count = ++*count};
-    gr_node_name(gr_ctx_system(ctx), p.node);
+    gr_node_name(gr_ctx_system(ctx), p.node, sizeof p.node);
     return gr_tell(ctx, m->from, MSG_PONG, &p, sizeof p);
 }
 

@@ -54,24 +54,27 @@ typedef int (*gr_ask_fn)(gr_ctx *ctx, void *state, const gr_msg *answer,
 
 /*
  * Sends target a request of type (an application type) with a copy of
- * data, to be answered within timeout_ms milliseconds (0 means 5000, as
- * OTP's default). Stores the ask's id in *corr (may be NULL). Returns
+ * data, to be answered within timeout (a gr_duration: GR_DURATION_DEFAULT
+ * is 5 s, OTP's default; GR_DURATION_INFINITE never times out;
+ * GR_DURATION_ZERO times out at once unless the answer is already in).
+ * Stores the ask's id in *corr (may be NULL). Returns
  * GR_OK (exactly one answer follows), GR_ENOACTOR (target already gone; no
  * answer follows), GR_EMAILBOXFULL (the target's bounded mailbox is full;
  * no answer follows), GR_ENOCONNECTION or GR_EBACKPRESSURE (its node is
  * not connected, or the link there is full; no answer follows), GR_EINVAL,
- * GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED. If the target's node goes down
+ * GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED (GR_EINVAL also for a timeout
+ * below GR_DURATION_DEFAULT). If the target's node goes down
  * before it answers, the answer is a GR_MSG_ASK_FAILED with reason
  * noconnection, at once.
  * The timeout is noticed within a few milliseconds after it passes; a
  * reply that arrives before then is still the answer.
  */
 GR_API int gr_ask(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
-                  size_t len, uint64_t timeout_ms, uint64_t *corr);
+                  size_t len, gr_duration timeout, uint64_t *corr);
 
 /* As gr_ask(), but the answer goes to fn (with arg) instead of handle. */
 GR_API int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type,
-                       const void *data, size_t len, uint64_t timeout_ms,
+                       const void *data, size_t len, gr_duration timeout,
                        gr_ask_fn fn, void *arg, uint64_t *corr);
 
 /*
@@ -102,17 +105,20 @@ GR_API int gr_ask_failed_read(const gr_msg *msg, gr_reason *out);
 
 /*
  * Asks target from a thread that is not an actor and waits for the answer,
- * giving up no earlier than timeout_ms (0 means 5000; negative: never). On
+ * giving up no earlier than timeout (a gr_duration: GR_DURATION_DEFAULT is
+ * 5 s, GR_DURATION_INFINITE never gives up, GR_DURATION_ZERO only takes
+ * an answer that is already there). On
  * GR_OK stores the reply in *reply, which the caller frees with
  * gr_msg_free(); on any error *reply is NULL.
  * Returns GR_OK, GR_ETIMEDOUT, GR_ENOACTOR (target gone, or it exited
  * before replying), GR_ENOCONNECTION (its node is not connected, or went
  * down before it replied), GR_EBACKPRESSURE (the link to its node is
  * full), GR_EMAILBOXFULL, GR_EWRONGTHREAD (called from inside
- * a callback), GR_EINVAL, GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
+ * a callback), GR_EINVAL (also a timeout below GR_DURATION_DEFAULT),
+ * GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
  */
 GR_API int gr_call(gr_system *sys, gr_ref target, uint32_t type,
-                   const void *data, size_t len, int timeout_ms,
+                   const void *data, size_t len, gr_duration timeout,
                    gr_msg **reply);
 
 #endif

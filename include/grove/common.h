@@ -63,6 +63,28 @@ typedef enum gr_err {
 GR_API const char *gr_strerror(int err);
 
 /*
+ * A time limit in milliseconds. Every Grove call that waits takes one, and
+ * every one reads it the same way: a positive count of milliseconds;
+ * GR_DURATION_ZERO, do not wait (take what is there already, or time out
+ * at once); GR_DURATION_INFINITE, wait as long as it takes;
+ * GR_DURATION_DEFAULT, the call's documented default (for asks, calls and
+ * name lookups GR_DURATION_DEFAULT_MS, OTP's call timeout). A value below
+ * GR_DURATION_DEFAULT is GR_EINVAL. Configuration structs differ on
+ * purpose: a field of theirs left 0 means its default, so a zeroed struct
+ * is a valid one.
+ */
+typedef int32_t gr_duration;
+
+/* The call's documented default limit. */
+#define GR_DURATION_DEFAULT ((gr_duration)-2)
+/* No limit. */
+#define GR_DURATION_INFINITE ((gr_duration)-1)
+/* Do not wait. */
+#define GR_DURATION_ZERO ((gr_duration)0)
+/* The default limit of asks, calls and name lookups: 5 s. */
+#define GR_DURATION_DEFAULT_MS 5000
+
+/*
  * A reference to an actor: a small value naming {node, node incarnation,
  * actor serial}. Serials are never reused, so a reference to an actor that
  * has exited never reaches another actor; sends to it become dead letters.

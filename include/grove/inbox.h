@@ -26,11 +26,13 @@ GR_API int gr_inbox_open(gr_system *sys, gr_inbox **out);
 GR_API gr_ref gr_inbox_ref(const gr_inbox *inbox);
 
 /*
- * Waits up to timeout_ms (negative: forever; 0: do not wait) for the next
+ * Waits up to timeout (a gr_duration: GR_DURATION_ZERO does not wait;
+ * GR_DURATION_INFINITE and GR_DURATION_DEFAULT wait for ever) for the next
  * message and stores it in *out. The caller owns the message and frees it
- * with gr_msg_free(). Returns GR_OK or GR_ETIMEDOUT.
+ * with gr_msg_free(). Returns GR_OK, GR_ETIMEDOUT or GR_EINVAL (a timeout
+ * below GR_DURATION_DEFAULT).
  */
-GR_API int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, int timeout_ms);
+GR_API int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, gr_duration timeout);
 
 /* Frees a message returned by gr_inbox_recv(); NULL is ignored. */
 GR_API void gr_msg_free(gr_msg *msg);

@@ -82,16 +82,19 @@ GR_API int gr_node_main(const gr_node_root *roots, size_t nroots,
  * Finds the actor registered as name on whichever node of the system has
  * it ("name@node": on that node only): this node first, then every other
  * node, which all answer. From a thread that is not running a callback
- * (GR_EWRONGTHREAD there); waits up to timeout_ms (0 means 5000). Stores
- * the ref in *out. Returns GR_OK, GR_ENOTFOUND (no node has it),
- * GR_ETIMEDOUT (not every node answered in time), GR_EINVAL,
+ * (GR_EWRONGTHREAD there); waits up to timeout (a gr_duration;
+ * GR_DURATION_DEFAULT is 5 s). Stores the ref in *out. Returns GR_OK,
+ * GR_ENOTFOUND (no node has it), GR_ETIMEDOUT (not every node answered in
+ * time), GR_EINVAL (also a timeout below GR_DURATION_DEFAULT),
  * GR_ENAMETOOLONG, GR_ENOMEM.
  */
-GR_API int gr_whereis_any(gr_system *sys, const char *name, int timeout_ms,
+GR_API int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
                           gr_ref *out);
 
 /* Copies this system's node name ("root" for the first process) into buf
- * (GR_NAME_MAX + 1 bytes). */
-GR_API void gr_node_name(gr_system *sys, char *buf);
+ * of size bytes (GR_NAME_MAX + 1 always suffice), NUL-terminated. Returns
+ * GR_OK, GR_EINVAL (NULL sys or buf) or GR_ENAMETOOLONG (buf too small;
+ * nothing is copied). */
+GR_API int gr_node_name(gr_system *sys, char *buf, size_t size);
 
 #endif
