@@ -79,17 +79,13 @@ export build_dir log_dir
 echo "stress: ${#tests[@]} tests x $runs runs, $burners burners," \
   "${GROVE_SANITIZER:-no sanitizer}; failed runs' output in $log_dir"
 start=$(date +%s)
-for test in "${tests[@]}"; do
-  for ((n = 1; n <= runs; n++)); do
-    echo "$test $n"
-  done
-done | xargs -P "$jobs" -n 2 bash -c 'run_one "$0" "$1"'
-
 failed=0
-printf '%-28s %5s %7s\n' test runs failed
+printf '%-28s %5s %7s %6s\n' test runs failed secs
 for test in "${tests[@]}"; do
+  t0=$(date +%s)
+  seq 1 "$runs" | xargs -P "$jobs" -I{} bash -c 'run_one "$0" {}' "$test" >/dev/null
   f=$(find "$log_dir" -name "$test.*.log" | wc -l)
-  printf '%-28s %5d %7d\n' "$test" "$runs" "$f"
+  printf '%-28s %5d %7d %6d\n' "$test" "$runs" "$f" $(($(date +%s) - t0))
   failed=$((failed + f))
 done
 echo "stress: $failed failed runs in $(($(date +%s) - start)) s"
