@@ -400,6 +400,11 @@ int gr_stop_with(gr_ctx *ctx, const gr_reason *why)
     return GR_STOP;
 }
 
+void gr__accept_calls(gr_ctx *ctx)
+{
+    ctx->self->takes_calls = true;
+}
+
 gr_ref gr__ctx_parent(const gr_ctx *ctx)
 {
     return ctx->parent != NULL ? gr__actor_ref(ctx->parent) : GR_REF_NONE;

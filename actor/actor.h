@@ -48,6 +48,9 @@ typedef struct gr__actor {
     uint64_t serial;              /* This actor's id-table serial. */
     struct gr__actor *sched_next; /* Link in the injection queue. */
     _Atomic(uint64_t) popped;     /* Messages popped; the runner stores. */
+    /* It answers runtime requests (gr__accept_calls); owner-only, set in
+     * init. Others get GR_ENOTSUP from the runtime. */
+    bool takes_calls;
 } gr__actor;
 
 _Static_assert(sizeof(gr__actor) == 128, "an actor header is two lines");
@@ -67,6 +70,11 @@ struct gr_ctx {
     gr__actor *parent;    /* In init: the actor that spawned this one
                              linked, or NULL. */
 };
+
+/* In init: declares that this actor answers runtime requests (requests of
+ * a reserved type, such as a supervisor's calls); to any other actor the
+ * runtime answers them with GR_ENOTSUP, never passing them to its handler. */
+void gr__accept_calls(gr_ctx *ctx);
 
 /* In init: the reference of the actor that spawned the current one linked
  * (a supervisor, say), or GR_REF_NONE. */

@@ -28,6 +28,7 @@
 
 #include "actor/message.h"
 #include "actor/relations.h"
+#include "actor/request.h"
 #include "actor/send.h"
 #include "actor/system.h"
 #include "actor/timer.h"
@@ -137,8 +138,17 @@ int gr_ask_then(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
                 size_t len, gr_duration timeout, gr_ask_fn fn, void *arg,
                 uint64_t *corr)
 {
+    if (type >= GR_MSG_RESERVED)
+        return GR_EINVAL;
+    return gr__ask_any(ctx, target, type, data, len, timeout, fn, arg, corr);
+}
+
+int gr__ask_any(gr_ctx *ctx, gr_ref target, uint32_t type, const void *data,
+                size_t len, gr_duration timeout, gr_ask_fn fn, void *arg,
+                uint64_t *corr)
+{
     int64_t ms;
-    if (ctx == NULL || type >= GR_MSG_RESERVED ||
+    if (ctx == NULL ||
         gr__duration_ms(timeout, GR_DURATION_DEFAULT_MS, &ms) != GR_OK)
         return GR_EINVAL;
     gr__actor *a = ctx->self;
@@ -211,7 +221,15 @@ static void answered(gr__actor *a, gr__worker *w, const gr_request *req)
 int gr_reply_to(gr_ctx *ctx, const gr_request *req, uint32_t type,
                 const void *data, size_t len)
 {
-    if (ctx == NULL || req == NULL || req->corr == 0 || type >= GR_MSG_RESERVED)
+    if (type >= GR_MSG_RESERVED)
+        return GR_EINVAL;
+    return gr__reply_any(ctx, req, type, data, len);
+}
+
+int gr__reply_any(gr_ctx *ctx, const gr_request *req, uint32_t type,
+                  const void *data, size_t len)
+{
+    if (ctx == NULL || req == NULL || req->corr == 0)
         return GR_EINVAL;
     gr__actor *a = ctx->self;
     int rc = gr__check_payload(a->sys, data, len);
@@ -235,6 +253,13 @@ int gr_reply(gr_ctx *ctx, const gr_msg *msg, uint32_t type, const void *data,
 {
     gr_request req = gr_request_of(msg);
     return gr_reply_to(ctx, &req, type, data, len);
+}
+
+int gr__ask_failed_rc(const gr_reason *why)
+{
+    return why->code == GR_ENOTSUP || why->code == GR_ENOCONNECTION
+               ? why->code
+               : GR_ENOACTOR;
 }
 
 int gr_ask_failed_read(const gr_msg *msg, gr_reason *out)

@@ -8,6 +8,7 @@
 
 #include "actor/message.h"
 #include "actor/remote.h"
+#include "actor/request.h"
 #include "actor/scheduler.h"
 #include "actor/send.h"
 #include "actor/system.h"
@@ -60,8 +61,19 @@ static int await_answer(gr_system *sys, gr_inbox *inbox, gr_ref callee,
 int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
             size_t len, gr_duration timeout, gr_msg **reply)
 {
+    if (type >= GR_MSG_RESERVED) {
+        if (reply != NULL)
+            *reply = NULL;
+        return GR_EINVAL;
+    }
+    return gr__call_any(sys, target, type, data, len, timeout, reply);
+}
+
+int gr__call_any(gr_system *sys, gr_ref target, uint32_t type, const void *data,
+                 size_t len, gr_duration timeout, gr_msg **reply)
+{
     int64_t ms;
-    if (sys == NULL || reply == NULL || type >= GR_MSG_RESERVED ||
+    if (sys == NULL || reply == NULL ||
         gr__duration_ms(timeout, GR_DURATION_DEFAULT_MS, &ms) != GR_OK)
         return GR_EINVAL;
     *reply = NULL;
@@ -93,8 +105,10 @@ int gr_call(gr_system *sys, gr_ref target, uint32_t type, const void *data,
      * finds no inbox and becomes an expired_reply dead letter. */
     gr_inbox_close(inbox);
     if (m != NULL && m->type == GR_MSG_ASK_FAILED) {
+        gr_reason why = {.code = GR_ENOACTOR};
+        (void)gr_ask_failed_read(m, &why);
         gr_msg_free(m);
-        return GR_ENOACTOR;
+        return gr__ask_failed_rc(&why);
     }
     *reply = m;
     return rc;

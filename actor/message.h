@@ -20,7 +20,12 @@
 
 #include "actor/mailbox.h"
 
-/* Runtime-internal message types (from GR_MSG_RESERVED up). */
+/*
+ * Runtime-internal message types (from GR_MSG_RESERVED up). actor/'s own
+ * are here, below GR_MSG_RESERVED + 0x20; the layers above keep theirs:
+ * + 0x20 to + 0x3F supervisor/ (supervisor/sup.h), + 0x40 to + 0x5F
+ * transport/ (transport/transport.h). Public types start at + 0x100.
+ */
 enum {
     GR__MSG_STOP = GR_MSG_RESERVED + 1,         /* gr_stop(): exit, shutdown. */
     GR__MSG_MONITOR = GR_MSG_RESERVED + 2,      /* corr: id; from: watcher. */
@@ -30,10 +35,6 @@ enum {
     GR__MSG_SIGNAL = GR_MSG_RESERVED + 6,       /* An exit signal. */
     GR__MSG_KILL = GR_MSG_RESERVED + 7,         /* A direct kill, no payload
                                                    (sent by timers). */
-    GR__MSG_SUP_CALL = GR_MSG_RESERVED + 8,     /* A request to a supervisor;
-                                                   answered with a
-                                                   GR_MSG_SUP_REPLY. */
-    GR__MSG_SUP_TIMER = GR_MSG_RESERVED + 9,    /* A supervisor's own timer. */
     GR__MSG_ASK_TIMEOUT = GR_MSG_RESERVED + 10, /* corr: an ask timed out. */
     GR__MSG_ASK_FORGET = GR_MSG_RESERVED + 11,  /* corr: the asker stopped
                                                    waiting for this reply. */

@@ -10,8 +10,6 @@
 #include "actor/send.h"
 #include "actor/timer.h"
 
-#include <grove/supervisor.h>
-
 gr__relations *gr__relations_of(gr__actor *a)
 {
     if (a->rel == NULL)
@@ -59,6 +57,14 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
     case GR__MSG_ASK_SWEEP:
         return gr__ask_signal(a, w, m);
     default:
+        /* A runtime request (a supervisor call, say) to an actor that does
+         * not take them: answered here, never a surprise for its handler. */
+        if (m->type >= GR_MSG_RESERVED && (m->flags & GR_MSG_REQUEST) &&
+            !a->takes_calls) {
+            gr__ask_send_failed(a->sys, w, m->to, m->from, m->corr,
+                                &(gr_reason){.code = GR_ENOTSUP});
+            return GR__SIG_CONSUMED;
+        }
         return GR__SIG_DELIVER;
     }
 }
@@ -86,10 +92,7 @@ void gr__signal_refused(gr_system *sys, const gr_msg *m, int code)
         gr__monitor_orphan(sys, m, code);
     else if (m->type == GR__MSG_LINK)
         gr__link_orphan(sys, m, code);
-    else if (m->type == GR__MSG_SUP_CALL) {
-        /* The supervisor is gone: its caller must not wait forever. */
-        gr_sup_reply r = {.rc = code};
-        (void)gr__deliver(sys, gr__worker_of(sys), GR_MSG_SUP_REPLY, m->to,
-                          m->from, m->corr, &r, sizeof r);
-    }
+    else if (m->flags & GR_MSG_REQUEST) /* Its asker must not wait. */
+        gr__ask_send_failed(sys, gr__worker_of(sys), m->to, m->from, m->corr,
+                            &(gr_reason){.code = code});
 }

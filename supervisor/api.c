@@ -1,17 +1,14 @@
 /*
  * The runtime API, caller side: requests to a supervisor, sent from an
- * actor (the *_async forms, answered by a GR_MSG_SUP_REPLY) or from a
- * plain thread (blocking on a private inbox until the answer comes).
+ * actor (the *_async forms: asks, answered by a GR_MSG_SUP_REPLY, a
+ * GR_MSG_TIMEOUT or a GR_MSG_ASK_FAILED) or from a plain thread (calls).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <grove/inbox.h>
 
-#include "actor/actor.h"
-#include "actor/message.h"
-#include "actor/scheduler.h"
-#include "actor/send.h"
+#include "actor/request.h"
 #include "supervisor/sup.h"
 
 /* Copies a label into a request field; GR_ENAMETOOLONG if it cannot fit. */
@@ -80,56 +77,40 @@ static int build_terminate(const char *id, gr_ref child, sup_req **out,
 }
 
 /* Sends a request from an actor; frees it. */
-static int send_async(gr_ctx *ctx, gr_ref sup, uint64_t corr, sup_req *r,
-                      size_t len)
+static int send_async(gr_ctx *ctx, gr_ref sup, sup_req *r, size_t len,
+                      gr_duration timeout, uint64_t *corr)
 {
-    int rc = gr__deliver(gr_ctx_system(ctx), ctx->w, GR__MSG_SUP_CALL,
-                         gr_self(ctx), sup, corr, r, len);
+    int rc = gr__ask_any(ctx, sup, GR__MSG_SUP_CALL, r, len, timeout, NULL,
+                         NULL, corr);
     free(r);
     return rc;
 }
 
 /*
- * Sends a request from a plain thread and waits for the answer: its
- * header into *reply, and up to extra_len bytes after it into extra.
- * Frees the request.
+ * Sends a request from a plain thread and waits for the answer (a runtime
+ * call, actor/request.h): its header into *reply, and up to extra_len bytes
+ * after it into extra. Frees the request. Waits as OTP's supervisor calls
+ * do, without a limit; it still returns when the supervisor exits or its
+ * node goes down, and at once for a target that is not a supervisor
+ * (GR_ENOTSUP).
  */
 static int call(gr_system *sys, gr_ref sup, sup_req *r, size_t len,
                 gr_sup_reply *reply, void *extra, size_t extra_len)
 {
-    if (gr__in_handler()) {
-        free(r);
-        return GR_EWRONGTHREAD;
-    }
-    gr_inbox *inbox;
-    int rc = gr_inbox_open(sys, &inbox);
-    if (rc != GR_OK) {
-        free(r);
-        return rc;
-    }
-    rc = gr__deliver(sys, NULL, GR__MSG_SUP_CALL, gr_inbox_ref(inbox), sup, 1,
-                     r, len);
+    gr_msg *m = NULL;
+    int rc = gr__call_any(sys, sup, GR__MSG_SUP_CALL, r, len,
+                          GR_DURATION_INFINITE, &m);
     free(r);
-    /* Once sent, an answer always comes (see calls.c), so wait for it. */
-    while (rc == GR_OK) {
-        gr_msg *m;
-        rc = gr_inbox_recv(inbox, &m, GR_DURATION_INFINITE);
-        if (rc != GR_OK)
-            break;
-        if (m->type == GR_MSG_SUP_REPLY && m->corr == 1 &&
-            m->len >= sizeof *reply) {
-            memcpy(reply, m->data, sizeof *reply);
-            size_t more = m->len - sizeof *reply;
-            if (extra != NULL)
-                memcpy(extra, (const char *)m->data + sizeof *reply,
-                       more < extra_len ? more : extra_len);
-            gr_msg_free(m);
-            rc = reply->rc;
-            break;
-        }
-        gr_msg_free(m);
+    if (rc != GR_OK)
+        return rc;
+    if ((rc = gr_sup_reply_read(m, reply)) == GR_OK) {
+        size_t more = m->len > sizeof *reply ? m->len - sizeof *reply : 0;
+        if (extra != NULL)
+            memcpy(extra, (const char *)m->data + sizeof *reply,
+                   more < extra_len ? more : extra_len);
+        rc = reply->rc;
     }
-    gr_inbox_close(inbox);
+    gr_msg_free(m);
     return rc;
 }
 
@@ -250,38 +231,49 @@ int gr_supervisor_count_children(gr_system *sys, gr_ref sup,
 }
 
 int gr_supervisor_start_child_async(gr_ctx *ctx, gr_ref sup,
-                                    const gr_child_spec *spec, uint64_t corr)
+                                    const gr_child_spec *spec,
+                                    gr_duration timeout, uint64_t *corr)
 {
     sup_req *r;
     size_t len;
     int rc = ctx == NULL ? GR_EINVAL : build_start(spec, &r, &len);
-    return rc != GR_OK ? rc : send_async(ctx, sup, corr, r, len);
+    return rc != GR_OK ? rc : send_async(ctx, sup, r, len, timeout, corr);
 }
 
 int gr_supervisor_spawn_child_async(gr_ctx *ctx, gr_ref sup, const void *arg,
-                                    size_t arg_len, uint64_t corr)
+                                    size_t arg_len, gr_duration timeout,
+                                    uint64_t *corr)
 {
     sup_req *r;
     size_t len;
     int rc = ctx == NULL ? GR_EINVAL
                          : build(SUP_SPAWN_CHILD, arg, arg_len, &r, &len);
-    return rc != GR_OK ? rc : send_async(ctx, sup, corr, r, len);
+    return rc != GR_OK ? rc : send_async(ctx, sup, r, len, timeout, corr);
 }
 
 int gr_supervisor_terminate_child_async(gr_ctx *ctx, gr_ref sup, const char *id,
-                                        gr_ref child, uint64_t corr)
+                                        gr_ref child, gr_duration timeout,
+                                        uint64_t *corr)
 {
     sup_req *r;
     size_t len;
     int rc = ctx == NULL ? GR_EINVAL : build_terminate(id, child, &r, &len);
-    return rc != GR_OK ? rc : send_async(ctx, sup, corr, r, len);
+    return rc != GR_OK ? rc : send_async(ctx, sup, r, len, timeout, corr);
 }
 
 int gr_sup_reply_read(const gr_msg *msg, gr_sup_reply *out)
 {
-    if (msg == NULL || out == NULL || msg->type != GR_MSG_SUP_REPLY ||
-        msg->len < sizeof *out)
+    if (msg == NULL || out == NULL || !(msg->flags & GR_MSG_REPLY))
         return GR_EINVAL;
-    memcpy(out, msg->data, sizeof *out);
+    gr_reason why;
+    *out = (gr_sup_reply){.child = GR_REF_NONE};
+    if (msg->type == GR_MSG_SUP_REPLY && msg->len >= sizeof *out)
+        memcpy(out, msg->data, sizeof *out);
+    else if (msg->type == GR_MSG_TIMEOUT)
+        out->rc = GR_ETIMEDOUT;
+    else if (gr_ask_failed_read(msg, &why) == GR_OK)
+        out->rc = gr__ask_failed_rc(&why);
+    else
+        return GR_EINVAL;
     return GR_OK;
 }

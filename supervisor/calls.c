@@ -1,20 +1,21 @@
 /*
  * The runtime API, supervisor side: answering start / spawn / terminate /
- * restart / delete / which / count requests. Every request gets exactly
- * one GR_MSG_SUP_REPLY: from here, from a job that finishes it, from
- * terminate (GR_ESHUTDOWN), or from the runtime when the supervisor is
- * gone (GR_ENOACTOR).
+ * restart / delete / which / count requests. They are runtime requests
+ * (actor/request.h): each gets exactly one answer, a GR_MSG_SUP_REPLY from
+ * here, from a job that finishes it, or from terminate (GR_ESHUTDOWN); if
+ * the supervisor is gone before that, the ask machinery fails the request.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "actor/actor.h"
+#include "actor/request.h"
 #include "actor/send.h"
 #include "actor/system.h"
 #include "supervisor/sup.h"
 
-void gr__sup_reply(sup_state *s, gr_ctx *ctx, gr_ref to, uint64_t corr, int rc,
-                   gr_ref child, const void *extra, size_t extra_len)
+void gr__sup_reply(gr_ctx *ctx, gr_ref to, uint64_t corr, int rc, gr_ref child,
+                   const void *extra, size_t extra_len)
 {
     gr_sup_reply r = {.rc = rc, .child = child};
     size_t len = sizeof r + extra_len;
@@ -29,8 +30,8 @@ void gr__sup_reply(sup_state *s, gr_ctx *ctx, gr_ref to, uint64_t corr, int rc,
     memcpy(buf, &r, sizeof r);
     if (extra_len > 0)
         memcpy(buf + sizeof r, extra, extra_len);
-    (void)gr__deliver(s->sys, ctx->w, GR_MSG_SUP_REPLY, s->self, to, corr, buf,
-                      len);
+    gr_request req = {.from = to, .corr = corr};
+    (void)gr__reply_any(ctx, &req, GR_MSG_SUP_REPLY, buf, len);
     if (buf != small)
         free(buf);
 }
@@ -84,7 +85,7 @@ static int terminate_child(sup_state *s, gr_ctx *ctx, const sup_req *r,
 {
     sup_child *c = find_child(s, r);
     if (c == NULL) {
-        gr__sup_reply(s, ctx, m->from, m->corr, GR_ENOTFOUND, GR_REF_NONE, NULL,
+        gr__sup_reply(ctx, m->from, m->corr, GR_ENOTFOUND, GR_REF_NONE, NULL,
                       0);
         return GR_CONTINUE;
     }
@@ -95,13 +96,12 @@ static int terminate_child(sup_state *s, gr_ctx *ctx, const sup_req *r,
         c->state = GR_CHILD_STOPPED;
         if (remove != NULL)
             gr__sup_remove_child(s, remove);
-        gr__sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, NULL, 0);
+        gr__sup_reply(ctx, m->from, m->corr, GR_OK, GR_REF_NONE, NULL, 0);
         return GR_CONTINUE;
     }
     sup_child **stop = malloc(sizeof *stop);
     if (stop == NULL) {
-        gr__sup_reply(s, ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL,
-                      0);
+        gr__sup_reply(ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
         return GR_CONTINUE;
     }
     stop[0] = c;
@@ -150,8 +150,7 @@ static void which_children(sup_state *s, gr_ctx *ctx, const sup_req *r,
     size_t len = sizeof total + k * sizeof(gr_child_info);
     unsigned char *buf = malloc(len);
     if (buf == NULL) {
-        gr__sup_reply(s, ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL,
-                      0);
+        gr__sup_reply(ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
         return;
     }
     memcpy(buf, &total, sizeof total);
@@ -165,7 +164,7 @@ static void which_children(sup_state *s, gr_ctx *ctx, const sup_req *r,
         strncpy(info.id, c->id, GR_NAME_MAX);
         memcpy(&out[i], &info, sizeof info);
     }
-    gr__sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, buf, len);
+    gr__sup_reply(ctx, m->from, m->corr, GR_OK, GR_REF_NONE, buf, len);
     free(buf);
 }
 
@@ -179,23 +178,21 @@ static void count_children(sup_state *s, gr_ctx *ctx, const gr_msg *m)
         else
             n.workers++;
     }
-    gr__sup_reply(s, ctx, m->from, m->corr, GR_OK, GR_REF_NONE, &n, sizeof n);
+    gr__sup_reply(ctx, m->from, m->corr, GR_OK, GR_REF_NONE, &n, sizeof n);
 }
 
 int gr__sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m)
 {
     sup_req r;
     if (m->len < sizeof r) {
-        gr__sup_reply(s, ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL,
-                      0);
+        gr__sup_reply(ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL, 0);
         return GR_CONTINUE;
     }
     /* The arg bytes stay in the message; r is only the fixed part. */
     const sup_req *req = m->data;
     memcpy(&r, req, sizeof r);
     if (r.arg_len != m->len - sizeof r) {
-        gr__sup_reply(s, ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL,
-                      0);
+        gr__sup_reply(ctx, m->from, m->corr, GR_EINVAL, GR_REF_NONE, NULL, 0);
         return GR_CONTINUE;
     }
     gr_ref child = GR_REF_NONE;
@@ -223,6 +220,6 @@ int gr__sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m)
         rc = GR_EINVAL;
         break;
     }
-    gr__sup_reply(s, ctx, m->from, m->corr, rc, child, NULL, 0);
+    gr__sup_reply(ctx, m->from, m->corr, rc, child, NULL, 0);
     return GR_CONTINUE;
 }

@@ -95,6 +95,12 @@ typedef struct sup_state {
     sup_stashed *stash, *stash_tail;
 } sup_state;
 
+/* A request to a supervisor (a runtime request, see actor/request.h; payload
+ * a sup_req), answered with a GR_MSG_SUP_REPLY. */
+#define GR__MSG_SUP_CALL (GR_MSG_RESERVED + 0x20u)
+/* A supervisor's own timer. */
+#define GR__MSG_SUP_TIMER (GR_MSG_RESERVED + 0x21u)
+
 /* Requests (GR__MSG_SUP_CALL payloads). */
 typedef enum sup_op {
     SUP_START_CHILD,
@@ -155,8 +161,8 @@ int gr__sup_job_terminate(sup_state *s, gr_ctx *ctx, sup_child **stop, size_t n,
 int gr__sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m);
 
 /* Sends a GR_MSG_SUP_REPLY with rc and child (and extra bytes after it). */
-void gr__sup_reply(sup_state *s, gr_ctx *ctx, gr_ref to, uint64_t corr, int rc,
-                   gr_ref child, const void *extra, size_t extra_len);
+void gr__sup_reply(gr_ctx *ctx, gr_ref to, uint64_t corr, int rc, gr_ref child,
+                   const void *extra, size_t extra_len);
 
 /* --- spec.c: checking and copying specs. --- */
 

@@ -163,7 +163,7 @@ static int job_done(sup_state *s, gr_ctx *ctx)
     case THEN_REPLY:
         if (job.remove != NULL)
             gr__sup_remove_child(s, job.remove);
-        gr__sup_reply(s, ctx, job.reply_to, job.reply_corr, GR_OK, GR_REF_NONE,
+        gr__sup_reply(ctx, job.reply_to, job.reply_corr, GR_OK, GR_REF_NONE,
                       NULL, 0);
         return GR_CONTINUE;
     case THEN_EXIT:
@@ -478,7 +478,7 @@ static int sup_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 static void sup_free(sup_state *s, gr_ctx *ctx)
 {
     if (s->job.active && s->job.then == THEN_REPLY)
-        gr__sup_reply(s, ctx, s->job.reply_to, s->job.reply_corr, GR_ESHUTDOWN,
+        gr__sup_reply(ctx, s->job.reply_to, s->job.reply_corr, GR_ESHUTDOWN,
                       GR_REF_NONE, NULL, 0);
     if (s->job.kill_timer != 0)
         gr__timer_cancel(s->sys, s->job.kill_timer);
@@ -487,7 +487,7 @@ static void sup_free(sup_state *s, gr_ctx *ctx)
         sup_stashed *st = s->stash;
         s->stash = st->next;
         if (st->msg.type == GR__MSG_SUP_CALL)
-            gr__sup_reply(s, ctx, st->msg.from, st->msg.corr, GR_ESHUTDOWN,
+            gr__sup_reply(ctx, st->msg.from, st->msg.corr, GR_ESHUTDOWN,
                           GR_REF_NONE, NULL, 0);
         free(st);
     }
@@ -549,6 +549,7 @@ static int sup_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
     s->sys = gr_ctx_system(ctx);
     s->self = gr_self(ctx);
     s->parent = gr__ctx_parent(ctx);
+    gr__accept_calls(ctx); /* Its runtime API arrives as requests. */
     s->strategy = sp.strategy;
     s->backoff = sp.backoff;
     s->rng = s->self.serial * 0x9E3779B97F4A7C15u ^ gr__sup_now_ms() ^ 1;

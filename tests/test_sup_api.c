@@ -76,7 +76,8 @@ struct rep {
     gr_ref child; /* REP_REPLY. */
     uint64_t corr;
     int32_t tag;
-    int32_t code;    /* REP_TERM, REP_EXIT, REP_DOWN: the reason's code. */
+    int32_t code;    /* REP_TERM, REP_EXIT, REP_DOWN: the reason's code;
+                        REP_REPLY: 1 for a GR_MSG_SUP_REPLY, 0 otherwise. */
     int32_t rc;      /* REP_SENT, REP_REPLY, REP_MONITORED. */
     int32_t read_rc; /* REP_SENT: gr_sup_reply_read on a non-reply. */
     int32_t nrcs;
@@ -210,8 +211,8 @@ static const gr_behaviour no_handle_b = {.name = "no_handle"};
 /* A client command. */
 struct cl_cmd {
     gr_ref sup;
-    gr_ref child; /* CL_TERMINATE by reference (id NULL). */
-    uint64_t corr;
+    gr_ref child;        /* CL_TERMINATE by reference (id NULL). */
+    uint64_t corr;       /* The test's tag for the request and its answer. */
     const char *id;      /* CL_TERMINATE, CL_PROBE. */
     gr_child_spec spec;  /* CL_START, CL_PROBE (its arg must stay valid). */
     struct kid_arg karg; /* CL_SPAWN. */
@@ -224,8 +225,14 @@ struct cl_arg {
     gr_ref probe_sup;
 };
 
+/* How many requests a client remembers: the runtime's corr of each, and
+ * the test's tag for it. */
+#define CL_PENDING 16
+
 struct client {
     gr_ref inbox;
+    uint64_t corr[CL_PENDING], tag[CL_PENDING];
+    unsigned next;
 };
 
 /* Calls every blocking supervisor function on sup; stores their codes. */
@@ -273,13 +280,16 @@ static int client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     struct client *c = state;
     struct rep r = {.self = gr_self(ctx)};
     struct cl_cmd cmd;
-    if (m->type == GR_MSG_SUP_REPLY) {
+    if (m->flags & GR_MSG_REPLY) { /* The answer to one of our requests. */
         gr_sup_reply reply = {0};
         r.read_rc = gr_sup_reply_read(m, &reply);
         r.rc = reply.rc;
         r.child = reply.child;
         r.corr = m->corr;
-        r.tag = (int32_t)m->corr;
+        r.code = (int32_t)m->type == (int32_t)GR_MSG_SUP_REPLY;
+        for (unsigned i = 0; i < CL_PENDING; i++)
+            if (c->corr[i] == m->corr)
+                r.tag = (int32_t)c->tag[i];
         r.from = m->from;
         (void)gr_tell(ctx, c->inbox, REP_REPLY, &r, sizeof r);
         return GR_CONTINUE;
@@ -294,20 +304,21 @@ static int client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
     if (!read_payload(m, &cmd, sizeof cmd))
         return GR_CONTINUE;
-    r.corr = cmd.corr;
     r.tag = (int32_t)cmd.corr;
+    uint64_t corr = 0;
     switch (m->type) {
     case CL_START:
-        r.rc =
-            gr_supervisor_start_child_async(ctx, cmd.sup, &cmd.spec, cmd.corr);
+        r.rc = gr_supervisor_start_child_async(ctx, cmd.sup, &cmd.spec,
+                                               GR_DURATION_DEFAULT, &corr);
         break;
     case CL_SPAWN:
         r.rc = gr_supervisor_spawn_child_async(ctx, cmd.sup, &cmd.karg,
-                                               sizeof cmd.karg, cmd.corr);
+                                               sizeof cmd.karg,
+                                               GR_DURATION_DEFAULT, &corr);
         break;
     case CL_TERMINATE:
-        r.rc = gr_supervisor_terminate_child_async(ctx, cmd.sup, cmd.id,
-                                                   cmd.child, cmd.corr);
+        r.rc = gr_supervisor_terminate_child_async(
+            ctx, cmd.sup, cmd.id, cmd.child, GR_DURATION_DEFAULT, &corr);
         break;
     case CL_PROBE:
         probe_blocking(gr_ctx_system(ctx), cmd.sup, cmd.id, &cmd.spec, &r);
@@ -322,6 +333,11 @@ static int client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     default:
         return GR_CONTINUE;
     }
+    /* Remember the runtime's corr for the test's tag. */
+    r.corr = corr;
+    c->corr[c->next] = corr;
+    c->tag[c->next] = cmd.corr;
+    c->next = (c->next + 1) % CL_PENDING;
     /* A command is not a reply: gr_sup_reply_read must refuse it. */
     gr_sup_reply junk;
     r.read_rc = gr_sup_reply_read(m, &junk);
@@ -1283,9 +1299,62 @@ static void test_calls_dead_supervisor(void)
     close_env();
 }
 
-/* The *_async forms, from an actor: each request gets one
- * GR_MSG_SUP_REPLY from the supervisor with the request's corr, read with
- * gr_sup_reply_read (which refuses other messages). */
+/* Calls on an actor that is not a supervisor (a supervisor's worker)
+ * return GR_ENOTSUP at once, blocking or async, and do not disturb it: its
+ * handler never sees them, it does not crash, and it still works. */
+static void test_calls_not_a_supervisor(void)
+{
+    CHECK(open_env(0));
+    struct kid_arg a = kid_arg(1, TRAP_NONE, R_ALL, NULL);
+    gr_child_spec kids[] = {kid_spec("a", &a, GR_PERMANENT, 1000)};
+    gr_sup_spec sp = sup_spec(GR_ONE_FOR_ONE, 1, kids, 1);
+    gr_ref sup;
+    struct rep r;
+    CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
+    CHECK(take(REP_INIT, 1, &r));
+    gr_ref worker = r.self;
+
+    gr_child_spec k = kid_spec("b", &a, GR_PERMANENT, 1000);
+    gr_child_info v[4];
+    gr_child_counts c;
+    size_t n;
+    gr_ref out;
+    CHECK_EQ(gr_supervisor_start_child(T.sys, worker, &k, &out), GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_spawn_child(T.sys, worker, &a, sizeof a, &out),
+             GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, worker, "a", GR_REF_NONE),
+             GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, worker, "a", &out), GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_delete_child(T.sys, worker, "a"), GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_which_children(T.sys, worker, v, 4, &n), GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, worker, &c), GR_ENOTSUP);
+
+    /* From an actor: the answer is a GR_MSG_ASK_FAILED read as
+     * GR_ENOTSUP. */
+    gr_ref cl;
+    struct cl_arg ca = {.inbox = T.me};
+    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
+    struct cl_cmd cmd_start = {.sup = worker, .corr = 201, .spec = k};
+    CHECK_EQ(cmd(cl, CL_START, &cmd_start, sizeof cmd_start), GR_OK);
+    CHECK(take(REP_SENT, 201, &r));
+    CHECK_EQ(r.rc, GR_OK);
+    CHECK(take(REP_REPLY, 201, &r));
+    CHECK_EQ(r.code, 0); /* Not a GR_MSG_SUP_REPLY. */
+    CHECK_EQ(r.read_rc, GR_OK);
+    CHECK_EQ(r.rc, GR_ENOTSUP);
+    CHECK(gr_ref_is_none(r.child));
+
+    /* The worker was not disturbed: no exit, no restart, still there. */
+    CHECK(none_within(REP_TERM, 1, QUIET_MS));
+    CHECK_EQ(which(sup, v), 1);
+    CHECK(gr_ref_eq(v[0].ref, worker));
+    close_env();
+}
+
+/* The *_async forms, from an actor: each request is an ask whose one
+ * answer, a GR_MSG_SUP_REPLY from the supervisor, carries the corr the
+ * call stored, read with gr_sup_reply_read (which refuses other
+ * messages). */
 static void test_async_replies(void)
 {
     CHECK(open_env(0));
@@ -1308,9 +1377,13 @@ static void test_async_replies(void)
     CHECK(take(REP_SENT, 101, &r));
     CHECK_EQ(r.rc, GR_OK);
     CHECK_EQ(r.read_rc, GR_EINVAL);
+    uint64_t sent_corr = r.corr;
+    CHECK(sent_corr != 0);
     CHECK(take(REP_REPLY, 101, &r));
+    CHECK_EQ(r.corr, sent_corr);
+    CHECK_EQ(r.code, 1); /* A GR_MSG_SUP_REPLY. */
     CHECK_EQ(r.read_rc, GR_OK);
-    CHECK_EQ(r.corr, 101);
+    CHECK_EQ(r.tag, 101);
     CHECK_EQ(r.rc, GR_OK);
     CHECK(gr_ref_eq(r.from, sup));
     CHECK(take(REP_INIT, 1, &k));
@@ -1322,7 +1395,7 @@ static void test_async_replies(void)
     CHECK(take(REP_SENT, 102, &r));
     CHECK_EQ(r.rc, GR_OK);
     CHECK(take(REP_REPLY, 102, &r));
-    CHECK_EQ(r.corr, 102);
+    CHECK_EQ(r.tag, 102);
     CHECK_EQ(r.rc, GR_EEXIST);
     CHECK(gr_ref_is_none(r.child));
 
@@ -1330,7 +1403,7 @@ static void test_async_replies(void)
     struct cl_cmd t = {.sup = sup, .corr = 103, .id = "k1"};
     CHECK_EQ(cmd(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
     CHECK(take(REP_REPLY, 103, &r));
-    CHECK_EQ(r.corr, 103);
+    CHECK_EQ(r.tag, 103);
     CHECK_EQ(r.rc, GR_OK);
     CHECK(take(REP_TERM, 1, &k));
     CHECK_EQ(k.code, GR_ESHUTDOWN);
@@ -1338,7 +1411,7 @@ static void test_async_replies(void)
     t.id = "nope";
     CHECK_EQ(cmd(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
     CHECK(take(REP_REPLY, 104, &r));
-    CHECK_EQ(r.corr, 104);
+    CHECK_EQ(r.tag, 104);
     CHECK_EQ(r.rc, GR_ENOTFOUND);
 
     /* spawn_child_async on the simple-one-for-one supervisor. */
@@ -1348,7 +1421,7 @@ static void test_async_replies(void)
     CHECK(take(REP_SENT, 105, &r));
     CHECK_EQ(r.rc, GR_OK);
     CHECK(take(REP_REPLY, 105, &r));
-    CHECK_EQ(r.corr, 105);
+    CHECK_EQ(r.tag, 105);
     CHECK_EQ(r.rc, GR_OK);
     CHECK(gr_ref_eq(r.from, ssup));
     CHECK(take(REP_INIT, 7, &k));
@@ -1358,7 +1431,7 @@ static void test_async_replies(void)
     s.corr = 106;
     CHECK_EQ(cmd(cl, CL_SPAWN, &s, sizeof s), GR_OK);
     CHECK(take(REP_REPLY, 106, &r));
-    CHECK_EQ(r.corr, 106);
+    CHECK_EQ(r.tag, 106);
     CHECK_EQ(r.rc, GR_EINVAL);
 
     /* To a supervisor that is gone: refused at once, no reply. */
@@ -2429,7 +2502,8 @@ TEST_MAIN(TEST_CASE(test_shutdown_brutal),
           TEST_CASE(test_restart_child), TEST_CASE(test_delete_child),
           TEST_CASE(test_which_children), TEST_CASE(test_count_children),
           TEST_CASE(test_calls_wrong_thread),
-          TEST_CASE(test_calls_dead_supervisor), TEST_CASE(test_async_replies),
+          TEST_CASE(test_calls_dead_supervisor),
+          TEST_CASE(test_calls_not_a_supervisor), TEST_CASE(test_async_replies),
           TEST_CASE(test_sofo_spawn), TEST_CASE(test_sofo_restart_same_arg),
           TEST_CASE(test_sofo_transient_normal_removed),
           TEST_CASE(test_sofo_terminate_by_ref), TEST_CASE(test_sofo_stop_all),

@@ -50,7 +50,8 @@
     X(EBACKPRESSURE, -22, "link to the node is full")                          \
     X(EPROTO, -23, "protocol error on a node link")                            \
     X(ESIGNAL, -24, "node killed by a signal")                                 \
-    X(EEXITSTATUS, -25, "node exited with a nonzero status")
+    X(EEXITSTATUS, -25, "node exited with a nonzero status")                   \
+    X(ENOTSUP, -26, "the target does not take this request")
 
 /* Error codes returned by Grove functions; GR_OK is zero, failures negative. */
 typedef enum gr_err {

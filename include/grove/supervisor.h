@@ -147,6 +147,16 @@ typedef struct gr_child_counts {
 } gr_child_counts;
 
 /*
+ * The blocking calls below are for threads that are not running a callback
+ * (GR_EWRONGTHREAD there). Besides what each lists, every one returns
+ * GR_ENOTSUP at once when sup is not a supervisor (the actor is not
+ * disturbed), GR_ENOACTOR when sup is gone or exits before answering, and
+ * GR_ENOCONNECTION when sup's node goes down first. Like OTP's, they wait
+ * without a time limit for a supervisor that is busy (a child's init that
+ * takes long); from an actor, the *_async forms take a timeout.
+ */
+
+/*
  * Adds a child to a static supervisor and starts it; stores its reference
  * in *out (may be NULL). Returns GR_OK, GR_EEXIST (the id is taken), the
  * child init's error (the spec is then not kept), GR_EINVAL, GR_ENOACTOR
@@ -193,37 +203,52 @@ GR_API int gr_supervisor_which_children(gr_system *sys, gr_ref sup,
 GR_API int gr_supervisor_count_children(gr_system *sys, gr_ref sup,
                                         gr_child_counts *out);
 
-/* Type of the reply to an *_async request. Its corr is the request's
- * corr; read it with gr_sup_reply_read(). */
+/* Type of the reply to an *_async request: a reply (GR_MSG_REPLY) whose
+ * corr is the request's; read it with gr_sup_reply_read(). */
 #define GR_MSG_SUP_REPLY (GR_MSG_RESERVED + 0x110u)
 
-/* What a GR_MSG_SUP_REPLY says. */
+/* What the answer to an *_async request says. */
 typedef struct gr_sup_reply {
     int32_t rc; /* As the blocking call would return. */
     uint32_t reserved;
     gr_ref child; /* The child started, when rc is GR_OK. */
 } gr_sup_reply;
 
-/* From an actor: asks sup to start a child as gr_supervisor_start_child()
- * does; the answer comes as a GR_MSG_SUP_REPLY with corr. Returns GR_OK
- * when the request was sent, else as gr_tell(). */
+/*
+ * From an actor: asks sup to start a child as gr_supervisor_start_child()
+ * does, an ask (see gr_ask) with the request's id stored in *corr (may be
+ * NULL). Exactly one answer with that corr follows a GR_OK: a
+ * GR_MSG_SUP_REPLY, or a GR_MSG_TIMEOUT when timeout (a gr_duration;
+ * GR_DURATION_DEFAULT is 5 s) passes first, or a GR_MSG_ASK_FAILED when sup
+ * exits first, is not a supervisor or its node goes down. gr_sup_reply_read()
+ * reads all three. Returns GR_OK when the request was sent, else as gr_ask()
+ * (GR_ENOACTOR: sup is gone, no answer follows).
+ */
 GR_API int gr_supervisor_start_child_async(gr_ctx *ctx, gr_ref sup,
                                            const gr_child_spec *spec,
-                                           uint64_t corr);
+                                           gr_duration timeout, uint64_t *corr);
 
-/* From an actor: as gr_supervisor_spawn_child(), answered by a
- * GR_MSG_SUP_REPLY with corr. */
+/* From an actor: as gr_supervisor_spawn_child(), answered as
+ * gr_supervisor_start_child_async() is. */
 GR_API int gr_supervisor_spawn_child_async(gr_ctx *ctx, gr_ref sup,
                                            const void *arg, size_t arg_len,
-                                           uint64_t corr);
+                                           gr_duration timeout, uint64_t *corr);
 
-/* From an actor: as gr_supervisor_terminate_child(), answered by a
- * GR_MSG_SUP_REPLY with corr. */
+/* From an actor: as gr_supervisor_terminate_child(), answered as
+ * gr_supervisor_start_child_async() is. */
 GR_API int gr_supervisor_terminate_child_async(gr_ctx *ctx, gr_ref sup,
                                                const char *id, gr_ref child,
-                                               uint64_t corr);
+                                               gr_duration timeout,
+                                               uint64_t *corr);
 
-/* Reads a GR_MSG_SUP_REPLY into *out. Returns GR_OK or GR_EINVAL. */
+/*
+ * Reads the answer to an *_async request into *out: a GR_MSG_SUP_REPLY as
+ * the supervisor sent it; a GR_MSG_TIMEOUT as rc GR_ETIMEDOUT; a
+ * GR_MSG_ASK_FAILED as rc GR_ENOACTOR (the supervisor exited first),
+ * GR_ENOTSUP (the target is not a supervisor) or GR_ENOCONNECTION (its node
+ * went down), child GR_REF_NONE. Returns GR_OK, or GR_EINVAL for any other
+ * message.
+ */
 GR_API int gr_sup_reply_read(const gr_msg *msg, gr_sup_reply *out);
 
 #endif
