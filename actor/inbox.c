@@ -13,6 +13,7 @@
 
 #include "actor/message.h"
 #include "actor/relations.h"
+#include "actor/request.h"
 #include "actor/system.h"
 
 /* Never called: inboxes are popped by their owner, not scheduled. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "actor/message.h"
+#include "actor/request.h"
 #include "actor/send.h"
 #include "actor/system.h"
 

@@ -1,6 +1,9 @@
 /* System lifecycle: start, stop request, run, shutdown, stats. */
 #include "actor/system.h"
 
+#include "actor/request.h"
+#include "actor/runtime.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,4 +279,63 @@ void gr__broadcast_node_down(gr_system *sys, uint32_t node, uint32_t inc)
                               (gr_ref){serial, sys->node_id, sys->incarnation},
                               0, &d, sizeof d);
     }
+}
+
+/* ---- the internal API for supervisor/ and transport/ (runtime.h) ---- */
+
+const gr__logger *gr__system_log(const gr_system *sys)
+{
+    return &sys->log;
+}
+
+void gr__system_emit(gr_system *sys, gr_event *ev)
+{
+    gr__event_emit(&sys->events, &sys->log, ev);
+}
+
+gr__io *gr__system_io(gr_system *sys)
+{
+    return &sys->io;
+}
+
+uint32_t gr__system_node_id(const gr_system *sys)
+{
+    return sys->node_id;
+}
+
+uint32_t gr__system_incarnation(const gr_system *sys)
+{
+    return sys->incarnation;
+}
+
+const char *gr__system_node_name(const gr_system *sys)
+{
+    return sys->node_name;
+}
+
+bool gr__system_shutting_down(const gr_system *sys)
+{
+    /* relaxed: a hint for stopping; shutdown itself orders what matters. */
+    return atomic_load_explicit(&sys->shutting_down, memory_order_relaxed);
+}
+
+size_t gr__system_max_payload(const gr_system *sys)
+{
+    return sys->max_payload;
+}
+
+size_t gr__system_max_frame(const gr_system *sys)
+{
+    return sys->max_frame;
+}
+
+size_t gr__system_link_buffer(const gr_system *sys)
+{
+    return sys->link_buffer;
+}
+
+void gr__system_count_restart(gr_system *sys)
+{
+    /* relaxed: a statistic. */
+    atomic_fetch_add_explicit(&sys->restarts, 1, memory_order_relaxed);
 }

@@ -69,24 +69,4 @@ static inline int gr__check_payload(const gr_system *sys, const void *data,
     return len > sys->max_payload ? GR_EMSGSIZE : GR_OK;
 }
 
-/* Reads a gr_duration: *ms is its length in milliseconds (default_ms for
- * GR_DURATION_DEFAULT), or -1 for no limit. Returns GR_OK or GR_EINVAL. */
-static inline int gr__duration_ms(gr_duration d, int64_t default_ms,
-                                  int64_t *ms)
-{
-    if (d < GR_DURATION_DEFAULT)
-        return GR_EINVAL;
-    *ms = d == GR_DURATION_DEFAULT    ? default_ms
-          : d == GR_DURATION_INFINITE ? -1
-                                      : (int64_t)d;
-    return GR_OK;
-}
-
-/* Ids a worker takes from next_id at a time. */
-#define GR__ID_BLOCK 1024u
-
-/* Returns a fresh monitor or ask id, unique in sys; w is the calling
- * thread's worker of sys, or NULL. */
-uint64_t gr__new_id(gr_system *sys, gr__worker *w);
-
 #endif

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks, as CI runs them: every C file formatted by .clang-format,
-# and cppcheck with a curated set of checks, zero findings allowed.
+# the layering of actor/, supervisor/ and transport/, and cppcheck with a
+# curated set of checks, zero findings allowed.
 #
 # The set: cppcheck's warning, portability and performance checks, minus
 #   incorrectStringBooleanError  GR_ASSERT(cond && "why") is our idiom
@@ -26,6 +27,19 @@ done
 mapfile -t files < <(git ls-files '*.c' '*.h')
 echo "lint: clang-format on ${#files[@]} files"
 clang-format --dry-run --Werror "${files[@]}"
+
+echo "lint: layering"
+# actor/ never includes from the layers above it; they use actor/ only
+# through its internal API header (docs/architecture.md).
+if grep -n '#include "\(supervisor\|transport\)/' actor/*.[ch]; then
+  echo "lint: actor/ includes from a layer above it" >&2
+  exit 1
+fi
+if grep -n '#include "actor/' supervisor/*.[ch] transport/*.[ch] |
+  grep -v '"actor/runtime.h"'; then
+  echo "lint: supervisor/ and transport/ include actor/runtime.h only" >&2
+  exit 1
+fi
 
 echo "lint: cppcheck"
 cppcheck -q --std=c11 --enable=warning,portability,performance \

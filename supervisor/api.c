@@ -8,7 +8,7 @@
 
 #include <grove/inbox.h>
 
-#include "actor/request.h"
+#include "actor/runtime.h"
 #include "supervisor/sup.h"
 
 /* Copies a label into a request field; GR_ENAMETOOLONG if it cannot fit. */

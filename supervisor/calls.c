@@ -8,10 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actor/actor.h"
-#include "actor/request.h"
-#include "actor/send.h"
-#include "actor/system.h"
+#include "actor/runtime.h"
 #include "supervisor/sup.h"
 
 void gr__sup_reply(gr_ctx *ctx, gr_ref to, uint64_t corr, int rc, gr_ref child,

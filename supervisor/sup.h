@@ -12,7 +12,7 @@
 #include <grove/link.h>
 #include <grove/supervisor.h>
 
-#include "actor/refmap.h"
+#include "actor/runtime.h"
 
 /* One child: its spec (owned copies) and what it is doing. */
 typedef struct sup_child {

@@ -12,11 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actor/actor.h"
-#include "actor/message.h"
-#include "actor/send.h"
-#include "actor/system.h"
-#include "actor/timer.h"
+#include "actor/runtime.h"
 #include "supervisor/sup.h"
 
 static const gr_reason shutdown_reason = {.code = GR_ESHUTDOWN};
@@ -33,7 +29,7 @@ static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
                    .reason = why != NULL ? *why : gr_reason_of(GR_OK),
                    .restarts = gr__sup_window_count(&s->window)};
     ev.level = gr__sup_event_level(kind, &ev.reason);
-    gr__event_emit(&s->sys->events, &s->sys->log, &ev);
+    gr__system_emit(s->sys, &ev);
 }
 
 /* --- Children. --- */
@@ -113,7 +109,7 @@ int gr__sup_start_child(sup_state *s, gr_ctx *ctx, sup_child *c, bool restart,
     c->ref = ref;
     c->state = GR_CHILD_RUNNING;
     if (restart)
-        atomic_fetch_add_explicit(&s->sys->restarts, 1, memory_order_relaxed);
+        gr__system_count_restart(s->sys);
     emit(s, restart ? GR_EV_CHILD_RESTARTED : GR_EV_CHILD_STARTED, c, ref,
          NULL);
     return GR_OK;
@@ -413,7 +409,7 @@ static void stash(sup_state *s, const gr_msg *m)
     sup_stashed *st = malloc(sizeof *st + m->len);
     if (st == NULL) {
         /* Cannot keep it: a request still gets its answer. */
-        gr__log(&s->sys->log, GR_LOG_ERROR,
+        gr__log(gr__system_log(s->sys), GR_LOG_ERROR,
                 "supervisor: out of memory; message type 0x%x dropped",
                 m->type);
         return;
@@ -450,7 +446,7 @@ static int dispatch(sup_state *s, gr_ctx *ctx, const gr_msg *m)
     case GR__MSG_SUP_CALL:
         return gr__sup_handle_call(s, ctx, m);
     default:
-        gr__log(&s->sys->log, GR_LOG_WARN,
+        gr__log(gr__system_log(s->sys), GR_LOG_WARN,
                 "supervisor: unexpected message type 0x%x ignored", m->type);
         return GR_CONTINUE;
     }

@@ -1809,9 +1809,8 @@ static void test_call_timeout(void)
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 1);
     /* Zero: no waiting for a reply that takes 100 ms (it expires). */
     q = (struct q){.val = 9, .mode = M_DEFER, .delay_ms = 100};
-    CHECK_EQ(
-        gr_call(E.sys, callee, Q, &q, sizeof q, GR_DURATION_ZERO, &reply),
-        GR_ETIMEDOUT);
+    CHECK_EQ(gr_call(E.sys, callee, Q, &q, sizeof q, GR_DURATION_ZERO, &reply),
+             GR_ETIMEDOUT);
     CHECK(reply == NULL);
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 2), 2);
     CHECK_EQ(gr_call(E.sys, callee, Q, &q, sizeof q, -3, &reply), GR_EINVAL);

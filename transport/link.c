@@ -13,8 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "actor/remote.h"
-#include "actor/scheduler.h"
+#include "actor/runtime.h"
 #include "transport/transport.h"
 
 /* Room a link keeps above link_limit for runtime frames (exit signals,
@@ -72,7 +71,7 @@ void gr__link_release(gr__link *l)
     /* libev applies watcher changes on the loop thread, later: its
      * descriptors are closed there, never under it. Once the loop has
      * stopped, anywhere. */
-    gr__io *io = &l->t->sys->io;
+    gr__io *io = gr__system_io(l->t->sys);
     if (gr__io_on_loop_thread(io) || gr__io_call(io, destroy, l) != GR_OK)
         destroy(l);
 }
@@ -81,7 +80,7 @@ static void start_write_watcher(void *arg)
 {
     gr__link *l = arg;
     if (!l->down && !ev_is_active(&l->wio))
-        ev_io_start(gr__io_loop(&l->t->sys->io), &l->wio);
+        ev_io_start(gr__io_loop(gr__system_io(l->t->sys)), &l->wio);
     gr__link_release(l);
 }
 
@@ -160,7 +159,7 @@ static void flush(gr__link *l)
         return;
     l->flushing = true;
     atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
-    if (gr__io_call(&l->t->sys->io, start_write_watcher, l) != GR_OK)
+    if (gr__io_call(gr__system_io(l->t->sys), start_write_watcher, l) != GR_OK)
         atomic_fetch_sub_explicit(&l->refs, 1, memory_order_relaxed);
 }
 

@@ -14,7 +14,7 @@
 
 #include <grove/monitor.h>
 
-#include "actor/remote.h"
+#include "actor/runtime.h"
 #include "transport/transport.h"
 
 /* Longest HELLO accepted: its fixed fields plus the root's arg. */
@@ -218,8 +218,8 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     if (parent != NULL)
         gr__link_release(parent);
     if (rc != GR_OK) {
-        gr__log(&sys->log, GR_LOG_ERROR, "node %s: start failed: %s", name,
-                gr_strerror(rc));
+        gr__log(gr__system_log(sys), GR_LOG_ERROR, "node %s: start failed: %s",
+                name, gr_strerror(rc));
         gr_system_shutdown(sys);
         goto free_body;
     }
@@ -258,9 +258,9 @@ int gr_node_name(gr_system *sys, char *buf, size_t size)
 {
     if (sys == NULL || buf == NULL)
         return GR_EINVAL;
-    size_t n = strlen(sys->node_name);
+    size_t n = strlen(gr__system_node_name(sys));
     if (n >= size)
         return GR_ENAMETOOLONG;
-    memcpy(buf, sys->node_name, n + 1);
+    memcpy(buf, gr__system_node_name(sys), n + 1);
     return GR_OK;
 }

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "actor/send.h"
+#include "actor/runtime.h"
 #include "transport/transport.h"
 
 /* How long a node child may live on after closing its link. */
@@ -99,13 +99,13 @@ static void node_down_event(const gr__link *l, const gr_reason *why)
                    .reason = *why,
                    .node = l->name,
                    .pid = l->pid};
-    gr__event_emit(&sys->events, &sys->log, &ev);
+    gr__system_emit(sys, &ev);
 }
 
 static bool try_reap(gr__link *l)
 {
     gr__transport *t = l->t;
-    struct ev_loop *loop = gr__io_loop(&t->sys->io);
+    struct ev_loop *loop = gr__io_loop(gr__system_io(t->sys));
     int status = 0;
     pthread_mutex_lock(&l->lock);
     pid_t got = waitpid(l->pid, &status, WNOHANG);
@@ -151,7 +151,7 @@ static void on_grace(struct ev_loop *loop, ev_timer *w, int revents)
 
 void gr__process_watch(gr__link *l)
 {
-    struct ev_loop *loop = gr__io_loop(&l->t->sys->io);
+    struct ev_loop *loop = gr__io_loop(gr__system_io(l->t->sys));
     ev_timer_init(&l->grace, on_grace, 0., GRACE_S);
     l->grace.data = l;
     l->pidfd = (int)syscall(SYS_pidfd_open, l->pid, 0);
@@ -177,7 +177,7 @@ void gr__process_link_down(gr__link *l, bool protocol_error)
     if (protocol_error)
         gr__transport_kill(l);
     if (l->pidfd >= 0)
-        ev_timer_again(gr__io_loop(&l->t->sys->io), &l->grace);
+        ev_timer_again(gr__io_loop(gr__system_io(l->t->sys)), &l->grace);
 }
 
 void gr__transport_request_stop(gr__link *l)

@@ -11,10 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "actor/deadletter.h"
-#include "actor/relations.h"
-#include "actor/remote.h"
-#include "actor/send.h"
+#include "actor/runtime.h"
 #include "transport/transport.h"
 
 /* Seconds an orphaned node may take to stop before SIGALRM ends it. */
@@ -26,7 +23,7 @@
 static void deliver_here(gr__transport *t, gr_msg *m)
 {
     gr_system *sys = t->sys;
-    if (m->to.incarnation != sys->incarnation) {
+    if (m->to.incarnation != gr__system_incarnation(sys)) {
         if (m->type < GR_MSG_RESERVED)
             gr__dead_message(sys, m, GR_DL_NODE_DOWN,
                              &(gr_reason){.code = GR_ENOCONNECTION});
@@ -55,14 +52,14 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
     name[f.name != NULL ? f.name_len : 0] = '\0';
     switch (kind) {
     case GR__WIRE_MSG:
-        if (f.msg.to.node == sys->node_id)
+        if (f.msg.to.node == gr__system_node_id(sys))
             deliver_here(t, &f.msg);
         else
             (void)gr__transport_forward(t, NULL, &f.msg, f.msg.to.node, NULL,
                                         l);
         return NULL;
     case GR__WIRE_NAMED:
-        if (f.node != sys->node_id) {
+        if (f.node != gr__system_node_id(sys)) {
             (void)gr__transport_forward(t, NULL, &f.msg, f.node, name, l);
         } else if (gr_whereis(sys, name, &f.msg.to) == GR_OK) {
             deliver_here(t, &f.msg);
@@ -72,7 +69,7 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
         }
         return NULL;
     case GR__WIRE_NODE_UP:
-        if (f.node == sys->node_id || f.name_len == 0)
+        if (f.node == gr__system_node_id(sys) || f.name_len == 0)
             return "NODE_UP for this node";
         (void)gr__transport_route_up(l, f.node, f.incarnation, name);
         return NULL;
@@ -97,8 +94,8 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
     case GR__WIRE_SHUTDOWN:
         if (!l->is_parent)
             return "SHUTDOWN from a node that is not the parent";
-        gr__log(&sys->log, GR_LOG_INFO, "node %s: shutdown requested",
-                sys->node_name);
+        gr__log(gr__system_log(sys), GR_LOG_INFO, "node %s: shutdown requested",
+                gr__system_node_name(sys));
         gr_system_stop(sys);
         return NULL;
     default:
@@ -173,10 +170,10 @@ static enum read_result read_link(gr__link *l)
         return READ_EMPTY;
     if (r <= 0) {
         if (l->in_len > 0) /* The other side died mid-write, probably. */
-            gr__log(&l->t->sys->log, GR_LOG_WARN,
+            gr__log(gr__system_log(l->t->sys), GR_LOG_WARN,
                     "node %s: the link to %s closed in the middle of a "
                     "frame (%zu bytes dropped)",
-                    l->t->sys->node_name, l->name, l->in_len);
+                    gr__system_node_name(l->t->sys), l->name, l->in_len);
         gr__link_down(l, NULL);
         return READ_DOWN;
     }
@@ -201,7 +198,7 @@ void gr__link_start_reading(gr__link *l)
 {
     ev_io_init(&l->rio, on_readable, l->fd, EV_READ);
     l->rio.data = l;
-    ev_io_start(gr__io_loop(&l->t->sys->io), &l->rio);
+    ev_io_start(gr__io_loop(gr__system_io(l->t->sys)), &l->rio);
 }
 
 void gr__link_drain(gr__link *l)
@@ -254,7 +251,7 @@ void gr__link_down(gr__link *l, const char *error)
     l->down = true;
     gr__transport *t = l->t;
     gr_system *sys = t->sys;
-    struct ev_loop *loop = gr__io_loop(&sys->io);
+    struct ev_loop *loop = gr__io_loop(gr__system_io(sys));
     ev_io_stop(loop, &l->rio);
     ev_io_stop(loop, &l->wio);
     pthread_mutex_lock(&l->lock);
@@ -264,15 +261,15 @@ void gr__link_down(gr__link *l, const char *error)
         snprintf(l->error, sizeof l->error, "%s", error);
     pthread_mutex_unlock(&l->lock);
     if (error != NULL)
-        gr__log(&sys->log, GR_LOG_ERROR,
+        gr__log(gr__system_log(sys), GR_LOG_ERROR,
                 "node %s: protocol error on the link to %s: %s; closing it",
-                sys->node_name, l->name, error);
+                gr__system_node_name(sys), l->name, error);
     gr__transport_lose_routes(l);
     drop_queued(l);
     if (l->is_parent) {
-        gr__log(&sys->log, GR_LOG_INFO,
+        gr__log(gr__system_log(sys), GR_LOG_INFO,
                 "node %s: the link to its parent closed; stopping",
-                sys->node_name);
+                gr__system_node_name(sys));
         if (error != NULL && t->node_exit != NULL)
             atomic_store(t->node_exit, 1); /* Its parent reports a failure. */
         gr_system_stop(sys);

@@ -18,8 +18,7 @@
 
 #include <grove/link.h>
 
-#include "actor/remote.h"
-#include "actor/scheduler.h"
+#include "actor/runtime.h"
 #include "transport/transport.h"
 
 extern char **environ;
@@ -176,8 +175,8 @@ static uint8_t *hello_frame(const gr_system *sys, const gr__transport *t,
 {
     gr__wire_hello hello = {.node = node,
                             .incarnation = inc,
-                            .parent = sys->node_id,
-                            .parent_inc = sys->incarnation,
+                            .parent = gr__system_node_id(sys),
+                            .parent_inc = gr__system_incarnation(sys),
                             .max_frame = t->max_frame,
                             .name = spec->name,
                             .name_len = strlen(spec->name),
@@ -265,7 +264,7 @@ static void start_failed(gr_system *sys, const gr_node_spec *spec, pid_t pid,
         snprintf(st, sizeof st, "exit status %d", WEXITSTATUS(status));
     else
         snprintf(st, sizeof st, "signal %d", WTERMSIG(status));
-    gr__log(&sys->log, GR_LOG_ERROR,
+    gr__log(gr__system_log(sys), GR_LOG_ERROR,
             "node %s failed to start (pid %d, %s): %s: %s", spec->name,
             (int)pid, st, gr_errname(rc), why);
 }
@@ -311,7 +310,7 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
                    .level = GR_LOG_INFO,
                    .node = spec->name,
                    .pid = pid};
-    gr__event_emit(&sys->events, &sys->log, &ev);
+    gr__system_emit(sys, &ev);
     return GR_OK;
 
 kill_process:
@@ -372,7 +371,7 @@ static void standin_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
     gr_system *sys = gr_ctx_system(ctx);
     if (s->link == NULL)
         return;
-    if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
+    if (gr__system_shutting_down(sys))
         gr__transport_stop_blocking(s->link, SHUTDOWN_WAIT_MS);
     else
         gr__transport_kill(s->link);

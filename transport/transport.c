@@ -10,10 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "actor/deadletter.h"
-#include "actor/relations.h"
-#include "actor/remote.h"
-#include "actor/send.h"
+#include "actor/runtime.h"
 #include "transport/transport.h"
 
 /* Default bytes of application frames a link queues. */
@@ -37,10 +34,12 @@ gr__transport *gr__transport_of(gr_system *sys)
         t->sys = sys;
         pthread_rwlock_init(&t->lock, NULL);
         pthread_mutex_init(&t->news, NULL);
-        t->link_limit =
-            sys->link_buffer ? sys->link_buffer : DEFAULT_LINK_BUFFER;
-        t->max_frame = sys->max_frame ? sys->max_frame
-                                      : sys->max_payload + GR__WIRE_PREFIX_MAX;
+        t->link_limit = gr__system_link_buffer(sys)
+                            ? gr__system_link_buffer(sys)
+                            : DEFAULT_LINK_BUFFER;
+        t->max_frame = gr__system_max_frame(sys)
+                           ? gr__system_max_frame(sys)
+                           : gr__system_max_payload(sys) + GR__WIRE_PREFIX_MAX;
         if (t->max_frame > UINT32_MAX)
             t->max_frame = UINT32_MAX;
         if (gr__random_bytes(t->secret, sizeof t->secret) != GR_OK) {
@@ -68,7 +67,8 @@ static gr__route *find_route(gr__transport *t, uint32_t node)
 bool gr__transport_has_node(gr__transport *t, uint32_t node)
 {
     pthread_rwlock_rdlock(&t->lock);
-    bool has = node == t->sys->node_id || find_route(t, node) != NULL;
+    bool has =
+        node == gr__system_node_id(t->sys) || find_route(t, node) != NULL;
     pthread_rwlock_unlock(&t->lock);
     return has;
 }
@@ -206,8 +206,9 @@ static void send_routes(gr__transport *t, gr__link *l)
 {
     gr_system *sys = t->sys;
     uint8_t frame[GR__WIRE_PREFIX_MAX];
-    size_t n = gr__wire_node_frame(frame, GR__WIRE_NODE_UP, sys->node_id,
-                                   sys->incarnation, sys->node_name);
+    size_t n = gr__wire_node_frame(
+        frame, GR__WIRE_NODE_UP, gr__system_node_id(sys),
+        gr__system_incarnation(sys), gr__system_node_name(sys));
     pthread_rwlock_rdlock(&t->lock);
     (void)gr__link_send(l, frame, n, NULL, 0, true);
     for (size_t i = 0; i < t->nroutes; i++) {
@@ -315,7 +316,7 @@ int gr__transport_add(gr__transport *t, gr__link *l)
     pthread_mutex_lock(&t->news);
     pthread_rwlock_wrlock(&t->lock);
     int rc = GR_OK;
-    if (l->node == sys->node_id || find_route(t, l->node) != NULL)
+    if (l->node == gr__system_node_id(sys) || find_route(t, l->node) != NULL)
         rc = GR_EEXIST;
     if (rc == GR_OK && t->nlinks == t->links_cap) {
         size_t cap = t->links_cap ? t->links_cap * 2 : 4;
@@ -343,7 +344,7 @@ int gr__transport_add(gr__transport *t, gr__link *l)
     if (rc != GR_OK)
         return rc;
     atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
-    if (gr__io_call(&sys->io, start_link, l) != GR_OK)
+    if (gr__io_call(gr__system_io(sys), start_link, l) != GR_OK)
         atomic_fetch_sub_explicit(&l->refs, 1, memory_order_relaxed);
     return GR_OK;
 }
@@ -371,8 +372,9 @@ void gr__transport_lose_routes(gr__link *l)
         if (nlost == 0)
             break;
         for (size_t i = 0; i < nlost; i++) {
-            gr__log(&sys->log, GR_LOG_INFO, "node %s: node %s is down",
-                    sys->node_name, lost[i].name);
+            gr__log(gr__system_log(sys), GR_LOG_INFO,
+                    "node %s: node %s is down", gr__system_node_name(sys),
+                    lost[i].name);
             gr__broadcast_node_down(sys, lost[i].node, lost[i].inc);
             flood(t, l, GR__WIRE_NODE_DOWN, lost[i].node, lost[i].inc, NULL);
         }

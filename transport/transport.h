@@ -22,7 +22,7 @@
 
 #include <grove/node.h>
 
-#include "actor/system.h"
+#include "actor/runtime.h"
 #include "transport/ring.h"
 #include "transport/wire.h"
 

@@ -5,8 +5,7 @@
 
 #include <grove/inbox.h>
 
-#include "actor/remote.h"
-#include "actor/scheduler.h"
+#include "actor/runtime.h"
 #include "transport/transport.h"
 
 /* Default wait for the answers. */
@@ -62,11 +61,11 @@ int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
         return rc;
     size_t len = strlen(local);
     uint32_t node = at != NULL ? gr__node_id(at, strlen(at)) : 0;
-    if ((at == NULL || node == sys->node_id) &&
+    if ((at == NULL || node == gr__system_node_id(sys)) &&
         gr_whereis(sys, local, out) == GR_OK)
         return GR_OK;
     gr__transport *t = gr__remote_get(sys);
-    if (t == NULL || (at != NULL && node == sys->node_id))
+    if (t == NULL || (at != NULL && node == gr__system_node_id(sys)))
         return GR_ENOTFOUND;
     gr_inbox *in;
     rc = gr_inbox_open(sys, &in);

@@ -7,7 +7,7 @@
 
 #include <msgpack.h>
 
-#include "actor/assert.h"
+#include "actor/runtime.h"
 
 /* A msgpack_packer target: a fixed buffer the caller sized. */
 typedef struct fixbuf {

@@ -1,0 +1,73 @@
+/*
+ * The runtime's internal API: what supervisor/ and transport/ may use from
+ * actor/. They include this header, never actor/system.h, so the layout of
+ * struct gr_system stays actor/'s own business; what they need of a system
+ * they get from the functions below.
+ *
+ * What it gathers, and the header each piece is declared in:
+ *   actor.h       spawning, exits, the callback context, gr__accept_calls
+ *   assert.h      GR_ASSERT, for programmer errors
+ *   deadletter.h  gr__dead_message, the policy for undeliverable messages
+ *   event.h       structured events (see gr__system_emit below)
+ *   io.h          the I/O thread: its loop and its command queue
+ *   log.h         gr__log (see gr__system_log below)
+ *   refmap.h      a hash map from refs to pointers
+ *   relations.h   links, monitors and asks of an actor (the signal hooks)
+ *   remote.h      node ids, the transport hook, node-down broadcasts
+ *   request.h     runtime requests: asks and calls of reserved types
+ *   scheduler.h   gr__worker_of, the calling thread's worker
+ *   send.h        gr__deliver, the one delivery path
+ *   timer.h       runtime timers
+ */
+#ifndef GROVE_ACTOR_RUNTIME_H
+#define GROVE_ACTOR_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <grove/system.h>
+
+#include "actor/actor.h"
+#include "actor/assert.h"
+#include "actor/deadletter.h"
+#include "actor/event.h"
+#include "actor/io.h"
+#include "actor/log.h"
+#include "actor/relations.h"
+#include "actor/remote.h"
+#include "actor/request.h"
+#include "actor/scheduler.h"
+#include "actor/send.h"
+#include "actor/refmap.h"
+#include "actor/timer.h"
+
+/* The system's logger, for gr__log(). */
+const gr__logger *gr__system_log(const gr_system *sys);
+
+/* Emits ev to the system's event sink (and log). */
+void gr__system_emit(gr_system *sys, gr_event *ev);
+
+/* The system's I/O thread. */
+gr__io *gr__system_io(gr_system *sys);
+
+/* This system's node: its id (0 for the root), its incarnation (part of
+ * every local ref) and its name ("root" for the root). */
+uint32_t gr__system_node_id(const gr_system *sys);
+uint32_t gr__system_incarnation(const gr_system *sys);
+const char *gr__system_node_name(const gr_system *sys);
+
+/* Whether shutdown has begun (sends and spawns are refused from then on). */
+bool gr__system_shutting_down(const gr_system *sys);
+
+/* gr_config's limits as the system took them: the largest payload, the
+ * largest frame between nodes (0: derive it from the payload limit), and
+ * the bytes a link may queue (0: the transport's default). */
+size_t gr__system_max_payload(const gr_system *sys);
+size_t gr__system_max_frame(const gr_system *sys);
+size_t gr__system_link_buffer(const gr_system *sys);
+
+/* Counts one child restarted by a supervisor (gr_system_stats' restarts). */
+void gr__system_count_restart(gr_system *sys);
+
+#endif
