@@ -153,16 +153,16 @@ int gr_tell_name(gr_ctx *ctx, const char *name, uint32_t type, const void *data,
                         type, data, len);
 }
 
-int gr_send_name(gr_system *sys, gr_ref from, const char *name, uint32_t type,
-                 const void *data, size_t len)
+int gr_system_tell_name(gr_system *sys, gr_ref from, const char *name,
+                        uint32_t type, const void *data, size_t len)
 {
     if (sys == NULL || name == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
     return send_to_name(sys, gr__worker_of(sys), from, name, type, data, len);
 }
 
-int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
-            const void *data, size_t len)
+int gr_system_tell(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
+                   const void *data, size_t len)
 {
     if (sys == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;

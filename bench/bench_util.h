@@ -135,7 +135,8 @@ static inline int bench_tell_u64(gr_ctx *ctx, gr_ref to, uint32_t type,
 static inline void bench_send_u64(gr_system *sys, gr_ref from, gr_ref to,
                                   uint32_t type, uint64_t v)
 {
-    bench_check(gr_send(sys, from, to, type, &v, sizeof v), "gr_send");
+    bench_check(gr_system_tell(sys, from, to, type, &v, sizeof v),
+                "gr_system_tell");
 }
 
 /* Waits for the inbox's next message, stores its type in *type, frees it

@@ -132,8 +132,8 @@ int main(void)
 
     uint64_t t0 = bench_now_ns();
     for (uint64_t i = 0; i < s; i++)
-        bench_check(gr_send(sys, self, senders[i], MSG_GO, NULL, 0),
-                    "gr_send go");
+        bench_check(gr_system_tell(sys, self, senders[i], MSG_GO, NULL, 0),
+                    "gr_system_tell go");
     uint64_t count = bench_recv_u64(inbox, MSG_DONE);
     uint64_t t1 = bench_now_ns();
 

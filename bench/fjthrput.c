@@ -111,8 +111,8 @@ int main(void)
                 "spawn sender");
 
     uint64_t t0 = bench_now_ns();
-    bench_check(gr_send(sys, shared.report_to, sender, MSG_GO, NULL, 0),
-                "gr_send go");
+    bench_check(gr_system_tell(sys, shared.report_to, sender, MSG_GO, NULL, 0),
+                "gr_system_tell go");
     for (uint64_t i = 0; i < a; i++)
         if (bench_recv_u64(inbox, MSG_REPORT) != m)
             bench_die("fjthrput: a worker reported the wrong count");

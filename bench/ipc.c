@@ -379,8 +379,9 @@ int main(void)
     node.arg_len = sizeof ack_every;
     bench_start_node(sys, &node, 1, 5000);
 
-    bench_check(gr_send(sys, gr_inbox_ref(inbox), client, MSG_START, NULL, 0),
-                "start");
+    bench_check(
+        gr_system_tell(sys, gr_inbox_ref(inbox), client, MSG_START, NULL, 0),
+        "start");
     uint64_t ok = bench_recv_u64(inbox, MSG_DONE);
 
     gr_stats st;

@@ -103,8 +103,8 @@ int main(void)
         if (i == r - 1)
             last = first;
     }
-    bench_check(gr_send(sys, self, last, MSG_LINK, &first, sizeof first),
-                "gr_send link");
+    bench_check(gr_system_tell(sys, self, last, MSG_LINK, &first, sizeof first),
+                "gr_system_tell link");
     bench_recv_u64(inbox, MSG_LINKED);
 
     uint64_t t0 = bench_now_ns();

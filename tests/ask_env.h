@@ -153,8 +153,8 @@ static inline void report(gr_ctx *ctx, uint32_t type, struct rep *r)
     r->self = gr_self(ctx);
     if (r->t == 0)
         r->t = now_ns();
-    (void)gr_send(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, r,
-                  sizeof *r);
+    (void)gr_system_tell(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, r,
+                         sizeof *r);
 }
 
 /* Reports a message nobody expected. */
@@ -682,7 +682,7 @@ static inline int quiet_for(int ms)
 
 static inline int cmd(gr_ref to, uint32_t type, const void *data, size_t len)
 {
-    return gr_send(E.sys, GR_REF_NONE, to, type, data, len);
+    return gr_system_tell(E.sys, GR_REF_NONE, to, type, data, len);
 }
 
 /* Tells asker to ask as c says and waits for R_ASKED; returns the ask's

@@ -356,7 +356,7 @@ static inline int spawn_node(struct env *e, gr_ref *out)
 static inline int cmd(struct env *e, gr_ref to, uint32_t type, const void *p,
                       size_t len)
 {
-    return gr_send(e->sys, gr_inbox_ref(e->inbox), to, type, p, len);
+    return gr_system_tell(e->sys, gr_inbox_ref(e->inbox), to, type, p, len);
 }
 
 static inline int expect(struct env *e, uint32_t type, struct report *r)

@@ -179,7 +179,8 @@ static inline int start_sup(gr_system *sys, gr_strategy strategy,
 
 static inline void crash(gr_system *sys, gr_inbox *in, gr_ref echo, int32_t how)
 {
-    (void)gr_send(sys, gr_inbox_ref(in), echo, T_CRASH, &how, sizeof how);
+    (void)gr_system_tell(sys, gr_inbox_ref(in), echo, T_CRASH, &how,
+                         sizeof how);
 }
 
 /* The pid and ref of the echo on node, waiting for it. */
@@ -335,7 +336,7 @@ static inline int spawn_agent(struct env *e, gr_ref *out)
 static inline int agent_do(struct env *e, gr_ref agent, uint32_t type,
                            struct agent_cmd c)
 {
-    return gr_send(e->sys, GR_REF_NONE, agent, type, &c, sizeof c);
+    return gr_system_tell(e->sys, GR_REF_NONE, agent, type, &c, sizeof c);
 }
 
 /* Waits for the next report of type; other messages are skipped. */

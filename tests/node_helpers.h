@@ -327,7 +327,7 @@ static inline int find_echo(gr_system *sys, gr_inbox *in, const char *node,
     snprintf(name, sizeof name, "echo@%s", node);
     double end = test_now() + limit_s;
     while (test_now() < end) {
-        if (gr_send_name(sys, gr_inbox_ref(in), name, T_WHO, NULL, 0) ==
+        if (gr_system_tell_name(sys, gr_inbox_ref(in), name, T_WHO, NULL, 0) ==
             GR_OK) {
             gr_msg *m = NULL;
             double until = test_now() + 0.5;

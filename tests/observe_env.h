@@ -66,7 +66,8 @@ struct node {
 
 static inline void report(gr_ctx *ctx, uint32_t type, const void *p, size_t len)
 {
-    (void)gr_send(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, p, len);
+    (void)gr_system_tell(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, p,
+                         len);
 }
 
 static inline void report_rc(gr_ctx *ctx, int rc)
@@ -241,7 +242,7 @@ static inline gr_ref spawn_capped(uint32_t cap_n)
 /* Sends from nobody. */
 static inline int cmd(gr_ref to, uint32_t type, const void *p, size_t len)
 {
-    return gr_send(E.sys, GR_REF_NONE, to, type, p, len);
+    return gr_system_tell(E.sys, GR_REF_NONE, to, type, p, len);
 }
 
 /* Takes the next message into m (caller frees); 0 if none in WAIT_MS. */
@@ -385,7 +386,7 @@ static inline int record_ok(const gr_dead_letter *d, gr_dead_reason reason,
 /* Provokes one no_actor dead letter of the given type. */
 static inline int provoke(uint32_t type)
 {
-    return gr_send(E.sys, sender, nobody, type, NULL, 0) == GR_ENOACTOR;
+    return gr_system_tell(E.sys, sender, nobody, type, NULL, 0) == GR_ENOACTOR;
 }
 
 /* Events an event_fn saw, copied (strings too), guarded by ev_lock. */

@@ -567,7 +567,7 @@ static inline int none_within(uint32_t type, int32_t tag, int ms)
 /* Sends a command to an actor from the test's inbox. */
 static inline int cmd(gr_ref to, uint32_t type, const void *p, size_t len)
 {
-    return gr_send(T.sys, T.me, to, type, p, len);
+    return gr_system_tell(T.sys, T.me, to, type, p, len);
 }
 
 /* Actors alive now (inboxes included). */

@@ -565,7 +565,7 @@ static inline int kids_are(gr_system *sys, gr_ref sup, const char *const *ids)
 /* Sends a worker message (no payload) from no sender. */
 static inline int poke(gr_system *sys, gr_ref to, uint32_t type)
 {
-    return gr_send(sys, GR_REF_NONE, to, type, NULL, 0);
+    return gr_system_tell(sys, GR_REF_NONE, to, type, NULL, 0);
 }
 
 /* Waits until every actor spawned has exited but `live`; returns 1 if so,

@@ -225,7 +225,7 @@ static int spawn_probe(gr_system *sys, gr_inbox *inbox, gr_ref *out)
 static int call(gr_system *sys, gr_inbox *in, gr_ref to, uint32_t type,
                 const void *data, size_t len, struct reply *out)
 {
-    int rc = gr_send(sys, gr_inbox_ref(in), to, type, data, len);
+    int rc = gr_system_tell(sys, gr_inbox_ref(in), to, type, data, len);
     if (rc != GR_OK)
         return rc;
     return recv_exact(in, MSG_REPLY, out, sizeof *out);
@@ -264,7 +264,7 @@ static void test_spawn_bad_args(void)
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);
 }
 
-/* gr_send and gr_stop check their arguments before anything else: bad
+/* gr_system_tell and gr_stop check their arguments before anything else: bad
  * payload pairs and reserved types are GR_EINVAL, payloads over max_payload
  * GR_EMSGSIZE, and none of them is delivered or counted as a dead letter. */
 static void test_send_bad_args(void)
@@ -277,29 +277,33 @@ static void test_send_bad_args(void)
     gr_ref p, none = GR_REF_NONE;
     CHECK_EQ(spawn_probe(sys, NULL, &p), GR_OK);
 
-    CHECK_EQ(gr_send(sys, none, p, MSG_NOOP, buf, 0), GR_EINVAL);
-    CHECK_EQ(gr_send(sys, none, p, MSG_NOOP, NULL, 1), GR_EINVAL);
-    CHECK_EQ(gr_send(sys, none, p, GR_MSG_RESERVED, NULL, 0), GR_EINVAL);
-    CHECK_EQ(gr_send(sys, none, p, GR_MSG_RESERVED + 1, NULL, 0), GR_EINVAL);
-    CHECK_EQ(gr_send(sys, none, p, 0xFFFFFFFFu, NULL, 0), GR_EINVAL);
-    CHECK_EQ(gr_send(sys, none, p, MSG_NOOP, buf, SMALL_PAYLOAD + 1),
+    CHECK_EQ(gr_system_tell(sys, none, p, MSG_NOOP, buf, 0), GR_EINVAL);
+    CHECK_EQ(gr_system_tell(sys, none, p, MSG_NOOP, NULL, 1), GR_EINVAL);
+    CHECK_EQ(gr_system_tell(sys, none, p, GR_MSG_RESERVED, NULL, 0), GR_EINVAL);
+    CHECK_EQ(gr_system_tell(sys, none, p, GR_MSG_RESERVED + 1, NULL, 0),
+             GR_EINVAL);
+    CHECK_EQ(gr_system_tell(sys, none, p, 0xFFFFFFFFu, NULL, 0), GR_EINVAL);
+    CHECK_EQ(gr_system_tell(sys, none, p, MSG_NOOP, buf, SMALL_PAYLOAD + 1),
              GR_EMSGSIZE);
-    CHECK_EQ(gr_send(sys, none, p, MSG_NOOP, buf, sizeof buf), GR_EMSGSIZE);
-    CHECK_EQ(gr_send(NULL, none, p, MSG_NOOP, NULL, 0), GR_EINVAL);
+    CHECK_EQ(gr_system_tell(sys, none, p, MSG_NOOP, buf, sizeof buf),
+             GR_EMSGSIZE);
+    CHECK_EQ(gr_system_tell(NULL, none, p, MSG_NOOP, NULL, 0), GR_EINVAL);
     CHECK_EQ(gr_stop(NULL, p), GR_EINVAL);
     /* Arguments are checked before the target is resolved. */
     gr_ref nobody = {987654321, 0, 1};
-    CHECK_EQ(gr_send(sys, none, nobody, MSG_NOOP, buf, SMALL_PAYLOAD + 1),
-             GR_EMSGSIZE);
-    CHECK_EQ(gr_send(sys, none, nobody, GR_MSG_RESERVED, NULL, 0), GR_EINVAL);
+    CHECK_EQ(
+        gr_system_tell(sys, none, nobody, MSG_NOOP, buf, SMALL_PAYLOAD + 1),
+        GR_EMSGSIZE);
+    CHECK_EQ(gr_system_tell(sys, none, nobody, GR_MSG_RESERVED, NULL, 0),
+             GR_EINVAL);
     gr_stats st = stats_of(sys);
     CHECK_EQ(st.dead_letters[GR_DL_NO_ACTOR], 0);
     CHECK_EQ(st.dead_letters[GR_DL_STOPPED], 0);
 
     /* The limits themselves are accepted. */
-    CHECK_EQ(gr_send(sys, none, p, MSG_NOOP, buf, SMALL_PAYLOAD), GR_OK);
-    CHECK_EQ(gr_send(sys, none, p, MSG_NOOP, NULL, 0), GR_OK);
-    CHECK_EQ(gr_send(sys, none, p, GR_MSG_RESERVED - 1, buf, 1), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, none, p, MSG_NOOP, buf, SMALL_PAYLOAD), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, none, p, MSG_NOOP, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, none, p, GR_MSG_RESERVED - 1, buf, 1), GR_OK);
     struct reply r;
     CHECK_EQ(call(sys, in, p, MSG_COUNT, NULL, 0, &r), GR_OK);
     CHECK_EQ(r.rc[0], 2);
@@ -361,7 +365,7 @@ static void test_unknown_refs(void)
         GR_REF_NONE, unknown, other_inc, {UINT64_MAX, 0, p.incarnation}};
     const size_t nbad = sizeof bad / sizeof bad[0];
     for (size_t i = 0; i < nbad; i++) {
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, bad[i], MSG_NOOP, NULL, 0),
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, bad[i], MSG_NOOP, NULL, 0),
                  GR_ENOACTOR);
         CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], i + 1);
         CHECK_EQ(gr_stop(sys, bad[i]), GR_ENOACTOR);
@@ -371,7 +375,7 @@ static void test_unknown_refs(void)
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], nbad);
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_STOPPED], 0);
     /* A node this system is not connected to: no connection. */
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, other_node, MSG_NOOP, NULL, 0),
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, other_node, MSG_NOOP, NULL, 0),
              GR_ENOCONNECTION);
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NODE_DOWN], 1);
     /* The live actor got none of them and was not stopped. */
@@ -457,7 +461,7 @@ static void test_names_happy_path(void)
     CHECK_EQ(gr_system_spawn(sys, &probe_b, &a, sizeof a, &q), GR_OK);
     CHECK_EQ(gr_whereis(sys, "beta", &found), GR_OK);
     CHECK(gr_ref_eq(found, q));
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, found, MSG_NOOP, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, found, MSG_NOOP, NULL, 0), GR_OK);
     struct reply r;
     CHECK_EQ(call(sys, in, found, MSG_COUNT, NULL, 0, &r), GR_OK);
     CHECK_EQ(r.rc[0], 1);
@@ -578,7 +582,8 @@ static void test_names_removed_on_exit(void)
         CHECK(gr_ref_eq(found, p));
         uint64_t exited = stats_of(sys).exited;
         if (how == 0)
-            CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_CRASH, NULL, 0), GR_OK);
+            CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, p, MSG_CRASH, NULL, 0),
+                     GR_OK);
         else
             CHECK_EQ(gr_stop(sys, p), GR_OK);
         int reason = 1;
@@ -682,7 +687,7 @@ static void test_init_failure(void)
         gr_stats after = stats_of(sys);
         CHECK_EQ(after.spawned, before.spawned + 1);
         CHECK_EQ(after.exited, before.exited + 1);
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, seen, MSG_NOOP, NULL, 0),
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, seen, MSG_NOOP, NULL, 0),
                  GR_ENOACTOR);
         CHECK_EQ(gr_stop(sys, seen), GR_ENOACTOR);
         CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR],
@@ -728,7 +733,8 @@ static void test_self_and_system_in_callbacks(void)
     /* A child spawned by the handler: its own init sees the ref the
      * parent got back. */
     int ok = GR_OK;
-    CHECK_EQ(gr_send(sys, gr_inbox_ref(in), p, MSG_SPAWN_CHILD, &ok, sizeof ok),
+    CHECK_EQ(gr_system_tell(sys, gr_inbox_ref(in), p, MSG_SPAWN_CHILD, &ok,
+                            sizeof ok),
              GR_OK);
     struct reply child_init, parent;
     CHECK_EQ(recv_exact(in, MSG_INIT, &child_init, sizeof child_init), GR_OK);
@@ -799,12 +805,12 @@ static void test_handler_stop_exits_normally(void)
     CHECK_EQ(spawn_probe(sys, in, &p), GR_OK);
     CHECK_EQ(register_as(sys, in, p, "stopper"), GR_OK);
     uint64_t exited = stats_of(sys).exited;
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_EXIT, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, p, MSG_EXIT, NULL, 0), GR_OK);
     int reason = 1;
     CHECK_EQ(wait_gone(sys, in, p, exited + 1, &reason), GR_OK);
     CHECK_EQ(reason, GR_OK);
     CHECK_EQ(gr_whereis(sys, "stopper", &found), GR_ENOTFOUND);
-    CHECK_EQ(gr_send(sys, gr_inbox_ref(in), p, MSG_COUNT, NULL, 0),
+    CHECK_EQ(gr_system_tell(sys, gr_inbox_ref(in), p, MSG_COUNT, NULL, 0),
              GR_ENOACTOR);
     gr_msg *m = NULL;
     CHECK_EQ(gr_inbox_recv(in, &m, 50), GR_ETIMEDOUT);

@@ -184,8 +184,8 @@ static int wait_gone(gr_system *sys, gr_inbox *in, gr_ref p, uint64_t exited,
 /* Has worker via tell MSG_STRAY to target; returns gr_tell's code. */
 static int tell_via(gr_system *sys, gr_inbox *in, gr_ref via, gr_ref target)
 {
-    int rc = gr_send(sys, gr_inbox_ref(in), via, MSG_TELL_TO, &target,
-                     sizeof target);
+    int rc = gr_system_tell(sys, gr_inbox_ref(in), via, MSG_TELL_TO, &target,
+                            sizeof target);
     if (rc != GR_OK)
         return rc;
     struct report r;
@@ -214,13 +214,15 @@ static void test_send_to_exited_actor(void)
         if (how == 0)
             CHECK_EQ(gr_stop(sys, p), GR_OK);
         else
-            CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_CRASH, NULL, 0), GR_OK);
+            CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, p, MSG_CRASH, NULL, 0),
+                     GR_OK);
         struct report r;
         CHECK_EQ(wait_gone(sys, in, p, exited + 1, &r), GR_OK);
         CHECK_EQ(r.reason, how == 0 ? GR_ESHUTDOWN : GR_EUNHANDLED);
         gr_stats before = stats_of(sys);
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_STRAY, NULL, 0), GR_ENOACTOR);
-        CHECK_EQ(gr_send(sys, gr_inbox_ref(in), p, MSG_WORK, "x", 1),
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, p, MSG_STRAY, NULL, 0),
+                 GR_ENOACTOR);
+        CHECK_EQ(gr_system_tell(sys, gr_inbox_ref(in), p, MSG_WORK, "x", 1),
                  GR_ENOACTOR);
         gr_stats after = stats_of(sys);
         CHECK_EQ(after.dead_letters[GR_DL_NO_ACTOR],
@@ -255,14 +257,15 @@ static void test_send_to_never_existing(void)
     uint64_t want = 0;
     for (int round = 0; round < 25; round++) {
         for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
-            CHECK_EQ(gr_send(sys, GR_REF_NONE, refs[i], MSG_STRAY, NULL, 0),
-                     GR_ENOACTOR);
+            CHECK_EQ(
+                gr_system_tell(sys, GR_REF_NONE, refs[i], MSG_STRAY, NULL, 0),
+                GR_ENOACTOR);
             want++;
         }
     }
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], want);
     /* A node this system is not connected to: a node_down dead letter. */
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, other_node, MSG_STRAY, NULL, 0),
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, other_node, MSG_STRAY, NULL, 0),
              GR_ENOCONNECTION);
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NODE_DOWN], 1);
     CHECK_EQ(tell_via(sys, in, p, other_inc), GR_ENOACTOR);
@@ -289,14 +292,17 @@ static void test_closed_inbox(void)
     CHECK_EQ(gr_inbox_open(sys, &b), GR_OK);
     gr_ref bref = gr_inbox_ref(b);
     for (int i = 0; i < 3; i++)
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, bref, MSG_WORK, NULL, 0), GR_OK);
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, bref, MSG_WORK, NULL, 0),
+                 GR_OK);
     gr_inbox_close(b);
     CHECK_EQ(wait_dead_settled(sys, GR_DL_STOPPED, 3), 3);
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, bref, MSG_WORK, NULL, 0), GR_ENOACTOR);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, bref, MSG_WORK, NULL, 0),
+             GR_ENOACTOR);
     CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], 1);
     /* The other inbox is unaffected. */
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, gr_inbox_ref(a), MSG_WORK, NULL, 0),
-             GR_OK);
+    CHECK_EQ(
+        gr_system_tell(sys, GR_REF_NONE, gr_inbox_ref(a), MSG_WORK, NULL, 0),
+        GR_OK);
     gr_msg *m = NULL;
     CHECK_EQ(gr_inbox_recv(a, &m, WAIT_MS), GR_OK);
     CHECK_EQ(m->type, MSG_WORK);
@@ -327,18 +333,21 @@ static void queued_behind(int end, int from_init)
     if (!from_init) {
         CHECK_EQ(sem_init(&gate, 0, 0), 0);
         struct report r;
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_GATE, NULL, 0), GR_OK);
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, p, MSG_GATE, NULL, 0), GR_OK);
         CHECK_EQ(recv_exact(in, MSG_ENTERED, &r, sizeof r), GR_OK);
         for (uint32_t i = 0; i < PRE; i++)
-            CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_WORK, &i, sizeof i),
-                     GR_OK);
+            CHECK_EQ(
+                gr_system_tell(sys, GR_REF_NONE, p, MSG_WORK, &i, sizeof i),
+                GR_OK);
         if (end == END_STOP)
             CHECK_EQ(gr_stop(sys, p), GR_OK);
         else
-            CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_CRASH, NULL, 0), GR_OK);
-        for (uint32_t i = 0; i < POST; i++)
-            CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_WORK, &i, sizeof i),
+            CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, p, MSG_CRASH, NULL, 0),
                      GR_OK);
+        for (uint32_t i = 0; i < POST; i++)
+            CHECK_EQ(
+                gr_system_tell(sys, GR_REF_NONE, p, MSG_WORK, &i, sizeof i),
+                GR_OK);
         sem_post(&gate);
     }
     struct report r;
@@ -404,7 +413,7 @@ static void test_stale_ref_never_reaches_new_actor(void)
                 reused++;
         }
         uint64_t dl = stats_of(sys).dead_letters[GR_DL_NO_ACTOR];
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, stale, MSG_STRAY, NULL, 0),
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, stale, MSG_STRAY, NULL, 0),
                  GR_ENOACTOR);
         CHECK_EQ(gr_stop(sys, stale), GR_ENOACTOR);
         CHECK_EQ(stats_of(sys).dead_letters[GR_DL_NO_ACTOR], dl + 1);
@@ -412,9 +421,9 @@ static void test_stale_ref_never_reaches_new_actor(void)
          * answers a later ping, so FRESH pongs and nothing else means no
          * fresh actor saw the stray message. */
         for (int i = 0; i < FRESH; i++)
-            CHECK_EQ(
-                gr_send(sys, gr_inbox_ref(in), fresh[i], MSG_PING, NULL, 0),
-                GR_OK);
+            CHECK_EQ(gr_system_tell(sys, gr_inbox_ref(in), fresh[i], MSG_PING,
+                                    NULL, 0),
+                     GR_OK);
         for (int i = 0; i < FRESH; i++) {
             CHECK_EQ(recv_exact(in, MSG_PONG, &r, sizeof r), GR_OK);
         }
@@ -448,7 +457,7 @@ static void test_dead_letter_log_limit(void)
     CHECK_EQ(gr_inbox_open(sys, &in), GR_OK);
     gr_ref nobody = {77777, 0, 1};
     for (int i = 0; i < NO_ACTOR; i++)
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, nobody, MSG_STRAY, NULL, 0),
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, nobody, MSG_STRAY, NULL, 0),
                  GR_ENOACTOR);
     /* Stopped ones past the limit are counted, not logged. */
     struct worker_arg a = {
@@ -512,14 +521,15 @@ static void test_crash_reason_and_line(void)
     CHECK_EQ(spawn_worker(sys, in, &p), GR_OK);
     CHECK_EQ(spawn_worker(sys, in, &q), GR_OK);
     CHECK_EQ(spawn_worker(sys, in, &s), GR_OK);
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_WORK, NULL, 0), GR_OK);
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, p, MSG_BOOM, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, p, MSG_WORK, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, p, MSG_BOOM, NULL, 0), GR_OK);
     struct report r;
     CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
     CHECK(gr_ref_eq(r.ref, p));
     CHECK_EQ(r.reason, GR_EUNHANDLED);
     CHECK_EQ(r.count, 1);
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, q, MSG_CRASH_POS, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, q, MSG_CRASH_POS, NULL, 0),
+             GR_OK);
     CHECK_EQ(recv_exact(in, MSG_TERMINATED, &r, sizeof r), GR_OK);
     CHECK(gr_ref_eq(r.ref, q));
     CHECK_EQ(r.reason, GR_EFAILED);

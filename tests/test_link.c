@@ -224,7 +224,8 @@ static gr_ref spawn(struct env *e, int trap)
 
 static int act(struct env *e, gr_ref to, struct act c)
 {
-    return gr_send(e->sys, gr_inbox_ref(e->inbox), to, C_ACT, &c, sizeof c);
+    return gr_system_tell(e->sys, gr_inbox_ref(e->inbox), to, C_ACT, &c,
+                          sizeof c);
 }
 
 static int expect(struct env *e, uint32_t type, struct rep *r)
@@ -288,7 +289,7 @@ static int spawn_from(struct env *e, gr_ref p, struct node_arg a, int linked,
 static int alive(struct env *e, gr_ref p)
 {
     struct rep r;
-    return gr_send(e->sys, GR_REF_NONE, p, C_PING, NULL, 0) == GR_OK &&
+    return gr_system_tell(e->sys, GR_REF_NONE, p, C_PING, NULL, 0) == GR_OK &&
            expect(e, R_PONG, &r) == GR_OK && gr_ref_eq(r.self, p);
 }
 
@@ -515,7 +516,7 @@ static void test_fail_from_handler(void)
         CHECK_EQ(monitor(&e, w, t), GR_OK);
         CHECK_EQ(act(&e, t, (struct act){.op = OP_FAIL}), GR_OK);
         /* Never handled; t may be gone already. */
-        int rc = gr_send(e.sys, GR_REF_NONE, t, C_PING, NULL, 0);
+        int rc = gr_system_tell(e.sys, GR_REF_NONE, t, C_PING, NULL, 0);
         CHECK(rc == GR_OK || rc == GR_ENOACTOR);
         struct rep r[2];
         CHECK(GOT(&e, r, TERM(t, GR_EFAILED), DOWN(w, GR_EFAILED, t)));

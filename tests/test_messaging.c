@@ -1,8 +1,8 @@
 /*
  * Messaging at volume: many actors and millions of messages, none lost,
  * none duplicated, and the order of each sender -> receiver stream kept, on
- * 1, 2 and 4 workers; plain threads sending with gr_send(); ping-pong; an
- * actor sending to itself; and gr_system_stats() agreeing with the count of
+ * 1, 2 and 4 workers; plain threads sending with gr_system_tell(); ping-pong;
+ * an actor sending to itself; and gr_system_stats() agreeing with the count of
  * messages sent, with no dead letters in clean runs.
  *
  * Message counts are divided by the environment variable GROVE_TEST_SCALE
@@ -293,7 +293,8 @@ static void run_fanout(struct env *e, unsigned workers)
                  GR_OK);
     }
     for (uint32_t i = 0; i < ns; i++)
-        CHECK_EQ(gr_send(e->sys, me, senders[i], MSG_GO, NULL, 0), GR_OK);
+        CHECK_EQ(gr_system_tell(e->sys, me, senders[i], MSG_GO, NULL, 0),
+                 GR_OK);
 
     int seen[2][MAX_SENDERS] = {{0}};
     double deadline = test_now() + WAIT_LIMIT_S;
@@ -353,7 +354,8 @@ static void fanout_four_workers(void)
     fanout_on(4);
 }
 
-/* ---- plain threads sending with gr_send() ------------------------------ */
+/* ---- plain threads sending with gr_system_tell()
+ * ------------------------------ */
 
 /* Plain threads in the thread cases. */
 #define THREADS 4
@@ -430,8 +432,8 @@ static void *sending_thread_main(void *arg)
     go_wait(t->go);
     for (uint64_t i = 0; i < t->m; i++) {
         struct seq_msg d = {t->index, 0, i};
-        if (gr_send(t->sys, GR_REF_NONE, t->to, MSG_DATA, &d, sizeof d) !=
-            GR_OK)
+        if (gr_system_tell(t->sys, GR_REF_NONE, t->to, MSG_DATA, &d,
+                           sizeof d) != GR_OK)
             t->failures++;
     }
     return NULL;
@@ -496,7 +498,7 @@ static void run_threads_to_actor(struct env *e)
     check_stats(e->sys, THREADS * m + 1, 2, 1);
 }
 
-/* gr_send() from plain threads to an actor keeps each thread's order. */
+/* gr_system_tell() from plain threads to an actor keeps each thread's order. */
 static void threads_to_actor_in_order(void)
 {
     struct env e;
@@ -547,7 +549,7 @@ static void run_threads_to_inbox(struct env *e)
     check_stats(e->sys, THREADS * m, 1, 0);
 }
 
-/* gr_send() from plain threads to an inbox keeps each thread's order. */
+/* gr_system_tell() from plain threads to an inbox keeps each thread's order. */
 static void threads_to_inbox_in_order(void)
 {
     struct env e;
@@ -667,7 +669,7 @@ static void run_ping_pong(struct env *e, unsigned workers)
     CHECK_EQ(
         gr_system_spawn(e->sys, &pinger_behaviour, &pa, sizeof pa, &pinger),
         GR_OK);
-    CHECK_EQ(gr_send(e->sys, me, pinger, MSG_GO, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(e->sys, me, pinger, MSG_GO, NULL, 0), GR_OK);
     double deadline = test_now() + WAIT_LIMIT_S;
     int seen[2] = {0, 0};
     for (int i = 0; i < 2; i++) {
@@ -773,7 +775,7 @@ static void run_self_send(struct env *e)
     struct self_args a = {n, me};
     CHECK_EQ(gr_system_spawn(e->sys, &self_behaviour, &a, sizeof a, &actor),
              GR_OK);
-    CHECK_EQ(gr_send(e->sys, me, actor, MSG_GO, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(e->sys, me, actor, MSG_GO, NULL, 0), GR_OK);
     struct report r;
     CHECK(recv_report(e, &r, test_now() + WAIT_LIMIT_S));
     CHECK_EQ(r.role, ROLE_SELF);

@@ -316,8 +316,8 @@ static void test_down_read_rejects(void)
     struct report r;
     CHECK_EQ(expect(&e, MSG_PROBED, &r), GR_OK);
     CHECK_EQ(r.rc[0], GR_EINVAL);
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, gr_inbox_ref(e.inbox), MSG_PROBE,
-                     &want, sizeof want),
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, gr_inbox_ref(e.inbox),
+                            MSG_PROBE, &want, sizeof want),
              GR_OK);
     gr_msg *in = NULL;
     CHECK_EQ(gr_inbox_recv(e.inbox, &in, WAIT_MS), GR_OK);

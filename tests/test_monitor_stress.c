@@ -150,8 +150,8 @@ static int s_end_target(struct stress *s, int i)
     int32_t code = t->how == 0   ? GR_STOP
                    : t->how == 1 ? CODE_CRASH - i
                                  : CODE_STOP_SELF;
-    return gr_send(s->e.sys, GR_REF_NONE, t->ref, MSG_S_END, &code,
-                   sizeof code);
+    return gr_system_tell(s->e.sys, GR_REF_NONE, t->ref, MSG_S_END, &code,
+                          sizeof code);
 }
 
 static int s_watch(struct stress *s, int i)
@@ -161,7 +161,8 @@ static int s_watch(struct stress *s, int i)
     for (int k = 0; k < SM; k++)
         c.t[k] = s->t[w->tgt[k]].ref;
     w->watched = 1;
-    return gr_send(s->e.sys, GR_REF_NONE, w->ref, MSG_S_WATCH, &c, sizeof c);
+    return gr_system_tell(s->e.sys, GR_REF_NONE, w->ref, MSG_S_WATCH, &c,
+                          sizeof c);
 }
 
 /* Takes one message off the inbox and checks it; returns GR_OK,

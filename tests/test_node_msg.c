@@ -86,10 +86,10 @@ static void monitor_link_ask_across_nodes(void)
     CHECK_EQ(r.code, GR_ENOCONNECTION);
     CHECK_EQ(r.detail, 1);
     uint64_t dead = stats_of(e.sys).dead_letters[GR_DL_NODE_DOWN];
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_WHO, NULL, 0),
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, w.self, T_WHO, NULL, 0),
              GR_ENOCONNECTION);
     CHECK_EQ(stats_of(e.sys).dead_letters[GR_DL_NODE_DOWN], dead + 1);
-    CHECK_EQ(gr_send_name(e.sys, GR_REF_NONE, "echo@n1", T_WHO, NULL, 0),
+    CHECK_EQ(gr_system_tell_name(e.sys, GR_REF_NONE, "echo@n1", T_WHO, NULL, 0),
              GR_ENOCONNECTION);
     env_close(&e);
     CHECK(pid_gone(w.pid, 10));
@@ -138,9 +138,11 @@ static void down_keeps_its_place(void)
     uint32_t n = (uint32_t)scaled(20000, 1000);
     struct burst b = {.to = agent, .n = n};
     int32_t how = CRASH_FAIL;
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_BURST, &b, sizeof b), GR_OK);
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_CRASH, &how, sizeof how),
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, w.self, T_BURST, &b, sizeof b),
              GR_OK);
+    CHECK_EQ(
+        gr_system_tell(e.sys, GR_REF_NONE, w.self, T_CRASH, &how, sizeof how),
+        GR_OK);
     struct report r;
     CHECK(next_report(&e, R_DOWN, &r));
     CHECK_EQ(r.code, GR_EFAILED);
@@ -167,7 +169,7 @@ static void ordering_under_load(void)
     uint32_t n = (uint32_t)scaled(40000, 2000);
     /* node -> here and here -> node, concurrently. */
     struct burst b = {.to = agent, .n = n};
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w1.self, T_BURST, &b, sizeof b),
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, w1.self, T_BURST, &b, sizeof b),
              GR_OK);
     CHECK_EQ(agent_do(&e, agent, A_BURST,
                       (struct agent_cmd){.target = w1.self, .n = n}),
@@ -175,7 +177,8 @@ static void ordering_under_load(void)
     double end = test_now() + WAIT_LIMIT_S;
     struct counted c = {0};
     while (test_now() < end) {
-        CHECK_EQ(gr_send(e.sys, gr_inbox_ref(e.inbox), agent, A_COUNT, NULL, 0),
+        CHECK_EQ(gr_system_tell(e.sys, gr_inbox_ref(e.inbox), agent, A_COUNT,
+                                NULL, 0),
                  GR_OK);
         gr_msg *m = NULL;
         CHECK_EQ(gr_inbox_recv(e.inbox, &m, 5000), GR_OK);
@@ -203,11 +206,12 @@ static void ordering_under_load(void)
     CHECK_EQ(at_node.out_of_order, 0);
     /* Sibling to sibling, through the parent: n1 forwards a burst request
      * to n2, and n2 bursts to n1. */
-    CHECK_EQ(
-        gr_send(e.sys, GR_REF_NONE, w1.self, T_FWD, &w2.self, sizeof w2.self),
-        GR_OK);
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, w1.self, T_FWD, &w2.self,
+                            sizeof w2.self),
+             GR_OK);
     struct burst back = {.to = w1.self, .n = n};
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w1.self, T_BURST, &back, sizeof back),
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, w1.self, T_BURST, &back,
+                            sizeof back),
              GR_OK);
     end = test_now() + WAIT_LIMIT_S;
     while (test_now() < end) {
@@ -242,7 +246,7 @@ static void backpressure_when_node_stops_reading(void)
     /* Bounded: the socket buffers plus 64 KiB hold far less than 64 MiB. */
     for (uint32_t i = 0; i < 65536 && rc == GR_OK; i++) {
         memcpy(pad, &accepted, sizeof accepted);
-        rc = gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, pad, sizeof pad);
+        rc = gr_system_tell(e.sys, GR_REF_NONE, w.self, T_SEQ, pad, sizeof pad);
         accepted += rc == GR_OK;
     }
     CHECK_EQ(rc, GR_EBACKPRESSURE);
@@ -250,7 +254,7 @@ static void backpressure_when_node_stops_reading(void)
     CHECK(accepted > 0);
     CHECK((uint64_t)accepted * sizeof pad < (16u << 20));
     /* Still refused, still counted. */
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, pad, sizeof pad),
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, w.self, T_SEQ, pad, sizeof pad),
              GR_EBACKPRESSURE);
     CHECK_EQ(stats_of(e.sys).dead_letters[GR_DL_BACKPRESSURE], 2);
     CHECK_EQ(kill(w.pid, SIGCONT), 0);
@@ -286,8 +290,9 @@ static void in_flight_become_node_down(void)
     static uint8_t pad[1024];
     uint32_t accepted = 0;
     int rc = GR_OK;
-    while (accepted < 65536 && (rc = gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ,
-                                             pad, sizeof pad)) == GR_OK)
+    while (accepted < 65536 &&
+           (rc = gr_system_tell(e.sys, GR_REF_NONE, w.self, T_SEQ, pad,
+                                sizeof pad)) == GR_OK)
         accepted++;
     CHECK_EQ(rc, GR_EBACKPRESSURE);
     CHECK_EQ(stats_of(e.sys).dead_letters[GR_DL_NODE_DOWN], 0);
@@ -319,11 +324,13 @@ static void half_written_frames(void)
         struct who w;
         FIND(&e, "n1", &w);
         CHECK(stop_process(w.pid));
-        CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, big, sizeof big),
-                 GR_OK);
+        CHECK_EQ(
+            gr_system_tell(e.sys, GR_REF_NONE, w.self, T_SEQ, big, sizeof big),
+            GR_OK);
         for (int i = 0; i < 20; i++)
-            CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, &i, sizeof i),
-                     GR_OK);
+            CHECK_EQ(
+                gr_system_tell(e.sys, GR_REF_NONE, w.self, T_SEQ, &i, sizeof i),
+                GR_OK);
         if (round == 0) {
             CHECK_EQ(kill(w.pid, SIGKILL), 0);
             CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 1, NULL));
@@ -352,7 +359,7 @@ static void frame_bigger_than_link_buffer(void)
     struct who w;
     CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
     static uint8_t big[1 << 20]; /* 16 x link_buffer. */
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w.self, T_SEQ, big, sizeof big),
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, w.self, T_SEQ, big, sizeof big),
              GR_OK);
     /* Behind it, until it has left, even a small one waits its turn. */
     gr_msg *reply = NULL;
@@ -390,7 +397,7 @@ static void dead_sibling_seen_from_a_node(void)
     CHECK(wait_event(GR_EV_NODE_DOWN, "n2", 1, NULL));
     sleep_ms(SETTLE_MS); /* The NODE_DOWN reaches n1 too. */
     struct probe p = {.target = w2.self, .report_to = gr_inbox_ref(e.inbox)};
-    CHECK_EQ(gr_send(e.sys, GR_REF_NONE, w1.self, T_PROBE, &p, sizeof p),
+    CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, w1.self, T_PROBE, &p, sizeof p),
              GR_OK);
     struct probed r;
     CHECK_EQ(recv_exact(e.inbox, T_PROBED, &r, sizeof r), GR_OK);

@@ -28,7 +28,8 @@ static void test_records_every_reason(void)
     CHECK_EQ(gr_stop(E.sys, gone), GR_OK);
     CHECK(wait_gone(st0.exited, 1));
     uint64_t t0 = now_realtime_ns();
-    CHECK_EQ(gr_send(E.sys, sender, gone, M_STRAY, NULL, 0), GR_ENOACTOR);
+    CHECK_EQ(gr_system_tell(E.sys, sender, gone, M_STRAY, NULL, 0),
+             GR_ENOACTOR);
     CHECK(take_dead(&d, &who));
     CHECK(gr_ref_eq(who, sub));
     CHECK(record_ok(&d, GR_DL_NO_ACTOR, sender, gone, M_STRAY, t0));
@@ -36,9 +37,9 @@ static void test_records_every_reason(void)
 
     /* unknown_name, from a thread and from an actor. */
     t0 = now_realtime_ns();
-    CHECK_EQ(
-        gr_send_name(E.sys, sender, "nobody-has-this", M_STRAY + 1, NULL, 0),
-        GR_ENOTFOUND);
+    CHECK_EQ(gr_system_tell_name(E.sys, sender, "nobody-has-this", M_STRAY + 1,
+                                 NULL, 0),
+             GR_ENOTFOUND);
     CHECK(take_dead(&d, NULL));
     CHECK(record_ok(&d, GR_DL_UNKNOWN_NAME, sender, GR_REF_NONE, M_STRAY + 1,
                     t0));
@@ -69,7 +70,8 @@ static void test_records_every_reason(void)
     CHECK_EQ(gr_stop(E.sys, b), GR_OK);
     t0 = now_realtime_ns();
     for (uint32_t i = 0; i < 3; i++)
-        CHECK_EQ(gr_send(E.sys, sender, b, M_STRAY + 2 + i, NULL, 0), GR_OK);
+        CHECK_EQ(gr_system_tell(E.sys, sender, b, M_STRAY + 2 + i, NULL, 0),
+                 GR_OK);
     sem_post(&gate);
     unsigned seen_types = 0;
     for (int i = 0; i < 3; i++) {
@@ -84,9 +86,10 @@ static void test_records_every_reason(void)
     /* mailbox_full */
     gr_ref c = spawn_capped(1);
     CHECK(block(c));
-    CHECK_EQ(gr_send(E.sys, sender, c, M_WORK, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(E.sys, sender, c, M_WORK, NULL, 0), GR_OK);
     t0 = now_realtime_ns();
-    CHECK_EQ(gr_send(E.sys, sender, c, M_STRAY + 5, NULL, 0), GR_EMAILBOXFULL);
+    CHECK_EQ(gr_system_tell(E.sys, sender, c, M_STRAY + 5, NULL, 0),
+             GR_EMAILBOXFULL);
     CHECK(take_dead(&d, NULL));
     CHECK(record_ok(&d, GR_DL_MAILBOX_FULL, sender, c, M_STRAY + 5, t0));
     CHECK_EQ(d.corr, 0);
@@ -396,7 +399,7 @@ static void test_rate_limited_log(void)
     for (int i = 0; i < 12; i++)
         CHECK(provoke(M_STRAY));
     for (int i = 0; i < 8; i++)
-        CHECK_EQ(gr_send_name(E.sys, sender, "nope", M_STRAY, NULL, 0),
+        CHECK_EQ(gr_system_tell_name(E.sys, sender, "nope", M_STRAY, NULL, 0),
                  GR_ENOTFOUND);
     struct summary s = wait_summaries(20);
     if (s.more != 20)
@@ -596,7 +599,7 @@ static void *flood_thread(void *p)
     struct flood *f = p;
     go_wait(&f->go);
     for (int i = 0; i < f->per_thread; i++) {
-        int rc = gr_send(E.sys, GR_REF_NONE, f->to, M_WORK, NULL, 0);
+        int rc = gr_system_tell(E.sys, GR_REF_NONE, f->to, M_WORK, NULL, 0);
         if (rc == GR_OK)
             atomic_fetch_add(&f->ok, 1);
         else if (rc == GR_EMAILBOXFULL)

@@ -47,8 +47,9 @@ static void test_stats_counts(void)
     for (int i = 0; i < 10; i++) {
         CHECK_EQ(cmd(c, M_WORK, NULL, 0), GR_EMAILBOXFULL);
         CHECK_EQ(cmd(r[0], M_WORK, NULL, 0), GR_ENOACTOR);
-        CHECK_EQ(gr_send_name(E.sys, GR_REF_NONE, "none", M_WORK, NULL, 0),
-                 GR_ENOTFOUND);
+        CHECK_EQ(
+            gr_system_tell_name(E.sys, GR_REF_NONE, "none", M_WORK, NULL, 0),
+            GR_ENOTFOUND);
     }
     CHECK_EQ(stats_of(E.sys).sent, sent);
     sem_post(&gate);
@@ -198,7 +199,8 @@ static void test_actor_events(void)
     gr_ref sub = spawn();
     CHECK_EQ(subscribe(sub, 1), GR_OK);
     t0 = now_realtime_ns();
-    CHECK_EQ(gr_send(E.sys, sender, nobody, M_STRAY, NULL, 0), GR_ENOACTOR);
+    CHECK_EQ(gr_system_tell(E.sys, sender, nobody, M_STRAY, NULL, 0),
+             GR_ENOACTOR);
     gr_dead_letter d;
     CHECK(take_dead(&d, NULL));
     CHECK_EQ(count_ev(GR_EV_DEAD_LETTER, GR_REF_NONE, &s), 1);

@@ -365,7 +365,7 @@ static const gr_behaviour sprayer_behaviour = {
     .handle = sprayer_handle,
 };
 
-/* A plain thread sending n tagged messages with gr_send(). */
+/* A plain thread sending n tagged messages with gr_system_tell(). */
 struct spray_thread {
     pthread_t tid;
     uint64_t n;
@@ -378,8 +378,8 @@ static void *spray_thread_main(void *arg)
     struct spray_thread *t = arg;
     for (uint64_t i = 0; i < t->n; i++) {
         struct tagged d = {arena_pick(&t->seed), i};
-        count_send(&t->c, gr_send(g.sys, GR_REF_NONE, d.intended, MSG_DATA, &d,
-                                  sizeof d));
+        count_send(&t->c, gr_system_tell(g.sys, GR_REF_NONE, d.intended,
+                                         MSG_DATA, &d, sizeof d));
     }
     return NULL;
 }
@@ -466,7 +466,7 @@ static void run_arena(struct env *e, enum churn mode)
         gr_ref r;
         if (gr_system_spawn(e->sys, &sprayer_behaviour, &a, sizeof a, &r) !=
                 GR_OK ||
-            gr_send(e->sys, me, r, MSG_GO, NULL, 0) != GR_OK)
+            gr_system_tell(e->sys, me, r, MSG_GO, NULL, 0) != GR_OK)
             failed_start++;
     }
     struct spray_thread t[SPRAY_THREADS];
@@ -768,7 +768,8 @@ static void run_concurrent_spawns(struct env *e)
     go_open(&go);
     int gone = 0;
     for (int i = 0; i < actors; i++)
-        gone += gr_send(e->sys, me, spawners[i], MSG_GO, NULL, 0) != GR_OK;
+        gone +=
+            gr_system_tell(e->sys, me, spawners[i], MSG_GO, NULL, 0) != GR_OK;
 
     struct spawn_counts sum = {0, 0, 0, 0};
     int reports = 0;
@@ -870,8 +871,8 @@ static void *pusher_main(void *arg)
     uint64_t after = 0;
     for (uint64_t i = 0; i < PUSH_CAP && after < PUSH_AFTER_DEATH; i++) {
         struct tagged d = {p->victim, i};
-        int rc =
-            gr_send(p->sys, GR_REF_NONE, p->victim, MSG_DATA, &d, sizeof d);
+        int rc = gr_system_tell(p->sys, GR_REF_NONE, p->victim, MSG_DATA, &d,
+                                sizeof d);
         count_send(&p->c, rc);
         if (rc == GR_ENOACTOR) {
             p->saw_death = 1;

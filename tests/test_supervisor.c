@@ -343,8 +343,8 @@ static void test_permanent_always_restarted(void)
                      "init p", "top: child_restarted p r2"));
     mark = trace_len();
     int64_t detail = 7;
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, kid_ref(sys, sup, "p"), MSG_SHUTDOWN,
-                     &detail, sizeof detail),
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, kid_ref(sys, sup, "p"),
+                            MSG_SHUTDOWN, &detail, sizeof detail),
              GR_OK);
     CHECK(EXPECT_SEQ(mark, "term p shutdown:7",
                      "top: child_exited p shutdown:7", "init p",
@@ -391,8 +391,8 @@ static void test_transient_restarted_only_on_crash(void)
         EXPECT_SEQ(mark, "term t2 shutdown", "top: child_exited t2 shutdown"));
     mark = trace_len();
     int64_t detail = 42;
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, k.c[2].ref, MSG_SHUTDOWN, &detail,
-                     sizeof detail),
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, k.c[2].ref, MSG_SHUTDOWN, &detail,
+                            sizeof detail),
              GR_OK);
     CHECK(EXPECT_SEQ(mark, "term t3 shutdown:42",
                      "top: child_exited t3 shutdown:42"));

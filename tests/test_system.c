@@ -272,14 +272,16 @@ static void test_shutdown_with_queued_messages(void)
 
     /* The one worker is held from here on, so nothing below runs. */
     CHECK_EQ(spawn_actor(sys, 9, in, &holder), GR_OK);
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, holder, MSG_HOLD, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, holder, MSG_HOLD, NULL, 0),
+             GR_OK);
     CHECK_EQ(recv_report(in, MSG_ENTERED, &r), GR_OK);
     CHECK_EQ(spawn_actor(sys, 3, in, &r3), GR_OK);
     CHECK_EQ(spawn_actor(sys, 4, in, &r4), GR_OK);
     const gr_ref busy[] = {r0, r2, r3, r4};
     for (size_t i = 0; i < 4; i++)
         for (uint32_t k = 0; k < K; k++)
-            CHECK_EQ(gr_send(sys, GR_REF_NONE, busy[i], MSG_WORK, &k, sizeof k),
+            CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, busy[i], MSG_WORK, &k,
+                                    sizeof k),
                      GR_OK);
     gr_inbox_close(in);
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);
@@ -323,13 +325,13 @@ static void one_cycle(unsigned workers, int cycle, int wait_done)
     for (int i = 0; i < RING; i++)
         CHECK_EQ(spawn_actor(sys, -1, in, &ring[i]), GR_OK);
     for (int i = 0; i < RING; i++)
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, ring[i], MSG_NEXT,
-                         &ring[(i + 1) % RING], sizeof(gr_ref)),
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, ring[i], MSG_NEXT,
+                                &ring[(i + 1) % RING], sizeof(gr_ref)),
                  GR_OK);
     for (int t = 0; t < TOKENS; t++) {
         uint32_t hops = HOPS;
-        CHECK_EQ(gr_send(sys, GR_REF_NONE, ring[t % RING], MSG_TOKEN, &hops,
-                         sizeof hops),
+        CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, ring[t % RING], MSG_TOKEN,
+                                &hops, sizeof hops),
                  GR_OK);
     }
     if (wait_done) {
@@ -422,7 +424,8 @@ static void test_run_stop_from_handler(void)
     gr_ref a;
     CHECK_EQ(spawn_actor(sys, 1, NULL, NULL), GR_OK);
     CHECK_EQ(spawn_actor(sys, 2, NULL, &a), GR_OK);
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, a, MSG_STOP_SYSTEM, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, a, MSG_STOP_SYSTEM, NULL, 0),
+             GR_OK);
     arm_run_limit();
     int rc = gr_system_run(sys);
     alarm(0);
@@ -548,7 +551,8 @@ static void test_no_signals_leaves_signals_alone(void)
     sigaction(SIGTERM, &old, NULL);
     CHECK_EQ(atomic_load(&fallback_got), 1);
     /* Still running: an actor answers. */
-    CHECK_EQ(gr_send(sys, gr_inbox_ref(in), a, MSG_PING, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, gr_inbox_ref(in), a, MSG_PING, NULL, 0),
+             GR_OK);
     CHECK_EQ(recv_report(in, MSG_PONG, NULL), GR_OK);
     gr_inbox_close(in);
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);
@@ -570,12 +574,14 @@ static void test_stop_ordering(void)
         CHECK_EQ(spawn_actor(sys, -1, in, &a), GR_OK);
         gr_stats before = stats_of(sys);
         for (uint32_t i = 0; i < BEFORE; i++)
-            CHECK_EQ(gr_send(sys, GR_REF_NONE, a, MSG_WORK, &i, sizeof i),
-                     GR_OK);
+            CHECK_EQ(
+                gr_system_tell(sys, GR_REF_NONE, a, MSG_WORK, &i, sizeof i),
+                GR_OK);
         CHECK_EQ(gr_stop(sys, a), GR_OK);
         int refused = 0;
         for (uint32_t i = 0; i < AFTER; i++) {
-            int rc = gr_send(sys, GR_REF_NONE, a, MSG_WORK, &i, sizeof i);
+            int rc =
+                gr_system_tell(sys, GR_REF_NONE, a, MSG_WORK, &i, sizeof i);
             CHECK(rc == GR_OK || rc == GR_ENOACTOR);
             refused += rc == GR_ENOACTOR;
         }
@@ -630,9 +636,10 @@ static void test_single_worker(void)
     gr_ref spinner, echo;
     CHECK_EQ(spawn_actor(sys, -1, in, &spinner), GR_OK);
     CHECK_EQ(spawn_actor(sys, -1, in, &echo), GR_OK);
-    CHECK_EQ(gr_send(sys, GR_REF_NONE, spinner, MSG_SPIN, NULL, 0), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, spinner, MSG_SPIN, NULL, 0),
+             GR_OK);
     for (int i = 0; i < 20; i++) {
-        CHECK_EQ(gr_send(sys, gr_inbox_ref(in), echo, MSG_PING, NULL, 0),
+        CHECK_EQ(gr_system_tell(sys, gr_inbox_ref(in), echo, MSG_PING, NULL, 0),
                  GR_OK);
         CHECK_EQ(recv_report(in, MSG_PONG, NULL), GR_OK);
     }
@@ -687,8 +694,8 @@ static void test_inbox_message_outlives_system(void)
     gr_ref echo;
     gr_msg *got[3] = {NULL, NULL, NULL};
     int ok = gr_system_spawn(e.sys, &echo_behaviour, NULL, 0, &echo) == GR_OK &&
-             gr_send(e.sys, gr_inbox_ref(e.inbox), echo, MSG_ECHO_ME, NULL,
-                     0) == GR_OK;
+             gr_system_tell(e.sys, gr_inbox_ref(e.inbox), echo, MSG_ECHO_ME,
+                            NULL, 0) == GR_OK;
     for (int i = 0; ok && i < 3; i++)
         ok = gr_inbox_recv(e.inbox, &got[i], WAIT_MS) == GR_OK;
     env_close(&e);

@@ -190,7 +190,8 @@ static atomic_uint flood_n;
 
 static void report(gr_ctx *ctx, uint32_t type, const void *p, size_t len)
 {
-    (void)gr_send(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, p, len);
+    (void)gr_system_tell(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, p,
+                         len);
 }
 
 /* The depth of r's mailbox as gr_system_stats lists it (0 when not among
@@ -806,7 +807,7 @@ static gr_ref spawn_tm(const struct tm_arg *a)
 
 static int cmd(gr_ref to, uint32_t type, const void *p, size_t len)
 {
-    return gr_send(E.sys, inbox_ref, to, type, p, len);
+    return gr_system_tell(E.sys, inbox_ref, to, type, p, len);
 }
 
 static int take(uint32_t type, void *out, size_t len)

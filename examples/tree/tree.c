@@ -124,7 +124,7 @@ int main(void)
     gr_ref runner = where(sys, "runner"), now;
 
     printf("1. crash the runner: only the runner restarts\n");
-    gr_send(sys, GR_REF_NONE, runner, MSG_CRASH, NULL, 0);
+    gr_system_tell(sys, GR_REF_NONE, runner, MSG_CRASH, NULL, 0);
     failures += await_new(sys, "runner", runner, &runner) != 0;
     failures += !gr_ref_eq(where(sys, "queue"), queue);
 
@@ -134,7 +134,7 @@ int main(void)
     failures += await_new(sys, "runner", runner, &runner) != 0;
 
     printf("3. the counter fails deep in its code: it restarts\n");
-    gr_send(sys, GR_REF_NONE, counter, MSG_FAIL, NULL, 0);
+    gr_system_tell(sys, GR_REF_NONE, counter, MSG_FAIL, NULL, 0);
     failures += await_new(sys, "counter", counter, &now) != 0;
 
     gr_child_counts counts;

@@ -207,12 +207,12 @@ GR_API int gr_tell_name(gr_ctx *ctx, const char *name, uint32_t type,
  * Sends a message from any thread, naming the sender (GR_REF_NONE, or e.g.
  * an inbox's reference so replies come back); otherwise exactly as gr_tell().
  */
-GR_API int gr_send(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
-                   const void *data, size_t len);
+GR_API int gr_system_tell(gr_system *sys, gr_ref from, gr_ref to, uint32_t type,
+                          const void *data, size_t len);
 
-/* gr_send() to the actor registered under name; as gr_tell_name(). */
-GR_API int gr_send_name(gr_system *sys, gr_ref from, const char *name,
-                        uint32_t type, const void *data, size_t len);
+/* gr_system_tell() to the actor registered under name; as gr_tell_name(). */
+GR_API int gr_system_tell_name(gr_system *sys, gr_ref from, const char *name,
+                               uint32_t type, const void *data, size_t len);
 
 /*
  * Asks an actor to exit with reason GR_ESHUTDOWN after the messages already
