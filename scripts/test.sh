@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test through CTest.
+# Installs what is missing, builds, and runs every test through CTest, as
+# many at once as there are CPUs (scripts/stress.sh shows they hold up
+# under that load).
 #
 # Environment: GROVE_SANITIZER=address,undefined | thread builds and tests
 # in build-<sanitizer> instead of build. GROVE_TEST_SCALE divides the size of
@@ -13,4 +15,4 @@ fi
 scripts/setup.sh "$build_dir"
 . scripts/sanitizer_env.sh
 cd "$build_dir"
-exec ctest --output-on-failure --timeout 600
+exec ctest --output-on-failure --timeout 600 -j "$(nproc)"
