@@ -130,3 +130,37 @@ gr_child_spec gr__sup_req_spec(const sup_req *r)
         .name = r->has_name ? r->name : NULL,
     };
 }
+
+/* FNV-1a of a NUL-terminated id. */
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = 14695981039346656037u;
+    for (; *id != '\0'; id++)
+        h = (h ^ (uint8_t)*id) * 1099511628211u;
+    return h;
+}
+
+int gr__sup_ids_unique(const gr_child_spec *kids, size_t n)
+{
+    if (n < 2)
+        return GR_OK;
+    /* Open addressing at most half full: a power of two >= 2n. */
+    size_t cap = 4;
+    while (cap < 2 * n)
+        cap *= 2;
+    const char **slots = calloc(cap, sizeof *slots);
+    if (slots == NULL)
+        return GR_ENOMEM;
+    int rc = GR_OK;
+    for (size_t i = 0; i < n && rc == GR_OK; i++) {
+        size_t at = (size_t)id_hash(kids[i].id) & (cap - 1);
+        while (slots[at] != NULL && rc == GR_OK) {
+            if (strcmp(slots[at], kids[i].id) == 0)
+                rc = GR_EINVAL;
+            at = (at + 1) & (cap - 1);
+        }
+        slots[at] = kids[i].id;
+    }
+    free(slots);
+    return rc;
+}

@@ -170,6 +170,10 @@ void gr__sup_reply(gr_ctx *ctx, gr_ref to, uint64_t corr, int rc, gr_ref child,
  * Returns GR_OK or GR_EINVAL / GR_ENAMETOOLONG. */
 int gr__sup_spec_check(const gr_child_spec *c, bool tmpl);
 
+/* Whether the n specs' ids (already checked) are all different: GR_OK,
+ * GR_EINVAL for a duplicate, GR_ENOMEM. Linear in n (a hash set). */
+int gr__sup_ids_unique(const gr_child_spec *kids, size_t n);
+
 /* Makes a child with owned copies of spec's fields (arg: arg/arg_len
  * instead of the spec's). Returns NULL on out of memory. */
 sup_child *gr__sup_child_new(const gr_child_spec *spec, const void *arg,

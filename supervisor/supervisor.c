@@ -509,11 +509,8 @@ static int check_spec(const gr_sup_spec *sp)
         int rc = gr__sup_spec_check(&sp->children[i], false);
         if (rc != GR_OK)
             return rc;
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(sp->children[k].id, sp->children[i].id) == 0)
-                return GR_EINVAL;
     }
-    return GR_OK;
+    return gr__sup_ids_unique(sp->children, sp->nchildren);
 }
 
 /* Undoes a partial start: the children started so far get their shutdown
