@@ -96,6 +96,15 @@ static void unlink_both(gr__actor *parent, gr__actor *child)
     gr__link_remove(child, gr__actor_ref(parent));
 }
 
+/* An init is about to run on worker w (NULL: not a worker), and may take
+ * long (a supervisor starting its children, a node's handshake): the actor
+ * in w's run-next slot becomes stealable, so it does not wait for it. */
+static void spawn_on(gr__worker *w)
+{
+    if (w != NULL)
+        gr__sched_long_turn(&w->sys->sched, w);
+}
+
 int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
                     const gr__spawn_opts *opts, const void *arg, size_t arg_len,
                     gr__actor **out_actor, gr_ref *out, gr_reason *why_out)
@@ -117,6 +126,7 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     a->mb_cap = opts->mb_cap;
     atomic_init(&a->pushed, 0);
     atomic_init(&a->popped, 0);
+    atomic_init(&a->takes_calls, false);
     /* relaxed: only a total order of spawns is needed, not visibility. */
     a->seq = atomic_fetch_add_explicit(&sys->next_seq, 1, memory_order_relaxed);
     int rc = gr__idtable_alloc(&sys->ids, a, &a->serial);
@@ -129,6 +139,8 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     gr_reason why = gr_reason_of(GR_OK);
     gr__actor *parent = opts->link != NULL ? opts->link->self : NULL;
     ctx.parent = parent;
+    if (b->init != NULL)
+        spawn_on(w);
     if (opts->name != NULL && (rc = gr_register(&ctx, opts->name)) != GR_OK)
         why = gr_reason_of(rc);
     else if (parent != NULL && (rc = link_both(parent, a)) != GR_OK)
@@ -402,7 +414,7 @@ int gr_stop_with(gr_ctx *ctx, const gr_reason *why)
 
 void gr__accept_calls(gr_ctx *ctx)
 {
-    ctx->self->takes_calls = true;
+    atomic_store_explicit(&ctx->self->takes_calls, true, memory_order_relaxed);
 }
 
 gr_ref gr__ctx_parent(const gr_ctx *ctx)

@@ -48,9 +48,10 @@ typedef struct gr__actor {
     uint64_t serial;              /* This actor's id-table serial. */
     struct gr__actor *sched_next; /* Link in the injection queue. */
     _Atomic(uint64_t) popped;     /* Messages popped; the runner stores. */
-    /* It answers runtime requests (gr__accept_calls); owner-only, set in
-     * init. Others get GR_ENOTSUP from the runtime. */
-    bool takes_calls;
+    /* It answers runtime requests (gr__accept_calls): set once in init,
+     * read by senders (relaxed: a request racing with its target's init
+     * is refused as if it came first). Others get GR_ENOTSUP. */
+    _Atomic(bool) takes_calls;
 } gr__actor;
 
 _Static_assert(sizeof(gr__actor) == 128, "an actor header is two lines");

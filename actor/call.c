@@ -73,6 +73,8 @@ int gr__call_any(gr_system *sys, gr_ref target, uint32_t type, const void *data,
                  size_t len, gr_duration timeout, gr_msg **reply)
 {
     int64_t ms;
+    if (reply != NULL)
+        *reply = NULL; /* On every error. */
     if (sys == NULL || reply == NULL ||
         gr__duration_ms(timeout, GR_DURATION_DEFAULT_MS, &ms) != GR_OK)
         return GR_EINVAL;

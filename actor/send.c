@@ -79,6 +79,10 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
         atomic_fetch_add_explicit(&a->pushed, 1, memory_order_relaxed);
     if (type == GR__MSG_STOP && inbox)
         rc = GR_EINVAL; /* Inboxes are closed by their owner, not stopped. */
+    else if (type >= GR_MSG_RESERVED && (m->flags & GR_MSG_REQUEST) &&
+             !atomic_load_explicit(&a->takes_calls, memory_order_relaxed))
+        rc = GR_ENOTSUP; /* A runtime request it does not take (request.h):
+                            refused here, so nobody waits on its mailbox. */
     else if (a->mb_cap != 0 && type < GR_MSG_RESERVED &&
              queued_before(a, before) >= a->mb_cap)
         rc = GR_EMAILBOXFULL; /* Runtime messages are never refused. */

@@ -60,7 +60,7 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
         /* A runtime request (a supervisor call, say) to an actor that does
          * not take them: answered here, never a surprise for its handler. */
         if (m->type >= GR_MSG_RESERVED && (m->flags & GR_MSG_REQUEST) &&
-            !a->takes_calls) {
+            !atomic_load_explicit(&a->takes_calls, memory_order_relaxed)) {
             gr__ask_send_failed(a->sys, w, m->to, m->from, m->corr,
                                 &(gr_reason){.code = GR_ENOTSUP});
             return GR__SIG_CONSUMED;

@@ -45,6 +45,8 @@ enum {
     MSG_REPLY,       /* probe -> sender of a request. */
     MSG_TERMINATED,  /* terminate -> inbox: rc[0] = reason, ref = self. */
     MSG_INIT,        /* init -> inbox: ref = self, sys. */
+    MSG_RECV,        /* Payload: a gr_inbox * nobody else uses. Reply:
+                        gr_inbox_recv's codes, waiting and polling. */
 };
 
 /* What a probe reports. */
@@ -174,6 +176,16 @@ static int probe_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     case MSG_BADCALLS:
         bad_calls(ctx, &r);
         break;
+    case MSG_RECV: {
+        gr_inbox *ib = NULL;
+        gr_msg *got = (gr_msg *)&r; /* A sentinel the refusal must keep. */
+        read_payload(m, &ib, sizeof ib);
+        r.rc[0] = gr_inbox_recv(ib, &got, 100);
+        r.rc[1] = got == (gr_msg *)&r;
+        r.rc[2] = gr_inbox_recv(ib, &got, GR_DURATION_INFINITE);
+        r.rc[3] = gr_inbox_recv(ib, &got, GR_DURATION_ZERO); /* No wait. */
+        break;
+    }
     case MSG_SPAWN_CHILD: {
         struct probe_arg a = {.inbox = p->inbox, .report_init = 1};
         read_payload(m, &a.init_rc, sizeof a.init_rc);
@@ -771,6 +783,16 @@ static void test_wrong_thread(void)
     CHECK_EQ(r.rc[1], 1); /* inbox pointer left alone */
     CHECK_EQ(r.rc[2], GR_EWRONGTHREAD);
     CHECK_EQ(r.rc[3], GR_EWRONGTHREAD);
+    /* Waiting on an inbox would stall the worker: refused; a poll is not
+     * a wait. */
+    gr_inbox *idle;
+    CHECK_EQ(gr_inbox_open(sys, &idle), GR_OK);
+    CHECK_EQ(call(sys, in, p, MSG_RECV, &idle, sizeof idle, &r), GR_OK);
+    gr_inbox_close(idle);
+    CHECK_EQ(r.rc[0], GR_EWRONGTHREAD);
+    CHECK_EQ(r.rc[1], 1);
+    CHECK_EQ(r.rc[2], GR_EWRONGTHREAD);
+    CHECK_EQ(r.rc[3], GR_ETIMEDOUT);
     /* The system is unharmed. */
     CHECK_EQ(call(sys, in, p, MSG_COUNT, NULL, 0, &r), GR_OK);
     /* init (on this thread) and terminate (run by shutdown, also on this

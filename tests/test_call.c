@@ -141,7 +141,11 @@ static void test_call_timeout(void)
              GR_ETIMEDOUT);
     CHECK(reply == NULL);
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 2), 2);
+    reply = (gr_msg *)&q; /* Set to NULL on every error. */
     CHECK_EQ(gr_call(E.sys, callee, Q, &q, sizeof q, -3, &reply), GR_EINVAL);
+    CHECK(reply == NULL);
+    reply = (gr_msg *)&q;
+    CHECK_EQ(gr_call(NULL, callee, Q, &q, sizeof q, 100, &reply), GR_EINVAL);
     CHECK(reply == NULL);
     close_env();
 }

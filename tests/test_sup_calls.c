@@ -412,9 +412,9 @@ static void test_calls_dead_supervisor(void)
     close_env();
 }
 
-/* Calls on an actor that is not a supervisor (a supervisor's worker)
- * return GR_ENOTSUP at once, blocking or async, and do not disturb it: its
- * handler never sees them, it does not crash, and it still works. */
+/* Calls on an actor that is not a supervisor (a supervisor's worker, an
+ * inbox) return GR_ENOTSUP at once, blocking or async, and do not disturb
+ * it: the request never reaches it, it does not crash, it still works. */
 static void test_calls_not_a_supervisor(void)
 {
     CHECK(open_env(0));
@@ -442,25 +442,86 @@ static void test_calls_not_a_supervisor(void)
     CHECK_EQ(gr_supervisor_which_children(T.sys, worker, v, 4, &n), GR_ENOTSUP);
     CHECK_EQ(gr_supervisor_count_children(T.sys, worker, &c), GR_ENOTSUP);
 
-    /* From an actor: the answer is a GR_MSG_ASK_FAILED read as
-     * GR_ENOTSUP. */
+    /* An inbox nobody receives on: refused at once all the same. */
+    gr_inbox *idle;
+    CHECK_EQ(gr_inbox_open(T.sys, &idle), GR_OK);
+    int idle_rc =
+        gr_supervisor_which_children(T.sys, gr_inbox_ref(idle), v, 4, &n);
+    gr_msg *stray = NULL;
+    int stray_rc = gr_inbox_recv(idle, &stray, GR_DURATION_ZERO);
+    gr_inbox_close(idle);
+    CHECK_EQ(idle_rc, GR_ENOTSUP);
+    CHECK_EQ(stray_rc, GR_ETIMEDOUT); /* The request never reached it. */
+
+    /* From an actor: refused at once, and no answer follows. */
     gr_ref cl;
     struct cl_arg ca = {.inbox = T.me};
     CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
     struct cl_cmd cmd_start = {.sup = worker, .corr = 201, .spec = k};
     CHECK_EQ(cmd(cl, CL_START, &cmd_start, sizeof cmd_start), GR_OK);
     CHECK(take(REP_SENT, 201, &r));
-    CHECK_EQ(r.rc, GR_OK);
-    CHECK(take(REP_REPLY, 201, &r));
-    CHECK_EQ(r.code, 0); /* Not a GR_MSG_SUP_REPLY. */
-    CHECK_EQ(r.read_rc, GR_OK);
     CHECK_EQ(r.rc, GR_ENOTSUP);
-    CHECK(gr_ref_is_none(r.child));
+    CHECK(none_within(REP_REPLY, ANY_TAG, QUIET_MS));
 
     /* The worker was not disturbed: no exit, no restart, still there. */
     CHECK(none_within(REP_TERM, 1, QUIET_MS));
     CHECK_EQ(which(sup, v), 1);
     CHECK(gr_ref_eq(v[0].ref, worker));
+    close_env();
+}
+
+/* Opened by the test: until then a slow child's init waits (at most
+ * WAIT_MS, so a broken case still ends). */
+static atomic_int slow_gate;
+
+static int slow_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)ctx, (void)state, (void)arg, (void)len;
+    double end = test_now() + WAIT_MS / 1000.0;
+    while (!atomic_load(&slow_gate) && test_now() < end)
+        sleep_ms(1);
+    return GR_OK;
+}
+
+static int slow_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)ctx, (void)state, (void)m;
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour slow_b = {
+    .name = "slow", .init = slow_init, .handle = slow_handle};
+
+/* A child whose init takes long holds its supervisor's worker, not the
+ * actors that worker had lined up: the answer to a request the supervisor
+ * finished just before reaches its asker while the init still runs. */
+static void test_slow_init_holds_no_one(void)
+{
+    CHECK(open_env(0));
+    atomic_store(&slow_gate, 0);
+    gr_sup_spec sp = sup_spec(GR_ONE_FOR_ONE, 1, NULL, 0);
+    gr_ref sup, cl;
+    struct rep r;
+    CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
+    struct cl_arg ca = {.inbox = T.me};
+    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
+    /* Both requests queue at the supervisor; the second starts the slow
+     * child. */
+    struct cl_cmd t = {.sup = sup, .corr = 301, .id = "nope"};
+    struct cl_cmd c = {.sup = sup, .corr = 302};
+    c.spec = (gr_child_spec){.id = "slow",
+                             .behaviour = &slow_b,
+                             .restart = GR_TEMPORARY,
+                             .shutdown_ms = 1000};
+    CHECK_EQ(cmd(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
+    CHECK_EQ(cmd(cl, CL_START, &c, sizeof c), GR_OK);
+    int first = take(REP_REPLY, 301, &r);
+    int gate_was = atomic_exchange(&slow_gate, 1);
+    CHECK(first);
+    CHECK_EQ(gate_was, 0); /* It came while the init still waited. */
+    CHECK_EQ(r.rc, GR_ENOTFOUND);
+    CHECK(take(REP_REPLY, 302, &r));
+    CHECK_EQ(r.rc, GR_OK);
     close_env();
 }
 
@@ -900,7 +961,8 @@ TEST_MAIN(TEST_CASE(test_start_child), TEST_CASE(test_terminate_child),
           TEST_CASE(test_which_children), TEST_CASE(test_count_children),
           TEST_CASE(test_calls_wrong_thread),
           TEST_CASE(test_calls_dead_supervisor),
-          TEST_CASE(test_calls_not_a_supervisor), TEST_CASE(test_async_replies),
+          TEST_CASE(test_calls_not_a_supervisor),
+          TEST_CASE(test_slow_init_holds_no_one), TEST_CASE(test_async_replies),
           TEST_CASE(test_sofo_spawn), TEST_CASE(test_sofo_restart_same_arg),
           TEST_CASE(test_sofo_transient_normal_removed),
           TEST_CASE(test_sofo_terminate_by_ref), TEST_CASE(test_sofo_stop_all),

@@ -34,6 +34,8 @@ static void deliver_here(gr__transport *t, gr_msg *m)
     int rc = gr__deliver_msg(sys, NULL, m);
     if (rc == GR_ENOACTOR && m->type >= GR_MSG_RESERVED)
         gr__signal_orphan(sys, m); /* A monitor or link gets its noproc. */
+    else if (rc == GR_ENOTSUP)
+        gr__signal_refused(sys, m, rc); /* Its asker must not wait. */
 }
 
 /* Handles one frame from l; returns NULL or a protocol error. */

@@ -95,7 +95,10 @@ GR_API int gr_reply_to(gr_ctx *ctx, const gr_request *req, uint32_t type,
                        const void *data, size_t len);
 
 /* Answers request msg now; gr_reply_to() with gr_request_of(msg). Returns
- * GR_CONTINUE on success, so a handler may `return gr_reply(...)`. */
+ * GR_CONTINUE on success, so a handler may `return gr_reply(...)`; but
+ * msg must be a request: otherwise it returns GR_EINVAL, which returned
+ * from a handler crashes the actor (check GR_MSG_REQUEST first when the
+ * type may also come as a tell). */
 GR_API int gr_reply(gr_ctx *ctx, const gr_msg *msg, uint32_t type,
                     const void *data, size_t len);
 

@@ -29,8 +29,11 @@ GR_API gr_ref gr_inbox_ref(const gr_inbox *inbox);
  * Waits up to timeout (a gr_duration: GR_DURATION_ZERO does not wait;
  * GR_DURATION_INFINITE and GR_DURATION_DEFAULT wait for ever) for the next
  * message and stores it in *out. The caller owns the message and frees it
- * with gr_msg_free(). Returns GR_OK, GR_ETIMEDOUT or GR_EINVAL (a timeout
- * below GR_DURATION_DEFAULT).
+ * with gr_msg_free(). Returns GR_OK, GR_ETIMEDOUT, GR_EINVAL (a timeout
+ * below GR_DURATION_DEFAULT) or GR_EWRONGTHREAD (a wait inside a callback,
+ * which would stall a worker; a GR_DURATION_ZERO poll is allowed). A stop
+ * request (gr_system_stop, SIGTERM) does not wake it: a thread that waits
+ * for ever should also watch for its own reason to stop.
  */
 GR_API int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, gr_duration timeout);
 

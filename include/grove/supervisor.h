@@ -149,8 +149,9 @@ typedef struct gr_child_counts {
 /*
  * The blocking calls below are for threads that are not running a callback
  * (GR_EWRONGTHREAD there). Besides what each lists, every one returns
- * GR_ENOTSUP at once when sup is not a supervisor (the actor is not
- * disturbed), GR_ENOACTOR when sup is gone or exits before answering, and
+ * GR_ENOTSUP at once when sup is not a supervisor (the request never
+ * reaches that actor), GR_ENOACTOR when sup is gone or dies before
+ * answering, GR_ESHUTDOWN when sup is stopping and answers so, and
  * GR_ENOCONNECTION when sup's node goes down first. Like OTP's, they wait
  * without a time limit for a supervisor that is busy (a child's init that
  * takes long); from an actor, the *_async forms take a timeout.
@@ -174,7 +175,8 @@ GR_API int gr_supervisor_spawn_child(gr_system *sys, gr_ref sup,
 /*
  * Stops a child by its shutdown spec and keeps its spec (a temporary
  * child's spec, and a simple-one-for-one child, is removed). id names a
- * static child; for simple-one-for-one pass NULL and the child's ref.
+ * static child; or pass NULL and a running child's ref (the only way for a
+ * simple-one-for-one child).
  * Returns GR_OK, GR_ENOTFOUND, GR_ENOACTOR, GR_EWRONGTHREAD.
  */
 GR_API int gr_supervisor_terminate_child(gr_system *sys, gr_ref sup,
@@ -218,11 +220,14 @@ typedef struct gr_sup_reply {
  * From an actor: asks sup to start a child as gr_supervisor_start_child()
  * does, an ask (see gr_ask) with the request's id stored in *corr (may be
  * NULL). Exactly one answer with that corr follows a GR_OK: a
- * GR_MSG_SUP_REPLY, or a GR_MSG_TIMEOUT when timeout (a gr_duration;
+ * GR_MSG_SUP_REPLY from the supervisor (rc GR_ESHUTDOWN if it stops before
+ * finishing the request), a GR_MSG_TIMEOUT when timeout (a gr_duration;
  * GR_DURATION_DEFAULT is 5 s) passes first, or a GR_MSG_ASK_FAILED when sup
- * exits first, is not a supervisor or its node goes down. gr_sup_reply_read()
- * reads all three. Returns GR_OK when the request was sent, else as gr_ask()
- * (GR_ENOACTOR: sup is gone, no answer follows).
+ * dies without answering or its node goes down. gr_sup_reply_read() reads
+ * all three. A timeout does not withdraw the request: the child may still
+ * start (and a retry then finds its id taken). Returns GR_OK when the
+ * request was sent, else as gr_ask(): GR_ENOACTOR (sup is gone) or
+ * GR_ENOTSUP (sup is not a supervisor), and then no answer follows.
  */
 GR_API int gr_supervisor_start_child_async(gr_ctx *ctx, gr_ref sup,
                                            const gr_child_spec *spec,
@@ -244,10 +249,10 @@ GR_API int gr_supervisor_terminate_child_async(gr_ctx *ctx, gr_ref sup,
 /*
  * Reads the answer to an *_async request into *out: a GR_MSG_SUP_REPLY as
  * the supervisor sent it; a GR_MSG_TIMEOUT as rc GR_ETIMEDOUT; a
- * GR_MSG_ASK_FAILED as rc GR_ENOACTOR (the supervisor exited first),
- * GR_ENOTSUP (the target is not a supervisor) or GR_ENOCONNECTION (its node
- * went down), child GR_REF_NONE. Returns GR_OK, or GR_EINVAL for any other
- * message.
+ * GR_MSG_ASK_FAILED as rc GR_ENOACTOR (the supervisor died first),
+ * GR_ENOTSUP (a target on another node that is not a supervisor) or
+ * GR_ENOCONNECTION (its node went down), child GR_REF_NONE. Returns GR_OK, or
+ * GR_EINVAL for any other message.
  */
 GR_API int gr_sup_reply_read(const gr_msg *msg, gr_sup_reply *out);
 
