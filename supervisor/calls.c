@@ -46,11 +46,18 @@ static int add_and_start(sup_state *s, gr_ctx *ctx, const sup_req *r,
         c = gr__sup_child_new_dynamic(s->tmpl, arg, r->arg_len);
     } else {
         gr_child_spec spec = gr__sup_req_spec(r);
+        const char *why = "a simple-one-for-one supervisor starts children "
+                          "with spawn_child";
         int rc = s->strategy == GR_SIMPLE_ONE_FOR_ONE
                      ? GR_EINVAL
-                     : gr__sup_spec_check(&spec, false);
-        if (rc != GR_OK)
+                     : gr__sup_spec_check(&spec, false, &why);
+        if (rc != GR_OK) {
+            gr__log(gr__system_log(s->sys), GR_LOG_WARN,
+                    "supervisor %s: start_child refused (%s): %s",
+                    s->name != NULL ? s->name : "(unnamed)", gr_errname(rc),
+                    why);
             return rc;
+        }
         if (gr__sup_find_id(s, spec.id) != NULL)
             return GR_EEXIST;
         c = gr__sup_child_new(&spec, arg, r->arg_len);

@@ -14,24 +14,49 @@ static int check_label(const char *s)
     return strlen(s) > GR_NAME_MAX ? GR_ENAMETOOLONG : GR_OK;
 }
 
-int gr__sup_spec_check(const gr_child_spec *c, bool tmpl)
+/* Sets *why and returns rc: for the refusals below. */
+static int refuse(const char **why, const char *what, int rc)
 {
-    if (c == NULL || c->behaviour == NULL || c->behaviour->handle == NULL)
-        return GR_EINVAL;
+    *why = what;
+    return rc;
+}
+
+int gr__sup_spec_check(const gr_child_spec *c, bool tmpl, const char **why)
+{
+    if (c == NULL)
+        return refuse(why, "the child spec is NULL", GR_EINVAL);
+    if (c->behaviour == NULL || c->behaviour->handle == NULL)
+        return refuse(why, "behaviour is NULL or has no handle", GR_EINVAL);
     if ((c->arg == NULL) != (c->arg_len == 0))
-        return GR_EINVAL;
-    if ((unsigned)c->restart > GR_TEMPORARY || (unsigned)c->type > GR_NODE ||
-        c->shutdown_ms < GR_SHUTDOWN_INFINITY)
-        return GR_EINVAL;
+        return refuse(why, "arg and arg_len disagree", GR_EINVAL);
+    if ((unsigned)c->restart > GR_TEMPORARY)
+        return refuse(why, "restart is not a gr_restart", GR_EINVAL);
+    if ((unsigned)c->type > GR_NODE)
+        return refuse(why, "type is not a gr_child_type", GR_EINVAL);
+    if (c->shutdown_ms < GR_SHUTDOWN_INFINITY)
+        return refuse(why, "shutdown_ms is below GR_SHUTDOWN_INFINITY",
+                      GR_EINVAL);
     /* A node child runs the node stand-in on a gr_node_spec. */
     if (c->type == GR_NODE && (c->behaviour != &gr_node_behaviour ||
                                c->arg_len != sizeof(gr_node_spec)))
-        return GR_EINVAL;
+        return refuse(why,
+                      "a GR_NODE child needs gr_node_behaviour and a "
+                      "gr_node_spec arg",
+                      GR_EINVAL);
     int rc = tmpl && c->id == NULL ? GR_OK : check_label(c->id);
     if (rc != GR_OK)
-        return rc;
-    if (c->name != NULL && (tmpl || (rc = check_label(c->name)) != GR_OK))
-        return tmpl ? GR_EINVAL : rc; /* Dynamic children share no name. */
+        return refuse(why,
+                      rc == GR_EINVAL ? "id is NULL or empty"
+                                      : "id is longer than GR_NAME_MAX",
+                      rc);
+    if (c->name != NULL && tmpl) /* Dynamic children share no name. */
+        return refuse(why, "a simple-one-for-one template has no name",
+                      GR_EINVAL);
+    if (c->name != NULL && (rc = check_label(c->name)) != GR_OK)
+        return refuse(why,
+                      rc == GR_EINVAL ? "name is empty"
+                                      : "name is longer than GR_NAME_MAX",
+                      rc);
     return GR_OK;
 }
 

@@ -167,8 +167,9 @@ void gr__sup_reply(gr_ctx *ctx, gr_ref to, uint64_t corr, int rc, gr_ref child,
 /* --- spec.c: checking and copying specs. --- */
 
 /* Checks a child spec (template: a simple-one-for-one's, id optional).
- * Returns GR_OK or GR_EINVAL / GR_ENAMETOOLONG. */
-int gr__sup_spec_check(const gr_child_spec *c, bool tmpl);
+ * Returns GR_OK, or GR_EINVAL / GR_ENAMETOOLONG with *why set to which
+ * field is wrong (static text). */
+int gr__sup_spec_check(const gr_child_spec *c, bool tmpl, const char **why);
 
 /* Whether the n specs' ids (already checked) are all different: GR_OK,
  * GR_EINVAL for a duplicate, GR_ENOMEM. Linear in n (a hash set). */

@@ -9,6 +9,7 @@
  * While a job runs, other messages wait in a stash, as an OTP supervisor
  * blocked in its shutdown receive leaves them in its mailbox.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -497,20 +498,41 @@ static void sup_free(sup_state *s, gr_ctx *ctx)
 }
 
 /* Checks a whole supervisor spec. */
-static int check_spec(const gr_sup_spec *sp)
+/* Checks a whole supervisor spec; when it is refused, logs which field
+ * (and which child) is wrong, so a GR_EINVAL says more than "invalid". */
+static int check_spec(gr_system *sys, const gr_sup_spec *sp)
 {
-    if ((unsigned)sp->strategy > GR_SIMPLE_ONE_FOR_ONE ||
-        (sp->nchildren > 0 && sp->children == NULL))
-        return GR_EINVAL;
-    if (sp->strategy == GR_SIMPLE_ONE_FOR_ONE)
-        return sp->nchildren == 1 ? gr__sup_spec_check(&sp->children[0], true)
-                                  : GR_EINVAL;
-    for (size_t i = 0; i < sp->nchildren; i++) {
-        int rc = gr__sup_spec_check(&sp->children[i], false);
-        if (rc != GR_OK)
-            return rc;
+    const char *why = NULL;
+    size_t bad = SIZE_MAX; /* The child at fault, if one is. */
+    int rc = GR_EINVAL;
+    if ((unsigned)sp->strategy > GR_SIMPLE_ONE_FOR_ONE)
+        why = "strategy is not a gr_strategy";
+    else if (sp->nchildren > 0 && sp->children == NULL)
+        why = "children is NULL with nchildren > 0";
+    else if (sp->strategy == GR_SIMPLE_ONE_FOR_ONE && sp->nchildren != 1)
+        why = "a simple-one-for-one supervisor takes exactly one child spec, "
+              "its template";
+    else
+        rc = GR_OK;
+    for (size_t i = 0; rc == GR_OK && i < sp->nchildren; i++)
+        if ((rc = gr__sup_spec_check(&sp->children[i],
+                                     sp->strategy == GR_SIMPLE_ONE_FOR_ONE,
+                                     &why)) != GR_OK)
+            bad = i;
+    if (rc == GR_OK &&
+        (rc = gr__sup_ids_unique(sp->children, sp->nchildren)) == GR_EINVAL)
+        why = "two children have the same id";
+    if (rc != GR_OK && why != NULL) {
+        char at[GR_NAME_MAX + 48] = "";
+        if (bad != SIZE_MAX)
+            snprintf(at, sizeof at, " child %zu (id \"%s\"):", bad,
+                     sp->children[bad].id != NULL ? sp->children[bad].id : "");
+        gr__log(gr__system_log(sys), GR_LOG_ERROR,
+                "supervisor%s%s%s spec refused (%s):%s %s",
+                sp->name != NULL ? " \"" : "", sp->name != NULL ? sp->name : "",
+                sp->name != NULL ? "\"" : "", gr_errname(rc), at, why);
     }
-    return gr__sup_ids_unique(sp->children, sp->nchildren);
+    return rc;
 }
 
 /* Undoes a partial start: the children started so far get their shutdown
@@ -536,7 +558,7 @@ static int sup_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
     if (arg == NULL || len != sizeof sp)
         return GR_EINVAL;
     memcpy(&sp, arg, sizeof sp);
-    int rc = check_spec(&sp);
+    int rc = check_spec(gr_ctx_system(ctx), &sp);
     if (rc != GR_OK)
         return rc;
     s->sys = gr_ctx_system(ctx);

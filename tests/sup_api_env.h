@@ -478,9 +478,14 @@ static inline int open_cfg(gr_config *cfg)
 }
 
 /* Opens a quiet two-worker system; with_events records events. */
+/* The log lines of the case's system. */
+static struct capture T_log;
+
 static inline int open_env(int with_events)
 {
-    gr_config cfg = {.workers = 2, .log_fn = quiet_log, .no_signals = 1};
+    capture_init(&T_log);
+    gr_config cfg = {
+        .workers = 2, .log_fn = capture_fn, .log_arg = &T_log, .no_signals = 1};
     if (with_events) {
         ev_reset();
         cfg.event_fn = ev_fn;

@@ -866,6 +866,12 @@ static void test_spec_null_behaviour(void)
                             kid_spec("bad", &a, GR_PERMANENT, 1000)};
     kids[1].behaviour = NULL;
     CHECK(start_fails(kids, 2, GR_EINVAL, &sh));
+    /* The log says which child and which field. */
+    CHECK_EQ(capture_count(&T_log, GR_LOG_ERROR,
+                           "supervisor \"checked\" spec refused (GR_EINVAL): "
+                           "child 1 (id \"bad\"):",
+                           "behaviour is NULL"),
+             1);
     kids[1].behaviour = &no_handle_b;
     CHECK(start_fails(kids, 2, GR_EINVAL, &sh));
 
@@ -890,8 +896,14 @@ static void test_spec_duplicate_ids(void)
                             kid_spec("b", &a, GR_PERMANENT, 1000),
                             kid_spec("a", &a, GR_PERMANENT, 1000)};
     CHECK(start_fails(kids, 3, GR_EINVAL, &sh));
+    CHECK_EQ(capture_count(&T_log, GR_LOG_ERROR, "spec refused",
+                           "two children have the same id"),
+             1);
     kids[2].id = NULL;
     CHECK(start_fails(kids, 3, GR_EINVAL, &sh));
+    CHECK_EQ(capture_count(&T_log, GR_LOG_ERROR, "child 2 (id \"\")",
+                           "id is NULL or empty"),
+             1);
     kids[2].id = "";
     CHECK(start_fails(kids, 3, GR_EINVAL, &sh));
 
@@ -922,6 +934,9 @@ static void test_spec_bad_shutdown(void)
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     kids[1].shutdown_ms = GR_SHUTDOWN_INFINITY - 1;
     CHECK(start_child_fails(sup, &kids[1], GR_EINVAL));
+    CHECK_EQ(capture_count(&T_log, GR_LOG_WARN, "start_child refused",
+                           "shutdown_ms is below GR_SHUTDOWN_INFINITY"),
+             1);
     CHECK_EQ(atomic_load(&sh.inits), 0);
     close_env();
 }
