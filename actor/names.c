@@ -54,17 +54,68 @@ void gr__names_destroy(gr__names *n)
     pthread_mutex_destroy(&n->lock);
 }
 
-int gr__name_check(const char *name)
+/* Whether s[0..len) is well-formed UTF-8 without control characters
+ * (C0, DEL, C1): what a log line, text or JSON, can carry as it is. */
+static bool printable_utf8(const unsigned char *s, size_t len)
 {
-    if (name == NULL || name[0] == '\0')
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7F)
+                return false;
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xC2 && c <= 0xDF   ? 1
+                   : c >= 0xE0 && c <= 0xEF ? 2
+                   : c >= 0xF0 && c <= 0xF4 ? 3
+                                            : 0; /* Stray or overlong lead. */
+        if (n == 0 || len - i <= n)
+            return false;
+        uint32_t cp = c & (0x3Fu >> n);
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3Fu);
+        }
+        /* Overlong forms, surrogates, beyond U+10FFFF, C1 controls. */
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF ||
+            (cp >= 0x80 && cp <= 0x9F))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+int gr__label_check_n(const char *s, size_t len)
+{
+    if (s == NULL || len == 0)
         return GR_EINVAL;
-    size_t len = strnlen(name, GR_NAME_MAX + 1);
     if (len > GR_NAME_MAX)
         return GR_ENAMETOOLONG;
-    /* '@' separates a name from its node in "name@node". */
-    if (memchr(name, '@', len) != NULL)
-        return GR_EINVAL;
-    return GR_OK;
+    return printable_utf8((const unsigned char *)s, len) ? GR_OK : GR_EINVAL;
+}
+
+int gr__label_check(const char *s)
+{
+    return gr__label_check_n(s, s != NULL ? strnlen(s, GR_NAME_MAX + 1) : 0);
+}
+
+/* A label that is also free of '@', which separates a name from its node in
+ * "name@node". */
+static int name_check_n(const char *name, size_t len)
+{
+    int rc = gr__label_check_n(name, len);
+    if (rc == GR_OK && memchr(name, '@', len) != NULL)
+        rc = GR_EINVAL;
+    return rc;
+}
+
+int gr__name_check(const char *name)
+{
+    return name_check_n(name,
+                        name != NULL ? strnlen(name, GR_NAME_MAX + 1) : 0);
 }
 
 /* Doubles the bucket array; lock held. On OOM keeps the old one. */
@@ -176,18 +227,21 @@ int gr_whereis(gr_system *sys, const char *name, gr_ref *out)
 {
     if (sys == NULL || out == NULL)
         return GR_EINVAL;
-    return gr__names_find(&sys->names, name, out);
+    int rc = gr__name_check(name);
+    return rc != GR_OK ? rc : gr__names_find(&sys->names, name, out);
 }
 
 int gr__split_name(const char *name, char *local, const char **node)
 {
+    if (name == NULL)
+        return GR_EINVAL;
     const char *at = strchr(name, '@');
     size_t len = at != NULL ? (size_t)(at - name) : strlen(name);
-    size_t node_len = at != NULL ? strlen(at + 1) : 1;
-    if (len == 0 || node_len == 0)
-        return GR_EINVAL;
-    if (len > GR_NAME_MAX || node_len > GR_NAME_MAX)
-        return GR_ENAMETOOLONG;
+    int rc = name_check_n(name, len);
+    if (rc == GR_OK && at != NULL)
+        rc = name_check_n(at + 1, strnlen(at + 1, GR_NAME_MAX + 1));
+    if (rc != GR_OK)
+        return rc;
     memcpy(local, name, len);
     local[len] = '\0';
     *node = at != NULL ? at + 1 : NULL;

@@ -11,6 +11,7 @@
  *   event.h       structured events (see gr__system_emit below)
  *   io.h          the I/O thread: its loop and its command queue
  *   log.h         gr__log (see gr__system_log below)
+ *   names.h       the one rule for names and labels (gr__name_check)
  *   refmap.h      a hash map from refs to pointers
  *   relations.h   links, monitors and asks of an actor (the signal hooks)
  *   remote.h      node ids, the transport hook, node-down broadcasts
@@ -34,6 +35,7 @@
 #include "actor/event.h"
 #include "actor/io.h"
 #include "actor/log.h"
+#include "actor/names.h"
 #include "actor/relations.h"
 #include "actor/remote.h"
 #include "actor/request.h"

@@ -7,12 +7,6 @@
 #include "supervisor/sup.h"
 
 /* Checks an id or name: 1..GR_NAME_MAX bytes. */
-static int check_label(const char *s)
-{
-    if (s == NULL || s[0] == '\0')
-        return GR_EINVAL;
-    return strlen(s) > GR_NAME_MAX ? GR_ENAMETOOLONG : GR_OK;
-}
 
 /* Sets *why and returns rc: for the refusals below. */
 static int refuse(const char **why, const char *what, int rc)
@@ -43,19 +37,21 @@ int gr__sup_spec_check(const gr_child_spec *c, bool tmpl, const char **why)
                       "a GR_NODE child needs gr_node_behaviour and a "
                       "gr_node_spec arg",
                       GR_EINVAL);
-    int rc = tmpl && c->id == NULL ? GR_OK : check_label(c->id);
+    int rc = tmpl && c->id == NULL ? GR_OK : gr__label_check(c->id);
     if (rc != GR_OK)
         return refuse(why,
-                      rc == GR_EINVAL ? "id is NULL or empty"
-                                      : "id is longer than GR_NAME_MAX",
+                      rc == GR_EINVAL
+                          ? "id is NULL, empty, or not printable UTF-8"
+                          : "id is longer than GR_NAME_MAX",
                       rc);
     if (c->name != NULL && tmpl) /* Dynamic children share no name. */
         return refuse(why, "a simple-one-for-one template has no name",
                       GR_EINVAL);
-    if (c->name != NULL && (rc = check_label(c->name)) != GR_OK)
+    if (c->name != NULL && (rc = gr__name_check(c->name)) != GR_OK)
         return refuse(why,
-                      rc == GR_EINVAL ? "name is empty"
-                                      : "name is longer than GR_NAME_MAX",
+                      rc == GR_EINVAL
+                          ? "name is empty, has '@', or is not printable UTF-8"
+                          : "name is longer than GR_NAME_MAX",
                       rc);
     return GR_OK;
 }

@@ -498,6 +498,23 @@ static void sup_free(sup_state *s, gr_ctx *ctx)
 }
 
 /* Checks a whole supervisor spec. */
+/* A label as a log line may show it (out: GR_NAME_MAX + 1 bytes): as it
+ * is when it is a valid label, else with every byte outside printable
+ * ASCII as '?' (a newline in it would forge a log line), cut to
+ * GR_NAME_MAX bytes. */
+static const char *shown(const char *raw, char *out)
+{
+    size_t k = 0;
+    bool ok = gr__label_check(raw) == GR_OK;
+    for (; raw != NULL && raw[k] != '\0' && k < GR_NAME_MAX; k++)
+        out[k] = ok || ((unsigned char)raw[k] >= 0x20 &&
+                        (unsigned char)raw[k] < 0x7F)
+                     ? raw[k]
+                     : '?';
+    out[k] = '\0';
+    return out;
+}
+
 /* Checks a whole supervisor spec; when it is refused, logs which field
  * (and which child) is wrong, so a GR_EINVAL says more than "invalid". */
 static int check_spec(gr_system *sys, const gr_sup_spec *sp)
@@ -523,13 +540,15 @@ static int check_spec(gr_system *sys, const gr_sup_spec *sp)
         (rc = gr__sup_ids_unique(sp->children, sp->nchildren)) == GR_EINVAL)
         why = "two children have the same id";
     if (rc != GR_OK && why != NULL) {
-        char at[GR_NAME_MAX + 48] = "";
+        char at[GR_NAME_MAX + 48] = "", id[GR_NAME_MAX + 1],
+                              name[GR_NAME_MAX + 1];
         if (bad != SIZE_MAX)
             snprintf(at, sizeof at, " child %zu (id \"%s\"):", bad,
-                     sp->children[bad].id != NULL ? sp->children[bad].id : "");
+                     shown(sp->children[bad].id, id));
         gr__log(gr__system_log(sys), GR_LOG_ERROR,
                 "supervisor%s%s%s spec refused (%s):%s %s",
-                sp->name != NULL ? " \"" : "", sp->name != NULL ? sp->name : "",
+                sp->name != NULL ? " \"" : "",
+                sp->name != NULL ? shown(sp->name, name) : "",
                 sp->name != NULL ? "\"" : "", gr_errname(rc), at, why);
     }
     return rc;

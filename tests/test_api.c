@@ -465,7 +465,7 @@ static void test_names_happy_path(void)
     CHECK(gr_ref_eq(found, p));
     CHECK_EQ(gr_whereis(sys, "Alpha", &found), GR_ENOTFOUND);
     CHECK_EQ(gr_whereis(sys, "alph", &found), GR_ENOTFOUND);
-    CHECK_EQ(gr_whereis(sys, "", &found), GR_ENOTFOUND);
+    CHECK_EQ(gr_whereis(sys, "", &found), GR_EINVAL); /* Not a name. */
     CHECK(gr_ref_eq(found, p));
     /* A name registered in init is visible as soon as spawn returns. */
     struct probe_arg a = {.name = "beta"};
@@ -529,7 +529,9 @@ static void test_names_taken(void)
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);
 }
 
-/* Empty, NULL or '@'-containing names are GR_EINVAL; GR_NAME_MAX bytes is
+/* One rule for names wherever one enters (register, whereis, tell by name,
+ * "name@node"): empty, NULL, '@'-containing or unprintable (control
+ * characters, malformed UTF-8) names are GR_EINVAL; GR_NAME_MAX bytes is
  * accepted and one more is GR_ENAMETOOLONG; refusals leave no trace. */
 static void test_names_invalid(void)
 {
@@ -543,16 +545,42 @@ static void test_names_invalid(void)
     CHECK_EQ(register_as(sys, in, p, "a@b"), GR_EINVAL);
     CHECK_EQ(register_as(sys, in, p, "@"), GR_EINVAL);
     CHECK_EQ(register_as(sys, in, p, "trailing@"), GR_EINVAL);
-    CHECK_EQ(gr_whereis(sys, "a@b", &found), GR_ENOTFOUND);
+    /* Bytes that would forge or break a log line (text or JSON): control
+     * characters, DEL, C1 controls, malformed or overlong UTF-8, surrogates.
+     * Well-formed UTF-8 is a name like any other. */
+    static const char *const bad[] = {
+        "a\nb",     "a\rb",         "\t",           "\x1b[31m",
+        "a\x7f",    "\xc2\x85",     "\xff",         "\xc3",
+        "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "ok\x80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(register_as(sys, in, p, bad[i]), GR_EINVAL);
+        CHECK_EQ(gr_whereis(sys, bad[i], &found), GR_EINVAL);
+        CHECK_EQ(
+            gr_system_tell_name(sys, GR_REF_NONE, bad[i], MSG_NOOP, NULL, 0),
+            GR_EINVAL);
+    }
+    /* One rule for a malformed name, whichever call it enters by. */
+    CHECK_EQ(gr_whereis(sys, "a@b", &found), GR_EINVAL);
+    CHECK_EQ(gr_whereis(sys, NULL, &found), GR_EINVAL);
+    CHECK_EQ(gr_system_tell_name(sys, GR_REF_NONE, "a@b@c", MSG_NOOP, NULL, 0),
+             GR_EINVAL);
+    CHECK_EQ(gr_whereis_any(sys, "a@b@c", GR_DURATION_DEFAULT, &found),
+             GR_EINVAL);
+    CHECK_EQ(gr_whereis_any(sys, "a\n@b", GR_DURATION_DEFAULT, &found),
+             GR_EINVAL);
+    CHECK_EQ(register_as(sys, in, p, "caf\xc3\xa9-\xe2\x82\xac"), GR_OK);
     char longest[GR_NAME_MAX + 2];
     memset(longest, 'n', sizeof longest);
     longest[GR_NAME_MAX + 1] = '\0'; /* GR_NAME_MAX + 1 bytes */
     CHECK_EQ(register_as(sys, in, p, longest), GR_ENAMETOOLONG);
-    CHECK_EQ(gr_whereis(sys, longest, &found), GR_ENOTFOUND);
+    CHECK_EQ(gr_whereis(sys, longest, &found), GR_ENAMETOOLONG);
     longest[GR_NAME_MAX] = '\0'; /* exactly GR_NAME_MAX bytes */
-    CHECK_EQ(register_as(sys, in, p, longest), GR_OK);
+    gr_ref other;
+    CHECK_EQ(spawn_probe(sys, NULL, &other), GR_OK); /* p has a name now. */
+    CHECK_EQ(register_as(sys, in, other, longest), GR_OK);
     CHECK_EQ(gr_whereis(sys, longest, &found), GR_OK);
-    CHECK(gr_ref_eq(found, p));
+    CHECK(gr_ref_eq(found, other));
     /* NULL is refused too (a spawn whose init tries it). */
     struct probe_arg a = {.register_null = 1};
     CHECK_EQ(gr_system_spawn(sys, &probe_b, &a, sizeof a, NULL), GR_EINVAL);

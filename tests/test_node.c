@@ -336,13 +336,14 @@ static void tree_of_processes(void)
 
 /* Node names are unique in a system: a second child with a name already
  * up fails its start with GR_EEXIST before any process is started; bad
- * names and specs are GR_EINVAL. */
+ * names (the root's, '@', empty, unprintable) and specs are GR_EINVAL. */
 static void node_names_checked(void)
 {
-    static const gr_node_spec bad[] = {{.name = "root", .root = "echo"},
-                                       {.name = "a@b", .root = "echo"},
-                                       {.name = "", .root = "echo"},
-                                       {.name = "x", .root = NULL}};
+    static const gr_node_spec bad[] = {
+        {.name = "root", .root = "echo"}, {.name = "a@b", .root = "echo"},
+        {.name = "", .root = "echo"},     {.name = "x", .root = NULL},
+        {.name = "x", .root = ""},        {.name = "a\nb", .root = "echo"},
+        {.name = "\xff", .root = "echo"}, {.name = "x", .root = "e\ncho"}};
     struct env e;
     CHECK(node_env_open(&e));
     gr_child_spec kids[] = {NODE_CHILD("a", n1_spec, GR_PERMANENT),

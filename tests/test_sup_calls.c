@@ -886,7 +886,7 @@ static void test_spec_null_behaviour(void)
     close_env();
 }
 
-/* Duplicate ids (and missing or empty ones): GR_EINVAL. */
+/* Duplicate ids (and missing, empty or unprintable ones): GR_EINVAL. */
 static void test_spec_duplicate_ids(void)
 {
     CHECK(open_env(0));
@@ -902,10 +902,15 @@ static void test_spec_duplicate_ids(void)
     kids[2].id = NULL;
     CHECK(start_fails(kids, 3, GR_EINVAL, &sh));
     CHECK_EQ(capture_count(&T_log, GR_LOG_ERROR, "child 2 (id \"\")",
-                           "id is NULL or empty"),
+                           "id is NULL, empty"),
              1);
     kids[2].id = "";
     CHECK(start_fails(kids, 3, GR_EINVAL, &sh));
+    kids[2].id = "line\nforged"; /* It would forge a log line. */
+    CHECK(start_fails(kids, 3, GR_EINVAL, &sh));
+    CHECK_EQ(capture_count(&T_log, GR_LOG_ERROR, "(id \"line?forged\")",
+                           "not printable UTF-8"),
+             1); /* The log line shows the id without its newline. */
 
     gr_sup_spec sp = sup_spec(GR_ONE_FOR_ONE, 1, NULL, 0);
     gr_ref sup;

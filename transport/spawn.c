@@ -32,13 +32,13 @@ extern char **environ;
 /* How long a node gets to stop when the whole system shuts down. */
 #define SHUTDOWN_WAIT_MS 5000
 
-/* Checks a node name: 1..GR_NAME_MAX bytes, no '@', not the root's. */
+/* Checks a node name: a name (gr__name_check), not the root's. */
 static int check_name(const char *name)
 {
-    if (name == NULL || name[0] == '\0' || strchr(name, '@') != NULL ||
-        strcmp(name, GR__ROOT_NODE_NAME) == 0)
-        return GR_EINVAL;
-    return strlen(name) > GR_NAME_MAX ? GR_ENAMETOOLONG : GR_OK;
+    int rc = gr__name_check(name);
+    if (rc == GR_OK && strcmp(name, GR__ROOT_NODE_NAME) == 0)
+        rc = GR_EINVAL;
+    return rc;
 }
 
 /* Builds the child's environment: ours, with NODE_FD_ENV set to fd. */
@@ -151,10 +151,9 @@ static int check_spec(const gr_node_spec *spec)
     int rc = check_name(spec->name);
     if (rc != GR_OK)
         return rc;
-    if (spec->root == NULL || spec->root[0] == '\0' ||
-        (spec->arg == NULL) != (spec->arg_len == 0))
+    if ((spec->arg == NULL) != (spec->arg_len == 0))
         return GR_EINVAL;
-    return strlen(spec->root) > GR_NAME_MAX ? GR_ENAMETOOLONG : GR_OK;
+    return gr__label_check(spec->root);
 }
 
 /* A fresh incarnation for a node's process: random, never 0. */

@@ -227,20 +227,28 @@ GR_API gr_ref gr_self(const gr_ctx *ctx);
 /* Returns the system the current actor belongs to. */
 GR_API gr_system *gr_ctx_system(const gr_ctx *ctx);
 
-/* Longest name, in bytes without the terminator, gr_register() accepts. */
+/*
+ * Longest name, in bytes without the terminator. Every name Grove takes
+ * (registered names, node names, child ids and names, both parts of
+ * "name@node") follows one rule: 1 to GR_NAME_MAX bytes of well-formed
+ * UTF-8 without control characters (so no name can break a log line), and
+ * no '@' (child ids may have one); else GR_EINVAL or GR_ENAMETOOLONG, from
+ * every call a name enters by.
+ */
 #define GR_NAME_MAX 63
 
 /*
  * Registers a name for the current actor; the name is removed when the actor
- * exits. The string is copied. Returns GR_OK, GR_EINVAL (empty, or contains
- * '@'), GR_ENAMETOOLONG, GR_EEXIST (taken, or this actor already has a name)
- * or GR_ENOMEM.
+ * exits. The string is copied. Returns GR_OK, GR_EINVAL (not a name: see
+ * GR_NAME_MAX), GR_ENAMETOOLONG, GR_EEXIST (taken, or this actor already
+ * has a name) or GR_ENOMEM.
  */
 GR_API int gr_register(gr_ctx *ctx, const char *name);
 
 /*
  * Looks up a registered name and stores its actor's reference in *out.
- * Returns GR_OK or GR_ENOTFOUND.
+ * Returns GR_OK, GR_ENOTFOUND, or GR_EINVAL / GR_ENAMETOOLONG for what is
+ * not a name (see GR_NAME_MAX).
  */
 GR_API int gr_whereis(gr_system *sys, const char *name, gr_ref *out);
 
