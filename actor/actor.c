@@ -1,5 +1,7 @@
+#define _GNU_SOURCE /* pthread_getattr_np: this thread's stack. */
 #include "actor/actor.h"
 
+#include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,20 +60,66 @@ gr_ref gr__actor_ref(const gr__actor *a)
 
 /* Runs b's init for a new actor; on failure stores the reason in *why and
  * returns its code. gr_fail() in init lands here. */
+/* Stack an init must leave free for itself and what it calls: a nested
+ * init is refused below it. A level of supervisor nesting takes ~1.7 KiB
+ * (~3 KiB under ASan), so an 8 MiB stack holds ~4 500 levels. */
+#define INIT_STACK_RESERVE ((uintptr_t)256 << 10)
+/* Nesting refused where the thread's stack cannot be found. */
+#define INIT_DEPTH_FALLBACK 1000u
+
+/* The lowest usable address of this thread's stack (1: not known). */
+static _Thread_local uintptr_t stack_low;
+/* Inits running on this thread, one inside another. */
+static _Thread_local unsigned init_depth;
+
+/* Whether one more init may nest here: inits nest without bound on the C
+ * stack (a supervisor starts its children inside its own init), so a deep
+ * enough tree would overflow it; it is refused with GR_ELIMIT instead. */
+static bool init_has_room(void)
+{
+    if (stack_low == 0) {
+        pthread_attr_t at;
+        void *addr;
+        size_t size;
+        stack_low = 1;
+        if (pthread_getattr_np(pthread_self(), &at) == 0) {
+            if (pthread_attr_getstack(&at, &addr, &size) == 0)
+                stack_low = (uintptr_t)addr;
+            pthread_attr_destroy(&at);
+        }
+    }
+    if (stack_low == 1)
+        return init_depth < INIT_DEPTH_FALLBACK;
+    /* The frame address is on the real stack (ASan's fake stacks aside). */
+    return (uintptr_t)__builtin_frame_address(0) >
+           stack_low + INIT_STACK_RESERVE;
+}
+
 static int run_init(gr_ctx *ctx, const void *arg, size_t arg_len,
                     gr_reason *why)
 {
     gr__actor *a = ctx->self;
+    if (!init_has_room()) {
+        *why = gr_reason_of(GR_ELIMIT);
+        snprintf(why->text, sizeof why->text,
+                 "inits nested too deep for the stack (%u)",
+                 init_depth);
+        return GR_ELIMIT;
+    }
     sigjmp_buf jb;
     gr_ctx *prev = gr__ctx_top;
+    unsigned depth = init_depth;
     if (sigsetjmp(jb, 0) != 0) {
+        init_depth = depth; /* gr_fail() jumped out of init. */
         gr__cb_leave(prev);
         *why = gr__exit_why;
         return why->code;
     }
     ctx->fail = &jb;
     gr__cb_enter(ctx);
+    init_depth++;
     int rc = a->b->init(ctx, gr__actor_state(a), arg, arg_len);
+    init_depth--;
     gr__cb_leave(prev);
     ctx->fail = NULL;
     if (rc == GR_OK)

@@ -10,6 +10,8 @@
  */
 #include <grove/grove.h>
 
+#include <pthread.h>
+
 #include "sup_helpers.h"
 
 /* top[a, s1[b, c], d, s2[e, s3[f, g]]] */
@@ -299,8 +301,98 @@ static void test_tree_group_restart_with_child_supervisor(void)
     sup_system_end(sys);
 }
 
+/* Polls until sys has want actors alive, or WAIT_MS pass; returns the
+ * last count. */
+static uint64_t wait_alive(gr_system *sys, uint64_t want)
+{
+    double end = test_now() + WAIT_MS / 1000.0;
+    uint64_t n;
+    while ((n = stats_of(sys).alive) != want && test_now() < end)
+        sleep_ms(1);
+    return n;
+}
+
+/* Builds a chain of depth nested supervisors (each the only child of the
+ * one above) in specs/kids, and starts it. */
+static int start_chain(gr_system *sys, size_t depth, gr_sup_spec *specs,
+                       gr_child_spec *kids, gr_ref *top)
+{
+    for (size_t i = 0; i < depth; i++) {
+        specs[i] =
+            (gr_sup_spec){.strategy = GR_ONE_FOR_ONE,
+                          .intensity = 1,
+                          .period_ms = 1000,
+                          .children = i + 1 < depth ? &kids[i + 1] : NULL,
+                          .nchildren = i + 1 < depth};
+        kids[i] = (gr_child_spec){.id = "level",
+                                  .behaviour = &gr_supervisor_behaviour,
+                                  .arg = &specs[i],
+                                  .arg_len = sizeof specs[i],
+                                  .restart = GR_PERMANENT,
+                                  .shutdown_ms = GR_SHUTDOWN_INFINITY,
+                                  .type = GR_SUPERVISOR};
+    }
+    return gr_supervisor_start(sys, &specs[0], top);
+}
+
+/* A chain start on a thread of its own, with a stack of a given size. */
+struct chain_job {
+    gr_system *sys;
+    size_t depth;
+    gr_sup_spec *specs;
+    gr_child_spec *kids;
+    int rc;
+};
+
+static void *chain_job_run(void *p)
+{
+    struct chain_job *j = p;
+    gr_ref top;
+    j->rc = start_chain(j->sys, j->depth, j->specs, j->kids, &top);
+    return NULL;
+}
+
+/* Supervisors start their children inside their own init, on one C stack:
+ * a tree too deep for the starting thread's stack is refused with
+ * GR_ELIMIT (the process does not crash, nothing is left running), and a
+ * deep one that fits starts. The deep start runs on a thread with a 1 MiB
+ * stack, so the refusal comes early whatever the sanitizer's frame sizes,
+ * and shows the limit follows the thread's own stack. */
+static void test_tree_too_deep_refused(void)
+{
+    const size_t deep = 100000, fits = 200;
+    gr_sup_spec *specs = calloc(deep, sizeof *specs);
+    gr_child_spec *kids = calloc(deep, sizeof *kids);
+    CHECK(specs != NULL && kids != NULL);
+    gr_system *sys = sup_system();
+    CHECK(sys != NULL);
+    uint64_t live0 = stats_of(sys).alive;
+    struct chain_job j = {sys, deep, specs, kids, GR_OK};
+    pthread_attr_t at;
+    pthread_t th;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, (size_t)1 << 20);
+    int started = pthread_create(&th, &at, chain_job_run, &j) == 0;
+    pthread_attr_destroy(&at);
+    if (started)
+        pthread_join(th, NULL);
+    uint64_t live = wait_alive(sys, live0);
+    gr_ref top;
+    int fit_rc = start_chain(sys, fits, specs, kids, &top);
+    uint64_t live_fit = stats_of(sys).alive;
+    sup_system_end(sys);
+    free(specs);
+    free(kids);
+    CHECK(started);
+    CHECK_EQ(j.rc, GR_ELIMIT);
+    CHECK_EQ(live, live0); /* Every level started was stopped again. */
+    CHECK_EQ(fit_rc, GR_OK);
+    CHECK_EQ(live_fit, live0 + fits);
+}
+
 TEST_MAIN(TEST_CASE(test_tree_orderly_stop),
           TEST_CASE(test_tree_stop_reason_passed_down),
           TEST_CASE(test_tree_nested_four_levels),
           TEST_CASE(test_tree_deep_crash_stays_local),
-          TEST_CASE(test_tree_group_restart_with_child_supervisor))
+          TEST_CASE(test_tree_group_restart_with_child_supervisor),
+          TEST_CASE(test_tree_too_deep_refused))
