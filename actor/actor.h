@@ -73,8 +73,8 @@ struct gr_ctx {
 };
 
 /* In init: declares that this actor answers runtime requests (requests of
- * a reserved type, such as a supervisor's calls); to any other actor the
- * runtime answers them with GR_ENOTSUP, never passing them to its handler. */
+ * a reserved type, such as a supervisor's calls); a send of one to any
+ * other actor is refused with GR_ENOTSUP (its handler never sees it). */
 void gr__accept_calls(gr_ctx *ctx);
 
 /* In init: the reference of the actor that spawned the current one linked

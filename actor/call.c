@@ -78,7 +78,6 @@ int gr__call_any(gr_system *sys, gr_ref target, uint32_t type, const void *data,
     if (sys == NULL || reply == NULL ||
         gr__duration_ms(timeout, GR_DURATION_DEFAULT_MS, &ms) != GR_OK)
         return GR_EINVAL;
-    *reply = NULL;
     if (gr__in_handler())
         return GR_EWRONGTHREAD;
     int rc = gr__check_payload(sys, data, len);

@@ -57,14 +57,8 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
     case GR__MSG_ASK_SWEEP:
         return gr__ask_signal(a, w, m);
     default:
-        /* A runtime request (a supervisor call, say) to an actor that does
-         * not take them: answered here, never a surprise for its handler. */
-        if (m->type >= GR_MSG_RESERVED && (m->flags & GR_MSG_REQUEST) &&
-            !atomic_load_explicit(&a->takes_calls, memory_order_relaxed)) {
-            gr__ask_send_failed(a->sys, w, m->to, m->from, m->corr,
-                                &(gr_reason){.code = GR_ENOTSUP});
-            return GR__SIG_CONSUMED;
-        }
+        /* A runtime request reaches only an actor that takes them: the
+         * send refuses it for any other (gr__deliver_msg). */
         return GR__SIG_DELIVER;
     }
 }
