@@ -117,6 +117,35 @@ static void call_fails_when_node_dies(void)
     CHECK(pid_gone(w.pid, 10));
 }
 
+/* Supervisor calls on refs that are not a supervisor's, across the node
+ * boundary: the echo on n1 (the request travels there and is refused
+ * there) and n1's stand-in here both answer GR_ENOTSUP at once; the echo
+ * goes on working. */
+static void supervisor_call_on_a_node_ref(void)
+{
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_ref sup;
+    struct who w;
+    CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
+    gr_child_info info[2];
+    size_t n = 0;
+    CHECK_EQ(gr_supervisor_which_children(e.sys, w.self, info, 2, &n),
+             GR_ENOTSUP);
+    gr_ref standin;
+    CHECK(children_of(e.sys, sup, &standin, 1));
+    CHECK_EQ(
+        gr_supervisor_count_children(e.sys, standin, &(gr_child_counts){0}),
+        GR_ENOTSUP);
+    gr_msg *reply = NULL;
+    CHECK_EQ(
+        gr_call(e.sys, w.self, T_ECHO, "x", 1, GR_DURATION_DEFAULT, &reply),
+        GR_OK);
+    gr_msg_free(reply);
+    env_close(&e);
+    CHECK(pid_gone(w.pid, 10));
+}
+
 /* A DOWN from another node keeps its place behind the messages its target
  * sent before it died, and carries the real reason (the node lives on:
  * only the actor crashed). */
@@ -455,6 +484,7 @@ int main(int argc, char **argv)
     static const struct test_case cases[] = {
         {"monitor_link_ask_across_nodes", monitor_link_ask_across_nodes},
         {"call_fails_when_node_dies", call_fails_when_node_dies},
+        {"supervisor_call_on_a_node_ref", supervisor_call_on_a_node_ref},
         {"ordering_under_load", ordering_under_load},
         {"down_keeps_its_place", down_keeps_its_place},
         {"backpressure_when_node_stops_reading",
