@@ -1,8 +1,28 @@
-# Installation: library, public headers, CMake package (grove::grove) and
-# a pkg-config file (grove.pc).
+# Installation: the library (static and shared, as libuv and nng install
+# theirs), public headers, CMake package (grove::grove) and a pkg-config
+# file (grove.pc) that links either way: `pkg-config --libs grove` for the
+# shared library, `pkg-config --static --libs grove` for the static one.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS grove EXPORT groveTargets
+set(_grove_installed grove)
+if(NOT BUILD_SHARED_LIBS)
+  # grove is the static library; the shared one is built from the same
+  # objects (PIC) and installed beside it.
+  add_library(grove_shared SHARED $<TARGET_OBJECTS:grove_objects>)
+  target_link_libraries(grove_shared
+    PRIVATE ${GROVE_LIBEV_LIBRARIES} ${GROVE_MSGPACK_LIBRARIES}
+    PUBLIC Threads::Threads)
+  target_include_directories(grove_shared
+    PUBLIC
+      $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+      $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  set_target_properties(grove_shared PROPERTIES
+    OUTPUT_NAME grove
+    VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
+  list(APPEND _grove_installed grove_shared)
+endif()
+
+install(TARGETS ${_grove_installed} EXPORT groveTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
@@ -18,7 +38,9 @@ install(FILES ${PROJECT_BINARY_DIR}/groveConfig.cmake
               ${PROJECT_BINARY_DIR}/groveConfigVersion.cmake
         DESTINATION ${_cmake_dir})
 
-# Private libraries a static libgrove.a needs at link time.
+# What a static libgrove.a needs at link time besides: msgpack-c by its own
+# pkg-config module, libev (which ships none) and pthreads by name.
+set(GROVE_PC_REQUIRES_PRIVATE "${GROVE_MSGPACK_PC_MODULE_NAME}")
 set(GROVE_PC_LIBS_PRIVATE "-lev -lpthread")
 # From <prefix>/<libdir>/pkgconfig back up to <prefix>.
 file(RELATIVE_PATH GROVE_PC_UP
