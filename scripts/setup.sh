@@ -7,7 +7,8 @@
 # BUILD_DIR defaults to "build". As root, missing packages are installed with
 # apt-get; otherwise the one "sudo apt-get install ..." line is printed and
 # the script stops. Environment: GROVE_SANITIZER (address,undefined | thread)
-# is passed through to CMake.
+# is passed through to CMake; GROVE_BUILD_TARGETS (space-separated) builds
+# only those targets instead of everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,4 +41,8 @@ if [[ -n ${GROVE_SANITIZER:-} ]]; then
   cmake_args+=(-DGROVE_SANITIZER="$GROVE_SANITIZER" -DGROVE_BUILD_BENCH=OFF)
 fi
 cmake "${cmake_args[@]}" "$@" >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
+targets=()
+for t in ${GROVE_BUILD_TARGETS:-}; do
+  targets+=(--target "$t")
+done
+cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}"
