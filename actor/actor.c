@@ -102,8 +102,7 @@ static int run_init(gr_ctx *ctx, const void *arg, size_t arg_len,
     if (!init_has_room()) {
         *why = gr_reason_of(GR_ELIMIT);
         snprintf(why->text, sizeof why->text,
-                 "inits nested too deep for the stack (%u)",
-                 init_depth);
+                 "inits nested too deep for the stack (%u)", init_depth);
         return GR_ELIMIT;
     }
     sigjmp_buf jb;
