@@ -27,8 +27,9 @@ enum {
     MSG_FAIL,      /* A worker calls gr_fail() from nested code. */
 };
 
-/* A worker that registers nothing itself (its child spec names it) and
- * crashes when told to. */
+/* The workers register nothing themselves (their child specs name them)
+ * and crash when told to; this demo's queue, runner and counter do nothing
+ * else, so they share one handler. */
 static void check_disk(gr_ctx *ctx, int free_pct)
 {
     if (free_pct < 5)
@@ -49,11 +50,16 @@ static int worker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
 }
 
-static const gr_behaviour worker = {.name = "worker", .handle = worker_handle};
+/* One behaviour per role, so the log names what crashed: "(queue)", not
+ * "(worker)". */
+static const gr_behaviour queue = {.name = "queue", .handle = worker_handle};
+static const gr_behaviour runner = {.name = "runner", .handle = worker_handle};
+static const gr_behaviour counter = {.name = "counter",
+                                     .handle = worker_handle};
 
 static const gr_child_spec jobs_children[] = {
-    {.id = "queue", .behaviour = &worker, .name = "queue"},
-    {.id = "runner", .behaviour = &worker, .name = "runner"},
+    {.id = "queue", .behaviour = &queue, .name = "queue"},
+    {.id = "runner", .behaviour = &runner, .name = "runner"},
 };
 
 static const gr_sup_spec jobs = {
@@ -66,7 +72,7 @@ static const gr_sup_spec jobs = {
 };
 
 static const gr_child_spec top_children[] = {
-    {.id = "counter", .behaviour = &worker, .name = "counter"},
+    {.id = "counter", .behaviour = &counter, .name = "counter"},
     {.id = "jobs",
      .behaviour = &gr_supervisor_behaviour,
      .arg = &jobs,
