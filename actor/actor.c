@@ -146,7 +146,7 @@ static void unlink_both(gr__actor *parent, gr__actor *child)
 /* An init is about to run on worker w (NULL: not a worker), and may take
  * long (a supervisor starting its children, a node's handshake): the actor
  * in w's run-next slot becomes stealable, so it does not wait for it. */
-static void spawn_on(gr__worker *w)
+static void release_run_next(gr__worker *w)
 {
     if (w != NULL)
         gr__sched_long_turn(&w->sys->sched, w);
@@ -187,7 +187,7 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     gr__actor *parent = opts->link != NULL ? opts->link->self : NULL;
     ctx.parent = parent;
     if (b->init != NULL)
-        spawn_on(w);
+        release_run_next(w);
     if (opts->name != NULL && (rc = gr_register(&ctx, opts->name)) != GR_OK)
         why = gr_reason_of(rc);
     else if (parent != NULL && (rc = link_both(parent, a)) != GR_OK)

@@ -34,12 +34,13 @@ gr__transport *gr__transport_of(gr_system *sys)
         t->sys = sys;
         pthread_rwlock_init(&t->lock, NULL);
         pthread_mutex_init(&t->news, NULL);
-        t->link_limit = gr__system_link_buffer(sys)
-                            ? gr__system_link_buffer(sys)
-                            : DEFAULT_LINK_BUFFER;
-        t->max_frame = gr__system_max_frame(sys)
-                           ? gr__system_max_frame(sys)
-                           : gr__system_max_payload(sys) + GR__WIRE_PREFIX_MAX;
+        /* gr_config's limits; 0 takes the default. */
+        t->link_limit = gr__system_link_buffer(sys);
+        if (t->link_limit == 0)
+            t->link_limit = DEFAULT_LINK_BUFFER;
+        t->max_frame = gr__system_max_frame(sys);
+        if (t->max_frame == 0)
+            t->max_frame = gr__system_max_payload(sys) + GR__WIRE_PREFIX_MAX;
         if (t->max_frame > UINT32_MAX)
             t->max_frame = UINT32_MAX;
         if (gr__random_bytes(t->secret, sizeof t->secret) != GR_OK) {
