@@ -89,17 +89,16 @@ static int send_async(gr_ctx *ctx, gr_ref sup, sup_req *r, size_t len,
 /*
  * Sends a request from a plain thread and waits for the answer (a runtime
  * call, actor/request.h): its header into *reply, and up to extra_len bytes
- * after it into extra. Frees the request. Waits as OTP's supervisor calls
- * do, without a limit; it still returns when the supervisor exits or its
- * node goes down, and at once for a target that is not a supervisor
- * (GR_ENOTSUP).
+ * after it into extra. Frees the request. Waits up to timeout; it returns
+ * sooner when the supervisor exits or its node goes down, and at once for
+ * a target that is not a supervisor (GR_ENOTSUP).
  */
 static int call(gr_system *sys, gr_ref sup, sup_req *r, size_t len,
-                gr_sup_reply *reply, void *extra, size_t extra_len)
+                gr_duration timeout, gr_sup_reply *reply, void *extra,
+                size_t extra_len)
 {
     gr_msg *m = NULL;
-    int rc = gr__call_any(sys, sup, GR__MSG_SUP_CALL, r, len,
-                          GR_DURATION_INFINITE, &m);
+    int rc = gr__call_any(sys, sup, GR__MSG_SUP_CALL, r, len, timeout, &m);
     free(r);
     if (rc != GR_OK)
         return rc;
@@ -116,41 +115,42 @@ static int call(gr_system *sys, gr_ref sup, sup_req *r, size_t len,
 
 /* Sends r and returns the answer's code, storing its child in *out. */
 static int call_ref(gr_system *sys, gr_ref sup, sup_req *r, size_t len,
-                    gr_ref *out)
+                    gr_duration timeout, gr_ref *out)
 {
     gr_sup_reply reply;
-    int rc = call(sys, sup, r, len, &reply, NULL, 0);
+    int rc = call(sys, sup, r, len, timeout, &reply, NULL, 0);
     if (rc == GR_OK && out != NULL)
         *out = reply.child;
     return rc;
 }
 
 int gr_supervisor_start_child(gr_system *sys, gr_ref sup,
-                              const gr_child_spec *spec, gr_ref *out)
+                              const gr_child_spec *spec, gr_duration timeout,
+                              gr_ref *out)
 {
     sup_req *r;
     size_t len;
     int rc = sys == NULL ? GR_EINVAL : build_start(spec, &r, &len);
-    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, out);
+    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, timeout, out);
 }
 
 int gr_supervisor_spawn_child(gr_system *sys, gr_ref sup, const void *arg,
-                              size_t arg_len, gr_ref *out)
+                              size_t arg_len, gr_duration timeout, gr_ref *out)
 {
     sup_req *r;
     size_t len;
     int rc = sys == NULL ? GR_EINVAL
                          : build(SUP_SPAWN_CHILD, arg, arg_len, &r, &len);
-    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, out);
+    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, timeout, out);
 }
 
 int gr_supervisor_terminate_child(gr_system *sys, gr_ref sup, const char *id,
-                                  gr_ref child)
+                                  gr_ref child, gr_duration timeout)
 {
     sup_req *r;
     size_t len;
     int rc = sys == NULL ? GR_EINVAL : build_terminate(id, child, &r, &len);
-    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, NULL);
+    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, timeout, NULL);
 }
 
 /* Builds a request that names a static child by id. */
@@ -166,25 +166,27 @@ static int build_by_id(uint32_t op, const char *id, sup_req **out, size_t *len)
 }
 
 int gr_supervisor_restart_child(gr_system *sys, gr_ref sup, const char *id,
-                                gr_ref *out)
+                                gr_duration timeout, gr_ref *out)
 {
     sup_req *r;
     size_t len;
     int rc =
         sys == NULL ? GR_EINVAL : build_by_id(SUP_RESTART_CHILD, id, &r, &len);
-    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, out);
+    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, timeout, out);
 }
 
-int gr_supervisor_delete_child(gr_system *sys, gr_ref sup, const char *id)
+int gr_supervisor_delete_child(gr_system *sys, gr_ref sup, const char *id,
+                               gr_duration timeout)
 {
     sup_req *r;
     size_t len;
     int rc =
         sys == NULL ? GR_EINVAL : build_by_id(SUP_DELETE_CHILD, id, &r, &len);
-    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, NULL);
+    return rc != GR_OK ? rc : call_ref(sys, sup, r, len, timeout, NULL);
 }
 
-int gr_supervisor_which_children(gr_system *sys, gr_ref sup, gr_child_info *out,
+int gr_supervisor_which_children(gr_system *sys, gr_ref sup,
+                                 gr_duration timeout, gr_child_info *out,
                                  size_t cap, size_t *count)
 {
     if (sys == NULL || (out == NULL && cap > 0) || cap > UINT32_MAX)
@@ -202,7 +204,7 @@ int gr_supervisor_which_children(gr_system *sys, gr_ref sup, gr_child_info *out,
         return GR_ENOMEM;
     }
     gr_sup_reply reply;
-    rc = call(sys, sup, r, len, &reply, extra, extra_len);
+    rc = call(sys, sup, r, len, timeout, &reply, extra, extra_len);
     if (rc == GR_OK) {
         uint64_t total;
         memcpy(&total, extra, sizeof total);
@@ -217,7 +219,7 @@ int gr_supervisor_which_children(gr_system *sys, gr_ref sup, gr_child_info *out,
 }
 
 int gr_supervisor_count_children(gr_system *sys, gr_ref sup,
-                                 gr_child_counts *out)
+                                 gr_duration timeout, gr_child_counts *out)
 {
     if (sys == NULL || out == NULL)
         return GR_EINVAL;
@@ -227,7 +229,7 @@ int gr_supervisor_count_children(gr_system *sys, gr_ref sup,
     if (rc != GR_OK)
         return rc;
     gr_sup_reply reply;
-    return call(sys, sup, r, len, &reply, out, sizeof *out);
+    return call(sys, sup, r, len, timeout, &reply, out, sizeof *out);
 }
 
 int gr_supervisor_start_child_async(gr_ctx *ctx, gr_ref sup,

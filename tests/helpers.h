@@ -21,6 +21,11 @@
 /* How long a test waits for an expected message or count before failing. */
 #define WAIT_MS 5000
 
+/* How long a blocking supervisor call may wait in a test: far beyond what
+ * any passing case needs (a busy sanitizer run included), so running out
+ * of it is a failure. */
+#define SUP_WAIT ((gr_duration)30000)
+
 /* Longest time a volume case waits for any one thing before failing. */
 #define WAIT_LIMIT_S 60.0
 /* A wait fails sooner when the system's counters stop moving this long: a

@@ -360,7 +360,8 @@ static inline int children_of(gr_system *sys, gr_ref sup, gr_ref *out, size_t n)
 {
     gr_child_info info[8];
     size_t count = 0;
-    if (gr_supervisor_which_children(sys, sup, info, 8, &count) != GR_OK ||
+    if (gr_supervisor_which_children(sys, sup, SUP_WAIT, info, 8, &count) !=
+            GR_OK ||
         count != n)
         return 0;
     for (size_t i = 0; i < n; i++)

@@ -244,13 +244,14 @@ static inline void probe_blocking(gr_system *sys, gr_ref sup, const char *id,
     size_t n = 0;
     gr_ref out;
     r->nrcs = 7;
-    r->rcs[0] = gr_supervisor_start_child(sys, sup, spec, &out);
-    r->rcs[1] = gr_supervisor_spawn_child(sys, sup, NULL, 0, &out);
-    r->rcs[2] = gr_supervisor_terminate_child(sys, sup, id, GR_REF_NONE);
-    r->rcs[3] = gr_supervisor_restart_child(sys, sup, id, &out);
-    r->rcs[4] = gr_supervisor_delete_child(sys, sup, id);
-    r->rcs[5] = gr_supervisor_which_children(sys, sup, info, 4, &n);
-    r->rcs[6] = gr_supervisor_count_children(sys, sup, &counts);
+    r->rcs[0] = gr_supervisor_start_child(sys, sup, spec, SUP_WAIT, &out);
+    r->rcs[1] = gr_supervisor_spawn_child(sys, sup, NULL, 0, SUP_WAIT, &out);
+    r->rcs[2] =
+        gr_supervisor_terminate_child(sys, sup, id, GR_REF_NONE, SUP_WAIT);
+    r->rcs[3] = gr_supervisor_restart_child(sys, sup, id, SUP_WAIT, &out);
+    r->rcs[4] = gr_supervisor_delete_child(sys, sup, id, SUP_WAIT);
+    r->rcs[5] = gr_supervisor_which_children(sys, sup, SUP_WAIT, info, 4, &n);
+    r->rcs[6] = gr_supervisor_count_children(sys, sup, SUP_WAIT, &counts);
 }
 
 static inline int client_init(gr_ctx *ctx, void *state, const void *arg,
@@ -638,7 +639,8 @@ static const gr_sup_spec empty_sup = {.strategy = GR_ONE_FOR_ONE,
 static inline long which(gr_ref sup, gr_child_info *out)
 {
     size_t n = 0;
-    int rc = gr_supervisor_which_children(T.sys, sup, out, WHICH_MAX, &n);
+    int rc =
+        gr_supervisor_which_children(T.sys, sup, SUP_WAIT, out, WHICH_MAX, &n);
     return rc != GR_OK ? rc : (long)n;
 }
 
@@ -659,7 +661,7 @@ static inline int child_of(gr_ref sup, const char *id, gr_child_info *out)
 static inline long nspecs(gr_ref sup)
 {
     gr_child_counts c;
-    int rc = gr_supervisor_count_children(T.sys, sup, &c);
+    int rc = gr_supervisor_count_children(T.sys, sup, SUP_WAIT, &c);
     return rc != GR_OK ? rc : (long)c.specs;
 }
 
@@ -707,7 +709,8 @@ struct term_call {
 static inline void *term_thread(void *p)
 {
     struct term_call *t = p;
-    t->rc = gr_supervisor_terminate_child(t->sys, t->sup, t->id, GR_REF_NONE);
+    t->rc = gr_supervisor_terminate_child(t->sys, t->sup, t->id, GR_REF_NONE,
+                                          SUP_WAIT);
     t->terms_at_return = atomic_load(&t->sh->terms);
     atomic_store(&t->done, 1);
     return NULL;

@@ -516,7 +516,8 @@ struct kids {
 static inline struct kids kids_of(gr_system *sys, gr_ref sup)
 {
     struct kids k = {0};
-    k.rc = gr_supervisor_which_children(sys, sup, k.c, KIDS_MAX, &k.n);
+    k.rc =
+        gr_supervisor_which_children(sys, sup, SUP_WAIT, k.c, KIDS_MAX, &k.n);
     return k;
 }
 

@@ -34,7 +34,9 @@ static void start_ask_shutdown(void)
     gr_msg_free(reply);
     gr_child_info info;
     size_t count = 0;
-    CHECK_EQ(gr_supervisor_which_children(e.sys, sup, &info, 1, &count), GR_OK);
+    CHECK_EQ(
+        gr_supervisor_which_children(e.sys, sup, SUP_WAIT, &info, 1, &count),
+        GR_OK);
     CHECK_EQ(count, 1);
     CHECK_EQ(info.type, GR_NODE);
     CHECK_EQ(info.state, GR_CHILD_RUNNING);
@@ -55,18 +57,21 @@ static void terminate_child_shutdown_then_kill(void)
     CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
     struct who w;
     FIND(&e, "n1", &w);
-    CHECK_EQ(gr_supervisor_terminate_child(e.sys, sup, "n1", GR_REF_NONE),
-             GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(e.sys, sup, "n1", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
     gr_reason why;
     CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 1, &why));
     CHECK_EQ(why.code, GR_OK); /* It exited by itself, status 0. */
     CHECK(pid_gone(w.pid, 10));
-    CHECK_EQ(gr_supervisor_restart_child(e.sys, sup, "n1", NULL), GR_OK);
+    CHECK_EQ(gr_supervisor_restart_child(e.sys, sup, "n1", SUP_WAIT, NULL),
+             GR_OK);
     FIND(&e, "n1", &w);
     CHECK(stop_process(w.pid));
     double t0 = test_now();
-    CHECK_EQ(gr_supervisor_terminate_child(e.sys, sup, "n1", GR_REF_NONE),
-             GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(e.sys, sup, "n1", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
     CHECK(test_now() - t0 >= 0.25); /* It waited for the shutdown first. */
     CHECK(wait_event(GR_EV_NODE_DOWN, "n1", 2, &why));
     CHECK_EQ(why.code, GR_ESIGNAL);
@@ -167,7 +172,8 @@ static void exit_kinds_by_restart_type(void)
                 sleep_ms(SETTLE_MS);
                 CHECK_EQ(count_events(GR_EV_CHILD_RESTARTED, "n1"), 0);
                 gr_child_counts n;
-                CHECK_EQ(gr_supervisor_count_children(e.sys, sup, &n), GR_OK);
+                CHECK_EQ(gr_supervisor_count_children(e.sys, sup, SUP_WAIT, &n),
+                         GR_OK);
                 CHECK_EQ(n.active, 0);
                 CHECK_EQ(n.specs, types[t] == GR_TEMPORARY ? 0 : 1);
             }
@@ -246,10 +252,12 @@ static void crash_loop_exceeds_intensity(void)
     }
     double end = test_now() + WAIT_LIMIT_S;
     gr_child_counts n;
-    while (gr_supervisor_count_children(e.sys, sup, &n) != GR_ENOACTOR &&
+    while (gr_supervisor_count_children(e.sys, sup, SUP_WAIT, &n) !=
+               GR_ENOACTOR &&
            test_now() < end)
         sleep_ms(5);
-    CHECK_EQ(gr_supervisor_count_children(e.sys, sup, &n), GR_ENOACTOR);
+    CHECK_EQ(gr_supervisor_count_children(e.sys, sup, SUP_WAIT, &n),
+             GR_ENOACTOR);
     CHECK_EQ(count_events(GR_EV_CHILD_RESTARTED, "n1"), 2);
     for (int i = 0; i < 3; i++)
         CHECK(pid_gone(pids[i], 10));

@@ -130,13 +130,13 @@ static void supervisor_call_on_a_node_ref(void)
     CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
     gr_child_info info[2];
     size_t n = 0;
-    CHECK_EQ(gr_supervisor_which_children(e.sys, w.self, info, 2, &n),
+    CHECK_EQ(gr_supervisor_which_children(e.sys, w.self, SUP_WAIT, info, 2, &n),
              GR_ENOTSUP);
     gr_ref standin;
     CHECK(children_of(e.sys, sup, &standin, 1));
-    CHECK_EQ(
-        gr_supervisor_count_children(e.sys, standin, &(gr_child_counts){0}),
-        GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_count_children(e.sys, standin, SUP_WAIT,
+                                          &(gr_child_counts){0}),
+             GR_ENOTSUP);
     gr_msg *reply = NULL;
     CHECK_EQ(
         gr_call(e.sys, w.self, T_ECHO, "x", 1, GR_DURATION_DEFAULT, &reply),

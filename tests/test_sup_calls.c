@@ -27,7 +27,7 @@ static void test_start_child(void)
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK_EQ(nspecs(sup), 0);
 
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k1, &ref), GR_OK);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k1, SUP_WAIT, &ref), GR_OK);
     CHECK(!gr_ref_is_none(ref));
     CHECK(take(REP_INIT, 1, &r));
     CHECK(gr_ref_eq(r.self, ref));
@@ -37,23 +37,28 @@ static void test_start_child(void)
 
     /* Duplicate id, running: refused, nothing started. */
     ref2 = GR_REF_NONE;
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k1, &ref2), GR_EEXIST);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k1, SUP_WAIT, &ref2),
+             GR_EEXIST);
     CHECK_EQ(atomic_load(&sh1.inits), 1);
     CHECK_EQ(nspecs(sup), 1);
     /* Duplicate id, stopped (the spec is kept): refused too. */
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "a", GR_REF_NONE),
-             GR_OK);
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k1, NULL), GR_EEXIST);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "a", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k1, SUP_WAIT, NULL),
+             GR_EEXIST);
     CHECK_EQ(atomic_load(&sh1.inits), 1);
 
     /* Init fails: its error comes back and the spec is not kept. */
     atomic_store(&sh2.fail_left, 1);
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k2, &ref2), INIT_FAIL_CODE);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k2, SUP_WAIT, &ref2),
+             INIT_FAIL_CODE);
     CHECK_EQ(atomic_load(&sh2.inits), 1);
     CHECK_EQ(nspecs(sup), 1);
     CHECK(!child_of(sup, "b", &info));
     /* So the id is free: the same spec starts now. */
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k2, &ref2), GR_OK);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k2, SUP_WAIT, &ref2),
+             GR_OK);
     CHECK(take(REP_INIT, 2, &r));
     CHECK(gr_ref_eq(r.self, ref2));
     gr_child_info v[WHICH_MAX];
@@ -65,7 +70,8 @@ static void test_start_child(void)
     gr_sup_spec ssp = sup_spec(GR_SIMPLE_ONE_FOR_ONE, 1, &tmpl, 1);
     gr_ref ssup;
     CHECK_EQ(gr_supervisor_start(T.sys, &ssp, &ssup), GR_OK);
-    CHECK_EQ(gr_supervisor_start_child(T.sys, ssup, &k1, NULL), GR_EINVAL);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, ssup, &k1, SUP_WAIT, NULL),
+             GR_EINVAL);
     CHECK_EQ(nspecs(ssup), 0);
     close_env();
 }
@@ -88,8 +94,9 @@ static void test_terminate_child(void)
     CHECK(take(REP_INIT, 1, NULL) && take(REP_INIT, 2, NULL));
     uint64_t restarts0 = stats_of(T.sys).restarts;
 
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "p", GR_REF_NONE),
-             GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "p", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
     CHECK(take(REP_TERM, 1, &r));
     CHECK_EQ(r.code, GR_ESHUTDOWN);
     CHECK(none_within(REP_INIT, 1, QUIET_MS));
@@ -100,7 +107,7 @@ static void test_terminate_child(void)
     CHECK(child_of(sup, "q", &info));
     CHECK_EQ(info.state, GR_CHILD_RUNNING);
     gr_child_counts c;
-    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, &c), GR_OK);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, SUP_WAIT, &c), GR_OK);
     CHECK_EQ(c.specs, 2);
     CHECK_EQ(c.active, 1);
     CHECK_EQ(stats_of(T.sys).restarts, restarts0);
@@ -108,11 +115,13 @@ static void test_terminate_child(void)
     CHECK_EQ(ev_wait(GR_EV_CHILD_EXITED, "p", 1), 1);
 
     /* Again on a stopped child: ok (OTP), nothing changes. */
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "p", GR_REF_NONE),
-             GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "p", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
     CHECK(child_of(sup, "p", &info));
     CHECK_EQ(info.state, GR_CHILD_STOPPED);
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "nope", GR_REF_NONE),
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "nope", GR_REF_NONE,
+                                           SUP_WAIT),
              GR_ENOTFOUND);
     close_env();
 }
@@ -131,7 +140,8 @@ static void test_terminate_temporary_removed(void)
     struct rep r;
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK(take(REP_INIT, 1, NULL) && take(REP_INIT, 2, NULL));
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "temp", GR_REF_NONE),
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "temp", GR_REF_NONE,
+                                           SUP_WAIT),
              GR_OK);
     CHECK(take(REP_TERM, 2, &r));
     CHECK_EQ(r.code, GR_ESHUTDOWN);
@@ -139,7 +149,7 @@ static void test_terminate_temporary_removed(void)
     CHECK(!child_of(sup, "temp", &info));
     CHECK(child_of(sup, "perm", &info));
     CHECK_EQ(info.state, GR_CHILD_RUNNING);
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "temp", NULL),
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "temp", SUP_WAIT, NULL),
              GR_ENOTFOUND);
     close_env();
 }
@@ -160,15 +170,18 @@ static void test_restart_child(void)
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK(take(REP_INIT, 1, &first));
 
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "p", &ref), GR_EBUSY);
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "p", SUP_WAIT, &ref),
+             GR_EBUSY);
     CHECK_EQ(atomic_load(&sh.inits), 1);
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "nope", &ref),
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "nope", SUP_WAIT, &ref),
              GR_ENOTFOUND);
 
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "p", GR_REF_NONE),
-             GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "p", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
     CHECK(take(REP_TERM, 1, NULL));
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "p", &ref), GR_OK);
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "p", SUP_WAIT, &ref),
+             GR_OK);
     CHECK(!gr_ref_is_none(ref));
     CHECK(!gr_ref_eq(ref, first.self));
     CHECK(take(REP_INIT, 1, &r));
@@ -178,16 +191,18 @@ static void test_restart_child(void)
     CHECK(gr_ref_eq(info.ref, ref));
 
     /* A restart whose init fails: the error, and the spec stays stopped. */
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "p", GR_REF_NONE),
-             GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "p", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
     CHECK(take(REP_TERM, 1, NULL));
     atomic_store(&sh.fail_left, 1);
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "p", &ref),
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "p", SUP_WAIT, &ref),
              INIT_FAIL_CODE);
     CHECK(child_of(sup, "p", &info));
     CHECK_EQ(info.state, GR_CHILD_STOPPED);
     CHECK(gr_ref_is_none(info.ref));
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "p", &ref), GR_OK);
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "p", SUP_WAIT, &ref),
+             GR_OK);
     CHECK(take(REP_INIT, 1, &r));
     CHECK(gr_ref_eq(r.self, ref));
     close_env();
@@ -208,22 +223,27 @@ static void test_delete_child(void)
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK(take(REP_INIT, 1, NULL) && take(REP_INIT, 2, NULL));
 
-    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "x"), GR_EBUSY);
+    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "x", SUP_WAIT), GR_EBUSY);
     CHECK(child_of(sup, "x", &info));
     CHECK_EQ(info.state, GR_CHILD_RUNNING);
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "x", GR_REF_NONE),
-             GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "x", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
     CHECK(take(REP_TERM, 1, NULL));
-    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "x"), GR_OK);
+    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "x", SUP_WAIT), GR_OK);
     CHECK(!child_of(sup, "x", &info));
     CHECK_EQ(nspecs(sup), 1);
-    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "x"), GR_ENOTFOUND);
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "x", NULL), GR_ENOTFOUND);
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "x", GR_REF_NONE),
+    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "x", SUP_WAIT),
              GR_ENOTFOUND);
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "x", SUP_WAIT, NULL),
+             GR_ENOTFOUND);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "x", GR_REF_NONE, SUP_WAIT),
+        GR_ENOTFOUND);
     /* The id can be used again; the new child goes at the end. */
     gr_child_spec again = kid_spec("x", &a1, GR_PERMANENT, 1000);
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &again, NULL), GR_OK);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &again, SUP_WAIT, NULL),
+             GR_OK);
     CHECK(take(REP_INIT, 1, NULL));
     gr_child_info v[WHICH_MAX];
     CHECK_EQ(which(sup, v), 2);
@@ -252,7 +272,8 @@ static void test_which_children(void)
         refs[i] = r.self;
     }
     gr_child_spec d = kid_spec("d", &a[3], GR_PERMANENT, 1000);
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &d, &refs[3]), GR_OK);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &d, SUP_WAIT, &refs[3]),
+             GR_OK);
     CHECK(take(REP_INIT, 4, NULL));
 
     static const char *const ids[] = {"a", "b", "c", "d"};
@@ -268,8 +289,9 @@ static void test_which_children(void)
         CHECK_EQ(v[i].restart, rt[i]);
     }
 
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "b", GR_REF_NONE),
-             GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "b", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
     CHECK_EQ(which(sup, v), 4);
     CHECK(strcmp(v[1].id, "b") == 0);
     CHECK_EQ(v[1].state, GR_CHILD_STOPPED);
@@ -284,13 +306,15 @@ static void test_which_children(void)
     gr_child_info sentinel;
     memset(&sentinel, 0x5a, sizeof sentinel);
     size_t n = 0;
-    CHECK_EQ(gr_supervisor_which_children(T.sys, sup, small, 2, &n), GR_OK);
+    CHECK_EQ(gr_supervisor_which_children(T.sys, sup, SUP_WAIT, small, 2, &n),
+             GR_OK);
     CHECK_EQ(n, 4);
     CHECK(strcmp(small[0].id, "a") == 0 && strcmp(small[1].id, "b") == 0);
     CHECK(memcmp(&small[2], &sentinel, sizeof sentinel) == 0);
     /* cap 0: only the total. */
     n = 0;
-    CHECK_EQ(gr_supervisor_which_children(T.sys, sup, NULL, 0, &n), GR_OK);
+    CHECK_EQ(gr_supervisor_which_children(T.sys, sup, SUP_WAIT, NULL, 0, &n),
+             GR_OK);
     CHECK_EQ(n, 4);
     close_env();
 }
@@ -314,23 +338,25 @@ static void test_count_children(void)
                          .arg_len = sizeof empty_sup,
                          .restart = GR_PERMANENT,
                          .type = GR_SUPERVISOR};
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &sub, NULL), GR_OK);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &sub, SUP_WAIT, NULL),
+             GR_OK);
 
-    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, &c), GR_OK);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, SUP_WAIT, &c), GR_OK);
     CHECK_EQ(c.specs, 3);
     CHECK_EQ(c.active, 3);
     CHECK_EQ(c.supervisors, 1);
     CHECK_EQ(c.workers, 2);
 
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "w1", GR_REF_NONE),
-             GR_OK);
-    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, &c), GR_OK);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "w1", GR_REF_NONE, SUP_WAIT),
+        GR_OK);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, SUP_WAIT, &c), GR_OK);
     CHECK_EQ(c.specs, 3);
     CHECK_EQ(c.active, 2);
     CHECK_EQ(c.supervisors, 1);
     CHECK_EQ(c.workers, 2);
-    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "w1"), GR_OK);
-    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, &c), GR_OK);
+    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "w1", SUP_WAIT), GR_OK);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, SUP_WAIT, &c), GR_OK);
     CHECK_EQ(c.specs, 2);
     CHECK_EQ(c.active, 2);
     CHECK_EQ(c.workers, 1);
@@ -399,15 +425,22 @@ static void test_calls_dead_supervisor(void)
     gr_child_counts c;
     size_t n;
     gr_ref out;
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k, &out), GR_ENOACTOR);
-    CHECK_EQ(gr_supervisor_spawn_child(T.sys, sup, &a, sizeof a, &out),
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &k, SUP_WAIT, &out),
              GR_ENOACTOR);
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "a", GR_REF_NONE),
+    CHECK_EQ(
+        gr_supervisor_spawn_child(T.sys, sup, &a, sizeof a, SUP_WAIT, &out),
+        GR_ENOACTOR);
+    CHECK_EQ(
+        gr_supervisor_terminate_child(T.sys, sup, "a", GR_REF_NONE, SUP_WAIT),
+        GR_ENOACTOR);
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "a", SUP_WAIT, &out),
              GR_ENOACTOR);
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "a", &out), GR_ENOACTOR);
-    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "a"), GR_ENOACTOR);
-    CHECK_EQ(gr_supervisor_which_children(T.sys, sup, v, 4, &n), GR_ENOACTOR);
-    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, &c), GR_ENOACTOR);
+    CHECK_EQ(gr_supervisor_delete_child(T.sys, sup, "a", SUP_WAIT),
+             GR_ENOACTOR);
+    CHECK_EQ(gr_supervisor_which_children(T.sys, sup, SUP_WAIT, v, 4, &n),
+             GR_ENOACTOR);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, SUP_WAIT, &c),
+             GR_ENOACTOR);
     CHECK(none_within(REP_INIT, 1, 0));
     close_env();
 }
@@ -432,21 +465,28 @@ static void test_calls_not_a_supervisor(void)
     gr_child_counts c;
     size_t n;
     gr_ref out;
-    CHECK_EQ(gr_supervisor_start_child(T.sys, worker, &k, &out), GR_ENOTSUP);
-    CHECK_EQ(gr_supervisor_spawn_child(T.sys, worker, &a, sizeof a, &out),
+    CHECK_EQ(gr_supervisor_start_child(T.sys, worker, &k, SUP_WAIT, &out),
              GR_ENOTSUP);
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, worker, "a", GR_REF_NONE),
+    CHECK_EQ(
+        gr_supervisor_spawn_child(T.sys, worker, &a, sizeof a, SUP_WAIT, &out),
+        GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, worker, "a", GR_REF_NONE,
+                                           SUP_WAIT),
              GR_ENOTSUP);
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, worker, "a", &out), GR_ENOTSUP);
-    CHECK_EQ(gr_supervisor_delete_child(T.sys, worker, "a"), GR_ENOTSUP);
-    CHECK_EQ(gr_supervisor_which_children(T.sys, worker, v, 4, &n), GR_ENOTSUP);
-    CHECK_EQ(gr_supervisor_count_children(T.sys, worker, &c), GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, worker, "a", SUP_WAIT, &out),
+             GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_delete_child(T.sys, worker, "a", SUP_WAIT),
+             GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_which_children(T.sys, worker, SUP_WAIT, v, 4, &n),
+             GR_ENOTSUP);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, worker, SUP_WAIT, &c),
+             GR_ENOTSUP);
 
     /* An inbox nobody receives on: refused at once all the same. */
     gr_inbox *idle;
     CHECK_EQ(gr_inbox_open(T.sys, &idle), GR_OK);
-    int idle_rc =
-        gr_supervisor_which_children(T.sys, gr_inbox_ref(idle), v, 4, &n);
+    int idle_rc = gr_supervisor_which_children(T.sys, gr_inbox_ref(idle),
+                                               SUP_WAIT, v, 4, &n);
     gr_msg *stray = NULL;
     int stray_rc = gr_inbox_recv(idle, &stray, GR_DURATION_ZERO);
     gr_inbox_close(idle);
@@ -522,6 +562,43 @@ static void test_slow_init_holds_no_one(void)
     CHECK_EQ(r.rc, GR_ENOTFOUND);
     CHECK(take(REP_REPLY, 302, &r));
     CHECK_EQ(r.rc, GR_OK);
+    close_env();
+}
+
+/* A blocking call returns GR_ETIMEDOUT when its timeout runs out while the
+ * supervisor is busy (here in a child's slow init), and the request is not
+ * withdrawn: the child still starts. A duration below GR_DURATION_DEFAULT
+ * is refused before anything is sent. */
+static void test_calls_time_out(void)
+{
+    CHECK(open_env(0));
+    atomic_store(&slow_gate, 0);
+    gr_sup_spec sp = sup_spec(GR_ONE_FOR_ONE, 1, NULL, 0);
+    gr_ref sup, out = GR_REF_NONE;
+    CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
+    gr_child_spec slow = {.id = "slow",
+                          .behaviour = &slow_b,
+                          .restart = GR_PERMANENT,
+                          .shutdown_ms = 1000};
+    gr_child_counts c;
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, -3, &c), GR_EINVAL);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &slow, -3, &out), GR_EINVAL);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &slow, 50, &out),
+             GR_ETIMEDOUT);
+    CHECK(gr_ref_is_none(out));
+    /* The supervisor is still in the child's init: nothing answers. */
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, GR_DURATION_ZERO, &c),
+             GR_ETIMEDOUT);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, 20, &c), GR_ETIMEDOUT);
+    atomic_store(&slow_gate, 1);
+    /* The timed-out request was carried out; its late answers were
+     * dropped, so this call gets its own answer. */
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, SUP_WAIT, &c), GR_OK);
+    CHECK_EQ(c.specs, 1);
+    CHECK_EQ(c.active, 1);
+    gr_child_info info;
+    CHECK(child_of(sup, "slow", &info));
+    CHECK_EQ(info.state, GR_CHILD_RUNNING);
     close_env();
 }
 
@@ -639,7 +716,8 @@ static int spawn_kid(gr_ref sup, int32_t tag, struct shared *sh, gr_ref *out)
     struct kid_arg a = kid_arg(tag, TRAP_NONE, R_ALL, sh);
     struct rep r;
     gr_ref ref = GR_REF_NONE;
-    int rc = gr_supervisor_spawn_child(T.sys, sup, &a, sizeof a, &ref);
+    int rc =
+        gr_supervisor_spawn_child(T.sys, sup, &a, sizeof a, SUP_WAIT, &ref);
     if (rc != GR_OK) {
         fprintf(stderr, "  spawn_child: %s\n", gr_errname(rc));
         return 0;
@@ -669,7 +747,7 @@ static void test_sofo_spawn(void)
         CHECK_EQ(v[i].restart, GR_PERMANENT);
     }
     gr_child_counts c;
-    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, &c), GR_OK);
+    CHECK_EQ(gr_supervisor_count_children(T.sys, sup, SUP_WAIT, &c), GR_OK);
     CHECK_EQ(c.specs, 3);
     CHECK_EQ(c.active, 3);
     CHECK_EQ(c.workers, 3);
@@ -746,7 +824,8 @@ static void test_sofo_terminate_by_ref(void)
     CHECK_EQ(start_sofo(GR_PERMANENT, &sup), GR_OK);
     for (int i = 0; i < 3; i++)
         CHECK(spawn_kid(sup, i + 1, NULL, &refs[i]));
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, NULL, refs[1]), GR_OK);
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, NULL, refs[1], SUP_WAIT),
+             GR_OK);
     CHECK(take(REP_TERM, 2, &r));
     CHECK_EQ(r.code, GR_ESHUTDOWN);
     gr_child_info v[WHICH_MAX];
@@ -754,7 +833,7 @@ static void test_sofo_terminate_by_ref(void)
     CHECK(gr_ref_eq(v[0].ref, refs[0]));
     CHECK(gr_ref_eq(v[1].ref, refs[2]));
     CHECK(none_within(REP_INIT, 2, QUIET_MS));
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, NULL, refs[1]),
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, NULL, refs[1], SUP_WAIT),
              GR_ENOTFOUND);
     CHECK_EQ(nspecs(sup), 2);
     close_env();
@@ -813,8 +892,9 @@ static void test_sofo_malformed(void)
 
     gr_sup_spec st = sup_spec(GR_ONE_FOR_ONE, 1, NULL, 0);
     CHECK_EQ(gr_supervisor_start(T.sys, &st, &sup), GR_OK);
-    CHECK_EQ(gr_supervisor_spawn_child(T.sys, sup, &a, sizeof a, NULL),
-             GR_EINVAL);
+    CHECK_EQ(
+        gr_supervisor_spawn_child(T.sys, sup, &a, sizeof a, SUP_WAIT, NULL),
+        GR_EINVAL);
     CHECK_EQ(nspecs(sup), 0);
     CHECK_EQ(atomic_load(&sh.inits), 0);
     close_env();
@@ -847,7 +927,7 @@ static int start_fails(gr_child_spec *kids, size_t n, int rc, struct shared *sh)
 static int start_child_fails(gr_ref sup, const gr_child_spec *kid, int rc)
 {
     long before = nspecs(sup);
-    int got = gr_supervisor_start_child(T.sys, sup, kid, NULL);
+    int got = gr_supervisor_start_child(T.sys, sup, kid, SUP_WAIT, NULL);
     if (got != rc || nspecs(sup) != before) {
         fprintf(stderr, "  start_child gave %s (want %s)\n", gr_errname(got),
                 gr_errname(rc));
@@ -968,7 +1048,7 @@ static void test_spec_long_id(void)
     CHECK_EQ(atomic_load(&sh.inits), 0);
 
     gr_child_spec ok = kid_spec(maxid, &a, GR_PERMANENT, 1000);
-    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &ok, NULL), GR_OK);
+    CHECK_EQ(gr_supervisor_start_child(T.sys, sup, &ok, SUP_WAIT, NULL), GR_OK);
     gr_child_info info;
     CHECK(child_of(sup, maxid, &info));
     CHECK_EQ(strlen(info.id), GR_NAME_MAX);
@@ -982,7 +1062,8 @@ TEST_MAIN(TEST_CASE(test_start_child), TEST_CASE(test_terminate_child),
           TEST_CASE(test_calls_wrong_thread),
           TEST_CASE(test_calls_dead_supervisor),
           TEST_CASE(test_calls_not_a_supervisor),
-          TEST_CASE(test_slow_init_holds_no_one), TEST_CASE(test_async_replies),
+          TEST_CASE(test_slow_init_holds_no_one),
+          TEST_CASE(test_calls_time_out), TEST_CASE(test_async_replies),
           TEST_CASE(test_sofo_spawn), TEST_CASE(test_sofo_restart_same_arg),
           TEST_CASE(test_sofo_transient_normal_removed),
           TEST_CASE(test_sofo_terminate_by_ref), TEST_CASE(test_sofo_stop_all),

@@ -251,14 +251,16 @@ static int log_scenario(const char *name, const char *id, gr_ref *sup,
         return 0;
     *second = r.self;
     /* child_exited */
-    if (gr_supervisor_terminate_child(T.sys, *sup, id, GR_REF_NONE) != GR_OK ||
+    if (gr_supervisor_terminate_child(T.sys, *sup, id, GR_REF_NONE, SUP_WAIT) !=
+            GR_OK ||
         !take(REP_TERM, 1, NULL))
         return 0;
     /* start_failed (restart_child: not counted) */
     atomic_store(&sh.fail_left, 1);
-    if (gr_supervisor_restart_child(T.sys, *sup, id, &ref) != INIT_FAIL_CODE)
+    if (gr_supervisor_restart_child(T.sys, *sup, id, SUP_WAIT, &ref) !=
+        INIT_FAIL_CODE)
         return 0;
-    if (gr_supervisor_restart_child(T.sys, *sup, id, &ref) != GR_OK ||
+    if (gr_supervisor_restart_child(T.sys, *sup, id, SUP_WAIT, &ref) != GR_OK ||
         !take(REP_INIT, 1, &r))
         return 0;
     /* child_crashed, start_failed (the second restart in the window),

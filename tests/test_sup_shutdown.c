@@ -24,19 +24,22 @@ static void test_shutdown_brutal(void)
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK(take(REP_INIT, 1, NULL) && take(REP_INIT, 2, NULL));
 
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "trapper", GR_REF_NONE),
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "trapper", GR_REF_NONE,
+                                           SUP_WAIT),
              GR_OK);
     CHECK(take(REP_TERM, 1, &r));
     CHECK_EQ(r.code, GR_EKILLED);
     CHECK(none_within(REP_EXIT, 1, 0));
 
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "plain", GR_REF_NONE),
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "plain", GR_REF_NONE,
+                                           SUP_WAIT),
              GR_OK);
     CHECK(take(REP_TERM, 2, &r));
     CHECK_EQ(r.code, GR_EKILLED);
 
     /* The supervisor's own ordered shutdown uses the same spec. */
-    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "trapper", NULL), GR_OK);
+    CHECK_EQ(gr_supervisor_restart_child(T.sys, sup, "trapper", SUP_WAIT, NULL),
+             GR_OK);
     CHECK(take(REP_INIT, 1, NULL));
     CHECK_EQ(stop_sup(sup), GR_OK);
     CHECK(take(REP_TERM, 1, &r));
@@ -59,7 +62,8 @@ static void test_shutdown_timeout_kills(void)
     struct rep r;
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK(take(REP_INIT, 1, NULL));
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "stubborn", GR_REF_NONE),
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "stubborn", GR_REF_NONE,
+                                           SUP_WAIT),
              GR_OK);
     /* The EXIT came first, with reason shutdown, from the supervisor. */
     CHECK(take(REP_EXIT, 1, &r));
@@ -88,14 +92,16 @@ static void test_shutdown_cooperative(void)
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK(take(REP_INIT, 1, NULL) && take(REP_INIT, 2, NULL));
 
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "obeys", GR_REF_NONE),
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "obeys", GR_REF_NONE,
+                                           SUP_WAIT),
              GR_OK);
     CHECK(take(REP_EXIT, 1, &r));
     CHECK_EQ(r.code, GR_ESHUTDOWN);
     CHECK(take(REP_TERM, 1, &r));
     CHECK_EQ(r.code, GR_ESHUTDOWN);
 
-    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "plain", GR_REF_NONE),
+    CHECK_EQ(gr_supervisor_terminate_child(T.sys, sup, "plain", GR_REF_NONE,
+                                           SUP_WAIT),
              GR_OK);
     CHECK(take(REP_TERM, 2, &r));
     CHECK_EQ(r.code, GR_ESHUTDOWN);

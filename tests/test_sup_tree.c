@@ -195,7 +195,8 @@ static void test_tree_nested_four_levels(void)
             gr_ref l;
             CHECK_EQ(gr_whereis(sys, levels[i], &l), GR_OK);
             gr_child_counts cc;
-            CHECK_EQ(gr_supervisor_count_children(sys, l, &cc), GR_OK);
+            CHECK_EQ(gr_supervisor_count_children(sys, l, SUP_WAIT, &cc),
+                     GR_OK);
             CHECK_EQ(cc.specs, i < 3 ? 3 : 2);
             CHECK_EQ(cc.active, cc.specs);
             CHECK_EQ(cc.supervisors, i < 3 ? 1 : 0);

@@ -487,7 +487,7 @@ static void test_temporary_collateral_removed(void)
                      "top: child_restarted c r1"));
     CHECK(KIDS_ARE(sys, sup, "a", "c"));
     gr_child_counts cc;
-    CHECK_EQ(gr_supervisor_count_children(sys, sup, &cc), GR_OK);
+    CHECK_EQ(gr_supervisor_count_children(sys, sup, SUP_WAIT, &cc), GR_OK);
     CHECK_EQ(cc.specs, 2);
     CHECK_EQ(cc.active, 2);
     sup_system_end(sys);

@@ -144,7 +144,8 @@ int main(void)
     failures += await_new(sys, "counter", counter, &now) != 0;
 
     gr_child_counts counts;
-    if (gr_supervisor_count_children(sys, sup, &counts) == GR_OK)
+    if (gr_supervisor_count_children(sys, sup, GR_DURATION_DEFAULT, &counts) ==
+        GR_OK)
         printf("top has %zu children, %zu running\n", counts.specs,
                counts.active);
     gr_stats st;

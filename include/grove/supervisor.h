@@ -152,9 +152,12 @@ typedef struct gr_child_counts {
  * GR_ENOTSUP at once when sup is not a supervisor (the request never
  * reaches that actor), GR_ENOACTOR when sup is gone or dies before
  * answering, GR_ESHUTDOWN when sup is stopping and answers so, and
- * GR_ENOCONNECTION when sup's node goes down first. Like OTP's, they wait
- * without a time limit for a supervisor that is busy (a child's init that
- * takes long); from an actor, the *_async forms take a timeout.
+ * GR_ENOCONNECTION when sup's node goes down first, and GR_ETIMEDOUT when
+ * no answer comes within timeout (a gr_duration: GR_DURATION_DEFAULT is
+ * GR_DURATION_DEFAULT_MS; pass GR_DURATION_INFINITE to wait as OTP's
+ * supervisor calls do, for a child whose init takes long). A timeout does
+ * not withdraw the request: the supervisor may still carry it out, and its
+ * late answer is dropped. From an actor, use the *_async forms.
  */
 
 /*
@@ -164,13 +167,14 @@ typedef struct gr_child_counts {
  * (no such supervisor), GR_EWRONGTHREAD.
  */
 GR_API int gr_supervisor_start_child(gr_system *sys, gr_ref sup,
-                                     const gr_child_spec *spec, gr_ref *out);
+                                     const gr_child_spec *spec,
+                                     gr_duration timeout, gr_ref *out);
 
 /* Starts one more child of a simple-one-for-one supervisor with arg (in
  * place of the template's arg); otherwise as gr_supervisor_start_child(). */
 GR_API int gr_supervisor_spawn_child(gr_system *sys, gr_ref sup,
                                      const void *arg, size_t arg_len,
-                                     gr_ref *out);
+                                     gr_duration timeout, gr_ref *out);
 
 /*
  * Stops a child by its shutdown spec and keeps its spec (a temporary
@@ -180,29 +184,32 @@ GR_API int gr_supervisor_spawn_child(gr_system *sys, gr_ref sup,
  * Returns GR_OK, GR_ENOTFOUND, GR_ENOACTOR, GR_EWRONGTHREAD.
  */
 GR_API int gr_supervisor_terminate_child(gr_system *sys, gr_ref sup,
-                                         const char *id, gr_ref child);
+                                         const char *id, gr_ref child,
+                                         gr_duration timeout);
 
 /* Starts a stopped static child again. Returns GR_OK, GR_EBUSY (it is
  * running), GR_ENOTFOUND, its init's error, GR_EWRONGTHREAD. */
 GR_API int gr_supervisor_restart_child(gr_system *sys, gr_ref sup,
-                                       const char *id, gr_ref *out);
+                                       const char *id, gr_duration timeout,
+                                       gr_ref *out);
 
 /* Removes a stopped static child's spec. Returns GR_OK, GR_EBUSY (it is
  * running), GR_ENOTFOUND, GR_EWRONGTHREAD. */
 GR_API int gr_supervisor_delete_child(gr_system *sys, gr_ref sup,
-                                      const char *id);
+                                      const char *id, gr_duration timeout);
 
 /*
  * Copies up to cap children, in start order, into out and stores the total
  * number in *count. Returns GR_OK, GR_ENOACTOR, GR_EWRONGTHREAD.
  */
 GR_API int gr_supervisor_which_children(gr_system *sys, gr_ref sup,
-                                        gr_child_info *out, size_t cap,
-                                        size_t *count);
+                                        gr_duration timeout, gr_child_info *out,
+                                        size_t cap, size_t *count);
 
 /* Fills *out with the supervisor's child counts. Returns GR_OK,
  * GR_ENOACTOR, GR_EWRONGTHREAD. */
 GR_API int gr_supervisor_count_children(gr_system *sys, gr_ref sup,
+                                        gr_duration timeout,
                                         gr_child_counts *out);
 
 /* Type of the reply to an *_async request: a reply (GR_MSG_REPLY) whose
