@@ -11,187 +11,175 @@
 
 #include <dirent.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
+#include "probe.h"
 
-/* ---- the node actor ------------------------------------------------------ */
+/* ---- the node actor: a probe --------------------------------------------- */
 
 enum {
     M_WORK = 1,     /* Counted. */
-    M_BLOCK,        /* Reports R_BLOCKED, then waits for the gate (bounded). */
-    M_SUB,          /* int32 payload: 1 subscribes, 0 unsubscribes; R_RC. */
-    M_CRASH,        /* The handler crashes with CODE_CRASH. */
-    M_QUIT,         /* The handler returns GR_STOP: a normal exit. */
+    M_SUB,          /* int32 payload: 1 subscribes, 0 unsubscribes; PROBE_RC. */
     M_Q,            /* A request; the handler holds it. */
     M_RELEASE,      /* Replies M_ANSWER to the held request. */
     M_ASK,          /* gr_ref payload: asks it M_Q with a 20 ms timeout. */
     M_ASK_LONG,     /* The same with a 500 ms timeout. */
-    M_MON,          /* gr_ref payload: monitors it; R_RC. */
-    M_TELLNAME,     /* Name payload: gr_tell_name(name, M_STRAY); R_RC. */
+    M_MON,          /* gr_ref payload: monitors it; PROBE_RC. */
+    M_TELLNAME,     /* Name payload: gr_tell_name(name, M_STRAY); PROBE_RC. */
     M_COUNT,        /* Reports R_COUNT. */
     M_ANSWER,       /* The type of a reply to M_Q. */
     M_STRAY = 0x2a, /* Types from here on: sent where they cannot go. */
     R_DEAD = 200,   /* A gr_dead_letter a subscriber got. */
-    R_BLOCKED,      /* No payload. */
-    R_RC,           /* int32_t. */
     R_ASKED,        /* struct asked: gr_ask's result. */
     R_ANSWER,       /* uint32_t: the type of an answer to M_ASK. */
     R_DOWN,         /* gr_down. */
     R_COUNT,        /* uint32_t: M_WORKs handled. */
 };
 
-/* A crash code and a failed init's code: distinct from any Grove code. */
-#define CODE_CRASH (-1000)
-#define CODE_INIT  (-1001)
+/* A failed init's code: distinct from any Grove code and from
+ * PROBE_CRASH. */
+#define CODE_INIT (-1001)
 
 struct asked {
     int32_t rc;
     uint64_t corr;
 };
 
-/* Where nodes report: main's inbox. */
-static gr_ref inbox_ref;
-/* A node blocked in M_BLOCK waits for a post here (at most WAIT_MS). */
-static sem_t gate;
-
 struct node {
     uint32_t handled;
     gr_request held;
 };
 
-static inline void report(gr_ctx *ctx, uint32_t type, const void *p, size_t len)
+static inline int node_work(gr_ctx *ctx, void *state, const gr_msg *m)
 {
-    (void)gr_system_tell(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, p,
-                         len);
+    (void)ctx, (void)m;
+    ((struct node *)state)->handled++;
+    return GR_CONTINUE;
 }
 
-static inline void report_rc(gr_ctx *ctx, int rc)
+static inline int node_sub(gr_ctx *ctx, void *state, const gr_msg *m)
 {
-    int32_t v = rc;
-    report(ctx, R_RC, &v, sizeof v);
+    (void)state;
+    int32_t on;
+    if (!read_payload(m, &on, sizeof on))
+        return GR_EUNHANDLED;
+    probe_report_rc(ctx, on ? gr_dead_letters_subscribe(ctx)
+                            : gr_dead_letters_unsubscribe(ctx));
+    return GR_CONTINUE;
 }
 
-static inline int node_runtime(gr_ctx *ctx, const gr_msg *m)
+static inline int node_hold(gr_ctx *ctx, void *state, const gr_msg *m)
 {
+    (void)ctx;
+    ((struct node *)state)->held = gr_request_of(m);
+    return GR_CONTINUE;
+}
+
+static inline int node_release(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)m;
+    /* A refused reply is a dead letter; the tests read that. */
+    (void)gr_reply_to(ctx, &((struct node *)state)->held, M_ANSWER, NULL, 0);
+    return GR_CONTINUE;
+}
+
+static inline int node_ask(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    gr_ref to;
+    if (!read_payload(m, &to, sizeof to))
+        return GR_EUNHANDLED;
+    struct asked a = {0};
+    a.rc = gr_ask(ctx, to, M_Q, NULL, 0, m->type == M_ASK ? 20 : 500, &a.corr);
+    probe_report(ctx, R_ASKED, &a, sizeof a);
+    return GR_CONTINUE;
+}
+
+static inline int node_monitor(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    gr_ref to;
+    if (!read_payload(m, &to, sizeof to))
+        return GR_EUNHANDLED;
+    probe_report_rc(ctx, gr_monitor(ctx, to, NULL));
+    return GR_CONTINUE;
+}
+
+static inline int node_tell_name(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    char name[GR_NAME_MAX + 1];
+    if (m->len == 0 || m->len > GR_NAME_MAX)
+        return GR_EUNHANDLED;
+    memcpy(name, m->data, m->len);
+    name[m->len] = '\0';
+    probe_report_rc(ctx, gr_tell_name(ctx, name, M_STRAY, NULL, 0));
+    return GR_CONTINUE;
+}
+
+static inline int node_count(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)m;
+    const struct node *n = state;
+    probe_report(ctx, R_COUNT, &n->handled, sizeof n->handled);
+    return GR_CONTINUE;
+}
+
+/* What is not a command: dead letters and DOWNs are reported, answers to
+ * M_ASK too, and the types sent where they cannot go are dropped. */
+static inline int node_other(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
     if (m->type == GR_MSG_DEAD_LETTER) {
         gr_dead_letter d;
         if (gr_dead_letter_read(m, &d) != GR_OK)
             return GR_EUNHANDLED;
-        report(ctx, R_DEAD, &d, sizeof d);
+        probe_report(ctx, R_DEAD, &d, sizeof d);
         return GR_CONTINUE;
     }
     if (m->type == GR_MSG_DOWN) {
         gr_down d;
         if (gr_down_read(m, &d) != GR_OK)
             return GR_EUNHANDLED;
-        report(ctx, R_DOWN, &d, sizeof d);
+        probe_report(ctx, R_DOWN, &d, sizeof d);
         return GR_CONTINUE;
     }
     if (m->flags & GR_MSG_REPLY) { /* An answer to M_ASK. */
         uint32_t t = m->type;
-        report(ctx, R_ANSWER, &t, sizeof t);
+        probe_report(ctx, R_ANSWER, &t, sizeof t);
         return GR_CONTINUE;
     }
+    if (m->type >= M_STRAY && m->type < R_DEAD)
+        return GR_CONTINUE;
     return GR_EUNHANDLED;
 }
 
-static inline int node_handle(gr_ctx *ctx, void *state, const gr_msg *m)
-{
-    struct node *n = state;
-    gr_ref to;
-    switch (m->type) {
-    case M_WORK:
-        n->handled++;
-        return GR_CONTINUE;
-    case M_BLOCK: {
-        report(ctx, R_BLOCKED, NULL, 0);
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += WAIT_MS / 1000;
-        (void)sem_timedwait(&gate, &dl);
-        return GR_CONTINUE;
-    }
-    case M_SUB: {
-        int32_t on;
-        if (!read_payload(m, &on, sizeof on))
-            return GR_EUNHANDLED;
-        report_rc(ctx, on ? gr_dead_letters_subscribe(ctx)
-                          : gr_dead_letters_unsubscribe(ctx));
-        return GR_CONTINUE;
-    }
-    case M_CRASH:
-        return CODE_CRASH;
-    case M_QUIT:
-        return GR_STOP;
-    case M_Q:
-        n->held = gr_request_of(m);
-        return GR_CONTINUE;
-    case M_RELEASE:
-        /* A refused reply is a dead letter; the tests read that. */
-        (void)gr_reply_to(ctx, &n->held, M_ANSWER, NULL, 0);
-        return GR_CONTINUE;
-    case M_ASK:
-    case M_ASK_LONG: {
-        if (!read_payload(m, &to, sizeof to))
-            return GR_EUNHANDLED;
-        struct asked a = {0};
-        a.rc =
-            gr_ask(ctx, to, M_Q, NULL, 0, m->type == M_ASK ? 20 : 500, &a.corr);
-        report(ctx, R_ASKED, &a, sizeof a);
-        return GR_CONTINUE;
-    }
-    case M_MON:
-        if (!read_payload(m, &to, sizeof to))
-            return GR_EUNHANDLED;
-        report_rc(ctx, gr_monitor(ctx, to, NULL));
-        return GR_CONTINUE;
-    case M_TELLNAME: {
-        char name[GR_NAME_MAX + 1];
-        if (m->len == 0 || m->len > GR_NAME_MAX)
-            return GR_EUNHANDLED;
-        memcpy(name, m->data, m->len);
-        name[m->len] = '\0';
-        report_rc(ctx, gr_tell_name(ctx, name, M_STRAY, NULL, 0));
-        return GR_CONTINUE;
-    }
-    case M_COUNT:
-        report(ctx, R_COUNT, &n->handled, sizeof n->handled);
-        return GR_CONTINUE;
-    default:
-        if (m->type >= M_STRAY && m->type < R_DEAD)
-            return GR_CONTINUE;
-        return node_runtime(ctx, m);
-    }
-}
+static const struct probe_step node_steps[] = {
+    {M_WORK, node_work},   {M_SUB, node_sub},
+    {M_Q, node_hold},      {M_RELEASE, node_release},
+    {M_ASK, node_ask},     {M_ASK_LONG, node_ask},
+    {M_MON, node_monitor}, {M_TELLNAME, node_tell_name},
+    {M_COUNT, node_count}, {0, NULL}};
 
-static const gr_behaviour node_b = {
-    .name = "node",
-    .state_size = sizeof(struct node),
-    .handle = node_handle,
-};
+static const struct probe_script node_script = {.steps = node_steps,
+                                                .other = node_other};
+PROBE_BEHAVIOUR(node_b, "node", sizeof(struct node), node_script);
 
 static inline int fail_init(gr_ctx *ctx, void *state, const void *arg,
                             size_t len)
 {
-    (void)ctx;
-    (void)state;
-    (void)arg;
-    (void)len;
+    (void)ctx, (void)state, (void)arg, (void)len;
     return CODE_INIT;
 }
 
+static const struct probe_script failing_script = {
+    .steps = node_steps, .other = node_other, .init = fail_init};
 /* An actor whose init always fails. */
-static const gr_behaviour failing_b = {
-    .name = "failing",
-    .state_size = sizeof(struct node),
-    .init = fail_init,
-    .handle = node_handle,
-};
+PROBE_BEHAVIOUR(failing_b, "failing", sizeof(struct node), failing_script);
 
 /* ---- the environment ----------------------------------------------------- */
 
@@ -209,19 +197,16 @@ static inline int open_env(gr_config cfg)
         cfg.log_fn = capture_fn;
         cfg.log_arg = &cap;
     }
-    sem_init(&gate, 0, 0);
-    if (!env_open(&E, &cfg)) {
-        sem_destroy(&gate);
+    if (!env_open(&E, &cfg))
         return 0;
-    }
-    inbox_ref = gr_inbox_ref(E.inbox);
+    probe_attach(&E);
     return 1;
 }
 
 static inline void close_env(void)
 {
     env_close(&E);
-    sem_destroy(&gate);
+    probe_detach();
 }
 
 static inline gr_ref spawn(void)
@@ -239,66 +224,23 @@ static inline gr_ref spawn_capped(uint32_t cap_n)
     return r;
 }
 
-/* Sends from nobody. */
-static inline int cmd(gr_ref to, uint32_t type, const void *p, size_t len)
+/* Crashes who in its handler, with PROBE_CRASH. */
+static inline int crash(gr_ref who)
 {
-    return gr_system_tell(E.sys, GR_REF_NONE, to, type, p, len);
+    return probe_end(who, PROBE_CRASH);
 }
 
-/* Takes the next message into m (caller frees); 0 if none in WAIT_MS. */
-static inline int next_msg(gr_msg **m)
+/* Has who return GR_STOP from its handler: a normal exit. */
+static inline int quit(gr_ref who)
 {
-    *m = NULL;
-    return gr_inbox_recv(E.inbox, m, WAIT_MS) == GR_OK;
-}
-
-/* Takes the next message, which must be type with a len-byte payload. */
-static inline int take(uint32_t type, void *out, size_t len)
-{
-    return recv_exact(E.inbox, type, out, len) == GR_OK;
-}
-
-static inline int take_empty(uint32_t type)
-{
-    gr_msg *m;
-    if (!next_msg(&m))
-        return 0;
-    int ok = m->type == type && m->len == 0;
-    if (!ok)
-        fprintf(stderr, "  unexpected message type %u\n", (unsigned)m->type);
-    gr_msg_free(m);
-    return ok;
-}
-
-static inline int take_rc(void)
-{
-    int32_t rc;
-    return take(R_RC, &rc, sizeof rc) ? rc : GR_ETIMEDOUT;
-}
-
-/* Returns 1 if no message arrives for ms. */
-static inline int quiet_for(int ms)
-{
-    gr_msg *m = NULL;
-    if (gr_inbox_recv(E.inbox, &m, ms) == GR_ETIMEDOUT)
-        return 1;
-    fprintf(stderr, "  unexpected message type %u from serial %llu\n",
-            (unsigned)m->type, (unsigned long long)m->from.serial);
-    gr_msg_free(m);
-    return 0;
-}
-
-/* Blocks who in M_BLOCK; returns once it is in its handler. */
-static inline int block(gr_ref who)
-{
-    return cmd(who, M_BLOCK, NULL, 0) == GR_OK && take_empty(R_BLOCKED);
+    return probe_end(who, GR_STOP);
 }
 
 static inline int subscribe(gr_ref who, int32_t on)
 {
-    if (cmd(who, M_SUB, &on, sizeof on) != GR_OK)
+    if (probe_tell(who, M_SUB, &on, sizeof on) != GR_OK)
         return GR_EFAILED;
-    return take_rc();
+    return probe_take_rc();
 }
 
 /* Asks who for its count of M_WORKs handled; UINT32_MAX on failure. A full
@@ -307,11 +249,11 @@ static inline uint32_t count_of(gr_ref who)
 {
     double end = test_now() + WAIT_MS / 1000.0;
     int rc;
-    while ((rc = cmd(who, M_COUNT, NULL, 0)) == GR_EMAILBOXFULL &&
+    while ((rc = probe_tell(who, M_COUNT, NULL, 0)) == GR_EMAILBOXFULL &&
            test_now() < end)
         sleep_ms(1);
     uint32_t n;
-    if (rc != GR_OK || !take(R_COUNT, &n, sizeof n))
+    if (rc != GR_OK || !probe_take(R_COUNT, &n, sizeof n))
         return UINT32_MAX;
     return n;
 }
@@ -322,8 +264,8 @@ static inline uint32_t count_of(gr_ref who)
  * blocks that worker next would leave target stranded there. */
 static inline int monitor(gr_ref watcher, gr_ref target)
 {
-    if (cmd(watcher, M_MON, &target, sizeof target) != GR_OK ||
-        take_rc() != GR_OK)
+    if (probe_tell(watcher, M_MON, &target, sizeof target) != GR_OK ||
+        probe_take_rc() != GR_OK)
         return 0;
     return count_of(target) != UINT32_MAX;
 }
@@ -332,7 +274,7 @@ static inline int monitor(gr_ref watcher, gr_ref target)
 static inline int take_dead(gr_dead_letter *d, gr_ref *who)
 {
     gr_msg *m;
-    if (!next_msg(&m))
+    if (!probe_next(&m))
         return 0;
     int ok = m->type == R_DEAD && read_payload(m, d, sizeof *d);
     if (!ok)

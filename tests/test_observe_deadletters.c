@@ -46,13 +46,13 @@ static void test_records_every_reason(void)
     CHECK_EQ(d.corr, 0);
     gr_ref teller = spawn();
     t0 = now_realtime_ns();
-    CHECK_EQ(cmd(teller, M_TELLNAME, "nor-this", 8), GR_OK);
+    CHECK_EQ(probe_tell(teller, M_TELLNAME, "nor-this", 8), GR_OK);
     /* The record and the teller's result come in either order. */
     int got_rc = 0, got_rec = 0;
     for (int i = 0; i < 2; i++) {
         gr_msg *m;
-        CHECK(next_msg(&m));
-        if (m->type == R_RC) {
+        CHECK(probe_next(&m));
+        if (m->type == PROBE_RC) {
             int32_t rc = -1;
             got_rc += read_payload(m, &rc, sizeof rc) && rc == GR_ENOTFOUND;
         } else if (m->type == R_DEAD && read_payload(m, &d, sizeof d)) {
@@ -66,13 +66,13 @@ static void test_records_every_reason(void)
 
     /* stopped: three messages queued behind a gr_stop. */
     gr_ref b = spawn();
-    CHECK(block(b));
+    CHECK(probe_block(b));
     CHECK_EQ(gr_stop(E.sys, b), GR_OK);
     t0 = now_realtime_ns();
     for (uint32_t i = 0; i < 3; i++)
         CHECK_EQ(gr_system_tell(E.sys, sender, b, M_STRAY + 2 + i, NULL, 0),
                  GR_OK);
-    sem_post(&gate);
+    probe_release(1);
     unsigned seen_types = 0;
     for (int i = 0; i < 3; i++) {
         CHECK(take_dead(&d, NULL));
@@ -85,7 +85,7 @@ static void test_records_every_reason(void)
 
     /* mailbox_full */
     gr_ref c = spawn_capped(1);
-    CHECK(block(c));
+    CHECK(probe_block(c));
     CHECK_EQ(gr_system_tell(E.sys, sender, c, M_WORK, NULL, 0), GR_OK);
     t0 = now_realtime_ns();
     CHECK_EQ(gr_system_tell(E.sys, sender, c, M_STRAY + 5, NULL, 0),
@@ -93,27 +93,27 @@ static void test_records_every_reason(void)
     CHECK(take_dead(&d, NULL));
     CHECK(record_ok(&d, GR_DL_MAILBOX_FULL, sender, c, M_STRAY + 5, t0));
     CHECK_EQ(d.corr, 0);
-    sem_post(&gate);
+    probe_release(1);
 
     /* expired_reply: an ask that timed out, answered later. */
     gr_ref asker = spawn(), callee = spawn();
-    CHECK_EQ(cmd(asker, M_ASK, &callee, sizeof callee), GR_OK);
+    CHECK_EQ(probe_tell(asker, M_ASK, &callee, sizeof callee), GR_OK);
     struct asked a;
-    CHECK(take(R_ASKED, &a, sizeof a));
+    CHECK(probe_take(R_ASKED, &a, sizeof a));
     CHECK_EQ(a.rc, GR_OK);
     CHECK(a.corr != 0);
     uint32_t answer;
-    CHECK(take(R_ANSWER, &answer, sizeof answer)); /* The timeout. */
+    CHECK(probe_take(R_ANSWER, &answer, sizeof answer)); /* The timeout. */
     CHECK_EQ(answer, GR_MSG_TIMEOUT);
     t0 = now_realtime_ns();
-    CHECK_EQ(cmd(callee, M_RELEASE, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(callee, M_RELEASE, NULL, 0), GR_OK);
     CHECK(take_dead(&d, NULL));
     CHECK(record_ok(&d, GR_DL_EXPIRED_REPLY, callee, asker, M_ANSWER, t0));
     CHECK_EQ(d.corr, a.corr);
 
     /* Nothing else: the late reply never reached the asker, and no record
      * came twice. The counters moved by the records seen. */
-    CHECK(quiet_for(100));
+    CHECK(probe_quiet_for(100));
     gr_stats st = stats_of(E.sys);
     const uint64_t want[GR_DL_COUNT] = {
         [GR_DL_NO_ACTOR] = 1,      [GR_DL_STOPPED] = 3,
@@ -136,22 +136,22 @@ static void test_refused_reply_reason(void)
     gr_ref sub = spawn(), callee = spawn(), asker = spawn_capped(1);
     CHECK_EQ(subscribe(sub, 1), GR_OK);
     gr_stats st0 = stats_of(E.sys);
-    CHECK_EQ(cmd(asker, M_ASK_LONG, &callee, sizeof callee), GR_OK);
+    CHECK_EQ(probe_tell(asker, M_ASK_LONG, &callee, sizeof callee), GR_OK);
     struct asked a;
-    CHECK(take(R_ASKED, &a, sizeof a));
+    CHECK(probe_take(R_ASKED, &a, sizeof a));
     CHECK_EQ(a.rc, GR_OK);
     CHECK_EQ(count_of(callee), 0); /* It holds the request now. */
-    CHECK(block(asker));
-    CHECK_EQ(cmd(asker, M_WORK, NULL, 0), GR_OK); /* Full. */
-    CHECK_EQ(cmd(callee, M_RELEASE, NULL, 0), GR_OK);
+    CHECK(probe_block(asker));
+    CHECK_EQ(probe_tell(asker, M_WORK, NULL, 0), GR_OK); /* Full. */
+    CHECK_EQ(probe_tell(callee, M_RELEASE, NULL, 0), GR_OK);
     /* Gather everything, then let the asker go, then judge: a failed
      * check must not leave it blocked on the gate. */
     gr_dead_letter d = {0};
     int got = take_dead(&d, NULL);
     gr_stats st = stats_of(E.sys);
-    sem_post(&gate);
+    probe_release(1);
     uint32_t answer = 0;
-    int answered = take(R_ANSWER, &answer, sizeof answer);
+    int answered = probe_take(R_ANSWER, &answer, sizeof answer);
     close_env();
     CHECK(got);
     CHECK(gr_ref_eq(d.from, callee) && gr_ref_eq(d.to, asker));
@@ -215,7 +215,7 @@ static void test_subscribers(void)
     CHECK(take_records(10, s, 2, M_STRAY, per));
     CHECK_EQ(per[0], 5);
     CHECK_EQ(per[1], 5);
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
 
     CHECK_EQ(subscribe(s[0], 0), GR_OK);
     CHECK_EQ(subscribe(s[0], 0), GR_OK); /* Not subscribed: harmless. */
@@ -224,10 +224,10 @@ static void test_subscribers(void)
     CHECK(take_records(3, s, 2, M_STRAY, per));
     CHECK_EQ(per[0], 0);
     CHECK_EQ(per[1], 3);
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     CHECK_EQ(subscribe(s[1], 0), GR_OK);
     CHECK(provoke(M_STRAY));
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
 
     /* Ten subscribers: every one gets each record once. */
     gr_ref many[10];
@@ -241,7 +241,7 @@ static void test_subscribers(void)
     CHECK(take_records(20, many, 10, M_STRAY, per10));
     for (int i = 0; i < 10; i++)
         CHECK_EQ(per10[i], 2);
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     close_env();
 }
 
@@ -262,13 +262,13 @@ static void test_subscriber_exits(void)
 
     /* quits exits normally; stops exits with 4 records still queued
      * behind the stop (they would loop if they became dead letters). */
-    CHECK_EQ(cmd(quits, M_QUIT, NULL, 0), GR_OK);
-    CHECK(block(stops));
+    CHECK_EQ(quit(quits), GR_OK);
+    CHECK(probe_block(stops));
     CHECK_EQ(gr_stop(E.sys, stops), GR_OK);
     CHECK(wait_gone(st0.exited, 1));
     for (uint32_t i = 0; i < 4; i++)
         CHECK(provoke(M_STRAY + i));
-    sem_post(&gate);
+    probe_release(1);
     CHECK(wait_gone(st0.exited, 2));
     gr_ref subs[3] = {keep, quits, stops};
     int per[3];
@@ -279,7 +279,7 @@ static void test_subscriber_exits(void)
         CHECK(provoke(M_STRAY + 4 + i));
     CHECK(take_records(6, subs, 3, M_STRAY + 4, per));
     CHECK_EQ(per[0], 6);
-    CHECK(quiet_for(100));
+    CHECK(probe_quiet_for(100));
     gr_stats st = stats_of(E.sys);
     uint64_t dl = 0;
     for (int i = 0; i < GR_DL_COUNT; i++)
@@ -428,11 +428,11 @@ static void test_rate_limited_log(void)
 
     /* A second burst: 5 mailbox_full and 2 no_actor, summarised alone. */
     gr_ref c = spawn_capped(1);
-    CHECK(block(c));
-    CHECK_EQ(cmd(c, M_WORK, NULL, 0), GR_OK);
+    CHECK(probe_block(c));
+    CHECK_EQ(probe_tell(c, M_WORK, NULL, 0), GR_OK);
     for (int i = 0; i < 5; i++)
-        CHECK_EQ(cmd(c, M_WORK, NULL, 0), GR_EMAILBOXFULL);
-    sem_post(&gate);
+        CHECK_EQ(probe_tell(c, M_WORK, NULL, 0), GR_EMAILBOXFULL);
+    probe_release(1);
     CHECK(provoke(M_STRAY));
     CHECK(provoke(M_STRAY));
     struct summary s2 = wait_summaries(27);
@@ -486,10 +486,10 @@ static void test_bounded_mailbox(void)
     CHECK(monitor(watcher, a));
     gr_stats st0 = stats_of(E.sys);
 
-    CHECK(block(a));
+    CHECK(probe_block(a));
     int ok = 0, full = 0;
     for (int i = 0; i < C + OVER; i++) {
-        int rc = cmd(a, M_WORK, NULL, 0);
+        int rc = probe_tell(a, M_WORK, NULL, 0);
         ok += rc == GR_OK;
         full += rc == GR_EMAILBOXFULL;
     }
@@ -504,40 +504,40 @@ static void test_bounded_mailbox(void)
     /* A DOWN is a runtime message: accepted although a is full. */
     CHECK_EQ(gr_stop(E.sys, target), GR_OK);
     CHECK(wait_gone(st0.exited, 1));
-    CHECK_EQ(cmd(a, M_WORK, NULL, 0), GR_EMAILBOXFULL);
-    sem_post(&gate);
+    CHECK_EQ(probe_tell(a, M_WORK, NULL, 0), GR_EMAILBOXFULL);
+    probe_release(1);
     gr_down down;
-    CHECK(take(R_DOWN, &down, sizeof down));
+    CHECK(probe_take(R_DOWN, &down, sizeof down));
     CHECK(gr_ref_eq(down.target, target));
     CHECK_EQ(down.reason.code, GR_ESHUTDOWN);
     CHECK_EQ(count_of(a), C);
 
     /* Drained: it takes messages again, up to C once more. */
-    CHECK(block(a));
+    CHECK(probe_block(a));
     ok = 0;
     for (int i = 0; i < C + 2; i++)
-        ok += cmd(a, M_WORK, NULL, 0) == GR_OK;
+        ok += probe_tell(a, M_WORK, NULL, 0) == GR_OK;
     CHECK_EQ(ok, C);
     /* Full: a stop is still accepted and a exits after its queue. */
     CHECK_EQ(gr_stop(E.sys, a), GR_OK);
-    sem_post(&gate);
-    CHECK(take(R_DOWN, &down, sizeof down));
+    probe_release(1);
+    CHECK(probe_take(R_DOWN, &down, sizeof down));
     CHECK(gr_ref_eq(down.target, a));
     CHECK_EQ(down.reason.code, GR_ESHUTDOWN);
 
     /* Full: a kill is still accepted. */
     gr_ref k = spawn_capped(2);
     CHECK(monitor(watcher, k));
-    CHECK(block(k));
-    CHECK_EQ(cmd(k, M_WORK, NULL, 0), GR_OK);
-    CHECK_EQ(cmd(k, M_WORK, NULL, 0), GR_OK);
-    CHECK_EQ(cmd(k, M_WORK, NULL, 0), GR_EMAILBOXFULL);
+    CHECK(probe_block(k));
+    CHECK_EQ(probe_tell(k, M_WORK, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(k, M_WORK, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(k, M_WORK, NULL, 0), GR_EMAILBOXFULL);
     CHECK_EQ(gr_system_exit(E.sys, k, &(gr_reason){.code = GR_EKILL}), GR_OK);
-    sem_post(&gate);
-    CHECK(take(R_DOWN, &down, sizeof down));
+    probe_release(1);
+    CHECK(probe_take(R_DOWN, &down, sizeof down));
     CHECK(gr_ref_eq(down.target, k));
     CHECK_EQ(down.reason.code, GR_EKILLED);
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     st = stats_of(E.sys);
     CHECK_EQ(st.dead_letters[GR_DL_MAILBOX_FULL] -
                  st0.dead_letters[GR_DL_MAILBOX_FULL],
@@ -564,7 +564,7 @@ static void test_cap_with_runtime_messages(void)
     CHECK(monitor(a, t1));
     CHECK(monitor(a, t2));
     gr_stats st0 = stats_of(E.sys);
-    CHECK(block(a));
+    CHECK(probe_block(a));
     CHECK_EQ(gr_stop(E.sys, t1), GR_OK);
     CHECK_EQ(gr_stop(E.sys, t2), GR_OK);
     CHECK(wait_gone(st0.exited, 2));
@@ -573,13 +573,13 @@ static void test_cap_with_runtime_messages(void)
     CHECK_EQ(st.deepest[0].depth, DOWNS);
     int ok = 0;
     for (int i = 0; i < C + 3; i++)
-        ok += cmd(a, M_WORK, NULL, 0) == GR_OK;
+        ok += probe_tell(a, M_WORK, NULL, 0) == GR_OK;
     st = stats_of(E.sys);
     CHECK_EQ(st.deepest[0].depth, C);
-    sem_post(&gate);
+    probe_release(1);
     gr_down down;
-    CHECK(take(R_DOWN, &down, sizeof down));
-    CHECK(take(R_DOWN, &down, sizeof down));
+    CHECK(probe_take(R_DOWN, &down, sizeof down));
+    CHECK(probe_take(R_DOWN, &down, sizeof down));
     CHECK_EQ(count_of(a), (uint32_t)ok);
     CHECK_EQ(ok, C - DOWNS);
     close_env();
@@ -650,7 +650,7 @@ static void test_bounded_concurrent(void)
     struct flood f = {.to = spawn_capped(C)};
     CHECK(!gr_ref_is_none(f.to));
     gr_stats st0 = stats_of(E.sys);
-    CHECK(block(f.to));
+    CHECK(probe_block(f.to));
     CHECK(flood(&f, n, 0) != UINT64_MAX);
     CHECK_EQ(atomic_load(&f.other), 0);
     CHECK_EQ(atomic_load(&f.ok), C);
@@ -661,7 +661,7 @@ static void test_bounded_concurrent(void)
              FLOOD_T * n - C);
     CHECK(gr_ref_eq(st.deepest[0].actor, f.to));
     CHECK_EQ(st.deepest[0].depth, C);
-    sem_post(&gate);
+    probe_release(1);
     CHECK_EQ(count_of(f.to), C);
     CHECK_EQ(stats_of(E.sys).deepest[0].depth, 0);
 
@@ -692,9 +692,9 @@ static void test_bounded_race_rounds(void)
     int rounds = (int)scaled(1000, 50);
     for (int r = 0; r < rounds; r++) {
         struct flood f = {.to = spawn_capped(1)};
-        CHECK(block(f.to));
+        CHECK(probe_block(f.to));
         CHECK(flood(&f, 2, 1) != UINT64_MAX);
-        sem_post(&gate);
+        probe_release(1);
         if (atomic_load(&f.ok) != 1)
             fprintf(stderr, "  round %d: %d accepted\n", r, atomic_load(&f.ok));
         CHECK_EQ(atomic_load(&f.ok), 1);

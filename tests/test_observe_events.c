@@ -24,8 +24,8 @@ static void test_stats_counts(void)
     CHECK_EQ(st.alive, st0.alive + 6);
     CHECK_EQ(st.alive, st.spawned - st.exited);
     CHECK_EQ(gr_stop(E.sys, r[0]), GR_OK);
-    CHECK_EQ(cmd(r[1], M_QUIT, NULL, 0), GR_OK);
-    CHECK_EQ(cmd(r[2], M_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(quit(r[1]), GR_OK);
+    CHECK_EQ(crash(r[2]), GR_OK);
     CHECK_EQ(gr_system_exit(E.sys, r[3], &(gr_reason){.code = GR_EKILL}),
              GR_OK);
     CHECK(wait_gone(st.exited, 4));
@@ -37,22 +37,22 @@ static void test_stats_counts(void)
     /* sent: 20 accepted sends to a blocked actor count; refused ones (a
      * full mailbox, a gone actor, an unknown name) do not. */
     gr_ref c = spawn_capped(20);
-    CHECK(block(c));
+    CHECK(probe_block(c));
     st0 = stats_of(E.sys);
     for (int i = 0; i < 20; i++)
-        CHECK_EQ(cmd(c, M_WORK, NULL, 0), GR_OK);
+        CHECK_EQ(probe_tell(c, M_WORK, NULL, 0), GR_OK);
     st = stats_of(E.sys);
     CHECK(st.sent >= st0.sent + 20);
     uint64_t sent = st.sent;
     for (int i = 0; i < 10; i++) {
-        CHECK_EQ(cmd(c, M_WORK, NULL, 0), GR_EMAILBOXFULL);
-        CHECK_EQ(cmd(r[0], M_WORK, NULL, 0), GR_ENOACTOR);
+        CHECK_EQ(probe_tell(c, M_WORK, NULL, 0), GR_EMAILBOXFULL);
+        CHECK_EQ(probe_tell(r[0], M_WORK, NULL, 0), GR_ENOACTOR);
         CHECK_EQ(
             gr_system_tell_name(E.sys, GR_REF_NONE, "none", M_WORK, NULL, 0),
             GR_ENOTFOUND);
     }
     CHECK_EQ(stats_of(E.sys).sent, sent);
-    sem_post(&gate);
+    probe_release(1);
     CHECK_EQ(count_of(c), 20);
     st = stats_of(E.sys);
     CHECK(st.delivered >= st0.delivered + 20);
@@ -67,8 +67,8 @@ static void test_stats_deepest(void)
     CHECK(open_env((gr_config){0}));
     /* Both workers blocked: messages to the others stay queued. */
     gr_ref x = spawn(), y = spawn();
-    CHECK(block(x));
-    CHECK(block(y));
+    CHECK(probe_block(x));
+    CHECK(probe_block(y));
     gr_stats st = stats_of(E.sys);
     for (int i = 0; i < GR_STATS_DEEPEST; i++) {
         CHECK(gr_ref_is_none(st.deepest[i].actor));
@@ -80,11 +80,11 @@ static void test_stats_deepest(void)
     for (int i = 0; i < N; i++) {
         q[i] = spawn();
         for (int k = 0; k < depth[i]; k++)
-            CHECK_EQ(cmd(q[i], M_WORK, NULL, 0), GR_OK);
+            CHECK_EQ(probe_tell(q[i], M_WORK, NULL, 0), GR_OK);
     }
     /* x gets 8 too: a blocked actor's queue counts as well. */
     for (int k = 0; k < 8; k++)
-        CHECK_EQ(cmd(x, M_WORK, NULL, 0), GR_OK);
+        CHECK_EQ(probe_tell(x, M_WORK, NULL, 0), GR_OK);
     st = stats_of(E.sys);
     static const int want[GR_STATS_DEEPEST] = {14, 11, 9, 8, 7, 6, 5, 4};
     for (int i = 0; i < GR_STATS_DEEPEST; i++) {
@@ -95,13 +95,12 @@ static void test_stats_deepest(void)
                 who = q[j];
         CHECK(gr_ref_eq(st.deepest[i].actor, who));
     }
-    sem_post(&gate);
-    sem_post(&gate);
+    probe_release(2);
     for (int i = 0; i < N; i++)
         CHECK_EQ(count_of(q[i]), (uint32_t)depth[i]);
     CHECK_EQ(count_of(x), 8);
     /* Both have left the gate: a post not yet taken would let the next
-     * block() through. */
+     * probe_block() through. */
     CHECK_EQ(count_of(y), 0);
     st = stats_of(E.sys);
     for (int i = 0; i < GR_STATS_DEEPEST; i++) {
@@ -110,9 +109,9 @@ static void test_stats_deepest(void)
     }
 
     /* Fewer than GR_STATS_DEEPEST: the rest are empty entries. */
-    CHECK(block(x));
+    CHECK(probe_block(x));
     for (int k = 0; k < 3; k++)
-        CHECK_EQ(cmd(x, M_WORK, NULL, 0), GR_OK);
+        CHECK_EQ(probe_tell(x, M_WORK, NULL, 0), GR_OK);
     st = stats_of(E.sys);
     CHECK(gr_ref_eq(st.deepest[0].actor, x));
     CHECK_EQ(st.deepest[0].depth, 3);
@@ -120,7 +119,7 @@ static void test_stats_deepest(void)
         CHECK(gr_ref_is_none(st.deepest[i].actor));
         CHECK_EQ(st.deepest[i].depth, 0);
     }
-    sem_post(&gate);
+    probe_release(1);
     CHECK_EQ(count_of(x), 11);
     close_env();
 }
@@ -153,7 +152,7 @@ static void test_actor_events(void)
     CHECK(actor_ev_ok(&s, t0));
 
     gr_ref q = spawn();
-    CHECK_EQ(cmd(q, M_QUIT, NULL, 0), GR_OK);
+    CHECK_EQ(quit(q), GR_OK);
     CHECK(wait_ev(GR_EV_EXITED, q, &s));
     CHECK_EQ(s.ev.level, GR_LOG_DEBUG);
     CHECK_EQ(s.ev.reason.code, GR_OK);
@@ -166,12 +165,12 @@ static void test_actor_events(void)
     CHECK(actor_ev_ok(&s, t0));
 
     gr_ref c = spawn();
-    CHECK_EQ(cmd(c, M_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(crash(c), GR_OK);
     CHECK(wait_ev(GR_EV_CRASHED, c, &s));
     CHECK_EQ(s.ev.level, GR_LOG_ERROR);
-    CHECK_EQ(s.ev.reason.code, CODE_CRASH);
+    CHECK_EQ(s.ev.reason.code, PROBE_CRASH);
     CHECK(s.ev.reason.flags & GR_REASON_IN_HANDLER);
-    CHECK_EQ(s.ev.reason.msg_type, M_CRASH);
+    CHECK_EQ(s.ev.reason.msg_type, PROBE_END);
     CHECK(strcmp(s.behaviour, "node") == 0);
     CHECK(actor_ev_ok(&s, t0));
 
@@ -241,9 +240,9 @@ static void test_event_levels(void)
     CHECK(open_env((gr_config){.event_fn = ev_fn}));
     gr_ref a = spawn(), q = spawn(), k = spawn(), c = spawn();
     CHECK_EQ(gr_stop(E.sys, a), GR_OK);
-    CHECK_EQ(cmd(q, M_QUIT, NULL, 0), GR_OK);
+    CHECK_EQ(quit(q), GR_OK);
     CHECK_EQ(gr_system_exit(E.sys, k, &(gr_reason){.code = GR_EKILL}), GR_OK);
-    CHECK_EQ(cmd(c, M_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(crash(c), GR_OK);
     CHECK(wait_gone(0, 4));
     CHECK(provoke(M_STRAY));
     CHECK(wait_ev(GR_EV_EXITED, k, NULL));
@@ -269,7 +268,7 @@ static void test_event_levels(void)
     k = spawn();
     c = spawn();
     CHECK_EQ(gr_system_exit(E.sys, k, &(gr_reason){.code = GR_EKILL}), GR_OK);
-    CHECK_EQ(cmd(c, M_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(crash(c), GR_OK);
     CHECK(wait_ev(GR_EV_CRASHED, c, NULL));
     CHECK(wait_gone(0, 2));
     CHECK(provoke(M_STRAY));
@@ -287,13 +286,13 @@ static void test_events_to_log(void)
 {
     CHECK(open_env((gr_config){0}));
     gr_ref c = spawn();
-    CHECK_EQ(cmd(c, M_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(crash(c), GR_OK);
     CHECK(wait_gone(0, 1));
     gr_event ev = {.kind = GR_EV_CRASHED,
                    .level = GR_LOG_ERROR,
-                   .reason = {.code = CODE_CRASH,
+                   .reason = {.code = PROBE_CRASH,
                               .flags = GR_REASON_IN_HANDLER,
-                              .msg_type = M_CRASH},
+                              .msg_type = PROBE_END},
                    .actor = c,
                    .behaviour = "node",
                    .sup_name = "",
@@ -305,7 +304,7 @@ static void test_events_to_log(void)
 
     CHECK(open_env((gr_config){.event_json = 1}));
     c = spawn();
-    CHECK_EQ(cmd(c, M_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(crash(c), GR_OK);
     CHECK(wait_gone(0, 1));
     ev.actor = c;
     gr_event_format_json(&ev, text, sizeof text);

@@ -189,7 +189,7 @@ static void *crasher_thread(void *p)
     for (int i = 0; i < c->n; i++) {
         gr_ref r = GR_REF_NONE;
         if (gr_system_spawn(E.sys, &node_b, NULL, 0, &r) != GR_OK ||
-            cmd(r, M_CRASH, NULL, 0) != GR_OK || !provoke(M_STRAY))
+            crash(r) != GR_OK || !provoke(M_STRAY))
             atomic_fetch_add(&c->failed, 1);
     }
     return NULL;
@@ -245,7 +245,7 @@ static void test_event_file(void)
     long_b = node_b;
     long_b.name = long_name;
     CHECK_EQ(gr_system_spawn(E.sys, &long_b, NULL, 0, &l), GR_OK);
-    CHECK_EQ(cmd(l, M_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(crash(l), GR_OK);
     wait_exited(E.sys, total + 4);
     close_env();
     struct file_sum fs;
@@ -292,7 +292,7 @@ static void test_event_file_choice(void)
     int crashed = 0;
     if (opened) {
         gr_ref c = spawn();
-        crashed = cmd(c, M_CRASH, NULL, 0) == GR_OK && wait_gone(0, 1);
+        crashed = crash(c) == GR_OK && wait_gone(0, 1);
         close_env();
     }
     struct file_sum fs;
@@ -306,7 +306,7 @@ static void test_event_file_choice(void)
     int crashed2 = 0;
     if (opened2) {
         gr_ref c = spawn();
-        crashed2 = cmd(c, M_CRASH, NULL, 0) == GR_OK && wait_gone(0, 1);
+        crashed2 = crash(c) == GR_OK && wait_gone(0, 1);
         close_env();
     }
     struct file_sum fs2;
@@ -320,8 +320,7 @@ static void test_event_file_choice(void)
     int crashed3 = 0;
     if (opened3) {
         gr_ref c = spawn();
-        crashed3 = cmd(c, M_CRASH, NULL, 0) == GR_OK &&
-                   wait_ev(GR_EV_CRASHED, c, NULL);
+        crashed3 = crash(c) == GR_OK && wait_ev(GR_EV_CRASHED, c, NULL);
         close_env();
     }
     int fn_made = file_exists(fn_path);
@@ -384,7 +383,7 @@ static gr_event sample(gr_event_kind kind)
         break;
     case GR_EV_CRASHED:
         ev.reason = (gr_reason){
-            .code = CODE_CRASH, .flags = GR_REASON_IN_HANDLER, .msg_type = 7};
+            .code = PROBE_CRASH, .flags = GR_REASON_IN_HANDLER, .msg_type = 7};
         break;
     case GR_EV_INIT_FAILED:
         ev.reason = gr_reason_of(GR_ENOMEM);
