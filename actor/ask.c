@@ -361,6 +361,12 @@ gr__sig gr__ask_signal(gr__actor *a, gr__worker *w, gr_msg *m)
         m->type = GR_MSG_TIMEOUT;
         m->flags = GR_MSG_REPLY;
         m->from = ask->callee;
+    } else if (!gr_ref_eq(m->from, ask->callee)) {
+        /* Answered by an actor the request was handed on to (a node's
+         * stand-in passes requests to its root): the asked actor still
+         * holds it, and forgets it now. */
+        notify(a->sys, w, GR__MSG_ASK_FORGET, gr__actor_ref(a), ask->callee,
+               m->corr);
     }
     w->turn_cont = ask->fn;
     w->turn_cont_arg = ask->arg;

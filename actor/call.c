@@ -99,7 +99,11 @@ int gr__call_any(gr_system *sys, gr_ref target, uint32_t type, const void *data,
     gr_msg *m = NULL;
     if (rc == GR_OK)
         rc = await_answer(sys, inbox, target, corr, deadline, &m);
-    if (rc == GR_ETIMEDOUT || rc == GR_ENOCONNECTION)
+    /* The target forgets the request when it will not answer it: timed
+     * out, its node gone, or answered by another actor it handed the
+     * request on to (as in gr__ask_signal). */
+    if (rc == GR_ETIMEDOUT || rc == GR_ENOCONNECTION ||
+        (rc == GR_OK && !gr_ref_eq(m->from, target)))
         (void)gr__deliver(sys, gr__worker_of(sys), GR__MSG_ASK_FORGET, req.from,
                           target, corr, NULL, 0);
     /* Closing dead-letters whatever else came; a reply still on its way

@@ -119,9 +119,10 @@ static inline void die_as(int32_t how)
     case CRASH_GARBAGE:
     case CRASH_HUGE:
     case CRASH_VERSION: {
-        /* Written straight into the link, past the runtime. */
-        static const char junk[] = "\x01\x03\x00\x00\x00\x05garbage!";
-        static const char huge[] = "\x01\x03\xff\xff\xff\xf0";
+        /* Written straight into the link, past the runtime; junk and huge
+         * carry the protocol's version (2, transport/wire.h). */
+        static const char junk[] = "\x02\x03\x00\x00\x00\x05garbage!";
+        static const char huge[] = "\x02\x03\xff\xff\xff\xf0";
         static const char version[] = "\x09\x03\x00\x00\x00\x01\x90";
         const char *bytes = how == CRASH_GARBAGE ? junk
                             : how == CRASH_HUGE  ? huge

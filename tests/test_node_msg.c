@@ -146,6 +146,77 @@ static void supervisor_call_on_a_node_ref(void)
     CHECK(pid_gone(w.pid, 10));
 }
 
+/* The ref a supervisor hands out for a node child (its stand-in) passes
+ * application messages on to the node's root: tells in order, with their
+ * sender; requests answered by the root (gr_call from a thread, gr_ask
+ * from an actor); and a call whose node dies on it fails at once instead
+ * of running out its timeout. */
+static void standin_forwards_to_root(void)
+{
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_ref sup, agent, standin;
+    struct who w;
+    CHECK(start_n1(&e, GR_TEMPORARY, &sup, &w));
+    CHECK(children_of(e.sys, sup, &standin, 1));
+    CHECK(!gr_ref_eq(standin, w.self));
+    /* A tell, with its sender: the root answers the inbox itself. */
+    CHECK_EQ(
+        gr_system_tell(e.sys, gr_inbox_ref(e.inbox), standin, T_WHO, NULL, 0),
+        GR_OK);
+    struct who got;
+    CHECK_EQ(recv_exact(e.inbox, T_ME, &got, sizeof got), GR_OK);
+    CHECK(gr_ref_eq(got.self, w.self));
+    /* Many tells, in order, then a call through the stand-in counts them. */
+    uint32_t n = (uint32_t)scaled(5000, 500);
+    for (uint32_t i = 0; i < n; i++)
+        CHECK_EQ(
+            gr_system_tell(e.sys, GR_REF_NONE, standin, T_SEQ, &i, sizeof i),
+            GR_OK);
+    gr_msg *reply = NULL;
+    CHECK_EQ(gr_call(e.sys, standin, T_COUNT, NULL, 0, 10000, &reply), GR_OK);
+    struct counted c = {0};
+    CHECK(reply != NULL && reply->type == T_REPLY &&
+          read_payload(reply, &c, sizeof c));
+    CHECK(reply != NULL && gr_ref_eq(reply->from, w.self));
+    gr_msg_free(reply);
+    CHECK_EQ(c.count, n);
+    CHECK_EQ(c.out_of_order, 0);
+    /* An ask from an actor, answered by the root. */
+    CHECK_EQ(spawn_agent(&e, &agent), GR_OK);
+    struct report r;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(agent_do(&e, agent, A_ASK,
+                          (struct agent_cmd){.target = standin,
+                                             .type = T_ECHO,
+                                             .timeout_ms = 10000}),
+                 GR_OK);
+        CHECK(next_report(&e, R_ASK, &r));
+        CHECK_EQ(r.code, GR_OK);
+        CHECK_EQ(r.what, T_REPLY);
+        CHECK(gr_ref_eq(r.from, w.self));
+    }
+    /* A call the node dies on: failed when the stand-in exits, long before
+     * its timeout. */
+    int32_t how = CRASH_SEGV;
+    double t0 = test_now();
+    CHECK_EQ(gr_call(e.sys, standin, T_CRASH, &how, sizeof how, 60000, &reply),
+             GR_ENOACTOR);
+    CHECK(reply == NULL);
+    CHECK(test_now() - t0 < 30);
+    /* The stand-in exits (temporary: for good); then a tell to it is
+     * refused. */
+    CHECK(pid_gone(w.pid, 10));
+    double end = test_now() + WAIT_MS / 1000.0;
+    int rc;
+    while ((rc = gr_system_tell(e.sys, GR_REF_NONE, standin, T_WHO, NULL, 0)) !=
+               GR_ENOACTOR &&
+           test_now() < end)
+        sleep_ms(1);
+    CHECK_EQ(rc, GR_ENOACTOR);
+    env_close(&e);
+}
+
 /* A DOWN from another node keeps its place behind the messages its target
  * sent before it died, and carries the real reason (the node lives on:
  * only the actor crashed). */
@@ -485,6 +556,7 @@ int main(int argc, char **argv)
         {"monitor_link_ask_across_nodes", monitor_link_ask_across_nodes},
         {"call_fails_when_node_dies", call_fails_when_node_dies},
         {"supervisor_call_on_a_node_ref", supervisor_call_on_a_node_ref},
+        {"standin_forwards_to_root", standin_forwards_to_root},
         {"ordering_under_load", ordering_under_load},
         {"down_keeps_its_place", down_keeps_its_place},
         {"backpressure_when_node_stops_reading",

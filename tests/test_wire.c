@@ -521,10 +521,10 @@ static void hello_round_trip(uint8_t kind, const gr__wire_hello *h)
                               : memcmp(g.arg, h->arg, h->arg_len) == 0 &&
                                     (const uint8_t *)g.arg + g.arg_len == end);
     } else if (ok) {
-        ok = g.pid == h->pid && g.parent == 0 && g.parent_inc == 0 &&
-             g.max_frame == 0 && g.name == NULL && g.name_len == 0 &&
-             g.root == NULL && g.root_len == 0 && g.arg == NULL &&
-             g.arg_len == 0;
+        ok = g.pid == h->pid && g.root_serial == h->root_serial &&
+             g.parent == 0 && g.parent_inc == 0 && g.max_frame == 0 &&
+             g.name == NULL && g.name_len == 0 && g.root == NULL &&
+             g.root_len == 0 && g.arg == NULL && g.arg_len == 0;
     }
     free(body);
     CHECK(ok);
@@ -560,14 +560,18 @@ static void test_hello_round_trip(void)
         }
     }
 
-    /* WELCOME: secret, node, incarnation and pid only; pid 0..INT32_MAX. */
+    /* WELCOME: secret, node, incarnation, pid (0..INT32_MAX) and the root
+     * actor's serial (not 0) only. */
     static const int64_t pids[] = {0, 1, 0x7f, 0x80, 65536, INT32_MAX};
+    static const uint64_t roots[] = {1,     0x7f,       0x80,
+                                     65536, UINT32_MAX, UINT64_MAX};
     gr__wire_hello w = {0};
     memcpy(w.secret, h.secret, GR__WIRE_SECRET);
     for (size_t i = 0; i < sizeof pids / sizeof pids[0]; i++) {
         w.node = (uint32_t)u32_values[i % NU32];
         w.incarnation = (uint32_t)u32_values[NU32 - 1 - i % NU32];
         w.pid = pids[i];
+        w.root_serial = roots[i];
         hello_round_trip(GR__WIRE_WELCOME, &w);
         if (test_failed_) {
             fprintf(stderr, "  WELCOME at %zu\n", i);
@@ -664,10 +668,12 @@ static size_t build_samples(sample *s)
     f = gr__wire_hello_frame(GR__WIRE_HELLO, &h, &len);
     n = add_sample(s, n, f, len);
     h.pid = INT32_MAX;
+    h.root_serial = UINT64_MAX;
     f = gr__wire_hello_frame(GR__WIRE_WELCOME, &h, &len);
     n = add_sample(s, n, f, len);
     h.pid = 0;
     h.node = 0;
+    h.root_serial = 1;
     f = gr__wire_hello_frame(GR__WIRE_WELCOME, &h, &len);
     n = add_sample(s, n, f, len);
     return n;
@@ -1036,9 +1042,14 @@ static void test_strict_shapes(void)
            'n', 0xa0, 0xc4, 0);
     REJECT(H, "out of range", 0x99, SECRET16, 1, 1, 0, 0, 0xcf, 0, 0, 0, 1, 0,
            0, 0, 0, 0xa1, 'n', 0xa0, 0xc4, 0);
-    ACCEPT(W, 0x94, SECRET16, 1, 1, 0xce, 0x7f, 0xff, 0xff, 0xff);
-    REJECT(W, "out of range", 0x94, SECRET16, 1, 1, 0xce, 0x80, 0, 0, 0);
-    REJECT(W, "wrong size", 0x94, 0xc4, 0, 1, 1, 0);
+    ACCEPT(W, 0x95, SECRET16, 1, 1, 0xce, 0x7f, 0xff, 0xff, 0xff, 1);
+    ACCEPT(W, 0x95, SECRET16, 1, 1, 0, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+           0xff, 0xff);
+    REJECT(W, "out of range", 0x95, SECRET16, 1, 1, 0xce, 0x80, 0, 0, 0, 1);
+    REJECT(W, "wrong size", 0x95, 0xc4, 0, 1, 1, 0, 1);
+    REJECT(W, "no root", 0x95, SECRET16, 1, 1, 1, 0);
+    /* Version 1's WELCOME, without the root: refused. */
+    REJECT(W, "wrong number", 0x94, SECRET16, 1, 1, 1);
     REJECT(W, "wrong number", 0x99, SECRET16, 1, 1, 0, 0, 0, 0xa1, 'n', 0xa0,
            0xc4, 0);
     REJECT(H, "wrong number", 0x94, SECRET16, 1, 1, 0);

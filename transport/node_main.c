@@ -152,11 +152,14 @@ static int start_root(gr_system *sys, const gr_behaviour *root,
     return gr_system_spawn(sys, &keeper, &k, sizeof k, NULL);
 }
 
-/* Writes the WELCOME on the corked parent link, then uncorks it. */
-static int send_welcome(gr__link *parent, const gr__wire_hello *h)
+/* Writes the WELCOME (naming the root actor) on the corked parent link,
+ * then uncorks it. */
+static int send_welcome(gr__link *parent, const gr__wire_hello *h, gr_ref root)
 {
-    gr__wire_hello w = {
-        .node = h->node, .incarnation = h->incarnation, .pid = getpid()};
+    gr__wire_hello w = {.node = h->node,
+                        .incarnation = h->incarnation,
+                        .pid = getpid(),
+                        .root_serial = root.serial};
     memcpy(w.secret, parent->t->secret, sizeof w.secret);
     size_t len = 0;
     uint8_t *welcome = gr__wire_hello_frame(GR__WIRE_WELCOME, &w, &len);
@@ -214,7 +217,7 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     gr__link *parent = NULL;
     if ((rc = join_parent(sys, fd, name, &h, &k.exit_code, &parent)) == GR_OK &&
         (rc = start_root(sys, root, &h, &k)) == GR_OK)
-        rc = send_welcome(parent, &h);
+        rc = send_welcome(parent, &h, k.root);
     if (parent != NULL)
         gr__link_release(parent);
     if (rc != GR_OK) {

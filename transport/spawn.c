@@ -106,9 +106,10 @@ static int reap_failed(pid_t pid)
     return status;
 }
 
-/* Reads and checks the WELCOME. Returns GR_OK or an error with *why set. */
+/* Reads and checks the WELCOME; stores the node's root actor in *root.
+ * Returns GR_OK or an error with *why set. */
 static int read_welcome(gr__transport *t, int fd, uint32_t node, uint32_t inc,
-                        uint64_t deadline, const char **why)
+                        uint64_t deadline, gr_ref *root, const char **why)
 {
     uint8_t hdr[GR__WIRE_HEADER], body[WELCOME_MAX];
     int rc = gr__read_all(fd, hdr, sizeof hdr, deadline);
@@ -142,6 +143,7 @@ static int read_welcome(gr__transport *t, int fd, uint32_t node, uint32_t inc,
         *why = "wrong node or incarnation";
         return GR_EPROTO;
     }
+    *root = (gr_ref){.serial = w.root_serial, .node = node, .incarnation = inc};
     return GR_OK;
 }
 
@@ -213,14 +215,15 @@ static pid_t start_with_link(const gr_node_spec *spec, int sv[2], int *rc)
 }
 
 /* The parent's half of the handshake on fd: sends the HELLO, checks the
- * WELCOME, by deadline. Returns GR_OK or an error with *why set. */
+ * WELCOME, by deadline; stores the node's root actor in *root. Returns
+ * GR_OK or an error with *why set. */
 static int handshake(gr__transport *t, int fd, const uint8_t *hello,
                      size_t hello_len, uint32_t node, uint32_t inc,
-                     uint64_t deadline, const char **why)
+                     uint64_t deadline, gr_ref *root, const char **why)
 {
     int rc = gr__write_all(fd, hello, hello_len, deadline);
     if (rc == GR_OK)
-        return read_welcome(t, fd, node, inc, deadline, why);
+        return read_welcome(t, fd, node, inc, deadline, root, why);
     *why = "could not send the handshake";
     /* Anything but the deadline: it died before reading the handshake. */
     return rc == GR_ETIMEDOUT ? rc : GR_EINIT;
@@ -271,11 +274,11 @@ static void start_failed(gr_system *sys, const gr_node_spec *spec, pid_t pid,
 /*
  * Starts a node process for spec and finishes its handshake; on success
  * stores a link with the process's pid (one reference for the caller, one
- * for the transport) in *out. Blocks the calling thread up to the spec's
- * start timeout.
+ * for the transport) in *out and the node's root actor in *root. Blocks the
+ * calling thread up to the spec's start timeout.
  */
 static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
-                      gr__link **out)
+                      gr__link **out, gr_ref *root)
 {
     int rc = check_spec(spec);
     if (rc != GR_OK)
@@ -300,7 +303,7 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
         spec->start_timeout_ms ? spec->start_timeout_ms : DEFAULT_START_MS;
     uint64_t deadline = gr__mono_ns() + (uint64_t)ms * 1000000u;
     const char *why;
-    rc = handshake(t, sv[0], hello, hello_len, node, inc, deadline, &why);
+    rc = handshake(t, sv[0], hello, hello_len, node, inc, deadline, root, &why);
     if (rc != GR_OK || (rc = add_link(t, sv[0], spec, node, inc, pid, self, out,
                                       &why)) != GR_OK)
         goto kill_process;
@@ -324,6 +327,7 @@ free_hello:
 
 typedef struct standin {
     gr__link *link;
+    gr_ref root;         /* The node's root actor: where messages go on. */
     bool stopping;       /* A shutdown request was sent. */
     gr_reason stop_with; /* The reason to exit with once it is down. */
 } standin;
@@ -337,12 +341,34 @@ static int standin_init(gr_ctx *ctx, void *state, const void *arg,
         return GR_EINVAL;
     memcpy(&spec, arg, sizeof spec);
     gr_trap_exit(ctx, 1);
-    return spawn_node(gr_ctx_system(ctx), &spec, gr_self(ctx), &s->link);
+    return spawn_node(gr_ctx_system(ctx), &spec, gr_self(ctx), &s->link,
+                      &s->root);
+}
+
+/*
+ * Passes an application message on to the node's root, as it is: its
+ * sender, and for a request its corr, stay, so the root's answer goes
+ * straight to the asker. The request stays open here too (the runtime
+ * holds it), so an asker whose node dies first is failed at once when
+ * this stand-in exits; an asker answered by the root has the stand-in
+ * forget it. What cannot be passed on is a dead letter (node_down).
+ */
+static void forward_to_root(gr_ctx *ctx, const standin *s, const gr_msg *m)
+{
+    gr_system *sys = gr_ctx_system(ctx);
+    gr_msg fwd = *m;
+    fwd.to = s->root;
+    (void)gr__deliver_msg(sys, gr__worker_of(sys), &fwd);
 }
 
 static int standin_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 {
     standin *s = state;
+    if (m->type < GR_MSG_RESERVED &&
+        !(m->flags & (GR_MSG_REPLY | GR_MSG_TIMER))) {
+        forward_to_root(ctx, s, m);
+        return GR_CONTINUE;
+    }
     if (m->type == GR__MSG_NODE_EXITED && m->len == sizeof(gr__node_exit)) {
         gr__node_exit x;
         memcpy(&x, m->data, sizeof x);

@@ -151,11 +151,12 @@ uint8_t *gr__wire_hello_frame(uint8_t kind, const gr__wire_hello *h,
              msgpack_pack_str_with_body(&pk, h->root, h->root_len) ||
              msgpack_pack_bin_with_body(&pk, h->arg, h->arg_len);
     } else {
-        rc = msgpack_pack_array(&pk, 4) ||
+        rc = msgpack_pack_array(&pk, 5) ||
              msgpack_pack_bin_with_body(&pk, h->secret, GR__WIRE_SECRET) ||
              msgpack_pack_uint32(&pk, h->node) ||
              msgpack_pack_uint32(&pk, h->incarnation) ||
-             msgpack_pack_uint64(&pk, (uint64_t)h->pid);
+             msgpack_pack_uint64(&pk, (uint64_t)h->pid) ||
+             msgpack_pack_uint64(&pk, h->root_serial);
     }
     if (rc != 0) {
         msgpack_sbuffer_destroy(&sb);
@@ -408,11 +409,14 @@ int gr__wire_decode_hello(uint8_t kind, const uint8_t *body, size_t len,
             out->arg = read_bytes(&r, false, SIZE_MAX, &out->arg_len);
         }
     } else if (kind == GR__WIRE_WELCOME) {
-        if (read_array(&r, 4)) {
+        if (read_array(&r, 5)) {
             read_secret(&r, out->secret);
             out->node = (uint32_t)read_uint(&r, UINT32_MAX);
             out->incarnation = (uint32_t)read_uint(&r, UINT32_MAX);
             out->pid = (int64_t)read_uint(&r, INT32_MAX);
+            out->root_serial = read_uint(&r, UINT64_MAX);
+            if (r.why == NULL && out->root_serial == 0)
+                fail(&r, "no root actor");
         }
     } else {
         fail(&r, "expected a handshake frame");

@@ -22,7 +22,7 @@
 #include <grove/actor.h>
 
 /* Protocol version carried by every frame's first byte. */
-#define GR__WIRE_VERSION 1u
+#define GR__WIRE_VERSION 2u
 
 /* Bytes in a frame header. */
 #define GR__WIRE_HEADER 6u
@@ -54,16 +54,17 @@ typedef struct gr__wire_header {
 } gr__wire_header;
 
 /* The handshake's fields (HELLO and WELCOME; WELCOME uses secret, node,
- * incarnation and pid). */
+ * incarnation, pid and root). */
 typedef struct gr__wire_hello {
     uint8_t secret[GR__WIRE_SECRET];
     uint32_t node;
     uint32_t incarnation;
-    uint32_t parent;     /* HELLO: the parent's node id. */
-    uint32_t parent_inc; /* HELLO: the parent's incarnation. */
-    int64_t pid;         /* WELCOME: the node's process id. */
-    uint64_t max_frame;  /* HELLO: the largest body either side sends. */
-    const char *name;    /* HELLO: the node's name (not NUL-terminated). */
+    uint32_t parent;      /* HELLO: the parent's node id. */
+    uint32_t parent_inc;  /* HELLO: the parent's incarnation. */
+    int64_t pid;          /* WELCOME: the node's process id. */
+    uint64_t root_serial; /* WELCOME: the serial of the node's root actor. */
+    uint64_t max_frame;   /* HELLO: the largest body either side sends. */
+    const char *name;     /* HELLO: the node's name (not NUL-terminated). */
     size_t name_len;
     const char *root; /* HELLO: the root behaviour's registered name. */
     size_t root_len;

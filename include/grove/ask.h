@@ -18,7 +18,10 @@
  * request or later (keep a gr_request from gr_request_of() and use
  * gr_reply_to()). If the callee exits with the request unanswered, queued
  * or kept, the asker gets GR_MSG_ASK_FAILED at once rather than waiting for
- * the timeout. Only the first reply to a request counts.
+ * the timeout. Only the first reply to a request counts. A request may be
+ * handed on: another actor given its gr_request may answer it with
+ * gr_reply_to() (the answer's from is then that actor); the callee still
+ * counts it unanswered until the answer reaches the asker.
  *
  * gr_call() is the blocking form for threads that are not actors.
  *

@@ -5,8 +5,10 @@
  * A node is started by a supervisor: a child spec with type GR_NODE,
  * behaviour &gr_node_behaviour and arg = a gr_node_spec. The supervisor's
  * child is a stand-in actor that starts the process, finishes the
- * handshake before its init returns, forwards application messages sent
- * to it to the node's root actor, and exits when the process does, with
+ * handshake before its init returns, passes application messages sent
+ * to it on to the node's root actor (sender and corr kept, so the root
+ * answers requests itself; see docs/nodes.md), and exits when the
+ * process does, with
  * reason normal (exit status 0), shutdown (exit status
  * GR_NODE_EXIT_SHUTDOWN: its root exited with shutdown, e.g. a root
  * supervisor gave up), GR_EEXITSTATUS (detail: the status),

@@ -102,6 +102,7 @@ int main(int argc, char **argv)
     emit("hello", hf, len);
     free(hf);
     h.pid = 12345;
+    h.root_serial = 77;
     hf = gr__wire_hello_frame(GR__WIRE_WELCOME, &h, &len);
     if (hf == NULL)
         abort();
