@@ -34,7 +34,10 @@ static int await_answer(gr_system *sys, gr_inbox *inbox, gr_ref callee,
             wait = left > 0 ? (gr_duration)((left + 999999) / 1000000) : 0;
         }
         gr_msg *m;
-        if (gr_inbox_recv(inbox, &m, wait) != GR_OK) {
+        int rc = gr_inbox_recv(inbox, &m, wait);
+        if (rc == GR_ESTOPPED)
+            return rc; /* The system is stopping: nothing more will come. */
+        if (rc != GR_OK) {
             if (wait == 0 || deadline_ns - now_ns() <= 0)
                 return GR_ETIMEDOUT;
             continue; /* Woken a little early: wait out the rest. */
@@ -102,7 +105,7 @@ int gr__call_any(gr_system *sys, gr_ref target, uint32_t type, const void *data,
     /* The target forgets the request when it will not answer it: timed
      * out, its node gone, or answered by another actor it handed the
      * request on to (as in gr__ask_signal). */
-    if (rc == GR_ETIMEDOUT || rc == GR_ENOCONNECTION ||
+    if (rc == GR_ETIMEDOUT || rc == GR_ENOCONNECTION || rc == GR_ESTOPPED ||
         (rc == GR_OK && !gr_ref_eq(m->from, target)))
         (void)gr__deliver(sys, gr__worker_of(sys), GR__MSG_ASK_FORGET, req.from,
                           target, corr, NULL, 0);

@@ -7,6 +7,7 @@
 #include <grove/inbox.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <time.h>
@@ -25,17 +26,27 @@ static int inbox_handle(gr_ctx *ctx, void *state, const gr_msg *msg)
     return GR_EUNHANDLED;
 }
 
+/* An inbox's state: the semaphore a sender posts when it finds the mailbox
+ * empty (first, see gr__actor_state's users), and the owner thread. */
+typedef struct inbox_state {
+    sem_t posted;
+    pthread_t owner;
+} inbox_state;
+
+/* Runs in the opening thread, which owns the inbox. */
 static int inbox_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
     (void)arg;
     (void)len;
-    return sem_init((sem_t *)state, 0, 0) == 0 ? GR_OK : GR_ESYS;
+    inbox_state *s = state;
+    s->owner = pthread_self();
+    return sem_init(&s->posted, 0, 0) == 0 ? GR_OK : GR_ESYS;
 }
 
 static const gr_behaviour inbox_behaviour = {
     .name = "inbox",
-    .state_size = sizeof(sem_t),
+    .state_size = sizeof(inbox_state),
     .init = inbox_init,
     .handle = inbox_handle,
 };
@@ -133,11 +144,38 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, gr_duration timeout)
             sched_yield();
             continue;
         }
+        /* Empty and marked. Checked after the mark: a stop that comes
+         * later posts the semaphore, so the wait below ends. */
+        if (atomic_load(&a->sys->stopping))
+            return GR_ESTOPPED;
         /* Marked: the next sender posts the semaphore. A post left over
          * from a message already taken only causes one more loop. */
-        if (timeout_ms == 0 || !wait_post((sem_t *)gr__actor_state(a),
-                                          timeout_ms > 0 ? &deadline : NULL))
+        if (timeout_ms == 0 ||
+            !wait_post(&((inbox_state *)gr__actor_state(a))->posted,
+                       timeout_ms > 0 ? &deadline : NULL))
             last_try = true;
+    }
+}
+
+void gr__inboxes_wake(gr_system *sys, int *open, int *mine)
+{
+    *open = *mine = 0;
+    pthread_t self = pthread_self();
+    uint32_t extent = gr__idtable_extent(&sys->ids);
+    for (uint32_t i = 0; i < extent; i++) {
+        uint64_t serial = gr__idtable_serial_at(&sys->ids, i);
+        gr__actor *a =
+            serial != 0 ? gr__idtable_acquire(&sys->ids, serial) : NULL;
+        if (a == NULL)
+            continue;
+        if (a->flags & GR__ACTOR_INBOX) {
+            inbox_state *s = gr__actor_state(a);
+            (*open)++;
+            *mine += pthread_equal(s->owner, self) != 0;
+            sem_post(&s->posted);
+        }
+        if (gr__idtable_release(&sys->ids, serial))
+            gr__actor_finalize(a);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actor/assert.h"
@@ -93,6 +94,12 @@ void gr_system_stop(gr_system *sys)
     sys->stop_requested = true;
     pthread_cond_broadcast(&sys->stop_cond);
     pthread_mutex_unlock(&sys->stop_lock);
+    /* Owners waiting in empty inboxes learn it now (GR_ESTOPPED), so they
+     * can close them before the shutdown. */
+    if (!atomic_exchange(&sys->stopping, true)) {
+        int open, mine;
+        gr__inboxes_wake(sys, &open, &mine);
+    }
 }
 
 int gr_system_run(gr_system *sys)
@@ -141,14 +148,46 @@ static void terminate_all(gr_system *sys)
     free(live);
 }
 
+/* How long a shutdown waits for other threads to close their inboxes. */
+#define INBOX_CLOSE_WAIT_MS 5000
+
+/*
+ * Before a shutdown: wakes every inbox's owner (an empty inbox now answers
+ * GR_ESTOPPED) and waits for them to close their inboxes. Returns GR_OK
+ * once none is open, or GR_EBUSY, logged, when one stays open: the
+ * calling thread's own (it cannot close them while it waits here) or
+ * another thread's for INBOX_CLOSE_WAIT_MS.
+ */
+static int wait_inboxes_closed(gr_system *sys)
+{
+    atomic_store(&sys->stopping, true);
+    for (int waited_ms = 0;; waited_ms++) {
+        int open, mine;
+        gr__inboxes_wake(sys, &open, &mine);
+        if (open == 0)
+            return GR_OK;
+        if (open == mine || waited_ms >= INBOX_CLOSE_WAIT_MS) {
+            gr__log(&sys->log, GR_LOG_ERROR,
+                    "shutdown refused: %d inbox(es) still open, %d of them "
+                    "this thread's; close every inbox (gr_inbox_close) "
+                    "before shutting the system down",
+                    open, mine);
+            return GR_EBUSY;
+        }
+        struct timespec ms = {0, 1000000}; /* At least 1 ms a round. */
+        (void)nanosleep(&ms, NULL);
+    }
+}
+
 int gr_system_shutdown(gr_system *sys)
 {
     if (sys == NULL)
         return GR_EINVAL;
     if (gr__in_handler())
         return GR_EWRONGTHREAD;
-    GR_ASSERT(atomic_load(&sys->open_inboxes) == 0 &&
-              "close every inbox before shutting the system down");
+    int rc = wait_inboxes_closed(sys);
+    if (rc != GR_OK)
+        return rc;
     /* seq_cst: from here on every send and spawn is refused. */
     atomic_store(&sys->shutting_down, true);
     gr__sched_stop(&sys->sched);

@@ -52,6 +52,9 @@ struct gr_system {
     _Atomic(int) open_inboxes;
     /* Set when shutdown begins: sends and spawns are refused. */
     _Atomic(bool) shutting_down;
+    /* Set by gr_system_stop() and at shutdown's start: an inbox's owner
+     * no longer waits in an empty inbox (GR_ESTOPPED). */
+    _Atomic(bool) stopping;
     /* Stop request: gr_system_stop() sets it, gr_system_run() waits on it. */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;

@@ -660,7 +660,7 @@ static void test_single_worker(void)
  * SIGTERM, so one leaked by an earlier failing case would break them. */
 /* ---- messages an inbox received outlive the system ---------------------- */
 
-enum { MSG_ECHO_ME = 0x500 };
+enum { MSG_ECHO_ME = 0x500, MSG_SILENT = 0x501 };
 
 /* Sends back, from a worker, one payload per pooled size class and one
  * larger than both, so every envelope path reaches the inbox. */
@@ -710,6 +710,117 @@ static void test_inbox_message_outlives_system(void)
     CHECK(intact);
 }
 
+/* A thread that owns an inbox (or is in gr_call) while the system runs. */
+struct waiter {
+    gr_system *sys;
+    gr_ref target;    /* gr_call's target (GR_REF_NONE: recv instead). */
+    atomic_int ready; /* Its inbox is open (or the call is under way). */
+    int rc;           /* What the wait returned. */
+};
+
+/* Opens an inbox and waits in it for ever; closes it once woken. */
+static void *recv_main(void *p)
+{
+    struct waiter *w = p;
+    gr_inbox *in;
+    if (gr_inbox_open(w->sys, &in) != GR_OK) {
+        w->rc = GR_EFAILED;
+        atomic_store(&w->ready, 1);
+        return NULL;
+    }
+    atomic_store(&w->ready, 1);
+    gr_msg *m = NULL;
+    w->rc = gr_inbox_recv(in, &m, GR_DURATION_INFINITE);
+    gr_msg_free(m);
+    gr_inbox_close(in);
+    return NULL;
+}
+
+/* Calls a target that never answers, with no time limit. */
+static void *call_main(void *p)
+{
+    struct waiter *w = p;
+    gr_msg *m = NULL;
+    atomic_store(&w->ready, 1);
+    w->rc = gr_call(w->sys, w->target, MSG_SILENT, NULL, 0,
+                    GR_DURATION_INFINITE, &m);
+    gr_msg_free(m);
+    return NULL;
+}
+
+static int silent_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)ctx, (void)state, (void)m;
+    return GR_CONTINUE; /* Keeps every request unanswered. */
+}
+
+static const gr_behaviour silent_b = {.name = "silent",
+                                      .handle = silent_handle};
+
+/* A stop wakes the threads waiting for ever in an inbox or in gr_call:
+ * both get GR_ESTOPPED, close up, and gr_system_run then shuts down (it
+ * used to abort on an assertion, or wait for ever). */
+static void test_stop_wakes_inbox_owners(void)
+{
+    gr_config cfg = {.workers = 2, .log_fn = quiet_log, .no_signals = 1};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    gr_ref silent;
+    CHECK_EQ(gr_system_spawn(sys, &silent_b, NULL, 0, &silent), GR_OK);
+    struct waiter r = {.sys = sys, .target = GR_REF_NONE};
+    struct waiter c = {.sys = sys, .target = silent};
+    pthread_t tr, tc;
+    CHECK_EQ(pthread_create(&tr, NULL, recv_main, &r), 0);
+    CHECK_EQ(pthread_create(&tc, NULL, call_main, &c), 0);
+    double end = test_now() + WAIT_MS / 1000.0;
+    while (!(atomic_load(&r.ready) && atomic_load(&c.ready)) &&
+           test_now() < end)
+        sleep_ms(1);
+    sleep_ms(SETTLE_MS); /* Both are waiting (or about to). */
+    struct stopper s = {sys, 0};
+    pthread_t ts;
+    CHECK_EQ(pthread_create(&ts, NULL, stopper_main, &s), 0);
+    arm_run_limit();
+    int rc = gr_system_run(sys);
+    alarm(0);
+    pthread_join(ts, NULL);
+    pthread_join(tr, NULL);
+    pthread_join(tc, NULL);
+    CHECK_EQ(rc, GR_OK);
+    CHECK_EQ(r.rc, GR_ESTOPPED);
+    CHECK_EQ(c.rc, GR_ESTOPPED);
+}
+
+/* A shutdown while the calling thread still owns an open inbox is refused
+ * with GR_EBUSY and a log line naming the cause, at once; the system
+ * keeps working (an empty inbox answers GR_ESTOPPED, queued messages
+ * still come), and shuts down once the inbox is closed. */
+static void test_shutdown_refused_with_own_inbox(void)
+{
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {
+        .workers = 2, .log_fn = capture_fn, .log_arg = &cap, .no_signals = 1};
+    gr_system *sys;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    gr_inbox *in;
+    CHECK_EQ(gr_inbox_open(sys, &in), GR_OK);
+    double t0 = test_now();
+    CHECK_EQ(gr_system_shutdown(sys), GR_EBUSY);
+    CHECK(test_now() - t0 < 2.0); /* Not the 5 s wait for other threads. */
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "inbox(es) still open", NULL),
+             1);
+    gr_msg *m = NULL;
+    CHECK_EQ(gr_inbox_recv(in, &m, GR_DURATION_INFINITE), GR_ESTOPPED);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, gr_inbox_ref(in), 5, NULL, 0),
+             GR_OK);
+    CHECK_EQ(gr_inbox_recv(in, &m, GR_DURATION_INFINITE), GR_OK);
+    CHECK(m != NULL && m->type == 5);
+    gr_msg_free(m);
+    gr_inbox_close(in);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+}
+
 TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_run_returns_on_sigint),
           TEST_CASE(test_signals_handed_to_next_system),
@@ -719,4 +830,6 @@ TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_run_stop_from_thread),
           TEST_CASE(test_run_stop_from_handler), TEST_CASE(test_stop_ordering),
           TEST_CASE(test_default_workers), TEST_CASE(test_single_worker),
-          TEST_CASE(test_inbox_message_outlives_system))
+          TEST_CASE(test_inbox_message_outlives_system),
+          TEST_CASE(test_stop_wakes_inbox_owners),
+          TEST_CASE(test_shutdown_refused_with_own_inbox))

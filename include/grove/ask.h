@@ -121,7 +121,8 @@ GR_API int gr_ask_failed_read(const gr_msg *msg, gr_reason *out);
  * down before it replied), GR_EBACKPRESSURE (the link to its node is
  * full), GR_EMAILBOXFULL, GR_EWRONGTHREAD (called from inside
  * a callback), GR_EINVAL (also a timeout below GR_DURATION_DEFAULT),
- * GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED.
+ * GR_EMSGSIZE, GR_ENOMEM or GR_ESTOPPED (the system is stopping: refused,
+ * or given up once gr_system_stop() was called or a shutdown began).
  */
 GR_API int gr_call(gr_system *sys, gr_ref target, uint32_t type,
                    const void *data, size_t len, gr_duration timeout,

@@ -16,8 +16,10 @@
 typedef struct gr_inbox gr_inbox;
 
 /*
- * Opens an inbox in the system and stores it in *out. The caller owns it
- * and must close it with gr_inbox_close() before the system shuts down.
+ * Opens an inbox in the system and stores it in *out. The calling thread
+ * owns it and must close it with gr_inbox_close() before the system shuts
+ * down (a shutdown waits for other threads to close theirs, and refuses
+ * with GR_EBUSY while any stays open; see gr_system_shutdown()).
  * Returns GR_OK, GR_ENOMEM, GR_ELIMIT, GR_ESTOPPED or GR_EWRONGTHREAD.
  */
 GR_API int gr_inbox_open(gr_system *sys, gr_inbox **out);
@@ -30,10 +32,13 @@ GR_API gr_ref gr_inbox_ref(const gr_inbox *inbox);
  * GR_DURATION_INFINITE and GR_DURATION_DEFAULT wait for ever) for the next
  * message and stores it in *out. The caller owns the message and frees it
  * with gr_msg_free(). Returns GR_OK, GR_ETIMEDOUT, GR_EINVAL (a timeout
- * below GR_DURATION_DEFAULT) or GR_EWRONGTHREAD (a wait inside a callback,
- * which would stall a worker; a GR_DURATION_ZERO poll is allowed). A stop
- * request (gr_system_stop, SIGTERM) does not wake it: a thread that waits
- * for ever should also watch for its own reason to stop.
+ * below GR_DURATION_DEFAULT), GR_EWRONGTHREAD (a wait inside a callback,
+ * which would stall a worker; a GR_DURATION_ZERO poll is allowed) or
+ * GR_ESTOPPED: the system is stopping (gr_system_stop(), SIGINT/SIGTERM
+ * under gr_system_run(), or a shutdown began) and the inbox is empty. A
+ * waiting owner is woken for it. Messages already queued are still
+ * returned first; on GR_ESTOPPED, close the inbox so the shutdown can go
+ * on.
  */
 GR_API int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, gr_duration timeout);
 

@@ -124,14 +124,16 @@ GR_API int gr_system_start(const gr_config *cfg, gr_system **out);
 /*
  * Blocks until gr_system_stop() is called or SIGINT/SIGTERM arrives (unless
  * no_signals), then shuts the system down as gr_system_shutdown() does and
- * frees it. Returns GR_OK, or GR_EWRONGTHREAD from inside a handler.
+ * frees it. Returns GR_OK, GR_EBUSY (an inbox stayed open: see
+ * gr_system_shutdown()), or GR_EWRONGTHREAD from inside a handler.
  */
 GR_API int gr_system_run(gr_system *sys);
 
 /*
  * Asks the system to stop; returns at once. gr_system_run() then shuts it
- * down. Safe from any thread and from handlers; repeated calls and NULL are
- * harmless.
+ * down. Owners waiting in empty inboxes (gr_inbox_recv, gr_call) are woken
+ * with GR_ESTOPPED, so they can close them first. Safe from any thread and
+ * from handlers; repeated calls and NULL are harmless.
  */
 GR_API void gr_system_stop(gr_system *sys);
 
@@ -139,8 +141,13 @@ GR_API void gr_system_stop(gr_system *sys);
  * Shuts the system down now: workers finish their current turn, every live
  * actor's terminate runs (newest first) with reason GR_ESHUTDOWN, queued
  * messages become dead letters, threads are joined and all memory is freed.
- * Every inbox must be closed first. Returns GR_OK, or GR_EWRONGTHREAD from
- * inside a handler.
+ * Inboxes must be closed first: their waiting owners are woken with
+ * GR_ESTOPPED and given 5 s to close them. If one stays open (or an inbox
+ * of the calling thread is open, which it cannot close while it waits
+ * here), nothing is shut down: it logs which and returns GR_EBUSY; the
+ * system keeps running (inboxes answer GR_ESTOPPED when empty), and a
+ * later call, once they are closed, shuts it down. Returns GR_OK, GR_EBUSY,
+ * or GR_EWRONGTHREAD from inside a handler.
  */
 GR_API int gr_system_shutdown(gr_system *sys);
 
