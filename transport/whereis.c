@@ -26,7 +26,10 @@ static int await_answers(gr_inbox *in, uint64_t corr, size_t expected,
             deadline == UINT64_MAX
                 ? GR_DURATION_INFINITE
                 : (gr_duration)((deadline - now + 999999u) / 1000000u);
-        if (gr_inbox_recv(in, &m, wait) != GR_OK)
+        int rc = gr_inbox_recv(in, &m, wait);
+        if (rc == GR_ESTOPPED)
+            return rc; /* The system is stopping: no answer will come. */
+        if (rc != GR_OK)
             continue;
         gr__whereis_answer a;
         bool ours = m->type == GR__MSG_WHEREIS_ANSWER && m->corr == corr &&

@@ -88,7 +88,7 @@ GR_API int gr_node_main(const gr_node_root *roots, size_t nroots,
  * GR_DURATION_DEFAULT is 5 s). Stores the ref in *out. Returns GR_OK,
  * GR_ENOTFOUND (no node has it), GR_ETIMEDOUT (not every node answered in
  * time), GR_EINVAL (also a timeout below GR_DURATION_DEFAULT),
- * GR_ENAMETOOLONG, GR_ENOMEM.
+ * GR_ENAMETOOLONG, GR_ENOMEM, GR_ESTOPPED (the system is stopping).
  */
 GR_API int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
                           gr_ref *out);
