@@ -1,8 +1,9 @@
 /*
  * The environment of the ask suites (test_ask_reply, test_ask_failure,
- * test_call): a callee that answers as each request's mode says, an asker
- * that runs ask commands and reports every answer, and helpers. Public API
- * only; bounded waits.
+ * test_call): probes (tests/probe.h) scripted as a callee that answers as
+ * each request's mode says, an asker that runs ask commands and reports
+ * every answer, and an init_caller; and helpers. Public API only; bounded
+ * waits.
  */
 #ifndef GROVE_TEST_ASK_ENV_H
 #define GROVE_TEST_ASK_ENV_H
@@ -10,14 +11,12 @@
 #include <grove/grove.h>
 
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "helpers.h"
+#include "probe.h"
 
-/* A crash code no runtime path produces. */
-#define CODE_CRASH (-1000)
 /* A timeout no case waits for: a failure must come long before it (a case
  * gives up after WAIT_MS). */
 #define LONG_MS 30000u
@@ -29,34 +28,31 @@
 
 /* ---- messages ------------------------------------------------------------ */
 
+/* Waiting at the gate, ending a handler with a code and strays are the
+ * probe's (PROBE_BLOCK, PROBE_END, PROBE_STRAY). */
 enum {
     Q = 1, /* A request to a callee: struct q. */
     A,     /* The callee's reply: uint32_t, twice q.val. */
     /* Commands to a callee. */
     C_RELEASE,       /* struct release: answer every kept request. */
-    C_BLOCK,         /* int32_t: report R_BLOCKED, wait for the gate, return
-                        the code (askers too). */
     C_STOP_WITH,     /* gr_reason: exit with it, requests still kept. */
     C_TELL_ME,       /* A plain tell it tries to reply to; R_RC. */
     C_REPLY_ON_EXIT, /* Answer every kept request from terminate. */
     T_DEFER,         /* The callee's own timer: struct held, answered now. */
     /* Commands to an asker. */
     C_ASK,      /* struct ask_cmd: ask; R_ASKED. */
-    C_PROBE,    /* Report R_PROBE with the asker's counters. */
+    C_COUNTS,   /* Report R_COUNTS with the asker's counters. */
     C_BAD_ASKS, /* gr_ref: ask it with bad arguments; R_RC. */
-    C_END,      /* int32_t: the handler returns it. */
     /* To either. */
     C_CALL, /* gr_ref: gr_call it from the handler; R_RC. */
-    /* Reports to the test's inbox. */
+    /* Reports to the test's inbox, each a struct rep. */
     R_ASKED = 100, /* gr_ask's code and the ask's id. */
     R_ANSWER,      /* One per answer, through handle or a continuation. */
     R_TERM,        /* An asker's terminate ran: why. */
-    R_BLOCKED,     /* A callee waits at the gate. */
     R_RELEASED,    /* A callee answered its kept requests: rc[0], val. */
     R_HELD,        /* A callee kept a request (mode M_HOLD_TELL). */
     R_RC,          /* Return codes in rc[]. */
-    R_PROBE,       /* An asker's counters. */
-    R_GOT,         /* A message nobody expected: a stray. */
+    R_COUNTS,      /* An asker's counters. */
 };
 
 /* What a callee does with a request. */
@@ -65,13 +61,13 @@ enum {
     M_HOLD,      /* Keeps it (gr_request_of) for C_RELEASE. */
     M_HOLD_TELL, /* Keeps it and reports R_HELD. */
     M_IGNORE,    /* Returns without answering or keeping it. */
-    M_CRASH,     /* Returns CODE_CRASH. */
+    M_CRASH,     /* Returns PROBE_CRASH. */
     M_FAIL,      /* gr_fail("boom <val>"). */
     M_STOP,      /* Returns GR_STOP without answering. */
     M_TWICE,     /* Answers twice. */
     M_DEFER,     /* Answers from a timer, delay_ms later. */
     M_BAD,       /* Tries bad replies (R_RC), then answers. */
-    M_REPORT,    /* Reports R_GOT: it must never be asked. */
+    M_REPORT,    /* Reported as a stray: it must never be asked. */
 };
 
 struct q {
@@ -100,7 +96,7 @@ enum {
     K_CONT,      /* gr_ask_then: a continuation that reports it. */
     K_STOP,      /* ... and returns GR_STOP. */
     K_STOP_WITH, /* ... and stops with shutdown, detail 5. */
-    K_CRASH,     /* ... and returns CODE_CRASH. */
+    K_CRASH,     /* ... and returns PROBE_CRASH. */
     K_FAIL,      /* ... and calls gr_fail. */
     K_CALL,      /* ... after trying gr_call (rc[0]). */
     K_CHAIN,     /* ... after asking the callee again (K_CONT, arg + 1,
@@ -119,12 +115,12 @@ struct ask_cmd {
 
 /* Everything a report carries; each report fills what it needs. */
 struct rep {
-    gr_ref self;      /* The reporter. */
+    gr_ref self;      /* The reporter: the report's sender, set on taking. */
     gr_ref from, to;  /* The answer's. */
     uint64_t corr;    /* The ask's id (R_ASKED) or the answer's corr. */
     uint64_t corr2;   /* K_CHAIN: the second ask's id. */
     uint64_t t_asked; /* R_ASKED: now_ns() just before asking. */
-    uint64_t t;       /* When the report was made (now_ns()). */
+    uint64_t t;       /* R_ANSWER: when the answer came (now_ns()). */
     uint64_t len;     /* The answer's payload length. */
     uint32_t type;    /* The answer's type. */
     uint32_t flags;   /* The answer's flags. */
@@ -139,8 +135,6 @@ struct rep {
     gr_reason why;    /* GR_MSG_ASK_FAILED's reason, or R_TERM's. */
 };
 
-static gr_ref inbox_ref;
-
 static inline uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -148,20 +142,27 @@ static inline uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static inline void report(gr_ctx *ctx, uint32_t type, struct rep *r)
+/* gr_call from a callback: refused, nothing sent, *reply untouched. */
+static inline void call_from_callback(gr_ctx *ctx, gr_ref target, struct rep *r)
 {
-    r->self = gr_self(ctx);
-    if (r->t == 0)
-        r->t = now_ns();
-    (void)gr_system_tell(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, r,
-                         sizeof *r);
+    struct q q = {.val = 1, .mode = M_REPORT};
+    gr_msg *reply = NULL;
+    r->rc[0] =
+        gr_call(gr_ctx_system(ctx), target, Q, &q, sizeof q, 100, &reply);
+    r->rc[1] = reply == NULL;
 }
 
-/* Reports a message nobody expected. */
-static inline void stray(gr_ctx *ctx, const gr_msg *m)
+/* C_CALL, to either: gr_ref target; R_RC. */
+static inline int step_call(gr_ctx *ctx, void *state, const gr_msg *m)
 {
-    struct rep r = {.type = m->type, .flags = m->flags, .from = m->from};
-    report(ctx, R_GOT, &r);
+    (void)state;
+    gr_ref target;
+    if (!read_payload(m, &target, sizeof target))
+        return GR_EUNHANDLED;
+    struct rep r = {0};
+    call_from_callback(ctx, target, &r);
+    probe_report(ctx, R_RC, &r, sizeof r);
+    return GR_CONTINUE;
 }
 
 /* ---- the callee ---------------------------------------------------------- */
@@ -174,9 +175,6 @@ struct callee {
     int reply_on_exit;
 };
 
-/* The gate C_BLOCK waits at. */
-static sem_t gate;
-
 /* A small deterministic generator for shuffles. */
 static inline uint32_t xorshift(uint32_t *s)
 {
@@ -184,22 +182,6 @@ static inline uint32_t xorshift(uint32_t *s)
     *s ^= *s >> 17;
     *s ^= *s << 5;
     return *s;
-}
-
-/* C_BLOCK: reports R_BLOCKED, waits at the gate (WAIT_MS at most), and
- * returns the int32_t code the message carries. */
-static inline int block_at_gate(gr_ctx *ctx, const gr_msg *m)
-{
-    int32_t ret;
-    if (!read_payload(m, &ret, sizeof ret))
-        return GR_EUNHANDLED;
-    struct rep r = {0};
-    report(ctx, R_BLOCKED, &r);
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += WAIT_MS / 1000;
-    (void)sem_timedwait(&gate, &dl);
-    return ret;
 }
 
 /* Answers every kept request in the order rel says; returns the first
@@ -243,16 +225,18 @@ static inline int bad_replies(gr_ctx *ctx, const gr_msg *m, uint32_t val)
     r.rc[2] = gr_reply(ctx, m, A, NULL, sizeof v);
     r.rc[3] = gr_reply(ctx, m, A, &v, 0);
     r.rc[4] = gr_reply(NULL, m, A, &v, sizeof v);
-    report(ctx, R_RC, &r);
+    probe_report(ctx, R_RC, &r, sizeof r);
     /* Nothing above answered it: this reply is the one that counts. */
     return gr_reply(ctx, m, A, &v, sizeof v);
 }
 
-static inline int callee_request(gr_ctx *ctx, struct callee *c, const gr_msg *m)
+/* Q: answers as the request's mode says. */
+static inline int callee_request(gr_ctx *ctx, void *state, const gr_msg *m)
 {
+    struct callee *c = state;
     struct q q;
     if (!(m->flags & GR_MSG_REQUEST) || !read_payload(m, &q, sizeof q)) {
-        stray(ctx, m);
+        probe_stray(ctx, m);
         return GR_CONTINUE;
     }
     struct held h = {.req = gr_request_of(m), .val = q.val};
@@ -267,13 +251,13 @@ static inline int callee_request(gr_ctx *ctx, struct callee *c, const gr_msg *m)
         c->held[c->nheld++] = h;
         if (q.mode == M_HOLD_TELL) {
             struct rep r = {.val = q.val};
-            report(ctx, R_HELD, &r);
+            probe_report(ctx, R_HELD, &r, sizeof r);
         }
         return GR_CONTINUE;
     case M_IGNORE:
         return GR_CONTINUE;
     case M_CRASH:
-        return CODE_CRASH;
+        return PROBE_CRASH;
     case M_FAIL:
         gr_fail(ctx, "boom %u", (unsigned)q.val);
     case M_STOP:
@@ -286,14 +270,35 @@ static inline int callee_request(gr_ctx *ctx, struct callee *c, const gr_msg *m)
     case M_BAD:
         return bad_replies(ctx, m, q.val);
     default:
-        stray(ctx, m);
+        probe_stray(ctx, m);
         return GR_CONTINUE;
     }
 }
 
-/* A plain tell: every way of replying to it is refused. */
-static inline void reply_to_tell(gr_ctx *ctx, const gr_msg *m)
+static inline int callee_release(gr_ctx *ctx, void *state, const gr_msg *m)
 {
+    struct release rel;
+    if (!read_payload(m, &rel, sizeof rel))
+        return GR_EUNHANDLED;
+    struct rep r = {0};
+    r.rc[0] = release_all(ctx, state, rel, &r.val);
+    probe_report(ctx, R_RELEASED, &r, sizeof r);
+    return GR_CONTINUE;
+}
+
+static inline int callee_stop_with(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    gr_reason why;
+    if (!read_payload(m, &why, sizeof why))
+        return GR_EUNHANDLED;
+    return gr_stop_with(ctx, &why);
+}
+
+/* C_TELL_ME, a plain tell: every way of replying to it is refused. */
+static inline int callee_tell_me(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
     struct rep r = {0};
     uint32_t v = 1;
     gr_request req = gr_request_of(m);
@@ -301,71 +306,29 @@ static inline void reply_to_tell(gr_ctx *ctx, const gr_msg *m)
     r.rc[1] = req.corr == 0;
     r.rc[2] = gr_reply_to(ctx, &req, A, &v, sizeof v);
     r.rc[3] = gr_reply_to(ctx, NULL, A, &v, sizeof v);
-    report(ctx, R_RC, &r);
-}
-
-/* gr_call from a callback: refused, nothing sent, *reply untouched. */
-static inline void call_from_callback(gr_ctx *ctx, gr_ref target, struct rep *r)
-{
-    struct q q = {.val = 1, .mode = M_REPORT};
-    gr_msg *reply = NULL;
-    r->rc[0] =
-        gr_call(gr_ctx_system(ctx), target, Q, &q, sizeof q, 100, &reply);
-    r->rc[1] = reply == NULL;
-}
-
-static inline int callee_handle(gr_ctx *ctx, void *state, const gr_msg *m)
-{
-    struct callee *c = state;
-    struct rep r = {0};
-    switch (m->type) {
-    case Q:
-        return callee_request(ctx, c, m);
-    case T_DEFER: {
-        struct held h;
-        uint32_t v;
-        /* A timer's message carries an id in corr but is no request. */
-        if (!(m->flags & GR_MSG_TIMER) || gr_request_of(m).corr != 0 ||
-            !read_payload(m, &h, sizeof h))
-            break;
-        v = h.val * 2;
-        return gr_reply_to(ctx, &h.req, A, &v, sizeof v);
-    }
-    case C_RELEASE: {
-        struct release rel;
-        if (!read_payload(m, &rel, sizeof rel))
-            break;
-        r.rc[0] = release_all(ctx, c, rel, &r.val);
-        report(ctx, R_RELEASED, &r);
-        return GR_CONTINUE;
-    }
-    case C_BLOCK:
-        return block_at_gate(ctx, m);
-    case C_STOP_WITH: {
-        gr_reason why;
-        if (!read_payload(m, &why, sizeof why))
-            break;
-        return gr_stop_with(ctx, &why);
-    }
-    case C_TELL_ME:
-        reply_to_tell(ctx, m);
-        return GR_CONTINUE;
-    case C_REPLY_ON_EXIT:
-        c->reply_on_exit = 1;
-        return GR_CONTINUE;
-    case C_CALL: {
-        gr_ref target;
-        if (!read_payload(m, &target, sizeof target))
-            break;
-        call_from_callback(ctx, target, &r);
-        report(ctx, R_RC, &r);
-        return GR_CONTINUE;
-    }
-    default:
-        break;
-    }
-    stray(ctx, m);
+    probe_report(ctx, R_RC, &r, sizeof r);
     return GR_CONTINUE;
+}
+
+static inline int callee_reply_on_exit(gr_ctx *ctx, void *state,
+                                       const gr_msg *m)
+{
+    (void)ctx, (void)m;
+    ((struct callee *)state)->reply_on_exit = 1;
+    return GR_CONTINUE;
+}
+
+/* T_DEFER, the callee's own timer: answers the request it carries. A
+ * timer's message carries an id in corr but is no request. */
+static inline int callee_other(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    struct held h;
+    if (m->type != T_DEFER || !(m->flags & GR_MSG_TIMER) ||
+        gr_request_of(m).corr != 0 || !read_payload(m, &h, sizeof h))
+        return GR_EUNHANDLED;
+    uint32_t v = h.val * 2;
+    return gr_reply_to(ctx, &h.req, A, &v, sizeof v);
 }
 
 static inline void callee_terminate(gr_ctx *ctx, void *state,
@@ -378,12 +341,20 @@ static inline void callee_terminate(gr_ctx *ctx, void *state,
         (void)release_all(ctx, c, (struct release){0}, &n);
 }
 
-static const gr_behaviour callee_b = {
-    .name = "callee",
-    .state_size = sizeof(struct callee),
-    .handle = callee_handle,
-    .terminate = callee_terminate,
-};
+static const struct probe_step callee_steps[] = {
+    {Q, callee_request},
+    {C_RELEASE, callee_release},
+    {C_STOP_WITH, callee_stop_with},
+    {C_TELL_ME, callee_tell_me},
+    {C_REPLY_ON_EXIT, callee_reply_on_exit},
+    {C_CALL, step_call},
+    {0, NULL}};
+
+static const struct probe_script callee_script = {.steps = callee_steps,
+                                                  .other = callee_other,
+                                                  .terminate =
+                                                      callee_terminate};
+PROBE_BEHAVIOUR(callee_b, "callee", sizeof(struct callee), callee_script);
 
 /* ---- the asker ----------------------------------------------------------- */
 
@@ -458,7 +429,7 @@ static inline int cont_fn(gr_ctx *ctx, void *state, const gr_msg *m, void *arg)
                             .arg_idx = r.arg_idx + 1};
         r.rc[0] = do_ask(ctx, &c, &r.corr2);
     }
-    report(ctx, R_ANSWER, &r);
+    probe_report(ctx, R_ANSWER, &r, sizeof r);
     switch (kind) {
     case K_STOP:
         return GR_STOP;
@@ -468,7 +439,7 @@ static inline int cont_fn(gr_ctx *ctx, void *state, const gr_msg *m, void *arg)
         return gr_stop_with(ctx, &why);
     }
     case K_CRASH:
-        return CODE_CRASH;
+        return PROBE_CRASH;
     case K_FAIL:
         gr_fail(ctx, "cont failed");
     default:
@@ -483,73 +454,77 @@ static inline void set_arg_kind(int idx, int kind)
     arg_tokens[idx] = kind;
 }
 
-static inline int asker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+/* The asker's state, marked as seen by a command's handler call. */
+static inline struct asker *asker_turn(gr_ctx *ctx, void *state)
 {
     struct asker *s = state;
-    struct rep r = {0};
-    if (m->flags & GR_MSG_REPLY) {
-        if (gr_request_of(m).corr != 0)
-            stray(ctx, m); /* An answer is no request. */
-        s->handled++;
-        answer_rep(ctx, s, m, 0, NULL, &r);
-        report(ctx, R_ANSWER, &r);
-        return GR_CONTINUE;
-    }
     s->magic = MAGIC;
     s->me = gr_self(ctx);
-    switch (m->type) {
-    case C_ASK: {
-        struct ask_cmd c;
-        if (!read_payload(m, &c, sizeof c))
-            break;
-        r.val = c.q.val;
-        r.via_cont = c.cont;
-        r.t_asked = now_ns();
-        r.rc[0] = do_ask(ctx, &c, c.no_corr ? NULL : &r.corr);
-        report(ctx, R_ASKED, &r);
-        return GR_CONTINUE;
-    }
-    case C_PROBE:
-        r.handled = s->handled;
-        r.conts = s->conts;
-        report(ctx, R_PROBE, &r);
-        return GR_CONTINUE;
-    case C_BAD_ASKS: {
-        gr_ref t;
-        if (!read_payload(m, &t, sizeof t))
-            break;
-        struct q q = {.val = 1, .mode = M_REPORT};
-        r.rc[0] = gr_ask(ctx, t, GR_MSG_RESERVED, &q, sizeof q, 20, NULL);
-        r.rc[1] = gr_ask_then(ctx, t, GR_MSG_TIMEOUT, &q, sizeof q, 20, cont_fn,
-                              &arg_tokens[0], NULL);
-        r.rc[2] = gr_ask(ctx, t, Q, NULL, sizeof q, 20, NULL);
-        r.rc[3] = gr_ask(ctx, t, Q, &q, 0, 20, NULL);
-        r.rc[4] = gr_ask(NULL, t, Q, &q, sizeof q, 20, NULL);
-        r.rc[5] = gr_ask_then(NULL, t, Q, &q, sizeof q, 20, cont_fn,
-                              &arg_tokens[0], NULL);
-        report(ctx, R_RC, &r);
-        return GR_CONTINUE;
-    }
-    case C_BLOCK:
-        return block_at_gate(ctx, m);
-    case C_END: {
-        int32_t code;
-        if (!read_payload(m, &code, sizeof code))
-            break;
-        return code;
-    }
-    case C_CALL: {
-        gr_ref target;
-        if (!read_payload(m, &target, sizeof target))
-            break;
-        call_from_callback(ctx, target, &r);
-        report(ctx, R_RC, &r);
-        return GR_CONTINUE;
-    }
-    default:
-        break;
-    }
-    stray(ctx, m);
+    return s;
+}
+
+static inline int asker_ask(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)asker_turn(ctx, state);
+    struct ask_cmd c;
+    if (!read_payload(m, &c, sizeof c))
+        return GR_EUNHANDLED;
+    struct rep r = {0};
+    r.val = c.q.val;
+    r.via_cont = c.cont;
+    r.t_asked = now_ns();
+    r.rc[0] = do_ask(ctx, &c, c.no_corr ? NULL : &r.corr);
+    probe_report(ctx, R_ASKED, &r, sizeof r);
+    return GR_CONTINUE;
+}
+
+static inline int asker_counts(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)m;
+    struct asker *s = asker_turn(ctx, state);
+    struct rep r = {.handled = s->handled, .conts = s->conts};
+    probe_report(ctx, R_COUNTS, &r, sizeof r);
+    return GR_CONTINUE;
+}
+
+static inline int asker_bad_asks(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)asker_turn(ctx, state);
+    gr_ref t;
+    if (!read_payload(m, &t, sizeof t))
+        return GR_EUNHANDLED;
+    struct rep r = {0};
+    struct q q = {.val = 1, .mode = M_REPORT};
+    r.rc[0] = gr_ask(ctx, t, GR_MSG_RESERVED, &q, sizeof q, 20, NULL);
+    r.rc[1] = gr_ask_then(ctx, t, GR_MSG_TIMEOUT, &q, sizeof q, 20, cont_fn,
+                          &arg_tokens[0], NULL);
+    r.rc[2] = gr_ask(ctx, t, Q, NULL, sizeof q, 20, NULL);
+    r.rc[3] = gr_ask(ctx, t, Q, &q, 0, 20, NULL);
+    r.rc[4] = gr_ask(NULL, t, Q, &q, sizeof q, 20, NULL);
+    r.rc[5] = gr_ask_then(NULL, t, Q, &q, sizeof q, 20, cont_fn, &arg_tokens[0],
+                          NULL);
+    probe_report(ctx, R_RC, &r, sizeof r);
+    return GR_CONTINUE;
+}
+
+static inline int asker_call(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)asker_turn(ctx, state);
+    return step_call(ctx, state, m);
+}
+
+/* An answer to a gr_ask (no continuation): reported as R_ANSWER. */
+static inline int asker_other(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    struct asker *s = state;
+    if (!(m->flags & GR_MSG_REPLY))
+        return GR_EUNHANDLED;
+    if (gr_request_of(m).corr != 0)
+        probe_stray(ctx, m); /* An answer is no request. */
+    s->handled++;
+    struct rep r = {0};
+    answer_rep(ctx, s, m, 0, NULL, &r);
+    probe_report(ctx, R_ANSWER, &r, sizeof r);
     return GR_CONTINUE;
 }
 
@@ -558,18 +533,23 @@ static inline void asker_terminate(gr_ctx *ctx, void *state,
 {
     (void)state;
     struct rep r = {.why = *why};
-    report(ctx, R_TERM, &r);
+    probe_report(ctx, R_TERM, &r, sizeof r);
 }
 
-static const gr_behaviour asker_b = {
-    .name = "asker",
-    .state_size = sizeof(struct asker),
-    .handle = asker_handle,
-    .terminate = asker_terminate,
-};
+static const struct probe_step asker_steps[] = {{C_ASK, asker_ask},
+                                                {C_COUNTS, asker_counts},
+                                                {C_BAD_ASKS, asker_bad_asks},
+                                                {C_CALL, asker_call},
+                                                {0, NULL}};
+
+static const struct probe_script asker_script = {
+    .steps = asker_steps, .other = asker_other, .terminate = asker_terminate};
+PROBE_BEHAVIOUR(asker_b, "asker", sizeof(struct asker), asker_script);
+
+/* ---- the init_caller ----------------------------------------------------- */
 
 /* An actor that tries gr_call in init and terminate (spawn arg: the
- * target), reporting R_RC each time. */
+ * target), reporting R_RC each time; it takes no commands of its own. */
 struct init_caller {
     gr_ref target;
 };
@@ -583,15 +563,8 @@ static inline int init_caller_init(gr_ctx *ctx, void *state, const void *arg,
         return rc;
     struct rep r = {0};
     call_from_callback(ctx, s->target, &r);
-    report(ctx, R_RC, &r);
+    probe_report(ctx, R_RC, &r, sizeof r);
     return GR_OK;
-}
-
-static inline int init_caller_handle(gr_ctx *ctx, void *state, const gr_msg *m)
-{
-    (void)state;
-    stray(ctx, m);
-    return GR_CONTINUE;
 }
 
 static inline void init_caller_terminate(gr_ctx *ctx, void *state,
@@ -601,16 +574,17 @@ static inline void init_caller_terminate(gr_ctx *ctx, void *state,
     struct init_caller *s = state;
     struct rep r = {0};
     call_from_callback(ctx, s->target, &r);
-    report(ctx, R_RC, &r);
+    probe_report(ctx, R_RC, &r, sizeof r);
 }
 
-static const gr_behaviour init_caller_b = {
-    .name = "init_caller",
-    .state_size = sizeof(struct init_caller),
+static const struct probe_step no_steps[] = {{0, NULL}};
+
+static const struct probe_script init_caller_script = {
+    .steps = no_steps,
     .init = init_caller_init,
-    .handle = init_caller_handle,
-    .terminate = init_caller_terminate,
-};
+    .terminate = init_caller_terminate};
+PROBE_BEHAVIOUR(init_caller_b, "init_caller", sizeof(struct init_caller),
+                init_caller_script);
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -620,8 +594,7 @@ static inline int open_env(unsigned workers)
 {
     if (!env_open_quiet(&E, workers))
         return 0;
-    inbox_ref = gr_inbox_ref(E.inbox);
-    sem_init(&gate, 0, 0);
+    probe_attach(&E);
     for (int i = 0; i < ARGS_MAX; i++)
         set_arg_kind(i, K_CONT);
     return 1;
@@ -630,7 +603,7 @@ static inline int open_env(unsigned workers)
 static inline void close_env(void)
 {
     env_close(&E);
-    sem_destroy(&gate);
+    probe_detach();
 }
 
 static inline gr_ref spawn(const gr_behaviour *b)
@@ -640,49 +613,32 @@ static inline gr_ref spawn(const gr_behaviour *b)
     return r;
 }
 
-/* Receives the next report, whatever its type, into *r and *type. */
+/* Takes the next report, whatever its type, into *r (its sender in
+ * r->self) and *type. */
 static inline int next_rep(struct rep *r, uint32_t *type)
 {
-    gr_msg *m = NULL;
-    if (gr_inbox_recv(E.inbox, &m, WAIT_MS) != GR_OK) {
-        fprintf(stderr, "  no report within %d ms\n", WAIT_MS);
+    gr_msg *m;
+    if (!probe_next(&m))
         return 0;
-    }
     *type = m->type;
     int ok = read_payload(m, r, sizeof *r);
+    r->self = m->from;
+    if (!ok)
+        fprintf(stderr, "  report type %#x (%zu bytes) is no struct rep\n",
+                (unsigned)m->type, m->len);
     gr_msg_free(m);
-    if (ok && *type == R_GOT)
-        fprintf(stderr, "  stray message type %u flags %u\n", (unsigned)r->type,
-                (unsigned)r->flags);
     return ok;
 }
 
-/* Receives the next report, which must be of type, into *r. */
-static inline int take(uint32_t type, struct rep *r)
+/* Takes the next report, which must be of type, into *r (its sender in
+ * r->self). */
+static inline int take_rep(uint32_t type, struct rep *r)
 {
-    uint32_t got;
-    if (!next_rep(r, &got))
+    gr_ref self;
+    if (!probe_take_from(type, r, sizeof *r, &self))
         return 0;
-    if (got != type)
-        fprintf(stderr, "  report type %u, wanted %u\n", (unsigned)got,
-                (unsigned)type);
-    return got == type;
-}
-
-/* Returns 1 if no message reaches the inbox for ms milliseconds. */
-static inline int quiet_for(int ms)
-{
-    gr_msg *m = NULL;
-    if (gr_inbox_recv(E.inbox, &m, ms) == GR_ETIMEDOUT)
-        return 1;
-    fprintf(stderr, "  unexpected report type %u\n", (unsigned)m->type);
-    gr_msg_free(m);
-    return 0;
-}
-
-static inline int cmd(gr_ref to, uint32_t type, const void *data, size_t len)
-{
-    return gr_system_tell(E.sys, GR_REF_NONE, to, type, data, len);
+    r->self = self;
+    return 1;
 }
 
 /* Tells asker to ask as c says and waits for R_ASKED; returns the ask's
@@ -691,7 +647,8 @@ static inline int ask_t(gr_ref asker, struct ask_cmd c, uint64_t *corr,
                         uint64_t *t_asked)
 {
     struct rep r;
-    if (cmd(asker, C_ASK, &c, sizeof c) != GR_OK || !take(R_ASKED, &r))
+    if (probe_tell(asker, C_ASK, &c, sizeof c) != GR_OK ||
+        !take_rep(R_ASKED, &r))
         return GR_ETIMEDOUT;
     if (corr != NULL)
         *corr = r.corr;
@@ -729,7 +686,7 @@ static inline struct ask_cmd ac_then(gr_ref target, uint32_t val, int mode,
 static inline int release(gr_ref callee, uint32_t seed, int keep)
 {
     struct release rel = {seed, keep};
-    return cmd(callee, C_RELEASE, &rel, sizeof rel);
+    return probe_tell(callee, C_RELEASE, &rel, sizeof rel);
 }
 
 static inline uint64_t dead(gr_dead_reason reason)
@@ -776,7 +733,7 @@ static inline void stop_callee(gr_ref callee, const char *text, int64_t detail)
     gr_reason why = gr_reason_of(GR_ESHUTDOWN);
     why.detail = detail;
     snprintf(why.text, sizeof why.text, "%s", text);
-    (void)cmd(callee, C_STOP_WITH, &why, sizeof why);
+    (void)probe_tell(callee, C_STOP_WITH, &why, sizeof why);
 }
 
 /* Callees in the cases that spread asks or calls over several. */

@@ -18,18 +18,18 @@ static void test_callee_gone(void)
     CHECK_EQ(wait_exited(E.sys, 1), 1);
     CHECK_EQ(ask(asker, ac(callee, 1, M_REPLY, 20, K_NONE), NULL), GR_ENOACTOR);
     CHECK_EQ(ask(asker, ac(callee, 2, M_REPLY, 20, K_CONT), NULL), GR_ENOACTOR);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     struct rep r;
-    CHECK_EQ(cmd(asker, C_PROBE, NULL, 0), GR_OK);
-    CHECK(take(R_PROBE, &r));
+    CHECK_EQ(probe_tell(asker, C_COUNTS, NULL, 0), GR_OK);
+    CHECK(take_rep(R_COUNTS, &r));
     CHECK_EQ(r.handled, 0);
     CHECK_EQ(r.conts, 0);
     uint64_t corr;
     CHECK_EQ(ask(asker, ac(live, 3, M_REPLY, 1000, K_NONE), &corr), GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.corr, corr);
     CHECK_EQ(r.val, 6);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -43,16 +43,16 @@ static void test_callee_crashes(void)
     uint64_t corr;
     struct rep r;
     CHECK_EQ(ask(asker, ac(callee, 1, M_CRASH, LONG_MS, K_NONE), &corr), GR_OK);
-    CHECK(take(R_ANSWER, &r));
-    CHECK(is_failure(&r, corr, callee, CODE_CRASH));
+    CHECK(take_rep(R_ANSWER, &r));
+    CHECK(is_failure(&r, corr, callee, PROBE_CRASH));
     CHECK(r.why.flags & GR_REASON_IN_HANDLER);
     CHECK_EQ(r.why.msg_type, Q);
     callee = spawn(&callee_b);
     CHECK_EQ(ask(asker, ac(callee, 7, M_FAIL, LONG_MS, K_NONE), &corr), GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK(is_failure(&r, corr, callee, GR_EFAILED));
     CHECK(strcmp(r.why.text, "boom 7") == 0);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -74,13 +74,13 @@ static void test_callee_exits_holding(void)
     CHECK_EQ(ask(a2, ac(callee, 3, M_HOLD, LONG_MS, K_NONE), &c[2]), GR_OK);
     CHECK_EQ(ask(a2, ac(callee, 4, M_REPLY, LONG_MS, K_NONE), &answered),
              GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.corr, answered);
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     stop_callee(callee, "going", 42);
     int seen[3] = {0};
     for (int k = 0; k < 3; k++) {
-        CHECK(take(R_ANSWER, &r));
+        CHECK(take_rep(R_ANSWER, &r));
         int i = 0;
         while (i < 3 && c[i] != r.corr)
             i++;
@@ -92,26 +92,26 @@ static void test_callee_exits_holding(void)
         CHECK_EQ(r.why.detail, 42);
         CHECK(strcmp(r.why.text, "going") == 0);
     }
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     /* GR_STOP in the request's own handler call. */
     callee = spawn(&callee_b);
     CHECK_EQ(ask(a1, ac(callee, 5, M_STOP, LONG_MS, K_NONE), &c[0]), GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK(is_failure(&r, c[0], callee, GR_OK));
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     /* Answered from terminate. */
     callee = spawn(&callee_b);
-    CHECK_EQ(cmd(callee, C_REPLY_ON_EXIT, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(callee, C_REPLY_ON_EXIT, NULL, 0), GR_OK);
     CHECK_EQ(ask(a1, ac(callee, 6, M_HOLD, LONG_MS, K_NONE), &c[0]), GR_OK);
     CHECK_EQ(ask(a2, ac(callee, 7, M_HOLD, LONG_MS, K_NONE), &c[1]), GR_OK);
     CHECK_EQ(gr_stop(E.sys, callee), GR_OK);
     for (int k = 0; k < 2; k++) {
-        CHECK(take(R_ANSWER, &r));
+        CHECK(take_rep(R_ANSWER, &r));
         CHECK_EQ(r.type, A);
         CHECK(r.corr == c[0] || r.corr == c[1]);
         CHECK_EQ(r.val, r.corr == c[0] ? 12 : 14);
     }
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -122,27 +122,27 @@ static void test_request_queued_at_exit(void)
 {
     CHECK(open_env(2));
     gr_ref asker = spawn(&asker_b);
-    const int want[] = {GR_ESHUTDOWN, GR_EKILLED, CODE_CRASH - 1};
+    const int want[] = {GR_ESHUTDOWN, GR_EKILLED, PROBE_CRASH - 1};
     for (int v = 0; v < 3; v++) {
         gr_ref callee = spawn(&callee_b);
-        int32_t ret = v == 2 ? CODE_CRASH - 1 : GR_CONTINUE;
         struct rep r;
-        CHECK_EQ(cmd(callee, C_BLOCK, &ret, sizeof ret), GR_OK);
-        CHECK(take(R_BLOCKED, &r));
+        CHECK(probe_block(callee));
         if (v == 0)
             CHECK_EQ(gr_stop(E.sys, callee), GR_OK);
         if (v == 1)
             CHECK_EQ(
                 gr_system_exit(E.sys, callee, &(gr_reason){.code = GR_EKILL}),
                 GR_OK);
+        if (v == 2)
+            CHECK_EQ(probe_end(callee, PROBE_CRASH - 1), GR_OK);
         uint64_t corr;
         CHECK_EQ(ask(asker, ac(callee, (uint32_t)v, M_REPLY, LONG_MS, K_NONE),
                      &corr),
                  GR_OK);
-        sem_post(&gate);
-        CHECK(take(R_ANSWER, &r));
+        probe_release(1);
+        CHECK(take_rep(R_ANSWER, &r));
         CHECK(is_failure(&r, corr, callee, want[v]));
-        CHECK(quiet_for(50));
+        CHECK(probe_quiet_for(50));
     }
     close_env();
 }
@@ -159,26 +159,26 @@ static void test_queued_request_full_reason(void)
     for (int v = 0; v < 2; v++) {
         gr_ref callee = spawn(&callee_b);
         uint64_t kept, queued;
-        struct rep r, got[2];
+        struct rep got[2];
         CHECK_EQ(ask(asker, ac(callee, 1, M_HOLD, LONG_MS, K_NONE), &kept),
                  GR_OK);
-        int32_t ret = v == 0 ? GR_CONTINUE : CODE_CRASH;
-        CHECK_EQ(cmd(callee, C_BLOCK, &ret, sizeof ret), GR_OK);
-        CHECK(take(R_BLOCKED, &r));
+        CHECK(probe_block(callee));
         if (v == 0) {
             gr_reason why = gr_reason_of(GR_ESHUTDOWN);
             why.detail = 77;
             snprintf(why.text, sizeof why.text, "drain");
             CHECK_EQ(gr_system_exit(E.sys, callee, &why), GR_OK);
+        } else {
+            CHECK_EQ(probe_end(callee, PROBE_CRASH), GR_OK);
         }
         CHECK_EQ(ask(asker, ac(callee, 2, M_REPLY, LONG_MS, K_NONE), &queued),
                  GR_OK);
-        sem_post(&gate);
-        CHECK(take(R_ANSWER, &got[0]));
-        CHECK(take(R_ANSWER, &got[1]));
+        probe_release(1);
+        CHECK(take_rep(R_ANSWER, &got[0]));
+        CHECK(take_rep(R_ANSWER, &got[1]));
         const struct rep *k = got[0].corr == kept ? &got[0] : &got[1];
         const struct rep *q = got[0].corr == kept ? &got[1] : &got[0];
-        int code = v == 0 ? GR_ESHUTDOWN : CODE_CRASH;
+        int code = v == 0 ? GR_ESHUTDOWN : PROBE_CRASH;
         CHECK(is_failure(k, kept, callee, code));
         CHECK(is_failure(q, queued, callee, code));
         if (v == 0) {
@@ -186,7 +186,7 @@ static void test_queued_request_full_reason(void)
             CHECK(strcmp(k->why.text, "drain") == 0);
         } else {
             CHECK(k->why.flags & GR_REASON_IN_HANDLER);
-            CHECK_EQ(k->why.msg_type, C_BLOCK);
+            CHECK_EQ(k->why.msg_type, PROBE_END);
         }
         if (q->why.flags != k->why.flags ||
             q->why.msg_type != k->why.msg_type ||
@@ -200,7 +200,7 @@ static void test_queued_request_full_reason(void)
                     gr_reason_format(&q->why, qb, sizeof qb));
             differ++;
         }
-        CHECK(quiet_for(50));
+        CHECK(probe_quiet_for(50));
     }
     /* Checked after the shutdown, so that a difference leaks nothing. */
     close_env();
@@ -220,7 +220,7 @@ static void test_asker_exits(void)
     CHECK(open_env(2));
     gr_ref c1 = spawn(&callee_b), c2 = spawn(&callee_b);
     gr_ref c3 = spawn(&callee_b);
-    const int want[] = {GR_ESHUTDOWN, GR_EKILLED, CODE_CRASH};
+    const int want[] = {GR_ESHUTDOWN, GR_EKILLED, PROBE_CRASH};
     for (int how = 0; how < 3; how++) {
         gr_ref asker = spawn(&asker_b);
         struct ask_cmd c[16];
@@ -232,7 +232,7 @@ static void test_asker_exits(void)
         c[15] = ac(c3, 9, M_HOLD, LONG_MS, K_NONE);
         /* The end goes right behind the asks, long before 400 ms. */
         for (int i = 0; i < 16; i++)
-            CHECK_EQ(cmd(asker, C_ASK, &c[i], sizeof c[i]), GR_OK);
+            CHECK_EQ(probe_tell(asker, C_ASK, &c[i], sizeof c[i]), GR_OK);
         if (how == 0)
             CHECK_EQ(gr_stop(E.sys, asker), GR_OK);
         else if (how == 1)
@@ -240,17 +240,16 @@ static void test_asker_exits(void)
                 gr_system_exit(E.sys, asker, &(gr_reason){.code = GR_EKILL}),
                 GR_OK);
         else
-            CHECK_EQ(cmd(asker, C_END, &(int32_t){CODE_CRASH}, sizeof(int32_t)),
-                     GR_OK);
+            CHECK_EQ(probe_end(asker, PROBE_CRASH), GR_OK);
         struct rep r;
         for (int i = 0; i < 16; i++) {
-            CHECK(take(R_ASKED, &r));
+            CHECK(take_rep(R_ASKED, &r));
             CHECK_EQ(r.rc[0], GR_OK);
         }
-        CHECK(take(R_TERM, &r));
+        CHECK(take_rep(R_TERM, &r));
         CHECK_EQ(r.why.code, want[how]);
     }
-    CHECK(quiet_for(600)); /* Past the 400 ms timeouts. */
+    CHECK(probe_quiet_for(600)); /* Past the 400 ms timeouts. */
     uint64_t expired = dead(GR_DL_EXPIRED_REPLY);
     uint64_t no_actor = dead(GR_DL_NO_ACTOR);
     CHECK_EQ(expired, 0);
@@ -258,14 +257,14 @@ static void test_asker_exits(void)
     CHECK_EQ(release(c2, 0, 0), GR_OK);
     for (int i = 0; i < 2; i++) {
         struct rep r;
-        CHECK(take(R_RELEASED, &r));
+        CHECK(take_rep(R_RELEASED, &r));
         CHECK_EQ(r.rc[0], GR_OK);
         CHECK_EQ(r.val, gr_ref_eq(r.self, c1) ? 30 : 15);
     }
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 45), 45);
     CHECK_EQ(dead(GR_DL_NO_ACTOR), no_actor);
     CHECK_EQ(gr_stop(E.sys, c3), GR_OK);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -284,8 +283,8 @@ static void test_bad_arguments(void)
     CHECK(open_env(2));
     gr_ref callee = spawn(&callee_b), asker = spawn(&asker_b);
     struct rep r;
-    CHECK_EQ(cmd(callee, C_TELL_ME, NULL, 0), GR_OK);
-    CHECK(take(R_RC, &r));
+    CHECK_EQ(probe_tell(callee, C_TELL_ME, NULL, 0), GR_OK);
+    CHECK(take_rep(R_RC, &r));
     CHECK_EQ(r.rc[0], GR_EINVAL); /* gr_reply to a tell */
     CHECK_EQ(r.rc[1], 1);         /* gr_request_of a tell: corr 0 */
     CHECK_EQ(r.rc[2], GR_EINVAL); /* gr_reply_to that */
@@ -293,7 +292,7 @@ static void test_bad_arguments(void)
     /* The callee's R_RC and the asker's reports, in any order (the
      * asker's R_ASKED comes before its R_ANSWER). */
     struct ask_cmd c = ac(callee, 9, M_BAD, LONG_MS, K_NONE);
-    CHECK_EQ(cmd(asker, C_ASK, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(asker, C_ASK, &c, sizeof c), GR_OK);
     uint64_t corr = 0;
     for (int i = 0; i < 3; i++) {
         uint32_t type;
@@ -312,15 +311,15 @@ static void test_bad_arguments(void)
             CHECK_EQ(r.val, 18);
         }
     }
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 0);
     /* Bad asks: each would time out within 20 ms if it had been made, and
      * the callee reports any request it gets. */
-    CHECK_EQ(cmd(asker, C_BAD_ASKS, &callee, sizeof callee), GR_OK);
-    CHECK(take(R_RC, &r));
+    CHECK_EQ(probe_tell(asker, C_BAD_ASKS, &callee, sizeof callee), GR_OK);
+    CHECK(take_rep(R_RC, &r));
     for (int k = 0; k < 6; k++)
         CHECK_EQ(r.rc[k], GR_EINVAL);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     /* gr_ask_failed_read on messages that are not failures. */
     gr_reason why;
     gr_msg m = {.type = GR_MSG_ASK_FAILED,
@@ -342,7 +341,7 @@ static void test_bad_arguments(void)
     CHECK_EQ(gr_call(NULL, callee, Q, &q, sizeof q, 100, &reply), GR_EINVAL);
     CHECK_EQ(gr_call(E.sys, callee, Q, &q, sizeof q, 100, NULL), GR_EINVAL);
     CHECK(reply == NULL);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 

@@ -23,7 +23,7 @@ static void test_reply(void)
     struct rep r;
     CHECK_EQ(ask(asker, ac(callee, 21, M_REPLY, 1000, K_NONE), &c1), GR_OK);
     CHECK(c1 != 0);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.corr, c1);
     CHECK_EQ(r.flags, GR_MSG_REPLY);
     CHECK_EQ(r.type, A);
@@ -38,7 +38,7 @@ static void test_reply(void)
     c.q.delay_ms = 300;
     CHECK_EQ(ask(asker, c, &c2), GR_OK);
     CHECK(c2 != 0 && c2 != c1);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.corr, c2);
     CHECK_EQ(r.type, A);
     CHECK_EQ(r.val, 10);
@@ -48,10 +48,10 @@ static void test_reply(void)
     c = ac(callee, 7, M_REPLY, 1000, K_NONE);
     c.no_corr = 1;
     CHECK_EQ(ask(asker, c, NULL), GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK(r.corr != 0 && r.corr != c1 && r.corr != c2);
     CHECK_EQ(r.val, 14);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 0);
     close_env();
 }
@@ -93,7 +93,7 @@ static void test_many_out_of_order(void)
         seen[n] = asked[n] = 0;
         kept += n % 5 != 0;
         per_asker_conts[a] += cont;
-        CHECK_EQ(cmd(askers[a], C_ASK, &cm, sizeof cm), GR_OK);
+        CHECK_EQ(probe_tell(askers[a], C_ASK, &cm, sizeof cm), GR_OK);
     }
     int nasked = 0, nanswered = 0, nreleased = 0;
     uint32_t released = 0;
@@ -144,13 +144,13 @@ static void test_many_out_of_order(void)
         }
     }
     CHECK_EQ(released, kept);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 0);
     /* Each asker's state counted its answers by path. */
     for (int a = 0; a < ASKERS; a++) {
         struct rep r;
-        CHECK_EQ(cmd(askers[a], C_PROBE, NULL, 0), GR_OK);
-        CHECK(take(R_PROBE, &r));
+        CHECK_EQ(probe_tell(askers[a], C_COUNTS, NULL, 0), GR_OK);
+        CHECK(take_rep(R_COUNTS, &r));
         CHECK_EQ(r.conts, per_asker_conts[a]);
         CHECK_EQ(r.handled + r.conts, N_MANY / ASKERS);
     }
@@ -167,11 +167,11 @@ static void test_second_reply(void)
     uint64_t corr;
     struct rep r;
     CHECK_EQ(ask(asker, ac(callee, 4, M_TWICE, LONG_MS, K_NONE), &corr), GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.corr, corr);
     CHECK_EQ(r.val, 8);
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 1), 1);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     uint64_t no_actor = dead(GR_DL_NO_ACTOR);
     CHECK_EQ(ask(asker, ac(callee, 6, M_HOLD, LONG_MS, K_NONE), &corr), GR_OK);
     CHECK_EQ(release(callee, 0, 1), GR_OK); /* Answers, keeps it. */
@@ -189,12 +189,12 @@ static void test_second_reply(void)
         }
     }
     CHECK_EQ(release(callee, 0, 0), GR_OK); /* Again. */
-    CHECK(take(R_RELEASED, &r));
+    CHECK(take_rep(R_RELEASED, &r));
     CHECK_EQ(r.rc[0], GR_OK);
     CHECK_EQ(r.val, 1);
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 2), 2);
     CHECK_EQ(dead(GR_DL_NO_ACTOR), no_actor);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -220,7 +220,7 @@ static void test_timeouts(void)
     /* All at once: the short ones may time out before the last is made. */
     for (int i = 0; i < N; i++) {
         struct ask_cmd c = ac(callee, (uint32_t)i, M_HOLD, tmo[i], K_NONE);
-        CHECK_EQ(cmd(asker, C_ASK, &c, sizeof c), GR_OK);
+        CHECK_EQ(probe_tell(asker, C_ASK, &c, sizeof c), GR_OK);
     }
     for (int nasked = 0, nanswered = 0; nasked < N || nanswered < N;) {
         struct rep r;
@@ -251,7 +251,7 @@ static void test_timeouts(void)
         CHECK_EQ(r.read_rc, GR_EINVAL);
         CHECK(r.t - t_asked[i] >= tmo[i] * 1000000u);
     }
-    CHECK(quiet_for(QUIET_MS)); /* Each once. */
+    CHECK(probe_quiet_for(QUIET_MS)); /* Each once. */
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 0);
     uint64_t no_actor = dead(GR_DL_NO_ACTOR);
     CHECK_EQ(release(callee, 7, 0), GR_OK);
@@ -271,7 +271,7 @@ static void test_timeouts(void)
     }
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, N), N);
     CHECK_EQ(dead(GR_DL_NO_ACTOR), no_actor);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -284,12 +284,11 @@ static void test_late_reply_while_busy(void)
     gr_ref callee = spawn(&callee_b), asker = spawn(&asker_b);
     uint64_t corr = 0, t_asked = 0;
     struct rep r;
-    int32_t ret = GR_CONTINUE;
     /* The callee reports that it holds the request before the asker is
      * blocked: an actor woken by a send may wait in its sender's worker,
      * which the blocked handler would then hold up. */
     struct ask_cmd c = ac(callee, 1, M_HOLD_TELL, 30, K_NONE);
-    CHECK_EQ(cmd(asker, C_ASK, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(asker, C_ASK, &c, sizeof c), GR_OK);
     for (int i = 0; i < 2; i++) {
         uint32_t type;
         CHECK(next_rep(&r, &type));
@@ -301,8 +300,7 @@ static void test_late_reply_while_busy(void)
             CHECK_EQ(type, R_HELD);
         }
     }
-    CHECK_EQ(cmd(asker, C_BLOCK, &ret, sizeof ret), GR_OK);
-    CHECK(take(R_BLOCKED, &r));
+    CHECK(probe_block(asker));
     /* The timeout reaches the busy asker's mailbox first; then, well past
      * the timeout (100 ms: the runtime may notice a timeout a little late,
      * never early), the reply (the callee's report says it was sent). */
@@ -311,15 +309,16 @@ static void test_late_reply_while_busy(void)
     if (now < late)
         sleep_us((long)((late - now) / 1000u));
     int replied = timed_out && release(callee, 0, 0) == GR_OK &&
-                  take(R_RELEASED, &r) && r.val == 1 && wait_depth(asker, 2);
-    sem_post(&gate);
+                  take_rep(R_RELEASED, &r) && r.val == 1 &&
+                  wait_depth(asker, 2);
+    probe_release(1);
     CHECK(timed_out);
     CHECK(replied);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.corr, corr);
     CHECK_EQ(r.type, GR_MSG_TIMEOUT);
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 1), 1);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -343,7 +342,7 @@ static void test_many_timeouts(void)
         seen[n] = asked[n] = 0;
         struct ask_cmd c =
             ac(callee, (uint32_t)n, M_IGNORE, tmo[n], n % 2 ? K_CONT : K_NONE);
-        CHECK_EQ(cmd(askers[n % T_ASKERS], C_ASK, &c, sizeof c), GR_OK);
+        CHECK_EQ(probe_tell(askers[n % T_ASKERS], C_ASK, &c, sizeof c), GR_OK);
     }
     int nasked = 0, nanswered = 0;
     while (nasked < N_TMO || nanswered < N_TMO) {
@@ -376,7 +375,7 @@ static void test_many_timeouts(void)
         CHECK_EQ(r.via_cont, i % 2);
         CHECK(r.t - t_asked[i] >= tmo[i] * 1000000u);
     }
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -401,7 +400,7 @@ static void test_reply_races_timeout(void)
         struct ask_cmd c =
             ac(callee, (uint32_t)n, M_DEFER, tmo[n], n % 2 ? K_CONT : K_NONE);
         c.q.delay_ms = (uint32_t)(tmo[n] - 2 + (uint64_t)n % 5);
-        CHECK_EQ(cmd(askers[n % T_ASKERS], C_ASK, &c, sizeof c), GR_OK);
+        CHECK_EQ(probe_tell(askers[n % T_ASKERS], C_ASK, &c, sizeof c), GR_OK);
     }
     int nasked = 0, nanswered = 0;
     uint64_t timeouts = 0;
@@ -441,7 +440,7 @@ static void test_reply_races_timeout(void)
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, timeouts), timeouts);
     sleep_ms(50); /* The longest deferral is 17 ms. */
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), timeouts);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -460,7 +459,7 @@ static void test_continuations(void)
     struct rep r;
     CHECK_EQ(ask(asker, ac_then(callee, 3, M_REPLY, 1000, 1, K_CONT), &corr),
              GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.via_cont, 1);
     CHECK_EQ(r.arg_idx, 1);
     CHECK_EQ(r.state_ok, 1);
@@ -475,7 +474,7 @@ static void test_continuations(void)
     CHECK_EQ(ask_t(asker, ac_then(callee, 4, M_HOLD, 30, 2, K_CONT), &corr,
                    &t_asked),
              GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.via_cont, 1);
     CHECK_EQ(r.arg_idx, 2);
     CHECK_EQ(r.state_ok, 1);
@@ -488,15 +487,15 @@ static void test_continuations(void)
     CHECK_EQ(
         ask(asker, ac_then(crasher, 5, M_CRASH, LONG_MS, 3, K_CONT), &corr),
         GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.via_cont, 1);
     CHECK_EQ(r.arg_idx, 3);
     CHECK_EQ(r.state_ok, 1);
-    CHECK(is_failure(&r, corr, crasher, CODE_CRASH));
+    CHECK(is_failure(&r, corr, crasher, PROBE_CRASH));
     CHECK_EQ(r.conts, 3);
     /* A plain ask beside them. */
     CHECK_EQ(ask(asker, ac(callee, 6, M_REPLY, 1000, K_NONE), &corr), GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.via_cont, 0);
     CHECK_EQ(r.corr, corr);
     CHECK_EQ(r.handled, 1);
@@ -504,24 +503,24 @@ static void test_continuations(void)
     /* A continuation that asks again, with a continuation. */
     CHECK_EQ(ask(asker, ac_then(callee, 7, M_REPLY, 1000, 4, K_CHAIN), &corr),
              GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.corr, corr);
     CHECK_EQ(r.arg_idx, 4);
     CHECK_EQ(r.val, 14);
     CHECK_EQ(r.rc[0], GR_OK);
     uint64_t corr2 = r.corr2;
     CHECK(corr2 != 0 && corr2 != corr);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.via_cont, 1);
     CHECK_EQ(r.corr, corr2);
     CHECK_EQ(r.arg_idx, 5);
     CHECK_EQ(r.val, 16);
     CHECK_EQ(r.state_ok, 1);
-    CHECK_EQ(cmd(asker, C_PROBE, NULL, 0), GR_OK);
-    CHECK(take(R_PROBE, &r));
+    CHECK_EQ(probe_tell(asker, C_COUNTS, NULL, 0), GR_OK);
+    CHECK(take_rep(R_COUNTS, &r));
     CHECK_EQ(r.handled, 1);
     CHECK_EQ(r.conts, 5);
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 
@@ -536,7 +535,7 @@ static void test_continuation_ends_asker(void)
         int mode, kind, code;
     } v[] = {{M_REPLY, K_STOP, GR_OK},
              {M_HOLD, K_STOP_WITH, GR_ESHUTDOWN},
-             {M_CRASH, K_CRASH, CODE_CRASH},
+             {M_CRASH, K_CRASH, PROBE_CRASH},
              {M_REPLY, K_FAIL, GR_EFAILED}};
     for (int i = 0; i < 4; i++) {
         gr_ref asker = spawn(&asker_b), callee = spawn(&callee_b);
@@ -547,10 +546,10 @@ static void test_continuation_ends_asker(void)
                      ac_then(callee, 1, v[i].mode, timeout, i + 1, v[i].kind),
                      &corr),
                  GR_OK);
-        CHECK(take(R_ANSWER, &r));
+        CHECK(take_rep(R_ANSWER, &r));
         CHECK_EQ(r.via_cont, 1);
         CHECK_EQ(r.corr, corr);
-        CHECK(take(R_TERM, &r));
+        CHECK(take_rep(R_TERM, &r));
         CHECK(gr_ref_eq(r.self, asker));
         CHECK_EQ(r.why.code, v[i].code);
         if (v[i].kind == K_STOP_WITH)
@@ -560,7 +559,7 @@ static void test_continuation_ends_asker(void)
         if (v[i].kind == K_FAIL)
             CHECK(strcmp(r.why.text, "cont failed") == 0);
     }
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     close_env();
 }
 

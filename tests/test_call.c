@@ -89,7 +89,7 @@ static void test_call_threads(void)
         CHECK(corrs[i] != corrs[i - 1]);
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 0);
     CHECK_EQ(dead(GR_DL_NO_ACTOR), 0);
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     close_env();
 }
 
@@ -111,7 +111,7 @@ static void test_call_timeout(void)
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 0);
     struct rep r;
     CHECK_EQ(release(callee, 0, 0), GR_OK);
-    CHECK(take(R_RELEASED, &r));
+    CHECK(take_rep(R_RELEASED, &r));
     CHECK_EQ(r.rc[0], GR_OK);
     CHECK_EQ(r.val, 1);
     CHECK_EQ(wait_dead_settled(E.sys, GR_DL_EXPIRED_REPLY, 1), 1);
@@ -133,7 +133,7 @@ static void test_call_timeout(void)
         CHECK(ok);
         CHECK_EQ(v, 2 * q.val);
     }
-    CHECK(quiet_for(QUIET_MS));
+    CHECK(probe_quiet_for(QUIET_MS));
     CHECK_EQ(dead(GR_DL_EXPIRED_REPLY), 1);
     /* Zero: no waiting for a reply that takes 100 ms (it expires). */
     q = (struct q){.val = 9, .mode = M_DEFER, .delay_ms = 100};
@@ -175,7 +175,7 @@ static void test_call_never_early(void)
             shortest = took < shortest ? took : shortest;
         }
     }
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     close_env();
     CHECK_EQ(early, 0);
 }
@@ -225,7 +225,7 @@ static void test_call_callee_fails(void)
     j = (struct call_job){.target = spawn(&callee_b),
                           .q = {.val = 1, .mode = M_HOLD_TELL}};
     CHECK(pthread_create(&j.th, NULL, call_job_run, &j) == 0);
-    int got = take(R_HELD, &r);
+    int got = take_rep(R_HELD, &r);
     (void)gr_stop(E.sys, j.target);
     pthread_join(j.th, NULL);
     CHECK(got);
@@ -234,11 +234,9 @@ static void test_call_callee_fails(void)
     CHECK(j.ns < WAIT_MS * 1000000ull);
     /* Queued behind a stop, then behind a kill. */
     for (int v = 0; v < 2; v++) {
-        int32_t ret = GR_CONTINUE;
         j = (struct call_job){.target = spawn(&callee_b),
                               .q = {.val = 1, .mode = M_REPLY}};
-        CHECK_EQ(cmd(j.target, C_BLOCK, &ret, sizeof ret), GR_OK);
-        CHECK(take(R_BLOCKED, &r));
+        CHECK(probe_block(j.target));
         if (v == 0)
             CHECK_EQ(gr_stop(E.sys, j.target), GR_OK);
         else
@@ -247,14 +245,14 @@ static void test_call_callee_fails(void)
                 GR_OK);
         CHECK(pthread_create(&j.th, NULL, call_job_run, &j) == 0);
         got = wait_depth(j.target, 2); /* The request behind the signal. */
-        sem_post(&gate);
+        probe_release(1);
         pthread_join(j.th, NULL);
         CHECK(got);
         CHECK_EQ(j.rc, GR_ENOACTOR);
         CHECK(j.reply == NULL);
         CHECK(j.ns < WAIT_MS * 1000000ull);
     }
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     close_env();
 }
 
@@ -266,18 +264,18 @@ static void test_call_in_callbacks(void)
     gr_ref callee = spawn(&callee_b), target = spawn(&callee_b);
     gr_ref asker = spawn(&asker_b);
     struct rep r;
-    CHECK_EQ(cmd(callee, C_CALL, &target, sizeof target), GR_OK);
-    CHECK(take(R_RC, &r));
+    CHECK_EQ(probe_tell(callee, C_CALL, &target, sizeof target), GR_OK);
+    CHECK(take_rep(R_RC, &r));
     CHECK_EQ(r.rc[0], GR_EWRONGTHREAD);
     CHECK_EQ(r.rc[1], 1);
-    CHECK_EQ(cmd(asker, C_CALL, &target, sizeof target), GR_OK);
-    CHECK(take(R_RC, &r));
+    CHECK_EQ(probe_tell(asker, C_CALL, &target, sizeof target), GR_OK);
+    CHECK(take_rep(R_RC, &r));
     CHECK_EQ(r.rc[0], GR_EWRONGTHREAD);
     CHECK_EQ(r.rc[1], 1);
     /* In a continuation (its gr_call goes to the answering callee). */
     CHECK_EQ(ask(asker, ac_then(target, 1, M_REPLY, 1000, 1, K_CALL), NULL),
              GR_OK);
-    CHECK(take(R_ANSWER, &r));
+    CHECK(take_rep(R_ANSWER, &r));
     CHECK_EQ(r.via_cont, 1);
     CHECK_EQ(r.rc[0], GR_EWRONGTHREAD);
     CHECK_EQ(r.rc[1], 1);
@@ -286,14 +284,14 @@ static void test_call_in_callbacks(void)
     CHECK_EQ(
         gr_system_spawn(E.sys, &init_caller_b, &target, sizeof target, &ic),
         GR_OK);
-    CHECK(take(R_RC, &r));
+    CHECK(take_rep(R_RC, &r));
     CHECK_EQ(r.rc[0], GR_EWRONGTHREAD);
     CHECK_EQ(r.rc[1], 1);
     CHECK_EQ(gr_stop(E.sys, ic), GR_OK);
-    CHECK(take(R_RC, &r));
+    CHECK(take_rep(R_RC, &r));
     CHECK_EQ(r.rc[0], GR_EWRONGTHREAD);
     CHECK_EQ(r.rc[1], 1);
-    CHECK(quiet_for(QUIET_MS)); /* The target got no request. */
+    CHECK(probe_quiet_for(QUIET_MS)); /* The target got no request. */
     close_env();
 }
 
