@@ -129,6 +129,14 @@ static inline void probe_gate_wait(void)
         ;
 }
 
+/* Reports PROBE_BLOCKED and waits at the gate: PROBE_BLOCK's work, for a
+ * step that waits at the gate and then goes on in the same handler call. */
+static inline void probe_block_here(gr_ctx *ctx)
+{
+    probe_report(ctx, PROBE_BLOCKED, NULL, 0);
+    probe_gate_wait();
+}
+
 /* Runs a common command; returns 1 and stores the handler's code in *rc,
  * or 0 if m is not one. */
 static inline int probe_common(gr_ctx *ctx, void *state, const gr_msg *m,
@@ -137,8 +145,7 @@ static inline int probe_common(gr_ctx *ctx, void *state, const gr_msg *m,
     *rc = GR_CONTINUE;
     switch (m->type) {
     case PROBE_BLOCK:
-        probe_report(ctx, PROBE_BLOCKED, NULL, 0);
-        probe_gate_wait();
+        probe_block_here(ctx);
         return 1;
     case PROBE_END: {
         int32_t code;

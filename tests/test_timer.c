@@ -39,23 +39,23 @@ static void test_after(void)
     CHECK_EQ(st.rc, GR_OK);
     CHECK(st.id != 0);
     struct fired f;
-    CHECK(take(R_FIRED, &f, sizeof f)); /* Within WAIT_MS. */
+    CHECK(probe_take(R_FIRED, &f, sizeof f)); /* Within WAIT_MS. */
     CHECK(fired_is(&f, a, st.id, T_TICK));
     CHECK_EQ(f.tag, 7);
     CHECK_EQ(f.len, sizeof(struct tick));
     CHECK(f.t_ns - st.t0_ns >= 80000000u);
-    CHECK(quiet_for(200)); /* Exactly one. */
+    CHECK(probe_quiet_for(200)); /* Exactly one. */
 
     /* No payload, another type. */
     struct start_cmd e = {.ms = 20, .type = T_OTHER, .empty = 1};
     struct started st2 = start_on(a, &e);
     CHECK_EQ(st2.rc, GR_OK);
     CHECK(st2.id != 0 && st2.id != st.id);
-    CHECK(take(R_FIRED, &f, sizeof f));
+    CHECK(probe_take(R_FIRED, &f, sizeof f));
     CHECK(fired_is(&f, a, st2.id, T_OTHER));
     CHECK_EQ(f.len, 0);
     CHECK(f.t_ns - st2.t0_ns >= 20000000u);
-    CHECK(quiet_for(100));
+    CHECK(probe_quiet_for(100));
     CHECK_EQ(total_dead(), 0);
     close_env();
 }
@@ -74,10 +74,10 @@ static void test_zero_and_init(void)
     struct started st = start_on(a, &z);
     CHECK_EQ(st.rc, GR_OK);
     struct fired f;
-    CHECK(take(R_FIRED, &f, sizeof f));
+    CHECK(probe_take(R_FIRED, &f, sizeof f));
     CHECK(fired_is(&f, a, st.id, T_TICK));
     CHECK_EQ(f.tag, 1);
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
 
     /* From init: a 0 ms one (tag 900) and a 30 ms one (tag 901). The
      * second round spawns from a handler, so init runs on a worker. */
@@ -89,24 +89,24 @@ static void test_zero_and_init(void)
             CHECK_EQ(gr_system_spawn(E.sys, &tm_b, &arg, sizeof arg, &b),
                      GR_OK);
         } else {
-            CHECK_EQ(cmd(a, C_SPAWN, &arg, sizeof arg), GR_OK);
+            CHECK_EQ(probe_tell(a, C_SPAWN, &arg, sizeof arg), GR_OK);
         }
         struct started s0, s1;
-        CHECK(take(R_STARTED, &s0, sizeof s0));
-        CHECK(take(R_STARTED, &s1, sizeof s1));
+        CHECK(probe_take(R_STARTED, &s0, sizeof s0));
+        CHECK(probe_take(R_STARTED, &s1, sizeof s1));
         CHECK_EQ(s0.rc, GR_OK);
         CHECK_EQ(s1.rc, GR_OK);
         /* Round 1: the spawn's report comes from a, in any order with the
          * child's firings (it runs on another worker at once). */
         int seen = 0, spawn_rc = round == 0 ? GR_OK : 1;
         while (seen != 3 || spawn_rc == 1) {
-            gr_msg *m = NULL;
-            CHECK_EQ(gr_inbox_recv(E.inbox, &m, WAIT_MS), GR_OK);
-            struct rc_rep r;
+            gr_msg *m;
+            CHECK(probe_next(&m));
+            int32_t rc;
             int ok = 0;
-            if (m->type == R_RC && spawn_rc == 1 &&
-                read_payload(m, &r, sizeof r)) {
-                spawn_rc = r.rc;
+            if (m->type == PROBE_RC && spawn_rc == 1 &&
+                read_payload(m, &rc, sizeof rc)) {
+                spawn_rc = rc;
                 ok = 1;
             } else if (m->type == R_FIRED) {
                 ok = read_payload(m, &f, sizeof f);
@@ -114,7 +114,7 @@ static void test_zero_and_init(void)
             uint32_t type = m->type;
             gr_msg_free(m);
             CHECK(ok);
-            if (type == R_RC)
+            if (type == PROBE_RC)
                 continue;
             if (gr_ref_is_none(b))
                 b = f.self;
@@ -128,7 +128,7 @@ static void test_zero_and_init(void)
         CHECK_EQ(spawn_rc, GR_OK);
         CHECK_EQ(seen, 3);
         CHECK(!gr_ref_eq(a, b));
-        CHECK(quiet_for(60));
+        CHECK(probe_quiet_for(60));
     }
     close_env();
 }
@@ -147,25 +147,25 @@ static void test_every(void)
     CHECK_EQ(st.rc, GR_OK);
     for (uint64_t k = 1; k <= 6; k++) {
         struct fired f;
-        CHECK(take(R_FIRED, &f, sizeof f));
+        CHECK(probe_take(R_FIRED, &f, sizeof f));
         CHECK(fired_is(&f, a, st.id, T_TICK));
         CHECK_EQ(f.tag, 3);
         CHECK(f.t_ns - st.t0_ns >= k * 20000000u);
     }
-    struct rc_rep r;
-    CHECK_EQ(cmd(a, C_CANCEL, &st.id, sizeof st.id), GR_OK);
+    struct cancelled r;
+    CHECK_EQ(probe_tell(a, C_CANCEL, &st.id, sizeof st.id), GR_OK);
     /* Firings handled before the cancel may come before its report. */
-    CHECK(drain_until(R_RC, &r, sizeof r, NULL, 0));
+    CHECK(drain_until(R_CANCELLED, &r, sizeof r));
     CHECK_EQ(r.rc, GR_OK);
-    CHECK(quiet_for(150));
+    CHECK(probe_quiet_for(150));
     CHECK_EQ(cancel_on(a, st.id), GR_ENOTFOUND);
 
     uint64_t max = 0; /* No payload-size cases. */
-    CHECK_EQ(cmd(a, C_BAD, &max, sizeof max), GR_OK);
+    CHECK_EQ(probe_tell(a, C_BAD, &max, sizeof max), GR_OK);
     struct bad b;
-    CHECK(take(R_BAD, &b, sizeof b));
+    CHECK(probe_take(R_BAD, &b, sizeof b));
     CHECK_EQ(b.rc[7], GR_EINVAL); /* gr_timer_every(ms = 0) */
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     close_env();
 }
 
@@ -186,9 +186,9 @@ static void test_cancel_stops_firing(void)
     sleep_ms(200);
     uint64_t live = stats_of(E.sys).sent - s0;
     CHECK(live >= 10); /* The measure can see a live timer. */
-    struct rc_rep r;
-    CHECK_EQ(cmd(a, C_CANCEL, &st.id, sizeof st.id), GR_OK);
-    CHECK(drain_until(R_RC, &r, sizeof r, NULL, 0));
+    struct cancelled r;
+    CHECK_EQ(probe_tell(a, C_CANCEL, &st.id, sizeof st.id), GR_OK);
+    CHECK(drain_until(R_CANCELLED, &r, sizeof r));
     CHECK_EQ(r.rc, GR_OK);
     sleep_ms(50); /* One may have been on its way. */
     uint64_t s1 = stats_of(E.sys).sent;
@@ -198,7 +198,7 @@ static void test_cancel_stops_firing(void)
         fprintf(stderr, "  sent moved by %llu after the cancel (%llu live)\n",
                 (unsigned long long)after, (unsigned long long)live);
     CHECK(after <= 1);
-    CHECK(quiet_for(20));
+    CHECK(probe_quiet_for(20));
     close_env();
 }
 
@@ -216,9 +216,9 @@ static void test_cancel_queued(void)
      * 1, 3, 5 and periodic 6, 8. */
     const uint32_t mask = 1u << 1 | 1u << 3 | 1u << 5 | 1u << 6 | 1u << 8;
     struct queue_cmd c = {.n_once = 6, .n_every = 3, .cancel_mask = mask};
-    CHECK_EQ(cmd(a, C_QUEUE, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(a, C_QUEUE, &c, sizeof c), GR_OK);
     struct queued q;
-    CHECK(take(R_QUEUED, &q, sizeof q));
+    CHECK(probe_take(R_QUEUED, &q, sizeof q));
     CHECK_EQ(q.rc_start, GR_OK);
     CHECK(q.depth_once >= 6);
     CHECK(q.depth_all >= 6 + 4 * 3);
@@ -233,20 +233,20 @@ static void test_cancel_queued(void)
     for (;;) {
         /* After a while, cancel periodic 7 too; read up to its report. */
         if (!cancel_sent && test_now() >= end && every7 >= 5) {
-            CHECK_EQ(cmd(a, C_CANCEL, &q.id[7], sizeof q.id[7]), GR_OK);
+            CHECK_EQ(probe_tell(a, C_CANCEL, &q.id[7], sizeof q.id[7]), GR_OK);
             cancel_sent = 1;
         }
-        gr_msg *m = NULL;
-        CHECK_EQ(gr_inbox_recv(E.inbox, &m, WAIT_MS), GR_OK);
+        gr_msg *m;
+        CHECK(probe_next(&m));
         struct fired f;
-        struct rc_rep r;
+        struct cancelled r;
         uint32_t type = m->type;
-        int ok = type == R_RC
+        int ok = type == R_CANCELLED
                      ? cancel_sent && read_payload(m, &r, sizeof r)
                      : type == R_FIRED && read_payload(m, &f, sizeof f);
         gr_msg_free(m);
         CHECK(ok);
-        if (type == R_RC) {
+        if (type == R_CANCELLED) {
             CHECK_EQ(r.rc, GR_OK);
             break;
         }
@@ -260,11 +260,11 @@ static void test_cancel_queued(void)
     }
     for (int k = 0; k < 6; k++)
         CHECK_EQ(once[k], (mask >> k & 1) ? 0 : 1);
-    CHECK(quiet_for(100));
+    CHECK(probe_quiet_for(100));
     /* Every one is dead now: handled, cancelled, or cancelled twice. */
     for (int k = 0; k < 9; k++)
         CHECK_EQ(cancel_on(a, q.id[k]), GR_ENOTFOUND);
-    CHECK(quiet_for(20));
+    CHECK(probe_quiet_for(20));
     CHECK_EQ(total_dead(), 0);
     close_env();
 }
@@ -284,7 +284,7 @@ static void test_cancel_codes(void)
     struct start_cmd s = {.ms = 1, .tag = 1, .type = T_TICK};
     struct started st = start_on(a, &s);
     CHECK_EQ(st.rc, GR_OK);
-    CHECK(take(R_FIRED, &f, sizeof f));
+    CHECK(probe_take(R_FIRED, &f, sizeof f));
     CHECK_EQ(f.corr, st.id);
     CHECK_EQ(cancel_on(a, st.id), GR_ENOTFOUND);
     /* Live, then cancelled twice. */
@@ -300,31 +300,31 @@ static void test_cancel_codes(void)
     struct start_cmd p = {.ms = 5, .tag = 2, .type = T_TICK, .every = 1};
     st = start_on(a, &p);
     CHECK_EQ(st.rc, GR_OK);
-    CHECK(take(R_FIRED, &f, sizeof f));
-    CHECK(take(R_FIRED, &f, sizeof f));
-    struct rc_rep r;
-    CHECK_EQ(cmd(a, C_CANCEL, &st.id, sizeof st.id), GR_OK);
-    CHECK(drain_until(R_RC, &r, sizeof r, NULL, 0));
+    CHECK(probe_take(R_FIRED, &f, sizeof f));
+    CHECK(probe_take(R_FIRED, &f, sizeof f));
+    struct cancelled r;
+    CHECK_EQ(probe_tell(a, C_CANCEL, &st.id, sizeof st.id), GR_OK);
+    CHECK(drain_until(R_CANCELLED, &r, sizeof r));
     CHECK_EQ(r.rc, GR_OK);
     CHECK_EQ(cancel_on(a, st.id), GR_ENOTFOUND);
-    CHECK(quiet_for(30));
+    CHECK(probe_quiet_for(30));
     /* b's live timer: a cannot cancel it, and it still fires for b. */
     s.ms = 100;
     s.tag = 5;
     st = start_on(b, &s);
     CHECK_EQ(st.rc, GR_OK);
     CHECK_EQ(cancel_on(a, st.id), GR_ENOTFOUND);
-    CHECK(take(R_FIRED, &f, sizeof f));
+    CHECK(probe_take(R_FIRED, &f, sizeof f));
     CHECK(fired_is(&f, b, st.id, T_TICK));
     CHECK_EQ(f.tag, 5);
     /* id 0; NULL ctx (callable from anywhere: it only returns). */
     uint64_t max = 0;
-    CHECK_EQ(cmd(a, C_BAD, &max, sizeof max), GR_OK);
+    CHECK_EQ(probe_tell(a, C_BAD, &max, sizeof max), GR_OK);
     struct bad bad;
-    CHECK(take(R_BAD, &bad, sizeof bad));
+    CHECK(probe_take(R_BAD, &bad, sizeof bad));
     CHECK_EQ(bad.rc[8], GR_EINVAL);
     CHECK_EQ(gr_timer_cancel(NULL, 1), GR_EINVAL);
-    CHECK(quiet_for(50));
+    CHECK(probe_quiet_for(50));
     close_env();
 }
 
@@ -363,16 +363,16 @@ static void test_die_with_owner(void)
                               .tag = 100};
         struct many_cmd m2 = {.n_every = 5, .every_ms = 50, .tag = 200};
         struct started st;
-        CHECK_EQ(cmd(a, C_MANY, &m0, sizeof m0), GR_OK);
-        CHECK(drain_until(R_STARTED, &st, sizeof st, NULL, 0));
+        CHECK_EQ(probe_tell(a, C_MANY, &m0, sizeof m0), GR_OK);
+        CHECK(drain_until(R_STARTED, &st, sizeof st));
         CHECK_EQ(st.rc, GR_OK);
         CHECK_EQ(st.count, 20);
-        CHECK_EQ(cmd(a, C_MANY, &m1, sizeof m1), GR_OK);
-        CHECK(drain_until(R_STARTED, &st, sizeof st, NULL, 0));
+        CHECK_EQ(probe_tell(a, C_MANY, &m1, sizeof m1), GR_OK);
+        CHECK(drain_until(R_STARTED, &st, sizeof st));
         CHECK_EQ(st.rc, GR_OK);
         CHECK_EQ(st.count, 50);
-        CHECK_EQ(cmd(a, C_MANY, &m2, sizeof m2), GR_OK);
-        CHECK(drain_until(R_STARTED, &st, sizeof st, NULL, 0));
+        CHECK_EQ(probe_tell(a, C_MANY, &m2, sizeof m2), GR_OK);
+        CHECK(drain_until(R_STARTED, &st, sizeof st));
         CHECK_EQ(st.count, 5);
         /* Hold the actor; the periodic timers queue messages meanwhile. */
         struct hold_cmd h = {.gate = 1,
@@ -381,8 +381,8 @@ static void test_die_with_owner(void)
                                     : how == HOW_FAIL   ? END_FAIL
                                     : how == HOW_NORMAL ? END_STOP
                                                         : END_CONTINUE};
-        CHECK_EQ(cmd(a, C_HOLD, &h, sizeof h), GR_OK);
-        CHECK(drain_until(R_HELD, NULL, 0, NULL, 0));
+        CHECK_EQ(probe_tell(a, C_HOLD, &h, sizeof h), GR_OK);
+        CHECK(drain_until(PROBE_BLOCKED, NULL, 0));
         if (how == HOW_STOP || how == HOW_KILL) {
             uint64_t d = wait_depth(a, 10);
             const gr_reason kill = gr_reason_of(GR_EKILL);
@@ -393,13 +393,13 @@ static void test_die_with_owner(void)
             /* Timer messages behind the stop or kill too. */
             CHECK(wait_depth(a, d + 11) >= d + 11);
         }
-        sem_post(&gate);
-        struct rc_rep r;
-        CHECK(drain_until(R_RC, &r, sizeof r, NULL, 0));
-        CHECK(r.id >= 30); /* Queued behind the handler as it ended. */
+        probe_release(1);
+        uint64_t depth;
+        CHECK(drain_until(R_DEPTH, &depth, sizeof depth));
+        CHECK(depth >= 30); /* Queued behind the handler as it ended. */
         struct term t;
-        CHECK(drain_until(R_TERM, &t, sizeof t, NULL, 0));
-        const int why[HOW_COUNT] = {GR_ESHUTDOWN, GR_EKILLED, CODE_CRASH,
+        CHECK(drain_until(R_TERM, &t, sizeof t));
+        const int why[HOW_COUNT] = {GR_ESHUTDOWN, GR_EKILLED, PROBE_CRASH,
                                     GR_EFAILED, GR_OK};
         CHECK_EQ(t.why, why[how]);
         if (arg.term_timers) {
@@ -407,7 +407,7 @@ static void test_die_with_owner(void)
             CHECK_EQ(t.rc_every, GR_OK);
         }
         /* Past every due time: nothing more, no dead letters. */
-        CHECK(quiet_for(400));
+        CHECK(probe_quiet_for(400));
         CHECK_EQ(total_dead(), 0);
     }
 
@@ -417,14 +417,14 @@ static void test_die_with_owner(void)
     CHECK_EQ(gr_system_spawn(E.sys, &tm_b, &fail, sizeof fail, &dead),
              GR_EINVAL);
     struct started st;
-    CHECK(take(R_STARTED, &st, sizeof st));
+    CHECK(probe_take(R_STARTED, &st, sizeof st));
     CHECK_EQ(st.rc, GR_OK);
-    CHECK(take(R_STARTED, &st, sizeof st));
+    CHECK(probe_take(R_STARTED, &st, sizeof st));
     CHECK_EQ(st.rc, GR_OK);
     /* A fresh actor, perhaps in the same slot, gets none of it. */
     gr_ref fresh = spawn_tm(NULL);
     CHECK(!gr_ref_is_none(fresh));
-    CHECK(quiet_for(150));
+    CHECK(probe_quiet_for(150));
     CHECK_EQ(total_dead(), 0);
     close_env(); /* ASan: every timer and timer map freed. */
 }
@@ -450,7 +450,7 @@ static void test_thousands(void)
         struct crowd_cmd c = {.seed = 0x9e3779b97f4a7c15u * (uint64_t)(i + 1),
                               .n = n,
                               .max_ms = CROWD_MAX_MS};
-        CHECK_EQ(cmd(who[i], C_CROWD, &c, sizeof c), GR_OK);
+        CHECK_EQ(probe_tell(who[i], C_CROWD, &c, sizeof c), GR_OK);
     }
     struct counts c[CROWDS];
     struct watch w;
@@ -458,11 +458,11 @@ static void test_thousands(void)
     int settled = 0;
     for (;;) {
         for (int i = 0; i < CROWDS; i++)
-            CHECK_EQ(cmd(who[i], C_REPORT, NULL, 0), GR_OK);
+            CHECK_EQ(probe_tell(who[i], C_REPORT, NULL, 0), GR_OK);
         int all = 1;
         for (int i = 0; i < CROWDS; i++) {
-            gr_msg *m = NULL;
-            CHECK_EQ(gr_inbox_recv(E.inbox, &m, WAIT_MS), GR_OK);
+            gr_msg *m;
+            CHECK(probe_next(&m));
             int k = 0;
             while (k < CROWDS && !gr_ref_eq(who[k], m->from))
                 k++;
@@ -511,7 +511,7 @@ static void test_thousands(void)
     /* About half were cancelled (a quarter at once, most of the later
      * quarter in time). */
     CHECK(cancelled >= CROWDS * n / 4);
-    CHECK(quiet_for(20));
+    CHECK(probe_quiet_for(20));
     CHECK_EQ(total_dead(), 0);
     close_env();
 }
@@ -534,14 +534,14 @@ static void test_cancel_race(void)
                               .per_batch = 250,
                               .seed = 12345u + (uint64_t)round,
                               .spin_us = round == 0 ? 4 : 0};
-        CHECK_EQ(cmd(r, C_RACE, &rc, sizeof rc), GR_OK);
+        CHECK_EQ(probe_tell(r, C_RACE, &rc, sizeof rc), GR_OK);
         struct counts c = {0};
         struct watch w;
         watch_start(&w, E.sys);
         int settled = 0;
         for (;;) {
-            CHECK_EQ(cmd(r, C_REPORT, NULL, 0), GR_OK);
-            CHECK(take(R_COUNTS, &c, sizeof c));
+            CHECK_EQ(probe_tell(r, C_REPORT, NULL, 0), GR_OK);
+            CHECK(probe_take(R_COUNTS, &c, sizeof c));
             int all = c.done && c.handled == c.expected;
             if (all && settled)
                 break;
@@ -586,9 +586,9 @@ static void test_bad_args(void)
     CHECK(open_env_cfg(&cfg));
     gr_ref a = spawn_tm(NULL);
     uint64_t max = 256;
-    CHECK_EQ(cmd(a, C_BAD, &max, sizeof max), GR_OK);
+    CHECK_EQ(probe_tell(a, C_BAD, &max, sizeof max), GR_OK);
     struct bad b;
-    CHECK(take(R_BAD, &b, sizeof b));
+    CHECK(probe_take(R_BAD, &b, sizeof b));
     for (int i = 0; i < 9; i++)
         CHECK_EQ(b.rc[i], GR_EINVAL);
     CHECK_EQ(b.rc[9], GR_EMSGSIZE);
@@ -598,7 +598,7 @@ static void test_bad_args(void)
     uint64_t id = 0, v = 1;
     CHECK_EQ(gr_timer_after(NULL, 1, T_TICK, &v, sizeof v, &id), GR_EINVAL);
     CHECK_EQ(gr_timer_every(NULL, 1, T_TICK, &v, sizeof v, &id), GR_EINVAL);
-    CHECK(quiet_for(100)); /* No refused start fired. */
+    CHECK(probe_quiet_for(100)); /* No refused start fired. */
     close_env();
 }
 
@@ -617,7 +617,7 @@ static void test_huge_delay(void)
                                   .every = every};
             struct started st = start_on(a, &s);
             CHECK_EQ(st.rc, GR_OK);
-            CHECK(quiet_for(100)); /* Not due for centuries. */
+            CHECK(probe_quiet_for(100)); /* Not due for centuries. */
             CHECK_EQ(cancel_on(a, st.id), GR_OK);
         }
     }
@@ -654,22 +654,22 @@ static void test_shutdown_pending(void)
         atomic_store(&flood_n, 0);
         if (round >= 3) {
             gr_ref f = spawn_tm(NULL);
-            CHECK_EQ(cmd(f, C_FLOOD, NULL, 0), GR_OK);
-            CHECK(drain_until(R_HELD, NULL, 0, NULL, 0));
+            CHECK_EQ(probe_tell(f, C_FLOOD, NULL, 0), GR_OK);
+            CHECK(drain_until(R_FLOODING, NULL, 0));
             sleep_ms(5);
         }
         for (int i = 0; i < 4; i++) {
             gr_ref a = spawn_tm(&arg);
             CHECK(!gr_ref_is_none(a));
-            CHECK_EQ(cmd(a, C_MANY, &m, sizeof m), GR_OK);
-            CHECK_EQ(cmd(a, C_MANY, &z, sizeof z), GR_OK);
+            CHECK_EQ(probe_tell(a, C_MANY, &m, sizeof m), GR_OK);
+            CHECK_EQ(probe_tell(a, C_MANY, &z, sizeof z), GR_OK);
         }
         /* Round 0 waits for the starts; the others shut down at once. */
         if (round == 0) {
             int got = 0;
             while (got < 8) {
                 struct started st;
-                CHECK(drain_until(R_STARTED, &st, sizeof st, NULL, 0));
+                CHECK(drain_until(R_STARTED, &st, sizeof st));
                 CHECK_EQ(st.rc, GR_OK);
                 got++;
             }
@@ -679,7 +679,7 @@ static void test_shutdown_pending(void)
         E.inbox = NULL;
         CHECK_EQ(gr_system_shutdown(E.sys), GR_OK);
         E.sys = NULL;
-        sem_destroy(&gate);
+        probe_detach();
         CHECK_EQ(atomic_load(&term_count), 4);
         CHECK_EQ(atomic_load(&term_rc_after), GR_ESTOPPED);
         CHECK_EQ(atomic_load(&term_rc_every), GR_ESTOPPED);

@@ -2,43 +2,48 @@
  * The environment of the timer suite (test_timer): the timer actor that
  * starts, cancels and counts timers on command, the crowd (a thousand
  * timers, half cancelled) and the racer (starts and cancels racing with
- * firings), and helpers. Public API only; every wait is bounded.
+ * firings), all three probes (tests/probe.h) whose scripts take the timer
+ * messages in their catch-all, and helpers. Public API only; every wait is
+ * bounded.
  */
 #ifndef GROVE_TEST_TIMER_ENV_H
 #define GROVE_TEST_TIMER_ENV_H
 
 #include <grove/grove.h>
 
-#include <semaphore.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "helpers.h"
+#include "probe.h"
 
 enum {
-    /* Commands to the timer actor (tm_b), from the test's inbox. */
+    /* Commands to the timer actor (tm_b), told by the test (probe_tell). */
     C_START = 1, /* struct start_cmd: one timer; reports R_STARTED. */
-    C_CANCEL,    /* uint64_t id: reports R_RC. */
+    C_CANCEL,    /* uint64_t id: reports R_CANCELLED. */
     C_QUEUE,     /* struct queue_cmd: start, let queue, cancel; R_QUEUED. */
     C_MANY,      /* struct many_cmd: many timers; reports R_STARTED. */
-    C_HOLD,      /* struct hold_cmd: wait, then end the handler as told. */
+    C_HOLD,      /* struct hold_cmd: wait, report R_DEPTH, end as told. */
     C_BAD,       /* uint64_t max_payload: bad arguments; reports R_BAD. */
-    C_SPAWN,     /* struct tm_arg: gr_spawn a tm_b child (init on a worker). */
-    C_FLOOD,     /* Reports R_HELD, then starts timers until refused. */
+    C_SPAWN,     /* struct tm_arg: gr_spawn a tm_b child (init on a worker);
+                  * reports PROBE_RC. */
+    C_FLOOD,     /* Reports R_FLOODING, then starts timers until refused. */
     /* Commands to the crowd and racer actors. */
     C_CROWD,  /* struct crowd_cmd */
     C_RACE,   /* struct race_cmd */
     C_BATCH,  /* A racer's next batch, sent to itself. */
     C_REPORT, /* Report the counts (R_COUNTS). */
-    /* Timer message types. */
+    /* Timer message types (never a step: the scripts' catch-alls take
+     * them). */
     T_TICK = 50,
     T_OTHER = 51,
     /* Reports to the test's inbox. */
     R_STARTED = 100, /* struct started */
     R_FIRED,         /* struct fired */
-    R_RC,            /* struct rc_rep */
+    R_CANCELLED,     /* struct cancelled */
     R_QUEUED,        /* struct queued */
-    R_HELD,          /* (empty) */
+    R_DEPTH,         /* uint64_t: C_HOLD's own mailbox depth as it ends. */
+    R_FLOODING,      /* (empty) */
     R_BAD,           /* struct bad */
     R_TERM,          /* struct term */
     R_COUNTS,        /* struct counts */
@@ -100,7 +105,7 @@ struct fired {
     uint64_t t_ns;
 };
 
-struct rc_rep {
+struct cancelled {
     int32_t rc;
     uint64_t id;
 };
@@ -128,12 +133,12 @@ struct many_cmd {
     uint64_t once_ms, once_step, every_ms, tag;
 };
 
-/* How C_HOLD ends the handler. */
+/* How C_HOLD ends the handler (END_CRASH: with PROBE_CRASH). */
 enum { END_CONTINUE, END_STOP, END_CRASH, END_FAIL };
-#define CODE_CRASH (-1000)
 
-/* C_HOLD: optionally report R_HELD and wait for the gate; then wait until
- * the own mailbox holds wait_depth messages; then end as `end` says. */
+/* C_HOLD: optionally wait at the probe's gate (reporting PROBE_BLOCKED);
+ * then wait until the own mailbox holds wait_depth messages and report
+ * R_DEPTH; then end as `end` says, all in one handler call. */
 struct hold_cmd {
     int32_t gate;
     uint32_t wait_depth;
@@ -161,8 +166,6 @@ struct tm_state {
     struct tm_arg arg;
 };
 
-static gr_ref inbox_ref;
-static sem_t gate;
 /* What terminates that started timers saw (for shutdown, where the inbox
  * is closed): how many ran, and their last codes. relaxed: read after
  * gr_system_shutdown() has joined the threads. */
@@ -176,12 +179,6 @@ static atomic_uint flood_n;
 #define FLOOD_MAX 1000000u
 /* Shutdowns during a flood in test_shutdown_pending. */
 #define FLOOD_ROUNDS 20
-
-static inline void report(gr_ctx *ctx, uint32_t type, const void *p, size_t len)
-{
-    (void)gr_system_tell(gr_ctx_system(ctx), gr_self(ctx), inbox_ref, type, p,
-                         len);
-}
 
 /* The depth of r's mailbox as gr_system_stats lists it (0 when not among
  * the deepest). */
@@ -222,26 +219,6 @@ static inline int start_one(gr_ctx *ctx, const struct start_cmd *s,
     return rc;
 }
 
-static inline int start_many(gr_ctx *ctx, const struct many_cmd *c)
-{
-    struct started out = {.rc = GR_OK};
-    for (uint32_t k = 0; k < c->n_once + c->n_every; k++) {
-        int every = k >= c->n_once;
-        struct start_cmd s = {.ms = every ? c->every_ms
-                                          : c->once_ms + k * c->once_step,
-                              .tag = c->tag + k,
-                              .type = T_TICK,
-                              .every = every};
-        int rc = start_one(ctx, &s, NULL);
-        if (rc != GR_OK)
-            out.rc = rc;
-        else
-            out.count++;
-    }
-    report(ctx, R_STARTED, &out, sizeof out);
-    return GR_CONTINUE;
-}
-
 static inline int tm_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     struct tm_state *s = state;
@@ -255,14 +232,18 @@ static inline int tm_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
         struct start_cmd c = {.ms = k * 30, .tag = 900 + k, .type = T_TICK};
         struct started st = {.t0_ns = mono_ns()};
         st.rc = start_one(ctx, &c, &st.id);
-        report(ctx, R_STARTED, &st, sizeof st);
+        probe_report(ctx, R_STARTED, &st, sizeof st);
     }
     return s->arg.init_fail ? GR_EINVAL : GR_OK;
 }
 
-/* A timer's message: reported as the handler saw it. */
-static inline void fired(gr_ctx *ctx, const gr_msg *m)
+/* The catch-all: a timer's message (T_TICK, T_OTHER), reported as the
+ * handler saw it. */
+static inline int tm_fired(gr_ctx *ctx, void *state, const gr_msg *m)
 {
+    (void)state;
+    if (m->type != T_TICK && m->type != T_OTHER)
+        return GR_EUNHANDLED;
     struct fired f = {.corr = m->corr,
                       .len = m->len,
                       .type = m->type,
@@ -279,55 +260,106 @@ static inline void fired(gr_ctx *ctx, const gr_msg *m)
         f.data_ok = tick_ok(&t);
         f.tag = t.tag;
     }
-    report(ctx, R_FIRED, &f, sizeof f);
+    probe_report(ctx, R_FIRED, &f, sizeof f);
+    return GR_CONTINUE;
 }
 
-static inline int do_queue(gr_ctx *ctx, const struct queue_cmd *c)
+/* Its steps, one per command. */
+
+static inline int tm_start(gr_ctx *ctx, void *state, const gr_msg *m)
 {
+    (void)state;
+    struct start_cmd s;
+    if (!read_payload(m, &s, sizeof s))
+        return GR_EUNHANDLED;
+    struct started st = {.t0_ns = mono_ns()};
+    st.rc = start_one(ctx, &s, &st.id);
+    probe_report(ctx, R_STARTED, &st, sizeof st);
+    return GR_CONTINUE;
+}
+
+static inline int tm_cancel(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    struct cancelled r;
+    if (!read_payload(m, &r.id, sizeof r.id))
+        return GR_EUNHANDLED;
+    r.rc = gr_timer_cancel(ctx, r.id);
+    probe_report(ctx, R_CANCELLED, &r, sizeof r);
+    return GR_CONTINUE;
+}
+
+static inline int tm_many(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    struct many_cmd c;
+    if (!read_payload(m, &c, sizeof c))
+        return GR_EUNHANDLED;
+    struct started out = {.rc = GR_OK};
+    for (uint32_t k = 0; k < c.n_once + c.n_every; k++) {
+        int every = k >= c.n_once;
+        struct start_cmd s = {.ms = every ? c.every_ms
+                                          : c.once_ms + k * c.once_step,
+                              .tag = c.tag + k,
+                              .type = T_TICK,
+                              .every = every};
+        int rc = start_one(ctx, &s, NULL);
+        if (rc != GR_OK)
+            out.rc = rc;
+        else
+            out.count++;
+    }
+    probe_report(ctx, R_STARTED, &out, sizeof out);
+    return GR_CONTINUE;
+}
+
+static inline int tm_queue(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    struct queue_cmd c;
+    if (!read_payload(m, &c, sizeof c))
+        return GR_EUNHANDLED;
     struct queued q = {.rc_start = GR_OK};
-    uint32_t n = c->n_once + c->n_every;
+    uint32_t n = c.n_once + c.n_every;
     if (n > QUEUE_MAX)
         return GR_EINVAL;
     for (uint32_t k = 0; k < n; k++) {
-        struct start_cmd s = {.ms = 1,
-                              .tag = c->tag + k,
-                              .type = T_TICK,
-                              .every = k >= c->n_once};
+        struct start_cmd s = {
+            .ms = 1, .tag = c.tag + k, .type = T_TICK, .every = k >= c.n_once};
         int rc = start_one(ctx, &s, &q.id[k]);
         if (rc != GR_OK)
             q.rc_start = rc;
         /* All one-shots queued first, so each is surely in the mailbox. */
-        if (k + 1 == c->n_once)
-            q.depth_once = wait_own_depth(ctx, c->n_once);
+        if (k + 1 == c.n_once)
+            q.depth_once = wait_own_depth(ctx, c.n_once);
     }
     /* Then several messages per periodic timer. */
     double until = test_now() + 0.010;
     while (test_now() < until)
         sleep_us(500);
-    q.depth_all = wait_own_depth(ctx, c->n_once + 4 * c->n_every);
+    q.depth_all = wait_own_depth(ctx, c.n_once + 4 * c.n_every);
     for (uint32_t k = 0; k < n; k++)
-        if (c->cancel_mask >> k & 1)
+        if (c.cancel_mask >> k & 1)
             q.rc_cancel[k] = gr_timer_cancel(ctx, q.id[k]);
-    report(ctx, R_QUEUED, &q, sizeof q);
+    probe_report(ctx, R_QUEUED, &q, sizeof q);
     return GR_CONTINUE;
 }
 
-static inline int do_hold(gr_ctx *ctx, const struct hold_cmd *h)
+static inline int tm_hold(gr_ctx *ctx, void *state, const gr_msg *m)
 {
-    if (h->gate) {
-        report(ctx, R_HELD, NULL, 0);
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += WAIT_MS / 1000;
-        (void)sem_timedwait(&gate, &dl);
-    }
-    struct rc_rep r = {.id = wait_own_depth(ctx, h->wait_depth)};
-    report(ctx, R_RC, &r, sizeof r);
-    switch (h->end) {
+    (void)state;
+    struct hold_cmd h;
+    if (!read_payload(m, &h, sizeof h))
+        return GR_EUNHANDLED;
+    if (h.gate)
+        probe_block_here(ctx);
+    uint64_t depth = wait_own_depth(ctx, h.wait_depth);
+    probe_report(ctx, R_DEPTH, &depth, sizeof depth);
+    switch (h.end) {
     case END_STOP:
         return GR_STOP;
     case END_CRASH:
-        return CODE_CRASH;
+        return PROBE_CRASH;
     case END_FAIL:
         gr_fail(ctx, "told to fail");
     default:
@@ -336,11 +368,14 @@ static inline int do_hold(gr_ctx *ctx, const struct hold_cmd *h)
 }
 
 /* C_BAD: every refused call, with the system's max_payload given (0: skip
- * the size cases). A
- * refused start must start nothing: all use 1 ms, so a timer started by
- * mistake would show within the test's quiet period. */
-static inline int do_bad(gr_ctx *ctx, uint64_t max_payload)
+ * the size cases). A refused start must start nothing: all use 1 ms, so a timer
+ * started by mistake would show within the test's quiet period. */
+static inline int tm_bad(gr_ctx *ctx, void *state, const gr_msg *m)
 {
+    (void)state;
+    uint64_t max_payload;
+    if (!read_payload(m, &max_payload, sizeof max_payload))
+        return GR_EUNHANDLED;
     static unsigned char big[4096];
     struct bad b;
     uint64_t v = 1, id;
@@ -362,90 +397,39 @@ static inline int do_bad(gr_ctx *ctx, uint64_t max_payload)
         b.rc[i++] = gr_timer_after(ctx, 1, T_TICK, big, max_payload, &id);
         b.rc[i++] = gr_timer_cancel(ctx, id);
     }
-    report(ctx, R_BAD, &b, sizeof b);
+    probe_report(ctx, R_BAD, &b, sizeof b);
+    return GR_CONTINUE;
+}
+
+/* Runs until shutdown refuses a start (or a bound), so that the last
+ * starts are surely still on their way to the I/O loop when it stops. */
+static inline int tm_flood(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state, (void)m;
+    probe_report(ctx, R_FLOODING, NULL, 0);
+    double end = test_now() + WAIT_MS / 1000.0;
+    unsigned n = 0;
+    int rc = GR_OK;
+    uint64_t v = 0;
+    while (rc == GR_OK && n < FLOOD_MAX && test_now() < end)
+        if ((rc = gr_timer_after(ctx, 60000, T_TICK, &v, sizeof v, NULL)) ==
+            GR_OK)
+            n++;
+    atomic_store(&flood_rc, rc);
+    atomic_store(&flood_n, n);
     return GR_CONTINUE;
 }
 
 static const gr_behaviour tm_b;
 
-static inline int tm_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+static inline int tm_spawn(gr_ctx *ctx, void *state, const gr_msg *m)
 {
     (void)state;
-    switch (m->type) {
-    case T_TICK:
-    case T_OTHER:
-        fired(ctx, m);
-        return GR_CONTINUE;
-    case C_START: {
-        struct start_cmd s;
-        if (!read_payload(m, &s, sizeof s))
-            return GR_EUNHANDLED;
-        struct started st = {.t0_ns = mono_ns()};
-        st.rc = start_one(ctx, &s, &st.id);
-        report(ctx, R_STARTED, &st, sizeof st);
-        return GR_CONTINUE;
-    }
-    case C_CANCEL: {
-        struct rc_rep r;
-        if (!read_payload(m, &r.id, sizeof r.id))
-            return GR_EUNHANDLED;
-        r.rc = gr_timer_cancel(ctx, r.id);
-        report(ctx, R_RC, &r, sizeof r);
-        return GR_CONTINUE;
-    }
-    case C_QUEUE: {
-        struct queue_cmd c;
-        if (!read_payload(m, &c, sizeof c))
-            return GR_EUNHANDLED;
-        return do_queue(ctx, &c);
-    }
-    case C_MANY: {
-        struct many_cmd c;
-        if (!read_payload(m, &c, sizeof c))
-            return GR_EUNHANDLED;
-        return start_many(ctx, &c);
-    }
-    case C_HOLD: {
-        struct hold_cmd h;
-        if (!read_payload(m, &h, sizeof h))
-            return GR_EUNHANDLED;
-        return do_hold(ctx, &h);
-    }
-    case C_BAD: {
-        uint64_t max;
-        if (!read_payload(m, &max, sizeof max))
-            return GR_EUNHANDLED;
-        return do_bad(ctx, max);
-    }
-    case C_FLOOD: {
-        /* Runs until shutdown refuses a start (or a bound), so that the
-         * last starts are surely still on their way to the I/O loop when
-         * it stops. */
-        report(ctx, R_HELD, NULL, 0);
-        double end = test_now() + WAIT_MS / 1000.0;
-        unsigned n = 0;
-        int rc = GR_OK;
-        uint64_t v = 0;
-        while (rc == GR_OK && n < FLOOD_MAX && test_now() < end)
-            if ((rc = gr_timer_after(ctx, 60000, T_TICK, &v, sizeof v, NULL)) ==
-                GR_OK)
-                n++;
-        atomic_store(&flood_rc, rc);
-        atomic_store(&flood_n, n);
-        return GR_CONTINUE;
-    }
-    case C_SPAWN: {
-        struct tm_arg a;
-        if (!read_payload(m, &a, sizeof a))
-            return GR_EUNHANDLED;
-        struct rc_rep r = {0};
-        r.rc = gr_spawn(ctx, &tm_b, &a, sizeof a, NULL);
-        report(ctx, R_RC, &r, sizeof r);
-        return GR_CONTINUE;
-    }
-    default:
+    struct tm_arg a;
+    if (!read_payload(m, &a, sizeof a))
         return GR_EUNHANDLED;
-    }
+    probe_report_rc(ctx, gr_spawn(ctx, &tm_b, &a, sizeof a, NULL));
+    return GR_CONTINUE;
 }
 
 static inline void tm_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
@@ -460,16 +444,19 @@ static inline void tm_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
         atomic_fetch_add_explicit(&term_count, 1, memory_order_relaxed);
     }
     if (s->arg.term_report)
-        report(ctx, R_TERM, &t, sizeof t);
+        probe_report(ctx, R_TERM, &t, sizeof t);
 }
 
-static const gr_behaviour tm_b = {
-    .name = "timers",
-    .state_size = sizeof(struct tm_state),
-    .init = tm_init,
-    .handle = tm_handle,
-    .terminate = tm_terminate,
-};
+static const struct probe_step tm_steps[] = {
+    {C_START, tm_start}, {C_CANCEL, tm_cancel}, {C_QUEUE, tm_queue},
+    {C_MANY, tm_many},   {C_HOLD, tm_hold},     {C_BAD, tm_bad},
+    {C_SPAWN, tm_spawn}, {C_FLOOD, tm_flood},   {0, NULL}};
+
+static const struct probe_script tm_script = {.steps = tm_steps,
+                                              .other = tm_fired,
+                                              .init = tm_init,
+                                              .terminate = tm_terminate};
+PROBE_BEHAVIOUR(tm_b, "timers", sizeof(struct tm_state), tm_script);
 
 /* ---- the crowd: a thousand timers, half cancelled ------------------------ */
 
@@ -535,73 +522,80 @@ static inline void crowd_cancel(gr_ctx *ctx, struct crowd *s, uint32_t k)
     }
 }
 
-static inline int crowd_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+/* C_CROWD: starts the crowd. */
+static inline int crowd_start(gr_ctx *ctx, void *state, const gr_msg *m)
 {
     struct crowd *s = state;
-    switch (m->type) {
-    case T_TICK: {
-        uint64_t k, now = mono_ns();
-        if (!read_payload(m, &k, sizeof k) || k >= s->n ||
-            m->corr != s->ids[k] || m->flags != GR_MSG_TIMER) {
-            s->c.bad_msg++;
-            return GR_CONTINUE;
-        }
-        if (s->cancelled[k])
-            s->c.bad_cancel++;
-        if (s->handled[k])
-            s->c.bad_dup++;
-        if (now < s->due_ns[k])
-            s->c.early++;
-        if (!s->handled[k] && !s->cancelled[k])
-            s->c.handled++;
-        s->handled[k] = 1;
-        if (s->next_later < s->nlater)
-            crowd_cancel(ctx, s, s->later[s->next_later++]);
-        return GR_CONTINUE;
-    }
-    case C_CROWD: {
-        struct crowd_cmd c;
-        if (!read_payload(m, &c, sizeof c) || c.n > CROWD_MAX || c.max_ms == 0)
-            return GR_EUNHANDLED;
-        uint64_t rng = c.seed | 1;
-        s->n = c.n;
-        for (uint64_t k = 0; k < c.n; k++) {
-            uint64_t ms = 1 + rng_next(&rng) % c.max_ms;
-            uint64_t r = rng_next(&rng) % 4;
-            s->want[k] = r == 0 ? K_NOW : r == 1 ? K_LATER : K_KEEP;
-            s->due_ns[k] = mono_ns() + ms * 1000000u;
-            if (gr_timer_after(ctx, ms, T_TICK, &k, sizeof k, &s->ids[k]) !=
-                GR_OK)
-                s->c.bad_start++;
-            else
-                s->c.expected++;
-            if (s->want[k] == K_NOW)
-                crowd_cancel(ctx, s, (uint32_t)k);
-            else if (s->want[k] == K_LATER)
-                s->later[s->nlater++] = (uint32_t)k;
-        }
-        /* The later ones go in random order. */
-        for (uint32_t i = s->nlater; i > 1; i--) {
-            uint32_t j = (uint32_t)(rng_next(&rng) % i), t = s->later[i - 1];
-            s->later[i - 1] = s->later[j];
-            s->later[j] = t;
-        }
-        s->c.done = 1;
-        return GR_CONTINUE;
-    }
-    case C_REPORT:
-        report(ctx, R_COUNTS, &s->c, sizeof s->c);
-        return GR_CONTINUE;
-    default:
+    struct crowd_cmd c;
+    if (!read_payload(m, &c, sizeof c) || c.n > CROWD_MAX || c.max_ms == 0)
         return GR_EUNHANDLED;
+    uint64_t rng = c.seed | 1;
+    s->n = c.n;
+    for (uint64_t k = 0; k < c.n; k++) {
+        uint64_t ms = 1 + rng_next(&rng) % c.max_ms;
+        uint64_t r = rng_next(&rng) % 4;
+        s->want[k] = r == 0 ? K_NOW : r == 1 ? K_LATER : K_KEEP;
+        s->due_ns[k] = mono_ns() + ms * 1000000u;
+        if (gr_timer_after(ctx, ms, T_TICK, &k, sizeof k, &s->ids[k]) != GR_OK)
+            s->c.bad_start++;
+        else
+            s->c.expected++;
+        if (s->want[k] == K_NOW)
+            crowd_cancel(ctx, s, (uint32_t)k);
+        else if (s->want[k] == K_LATER)
+            s->later[s->nlater++] = (uint32_t)k;
     }
+    /* The later ones go in random order. */
+    for (uint32_t i = s->nlater; i > 1; i--) {
+        uint32_t j = (uint32_t)(rng_next(&rng) % i), t = s->later[i - 1];
+        s->later[i - 1] = s->later[j];
+        s->later[j] = t;
+    }
+    s->c.done = 1;
+    return GR_CONTINUE;
 }
 
-static const gr_behaviour crowd_b = {
-    .name = "crowd",
-    .state_size = sizeof(struct crowd),
-    .handle = crowd_handle,
-};
+static inline int crowd_report(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)m;
+    const struct crowd *s = state;
+    probe_report(ctx, R_COUNTS, &s->c, sizeof s->c);
+    return GR_CONTINUE;
+}
+
+/* The catch-all: a crowd timer's message (T_TICK); cancels the next
+ * later one. */
+static inline int crowd_tick(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    struct crowd *s = state;
+    if (m->type != T_TICK)
+        return GR_EUNHANDLED;
+    uint64_t k, now = mono_ns();
+    if (!read_payload(m, &k, sizeof k) || k >= s->n || m->corr != s->ids[k] ||
+        m->flags != GR_MSG_TIMER) {
+        s->c.bad_msg++;
+        return GR_CONTINUE;
+    }
+    if (s->cancelled[k])
+        s->c.bad_cancel++;
+    if (s->handled[k])
+        s->c.bad_dup++;
+    if (now < s->due_ns[k])
+        s->c.early++;
+    if (!s->handled[k] && !s->cancelled[k])
+        s->c.handled++;
+    s->handled[k] = 1;
+    if (s->next_later < s->nlater)
+        crowd_cancel(ctx, s, s->later[s->next_later++]);
+    return GR_CONTINUE;
+}
+
+static const struct probe_step crowd_steps[] = {
+    {C_CROWD, crowd_start}, {C_REPORT, crowd_report}, {0, NULL}};
+
+static const struct probe_script crowd_script = {.steps = crowd_steps,
+                                                 .other = crowd_tick};
+PROBE_BEHAVIOUR(crowd_b, "crowd", sizeof(struct crowd), crowd_script);
 
 /* ---- the racer: starts and cancels racing with firings ------------------- */
 
@@ -699,50 +693,61 @@ static inline void racer_batch(gr_ctx *ctx, struct racer *s)
     s->c.done = 1;
 }
 
-static inline int racer_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+/* C_RACE: starts the race with the first batch. */
+static inline int racer_start(gr_ctx *ctx, void *state, const gr_msg *m)
 {
     struct racer *s = state;
-    switch (m->type) {
-    case T_TICK: {
-        uint64_t k;
-        if (!read_payload(m, &k, sizeof k) || k >= s->next ||
-            m->corr != s->ids[k] || m->flags != GR_MSG_TIMER) {
-            s->c.bad_msg++;
-            return GR_CONTINUE;
-        }
-        if (s->st[k] & RT_CANCELLED)
-            s->c.bad_cancel++;
-        else if (s->st[k] & RT_EVERY)
-            s->c.every_msgs++;
-        else if (s->st[k] & RT_HANDLED)
-            s->c.bad_dup++;
-        else
-            s->c.handled++;
-        s->st[k] |= RT_HANDLED;
-        return GR_CONTINUE;
-    }
-    case C_RACE: {
-        if (!read_payload(m, &s->cmd, sizeof s->cmd) || s->ids != NULL)
-            return GR_EUNHANDLED;
-        s->n = s->cmd.batches * s->cmd.per_batch;
-        s->rng = s->cmd.seed | 1;
-        s->ids = calloc(s->n, sizeof *s->ids);
-        s->st = calloc(s->n, 1);
-        s->later = calloc(s->n, sizeof *s->later);
-        if (s->ids == NULL || s->st == NULL || s->later == NULL)
-            return GR_ENOMEM;
-        racer_batch(ctx, s);
-        return GR_CONTINUE;
-    }
-    case C_BATCH:
-        racer_batch(ctx, s);
-        return GR_CONTINUE;
-    case C_REPORT:
-        report(ctx, R_COUNTS, &s->c, sizeof s->c);
-        return GR_CONTINUE;
-    default:
+    if (!read_payload(m, &s->cmd, sizeof s->cmd) || s->ids != NULL)
         return GR_EUNHANDLED;
+    s->n = s->cmd.batches * s->cmd.per_batch;
+    s->rng = s->cmd.seed | 1;
+    s->ids = calloc(s->n, sizeof *s->ids);
+    s->st = calloc(s->n, 1);
+    s->later = calloc(s->n, sizeof *s->later);
+    if (s->ids == NULL || s->st == NULL || s->later == NULL)
+        return GR_ENOMEM;
+    racer_batch(ctx, s);
+    return GR_CONTINUE;
+}
+
+static inline int racer_next(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)m;
+    racer_batch(ctx, state);
+    return GR_CONTINUE;
+}
+
+static inline int racer_report(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)m;
+    const struct racer *s = state;
+    probe_report(ctx, R_COUNTS, &s->c, sizeof s->c);
+    return GR_CONTINUE;
+}
+
+/* The catch-all: a racer timer's message (T_TICK). */
+static inline int racer_tick(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)ctx;
+    struct racer *s = state;
+    if (m->type != T_TICK)
+        return GR_EUNHANDLED;
+    uint64_t k;
+    if (!read_payload(m, &k, sizeof k) || k >= s->next ||
+        m->corr != s->ids[k] || m->flags != GR_MSG_TIMER) {
+        s->c.bad_msg++;
+        return GR_CONTINUE;
     }
+    if (s->st[k] & RT_CANCELLED)
+        s->c.bad_cancel++;
+    else if (s->st[k] & RT_EVERY)
+        s->c.every_msgs++;
+    else if (s->st[k] & RT_HANDLED)
+        s->c.bad_dup++;
+    else
+        s->c.handled++;
+    s->st[k] |= RT_HANDLED;
+    return GR_CONTINUE;
 }
 
 static inline void racer_terminate(gr_ctx *ctx, void *state,
@@ -756,12 +761,14 @@ static inline void racer_terminate(gr_ctx *ctx, void *state,
     free(s->later);
 }
 
-static const gr_behaviour racer_b = {
-    .name = "racer",
-    .state_size = sizeof(struct racer),
-    .handle = racer_handle,
-    .terminate = racer_terminate,
-};
+static const struct probe_step racer_steps[] = {{C_RACE, racer_start},
+                                                {C_BATCH, racer_next},
+                                                {C_REPORT, racer_report},
+                                                {0, NULL}};
+
+static const struct probe_script racer_script = {
+    .steps = racer_steps, .other = racer_tick, .terminate = racer_terminate};
+PROBE_BEHAVIOUR(racer_b, "racer", sizeof(struct racer), racer_script);
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -771,8 +778,7 @@ static inline int open_env_cfg(gr_config *cfg)
 {
     if (!env_open(&E, cfg))
         return 0;
-    inbox_ref = gr_inbox_ref(E.inbox);
-    sem_init(&gate, 0, 0);
+    probe_attach(&E);
     return 1;
 }
 
@@ -785,7 +791,7 @@ static inline int open_env(void)
 static inline void close_env(void)
 {
     env_close(&E);
-    sem_destroy(&gate);
+    probe_detach();
 }
 
 static inline gr_ref spawn_tm(const struct tm_arg *a)
@@ -796,23 +802,13 @@ static inline gr_ref spawn_tm(const struct tm_arg *a)
     return r;
 }
 
-static inline int cmd(gr_ref to, uint32_t type, const void *p, size_t len)
-{
-    return gr_system_tell(E.sys, inbox_ref, to, type, p, len);
-}
-
-static inline int take(uint32_t type, void *out, size_t len)
-{
-    return recv_exact(E.inbox, type, out, len) == GR_OK;
-}
-
 /* Starts one timer on actor a; returns its report (rc GR_EFAILED when the
  * report did not come). */
 static inline struct started start_on(gr_ref a, const struct start_cmd *s)
 {
     struct started st = {.rc = GR_EFAILED};
-    if (cmd(a, C_START, s, sizeof *s) != GR_OK ||
-        !take(R_STARTED, &st, sizeof st))
+    if (probe_tell(a, C_START, s, sizeof *s) != GR_OK ||
+        !probe_take(R_STARTED, &st, sizeof st))
         st.rc = GR_EFAILED;
     return st;
 }
@@ -820,22 +816,11 @@ static inline struct started start_on(gr_ref a, const struct start_cmd *s)
 /* Has actor a cancel id; returns gr_timer_cancel's code. */
 static inline int cancel_on(gr_ref a, uint64_t id)
 {
-    struct rc_rep r = {.rc = GR_EFAILED};
-    if (cmd(a, C_CANCEL, &id, sizeof id) != GR_OK ||
-        !take(R_RC, &r, sizeof r) || r.id != id)
+    struct cancelled r = {.rc = GR_EFAILED};
+    if (probe_tell(a, C_CANCEL, &id, sizeof id) != GR_OK ||
+        !probe_take(R_CANCELLED, &r, sizeof r) || r.id != id)
         return GR_EFAILED;
     return r.rc;
-}
-
-/* Returns 1 when no message comes for ms; says what came otherwise. */
-static inline int quiet_for(int ms)
-{
-    gr_msg *m = NULL;
-    if (gr_inbox_recv(E.inbox, &m, ms) == GR_ETIMEDOUT)
-        return 1;
-    fprintf(stderr, "  unexpected message type %u\n", (unsigned)m->type);
-    gr_msg_free(m);
-    return 0;
 }
 
 static inline uint64_t total_dead(void)
@@ -868,33 +853,25 @@ static inline int fired_is(const struct fired *f, gr_ref self, uint64_t id,
     return ok;
 }
 
-/* Receives messages until one of type `until` (copied to out); every one
- * before it must be an R_FIRED, counted in *nfired and checked against
- * forbid (a corr that must not appear; 0: none). */
-static inline int drain_until(uint32_t until, void *out, size_t len,
-                              unsigned *nfired, uint64_t forbid)
+/* Takes reports until one of type `until` (copied to out); every one
+ * before it must be an R_FIRED. */
+static inline int drain_until(uint32_t until, void *out, size_t len)
 {
     for (;;) {
-        gr_msg *m = NULL;
-        if (gr_inbox_recv(E.inbox, &m, WAIT_MS) != GR_OK)
+        gr_msg *m;
+        if (!probe_next(&m))
             return 0;
-        int ok;
-        if (m->type == until) {
-            ok = len == 0 ? m->len == 0 : read_payload(m, out, len);
-            gr_msg_free(m);
-            return ok;
-        }
-        struct fired f;
-        ok = m->type == R_FIRED && read_payload(m, &f, sizeof f) &&
-             (forbid == 0 || f.corr != forbid);
+        uint32_t type = m->type;
+        int ok = type == until
+                     ? (len == 0 ? m->len == 0 : read_payload(m, out, len))
+                 : type == R_FIRED ? m->len == sizeof(struct fired)
+                                   : 0;
         if (!ok)
-            fprintf(stderr, "  unexpected message type %u\n",
-                    (unsigned)m->type);
+            fprintf(stderr, "  report type %#x (%zu bytes), wanted %#x\n",
+                    (unsigned)type, m->len, (unsigned)until);
         gr_msg_free(m);
-        if (!ok)
-            return 0;
-        if (nfired != NULL)
-            (*nfired)++;
+        if (!ok || type == until)
+            return ok;
     }
 }
 
