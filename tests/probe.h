@@ -29,12 +29,16 @@
 /* A crash code no runtime path produces: a DOWN or an exit that carries it
  * can only come from a probe told to crash. */
 #define PROBE_CRASH (-1000)
+/* A PROBE_END code that makes the probe gr_stop() itself (the stop queues
+ * behind its mailbox; the exit reason is GR_ESHUTDOWN) instead of
+ * returning a code. */
+#define PROBE_STOP_SELF 0x5e1f
 
 /* Message types of the common commands and reports, far above any type a
  * suite uses. */
 enum {
     PROBE_BLOCK = 0x50000, /* Reports PROBE_BLOCKED, waits at the gate. */
-    PROBE_END,             /* int32_t: the handler returns it. */
+    PROBE_END,             /* int32_t: the handler ends with it. */
     PROBE_PING,            /* Reports PROBE_PONG. */
     PROBE_RUN,             /* struct probe_run: runs fn with its arg. */
     PROBE_BLOCKED,         /* Report: in the handler, at the gate. */
@@ -118,6 +122,16 @@ static inline void probe_stray(gr_ctx *ctx, const gr_msg *m)
     probe_report(ctx, PROBE_STRAY, &s, sizeof s);
 }
 
+/* Ends the handler as a PROBE_END code says: returns code, or for
+ * PROBE_STOP_SELF stops this probe and returns GR_CONTINUE. */
+static inline int probe_end_with(gr_ctx *ctx, int32_t code)
+{
+    if (code != PROBE_STOP_SELF)
+        return code;
+    (void)gr_stop(gr_ctx_system(ctx), gr_self(ctx));
+    return GR_CONTINUE;
+}
+
 /* Waits at the gate until the test opens it, WAIT_MS at most (so a broken
  * case still ends). */
 static inline void probe_gate_wait(void)
@@ -149,7 +163,8 @@ static inline int probe_common(gr_ctx *ctx, void *state, const gr_msg *m,
         return 1;
     case PROBE_END: {
         int32_t code;
-        *rc = read_payload(m, &code, sizeof code) ? code : GR_EUNHANDLED;
+        *rc = read_payload(m, &code, sizeof code) ? probe_end_with(ctx, code)
+                                                  : GR_EUNHANDLED;
         return 1;
     }
     case PROBE_PING:
@@ -325,15 +340,23 @@ static inline void probe_release(int n)
         sem_post(&P.gate);
 }
 
-/* Pings who; returns 1 if its pong is the very next report (so everything
- * it reported before the ping came first). */
+/* Pings who; returns 1 if its pong is the very next report, from who (so
+ * everything it reported before the ping came first). */
 static inline int probe_ping(gr_ref who)
 {
-    return probe_tell(who, PROBE_PING, NULL, 0) == GR_OK &&
-           probe_take(PROBE_PONG, NULL, 0);
+    gr_ref from;
+    if (probe_tell(who, PROBE_PING, NULL, 0) != GR_OK ||
+        !probe_take_from(PROBE_PONG, NULL, 0, &from))
+        return 0;
+    if (!gr_ref_eq(from, who))
+        fprintf(stderr, "  pong from actor %llu, pinged %llu\n",
+                (unsigned long long)from.serial,
+                (unsigned long long)who.serial);
+    return gr_ref_eq(from, who);
 }
 
-/* Tells who to end its handler with code (a crash code, GR_STOP). */
+/* Tells who to end its handler with code (a crash code, GR_STOP,
+ * PROBE_STOP_SELF). */
 static inline int probe_end(gr_ref who, int32_t code)
 {
     return probe_tell(who, PROBE_END, &code, sizeof code);

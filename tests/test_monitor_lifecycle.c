@@ -15,25 +15,25 @@
 static void test_demonitor_before_exit(void)
 {
     struct env e;
-    CHECK(env_open_quiet(&e, 2));
+    CHECK(open_env(&e, 2));
     gr_ref w, t, t2;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
     CHECK_EQ(spawn_node(&e, &t2), GR_OK);
     uint64_t id, id2;
-    CHECK_EQ(monitor_n(&e, w, t, 1, &id), GR_OK);
-    CHECK_EQ(demonitor(&e, w, id), GR_OK);
-    CHECK_EQ(demonitor(&e, w, id), GR_ENOTFOUND);
+    CHECK_EQ(monitor_n(w, t, 1, &id), GR_OK);
+    CHECK_EQ(demonitor(w, id), GR_OK);
+    CHECK_EQ(demonitor(w, id), GR_ENOTFOUND);
     uint64_t exited = stats_of(e.sys).exited;
-    CHECK_EQ(end_node(&e, t, CODE_CRASH), GR_OK);
+    CHECK_EQ(probe_end(t, PROBE_CRASH), GR_OK);
     CHECK(exits_reach(&e, exited, 1));
     /* Any DOWN the target sent is in w's mailbox before the ping. */
-    CHECK(pong_next(&e, w));
-    CHECK(quiet_for(&e, 100));
-    CHECK_EQ(monitor_n(&e, w, t2, 1, &id2), GR_OK);
+    CHECK(probe_ping(w));
+    CHECK(probe_quiet_for(100));
+    CHECK_EQ(monitor_n(w, t2, 1, &id2), GR_OK);
     CHECK(id2 != id);
     CHECK_EQ(gr_stop(e.sys, t2), GR_OK);
-    CHECK(next_down(&e, w, t2, id2, GR_ESHUTDOWN));
+    CHECK(next_down(w, t2, id2, GR_ESHUTDOWN));
     CHECK(close_quiet(&e, 50));
 }
 
@@ -51,18 +51,18 @@ static void flush_round(struct env *e, gr_ref w, int32_t own_code, int *queued)
                          .want_exited = exited + 1,
                          .reply_type = MSG_DEMON_NOW,
                          .own_code = own_code};
-    CHECK_EQ(cmd(e, w, MSG_WATCH_TRIGGER, &tr, sizeof tr), GR_OK);
+    CHECK_EQ(probe_tell(w, MSG_WATCH_TRIGGER, &tr, sizeof tr), GR_OK);
     struct report r;
-    CHECK_EQ(expect(e, MSG_MONITORED, &r), GR_OK);
+    CHECK(probe_take(MSG_MONITORED, &r, sizeof r));
     CHECK_EQ(r.rc[0], GR_OK);
     uint64_t id = r.id[0];
-    CHECK_EQ(expect(e, MSG_FLUSHED, &r), GR_OK);
+    CHECK(probe_take(MSG_FLUSHED, &r, sizeof r));
     CHECK_EQ(r.id[0], id);
     CHECK_EQ(r.rc[0], GR_OK);
     CHECK_EQ(r.rc[1], GR_ENOTFOUND);
     *queued = r.queued;
     CHECK(exits_reach(e, exited, 1));
-    CHECK(pong_next(e, w));
+    CHECK(probe_ping(w));
 }
 
 /* gr_demonitor with the DOWN already in the watcher's mailbox flushes it.
@@ -70,9 +70,9 @@ static void flush_round(struct env *e, gr_ref w, int32_t own_code, int *queued)
  * again, so the DOWN is certainly queued; on four the two race. */
 static void test_demonitor_flushes_queued_down(void)
 {
-    const int32_t codes[] = {GR_STOP, CODE_CRASH, CODE_STOP_SELF};
+    const int32_t codes[] = {GR_STOP, PROBE_CRASH, PROBE_STOP_SELF};
     struct env e;
-    CHECK(env_open_quiet(&e, 1));
+    CHECK(open_env(&e, 1));
     gr_ref w;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     for (int i = 0; i < 3; i++) {
@@ -82,12 +82,12 @@ static void test_demonitor_flushes_queued_down(void)
             break;
         /* gr_stop on itself queues the stop behind the trigger, so the
          * exit may come later; the others exit in the same turn. */
-        if (codes[i] != CODE_STOP_SELF)
+        if (codes[i] != PROBE_STOP_SELF)
             CHECK(queued);
     }
     CHECK(close_quiet(&e, 50));
 
-    CHECK(env_open_quiet(&e, 4));
+    CHECK(open_env(&e, 4));
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     const int rounds = (int)scaled(60, 10);
     for (int i = 0; i < rounds; i++) {
@@ -105,22 +105,22 @@ static void test_demonitor_flushes_queued_down(void)
 static void test_demonitor_unknown(void)
 {
     struct env e;
-    CHECK(env_open_quiet(&e, 2));
+    CHECK(open_env(&e, 2));
     gr_ref w, other, t;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &other), GR_OK);
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
-    CHECK_EQ(demonitor(&e, w, 987654321), GR_ENOTFOUND);
-    CHECK_EQ(demonitor(&e, w, 0), GR_ENOTFOUND);
+    CHECK_EQ(demonitor(w, 987654321), GR_ENOTFOUND);
+    CHECK_EQ(demonitor(w, 0), GR_ENOTFOUND);
     uint64_t theirs, mine;
-    CHECK_EQ(monitor_n(&e, other, t, 1, &theirs), GR_OK);
-    CHECK_EQ(demonitor(&e, w, theirs), GR_ENOTFOUND);
-    CHECK_EQ(monitor_n(&e, w, t, 1, &mine), GR_OK);
-    CHECK_EQ(demonitor(&e, other, mine), GR_ENOTFOUND);
-    CHECK_EQ(end_node(&e, t, GR_STOP), GR_OK);
+    CHECK_EQ(monitor_n(other, t, 1, &theirs), GR_OK);
+    CHECK_EQ(demonitor(w, theirs), GR_ENOTFOUND);
+    CHECK_EQ(monitor_n(w, t, 1, &mine), GR_OK);
+    CHECK_EQ(demonitor(other, mine), GR_ENOTFOUND);
+    CHECK_EQ(probe_end(t, GR_STOP), GR_OK);
     struct report r1, r2;
-    CHECK_EQ(expect(&e, MSG_DOWN_SEEN, &r1), GR_OK);
-    CHECK_EQ(expect(&e, MSG_DOWN_SEEN, &r2), GR_OK);
+    CHECK(probe_take(MSG_DOWN_SEEN, &r1, sizeof r1));
+    CHECK(probe_take(MSG_DOWN_SEEN, &r2, sizeof r2));
     if (r1.corr != theirs) {
         struct report tmp = r1;
         r1 = r2;
@@ -128,10 +128,10 @@ static void test_demonitor_unknown(void)
     }
     CHECK(down_is(&r1, other, t, theirs, GR_OK));
     CHECK(down_is(&r2, w, t, mine, GR_OK));
-    CHECK_EQ(demonitor(&e, w, mine), GR_ENOTFOUND);
-    CHECK_EQ(demonitor(&e, other, theirs), GR_ENOTFOUND);
-    CHECK(quiet_for(&e, 50));
-    env_close(&e);
+    CHECK_EQ(demonitor(w, mine), GR_ENOTFOUND);
+    CHECK_EQ(demonitor(other, theirs), GR_ENOTFOUND);
+    CHECK(probe_quiet_for(50));
+    close_env(&e);
 }
 
 /* gr_monitor of oneself is GR_EINVAL and nothing comes of it; a NULL ctx
@@ -145,19 +145,19 @@ static void test_monitor_self_and_null(void)
     CHECK_EQ(gr_demonitor(NULL, 0), GR_EINVAL);
 
     struct env e;
-    CHECK(env_open_quiet(&e, 2));
+    CHECK(open_env(&e, 2));
     gr_ref w;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     struct mon_cmd c = {.target = w, .times = 2};
-    CHECK_EQ(cmd(&e, w, MSG_MONITOR, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(w, MSG_MONITOR, &c, sizeof c), GR_OK);
     struct report r;
-    CHECK_EQ(expect(&e, MSG_MONITORED, &r), GR_OK);
+    CHECK(probe_take(MSG_MONITORED, &r, sizeof r));
     CHECK_EQ(r.rc[0], GR_EINVAL);
     CHECK_EQ(r.rc[1], GR_EINVAL);
-    CHECK(pong_next(&e, w));
+    CHECK(probe_ping(w));
     /* Its own exit reaches no one. */
     uint64_t exited = stats_of(e.sys).exited;
-    CHECK_EQ(end_node(&e, w, CODE_CRASH), GR_OK);
+    CHECK_EQ(probe_end(w, PROBE_CRASH), GR_OK);
     CHECK(exits_reach(&e, exited, 1));
     CHECK(close_quiet(&e, 50));
 }
@@ -173,7 +173,7 @@ static void test_monitor_self_and_null(void)
 static void test_watcher_exits_first(void)
 {
     struct env e;
-    CHECK(env_open_quiet(&e, 2));
+    CHECK(open_env(&e, 2));
     for (int how = 0; how < 2; how++) {
         gr_ref w, keep, t1, t2;
         CHECK_EQ(spawn_node(&e, &w), GR_OK);
@@ -181,20 +181,20 @@ static void test_watcher_exits_first(void)
         CHECK_EQ(spawn_node(&e, &t1), GR_OK);
         CHECK_EQ(spawn_node(&e, &t2), GR_OK);
         uint64_t ids[3], kid;
-        CHECK_EQ(monitor_n(&e, w, t1, 2, ids), GR_OK);
-        CHECK_EQ(monitor_n(&e, w, t2, 1, &ids[2]), GR_OK);
-        CHECK_EQ(monitor_n(&e, keep, t1, 1, &kid), GR_OK);
+        CHECK_EQ(monitor_n(w, t1, 2, ids), GR_OK);
+        CHECK_EQ(monitor_n(w, t2, 1, &ids[2]), GR_OK);
+        CHECK_EQ(monitor_n(keep, t1, 1, &kid), GR_OK);
         uint64_t exited = stats_of(e.sys).exited;
         if (how == 0)
             CHECK_EQ(gr_stop(e.sys, w), GR_OK);
         else
-            CHECK_EQ(end_node(&e, w, CODE_CRASH), GR_OK);
+            CHECK_EQ(probe_end(w, PROBE_CRASH), GR_OK);
         CHECK(exits_reach(&e, exited, 1));
-        CHECK_EQ(end_node(&e, t1, CODE_CRASH), GR_OK);
+        CHECK_EQ(probe_end(t1, PROBE_CRASH), GR_OK);
         CHECK_EQ(gr_stop(e.sys, t2), GR_OK);
-        CHECK(next_down(&e, keep, t1, kid, CODE_CRASH));
+        CHECK(next_down(keep, t1, kid, PROBE_CRASH));
         CHECK(exits_reach(&e, exited, 3));
-        CHECK(quiet_for(&e, 50));
+        CHECK(probe_quiet_for(50));
         CHECK_EQ(dead_total(&e), 0);
         /* Gone before the next round counts exits. */
         exited = stats_of(e.sys).exited;
@@ -203,11 +203,11 @@ static void test_watcher_exits_first(void)
     }
     gr_ref fresh;
     CHECK_EQ(spawn_node(&e, &fresh), GR_OK);
-    CHECK(pong_next(&e, fresh));
-    env_close(&e);
+    CHECK(probe_ping(fresh));
+    close_env(&e);
 
     /* The DOWN queued behind the message that ends the watcher. */
-    CHECK(env_open_quiet(&e, 1));
+    CHECK(open_env(&e, 1));
     for (int round = 0; round < 5; round++) {
         gr_ref w;
         CHECK_EQ(spawn_node(&e, &w), GR_OK);
@@ -215,12 +215,12 @@ static void test_watcher_exits_first(void)
         CHECK_EQ(spawn_node(&e, &t), GR_OK);
         uint64_t exited = stats_of(e.sys).exited;
         struct trigger tr = {.target = t,
-                             .reply_type = MSG_END,
-                             .reply_code = round % 2 ? GR_STOP : CODE_CRASH,
-                             .own_code = CODE_CRASH};
-        CHECK_EQ(cmd(&e, w, MSG_WATCH_TRIGGER, &tr, sizeof tr), GR_OK);
+                             .reply_type = PROBE_END,
+                             .reply_code = round % 2 ? GR_STOP : PROBE_CRASH,
+                             .own_code = PROBE_CRASH};
+        CHECK_EQ(probe_tell(w, MSG_WATCH_TRIGGER, &tr, sizeof tr), GR_OK);
         struct report r;
-        CHECK_EQ(expect(&e, MSG_MONITORED, &r), GR_OK);
+        CHECK(probe_take(MSG_MONITORED, &r, sizeof r));
         CHECK_EQ(r.rc[0], GR_OK);
         CHECK(exits_reach(&e, exited, 2));
     }
@@ -237,16 +237,16 @@ static void test_watcher_exits_first(void)
 static void test_monitor_inbox(void)
 {
     struct env e;
-    CHECK(env_open_quiet(&e, 2));
+    CHECK(open_env(&e, 2));
     gr_inbox *b;
     CHECK_EQ(gr_inbox_open(e.sys, &b), GR_OK);
     gr_ref bref = gr_inbox_ref(b);
     gr_ref w;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     struct mon_cmd c = {.target = bref, .times = 2, .hello = 1};
-    CHECK_EQ(cmd(&e, w, MSG_MONITOR, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(w, MSG_MONITOR, &c, sizeof c), GR_OK);
     struct report r;
-    CHECK_EQ(expect(&e, MSG_MONITORED, &r), GR_OK);
+    CHECK(probe_take(MSG_MONITORED, &r, sizeof r));
     CHECK_EQ(r.rc[0], GR_OK);
     CHECK_EQ(r.rc[1], GR_OK);
     uint64_t ids[2] = {r.id[0], r.id[1]};
@@ -259,8 +259,8 @@ static void test_monitor_inbox(void)
     CHECK_EQ(gr_inbox_recv(b, &m, 20), GR_ETIMEDOUT);
     gr_inbox_close(b);
     struct report r1, r2;
-    CHECK_EQ(expect(&e, MSG_DOWN_SEEN, &r1), GR_OK);
-    CHECK_EQ(expect(&e, MSG_DOWN_SEEN, &r2), GR_OK);
+    CHECK(probe_take(MSG_DOWN_SEEN, &r1, sizeof r1));
+    CHECK(probe_take(MSG_DOWN_SEEN, &r2, sizeof r2));
     if (r1.corr != ids[0]) {
         struct report tmp = r1;
         r1 = r2;
@@ -268,16 +268,16 @@ static void test_monitor_inbox(void)
     }
     CHECK(down_is(&r1, w, bref, ids[0], GR_OK));
     CHECK(down_is(&r2, w, bref, ids[1], GR_OK));
-    CHECK(quiet_for(&e, 50));
+    CHECK(probe_quiet_for(50));
 
     /* Closed with the request still queued: one DOWN all the same (which
      * reason is left open: the request had not reached the owner). */
     CHECK_EQ(gr_inbox_open(e.sys, &b), GR_OK);
     bref = gr_inbox_ref(b);
     uint64_t id;
-    CHECK_EQ(monitor_n(&e, w, bref, 1, &id), GR_OK);
+    CHECK_EQ(monitor_n(w, bref, 1, &id), GR_OK);
     gr_inbox_close(b);
-    CHECK_EQ(expect(&e, MSG_DOWN_SEEN, &r), GR_OK);
+    CHECK(probe_take(MSG_DOWN_SEEN, &r, sizeof r));
     CHECK(down_is(&r, w, bref, id, r.down.reason.code));
     CHECK(r.down.reason.code == GR_OK || r.down.reason.code == GR_ENOACTOR);
     CHECK(close_quiet(&e, 50));
@@ -304,20 +304,18 @@ static void test_down_read_rejects(void)
     m.len = sizeof want + 1;
     CHECK_EQ(gr_down_read(&m, &got), GR_EINVAL);
     m.len = sizeof want;
-    m.type = MSG_PROBE;
+    m.type = MSG_FAKE_DOWN;
     CHECK_EQ(gr_down_read(&m, &got), GR_EINVAL);
 
     /* A real user message of the right size, in a handler and an inbox. */
     struct env e;
-    CHECK(env_open_quiet(&e, 2));
+    CHECK(open_env(&e, 2));
     gr_ref w;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
-    CHECK_EQ(cmd(&e, w, MSG_PROBE, &want, sizeof want), GR_OK);
-    struct report r;
-    CHECK_EQ(expect(&e, MSG_PROBED, &r), GR_OK);
-    CHECK_EQ(r.rc[0], GR_EINVAL);
+    CHECK_EQ(probe_tell(w, MSG_FAKE_DOWN, &want, sizeof want), GR_OK);
+    CHECK_EQ(probe_take_rc(), GR_EINVAL);
     CHECK_EQ(gr_system_tell(e.sys, GR_REF_NONE, gr_inbox_ref(e.inbox),
-                            MSG_PROBE, &want, sizeof want),
+                            MSG_FAKE_DOWN, &want, sizeof want),
              GR_OK);
     gr_msg *in = NULL;
     CHECK_EQ(gr_inbox_recv(e.inbox, &in, WAIT_MS), GR_OK);
@@ -326,9 +324,9 @@ static void test_down_read_rejects(void)
     CHECK_EQ(rc, GR_EINVAL);
     /* And a real DOWN reads back. */
     uint64_t id;
-    CHECK_EQ(monitor_n(&e, w, GR_REF_NONE, 1, &id), GR_OK);
-    CHECK(next_down(&e, w, GR_REF_NONE, id, GR_ENOACTOR));
-    env_close(&e);
+    CHECK_EQ(monitor_n(w, GR_REF_NONE, 1, &id), GR_OK);
+    CHECK(next_down(w, GR_REF_NONE, id, GR_ENOACTOR));
+    close_env(&e);
 }
 
 /* ---- counters and shutdown ------------------------------------------------
@@ -351,7 +349,7 @@ static int delivered_is(struct env *e, uint64_t want)
 static void test_delivered_counts(void)
 {
     struct env e;
-    CHECK(env_open_quiet(&e, 2));
+    CHECK(open_env(&e, 2));
     gr_ref w, t, t2, gone;
     CHECK_EQ(spawn_node(&e, &w), GR_OK);
     CHECK_EQ(spawn_node(&e, &t), GR_OK);
@@ -364,20 +362,20 @@ static void test_delivered_counts(void)
 
     /* Command + report, then DOWN + its report: 4. */
     uint64_t id;
-    CHECK_EQ(monitor_n(&e, w, t, 1, &id), GR_OK);
+    CHECK_EQ(monitor_n(w, t, 1, &id), GR_OK);
     CHECK_EQ(gr_stop(e.sys, t), GR_OK);
-    CHECK(next_down(&e, w, t, id, GR_ESHUTDOWN));
+    CHECK(next_down(w, t, id, GR_ESHUTDOWN));
     CHECK(delivered_is(&e, d += 4));
 
     /* The same for a target already gone. */
-    CHECK_EQ(monitor_n(&e, w, gone, 1, &id), GR_OK);
-    CHECK(next_down(&e, w, gone, id, GR_ENOACTOR));
+    CHECK_EQ(monitor_n(w, gone, 1, &id), GR_OK);
+    CHECK(next_down(w, gone, id, GR_ENOACTOR));
     CHECK(delivered_is(&e, d += 4));
 
     /* Monitor, demonitor (2 each), then the exit delivers nothing, and
      * neither does a flushed DOWN (trigger: 2 + 2; ping: 2). */
-    CHECK_EQ(monitor_n(&e, w, t2, 1, &id), GR_OK);
-    CHECK_EQ(demonitor(&e, w, id), GR_OK);
+    CHECK_EQ(monitor_n(w, t2, 1, &id), GR_OK);
+    CHECK_EQ(demonitor(w, id), GR_OK);
     exited = stats_of(e.sys).exited;
     CHECK_EQ(gr_stop(e.sys, t2), GR_OK);
     CHECK(exits_reach(&e, exited, 1));
@@ -394,19 +392,19 @@ static void test_delivered_counts(void)
     gr_inbox *b;
     CHECK_EQ(gr_inbox_open(e.sys, &b), GR_OK);
     struct mon_cmd c = {.target = gr_inbox_ref(b), .times = 1, .hello = 1};
-    CHECK_EQ(cmd(&e, w, MSG_MONITOR, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(w, MSG_MONITOR, &c, sizeof c), GR_OK);
     struct report r;
-    CHECK_EQ(expect(&e, MSG_MONITORED, &r), GR_OK);
+    CHECK(probe_take(MSG_MONITORED, &r, sizeof r));
     gr_msg *m = NULL;
     CHECK_EQ(gr_inbox_recv(b, &m, WAIT_MS), GR_OK);
     CHECK_EQ(m->type, MSG_HELLO);
     gr_msg_free(m);
     CHECK(delivered_is(&e, d += 3));
     gr_inbox_close(b);
-    CHECK_EQ(expect(&e, MSG_DOWN_SEEN, &r), GR_OK);
+    CHECK(probe_take(MSG_DOWN_SEEN, &r, sizeof r));
     CHECK(delivered_is(&e, d += 2));
     CHECK_EQ(dead_total(&e), 0);
-    env_close(&e);
+    close_env(&e);
 }
 
 /* Runs in terminate during shutdown: monitoring then is refused (sends
@@ -459,6 +457,7 @@ static void test_shutdown_with_monitors(void)
         .workers = 2, .log_fn = capture_fn, .log_arg = &cap, .no_signals = 1};
     struct env e;
     CHECK(env_open(&e, &cfg));
+    probe_attach(&e);
     enum { N = 16 };
     gr_ref p[N];
     for (int i = 0; i < N; i++)
@@ -466,8 +465,8 @@ static void test_shutdown_with_monitors(void)
     /* A ring of monitors each way round, two and three deep. */
     for (int i = 0; i < N; i++) {
         uint64_t ids[3];
-        CHECK_EQ(monitor_n(&e, p[i], p[(i + 1) % N], 2, ids), GR_OK);
-        CHECK_EQ(monitor_n(&e, p[(i + 1) % N], p[i], 3, ids), GR_OK);
+        CHECK_EQ(monitor_n(p[i], p[(i + 1) % N], 2, ids), GR_OK);
+        CHECK_EQ(monitor_n(p[(i + 1) % N], p[i], 3, ids), GR_OK);
     }
     /* Closers monitor from init on this thread, so their requests may
      * still be queued at shutdown; last's crash queues DOWNs to the
@@ -481,11 +480,12 @@ static void test_shutdown_with_monitors(void)
                  GR_OK);
     }
     uint64_t exited = stats_of(e.sys).exited;
-    CHECK_EQ(end_node(&e, last, CODE_CRASH), GR_OK);
+    CHECK_EQ(probe_end(last, PROBE_CRASH), GR_OK);
     /* Its exit counted, so the message that ended it is no dead letter. */
     CHECK(exits_reach(&e, exited, 1));
     gr_inbox_close(e.inbox);
     CHECK_EQ(gr_system_shutdown(e.sys), GR_OK);
+    probe_detach();
     /* Refused like a send; the exact code is the runtime's. */
     CHECK(shutdown_rc != 1 && shutdown_rc != GR_OK);
     unsigned dl = capture_count(&cap, GR_LOG_WARN, "dead letter", NULL);

@@ -11,11 +11,9 @@
 #define SM 8
 
 enum {
-    MSG_S_END = 200, /* int32_t code, as MSG_END. */
-    MSG_S_WATCH,     /* struct s_watch: monitor these. */
-    MSG_S_WATCHING,  /* struct s_watching: the ids. */
-    MSG_S_DOWN,      /* struct s_down: a DOWN a watcher handled. */
-    MSG_S_GOT,       /* A stress actor got a message it did not expect. */
+    MSG_S_WATCH = 200, /* struct s_watch: monitor these. */
+    MSG_S_WATCHING,    /* Report: struct s_watching, the ids. */
+    MSG_S_DOWN,        /* Report: struct s_down, a DOWN a watcher handled. */
 };
 
 struct s_watch {
@@ -36,8 +34,8 @@ struct s_down {
     gr_down d;
 };
 
+/* A stress watcher's state and spawn argument: its index. */
 struct s_arg {
-    gr_ref inbox;
     int32_t idx;
 };
 
@@ -47,50 +45,42 @@ static int s_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
     return read_arg(state, sizeof(struct s_arg), arg, len);
 }
 
-static int s_target_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+static int s_watch_step(gr_ctx *ctx, void *state, const gr_msg *m)
 {
-    struct s_arg *s = state;
-    int32_t code;
-    if (m->type == MSG_S_END && read_payload(m, &code, sizeof code))
-        return end_with(ctx, code);
-    gr_tell(ctx, s->inbox, MSG_S_GOT, &m->type, sizeof m->type);
-    return GR_CONTINUE;
-}
-
-static int s_watcher_handle(gr_ctx *ctx, void *state, const gr_msg *m)
-{
-    struct s_arg *s = state;
-    if (m->type == GR_MSG_DOWN) {
-        struct s_down d = {.idx = s->idx, .from = m->from, .corr = m->corr};
-        d.read_rc = gr_down_read(m, &d.d);
-        gr_tell(ctx, s->inbox, MSG_S_DOWN, &d, sizeof d);
-        return GR_CONTINUE;
-    }
+    const struct s_arg *s = state;
     struct s_watch w;
-    if (m->type == MSG_S_WATCH && read_payload(m, &w, sizeof w)) {
-        struct s_watching r = {.idx = s->idx};
-        for (int k = 0; k < SM; k++)
-            r.rc[k] = gr_monitor(ctx, w.t[k], &r.id[k]);
-        gr_tell(ctx, s->inbox, MSG_S_WATCHING, &r, sizeof r);
-        return GR_CONTINUE;
-    }
-    gr_tell(ctx, s->inbox, MSG_S_GOT, &m->type, sizeof m->type);
+    if (!read_payload(m, &w, sizeof w))
+        return GR_EUNHANDLED;
+    struct s_watching r = {.idx = s->idx};
+    for (int k = 0; k < SM; k++)
+        r.rc[k] = gr_monitor(ctx, w.t[k], &r.id[k]);
+    probe_report(ctx, MSG_S_WATCHING, &r, sizeof r);
     return GR_CONTINUE;
 }
 
-static const gr_behaviour s_target_b = {
-    .name = "s_target",
-    .state_size = sizeof(struct s_arg),
-    .init = s_init,
-    .handle = s_target_handle,
-};
+/* A DOWN: reported. */
+static int s_watcher_other(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    const struct s_arg *s = state;
+    if (m->type != GR_MSG_DOWN)
+        return GR_EUNHANDLED;
+    struct s_down d = {.idx = s->idx, .from = m->from, .corr = m->corr};
+    d.read_rc = gr_down_read(m, &d.d);
+    probe_report(ctx, MSG_S_DOWN, &d, sizeof d);
+    return GR_CONTINUE;
+}
 
-static const gr_behaviour s_watcher_b = {
-    .name = "s_watcher",
-    .state_size = sizeof(struct s_arg),
-    .init = s_init,
-    .handle = s_watcher_handle,
-};
+/* A target only ends, by PROBE_END. */
+static const struct probe_step s_target_steps[] = {{0, NULL}};
+static const struct probe_script s_target_script = {.steps = s_target_steps};
+PROBE_BEHAVIOUR(s_target_b, "s_target", 0, s_target_script);
+
+static const struct probe_step s_watcher_steps[] = {{MSG_S_WATCH, s_watch_step},
+                                                    {0, NULL}};
+static const struct probe_script s_watcher_script = {
+    .steps = s_watcher_steps, .other = s_watcher_other, .init = s_init};
+PROBE_BEHAVIOUR(s_watcher_b, "s_watcher", sizeof(struct s_arg),
+                s_watcher_script);
 
 /* When a stress target exits, relative to the monitors on it. */
 enum { T_EARLY, T_RACING, T_LATE };
@@ -148,10 +138,9 @@ static int s_end_target(struct stress *s, int i)
     if (t->how == 2)
         return gr_stop(s->e.sys, t->ref);
     int32_t code = t->how == 0   ? GR_STOP
-                   : t->how == 1 ? CODE_CRASH - i
-                                 : CODE_STOP_SELF;
-    return gr_system_tell(s->e.sys, GR_REF_NONE, t->ref, MSG_S_END, &code,
-                          sizeof code);
+                   : t->how == 1 ? PROBE_CRASH - i
+                                 : PROBE_STOP_SELF;
+    return probe_end(t->ref, code);
 }
 
 static int s_watch(struct stress *s, int i)
@@ -161,16 +150,15 @@ static int s_watch(struct stress *s, int i)
     for (int k = 0; k < SM; k++)
         c.t[k] = s->t[w->tgt[k]].ref;
     w->watched = 1;
-    return gr_system_tell(s->e.sys, GR_REF_NONE, w->ref, MSG_S_WATCH, &c,
-                          sizeof c);
+    return probe_tell(w->ref, MSG_S_WATCH, &c, sizeof c);
 }
 
-/* Takes one message off the inbox and checks it; returns GR_OK,
- * GR_ETIMEDOUT, or GR_EINVAL (said why) for a wrong message. */
+/* Takes one report and checks it; returns GR_OK, GR_ETIMEDOUT, or
+ * GR_EINVAL (said why) for a wrong report. */
 static int s_take(struct stress *s, int timeout_ms)
 {
     gr_msg *m = NULL;
-    int rc = gr_inbox_recv(s->e.inbox, &m, timeout_ms);
+    int rc = gr_inbox_recv(P.inbox, &m, timeout_ms);
     if (rc != GR_OK)
         return rc;
     rc = GR_EINVAL;
@@ -220,8 +208,9 @@ static int s_take(struct stress *s, int timeout_ms)
                 s->live_downs++;
         }
     } else {
-        fprintf(stderr, "  stress: unexpected message type %u\n",
+        fprintf(stderr, "  stress: unexpected report type %u\n",
                 (unsigned)m->type);
+        probe_note_stray(m);
     }
     gr_msg_free(m);
     if (rc != GR_OK)
@@ -279,18 +268,15 @@ static void stress_round(unsigned workers, unsigned seed)
     int n_ev = s.nt + 2 * s.nw;
     int *ev = calloc((size_t)n_ev, sizeof *ev);
     uint64_t *ids = calloc((size_t)s.nw * SM, sizeof *ids);
-    int opened = s.t && s.w && ev && ids && env_open_quiet(&s.e, workers);
+    int opened = s.t && s.w && ev && ids && open_env(&s.e, workers);
     if (!opened) {
         fprintf(stderr, "  stress: setup failed\n");
         test_failed_ = 1;
         goto out;
     }
-    gr_ref inbox = gr_inbox_ref(s.e.inbox);
     for (int i = 0; i < s.nt; i++) {
         struct s_target *t = &s.t[i];
-        struct s_arg a = {.inbox = inbox, .idx = i};
-        if (gr_system_spawn(s.e.sys, &s_target_b, &a, sizeof a, &t->ref) !=
-            GR_OK) {
+        if (gr_system_spawn(s.e.sys, &s_target_b, NULL, 0, &t->ref) != GR_OK) {
             test_failed_ = 1;
             goto close;
         }
@@ -298,13 +284,13 @@ static void stress_round(unsigned workers, unsigned seed)
         t->when = r == 0 ? T_EARLY : r == 1 ? T_RACING : T_LATE;
         t->how = s_rand(&s, 4);
         t->reason = t->how == 0   ? GR_OK
-                    : t->how == 1 ? CODE_CRASH - i
+                    : t->how == 1 ? PROBE_CRASH - i
                                   : GR_ESHUTDOWN;
     }
     int doomed = 0;
     for (int i = 0; i < s.nw; i++) {
         struct s_watcher *w = &s.w[i];
-        struct s_arg a = {.inbox = inbox, .idx = i};
+        struct s_arg a = {.idx = i};
         if (gr_system_spawn(s.e.sys, &s_watcher_b, &a, sizeof a, &w->ref) !=
             GR_OK) {
             test_failed_ = 1;
@@ -436,7 +422,7 @@ static void stress_round(unsigned workers, unsigned seed)
 close:
     if (test_failed_)
         fprintf(stderr, "  stress: %u workers, seed %u\n", workers, seed);
-    env_close(&s.e);
+    close_env(&s.e);
 out:
     free(s.t);
     free(s.w);
