@@ -88,13 +88,19 @@ struct probe_stray {
     uint64_t len;
 };
 
-/* The open environment: the system, the inbox probes report to, and the
- * gate PROBE_BLOCK waits at. */
+/* How many reports probe_take_match can pass over and keep. */
+#define PROBE_HELD_MAX 1024
+
+/* The open environment: the system, the inbox probes report to, the gate
+ * PROBE_BLOCK waits at, and the reports probe_take_match passed over
+ * (oldest first), which every take reads before the inbox. */
 static struct {
     gr_system *sys;
     gr_inbox *inbox;
     gr_ref inbox_ref;
     sem_t gate;
+    size_t nheld;
+    gr_msg *held[PROBE_HELD_MAX];
 } P;
 
 /* ---- in the actor -------------------------------------------------------- */
@@ -246,6 +252,16 @@ static inline void probe_detach(void)
     memset(&P, 0, sizeof P);
 }
 
+/* Frees the reports still held (their memory is the system's), closes e,
+ * then undoes probe_attach. */
+static inline void probe_close(struct env *e)
+{
+    while (P.nheld > 0)
+        gr_msg_free(P.held[--P.nheld]);
+    env_close(e);
+    probe_detach();
+}
+
 /* Tells to a command from nobody. */
 static inline int probe_tell(gr_ref to, uint32_t type, const void *p,
                              size_t len)
@@ -266,17 +282,72 @@ static inline void probe_note_stray(const gr_msg *m)
                 (unsigned long long)s.from.serial);
 }
 
+/* Takes the oldest held report, else waits up to ms for one from the
+ * inbox (a stray is named as it arrives); returns gr_inbox_recv's code. */
+static inline int probe_recv(gr_msg **m, int ms)
+{
+    *m = NULL;
+    if (P.nheld > 0) {
+        *m = P.held[0];
+        P.nheld--;
+        memmove(&P.held[0], &P.held[1], P.nheld * sizeof P.held[0]);
+        return GR_OK;
+    }
+    int rc = gr_inbox_recv(P.inbox, m, ms);
+    if (rc == GR_OK)
+        probe_note_stray(*m);
+    return rc;
+}
+
 /* Takes the next report into *m (the caller frees it); 0 if none comes in
  * WAIT_MS. */
 static inline int probe_next(gr_msg **m)
 {
-    *m = NULL;
-    if (gr_inbox_recv(P.inbox, m, WAIT_MS) != GR_OK) {
+    if (probe_recv(m, WAIT_MS) != GR_OK) {
         fprintf(stderr, "  no report within %d ms\n", WAIT_MS);
         return 0;
     }
-    probe_note_stray(*m);
     return 1;
+}
+
+/* Says whether m is the report a take wants (arg: the take's). */
+typedef int (*probe_match_fn)(const gr_msg *m, const void *arg);
+
+/* Takes into *m (the caller frees it) the first report match accepts,
+ * held or arriving within ms; the ones it passes over are held, in order,
+ * for later takes. Returns 0, saying nothing, if none comes. */
+static inline int probe_take_match(probe_match_fn match, const void *arg,
+                                   int ms, gr_msg **m)
+{
+    *m = NULL;
+    for (size_t i = 0; i < P.nheld; i++)
+        if (match(P.held[i], arg)) {
+            *m = P.held[i];
+            P.nheld--;
+            memmove(&P.held[i], &P.held[i + 1],
+                    (P.nheld - i) * sizeof P.held[0]);
+            return 1;
+        }
+    double end = test_now() + ms / 1000.0;
+    for (;;) {
+        double left = end - test_now();
+        gr_msg *got;
+        if (gr_inbox_recv(P.inbox, &got,
+                          left > 0 ? (int)(left * 1000) + 1 : 0) != GR_OK)
+            return 0;
+        probe_note_stray(got);
+        if (match(got, arg)) {
+            *m = got;
+            return 1;
+        }
+        if (P.nheld == PROBE_HELD_MAX) {
+            fprintf(stderr, "  too many reports held; dropping the oldest\n");
+            gr_msg_free(P.held[0]);
+            P.nheld--;
+            memmove(&P.held[0], &P.held[1], P.nheld * sizeof P.held[0]);
+        }
+        P.held[P.nheld++] = got;
+    }
 }
 
 /* Takes the next report, which must be of type with a len-byte payload
@@ -316,12 +387,11 @@ static inline int probe_take_rc(void)
 /* Returns 1 if no report comes for ms milliseconds; names what came. */
 static inline int probe_quiet_for(int ms)
 {
-    gr_msg *m = NULL;
-    if (gr_inbox_recv(P.inbox, &m, ms) == GR_ETIMEDOUT)
+    gr_msg *m;
+    if (probe_recv(&m, ms) == GR_ETIMEDOUT)
         return 1;
     fprintf(stderr, "  unexpected report type %#x from actor %llu\n",
             (unsigned)m->type, (unsigned long long)m->from.serial);
-    probe_note_stray(m);
     gr_msg_free(m);
     return 0;
 }

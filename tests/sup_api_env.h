@@ -1,8 +1,9 @@
 /*
  * The environment of the supervisor API suites (test_sup_shutdown,
  * test_sup_calls, test_sup_restarts): a kid that reports what happens to
- * it, a client actor that uses the API from callbacks, an event recorder,
- * and a system with an inbox and a queue of reports. Public API only.
+ * it and a client that uses the API from callbacks (both probes, see
+ * probe.h), an event recorder, and a system with the probes' inbox.
+ * Public API only.
  */
 #ifndef GROVE_TEST_SUP_API_ENV_H
 #define GROVE_TEST_SUP_API_ENV_H
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "probe.h"
 
 /* Whether this file is built with AddressSanitizer: freed memory then sits
  * in a quarantine (hundreds of MiB), so RSS measures the quarantine rather
@@ -45,46 +47,43 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 /* ---- messages and reports ------------------------------------------------ */
 
 enum {
-    /* To a kid. */
+    /* To a kid (PROBE_PING answers PROBE_PONG; PROBE_END with GR_STOP
+     * exits with reason normal). */
     KID_QUIT = 1, /* Exit with reason shutdown. */
     KID_CRASH,    /* gr_fail(): crash with GR_EFAILED and a text. */
-    KID_STOP,     /* Exit with reason normal. */
-    KID_PING,     /* Reply REP_PONG. */
     /* To a client. */
     CL_START = 20, /* struct cl_cmd: start_child_async. */
     CL_SPAWN,      /* struct cl_cmd: spawn_child_async. */
     CL_TERMINATE,  /* struct cl_cmd: terminate_child_async. */
     CL_PROBE,      /* struct cl_cmd: the blocking calls, from a handler. */
-    CL_MONITOR,    /* struct cl_cmd: monitors cmd.sup. */
-    /* Reports to the test's inbox. */
+    CL_MONITOR,    /* gr_ref: monitors that supervisor; PROBE_RC. */
+    /* Reports to the test's inbox, each a struct rep. */
     REP_INIT = 100, /* A kid's init ran. */
     REP_TERM,       /* A kid's terminate ran; code: its reason. */
     REP_EXIT,       /* A trapping kid got an EXIT; code, from. */
-    REP_PONG,       /* A kid answered KID_PING. */
     REP_SENT,       /* A client sent an async request; rc. */
     REP_REPLY,      /* A client got a GR_MSG_SUP_REPLY. */
     REP_PROBE,      /* A client's blocking calls: rcs. */
-    REP_MONITORED,  /* A client monitored; rc. */
     REP_DOWN,       /* A client got a DOWN; from: target, code. */
 };
 
 /* Everything a kid or a client reports; each report fills what it needs. */
 struct rep {
-    gr_ref self;
+    gr_ref self;  /* Filled in by take: who sent the report. */
     gr_ref from;  /* REP_EXIT, REP_REPLY, REP_DOWN. */
     gr_ref child; /* REP_REPLY. */
     uint64_t corr;
     int32_t tag;
     int32_t code;    /* REP_TERM, REP_EXIT, REP_DOWN: the reason's code;
                         REP_REPLY: 1 for a GR_MSG_SUP_REPLY, 0 otherwise. */
-    int32_t rc;      /* REP_SENT, REP_REPLY, REP_MONITORED. */
+    int32_t rc;      /* REP_SENT, REP_REPLY. */
     int32_t read_rc; /* REP_SENT: gr_sup_reply_read on a non-reply. */
     int32_t nrcs;
     int32_t rcs[8]; /* REP_PROBE. */
     char why[160];  /* REP_TERM: gr_reason_format of the reason. */
 };
 
-/* ---- the kid: a child that reports what happens to it -------------------- */
+/* ---- the kid: a probe child that reports what happens to it -------------- */
 
 /* How a kid treats exit signals. */
 enum {
@@ -106,9 +105,8 @@ struct shared {
     atomic_int terms;     /* terminate calls. */
 };
 
-/* A kid's argument (copied by the supervisor). */
+/* A kid's argument (its spec's arg, copied by the supervisor). */
 struct kid_arg {
-    gr_ref inbox;
     struct shared *sh; /* May be NULL. */
     int32_t tag;
     int32_t trap;    /* TRAP_* */
@@ -120,12 +118,12 @@ struct kid {
     struct kid_arg a;
 };
 
+/* Reports r, tagged with the kid's tag. */
 static inline void kid_report(gr_ctx *ctx, const struct kid *k, uint32_t type,
                               struct rep *r)
 {
-    r->self = gr_self(ctx);
     r->tag = k->a.tag;
-    (void)gr_tell(ctx, k->a.inbox, type, r, sizeof *r);
+    probe_report(ctx, type, r, sizeof *r);
 }
 
 static inline int kid_init(gr_ctx *ctx, void *state, const void *arg,
@@ -151,36 +149,34 @@ static inline int kid_init(gr_ctx *ctx, void *state, const void *arg,
     return GR_OK;
 }
 
-static inline int kid_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+static inline int kid_quit(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state, (void)m;
+    return gr_stop_with(ctx, &(gr_reason){.code = GR_ESHUTDOWN});
+}
+
+static inline int kid_crash(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)m;
+    gr_fail(ctx, "kid \"%d\" \\ boom", (int)((struct kid *)state)->a.tag);
+}
+
+/* An EXIT (the kid traps): reported, then ignored or obeyed. */
+static inline int kid_other(gr_ctx *ctx, void *state, const gr_msg *m)
 {
     struct kid *k = state;
-    struct rep r = {0};
-    switch (m->type) {
-    case GR_MSG_EXIT: {
-        gr_exit_msg x;
-        if (gr_exit_read(m, &x) != GR_OK)
-            return GR_EINVAL;
-        if (k->a.reports & R_EXIT) {
-            r.code = x.reason.code;
-            r.from = x.from;
-            kid_report(ctx, k, REP_EXIT, &r);
-        }
-        if (k->a.trap == TRAP_OBEY)
-            return gr_stop_with(ctx, &x.reason);
-        return GR_CONTINUE;
+    gr_exit_msg x;
+    if (m->type != GR_MSG_EXIT)
+        return GR_EUNHANDLED;
+    if (gr_exit_read(m, &x) != GR_OK)
+        return GR_EINVAL;
+    if (k->a.reports & R_EXIT) {
+        struct rep r = {.code = x.reason.code, .from = x.from};
+        kid_report(ctx, k, REP_EXIT, &r);
     }
-    case KID_QUIT:
-        return gr_stop_with(ctx, &(gr_reason){.code = GR_ESHUTDOWN});
-    case KID_CRASH:
-        gr_fail(ctx, "kid \"%d\" \\ boom", (int)k->a.tag);
-    case KID_STOP:
-        return GR_STOP;
-    case KID_PING:
-        kid_report(ctx, k, REP_PONG, &r);
-        return GR_CONTINUE;
-    default:
-        return GR_CONTINUE;
-    }
+    if (k->a.trap == TRAP_OBEY)
+        return gr_stop_with(ctx, &x.reason);
+    return GR_CONTINUE;
 }
 
 static inline void kid_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
@@ -195,18 +191,19 @@ static inline void kid_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
     }
 }
 
-static const gr_behaviour kid_b = {
-    .name = "kid",
-    .state_size = sizeof(struct kid),
-    .init = kid_init,
-    .handle = kid_handle,
-    .terminate = kid_terminate,
-};
+static const struct probe_step kid_steps[] = {
+    {KID_QUIT, kid_quit}, {KID_CRASH, kid_crash}, {0, NULL}};
+
+static const struct probe_script kid_script = {.steps = kid_steps,
+                                               .other = kid_other,
+                                               .init = kid_init,
+                                               .terminate = kid_terminate};
+PROBE_BEHAVIOUR(kid_b, "kid", sizeof(struct kid), kid_script);
 
 /* A behaviour without a handle: invalid in any spec. */
 static const gr_behaviour no_handle_b = {.name = "no_handle"};
 
-/* ---- the client: an actor that uses the API from callbacks --------------- */
+/* ---- the client: a probe that uses the API from callbacks ---------------- */
 
 /* A client command. */
 struct cl_cmd {
@@ -218,19 +215,11 @@ struct cl_cmd {
     struct kid_arg karg; /* CL_SPAWN. */
 };
 
-/* A client's argument: where to report, and a supervisor its init probes
- * (GR_REF_NONE: none). */
-struct cl_arg {
-    gr_ref inbox;
-    gr_ref probe_sup;
-};
-
 /* How many requests a client remembers: the runtime's corr of each, and
  * the test's tag for it. */
 #define CL_PENDING 16
 
 struct client {
-    gr_ref inbox;
     uint64_t corr[CL_PENDING], tag[CL_PENDING];
     unsigned next;
 };
@@ -254,35 +243,89 @@ static inline void probe_blocking(gr_system *sys, gr_ref sup, const char *id,
     r->rcs[6] = gr_supervisor_count_children(sys, sup, SUP_WAIT, &counts);
 }
 
+/* A client's argument, if any: a supervisor its init calls (REP_PROBE). */
 static inline int client_init(gr_ctx *ctx, void *state, const void *arg,
                               size_t len)
 {
-    struct client *c = state;
-    struct cl_arg a;
-    int rc = read_arg(&a, sizeof a, arg, len);
+    (void)state;
+    gr_ref sup;
+    if (len == 0)
+        return GR_OK;
+    int rc = read_arg(&sup, sizeof sup, arg, len);
     if (rc != GR_OK)
         return rc;
-    c->inbox = a.inbox;
-    if (!gr_ref_is_none(a.probe_sup)) {
-        /* A spec that would be valid anywhere else. */
-        static const struct kid_arg none;
-        gr_child_spec spec = {.id = "from_init",
-                              .behaviour = &kid_b,
-                              .arg = &none,
-                              .arg_len = sizeof none};
-        struct rep r = {.self = gr_self(ctx)};
-        probe_blocking(gr_ctx_system(ctx), a.probe_sup, "a", &spec, &r);
-        (void)gr_tell(ctx, c->inbox, REP_PROBE, &r, sizeof r);
-    }
+    /* A spec that would be valid anywhere else. */
+    static const struct kid_arg none;
+    gr_child_spec spec = {.id = "from_init",
+                          .behaviour = &kid_b,
+                          .arg = &none,
+                          .arg_len = sizeof none};
+    struct rep r = {0};
+    probe_blocking(gr_ctx_system(ctx), sup, "a", &spec, &r);
+    probe_report(ctx, REP_PROBE, &r, sizeof r);
     return GR_OK;
 }
 
-static inline int client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+/* CL_START, CL_SPAWN, CL_TERMINATE: sends the async request, remembers
+ * its corr for the test's tag and reports REP_SENT. */
+static inline int client_send(gr_ctx *ctx, void *state, const gr_msg *m)
 {
     struct client *c = state;
-    struct rep r = {.self = gr_self(ctx)};
     struct cl_cmd cmd;
-    if (m->flags & GR_MSG_REPLY) { /* The answer to one of our requests. */
+    if (!read_payload(m, &cmd, sizeof cmd))
+        return GR_EUNHANDLED;
+    struct rep r = {.tag = (int32_t)cmd.corr};
+    uint64_t corr = 0;
+    if (m->type == CL_START)
+        r.rc = gr_supervisor_start_child_async(ctx, cmd.sup, &cmd.spec,
+                                               GR_DURATION_DEFAULT, &corr);
+    else if (m->type == CL_SPAWN)
+        r.rc = gr_supervisor_spawn_child_async(ctx, cmd.sup, &cmd.karg,
+                                               sizeof cmd.karg,
+                                               GR_DURATION_DEFAULT, &corr);
+    else
+        r.rc = gr_supervisor_terminate_child_async(
+            ctx, cmd.sup, cmd.id, cmd.child, GR_DURATION_DEFAULT, &corr);
+    r.corr = corr;
+    c->corr[c->next] = corr;
+    c->tag[c->next] = cmd.corr;
+    c->next = (c->next + 1) % CL_PENDING;
+    /* A command is not a reply: gr_sup_reply_read must refuse it. */
+    gr_sup_reply junk;
+    r.read_rc = gr_sup_reply_read(m, &junk);
+    probe_report(ctx, REP_SENT, &r, sizeof r);
+    return GR_CONTINUE;
+}
+
+static inline int client_probe(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    struct cl_cmd cmd;
+    if (!read_payload(m, &cmd, sizeof cmd))
+        return GR_EUNHANDLED;
+    struct rep r = {.tag = (int32_t)cmd.corr};
+    probe_blocking(gr_ctx_system(ctx), cmd.sup, cmd.id, &cmd.spec, &r);
+    probe_report(ctx, REP_PROBE, &r, sizeof r);
+    return GR_CONTINUE;
+}
+
+static inline int client_monitor(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    gr_ref sup;
+    if (!read_payload(m, &sup, sizeof sup))
+        return GR_EUNHANDLED;
+    probe_report_rc(ctx, gr_monitor(ctx, sup, NULL));
+    return GR_CONTINUE;
+}
+
+/* Answers to the client's requests (REP_REPLY, tagged with the test's tag
+ * for the request) and DOWNs (REP_DOWN). */
+static inline int client_other(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    struct client *c = state;
+    struct rep r = {0};
+    if (m->flags & GR_MSG_REPLY) {
         gr_sup_reply reply = {0};
         r.read_rc = gr_sup_reply_read(m, &reply);
         r.rc = reply.rc;
@@ -293,7 +336,7 @@ static inline int client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
             if (c->corr[i] == m->corr)
                 r.tag = (int32_t)c->tag[i];
         r.from = m->from;
-        (void)gr_tell(ctx, c->inbox, REP_REPLY, &r, sizeof r);
+        probe_report(ctx, REP_REPLY, &r, sizeof r);
         return GR_CONTINUE;
     }
     if (m->type == GR_MSG_DOWN) {
@@ -301,58 +344,20 @@ static inline int client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         r.read_rc = gr_down_read(m, &d);
         r.from = d.target;
         r.code = d.reason.code;
-        (void)gr_tell(ctx, c->inbox, REP_DOWN, &r, sizeof r);
+        probe_report(ctx, REP_DOWN, &r, sizeof r);
         return GR_CONTINUE;
     }
-    if (!read_payload(m, &cmd, sizeof cmd))
-        return GR_CONTINUE;
-    r.tag = (int32_t)cmd.corr;
-    uint64_t corr = 0;
-    switch (m->type) {
-    case CL_START:
-        r.rc = gr_supervisor_start_child_async(ctx, cmd.sup, &cmd.spec,
-                                               GR_DURATION_DEFAULT, &corr);
-        break;
-    case CL_SPAWN:
-        r.rc = gr_supervisor_spawn_child_async(ctx, cmd.sup, &cmd.karg,
-                                               sizeof cmd.karg,
-                                               GR_DURATION_DEFAULT, &corr);
-        break;
-    case CL_TERMINATE:
-        r.rc = gr_supervisor_terminate_child_async(
-            ctx, cmd.sup, cmd.id, cmd.child, GR_DURATION_DEFAULT, &corr);
-        break;
-    case CL_PROBE:
-        probe_blocking(gr_ctx_system(ctx), cmd.sup, cmd.id, &cmd.spec, &r);
-        (void)gr_tell(ctx, c->inbox, REP_PROBE, &r, sizeof r);
-        return GR_CONTINUE;
-    case CL_MONITOR: {
-        uint64_t id;
-        r.rc = gr_monitor(ctx, cmd.sup, &id);
-        (void)gr_tell(ctx, c->inbox, REP_MONITORED, &r, sizeof r);
-        return GR_CONTINUE;
-    }
-    default:
-        return GR_CONTINUE;
-    }
-    /* Remember the runtime's corr for the test's tag. */
-    r.corr = corr;
-    c->corr[c->next] = corr;
-    c->tag[c->next] = cmd.corr;
-    c->next = (c->next + 1) % CL_PENDING;
-    /* A command is not a reply: gr_sup_reply_read must refuse it. */
-    gr_sup_reply junk;
-    r.read_rc = gr_sup_reply_read(m, &junk);
-    (void)gr_tell(ctx, c->inbox, REP_SENT, &r, sizeof r);
-    return GR_CONTINUE;
+    return GR_EUNHANDLED;
 }
 
-static const gr_behaviour client_b = {
-    .name = "client",
-    .state_size = sizeof(struct client),
-    .init = client_init,
-    .handle = client_handle,
-};
+static const struct probe_step client_steps[] = {
+    {CL_START, client_send},      {CL_SPAWN, client_send},
+    {CL_TERMINATE, client_send},  {CL_PROBE, client_probe},
+    {CL_MONITOR, client_monitor}, {0, NULL}};
+
+static const struct probe_script client_script = {
+    .steps = client_steps, .other = client_other, .init = client_init};
+PROBE_BEHAVIOUR(client_b, "client", sizeof(struct client), client_script);
 
 /* ---- the event recorder -------------------------------------------------- */
 
@@ -450,38 +455,23 @@ static inline unsigned ev_wait(gr_event_kind kind, const char *id,
     return n;
 }
 
-/* ---- the test's environment: a system, an inbox, a report queue ---------- */
+/* ---- the test's environment: a system and the probes' inbox ------------ */
 
-#define Q_MAX 1024
+static struct env T;
 
-static struct {
-    gr_system *sys;
-    gr_inbox *in;
-    gr_ref me;
-    size_t nq; /* Reports received but not yet taken. */
-    uint32_t qt[Q_MAX];
-    struct rep qr[Q_MAX];
-} T;
-
-/* Opens a system from cfg and an inbox for the reports. */
+/* Opens a system from cfg and the inbox the probes report to. */
 static inline int open_cfg(gr_config *cfg)
 {
-    T.nq = 0;
-    T.sys = start_system(cfg);
-    if (T.sys == NULL)
+    if (!env_open(&T, cfg))
         return 0;
-    if (gr_inbox_open(T.sys, &T.in) != GR_OK) {
-        gr_system_shutdown(T.sys);
-        return 0;
-    }
-    T.me = gr_inbox_ref(T.in);
+    probe_attach(&T);
     return 1;
 }
 
-/* Opens a quiet two-worker system; with_events records events. */
 /* The log lines of the case's system. */
 static struct capture T_log;
 
+/* Opens a quiet two-worker system; with_events records events. */
 static inline int open_env(int with_events)
 {
     capture_init(&T_log);
@@ -497,56 +487,46 @@ static inline int open_env(int with_events)
 /* Closes the inbox and shuts the system down. */
 static inline void close_env(void)
 {
-    gr_inbox_close(T.in);
-    if (T.sys != NULL && gr_system_shutdown(T.sys) != GR_OK)
-        test_failed_ = 1;
-    T.sys = NULL;
-    T.in = NULL;
+    probe_close(&T);
 }
 
 #define ANY_TAG INT32_MIN
 
-static inline int q_match(size_t i, uint32_t type, int32_t tag, gr_ref who)
+/* What a take wants: a report of type, from tag (unless ANY_TAG), sent by
+ * who (unless GR_REF_NONE). */
+struct want {
+    uint32_t type;
+    int32_t tag;
+    gr_ref who;
+};
+
+static inline int rep_wanted(const gr_msg *m, const void *arg)
 {
-    return T.qt[i] == type && (tag == ANY_TAG || T.qr[i].tag == tag) &&
-           (gr_ref_is_none(who) || gr_ref_eq(T.qr[i].self, who));
+    const struct want *w = arg;
+    struct rep r;
+    return m->type == w->type &&
+           (gr_ref_is_none(w->who) || gr_ref_eq(m->from, w->who)) &&
+           (w->tag == ANY_TAG ||
+            (read_payload(m, &r, sizeof r) && r.tag == w->tag));
 }
 
-/* Takes the first report of type (from tag, unless ANY_TAG; from who,
+/* Takes the first report of type (from tag, unless ANY_TAG; sent by who,
  * unless GR_REF_NONE), waiting up to ms for it; others are kept for later.
- * Returns 1 with it in *out, or 0. */
+ * Returns 1 with it in *out (self: its sender), or 0. */
 static inline int take_x(uint32_t type, int32_t tag, gr_ref who,
                          struct rep *out, int ms)
 {
-    double end = test_now() + ms / 1000.0;
-    for (;;) {
-        for (size_t i = 0; i < T.nq; i++) {
-            if (!q_match(i, type, tag, who))
-                continue;
-            if (out != NULL)
-                *out = T.qr[i];
-            memmove(&T.qt[i], &T.qt[i + 1], (T.nq - i - 1) * sizeof T.qt[0]);
-            memmove(&T.qr[i], &T.qr[i + 1], (T.nq - i - 1) * sizeof T.qr[0]);
-            T.nq--;
-            return 1;
-        }
-        double left = end - test_now();
-        gr_msg *m;
-        if (gr_inbox_recv(T.in, &m, left > 0 ? (int)(left * 1000) + 1 : 0) !=
-            GR_OK)
-            return 0;
-        if (T.nq == Q_MAX) {
-            fprintf(stderr, "  report queue full; dropping the oldest\n");
-            memmove(&T.qt[0], &T.qt[1], (Q_MAX - 1) * sizeof T.qt[0]);
-            memmove(&T.qr[0], &T.qr[1], (Q_MAX - 1) * sizeof T.qr[0]);
-            T.nq--;
-        }
-        T.qt[T.nq] = m->type;
-        if (!read_payload(m, &T.qr[T.nq], sizeof T.qr[0]))
-            memset(&T.qr[T.nq], 0, sizeof T.qr[0]);
-        T.nq++;
-        gr_msg_free(m);
+    struct want w = {type, tag, who};
+    gr_msg *m;
+    if (!probe_take_match(rep_wanted, &w, ms, &m))
+        return 0;
+    if (out != NULL) {
+        if (!read_payload(m, out, sizeof *out))
+            memset(out, 0, sizeof *out);
+        out->self = m->from;
     }
+    gr_msg_free(m);
+    return 1;
 }
 
 /* Takes a report of type from tag (or ANY_TAG) within WAIT_MS. */
@@ -559,6 +539,32 @@ static inline int take(uint32_t type, int32_t tag, struct rep *out)
     return ok;
 }
 
+/* Takes a report of type sent by who within WAIT_MS. */
+static inline int take_from(uint32_t type, gr_ref who)
+{
+    int ok = take_x(type, ANY_TAG, who, NULL, WAIT_MS);
+    if (!ok)
+        fprintf(stderr, "  no report of type %#x from actor %llu came\n",
+                (unsigned)type, (unsigned long long)who.serial);
+    return ok;
+}
+
+/* Takes who's PROBE_RC report within WAIT_MS; returns 1 with its code in
+ * *rc. */
+static inline int take_rc(gr_ref who, int32_t *rc)
+{
+    struct want w = {PROBE_RC, ANY_TAG, who};
+    gr_msg *m;
+    if (!probe_take_match(rep_wanted, &w, WAIT_MS, &m)) {
+        fprintf(stderr, "  no return code from actor %llu came\n",
+                (unsigned long long)who.serial);
+        return 0;
+    }
+    int ok = read_payload(m, rc, sizeof *rc);
+    gr_msg_free(m);
+    return ok;
+}
+
 /* Returns 1 if no report of type from tag arrives within ms. */
 static inline int none_within(uint32_t type, int32_t tag, int ms)
 {
@@ -568,12 +574,6 @@ static inline int none_within(uint32_t type, int32_t tag, int ms)
     fprintf(stderr, "  unexpected report of type %u (tag %d)\n", (unsigned)type,
             (int)r.tag);
     return 0;
-}
-
-/* Sends a command to an actor from the test's inbox. */
-static inline int cmd(gr_ref to, uint32_t type, const void *p, size_t len)
-{
-    return gr_system_tell(T.sys, T.me, to, type, p, len);
 }
 
 /* Actors alive now (inboxes included). */
@@ -600,7 +600,7 @@ static inline struct kid_arg kid_arg(int32_t tag, int32_t trap, int32_t reports,
                                      struct shared *sh)
 {
     return (struct kid_arg){
-        .inbox = T.me, .sh = sh, .tag = tag, .trap = trap, .reports = reports};
+        .sh = sh, .tag = tag, .trap = trap, .reports = reports};
 }
 
 static inline gr_child_spec kid_spec(const char *id, const struct kid_arg *a,

@@ -377,8 +377,7 @@ static void test_calls_wrong_thread(void)
     CHECK(take(REP_INIT, 1, &init));
 
     /* From init (run on this thread by gr_system_spawn). */
-    struct cl_arg ca = {.inbox = T.me, .probe_sup = sup};
-    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
+    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &sup, sizeof sup, &cl), GR_OK);
     CHECK(take(REP_PROBE, ANY_TAG, &r));
     CHECK_EQ(r.nrcs, 7);
     for (int i = 0; i < r.nrcs; i++)
@@ -388,7 +387,7 @@ static void test_calls_wrong_thread(void)
     struct kid_arg za = kid_arg(9, TRAP_NONE, R_ALL, NULL);
     struct cl_cmd c = {.sup = sup, .id = "a"};
     c.spec = kid_spec("z", &za, GR_PERMANENT, 1000);
-    CHECK_EQ(cmd(cl, CL_PROBE, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_PROBE, &c, sizeof c), GR_OK);
     CHECK(take(REP_PROBE, ANY_TAG, &r));
     CHECK_EQ(r.nrcs, 7);
     for (int i = 0; i < r.nrcs; i++)
@@ -495,10 +494,9 @@ static void test_calls_not_a_supervisor(void)
 
     /* From an actor: refused at once, and no answer follows. */
     gr_ref cl;
-    struct cl_arg ca = {.inbox = T.me};
-    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
+    CHECK_EQ(gr_system_spawn(T.sys, &client_b, NULL, 0, &cl), GR_OK);
     struct cl_cmd cmd_start = {.sup = worker, .corr = 201, .spec = k};
-    CHECK_EQ(cmd(cl, CL_START, &cmd_start, sizeof cmd_start), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_START, &cmd_start, sizeof cmd_start), GR_OK);
     CHECK(take(REP_SENT, 201, &r));
     CHECK_EQ(r.rc, GR_ENOTSUP);
     CHECK(none_within(REP_REPLY, ANY_TAG, QUIET_MS));
@@ -543,8 +541,7 @@ static void test_slow_init_holds_no_one(void)
     gr_ref sup, cl;
     struct rep r;
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
-    struct cl_arg ca = {.inbox = T.me};
-    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
+    CHECK_EQ(gr_system_spawn(T.sys, &client_b, NULL, 0, &cl), GR_OK);
     /* Both requests queue at the supervisor; the second starts the slow
      * child. */
     struct cl_cmd t = {.sup = sup, .corr = 301, .id = "nope"};
@@ -553,8 +550,8 @@ static void test_slow_init_holds_no_one(void)
                              .behaviour = &slow_b,
                              .restart = GR_TEMPORARY,
                              .shutdown_ms = 1000};
-    CHECK_EQ(cmd(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
-    CHECK_EQ(cmd(cl, CL_START, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_START, &c, sizeof c), GR_OK);
     int first = take(REP_REPLY, 301, &r);
     int gate_was = atomic_exchange(&slow_gate, 1);
     CHECK(first);
@@ -617,14 +614,13 @@ static void test_async_replies(void)
     struct rep r, k;
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK_EQ(gr_supervisor_start(T.sys, &ssp, &ssup), GR_OK);
-    struct cl_arg ca = {.inbox = T.me};
-    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
+    CHECK_EQ(gr_system_spawn(T.sys, &client_b, NULL, 0, &cl), GR_OK);
 
     /* start_child_async. */
     struct kid_arg a1 = kid_arg(1, TRAP_NONE, R_ALL, NULL);
     struct cl_cmd c = {.sup = sup, .corr = 101};
     c.spec = kid_spec("k1", &a1, GR_PERMANENT, 1000);
-    CHECK_EQ(cmd(cl, CL_START, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_START, &c, sizeof c), GR_OK);
     CHECK(take(REP_SENT, 101, &r));
     CHECK_EQ(r.rc, GR_OK);
     CHECK_EQ(r.read_rc, GR_EINVAL);
@@ -642,7 +638,7 @@ static void test_async_replies(void)
 
     /* A duplicate: the error comes back the same way. */
     c.corr = 102;
-    CHECK_EQ(cmd(cl, CL_START, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_START, &c, sizeof c), GR_OK);
     CHECK(take(REP_SENT, 102, &r));
     CHECK_EQ(r.rc, GR_OK);
     CHECK(take(REP_REPLY, 102, &r));
@@ -652,7 +648,7 @@ static void test_async_replies(void)
 
     /* terminate_child_async by id. */
     struct cl_cmd t = {.sup = sup, .corr = 103, .id = "k1"};
-    CHECK_EQ(cmd(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
     CHECK(take(REP_REPLY, 103, &r));
     CHECK_EQ(r.tag, 103);
     CHECK_EQ(r.rc, GR_OK);
@@ -660,7 +656,7 @@ static void test_async_replies(void)
     CHECK_EQ(k.code, GR_ESHUTDOWN);
     t.corr = 104;
     t.id = "nope";
-    CHECK_EQ(cmd(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_TERMINATE, &t, sizeof t), GR_OK);
     CHECK(take(REP_REPLY, 104, &r));
     CHECK_EQ(r.tag, 104);
     CHECK_EQ(r.rc, GR_ENOTFOUND);
@@ -668,7 +664,7 @@ static void test_async_replies(void)
     /* spawn_child_async on the simple-one-for-one supervisor. */
     struct cl_cmd s = {.sup = ssup, .corr = 105};
     s.karg = kid_arg(7, TRAP_NONE, R_ALL, NULL);
-    CHECK_EQ(cmd(cl, CL_SPAWN, &s, sizeof s), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_SPAWN, &s, sizeof s), GR_OK);
     CHECK(take(REP_SENT, 105, &r));
     CHECK_EQ(r.rc, GR_OK);
     CHECK(take(REP_REPLY, 105, &r));
@@ -680,7 +676,7 @@ static void test_async_replies(void)
     /* ... and on the static one: GR_EINVAL. */
     s.sup = sup;
     s.corr = 106;
-    CHECK_EQ(cmd(cl, CL_SPAWN, &s, sizeof s), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_SPAWN, &s, sizeof s), GR_OK);
     CHECK(take(REP_REPLY, 106, &r));
     CHECK_EQ(r.tag, 106);
     CHECK_EQ(r.rc, GR_EINVAL);
@@ -689,7 +685,7 @@ static void test_async_replies(void)
     CHECK_EQ(stop_sup(sup), GR_OK);
     CHECK(wait_gone(sup));
     c.corr = 107;
-    CHECK_EQ(cmd(cl, CL_START, &c, sizeof c), GR_OK);
+    CHECK_EQ(probe_tell(cl, CL_START, &c, sizeof c), GR_OK);
     CHECK(take(REP_SENT, 107, &r));
     CHECK_EQ(r.rc, GR_ENOACTOR);
     CHECK(none_within(REP_REPLY, ANY_TAG, QUIET_MS));
@@ -766,7 +762,7 @@ static void test_sofo_restart_same_arg(void)
     CHECK_EQ(start_sofo(GR_PERMANENT, &sup), GR_OK);
     CHECK(spawn_kid(sup, 1, NULL, &r1));
     CHECK(spawn_kid(sup, 2, NULL, &r2));
-    CHECK_EQ(cmd(r1, KID_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(r1, KID_CRASH, NULL, 0), GR_OK);
     CHECK(take(REP_TERM, 1, &r));
     CHECK_EQ(r.code, GR_EFAILED);
     CHECK(take(REP_INIT, 1, &r));
@@ -791,7 +787,7 @@ static void test_sofo_transient_normal_removed(void)
     CHECK_EQ(start_sofo(GR_TRANSIENT, &sup), GR_OK);
     CHECK(spawn_kid(sup, 1, NULL, &r1));
     CHECK(spawn_kid(sup, 2, NULL, &r2));
-    CHECK_EQ(cmd(r1, KID_STOP, NULL, 0), GR_OK);
+    CHECK_EQ(probe_end(r1, GR_STOP), GR_OK);
     CHECK(take(REP_TERM, 1, &r));
     CHECK_EQ(r.code, GR_OK);
     CHECK_EQ(wait_specs(sup, 1), 1);
@@ -800,7 +796,7 @@ static void test_sofo_transient_normal_removed(void)
     CHECK_EQ(which(sup, v), 1);
     CHECK(gr_ref_eq(v[0].ref, r2));
     /* A crash is restarted. */
-    CHECK_EQ(cmd(r2, KID_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(r2, KID_CRASH, NULL, 0), GR_OK);
     CHECK(take(REP_INIT, 2, &r));
     CHECK(!gr_ref_eq(r.self, r2));
     CHECK_EQ(nspecs(sup), 1);
@@ -808,7 +804,7 @@ static void test_sofo_transient_normal_removed(void)
     gr_ref tsup, t1;
     CHECK_EQ(start_sofo(GR_TEMPORARY, &tsup), GR_OK);
     CHECK(spawn_kid(tsup, 3, NULL, &t1));
-    CHECK_EQ(cmd(t1, KID_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(t1, KID_CRASH, NULL, 0), GR_OK);
     CHECK(take(REP_TERM, 3, NULL));
     CHECK_EQ(wait_specs(tsup, 0), 0);
     CHECK(none_within(REP_INIT, 3, QUIET_MS));
@@ -849,12 +845,11 @@ static void test_sofo_stop_all(void)
     CHECK_EQ(start_sofo(GR_PERMANENT, &sup), GR_OK);
     for (int i = 0; i < 4; i++)
         CHECK(spawn_kid(sup, i + 1, NULL, &refs[i]));
-    struct cl_arg ca = {.inbox = T.me};
-    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
-    struct cl_cmd m = {.sup = sup};
-    CHECK_EQ(cmd(cl, CL_MONITOR, &m, sizeof m), GR_OK);
-    CHECK(take(REP_MONITORED, ANY_TAG, &r));
-    CHECK_EQ(r.rc, GR_OK);
+    CHECK_EQ(gr_system_spawn(T.sys, &client_b, NULL, 0, &cl), GR_OK);
+    int32_t rc;
+    CHECK_EQ(probe_tell(cl, CL_MONITOR, &sup, sizeof sup), GR_OK);
+    CHECK(take_rc(cl, &rc));
+    CHECK_EQ(rc, GR_OK);
 
     CHECK_EQ(stop_sup(sup), GR_OK);
     for (int i = 0; i < 4; i++) {

@@ -27,7 +27,7 @@ static void test_backoff_restarting(void)
     gr_ref cur = r.self;
     static const int delay[] = {20, 40, 80, 80};
     for (unsigned k = 0; k < 4; k++) {
-        CHECK_EQ(cmd(cur, KID_CRASH, NULL, 0), GR_OK);
+        CHECK_EQ(probe_tell(cur, KID_CRASH, NULL, 0), GR_OK);
         CHECK_EQ(ev_wait(GR_EV_CHILD_CRASHED, "b", k + 1), k + 1);
         struct evrec crash;
         CHECK(ev_nth(GR_EV_CHILD_CRASHED, "b", k, &crash));
@@ -78,7 +78,7 @@ static void test_restart_retry_succeeds(void)
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK(take(REP_INIT, 1, &r));
     atomic_store(&sh.fail_left, 2);
-    CHECK_EQ(cmd(r.self, KID_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(r.self, KID_CRASH, NULL, 0), GR_OK);
     CHECK(take(REP_INIT, 1, &r));
     CHECK_EQ(atomic_load(&sh.inits), 4); /* 1 + 2 failed + 1. */
     CHECK_EQ(ev_wait(GR_EV_START_FAILED, "r", 2), 2);
@@ -115,15 +115,14 @@ static void test_restart_retry_gives_up(void)
     CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
     CHECK(take(REP_INIT, 1, &r));
     gr_ref child = r.self;
-    struct cl_arg ca = {.inbox = T.me};
-    CHECK_EQ(gr_system_spawn(T.sys, &client_b, &ca, sizeof ca, &cl), GR_OK);
-    struct cl_cmd m = {.sup = sup};
-    CHECK_EQ(cmd(cl, CL_MONITOR, &m, sizeof m), GR_OK);
-    CHECK(take(REP_MONITORED, ANY_TAG, &r));
-    CHECK_EQ(r.rc, GR_OK);
+    CHECK_EQ(gr_system_spawn(T.sys, &client_b, NULL, 0, &cl), GR_OK);
+    int32_t rc;
+    CHECK_EQ(probe_tell(cl, CL_MONITOR, &sup, sizeof sup), GR_OK);
+    CHECK(take_rc(cl, &rc));
+    CHECK_EQ(rc, GR_OK);
 
     atomic_store(&sh.fail_left, 1000);
-    CHECK_EQ(cmd(child, KID_CRASH, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(child, KID_CRASH, NULL, 0), GR_OK);
     CHECK(take(REP_DOWN, ANY_TAG, &r));
     CHECK(gr_ref_eq(r.from, sup));
     CHECK_EQ(r.code, GR_ESHUTDOWN);
@@ -246,8 +245,8 @@ static int log_scenario(const char *name, const char *id, gr_ref *sup,
         return 0;
     *first = r.self;
     /* child_crashed, child_restarted */
-    if (cmd(r.self, KID_CRASH, NULL, 0) != GR_OK || !take(REP_TERM, 1, crash) ||
-        !take(REP_INIT, 1, &r))
+    if (probe_tell(r.self, KID_CRASH, NULL, 0) != GR_OK ||
+        !take(REP_TERM, 1, crash) || !take(REP_INIT, 1, &r))
         return 0;
     *second = r.self;
     /* child_exited */
@@ -267,7 +266,7 @@ static int log_scenario(const char *name, const char *id, gr_ref *sup,
      * then gave_up: the retry would be the third. The give-up is logged
      * before the supervisor exits. */
     atomic_store(&sh.fail_left, 1000);
-    return cmd(r.self, KID_CRASH, NULL, 0) == GR_OK && wait_gone(*sup);
+    return probe_tell(r.self, KID_CRASH, NULL, 0) == GR_OK && wait_gone(*sup);
 }
 
 /* With event_json, every event is one line holding one valid JSON object
@@ -535,7 +534,7 @@ static void test_restart_storm(void)
     uint64_t restarts0 = stats_of(T.sys).restarts;
     uint64_t mem_warm = 0;
     for (uint64_t i = 0; i < n; i++) {
-        int rc = cmd(cur, KID_CRASH, NULL, 0);
+        int rc = probe_tell(cur, KID_CRASH, NULL, 0);
         if (rc != GR_OK || !take(REP_INIT, 1, &r) || gr_ref_eq(r.self, cur)) {
             fprintf(stderr, "  crash %llu: send %s\n", (unsigned long long)i,
                     gr_errname(rc));

@@ -131,12 +131,12 @@ static void test_shutdown_infinity(void)
     /* Well past any timeout a finite default would use for a test: the
      * child is alive (it answers) and the call is still waiting. */
     sleep_ms(LINGER_MS);
-    CHECK_EQ(cmd(init.self, KID_PING, NULL, 0), GR_OK);
-    CHECK(take(REP_PONG, 1, NULL));
+    CHECK_EQ(probe_tell(init.self, PROBE_PING, NULL, 0), GR_OK);
+    CHECK(take_from(PROBE_PONG, init.self));
     CHECK(!atomic_load(&t.done));
     CHECK_EQ(atomic_load(&sh.terms), 0);
 
-    CHECK_EQ(cmd(init.self, KID_QUIT, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(init.self, KID_QUIT, NULL, 0), GR_OK);
     if (!term_wait(&t, WAIT_MS)) {
         /* The helper is stuck in the call: leave the system behind. */
         fprintf(stderr, "  terminate_child did not return\n");
@@ -170,10 +170,10 @@ static void test_shutdown_default_worker(void)
     CHECK(take(REP_EXIT, 1, &r));
     CHECK_EQ(r.code, GR_ESHUTDOWN);
     sleep_ms(LINGER_MS);
-    CHECK_EQ(cmd(init.self, KID_PING, NULL, 0), GR_OK);
-    CHECK(take(REP_PONG, 1, NULL));
+    CHECK_EQ(probe_tell(init.self, PROBE_PING, NULL, 0), GR_OK);
+    CHECK(take_from(PROBE_PONG, init.self));
     CHECK(!atomic_load(&t.done));
-    CHECK_EQ(cmd(init.self, KID_QUIT, NULL, 0), GR_OK);
+    CHECK_EQ(probe_tell(init.self, KID_QUIT, NULL, 0), GR_OK);
     if (!term_wait(&t, WAIT_MS)) {
         fprintf(stderr, "  terminate_child did not return\n");
         test_failed_ = 1;
