@@ -5,9 +5,9 @@
  * catch-all functions), makes a behaviour from it with PROBE_BEHAVIOUR,
  * tells its actors commands, and reads what they report from the test's
  * inbox. Every probe also understands the common commands below (wait at
- * the gate, end the handler with a code, ping, run a function given in the
- * message) and reports a message its script does not take as a stray, so
- * an unexpected message fails the case by name instead of vanishing.
+ * the gate, end the handler with a code, ping) and reports a message its script
+ * does not take as a stray, so an unexpected message fails the case by name
+ * instead of vanishing.
  *
  * One probe environment is open at a time (a case runs in its own
  * process). Public API only; every wait is bounded by WAIT_MS.
@@ -40,7 +40,6 @@ enum {
     PROBE_BLOCK = 0x50000, /* Reports PROBE_BLOCKED, waits at the gate. */
     PROBE_END,             /* int32_t: the handler ends with it. */
     PROBE_PING,            /* Reports PROBE_PONG. */
-    PROBE_RUN,             /* struct probe_run: runs fn with its arg. */
     PROBE_BLOCKED,         /* Report: in the handler, at the gate. */
     PROBE_PONG,            /* Report: the answer to PROBE_PING. */
     PROBE_RC,              /* Report: an int32_t return code. */
@@ -69,15 +68,6 @@ struct probe_script {
     /* As gr_behaviour's; NULL when not needed. */
     int (*init)(gr_ctx *ctx, void *state, const void *arg, size_t len);
     void (*terminate)(gr_ctx *ctx, void *state, const gr_reason *why);
-};
-
-/* PROBE_RUN's payload: a function of this process and its argument. */
-typedef int (*probe_run_fn)(gr_ctx *ctx, void *state, const void *arg,
-                            size_t len);
-struct probe_run {
-    probe_run_fn fn;
-    unsigned char arg[64];
-    size_t len;
 };
 
 /* PROBE_STRAY's payload: the message no step took. */
@@ -176,13 +166,6 @@ static inline int probe_common(gr_ctx *ctx, void *state, const gr_msg *m,
     case PROBE_PING:
         probe_report(ctx, PROBE_PONG, NULL, 0);
         return 1;
-    case PROBE_RUN: {
-        struct probe_run r;
-        *rc = read_payload(m, &r, sizeof r) && r.len <= sizeof r.arg
-                  ? r.fn(ctx, state, r.arg, r.len)
-                  : GR_EUNHANDLED;
-        return 1;
-    }
     default:
         return 0;
     }
@@ -245,19 +228,19 @@ static inline void probe_attach(struct env *e)
     sem_init(&P.gate, 0, 0);
 }
 
-/* Undoes probe_attach (after the system is closed). */
+/* Undoes probe_attach (after the system is closed: messages taken from an
+ * inbox outlive it) and frees the reports still held. */
 static inline void probe_detach(void)
 {
+    while (P.nheld > 0)
+        gr_msg_free(P.held[--P.nheld]);
     sem_destroy(&P.gate);
     memset(&P, 0, sizeof P);
 }
 
-/* Frees the reports still held (their memory is the system's), closes e,
- * then undoes probe_attach. */
+/* Closes e, then undoes probe_attach. */
 static inline void probe_close(struct env *e)
 {
-    while (P.nheld > 0)
-        gr_msg_free(P.held[--P.nheld]);
     env_close(e);
     probe_detach();
 }
@@ -430,18 +413,6 @@ static inline int probe_ping(gr_ref who)
 static inline int probe_end(gr_ref who, int32_t code)
 {
     return probe_tell(who, PROBE_END, &code, sizeof code);
-}
-
-/* Runs fn(ctx, state, arg, len) in who's handler (len at most 64 bytes). */
-static inline int probe_run_in(gr_ref who, probe_run_fn fn, const void *arg,
-                               size_t len)
-{
-    struct probe_run r = {.fn = fn, .len = len};
-    if (len > sizeof r.arg)
-        return GR_EINVAL;
-    if (len > 0)
-        memcpy(r.arg, arg, len);
-    return probe_tell(who, PROBE_RUN, &r, sizeof r);
 }
 
 #endif
