@@ -149,8 +149,7 @@ static inline void probe_block_here(gr_ctx *ctx)
 
 /* Runs a common command; returns 1 and stores the handler's code in *rc,
  * or 0 if m is not one. */
-static inline int probe_common(gr_ctx *ctx, void *state, const gr_msg *m,
-                               int *rc)
+static inline int probe_common(gr_ctx *ctx, const gr_msg *m, int *rc)
 {
     *rc = GR_CONTINUE;
     switch (m->type) {
@@ -181,7 +180,7 @@ static inline int probe_handle(const struct probe_script *s, gr_ctx *ctx,
         for (const struct probe_step *st = s->steps; st->fn != NULL; st++)
             if (st->type == m->type)
                 return st->fn(ctx, state, m);
-    if (probe_common(ctx, state, m, &rc))
+    if (probe_common(ctx, m, &rc))
         return rc;
     if (s->other != NULL && (rc = s->other(ctx, state, m)) != GR_EUNHANDLED)
         return rc;
