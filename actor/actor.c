@@ -309,7 +309,9 @@ void gr__actor_failed(gr__worker *w)
 }
 
 /* Emits an actor's exit event: crashes and failed inits at error level,
- * kills as warnings, normal and shutdown exits at debug level. */
+ * kills as warnings, normal and shutdown exits at debug level. A
+ * supervisor's child's is flagged GR_EVENT_SUPERVISED: its supervisor
+ * reports the exit too, so log lines show one of the two. */
 static void log_exit(gr__actor *a, const gr_reason *why, unsigned how)
 {
     gr_system *sys = a->sys;
@@ -318,13 +320,15 @@ static void log_exit(gr__actor *a, const gr_reason *why, unsigned how)
                                                    : GR_LOG_ERROR;
     if (!gr__event_wanted(&sys->log, level))
         return;
-    gr_event ev = {.kind = how & GR__EXIT_INIT_FAILED ? GR_EV_INIT_FAILED
-                           : level == GR_LOG_ERROR    ? GR_EV_CRASHED
-                                                      : GR_EV_EXITED,
-                   .level = level,
-                   .reason = *why,
-                   .actor = gr__actor_ref(a),
-                   .behaviour = a->b->name ? a->b->name : ""};
+    gr_event ev = {
+        .kind = how & GR__EXIT_INIT_FAILED ? GR_EV_INIT_FAILED
+                : level == GR_LOG_ERROR    ? GR_EV_CRASHED
+                                           : GR_EV_EXITED,
+        .level = level,
+        .flags = a->flags & GR__ACTOR_SUPERVISED ? GR_EVENT_SUPERVISED : 0u,
+        .reason = *why,
+        .actor = gr__actor_ref(a),
+        .behaviour = a->b->name ? a->b->name : ""};
     gr__event_emit(&sys->events, &sys->log, &ev);
 }
 
@@ -467,6 +471,11 @@ void gr__accept_calls(gr_ctx *ctx)
 gr_ref gr__ctx_parent(const gr_ctx *ctx)
 {
     return ctx->parent != NULL ? gr__actor_ref(ctx->parent) : GR_REF_NONE;
+}
+
+bool gr__ctx_supervised(const gr_ctx *ctx)
+{
+    return (ctx->self->flags & GR__ACTOR_SUPERVISED) != 0;
 }
 
 gr_ref gr_self(const gr_ctx *ctx)

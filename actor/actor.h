@@ -17,6 +17,9 @@ struct gr__worker;
 enum {
     GR__ACTOR_INBOX = 1u << 0, /* An inbox: its owner thread pops it. */
     GR__ACTOR_CALL = 1u << 1,  /* gr_call()'s inbox: it sees node-downs. */
+    /* A supervisor's child: the supervisor reports its exits, so the
+     * actor's own exit events are GR_EVENT_SUPERVISED. */
+    GR__ACTOR_SUPERVISED = 1u << 2,
 };
 
 /*
@@ -80,6 +83,10 @@ void gr__accept_calls(gr_ctx *ctx);
 /* In init: the reference of the actor that spawned the current one linked
  * (a supervisor, say), or GR_REF_NONE. */
 gr_ref gr__ctx_parent(const gr_ctx *ctx);
+
+/* Whether the current actor is a supervisor's child (its supervisor logs
+ * its exits). */
+bool gr__ctx_supervised(const gr_ctx *ctx);
 
 /* The innermost callback running on this thread, or NULL. */
 extern _Thread_local gr_ctx *gr__ctx_top;

@@ -85,9 +85,9 @@ static bool is_sup_event(gr_event_kind kind)
 /* Text of a supervisor event: "supervisor <ref> (name): child ...". */
 static void sup_text(const gr_event *ev, char *buf, size_t size, size_t *n)
 {
-    char sup[GR__REF_STR_MAX], child[GR__REF_STR_MAX], why[160];
-    gr__ref_format(sup, ev->supervisor);
-    gr__ref_format(child, ev->child);
+    char sup[GR_REF_FORMAT_MAX], child[GR_REF_FORMAT_MAX], why[160];
+    gr_ref_format(ev->sys, ev->supervisor, sup, sizeof sup);
+    gr_ref_format(ev->sys, ev->child, child, sizeof child);
     gr_reason_format(&ev->reason, why, sizeof why);
     const char *sn = ev->sup_name != NULL ? ev->sup_name : "";
     const char *id = ev->child_id != NULL ? ev->child_id : "";
@@ -124,9 +124,9 @@ char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
         return buf;
     size_t n = 0;
     buf[0] = '\0';
-    char ref[GR__REF_STR_MAX], from[GR__REF_STR_MAX], why[160];
+    char ref[GR_REF_FORMAT_MAX], from[GR_REF_FORMAT_MAX], why[160];
     const char *name = ev->behaviour != NULL ? ev->behaviour : "";
-    gr__ref_format(ref, ev->actor);
+    gr_ref_format(ev->sys, ev->actor, ref, sizeof ref);
     gr_reason_format(&ev->reason, why, sizeof why);
     switch (ev->kind) {
     case GR_EV_SPAWNED:
@@ -152,9 +152,9 @@ char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
         put(buf, size, &n,
             "dead letter: to %s from %s type 0x%" PRIx32 " corr %" PRIu64
             " reason %s",
-            gr__ref_format(ref, ev->dead.to),
-            gr__ref_format(from, ev->dead.from), ev->dead.type, ev->dead.corr,
-            gr_dead_reason_name(ev->dead.reason));
+            gr_ref_format(ev->sys, ev->dead.to, ref, sizeof ref),
+            gr_ref_format(ev->sys, ev->dead.from, from, sizeof from),
+            ev->dead.type, ev->dead.corr, gr_dead_reason_name(ev->dead.reason));
         break;
     default:
         if (is_sup_event(ev->kind))
@@ -196,7 +196,7 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
 {
     if (buf == NULL || size == 0)
         return buf;
-    char a[GR__REF_STR_MAX], b[GR__REF_STR_MAX];
+    char a[GR_REF_FORMAT_MAX], b[GR_REF_FORMAT_MAX];
     size_t n = 0;
     buf[0] = '\0';
     put(buf, size, &n,
@@ -207,8 +207,9 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
         put(buf, size, &n,
             ",\"from\":\"%s\",\"to\":\"%s\",\"type\":%" PRIu32
             ",\"corr\":%" PRIu64 ",\"reason\":\"%s\"",
-            gr__ref_format(a, ev->dead.from), gr__ref_format(b, ev->dead.to),
-            ev->dead.type, ev->dead.corr, gr_dead_reason_name(ev->dead.reason));
+            gr_ref_format(ev->sys, ev->dead.from, a, sizeof a),
+            gr_ref_format(ev->sys, ev->dead.to, b, sizeof b), ev->dead.type,
+            ev->dead.corr, gr_dead_reason_name(ev->dead.reason));
     } else if (ev->kind == GR_EV_NODE_UP || ev->kind == GR_EV_NODE_DOWN) {
         put(buf, size, &n, ",\"node\":");
         put_json_string(buf, size, &n, ev->node);
@@ -217,16 +218,17 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
             put_json_reason(ev, buf, size, &n);
     } else if (is_sup_event(ev->kind)) {
         put(buf, size, &n, ",\"supervisor\":\"%s\",\"sup_name\":",
-            gr__ref_format(a, ev->supervisor));
+            gr_ref_format(ev->sys, ev->supervisor, a, sizeof a));
         put_json_string(buf, size, &n, ev->sup_name ? ev->sup_name : "");
         put(buf, size, &n, ",\"child_id\":");
         put_json_string(buf, size, &n, ev->child_id ? ev->child_id : "");
-        put(buf, size, &n, ",\"child\":\"%s\"", gr__ref_format(b, ev->child));
+        put(buf, size, &n, ",\"child\":\"%s\"",
+            gr_ref_format(ev->sys, ev->child, b, sizeof b));
         put_json_reason(ev, buf, size, &n);
         put(buf, size, &n, ",\"restarts\":%u", ev->restarts);
     } else {
-        put(buf, size, &n,
-            ",\"actor\":\"%s\",\"behaviour\":", gr__ref_format(a, ev->actor));
+        put(buf, size, &n, ",\"actor\":\"%s\",\"behaviour\":",
+            gr_ref_format(ev->sys, ev->actor, a, sizeof a));
         put_json_string(buf, size, &n, ev->behaviour ? ev->behaviour : "");
         put_json_reason(ev, buf, size, &n);
     }
@@ -256,6 +258,7 @@ void gr__event_emit(const gr__events *e, const gr__logger *log, gr_event *ev)
         ev->child_id = "";
     if (ev->node == NULL)
         ev->node = "";
+    ev->sys = e->sys;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ev->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -263,6 +266,10 @@ void gr__event_emit(const gr__events *e, const gr__logger *log, gr_event *ev)
         e->fn(e->arg, ev);
         return;
     }
+    /* Lines: what a supervisor reports as well only at debug level. */
+    if ((ev->flags & GR_EVENT_SUPERVISED) &&
+        !gr__log_enabled(log, GR_LOG_DEBUG))
+        return;
     char line[GR__LOG_LINE_MAX + 1];
     if (e->fd >= 0) {
         gr_event_format_json(ev, line, sizeof line - 1);

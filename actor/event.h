@@ -18,6 +18,7 @@ typedef struct gr__events {
     void *arg;
     int fd; /* The JSON-lines file, or -1. */
     int json;
+    struct gr_system *sys; /* Whose events: set in every event emitted. */
 } gr__events;
 
 /* Sets up the event sink from the config (opening the event log file, if

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           "off"};
@@ -20,6 +21,7 @@ void gr__logger_init(gr__logger *l, const gr_config *cfg)
     l->level = GR_LOG_INFO;
     l->fn = NULL;
     l->arg = NULL;
+    l->node = NULL;
     if (cfg == NULL)
         return;
     if (cfg->log_level_set || cfg->log_level != 0)
@@ -28,18 +30,23 @@ void gr__logger_init(gr__logger *l, const gr_config *cfg)
     l->arg = cfg->log_arg;
 }
 
-/* The default sink: one line on stderr, timestamped, written in one call so
- * that lines from different threads do not interleave. */
-static void stderr_sink(gr_log_level level, const char *line)
+/* The default sink: one line on stderr, timestamped and naming the node
+ * and process that wrote it ("12:00:00.000 grove worker-1[4242] error:
+ * ..."), written in one call so that lines from different threads and
+ * processes do not interleave. */
+static void stderr_sink(const gr__logger *l, gr_log_level level,
+                        const char *line)
 {
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
-    char out[GR__LOG_LINE_MAX + 64];
-    int n = snprintf(out, sizeof out, "%02d:%02d:%02d.%03ld grove %s: %s\n",
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                     gr_log_level_name(level), line);
+    char out[GR__LOG_LINE_MAX + GR_NAME_MAX + 64];
+    int n =
+        snprintf(out, sizeof out, "%02d:%02d:%02d.%03ld grove %s[%d] %s: %s\n",
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                 l->node != NULL ? l->node : "", (int)getpid(),
+                 gr_log_level_name(level), line);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof out) {
@@ -61,12 +68,5 @@ void gr__log(const gr__logger *l, gr_log_level level, const char *fmt, ...)
     if (l->fn != NULL)
         l->fn(l->arg, level, line);
     else
-        stderr_sink(level, line);
-}
-
-const char *gr__ref_format(char *buf, gr_ref r)
-{
-    snprintf(buf, GR__REF_STR_MAX, "<%" PRIu32 ".%" PRIu32 ".%" PRIu32 ">",
-             r.node, (uint32_t)r.serial, (uint32_t)(r.serial >> 32));
-    return buf;
+        stderr_sink(l, level, line);
 }

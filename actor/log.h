@@ -12,13 +12,13 @@ typedef struct gr__logger {
     gr_log_level level;
     gr_log_fn fn; /* NULL: text on stderr. */
     void *arg;
+    /* The node's name, for the stderr lines (NULL before there is one);
+     * points at the system's, which is set before any actor runs. */
+    const char *node;
 } gr__logger;
 
 /* Longest log line, in bytes; longer lines are cut. */
 #define GR__LOG_LINE_MAX 512
-
-/* Buffer size that holds any reference formatted by gr__ref_format(). */
-#define GR__REF_STR_MAX 48
 
 /* Sets up a logger from the config (NULL for defaults). */
 void gr__logger_init(gr__logger *l, const gr_config *cfg);
@@ -32,8 +32,5 @@ static inline int gr__log_enabled(const gr__logger *l, gr_log_level level)
 /* Formats and writes one line at level, if enabled. Any thread. */
 void gr__log(const gr__logger *l, gr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* Writes r as "<node.index.generation>" into buf (GR__REF_STR_MAX bytes). */
-const char *gr__ref_format(char *buf, gr_ref r);
 
 #endif

@@ -4,6 +4,7 @@
 #include "actor/request.h"
 #include "actor/runtime.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,9 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
     if (sys == NULL)
         return GR_ENOMEM;
     gr__logger_init(&sys->log, cfg);
+    sys->log.node = sys->node_name;
     int rc = gr__events_init(&sys->events, cfg, &sys->log);
+    sys->events.sys = sys;
     if (rc == GR_OK)
         rc = gr__dead_init(&sys->dead, cfg->dead_letter_log_limit,
                            cfg->dead_letter_summary_ms);
@@ -350,6 +353,31 @@ uint32_t gr__system_incarnation(const gr_system *sys)
 const char *gr__system_node_name(const gr_system *sys)
 {
     return sys->node_name;
+}
+
+char *gr_ref_format(gr_system *sys, gr_ref ref, char *buf, size_t size)
+{
+    if (buf == NULL || size == 0)
+        return buf;
+    if (gr_ref_is_none(ref)) {
+        snprintf(buf, size, "<none>");
+        return buf;
+    }
+    char node[GR_NAME_MAX + 1];
+    const gr__remote_ops *ops =
+        sys != NULL
+            ? atomic_load_explicit(&sys->remote_ops, memory_order_acquire)
+            : NULL;
+    if (ref.node == GR__ROOT_NODE_ID)
+        snprintf(node, sizeof node, "%s", GR__ROOT_NODE_NAME);
+    else if (sys != NULL && ref.node == sys->node_id)
+        snprintf(node, sizeof node, "%s", sys->node_name);
+    else if (ops == NULL ||
+             !ops->node_name(sys->remote, ref.node, node, sizeof node))
+        snprintf(node, sizeof node, "#%08" PRIx32, ref.node);
+    snprintf(buf, size, "<%" PRIu32 ".%" PRIu32 "@%s>", (uint32_t)ref.serial,
+             (uint32_t)(ref.serial >> 32), node);
+    return buf;
 }
 
 bool gr__system_shutting_down(const gr_system *sys)

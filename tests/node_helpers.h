@@ -17,7 +17,8 @@
 
 /* Messages the echo root understands. */
 enum {
-    T_WHO = 1,    /* Tell the sender T_ME with a struct who. */
+    T_WHO = 1,    /* Tell the sender T_ME with a struct who (payload: an
+                     optional uint64_t nonce, echoed). */
     T_ME = 2,     /* The answer to T_WHO. */
     T_ECHO = 3,   /* A request: reply with the same payload. */
     T_CRASH = 4,  /* Payload int32: one of the CRASH_* ways to die. */
@@ -89,6 +90,7 @@ struct who {
     gr_ref self;
     int32_t pid;
     uint32_t pad;
+    uint64_t nonce; /* The T_WHO's payload (a uint64_t), or 0. */
 };
 
 /* What T_BURST carries. */
@@ -165,6 +167,8 @@ static inline int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     switch (m->type) {
     case T_WHO: {
         struct who w = {.self = gr_self(ctx), .pid = (int32_t)getpid()};
+        if (m->len == sizeof w.nonce)
+            memcpy(&w.nonce, m->data, sizeof w.nonce);
         (void)gr_tell(ctx, m->from, T_ME, &w, sizeof w);
         return GR_CONTINUE;
     }
@@ -324,19 +328,26 @@ static inline void node_main_or_continue(void)
 static inline int find_echo(gr_system *sys, gr_inbox *in, const char *node,
                             struct who *out, double limit_s)
 {
+    /* Each T_WHO carries a nonce; only an answer to one of this call's
+     * counts (a late answer to an earlier call's, for another node or an
+     * older incarnation, is dropped). */
+    static uint64_t last_nonce;
+    uint64_t first = last_nonce + 1;
     char name[2 * GR_NAME_MAX + 2];
     snprintf(name, sizeof name, "echo@%s", node);
     double end = test_now() + limit_s;
     while (test_now() < end) {
-        if (gr_system_tell_name(sys, gr_inbox_ref(in), name, T_WHO, NULL, 0) ==
-            GR_OK) {
+        uint64_t nonce = ++last_nonce;
+        if (gr_system_tell_name(sys, gr_inbox_ref(in), name, T_WHO, &nonce,
+                                sizeof nonce) == GR_OK) {
             gr_msg *m = NULL;
             double until = test_now() + 0.5;
             while (test_now() < until &&
                    gr_inbox_recv(in, &m, 100) != GR_ETIMEDOUT) {
                 if (m == NULL)
                     continue;
-                int ok = m->type == T_ME && read_payload(m, out, sizeof *out);
+                int ok = m->type == T_ME && read_payload(m, out, sizeof *out) &&
+                         out->nonce >= first && out->nonce <= last_nonce;
                 gr_msg_free(m);
                 m = NULL;
                 if (ok)

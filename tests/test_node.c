@@ -124,6 +124,40 @@ static void sigsegv_restarts(void)
     CHECK_EQ(last.code, GR_OK);
 }
 
+/* A node child killed with SIGKILL is one log line for the crash (the
+ * supervisor's, naming the signal) and one for the restart; the node's
+ * own down and up events show at debug level only. Refs of the node's
+ * actors print with its name while it is up. */
+static void node_kill_is_one_line(void)
+{
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {
+        .workers = 2, .no_signals = 1, .log_fn = capture_fn, .log_arg = &cap};
+    struct env e;
+    CHECK(env_open(&e, &cfg));
+    gr_ref sup;
+    struct who w;
+    CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
+    char buf[GR_REF_FORMAT_MAX], want[GR_REF_FORMAT_MAX];
+    snprintf(want, sizeof want, "<%u.%u@n1>", (unsigned)w.self.serial,
+             (unsigned)(w.self.serial >> 32));
+    CHECK(strcmp(gr_ref_format(e.sys, w.self, buf, sizeof buf), want) == 0);
+    CHECK_EQ(kill(w.pid, SIGKILL), 0);
+    double end = test_now() + WAIT_LIMIT_S;
+    while (capture_count(&cap, GR_LOG_INFO, "restarted as", NULL) == 0 &&
+           test_now() < end)
+        sleep_ms(1);
+    CHECK_EQ(capture_count(&cap, GR_LOG_INFO, "\"n1\" restarted as", NULL), 1);
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "\"n1\"", "SIGKILL"), 1);
+    CHECK_EQ(capture_count(&cap, GR_LOG_WARN, "node n1", NULL), 0);
+    CHECK_EQ(capture_count(&cap, GR_LOG_INFO, "node n1", NULL), 0);
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "crash <", NULL), 0);
+    if (test_failed_)
+        capture_dump(&cap);
+    env_close(&e);
+}
+
 /* Every way a node process can end, under every restart type: the exit
  * reason names the signal or status, and the restart type decides exactly
  * as for an actor child (exit status 0 is normal). */
@@ -498,6 +532,7 @@ int main(int argc, char **argv)
         {"terminate_child_shutdown_then_kill",
          terminate_child_shutdown_then_kill},
         {"sigsegv_restarts", sigsegv_restarts},
+        {"node_kill_is_one_line", node_kill_is_one_line},
         {"exit_kinds_by_restart_type", exit_kinds_by_restart_type},
         {"strategies_with_mixed_children", strategies_with_mixed_children},
         {"crash_loop_exceeds_intensity", crash_loop_exceeds_intensity},

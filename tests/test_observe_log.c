@@ -3,6 +3,8 @@
  * read back with a small JSON reader, and the text and JSON formatters.
  * Public API only.
  */
+#include <fcntl.h>
+
 #include "json_reader.h"
 #include "observe_env.h"
 
@@ -483,5 +485,118 @@ static void test_event_format(void)
     CHECK(strcmp(gr_event_kind_name(GR_EV_KIND_COUNT), "unknown") == 0);
 }
 
+/* gr_ref_format: "<index.generation@node>", the node by name (root and
+ * this system's), an unknown node by its id in hex, "<none>" for none;
+ * cut to fit and always terminated. */
+static void test_ref_format(void)
+{
+    CHECK(open_env((gr_config){0}));
+    char buf[GR_REF_FORMAT_MAX];
+    CHECK(strcmp(gr_ref_format(E.sys, GR_REF_NONE, buf, sizeof buf),
+                 "<none>") == 0);
+    gr_ref r = spawn();
+    char want[64];
+    snprintf(want, sizeof want, "<%u.%u@root>", (unsigned)r.serial,
+             (unsigned)(r.serial >> 32));
+    CHECK(strcmp(gr_ref_format(E.sys, r, buf, sizeof buf), want) == 0);
+    CHECK(strcmp(gr_ref_format(NULL, r, buf, sizeof buf), want) == 0);
+    gr_ref far = {
+        .serial = 7 | (uint64_t)3 << 32, .node = 0x1a2b3c4d, .incarnation = 9};
+    CHECK(strcmp(gr_ref_format(E.sys, far, buf, sizeof buf),
+                 "<7.3@#1a2b3c4d>") == 0);
+    CHECK(strcmp(gr_ref_format(E.sys, far, buf, 5), "<7.3") == 0);
+    CHECK(gr_ref_format(E.sys, far, NULL, 5) == NULL);
+    buf[0] = 'x';
+    CHECK(gr_ref_format(E.sys, far, buf, 0) == buf && buf[0] == 'x');
+    close_env();
+}
+
+/* Counts captured lines at level that mention s. */
+static unsigned lines_with(gr_log_level level, const char *s)
+{
+    return capture_count(&cap, level, s, NULL);
+}
+
+/* A supervised child's crash is one log line (its supervisor's, which
+ * names the child and the reason), and its restart one more; the actor's
+ * own crash event reaches an event_fn and shows at debug level only. */
+static void test_one_line_per_crash(void)
+{
+    for (int debug = 0; debug < 2; debug++) {
+        gr_config cfg = {.log_level = debug ? GR_LOG_DEBUG : GR_LOG_INFO,
+                         .log_level_set = 1};
+        CHECK(open_env(cfg));
+        gr_child_spec kid = {.id = "kid",
+                             .behaviour = &node_b,
+                             .restart = GR_PERMANENT,
+                             .shutdown_ms = 1000};
+        gr_sup_spec sp = {.strategy = GR_ONE_FOR_ONE,
+                          .intensity = 3,
+                          .period_ms = 5000,
+                          .children = &kid,
+                          .nchildren = 1};
+        gr_ref sup;
+        CHECK_EQ(gr_supervisor_start(E.sys, &sp, &sup), GR_OK);
+        gr_child_info info;
+        size_t n = 0;
+        CHECK_EQ(
+            gr_supervisor_which_children(E.sys, sup, SUP_WAIT, &info, 1, &n),
+            GR_OK);
+        char child[GR_REF_FORMAT_MAX];
+        gr_ref_format(E.sys, info.ref, child, sizeof child);
+        CHECK_EQ(crash(info.ref), GR_OK);
+        double end = test_now() + WAIT_MS / 1000.0;
+        while (lines_with(GR_LOG_INFO, "restarted as") == 0 && test_now() < end)
+            sleep_ms(1);
+        CHECK_EQ(lines_with(GR_LOG_INFO, "restarted as"), 1);
+        /* The supervisor's line, and at debug level the actor's own. */
+        CHECK_EQ(lines_with(GR_LOG_ERROR, "crashed"), 1);
+        CHECK_EQ(lines_with(GR_LOG_ERROR, child), debug ? 2 : 1);
+        CHECK_EQ(lines_with(GR_LOG_ERROR, "crash "), debug ? 1 : 0);
+        close_env();
+    }
+}
+
+/* The default sink's lines name the node and the process that wrote
+ * them: "HH:MM:SS.mmm grove root[pid] info: system started: ...". */
+static void test_stderr_line_names_node(void)
+{
+    CHECK(tmp_make());
+    fflush(stderr);
+    int saved = dup(2);
+    char path[256];
+    tmp_path(path, sizeof path, "stderr");
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    CHECK(saved >= 0 && fd >= 0);
+    CHECK(dup2(fd, 2) == 2);
+    close(fd);
+    gr_system *sys;
+    gr_config cfg = {.workers = 1, .no_signals = 1};
+    int rc = gr_system_start(&cfg, &sys);
+    if (rc == GR_OK)
+        gr_system_shutdown(sys);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    CHECK_EQ(rc, GR_OK);
+    char text[4096] = {0};
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        size_t got = fread(text, 1, sizeof text - 1, f);
+        text[got] = '\0';
+        fclose(f);
+    }
+    char want[64];
+    snprintf(want, sizeof want,
+             " grove root[%d] info: system started: ", (int)getpid());
+    if (strstr(text, want) == NULL)
+        fprintf(stderr, "  stderr was: %s\n", text);
+    CHECK(strstr(text, want) != NULL);
+    tmp_done();
+}
+
 TEST_MAIN(TEST_CASE(test_event_file), TEST_CASE(test_event_file_choice),
-          TEST_CASE(test_event_format))
+          TEST_CASE(test_event_format), TEST_CASE(test_ref_format),
+          TEST_CASE(test_one_line_per_crash),
+          TEST_CASE(test_stderr_line_names_node))

@@ -194,11 +194,16 @@ static void log_dump(void)
     pthread_mutex_unlock(&logc.lock);
 }
 
-/* Formats a ref as the log does: <node.index.generation>. */
+/* Formats a ref as the log does: <index.generation@node>, checked against
+ * the rule gr_ref_format documents. */
 static const char *ref_str(gr_ref r, char *buf, size_t size)
 {
-    snprintf(buf, size, "<%u.%u.%u>", (unsigned)r.node, (unsigned)r.serial,
+    char want[64];
+    snprintf(want, sizeof want, "<%u.%u@root>", (unsigned)r.serial,
              (unsigned)(r.serial >> 32));
+    gr_ref_format(T.sys, r, buf, size);
+    if (strcmp(buf, want) != 0)
+        fprintf(stderr, "  gr_ref_format: %s, wanted %s\n", buf, want);
     return buf;
 }
 

@@ -96,6 +96,7 @@ static void node_down_event(const gr__link *l, const gr_reason *why)
     gr_system *sys = l->t->sys;
     gr_event ev = {.kind = GR_EV_NODE_DOWN,
                    .level = gr_reason_is_clean(why) ? GR_LOG_INFO : GR_LOG_WARN,
+                   .flags = l->supervised ? GR_EVENT_SUPERVISED : 0u,
                    .reason = *why,
                    .node = l->name,
                    .pid = l->pid};

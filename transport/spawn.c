@@ -234,7 +234,7 @@ static int handshake(gr__transport *t, int fd, const uint8_t *hello,
  * for the transport) in *out. On failure fd is still the caller's. */
 static int add_link(gr__transport *t, int fd, const gr_node_spec *spec,
                     uint32_t node, uint32_t inc, pid_t pid, gr_ref self,
-                    gr__link **out, const char **why)
+                    bool supervised, gr__link **out, const char **why)
 {
     gr__link *l = gr__link_new(t, fd, node, inc, spec->name);
     if (l == NULL) {
@@ -243,6 +243,7 @@ static int add_link(gr__transport *t, int fd, const gr_node_spec *spec,
     }
     l->pid = pid;
     l->proxy = self;
+    l->supervised = supervised;
     atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
     int rc = gr__transport_add(t, l);
     if (rc != GR_OK) {
@@ -275,10 +276,12 @@ static void start_failed(gr_system *sys, const gr_node_spec *spec, pid_t pid,
  * Starts a node process for spec and finishes its handshake; on success
  * stores a link with the process's pid (one reference for the caller, one
  * for the transport) in *out and the node's root actor in *root. Blocks the
- * calling thread up to the spec's start timeout.
+ * calling thread up to the spec's start timeout. supervised: the stand-in
+ * self is a supervisor's child (whose reports make the node's own events
+ * GR_EVENT_SUPERVISED).
  */
 static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
-                      gr__link **out, gr_ref *root)
+                      bool supervised, gr__link **out, gr_ref *root)
 {
     int rc = check_spec(spec);
     if (rc != GR_OK)
@@ -304,12 +307,13 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
     uint64_t deadline = gr__mono_ns() + (uint64_t)ms * 1000000u;
     const char *why;
     rc = handshake(t, sv[0], hello, hello_len, node, inc, deadline, root, &why);
-    if (rc != GR_OK || (rc = add_link(t, sv[0], spec, node, inc, pid, self, out,
-                                      &why)) != GR_OK)
+    if (rc != GR_OK || (rc = add_link(t, sv[0], spec, node, inc, pid, self,
+                                      supervised, out, &why)) != GR_OK)
         goto kill_process;
     free(hello);
     gr_event ev = {.kind = GR_EV_NODE_UP,
                    .level = GR_LOG_INFO,
+                   .flags = supervised ? GR_EVENT_SUPERVISED : 0u,
                    .node = spec->name,
                    .pid = pid};
     gr__system_emit(sys, &ev);
@@ -341,8 +345,8 @@ static int standin_init(gr_ctx *ctx, void *state, const void *arg,
         return GR_EINVAL;
     memcpy(&spec, arg, sizeof spec);
     gr_trap_exit(ctx, 1);
-    return spawn_node(gr_ctx_system(ctx), &spec, gr_self(ctx), &s->link,
-                      &s->root);
+    return spawn_node(gr_ctx_system(ctx), &spec, gr_self(ctx),
+                      gr__ctx_supervised(ctx), &s->link, &s->root);
 }
 
 /*

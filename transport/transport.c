@@ -18,8 +18,11 @@
 
 static void t_shutdown(void *tp);
 
+static bool t_node_name(void *tp, uint32_t node, char *buf, size_t size);
+
 static const gr__remote_ops ops = {gr__transport_send, gr__transport_send_name,
-                                   t_shutdown, gr__link_flush_pending};
+                                   t_shutdown, gr__link_flush_pending,
+                                   t_node_name};
 
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -63,6 +66,18 @@ static gr__route *find_route(gr__transport *t, uint32_t node)
         if (t->routes[i].node == node)
             return &t->routes[i];
     return NULL;
+}
+
+/* The remote ops' node_name: from the routes. */
+static bool t_node_name(void *tp, uint32_t node, char *buf, size_t size)
+{
+    gr__transport *t = tp;
+    pthread_rwlock_rdlock(&t->lock);
+    const gr__route *r = find_route(t, node);
+    if (r != NULL)
+        snprintf(buf, size, "%s", r->name);
+    pthread_rwlock_unlock(&t->lock);
+    return r != NULL;
 }
 
 bool gr__transport_has_node(gr__transport *t, uint32_t node)
@@ -373,9 +388,9 @@ void gr__transport_lose_routes(gr__link *l)
         if (nlost == 0)
             break;
         for (size_t i = 0; i < nlost; i++) {
-            gr__log(gr__system_log(sys), GR_LOG_INFO,
-                    "node %s: node %s is down", gr__system_node_name(sys),
-                    lost[i].name);
+            /* Debug: its parent's supervisor logs the crash itself. */
+            gr__log(gr__system_log(sys), GR_LOG_DEBUG,
+                    "node %s is down: its routes are gone", lost[i].name);
             gr__broadcast_node_down(sys, lost[i].node, lost[i].inc);
             flood(t, l, GR__WIRE_NODE_DOWN, lost[i].node, lost[i].inc, NULL);
         }

@@ -82,7 +82,9 @@ typedef struct gr__link {
     ev_timer grace; /* After EOF: SIGKILL if the process lingers. */
     bool reaped;
     bool kill_sent;
-    gr_ref proxy; /* The stand-in told when the process is gone. */
+    gr_ref proxy;    /* The stand-in told when the process is gone. */
+    bool supervised; /* The stand-in's supervisor reports the node's exits
+                        and starts: its node events are flagged so. */
     char error[GR_REASON_TEXT_MAX + 1]; /* A protocol error, or "". */
 } gr__link;
 

@@ -95,6 +95,19 @@ static inline int gr_reason_is_clean(const gr_reason *r)
  */
 GR_API char *gr_reason_format(const gr_reason *r, char *buf, size_t size);
 
+/* Buffer size that holds any ref gr_ref_format() writes. */
+#define GR_REF_FORMAT_MAX (GR_NAME_MAX + 48)
+
+/*
+ * Writes ref as text into buf (size bytes, terminator included; cut to
+ * fit) and returns buf: "<index.generation@node>", the node by its name
+ * ("root" for the system's first process, e.g. "<7.1@root>",
+ * "<3.1@worker-1>"), or by its id in hex ("<3.1@#1a2b3c4d>") when sys is
+ * NULL or does not know that node (a node that went down); "<none>" for
+ * GR_REF_NONE. Any thread.
+ */
+GR_API char *gr_ref_format(gr_system *sys, gr_ref ref, char *buf, size_t size);
+
 /* handle's return value that keeps the actor running (equal to GR_OK). */
 #define GR_CONTINUE 0
 /* handle's return value that makes the actor exit with reason normal. */

@@ -47,11 +47,18 @@ typedef enum gr_event_kind {
     GR_EV_KIND_COUNT = 13      /* Number of kinds; not a kind. */
 } gr_event_kind;
 
+/* gr_event.flags: a supervisor reports the same thing (an actor event of
+ * a supervisor's child, a node event of a node child): the text and JSON
+ * log lines leave it out unless the log level is GR_LOG_DEBUG, so one
+ * crash is one line. An event_fn gets it all the same. */
+#define GR_EVENT_SUPERVISED 1u
+
 /* One event; valid only during the call that receives it. Fields that do
  * not apply to its kind are zero, and strings "". */
 typedef struct gr_event {
     gr_event_kind kind;
     gr_log_level level; /* Its severity (see the kinds). */
+    unsigned flags;     /* GR_EVENT_* bits. */
     uint64_t time_ns;   /* CLOCK_REALTIME, nanoseconds. */
     gr_reason reason;   /* Exit or failure reason; code GR_OK otherwise. */
     /* Actor events (spawned, exited, crashed, init_failed): */
@@ -68,6 +75,9 @@ typedef struct gr_event {
     /* Node events: */
     const char *node; /* The node's name. */
     int64_t pid;      /* Its process id. */
+    /* The system that emitted it (its refs are formatted with its node
+     * names); NULL in an event built by hand. */
+    struct gr_system *sys;
 } gr_event;
 
 /* An event sink; see the file comment for its threading rules. */
@@ -78,7 +88,8 @@ GR_API const char *gr_event_kind_name(gr_event_kind kind);
 
 /*
  * Formats ev as the text line the default sink writes into buf (size bytes
- * including the terminator, truncating) and returns buf.
+ * including the terminator, truncating) and returns buf. Refs are written
+ * as gr_ref_format() does with ev->sys.
  */
 GR_API char *gr_event_format_text(const gr_event *ev, char *buf, size_t size);
 
