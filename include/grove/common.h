@@ -48,7 +48,7 @@
     X(EMAILBOXFULL, -20, "mailbox full")                                       \
     X(ENOCONNECTION, -21, "no connection to the node")                         \
     X(EBACKPRESSURE, -22, "link to the node is full")                          \
-    X(EPROTO, -23, "protocol error on a node link")                            \
+    X(EPROTO, -23, "protocol error (malformed bytes)")                         \
     X(ESIGNAL, -24, "node killed by a signal")                                 \
     X(EEXITSTATUS, -25, "node exited with a nonzero status")                   \
     X(ENOTSUP, -26, "the target does not take this request")
