@@ -3,13 +3,14 @@
  *
  * It starts a system, spawns a "greeter" actor and three "friend" actors,
  * and lets messages flow: each friend sends the greeter a hello carrying its
- * name (packed with msgpack, Grove's payload convention); the greeter
- * answers each one, and each friend reports back to main() through an
- * inbox. main() prints what it hears, then shuts the system down.
+ * name (packed with msgpack, Grove's payload convention, then sent and read
+ * with the helpers of <grove/msgpack.h>); the greeter answers each one, and
+ * each friend reports back to main() through an inbox. main() prints what
+ * it hears, then shuts the system down.
  */
 #include <grove/grove.h>
+#include <grove/msgpack.h> /* Grove's msgpack helpers; includes <msgpack.h> */
 
-#include <msgpack.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,26 +29,32 @@ static int tell_string(gr_ctx *ctx, gr_ref to, uint32_t type, const char *s)
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     msgpack_pack_str_with_body(&pk, s, strlen(s));
-    int rc = gr_tell(ctx, to, type, buf.data, buf.size); /* copies buf */
+    int rc = gr_tell_msgpack(ctx, to, type, &buf); /* copies the bytes */
     msgpack_sbuffer_destroy(&buf);
     return rc;
 }
 
-/* Unpacks a msgpack string payload into out (always NUL-terminated). */
-static void read_string(const gr_msg *m, char *out, size_t cap)
+/*
+ * Reads a msgpack string payload into out (always NUL-terminated). Returns
+ * GR_OK, or GR_EPROTO when the payload is not one msgpack string.
+ */
+static int read_string(const gr_msg *m, char *out, size_t cap)
 {
     msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
     out[0] = '\0';
-    if (msgpack_unpack_next(&u, m->data, m->len, NULL) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_STR) {
+    int rc = gr_msg_unpack(m, &u); /* strings point into m's payload */
+    if (rc != GR_OK)
+        return rc;
+    if (u.data.type == MSGPACK_OBJECT_STR) {
         size_t n =
             u.data.via.str.size < cap - 1 ? u.data.via.str.size : cap - 1;
         memcpy(out, u.data.via.str.ptr, n);
         out[n] = '\0';
+    } else {
+        rc = GR_EPROTO;
     }
     msgpack_unpacked_destroy(&u);
+    return rc;
 }
 
 /* ---- the greeter: answers every hello -------------------------------- */
@@ -62,7 +69,9 @@ static int greeter_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     if (m->type != MSG_HELLO)
         return GR_EUNHANDLED; /* crash: someone sent us nonsense */
     char name[64], text[128];
-    read_string(m, name, sizeof name);
+    int rc = read_string(m, name, sizeof name);
+    if (rc != GR_OK)
+        return rc; /* crash: the hello was not a msgpack string */
     snprintf(text, sizeof text, "welcome, %s! you are guest #%u", name,
              ++g->greeted);
     return tell_string(ctx, m->from, MSG_WELCOME, text);
@@ -114,7 +123,9 @@ static int friend_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     if (m->type != MSG_WELCOME)
         return GR_EUNHANDLED;
     char heard[128], line[192];
-    read_string(m, heard, sizeof heard);
+    int rc = read_string(m, heard, sizeof heard);
+    if (rc != GR_OK)
+        return rc;
     snprintf(line, sizeof line, "%s heard: \"%s\"", f->args.name, heard);
     tell_string(ctx, f->args.report_to, MSG_REPORT, line);
     return GR_STOP; /* done: exit normally */
@@ -159,8 +170,8 @@ int main(void)
             break;
         }
         char line[192];
-        read_string(m, line, sizeof line);
-        printf("%s\n", line);
+        if (read_string(m, line, sizeof line) == GR_OK)
+            printf("%s\n", line);
         fflush(stdout);
         gr_msg_free(m); /* messages from an inbox are ours to free */
     }
