@@ -32,9 +32,10 @@ static bool linked(const gr__actor *a, gr_ref other)
 static int send_signal(gr_system *sys, gr__worker *w, gr_ref from, gr_ref to,
                        const gr_reason *why, bool via_link)
 {
-    gr__exit_signal sig = {.exit = {.from = from, .reason = *why},
-                           .via_link = via_link};
-    sig.exit.reason.text[GR_REASON_TEXT_MAX] = '\0';
+    /* The payload of an exit signal (GR__MSG_SIGNAL) is what a trapping
+     * receiver reads as a GR_MSG_EXIT. */
+    gr_exit_msg sig = {.from = from, .reason = *why, .linked = via_link};
+    sig.reason.text[GR_REASON_TEXT_MAX] = '\0';
     return gr__deliver(sys, w, GR__MSG_SIGNAL, from, to, 0, &sig, sizeof sig);
 }
 
@@ -115,32 +116,30 @@ int gr_exit_read(const gr_msg *msg, gr_exit_msg *out)
 /* Applies OTP's rules to an exit signal m arriving at a. */
 static gr__sig receive_signal(gr__actor *a, gr_msg *m, gr_reason *why)
 {
-    gr__exit_signal sig;
+    gr_exit_msg sig;
     if (m->len != sizeof sig)
         return GR__SIG_CONSUMED;
     memcpy(&sig, m->data, sizeof sig);
-    if (sig.via_link) {
+    if (sig.linked) {
         /* A link signal counts only while the link exists: after
          * gr_unlink() one still in flight is ignored. */
         if (!linked(a, m->from))
             return GR__SIG_CONSUMED;
         gr__link_remove(a, m->from);
-    } else if (sig.exit.reason.code == GR_EKILL &&
-               !(a->flags & GR__ACTOR_INBOX)) {
+    } else if (sig.reason.code == GR_EKILL && !(a->flags & GR__ACTOR_INBOX)) {
         *why = gr_reason_of(GR_EKILLED); /* Untrappable. */
         return GR__SIG_EXIT;
     }
     if ((a->flags & GR__ACTOR_INBOX) || (a->rel != NULL && a->rel->trap_exit)) {
         /* Trapped (an inbox, which cannot die of a signal, always traps):
-         * the payload starts with the gr_exit_msg the receiver reads. */
+         * the payload is the gr_exit_msg the receiver reads. */
         m->type = GR_MSG_EXIT;
-        m->len = sizeof(gr_exit_msg);
         return GR__SIG_DELIVER;
     }
-    if (sig.exit.reason.code == GR_OK &&
-        (sig.via_link || !gr_ref_eq(m->from, gr__actor_ref(a))))
+    if (sig.reason.code == GR_OK &&
+        (sig.linked || !gr_ref_eq(m->from, gr__actor_ref(a))))
         return GR__SIG_CONSUMED; /* normal is ignored, except from oneself. */
-    *why = sig.exit.reason;
+    *why = sig.reason;
     return GR__SIG_EXIT;
 }
 

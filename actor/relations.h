@@ -47,13 +47,6 @@ typedef struct gr__relations {
     bool trap_exit;
 } gr__relations;
 
-/* The payload of an exit signal (GR__MSG_SIGNAL): what a trapping
- * receiver sees as a GR_MSG_EXIT, then whether a link carried it. */
-typedef struct gr__exit_signal {
-    gr_exit_msg exit;
-    uint32_t via_link;
-} gr__exit_signal;
-
 /* Returns a's relations, allocating them on first use (NULL on OOM). */
 gr__relations *gr__relations_of(gr__actor *a);
 

@@ -383,7 +383,9 @@ static int on_exit(sup_state *s, gr_ctx *ctx, const gr_msg *m)
     gr_exit_msg x;
     if (gr_exit_read(m, &x) != GR_OK)
         return GR_CONTINUE;
-    sup_child *c = gr__refmap_get(&s->running, x.from);
+    /* A child's exit comes by its link; a signal a running child sends
+     * (gr_exit) is not its death, and is a stranger's. */
+    sup_child *c = x.linked ? gr__refmap_get(&s->running, x.from) : NULL;
     if (c != NULL)
         return c->in_job ? job_child_exited(s, ctx, c, &x.reason)
                          : child_exited(s, ctx, c, &x.reason);
@@ -433,7 +435,7 @@ static int dispatch(sup_state *s, gr_ctx *ctx, const gr_msg *m)
     if (s->job.active) {
         gr_exit_msg x;
         sup_child *c = NULL;
-        if (m->type == GR_MSG_EXIT && gr_exit_read(m, &x) == GR_OK)
+        if (m->type == GR_MSG_EXIT && gr_exit_read(m, &x) == GR_OK && x.linked)
             c = gr__refmap_get(&s->running, x.from);
         if (c == NULL || !c->in_job) {
             stash(s, m);

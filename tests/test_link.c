@@ -91,6 +91,8 @@ struct rep {
     gr_ref who;  /* gr_exit_msg.from or gr_down.target. */
     gr_reason reason;
     int32_t count, out_of_order; /* C_SEQs handled before the report. */
+    int32_t linked;              /* gr_exit_msg.linked. */
+    int32_t pad;
 };
 
 static const gr_behaviour node_b;
@@ -143,6 +145,7 @@ static int node_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         r.rc = exit ? gr_exit_read(m, &x) : gr_down_read(m, &d);
         r.who = exit ? x.from : d.target;
         r.reason = exit ? x.reason : d.reason;
+        r.linked = (int32_t)x.linked;
         rep_send(ctx, n, exit ? R_EXIT : R_DOWN, &r);
         return GR_CONTINUE;
     }
@@ -652,6 +655,7 @@ static void test_link_trap_exit(void)
     CHECK(GOT(&e, r, TERM(a, CODE_CRASH), EXIT(b, CODE_CRASH, a)));
     gr_reason want = crash_reason(CODE_CRASH);
     CHECK(same_reason(&r[1].reason, &want));
+    CHECK_EQ(r[1].linked, 1); /* A link carried a's exit. */
     CHECK(alive(&e, b));
     CHECK(close_quiet(&e));
 }
@@ -882,6 +886,7 @@ static void test_exit_shutdown(void)
     CHECK_EQ(send_exit(&e, k, c, why), GR_OK);
     CHECK(GOT(&e, r, EXIT(c, GR_ESHUTDOWN, k), RC(k, GR_OK)));
     CHECK(same_reason(&r[0].reason, &why));
+    CHECK_EQ(r[0].linked, 0); /* Sent: k is alive. */
     CHECK_EQ(send_exit(&e, k, d, why), GR_OK);
     CHECK(GOT(&e, r, TERM(d, GR_ESHUTDOWN), RC(k, GR_OK)));
     CHECK(same_reason(&r[0].reason, &why));

@@ -569,7 +569,48 @@ static void test_restart_storm(void)
     close_env();
 }
 
+/* A child that sends its supervisor an exit signal (gr_exit) has not
+ * exited: the supervisor takes it as a stranger's signal, ignored, instead
+ * of restarting the child beside the running one. */
+static int exiter_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    gr_ref sup;
+    if (!read_payload(m, &sup, sizeof sup))
+        return GR_EUNHANDLED;
+    gr_reason why = gr_reason_of(GR_EFAILED);
+    probe_report_rc(ctx, gr_exit(ctx, sup, &why));
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour exiter_b = {.name = "exiter",
+                                      .handle = exiter_handle};
+
+static void test_child_exit_signal_is_no_exit(void)
+{
+    CHECK(open_env(0));
+    gr_child_spec kid = {.id = "x",
+                         .behaviour = &exiter_b,
+                         .restart = GR_PERMANENT,
+                         .shutdown_ms = 1000};
+    gr_sup_spec sp = sup_spec(GR_ONE_FOR_ONE, 3, &kid, 1);
+    gr_ref sup;
+    CHECK_EQ(gr_supervisor_start(T.sys, &sp, &sup), GR_OK);
+    gr_child_info before, after;
+    CHECK(child_of(sup, "x", &before));
+    CHECK_EQ(probe_tell(before.ref, 1, &sup, sizeof sup), GR_OK);
+    CHECK_EQ(probe_take_rc(), GR_OK);
+    /* A round trip through the supervisor: the signal was handled. */
+    CHECK_EQ(nspecs(sup), 1);
+    CHECK(child_of(sup, "x", &after));
+    CHECK(gr_ref_eq(after.ref, before.ref));
+    CHECK_EQ(after.state, GR_CHILD_RUNNING);
+    CHECK_EQ(stats_of(T.sys).restarts, 0);
+    close_env();
+}
+
 TEST_MAIN(TEST_CASE(test_backoff_restarting),
+          TEST_CASE(test_child_exit_signal_is_no_exit),
           TEST_CASE(test_restart_retry_succeeds),
           TEST_CASE(test_restart_retry_gives_up), TEST_CASE(test_log_json),
           TEST_CASE(test_log_text), TEST_CASE(test_event_format_truncation),

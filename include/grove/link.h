@@ -29,6 +29,10 @@
 typedef struct gr_exit_msg {
     gr_ref from;      /* The linked actor that exited, or the sender. */
     gr_reason reason; /* Its exit reason, or the reason sent. */
+    uint32_t linked;  /* 1: from exited and a link carried its reason;
+                         0: from sent it (gr_exit, gr_system_exit) and may
+                         well be alive. */
+    uint32_t reserved;
 } gr_exit_msg;
 
 /*
