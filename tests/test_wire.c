@@ -455,6 +455,32 @@ static void whereis_round_trip(const char *name, size_t name_len,
     CHECK(ok);
 }
 
+/* ACK: every count encodes, decodes back, and fills no other field. */
+static void test_ack_round_trip(void)
+{
+    for (size_t i = 0; i < NU64; i++) {
+        uint8_t frame[GR__WIRE_ACK_MAX];
+        size_t flen = gr__wire_ack_frame(frame, u64_values[i]);
+        CHECK(flen <= GR__WIRE_ACK_MAX);
+        check_header(frame, flen, GR__WIRE_ACK);
+        if (test_failed_)
+            return;
+        size_t blen = flen - GR__WIRE_HEADER;
+        uint8_t *body = exact(frame + GR__WIRE_HEADER, blen);
+        gr__wire_frame f;
+        const char *why = NULL;
+        CHECK_EQ(gr__wire_decode(GR__WIRE_ACK, body, blen, &f, &why), GR_OK);
+        CHECK(f.kind == GR__WIRE_ACK && f.acked == u64_values[i] &&
+              f.corr == 0 && f.node == 0 && f.name == NULL && f.msg.len == 0 &&
+              gr_ref_is_none(f.msg.to));
+        free(body);
+        if (test_failed_) {
+            fprintf(stderr, "  at %zu\n", i);
+            return;
+        }
+    }
+}
+
 static void test_whereis_round_trip(void)
 {
     char name[GR_NAME_MAX];
@@ -644,6 +670,11 @@ static size_t build_samples(sample *s)
                       : (gr_ref){1, 0, 2};
         len = gr__wire_whereis_frame(f, k ? "counter" : "c", k ? 7 : 1, to,
                                      k ? UINT64_MAX : 0);
+        n = add_sample(s, n, f, len);
+        f = malloc(GR__WIRE_ACK_MAX);
+        if (f == NULL)
+            abort();
+        len = gr__wire_ack_frame(f, k ? UINT64_MAX : 0);
         n = add_sample(s, n, f, len);
     }
 
@@ -989,6 +1020,12 @@ static void test_strict_shapes(void)
     REJECT(M, "wrong number", 0x9b, NINE_ZEROS, 0xc4, 0, 0);
     REJECT(M, "wrong number", 0x90);
     REJECT(S, "wrong number", 0x91, 0);
+    ACCEPT(GR__WIRE_ACK, 0x91, 0);
+    ACCEPT(GR__WIRE_ACK, 0x91, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+           0xff);
+    REJECT(GR__WIRE_ACK, "wrong number", 0x90);
+    REJECT(GR__WIRE_ACK, "wrong number", 0x92, 1, 2);
+    REJECT(GR__WIRE_ACK, "unsigned", 0x91, 0xd0, 1);
     REJECT(D, "wrong number", 0x93, 0, 0, 0xa1, 'x');
     REJECT(U, "wrong number", 0x92, 0, 0);
     /* Not an array at all. */
@@ -1338,9 +1375,10 @@ static void test_ring_model(void)
 
 TEST_MAIN(TEST_CASE(test_msg_round_trip), TEST_CASE(test_named_round_trip),
           TEST_CASE(test_node_frames), TEST_CASE(test_whereis_round_trip),
-          TEST_CASE(test_hello_round_trip), TEST_CASE(test_truncation),
-          TEST_CASE(test_trailing_bytes), TEST_CASE(test_frame_stream),
-          TEST_CASE(test_header_parse), TEST_CASE(test_huge_claims),
-          TEST_CASE(test_name_too_long), TEST_CASE(test_strict_shapes),
-          TEST_CASE(test_ring_limit), TEST_CASE(test_ring_wrap),
-          TEST_CASE(test_ring_growth), TEST_CASE(test_ring_model))
+          TEST_CASE(test_ack_round_trip), TEST_CASE(test_hello_round_trip),
+          TEST_CASE(test_truncation), TEST_CASE(test_trailing_bytes),
+          TEST_CASE(test_frame_stream), TEST_CASE(test_header_parse),
+          TEST_CASE(test_huge_claims), TEST_CASE(test_name_too_long),
+          TEST_CASE(test_strict_shapes), TEST_CASE(test_ring_limit),
+          TEST_CASE(test_ring_wrap), TEST_CASE(test_ring_growth),
+          TEST_CASE(test_ring_model))

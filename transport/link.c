@@ -3,7 +3,10 @@
  * lock. The sender that finds the ring idle writes at once (no thread hop
  * at low load); once the socket is full the I/O thread's write watcher
  * takes over, and every frame queued meanwhile leaves in one gathered
- * write (sendmsg, writev with MSG_NOSIGNAL).
+ * write (sendmsg, writev with MSG_NOSIGNAL). A written frame stays in the
+ * ring until the peer's ACK says its runtime took it, so a link that goes
+ * down leaves every unconfirmed message to be dead-lettered; this side's
+ * own ACKs go out ahead of the ring and are not kept.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -84,42 +87,95 @@ static void start_write_watcher(void *arg)
     gr__link_release(l);
 }
 
-/* Drops n sent bytes from the ring, keeping count of how much of the head
- * frame is still unsent (head_left), so the ring's frames can still be
- * found after a partial write; the lock is held. */
-static void consume_sent(gr__link *l, size_t n)
+/* Counts n written bytes of the ring's, past sent, keeping frame_left: how
+ * much of the frame being written is still to go; the lock is held. */
+static void ring_written(gr__link *l, size_t n)
 {
     while (n > 0) {
-        if (l->head_left == 0) {
+        if (l->frame_left == 0) {
             uint8_t hdr[GR__WIRE_HEADER];
-            gr__ring_peek(&l->out, 0, hdr, sizeof hdr);
-            l->head_left =
+            gr__ring_peek(&l->out, l->sent, hdr, sizeof hdr);
+            l->frame_left =
                 GR__WIRE_HEADER + ((size_t)hdr[2] << 24 | (size_t)hdr[3] << 16 |
                                    (size_t)hdr[4] << 8 | hdr[5]);
         }
-        size_t take = n < l->head_left ? n : l->head_left;
-        gr__ring_consume(&l->out, take);
-        l->head_left -= take;
+        size_t take = n < l->frame_left ? n : l->frame_left;
+        l->sent += take;
+        l->frame_left -= take;
         n -= take;
     }
 }
 
+/* Begins an ACK when frames were taken since the last one began and none
+ * is being written; the lock is held. */
+static void ack_due(gr__link *l)
+{
+    uint64_t count = atomic_load_explicit(&l->rx_count, memory_order_acquire);
+    if (l->ack_off == l->ack_len && count != l->ack_sent) {
+        l->ack_len = gr__wire_ack_frame(l->ack, count);
+        l->ack_off = 0;
+        l->ack_sent = count;
+    }
+}
+
+/* Whether anything waits to be written; the lock is held. */
+static bool unwritten(const gr__link *l)
+{
+    return l->ack_off < l->ack_len || l->sent < l->out.len;
+}
+
+/* Fills iov with what to write next and returns how many entries: the
+ * ACK's bytes first when it may go (it has begun, or the ring is at a
+ * frame boundary: it never lands inside a frame), then the ring's past
+ * sent; stopping at the frame's end when an ACK waits for it. *ack_bytes
+ * is how many of the bytes are the ACK's. The lock is held. */
+static int next_write(gr__link *l, struct iovec iov[3], size_t *ack_bytes)
+{
+    int n = 0;
+    bool ack_waits = l->ack_off < l->ack_len;
+    *ack_bytes = 0;
+    if (ack_waits && (l->ack_off > 0 || l->frame_left == 0)) {
+        *ack_bytes = l->ack_len - l->ack_off;
+        iov[n++] = (struct iovec){l->ack + l->ack_off, *ack_bytes};
+        ack_waits = false;
+    }
+    int k = gr__ring_iov_from(&l->out, l->sent, iov + n);
+    if (ack_waits) { /* Up to the frame's end only. */
+        size_t left = l->frame_left;
+        for (int i = n; i < n + k; i++) {
+            if (iov[i].iov_len >= left) {
+                iov[i].iov_len = left;
+                k = i - n + 1;
+                break;
+            }
+            left -= iov[i].iov_len;
+        }
+    }
+    return n + k;
+}
+
 /*
- * Writes what the ring holds until it is empty or the socket is full; the
- * lock is held. Returns false when the socket failed (the link is then
- * closed for sends; the read side reports it down).
+ * Writes the pending ACK and what the ring holds past its sent bytes, until
+ * all is written or the socket is full; the lock is held. Returns false
+ * when the socket failed (the link is then closed for sends; the read side
+ * reports it down).
  */
 static bool write_some(gr__link *l)
 {
-    struct iovec iov[2];
-    int n;
-    while ((n = gr__ring_iov(&l->out, iov)) > 0) {
+    struct iovec iov[3];
+    size_t ack_bytes;
+    ack_due(l);
+    while (unwritten(l)) {
+        int n = next_write(l, iov, &ack_bytes);
         /* sendmsg is writev with flags: a peer gone is EPIPE, not a
          * SIGPIPE that would kill this process. */
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         ssize_t w = sendmsg(l->fd, &mh, MSG_NOSIGNAL);
         if (w > 0) {
-            consume_sent(l, (size_t)w);
+            size_t a = (size_t)w < ack_bytes ? (size_t)w : ack_bytes;
+            l->ack_off += a;
+            ring_written(l, (size_t)w - a);
+            ack_due(l);
             continue;
         }
         if (w < 0 && errno == EINTR)
@@ -155,7 +211,7 @@ static bool defer(gr__link *l)
 /* Writes now, and hands what is left to the I/O thread; lock held. */
 static void flush(gr__link *l)
 {
-    if (!write_some(l) || l->out.len == 0)
+    if (!write_some(l) || !unwritten(l))
         return;
     l->flushing = true;
     atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
@@ -169,7 +225,7 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
     gr__link *l = w->data;
     pthread_mutex_lock(&l->lock);
     bool ok = write_some(l);
-    if (!ok || l->out.len == 0) {
+    if (!ok || !unwritten(l)) {
         l->flushing = false;
         ev_io_stop(loop, w);
     }
@@ -181,12 +237,13 @@ int gr__link_send(gr__link *l, const void *prefix, size_t plen,
 {
     pthread_mutex_lock(&l->lock);
     int rc = GR_OK;
-    /* Over link_limit only into an empty ring (one frame bigger than the
+    /* Over link_limit (written frames the peer has not confirmed count)
+     * only when nothing waits to be written (one frame bigger than the
      * limit still goes, alone), or with the slack kept for runtime
      * frames. */
     if (l->closed)
         rc = GR_ENOCONNECTION;
-    else if ((!runtime && l->out.len != 0 &&
+    else if ((!runtime && l->sent != l->out.len &&
               l->out.len + plen + n > l->t->link_limit) ||
              !gr__ring_reserve(&l->out, plen + n))
         rc = GR_EBACKPRESSURE;
@@ -229,27 +286,72 @@ void gr__link_uncork(gr__link *l)
 void gr__link_take_queued(gr__link *l, gr__ring *out)
 {
     pthread_mutex_lock(&l->lock);
-    /* The rest of a frame partly written goes too: it is no frame. */
-    size_t skip = l->head_left;
+    /* Whole frames, written or not: none was confirmed. */
     *out = l->out;
     gr__ring_init(&l->out, out->limit);
-    l->head_left = 0;
+    l->sent = l->frame_left = 0;
     pthread_mutex_unlock(&l->lock);
-    gr__ring_consume(out, skip);
 }
 
 int gr__link_flush_blocking(gr__link *l, uint64_t deadline_ns)
 {
     pthread_mutex_lock(&l->lock);
     int rc = GR_OK;
-    struct iovec iov[2];
-    int n = gr__ring_iov(&l->out, iov);
-    for (int i = 0; i < n && rc == GR_OK; i++)
-        rc = gr__write_all(l->fd, iov[i].iov_base, iov[i].iov_len, deadline_ns);
+    struct iovec iov[3];
+    size_t ack_bytes;
+    while (rc == GR_OK && unwritten(l)) {
+        int n = next_write(l, iov, &ack_bytes);
+        for (int i = 0; i < n && rc == GR_OK; i++)
+            rc = gr__write_all(l->fd, iov[i].iov_base, iov[i].iov_len,
+                               deadline_ns);
+        if (rc == GR_OK) {
+            size_t all = 0;
+            for (int i = 0; i < n; i++)
+                all += iov[i].iov_len;
+            l->ack_off += ack_bytes;
+            ring_written(l, all - ack_bytes);
+        }
+    }
     if (rc == GR_OK) {
         gr__ring_consume(&l->out, l->out.len);
-        l->head_left = 0;
+        l->sent = l->frame_left = 0;
     }
     pthread_mutex_unlock(&l->lock);
     return rc;
+}
+
+void gr__link_send_ack(gr__link *l)
+{
+    pthread_mutex_lock(&l->lock);
+    /* A link being written (flushing) takes the ACK with its next write;
+     * a deferred one is written here now, which only comes sooner. */
+    if (!l->closed && !l->flushing && !l->corked)
+        flush(l);
+    pthread_mutex_unlock(&l->lock);
+}
+
+const char *gr__link_acked(gr__link *l, uint64_t count)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&l->lock);
+    if (count < l->acked)
+        why = "ACK went backwards";
+    while (why == NULL && l->acked < count) {
+        uint8_t hdr[GR__WIRE_HEADER];
+        gr__wire_header h;
+        if (l->out.len < GR__WIRE_HEADER)
+            break;
+        gr__ring_peek(&l->out, 0, hdr, sizeof hdr);
+        (void)gr__wire_header_parse(hdr, &h); /* Ours: well formed. */
+        size_t whole = GR__WIRE_HEADER + (size_t)h.len;
+        if (whole > l->sent)
+            break;
+        gr__ring_consume(&l->out, whole);
+        l->sent -= whole;
+        l->acked++;
+    }
+    if (why == NULL && l->acked != count)
+        why = "ACK of frames not sent";
+    pthread_mutex_unlock(&l->lock);
+    return why;
 }

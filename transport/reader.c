@@ -18,6 +18,38 @@
 #define ORPHAN_DEADLINE_S 10u
 /* Bytes a link's read buffer starts with. */
 #define READ_CHUNK ((size_t)256 << 10)
+/* An ACK goes out once this many bytes of frames were taken since the
+ * last one, or ACK_DELAY_S after a read that took fewer. */
+#define ACK_BYTES   ((size_t)64 << 10)
+#define ACK_DELAY_S 0.001
+
+/* Tells the peer how many of its frames this side took (unless a write
+ * since carried it already). */
+static void ack_now(gr__link *l)
+{
+    l->rx_unacked = 0;
+    gr__link_send_ack(l);
+}
+
+static void on_ack_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ack_now(w->data);
+}
+
+/* After a read that took frames: an ACK now for many bytes (a quarter of
+ * the link's buffer at most), else soon (a timer), if no write on the
+ * link carries one first. */
+static void ack_soon(gr__link *l)
+{
+    size_t most =
+        l->t->link_limit / 4 < ACK_BYTES ? l->t->link_limit / 4 : ACK_BYTES;
+    if (l->rx_unacked >= most)
+        ack_now(l);
+    else if (l->rx_unacked > 0 && !ev_is_active(&l->ack_timer))
+        ev_timer_start(gr__io_loop(gr__system_io(l->t->sys)), &l->ack_timer);
+}
 
 /* Delivers a message frame meant for this node. */
 static void deliver_here(gr__transport *t, gr_msg *m)
@@ -93,9 +125,12 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
         gr__transport_flood(t, l, frame, n);
         return NULL;
     }
+    case GR__WIRE_ACK:
+        return gr__link_acked(l, f.acked);
     case GR__WIRE_SHUTDOWN:
         if (!l->is_parent)
             return "SHUTDOWN from a node that is not the parent";
+        ack_now(l); /* What came before it was taken: say so now. */
         gr__log(gr__system_log(sys), GR_LOG_INFO, "node %s: shutdown requested",
                 gr__system_node_name(sys));
         gr_system_stop(sys);
@@ -142,6 +177,11 @@ static const char *parse_frames(gr__link *l, char *errbuf, size_t errsize)
             }
             break;
         }
+        if (h.kind != GR__WIRE_ACK) { /* Counted before it is handled. */
+            atomic_store_explicit(&l->rx_count, ++l->rx_frames,
+                                  memory_order_release);
+            l->rx_unacked += whole;
+        }
         why = handle_frame(l, h.kind, l->in + off + GR__WIRE_HEADER, h.len);
         if (why != NULL)
             break;
@@ -186,6 +226,7 @@ static enum read_result read_link(gr__link *l)
         gr__link_down(l, why);
         return READ_DOWN;
     }
+    ack_soon(l);
     return READ_DATA;
 }
 
@@ -200,6 +241,8 @@ void gr__link_start_reading(gr__link *l)
 {
     ev_io_init(&l->rio, on_readable, l->fd, EV_READ);
     l->rio.data = l;
+    ev_timer_init(&l->ack_timer, on_ack_timer, ACK_DELAY_S, 0.);
+    l->ack_timer.data = l;
     ev_io_start(gr__io_loop(gr__system_io(l->t->sys)), &l->rio);
 }
 
@@ -210,9 +253,11 @@ void gr__link_drain(gr__link *l)
     gr__link_down(l, NULL);
 }
 
-/* Dead-letters the messages still queued on a link that went down. They
- * are taken out first: dead-lettering may send (a request's failure to a
- * remote asker), which must not happen under the link's lock. */
+/* Dead-letters the messages on a link that went down which its peer did
+ * not confirm taking: queued, or written but not acknowledged (in the
+ * kernel's buffers, or read by a process that died before it said so).
+ * They are taken out first: dead-lettering may send (a request's failure
+ * to a remote asker), which must not happen under the link's lock. */
 static void drop_queued(gr__link *l)
 {
     gr__ring out;
@@ -256,6 +301,7 @@ void gr__link_down(gr__link *l, const char *error)
     struct ev_loop *loop = gr__io_loop(gr__system_io(sys));
     ev_io_stop(loop, &l->rio);
     ev_io_stop(loop, &l->wio);
+    ev_timer_stop(loop, &l->ack_timer);
     pthread_mutex_lock(&l->lock);
     l->closed = true;
     l->flushing = false;

@@ -53,13 +53,20 @@ void gr__ring_put(gr__ring *r, const void *p, size_t n)
 
 int gr__ring_iov(const gr__ring *r, struct iovec iov[2])
 {
-    if (r->len == 0)
+    return gr__ring_iov_from(r, 0, iov);
+}
+
+int gr__ring_iov_from(const gr__ring *r, size_t off, struct iovec iov[2])
+{
+    if (off >= r->len)
         return 0;
-    size_t first = r->cap - r->head < r->len ? r->cap - r->head : r->len;
-    iov[0] = (struct iovec){r->buf + r->head, first};
-    if (first == r->len)
+    size_t n = r->len - off;
+    size_t at = (r->head + off) % r->cap;
+    size_t first = r->cap - at < n ? r->cap - at : n;
+    iov[0] = (struct iovec){r->buf + at, first};
+    if (first == n)
         return 1;
-    iov[1] = (struct iovec){r->buf, r->len - first};
+    iov[1] = (struct iovec){r->buf, n - first};
     return 2;
 }
 

@@ -38,6 +38,9 @@ void gr__ring_put(gr__ring *r, const void *p, size_t n);
  * many entries are used (0, 1 or 2). */
 int gr__ring_iov(const gr__ring *r, struct iovec iov[2]);
 
+/* As gr__ring_iov(), for the bytes held from offset off (at most len). */
+int gr__ring_iov_from(const gr__ring *r, size_t off, struct iovec iov[2]);
+
 /* Copies n held bytes starting at offset off into p (not consuming). */
 void gr__ring_peek(const gr__ring *r, size_t off, void *p, size_t n);
 

@@ -58,21 +58,36 @@ typedef struct gr__link {
     bool is_parent;
     _Atomic(int) refs; /* The transport's, and a node child's stand-in's. */
 
-    /* Outbound: guarded by lock. */
+    /* Outbound: guarded by lock. The ring holds the frames the peer has
+     * not confirmed yet: written ones first (sent bytes, the last perhaps
+     * in part), then the ones still to write. An ACK from the peer drops
+     * the frames it took; what is left when the link goes down becomes
+     * dead letters. */
     pthread_mutex_t lock;
     gr__ring out;
-    size_t head_left; /* Unsent bytes of the ring's first frame, when it
-                         was partly written; 0 at a frame boundary. */
-    bool flushing;    /* Bytes wait for the I/O thread's write watcher. */
-    bool corked;      /* Queue only: the handshake is not finished. */
-    bool deferred;    /* A worker writes it when its turn is over. */
-    bool closed;      /* No more sends (the link is down or going). */
+    size_t sent;       /* Bytes at the ring's front already written. */
+    size_t frame_left; /* Bytes of the frame at sent still to write. */
+    uint64_t acked;    /* Frames the peer has confirmed, all told. */
+    uint8_t ack[GR__WIRE_ACK_MAX]; /* The ACK being written... */
+    size_t ack_len, ack_off;       /* ...its length and bytes written. */
+    uint64_t ack_sent;             /* The count the last ACK begun carries. */
+    /* Frames taken from the peer (ACKs not counted), stored by the read
+     * side as it takes each: any write on this link carries an ACK for
+     * them ahead of its frames, when one is due. */
+    _Atomic(uint64_t) rx_count;
+    bool flushing; /* Bytes wait for the I/O thread's write watcher. */
+    bool corked;   /* Queue only: the handshake is not finished. */
+    bool deferred; /* A worker writes it when its turn is over. */
+    bool closed;   /* No more sends (the link is down or going). */
 
     /* Loop thread only. */
     ev_io rio, wio;
     uint8_t *in;
     size_t in_len, in_cap;
-    bool down; /* Link-down handling done. */
+    bool down;          /* Link-down handling done. */
+    uint64_t rx_frames; /* rx_count, as the read side keeps it. */
+    size_t rx_unacked;  /* Bytes of frames taken since an ACK was asked. */
+    ev_timer ack_timer; /* Asks for the ACK on a quiet link. */
 
     /* A node child's process (pid 0 for none). reaped and the kill are
      * guarded by lock, so a pid is never signalled after it was reaped. */
@@ -193,6 +208,16 @@ void gr__link_take_queued(gr__link *l, gr__ring *out);
 /* Writes everything queued on l now, blocking up to deadline_ns; for when
  * the loop has stopped. Returns GR_OK, GR_ETIMEDOUT or GR_ESYS. */
 int gr__link_flush_blocking(gr__link *l, uint64_t deadline_ns);
+
+/* Has l tell its peer now how many of its frames were taken (rx_count),
+ * if it has not yet: an ACK written ahead of the queued frames. Any
+ * thread. */
+void gr__link_send_ack(gr__link *l);
+
+/* The peer took count of l's frames (cumulative): drops the ones newly
+ * confirmed from the ring. Returns NULL, or a protocol error when count
+ * goes backwards or past the frames written. */
+const char *gr__link_acked(gr__link *l, uint64_t count);
 
 /* Writes the frames this worker thread's turns queued (the remote ops'
  * flush). */

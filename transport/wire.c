@@ -128,6 +128,17 @@ size_t gr__wire_whereis_frame(uint8_t *buf, const char *name, size_t name_len,
     return b.n;
 }
 
+size_t gr__wire_ack_frame(uint8_t *buf, uint64_t acked)
+{
+    fixbuf b = {buf, GR__WIRE_HEADER};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, fix_write);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_uint64(&pk, acked);
+    put_header(buf, GR__WIRE_ACK, b.n - GR__WIRE_HEADER);
+    return b.n;
+}
+
 uint8_t *gr__wire_hello_frame(uint8_t kind, const gr__wire_hello *h,
                               size_t *len)
 {
@@ -367,6 +378,10 @@ int gr__wire_decode(uint8_t kind, const uint8_t *body, size_t len,
             out->reply_to = read_ref(&r);
             out->corr = read_uint(&r, UINT64_MAX);
         }
+        break;
+    case GR__WIRE_ACK:
+        if (read_array(&r, 1))
+            out->acked = read_uint(&r, UINT64_MAX);
         break;
     default:
         fail(&r, "frame kind not allowed after the handshake");

@@ -43,7 +43,9 @@ typedef enum gr__wire_kind {
     GR__WIRE_NODE_DOWN = 6, /* A node is gone. */
     GR__WIRE_SHUTDOWN = 7,  /* Parent -> node: stop in an orderly way. */
     GR__WIRE_WHEREIS = 8,   /* Who has this name? (flooded to every node) */
-    GR__WIRE_KIND_MAX = 8
+    GR__WIRE_ACK = 9,       /* How many frames of the peer's this side has
+                               taken (cumulative; ACKs are not counted). */
+    GR__WIRE_KIND_MAX = 9
 } gr__wire_kind;
 
 /* A parsed frame header. */
@@ -83,6 +85,7 @@ typedef struct gr__wire_frame {
     uint32_t incarnation; /* NODE_UP/DOWN. */
     gr_ref reply_to;      /* WHEREIS: who wants the answers... */
     uint64_t corr;        /* ...and under which correlation id. */
+    uint64_t acked;       /* ACK: frames taken so far. */
 } gr__wire_frame;
 
 /* Parses the 6 header bytes at p into *h. Returns GR_OK, or GR_EPROTO for
@@ -111,6 +114,13 @@ size_t gr__wire_node_frame(uint8_t *buf, uint8_t kind, uint32_t node,
 size_t gr__wire_whereis_frame(uint8_t *buf, const char *name, size_t name_len,
                               gr_ref reply_to, uint64_t corr);
 
+/* Longest ACK frame. */
+#define GR__WIRE_ACK_MAX (GR__WIRE_HEADER + 1 + 9)
+
+/* Encodes a whole ACK frame saying acked frames were taken into buf
+ * (GR__WIRE_ACK_MAX bytes); returns the bytes written. */
+size_t gr__wire_ack_frame(uint8_t *buf, uint64_t acked);
+
 /* Encodes a whole HELLO or WELCOME frame into a malloc'd buffer the caller
  * frees; stores its length in *len. Returns NULL when out of memory. */
 uint8_t *gr__wire_hello_frame(uint8_t kind, const gr__wire_hello *h,
@@ -118,8 +128,8 @@ uint8_t *gr__wire_hello_frame(uint8_t kind, const gr__wire_hello *h,
 
 /*
  * Decodes the body of a frame of the given kind (MSG, NAMED, NODE_UP,
- * NODE_DOWN, SHUTDOWN) in place. Returns GR_OK or GR_EPROTO with a static
- * description in *why.
+ * NODE_DOWN, SHUTDOWN, WHEREIS, ACK) in place. Returns GR_OK or GR_EPROTO with
+ * a static description in *why.
  */
 int gr__wire_decode(uint8_t kind, const uint8_t *body, size_t len,
                     gr__wire_frame *out, const char **why);

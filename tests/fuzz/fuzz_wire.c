@@ -117,6 +117,9 @@ static uint8_t *encode_frame(const gr__wire_frame *f, size_t *flen)
         plen = gr__wire_whereis_frame(frame, f->name, f->name_len, f->reply_to,
                                       f->corr);
         break;
+    case GR__WIRE_ACK:
+        plen = gr__wire_ack_frame(frame, f->acked);
+        break;
     default:
         /* The node-frame encoder takes a C string. */
         if (f->name_len != 0)
@@ -150,6 +153,8 @@ static void check_frame(uint8_t kind, const uint8_t *body, size_t len)
         need(f.name_len > 0);
     if (kind != GR__WIRE_WHEREIS)
         need(same_ref(f.reply_to, GR_REF_NONE) && f.corr == 0);
+    if (kind != GR__WIRE_ACK)
+        need(f.acked == 0);
     if (kind != GR__WIRE_MSG)
         need(same_ref(f.msg.to, GR_REF_NONE));
     if (kind != GR__WIRE_MSG && kind != GR__WIRE_NAMED)
@@ -166,7 +171,8 @@ static void check_frame(uint8_t kind, const uint8_t *body, size_t len)
     need(gr__wire_decode(kind, body2, len2, &g, &why) == GR_OK);
     need(g.kind == kind && g.node == f.node &&
          same_msg(&g.msg, &f.msg, kind == GR__WIRE_MSG) &&
-         same_ref(g.reply_to, f.reply_to) && g.corr == f.corr);
+         same_ref(g.reply_to, f.reply_to) && g.corr == f.corr &&
+         g.acked == f.acked);
     if (kind == GR__WIRE_NODE_UP) {
         /* A name with a NUL byte goes out cut at it. */
         size_t n = f.name_len ? strnlen(f.name, f.name_len) : 0;

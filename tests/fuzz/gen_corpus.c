@@ -81,6 +81,8 @@ int main(int argc, char **argv)
         frame, "counter", 7,
         (gr_ref){.node = 5, .incarnation = 1, .serial = 77}, 1234);
     emit("whereis", frame, n);
+    n = gr__wire_ack_frame(frame, 123456789);
+    emit("ack", frame, n);
 
     gr__wire_hello h = {.node = 3,
                         .incarnation = 1,
