@@ -95,7 +95,7 @@ static void ring_written(gr__link *l, size_t n)
         if (l->frame_left == 0) {
             uint8_t hdr[GR__WIRE_HEADER];
             gr__ring_peek(&l->out, l->sent, hdr, sizeof hdr);
-            l->frame_left =
+            l->frame_len = l->frame_left =
                 GR__WIRE_HEADER + ((size_t)hdr[2] << 24 | (size_t)hdr[3] << 16 |
                                    (size_t)hdr[4] << 8 | hdr[5]);
         }
@@ -103,7 +103,24 @@ static void ring_written(gr__link *l, size_t n)
         l->sent += take;
         l->frame_left -= take;
         n -= take;
+        l->written += l->frame_left == 0;
     }
+}
+
+/* Notes where the written frames end now, for gr__link_acked; the lock is
+ * held. */
+static void mark_written(gr__link *l)
+{
+    const unsigned cap = sizeof l->marks / sizeof l->marks[0];
+    unsigned last = (l->mark_head + l->nmarks + cap - 1) % cap;
+    if (l->nmarks > 0 && l->marks[last].frames == l->written)
+        return;
+    size_t part = l->frame_left > 0 ? l->frame_len - l->frame_left : 0;
+    struct gr__link_mark m = {l->written, l->dropped + l->sent - part};
+    if (l->nmarks == cap)
+        l->marks[last] = m;
+    else
+        l->marks[(l->mark_head + l->nmarks++) % cap] = m;
 }
 
 /* Begins an ACK when frames were taken since the last one began and none
@@ -175,6 +192,7 @@ static bool write_some(gr__link *l)
             size_t a = (size_t)w < ack_bytes ? (size_t)w : ack_bytes;
             l->ack_off += a;
             ring_written(l, (size_t)w - a);
+            mark_written(l);
             ack_due(l);
             continue;
         }
@@ -290,6 +308,7 @@ void gr__link_take_queued(gr__link *l, gr__ring *out)
     *out = l->out;
     gr__ring_init(&l->out, out->limit);
     l->sent = l->frame_left = 0;
+    l->nmarks = 0;
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -315,6 +334,7 @@ int gr__link_flush_blocking(gr__link *l, uint64_t deadline_ns)
     if (rc == GR_OK) {
         gr__ring_consume(&l->out, l->out.len);
         l->sent = l->frame_left = 0;
+        l->nmarks = 0;
     }
     pthread_mutex_unlock(&l->lock);
     return rc;
@@ -333,9 +353,25 @@ void gr__link_send_ack(gr__link *l)
 const char *gr__link_acked(gr__link *l, uint64_t count)
 {
     const char *why = NULL;
+    const unsigned cap = sizeof l->marks / sizeof l->marks[0];
     pthread_mutex_lock(&l->lock);
     if (count < l->acked)
         why = "ACK went backwards";
+    /* In one step, up to the last write that ended within count... */
+    struct gr__link_mark best = {0, 0};
+    while (l->nmarks > 0 && l->marks[l->mark_head].frames <= count) {
+        best = l->marks[l->mark_head];
+        l->mark_head = (l->mark_head + 1) % cap;
+        l->nmarks--;
+    }
+    if (why == NULL && best.frames > l->acked) {
+        size_t n = (size_t)(best.at - l->dropped);
+        gr__ring_consume(&l->out, n);
+        l->sent -= n;
+        l->dropped += n;
+        l->acked = best.frames;
+    }
+    /* ...then frame by frame. */
     while (why == NULL && l->acked < count) {
         uint8_t hdr[GR__WIRE_HEADER];
         gr__wire_header h;
@@ -348,6 +384,7 @@ const char *gr__link_acked(gr__link *l, uint64_t count)
             break;
         gr__ring_consume(&l->out, whole);
         l->sent -= whole;
+        l->dropped += whole;
         l->acked++;
     }
     if (why == NULL && l->acked != count)

@@ -66,8 +66,18 @@ typedef struct gr__link {
     pthread_mutex_t lock;
     gr__ring out;
     size_t sent;       /* Bytes at the ring's front already written. */
-    size_t frame_left; /* Bytes of the frame at sent still to write. */
+    size_t frame_left; /* Bytes of the frame at sent still to write... */
+    size_t frame_len;  /* ...of its length. */
     uint64_t acked;    /* Frames the peer has confirmed, all told. */
+    uint64_t written;  /* Frames wholly written, all told. */
+    uint64_t dropped;  /* Bytes dropped from the ring's front, all told. */
+    /* Where recent writes ended, so an ACK drops the frames it confirms
+     * in one step: after `frames` frames, at byte `at` of all ever queued
+     * (a short FIFO; when full, its newest entry moves on). */
+    struct gr__link_mark {
+        uint64_t frames, at;
+    } marks[16];
+    unsigned mark_head, nmarks;
     uint8_t ack[GR__WIRE_ACK_MAX]; /* The ACK being written... */
     size_t ack_len, ack_off;       /* ...its length and bytes written. */
     uint64_t ack_sent;             /* The count the last ACK begun carries. */
