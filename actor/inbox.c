@@ -157,26 +157,30 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, gr_duration timeout)
     }
 }
 
+/* What gr__inboxes_wake counts. */
+struct wake_count {
+    pthread_t self;
+    int open, mine;
+};
+
+static void wake_inbox(gr__actor *a, gr_ref ref, void *arg)
+{
+    (void)ref;
+    struct wake_count *c = arg;
+    if (!(a->flags & GR__ACTOR_INBOX))
+        return;
+    inbox_state *s = gr__actor_state(a);
+    c->open++;
+    c->mine += pthread_equal(s->owner, c->self) != 0;
+    sem_post(&s->posted);
+}
+
 void gr__inboxes_wake(gr_system *sys, int *open, int *mine)
 {
-    *open = *mine = 0;
-    pthread_t self = pthread_self();
-    uint32_t extent = gr__idtable_extent(&sys->ids);
-    for (uint32_t i = 0; i < extent; i++) {
-        uint64_t serial = gr__idtable_serial_at(&sys->ids, i);
-        gr__actor *a =
-            serial != 0 ? gr__idtable_acquire(&sys->ids, serial) : NULL;
-        if (a == NULL)
-            continue;
-        if (a->flags & GR__ACTOR_INBOX) {
-            inbox_state *s = gr__actor_state(a);
-            (*open)++;
-            *mine += pthread_equal(s->owner, self) != 0;
-            sem_post(&s->posted);
-        }
-        if (gr__idtable_release(&sys->ids, serial))
-            gr__actor_finalize(a);
-    }
+    struct wake_count c = {.self = pthread_self()};
+    gr__each_live_actor(sys, wake_inbox, &c);
+    *open = c.open;
+    *mine = c.mine;
 }
 
 void gr_msg_free(gr_msg *msg)

@@ -231,8 +231,9 @@ static void note_depth(gr_mailbox_depth *list, gr_ref actor, uint64_t depth)
     list[i] = (gr_mailbox_depth){actor, depth};
 }
 
-/* Fills list with the deepest mailboxes of the live actors. */
-static void find_deepest(gr_system *sys, gr_mailbox_depth *list)
+void gr__each_live_actor(gr_system *sys,
+                         void (*fn)(gr__actor *a, gr_ref ref, void *arg),
+                         void *arg)
 {
     uint32_t extent = gr__idtable_extent(&sys->ids);
     for (uint32_t i = 0; i < extent; i++) {
@@ -243,11 +244,21 @@ static void find_deepest(gr_system *sys, gr_mailbox_depth *list)
             continue;
         /* The ref from the serial we hold: a->serial is written by the
          * spawner just after the slot is published. */
-        note_depth(list, (gr_ref){serial, sys->node_id, sys->incarnation},
-                   gr__actor_depth(a));
+        fn(a, (gr_ref){serial, sys->node_id, sys->incarnation}, arg);
         if (gr__idtable_release(&sys->ids, serial))
             gr__actor_finalize(a);
     }
+}
+
+static void note_actor_depth(gr__actor *a, gr_ref ref, void *list)
+{
+    note_depth(list, ref, gr__actor_depth(a));
+}
+
+/* Fills list with the deepest mailboxes of the live actors. */
+static void find_deepest(gr_system *sys, gr_mailbox_depth *list)
+{
+    gr__each_live_actor(sys, note_actor_depth, list);
 }
 
 void gr_system_stats(gr_system *sys, gr_stats *out)

@@ -61,6 +61,12 @@ struct gr_system {
     bool stop_requested;
 };
 
+/* Calls fn on every live actor of sys, pinned for the call (so it cannot
+ * be freed meanwhile), with its ref. Any thread. O(actors). */
+void gr__each_live_actor(gr_system *sys,
+                         void (*fn)(gr__actor *a, gr_ref ref, void *arg),
+                         void *arg);
+
 /* Checks a payload argument pair and its size: GR_OK, GR_EINVAL (data NULL
  * with len > 0 or the reverse) or GR_EMSGSIZE. Inline: every send and ask
  * calls it. */
