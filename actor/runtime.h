@@ -72,4 +72,11 @@ size_t gr__system_link_buffer(const gr_system *sys);
 /* Counts one child restarted by a supervisor (gr_system_stats' restarts). */
 void gr__system_count_restart(gr_system *sys);
 
+/* Whether the local actor ref names is still there (not yet exited). Any
+ * thread. */
+bool gr__ref_alive(gr_system *sys, gr_ref ref);
+
+/* How many workers the system runs. */
+unsigned gr__system_workers(const gr_system *sys);
+
 #endif

@@ -366,6 +366,23 @@ const char *gr__system_node_name(const gr_system *sys)
     return sys->node_name;
 }
 
+bool gr__ref_alive(gr_system *sys, gr_ref ref)
+{
+    if (ref.node != sys->node_id || ref.incarnation != sys->incarnation)
+        return false;
+    gr__actor *a = gr__idtable_acquire(&sys->ids, ref.serial);
+    if (a == NULL)
+        return false;
+    if (gr__idtable_release(&sys->ids, ref.serial))
+        gr__actor_finalize(a);
+    return true;
+}
+
+unsigned gr__system_workers(const gr_system *sys)
+{
+    return sys->sched.nworkers;
+}
+
 char *gr_ref_format(gr_system *sys, gr_ref ref, char *buf, size_t size)
 {
     if (buf == NULL || size == 0)

@@ -557,18 +557,66 @@ static int check_spec(gr_system *sys, const gr_sup_spec *sp)
     return rc;
 }
 
-/* Undoes a partial start: the children started so far get their shutdown
- * in reverse order (without waiting: init cannot wait), unlinked first so
- * that their exits do not come back to this failed supervisor. */
+/* How long a failed start waits for a child that was killed, and at most
+ * for one whose shutdown is infinity when init runs on a worker (whose
+ * peers must be free to run the child's exit), before it goes on. */
+#define UNDO_KILL_WAIT_MS  5000
+#define UNDO_WORKER_CAP_MS 10000
+
+/* In a failed start: polls until ref is gone, up to ms (-1: no limit);
+ * true once it is. */
+static bool wait_exited(gr_system *sys, gr_ref ref, int64_t ms)
+{
+    for (int64_t waited = 0; gr__ref_alive(sys, ref); waited++) {
+        if (ms >= 0 && waited >= ms)
+            return false;
+        struct timespec one = {0, 1000000};
+        (void)nanosleep(&one, NULL);
+    }
+    return true;
+}
+
+/* Stops child c of a failed start as OTP does: its shutdown signal, a wait
+ * up to its shutdown_ms, then a kill and a wait for that. The wait is
+ * bounded where init runs on a worker, and skipped where that worker is
+ * the system's only one (nothing else could run the child's exit). */
+static void stop_and_wait(sup_state *s, gr_ctx *ctx, sup_child *c)
+{
+    bool brutal = c->shutdown_ms == GR_SHUTDOWN_BRUTAL;
+    (void)gr_exit(ctx, c->ref, brutal ? &kill_reason : &shutdown_reason);
+    bool on_worker = gr__worker_of(s->sys) != NULL;
+    if (on_worker && gr__system_workers(s->sys) < 2)
+        return;
+    int64_t wait = brutal ? UNDO_KILL_WAIT_MS
+                   : c->shutdown_ms == GR_SHUTDOWN_INFINITY
+                       ? (on_worker ? UNDO_WORKER_CAP_MS : -1)
+                       : (int64_t)c->shutdown_ms;
+    if (wait_exited(s->sys, c->ref, wait))
+        return;
+    if (!brutal) {
+        (void)gr_exit(ctx, c->ref, &kill_reason);
+        if (wait_exited(s->sys, c->ref, UNDO_KILL_WAIT_MS))
+            return;
+    }
+    gr__log(gr__system_log(s->sys), GR_LOG_WARN,
+            "supervisor: child \"%s\" had not exited %d ms after its kill in "
+            "a failed start; going on without it",
+            c->id, UNDO_KILL_WAIT_MS);
+}
+
+/* Undoes a partial start as OTP does: the children started so far are
+ * stopped one at a time, newest first, each by its shutdown spec, waiting
+ * for each before the next (init returns only then, so their names are
+ * free). They are unlinked first so that their exits do not come back to
+ * this failed supervisor. */
 static void abandon_children(sup_state *s, gr_ctx *ctx)
 {
     for (sup_child *c = s->last; c != NULL; c = c->prev) {
         if (gr_ref_is_none(c->ref))
             continue;
         (void)gr_unlink(ctx, c->ref);
-        uint64_t unused;
-        send_shutdown(s, ctx, c, &unused);
         (void)gr__refmap_take(&s->running, c->ref);
+        stop_and_wait(s, ctx, c);
         c->ref = GR_REF_NONE;
     }
 }
