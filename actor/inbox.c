@@ -101,8 +101,12 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, gr_duration timeout)
 {
     if (inbox == NULL || out == NULL || timeout < GR_DURATION_DEFAULT)
         return GR_EINVAL;
-    /* Waiting would stall the worker; a poll does not wait. */
-    if (timeout != GR_DURATION_ZERO && gr__in_handler())
+    /* Only the owner receives (two threads popping one mailbox would race),
+     * and never with a wait inside a callback (an init run on the owner's
+     * thread included). */
+    if (!pthread_equal(((inbox_state *)gr__actor_state(actor_of(inbox)))->owner,
+                       pthread_self()) ||
+        (timeout != GR_DURATION_ZERO && gr__in_handler()))
         return GR_EWRONGTHREAD;
     /* Receiving has no limit of its own: the default is to wait. */
     int32_t timeout_ms = timeout < 0 ? -1 : timeout;

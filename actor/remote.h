@@ -14,6 +14,10 @@
 
 struct gr__worker;
 
+/* The environment variable that names the link's descriptor in a node
+ * process; gr_node_main() reads and removes it. */
+#define GR__NODE_FD_ENV "GROVE_NODE_FD"
+
 /* The name and id of a system's root process. */
 #define GR__ROOT_NODE_NAME "root"
 #define GR__ROOT_NODE_ID   0u

@@ -48,6 +48,18 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
         return GR_EINVAL;
     if (cfg == NULL)
         cfg = &defaults;
+    if (getenv(GR__NODE_FD_ENV) != NULL) {
+        /* Started as a node, yet not running as one: starting a root
+         * system here would start its node children again, and theirs. */
+        gr__logger log;
+        gr__logger_init(&log, cfg);
+        gr__log(&log, GR_LOG_ERROR,
+                "this process was started as a node (%s is set), but "
+                "gr_system_start() was called before gr_node_main(): call "
+                "gr_node_main() first in main()",
+                GR__NODE_FD_ENV);
+        return GR_EINVAL;
+    }
     unsigned nworkers = cfg->workers ? cfg->workers : default_workers();
     if (nworkers > MAX_WORKERS ||
         (cfg->log_level_set && (unsigned)cfg->log_level > GR_LOG_OFF))

@@ -821,6 +821,64 @@ static void test_shutdown_refused_with_own_inbox(void)
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);
 }
 
+/* A process started as a node (GROVE_NODE_FD set) whose program calls
+ * gr_system_start before gr_node_main is refused with a line that says
+ * so: a root system there would start its node children again, and they
+ * theirs, without end. */
+static void test_start_refused_in_a_node_process(void)
+{
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {.log_fn = capture_fn, .log_arg = &cap, .no_signals = 1};
+    gr_system *sys = NULL;
+    CHECK_EQ(setenv("GROVE_NODE_FD", "99", 1), 0);
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_EINVAL);
+    CHECK(sys == NULL);
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "gr_node_main() first", NULL),
+             1);
+    unsetenv("GROVE_NODE_FD");
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    gr_system_shutdown(sys);
+}
+
+/* Only an inbox's owner receives from it: another thread gets
+ * GR_EWRONGTHREAD at once, and the owner still gets its messages. */
+struct foreign {
+    gr_inbox *in; /* Someone else's. */
+    int rc;       /* What gr_inbox_recv returned here. */
+};
+
+static void *foreign_recv(void *p)
+{
+    struct foreign *f = p;
+    gr_msg *m = NULL;
+    f->rc = gr_inbox_recv(f->in, &m, 1000);
+    gr_msg_free(m);
+    return NULL;
+}
+
+static void test_inbox_recv_owner_only(void)
+{
+    struct env e;
+    gr_config cfg = {.workers = 2, .log_fn = quiet_log, .no_signals = 1};
+    CHECK(env_open(&e, &cfg));
+    struct foreign arg = {.in = e.inbox, .rc = GR_OK};
+    pthread_t t;
+    double t0 = test_now();
+    CHECK_EQ(pthread_create(&t, NULL, foreign_recv, &arg), 0);
+    pthread_join(t, NULL);
+    CHECK_EQ(arg.rc, GR_EWRONGTHREAD);
+    CHECK(test_now() - t0 < 0.5); /* Refused, not waited. */
+    CHECK_EQ(
+        gr_system_tell(e.sys, GR_REF_NONE, gr_inbox_ref(e.inbox), 7, NULL, 0),
+        GR_OK);
+    gr_msg *m = NULL;
+    CHECK_EQ(gr_inbox_recv(e.inbox, &m, WAIT_MS), GR_OK);
+    CHECK(m != NULL && m->type == 7);
+    gr_msg_free(m);
+    env_close(&e);
+}
+
 TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_run_returns_on_sigint),
           TEST_CASE(test_signals_handed_to_next_system),
@@ -832,4 +890,6 @@ TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_default_workers), TEST_CASE(test_single_worker),
           TEST_CASE(test_inbox_message_outlives_system),
           TEST_CASE(test_stop_wakes_inbox_owners),
-          TEST_CASE(test_shutdown_refused_with_own_inbox))
+          TEST_CASE(test_shutdown_refused_with_own_inbox),
+          TEST_CASE(test_start_refused_in_a_node_process),
+          TEST_CASE(test_inbox_recv_owner_only))

@@ -238,12 +238,12 @@ free_body:
 int gr_node_main(const gr_node_root *roots, size_t nroots, const gr_config *cfg,
                  int *exit_code)
 {
-    const char *v = getenv("GROVE_NODE_FD");
+    const char *v = getenv(GR__NODE_FD_ENV);
     if (v == NULL)
         return 0;
     char *end;
     long fd = strtol(v, &end, 10);
-    unsetenv("GROVE_NODE_FD");
+    unsetenv(GR__NODE_FD_ENV);
     if (*end != '\0' || fd < 0 || fd > 1 << 20 ||
         fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK) != 0) {

@@ -23,8 +23,7 @@
 
 extern char **environ;
 
-/* The environment variable naming the link's descriptor in a node. */
-#define NODE_FD_ENV "GROVE_NODE_FD"
+#define NODE_FD_ENV GR__NODE_FD_ENV
 /* Default handshake deadline. */
 #define DEFAULT_START_MS 5000u
 /* Longest WELCOME body accepted. */

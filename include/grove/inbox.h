@@ -32,8 +32,8 @@ GR_API gr_ref gr_inbox_ref(const gr_inbox *inbox);
  * GR_DURATION_INFINITE and GR_DURATION_DEFAULT wait for ever) for the next
  * message and stores it in *out. The caller owns the message and frees it
  * with gr_msg_free(). Returns GR_OK, GR_ETIMEDOUT, GR_EINVAL (a timeout
- * below GR_DURATION_DEFAULT), GR_EWRONGTHREAD (a wait inside a callback,
- * which would stall a worker; a GR_DURATION_ZERO poll is allowed) or
+ * below GR_DURATION_DEFAULT), GR_EWRONGTHREAD (a thread other than the
+ * owner, or a wait inside a callback) or
  * GR_ESTOPPED: the system is stopping (gr_system_stop(), SIGINT/SIGTERM
  * under gr_system_run(), or a shutdown began) and the inbox is empty. A
  * waiting owner is woken for it. Messages already queued are still
