@@ -43,10 +43,10 @@ static void stderr_sink(const gr__logger *l, gr_log_level level,
     localtime_r(&ts.tv_sec, &tm);
     char out[GR__LOG_LINE_MAX + GR_NAME_MAX + 64];
     int n =
-        snprintf(out, sizeof out, "%02d:%02d:%02d.%03ld grove %s[%d] %s: %s\n",
+        snprintf(out, sizeof out, "%02d:%02d:%02d.%03ld grove%s%s[%d] %s: %s\n",
                  tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                 l->node != NULL ? l->node : "", (int)getpid(),
-                 gr_log_level_name(level), line);
+                 l->node != NULL ? " " : "", l->node != NULL ? l->node : "",
+                 (int)getpid(), gr_log_level_name(level), line);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof out) {

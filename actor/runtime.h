@@ -72,6 +72,12 @@ size_t gr__system_link_buffer(const gr_system *sys);
 /* Counts one child restarted by a supervisor (gr_system_stats' restarts). */
 void gr__system_count_restart(gr_system *sys);
 
+/* gr_system_start() for a node process: cfg is not NULL; node_name is the
+ * node's, for log lines from the start on (its identity is set later,
+ * gr__system_set_node). */
+int gr__system_start_named(const gr_config *cfg, const char *node_name,
+                           gr_system **out);
+
 /* Whether the local actor ref names is still there (not yet exited). Any
  * thread. */
 bool gr__ref_alive(gr_system *sys, gr_ref ref);

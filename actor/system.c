@@ -60,6 +60,12 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
                 GR__NODE_FD_ENV);
         return GR_EINVAL;
     }
+    return gr__system_start_named(cfg, GR__ROOT_NODE_NAME, out);
+}
+
+int gr__system_start_named(const gr_config *cfg, const char *node_name,
+                           gr_system **out)
+{
     unsigned nworkers = cfg->workers ? cfg->workers : default_workers();
     if (nworkers > MAX_WORKERS ||
         (cfg->log_level_set && (unsigned)cfg->log_level > GR_LOG_OFF))
@@ -79,7 +85,7 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
     sys->link_buffer = cfg->link_buffer;
     sys->max_frame = cfg->max_frame;
     sys->incarnation = 1;
-    memcpy(sys->node_name, GR__ROOT_NODE_NAME, sizeof GR__ROOT_NODE_NAME);
+    snprintf(sys->node_name, sizeof sys->node_name, "%s", node_name);
     atomic_init(&sys->next_id, 1);
     pthread_mutex_init(&sys->stop_lock, NULL);
     pthread_cond_init(&sys->stop_cond, NULL);

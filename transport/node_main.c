@@ -201,13 +201,14 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
         goto free_body;
     }
     copy_label(name, h.name, h.name_len);
+    log.node = name; /* The lines before the system's name the node too. */
     copy_label(root_name, h.root, h.root_len);
     if ((root = find_root(roots, nroots, root_name)) == NULL) {
         gr__log(&log, GR_LOG_ERROR, "node %s: no root behaviour named \"%s\"",
                 name, root_name);
         goto free_body;
     }
-    if ((rc = gr_system_start(&node_cfg, &sys)) != GR_OK) {
+    if ((rc = gr__system_start_named(&node_cfg, name, &sys)) != GR_OK) {
         gr__log(&log, GR_LOG_ERROR, "node %s: system start failed: %s", name,
                 gr_strerror(rc));
         goto free_body;
