@@ -38,9 +38,11 @@ typedef struct gr__remote_ops {
     /* On a worker, between turns: writes the frames this thread's turns
      * queued (see gr__remote_pending). */
     void (*flush)(void *t);
-    /* Copies the name of node into buf (size bytes); false when this node
-     * does not know it. Any thread. */
-    bool (*node_name)(void *t, uint32_t node, char *buf, size_t size);
+    /* Copies the name of node into buf (size bytes) and stores its
+     * current incarnation in *inc; false when this node does not know it.
+     * Any thread. */
+    bool (*node_name)(void *t, uint32_t node, char *buf, size_t size,
+                      uint32_t *inc);
 } gr__remote_ops;
 
 /*

@@ -410,19 +410,31 @@ char *gr_ref_format(gr_system *sys, gr_ref ref, char *buf, size_t size)
         return buf;
     }
     char node[GR_NAME_MAX + 1];
+    uint32_t inc = 0; /* The node's incarnation now, if it is known. */
+    bool known = true;
     const gr__remote_ops *ops =
         sys != NULL
             ? atomic_load_explicit(&sys->remote_ops, memory_order_acquire)
             : NULL;
-    if (ref.node == GR__ROOT_NODE_ID)
-        snprintf(node, sizeof node, "%s", GR__ROOT_NODE_NAME);
-    else if (sys != NULL && ref.node == sys->node_id)
+    if (sys != NULL && ref.node == sys->node_id) {
         snprintf(node, sizeof node, "%s", sys->node_name);
-    else if (ops == NULL ||
-             !ops->node_name(sys->remote, ref.node, node, sizeof node))
+        inc = sys->incarnation;
+    } else if (ref.node == GR__ROOT_NODE_ID) {
+        snprintf(node, sizeof node, "%s", GR__ROOT_NODE_NAME);
+        inc = 1; /* The root's is always 1. */
+    } else if (ops == NULL || !ops->node_name(sys->remote, ref.node, node,
+                                              sizeof node, &inc)) {
         snprintf(node, sizeof node, "#%08" PRIx32, ref.node);
-    snprintf(buf, size, "<%" PRIu32 ".%" PRIu32 "@%s>", (uint32_t)ref.serial,
-             (uint32_t)(ref.serial >> 32), node);
+        known = false;
+    }
+    int n = snprintf(buf, size, "<%" PRIu32 ".%" PRIu32 "@%s",
+                     (uint32_t)ref.serial, (uint32_t)(ref.serial >> 32), node);
+    /* Another incarnation than the node's now (a node restarted since),
+     * or a node not known: its incarnation too. */
+    if (n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n,
+                 !known || ref.incarnation != inc ? "/%" PRIx32 ">" : ">",
+                 ref.incarnation);
     return buf;
 }
 

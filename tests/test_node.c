@@ -153,6 +153,14 @@ static void node_kill_is_one_line(void)
     CHECK_EQ(capture_count(&cap, GR_LOG_WARN, "node n1", NULL), 0);
     CHECK_EQ(capture_count(&cap, GR_LOG_INFO, "node n1", NULL), 0);
     CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "crash <", NULL), 0);
+    /* The killed incarnation's ref now prints with its incarnation, the
+     * new one's without. */
+    struct who w2;
+    CHECK(find_echo(e.sys, e.inbox, "n1", &w2, 20));
+    CHECK(strcmp(gr_ref_format(e.sys, w2.self, buf, sizeof buf), want) == 0);
+    snprintf(want, sizeof want, "<%u.%u@n1/%x>", (unsigned)w.self.serial,
+             (unsigned)(w.self.serial >> 32), (unsigned)w.self.incarnation);
+    CHECK(strcmp(gr_ref_format(e.sys, w.self, buf, sizeof buf), want) == 0);
     if (test_failed_)
         capture_dump(&cap);
     env_close(&e);

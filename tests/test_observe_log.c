@@ -486,8 +486,9 @@ static void test_event_format(void)
 }
 
 /* gr_ref_format: "<index.generation@node>", the node by name (root and
- * this system's), an unknown node by its id in hex, "<none>" for none;
- * cut to fit and always terminated. */
+ * this system's); an unknown node by its id in hex, and a ref of another
+ * incarnation than the node's now, with its incarnation in hex; "<none>"
+ * for none; cut to fit and always terminated. */
 static void test_ref_format(void)
 {
     CHECK(open_env((gr_config){0}));
@@ -503,7 +504,12 @@ static void test_ref_format(void)
     gr_ref far = {
         .serial = 7 | (uint64_t)3 << 32, .node = 0x1a2b3c4d, .incarnation = 9};
     CHECK(strcmp(gr_ref_format(E.sys, far, buf, sizeof buf),
-                 "<7.3@#1a2b3c4d>") == 0);
+                 "<7.3@#1a2b3c4d/9>") == 0);
+    gr_ref stale = r;
+    stale.incarnation = 0x2a;
+    snprintf(want, sizeof want, "<%u.%u@root/2a>", (unsigned)r.serial,
+             (unsigned)(r.serial >> 32));
+    CHECK(strcmp(gr_ref_format(E.sys, stale, buf, sizeof buf), want) == 0);
     CHECK(strcmp(gr_ref_format(E.sys, far, buf, 5), "<7.3") == 0);
     CHECK(gr_ref_format(E.sys, far, NULL, 5) == NULL);
     buf[0] = 'x';

@@ -18,7 +18,8 @@
 
 static void t_shutdown(void *tp);
 
-static bool t_node_name(void *tp, uint32_t node, char *buf, size_t size);
+static bool t_node_name(void *tp, uint32_t node, char *buf, size_t size,
+                        uint32_t *inc);
 
 static const gr__remote_ops ops = {gr__transport_send, gr__transport_send_name,
                                    t_shutdown, gr__link_flush_pending,
@@ -69,13 +70,16 @@ static gr__route *find_route(gr__transport *t, uint32_t node)
 }
 
 /* The remote ops' node_name: from the routes. */
-static bool t_node_name(void *tp, uint32_t node, char *buf, size_t size)
+static bool t_node_name(void *tp, uint32_t node, char *buf, size_t size,
+                        uint32_t *inc)
 {
     gr__transport *t = tp;
     pthread_rwlock_rdlock(&t->lock);
     const gr__route *r = find_route(t, node);
-    if (r != NULL)
+    if (r != NULL) {
         snprintf(buf, size, "%s", r->name);
+        *inc = r->inc;
+    }
     pthread_rwlock_unlock(&t->lock);
     return r != NULL;
 }

@@ -102,9 +102,11 @@ GR_API char *gr_reason_format(const gr_reason *r, char *buf, size_t size);
  * Writes ref as text into buf (size bytes, terminator included; cut to
  * fit) and returns buf: "<index.generation@node>", the node by its name
  * ("root" for the system's first process, e.g. "<7.1@root>",
- * "<3.1@worker-1>"), or by its id in hex ("<3.1@#1a2b3c4d>") when sys is
- * NULL or does not know that node (a node that went down); "<none>" for
- * GR_REF_NONE. Any thread.
+ * "<3.1@worker-1>"). A ref of an earlier incarnation of the node (one
+ * restarted since) ends with that incarnation in hex
+ * ("<3.1@worker-1/5d2c1a9e>"), and a node sys does not know (gone, or sys
+ * NULL) shows as its id in hex with the incarnation
+ * ("<3.1@#1a2b3c4d/5d2c1a9e>"); "<none>" for GR_REF_NONE. Any thread.
  */
 GR_API char *gr_ref_format(gr_system *sys, gr_ref ref, char *buf, size_t size);
 
