@@ -111,16 +111,18 @@ void gr_system_stop(gr_system *sys)
 {
     if (sys == NULL)
         return;
-    pthread_mutex_lock(&sys->stop_lock);
-    sys->stop_requested = true;
-    pthread_cond_broadcast(&sys->stop_cond);
-    pthread_mutex_unlock(&sys->stop_lock);
     /* Owners waiting in empty inboxes learn it now (GR_ESTOPPED), so they
-     * can close them before the shutdown. */
+     * can close them before the shutdown. First: once the stop request is
+     * seen, gr_system_run may free sys. */
     if (!atomic_exchange(&sys->stopping, true)) {
         int open, mine;
         gr__inboxes_wake(sys, &open, &mine);
     }
+    pthread_mutex_lock(&sys->stop_lock);
+    sys->stop_requested = true;
+    pthread_cond_broadcast(&sys->stop_cond);
+    /* Nothing of sys may be touched after this unlock. */
+    pthread_mutex_unlock(&sys->stop_lock);
 }
 
 int gr_system_run(gr_system *sys)
