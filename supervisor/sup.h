@@ -35,11 +35,15 @@ typedef struct sup_child {
 } sup_child;
 
 /* The restart window: timestamps (ms) of the restarts within period_ms, in
- * a ring of `intensity` slots, oldest first. Adding drops expired entries
- * from the front, so each restart costs O(1) amortised. */
+ * a ring, oldest first. Adding drops expired entries from the front, so
+ * each restart costs O(1) amortised. The ring grows (doubling) only when
+ * it is full and more restarts than it holds are within the period, up to
+ * `intensity` slots: its size follows the most restarts seen in one
+ * period, not the intensity, which may be in the millions. */
 typedef struct sup_window {
     uint64_t *t;
-    uint32_t cap; /* == intensity. */
+    uint32_t cap;   /* Slots allocated (at most limit). */
+    uint32_t limit; /* == intensity. */
     uint32_t head, n;
     uint32_t period_ms;
 } sup_window;
@@ -200,7 +204,8 @@ int gr__sup_window_init(sup_window *w, uint32_t intensity, uint32_t period_ms);
 void gr__sup_window_free(sup_window *w);
 
 /* Records a restart at now_ms. Returns false when it exceeds the
- * intensity (the supervisor must give up). O(1) amortised. */
+ * intensity (the supervisor must give up), or when the ring cannot grow
+ * for lack of memory (giving up is the safe side). O(1) amortised. */
 bool gr__sup_window_add(sup_window *w, uint64_t now_ms);
 
 /* Restarts in the current window (after the last add). */

@@ -4,12 +4,21 @@
 
 #include "supervisor/sup.h"
 
+/* Slots a window starts with (or fewer, if the intensity is lower). */
+#define WINDOW_FIRST_CAP 8u
+
 int gr__sup_window_init(sup_window *w, uint32_t intensity, uint32_t period_ms)
 {
-    *w = (sup_window){.cap = intensity, .period_ms = period_ms};
+    *w = (sup_window){.limit = intensity, .period_ms = period_ms};
     if (intensity == 0)
         return GR_OK;
-    w->t = malloc((size_t)intensity * sizeof *w->t);
+    /* A few slots now, so that a supervisor that cannot have them fails
+     * to start; more only as restarts crowd the period. Allocating the
+     * whole intensity up front cost 8 bytes per unit of intensity, and a
+     * long run touched one more of them per restart until the ring
+     * wrapped: memory that grew with restarts (issue 12). */
+    w->cap = intensity < WINDOW_FIRST_CAP ? intensity : WINDOW_FIRST_CAP;
+    w->t = malloc((size_t)w->cap * sizeof *w->t);
     return w->t != NULL ? GR_OK : GR_ENOMEM;
 }
 
@@ -19,12 +28,32 @@ void gr__sup_window_free(sup_window *w)
     w->t = NULL;
 }
 
+/* Doubles the ring (at most to the limit), oldest entry first at index 0.
+ * Returns false when out of memory. */
+static bool grow(sup_window *w)
+{
+    uint32_t cap = w->cap > w->limit / 2 ? w->limit : w->cap * 2;
+    uint64_t *t = malloc((size_t)cap * sizeof *t);
+    if (t == NULL)
+        return false;
+    for (uint32_t i = 0, j = w->head; i < w->n; i++) {
+        t[i] = w->t[j];
+        if (++j == w->cap)
+            j = 0;
+    }
+    free(w->t);
+    w->t = t;
+    w->cap = cap;
+    w->head = 0;
+    return true;
+}
+
 /*
  * OTP keeps the restarts R with R >= Now - Period (both ends inclusive)
  * and gives up when, counting the new one, more than intensity remain.
- * The ring holds the newest `intensity` restarts oldest first, so expired
- * ones leave from the front (each once: amortised O(1)) and "more than
- * intensity" is "the ring is full".
+ * The ring holds the newest restarts oldest first (at most `intensity`),
+ * so expired ones leave from the front (each once: amortised O(1)) and
+ * "more than intensity" is "the window holds `intensity` already".
  */
 bool gr__sup_window_add(sup_window *w, uint64_t now_ms)
 {
@@ -33,7 +62,9 @@ bool gr__sup_window_add(sup_window *w, uint64_t now_ms)
             w->head = 0;
         w->n--;
     }
-    if (w->n == w->cap)
+    if (w->n == w->limit)
+        return false;
+    if (w->n == w->cap && !grow(w))
         return false;
     uint32_t tail = w->head + w->n;
     w->t[tail >= w->cap ? tail - w->cap : tail] = now_ms;
