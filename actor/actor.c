@@ -216,11 +216,14 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     if (out_actor != NULL)
         *out_actor = a;
     /* The mailbox was owned during init; messages sent meanwhile (also by
-     * init to itself) make the actor runnable now. */
-    if (!gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail)) {
-        GR_ASSERT(!(a->flags & GR__ACTOR_INBOX));
+     * init to itself) make the actor runnable now. An inbox is never
+     * scheduled: its owner's gr_inbox_recv takes what came (it pops
+     * before it marks the mailbox empty). Something does reach a new
+     * inbox before it is handed out: a node-down broadcast goes to every
+     * live actor, and an inbox is live from its id table slot on. */
+    if (!gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail) &&
+        !(a->flags & GR__ACTOR_INBOX))
         gr__sched_submit(&sys->sched, w, a);
-    }
     return GR_OK;
 }
 
