@@ -31,6 +31,9 @@ static int inbox_handle(gr_ctx *ctx, void *state, const gr_msg *msg)
 typedef struct inbox_state {
     sem_t posted;
     pthread_t owner;
+    /* Set once init has run: an inbox is reachable (by a stop's wake)
+     * from its id table slot on, before its semaphore exists. */
+    _Atomic(bool) ready;
 } inbox_state;
 
 /* Runs in the opening thread, which owns the inbox. */
@@ -41,7 +44,11 @@ static int inbox_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
     (void)len;
     inbox_state *s = state;
     s->owner = pthread_self();
-    return sem_init(&s->posted, 0, 0) == 0 ? GR_OK : GR_ESYS;
+    if (sem_init(&s->posted, 0, 0) != 0)
+        return GR_ESYS;
+    /* release: the wake that sees it sees the semaphore and owner. */
+    atomic_store_explicit(&s->ready, true, memory_order_release);
+    return GR_OK;
 }
 
 static const gr_behaviour inbox_behaviour = {
@@ -174,6 +181,8 @@ static void wake_inbox(gr__actor *a, gr_ref ref, void *arg)
     if (!(a->flags & GR__ACTOR_INBOX))
         return;
     inbox_state *s = gr__actor_state(a);
+    if (!atomic_load_explicit(&s->ready, memory_order_acquire))
+        return; /* Being opened: its owner is not waiting yet. */
     c->open++;
     c->mine += pthread_equal(s->owner, c->self) != 0;
     sem_post(&s->posted);
