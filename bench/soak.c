@@ -8,27 +8,33 @@
  * pid), ECHO requests, and counts SEQ tells. main() loops until the time
  * is up; each cycle:
  *
- *   1. traffic to every node: SEQ tells by the root's ref, by the
+ *   1. traffic to every node: a gr_whereis_any (of "echo" on every node,
+ *      or of "echo@soak-i"); SEQ tells by the root's ref, by the
  *      stand-in's ref (which passes them on to the root) and by name
  *      ("echo@soak-i"); ECHO calls from this thread to the root's ref and
  *      to the stand-in's; and a local "asker" actor asks both refs from
- *      inside the system (gr_ask);
+ *      inside the system (gr_ask). The asker also monitors and links
+ *      every new root, which monitors and links it back, so that records
+ *      of the dead node's actors are made and dropped on both sides;
  *   2. SIGKILLs one node's process, chosen at random;
  *   3. waits until which_children shows a new stand-in for that child and
  *      the new root answers WHO with a new pid.
  *
  * Every --interval seconds it prints a SAMPLE line: elapsed seconds,
  * restarts so far, VmRSS, heap in use (mallinfo2: uordblks, and hblkhd
- * for mmapped chunks), and gr_stats counters (alive actors, dead letters,
- * supervisor restarts). At the end a summary: first/last/max of heap and
- * RSS, and the least-squares slope of heap and RSS per 1000 restarts over
- * the samples after the warm-up.
+ * for mmapped chunks), gr_stats counters (alive actors, dead letters,
+ * supervisor restarts) and open descriptors. At the end a summary:
+ * first/last/max of heap and RSS, the least-squares slope of heap and RSS
+ * per 1000 restarts over the samples after the warm-up, and the traffic's
+ * counts.
  *
  *   soak [--seconds S] [--nodes K] [--interval I] [--warmup W]
- *        [--pause-ms P]
+ *        [--pause-ms P] [--intensity N] [--period-ms T]
  *
  * Defaults: 60 s, 3 nodes, 10 s samples, warm-up a tenth of the run, no
- * pause between cycles. Exits 1 if a restart does not come within 30 s.
+ * pause between cycles, and the supervisor's intensity 10^6 in 60 s (as
+ * bench/noderestart: never reached). Exits 1 if a restart does not come
+ * within 30 s.
  */
 #define _GNU_SOURCE
 
@@ -301,7 +307,8 @@ static void watch(unsigned i)
 
 static void traffic(uint64_t cycle)
 {
-    /* A lookup on every node; then one on a node chosen at random. */
+    /* Odd cycles look "echo" up on every node; even ones "echo@soak-i" on
+     * one node chosen at random, which must answer with its root. */
     gr_ref found;
     unsigned pick = (unsigned)rand() % S.nodes;
     if (gr_whereis_any(S.sys, cycle % 2 ? ROOT_NAME : S.node[pick].echo_name,
