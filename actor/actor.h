@@ -190,7 +190,7 @@ int gr__inbox_open(gr_system *sys, uint32_t flags, struct gr_inbox **out);
 
 /* Wakes every inbox's waiting owner (after sys->stopping is set, so its
  * gr_inbox_recv() returns GR_ESTOPPED once the inbox is empty) and counts
- * the open inboxes: in total, and owned by the calling thread. */
+ * the live inboxes: in total, and owned by the calling thread. */
 void gr__inboxes_wake(gr_system *sys, int *open, int *mine);
 
 #endif

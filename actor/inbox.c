@@ -209,5 +209,7 @@ void gr_inbox_close(gr_inbox *inbox)
     gr__actor *a = actor_of(inbox);
     gr_system *sys = a->sys;
     gr__actor_exit(a, NULL, &(gr_reason){.code = GR_OK}, 0);
-    atomic_fetch_sub_explicit(&sys->open_inboxes, 1, memory_order_relaxed);
+    /* Last: a shutdown waiting for inboxes to close may free sys once the
+     * count drops (release: pairs with its acquire). */
+    atomic_fetch_sub_explicit(&sys->open_inboxes, 1, memory_order_release);
 }

@@ -185,8 +185,13 @@ static int wait_inboxes_closed(gr_system *sys)
 {
     atomic_store(&sys->stopping, true);
     for (int waited_ms = 0;; waited_ms++) {
-        int open, mine;
-        gr__inboxes_wake(sys, &open, &mine);
+        int live, mine;
+        gr__inboxes_wake(sys, &live, &mine);
+        /* The count, not the walk, says when they are closed: a closing
+         * inbox leaves the id table first and drops the count last, its
+         * last touch of sys (acquire: pairs with that release). */
+        int open =
+            atomic_load_explicit(&sys->open_inboxes, memory_order_acquire);
         if (open == 0)
             return GR_OK;
         if (open == mine || waited_ms >= INBOX_CLOSE_WAIT_MS) {

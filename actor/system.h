@@ -49,7 +49,7 @@ struct gr_system {
     _Atomic(uint64_t) exited;
     _Atomic(uint64_t) restarts; /* Children restarted by supervisors. */
     _Atomic(uint64_t) inbox_delivered;
-    _Atomic(int) open_inboxes;
+    _Atomic(int) open_inboxes; /* Opened, and not yet done closing. */
     /* Set when shutdown begins: sends and spawns are refused. */
     _Atomic(bool) shutting_down;
     /* Set by gr_system_stop() and at shutdown's start: an inbox's owner
