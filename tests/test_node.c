@@ -412,6 +412,30 @@ static void node_names_checked(void)
     env_close(&e);
 }
 
+/* A refused node spec says which field is wrong. */
+static void node_spec_refusal_says_why(void)
+{
+    static const gr_node_spec root_named = {.name = "root", .root = "echo"};
+    static const gr_node_spec no_root = {.name = "x", .root = NULL};
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {
+        .workers = 2, .no_signals = 1, .log_fn = capture_fn, .log_arg = &cap};
+    struct env e;
+    CHECK(env_open(&e, &cfg));
+    gr_ref sup;
+    gr_child_spec a[] = {NODE_CHILD("c", root_named, GR_PERMANENT)};
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, a, 1, &sup), GR_EINVAL);
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "node spec refused: name",
+                           "\"root\""),
+             1);
+    gr_child_spec b[] = {NODE_CHILD("c", no_root, GR_PERMANENT)};
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, b, 1, &sup), GR_EINVAL);
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "node spec refused: root", NULL),
+             1);
+    env_close(&e);
+}
+
 /* A process that never answers the handshake fails its start with
  * GR_ETIMEDOUT after start_timeout_ms, and is reaped. */
 static void silent_child_times_out(void)
@@ -547,6 +571,7 @@ int main(int argc, char **argv)
         {"escalation_from_node_supervisor", escalation_from_node_supervisor},
         {"tree_of_processes", tree_of_processes},
         {"node_names_checked", node_names_checked},
+        {"node_spec_refusal_says_why", node_spec_refusal_says_why},
         {"silent_child_times_out", silent_child_times_out},
         {"wrong_secret_refused", wrong_secret_refused},
         {"parent_sigkilled_children_exit", parent_sigkilled_children_exit},

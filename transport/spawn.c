@@ -146,15 +146,24 @@ static int read_welcome(gr__transport *t, int fd, uint32_t node, uint32_t inc,
     return GR_OK;
 }
 
-/* Checks what a node spec names: GR_OK, GR_EINVAL or GR_ENAMETOOLONG. */
-static int check_spec(const gr_node_spec *spec)
+/* Checks what a node spec names: GR_OK, or GR_EINVAL or GR_ENAMETOOLONG
+ * with *why set. */
+static int check_spec(const gr_node_spec *spec, const char **why)
 {
     int rc = check_name(spec->name);
-    if (rc != GR_OK)
+    if (rc != GR_OK) {
+        *why = spec->name != NULL && strcmp(spec->name, GR__ROOT_NODE_NAME) == 0
+                   ? "name: \"root\" is the first process's"
+                   : "name: not a node name (1..63 printable bytes, no '@')";
         return rc;
-    if ((spec->arg == NULL) != (spec->arg_len == 0))
+    }
+    if ((spec->arg == NULL) != (spec->arg_len == 0)) {
+        *why = "arg and arg_len disagree";
         return GR_EINVAL;
-    return gr__label_check(spec->root);
+    }
+    if ((rc = gr__label_check(spec->root)) != GR_OK)
+        *why = "root: not a behaviour name in the node's table";
+    return rc;
 }
 
 /* A fresh incarnation for a node's process: random, never 0. */
@@ -282,9 +291,13 @@ static void start_failed(gr_system *sys, const gr_node_spec *spec, pid_t pid,
 static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
                       bool supervised, gr__link **out, gr_ref *root)
 {
-    int rc = check_spec(spec);
-    if (rc != GR_OK)
+    const char *why;
+    int rc = check_spec(spec, &why);
+    if (rc != GR_OK) {
+        gr__log(gr__system_log(sys), GR_LOG_ERROR, "node spec refused: %s: %s",
+                why, gr_errname(rc));
         return rc;
+    }
     gr__transport *t = gr__transport_of(sys);
     if (t == NULL)
         return GR_ENOMEM;
@@ -304,7 +317,6 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
     uint32_t ms =
         spec->start_timeout_ms ? spec->start_timeout_ms : DEFAULT_START_MS;
     uint64_t deadline = gr__mono_ns() + (uint64_t)ms * 1000000u;
-    const char *why;
     rc = handshake(t, sv[0], hello, hello_len, node, inc, deadline, root, &why);
     if (rc != GR_OK || (rc = add_link(t, sv[0], spec, node, inc, pid, self,
                                       supervised, out, &why)) != GR_OK)
