@@ -101,6 +101,16 @@ static inline int node_env_open_buffer(struct env *e, size_t link_buffer)
     return env_open(e, &cfg);
 }
 
+/* Opens a two-worker system whose log lines go to cap (no event_fn, so
+ * the lines are what a user's log shows). */
+static inline int node_env_open_captured(struct env *e, struct capture *cap)
+{
+    capture_init(cap);
+    gr_config cfg = {
+        .workers = 2, .no_signals = 1, .log_fn = capture_fn, .log_arg = cap};
+    return env_open(e, &cfg);
+}
+
 /* node_env_open_buffer() with the default link buffer. */
 static inline int node_env_open(struct env *e)
 {

@@ -131,11 +131,8 @@ static void sigsegv_restarts(void)
 static void node_kill_is_one_line(void)
 {
     struct capture cap;
-    capture_init(&cap);
-    gr_config cfg = {
-        .workers = 2, .no_signals = 1, .log_fn = capture_fn, .log_arg = &cap};
     struct env e;
-    CHECK(env_open(&e, &cfg));
+    CHECK(node_env_open_captured(&e, &cap));
     gr_ref sup;
     struct who w;
     CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
@@ -418,11 +415,8 @@ static void node_spec_refusal_says_why(void)
     static const gr_node_spec root_named = {.name = "root", .root = "echo"};
     static const gr_node_spec no_root = {.name = "x", .root = NULL};
     struct capture cap;
-    capture_init(&cap);
-    gr_config cfg = {
-        .workers = 2, .no_signals = 1, .log_fn = capture_fn, .log_arg = &cap};
     struct env e;
-    CHECK(env_open(&e, &cfg));
+    CHECK(node_env_open_captured(&e, &cap));
     gr_ref sup;
     gr_child_spec a[] = {NODE_CHILD("c", root_named, GR_PERMANENT)};
     CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, a, 1, &sup), GR_EINVAL);
