@@ -108,6 +108,13 @@ static void publish(gr_system *sys, gr__worker *w, const gr_dead_letter *rec)
 void gr__dead_letter(gr_system *sys, gr__worker *w, const gr_msg *m,
                      gr_dead_reason reason)
 {
+    gr__dead_letter_named(sys, w, m, NULL, 0, reason);
+}
+
+void gr__dead_letter_named(gr_system *sys, gr__worker *w, const gr_msg *m,
+                           const char *name, size_t name_len,
+                           gr_dead_reason reason)
+{
     gr__deadletters *d = &sys->dead;
     /* relaxed: a statistic; readers need no ordering with other memory. */
     atomic_fetch_add_explicit(&d->count[reason], 1, memory_order_relaxed);
@@ -124,6 +131,11 @@ void gr__dead_letter(gr_system *sys, gr__worker *w, const gr_msg *m,
                           .corr = m->corr,
                           .type = m->type,
                           .reason = reason};
+    if (name != NULL) {
+        size_t n = name_len < GR_NAME_MAX ? name_len : GR_NAME_MAX;
+        memcpy(rec.name, name, n);
+        rec.name[n] = '\0';
+    }
     log_one(sys, &rec);
     if (publishing)
         publish(sys, w != NULL ? w : gr__worker_of(sys), &rec);
@@ -214,6 +226,13 @@ int gr_dead_letter_read(const gr_msg *msg, gr_dead_letter *out)
 void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
                       const gr_reason *why)
 {
+    gr__dead_message_named(sys, m, NULL, 0, reason, why);
+}
+
+void gr__dead_message_named(gr_system *sys, const gr_msg *m, const char *name,
+                            size_t name_len, gr_dead_reason reason,
+                            const gr_reason *why)
+{
     if (m->flags & GR_MSG_TIMER)
         return; /* Its owner is gone, and its timers with it. */
     /* A reply whose asker is gone no longer has anyone waiting. (One
@@ -221,7 +240,7 @@ void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
     if ((m->flags & GR_MSG_REPLY) &&
         (reason == GR_DL_NO_ACTOR || reason == GR_DL_STOPPED))
         reason = GR_DL_EXPIRED_REPLY;
-    gr__dead_letter(sys, NULL, m, reason);
+    gr__dead_letter_named(sys, NULL, m, name, name_len, reason);
     /* A request that will never be answered fails its asker at once. One
      * refused at the send (no actor, no room) already failed its local
      * asker through the send's result; a remote asker learns here. */

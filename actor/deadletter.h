@@ -46,6 +46,12 @@ void gr__dead_destroy(gr__deadletters *d);
 void gr__dead_letter(gr_system *sys, struct gr__worker *w, const gr_msg *m,
                      gr_dead_reason reason);
 
+/* gr__dead_letter() for a message sent to a name (name_len bytes, not
+ * NUL-terminated; NULL for none), which the record keeps. */
+void gr__dead_letter_named(gr_system *sys, struct gr__worker *w,
+                           const gr_msg *m, const char *name, size_t name_len,
+                           gr_dead_reason reason);
+
 /* Logs how many dead letters no line has covered yet, if any (the I/O
  * thread's periodic summary, and once more at shutdown). */
 void gr__dead_summary(gr__deadletters *d, const struct gr__logger *log);
@@ -60,5 +66,11 @@ void gr__dead_summary(gr__deadletters *d, const struct gr__logger *log);
  */
 void gr__dead_message(gr_system *sys, const gr_msg *m, gr_dead_reason reason,
                       const gr_reason *why);
+
+/* gr__dead_message() for a message sent to a name (as
+ * gr__dead_letter_named()). */
+void gr__dead_message_named(gr_system *sys, const gr_msg *m, const char *name,
+                            size_t name_len, gr_dead_reason reason,
+                            const gr_reason *why);
 
 #endif

@@ -149,10 +149,12 @@ char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
             ev->pid, why);
         break;
     case GR_EV_DEAD_LETTER:
+        put(buf, size, &n, "dead letter: to %s",
+            gr_ref_format(ev->sys, ev->dead.to, ref, sizeof ref));
+        if (ev->dead.name[0] != '\0')
+            put(buf, size, &n, " name \"%s\"", ev->dead.name);
         put(buf, size, &n,
-            "dead letter: to %s from %s type 0x%" PRIx32 " corr %" PRIu64
-            " reason %s",
-            gr_ref_format(ev->sys, ev->dead.to, ref, sizeof ref),
+            " from %s type 0x%" PRIx32 " corr %" PRIu64 " reason %s",
             gr_ref_format(ev->sys, ev->dead.from, from, sizeof from),
             ev->dead.type, ev->dead.corr, gr_dead_reason_name(ev->dead.reason));
         break;
@@ -210,6 +212,8 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
             gr_ref_format(ev->sys, ev->dead.from, a, sizeof a),
             gr_ref_format(ev->sys, ev->dead.to, b, sizeof b), ev->dead.type,
             ev->dead.corr, gr_dead_reason_name(ev->dead.reason));
+        put(buf, size, &n, ",\"name\":");
+        put_json_string(buf, size, &n, ev->dead.name);
     } else if (ev->kind == GR_EV_NODE_UP || ev->kind == GR_EV_NODE_DOWN) {
         put(buf, size, &n, ",\"node\":");
         put_json_string(buf, size, &n, ev->node);

@@ -142,7 +142,8 @@ static int send_to_name(gr_system *sys, gr__worker *w, gr_ref from,
         return deliver_remote(sys, w, &m, gr__node_id(node, strlen(node)),
                               local);
     if (gr_whereis(sys, local, &m.to) != GR_OK) {
-        gr__dead_letter(sys, w, &m, GR_DL_UNKNOWN_NAME);
+        gr__dead_letter_named(sys, w, &m, local, strlen(local),
+                              GR_DL_UNKNOWN_NAME);
         return GR_ENOTFOUND;
     }
     return gr__deliver_msg(sys, w, &m);

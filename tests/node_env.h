@@ -34,10 +34,12 @@ static inline void record_event(void *arg, const gr_event *ev)
 {
     (void)arg;
     pthread_mutex_lock(&evs.lock);
-    /* Supervisor events by child id, node events by node name. */
+    /* Supervisor events by child id, node events by node name, dead
+     * letters by the name they were sent to. */
     const char *who = ev->kind == GR_EV_NODE_UP || ev->kind == GR_EV_NODE_DOWN
                           ? ev->node
-                          : ev->child_id;
+                      : ev->kind == GR_EV_DEAD_LETTER ? ev->dead.name
+                                                      : ev->child_id;
     if (evs.n < EV_MAX && who != NULL && who[0] != '\0') {
         evs.kind[evs.n] = ev->kind;
         evs.reason[evs.n] = ev->reason;

@@ -146,6 +146,22 @@ static void supervisor_call_on_a_node_ref(void)
     CHECK(pid_gone(w.pid, 10));
 }
 
+/* A send by name that cannot go on is a dead letter that names the name:
+ * "ghost@nonode" (no such node) here; the name part is kept. */
+static void named_dead_letter_keeps_name(void)
+{
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_ref sup;
+    struct who w;
+    CHECK(start_n1(&e, GR_TEMPORARY, &sup, &w));
+    CHECK_EQ(
+        gr_system_tell_name(e.sys, GR_REF_NONE, "ghost@nonode", T_WHO, NULL, 0),
+        GR_ENOCONNECTION);
+    CHECK(wait_event(GR_EV_DEAD_LETTER, "ghost", 1, NULL));
+    env_close(&e);
+}
+
 /* The ref a supervisor hands out for a node child (its stand-in) passes
  * application messages on to the node's root: tells in order, with their
  * sender; requests answered by the root (gr_call from a thread, gr_ask
@@ -562,6 +578,7 @@ int main(int argc, char **argv)
         {"call_fails_when_node_dies", call_fails_when_node_dies},
         {"supervisor_call_on_a_node_ref", supervisor_call_on_a_node_ref},
         {"standin_forwards_to_root", standin_forwards_to_root},
+        {"named_dead_letter_keeps_name", named_dead_letter_keeps_name},
         {"ordering_under_load", ordering_under_load},
         {"down_keeps_its_place", down_keeps_its_place},
         {"backpressure_when_node_stops_reading",

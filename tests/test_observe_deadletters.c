@@ -34,6 +34,7 @@ static void test_records_every_reason(void)
     CHECK(gr_ref_eq(who, sub));
     CHECK(record_ok(&d, GR_DL_NO_ACTOR, sender, gone, M_STRAY, t0));
     CHECK_EQ(d.corr, 0);
+    CHECK_EQ(d.name[0], '\0'); /* Sent by ref. */
 
     /* unknown_name, from a thread and from an actor. */
     t0 = now_realtime_ns();
@@ -44,6 +45,7 @@ static void test_records_every_reason(void)
     CHECK(record_ok(&d, GR_DL_UNKNOWN_NAME, sender, GR_REF_NONE, M_STRAY + 1,
                     t0));
     CHECK_EQ(d.corr, 0);
+    CHECK(strcmp(d.name, "nobody-has-this") == 0); /* The name it was for. */
     gr_ref teller = spawn();
     t0 = now_realtime_ns();
     CHECK_EQ(probe_tell(teller, M_TELLNAME, "nor-this", 8), GR_OK);
@@ -57,7 +59,8 @@ static void test_records_every_reason(void)
             got_rc += read_payload(m, &rc, sizeof rc) && rc == GR_ENOTFOUND;
         } else if (m->type == R_DEAD && read_payload(m, &d, sizeof d)) {
             got_rec += record_ok(&d, GR_DL_UNKNOWN_NAME, teller, GR_REF_NONE,
-                                 M_STRAY, t0);
+                                 M_STRAY, t0) &&
+                       strcmp(d.name, "nor-this") == 0;
         }
         gr_msg_free(m);
     }

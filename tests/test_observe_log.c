@@ -14,9 +14,10 @@
 static const char *const actor_keys[] = {
     "event", "time_ns", "level", "actor", "behaviour", "reason", "code", NULL};
 static const int actor_str[] = {1, 0, 1, 1, 1, 1, 1};
-static const char *const dead_keys[] = {
-    "event", "time_ns", "level", "from", "to", "type", "corr", "reason", NULL};
-static const int dead_str[] = {1, 0, 1, 1, 1, 0, 0, 1};
+static const char *const dead_keys[] = {"event", "time_ns", "level", "from",
+                                        "to",    "type",    "corr",  "reason",
+                                        "name",  NULL};
+static const int dead_str[] = {1, 0, 1, 1, 1, 0, 0, 1, 1};
 
 /* Checks that o has exactly its kind's keys, in order, with the right
  * value types; returns the kind, or -1. */

@@ -98,8 +98,9 @@ static const char *handle_frame(gr__link *l, uint8_t kind, const uint8_t *body,
         } else if (gr_whereis(sys, name, &f.msg.to) == GR_OK) {
             deliver_here(t, &f.msg);
         } else if (f.msg.type < GR_MSG_RESERVED) {
-            gr__dead_message(sys, &f.msg, GR_DL_UNKNOWN_NAME,
-                             &(gr_reason){.code = GR_ENOTFOUND});
+            gr__dead_message_named(sys, &f.msg, f.name, f.name_len,
+                                   GR_DL_UNKNOWN_NAME,
+                                   &(gr_reason){.code = GR_ENOTFOUND});
         }
         return NULL;
     case GR__WIRE_NODE_UP:
@@ -280,8 +281,9 @@ static void drop_queued(gr__link *l)
             if (gr__wire_decode(h.kind, frame + GR__WIRE_HEADER, h.len, &f,
                                 &why) == GR_OK &&
                 f.msg.type < GR_MSG_RESERVED)
-                gr__dead_message(l->t->sys, &f.msg, GR_DL_NODE_DOWN,
-                                 &(gr_reason){.code = GR_ENOCONNECTION});
+                gr__dead_message_named(l->t->sys, &f.msg, f.name, f.name_len,
+                                       GR_DL_NODE_DOWN,
+                                       &(gr_reason){.code = GR_ENOCONNECTION});
             free(frame);
         }
         gr__ring_consume(&out, whole);

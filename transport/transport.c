@@ -136,14 +136,15 @@ static gr__link *link_to(gr__transport *t, uint32_t node, uint32_t inc,
     return l != except ? l : NULL;
 }
 
-/* A send the transport could not take: its dead letter and result. */
-static int refused(gr__transport *t, const gr_msg *m, int rc)
+/* A send (to name, when not NULL) the transport could not take: its dead
+ * letter and result. */
+static int refused(gr__transport *t, const gr_msg *m, const char *name, int rc)
 {
     if (m->type < GR_MSG_RESERVED && rc != GR_EMSGSIZE)
-        gr__dead_message(t->sys, m,
-                         rc == GR_EBACKPRESSURE ? GR_DL_BACKPRESSURE
-                                                : GR_DL_NODE_DOWN,
-                         &(gr_reason){.code = rc});
+        gr__dead_message_named(t->sys, m, name, name ? strlen(name) : 0,
+                               rc == GR_EBACKPRESSURE ? GR_DL_BACKPRESSURE
+                                                      : GR_DL_NODE_DOWN,
+                               &(gr_reason){.code = rc});
     return rc;
 }
 
@@ -195,7 +196,7 @@ int gr__transport_forward(gr__transport *t, gr__worker *w, const gr_msg *m,
      * here as its target's node would be, noconnection. */
     if (from != NULL && m->type >= GR_MSG_RESERVED)
         gr__signal_refused(t->sys, m, GR_ENOCONNECTION);
-    return refused(t, m, rc);
+    return refused(t, m, name, rc);
 }
 
 size_t gr__transport_flood(gr__transport *t, const gr__link *except,

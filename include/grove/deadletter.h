@@ -24,6 +24,9 @@ typedef struct gr_dead_letter {
     uint64_t corr;         /* Its correlation id (0 for a plain tell). */
     uint32_t type;         /* Its type. */
     gr_dead_reason reason; /* Why it could not be delivered. */
+    /* The name it was sent to, for a send by name (for "name@node", the
+     * name part; `to` is then GR_REF_NONE); "" for a send by ref. */
+    char name[GR_NAME_MAX + 1];
 } gr_dead_letter;
 
 /*
