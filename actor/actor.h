@@ -189,8 +189,8 @@ struct gr_inbox;
 int gr__inbox_open(gr_system *sys, uint32_t flags, struct gr_inbox **out);
 
 /* Wakes every inbox's waiting owner (after sys->stopping is set, so its
- * gr_inbox_recv() returns GR_ESTOPPED once the inbox is empty) and counts
- * the live inboxes: in total, and owned by the calling thread. */
-void gr__inboxes_wake(gr_system *sys, int *open, int *mine);
+ * gr_inbox_recv() returns GR_ESTOPPED once the inbox is empty); returns
+ * how many of them the calling thread owns. */
+int gr__inboxes_wake(gr_system *sys);
 
 #endif

@@ -168,10 +168,10 @@ int gr_inbox_recv(gr_inbox *inbox, gr_msg **out, gr_duration timeout)
     }
 }
 
-/* What gr__inboxes_wake counts. */
+/* What gr__inboxes_wake counts: the caller's inboxes. */
 struct wake_count {
     pthread_t self;
-    int open, mine;
+    int mine;
 };
 
 static void wake_inbox(gr__actor *a, gr_ref ref, void *arg)
@@ -183,17 +183,15 @@ static void wake_inbox(gr__actor *a, gr_ref ref, void *arg)
     inbox_state *s = gr__actor_state(a);
     if (!atomic_load_explicit(&s->ready, memory_order_acquire))
         return; /* Being opened: its owner is not waiting yet. */
-    c->open++;
     c->mine += pthread_equal(s->owner, c->self) != 0;
     sem_post(&s->posted);
 }
 
-void gr__inboxes_wake(gr_system *sys, int *open, int *mine)
+int gr__inboxes_wake(gr_system *sys)
 {
     struct wake_count c = {.self = pthread_self()};
     gr__each_live_actor(sys, wake_inbox, &c);
-    *open = c.open;
-    *mine = c.mine;
+    return c.mine;
 }
 
 void gr_msg_free(gr_msg *msg)

@@ -114,10 +114,9 @@ void gr_system_stop(gr_system *sys)
     /* Owners waiting in empty inboxes learn it now (GR_ESTOPPED), so they
      * can close them before the shutdown. First: once the stop request is
      * seen, gr_system_run may free sys. */
-    if (!atomic_exchange(&sys->stopping, true)) {
-        int open, mine;
-        gr__inboxes_wake(sys, &open, &mine);
-    }
+    if (!atomic_exchange(&sys->stopping, true) &&
+        atomic_load(&sys->open_inboxes) > 0)
+        (void)gr__inboxes_wake(sys);
     pthread_mutex_lock(&sys->stop_lock);
     sys->stop_requested = true;
     pthread_cond_broadcast(&sys->stop_cond);
@@ -185,11 +184,13 @@ static int wait_inboxes_closed(gr_system *sys)
 {
     atomic_store(&sys->stopping, true);
     for (int waited_ms = 0;; waited_ms++) {
-        int live, mine;
-        gr__inboxes_wake(sys, &live, &mine);
         /* The count, not the walk, says when they are closed: a closing
          * inbox leaves the id table first and drops the count last, its
-         * last touch of sys (acquire: pairs with that release). */
+         * last touch of sys (acquire: pairs with that release). None open,
+         * the usual case, costs no walk. */
+        if (atomic_load_explicit(&sys->open_inboxes, memory_order_acquire) == 0)
+            return GR_OK;
+        int mine = gr__inboxes_wake(sys);
         int open =
             atomic_load_explicit(&sys->open_inboxes, memory_order_acquire);
         if (open == 0)

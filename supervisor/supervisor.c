@@ -576,27 +576,32 @@ static bool wait_exited(gr_system *sys, gr_ref ref, int64_t ms)
     return true;
 }
 
-/* Stops child c of a failed start as OTP does: its shutdown signal, a wait
- * up to its shutdown_ms, then a kill and a wait for that. The wait is
- * bounded where init runs on a worker, and skipped where that worker is
- * the system's only one (nothing else could run the child's exit). */
+/* Stops child c of a failed start as OTP does, waiting for it: its
+ * shutdown signal, and the kill send_shutdown arms for shutdown_ms later.
+ * The wait is bounded where init runs on a worker, and skipped where that
+ * worker is the system's only one (nothing else could run the child's
+ * exit). */
 static void stop_and_wait(sup_state *s, gr_ctx *ctx, sup_child *c)
 {
-    bool brutal = c->shutdown_ms == GR_SHUTDOWN_BRUTAL;
-    (void)gr_exit(ctx, c->ref, brutal ? &kill_reason : &shutdown_reason);
+    uint64_t kill_timer;
+    send_shutdown(s, ctx, c, &kill_timer);
     bool on_worker = gr__worker_of(s->sys) != NULL;
     if (on_worker && gr__system_workers(s->sys) < 2)
         return;
-    int64_t wait = brutal ? UNDO_KILL_WAIT_MS
+    int64_t wait = c->shutdown_ms == GR_SHUTDOWN_BRUTAL ? UNDO_KILL_WAIT_MS
                    : c->shutdown_ms == GR_SHUTDOWN_INFINITY
                        ? (on_worker ? UNDO_WORKER_CAP_MS : -1)
-                       : (int64_t)c->shutdown_ms;
-    if (wait_exited(s->sys, c->ref, wait))
-        return;
-    if (!brutal) {
+                       : (int64_t)c->shutdown_ms + UNDO_KILL_WAIT_MS;
+    if (c->shutdown_ms == GR_SHUTDOWN_INFINITY &&
+        !wait_exited(s->sys, c->ref, wait)) {
+        /* Past the cap a worker keeps (infinity has no kill of its own). */
         (void)gr_exit(ctx, c->ref, &kill_reason);
-        if (wait_exited(s->sys, c->ref, UNDO_KILL_WAIT_MS))
-            return;
+        wait = UNDO_KILL_WAIT_MS;
+    }
+    if (wait_exited(s->sys, c->ref, wait)) {
+        if (kill_timer != 0)
+            gr__timer_cancel(s->sys, kill_timer);
+        return;
     }
     gr__log(gr__system_log(s->sys), GR_LOG_WARN,
             "supervisor: child \"%s\" had not exited %d ms after its kill in "

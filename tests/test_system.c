@@ -776,7 +776,10 @@ static void test_stop_wakes_inbox_owners(void)
     while (!(atomic_load(&r.ready) && atomic_load(&c.ready)) &&
            test_now() < end)
         sleep_ms(1);
-    sleep_ms(SETTLE_MS); /* Both are waiting (or about to). */
+    /* Not a wait for an event, nor needed for the outcome (a receive that
+     * starts after the stop answers GR_ESTOPPED at once): it only makes
+     * it likely that both are blocked when the stop comes. */
+    sleep_ms(SETTLE_MS);
     struct stopper s = {sys, 0};
     pthread_t ts;
     CHECK_EQ(pthread_create(&ts, NULL, stopper_main, &s), 0);

@@ -179,8 +179,11 @@ static const char *parse_frames(gr__link *l, char *errbuf, size_t errsize)
             break;
         }
         if (h.kind != GR__WIRE_ACK) { /* Counted before it is handled. */
-            atomic_store_explicit(&l->rx_count, ++l->rx_frames,
-                                  memory_order_release);
+            /* Only this thread writes it: a plain increment. */
+            atomic_store_explicit(
+                &l->rx_count,
+                atomic_load_explicit(&l->rx_count, memory_order_relaxed) + 1,
+                memory_order_release);
             l->rx_unacked += whole;
         }
         why = handle_frame(l, h.kind, l->in + off + GR__WIRE_HEADER, h.len);

@@ -95,7 +95,6 @@ typedef struct gr__link {
     uint8_t *in;
     size_t in_len, in_cap;
     bool down;          /* Link-down handling done. */
-    uint64_t rx_frames; /* rx_count, as the read side keeps it. */
     size_t rx_unacked;  /* Bytes of frames taken since an ACK was asked. */
     ev_timer ack_timer; /* Asks for the ACK on a quiet link. */
 
