@@ -163,6 +163,10 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
      * spawned just before it. */
     if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
         return GR_ESTOPPED;
+    int rc;
+    if ((opts->flags & GR__ACTOR_BLOCKING) &&
+        (rc = gr__sched_blocking_ready(&sys->sched)) != GR_OK)
+        return rc;
     gr__actor *a = actor_alloc(sizeof(gr__actor) + b->state_size);
     if (a == NULL)
         return GR_ENOMEM;
@@ -176,7 +180,7 @@ int gr__actor_spawn(gr_system *sys, gr__worker *w, const gr_behaviour *b,
     atomic_init(&a->takes_calls, false);
     /* relaxed: only a total order of spawns is needed, not visibility. */
     a->seq = atomic_fetch_add_explicit(&sys->next_seq, 1, memory_order_relaxed);
-    int rc = gr__idtable_alloc(&sys->ids, a, &a->serial);
+    rc = gr__idtable_alloc(&sys->ids, a, &a->serial);
     if (rc != GR_OK) {
         actor_free(a);
         return rc;
@@ -427,7 +431,11 @@ int gr_system_spawn_opt(gr_system *sys, const gr_behaviour *b, const void *arg,
     if (sys == NULL || b == NULL || b->handle == NULL ||
         (arg == NULL && arg_len > 0))
         return GR_EINVAL;
-    gr__spawn_opts o = {.mb_cap = opts != NULL ? opts->mailbox_cap : 0};
+    gr__spawn_opts o = {0};
+    if (opts != NULL) {
+        o.mb_cap = opts->mailbox_cap;
+        o.flags = opts->blocking ? GR__ACTOR_BLOCKING : 0u;
+    }
     return gr__actor_spawn(sys, gr__worker_of(sys), b, &o, arg, arg_len, NULL,
                            out, NULL);
 }

@@ -20,6 +20,9 @@ enum {
     /* A supervisor's child: the supervisor reports its exits, so the
      * actor's own exit events are GR_EVENT_SUPERVISED. */
     GR__ACTOR_SUPERVISED = 1u << 2,
+    /* Runs on the blocking pool (gr_spawn_opts.blocking), never on a
+     * worker: its handler may block. */
+    GR__ACTOR_BLOCKING = 1u << 3,
 };
 
 /*

@@ -62,6 +62,74 @@ static gr__actor *inject_pop(gr__sched *s)
     return a;
 }
 
+/* ---- the blocking pool ------------------------------------------------- */
+
+static void *blocking_main(void *arg);
+
+/* Creates a thread with the signals a runtime thread never takes blocked
+ * (SIGINT/SIGTERM belong to the I/O thread's watchers or the application,
+ * and SIGPIPE must surface as EPIPE). Returns pthread_create's result. */
+static int create_runtime_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&block, sigs[i]);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* Queues a blocking actor for the pool. When the queue holds more actors
+ * than threads wait for one, another thread starts (up to the pool's
+ * size), so that a thread woken but not yet running is not counted twice. */
+static void block_push(gr__sched *s, gr__actor *a)
+{
+    a->sched_next = NULL;
+    pthread_mutex_lock(&s->block_lock);
+    if (s->block_tail != NULL)
+        s->block_tail->sched_next = a;
+    else
+        s->block_head = a;
+    s->block_tail = a;
+    s->block_len++;
+    if (s->block_len > s->block_waiting && s->block_started < s->nblocking &&
+        !stopping(s)) {
+        gr__worker *bw = &s->workers[s->nworkers + s->block_started];
+        /* A thread that cannot be made leaves the actor to those running
+         * (gr__sched_blocking_ready made sure there is one). */
+        if (create_runtime_thread(&bw->thread, blocking_main, bw) == 0)
+            s->block_started++;
+    }
+    if (s->block_waiting > 0)
+        pthread_cond_signal(&s->block_cond);
+    pthread_mutex_unlock(&s->block_lock);
+}
+
+/* Takes the oldest queued blocking actor, waiting for one; NULL on stop. */
+static gr__actor *block_pop(gr__sched *s)
+{
+    pthread_mutex_lock(&s->block_lock);
+    while (s->block_head == NULL && !stopping(s)) {
+        s->block_waiting++;
+        pthread_cond_wait(&s->block_cond, &s->block_lock);
+        s->block_waiting--;
+    }
+    gr__actor *a = s->block_head;
+    if (a != NULL && !stopping(s)) {
+        s->block_head = a->sched_next;
+        if (s->block_head == NULL)
+            s->block_tail = NULL;
+        s->block_len--;
+    } else {
+        a = NULL;
+    }
+    pthread_mutex_unlock(&s->block_lock);
+    return a;
+}
+
 /* ---- waking and parking (Go's protocol) -------------------------------- */
 
 /*
@@ -294,6 +362,37 @@ static gr__actor *find_idle(gr__sched *s, gr__worker *w)
     }
 }
 
+/* Writes the frames this thread's turns queued on node links. */
+static void flush_remote(gr__worker *w)
+{
+    if (gr__remote_pending)
+        atomic_load_explicit(&w->sys->remote_ops, memory_order_acquire)
+            ->flush(w->sys->remote);
+}
+
+/* What a runtime thread does as it ends: flushes what its turns left. */
+static void *thread_end(gr__worker *w)
+{
+    flush_remote(w);
+    gr__stat_inc(&w->stats.sent, w->turn_sends);
+    w->turn_sends = 0;
+    for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
+        gr__envpool_flush(&w->pools[c]);
+    gr__envpool_enter(NULL);
+    gr__current_worker = NULL;
+    return NULL;
+}
+
+/* Runs one turn of a on w. */
+static void run_turn(gr__worker *w, gr__actor *a)
+{
+    w->ticks++;
+    gr__stat_inc(&w->stats.sent, w->turn_sends);
+    w->turn_sends = 0;
+    gr__stat_inc(&w->stats.runs, 1);
+    gr__actor_run(w, a);
+}
+
 static void *worker_main(void *arg)
 {
     gr__worker *w = arg;
@@ -306,37 +405,45 @@ static void *worker_main(void *arg)
     if (sigsetjmp(w->fail_jmp, 0) != 0)
         gr__actor_failed(w);
     for (;;) {
-        if (gr__remote_pending) /* Before anything else, parking too. */
-            atomic_load_explicit(&w->sys->remote_ops, memory_order_acquire)
-                ->flush(w->sys->remote);
+        flush_remote(w); /* Before anything else, parking too. */
         if (stopping(s))
             break;
         gr__actor *a = find_local(s, w);
         if (a == NULL && (a = find_idle(s, w)) == NULL)
             break;
-        w->ticks++;
-        gr__stat_inc(&w->stats.sent, w->turn_sends);
-        w->turn_sends = 0;
-        gr__stat_inc(&w->stats.runs, 1);
-        gr__actor_run(w, a);
+        run_turn(w, a);
     }
-    if (gr__remote_pending)
-        atomic_load_explicit(&w->sys->remote_ops, memory_order_acquire)
-            ->flush(w->sys->remote);
-    gr__stat_inc(&w->stats.sent, w->turn_sends);
-    w->turn_sends = 0;
-    for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
-        gr__envpool_flush(&w->pools[c]);
-    gr__envpool_enter(NULL);
-    gr__current_worker = NULL;
-    return NULL;
+    return thread_end(w);
+}
+
+/* A blocking-pool thread: runs blocking actors, one turn at a time, and
+ * nothing else. Its handlers may block, so it is never a victim for
+ * stealing nor a target of run-next. */
+static void *blocking_main(void *arg)
+{
+    gr__worker *w = arg;
+    gr__sched *s = &w->sys->sched;
+    gr__current_worker = w;
+    gr__envpool_enter(w->pools);
+    if (sigsetjmp(w->fail_jmp, 0) != 0) /* As in worker_main. */
+        gr__actor_failed(w);
+    for (;;) {
+        flush_remote(w);
+        gr__actor *a = block_pop(s);
+        if (a == NULL)
+            break;
+        run_turn(w, a);
+    }
+    return thread_end(w);
 }
 
 /* ---- public (internal) entry points ------------------------------------ */
 
 void gr__sched_submit(gr__sched *s, gr__worker *w, gr__actor *a)
 {
-    if (w != NULL) {
+    if (a->flags & GR__ACTOR_BLOCKING) {
+        block_push(s, a);
+    } else if (w != NULL && !w->blocking) {
         gr__actor *prev = w->run_next;
         w->run_next = a;
         /* A pair that keeps handing work to each other stays on this core;
@@ -352,7 +459,27 @@ void gr__sched_submit(gr__sched *s, gr__worker *w, gr__actor *a)
 
 void gr__sched_requeue(gr__sched *s, gr__worker *w, gr__actor *a)
 {
-    push_local(s, w, a);
+    if (a->flags & GR__ACTOR_BLOCKING)
+        block_push(s, a);
+    else
+        push_local(s, w, a);
+}
+
+int gr__sched_blocking_ready(gr__sched *s)
+{
+    pthread_mutex_lock(&s->block_lock);
+    int rc = GR_OK;
+    if (s->nblocking == 0)
+        rc = GR_EINVAL;
+    else if (s->block_started == 0 &&
+             create_runtime_thread(&s->workers[s->nworkers].thread,
+                                   blocking_main,
+                                   &s->workers[s->nworkers]) != 0)
+        rc = GR_ESYS;
+    else if (s->block_started == 0)
+        s->block_started = 1;
+    pthread_mutex_unlock(&s->block_lock);
+    return rc;
 }
 
 void gr__sched_long_turn(gr__sched *s, gr__worker *w)
@@ -364,15 +491,21 @@ void gr__sched_long_turn(gr__sched *s, gr__worker *w)
     push_local(s, w, a);
 }
 
-int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n)
+int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n, unsigned nblocking)
 {
     /* aligned_alloc: workers hold cache-line-aligned deques. The size is a
      * multiple of the alignment because the struct's alignment is 64. */
-    s->workers = aligned_alloc(_Alignof(gr__worker), n * sizeof *s->workers);
+    unsigned all = n + nblocking;
+    s->workers = aligned_alloc(_Alignof(gr__worker), all * sizeof *s->workers);
     if (s->workers == NULL)
         return GR_ENOMEM;
-    memset(s->workers, 0, n * sizeof *s->workers);
+    memset(s->workers, 0, all * sizeof *s->workers);
     s->nworkers = n;
+    s->nblocking = nblocking;
+    s->block_head = s->block_tail = NULL;
+    s->block_len = s->block_waiting = s->block_started = 0;
+    pthread_mutex_init(&s->block_lock, NULL);
+    pthread_cond_init(&s->block_cond, NULL);
     s->inject_head = s->inject_tail = NULL;
     s->idle = NULL;
     s->threads_started = false;
@@ -383,18 +516,21 @@ int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n)
     atomic_init(&s->stopping, false);
     pthread_mutex_init(&s->inject_lock, NULL);
     pthread_mutex_init(&s->idle_lock, NULL);
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < all; i++) {
         gr__worker *w = &s->workers[i];
         gr__deque_init(&w->dq);
         w->sys = sys;
         w->index = i;
+        w->blocking = i >= n;
         w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
         sem_init(&w->park, 0, 0);
         atomic_init(&w->stats.runs, 0);
         atomic_init(&w->stats.steals, 0);
         atomic_init(&w->stats.delivered, 0);
-        if (gr__envpool_init(w->pools, i, n, s) != GR_OK) {
-            s->nworkers = i + 1; /* Destroy frees the pools made so far. */
+        if (gr__envpool_init(w->pools, i, all, s) != GR_OK) {
+            /* Destroy frees the pools made so far. */
+            s->nworkers = i + 1;
+            s->nblocking = 0;
             return GR_ENOMEM;
         }
     }
@@ -403,21 +539,11 @@ int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n)
 
 int gr__sched_start(gr__sched *s)
 {
-    /* Workers never take process signals: SIGINT/SIGTERM belong to the I/O
-     * thread's watchers or the application, and SIGPIPE must surface as
-     * EPIPE. Threads inherit the creator's mask, so set it around create. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        sigaddset(&block, sigs[i]);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
     unsigned started = 0;
     for (; started < s->nworkers; started++)
-        if (pthread_create(&s->workers[started].thread, NULL, worker_main,
-                           &s->workers[started]) != 0)
+        if (create_runtime_thread(&s->workers[started].thread, worker_main,
+                                  &s->workers[started]) != 0)
             break;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (started < s->nworkers) {
         unsigned n = s->nworkers;
         s->nworkers = started; /* Join only those that exist. */
@@ -447,18 +573,27 @@ void gr__sched_stop(gr__sched *s)
     pthread_mutex_unlock(&s->idle_lock);
     for (unsigned i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i].thread, NULL);
+    /* No thread starts once stopping is seen under the lock. */
+    pthread_mutex_lock(&s->block_lock);
+    pthread_cond_broadcast(&s->block_cond);
+    unsigned nblock = s->block_started;
+    pthread_mutex_unlock(&s->block_lock);
+    for (unsigned i = 0; i < nblock; i++)
+        pthread_join(s->workers[s->nworkers + i].thread, NULL);
     s->threads_started = false;
 }
 
 void gr__sched_destroy(gr__sched *s)
 {
-    for (unsigned i = 0; i < s->nworkers; i++) {
+    for (unsigned i = 0; i < s->nworkers + s->nblocking; i++) {
         sem_destroy(&s->workers[i].park);
         for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
             gr__envpool_destroy(&s->workers[i].pools[c]);
     }
     pthread_mutex_destroy(&s->inject_lock);
     pthread_mutex_destroy(&s->idle_lock);
+    pthread_mutex_destroy(&s->block_lock);
+    pthread_cond_destroy(&s->block_cond);
     free(s->workers);
     s->workers = NULL;
 }

@@ -57,8 +57,9 @@ typedef struct gr__worker {
     unsigned turn_sends;      /* Owner only: sends made in the current turn. */
     uint64_t rng;             /* Owner only: victim choice. */
     bool spinning;            /* Owner only: counted in nspinning. */
-    sem_t park;               /* Posted to wake this worker when parked. */
-    bool woken;               /* Guarded by idle_lock: taken off idle list. */
+    bool blocking; /* A blocking-pool thread: runs blocking actors only. */
+    sem_t park;    /* Posted to wake this worker when parked. */
+    bool woken;    /* Guarded by idle_lock: taken off idle list. */
     struct gr__worker *idle_next; /* Guarded by idle_lock. */
     gr__worker_stats stats;
     /* gr_fail() lands here (owner only), with the turn being run: */
@@ -92,6 +93,18 @@ typedef struct gr__sched {
     _Atomic(unsigned) nspinning;
     _Atomic(bool) stopping; /* Workers exit their loops when set. */
     bool threads_started;
+    /* The blocking pool: nblocking threads after the nworkers workers in
+     * workers[], serving one FIFO of blocking actors (GR__ACTOR_BLOCKING)
+     * through block_lock and block_cond. Its threads start on the first
+     * blocking actor's first turn (block_started), so a system without
+     * blocking actors runs none. */
+    unsigned nblocking;
+    pthread_mutex_t block_lock;
+    pthread_cond_t block_cond;
+    gr__actor *block_head, *block_tail;
+    size_t block_len;       /* Guarded by block_lock: actors queued. */
+    unsigned block_waiting; /* Guarded by block_lock: threads waiting. */
+    unsigned block_started; /* Guarded by block_lock: threads running. */
 } gr__sched;
 
 /* The worker running on this thread, or NULL on other threads. */
@@ -111,13 +124,16 @@ static inline gr__worker *gr__worker_of(const gr_system *sys)
     return w != NULL && w->sys == sys ? w : NULL;
 }
 
-/* Creates (but does not start) n workers. Returns GR_OK or GR_ENOMEM/ESYS. */
-int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n);
+/* Creates (but does not start) n workers and a blocking pool of up to
+ * nblocking threads. Returns GR_OK or GR_ENOMEM/ESYS. */
+int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n,
+                   unsigned nblocking);
 
 /* Starts the worker threads. Returns GR_OK or GR_ESYS. */
 int gr__sched_start(gr__sched *s);
 
-/* Stops and joins the workers; their current turns finish first. */
+/* Stops and joins the workers and the blocking pool; their current turns
+ * finish first. */
 void gr__sched_stop(gr__sched *s);
 
 /* Frees the scheduler's memory (after gr__sched_stop). Queued actors are
@@ -127,9 +143,16 @@ void gr__sched_destroy(gr__sched *s);
 /*
  * Makes actor a runnable. w is the calling thread's worker of this system
  * (or NULL): then a goes to w's run-next slot; otherwise to the injection
- * queue. Wakes an idle worker when needed.
+ * queue. Wakes an idle worker when needed. A blocking actor goes to the
+ * blocking pool's queue instead, and a blocking thread's sends go to the
+ * injection queue (its run-next slot is never used).
  */
 void gr__sched_submit(gr__sched *s, gr__worker *w, gr__actor *a);
+
+/* Makes sure the blocking pool has a thread, before the first blocking
+ * actor is spawned. Returns GR_OK, GR_EINVAL (the pool has no threads) or
+ * GR_ESYS. */
+int gr__sched_blocking_ready(gr__sched *s);
 
 /* Puts an actor that still has messages back at the end of w's queue. */
 void gr__sched_requeue(gr__sched *s, gr__worker *w, gr__actor *a);

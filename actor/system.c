@@ -18,6 +18,8 @@
 
 /* Most worker threads a system accepts. */
 #define MAX_WORKERS 1024
+/* Threads in the blocking pool when gr_config leaves it 0. */
+#define DEFAULT_BLOCKING 4
 
 static unsigned default_workers(void)
 {
@@ -67,7 +69,7 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
                            gr_system **out)
 {
     unsigned nworkers = cfg->workers ? cfg->workers : default_workers();
-    if (nworkers > MAX_WORKERS ||
+    if (nworkers > MAX_WORKERS || cfg->blocking_threads > MAX_WORKERS ||
         (cfg->log_level_set && (unsigned)cfg->log_level > GR_LOG_OFF))
         return GR_EINVAL;
     gr_system *sys = calloc(1, sizeof *sys);
@@ -94,7 +96,10 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
     if (rc == GR_OK)
         rc = gr__envpool_init(sys->io_pools, 0, 1, &sys->io);
     if (rc == GR_OK && (rc = gr__names_init(&sys->names)) == GR_OK &&
-        (rc = gr__sched_init(&sys->sched, sys, nworkers)) == GR_OK &&
+        (rc = gr__sched_init(&sys->sched, sys, nworkers,
+                             cfg->blocking_threads ? cfg->blocking_threads
+                                                   : DEFAULT_BLOCKING)) ==
+            GR_OK &&
         (rc = gr__sched_start(&sys->sched)) == GR_OK)
         rc = gr__io_start(&sys->io, sys, !cfg->no_signals);
     if (rc != GR_OK) {
@@ -319,6 +324,17 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
             out->steals[i] =
                 atomic_load_explicit(&ws->steals, memory_order_relaxed);
         }
+    }
+    pthread_mutex_lock(&s->block_lock);
+    out->blocking_threads = s->block_started;
+    pthread_mutex_unlock(&s->block_lock);
+    for (unsigned i = s->nworkers; i < s->nworkers + s->nblocking; i++) {
+        gr__worker_stats *ws = &s->workers[i].stats;
+        out->delivered +=
+            atomic_load_explicit(&ws->delivered, memory_order_relaxed);
+        out->sent += atomic_load_explicit(&ws->sent, memory_order_relaxed);
+        out->blocking_runs +=
+            atomic_load_explicit(&ws->runs, memory_order_relaxed);
     }
     find_deepest(sys, out->deepest);
 }

@@ -55,6 +55,7 @@ static int build_start(const gr_child_spec *spec, sup_req **out, size_t *len)
     r->restart = spec->restart;
     r->shutdown_ms = spec->shutdown_ms;
     r->type = spec->type;
+    r->blocking = spec->blocking != 0;
     if ((rc = put_label(r->id, &r->has_id, spec->id)) != GR_OK ||
         (rc = put_label(r->name, &r->has_name, spec->name)) != GR_OK) {
         free(r);

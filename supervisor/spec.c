@@ -90,6 +90,8 @@ sup_child *gr__sup_child_new(const gr_child_spec *spec, const void *arg,
     c->b = spec->behaviour;
     c->restart = spec->restart;
     c->type = spec->type;
+    c->blocking = spec->blocking != 0 && spec->type == GR_WORKER &&
+                  spec->behaviour != &gr_node_behaviour;
     c->shutdown_ms = spec->shutdown_ms;
     if (c->shutdown_ms == GR_SHUTDOWN_DEFAULT)
         /* OTP's defaults: 5 s for a worker, infinity for a supervisor. */
@@ -149,6 +151,7 @@ gr_child_spec gr__sup_req_spec(const sup_req *r)
         .shutdown_ms = r->shutdown_ms,
         .type = (gr_child_type)r->type,
         .name = r->has_name ? r->name : NULL,
+        .blocking = (int)r->blocking,
     };
 }
 

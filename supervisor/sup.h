@@ -25,7 +25,8 @@ typedef struct sup_child {
     gr_restart restart;
     int32_t shutdown_ms; /* Resolved: > 0, GR_SHUTDOWN_BRUTAL or _INFINITY. */
     gr_child_type type;
-    gr_ref ref; /* The running actor, or GR_REF_NONE. */
+    bool blocking; /* Runs on the blocking pool (a worker child only). */
+    gr_ref ref;    /* The running actor, or GR_REF_NONE. */
     gr_child_state state;
     bool dynamic;   /* A simple-one-for-one child: removed once it stops. */
     bool in_job;    /* Among the children the current job stops. */
@@ -128,7 +129,7 @@ typedef struct sup_req {
     uint32_t restart;
     int32_t shutdown_ms;
     uint32_t type;
-    uint32_t reserved;
+    uint32_t blocking; /* gr_child_spec.blocking. */
     uint64_t arg_len;
     /* _Alignas for the bytes that follow. */
     _Alignas(16) unsigned char arg[];

@@ -90,8 +90,10 @@ sup_child *gr__sup_find_id(sup_state *s, const char *id)
 int gr__sup_start_child(sup_state *s, gr_ctx *ctx, sup_child *c, bool restart,
                         gr_reason *why)
 {
-    gr__spawn_opts opts = {
-        .flags = GR__ACTOR_SUPERVISED, .link = ctx, .name = c->name};
+    gr__spawn_opts opts = {.flags = GR__ACTOR_SUPERVISED |
+                                    (c->blocking ? GR__ACTOR_BLOCKING : 0u),
+                           .link = ctx,
+                           .name = c->name};
     gr_ref ref;
     *why = gr_reason_of(GR_OK);
     int rc = gr__actor_spawn(s->sys, ctx->w, c->b, &opts, c->arg, c->arg_len,

@@ -185,6 +185,17 @@ typedef struct gr_spawn_opts {
      * ask's timeout or failure) are never refused.
      */
     uint32_t mailbox_cap;
+    /*
+     * Nonzero runs the actor on the blocking pool (gr_config's
+     * blocking_threads) instead of the workers, so its handler may block:
+     * fsync, a database call, a DNS lookup, a sleep. Everything else is as
+     * for any actor (mailbox, ordering, links, monitors, supervision, asks,
+     * timers), but its init still runs on the spawner's thread, so do the
+     * blocking part of starting up in a message it sends itself. While
+     * every pool thread is blocked, blocking actors wait their turn; the
+     * workers never run them and are never stalled by them.
+     */
+    int blocking;
 } gr_spawn_opts;
 
 /* gr_spawn() with settings (opts may be NULL). */

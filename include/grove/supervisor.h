@@ -75,6 +75,9 @@ typedef struct gr_child_spec {
     /* Optional name, registered for the child before its init runs at every
      * (re)start; NULL for none. Not for simple-one-for-one. */
     const char *name;
+    /* Nonzero runs the child on the blocking pool (as
+     * gr_spawn_opts.blocking); ignored for GR_NODE and supervisors. */
+    int blocking;
 } gr_child_spec;
 
 /* Optional restart backoff (beyond OTP): a restart waits a delay that

@@ -57,6 +57,10 @@ typedef struct gr_config {
     /* Largest frame body a node link accepts; a bigger one is a protocol
      * error that closes the link. 0 means max_payload plus 192 bytes. */
     size_t max_frame;
+    /* Threads of the blocking pool, which runs the actors spawned with
+     * gr_spawn_opts.blocking (their handlers may block); 0 means 4. The
+     * threads start on demand, so a system without such actors runs none. */
+    unsigned blocking_threads;
 } gr_config;
 
 /* Why a message could not be delivered (see gr_stats.dead_letters). */
@@ -108,6 +112,10 @@ typedef struct gr_stats {
     uint64_t steals[GR_STATS_MAX_WORKERS];
     /* Children restarted by supervisors since start. */
     uint64_t restarts;
+    /* Threads in the blocking pool (at most gr_config.blocking_threads;
+     * they start on demand), and the actor turns they have run. */
+    unsigned blocking_threads;
+    uint64_t blocking_runs;
     /* The deepest mailboxes of live actors, deepest first; empty ones are
      * not listed. A snapshot: each depth is read at a slightly different
      * moment. */
