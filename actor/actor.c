@@ -12,6 +12,7 @@
 
 #include "actor/assert.h"
 #include "actor/message.h"
+#include "actor/owned.h"
 #include "actor/relations.h"
 #include "actor/send.h"
 #include "actor/system.h"
@@ -374,7 +375,14 @@ void gr__actor_exit(gr__actor *a, gr__worker *w, const gr_reason *why,
     }
     gr__relations_exit(a, w, why);
     log_exit(a, why, how);
+    gr_ref self = gr__actor_ref(a); /* a may be freed once it is killed. */
     bool unpinned = gr__idtable_kill(&sys->ids, a->serial);
+    /* After the kill, so a resource given to a just before cannot be
+     * missed (see owned.h). acquire: pairs with gr__owned_get. */
+    const gr__owned_ops *owned =
+        atomic_load_explicit(&sys->owned_ops, memory_order_acquire);
+    if (owned != NULL)
+        owned->owner_exit(sys->owned, self);
     /* release, after the kill: whoever reads the new count with acquire
      * (gr_system_stats) knows the reference no longer resolves. */
     atomic_fetch_add_explicit(&sys->exited, 1, memory_order_release);

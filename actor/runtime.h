@@ -12,6 +12,7 @@
  *   io.h          the I/O thread: its loop and its command queue
  *   log.h         gr__log (see gr__system_log below)
  *   names.h       the one rule for names and labels (gr__name_check)
+ *   owned.h       the hook for resources actors own (sockets)
  *   refmap.h      a hash map from refs to pointers
  *   relations.h   links, monitors and asks of an actor (the signal hooks)
  *   remote.h      node ids, the transport hook, node-down broadcasts
@@ -36,6 +37,7 @@
 #include "actor/io.h"
 #include "actor/log.h"
 #include "actor/names.h"
+#include "actor/owned.h"
 #include "actor/relations.h"
 #include "actor/remote.h"
 #include "actor/request.h"

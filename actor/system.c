@@ -13,6 +13,7 @@
 
 #include "actor/assert.h"
 #include "actor/message.h"
+#include "actor/owned.h"
 #include "actor/remote.h"
 #include "actor/send.h"
 
@@ -89,6 +90,7 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
     sys->incarnation = 1;
     snprintf(sys->node_name, sizeof sys->node_name, "%s", node_name);
     atomic_init(&sys->next_id, 1);
+    atomic_init(&sys->owned_ops, NULL);
     pthread_mutex_init(&sys->stop_lock, NULL);
     pthread_cond_init(&sys->stop_cond, NULL);
     if (rc == GR_OK)
@@ -230,6 +232,9 @@ int gr_system_shutdown(gr_system *sys)
     const gr__remote_ops *ops = atomic_load(&sys->remote_ops);
     if (ops != NULL)
         ops->shutdown(sys->remote);
+    const gr__owned_ops *owned = atomic_load(&sys->owned_ops);
+    if (owned != NULL)
+        owned->shutdown(sys->owned);
     gr__dead_summary(&sys->dead, &sys->log);
     gr__log(&sys->log, GR_LOG_INFO, "system stopped");
     destroy(sys);
@@ -336,7 +341,26 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
         out->blocking_runs +=
             atomic_load_explicit(&ws->runs, memory_order_relaxed);
     }
+    const gr__owned_ops *owned =
+        atomic_load_explicit(&sys->owned_ops, memory_order_acquire);
+    if (owned != NULL)
+        owned->stats(sys->owned, out);
     find_deepest(sys, out->deepest);
+}
+
+void *gr__owned_get(gr_system *sys, const gr__owned_ops *ops,
+                    void *(*make)(gr_system *sys))
+{
+    /* acquire: pairs with the release below, so t is seen with ops. */
+    if (atomic_load_explicit(&sys->owned_ops, memory_order_acquire) != NULL)
+        return sys->owned;
+    pthread_mutex_lock(&sys->stop_lock);
+    if (atomic_load_explicit(&sys->owned_ops, memory_order_relaxed) == NULL &&
+        (sys->owned = make(sys)) != NULL)
+        atomic_store_explicit(&sys->owned_ops, ops, memory_order_release);
+    void *t = sys->owned;
+    pthread_mutex_unlock(&sys->stop_lock);
+    return t;
 }
 
 void gr__remote_install(gr_system *sys, const gr__remote_ops *ops, void *t)

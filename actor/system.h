@@ -43,6 +43,10 @@ struct gr_system {
      * path only. */
     _Atomic(const struct gr__remote_ops *) remote_ops;
     void *remote;
+    /* The keeper of actor-owned resources (see owned.h): installed once
+     * under stop_lock, read with acquire on every exit. */
+    _Atomic(const struct gr__owned_ops *) owned_ops;
+    void *owned;
     _Atomic(uint64_t) next_seq; /* Spawn order. */
     _Atomic(uint64_t) next_id;  /* Monitor and ask ids; 0 is never used. */
     _Atomic(uint64_t) spawned;

@@ -37,13 +37,13 @@ clang-format --dry-run --Werror "${files[@]}"
 echo "lint: layering"
 # actor/ never includes from the layers above it; they use actor/ only
 # through its internal API header (docs/architecture.md).
-if grep -n '#include "\(supervisor\|transport\)/' actor/*.[ch]; then
+if grep -n '#include "\(supervisor\|transport\|net\)/' actor/*.[ch]; then
   echo "lint: actor/ includes from a layer above it" >&2
   exit 1
 fi
-if grep -n '#include "actor/' supervisor/*.[ch] transport/*.[ch] |
+if grep -n '#include "actor/' supervisor/*.[ch] transport/*.[ch] net/*.[ch] |
   grep -v '"actor/runtime.h"'; then
-  echo "lint: supervisor/ and transport/ include actor/runtime.h only" >&2
+  echo "lint: supervisor/, transport/ and net/ include actor/runtime.h only" >&2
   exit 1
 fi
 
@@ -52,5 +52,5 @@ cppcheck -q --std=c11 --enable=warning,portability,performance \
   --inline-suppr --error-exitcode=1 -j "$(nproc)" \
   -I include -I . -D__linux__ -D_GNU_SOURCE -DGROVE_BUILDING \
   --suppress=missingIncludeSystem --suppress=incorrectStringBooleanError \
-  actor supervisor transport tests examples bench
+  actor supervisor transport net tests examples bench
 echo "lint: clean"

@@ -47,11 +47,16 @@
     X(EBUSY, -19, "busy")                                                      \
     X(EMAILBOXFULL, -20, "mailbox full")                                       \
     X(ENOCONNECTION, -21, "no connection to the node")                         \
-    X(EBACKPRESSURE, -22, "link to the node is full")                          \
+    X(EBACKPRESSURE, -22, "no room in the outbound buffer")                    \
     X(EPROTO, -23, "protocol error (malformed bytes)")                         \
     X(ESIGNAL, -24, "node killed by a signal")                                 \
     X(EEXITSTATUS, -25, "node exited with a nonzero status")                   \
-    X(ENOTSUP, -26, "the target does not take this request")
+    X(ENOTSUP, -26, "the target does not take this request")                   \
+    X(EADDRINUSE, -27, "address already in use")                               \
+    X(ECONNREFUSED, -28, "connection refused")                                 \
+    X(ECONNRESET, -29, "connection reset by peer")                             \
+    X(ECLOSED, -30, "socket closed")                                           \
+    X(ENOTOWNER, -31, "not the socket's owner")
 
 /* Error codes returned by Grove functions; GR_OK is zero, failures negative. */
 typedef enum gr_err {

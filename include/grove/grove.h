@@ -21,5 +21,6 @@
 #include <grove/deadletter.h>
 #include <grove/timer.h>
 #include <grove/node.h>
+#include <grove/io.h>
 
 #endif

@@ -116,6 +116,11 @@ typedef struct gr_stats {
      * they start on demand), and the actor turns they have run. */
     unsigned blocking_threads;
     uint64_t blocking_runs;
+    /* Sockets open now (grove/io.h), and the bytes read from and written
+     * to sockets since start. */
+    uint64_t sockets_open;
+    uint64_t socket_bytes_in;
+    uint64_t socket_bytes_out;
     /* The deepest mailboxes of live actors, deepest first; empty ones are
      * not listed. A snapshot: each depth is read at a slightly different
      * moment. */

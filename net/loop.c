@@ -1,0 +1,526 @@
+#define _GNU_SOURCE /* accept4. */
+/* The I/O thread's side of sockets: watchers, reads and framing, accepts,
+ * connects, queued writes, closes, and the messages that report them. */
+#include "net/net.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How long a close waits for queued bytes to leave, in seconds. */
+#define LINGER_S 5.0
+/* How long a listener out of descriptors waits before accepting again. */
+#define BACKOFF_S 0.1
+/* Accepts per readable event, so one listener cannot hog the loop. */
+#define ACCEPT_BATCH 64
+
+static struct ev_loop *loop_of(net_sock *s)
+{
+    return gr__io_loop(gr__system_io(s->net->sys));
+}
+
+static void update_watchers(net_sock *s);
+
+/* ---- messages to the owner --------------------------------------------- */
+
+void gr__net_deliver(net_sock *s, net_wire *w, char *frame, size_t len)
+{
+    gr_system *sys = s->net->sys;
+    w->socket = s->id;
+    pthread_mutex_lock(&s->lock);
+    gr_ref owner = s->owner;
+    pthread_mutex_unlock(&s->lock);
+    const void *body = w;
+    size_t size = NET_HDR;
+    if (frame != NULL) {
+        memcpy(frame - NET_HDR, w, NET_HDR);
+        body = frame - NET_HDR;
+        size += len;
+    }
+    /* An owner already gone is fine: its exit closes the socket. */
+    (void)gr__deliver(sys, gr__worker_of(sys), GR_MSG_IO, GR_REF_NONE, owner, 0,
+                      body, size);
+}
+
+/* Reports an error on s with errno e (or, e < 0, the code -e and text),
+ * then finishes it. */
+static void fail(net_sock *s, int e, int code, const char *text)
+{
+    net_wire w = {.kind = GR_IO_ERROR};
+    if (e > 0) {
+        w.code = gr__net_errno(e, w.text, sizeof w.text);
+    } else {
+        w.code = code;
+        snprintf(w.text, sizeof w.text, "%s", text);
+    }
+    pthread_mutex_lock(&s->lock);
+    bool quiet = s->closing; /* Closed by its owner: no more messages. */
+    w.unsent = s->wlen;
+    pthread_mutex_unlock(&s->lock);
+    if (!quiet)
+        gr__net_deliver(s, &w, NULL, 0);
+    gr__net_finish(s, true);
+}
+
+/* Takes one unit of s's allowance; false when it has none (or is closed). */
+static bool take_allowance(net_sock *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool ok = !s->closing && s->active > 0;
+    if (ok && s->active != GR_IO_ALWAYS)
+        s->active--;
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+/* ---- reading and framing ----------------------------------------------- */
+
+/* Makes room for `more` bytes after what s's read buffer holds. */
+static bool reserve(net_sock *s, size_t more)
+{
+    size_t need = NET_HDR + s->rlen + more;
+    if (need <= s->rcap)
+        return true;
+    size_t cap = s->rcap ? s->rcap : NET_HDR + NET_READ_CHUNK;
+    while (cap < need)
+        cap *= 2;
+    char *b = realloc(s->rbuf, cap);
+    if (b == NULL)
+        return false;
+    s->rbuf = b;
+    s->rcap = cap;
+    return true;
+}
+
+/* Where the next complete frame lies in [at, rlen) of the read buffer:
+ * stores its start and length and how far it reaches (its ending or
+ * prefix included). Returns 1 for a frame, 0 for none yet, -1 for one over
+ * max_frame. */
+static int next_frame(net_sock *s, size_t at, size_t *start, size_t *len,
+                      size_t *end)
+{
+    const char *d = s->rbuf + NET_HDR;
+    size_t have = s->rlen - at;
+    uint32_t max = s->opts.max_frame;
+    switch (s->opts.framing) {
+    case GR_IO_RAW:
+        if (have == 0)
+            return 0;
+        *start = at;
+        *len = have < max ? have : max;
+        *end = at + *len;
+        return 1;
+    case GR_IO_LINE: {
+        const char *nl = memchr(d + at, '\n', have);
+        if (nl == NULL) /* Room for a CR before the LF still to come. */
+            return have > (size_t)max + 1 ? -1 : 0;
+        size_t n = (size_t)(nl - (d + at));
+        *end = at + n + 1;
+        if (n > 0 && d[at + n - 1] == '\r')
+            n--;
+        if (n > max)
+            return -1;
+        *start = at;
+        *len = n;
+        return 1;
+    }
+    default: { /* GR_IO_LEN4 */
+        if (have < 4)
+            return 0;
+        const unsigned char *p = (const unsigned char *)d + at;
+        uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+                     (uint32_t)p[2] << 8 | p[3];
+        if (n > max)
+            return -1;
+        if (have - 4 < n)
+            return 0;
+        *start = at + 4;
+        *len = n;
+        *end = at + 4 + n;
+        return 1;
+    }
+    }
+}
+
+/* Delivers the complete frames s holds while its allowance lasts. Returns
+ * false when an over-long frame stopped reading. */
+static bool deliver_frames(net_sock *s)
+{
+    size_t at = 0, start, len, end;
+    int got = 0;
+    while (at < s->rlen && (got = next_frame(s, at, &start, &len, &end)) > 0) {
+        if (!take_allowance(s))
+            break;
+        net_wire w = {.kind = GR_IO_DATA};
+        gr__net_deliver(s, &w, s->rbuf + NET_HDR + start, len);
+        at = end;
+    }
+    if (got < 0) {
+        pthread_mutex_lock(&s->lock);
+        s->read_over = true;
+        pthread_mutex_unlock(&s->lock);
+        net_wire w = {.kind = GR_IO_ERROR, .code = GR_EMSGSIZE};
+        snprintf(w.text, sizeof w.text, "%s longer than %u bytes",
+                 s->opts.framing == GR_IO_LINE ? "line" : "frame",
+                 s->opts.max_frame);
+        gr__net_deliver(s, &w, NULL, 0);
+        at = s->rlen;
+    }
+    s->rlen -= at;
+    if (s->rlen > 0 && at > 0)
+        memmove(s->rbuf + NET_HDR, s->rbuf + NET_HDR + at, s->rlen);
+    if (s->rlen == 0) { /* Idle sockets keep no buffer. */
+        free(s->rbuf);
+        s->rbuf = NULL;
+        s->rcap = 0;
+    }
+    return got >= 0;
+}
+
+static void on_read(net_sock *s)
+{
+    size_t chunk =
+        s->opts.framing == GR_IO_RAW && s->opts.max_frame < NET_READ_CHUNK
+            ? s->opts.max_frame
+            : NET_READ_CHUNK;
+    if (!reserve(s, chunk)) {
+        fail(s, ENOMEM, 0, NULL);
+        return;
+    }
+    ssize_t n = read(s->fd, s->rbuf + NET_HDR + s->rlen, chunk);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        fail(s, errno, 0, NULL);
+        return;
+    }
+    if (n == 0) {
+        /* End of file: what is left of a line or frame is dropped. */
+        s->rlen = 0;
+        free(s->rbuf);
+        s->rbuf = NULL;
+        s->rcap = 0;
+        pthread_mutex_lock(&s->lock);
+        s->read_over = true;
+        bool quiet = s->closing;
+        pthread_mutex_unlock(&s->lock);
+        if (!quiet) {
+            net_wire w = {.kind = GR_IO_CLOSED};
+            gr__net_deliver(s, &w, NULL, 0);
+        }
+        update_watchers(s);
+        return;
+    }
+    atomic_fetch_add_explicit(&s->net->bytes_in, (uint64_t)n,
+                              memory_order_relaxed);
+    s->rlen += (size_t)n;
+    (void)deliver_frames(s);
+    update_watchers(s);
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+/* Whether listener s is at its connection cap. */
+static bool at_cap(const net_sock *s)
+{
+    return s->opts.max_connections != 0 && s->live >= s->opts.max_connections;
+}
+
+static void on_accept(net_sock *s)
+{
+    gr__net *net = s->net;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        pthread_mutex_lock(&s->lock);
+        bool full = at_cap(s);
+        bool pause = full && s->opts.when_full == GR_IO_FULL_PAUSE;
+        bool can = !s->closing && s->active > 0;
+        pthread_mutex_unlock(&s->lock);
+        if (pause || !can)
+            break;
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int fd = accept4(s->fd, (struct sockaddr *)&peer, &plen,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+                break;
+            char text[96];
+            (void)gr__net_errno(errno, text, sizeof text);
+            gr__log(gr__system_log(net->sys), GR_LOG_ERROR,
+                    "socket %llu: accept failed: %s; retrying in %.0f ms",
+                    (unsigned long long)s->id, text, BACKOFF_S * 1000);
+            s->backoff = true;
+            break;
+        }
+        char addr[64];
+        gr__net_format(&peer, plen, addr, sizeof addr);
+        if (full) {
+            gr__log(gr__system_log(net->sys), GR_LOG_DEBUG,
+                    "socket %llu: connection from %s closed: %u connections "
+                    "open",
+                    (unsigned long long)s->id, addr, s->live);
+            close(fd);
+            continue;
+        }
+        if (s->tcp) {
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (!take_allowance(s)) {
+            close(fd);
+            break;
+        }
+        pthread_mutex_lock(&s->lock);
+        gr_ref owner = s->owner;
+        pthread_mutex_unlock(&s->lock);
+        net_sock *c = gr__net_add(net, fd, NET_STREAM, s->tcp, &s->opts, owner);
+        if (c == NULL) {
+            gr__log(gr__system_log(net->sys), GR_LOG_ERROR,
+                    "socket %llu: connection from %s dropped: out of memory",
+                    (unsigned long long)s->id, addr);
+            continue;
+        }
+        c->listener_id = s->id;
+        pthread_mutex_lock(&s->lock);
+        s->live++;
+        pthread_mutex_unlock(&s->lock);
+        gr__log(gr__system_log(net->sys), GR_LOG_DEBUG,
+                "socket %llu: accepted %s as socket %llu",
+                (unsigned long long)s->id, addr, (unsigned long long)c->id);
+        net_wire w = {.kind = GR_IO_ACCEPTED, .listener = s->id};
+        snprintf(w.text, sizeof w.text, "%s", addr);
+        gr__net_deliver(c, &w, NULL, 0);
+        /* An owner that exited before c was listed never closes it. */
+        if (!gr__ref_alive(net->sys, owner)) {
+            pthread_mutex_lock(&c->lock);
+            c->closing = true;
+            gr__net_sync_locked(c);
+            pthread_mutex_unlock(&c->lock);
+        }
+        gr__net_unref(c);
+    }
+    update_watchers(s);
+}
+
+/* ---- connecting and writing -------------------------------------------- */
+
+static void on_connected(net_sock *s)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        fail(s, err, 0, NULL);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->kind = NET_STREAM;
+    pthread_mutex_unlock(&s->lock);
+    if (s->timer_on) {
+        ev_timer_stop(loop_of(s), &s->timer);
+        s->timer_on = false;
+    }
+    net_wire w = {.kind = GR_IO_CONNECTED};
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    if (getpeername(s->fd, (struct sockaddr *)&peer, &plen) == 0)
+        gr__net_format(&peer, plen, w.text, sizeof w.text);
+    gr__net_deliver(s, &w, NULL, 0);
+    update_watchers(s);
+}
+
+static void on_write(net_sock *s)
+{
+    int err = 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->wlen > 0) {
+        ssize_t k = send(s->fd, s->wbuf + s->woff, s->wlen,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k > 0) {
+            s->woff += (size_t)k;
+            s->wlen -= (size_t)k;
+            atomic_fetch_add_explicit(&s->net->bytes_out, (uint64_t)k,
+                                      memory_order_relaxed);
+        } else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+            err = errno;
+        }
+    }
+    if (s->wlen == 0) {
+        s->woff = 0;
+        s->write_waiting = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (err != 0) {
+        fail(s, err, 0, NULL);
+        return;
+    }
+    update_watchers(s);
+}
+
+/* ---- watchers ------------------------------------------------------------ */
+
+static void on_rio(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    net_sock *s = w->data;
+    gr__net_ref(s);
+    if (s->kind == NET_LISTENER)
+        on_accept(s);
+    else
+        on_read(s);
+    gr__net_unref(s);
+}
+
+static void on_wio(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    net_sock *s = w->data;
+    gr__net_ref(s);
+    pthread_mutex_lock(&s->lock);
+    bool connecting = s->kind == NET_CONNECTING;
+    pthread_mutex_unlock(&s->lock);
+    if (connecting)
+        on_connected(s);
+    else
+        on_write(s);
+    gr__net_unref(s);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    net_sock *s = w->data;
+    s->timer_on = false;
+    gr__net_ref(s);
+    pthread_mutex_lock(&s->lock);
+    bool connecting = s->kind == NET_CONNECTING;
+    bool closing = s->closing;
+    pthread_mutex_unlock(&s->lock);
+    if (connecting && !closing)
+        fail(s, -1, GR_ETIMEDOUT, "ETIMEDOUT: connect timed out");
+    else if (closing)
+        gr__net_finish(s, true); /* The linger ran out. */
+    else {
+        s->backoff = false; /* A listener tries accepting again. */
+        update_watchers(s);
+    }
+    gr__net_unref(s);
+}
+
+static void set_io(net_sock *s, ev_io *w, bool *on, bool want)
+{
+    if (want == *on)
+        return;
+    if (want)
+        ev_io_start(loop_of(s), w);
+    else
+        ev_io_stop(loop_of(s), w);
+    *on = want;
+}
+
+static void start_timer(net_sock *s, double after)
+{
+    if (s->timer_on)
+        return;
+    ev_timer_set(&s->timer, after, 0.);
+    ev_timer_start(loop_of(s), &s->timer);
+    s->timer_on = true;
+}
+
+/* Brings s's watchers in line with its state, finishing it when it is
+ * closing and nothing is left to send. I/O thread. */
+static void update_watchers(net_sock *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->finished) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    net_kind kind = s->kind;
+    bool closing = s->closing;
+    int connect_err = s->connect_err;
+    bool want_write = s->wlen > 0 || (s->shut_wr && !s->shut_done);
+    bool want_read =
+        !closing && !s->read_over && s->active > 0 &&
+        !(kind == NET_LISTENER &&
+          (s->backoff || (at_cap(s) && s->opts.when_full == GR_IO_FULL_PAUSE)));
+    bool shut_now =
+        s->shut_wr && !s->shut_done && s->wlen == 0 && kind == NET_STREAM;
+    pthread_mutex_unlock(&s->lock);
+    if (kind == NET_CONNECTING) {
+        if (connect_err != 0) {
+            fail(s, connect_err, 0, NULL);
+            return;
+        }
+        if (closing) {
+            gr__net_finish(s, true);
+            return;
+        }
+        set_io(s, &s->wio, &s->wio_on, true);
+        if (s->opts.connect_timeout != GR_DURATION_INFINITE)
+            start_timer(s, (double)s->opts.connect_timeout / 1000.0);
+        return;
+    }
+    if (shut_now) {
+        (void)shutdown(s->fd, SHUT_WR);
+        s->shut_done = true;
+        want_write = false;
+    }
+    if (closing && (!want_write || kind == NET_LISTENER)) {
+        gr__net_finish(s, true);
+        return;
+    }
+    /* Frames read before the owner's allowance ran out go first. */
+    if (want_read && s->rlen > 0 && kind == NET_STREAM) {
+        (void)deliver_frames(s);
+        pthread_mutex_lock(&s->lock);
+        want_read = !s->read_over && s->active > 0;
+        pthread_mutex_unlock(&s->lock);
+    }
+    set_io(s, &s->rio, &s->rio_on, want_read);
+    set_io(s, &s->wio, &s->wio_on, want_write);
+    if (closing)
+        start_timer(s, LINGER_S);
+    else if (kind == NET_LISTENER && s->backoff)
+        start_timer(s, BACKOFF_S);
+}
+
+/* The job gr__net_sync_locked queues: first look sets the watchers up. */
+static void sync_job(void *arg)
+{
+    net_sock *s = arg;
+    pthread_mutex_lock(&s->lock);
+    s->sync_queued = false;
+    bool fresh = s->rio.data == NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (fresh) {
+        ev_io_init(&s->rio, on_rio, s->fd, EV_READ);
+        ev_io_init(&s->wio, on_wio, s->fd, EV_WRITE);
+        ev_init(&s->timer, on_timer);
+        s->rio.data = s->wio.data = s->timer.data = s;
+    }
+    update_watchers(s);
+    gr__net_unref(s);
+}
+
+void gr__net_sync_locked(net_sock *s)
+{
+    if (s->sync_queued || s->finished)
+        return;
+    s->sync_queued = true;
+    gr__net_ref(s);
+    if (gr__io_call(gr__system_io(s->net->sys), sync_job, s) != GR_OK) {
+        /* The loop has stopped: shutdown finishes the socket. The caller
+         * holds a reference, so this one is never the last. */
+        s->sync_queued = false;
+        atomic_fetch_sub_explicit(&s->refs, 1, memory_order_relaxed);
+    }
+}

@@ -1,0 +1,492 @@
+/*
+ * Sockets owned by actors (grove/io.h) against real clients on loopback:
+ * echo with ordering, framing split at every byte boundary, over-long
+ * lines and frames, ownership hand-over, an owner's crash, flow control,
+ * backpressure and the slow-client policy, connect outcomes, bad
+ * arguments, descriptors back at baseline, shutdown with sockets open.
+ */
+#include "io_env.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+/* Opens an echo server (an agent in echo mode) with the given framing;
+ * stores the agent and returns the port (0 on failure). */
+static uint16_t echo_server(gr_io_framing framing, gr_ref *agent)
+{
+    *agent = io_agent_spawn();
+    if (io_simple(*agent, OP_ECHO, GR_SOCKET_NONE, 1) != GR_OK)
+        return 0;
+    gr_io_opts o = {.framing = framing, .max_frame = 64};
+    io_ans a = io_listen(*agent, "127.0.0.1:0", &o);
+    return a.rc == GR_OK ? a.port : 0;
+}
+
+/* Lines go out and come back in order; the owner saw ACCEPTED, each line
+ * once, and CLOSED when the client closed. */
+static void echo_lines_in_order(void)
+{
+    CHECK(io_open());
+    gr_ref agent;
+    uint16_t port = echo_server(GR_IO_LINE, &agent);
+    CHECK(port != 0);
+    int fd = client_tcp(port);
+    CHECK(fd >= 0);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    CHECK(strncmp(ev.text, "127.0.0.1:", 10) == 0);
+    for (int i = 0; i < 200; i++) {
+        char line[32], back[32];
+        int n = snprintf(line, sizeof line, "line %d\r\n", i);
+        CHECK(client_send(fd, line, (size_t)n));
+        char want[32];
+        int k = snprintf(want, sizeof want, "line %d", i);
+        CHECK(client_recv(fd, back, (size_t)k));
+        CHECK(memcmp(back, want, (size_t)k) == 0);
+        CHECK(io_next(&ev, back, sizeof back));
+        CHECK_EQ(ev.kind, GR_IO_DATA);
+        CHECK_EQ(ev.len, (size_t)k);
+    }
+    close(fd);
+    CHECK(io_expect(GR_IO_CLOSED, NULL));
+    gr_stats st = stats_of(io.sys);
+    CHECK(st.socket_bytes_in > 0 && st.socket_bytes_out > 0);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* Feeds data to an echo server in pieces cut at `cut` and checks what the
+ * owner gets: the lines or frames in want, in order (the echo adds prefix
+ * bytes to each). */
+static void split_feed(uint16_t port, const char *data, size_t len, size_t cut,
+                       const char *const *want, int nwant, size_t prefix)
+{
+    int fd = client_tcp(port);
+    CHECK(fd >= 0);
+    CHECK(io_expect(GR_IO_ACCEPTED, NULL));
+    CHECK(client_send(fd, data, cut));
+    sleep_ms(1); /* Not load-bearing: two segments are likelier so. */
+    CHECK(client_send(fd, data + cut, len - cut));
+    size_t echoed = 0;
+    for (int i = 0; i < nwant; i++) {
+        char buf[128];
+        gr_io_event ev;
+        CHECK(io_next(&ev, buf, sizeof buf));
+        CHECK_EQ(ev.kind, GR_IO_DATA);
+        CHECK_EQ(ev.len, strlen(want[i]));
+        CHECK(memcmp(buf, want[i], ev.len) == 0);
+        echoed += prefix + ev.len; /* The echo is framed the same way. */
+    }
+    /* Read the echo first: closing with unread bytes would be a reset. */
+    char back[128];
+    CHECK(client_recv(fd, back, echoed));
+    close(fd);
+    CHECK(io_expect(GR_IO_CLOSED, NULL));
+}
+
+/* Lines and length-prefixed frames split at every byte boundary arrive
+ * whole, in order, once each. */
+static void framing_split_everywhere(void)
+{
+    CHECK(io_open());
+    gr_ref line_agent, len_agent;
+    uint16_t lport = echo_server(GR_IO_LINE, &line_agent);
+    uint16_t fport = echo_server(GR_IO_LEN4, &len_agent);
+    CHECK(lport != 0 && fport != 0);
+    static const char lines[] = "ab\ncde\r\n\nf\n";
+    static const char *const lwant[] = {"ab", "cde", "", "f"};
+    for (size_t cut = 0; cut <= sizeof lines - 1; cut++)
+        split_feed(lport, lines, sizeof lines - 1, cut, lwant, 4, 0);
+    static const char frames[] = "\0\0\0\3xyz\0\0\0\0\0\0\0\2pq";
+    static const char *const fwant[] = {"xyz", "", "pq"};
+    for (size_t cut = 0; cut <= sizeof frames - 1; cut++)
+        split_feed(fport, frames, sizeof frames - 1, cut, fwant, 3, 4);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* A line or frame over max_frame is an error message, reading stops, and
+ * the owner can still write and close; the bytes are never gathered. */
+static void over_long_is_an_error(void)
+{
+    CHECK(io_open());
+    for (int framing = GR_IO_LINE; framing <= GR_IO_LEN4; framing++) {
+        gr_ref agent = io_agent_spawn();
+        gr_io_opts o = {.framing = (gr_io_framing)framing, .max_frame = 16};
+        io_ans l = io_listen(agent, "127.0.0.1:0", &o);
+        CHECK_EQ(l.rc, GR_OK);
+        int fd = client_tcp(l.port);
+        CHECK(fd >= 0);
+        gr_io_event ev;
+        CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+        gr_socket s = ev.socket;
+        CHECK_EQ(io_simple(agent, OP_ACTIVATE, s, GR_IO_ALWAYS), GR_OK);
+        char big[4096];
+        memset(big, 'x', sizeof big);
+        if (framing == GR_IO_LEN4)
+            memcpy(big, "\0\0\0\x11", 4); /* 17 bytes: one too many. */
+        CHECK(client_send(fd, big, sizeof big));
+        CHECK(io_expect(GR_IO_ERROR, &ev));
+        CHECK_EQ(ev.code, GR_EMSGSIZE);
+        CHECK(strstr(ev.text, "longer than 16") != NULL);
+        CHECK_EQ(io_write(agent, s, "ERR too long", 12), GR_OK);
+        CHECK_EQ(io_simple(agent, OP_CLOSE, s, 0), GR_OK);
+        char back[16] = "";
+        size_t want = framing == GR_IO_LEN4 ? 16 : 12;
+        CHECK(client_recv(fd, back, want));
+        CHECK(memcmp(back + (framing == GR_IO_LEN4 ? 4 : 0), "ERR too long",
+                     12) == 0);
+        CHECK(client_eof(fd));
+        close(fd);
+    }
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* The usual server: a listener hands each connection to a fresh session
+ * actor; the session's crash closes its socket (the client reads end of
+ * file) and nothing else. */
+static void handover_and_owner_crash(void)
+{
+    CHECK(io_open());
+    gr_ref listener = io_agent_spawn();
+    io_ans l = io_listen(listener, "127.0.0.1:0", NULL);
+    CHECK_EQ(l.rc, GR_OK);
+    int fd = client_tcp(l.port);
+    CHECK(fd >= 0);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    gr_socket s = ev.socket;
+    gr_ref session = io_agent_spawn();
+    CHECK_EQ(io_simple(session, OP_ECHO, GR_SOCKET_NONE, 1), GR_OK);
+    io_cmd give = {.op = OP_GIVE, .s = s, .ref = session};
+    CHECK_EQ(io_do(listener, &give).rc, GR_OK);
+    /* The old owner has no say any more. */
+    CHECK_EQ(io_simple(listener, OP_ACTIVATE, s, 1), GR_ENOTOWNER);
+    CHECK_EQ(io_simple(session, OP_ACTIVATE, s, 1), GR_OK);
+    CHECK(client_send(fd, "hello", 5));
+    char back[8];
+    CHECK(client_recv(fd, back, 5));
+    CHECK(memcmp(back, "hello", 5) == 0);
+    CHECK(io_expect(GR_IO_DATA, NULL));
+    CHECK_EQ(io_simple(session, OP_CRASH, GR_SOCKET_NONE, 0), GR_OK);
+    CHECK(client_eof(fd));
+    close(fd);
+    /* The listener is untouched: a second client is accepted. */
+    fd = client_tcp(l.port);
+    CHECK(fd >= 0);
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    /* Giving to an actor that is gone closes the socket. */
+    gr_ref gone = io_agent_spawn();
+    CHECK_EQ(io_simple(gone, OP_CRASH, GR_SOCKET_NONE, 0), GR_OK);
+    give.s = ev.socket;
+    give.ref = gone;
+    double end = test_now() + WAIT_LIMIT_S;
+    while (gr_system_tell(io.sys, GR_REF_NONE, gone, 1, NULL, 0) !=
+               GR_ENOACTOR &&
+           test_now() < end)
+        sleep_ms(1);
+    CHECK_EQ(io_do(listener, &give).rc, GR_OK);
+    CHECK(client_eof(fd));
+    close(fd);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* Nothing is read while the owner has not asked: the client's bytes wait
+ * in the kernel; one activation delivers exactly one line. */
+static void passive_until_activated(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    gr_io_opts o = {.framing = GR_IO_LINE};
+    io_ans l = io_listen(agent, "127.0.0.1:0", &o);
+    CHECK_EQ(l.rc, GR_OK);
+    int fd = client_tcp(l.port);
+    CHECK(fd >= 0);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    CHECK(client_send(fd, "a\nb\nc\n", 6));
+    gr_msg *m = NULL;
+    CHECK_EQ(gr_inbox_recv(io.inbox, &m, 50), GR_ETIMEDOUT);
+    CHECK_EQ(io_simple(agent, OP_ACTIVATE, ev.socket, 1), GR_OK);
+    char buf[4];
+    CHECK(io_next(&ev, buf, sizeof buf));
+    CHECK(ev.kind == GR_IO_DATA && ev.len == 1 && buf[0] == 'a');
+    CHECK_EQ(gr_inbox_recv(io.inbox, &m, 50), GR_ETIMEDOUT);
+    CHECK_EQ(io_simple(agent, OP_ACTIVATE, ev.socket, 2), GR_OK);
+    CHECK(io_next(&ev, buf, sizeof buf) && buf[0] == 'b');
+    CHECK(io_next(&ev, buf, sizeof buf) && buf[0] == 'c');
+    close(fd);
+    CHECK_EQ(io_simple(agent, OP_ACTIVATE, ev.socket, 1), GR_OK);
+    CHECK(io_expect(GR_IO_CLOSED, NULL));
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* A client that does not read: writes are refused with backpressure once
+ * the send buffer is full (the server's memory stays bounded), and with
+ * close_when_full the socket is closed and the owner told how much was
+ * left unsent. */
+static void slow_reader_backpressure(void)
+{
+    CHECK(io_open());
+    for (int policy = 0; policy <= 1; policy++) {
+        gr_ref agent = io_agent_spawn();
+        gr_io_opts o = {.send_buffer = 64 * 1024, .close_when_full = policy};
+        io_ans l = io_listen(agent, "127.0.0.1:0", &o);
+        CHECK_EQ(l.rc, GR_OK);
+        int fd = client_tcp(l.port);
+        CHECK(fd >= 0);
+        gr_io_event ev;
+        CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+        gr_socket s = ev.socket;
+        char chunk[1000];
+        memset(chunk, 'z', sizeof chunk);
+        int rc = GR_OK, writes = 0;
+        /* The kernel's buffers take a few MB at most; then ours fills. */
+        while (rc == GR_OK && writes < 100000) {
+            rc = io_write(agent, s, chunk, sizeof chunk);
+            writes++;
+        }
+        CHECK_EQ(rc, GR_EBACKPRESSURE);
+        if (policy == 0) {
+            /* Refused, not closed: it works again once the client reads. */
+            char sink[65536];
+            CHECK(recv(fd, sink, sizeof sink, 0) > 0);
+            double end = test_now() + WAIT_LIMIT_S;
+            while ((rc = io_write(agent, s, chunk, sizeof chunk)) ==
+                       GR_EBACKPRESSURE &&
+                   test_now() < end) {
+                (void)recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+                sleep_ms(1);
+            }
+            CHECK_EQ(rc, GR_OK);
+        } else {
+            CHECK(io_expect(GR_IO_ERROR, &ev));
+            CHECK_EQ(ev.code, GR_EBACKPRESSURE);
+            CHECK(ev.unsent > 0 && ev.unsent <= 64 * 1024);
+            CHECK_EQ(io_write(agent, s, chunk, sizeof chunk), GR_ECLOSED);
+        }
+        close(fd);
+    }
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* Connects: success, refusal, a Unix socket with its mode bits, and the
+ * calls that must fail at once with a precise code. */
+static void connect_outcomes_and_bad_arguments(void)
+{
+    CHECK(io_open());
+    gr_ref server = io_agent_spawn();
+    CHECK_EQ(io_simple(server, OP_ECHO, GR_SOCKET_NONE, 1), GR_OK);
+    io_ans l = io_listen(server, "127.0.0.1:0", NULL);
+    CHECK_EQ(l.rc, GR_OK);
+    gr_ref client = io_agent_spawn();
+    io_cmd c = {.op = OP_CONNECT};
+    snprintf(c.addr, sizeof c.addr, "localhost:%u", l.port);
+    io_ans cs = io_do(client, &c);
+    CHECK_EQ(cs.rc, GR_OK);
+    gr_io_event ev;
+    /* The server's ACCEPTED and the client's CONNECTED, in either order. */
+    CHECK(io_next(&ev, NULL, 0));
+    gr_io_kind first = ev.kind;
+    CHECK(io_next(&ev, NULL, 0));
+    CHECK((first == GR_IO_ACCEPTED && ev.kind == GR_IO_CONNECTED) ||
+          (first == GR_IO_CONNECTED && ev.kind == GR_IO_ACCEPTED));
+    CHECK_EQ(io_write(client, cs.s, "ping", 4), GR_OK);
+    CHECK_EQ(io_simple(client, OP_ACTIVATE, cs.s, 1), GR_OK);
+    /* The server's data, then the client's echo. */
+    char buf[8];
+    for (int i = 0; i < 2; i++) {
+        CHECK(io_next(&ev, buf, sizeof buf));
+        CHECK(ev.kind == GR_IO_DATA && ev.len == 4 &&
+              memcmp(buf, "ping", 4) == 0);
+    }
+
+    /* A closed port: refused, as a message. */
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t slen = sizeof sa;
+    CHECK(bind(probe, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CHECK(getsockname(probe, (struct sockaddr *)&sa, &slen) == 0);
+    snprintf(c.addr, sizeof c.addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+    close(probe);
+    CHECK_EQ(io_do(client, &c).rc, GR_OK);
+    CHECK(io_expect(GR_IO_ERROR, &ev));
+    CHECK_EQ(ev.code, GR_ECONNREFUSED);
+    CHECK(strncmp(ev.text, "ECONNREFUSED", 12) == 0);
+
+    /* A Unix socket: mode bits, connect, and a missing path refused. */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/grove-test-io-%d.sock", (int)getpid());
+    char addr[80];
+    snprintf(addr, sizeof addr, "unix:%s", path);
+    gr_io_opts uo = {.mode = 0640};
+    CHECK_EQ(io_listen(server, addr, &uo).rc, GR_OK);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode));
+    CHECK_EQ(st.st_mode & 0777, 0640);
+    snprintf(c.addr, sizeof c.addr, "%s", addr);
+    CHECK_EQ(io_do(client, &c).rc, GR_OK);
+    CHECK(io_next(&ev, NULL, 0));
+    CHECK(io_next(&ev, NULL, 0));
+    snprintf(c.addr, sizeof c.addr, "unix:%s.missing", path);
+    CHECK_EQ(io_do(client, &c).rc, GR_OK);
+    CHECK(io_expect(GR_IO_ERROR, &ev));
+    CHECK(strncmp(ev.text, "ENOENT", 6) == 0);
+
+    /* Refused at once, with a precise code. */
+    static const char *const bad[] = {
+        "127.0.0.1",       "127.0.0.1:", "1.2.3:80", "host:80",     "[::1:80",
+        "127.0.0.1:65536", "::1:80",     "unix:",    "127.0.0.1:-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_EQ(io_listen(server, bad[i], NULL).rc, GR_EINVAL);
+    char longpath[200] = "unix:/tmp/";
+    memset(longpath + 10, 'p', 150);
+    CHECK_EQ(io_listen(server, longpath, NULL).rc, GR_ENAMETOOLONG);
+    snprintf(c.addr, sizeof c.addr, "127.0.0.1:%u", l.port);
+    c.op = OP_LISTEN;
+    CHECK_EQ(io_do(server, &c).rc, GR_EADDRINUSE);
+    gr_io_opts bad_opts = {.framing = (gr_io_framing)7};
+    CHECK_EQ(io_listen(server, "127.0.0.1:0", &bad_opts).rc, GR_EINVAL);
+    /* Someone else's socket, a closed one, one that never was. */
+    CHECK_EQ(io_write(client, l.s, "x", 1), GR_ENOTOWNER);
+    CHECK_EQ(io_simple(client, OP_CLOSE, cs.s, 0), GR_OK);
+    CHECK_EQ(io_write(client, cs.s, "x", 1), GR_ECLOSED);
+    CHECK_EQ(io_simple(client, OP_ACTIVATE, (gr_socket){999999}, 1),
+             GR_ECLOSED);
+    CHECK_EQ(io_write(server, l.s, "x", 1), GR_EINVAL); /* A listener. */
+    CHECK_EQ(io_close(), GR_OK);
+    CHECK(stat(path, &st) != 0); /* The listener's file is gone. */
+}
+
+/* 1000 connections open at once, each echoing numbered lines: every line
+ * comes back on its own connection, in order. */
+static void thousand_connections_in_order(void)
+{
+    CHECK(io_open());
+    gr_ref agent;
+    uint16_t port = echo_server(GR_IO_LINE, &agent);
+    CHECK(port != 0);
+    enum { N = 1000, ROUNDS = 5 };
+    static int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = client_tcp(port);
+        CHECK(fds[i] >= 0);
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < N; i++) {
+            char line[32];
+            int n = snprintf(line, sizeof line, "%d.%d\n", i, r);
+            CHECK(client_send(fds[i], line, (size_t)n));
+        }
+        for (int i = 0; i < N; i++) {
+            char want[32], back[32];
+            int n = snprintf(want, sizeof want, "%d.%d", i, r);
+            CHECK(client_recv(fds[i], back, (size_t)n));
+            CHECK(memcmp(back, want, (size_t)n) == 0);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    /* Every connection was accepted, echoed ROUNDS lines and closed. */
+    int accepted = 0, data = 0, closed = 0;
+    gr_io_event ev;
+    while ((accepted < N || data < N * ROUNDS || closed < N) &&
+           io_next(&ev, NULL, 0)) {
+        accepted += ev.kind == GR_IO_ACCEPTED;
+        data += ev.kind == GR_IO_DATA;
+        closed += ev.kind == GR_IO_CLOSED;
+    }
+    CHECK_EQ(accepted, N);
+    CHECK_EQ(data, N * ROUNDS);
+    CHECK_EQ(closed, N);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* Connect and close 10 000 times: the process's descriptors and the
+ * runtime's open sockets are back where they started. */
+static void connect_close_cycles_leak_nothing(void)
+{
+    CHECK(io_open());
+    gr_ref agent;
+    uint16_t port = echo_server(GR_IO_RAW, &agent);
+    CHECK(port != 0);
+    int base = open_fds();
+    int cycles = (int)scaled(10000, 1000);
+    for (int i = 0; i < cycles; i++) {
+        int fd = client_tcp(port);
+        CHECK(fd >= 0);
+        close(fd);
+        gr_io_event ev;
+        CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+        CHECK(io_expect(GR_IO_CLOSED, &ev));
+    }
+    double end = test_now() + WAIT_LIMIT_S;
+    while ((stats_of(io.sys).sockets_open != 1 || open_fds() != base) &&
+           test_now() < end)
+        sleep_ms(1);
+    CHECK_EQ(stats_of(io.sys).sockets_open, 1); /* The listener. */
+    CHECK_EQ(open_fds(), base);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* A peer that resets mid-frame: the owner learns it as an error. */
+static void peer_reset_mid_frame(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    gr_io_opts o = {.framing = GR_IO_LEN4};
+    io_ans l = io_listen(agent, "127.0.0.1:0", &o);
+    CHECK_EQ(l.rc, GR_OK);
+    int fd = client_tcp(l.port);
+    CHECK(fd >= 0);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    CHECK_EQ(io_simple(agent, OP_ACTIVATE, ev.socket, GR_IO_ALWAYS), GR_OK);
+    CHECK(client_send(fd, "\0\0\0\x08half", 8));
+    /* Unread data in our receive queue makes close() send a reset. */
+    CHECK_EQ(io_write(agent, ev.socket, "reply", 5), GR_OK);
+    sleep_ms(20); /* Not load-bearing: the reply is likelier queued. */
+    struct linger lg = {1, 0};
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    close(fd);
+    CHECK(io_next(&ev, NULL, 0));
+    CHECK(ev.kind == GR_IO_ERROR || ev.kind == GR_IO_CLOSED);
+    if (ev.kind == GR_IO_ERROR)
+        CHECK_EQ(ev.code, GR_ECONNRESET);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* Shut down with listeners, connections and queued bytes: every socket
+ * closes, no descriptor is left, nothing leaks (the sanitizer runs say). */
+static void shutdown_with_sockets_open(void)
+{
+    int base = open_fds();
+    CHECK(io_open());
+    gr_ref agent;
+    uint16_t port = echo_server(GR_IO_LINE, &agent);
+    CHECK(port != 0);
+    int fds[8];
+    for (int i = 0; i < 8; i++) {
+        fds[i] = client_tcp(port);
+        CHECK(fds[i] >= 0);
+        CHECK(io_expect(GR_IO_ACCEPTED, NULL));
+    }
+    io_cmd c = {.op = OP_CONNECT};
+    snprintf(c.addr, sizeof c.addr, "127.0.0.1:%u", port);
+    CHECK_EQ(io_do(agent, &c).rc, GR_OK);
+    CHECK_EQ(io_close(), GR_OK);
+    for (int i = 0; i < 8; i++) {
+        CHECK(client_eof(fds[i]));
+        close(fds[i]);
+    }
+    CHECK_EQ(open_fds(), base);
+}
+
+TEST_MAIN(TEST_CASE(echo_lines_in_order), TEST_CASE(framing_split_everywhere),
+          TEST_CASE(over_long_is_an_error), TEST_CASE(handover_and_owner_crash),
+          TEST_CASE(passive_until_activated),
+          TEST_CASE(slow_reader_backpressure),
+          TEST_CASE(connect_outcomes_and_bad_arguments),
+          TEST_CASE(thousand_connections_in_order),
+          TEST_CASE(connect_close_cycles_leak_nothing),
+          TEST_CASE(peer_reset_mid_frame),
+          TEST_CASE(shutdown_with_sockets_open))
