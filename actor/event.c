@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 static const char *const kind_names[GR_EV_KIND_COUNT] = {
-    "child_started", "child_exited", "child_crashed", "child_restarted",
-    "start_failed",  "gave_up",      "spawned",       "exited",
-    "crashed",       "init_failed",  "dead_letter",   "node_up",
-    "node_down",
+    "child_started", "child_exited",     "child_crashed",   "child_restarted",
+    "start_failed",  "gave_up",          "spawned",         "exited",
+    "crashed",       "init_failed",      "dead_letter",     "node_up",
+    "node_down",     "socket_listening", "socket_accepted", "socket_closed",
 };
 
 const char *gr_event_kind_name(gr_event_kind kind)
@@ -148,6 +148,22 @@ char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
         put(buf, size, &n, "node %s down (pid %" PRId64 "): %s", ev->node,
             ev->pid, why);
         break;
+    case GR_EV_SOCKET_LISTENING:
+        put(buf, size, &n, "socket %" PRIu64 " listening on %s (owner %s)",
+            ev->socket, ev->address, ref);
+        break;
+    case GR_EV_SOCKET_ACCEPTED:
+        put(buf, size, &n,
+            "socket %" PRIu64 " accepted from %s on socket %" PRIu64
+            " (owner %s)",
+            ev->socket, ev->address, ev->listener, ref);
+        break;
+    case GR_EV_SOCKET_CLOSED:
+        put(buf, size, &n, "socket %" PRIu64 " closed (owner %s): %s",
+            ev->socket, ref, why);
+        if (ev->unsent > 0)
+            put(buf, size, &n, ", %" PRIu64 " bytes unsent", ev->unsent);
+        break;
     case GR_EV_DEAD_LETTER:
         put(buf, size, &n, "dead letter: to %s",
             gr_ref_format(ev->sys, ev->dead.to, ref, sizeof ref));
@@ -220,6 +236,15 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
         put(buf, size, &n, ",\"pid\":%" PRId64, ev->pid);
         if (ev->kind == GR_EV_NODE_DOWN)
             put_json_reason(ev, buf, size, &n);
+    } else if (ev->kind >= GR_EV_SOCKET_LISTENING &&
+               ev->kind <= GR_EV_SOCKET_CLOSED) {
+        put(buf, size, &n, ",\"socket\":%" PRIu64 ",\"actor\":\"%s\"",
+            ev->socket, gr_ref_format(ev->sys, ev->actor, a, sizeof a));
+        put(buf, size, &n, ",\"address\":");
+        put_json_string(buf, size, &n, ev->address ? ev->address : "");
+        put(buf, size, &n, ",\"listener\":%" PRIu64 ",\"unsent\":%" PRIu64,
+            ev->listener, ev->unsent);
+        put_json_reason(ev, buf, size, &n);
     } else if (is_sup_event(ev->kind)) {
         put(buf, size, &n, ",\"supervisor\":\"%s\",\"sup_name\":",
             gr_ref_format(ev->sys, ev->supervisor, a, sizeof a));

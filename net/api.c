@@ -94,9 +94,8 @@ static int open_socket(gr_ctx *ctx, const char *addr, const gr_io_opts *opts,
         socklen_t len = sizeof sa;
         if (a.tcp && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
             gr__net_format(&sa, len, where, sizeof where);
-        gr__log(gr__system_log(sys), GR_LOG_INFO,
-                "socket %llu: listening on %s", (unsigned long long)s->id,
-                a.tcp ? where : addr);
+        gr__net_emit(s, GR_EV_SOCKET_LISTENING, a.tcp ? where : addr, 0, 0,
+                     NULL);
     }
     pthread_mutex_lock(&s->lock);
     s->connect_err = err;
@@ -244,6 +243,9 @@ static void close_full(net_sock *s)
     pthread_mutex_unlock(&s->lock);
     gr__net_deliver(s, &w, NULL, 0);
     pthread_mutex_lock(&s->lock);
+    s->why = gr_reason_of(GR_EBACKPRESSURE);
+    snprintf(s->why.text, sizeof s->why.text, "%.*s",
+             (int)sizeof s->why.text - 1, w.text);
     s->closing = true;
     s->active = 0;
     gr__net_sync_locked(s);

@@ -63,6 +63,9 @@ static void fail(net_sock *s, int e, int code, const char *text)
     pthread_mutex_unlock(&s->lock);
     if (!quiet)
         gr__net_deliver(s, &w, NULL, 0);
+    s->why = gr_reason_of(w.code);
+    snprintf(s->why.text, sizeof s->why.text, "%.*s",
+             (int)sizeof s->why.text - 1, w.text);
     gr__net_finish(s, true);
 }
 
@@ -288,9 +291,7 @@ static void on_accept(net_sock *s)
         pthread_mutex_lock(&s->lock);
         s->live++;
         pthread_mutex_unlock(&s->lock);
-        gr__log(gr__system_log(net->sys), GR_LOG_DEBUG,
-                "socket %llu: accepted %s as socket %llu",
-                (unsigned long long)s->id, addr, (unsigned long long)c->id);
+        gr__net_emit(c, GR_EV_SOCKET_ACCEPTED, addr, s->id, 0, NULL);
         net_wire w = {.kind = GR_IO_ACCEPTED, .listener = s->id};
         snprintf(w.text, sizeof w.text, "%s", addr);
         gr__net_deliver(c, &w, NULL, 0);

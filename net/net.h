@@ -63,6 +63,9 @@ typedef struct net_sock {
     gr_io_opts opts;      /* Resolved: no zero defaults left. */
     uint64_t listener_id; /* Accepted: its listener; else 0. */
     char *unix_path;      /* A Unix listener's file, unlinked at close. */
+    gr_reason why;        /* Why it closed, for its closed event: set
+                             before it is finished (by the I/O thread, or
+                             by the owner as it marks it closing). */
     /* Guarded by net->lock and lock (either, to read): */
     gr_ref owner;
     struct net_sock *owner_next;
@@ -122,6 +125,10 @@ void gr__net_unref(net_sock *s);
 
 /* Moves s to new_owner (table lock held inside). */
 void gr__net_set_owner(net_sock *s, gr_ref new_owner);
+
+/* Emits a socket event about s (see grove/event.h); why may be NULL. */
+void gr__net_emit(net_sock *s, gr_event_kind kind, const char *address,
+                  uint64_t listener, uint64_t unsent, const gr_reason *why);
 
 /* I/O thread: closes s's descriptor, stops its watchers (unless the loop
  * is gone), takes it out of the table and its owner's chain. */

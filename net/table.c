@@ -124,6 +124,28 @@ void gr__net_set_owner(net_sock *s, gr_ref new_owner)
     pthread_mutex_unlock(&net->lock);
 }
 
+void gr__net_emit(net_sock *s, gr_event_kind kind, const char *address,
+                  uint64_t listener, uint64_t unsent, const gr_reason *why)
+{
+    gr_event ev = {
+        .kind = kind,
+        .level = GR_LOG_DEBUG,
+        .socket = s->id,
+        .listener = listener,
+        .address = address,
+        .unsent = unsent,
+        .reason = why != NULL ? *why : gr_reason_of(GR_OK),
+    };
+    pthread_mutex_lock(&s->lock);
+    ev.actor = s->owner;
+    pthread_mutex_unlock(&s->lock);
+    if (kind == GR_EV_SOCKET_LISTENING)
+        ev.level = GR_LOG_INFO;
+    else if (kind == GR_EV_SOCKET_CLOSED && (ev.reason.code != GR_OK || unsent))
+        ev.level = GR_LOG_WARN;
+    gr__system_emit(s->net->sys, &ev);
+}
+
 void gr__net_finish(net_sock *s, bool loop_alive)
 {
     gr__net *net = s->net;
@@ -158,17 +180,12 @@ void gr__net_finish(net_sock *s, bool loop_alive)
     pthread_mutex_unlock(&net->lock);
     if (!listed)
         return;
+    /* The event first: whoever sees the close sees it logged. */
+    gr__net_emit(s, GR_EV_SOCKET_CLOSED, "", 0, unsent, &s->why);
     close(s->fd);
     if (s->unix_path != NULL)
         unlink(s->unix_path);
     atomic_fetch_sub_explicit(&net->open, 1, memory_order_relaxed);
-    if (unsent > 0)
-        gr__log(gr__system_log(net->sys), GR_LOG_WARN,
-                "socket %llu closed with %zu queued bytes unsent",
-                (unsigned long long)s->id, unsent);
-    else
-        gr__log(gr__system_log(net->sys), GR_LOG_DEBUG, "socket %llu closed",
-                (unsigned long long)s->id);
     if (listener != NULL) {
         /* The listener may have paused at its cap: look again. */
         pthread_mutex_lock(&listener->lock);

@@ -150,12 +150,19 @@ static struct io_env {
     gr_inbox *inbox;
 } io;
 
-/* Starts the system and the inbox; false on failure. */
+/* Starts the system from cfg (NULL: 2 workers, no signals) and the
+ * inbox; false on failure. */
+static inline bool io_open_with(const gr_config *cfg)
+{
+    gr_config def = {.workers = 2, .no_signals = 1};
+    io.sys = start_system(cfg != NULL ? cfg : &def);
+    return io.sys != NULL && gr_inbox_open(io.sys, &io.inbox) == GR_OK;
+}
+
+/* Starts the default system and the inbox; false on failure. */
 static inline bool io_open(void)
 {
-    gr_config cfg = {.workers = 2, .no_signals = 1};
-    io.sys = start_system(&cfg);
-    return io.sys != NULL && gr_inbox_open(io.sys, &io.inbox) == GR_OK;
+    return io_open_with(NULL);
 }
 
 /* Closes the inbox and shuts the system down; returns shutdown's code. */

@@ -7,7 +7,7 @@
  */
 #include "io_env.h"
 
-#include <sys/resource.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 /* Opens an echo server (an agent in echo mode) with the given framing;
@@ -481,6 +481,155 @@ static void shutdown_with_sockets_open(void)
     CHECK_EQ(open_fds(), base);
 }
 
+/* A listener at its cap: with GR_IO_FULL_CLOSE the extra client is
+ * accepted and closed at once; with GR_IO_FULL_PAUSE it waits in the
+ * backlog until a connection closes, then is accepted. */
+static void listener_cap(void)
+{
+    CHECK(io_open());
+    for (int policy = GR_IO_FULL_CLOSE; policy <= GR_IO_FULL_PAUSE; policy++) {
+        gr_ref agent = io_agent_spawn();
+        gr_io_opts o = {.max_connections = 2,
+                        .when_full = (gr_io_full_policy)policy};
+        io_ans l = io_listen(agent, "127.0.0.1:0", &o);
+        CHECK_EQ(l.rc, GR_OK);
+        int a = client_tcp(l.port), b = client_tcp(l.port);
+        CHECK(a >= 0 && b >= 0);
+        gr_io_event ev;
+        CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+        gr_socket first = ev.socket;
+        CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+        int c = client_tcp(l.port);
+        CHECK(c >= 0);
+        if (policy == GR_IO_FULL_CLOSE) {
+            CHECK(client_eof(c));
+            close(c);
+        }
+        gr_msg *m = NULL;
+        CHECK_EQ(gr_inbox_recv(io.inbox, &m, 50), GR_ETIMEDOUT);
+        CHECK_EQ(io_simple(agent, OP_CLOSE, first, 0), GR_OK);
+        CHECK(client_eof(a));
+        if (policy == GR_IO_FULL_PAUSE) {
+            CHECK(io_expect(GR_IO_ACCEPTED, NULL)); /* c, at last. */
+            close(c);
+        } else {
+            int d = client_tcp(l.port); /* Room again. */
+            CHECK(d >= 0);
+            CHECK(io_expect(GR_IO_ACCEPTED, NULL));
+            close(d);
+        }
+        close(a);
+        close(b);
+        CHECK_EQ(io_simple(agent, OP_CLOSE, l.s, 0), GR_OK);
+    }
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* Half closes both ways: the client's end of file reaches the owner as
+ * CLOSED while the owner can still answer; the owner's shutdown_write
+ * reaches the client as end of file while the client can still send. */
+static void half_close(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    io_ans l = io_listen(agent, "127.0.0.1:0", NULL);
+    CHECK_EQ(l.rc, GR_OK);
+    int fd = client_tcp(l.port);
+    CHECK(fd >= 0);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    gr_socket s = ev.socket;
+    CHECK_EQ(io_simple(agent, OP_ACTIVATE, s, GR_IO_ALWAYS), GR_OK);
+    /* The server shuts its side first; the client still sends. */
+    CHECK_EQ(io_write(agent, s, "bye", 3), GR_OK);
+    CHECK_EQ(io_simple(agent, OP_SHUT_WR, s, 0), GR_OK);
+    CHECK_EQ(io_write(agent, s, "x", 1), GR_ECLOSED);
+    char buf[8];
+    CHECK(client_recv(fd, buf, 3) && memcmp(buf, "bye", 3) == 0);
+    CHECK(client_eof(fd));
+    CHECK(client_send(fd, "abc", 3));
+    CHECK(io_next(&ev, buf, sizeof buf));
+    CHECK(ev.kind == GR_IO_DATA && ev.len == 3 && memcmp(buf, "abc", 3) == 0);
+    CHECK(shutdown(fd, SHUT_WR) == 0);
+    CHECK(io_expect(GR_IO_CLOSED, NULL));
+    CHECK_EQ(io_simple(agent, OP_CLOSE, s, 0), GR_OK);
+    close(fd);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* IPv6 on loopback, where the machine has it. */
+static void ipv6_loopback(void)
+{
+    CHECK(io_open());
+    gr_ref server = io_agent_spawn();
+    io_ans l = io_listen(server, "[::1]:0", NULL);
+    if (l.rc == GR_ESYS) { /* No IPv6 here: nothing to test. */
+        printf("  (no IPv6 loopback: skipped)\n");
+        CHECK_EQ(io_close(), GR_OK);
+        return;
+    }
+    CHECK_EQ(l.rc, GR_OK);
+    gr_ref client = io_agent_spawn();
+    io_cmd c = {.op = OP_CONNECT};
+    snprintf(c.addr, sizeof c.addr, "[::1]:%u", l.port);
+    CHECK_EQ(io_do(client, &c).rc, GR_OK);
+    gr_io_event ev;
+    bool accepted = false, connected = false;
+    for (int i = 0; i < 2 && io_next(&ev, NULL, 0); i++) {
+        accepted = accepted || ev.kind == GR_IO_ACCEPTED;
+        connected = connected || ev.kind == GR_IO_CONNECTED;
+        CHECK(strncmp(ev.text, "[::1]:", 6) == 0);
+    }
+    CHECK(accepted && connected);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* Counts events by kind for socket_events. */
+static atomic_int seen_events[GR_EV_KIND_COUNT];
+
+static void count_event(void *arg, const gr_event *ev)
+{
+    (void)arg;
+    if ((unsigned)ev->kind < GR_EV_KIND_COUNT)
+        atomic_fetch_add(&seen_events[ev->kind], 1);
+}
+
+/* Sockets show up in the event log: listening, accepted, closed. */
+static void socket_events(void)
+{
+    gr_config cfg = {.workers = 2,
+                     .no_signals = 1,
+                     .log_level = GR_LOG_DEBUG,
+                     .log_level_set = 1,
+                     .event_fn = count_event};
+    CHECK(io_open_with(&cfg));
+    gr_ref agent = io_agent_spawn();
+    io_ans l = io_listen(agent, "127.0.0.1:0", NULL);
+    CHECK_EQ(l.rc, GR_OK);
+    int fd = client_tcp(l.port);
+    CHECK(fd >= 0);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    CHECK_EQ(io_simple(agent, OP_CLOSE, ev.socket, 0), GR_OK);
+    CHECK(client_eof(fd));
+    close(fd);
+    CHECK_EQ(atomic_load(&seen_events[GR_EV_SOCKET_LISTENING]), 1);
+    CHECK_EQ(atomic_load(&seen_events[GR_EV_SOCKET_ACCEPTED]), 1);
+    CHECK_EQ(atomic_load(&seen_events[GR_EV_SOCKET_CLOSED]), 1);
+    char line[512];
+    gr_event e = {.kind = GR_EV_SOCKET_ACCEPTED,
+                  .socket = 4,
+                  .listener = 1,
+                  .address = "127.0.0.1:5555"};
+    gr_event_format_text(&e, line, sizeof line);
+    CHECK(strstr(line, "socket 4 accepted from 127.0.0.1:5555 on socket 1") !=
+          NULL);
+    gr_event_format_json(&e, line, sizeof line);
+    CHECK(strstr(line, "\"socket\":4") != NULL &&
+          strstr(line, "\"address\":\"127.0.0.1:5555\"") != NULL);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
 TEST_MAIN(TEST_CASE(echo_lines_in_order), TEST_CASE(framing_split_everywhere),
           TEST_CASE(over_long_is_an_error), TEST_CASE(handover_and_owner_crash),
           TEST_CASE(passive_until_activated),
@@ -489,4 +638,6 @@ TEST_MAIN(TEST_CASE(echo_lines_in_order), TEST_CASE(framing_split_everywhere),
           TEST_CASE(thousand_connections_in_order),
           TEST_CASE(connect_close_cycles_leak_nothing),
           TEST_CASE(peer_reset_mid_frame),
-          TEST_CASE(shutdown_with_sockets_open))
+          TEST_CASE(shutdown_with_sockets_open), TEST_CASE(listener_cap),
+          TEST_CASE(half_close), TEST_CASE(ipv6_loopback),
+          TEST_CASE(socket_events))

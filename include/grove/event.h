@@ -44,7 +44,13 @@ typedef enum gr_event_kind {
     GR_EV_NODE_DOWN = 12,      /* A node child's process ended and was
                                   reaped; reason as its stand-in's (info
                                   when clean, warn otherwise). */
-    GR_EV_KIND_COUNT = 13      /* Number of kinds; not a kind. */
+    GR_EV_SOCKET_LISTENING = 13, /* An actor listens on a socket (info). */
+    GR_EV_SOCKET_ACCEPTED = 14,  /* A listener accepted a connection
+                                    (debug). */
+    GR_EV_SOCKET_CLOSED = 15,    /* A socket closed: by its owner or its
+                                    owner's exit (debug), or on an error or
+                                    with bytes unsent (warn). */
+    GR_EV_KIND_COUNT = 16        /* Number of kinds; not a kind. */
 } gr_event_kind;
 
 /* gr_event.flags: a supervisor reports the same thing (an actor event of
@@ -75,6 +81,12 @@ typedef struct gr_event {
     /* Node events: */
     const char *node; /* The node's name. */
     int64_t pid;      /* Its process id. */
+    /* Socket events (grove/io.h); actor is the socket's owner: */
+    uint64_t socket;     /* The socket's id. */
+    uint64_t listener;   /* Accepted: the listener's id. */
+    const char *address; /* Listening: the local address; accepted: the
+                            peer's; "" otherwise. */
+    uint64_t unsent;     /* Closed: bytes queued and never sent. */
     /* The system that emitted it (its refs are formatted with its node
      * names); NULL in an event built by hand. */
     struct gr_system *sys;
@@ -99,7 +111,8 @@ GR_API char *gr_event_format_text(const gr_event *ev, char *buf, size_t size);
  * {"event":...,"truncated":true}) and returns buf. Keys: event, time_ns,
  * level, then per kind: actor, behaviour, reason, code (actor events);
  * supervisor, sup_name, child_id, child, reason, code, restarts
- * (supervisor events); from, to, type, corr, reason (dead letters).
+ * (supervisor events); from, to, type, corr, reason (dead letters);
+ * socket, actor, address, listener, unsent, reason, code (socket events).
  */
 GR_API char *gr_event_format_json(const gr_event *ev, char *buf, size_t size);
 
