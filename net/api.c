@@ -337,6 +337,8 @@ int gr_io_give(gr_ctx *ctx, gr_socket sock, gr_ref new_owner)
         return GR_EINVAL;
     }
     gr__net_set_owner(s, new_owner);
+    net_wire w = {.kind = GR_IO_GIVEN};
+    gr__net_deliver(s, &w, NULL, 0);
     /* After the move: an owner gone before it never closes s (owned.h). */
     if (!gr__ref_alive(sys, new_owner)) {
         pthread_mutex_lock(&s->lock);
@@ -376,7 +378,7 @@ int gr_io_event_read(const gr_msg *msg, gr_io_event *out)
         return GR_EINVAL;
     net_wire w;
     memcpy(&w, msg->data, sizeof w);
-    if (w.kind < GR_IO_DATA || w.kind > GR_IO_ERROR)
+    if (w.kind < GR_IO_DATA || w.kind > GR_IO_GIVEN)
         return GR_EINVAL;
     *out = (gr_io_event){
         .kind = (gr_io_kind)w.kind,
@@ -405,6 +407,8 @@ const char *gr_io_kind_name(gr_io_kind kind)
         return "closed";
     case GR_IO_ERROR:
         return "error";
+    case GR_IO_GIVEN:
+        return "given";
     }
     return "?";
 }

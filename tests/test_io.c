@@ -158,6 +158,8 @@ static void handover_and_owner_crash(void)
     CHECK_EQ(io_simple(session, OP_ECHO, GR_SOCKET_NONE, 1), GR_OK);
     io_cmd give = {.op = OP_GIVE, .s = s, .ref = session};
     CHECK_EQ(io_do(listener, &give).rc, GR_OK);
+    CHECK(io_expect(GR_IO_GIVEN, &ev));
+    CHECK_EQ(ev.socket.id, s.id);
     /* The old owner has no say any more. */
     CHECK_EQ(io_simple(listener, OP_ACTIVATE, s, 1), GR_ENOTOWNER);
     CHECK_EQ(io_simple(session, OP_ACTIVATE, s, 1), GR_OK);

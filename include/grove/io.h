@@ -155,9 +155,10 @@ GR_API int gr_io_close(gr_ctx *ctx, gr_socket s);
 
 /*
  * Makes the actor new_owner (a local actor) the owner of s, as Erlang's
- * controlling_process: messages about s go to it from now on (those
- * already in the old owner's mailbox stay there), and its exit closes s.
- * Give a socket while it is passive, as accepted ones are. If new_owner
+ * controlling_process: it gets a GR_IO_GIVEN message naming s, messages
+ * about s go to it from then on (those already in the old owner's mailbox
+ * stay there), and its exit closes s. Give a socket while it is passive,
+ * as accepted ones are, and let the new owner activate it. If new_owner
  * has exited, s is closed. Returns GR_OK, GR_ENOTOWNER, GR_ECLOSED,
  * GR_EINVAL (new_owner is on another node or names none).
  */
@@ -179,6 +180,9 @@ typedef enum gr_io_kind {
     GR_IO_CLOSED = 4,    /* The peer closed (end of file); s can still be
                             written until the owner closes it. */
     GR_IO_ERROR = 5,     /* code and reason; see below. */
+    GR_IO_GIVEN = 6,     /* The socket was handed to this actor with
+                            gr_io_give (the first message about it the new
+                            owner gets): socket. */
 } gr_io_kind;
 
 /* A GR_MSG_IO message, read by gr_io_event_read. */
