@@ -39,14 +39,11 @@ static int resolve(const gr_io_opts *opts, gr_io_opts *out)
     return GR_OK;
 }
 
-/* Checks a call's ctx: the innermost running callback of a live system. */
+/* Checks a call's ctx: the innermost running callback. Calls about a
+ * socket work during shutdown too (a terminate may say goodbye). */
 static int check_ctx(gr_ctx *ctx)
 {
-    if (ctx == NULL || ctx != gr__ctx_top)
-        return GR_EINVAL;
-    if (gr__system_shutting_down(ctx->self->sys))
-        return GR_ESTOPPED;
-    return GR_OK;
+    return ctx == NULL || ctx != gr__ctx_top ? GR_EINVAL : GR_OK;
 }
 
 /* Opens and lists a socket for gr_io_listen and gr_io_connect. */
@@ -59,6 +56,8 @@ static int open_socket(gr_ctx *ctx, const char *addr, const gr_io_opts *opts,
     if (out == NULL)
         return GR_EINVAL;
     *out = GR_SOCKET_NONE;
+    if (gr__system_shutting_down(ctx->self->sys))
+        return GR_ESTOPPED;
     gr_io_opts o;
     net_addr a;
     if ((rc = resolve(opts, &o)) != GR_OK ||
@@ -156,7 +155,12 @@ int gr_io_activate(gr_ctx *ctx, gr_socket sock, uint32_t n)
     if (rc != GR_OK)
         return rc;
     s->active = n;
-    gr__net_sync_locked(s);
+    /* Frames already read go to the owner from here, without a trip
+     * through the I/O thread; it is needed only to read more. */
+    if (s->kind == NET_STREAM && s->rready)
+        gr__net_deliver_frames(s);
+    if (!(s->rready && s->active == 0))
+        gr__net_sync_locked(s);
     release(s);
     return GR_OK;
 }
@@ -236,13 +240,14 @@ static void queue_bytes(net_sock *s, const struct iovec *iov, int iovcnt,
 /* The close_when_full policy: reports the overflow and closes s (locked). */
 static void close_full(net_sock *s)
 {
+    /* Dropped at once: from here nothing more of the queue is sent, so the
+     * count reported is exactly what is lost. */
+    s->abort = true;
     net_wire w = {
         .kind = GR_IO_ERROR, .code = GR_EBACKPRESSURE, .unsent = s->wlen};
     snprintf(w.text, sizeof w.text, "send buffer of %u bytes full",
              s->opts.send_buffer);
-    pthread_mutex_unlock(&s->lock);
-    gr__net_deliver(s, &w, NULL, 0);
-    pthread_mutex_lock(&s->lock);
+    gr__net_deliver_to(s, s->owner, &w, NULL, 0);
     s->why = gr_reason_of(GR_EBACKPRESSURE);
     snprintf(s->why.text, sizeof s->why.text, "%.*s",
              (int)sizeof s->why.text - 1, w.text);

@@ -29,11 +29,17 @@ static void update_watchers(net_sock *s);
 
 void gr__net_deliver(net_sock *s, net_wire *w, char *frame, size_t len)
 {
-    gr_system *sys = s->net->sys;
-    w->socket = s->id;
     pthread_mutex_lock(&s->lock);
     gr_ref owner = s->owner;
     pthread_mutex_unlock(&s->lock);
+    gr__net_deliver_to(s, owner, w, frame, len);
+}
+
+void gr__net_deliver_to(net_sock *s, gr_ref owner, net_wire *w, char *frame,
+                        size_t len)
+{
+    gr_system *sys = s->net->sys;
+    w->socket = s->id;
     const void *body = w;
     size_t size = NET_HDR;
     if (frame != NULL) {
@@ -82,146 +88,44 @@ static bool take_allowance(net_sock *s)
 
 /* ---- reading and framing ----------------------------------------------- */
 
-/* Makes room for `more` bytes after what s's read buffer holds. */
-static bool reserve(net_sock *s, size_t more)
-{
-    size_t need = NET_HDR + s->rlen + more;
-    if (need <= s->rcap)
-        return true;
-    size_t cap = s->rcap ? s->rcap : NET_HDR + NET_READ_CHUNK;
-    while (cap < need)
-        cap *= 2;
-    char *b = realloc(s->rbuf, cap);
-    if (b == NULL)
-        return false;
-    s->rbuf = b;
-    s->rcap = cap;
-    return true;
-}
-
-/* Where the next complete frame lies in [at, rlen) of the read buffer:
- * stores its start and length and how far it reaches (its ending or
- * prefix included). Returns 1 for a frame, 0 for none yet, -1 for one over
- * max_frame. */
-static int next_frame(net_sock *s, size_t at, size_t *start, size_t *len,
-                      size_t *end)
-{
-    const char *d = s->rbuf + NET_HDR;
-    size_t have = s->rlen - at;
-    uint32_t max = s->opts.max_frame;
-    switch (s->opts.framing) {
-    case GR_IO_RAW:
-        if (have == 0)
-            return 0;
-        *start = at;
-        *len = have < max ? have : max;
-        *end = at + *len;
-        return 1;
-    case GR_IO_LINE: {
-        const char *nl = memchr(d + at, '\n', have);
-        if (nl == NULL) /* Room for a CR before the LF still to come. */
-            return have > (size_t)max + 1 ? -1 : 0;
-        size_t n = (size_t)(nl - (d + at));
-        *end = at + n + 1;
-        if (n > 0 && d[at + n - 1] == '\r')
-            n--;
-        if (n > max)
-            return -1;
-        *start = at;
-        *len = n;
-        return 1;
-    }
-    default: { /* GR_IO_LEN4 */
-        if (have < 4)
-            return 0;
-        const unsigned char *p = (const unsigned char *)d + at;
-        uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-                     (uint32_t)p[2] << 8 | p[3];
-        if (n > max)
-            return -1;
-        if (have - 4 < n)
-            return 0;
-        *start = at + 4;
-        *len = n;
-        *end = at + 4 + n;
-        return 1;
-    }
-    }
-}
-
-/* Delivers the complete frames s holds while its allowance lasts. Returns
- * false when an over-long frame stopped reading. */
-static bool deliver_frames(net_sock *s)
-{
-    size_t at = 0, start, len, end;
-    int got = 0;
-    while (at < s->rlen && (got = next_frame(s, at, &start, &len, &end)) > 0) {
-        if (!take_allowance(s))
-            break;
-        net_wire w = {.kind = GR_IO_DATA};
-        gr__net_deliver(s, &w, s->rbuf + NET_HDR + start, len);
-        at = end;
-    }
-    if (got < 0) {
-        pthread_mutex_lock(&s->lock);
-        s->read_over = true;
-        pthread_mutex_unlock(&s->lock);
-        net_wire w = {.kind = GR_IO_ERROR, .code = GR_EMSGSIZE};
-        snprintf(w.text, sizeof w.text, "%s longer than %u bytes",
-                 s->opts.framing == GR_IO_LINE ? "line" : "frame",
-                 s->opts.max_frame);
-        gr__net_deliver(s, &w, NULL, 0);
-        at = s->rlen;
-    }
-    s->rlen -= at;
-    if (s->rlen > 0 && at > 0)
-        memmove(s->rbuf + NET_HDR, s->rbuf + NET_HDR + at, s->rlen);
-    if (s->rlen == 0) { /* Idle sockets keep no buffer. */
-        free(s->rbuf);
-        s->rbuf = NULL;
-        s->rcap = 0;
-    }
-    return got >= 0;
-}
-
 static void on_read(net_sock *s)
 {
     size_t chunk =
         s->opts.framing == GR_IO_RAW && s->opts.max_frame < NET_READ_CHUNK
             ? s->opts.max_frame
             : NET_READ_CHUNK;
-    if (!reserve(s, chunk)) {
+    pthread_mutex_lock(&s->lock);
+    if (s->rready) { /* Frames first; reading waits for them. */
+        pthread_mutex_unlock(&s->lock);
+        update_watchers(s);
+        return;
+    }
+    if (!gr__net_reserve(s, chunk)) {
+        pthread_mutex_unlock(&s->lock);
         fail(s, ENOMEM, 0, NULL);
         return;
     }
     ssize_t n = read(s->fd, s->rbuf + NET_HDR + s->rlen, chunk);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return;
-        fail(s, errno, 0, NULL);
-        return;
-    }
-    if (n == 0) {
+    int e = errno;
+    if (n > 0) {
+        atomic_fetch_add_explicit(&s->net->bytes_in, (uint64_t)n,
+                                  memory_order_relaxed);
+        s->rlen += (size_t)n;
+        gr__net_deliver_frames(s);
+    } else if (n == 0) {
         /* End of file: what is left of a line or frame is dropped. */
-        s->rlen = 0;
-        free(s->rbuf);
-        s->rbuf = NULL;
-        s->rcap = 0;
-        pthread_mutex_lock(&s->lock);
+        gr__net_drop_rbuf(s);
         s->read_over = true;
-        bool quiet = s->closing;
-        pthread_mutex_unlock(&s->lock);
-        if (!quiet) {
+        if (!s->closing) {
             net_wire w = {.kind = GR_IO_CLOSED};
-            gr__net_deliver(s, &w, NULL, 0);
+            gr__net_deliver_to(s, s->owner, &w, NULL, 0);
         }
-        update_watchers(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (n < 0 && e != EAGAIN && e != EINTR) {
+        fail(s, e, 0, NULL);
         return;
     }
-    atomic_fetch_add_explicit(&s->net->bytes_in, (uint64_t)n,
-                              memory_order_relaxed);
-    s->rlen += (size_t)n;
-    (void)deliver_frames(s);
     update_watchers(s);
 }
 
@@ -339,7 +243,7 @@ static void on_write(net_sock *s)
 {
     int err = 0;
     pthread_mutex_lock(&s->lock);
-    if (s->wlen > 0) {
+    if (s->wlen > 0 && !s->abort) {
         ssize_t k = send(s->fd, s->wbuf + s->woff, s->wlen,
                          MSG_DONTWAIT | MSG_NOSIGNAL);
         if (k > 0) {
@@ -446,7 +350,7 @@ static void update_watchers(net_sock *s)
         return;
     }
     net_kind kind = s->kind;
-    bool closing = s->closing;
+    bool closing = s->closing, abort = s->abort;
     int connect_err = s->connect_err;
     bool want_write = s->wlen > 0 || (s->shut_wr && !s->shut_done);
     bool want_read =
@@ -475,15 +379,18 @@ static void update_watchers(net_sock *s)
         s->shut_done = true;
         want_write = false;
     }
-    if (closing && (!want_write || kind == NET_LISTENER)) {
+    if (closing && (!want_write || kind == NET_LISTENER || abort)) {
         gr__net_finish(s, true);
         return;
     }
-    /* Frames read before the owner's allowance ran out go first. */
-    if (want_read && s->rlen > 0 && kind == NET_STREAM) {
-        (void)deliver_frames(s);
+    /* Frames read before the owner's allowance ran out go first, and
+     * while one is left nothing more is read: the owner may have asked
+     * again meanwhile, but the buffer must not grow past one read. */
+    if (want_read && kind == NET_STREAM) {
         pthread_mutex_lock(&s->lock);
-        want_read = !s->read_over && s->active > 0;
+        if (s->rready)
+            gr__net_deliver_frames(s);
+        want_read = !s->read_over && s->active > 0 && !s->rready;
         pthread_mutex_unlock(&s->lock);
     }
     set_io(s, &s->rio, &s->rio_on, want_read);

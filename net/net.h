@@ -74,6 +74,7 @@ typedef struct net_sock {
     net_kind kind;
     uint32_t active;    /* Messages still allowed (GR_IO_ALWAYS: no limit). */
     bool closing;       /* Closed by its owner or its owner's exit. */
+    bool abort;         /* Closing at once: what is queued is dropped. */
     bool shut_wr;       /* Shut for writing once the queue is empty. */
     bool read_over;     /* End of file seen or an over-long frame. */
     bool finished;      /* Its descriptor is closed. */
@@ -82,13 +83,19 @@ typedef struct net_sock {
     bool write_waiting; /* The I/O thread writes what is queued. */
     char *wbuf;         /* Queued bytes: [woff, woff + wlen). */
     size_t woff, wlen, wcap;
+    /* The read buffer, guarded by lock: */
+    char *rbuf; /* NET_HDR free bytes, then rlen bytes read, of which
+                   those before rstart are delivered. */
+    size_t rstart, rlen, rcap;
+    /* A complete frame is buffered (the allowance ran out before it): no
+     * more is read until it is delivered, so the buffer stays within one
+     * frame and one read. */
+    bool rready;
     /* I/O thread only: */
     ev_io rio, wio;
     ev_timer timer; /* A connect's limit, or a close's linger. */
     bool rio_on, wio_on, timer_on, shut_done;
-    bool backoff; /* A listener out of descriptors, waiting on timer. */
-    char *rbuf;   /* NET_HDR free bytes, then rlen bytes read. */
-    size_t rlen, rcap;
+    bool backoff;  /* A listener out of descriptors, waiting on timer. */
     uint32_t live; /* A listener: its accepted sockets not yet finished. */
 } net_sock;
 
@@ -139,6 +146,28 @@ void gr__net_finish(net_sock *s, bool loop_alive);
 /* Asks the I/O thread to bring s's watchers in line with its state; called
  * with s->lock held. */
 void gr__net_sync_locked(net_sock *s);
+
+/* gr__net_deliver to owner, which the caller read under s->lock (and may
+ * still hold it). */
+void gr__net_deliver_to(net_sock *s, gr_ref owner, net_wire *w, char *frame,
+                        size_t len);
+
+/* --- frames.c (all with s->lock held) ----------------------------------- */
+
+/* Drops s's read buffer (an idle socket keeps none). */
+void gr__net_drop_rbuf(net_sock *s);
+
+/* Makes room for `more` bytes after what s's read buffer holds, moving
+ * what is not delivered yet to its front first. False when out of
+ * memory. */
+bool gr__net_reserve(net_sock *s, size_t more);
+
+/* Delivers the complete frames s holds while its allowance lasts, noting
+ * in rready whether one is left; an over-long frame is reported and stops
+ * reading. */
+void gr__net_deliver_frames(net_sock *s);
+
+/* --- loop.c ------------------------------------------------------------ */
 
 /* Delivers one GR_MSG_IO with header w to s's owner. A frame (len bytes)
  * must be preceded by NET_HDR bytes the header may be written over; frame

@@ -141,8 +141,8 @@ void gr__net_emit(net_sock *s, gr_event_kind kind, const char *address,
     pthread_mutex_unlock(&s->lock);
     if (kind == GR_EV_SOCKET_LISTENING)
         ev.level = GR_LOG_INFO;
-    else if (kind == GR_EV_SOCKET_CLOSED && (ev.reason.code != GR_OK || unsent))
-        ev.level = GR_LOG_WARN;
+    else if (kind == GR_EV_SOCKET_CLOSED && unsent > 0)
+        ev.level = GR_LOG_WARN; /* Errors: the owner was told already. */
     gr__system_emit(s->net->sys, &ev);
 }
 

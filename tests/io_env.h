@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,8 +38,10 @@ enum {
     OP_SHUT_WR,
     OP_GIVE,
     OP_PORT,
-    OP_ECHO, /* n: 1 echoes data back (and re-activates once), 0 stops. */
+    OP_ECHO, /* n: 1 echoes data back (and re-activates once), 2 only
+                counts it in io_consumed (and re-activates once), 0 stops. */
     OP_CRASH,
+    OP_BYE, /* s: the socket terminate writes "bye\n" to. */
 };
 
 /* A command (the request of a gr_call to an agent). */
@@ -63,10 +66,24 @@ typedef struct io_ans {
 /* Message type of the answer and of an event copy sent to the inbox. */
 enum { IO_ANS = 0x7001, IO_EVENT = 0x7002 };
 
+/* Bytes of data agents in counting mode have handled. */
+static atomic_ullong io_consumed;
+
 typedef struct io_agent {
     gr_ref report; /* The test's inbox. */
     int echo;
+    gr_socket bye;
 } io_agent;
+
+/* An agent's goodbye: what a terminate may still write, even at
+ * shutdown. */
+static void io_agent_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
+{
+    (void)why;
+    io_agent *a = state;
+    if (a->bye.id != 0)
+        (void)gr_io_write(ctx, a->bye, "bye\n", 4);
+}
 
 static int io_agent_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
@@ -84,7 +101,12 @@ static int io_agent_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         gr_io_event ev;
         if (gr_io_event_read(m, &ev) != GR_OK)
             return GR_EFAILED;
-        if (a->echo && ev.kind == GR_IO_DATA) {
+        if (a->echo == 2 && ev.kind == GR_IO_DATA) {
+            atomic_fetch_add(&io_consumed, ev.len + 1); /* With its LF. */
+            (void)gr_io_activate(ctx, ev.socket, 1);
+            return GR_CONTINUE; /* Too many to report one by one. */
+        }
+        if (a->echo == 1 && ev.kind == GR_IO_DATA) {
             (void)gr_io_write(ctx, ev.socket, ev.data, ev.len);
             (void)gr_io_activate(ctx, ev.socket, 1);
         }
@@ -130,6 +152,9 @@ static int io_agent_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     case OP_ECHO:
         a->echo = (int)c.n;
         break;
+    case OP_BYE:
+        a->bye = c.s;
+        break;
     case OP_CRASH:
         (void)gr_reply(ctx, m, IO_ANS, &ans, sizeof ans);
         return GR_EFAILED;
@@ -142,6 +167,7 @@ static const gr_behaviour io_agent_behaviour = {
     .state_size = sizeof(io_agent),
     .init = io_agent_init,
     .handle = io_agent_handle,
+    .terminate = io_agent_terminate,
 };
 
 /* The environment of one case. */

@@ -47,9 +47,10 @@ typedef enum gr_event_kind {
     GR_EV_SOCKET_LISTENING = 13, /* An actor listens on a socket (info). */
     GR_EV_SOCKET_ACCEPTED = 14,  /* A listener accepted a connection
                                     (debug). */
-    GR_EV_SOCKET_CLOSED = 15,    /* A socket closed: by its owner or its
-                                    owner's exit (debug), or on an error or
-                                    with bytes unsent (warn). */
+    GR_EV_SOCKET_CLOSED = 15,    /* A socket closed: by its owner, its
+                                    owner's exit or an error its owner was
+                                    told of (debug), or with bytes unsent
+                                    (warn). */
     GR_EV_KIND_COUNT = 16        /* Number of kinds; not a kind. */
 } gr_event_kind;
 
