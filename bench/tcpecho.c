@@ -293,11 +293,13 @@ static void report(const char *bench, const char *impl, uint64_t C, uint64_t K,
 
 /* A child process opens n connections to port, says so on `ready`, and
  * holds them until `hold` closes. */
-static pid_t idle_clients(uint16_t port, uint64_t n, int ready, int hold)
+static pid_t idle_clients(uint16_t port, uint64_t n, int ready, int hold,
+                          int hold_w)
 {
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    close(hold_w); /* Else the parent's close would never end our read. */
     for (uint64_t i = 0; i < n; i++)
         (void)connect_to(port);
     char c = 1;
@@ -307,43 +309,55 @@ static pid_t idle_clients(uint16_t port, uint64_t n, int ready, int hold)
     _exit(0);
 }
 
+/* Waits until sys has `want` sockets open; dies after a minute. */
+static void wait_sockets(gr_system *sys, uint64_t want)
+{
+    uint64_t end = bench_now_ns() + 60 * 1000000000ull;
+    gr_stats st;
+    for (;;) {
+        gr_system_stats(sys, &st);
+        if (st.sockets_open == want)
+            return;
+        if (bench_now_ns() > end)
+            bench_die("%" PRIu64 " sockets open, waited for %" PRIu64,
+                      st.sockets_open, want);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
 static void idle_run(gr_system *sys, gr_inbox *inbox, uint64_t I)
 {
-    (void)inbox;
-    /* Idle actors alone first: their cost is subtracted below. */
+    /* Idle actors alone first: their cost is subtracted below. They stay
+     * alive meanwhile, so the sessions cannot reuse their memory. */
     uint64_t r0 = bench_rss_bytes();
     gr_ref *refs = malloc(I * sizeof *refs);
     for (uint64_t i = 0; i < I; i++)
         bench_check(gr_system_spawn(sys, &session, NULL, 0, &refs[i]), "spawn");
     uint64_t r1 = bench_rss_bytes();
-    for (uint64_t i = 0; i < I; i++)
-        (void)gr_stop(sys, refs[i]);
-    free(refs);
     gr_ref me = gr_inbox_ref(inbox), l;
     bench_check(gr_system_spawn(sys, &listener, &me, sizeof me, &l),
                 "listener");
     uint16_t port = (uint16_t)bench_recv_u64(inbox, MSG_PORT);
-    gr_stats st;
-    gr_system_stats(sys, &st);
-    uint64_t base_open = st.sockets_open;
     uint64_t r2 = bench_rss_bytes();
     int ready[2], hold[2];
     if (pipe(ready) != 0 || pipe(hold) != 0)
         bench_die("pipe");
     uint64_t start = bench_now_ns();
-    pid_t pid = idle_clients(port, I, ready[1], hold[0]);
+    pid_t pid = idle_clients(port, I, ready[1], hold[0], hold[1]);
     char c;
     if (read(ready[0], &c, 1) != 1)
         bench_die("idle clients failed");
-    do {
-        gr_system_stats(sys, &st);
-    } while (st.sockets_open < base_open + I);
+    wait_sockets(sys, 1 + I); /* The listener and the connections. */
     double s = bench_seconds(start, bench_now_ns());
     uint64_t r3 = bench_rss_bytes();
     double per_actor = (double)(r1 - r0) / (double)I;
     double per_conn = (double)(r3 - r2) / (double)I;
     close(hold[1]);
     waitpid(pid, NULL, 0);
+    for (uint64_t i = 0; i < I; i++)
+        (void)gr_stop(sys, refs[i]);
+    free(refs);
     printf(
         "RESULT bench=tcpecho_idle impl=grove n=%" PRIu64
         " seconds=%.6f rate=%" PRIu64
@@ -374,6 +388,7 @@ int main(void)
     gr_system *sys = bench_start();
     gr_inbox *inbox;
     bench_check(gr_inbox_open(sys, &inbox), "inbox");
+    idle_run(sys, inbox, I); /* First, while memory is fresh. */
     gr_ref me = gr_inbox_ref(inbox), l;
     bench_check(gr_system_spawn(sys, &listener, &me, sizeof me, &l),
                 "listener");
@@ -402,7 +417,6 @@ int main(void)
     close(raw_listen_fd);
     close(stop[0]);
 
-    idle_run(sys, inbox, I);
     free(lat);
     gr_inbox_close(inbox);
     bench_check(gr_system_shutdown(sys), "shutdown");

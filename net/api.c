@@ -159,7 +159,10 @@ int gr_io_activate(gr_ctx *ctx, gr_socket sock, uint32_t n)
      * through the I/O thread; it is needed only to read more. */
     if (s->kind == NET_STREAM && s->rready)
         gr__net_deliver_frames(s);
-    if (!(s->rready && s->active == 0))
+    /* The I/O thread is needed only when its read watcher is off and must
+     * come on, or frames are left that the new allowance can take. */
+    bool watching = s->reading && !s->rready;
+    if (!watching && !(s->rready && s->active == 0))
         gr__net_sync_locked(s);
     release(s);
     return GR_OK;

@@ -24,6 +24,7 @@ static struct ev_loop *loop_of(net_sock *s)
 }
 
 static void update_watchers(net_sock *s);
+static void set_io(net_sock *s, ev_io *w, bool *on, bool want);
 
 /* ---- messages to the owner --------------------------------------------- */
 
@@ -98,6 +99,13 @@ static void on_read(net_sock *s)
     if (s->rready) { /* Frames first; reading waits for them. */
         pthread_mutex_unlock(&s->lock);
         update_watchers(s);
+        return;
+    }
+    if (s->active == 0 || s->closing) {
+        /* Kept on lazily (update_watchers); now it is needed off. */
+        s->reading = false;
+        pthread_mutex_unlock(&s->lock);
+        set_io(s, &s->rio, &s->rio_on, false);
         return;
     }
     if (!gr__net_reserve(s, chunk)) {
@@ -353,10 +361,10 @@ static void update_watchers(net_sock *s)
     bool closing = s->closing, abort = s->abort;
     int connect_err = s->connect_err;
     bool want_write = s->wlen > 0 || (s->shut_wr && !s->shut_done);
-    bool want_read =
-        !closing && !s->read_over && s->active > 0 &&
-        !(kind == NET_LISTENER &&
-          (s->backoff || (at_cap(s) && s->opts.when_full == GR_IO_FULL_PAUSE)));
+    bool held =
+        kind == NET_LISTENER &&
+        (s->backoff || (at_cap(s) && s->opts.when_full == GR_IO_FULL_PAUSE));
+    bool want_read = !closing && !s->read_over && s->active > 0 && !held;
     bool shut_now =
         s->shut_wr && !s->shut_done && s->wlen == 0 && kind == NET_STREAM;
     pthread_mutex_unlock(&s->lock);
@@ -386,13 +394,19 @@ static void update_watchers(net_sock *s)
     /* Frames read before the owner's allowance ran out go first, and
      * while one is left nothing more is read: the owner may have asked
      * again meanwhile, but the buffer must not grow past one read. */
-    if (want_read && kind == NET_STREAM) {
-        pthread_mutex_lock(&s->lock);
-        if (s->rready)
-            gr__net_deliver_frames(s);
-        want_read = !s->read_over && s->active > 0 && !s->rready;
-        pthread_mutex_unlock(&s->lock);
-    }
+    pthread_mutex_lock(&s->lock);
+    if (want_read && kind == NET_STREAM && s->rready)
+        gr__net_deliver_frames(s);
+    bool blocked = s->closing || s->read_over || s->rready || held;
+    want_read = !blocked && s->active > 0;
+    /* A stream that lacks only allowance keeps its watcher: the owner
+     * usually asks again before more arrives, and the first readable event
+     * without allowance stops it (on_read). Two epoll_ctl calls and a wake
+     * of this thread saved per active-once message. */
+    if (!want_read && !blocked && kind == NET_STREAM && s->rio_on)
+        want_read = true;
+    s->reading = want_read;
+    pthread_mutex_unlock(&s->lock);
     set_io(s, &s->rio, &s->rio_on, want_read);
     set_io(s, &s->wio, &s->wio_on, want_write);
     if (closing)

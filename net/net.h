@@ -81,7 +81,11 @@ typedef struct net_sock {
     bool sync_queued;   /* A net_sync for it is queued. */
     int connect_err;    /* A connect that failed at once: its errno. */
     bool write_waiting; /* The I/O thread writes what is queued. */
-    char *wbuf;         /* Queued bytes: [woff, woff + wlen). */
+    /* The read watcher is on, and stays on until the I/O thread decides
+     * otherwise under this lock: an owner that asks for more then need
+     * not wake the I/O thread. */
+    bool reading;
+    char *wbuf; /* Queued bytes: [woff, woff + wlen). */
     size_t woff, wlen, wcap;
     /* The read buffer, guarded by lock: */
     char *rbuf; /* NET_HDR free bytes, then rlen bytes read, of which
