@@ -2,10 +2,15 @@
  * pingpong: Savina PingPong. main() sends start(N) to ping; ping and pong
  * exchange N round trips (2N messages); ping tells main() when done.
  * Parameter: PP_N (default 1000000). Figure: ns_per_roundtrip.
+ *
+ * PP_BLOCKERS=B (default 0) also runs B actors on the blocking pool, each
+ * sleeping 200 ms per message and sending itself the next, for the whole
+ * run: the ping-pong's rate should not move (the workers never run them).
  */
 #include "bench_util.h"
 
 #include <stdatomic.h>
+#include <time.h>
 
 enum {
     MSG_START = 1, /* main -> ping: payload N */
@@ -17,6 +22,23 @@ enum {
 /* Pings pong has answered, summed in terminate; main() reads it after
  * gr_system_shutdown() has joined every worker, so relaxed is enough. */
 static _Atomic uint64_t pongs_answered;
+
+/* ---- a blocker: sleeps 200 ms per message, on the blocking pool ------- */
+
+enum { MSG_NAP = 100 };
+
+static int blocker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    (void)m;
+    struct timespec nap = {0, 200 * 1000000L};
+    nanosleep(&nap, NULL);
+    int rc = gr_tell(ctx, gr_self(ctx), MSG_NAP, NULL, 0);
+    return rc == GR_ESTOPPED ? GR_STOP : rc;
+}
+
+static const gr_behaviour blocker_behaviour = {.name = "blocker",
+                                               .handle = blocker_handle};
 
 /* ---- pong: answers every ping ---------------------------------------- */
 
@@ -102,10 +124,22 @@ static const gr_behaviour ping_behaviour = {
 int main(void)
 {
     uint64_t n = bench_env_u64("PP_N", 1000000);
+    const char *b = getenv("PP_BLOCKERS");
+    uint64_t blockers = b != NULL && *b != '\0' && strcmp(b, "0") != 0
+                            ? bench_env_u64("PP_BLOCKERS", 0)
+                            : 0;
 
     gr_system *sys = bench_start();
     gr_inbox *inbox;
     bench_check(gr_inbox_open(sys, &inbox), "gr_inbox_open");
+    gr_spawn_opts on_pool = {.blocking = 1};
+    for (uint64_t i = 0; i < blockers; i++) {
+        gr_ref r;
+        bench_check(
+            gr_system_spawn_opt(sys, &blocker_behaviour, NULL, 0, &on_pool, &r),
+            "spawn blocker");
+        bench_send_u64(sys, GR_REF_NONE, r, MSG_NAP, 0);
+    }
 
     struct ping_args args = {.report_to = gr_inbox_ref(inbox)};
     gr_ref ping;
@@ -133,7 +167,7 @@ int main(void)
 
     double s = bench_seconds(t0, t1);
     bench_result("pingpong", n, s, "roundtrip",
-                 "ns_per_roundtrip=%.1f workers=%u", s * 1e9 / (double)n,
-                 workers);
+                 "ns_per_roundtrip=%.1f workers=%u blockers=%" PRIu64,
+                 s * 1e9 / (double)n, workers, blockers);
     return 0;
 }

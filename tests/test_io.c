@@ -424,6 +424,40 @@ static void connect_outcomes_and_bad_arguments(void)
     CHECK(stat(path, &st) != 0); /* The listener's file is gone. */
 }
 
+/* A connect nobody answers (a listener whose backlog is full drops new
+ * SYNs) ends with GR_ETIMEDOUT after connect_timeout, as a message. */
+static void connect_times_out(void)
+{
+    CHECK(io_open());
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t slen = sizeof sa;
+    CHECK(bind(l, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+          listen(l, 0) == 0 &&
+          getsockname(l, (struct sockaddr *)&sa, &slen) == 0);
+    int fill[4];
+    for (int i = 0; i < 4; i++) {
+        fill[i] =
+            socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        (void)connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
+    }
+    sleep_ms(20); /* Not load-bearing: the fillers' handshakes settle. */
+    gr_ref client = io_agent_spawn();
+    io_cmd c = {.op = OP_CONNECT, .opts = {.connect_timeout = 200}};
+    snprintf(c.addr, sizeof c.addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+    double t0 = test_now();
+    CHECK_EQ(io_do(client, &c).rc, GR_OK);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ERROR, &ev));
+    CHECK_EQ(ev.code, GR_ETIMEDOUT);
+    CHECK(test_now() - t0 >= 0.19);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(l);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
 /* 1000 connections open at once, each echoing numbered lines: every line
  * comes back on its own connection, in order. */
 static void thousand_connections_in_order(void)
@@ -707,6 +741,7 @@ TEST_MAIN(TEST_CASE(echo_lines_in_order), TEST_CASE(framing_split_everywhere),
           TEST_CASE(passive_until_activated),
           TEST_CASE(slow_reader_backpressure), TEST_CASE(flood_stays_bounded),
           TEST_CASE(connect_outcomes_and_bad_arguments),
+          TEST_CASE(connect_times_out),
           TEST_CASE(thousand_connections_in_order),
           TEST_CASE(connect_close_cycles_leak_nothing),
           TEST_CASE(peer_reset_mid_frame),
