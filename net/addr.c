@@ -144,8 +144,10 @@ static bool unix_stale(const struct sockaddr_un *un, socklen_t len)
     return stale;
 }
 
-int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
-                          int *out)
+/* Opens a non-blocking stream socket for a, turning on the option
+ * (level, name) when it is TCP. Returns GR_OK with *out, or the error. */
+static int new_socket(gr_system *sys, const net_addr *a, int level, int name,
+                      int *out)
 {
     int fd =
         socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -153,8 +155,19 @@ int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
         return open_failed(sys, "socket", -1);
     if (a->tcp) {
         int one = 1;
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        (void)setsockopt(fd, level, name, &one, sizeof one);
     }
+    *out = fd;
+    return GR_OK;
+}
+
+int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
+                          int *out)
+{
+    int fd;
+    int rc = new_socket(sys, a, SOL_SOCKET, SO_REUSEADDR, &fd);
+    if (rc != GR_OK)
+        return rc;
     if (bind(fd, (const struct sockaddr *)&a->sa, a->len) != 0) {
         const struct sockaddr_un *un = (const struct sockaddr_un *)&a->sa;
         if (a->tcp || errno != EADDRINUSE || !unix_stale(un, a->len))
@@ -174,14 +187,10 @@ int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
 
 int gr__net_open_connect(gr_system *sys, const net_addr *a, int *out, int *err)
 {
-    int fd =
-        socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return open_failed(sys, "socket", -1);
-    if (a->tcp) {
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    int fd;
+    int rc = new_socket(sys, a, IPPROTO_TCP, TCP_NODELAY, &fd);
+    if (rc != GR_OK)
+        return rc;
     *err = 0;
     if (connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0 &&
         errno != EINPROGRESS)

@@ -288,6 +288,33 @@ static inline bool io_expect(gr_io_kind kind, gr_io_event *ev)
 
 /* ---- real clients ------------------------------------------------------- */
 
+/* Forward declaration: client_tcp is below. */
+static inline int client_tcp(uint16_t port);
+
+/* What most cases start from: a listener on 127.0.0.1:0 owned by an
+ * agent, and one real client connected and accepted. */
+typedef struct io_conn {
+    io_ans listener; /* Its port and socket. */
+    int fd;          /* The client's descriptor; -1 on failure. */
+    gr_socket s;     /* The accepted socket (passive, the agent's). */
+} io_conn;
+
+/* Opens c for agent with opts (may be NULL); false when a step failed. */
+static inline bool io_conn_open(gr_ref agent, const gr_io_opts *opts,
+                                io_conn *c)
+{
+    c->fd = -1;
+    c->s = GR_SOCKET_NONE;
+    c->listener = io_listen(agent, "127.0.0.1:0", opts);
+    if (c->listener.rc != GR_OK || (c->fd = client_tcp(c->listener.port)) < 0)
+        return false;
+    gr_io_event ev;
+    if (!io_expect(GR_IO_ACCEPTED, &ev))
+        return false;
+    c->s = ev.socket;
+    return true;
+}
+
 /* Connects a blocking client socket to 127.0.0.1:port with a receive limit
  * of WAIT_MS; -1 on failure. */
 static inline int client_tcp(uint16_t port)

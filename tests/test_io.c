@@ -112,13 +112,11 @@ static void over_long_is_an_error(void)
     for (int framing = GR_IO_LINE; framing <= GR_IO_LEN4; framing++) {
         gr_ref agent = io_agent_spawn();
         gr_io_opts o = {.framing = (gr_io_framing)framing, .max_frame = 16};
-        io_ans l = io_listen(agent, "127.0.0.1:0", &o);
-        CHECK_EQ(l.rc, GR_OK);
-        int fd = client_tcp(l.port);
-        CHECK(fd >= 0);
+        io_conn cn;
+        CHECK(io_conn_open(agent, &o, &cn));
+        int fd = cn.fd;
+        gr_socket s = cn.s;
         gr_io_event ev;
-        CHECK(io_expect(GR_IO_ACCEPTED, &ev));
-        gr_socket s = ev.socket;
         CHECK_EQ(io_simple(agent, OP_ACTIVATE, s, GR_IO_ALWAYS), GR_OK);
         char big[4096];
         memset(big, 'x', sizeof big);
@@ -148,13 +146,12 @@ static void handover_and_owner_crash(void)
 {
     CHECK(io_open());
     gr_ref listener = io_agent_spawn();
-    io_ans l = io_listen(listener, "127.0.0.1:0", NULL);
-    CHECK_EQ(l.rc, GR_OK);
-    int fd = client_tcp(l.port);
-    CHECK(fd >= 0);
+    io_conn cn;
+    CHECK(io_conn_open(listener, NULL, &cn));
+    io_ans l = cn.listener;
+    int fd = cn.fd;
+    gr_socket s = cn.s;
     gr_io_event ev;
-    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
-    gr_socket s = ev.socket;
     gr_ref session = io_agent_spawn();
     CHECK_EQ(io_simple(session, OP_ECHO, GR_SOCKET_NONE, 1), GR_OK);
     io_cmd give = {.op = OP_GIVE, .s = s, .ref = session};
@@ -199,12 +196,10 @@ static void passive_until_activated(void)
     CHECK(io_open());
     gr_ref agent = io_agent_spawn();
     gr_io_opts o = {.framing = GR_IO_LINE};
-    io_ans l = io_listen(agent, "127.0.0.1:0", &o);
-    CHECK_EQ(l.rc, GR_OK);
-    int fd = client_tcp(l.port);
-    CHECK(fd >= 0);
-    gr_io_event ev;
-    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    io_conn cn;
+    CHECK(io_conn_open(agent, &o, &cn));
+    int fd = cn.fd;
+    gr_io_event ev = {.socket = cn.s};
     CHECK(client_send(fd, "a\nb\nc\n", 6));
     gr_msg *m = NULL;
     CHECK_EQ(gr_inbox_recv(io.inbox, &m, 50), GR_ETIMEDOUT);
@@ -288,13 +283,11 @@ static void slow_reader_backpressure(void)
     for (int policy = 0; policy <= 1; policy++) {
         gr_ref agent = io_agent_spawn();
         gr_io_opts o = {.send_buffer = 64 * 1024, .close_when_full = policy};
-        io_ans l = io_listen(agent, "127.0.0.1:0", &o);
-        CHECK_EQ(l.rc, GR_OK);
-        int fd = client_tcp(l.port);
-        CHECK(fd >= 0);
+        io_conn cn;
+        CHECK(io_conn_open(agent, &o, &cn));
+        int fd = cn.fd;
+        gr_socket s = cn.s;
         gr_io_event ev;
-        CHECK(io_expect(GR_IO_ACCEPTED, &ev));
-        gr_socket s = ev.socket;
         char chunk[1000];
         memset(chunk, 'z', sizeof chunk);
         int rc = GR_OK, writes = 0;
@@ -535,12 +528,10 @@ static void peer_reset_mid_frame(void)
     CHECK(io_open());
     gr_ref agent = io_agent_spawn();
     gr_io_opts o = {.framing = GR_IO_LEN4};
-    io_ans l = io_listen(agent, "127.0.0.1:0", &o);
-    CHECK_EQ(l.rc, GR_OK);
-    int fd = client_tcp(l.port);
-    CHECK(fd >= 0);
-    gr_io_event ev;
-    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    io_conn cn;
+    CHECK(io_conn_open(agent, &o, &cn));
+    int fd = cn.fd;
+    gr_io_event ev = {.socket = cn.s};
     CHECK_EQ(io_simple(agent, OP_ACTIVATE, ev.socket, GR_IO_ALWAYS), GR_OK);
     CHECK(client_send(fd, "\0\0\0\x08half", 8));
     /* Unread data in our receive queue makes close() send a reset. */
@@ -638,13 +629,11 @@ static void half_close(void)
 {
     CHECK(io_open());
     gr_ref agent = io_agent_spawn();
-    io_ans l = io_listen(agent, "127.0.0.1:0", NULL);
-    CHECK_EQ(l.rc, GR_OK);
-    int fd = client_tcp(l.port);
-    CHECK(fd >= 0);
+    io_conn cn;
+    CHECK(io_conn_open(agent, NULL, &cn));
+    int fd = cn.fd;
+    gr_socket s = cn.s;
     gr_io_event ev;
-    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
-    gr_socket s = ev.socket;
     CHECK_EQ(io_simple(agent, OP_ACTIVATE, s, GR_IO_ALWAYS), GR_OK);
     /* The server shuts its side first; the client still sends. */
     CHECK_EQ(io_write(agent, s, "bye", 3), GR_OK);
@@ -710,13 +699,10 @@ static void socket_events(void)
                      .event_fn = count_event};
     CHECK(io_open_with(&cfg));
     gr_ref agent = io_agent_spawn();
-    io_ans l = io_listen(agent, "127.0.0.1:0", NULL);
-    CHECK_EQ(l.rc, GR_OK);
-    int fd = client_tcp(l.port);
-    CHECK(fd >= 0);
-    gr_io_event ev;
-    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
-    CHECK_EQ(io_simple(agent, OP_CLOSE, ev.socket, 0), GR_OK);
+    io_conn cn;
+    CHECK(io_conn_open(agent, NULL, &cn));
+    int fd = cn.fd;
+    CHECK_EQ(io_simple(agent, OP_CLOSE, cn.s, 0), GR_OK);
     CHECK(client_eof(fd));
     close(fd);
     CHECK_EQ(atomic_load(&seen_events[GR_EV_SOCKET_LISTENING]), 1);
