@@ -179,6 +179,9 @@ static void exit_kinds_by_restart_type(void)
         {CRASH_KILL, GR_ESIGNAL, SIGKILL, "signal SIGKILL"},
         {CRASH_EXIT0, GR_OK, 0, ""},
         {CRASH_EXIT1, GR_EEXITSTATUS, 1, "exit status 1"},
+        /* The root actor crashes: the parent learns its code. */
+        {CRASH_FAIL, GR_EFAILED, GR_NODE_EXIT_CRASH - GR_EFAILED,
+         "its root crashed"},
     };
     static const gr_restart types[] = {GR_PERMANENT, GR_TRANSIENT,
                                        GR_TEMPORARY};

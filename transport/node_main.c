@@ -45,9 +45,12 @@ static int keeper_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     memcpy(&k, state, sizeof k);
     gr_down d;
     if (gr_down_read(m, &d) == GR_OK) {
-        atomic_store(&k->exit_code, d.reason.code == GR_OK ? 0
-                                    : d.reason.code == GR_ESHUTDOWN
-                                        ? GR_NODE_EXIT_SHUTDOWN
+        int c = d.reason.code;
+        /* The parent learns the root's crash code from the status. */
+        atomic_store(&k->exit_code, c == GR_OK          ? 0
+                                    : c == GR_ESHUTDOWN ? GR_NODE_EXIT_SHUTDOWN
+                                    : c < 0 && c >= GR_NODE_EXIT_CRASH_MIN
+                                        ? GR_NODE_EXIT_CRASH - c
                                         : 1);
         gr_system_stop(gr_ctx_system(ctx));
         return GR_STOP;

@@ -80,6 +80,13 @@ static gr_reason exit_reason(const gr__link *l, int status)
                WEXITSTATUS(status) == GR_NODE_EXIT_SHUTDOWN) {
         r.code = GR_ESHUTDOWN;
         snprintf(r.text, sizeof r.text, "its root shut down");
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) > GR_NODE_EXIT_CRASH &&
+               WEXITSTATUS(status) <=
+                   GR_NODE_EXIT_CRASH - GR_NODE_EXIT_CRASH_MIN) {
+        /* Its root crashed: the stand-in exits as the root did. */
+        r.code = GR_NODE_EXIT_CRASH - WEXITSTATUS(status);
+        r.detail = WEXITSTATUS(status);
+        snprintf(r.text, sizeof r.text, "its root crashed");
     } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
         r.code = GR_EEXITSTATUS;
         r.detail = WEXITSTATUS(status);

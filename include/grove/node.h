@@ -11,7 +11,8 @@
  * process does, with
  * reason normal (exit status 0), shutdown (exit status
  * GR_NODE_EXIT_SHUTDOWN: its root exited with shutdown, e.g. a root
- * supervisor gave up), GR_EEXITSTATUS (detail: the status),
+ * supervisor gave up), its root's crash code (see GR_NODE_EXIT_CRASH),
+ * GR_EEXITSTATUS (detail: the status),
  * GR_ESIGNAL (detail: the signal, text e.g. "signal SIGSEGV") or GR_EPROTO
  * (the link carried a bad frame; the process was killed). Stopping the
  * child sends the node a shutdown request, then SIGKILL after shutdown_ms;
@@ -61,6 +62,13 @@ GR_API extern const gr_behaviour gr_node_behaviour;
  * stand-in then exits with shutdown too: OTP's escalation). */
 #define GR_NODE_EXIT_SHUTDOWN 64
 
+/* A node whose root crashed with code c (GR_EINVAL down to
+ * GR_NODE_EXIT_CRASH_MIN) exits with status GR_NODE_EXIT_CRASH - c (66 and
+ * up), so its stand-in exits with that same code (detail: the status,
+ * text "its root crashed"); another crash code gives status 1. */
+#define GR_NODE_EXIT_CRASH     65
+#define GR_NODE_EXIT_CRASH_MIN (-60)
+
 /* One root behaviour a node program offers, by name. */
 typedef struct gr_node_root {
     const char *name;
@@ -73,9 +81,9 @@ typedef struct gr_node_root {
  * the root named by the parent with its arg, and runs until the parent
  * asks it to stop, the parent goes away, or the root exits. Then stores the
  * process's exit status in *exit_code (0 after a stop or a normal root exit,
- * GR_NODE_EXIT_SHUTDOWN after a root's shutdown, 1 when the root crashed
- * or the start failed) and returns 1. Returns 0 at
- * once when this process is not a node.
+ * GR_NODE_EXIT_SHUTDOWN after a root's shutdown, GR_NODE_EXIT_CRASH minus
+ * the code when the root crashed, 1 when the start failed) and returns 1.
+ * Returns 0 at once when this process is not a node.
  */
 GR_API int gr_node_main(const gr_node_root *roots, size_t nroots,
                         const gr_config *cfg, int *exit_code);
