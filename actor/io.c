@@ -86,8 +86,10 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
     pthread_mutex_unlock(&io->timer_lock);
     while (job != NULL) {
         gr__io_job *next = job->next;
-        job->fn(job->arg);
-        free(job);
+        bool owned = job->owned;
+        job->fn(job->arg); /* An owned job may be posted again from here. */
+        if (!owned)
+            free(job);
         job = next;
     }
     gr__timers_poll(io);
@@ -157,21 +159,16 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals)
     return GR_OK;
 }
 
-int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg)
+/* Queues job; frees it on refusal unless the caller owns it. */
+static int enqueue(gr__io *io, gr__io_job *job)
 {
-    /* After gr__io_stop (workers are joined by then: only the stopping
-     * thread gets here). */
-    if (!io->started)
-        return GR_ESTOPPED;
-    gr__io_job *job = malloc(sizeof *job);
-    if (job == NULL)
-        return GR_ENOMEM;
-    *job = (gr__io_job){fn, arg, NULL};
+    job->next = NULL;
     pthread_mutex_lock(&io->timer_lock);
     /* relaxed: under the lock that gr__io_stop's drain also takes. */
     if (atomic_load_explicit(&io->quit, memory_order_relaxed)) {
         pthread_mutex_unlock(&io->timer_lock);
-        free(job);
+        if (!job->owned)
+            free(job);
         return GR_ESTOPPED;
     }
     if (io->jobs_tail != NULL)
@@ -182,6 +179,27 @@ int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&io->timer_lock);
     ev_async_send(io->loop, &io->wake);
     return GR_OK;
+}
+
+int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg)
+{
+    /* After gr__io_stop (workers are joined by then: only the stopping
+     * thread gets here). */
+    if (!io->started)
+        return GR_ESTOPPED;
+    gr__io_job *job = malloc(sizeof *job);
+    if (job == NULL)
+        return GR_ENOMEM;
+    *job = (gr__io_job){fn, arg, NULL, false};
+    return enqueue(io, job);
+}
+
+int gr__io_post(gr__io *io, gr__io_job *job)
+{
+    if (!io->started)
+        return GR_ESTOPPED;
+    job->owned = true;
+    return enqueue(io, job);
 }
 
 bool gr__io_on_loop_thread(const gr__io *io)
@@ -212,8 +230,10 @@ void gr__io_stop(gr__io *io)
      * destroyed, so what they own is not lost. */
     for (gr__io_job *job = io->jobs, *next; job != NULL; job = next) {
         next = job->next;
+        bool owned = job->owned;
         job->fn(job->arg);
-        free(job);
+        if (!owned)
+            free(job);
     }
     io->jobs = io->jobs_tail = NULL;
     gr__timers_destroy(io);

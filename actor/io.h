@@ -19,11 +19,12 @@
 
 struct gr__timer_cmd;
 
-/* A function to run on the loop thread (see gr__io_call). */
+/* A function to run on the loop thread (see gr__io_call, gr__io_post). */
 typedef struct gr__io_job {
     void (*fn)(void *arg);
     void *arg;
     struct gr__io_job *next;
+    bool owned; /* The caller's storage (gr__io_post): not freed. */
 } gr__io_job;
 
 /* The I/O thread of one system. */
@@ -73,6 +74,13 @@ int gr__io_start(gr__io *io, gr_system *sys, bool handle_signals);
  * GR_ESTOPPED when the loop has stopped (fn then never runs).
  */
 int gr__io_call(gr__io *io, void (*fn)(void *arg), void *arg);
+
+/*
+ * gr__io_call() with the caller's job storage (fn and arg set; the rest is
+ * the queue's): no allocation, so it fails only with GR_ESTOPPED. The job
+ * must stay put, and not be posted again, until fn has run.
+ */
+int gr__io_post(gr__io *io, gr__io_job *job);
 
 /* Returns true on the loop's own thread. */
 bool gr__io_on_loop_thread(const gr__io *io);

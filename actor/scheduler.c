@@ -471,6 +471,8 @@ int gr__sched_blocking_ready(gr__sched *s)
     int rc = GR_OK;
     if (s->nblocking == 0)
         rc = GR_EINVAL;
+    else if (stopping(s)) /* A thread made now would never be joined. */
+        rc = GR_ESTOPPED;
     else if (s->block_started == 0 &&
              create_runtime_thread(&s->workers[s->nworkers].thread,
                                    blocking_main,

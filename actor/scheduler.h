@@ -150,8 +150,8 @@ void gr__sched_destroy(gr__sched *s);
 void gr__sched_submit(gr__sched *s, gr__worker *w, gr__actor *a);
 
 /* Makes sure the blocking pool has a thread, before the first blocking
- * actor is spawned. Returns GR_OK, GR_EINVAL (the pool has no threads) or
- * GR_ESYS. */
+ * actor is spawned. Returns GR_OK, GR_EINVAL (the pool has no threads),
+ * GR_ESTOPPED (the scheduler is stopping) or GR_ESYS. */
 int gr__sched_blocking_ready(gr__sched *s);
 
 /* Puts an actor that still has messages back at the end of w's queue. */

@@ -135,7 +135,9 @@ static bool unix_stale(const struct sockaddr_un *un, socklen_t len)
     struct stat st;
     if (stat(un->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
         return false;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a live listener with a full backlog answers EAGAIN
+     * instead of holding this worker. */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
     bool stale = connect(fd, (const struct sockaddr *)un, len) != 0 &&
@@ -176,11 +178,16 @@ int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
         if (bind(fd, (const struct sockaddr *)&a->sa, a->len) != 0)
             return open_failed(sys, "bind", fd);
     }
-    if (!a->tcp &&
-        chmod(((const struct sockaddr_un *)&a->sa)->sun_path, mode) != 0)
-        return open_failed(sys, "chmod", fd);
-    if (listen(fd, SOMAXCONN) != 0)
-        return open_failed(sys, "listen", fd);
+    const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
+    const char *failed = !a->tcp && chmod(path, mode) != 0 ? "chmod"
+                         : listen(fd, SOMAXCONN) != 0      ? "listen"
+                                                           : NULL;
+    if (failed != NULL) {
+        int rc = open_failed(sys, failed, fd);
+        if (!a->tcp)
+            (void)unlink(path); /* Bound by us: leave no file behind. */
+        return rc;
+    }
     *out = fd;
     return GR_OK;
 }

@@ -344,9 +344,10 @@ int gr_io_give(gr_ctx *ctx, gr_socket sock, gr_ref new_owner)
         gr__net_unref(s);
         return GR_EINVAL;
     }
-    gr__net_set_owner(s, new_owner);
-    net_wire w = {.kind = GR_IO_GIVEN};
-    gr__net_deliver(s, &w, NULL, 0);
+    if (!gr__net_set_owner(s, new_owner)) {
+        gr__net_unref(s);
+        return GR_ECLOSED; /* Finished since the look above. */
+    }
     /* After the move: an owner gone before it never closes s (owned.h). */
     if (!gr__ref_alive(sys, new_owner)) {
         pthread_mutex_lock(&s->lock);

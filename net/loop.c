@@ -31,9 +31,8 @@ static void set_io(net_sock *s, ev_io *w, bool *on, bool want);
 void gr__net_deliver(net_sock *s, net_wire *w, char *frame, size_t len)
 {
     pthread_mutex_lock(&s->lock);
-    gr_ref owner = s->owner;
+    gr__net_deliver_to(s, s->owner, w, frame, len);
     pthread_mutex_unlock(&s->lock);
-    gr__net_deliver_to(s, owner, w, frame, len);
 }
 
 void gr__net_deliver_to(net_sock *s, gr_ref owner, net_wire *w, char *frame,
@@ -64,27 +63,20 @@ static void fail(net_sock *s, int e, int code, const char *text)
         w.code = code;
         snprintf(w.text, sizeof w.text, "%s", text);
     }
+    /* One critical section: from the error on, every call about s is
+     * GR_ECLOSED, and nothing more is sent (unsent is exact). */
     pthread_mutex_lock(&s->lock);
     bool quiet = s->closing; /* Closed by its owner: no more messages. */
+    s->closing = s->abort = true;
+    s->active = 0;
     w.unsent = s->wlen;
-    pthread_mutex_unlock(&s->lock);
     if (!quiet)
-        gr__net_deliver(s, &w, NULL, 0);
+        gr__net_deliver_to(s, s->owner, &w, NULL, 0);
     s->why = gr_reason_of(w.code);
     snprintf(s->why.text, sizeof s->why.text, "%.*s",
              (int)sizeof s->why.text - 1, w.text);
-    gr__net_finish(s, true);
-}
-
-/* Takes one unit of s's allowance; false when it has none (or is closed). */
-static bool take_allowance(net_sock *s)
-{
-    pthread_mutex_lock(&s->lock);
-    bool ok = !s->closing && s->active > 0;
-    if (ok && s->active != GR_IO_ALWAYS)
-        s->active--;
     pthread_mutex_unlock(&s->lock);
-    return ok;
+    gr__net_finish(s, true);
 }
 
 /* ---- reading and framing ----------------------------------------------- */
@@ -149,10 +141,16 @@ static void on_accept(net_sock *s)
 {
     gr__net *net = s->net;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
+        /* The allowance is taken before the accept, so a listener made
+         * passive meanwhile leaves the connection in the backlog. */
         pthread_mutex_lock(&s->lock);
         bool full = at_cap(s);
         bool pause = full && s->opts.when_full == GR_IO_FULL_PAUSE;
         bool can = !s->closing && s->active > 0;
+        bool took = can && !full && s->active != GR_IO_ALWAYS;
+        if (took)
+            s->active--;
+        gr_ref owner = s->owner;
         pthread_mutex_unlock(&s->lock);
         if (pause || !can)
             break;
@@ -160,6 +158,12 @@ static void on_accept(net_sock *s)
         socklen_t plen = sizeof peer;
         int fd = accept4(s->fd, (struct sockaddr *)&peer, &plen,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && took) { /* Nothing taken after all: give it back. */
+            pthread_mutex_lock(&s->lock);
+            if (s->active != GR_IO_ALWAYS)
+                s->active++;
+            pthread_mutex_unlock(&s->lock);
+        }
         if (fd < 0) {
             if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                 break;
@@ -185,13 +189,6 @@ static void on_accept(net_sock *s)
             int one = 1;
             (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
-        if (!take_allowance(s)) {
-            close(fd);
-            break;
-        }
-        pthread_mutex_lock(&s->lock);
-        gr_ref owner = s->owner;
-        pthread_mutex_unlock(&s->lock);
         net_sock *c = gr__net_add(net, fd, NET_STREAM, s->tcp, &s->opts, owner);
         if (c == NULL) {
             gr__log(gr__system_log(net->sys), GR_LOG_ERROR,
@@ -231,9 +228,6 @@ static void on_connected(net_sock *s)
         fail(s, err, 0, NULL);
         return;
     }
-    pthread_mutex_lock(&s->lock);
-    s->kind = NET_STREAM;
-    pthread_mutex_unlock(&s->lock);
     if (s->timer_on) {
         ev_timer_stop(loop_of(s), &s->timer);
         s->timer_on = false;
@@ -243,7 +237,11 @@ static void on_connected(net_sock *s)
     socklen_t plen = sizeof peer;
     if (getpeername(s->fd, (struct sockaddr *)&peer, &plen) == 0)
         gr__net_format(&peer, plen, w.text, sizeof w.text);
-    gr__net_deliver(s, &w, NULL, 0);
+    pthread_mutex_lock(&s->lock);
+    s->kind = NET_STREAM;
+    if (!s->closing) /* Closed meanwhile: no more messages about it. */
+        gr__net_deliver_to(s, s->owner, &w, NULL, 0);
+    pthread_mutex_unlock(&s->lock);
     update_watchers(s);
 }
 
@@ -439,7 +437,9 @@ void gr__net_sync_locked(net_sock *s)
         return;
     s->sync_queued = true;
     gr__net_ref(s);
-    if (gr__io_call(gr__system_io(s->net->sys), sync_job, s) != GR_OK) {
+    s->sync.fn = sync_job;
+    s->sync.arg = s;
+    if (gr__io_post(gr__system_io(s->net->sys), &s->sync) != GR_OK) {
         /* The loop has stopped: shutdown finishes the socket. The caller
          * holds a reference, so this one is never the last. */
         s->sync_queued = false;

@@ -78,7 +78,9 @@ typedef struct net_sock {
     bool shut_wr;       /* Shut for writing once the queue is empty. */
     bool read_over;     /* End of file seen or an over-long frame. */
     bool finished;      /* Its descriptor is closed. */
-    bool sync_queued;   /* A net_sync for it is queued. */
+    bool sync_queued;   /* sync below is queued for the I/O thread. */
+    gr__io_job sync;    /* The one job that brings its watchers in line
+                           (one storage suffices: sync_queued). */
     int connect_err;    /* A connect that failed at once: its errno. */
     bool write_waiting; /* The I/O thread writes what is queued. */
     /* The read watcher is on, and stays on until the I/O thread decides
@@ -134,8 +136,9 @@ int gr__net_find(gr__net *net, uint64_t id, gr_ref caller, net_sock **out);
 void gr__net_ref(net_sock *s);
 void gr__net_unref(net_sock *s);
 
-/* Moves s to new_owner (table lock held inside). */
-void gr__net_set_owner(net_sock *s, gr_ref new_owner);
+/* Moves s to new_owner and tells it (GR_IO_GIVEN), under both locks so
+ * nothing about s reaches it first. Returns false when s is finished. */
+bool gr__net_set_owner(net_sock *s, gr_ref new_owner);
 
 /* Emits a socket event about s (see grove/event.h); why may be NULL. */
 void gr__net_emit(net_sock *s, gr_event_kind kind, const char *address,
@@ -151,8 +154,8 @@ void gr__net_finish(net_sock *s, bool loop_alive);
  * with s->lock held. */
 void gr__net_sync_locked(net_sock *s);
 
-/* gr__net_deliver to owner, which the caller read under s->lock (and may
- * still hold it). */
+/* Delivers to s's owner with s->lock held by the caller, so the owner
+ * read is the one the message reaches and no close or give slips in. */
 void gr__net_deliver_to(net_sock *s, gr_ref owner, net_wire *w, char *frame,
                         size_t len);
 

@@ -36,6 +36,24 @@ static int owner_link(gr__net *net, net_sock *s)
     return rc;
 }
 
+/* Makes owner s's owner and adds s at the head of its chain (back in
+ * the old owner's chain, untouched, when that fails); net->lock held. */
+static int owner_link_as(gr__net *net, net_sock *s, gr_ref owner)
+{
+    gr_ref old = s->owner;
+    pthread_mutex_lock(&s->lock);
+    s->owner = owner;
+    pthread_mutex_unlock(&s->lock);
+    int rc = owner_link(net, s);
+    if (rc != GR_OK) {
+        pthread_mutex_lock(&s->lock);
+        s->owner = old;
+        pthread_mutex_unlock(&s->lock);
+        (void)owner_link(net, s);
+    }
+    return rc;
+}
+
 void gr__net_ref(net_sock *s)
 {
     /* relaxed: the reference being copied keeps s alive meanwhile. */
@@ -103,25 +121,29 @@ int gr__net_find(gr__net *net, uint64_t id, gr_ref caller, net_sock **out)
     return rc;
 }
 
-void gr__net_set_owner(net_sock *s, gr_ref new_owner)
+bool gr__net_set_owner(net_sock *s, gr_ref new_owner)
 {
     gr__net *net = s->net;
     pthread_mutex_lock(&net->lock);
     /* Still in the table: gr__net_finish takes it out under this lock. */
-    if (gr__refmap_get(&net->socks, gr__id_key(s->id)) == s) {
+    bool listed = gr__refmap_get(&net->socks, gr__id_key(s->id)) == s;
+    if (listed) {
         owner_unlink(net, s);
+        int rc = owner_link_as(net, s, new_owner);
         pthread_mutex_lock(&s->lock);
-        s->owner = new_owner;
-        pthread_mutex_unlock(&s->lock);
-        if (owner_link(net, s) != GR_OK) {
+        if (rc == GR_OK) {
+            /* Told before anything else about s can reach it. */
+            net_wire w = {.kind = GR_IO_GIVEN};
+            gr__net_deliver_to(s, new_owner, &w, NULL, 0);
+        } else {
             /* No room to record it: a socket nobody owns must not stay. */
-            pthread_mutex_lock(&s->lock);
             s->closing = true;
             gr__net_sync_locked(s);
-            pthread_mutex_unlock(&s->lock);
         }
+        pthread_mutex_unlock(&s->lock);
     }
     pthread_mutex_unlock(&net->lock);
+    return listed;
 }
 
 void gr__net_emit(net_sock *s, gr_event_kind kind, const char *address,
@@ -178,8 +200,11 @@ void gr__net_finish(net_sock *s, bool loop_alive)
     if (listener != NULL)
         gr__net_ref(listener);
     pthread_mutex_unlock(&net->lock);
-    if (!listed)
+    if (!listed) {
+        if (listener != NULL)
+            gr__net_unref(listener);
         return;
+    }
     /* The event first: whoever sees the close sees it logged. */
     gr__net_emit(s, GR_EV_SOCKET_CLOSED, "", 0, unsent, &s->why);
     close(s->fd);
@@ -235,7 +260,7 @@ static void net_shutdown(void *t)
         gr__refmap_each(&net->socks, collect, &at);
         for (size_t i = 0; i < n; i++) {
             net_sock *s = all[i];
-            if (s->wlen > 0 && s->kind == NET_STREAM) {
+            if (s->wlen > 0 && s->kind == NET_STREAM && !s->abort) {
                 ssize_t k = send(s->fd, s->wbuf + s->woff, s->wlen,
                                  MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (k > 0)

@@ -368,10 +368,14 @@ static void connect_outcomes_and_bad_arguments(void)
     CHECK(getsockname(probe, (struct sockaddr *)&sa, &slen) == 0);
     snprintf(c.addr, sizeof c.addr, "127.0.0.1:%u", ntohs(sa.sin_port));
     close(probe);
-    CHECK_EQ(io_do(client, &c).rc, GR_OK);
+    io_ans refused = io_do(client, &c);
+    CHECK_EQ(refused.rc, GR_OK);
     CHECK(io_expect(GR_IO_ERROR, &ev));
     CHECK_EQ(ev.code, GR_ECONNREFUSED);
     CHECK(strncmp(ev.text, "ECONNREFUSED", 12) == 0);
+    CHECK_EQ(ev.socket.id, refused.s.id);
+    /* After its error a socket is closed: calls about it say so. */
+    CHECK_EQ(io_write(client, refused.s, "x", 1), GR_ECLOSED);
 
     /* A Unix socket: mode bits, connect, and a missing path refused. */
     char path[64];
@@ -622,6 +626,31 @@ static void listener_cap(void)
     CHECK_EQ(io_close(), GR_OK);
 }
 
+/* A passive listener accepts nothing: the connection waits in the
+ * kernel's backlog and is accepted once the owner activates it again. */
+static void passive_listener_leaves_backlog(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    io_ans l = io_listen(agent, "127.0.0.1:0", NULL);
+    CHECK_EQ(l.rc, GR_OK);
+    CHECK_EQ(io_simple(agent, OP_ACTIVATE, l.s, 0), GR_OK);
+    int fd = client_tcp(l.port); /* The kernel completes the handshake. */
+    CHECK(fd >= 0);
+    gr_msg *m = NULL;
+    CHECK_EQ(gr_inbox_recv(io.inbox, &m, 50), GR_ETIMEDOUT);
+    CHECK_EQ(io_simple(agent, OP_ACTIVATE, l.s, 1), GR_OK);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev));
+    CHECK_EQ(ev.listener.id, l.s.id);
+    int fd2 = client_tcp(l.port); /* The allowance is spent again. */
+    CHECK(fd2 >= 0);
+    CHECK_EQ(gr_inbox_recv(io.inbox, &m, 50), GR_ETIMEDOUT);
+    close(fd);
+    close(fd2);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
 /* Half closes both ways: the client's end of file reaches the owner as
  * CLOSED while the owner can still answer; the owner's shutdown_write
  * reaches the client as end of file while the client can still send. */
@@ -732,5 +761,5 @@ TEST_MAIN(TEST_CASE(echo_lines_in_order), TEST_CASE(framing_split_everywhere),
           TEST_CASE(connect_close_cycles_leak_nothing),
           TEST_CASE(peer_reset_mid_frame),
           TEST_CASE(shutdown_with_sockets_open), TEST_CASE(listener_cap),
-          TEST_CASE(half_close), TEST_CASE(ipv6_loopback),
-          TEST_CASE(socket_events))
+          TEST_CASE(half_close), TEST_CASE(passive_listener_leaves_backlog),
+          TEST_CASE(ipv6_loopback), TEST_CASE(socket_events))

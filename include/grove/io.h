@@ -136,8 +136,8 @@ GR_API int gr_io_activate(gr_ctx *ctx, gr_socket s, uint32_t n);
  * it (nothing is queued, or with close_when_full the socket is closed);
  * GR_EMSGSIZE (bigger than the send buffer or, for GR_IO_LEN4,
  * max_frame); GR_ENOTOWNER; GR_ECLOSED (closed, or shut for writing);
- * GR_EINVAL. Bytes accepted here are either sent or counted as unsent in
- * the GR_IO_ERROR that reports the socket's death.
+ * GR_EINVAL; GR_ENOMEM (nothing is queued). Bytes accepted here are either sent
+ * or counted as unsent in the GR_IO_ERROR that reports the socket's death.
  */
 GR_API int gr_io_write(gr_ctx *ctx, gr_socket s, const void *data, size_t len);
 
@@ -197,7 +197,8 @@ typedef struct gr_io_event {
      * GR_IO_ERROR: GR_ECONNREFUSED, GR_ECONNRESET, GR_ETIMEDOUT (a connect
      * ran out of time), GR_EMSGSIZE (a line or frame over max_frame:
      * reading stops, writing still works), GR_EBACKPRESSURE (the send
-     * buffer overflowed with close_when_full), GR_ESYS (another errno).
+     * buffer overflowed with close_when_full), GR_ENOMEM (no memory for
+     * a read), GR_ESYS (another errno).
      * Except for GR_EMSGSIZE the socket is closed when this arrives.
      */
     int code;
