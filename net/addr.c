@@ -129,13 +129,40 @@ static int open_failed(gr_system *sys, const char *what, int fd)
     return rc;
 }
 
+/* Whether the kernel lists a listening Unix socket bound to path (Linux's
+ * /proc/net/unix: flags bit __SO_ACCEPTCON, 0x10000, marks listeners). */
+static bool unix_listed(const char *path)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (f == NULL)
+        return false;
+    char line[256 + sizeof(((struct sockaddr_un *)0)->sun_path)];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        unsigned flags;
+        int at = 0;
+        if (sscanf(line, "%*s %*s %*s %x %*x %*x %*u %n", &flags, &at) != 1 ||
+            at == 0)
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        found = (flags & 0x10000u) && strcmp(line + at, path) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
 /* Whether a Unix socket file at path has no listener behind it. */
 static bool unix_stale(const struct sockaddr_un *un, socklen_t len)
 {
     struct stat st;
     if (stat(un->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
         return false;
-    /* Non-blocking: a live listener with a full backlog answers EAGAIN
+    /* A listener the kernel lists under this very path is alive: no probe
+     * connection, which its owner would see as a client. */
+    if (unix_listed(un->sun_path))
+        return false;
+    /* Bound under another spelling of the path, or no /proc: probe.
+     * Non-blocking: a live listener with a full backlog answers EAGAIN
      * instead of holding this worker. */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)

@@ -260,6 +260,8 @@ static void net_shutdown(void *t)
         gr__refmap_each(&net->socks, collect, &at);
         for (size_t i = 0; i < n; i++) {
             net_sock *s = all[i];
+            if (s->why.code == GR_OK)
+                s->why = gr_reason_of(GR_ESHUTDOWN); /* Closed by it. */
             if (s->wlen > 0 && s->kind == NET_STREAM && !s->abort) {
                 ssize_t k = send(s->fd, s->wbuf + s->woff, s->wlen,
                                  MSG_DONTWAIT | MSG_NOSIGNAL);

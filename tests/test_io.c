@@ -383,10 +383,21 @@ static void connect_outcomes_and_bad_arguments(void)
     char addr[80];
     snprintf(addr, sizeof addr, "unix:%s", path);
     gr_io_opts uo = {.mode = 0640};
+    /* A stale socket file (its listener gone without removing it) is
+     * replaced. */
+    int stale = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+    CHECK(bind(stale, (struct sockaddr *)&un, sizeof un) == 0);
+    close(stale);
     CHECK_EQ(io_listen(server, addr, &uo).rc, GR_OK);
     struct stat st;
     CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode));
     CHECK_EQ(st.st_mode & 0777, 0640);
+    /* A live one is not, and is not disturbed: no phantom client. */
+    CHECK_EQ(io_listen(client, addr, NULL).rc, GR_EADDRINUSE);
+    gr_msg *quiet = NULL;
+    CHECK_EQ(gr_inbox_recv(io.inbox, &quiet, 50), GR_ETIMEDOUT);
     snprintf(c.addr, sizeof c.addr, "%s", addr);
     CHECK_EQ(io_do(client, &c).rc, GR_OK);
     CHECK(io_next(&ev, NULL, 0));
