@@ -1,6 +1,6 @@
-#define _GNU_SOURCE /* strerrorname_np. */
 /* Addresses: parsing "host:port" and "unix:/path", opening listening and
  * connecting sockets, and naming errors. */
+#define _GNU_SOURCE /* strerrorname_np. */
 #include "net/net.h"
 
 #include <arpa/inet.h>

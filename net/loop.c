@@ -1,6 +1,6 @@
-#define _GNU_SOURCE /* accept4. */
-/* The I/O thread's side of sockets: watchers, reads and framing, accepts,
+/* The I/O thread's side of sockets: watchers, reads, accepts,
  * connects, queued writes, closes, and the messages that report them. */
+#define _GNU_SOURCE /* accept4. */
 #include "net/net.h"
 
 #include <errno.h>
