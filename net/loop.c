@@ -169,11 +169,18 @@ static void on_accept(net_sock *s)
                 break;
             char text[96];
             (void)gr__net_errno(errno, text, sizeof text);
-            gr__log(gr__system_log(net->sys), GR_LOG_ERROR,
-                    "socket %llu: accept failed: %s; retrying in %.0f ms",
-                    (unsigned long long)s->id, text, BACKOFF_S * 1000);
-            s->backoff = true;
+            if (!s->starved) /* Once per shortage, not every retry. */
+                gr__log(gr__system_log(net->sys), GR_LOG_ERROR,
+                        "socket %llu: accept failed: %s; retrying every "
+                        "%.0f ms",
+                        (unsigned long long)s->id, text, BACKOFF_S * 1000);
+            s->starved = s->backoff = true;
             break;
+        }
+        if (s->starved) {
+            s->starved = false;
+            gr__log(gr__system_log(net->sys), GR_LOG_INFO,
+                    "socket %llu: accepting again", (unsigned long long)s->id);
         }
         char addr[64];
         gr__net_format(&peer, plen, addr, sizeof addr);

@@ -102,6 +102,7 @@ typedef struct net_sock {
     ev_timer timer; /* A connect's limit, or a close's linger. */
     bool rio_on, wio_on, timer_on, shut_done;
     bool backoff;  /* A listener out of descriptors, waiting on timer. */
+    bool starved;  /* Said so in the log; cleared (and said) on recovery. */
     uint32_t live; /* A listener: its accepted sockets not yet finished. */
 } net_sock;
 

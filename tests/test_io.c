@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 /* Opens an echo server (an agent in echo mode) with the given framing;
@@ -719,6 +720,130 @@ static void ipv6_loopback(void)
     CHECK_EQ(io_close(), GR_OK);
 }
 
+/* Fills fd's peer's receive buffer and our send buffer: writes through
+ * agent until the socket's own queue holds something (the kernel's
+ * buffers are full), at most `limit` writes; returns the last code. */
+static int fill_queue(gr_ref agent, gr_socket s, int limit)
+{
+    static char chunk[1000];
+    memset(chunk, 'q', sizeof chunk);
+    int rc = GR_OK;
+    for (int i = 0; i < limit && rc == GR_OK; i++)
+        rc = io_write(agent, s, chunk, sizeof chunk);
+    return rc;
+}
+
+/* When the peer resets while bytes wait in the socket's queue, the I/O
+ * thread's write fails and the owner is told, with the bytes unsent. */
+static void reset_with_queue(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    gr_io_opts o = {.send_buffer = 32 * 1024};
+    io_conn cn;
+    CHECK(io_conn_open(agent, &o, &cn));
+    CHECK_EQ(fill_queue(agent, cn.s, 100000), GR_EBACKPRESSURE);
+    struct linger lg = {1, 0};
+    CHECK(setsockopt(cn.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    close(cn.fd); /* Unread data and linger 0: a reset. */
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ERROR, &ev));
+    CHECK(ev.code == GR_ECONNRESET || ev.code == GR_ESYS);
+    CHECK(ev.unsent > 0 && ev.unsent <= 32 * 1024);
+    CHECK_EQ(io_write(agent, cn.s, "x", 1), GR_ECLOSED);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* A close with bytes queued for a peer that never reads: the socket
+ * lingers (at most 5 s) and then closes, with the bytes counted unsent;
+ * nothing stays open. */
+static void close_lingers_then_gives_up(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    gr_io_opts o = {.send_buffer = 32 * 1024};
+    io_conn cn;
+    CHECK(io_conn_open(agent, &o, &cn));
+    CHECK_EQ(fill_queue(agent, cn.s, 100000), GR_EBACKPRESSURE);
+    CHECK_EQ(io_simple(agent, OP_CLOSE, cn.s, 0), GR_OK);
+    CHECK_EQ(stats_of(io.sys).sockets_open, 2); /* Still lingering. */
+    double end = test_now() + WAIT_LIMIT_S;
+    while (stats_of(io.sys).sockets_open != 1 && test_now() < end)
+        sleep_ms(10);
+    CHECK_EQ(stats_of(io.sys).sockets_open, 1); /* The listener. */
+    close(cn.fd);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* A listener out of descriptors (EMFILE) logs, backs off and accepts
+ * again once one is free; nothing is lost meanwhile. */
+static void accept_out_of_descriptors(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    io_ans l = io_listen(agent, "127.0.0.1:0", NULL);
+    CHECK_EQ(l.rc, GR_OK);
+    int c[2];
+    for (int i = 0; i < 2; i++)
+        c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct rlimit old, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    /* Room for exactly one more descriptor: the first accept. */
+    int fresh = dup(0);
+    CHECK(fresh >= 0);
+    low = old;
+    low.rlim_cur = (rlim_t)fresh + 1;
+    close(fresh);
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(l.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 2; i++)
+        CHECK(connect(c[i], (struct sockaddr *)&sa, sizeof sa) == 0);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_ACCEPTED, &ev)); /* The first fits. */
+    gr_msg *m = NULL;
+    CHECK_EQ(gr_inbox_recv(io.inbox, &m, 150), GR_ETIMEDOUT);
+    CHECK_EQ(io_simple(agent, OP_CLOSE, ev.socket, 0), GR_OK);
+    CHECK(io_expect(GR_IO_ACCEPTED, NULL)); /* Once one is free. */
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    for (int i = 0; i < 2; i++)
+        close(c[i]);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
+/* Calls refused at once for what they ask: a frame or write too big, a
+ * half close of a listener, a give to another node, a port of a Unix
+ * socket. */
+static void more_bad_calls(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    gr_io_opts o = {.framing = GR_IO_LEN4, .max_frame = 16, .send_buffer = 32};
+    io_conn cn;
+    CHECK(io_conn_open(agent, &o, &cn));
+    char big[64] = {0};
+    CHECK_EQ(io_write(agent, cn.s, big, 17), GR_EMSGSIZE); /* > max_frame */
+    gr_io_opts raw = {.send_buffer = 32};
+    gr_ref other = io_agent_spawn();
+    io_conn cr;
+    CHECK(io_conn_open(other, &raw, &cr));
+    CHECK_EQ(io_write(other, cr.s, big, 33), GR_EMSGSIZE); /* > buffer */
+    CHECK_EQ(io_simple(agent, OP_SHUT_WR, cn.listener.s, 0), GR_EINVAL);
+    io_cmd give = {.op = OP_GIVE, .s = cn.s, .ref = other};
+    give.ref.node = 12345; /* A node that is not this one. */
+    CHECK_EQ(io_do(agent, &give).rc, GR_EINVAL);
+    char path[64], addr[80];
+    snprintf(path, sizeof path, "/tmp/grove-test-io-port-%d.sock",
+             (int)getpid());
+    snprintf(addr, sizeof addr, "unix:%s", path);
+    io_ans u = io_listen(agent, addr, NULL);
+    CHECK_EQ(u.rc, GR_OK);
+    CHECK_EQ(io_simple(agent, OP_PORT, u.s, 0), GR_EINVAL);
+    close(cn.fd);
+    close(cr.fd);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
 /* Counts events by kind for socket_events. */
 static atomic_int seen_events[GR_EV_KIND_COUNT];
 
@@ -773,4 +898,6 @@ TEST_MAIN(TEST_CASE(echo_lines_in_order), TEST_CASE(framing_split_everywhere),
           TEST_CASE(peer_reset_mid_frame),
           TEST_CASE(shutdown_with_sockets_open), TEST_CASE(listener_cap),
           TEST_CASE(half_close), TEST_CASE(passive_listener_leaves_backlog),
-          TEST_CASE(ipv6_loopback), TEST_CASE(socket_events))
+          TEST_CASE(ipv6_loopback), TEST_CASE(socket_events),
+          TEST_CASE(reset_with_queue), TEST_CASE(close_lingers_then_gives_up),
+          TEST_CASE(accept_out_of_descriptors), TEST_CASE(more_bad_calls))
