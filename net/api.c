@@ -2,9 +2,8 @@
  * owner's side of writes, and reading GR_MSG_IO messages. */
 #include "net/net.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>

@@ -4,9 +4,9 @@
 #include "net/net.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,8 +52,8 @@ void gr__net_deliver_to(net_sock *s, gr_ref owner, net_wire *w, char *frame,
                       body, size);
 }
 
-/* Reports an error on s with errno e (or, e < 0, the code -e and text),
- * then finishes it. */
+/* Reports an error on s (errno e when positive, else code and text) to
+ * its owner, unless it closed s itself, then finishes s. */
 static void fail(net_sock *s, int e, int code, const char *text)
 {
     net_wire w = {.kind = GR_IO_ERROR};
