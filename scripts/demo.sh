@@ -5,8 +5,9 @@
 # (examples/nodes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Only what the demos run: the tests and benchmarks can wait.
-GROVE_BUILD_TARGETS="tree nodes" scripts/setup.sh build
+# Only what the demos run (and examples/echo, which the README points to
+# next): the tests and benchmarks can wait.
+GROVE_BUILD_TARGETS="tree nodes echo" scripts/setup.sh build
 build/examples/tree
 echo
 echo "== nodes: kill -9 a node process and watch it come back"
