@@ -349,15 +349,20 @@ static void tree_of_processes(void)
     gr_child_spec kids[] = {NODE_CHILD("m1", mid, GR_PERMANENT)};
     gr_ref sup;
     CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+    /* Right after the start, before the grandchild's NODE_UP has
+     * reached this process: the lookup waits for the node. */
+    gr_ref found;
+    CHECK_EQ(gr_whereis_any(e.sys, "echo@g1", 5000, &found), GR_OK);
     struct who g, g2;
     FIND(&e, "g1", &g);
-    gr_ref found;
     CHECK_EQ(gr_whereis_any(e.sys, "echo@g1", 5000, &found), GR_OK);
     CHECK(gr_ref_eq(found, g.self));
     CHECK_EQ(gr_whereis_any(e.sys, "echo", 5000, &found), GR_OK);
     CHECK(gr_ref_eq(found, g.self)); /* The only echo in the system. */
     CHECK_EQ(gr_whereis_any(e.sys, "nobody", 5000, &found), GR_ENOTFOUND);
     CHECK_EQ(gr_whereis_any(e.sys, "echo@m1", 5000, &found), GR_ENOTFOUND);
+    /* A node that never comes: not found once the timeout has passed. */
+    CHECK_EQ(gr_whereis_any(e.sys, "echo@nowhere", 50, &found), GR_ENOTFOUND);
     gr_msg *reply = NULL;
     CHECK_EQ(gr_call(e.sys, g.self, T_ECHO, "deep", 4, 5000, &reply), GR_OK);
     CHECK(reply->len == 4 && memcmp(reply->data, "deep", 4) == 0);

@@ -2,6 +2,7 @@
  * query floods the tree of links; every node answers, found or not, so the
  * caller knows when all have. */
 #include <string.h>
+#include <time.h>
 
 #include <grove/inbox.h>
 
@@ -70,6 +71,17 @@ int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
     gr__transport *t = gr__remote_get(sys);
     if (t == NULL || (at != NULL && node == gr__system_node_id(sys)))
         return GR_ENOTFOUND;
+    uint64_t deadline =
+        ms < 0 ? UINT64_MAX : gr__mono_ns() + (uint64_t)ms * 1000000u;
+    /* A node that has just started may not be known here yet: the news
+     * that it is up travels through its parent. Wait for it, within the
+     * timeout (a name on a node that never comes is then not found). */
+    while (at != NULL && !gr__transport_has_node(t, node)) {
+        if (gr__mono_ns() >= deadline || gr__system_shutting_down(sys))
+            return GR_ENOTFOUND;
+        struct timespec ms1 = {0, 1000000}; /* Polled: a rare wait. */
+        (void)nanosleep(&ms1, NULL);
+    }
     gr_inbox *in;
     rc = gr_inbox_open(sys, &in);
     if (rc != GR_OK)
@@ -82,8 +94,6 @@ int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
     size_t expected = t->nroutes; /* Every other node answers once. */
     pthread_rwlock_unlock(&t->lock);
     gr__transport_flood(t, NULL, frame, n);
-    uint64_t deadline =
-        ms < 0 ? UINT64_MAX : gr__mono_ns() + (uint64_t)ms * 1000000u;
     rc = expected == 0 ? GR_ENOTFOUND
                        : await_answers(in, corr, expected, node, at == NULL,
                                        deadline, out);

@@ -90,9 +90,10 @@ GR_API int gr_node_main(const gr_node_root *roots, size_t nroots,
 
 /*
  * Finds the actor registered as name on whichever node of the system has
- * it ("name@node": on that node only): this node first, then every other
- * node, which all answer. From a thread that is not running a callback
- * (GR_EWRONGTHREAD there); waits up to timeout (a gr_duration;
+ * it ("name@node": on that node only, waiting within the timeout for a
+ * node that has just started to become known here): this node first, then
+ * every other node, which all answer. From a thread that is not running a
+ * callback (GR_EWRONGTHREAD there); waits up to timeout (a gr_duration;
  * GR_DURATION_DEFAULT is 5 s). Stores the ref in *out. Returns GR_OK,
  * GR_ENOTFOUND (no node has it), GR_ETIMEDOUT (not every node answered in
  * time), GR_EINVAL (also a timeout below GR_DURATION_DEFAULT),
