@@ -91,28 +91,43 @@ static int next_frame(net_sock *s, size_t at, size_t *start, size_t *len,
 
 void gr__net_deliver_frames(net_sock *s)
 {
-    size_t at = s->rstart, start, len, end;
-    int got = 0;
+    size_t at = s->rstart;
     s->rready = false;
-    while (at < s->rlen && (got = next_frame(s, at, &start, &len, &end)) > 0) {
-        if (s->closing || s->active == 0) {
-            s->rready = true;
-            break;
+    for (;;) {
+        if (s->rskip) { /* The rest of an over-long line: up to its LF. */
+            const char *d = s->rbuf + NET_HDR;
+            const char *nl = memchr(d + at, '\n', s->rlen - at);
+            s->rskip = nl == NULL;
+            at = nl != NULL ? (size_t)(nl - d) + 1 : s->rlen;
         }
-        if (s->active != GR_IO_ALWAYS)
-            s->active--;
-        net_wire w = {.kind = GR_IO_DATA};
-        gr__net_deliver_to(s, s->owner, &w, s->rbuf + NET_HDR + start, len);
-        at = end;
-    }
-    if (got < 0) {
-        s->read_over = true;
+        size_t start, len, end;
+        int got = 0;
+        while (at < s->rlen &&
+               (got = next_frame(s, at, &start, &len, &end)) > 0) {
+            if (s->closing || s->active == 0) {
+                s->rready = true;
+                break;
+            }
+            if (s->active != GR_IO_ALWAYS)
+                s->active--;
+            net_wire w = {.kind = GR_IO_DATA};
+            gr__net_deliver_to(s, s->owner, &w, s->rbuf + NET_HDR + start, len);
+            at = end;
+        }
+        if (got >= 0)
+            break;
         net_wire w = {.kind = GR_IO_ERROR, .code = GR_EMSGSIZE};
         snprintf(w.text, sizeof w.text, "%s longer than %u bytes",
                  s->opts.framing == GR_IO_LINE ? "line" : "frame",
                  s->opts.max_frame);
         gr__net_deliver_to(s, s->owner, &w, NULL, 0);
-        at = s->rlen;
+        if (s->opts.framing != GR_IO_LINE) {
+            /* A frame's length cannot be trusted: reading stops. */
+            s->read_over = true;
+            at = s->rlen;
+            break;
+        }
+        s->rskip = true; /* A line is skipped and reading goes on. */
     }
     s->rstart = at;
     if (s->rstart == s->rlen)

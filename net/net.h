@@ -97,6 +97,7 @@ typedef struct net_sock {
      * more is read until it is delivered, so the buffer stays within one
      * frame and one read. */
     bool rready;
+    bool rskip; /* Dropping the rest of an over-long line, up to its LF. */
     /* I/O thread only: */
     ev_io rio, wio;
     ev_timer timer; /* A connect's limit, or a close's linger. */

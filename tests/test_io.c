@@ -124,9 +124,17 @@ static void over_long_is_an_error(void)
         if (framing == GR_IO_LEN4)
             memcpy(big, "\0\0\0\x11", 4); /* 17 bytes: one too many. */
         CHECK(client_send(fd, big, sizeof big));
+        if (framing == GR_IO_LINE) /* The rest of it, then a good line. */
+            CHECK(client_send(fd, "xx\nok\n", 6));
         CHECK(io_expect(GR_IO_ERROR, &ev));
         CHECK_EQ(ev.code, GR_EMSGSIZE);
         CHECK(strstr(ev.text, "longer than 16") != NULL);
+        if (framing == GR_IO_LINE) { /* Dropped once; reading goes on. */
+            char ok[4];
+            CHECK(io_next(&ev, ok, sizeof ok));
+            CHECK(ev.kind == GR_IO_DATA && ev.len == 2 &&
+                  memcmp(ok, "ok", 2) == 0);
+        }
         CHECK_EQ(io_write(agent, s, "ERR too long", 12), GR_OK);
         CHECK_EQ(io_simple(agent, OP_CLOSE, s, 0), GR_OK);
         char back[16] = "";

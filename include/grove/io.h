@@ -50,11 +50,12 @@ typedef enum gr_io_framing {
     GR_IO_RAW = 0,
     /* Lines ending in LF (a CR before it is removed too); the message holds
      * the line without its ending. A line longer than max_frame is an
-     * error (GR_EMSGSIZE), not an allocation. */
+     * error (GR_EMSGSIZE), not an allocation: it is dropped up to its LF
+     * and the next line is read as usual. */
     GR_IO_LINE = 1,
     /* Frames of a 4-byte big-endian length and that many bytes; the message
      * holds the bytes. gr_io_write adds the prefix. A frame longer than
-     * max_frame is an error (GR_EMSGSIZE). */
+     * max_frame is an error (GR_EMSGSIZE) that stops reading. */
     GR_IO_LEN4 = 2,
 } gr_io_framing;
 
@@ -195,8 +196,9 @@ typedef struct gr_io_event {
     size_t len;
     /*
      * GR_IO_ERROR: GR_ECONNREFUSED, GR_ECONNRESET, GR_ETIMEDOUT (a connect
-     * ran out of time), GR_EMSGSIZE (a line or frame over max_frame:
-     * reading stops, writing still works), GR_EBACKPRESSURE (the send
+     * ran out of time), GR_EMSGSIZE (a line over max_frame, dropped, and
+     * reading goes on; a frame over max_frame, and reading stops; writing
+     * still works), GR_EBACKPRESSURE (the send
      * buffer overflowed with close_when_full), GR_ENOMEM (no memory for
      * a read), GR_ESYS (another errno).
      * Except for GR_EMSGSIZE the socket is closed when this arrives.
