@@ -193,7 +193,7 @@ static int new_socket(gr_system *sys, const net_addr *a, int level, int name,
 int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
                           int *out)
 {
-    int fd;
+    int fd = -1;
     int rc = new_socket(sys, a, SOL_SOCKET, SO_REUSEADDR, &fd);
     if (rc != GR_OK)
         return rc;
@@ -221,7 +221,7 @@ int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
 
 int gr__net_open_connect(gr_system *sys, const net_addr *a, int *out, int *err)
 {
-    int fd;
+    int fd = -1;
     int rc = new_socket(sys, a, IPPROTO_TCP, TCP_NODELAY, &fd);
     if (rc != GR_OK)
         return rc;

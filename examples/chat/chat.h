@@ -1,0 +1,116 @@
+/*
+ * The chat server's pieces and the messages between them. Every process
+ * of the server runs this one program, so the messages are plain C
+ * structs (fixed sizes, NUL-terminated strings).
+ *
+ *   root process                          rooms node (its own process)
+ *   top (rest_for_one)                    "rooms": the room manager
+ *   |-- registry   nick -> session        `-- one room actor per room
+ *   |-- rooms      node child  ------->
+ *   |-- sessions   simple_one_for_one: one session per connection
+ *   `-- listener   accepts, hands each connection to a new session
+ *
+ * A session owns its socket, speaks the line protocol (README.md), and
+ * keeps its nick in the registry and its rooms in the rooms node. It
+ * monitors the rooms it joined: when the rooms node dies and comes back,
+ * it joins them again and tells its user so.
+ */
+#ifndef CHAT_H
+#define CHAT_H
+
+#include <grove/grove.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Protocol limits. */
+#define CHAT_LINE_MAX          512 /* Bytes in a line, without its ending. */
+#define CHAT_NICK_MAX          16
+#define CHAT_ROOM_MAX          32 /* Bytes in a room name, '#' included. */
+#define CHAT_ROOMS_PER_SESSION 16
+#define CHAT_MEMBERS_MAX       4096 /* Members in one room. */
+
+/* Registered names. */
+#define CHAT_REGISTRY   "registry"
+#define CHAT_SESSIONS   "sessions"
+#define CHAT_ROOMS_NODE "rooms"
+#define CHAT_ROOMS_NAME "rooms"       /* The manager, on the rooms node. */
+#define CHAT_ROOMS_AT   "rooms@rooms" /* How the root process reaches it. */
+
+/* Message types between the server's actors. */
+enum {
+    /* session -> registry */
+    CHAT_CLAIM = 1, /* ask: chat_nick; answered CHAT_ANSWER (rc) */
+    CHAT_RELEASE,   /* chat_nick */
+    CHAT_PRIV,      /* chat_text (to, from, text): passed to `to` */
+    /* registry -> session */
+    CHAT_PRIV_IN, /* chat_text: a private message for this session */
+    CHAT_LINE,    /* the line's bytes (no LF): send to the client as is */
+    /* session -> rooms manager -> room */
+    CHAT_JOIN, /* chat_member */
+    CHAT_LIST, /* answered with a CHAT_LINE naming the rooms */
+    /* session -> room */
+    CHAT_PART, /* chat_member */
+    CHAT_SAY,  /* chat_text (to: the room) */
+    CHAT_WHO,  /* answered with a CHAT_LINE naming the members */
+    CHAT_QUIT, /* chat_text (from, text: the reason) */
+    /* room -> session */
+    CHAT_JOINED, /* chat_joined */
+    /* any answer to an ask */
+    CHAT_ANSWER, /* chat_answer */
+    /* a session's own messages */
+    CHAT_REJOIN, /* timer: try to join the rooms lost with their node */
+    CHAT_START,  /* the listener hands over: chat_start */
+};
+
+typedef struct chat_nick {
+    char nick[CHAT_NICK_MAX + 1];
+} chat_nick;
+
+typedef struct chat_member {
+    char room[CHAT_ROOM_MAX + 1];
+    char nick[CHAT_NICK_MAX + 1];
+    gr_ref session;
+} chat_member;
+
+typedef struct chat_text {
+    char to[CHAT_ROOM_MAX + 1]; /* A nick or a room. */
+    char from[CHAT_NICK_MAX + 1];
+    char text[CHAT_LINE_MAX + 1];
+} chat_text;
+
+typedef struct chat_joined {
+    char room[CHAT_ROOM_MAX + 1];
+    gr_ref ref; /* The room actor. */
+} chat_joined;
+
+typedef struct chat_answer {
+    int32_t rc;
+    char text[CHAT_LINE_MAX + 64];
+} chat_answer;
+
+/* The listener's settings (its init arg). */
+typedef struct chat_listen_arg {
+    char addr[128];
+    uint32_t max_clients;
+    uint32_t send_buffer; /* Bytes a client may leave unread. */
+} chat_listen_arg;
+
+/* Behaviours, one per file. */
+extern const gr_behaviour chat_session;  /* session.c */
+extern const gr_behaviour chat_registry; /* registry.c */
+extern const gr_behaviour chat_rooms;    /* rooms.c: the manager */
+extern const gr_behaviour chat_listener; /* listener.c */
+
+/* Whether name is a valid nick: [A-Za-z0-9_-]{1,16}. */
+bool chat_nick_ok(const char *name, size_t len);
+
+/* Whether name is a valid room: '#' then [A-Za-z0-9_-]{1,31}. */
+bool chat_room_ok(const char *name, size_t len);
+
+/* Formats a line and sends it to session as a CHAT_LINE (its bytes only,
+ * so a broadcast costs what the line does). */
+int chat_tell_line(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

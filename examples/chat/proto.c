@@ -1,0 +1,44 @@
+/* What the chat server's files share: name rules and sending a line. */
+#include "chat.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static bool name_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool chat_nick_ok(const char *name, size_t len)
+{
+    if (len == 0 || len > CHAT_NICK_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char(name[i]))
+            return false;
+    return true;
+}
+
+bool chat_room_ok(const char *name, size_t len)
+{
+    if (len < 2 || len > CHAT_ROOM_MAX || name[0] != '#')
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!name_char(name[i]))
+            return false;
+    return true;
+}
+
+int chat_tell_line(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
+{
+    char line[CHAT_LINE_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        (void)gr_tell(ctx, session, CHAT_LINE, line,
+                      (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    return GR_CONTINUE;
+}

@@ -1,0 +1,279 @@
+/*
+ * The rooms node: a manager registered as "rooms" that finds or creates
+ * the room a session joins, and one actor per room that keeps its members
+ * (monitoring each) and broadcasts. It all runs in its own OS process: a
+ * crash or kill -9 there loses the rooms, never the connections, and the
+ * sessions join again once the node is back.
+ */
+#include "chat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a room ---------------------------------------------------------- */
+
+typedef struct member {
+    char nick[CHAT_NICK_MAX + 1];
+    gr_ref session;
+    uint64_t mon;
+} member;
+
+typedef struct room {
+    char name[CHAT_ROOM_MAX + 1];
+    member *v;
+    size_t n, cap;
+} room;
+
+static member *find_member(room *r, gr_ref session)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (gr_ref_eq(r->v[i].session, session))
+            return &r->v[i];
+    return NULL;
+}
+
+/* Sends line to every member but `except` (GR_REF_NONE: all). */
+static void broadcast(gr_ctx *ctx, room *r, gr_ref except, const char *line)
+{
+    size_t len = strlen(line);
+    for (size_t i = 0; i < r->n; i++)
+        if (!gr_ref_eq(r->v[i].session, except))
+            (void)gr_tell(ctx, r->v[i].session, CHAT_LINE, line, len);
+}
+
+/* Removes member m (demonitoring it unless it is gone) and tells the
+ * others with line; an empty room exits. */
+static int drop(gr_ctx *ctx, room *r, member *m, bool gone, const char *line)
+{
+    if (!gone)
+        (void)gr_demonitor(ctx, m->mon);
+    gr_ref who = m->session;
+    *m = r->v[--r->n];
+    broadcast(ctx, r, who, line);
+    return r->n == 0 ? GR_STOP : GR_CONTINUE;
+}
+
+static int on_join(gr_ctx *ctx, room *r, const chat_member *j)
+{
+    if (find_member(r, j->session) == NULL) {
+        if (r->n == CHAT_MEMBERS_MAX)
+            return chat_tell_line(ctx, j->session, "ERR full room %s is full",
+                                  r->name);
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 8;
+            member *v = realloc(r->v, cap * sizeof *v);
+            if (v == NULL)
+                return chat_tell_line(ctx, j->session,
+                                      "ERR full out of memory");
+            r->v = v;
+            r->cap = cap;
+        }
+        member *m = &r->v[r->n];
+        snprintf(m->nick, sizeof m->nick, "%s", j->nick);
+        m->session = j->session;
+        if (gr_monitor(ctx, j->session, &m->mon) != GR_OK)
+            return GR_CONTINUE;
+        r->n++;
+        char line[CHAT_LINE_MAX];
+        snprintf(line, sizeof line, "JOIN %s %s", r->name, j->nick);
+        broadcast(ctx, r, j->session, line);
+    }
+    chat_joined ok = {.ref = gr_self(ctx)};
+    snprintf(ok.room, sizeof ok.room, "%s", r->name);
+    return gr_tell(ctx, j->session, CHAT_JOINED, &ok, sizeof ok);
+}
+
+/* Answers WHO with one line to the asking session. */
+static int on_who(gr_ctx *ctx, room *r, const gr_msg *m)
+{
+    char l[CHAT_LINE_MAX];
+    size_t n = (size_t)snprintf(l, sizeof l, "OK WHO %s", r->name);
+    for (size_t i = 0; i < r->n && n < sizeof l; i++)
+        n += (size_t)snprintf(l + n, sizeof l - n, " %s", r->v[i].nick);
+    return gr_tell(ctx, m->from, CHAT_LINE, l, n < sizeof l ? n : sizeof l - 1);
+}
+
+static int room_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    room *r = state;
+    char line[CHAT_LINE_MAX + 64];
+    gr_down d;
+    if (gr_down_read(m, &d) == GR_OK) { /* A member's session is gone. */
+        member *gone = find_member(r, d.target);
+        if (gone == NULL)
+            return GR_CONTINUE;
+        snprintf(line, sizeof line, "QUIT %s connection lost", gone->nick);
+        return drop(ctx, r, gone, true, line);
+    }
+    member *from = find_member(r, m->from);
+    switch (m->type) {
+    case CHAT_JOIN:
+        if (m->len != sizeof(chat_member))
+            return GR_CONTINUE;
+        chat_member j;
+        memcpy(&j, m->data, sizeof j);
+        return on_join(ctx, r, &j);
+    case CHAT_WHO:
+        return on_who(ctx, r, m);
+    case CHAT_SAY: {
+        if (m->len != sizeof(chat_text))
+            return GR_CONTINUE;
+        chat_text t;
+        memcpy(&t, m->data, sizeof t);
+        if (from == NULL)
+            return chat_tell_line(ctx, m->from,
+                                  "ERR nosuchroom not in %s: JOIN it first",
+                                  r->name);
+        snprintf(line, sizeof line, "MSG %s %s %s", r->name, from->nick,
+                 t.text);
+        broadcast(ctx, r, m->from, line);
+        return chat_tell_line(ctx, m->from, "OK MSG %s", r->name);
+    }
+    case CHAT_PART:
+        if (from == NULL)
+            return chat_tell_line(ctx, m->from, "ERR nosuchroom not in %s",
+                                  r->name);
+        (void)chat_tell_line(ctx, m->from, "OK PART %s", r->name);
+        snprintf(line, sizeof line, "PART %s %s", r->name, from->nick);
+        return drop(ctx, r, from, false, line);
+    case CHAT_QUIT: {
+        if (from == NULL || m->len != sizeof(chat_text))
+            return GR_CONTINUE;
+        chat_text t;
+        memcpy(&t, m->data, sizeof t);
+        snprintf(line, sizeof line, "QUIT %s %s", from->nick, t.text);
+        return drop(ctx, r, from, false, line);
+    }
+    }
+    return GR_CONTINUE;
+}
+
+static int room_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)ctx;
+    room *r = state;
+    if (len == 0 || len > CHAT_ROOM_MAX)
+        return GR_EINVAL;
+    memcpy(r->name, arg, len);
+    r->name[len] = '\0';
+    return GR_OK;
+}
+
+static void room_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
+{
+    (void)ctx;
+    (void)why;
+    free(((room *)state)->v);
+}
+
+static const gr_behaviour chat_room = {
+    .name = "room",
+    .state_size = sizeof(room),
+    .init = room_init,
+    .handle = room_handle,
+    .terminate = room_terminate,
+};
+
+/* ---- the manager ------------------------------------------------------ */
+
+typedef struct known_room {
+    char name[CHAT_ROOM_MAX + 1];
+    gr_ref ref;
+} known_room;
+
+typedef struct manager {
+    known_room *v;
+    size_t n, cap;
+} manager;
+
+static known_room *find_room(manager *mg, const char *name)
+{
+    for (size_t i = 0; i < mg->n; i++)
+        if (strcmp(mg->v[i].name, name) == 0)
+            return &mg->v[i];
+    return NULL;
+}
+
+/* The room named j->room, created (and monitored) if it does not exist. */
+static known_room *room_for(gr_ctx *ctx, manager *mg, const char *name)
+{
+    known_room *k = find_room(mg, name);
+    if (k != NULL)
+        return k;
+    if (mg->n == mg->cap) {
+        size_t cap = mg->cap ? mg->cap * 2 : 16;
+        known_room *v = realloc(mg->v, cap * sizeof *v);
+        if (v == NULL)
+            return NULL;
+        mg->v = v;
+        mg->cap = cap;
+    }
+    k = &mg->v[mg->n];
+    snprintf(k->name, sizeof k->name, "%s", name);
+    if (gr_spawn(ctx, &chat_room, name, strlen(name), &k->ref) != GR_OK ||
+        gr_monitor(ctx, k->ref, NULL) != GR_OK)
+        return NULL;
+    mg->n++;
+    return k;
+}
+
+/* Answers LIST with one line to the asking session. */
+static int on_list(gr_ctx *ctx, manager *mg, const gr_msg *m)
+{
+    char l[CHAT_LINE_MAX];
+    size_t n = (size_t)snprintf(l, sizeof l, "OK LIST");
+    for (size_t i = 0; i < mg->n && n < sizeof l; i++)
+        n += (size_t)snprintf(l + n, sizeof l - n, " %s", mg->v[i].name);
+    return gr_tell(ctx, m->from, CHAT_LINE, l, n < sizeof l ? n : sizeof l - 1);
+}
+
+static int rooms_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    manager *mg = state;
+    gr_down d;
+    if (gr_down_read(m, &d) == GR_OK) { /* An empty room left. */
+        for (size_t i = 0; i < mg->n; i++)
+            if (gr_ref_eq(mg->v[i].ref, d.target)) {
+                mg->v[i] = mg->v[--mg->n];
+                break;
+            }
+        return GR_CONTINUE;
+    }
+    if (m->type == CHAT_LIST)
+        return on_list(ctx, mg, m);
+    if (m->type != CHAT_JOIN || m->len != sizeof(chat_member))
+        return GR_CONTINUE;
+    chat_member j;
+    memcpy(&j, m->data, sizeof j);
+    j.room[CHAT_ROOM_MAX] = '\0';
+    known_room *k = room_for(ctx, mg, j.room);
+    if (k == NULL)
+        return chat_tell_line(ctx, j.session, "ERR full cannot make %s",
+                              j.room);
+    /* The session is named in the payload: the room answers it. */
+    return gr_tell(ctx, k->ref, CHAT_JOIN, &j, sizeof j);
+}
+
+static int rooms_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    return gr_register(ctx, CHAT_ROOMS_NAME);
+}
+
+static void rooms_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
+{
+    (void)ctx;
+    (void)why;
+    free(((manager *)state)->v);
+}
+
+const gr_behaviour chat_rooms = {
+    .name = "rooms",
+    .state_size = sizeof(manager),
+    .init = rooms_init,
+    .handle = rooms_handle,
+    .terminate = rooms_terminate,
+};

@@ -1,0 +1,467 @@
+/*
+ * A session: one client connection. It owns the socket (lines of at most
+ * CHAT_LINE_MAX bytes, read one at a time), parses the protocol, limits
+ * the client's rate (a token bucket), and keeps its nick in the registry
+ * and its rooms in the rooms node. Rooms it joined are monitored: when
+ * the rooms node dies, the session joins them again once the node is
+ * back, and tells its user.
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+
+#include "chat.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Flood control: a bucket of CHAT_BURST lines refilled CHAT_RATE a second. */
+#define CHAT_BURST 20.0
+#define CHAT_RATE  10.0
+/* How often lost rooms are asked for again while their node is away. */
+#define REJOIN_MS 100
+
+typedef enum { ROOM_JOINING, ROOM_JOINED } room_state;
+
+typedef struct my_room {
+    char name[CHAT_ROOM_MAX + 1];
+    room_state state;
+    bool restarted; /* Lost with its node: tell the user when rejoined. */
+    gr_ref ref;
+    uint64_t mon;
+} my_room;
+
+typedef struct session {
+    gr_socket sock;
+    char nick[CHAT_NICK_MAX + 1];
+    my_room rooms[CHAT_ROOMS_PER_SESSION];
+    int nrooms;
+    double tokens;
+    uint64_t refilled_ns;
+    bool rejoin_armed;
+    uint64_t claim_corr; /* A NICK waiting for the registry, or 0. */
+    bool join_wait;      /* A JOIN waiting for its room: reading waits. */
+    char claiming[CHAT_NICK_MAX + 1];
+    bool quitting;
+} session;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Writes one line (LF added) to the client. */
+static int say(gr_ctx *ctx, session *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int say(gr_ctx *ctx, session *s, const char *fmt, ...)
+{
+    char line[CHAT_LINE_MAX + 96];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return GR_CONTINUE;
+    size_t len = (size_t)n < sizeof line - 2 ? (size_t)n : sizeof line - 2;
+    line[len++] = '\n';
+    int rc = gr_io_write(ctx, s->sock, line, len);
+    /* A client too slow to read is closed by the socket's policy; the
+     * error that says so ends the session. */
+    (void)rc;
+    return GR_CONTINUE;
+}
+
+static my_room *find_room(session *s, const char *name)
+{
+    for (int i = 0; i < s->nrooms; i++)
+        if (strcmp(s->rooms[i].name, name) == 0)
+            return &s->rooms[i];
+    return NULL;
+}
+
+/* Asks the rooms node to (re)join r; the room answers CHAT_JOINED. While
+ * the node is away the send fails, and the rejoin timer tries again. */
+static void ask_join(gr_ctx *ctx, session *s, my_room *r)
+{
+    chat_member j = {.session = gr_self(ctx)};
+    snprintf(j.room, sizeof j.room, "%s", r->name);
+    snprintf(j.nick, sizeof j.nick, "%s", s->nick);
+    (void)gr_tell_name(ctx, CHAT_ROOMS_AT, CHAT_JOIN, &j, sizeof j);
+    if (!s->rejoin_armed &&
+        gr_timer_after(ctx, REJOIN_MS, CHAT_REJOIN, NULL, 0, NULL) == GR_OK)
+        s->rejoin_armed = true;
+}
+
+/* Takes one token; false when the client is over its rate. */
+static bool take_token(session *s)
+{
+    uint64_t now = now_ns();
+    s->tokens += (double)(now - s->refilled_ns) / 1e9 * CHAT_RATE;
+    if (s->tokens > CHAT_BURST)
+        s->tokens = CHAT_BURST;
+    s->refilled_ns = now;
+    if (s->tokens < 1.0)
+        return false;
+    s->tokens -= 1.0;
+    return true;
+}
+
+/* Whether the line is UTF-8 text without control characters. */
+static bool text_ok(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t k = c < 0x80             ? 1
+                   : (c & 0xE0) == 0xC0 ? 2
+                   : (c & 0xF0) == 0xE0 ? 3
+                   : (c & 0xF8) == 0xF0 ? 4
+                                        : 0;
+        if (k == 0 || i + k > n || (k == 1 && (c < 0x20 || c == 0x7F)) ||
+            (k == 2 && c < 0xC2))
+            return false;
+        for (size_t j = 1; j < k; j++)
+            if ((p[i + j] & 0xC0) != 0x80)
+                return false;
+        i += k;
+    }
+    return true;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int cmd_nick(gr_ctx *ctx, session *s, const char *arg)
+{
+    size_t len = strlen(arg);
+    if (!chat_nick_ok(arg, len))
+        return say(ctx, s, "ERR badnick a nick is 1 to 16 of A-Z a-z 0-9 _ -");
+    if (s->nick[0] != '\0')
+        return say(ctx, s, "ERR badnick your nick is %s already", s->nick);
+    gr_ref reg;
+    chat_nick c;
+    memset(&c, 0, sizeof c);
+    memcpy(c.nick, arg, len);
+    if (gr_whereis(gr_ctx_system(ctx), CHAT_REGISTRY, &reg) != GR_OK ||
+        gr_ask(ctx, reg, CHAT_CLAIM, &c, sizeof c, GR_DURATION_DEFAULT,
+               &s->claim_corr) != GR_OK)
+        return say(ctx, s, "ERR unknown the registry is away, try again");
+    memcpy(s->claiming, c.nick, sizeof s->claiming);
+    return GR_CONTINUE; /* The answer resumes reading (on_claimed). */
+}
+
+static int cmd_join(gr_ctx *ctx, session *s, const char *arg)
+{
+    if (!chat_room_ok(arg, strlen(arg)))
+        return say(ctx, s,
+                   "ERR nosuchroom a room is # then 1 to 31 of "
+                   "A-Z a-z 0-9 _ -");
+    if (find_room(s, arg) != NULL)
+        return say(ctx, s, "OK JOIN %s", arg);
+    if (s->nrooms == CHAT_ROOMS_PER_SESSION)
+        return say(ctx, s, "ERR full at most %d rooms", CHAT_ROOMS_PER_SESSION);
+    my_room *r = &s->rooms[s->nrooms++];
+    *r = (my_room){.state = ROOM_JOINING};
+    snprintf(r->name, sizeof r->name, "%s", arg);
+    ask_join(ctx, s, r);
+    /* The client's next line waits for the room, so a MSG right after the
+     * JOIN finds it joined. */
+    s->join_wait = true;
+    return GR_CONTINUE; /* "OK JOIN" comes with CHAT_JOINED. */
+}
+
+/* Forgets room r (its monitor too). */
+static void forget(gr_ctx *ctx, session *s, my_room *r)
+{
+    if (r->state == ROOM_JOINED)
+        (void)gr_demonitor(ctx, r->mon);
+    *r = s->rooms[--s->nrooms];
+}
+
+static int cmd_part(gr_ctx *ctx, session *s, const char *arg)
+{
+    my_room *r = find_room(s, arg);
+    if (r == NULL)
+        return say(ctx, s, "ERR nosuchroom not in %s", arg);
+    if (r->state == ROOM_JOINED) {
+        chat_member p = {.session = gr_self(ctx)};
+        snprintf(p.room, sizeof p.room, "%s", r->name);
+        (void)gr_tell(ctx, r->ref, CHAT_PART, &p, sizeof p); /* It says OK. */
+    } else {
+        (void)say(ctx, s, "OK PART %s", r->name);
+    }
+    forget(ctx, s, r);
+    return GR_CONTINUE;
+}
+
+/* Splits "word rest" at the first space: the word is NUL-terminated in
+ * place and the rest returned ("" when there is none). */
+static char *split(char *line)
+{
+    char *sp = strchr(line, ' ');
+    if (sp == NULL)
+        return line + strlen(line);
+    *sp = '\0';
+    return sp + 1;
+}
+
+static int cmd_msg(gr_ctx *ctx, session *s, char *arg)
+{
+    char *text = split(arg);
+    my_room *r = find_room(s, arg);
+    if (r == NULL)
+        return say(ctx, s, "ERR nosuchroom not in %s", arg);
+    if (r->state != ROOM_JOINED)
+        return say(ctx, s, "ERR nosuchroom %s is restarting, try again",
+                   r->name);
+    if (*text == '\0')
+        return say(ctx, s, "ERR unknown MSG #room text");
+    chat_text t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.to, sizeof t.to, "%s", r->name);
+    snprintf(t.from, sizeof t.from, "%s", s->nick);
+    snprintf(t.text, sizeof t.text, "%s", text);
+    (void)gr_tell(ctx, r->ref, CHAT_SAY, &t, sizeof t); /* It says OK. */
+    return GR_CONTINUE;
+}
+
+static int cmd_priv(gr_ctx *ctx, session *s, char *arg)
+{
+    char *text = split(arg);
+    if (!chat_nick_ok(arg, strlen(arg)) || *text == '\0')
+        return say(ctx, s, "ERR nosuchnick PRIV nick text");
+    chat_text t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.to, sizeof t.to, "%s", arg);
+    snprintf(t.from, sizeof t.from, "%s", s->nick);
+    snprintf(t.text, sizeof t.text, "%s", text);
+    if (gr_tell_name(ctx, CHAT_REGISTRY, CHAT_PRIV, &t, sizeof t) != GR_OK)
+        return say(ctx, s, "ERR nosuchnick the registry is away");
+    return GR_CONTINUE; /* The registry says OK or ERR. */
+}
+
+static int cmd_list(gr_ctx *ctx, session *s)
+{
+    if (gr_tell_name(ctx, CHAT_ROOMS_AT, CHAT_LIST, NULL, 0) != GR_OK)
+        return say(ctx, s,
+                   "ERR nosuchroom the rooms are restarting, try "
+                   "again");
+    return GR_CONTINUE; /* The rooms node answers with the line. */
+}
+
+static int cmd_who(gr_ctx *ctx, session *s, const char *arg)
+{
+    my_room *r = find_room(s, arg);
+    if (r == NULL || r->state != ROOM_JOINED)
+        return say(ctx, s, "ERR nosuchroom not in %s", arg);
+    (void)gr_tell(ctx, r->ref, CHAT_WHO, NULL, 0); /* It answers. */
+    return GR_CONTINUE;
+}
+
+static int cmd_quit(gr_ctx *ctx, session *s, const char *arg)
+{
+    chat_text t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.from, sizeof t.from, "%s", s->nick);
+    snprintf(t.text, sizeof t.text, "%s", *arg ? arg : "quit");
+    for (int i = 0; i < s->nrooms; i++)
+        if (s->rooms[i].state == ROOM_JOINED)
+            (void)gr_tell(ctx, s->rooms[i].ref, CHAT_QUIT, &t, sizeof t);
+    s->nrooms = 0;
+    s->quitting = true;
+    (void)say(ctx, s, "OK QUIT");
+    return GR_STOP; /* The exit closes the socket after the OK is sent. */
+}
+
+/* One line from the client. Returns GR_CONTINUE to read the next. */
+static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
+{
+    if (len == 0)
+        return GR_CONTINUE;
+    if (!text_ok((const unsigned char *)line, len))
+        return say(ctx, s, "ERR badinput a line is UTF-8 text");
+    if (!take_token(s))
+        return say(ctx, s, "ERR slowdown at most %.0f lines a second",
+                   CHAT_RATE);
+    line[len] = '\0';
+    char *arg = split(line);
+    if (strcmp(line, "QUIT") == 0)
+        return cmd_quit(ctx, s, arg);
+    if (strcmp(line, "NICK") == 0)
+        return cmd_nick(ctx, s, arg);
+    if (strcmp(line, "CRASH") == 0 && getenv("CHAT_DEBUG") != NULL)
+        gr_fail(ctx, "CRASH asked by %s", s->nick[0] ? s->nick : "a client");
+    static const char *const known[] = {"JOIN", "PART", "MSG",
+                                        "PRIV", "LIST", "WHO"};
+    bool is_known = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        is_known = is_known || strcmp(line, known[i]) == 0;
+    if (!is_known)
+        return say(ctx, s, "ERR unknown unknown command: %.32s", line);
+    if (s->nick[0] == '\0')
+        return say(ctx, s, "ERR register NICK first");
+    if (strcmp(line, "JOIN") == 0)
+        return cmd_join(ctx, s, arg);
+    if (strcmp(line, "PART") == 0)
+        return cmd_part(ctx, s, arg);
+    if (strcmp(line, "MSG") == 0)
+        return cmd_msg(ctx, s, arg);
+    if (strcmp(line, "PRIV") == 0)
+        return cmd_priv(ctx, s, arg);
+    if (strcmp(line, "LIST") == 0)
+        return cmd_list(ctx, s);
+    return cmd_who(ctx, s, arg);
+}
+
+/* ---- what arrives ------------------------------------------------------- */
+
+static int on_io(gr_ctx *ctx, session *s, const gr_msg *m)
+{
+    gr_io_event ev;
+    if (gr_io_event_read(m, &ev) != GR_OK)
+        return GR_CONTINUE;
+    switch (ev.kind) {
+    case GR_IO_GIVEN:
+        s->sock = ev.socket;
+        return gr_io_activate(ctx, s->sock, 1);
+    case GR_IO_DATA: {
+        char line[CHAT_LINE_MAX + 1];
+        memcpy(line, ev.data, ev.len);
+        int rc = on_line(ctx, s, line, ev.len);
+        /* One line at a time; a NICK or JOIN waits for its answer. */
+        if (rc == GR_CONTINUE && s->claim_corr == 0 && !s->join_wait)
+            (void)gr_io_activate(ctx, s->sock, 1);
+        return rc;
+    }
+    case GR_IO_ERROR:
+        if (ev.code == GR_EMSGSIZE) { /* Dropped; the connection goes on. */
+            (void)say(ctx, s, "ERR toolong a line is at most %d bytes",
+                      CHAT_LINE_MAX);
+            return gr_io_activate(ctx, s->sock, 1);
+        }
+        return GR_STOP; /* Reset, or too slow to read: gone. */
+    default:            /* GR_IO_CLOSED: the client left without QUIT. */
+        return GR_STOP;
+    }
+}
+
+/* The registry answered a NICK. */
+static int on_claimed(gr_ctx *ctx, session *s, const gr_msg *m)
+{
+    chat_answer a = {.rc = GR_ETIMEDOUT};
+    if (m->type == CHAT_ANSWER && m->len == sizeof a)
+        memcpy(&a, m->data, sizeof a);
+    s->claim_corr = 0;
+    if (a.rc == GR_OK) {
+        memcpy(s->nick, s->claiming, sizeof s->nick);
+        (void)say(ctx, s, "OK NICK %s", s->nick);
+    } else if (a.rc == GR_EEXIST) {
+        (void)say(ctx, s, "ERR nickinuse nick in use: %s", s->claiming);
+    } else {
+        (void)say(ctx, s, "ERR unknown the registry did not answer");
+    }
+    return gr_io_activate(ctx, s->sock, 1);
+}
+
+static int on_joined(gr_ctx *ctx, session *s, const gr_msg *m)
+{
+    chat_joined j;
+    memcpy(&j, m->data, sizeof j);
+    j.room[CHAT_ROOM_MAX] = '\0';
+    my_room *r = find_room(s, j.room);
+    if (r == NULL || r->state == ROOM_JOINED)
+        return GR_CONTINUE; /* Parted meanwhile, or an answer twice. */
+    if (gr_monitor(ctx, j.ref, &r->mon) != GR_OK)
+        return GR_CONTINUE;
+    r->state = ROOM_JOINED;
+    r->ref = j.ref;
+    if (r->restarted) {
+        r->restarted = false;
+        return say(ctx, s, "NOTICE room %s restarted", r->name);
+    }
+    (void)say(ctx, s, "OK JOIN %s", r->name);
+    if (s->join_wait) { /* The JOIN the client waits for: read on. */
+        s->join_wait = false;
+        return gr_io_activate(ctx, s->sock, 1);
+    }
+    return GR_CONTINUE;
+}
+
+/* A room we joined is gone: its node died (or it did). Join it again. */
+static int on_room_down(gr_ctx *ctx, session *s, const gr_down *d)
+{
+    for (int i = 0; i < s->nrooms; i++) {
+        my_room *r = &s->rooms[i];
+        if (r->state == ROOM_JOINED && r->mon == d->monitor) {
+            r->state = ROOM_JOINING;
+            r->restarted = true;
+            ask_join(ctx, s, r);
+        }
+    }
+    return GR_CONTINUE;
+}
+
+static int session_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    session *s = state;
+    if (m->type == GR_MSG_IO)
+        return on_io(ctx, s, m);
+    if ((m->flags & GR_MSG_REPLY) && m->corr == s->claim_corr &&
+        s->claim_corr != 0)
+        return on_claimed(ctx, s, m);
+    gr_down d;
+    if (gr_down_read(m, &d) == GR_OK)
+        return on_room_down(ctx, s, &d);
+    switch (m->type) {
+    case CHAT_LINE:
+        return say(ctx, s, "%.*s", (int)m->len, (const char *)m->data);
+    case CHAT_PRIV_IN: {
+        chat_text t;
+        if (m->len != sizeof t)
+            return GR_CONTINUE;
+        memcpy(&t, m->data, sizeof t);
+        t.text[CHAT_LINE_MAX] = '\0';
+        t.from[CHAT_NICK_MAX] = '\0';
+        return say(ctx, s, "PRIV %s %s", t.from, t.text);
+    }
+    case CHAT_JOINED:
+        return m->len == sizeof(chat_joined) ? on_joined(ctx, s, m)
+                                             : GR_CONTINUE;
+    case CHAT_REJOIN:
+        s->rejoin_armed = false;
+        for (int i = 0; i < s->nrooms; i++)
+            if (s->rooms[i].state == ROOM_JOINING)
+                ask_join(ctx, s, &s->rooms[i]);
+        return GR_CONTINUE;
+    }
+    return GR_CONTINUE;
+}
+
+static int session_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)ctx;
+    (void)arg;
+    (void)len;
+    session *s = state;
+    s->tokens = CHAT_BURST;
+    s->refilled_ns = now_ns();
+    return GR_OK;
+}
+
+/* Leaving: the rooms learn it from their monitors, the registry from its
+ * own; at a server shutdown the client is told. */
+static void session_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
+{
+    session *s = state;
+    if (why->code == GR_ESHUTDOWN && s->sock.id != 0 && !s->quitting)
+        (void)say(ctx, s, "NOTICE server shutting down");
+}
+
+const gr_behaviour chat_session = {
+    .name = "session",
+    .state_size = sizeof(session),
+    .init = session_init,
+    .handle = session_handle,
+    .terminate = session_terminate,
+};
