@@ -281,17 +281,25 @@ static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
         return GR_CONTINUE;
     if (!text_ok((const unsigned char *)line, len))
         return say(ctx, s, "ERR badinput a line is UTF-8 text");
+    line[len] = '\0';
+    /* Debugging commands, for the tests: not rate-limited. */
+    if (strcmp(line, "CRASH") == 0 && getenv("CHAT_DEBUG") != NULL)
+        gr_fail(ctx, "CRASH asked by %s", s->nick[0] ? s->nick : "a client");
+    if (strcmp(line, "STATS") == 0 && getenv("CHAT_DEBUG") != NULL) {
+        gr_stats st;
+        gr_system_stats(gr_ctx_system(ctx), &st);
+        return say(ctx, s, "OK STATS alive=%llu sockets=%llu",
+                   (unsigned long long)st.alive,
+                   (unsigned long long)st.sockets_open);
+    }
     if (!take_token(s))
         return say(ctx, s, "ERR slowdown at most %.0f lines a second",
                    CHAT_RATE);
-    line[len] = '\0';
     char *arg = split(line);
     if (strcmp(line, "QUIT") == 0)
         return cmd_quit(ctx, s, arg);
     if (strcmp(line, "NICK") == 0)
         return cmd_nick(ctx, s, arg);
-    if (strcmp(line, "CRASH") == 0 && getenv("CHAT_DEBUG") != NULL)
-        gr_fail(ctx, "CRASH asked by %s", s->nick[0] ? s->nick : "a client");
     static const char *const known[] = {"JOIN", "PART", "MSG",
                                         "PRIV", "LIST", "WHO"};
     bool is_known = false;

@@ -476,6 +476,58 @@ static void many_clients_in_order(void)
     CHECK_EQ(server_stop(&sv), 0);
 }
 
+/* Asks for "OK STATS alive=N sockets=M" on c, skipping the room's news
+ * before it; false when it does not come. */
+static bool stats(client *c, unsigned long *alive, unsigned long *sockets)
+{
+    char line[256];
+    send_line(c, "STATS");
+    for (int i = 0; i < 10000; i++) {
+        if (!next_line(c, line, sizeof line))
+            return false;
+        if (sscanf(line, "OK STATS alive=%lu sockets=%lu", alive, sockets) == 2)
+            return true;
+    }
+    return false;
+}
+
+/* 1000 clients come, take a nick, join a room and go (half of them
+ * without QUIT): the server's live actors and open sockets are back where
+ * they were. */
+static void connect_cycles_leave_nothing(void)
+{
+    server sv;
+    CHECK(server_start(&sv, NULL));
+    client w;
+    CHECK(login(&w, sv.port, "watcher", "#r"));
+    unsigned long alive0, sockets0, alive, sockets;
+    CHECK(stats(&w, &alive0, &sockets0));
+    for (int i = 0; i < 1000; i++) {
+        client c;
+        char nick[16];
+        snprintf(nick, sizeof nick, "c%d", i);
+        CHECK(login(&c, sv.port, nick, i % 2 ? "#r" : NULL));
+        if (i % 4 == 0) {
+            send_line(&c, "QUIT");
+            CHECK(expect(&c, "OK QUIT"));
+        }
+        close(c.fd);
+    }
+    bool back = false;
+    for (int tries = 0; tries < 500 && !back; tries++) {
+        CHECK(stats(&w, &alive, &sockets));
+        back = alive == alive0 && sockets == sockets0;
+        if (!back)
+            usleep(10000);
+    }
+    if (!back)
+        fprintf(stderr, "  alive %lu (was %lu), sockets %lu (was %lu)\n", alive,
+                alive0, sockets, sockets0);
+    CHECK(back);
+    close(w.fd);
+    CHECK_EQ(server_stop(&sv), 0);
+}
+
 /* Beyond --max-clients a client is told and closed. */
 static void server_full(void)
 {
@@ -495,10 +547,15 @@ static void server_full(void)
 }
 
 static const struct test_case cases[] = {
-    TEST_CASE(fanout_and_privacy),         TEST_CASE(errors_answered),
-    TEST_CASE(vanished_client_frees_nick), TEST_CASE(session_crash_isolated),
-    TEST_CASE(rooms_node_killed),          TEST_CASE(shutdown_tells_clients),
-    TEST_CASE(many_clients_in_order),      TEST_CASE(server_full),
+    TEST_CASE(fanout_and_privacy),
+    TEST_CASE(errors_answered),
+    TEST_CASE(vanished_client_frees_nick),
+    TEST_CASE(session_crash_isolated),
+    TEST_CASE(rooms_node_killed),
+    TEST_CASE(shutdown_tells_clients),
+    TEST_CASE(many_clients_in_order),
+    TEST_CASE(server_full),
+    TEST_CASE(connect_cycles_leave_nothing),
 };
 
 int main(int argc, char **argv)
