@@ -30,6 +30,12 @@ static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
                    .reason = why != NULL ? *why : gr_reason_of(GR_OK),
                    .restarts = gr__sup_window_count(&s->window)};
     ev.level = gr__sup_event_level(kind, &ev.reason);
+    /* A simple-one-for-one child comes and goes with the work (a session
+     * per connection): its clean starts and exits are debug, not info,
+     * so a busy server's log holds its crashes, not its traffic. */
+    if (c != NULL && c->dynamic &&
+        (kind == GR_EV_CHILD_STARTED || kind == GR_EV_CHILD_EXITED))
+        ev.level = GR_LOG_DEBUG;
     gr__system_emit(s->sys, &ev);
 }
 

@@ -543,6 +543,59 @@ static void test_temporary_collateral_rest_for_one(void)
     sup_system_end(sys);
 }
 
+/* Levels of the child_started and child_exited events seen, per kind of
+ * child (0: static, 1: simple-one-for-one). */
+static _Atomic int level_seen[2][2];
+
+static void level_event(void *arg, const gr_event *ev)
+{
+    (void)arg;
+    int dyn = ev->child_id[0] == '\0';
+    if (ev->kind == GR_EV_CHILD_STARTED)
+        atomic_store(&level_seen[dyn][0], (int)ev->level + 1);
+    if (ev->kind == GR_EV_CHILD_EXITED)
+        atomic_store(&level_seen[dyn][1], (int)ev->level + 1);
+}
+
+/* A simple-one-for-one child's clean start and exit are debug events (a
+ * session per connection must not fill the log); a static child's are
+ * info, as before. */
+static void test_dynamic_children_log_quietly(void)
+{
+    gr_config cfg = {.workers = 2,
+                     .no_signals = 1,
+                     .log_level = GR_LOG_DEBUG,
+                     .log_level_set = 1,
+                     .event_fn = level_event};
+    gr_system *sys = NULL;
+    CHECK_EQ(gr_system_start(&cfg, &sys), GR_OK);
+    static const gr_child_spec tmpl[] = {
+        {.behaviour = &worker_b, .restart = GR_TEMPORARY}};
+    static const gr_sup_spec dyn = {
+        .strategy = GR_SIMPLE_ONE_FOR_ONE, .children = tmpl, .nchildren = 1};
+    static const gr_child_spec kids[] = {{.id = "pool",
+                                          .behaviour = &gr_supervisor_behaviour,
+                                          .arg = &dyn,
+                                          .arg_len = sizeof dyn,
+                                          .restart = GR_PERMANENT,
+                                          .type = GR_SUPERVISOR}};
+    gr_sup_spec top = {.strategy = GR_ONE_FOR_ONE,
+                       .intensity = 3,
+                       .children = kids,
+                       .nchildren = 1};
+    gr_ref sup, pool, child;
+    CHECK_EQ(gr_supervisor_start(sys, &top, &sup), GR_OK);
+    pool = kid_ref(sys, sup, "pool");
+    CHECK_EQ(gr_supervisor_spawn_child(sys, pool, "w", 2, SUP_WAIT, &child),
+             GR_OK);
+    CHECK_EQ(gr_supervisor_terminate_child(sys, pool, NULL, child, SUP_WAIT),
+             GR_OK);
+    CHECK_EQ(atomic_load(&level_seen[0][0]), GR_LOG_INFO + 1);
+    CHECK_EQ(atomic_load(&level_seen[1][0]), GR_LOG_DEBUG + 1);
+    CHECK_EQ(atomic_load(&level_seen[1][1]), GR_LOG_DEBUG + 1);
+    CHECK_EQ(gr_system_shutdown(sys), GR_OK);
+}
+
 TEST_MAIN(TEST_CASE(test_start_in_order), TEST_CASE(test_start_failure_undoes),
           TEST_CASE(test_start_failure_nested), TEST_CASE(test_one_for_one),
           TEST_CASE(test_one_for_all),
@@ -552,4 +605,5 @@ TEST_MAIN(TEST_CASE(test_start_in_order), TEST_CASE(test_start_failure_undoes),
           TEST_CASE(test_transient_restarted_only_on_crash),
           TEST_CASE(test_temporary_never_restarted),
           TEST_CASE(test_temporary_collateral_removed),
-          TEST_CASE(test_temporary_collateral_rest_for_one))
+          TEST_CASE(test_temporary_collateral_rest_for_one),
+          TEST_CASE(test_dynamic_children_log_quietly))
