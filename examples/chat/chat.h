@@ -60,7 +60,6 @@ enum {
     CHAT_ANSWER, /* chat_answer */
     /* a session's own messages */
     CHAT_REJOIN, /* timer: try to join the rooms lost with their node */
-    CHAT_START,  /* the listener hands over: chat_start */
 };
 
 typedef struct chat_nick {
@@ -86,7 +85,6 @@ typedef struct chat_joined {
 
 typedef struct chat_answer {
     int32_t rc;
-    char text[CHAT_LINE_MAX + 64];
 } chat_answer;
 
 /* The listener's settings (its init arg). */

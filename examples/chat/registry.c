@@ -158,15 +158,6 @@ static int registry_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-static int registry_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
-{
-    (void)ctx;
-    (void)state;
-    (void)arg;
-    (void)len;
-    return GR_OK;
-}
-
 static void registry_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
     (void)ctx;
@@ -177,7 +168,6 @@ static void registry_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 const gr_behaviour chat_registry = {
     .name = "registry",
     .state_size = sizeof(registry),
-    .init = registry_init,
     .handle = registry_handle,
     .terminate = registry_terminate,
 };

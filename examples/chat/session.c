@@ -67,10 +67,9 @@ static int say(gr_ctx *ctx, session *s, const char *fmt, ...)
         return GR_CONTINUE;
     size_t len = (size_t)n < sizeof line - 2 ? (size_t)n : sizeof line - 2;
     line[len++] = '\n';
-    int rc = gr_io_write(ctx, s->sock, line, len);
-    /* A client too slow to read is closed by the socket's policy; the
-     * error that says so ends the session. */
-    (void)rc;
+    /* A refusal needs nothing here: a client too slow to read is closed
+     * by the socket's policy, and the error that says so ends us. */
+    (void)gr_io_write(ctx, s->sock, line, len);
     return GR_CONTINUE;
 }
 
@@ -132,7 +131,7 @@ static bool text_ok(const unsigned char *p, size_t n)
 
 /* ---- commands ----------------------------------------------------------- */
 
-static int cmd_nick(gr_ctx *ctx, session *s, const char *arg)
+static int cmd_nick(gr_ctx *ctx, session *s, char *arg)
 {
     size_t len = strlen(arg);
     if (!chat_nick_ok(arg, len))
@@ -151,7 +150,7 @@ static int cmd_nick(gr_ctx *ctx, session *s, const char *arg)
     return GR_CONTINUE; /* The answer resumes reading (on_claimed). */
 }
 
-static int cmd_join(gr_ctx *ctx, session *s, const char *arg)
+static int cmd_join(gr_ctx *ctx, session *s, char *arg)
 {
     if (!chat_room_ok(arg, strlen(arg)))
         return say(ctx, s,
@@ -179,7 +178,7 @@ static void forget(gr_ctx *ctx, session *s, my_room *r)
     *r = s->rooms[--s->nrooms];
 }
 
-static int cmd_part(gr_ctx *ctx, session *s, const char *arg)
+static int cmd_part(gr_ctx *ctx, session *s, char *arg)
 {
     my_room *r = find_room(s, arg);
     if (r == NULL)
@@ -241,8 +240,9 @@ static int cmd_priv(gr_ctx *ctx, session *s, char *arg)
     return GR_CONTINUE; /* The registry says OK or ERR. */
 }
 
-static int cmd_list(gr_ctx *ctx, session *s)
+static int cmd_list(gr_ctx *ctx, session *s, char *arg)
 {
+    (void)arg;
     if (gr_tell_name(ctx, CHAT_ROOMS_AT, CHAT_LIST, NULL, 0) != GR_OK)
         return say(ctx, s,
                    "ERR nosuchroom the rooms are restarting, try "
@@ -250,7 +250,7 @@ static int cmd_list(gr_ctx *ctx, session *s)
     return GR_CONTINUE; /* The rooms node answers with the line. */
 }
 
-static int cmd_who(gr_ctx *ctx, session *s, const char *arg)
+static int cmd_who(gr_ctx *ctx, session *s, char *arg)
 {
     my_room *r = find_room(s, arg);
     if (r == NULL || r->state != ROOM_JOINED)
@@ -259,7 +259,7 @@ static int cmd_who(gr_ctx *ctx, session *s, const char *arg)
     return GR_CONTINUE;
 }
 
-static int cmd_quit(gr_ctx *ctx, session *s, const char *arg)
+static int cmd_quit(gr_ctx *ctx, session *s, char *arg)
 {
     chat_text t;
     memset(&t, 0, sizeof t);
@@ -273,6 +273,20 @@ static int cmd_quit(gr_ctx *ctx, session *s, const char *arg)
     (void)say(ctx, s, "OK QUIT");
     return GR_STOP; /* The exit closes the socket after the OK is sent. */
 }
+
+/* The commands: a name, whether NICK must come first, what runs it. */
+typedef struct command {
+    const char *name;
+    bool needs_nick;
+    int (*run)(gr_ctx *ctx, session *s, char *arg);
+} command;
+
+static const command commands[] = {
+    {"NICK", false, cmd_nick}, {"QUIT", false, cmd_quit},
+    {"JOIN", true, cmd_join},  {"PART", true, cmd_part},
+    {"MSG", true, cmd_msg},    {"PRIV", true, cmd_priv},
+    {"LIST", true, cmd_list},  {"WHO", true, cmd_who},
+};
 
 /* One line from the client. Returns GR_CONTINUE to read the next. */
 static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
@@ -296,30 +310,15 @@ static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
         return say(ctx, s, "ERR slowdown at most %.0f lines a second",
                    CHAT_RATE);
     char *arg = split(line);
-    if (strcmp(line, "QUIT") == 0)
-        return cmd_quit(ctx, s, arg);
-    if (strcmp(line, "NICK") == 0)
-        return cmd_nick(ctx, s, arg);
-    static const char *const known[] = {"JOIN", "PART", "MSG",
-                                        "PRIV", "LIST", "WHO"};
-    bool is_known = false;
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        is_known = is_known || strcmp(line, known[i]) == 0;
-    if (!is_known)
-        return say(ctx, s, "ERR unknown unknown command: %.32s", line);
-    if (s->nick[0] == '\0')
-        return say(ctx, s, "ERR register NICK first");
-    if (strcmp(line, "JOIN") == 0)
-        return cmd_join(ctx, s, arg);
-    if (strcmp(line, "PART") == 0)
-        return cmd_part(ctx, s, arg);
-    if (strcmp(line, "MSG") == 0)
-        return cmd_msg(ctx, s, arg);
-    if (strcmp(line, "PRIV") == 0)
-        return cmd_priv(ctx, s, arg);
-    if (strcmp(line, "LIST") == 0)
-        return cmd_list(ctx, s);
-    return cmd_who(ctx, s, arg);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const command *c = &commands[i];
+        if (strcmp(line, c->name) != 0)
+            continue;
+        if (c->needs_nick && s->nick[0] == '\0')
+            return say(ctx, s, "ERR register NICK first");
+        return c->run(ctx, s, arg);
+    }
+    return say(ctx, s, "ERR unknown unknown command: %.32s", line);
 }
 
 /* ---- what arrives ------------------------------------------------------- */
