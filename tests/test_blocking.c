@@ -363,12 +363,23 @@ static void pool_starts_on_demand(void)
 {
     gr_system *sys = start_pool(0);
     CHECK(sys != NULL);
-    gr_ref a;
+    /* Ordinary actors at work: a hundred bounces, reported to an inbox. */
+    gr_inbox *ib = NULL;
+    CHECK_EQ(gr_inbox_open(sys, &ib), GR_OK);
+    gr_ref a, b;
     CHECK_EQ(gr_system_spawn(sys, &bouncer_behaviour, NULL, 0, &a), GR_OK);
-    gr_msg *reply = NULL;
-    (void)gr_call(sys, a, MSG_PING, NULL, 0, 100, &reply);
-    gr_msg_free(reply);
-    CHECK_EQ(stats_of(sys).blocking_threads, 0);
+    CHECK_EQ(gr_system_spawn(sys, &bouncer_behaviour, &a, sizeof a, &b), GR_OK);
+    CHECK_EQ(gr_system_tell(sys, GR_REF_NONE, a, MSG_WORK, &b, sizeof b),
+             GR_OK);
+    ball start = {.left = 100, .done_to = gr_inbox_ref(ib)};
+    CHECK_EQ(
+        gr_system_tell(sys, GR_REF_NONE, a, MSG_PING, &start, sizeof start),
+        GR_OK);
+    CHECK(inbox_take(ib, MSG_DONE));
+    gr_stats st = stats_of(sys);
+    CHECK_EQ(st.blocking_threads, 0);
+    CHECK_EQ(st.blocking_runs, 0);
+    gr_inbox_close(ib);
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);
 }
 

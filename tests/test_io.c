@@ -7,6 +7,7 @@
  */
 #include "io_env.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
@@ -459,7 +460,10 @@ static void connect_times_out(void)
             socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         (void)connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
     }
-    sleep_ms(20); /* Not load-bearing: the fillers' handshakes settle. */
+    /* The first filler connected (writable) fills the backlog of 0; the
+     * others, and the connect below, have their SYNs dropped. */
+    struct pollfd pf = {fill[0], POLLOUT, 0};
+    CHECK(poll(&pf, 1, WAIT_MS) == 1);
     gr_ref client = io_agent_spawn();
     io_cmd c = {.op = OP_CONNECT, .opts = {.connect_timeout = 200}};
     snprintf(c.addr, sizeof c.addr, "127.0.0.1:%u", ntohs(sa.sin_port));
