@@ -173,10 +173,20 @@ static bool unix_stale(const struct sockaddr_un *un, socklen_t len)
     return stale;
 }
 
-/* Opens a non-blocking stream socket for a, turning on the option
- * (level, name) when it is TCP. Returns GR_OK with *out, or the error. */
-static int new_socket(gr_system *sys, const net_addr *a, int level, int name,
-                      int *out)
+/* Sets the kernel buffer option name to bytes, unless bytes is 0. */
+static int set_kernel_buffer(gr_system *sys, int fd, int name, uint32_t bytes)
+{
+    int v = (int)bytes;
+    if (bytes == 0 || setsockopt(fd, SOL_SOCKET, name, &v, sizeof v) == 0)
+        return GR_OK;
+    return open_failed(sys, name == SO_SNDBUF ? "SO_SNDBUF" : "SO_RCVBUF", fd);
+}
+
+/* Opens a non-blocking stream socket for a with opts' kernel buffers,
+ * turning on the option (level, name) when it is TCP. Returns GR_OK with
+ * *out, or the error. */
+static int new_socket(gr_system *sys, const net_addr *a, const gr_io_opts *opts,
+                      int level, int name, int *out)
 {
     int fd =
         socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -186,15 +196,20 @@ static int new_socket(gr_system *sys, const net_addr *a, int level, int name,
         int one = 1;
         (void)setsockopt(fd, level, name, &one, sizeof one);
     }
+    int rc = set_kernel_buffer(sys, fd, SO_SNDBUF, opts->sndbuf);
+    if (rc == GR_OK)
+        rc = set_kernel_buffer(sys, fd, SO_RCVBUF, opts->rcvbuf);
+    if (rc != GR_OK)
+        return rc;
     *out = fd;
     return GR_OK;
 }
 
-int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
-                          int *out)
+int gr__net_open_listener(gr_system *sys, const net_addr *a,
+                          const gr_io_opts *opts, int *out)
 {
     int fd = -1;
-    int rc = new_socket(sys, a, SOL_SOCKET, SO_REUSEADDR, &fd);
+    int rc = new_socket(sys, a, opts, SOL_SOCKET, SO_REUSEADDR, &fd);
     if (rc != GR_OK)
         return rc;
     if (bind(fd, (const struct sockaddr *)&a->sa, a->len) != 0) {
@@ -206,9 +221,9 @@ int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
             return open_failed(sys, "bind", fd);
     }
     const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
-    const char *failed = !a->tcp && chmod(path, mode) != 0 ? "chmod"
-                         : listen(fd, SOMAXCONN) != 0      ? "listen"
-                                                           : NULL;
+    const char *failed = !a->tcp && chmod(path, opts->mode) != 0 ? "chmod"
+                         : listen(fd, SOMAXCONN) != 0            ? "listen"
+                                                                 : NULL;
     if (failed != NULL) {
         int rc = open_failed(sys, failed, fd);
         if (!a->tcp)
@@ -219,10 +234,11 @@ int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
     return GR_OK;
 }
 
-int gr__net_open_connect(gr_system *sys, const net_addr *a, int *out, int *err)
+int gr__net_open_connect(gr_system *sys, const net_addr *a,
+                         const gr_io_opts *opts, int *out, int *err)
 {
     int fd = -1;
-    int rc = new_socket(sys, a, IPPROTO_TCP, TCP_NODELAY, &fd);
+    int rc = new_socket(sys, a, opts, IPPROTO_TCP, TCP_NODELAY, &fd);
     if (rc != GR_OK)
         return rc;
     *err = 0;

@@ -2,6 +2,7 @@
  * owner's side of writes, and reading GR_MSG_IO messages. */
 #include "net/net.h"
 
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ static int resolve(const gr_io_opts *opts, gr_io_opts *out)
     if ((unsigned)out->framing > GR_IO_LEN4 ||
         (unsigned)out->when_full > GR_IO_FULL_PAUSE ||
         out->max_frame > LIMIT_MAX_FRAME || out->mode > 07777 ||
+        out->sndbuf > INT_MAX / 2 || out->rcvbuf > INT_MAX / 2 ||
         out->connect_timeout < GR_DURATION_DEFAULT)
         return GR_EINVAL;
     if (out->max_frame == 0)
@@ -71,8 +73,8 @@ static int open_socket(gr_ctx *ctx, const char *addr, const gr_io_opts *opts,
         (path = strdup(((struct sockaddr_un *)&a.sa)->sun_path)) == NULL)
         return GR_ENOMEM;
     int fd, err = 0;
-    rc = listen ? gr__net_open_listener(sys, &a, o.mode, &fd)
-                : gr__net_open_connect(sys, &a, &fd, &err);
+    rc = listen ? gr__net_open_listener(sys, &a, &o, &fd)
+                : gr__net_open_connect(sys, &a, &o, &fd, &err);
     if (rc != GR_OK) {
         free(path);
         return rc;

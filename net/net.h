@@ -196,14 +196,17 @@ typedef struct net_addr {
  * GR_EINVAL or GR_ENAMETOOLONG. */
 int gr__net_parse(const char *text, net_addr *out);
 
-/* Opens a listening socket on a; *fd on GR_OK. Errors as gr_io_listen. */
-int gr__net_open_listener(gr_system *sys, const net_addr *a, uint32_t mode,
-                          int *fd);
+/* Opens a listening socket on a with opts (mode, kernel buffers); *fd on
+ * GR_OK. Errors as gr_io_listen. */
+int gr__net_open_listener(gr_system *sys, const net_addr *a,
+                          const gr_io_opts *opts, int *fd);
 
-/* Opens a socket and starts connecting it to a; *fd on GR_OK. *err is the
- * errno of a connect that failed at once (a Unix path with no listener),
- * else 0: the outcome is then the I/O thread's to learn. */
-int gr__net_open_connect(gr_system *sys, const net_addr *a, int *fd, int *err);
+/* Opens a socket with opts (kernel buffers) and starts connecting it to a;
+ * *fd on GR_OK. *err is the errno of a connect that failed at once (a Unix
+ * path with no listener), else 0: the outcome is then the I/O thread's to
+ * learn. */
+int gr__net_open_connect(gr_system *sys, const net_addr *a,
+                         const gr_io_opts *opts, int *fd, int *err);
 
 /* Writes "host:port" of sa into buf. */
 void gr__net_format(const struct sockaddr_storage *sa, socklen_t len, char *buf,

@@ -338,6 +338,73 @@ static void slow_reader_backpressure(void)
     CHECK_EQ(io_close(), GR_OK);
 }
 
+/* The descriptor in this process whose peer is fd's own address: the
+ * runtime's end of a connection the test made or accepted; -1 if none. */
+static int runtime_end_of(int fd)
+{
+    struct sockaddr_storage me, peer;
+    socklen_t mlen = sizeof me;
+    if (getsockname(fd, (struct sockaddr *)&me, &mlen) != 0)
+        return -1;
+    for (int cand = 3; cand < 4096; cand++) {
+        socklen_t plen = sizeof peer;
+        if (cand != fd &&
+            getpeername(cand, (struct sockaddr *)&peer, &plen) == 0 &&
+            plen == mlen && memcmp(&peer, &me, mlen) == 0)
+            return cand;
+    }
+    return -1;
+}
+
+/* Reads the kernel buffer option name of fd; -1 on failure. */
+static int kernel_buffer(int fd, int name)
+{
+    int v = -1;
+    socklen_t len = sizeof v;
+    return getsockopt(fd, SOL_SOCKET, name, &v, &len) == 0 ? v : -1;
+}
+
+/* sndbuf and rcvbuf reach the kernel on accepted connections (through
+ * their listener) and on connects; Linux stores twice the value. */
+static void kernel_buffers_follow_opts(void)
+{
+    CHECK(io_open());
+    gr_ref agent = io_agent_spawn();
+    gr_io_opts o = {.sndbuf = 6000, .rcvbuf = 5000};
+    io_conn cn;
+    CHECK(io_conn_open(agent, &o, &cn));
+    int mine = runtime_end_of(cn.fd);
+    CHECK(mine >= 0);
+    CHECK_EQ(kernel_buffer(mine, SO_SNDBUF), 12000);
+    CHECK_EQ(kernel_buffer(mine, SO_RCVBUF), 10000);
+    close(cn.fd);
+
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t slen = sizeof sa;
+    CHECK(bind(l, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(l, 4) == 0);
+    CHECK(getsockname(l, (struct sockaddr *)&sa, &slen) == 0);
+    io_cmd c = {.op = OP_CONNECT, .opts = {.sndbuf = 7000, .rcvbuf = 9000}};
+    snprintf(c.addr, sizeof c.addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+    CHECK_EQ(io_do(agent, &c).rc, GR_OK);
+    gr_io_event ev;
+    CHECK(io_expect(GR_IO_CONNECTED, &ev));
+    int peer = accept(l, NULL, NULL);
+    CHECK(peer >= 0);
+    mine = runtime_end_of(peer);
+    CHECK(mine >= 0);
+    CHECK_EQ(kernel_buffer(mine, SO_SNDBUF), 14000);
+    CHECK_EQ(kernel_buffer(mine, SO_RCVBUF), 18000);
+    close(peer);
+    close(l);
+    /* Sizes the kernel cannot take are refused before a socket opens. */
+    io_cmd bad = {.op = OP_CONNECT, .opts = {.sndbuf = 0x7fffffff}};
+    snprintf(bad.addr, sizeof bad.addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+    CHECK_EQ(io_do(agent, &bad).rc, GR_EINVAL);
+    CHECK_EQ(io_close(), GR_OK);
+}
+
 /* Connects: success, refusal, a Unix socket with its mode bits, and the
  * calls that must fail at once with a precise code. */
 static void connect_outcomes_and_bad_arguments(void)
@@ -903,6 +970,7 @@ TEST_MAIN(TEST_CASE(echo_lines_in_order), TEST_CASE(framing_split_everywhere),
           TEST_CASE(over_long_is_an_error), TEST_CASE(handover_and_owner_crash),
           TEST_CASE(passive_until_activated),
           TEST_CASE(slow_reader_backpressure), TEST_CASE(flood_stays_bounded),
+          TEST_CASE(kernel_buffers_follow_opts),
           TEST_CASE(connect_outcomes_and_bad_arguments),
           TEST_CASE(connect_times_out),
           TEST_CASE(thousand_connections_in_order),

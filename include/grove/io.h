@@ -89,6 +89,14 @@ typedef struct gr_io_opts {
     /* Connects: how long to wait for the connection; GR_DURATION_DEFAULT
      * (or 0) means 10 s. */
     gr_duration connect_timeout;
+    /* The kernel's own send and receive buffers in bytes (SO_SNDBUF,
+     * SO_RCVBUF; Linux doubles the value and caps it at wmem_max and
+     * rmem_max). 0 keeps the kernel's default, which grows with the
+     * connection (up to a few MiB per socket). A small sndbuf makes a slow
+     * reader fill send_buffer sooner. Accepted connections inherit their
+     * listener's. */
+    uint32_t sndbuf;
+    uint32_t rcvbuf;
 } gr_io_opts;
 
 /*
