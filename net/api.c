@@ -360,6 +360,19 @@ int gr_io_give(gr_ctx *ctx, gr_socket sock, gr_ref new_owner)
     return GR_OK;
 }
 
+int gr_io_queued(gr_ctx *ctx, gr_socket sock, size_t *bytes)
+{
+    if (bytes == NULL)
+        return GR_EINVAL;
+    net_sock *s;
+    int rc = take(ctx, sock, &s);
+    if (rc != GR_OK)
+        return rc;
+    *bytes = s->wlen;
+    release(s);
+    return GR_OK;
+}
+
 int gr_io_port(gr_ctx *ctx, gr_socket sock, uint16_t *port)
 {
     if (port == NULL)

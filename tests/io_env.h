@@ -38,6 +38,7 @@ enum {
     OP_SHUT_WR,
     OP_GIVE,
     OP_PORT,
+    OP_QUEUED,
     OP_ECHO, /* n: 1 echoes data back (and re-activates once), 2 only
                 counts it in io_consumed (and re-activates once), 0 stops. */
     OP_CRASH,
@@ -61,6 +62,7 @@ typedef struct io_ans {
     int rc;
     gr_socket s;
     uint16_t port;
+    size_t queued;
 } io_ans;
 
 /* Message type of the answer and of an event copy sent to the inbox. */
@@ -148,6 +150,9 @@ static int io_agent_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         break;
     case OP_PORT:
         ans.rc = gr_io_port(ctx, c.s, &ans.port);
+        break;
+    case OP_QUEUED:
+        ans.rc = gr_io_queued(ctx, c.s, &ans.queued);
         break;
     case OP_ECHO:
         a->echo = (int)c.n;

@@ -307,7 +307,13 @@ static void slow_reader_backpressure(void)
             writes++;
         }
         CHECK_EQ(rc, GR_EBACKPRESSURE);
+        io_cmd q = {.op = OP_QUEUED, .s = s};
         if (policy == 0) {
+            /* The queue is what the refusal said: too full for one more. */
+            io_ans qa = io_do(agent, &q);
+            CHECK_EQ(qa.rc, GR_OK);
+            CHECK(qa.queued > 64 * 1024 - sizeof chunk &&
+                  qa.queued <= 64 * 1024);
             /* Refused, not closed: it works again once the client reads. */
             char sink[65536];
             CHECK(recv(fd, sink, sizeof sink, 0) > 0);
@@ -319,11 +325,18 @@ static void slow_reader_backpressure(void)
                 sleep_ms(1);
             }
             CHECK_EQ(rc, GR_OK);
+            /* Read to the end, and the queue empties. */
+            while ((qa = io_do(agent, &q)).rc == GR_OK && qa.queued > 0 &&
+                   test_now() < end)
+                (void)recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+            CHECK_EQ(qa.rc, GR_OK);
+            CHECK_EQ(qa.queued, 0);
         } else {
             CHECK(io_expect(GR_IO_ERROR, &ev));
             CHECK_EQ(ev.code, GR_EBACKPRESSURE);
             CHECK(ev.unsent > 0 && ev.unsent <= 64 * 1024);
             CHECK_EQ(io_write(agent, s, chunk, sizeof chunk), GR_ECLOSED);
+            CHECK_EQ(io_do(agent, &q).rc, GR_ECLOSED);
             /* Exactly what was not reported unsent reaches the client. */
             uint64_t accepted = (uint64_t)(writes - 1) * sizeof chunk, got = 0;
             char sink[65536];

@@ -150,6 +150,13 @@ GR_API int gr_io_activate(gr_ctx *ctx, gr_socket s, uint32_t n);
  */
 GR_API int gr_io_write(gr_ctx *ctx, gr_socket s, const void *data, size_t len);
 
+/* Stores in *bytes how many bytes gr_io_write accepted on s that wait in
+ * its send buffer, not yet taken by the kernel (Erlang's send_pend): a
+ * server can tell a client that stopped reading before the buffer is
+ * full, and close it with a last line. Returns GR_OK, GR_ENOTOWNER,
+ * GR_ECLOSED, GR_EINVAL. */
+GR_API int gr_io_queued(gr_ctx *ctx, gr_socket s, size_t *bytes);
+
 /* Shuts s for writing once what is queued is sent (a half close: the peer
  * reads end of file, and s can still read). Returns GR_OK, GR_ENOTOWNER,
  * GR_ECLOSED, GR_EINVAL. */
