@@ -103,7 +103,8 @@ static const gr_behaviour server_behaviour = {
     .handle = server_handle,
 };
 
-static const gr_node_root roots[] = {{SERVER_NAME, &server_behaviour}};
+static const gr_node_root roots[] = {
+    {.name = SERVER_NAME, .behaviour = &server_behaviour}};
 
 /* ---- client (in the parent) ------------------------------------------- */
 

@@ -113,7 +113,8 @@ static const gr_behaviour root_behaviour = {
     .handle = root_handle,
 };
 
-static const gr_node_root roots[] = {{ROOT_NAME, &root_behaviour}};
+static const gr_node_root roots[] = {
+    {.name = ROOT_NAME, .behaviour = &root_behaviour}};
 
 /* ---- the asker: asks from inside the system ---------------------------- */
 

@@ -291,10 +291,15 @@ static const gr_behaviour tree_b = {
     .handle = tree_handle,
 };
 
-/* The roots every node test program offers. */
+/* The roots every node test program offers. "sup" is tree_spec's
+ * supervisor itself, its spec given here (the node's own arg). */
 static const gr_node_root test_roots[] = {
-    {"echo", &echo_b},
-    {"tree", &tree_b},
+    {.name = "echo", .behaviour = &echo_b},
+    {.name = "tree", .behaviour = &tree_b},
+    {.name = "sup",
+     .behaviour = &gr_supervisor_behaviour,
+     .arg = &tree_spec,
+     .arg_len = sizeof tree_spec},
 };
 
 /* Runs this process as a node if it was started as one (call first in

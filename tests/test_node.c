@@ -309,31 +309,37 @@ static void crash_loop_exceeds_intensity(void)
 
 /* Escalation: the node's own supervisor gives up, so its root exits with
  * shutdown and so does the process; the parent's supervisor sees a
- * shutdown exit of that child and restarts it (permanent). */
+ * shutdown exit of that child and restarts it (permanent). The root is a
+ * behaviour that starts the supervisor ("tree"), or the supervisor itself
+ * with the spec its gr_node_root entry holds ("sup"). */
 static void escalation_from_node_supervisor(void)
 {
     static const gr_node_spec tree = {.name = "t1", .root = "tree"};
-    struct env e;
-    CHECK(node_env_open(&e));
-    gr_child_spec kids[] = {NODE_CHILD("t1", tree, GR_PERMANENT)};
-    gr_ref sup;
-    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
-    struct who w, w2;
-    FIND(&e, "t1", &w);
-    crash(e.sys, e.inbox, w.self, CRASH_FAIL);
-    FIND(&e, "t1", &w2); /* Restarted inside the node: same process. */
-    CHECK(w2.pid == w.pid && !gr_ref_eq(w2.self, w.self));
-    crash(e.sys, e.inbox, w2.self, CRASH_FAIL); /* Past intensity 1. */
-    gr_reason why;
-    CHECK(wait_event(GR_EV_CHILD_EXITED, "t1", 1, &why));
-    CHECK_EQ(why.code, GR_ESHUTDOWN);
-    CHECK(wait_event(GR_EV_CHILD_RESTARTED, "t1", 1, NULL));
-    CHECK(pid_gone(w.pid, 10));
-    struct who w3;
-    FIND(&e, "t1", &w3);
-    CHECK(w3.pid != w.pid);
-    env_close(&e);
-    CHECK(pid_gone(w3.pid, 10));
+    static const gr_node_spec sup_root = {.name = "t1", .root = "sup"};
+    const gr_node_spec *roots[] = {&tree, &sup_root};
+    for (int r = 0; r < 2; r++) {
+        struct env e;
+        CHECK(node_env_open(&e));
+        gr_child_spec kids[] = {NODE_CHILD("t1", *roots[r], GR_PERMANENT)};
+        gr_ref sup;
+        CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_OK);
+        struct who w, w2;
+        FIND(&e, "t1", &w);
+        crash(e.sys, e.inbox, w.self, CRASH_FAIL);
+        FIND(&e, "t1", &w2); /* Restarted inside the node: same process. */
+        CHECK(w2.pid == w.pid && !gr_ref_eq(w2.self, w.self));
+        crash(e.sys, e.inbox, w2.self, CRASH_FAIL); /* Past intensity 1. */
+        gr_reason why;
+        CHECK(wait_event(GR_EV_CHILD_EXITED, "t1", 1, &why));
+        CHECK_EQ(why.code, GR_ESHUTDOWN);
+        CHECK(wait_event(GR_EV_CHILD_RESTARTED, "t1", 1, NULL));
+        CHECK(pid_gone(w.pid, 10));
+        struct who w3;
+        FIND(&e, "t1", &w3);
+        CHECK(w3.pid != w.pid);
+        env_close(&e);
+        CHECK(pid_gone(w3.pid, 10));
+    }
 }
 
 /* Nodes supervise nodes: a node whose supervisor starts a grandchild

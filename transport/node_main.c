@@ -100,12 +100,12 @@ static void copy_label(char *dst, const char *src, size_t len)
 }
 
 /* The root behaviour named name in roots, or NULL. */
-static const gr_behaviour *find_root(const gr_node_root *roots, size_t n,
+static const gr_node_root *find_root(const gr_node_root *roots, size_t n,
                                      const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (roots[i].name != NULL && strcmp(roots[i].name, name) == 0)
-            return roots[i].behaviour;
+            return &roots[i];
     return NULL;
 }
 
@@ -145,11 +145,14 @@ static int join_parent(gr_system *sys, int fd, const char *name,
     return GR_OK;
 }
 
-/* Spawns the root with the HELLO's arg, and the keeper that watches it. */
-static int start_root(gr_system *sys, const gr_behaviour *root,
+/* Spawns the root with the HELLO's arg (else the root's own), and the
+ * keeper that watches it. */
+static int start_root(gr_system *sys, const gr_node_root *root,
                       const gr__wire_hello *h, keeper_arg *k)
 {
-    int rc = gr_system_spawn(sys, root, h->arg, h->arg_len, &k->root);
+    bool own = h->arg_len == 0;
+    int rc = gr_system_spawn(sys, root->behaviour, own ? root->arg : h->arg,
+                             own ? root->arg_len : h->arg_len, &k->root);
     if (rc != GR_OK)
         return rc;
     return gr_system_spawn(sys, &keeper, &k, sizeof k, NULL);
@@ -196,7 +199,7 @@ static int run_node(int fd, const gr_node_root *roots, size_t nroots,
     uint8_t *body = NULL; /* h's names and arg point into it. */
     const char *why;
     char name[GR_NAME_MAX + 1], root_name[GR_NAME_MAX + 1];
-    const gr_behaviour *root;
+    const gr_node_root *root;
     gr_system *sys;
     int code = 1, rc;
     if (read_hello(fd, &h, &body, &why) != GR_OK) {

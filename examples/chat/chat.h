@@ -4,8 +4,9 @@
  * structs (fixed sizes, NUL-terminated strings).
  *
  *   root process                          rooms node (its own process)
- *   top (rest_for_one)                    "rooms": the room manager
+ *   top (one_for_one)                     "rooms": the room manager
  *   |-- registry   nick -> session        `-- one room actor per room
+ *   |-- relay      a room's news -> its members here
  *   |-- rooms      node child  ------->
  *   |-- sessions   simple_one_for_one: one session per connection
  *   `-- listener   accepts, hands each connection to a new session
@@ -13,7 +14,12 @@
  * A session owns its socket, speaks the line protocol (README.md), and
  * keeps its nick in the registry and its rooms in the rooms node. It
  * monitors the rooms it joined: when the rooms node dies and comes back,
- * it joins them again and tells its user so.
+ * it joins them again and tells its user so. A room sends each line for
+ * its members across the node link once, to the relay, which hands it to
+ * every member's session (as Phoenix PubSub broadcasts once per node). A
+ * session reads a client's next line only once the room has taken its
+ * MSG, so a client that posts faster than its room delivers is slowed by
+ * TCP, and nothing queues without bound in between.
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -36,6 +42,8 @@
 #define CHAT_ROOMS_NODE "rooms"
 #define CHAT_ROOMS_NAME "rooms"       /* The manager, on the rooms node. */
 #define CHAT_ROOMS_AT   "rooms@rooms" /* How the root process reaches it. */
+#define CHAT_RELAY      "relay"
+#define CHAT_RELAY_AT   "relay@root" /* How the rooms node reaches it. */
 
 /* Message types between the server's actors. */
 enum {
@@ -49,6 +57,7 @@ enum {
     /* session -> rooms manager -> room */
     CHAT_JOIN, /* chat_member */
     CHAT_LIST, /* answered with a CHAT_LINE naming the rooms */
+    CHAT_CRASH_ROOMS, /* the manager crashes (a test's CHAT_DEBUG command) */
     /* session -> room */
     CHAT_PART, /* chat_member */
     CHAT_SAY,  /* chat_text (to: the room) */
@@ -56,6 +65,9 @@ enum {
     CHAT_QUIT, /* chat_text (from, text: the reason) */
     /* room -> session */
     CHAT_JOINED, /* chat_joined */
+    CHAT_SAID,   /* chat_said: the answer to a CHAT_SAY */
+    /* room -> relay */
+    CHAT_FANOUT, /* chat_fanout, then the line's bytes: to every session */
     /* any answer to an ask */
     CHAT_ANSWER, /* chat_answer */
     /* a session's own messages */
@@ -83,15 +95,36 @@ typedef struct chat_joined {
     gr_ref ref; /* The room actor. */
 } chat_joined;
 
+typedef struct chat_said {
+    char room[CHAT_ROOM_MAX + 1];
+    int32_t rc; /* GR_OK, or GR_ENOTFOUND: not a member. */
+} chat_said;
+
+/* A line for many sessions: this header, n refs, then the line. */
+typedef struct chat_fanout {
+    uint32_t n;
+    gr_ref sessions[];
+} chat_fanout;
+
 typedef struct chat_answer {
     int32_t rc;
 } chat_answer;
+
+/* A session's settings (its init arg, from the listener). */
+typedef struct chat_session_arg {
+    uint32_t send_limit; /* Bytes a client may leave unread. */
+    uint32_t line_rate;  /* Lines a second (twice that in a burst). */
+} chat_session_arg;
+
+/* Bytes a socket's buffer holds beyond send_limit: room for the last
+ * line a client too slow to read is sent. */
+#define CHAT_SEND_RESERVE 128
 
 /* The listener's settings (its init arg). */
 typedef struct chat_listen_arg {
     char addr[128];
     uint32_t max_clients;
-    uint32_t send_buffer; /* Bytes a client may leave unread. */
+    chat_session_arg session;
 } chat_listen_arg;
 
 /* Behaviours, one per file. */
@@ -99,6 +132,7 @@ extern const gr_behaviour chat_session;  /* session.c */
 extern const gr_behaviour chat_registry; /* registry.c */
 extern const gr_behaviour chat_rooms;    /* rooms.c: the manager */
 extern const gr_behaviour chat_listener; /* listener.c */
+extern const gr_behaviour chat_relay;    /* relay.c */
 
 /* Whether name is a valid nick: [A-Za-z0-9_-]{1,16}. */
 bool chat_nick_ok(const char *name, size_t len);

@@ -13,7 +13,8 @@
 
 typedef struct listener {
     uint32_t max_clients;
-    uint32_t live; /* Sessions started and not yet gone. */
+    chat_session_arg session; /* Each session's init arg. */
+    uint32_t live;            /* Sessions started and not yet gone. */
     gr_socket pending[PENDING_MAX];
     uint64_t corr[PENDING_MAX];
 } listener;
@@ -26,11 +27,15 @@ static int listener_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
         return GR_EINVAL;
     memcpy(&a, arg, sizeof a);
     l->max_clients = a.max_clients;
+    l->session = a.session;
+    /* A session drops a client that leaves more than send_limit unread,
+     * with a last line that the reserve makes room for. The kernel's own
+     * buffer is kept small, or it would take megabytes first. */
     gr_io_opts opts = {
         .framing = GR_IO_LINE,
         .max_frame = CHAT_LINE_MAX,
-        .send_buffer = a.send_buffer,
-        .close_when_full = 1, /* A client that stops reading is dropped. */
+        .send_buffer = a.session.send_limit + CHAT_SEND_RESERVE,
+        .sndbuf = 16 * 1024,
     };
     gr_socket s;
     uint16_t port = 0;
@@ -65,7 +70,8 @@ static int on_accepted(gr_ctx *ctx, listener *l, gr_socket s)
         gr_ref sup;
         if (gr_whereis(gr_ctx_system(ctx), CHAT_SESSIONS, &sup) != GR_OK ||
             gr_supervisor_spawn_child_async(
-                ctx, sup, NULL, 0, GR_DURATION_DEFAULT, &l->corr[i]) != GR_OK)
+                ctx, sup, &l->session, sizeof l->session, GR_DURATION_DEFAULT,
+                &l->corr[i]) != GR_OK)
             break;
         l->pending[i] = s;
         return GR_CONTINUE;

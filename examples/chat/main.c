@@ -4,10 +4,11 @@
  * The protocol and a session with nc are in README.md.
  *
  *   chat [--listen HOST:PORT] [--max-clients N] [--send-buffer BYTES]
+ *        [--rate LINES]
  *
  * Each flag can come from the environment instead (CHAT_LISTEN,
- * CHAT_MAX_CLIENTS, CHAT_SEND_BUFFER); flags win. The default address is
- * 127.0.0.1:7777; port 0 picks one, and the "listening on" line says
+ * CHAT_MAX_CLIENTS, CHAT_SEND_BUFFER, CHAT_RATE); flags win. The default
+ * address is 127.0.0.1:7777; port 0 picks one, and the "listening on" line says
  * which. GROVE_LOG=chat.jsonl writes the restart and dead-letter log.
  * SIGINT or SIGTERM shuts it down: every client is told, then closed.
  */
@@ -19,8 +20,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What the rooms node runs. */
-static const gr_node_root roots[] = {{"rooms", &chat_rooms}};
+/* What the rooms node runs: its own supervisor over the room manager
+ * (which starts the rooms). A manager that crashes is restarted inside
+ * the node; past the intensity the node exits, and the root's supervisor
+ * starts a new process. Either way the sessions' monitors fire and they
+ * join again. */
+static const gr_child_spec rooms_children[] = {{
+    .id = "manager",
+    .name = CHAT_ROOMS_NAME,
+    .behaviour = &chat_rooms,
+    .restart = GR_PERMANENT,
+}};
+static const gr_sup_spec rooms_tree = {
+    .strategy = GR_ONE_FOR_ONE,
+    .intensity = 5,
+    .period_ms = 10000,
+    .children = rooms_children,
+    .nchildren = 1,
+    .name = "rooms_sup",
+};
+static const gr_node_root roots[] = {{.name = "rooms",
+                                      .behaviour = &gr_supervisor_behaviour,
+                                      .arg = &rooms_tree,
+                                      .arg_len = sizeof rooms_tree}};
 static const gr_node_spec rooms_node = {.name = CHAT_ROOMS_NODE,
                                         .root = "rooms"};
 
@@ -49,7 +71,7 @@ static const char *setting(int argc, char **argv, const char *flag,
 static int usage(void)
 {
     fprintf(stderr, "usage: chat [--listen HOST:PORT] [--max-clients N] "
-                    "[--send-buffer BYTES]\n");
+                    "[--send-buffer BYTES] [--rate LINES]\n");
     return 2;
 }
 
@@ -61,7 +83,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i += 2)
         if (i + 1 >= argc || (strcmp(argv[i], "--listen") != 0 &&
                               strcmp(argv[i], "--max-clients") != 0 &&
-                              strcmp(argv[i], "--send-buffer") != 0))
+                              strcmp(argv[i], "--send-buffer") != 0 &&
+                              strcmp(argv[i], "--rate") != 0))
             return usage();
     chat_listen_arg l = {0};
     snprintf(l.addr, sizeof l.addr, "%s",
@@ -70,15 +93,22 @@ int main(int argc, char **argv)
         atol(setting(argc, argv, "--max-clients", "CHAT_MAX_CLIENTS", "1000"));
     long buf =
         atol(setting(argc, argv, "--send-buffer", "CHAT_SEND_BUFFER", "65536"));
-    if (max <= 0 || buf <= 0)
+    long rate = atol(setting(argc, argv, "--rate", "CHAT_RATE", "10"));
+    if (max <= 0 || buf < 1024 || buf > 64L * 1024 * 1024 || rate <= 0 ||
+        rate > 1000000)
         return usage();
     l.max_clients = (uint32_t)max;
-    l.send_buffer = (uint32_t)buf;
+    l.session.send_limit = (uint32_t)buf;
+    l.session.line_rate = (uint32_t)rate;
 
     gr_child_spec children[] = {
         {.id = "registry",
          .name = CHAT_REGISTRY,
          .behaviour = &chat_registry,
+         .restart = GR_PERMANENT},
+        {.id = "relay",
+         .name = CHAT_RELAY,
+         .behaviour = &chat_relay,
          .restart = GR_PERMANENT},
         {.id = "rooms",
          .behaviour = &gr_node_behaviour,

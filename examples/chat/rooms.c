@@ -1,5 +1,6 @@
 /*
- * The rooms node: a manager registered as "rooms" that finds or creates
+ * The rooms node: a manager (registered as "rooms" by its child spec, in
+ * main.c, under the node's own supervisor) that finds or creates
  * the room a session joins, and one actor per room that keeps its members
  * (monitoring each) and broadcasts. It all runs in its own OS process: a
  * crash or kill -9 there loses the rooms, never the connections, and the
@@ -23,6 +24,8 @@ typedef struct room {
     char name[CHAT_ROOM_MAX + 1];
     member *v;
     size_t n, cap;
+    chat_fanout *fan; /* The relay's message, rebuilt for each line. */
+    size_t fan_cap;
 } room;
 
 static member *find_member(room *r, gr_ref session)
@@ -33,13 +36,37 @@ static member *find_member(room *r, gr_ref session)
     return NULL;
 }
 
-/* Sends line to every member but `except` (GR_REF_NONE: all). */
+/* Sends line to every member but `except` (GR_REF_NONE: all): once, to
+ * the relay in the root process, which hands it to each. */
 static void broadcast(gr_ctx *ctx, room *r, gr_ref except, const char *line)
 {
     size_t len = strlen(line);
+    size_t need = sizeof *r->fan + r->n * sizeof(gr_ref) + len;
+    if (need > r->fan_cap) {
+        chat_fanout *f = realloc(r->fan, need);
+        if (f == NULL)
+            return; /* Out of memory: this line is lost for all. */
+        r->fan = f;
+        r->fan_cap = need;
+    }
+    uint32_t n = 0;
     for (size_t i = 0; i < r->n; i++)
         if (!gr_ref_eq(r->v[i].session, except))
-            (void)gr_tell(ctx, r->v[i].session, CHAT_LINE, line, len);
+            r->fan->sessions[n++] = r->v[i].session;
+    if (n == 0)
+        return;
+    r->fan->n = n;
+    memcpy(&r->fan->sessions[n], line, len);
+    (void)gr_tell_name(ctx, CHAT_RELAY_AT, CHAT_FANOUT, r->fan,
+                       sizeof *r->fan + n * sizeof(gr_ref) + len);
+}
+
+/* Answers a session's MSG: rc GR_OK when it was sent. */
+static int said(gr_ctx *ctx, room *r, gr_ref to, int32_t rc)
+{
+    chat_said a = {.rc = rc};
+    snprintf(a.room, sizeof a.room, "%s", r->name);
+    return gr_tell(ctx, to, CHAT_SAID, &a, sizeof a);
 }
 
 /* Removes member m (demonitoring it unless it is gone) and tells the
@@ -122,13 +149,12 @@ static int room_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         chat_text t;
         memcpy(&t, m->data, sizeof t);
         if (from == NULL)
-            return chat_tell_line(ctx, m->from,
-                                  "ERR nosuchroom not in %s: JOIN it first",
-                                  r->name);
+            return said(ctx, r, m->from, GR_ENOTFOUND);
+        t.text[CHAT_LINE_MAX] = '\0';
         snprintf(line, sizeof line, "MSG %s %s %s", r->name, from->nick,
                  t.text);
         broadcast(ctx, r, m->from, line);
-        return chat_tell_line(ctx, m->from, "OK MSG %s", r->name);
+        return said(ctx, r, m->from, GR_OK);
     }
     case CHAT_PART:
         if (from == NULL)
@@ -164,7 +190,9 @@ static void room_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
     (void)ctx;
     (void)why;
-    free(((room *)state)->v);
+    room *r = state;
+    free(r->v);
+    free(r->fan);
 }
 
 static const gr_behaviour chat_room = {
@@ -211,7 +239,10 @@ static known_room *room_for(gr_ctx *ctx, manager *mg, const char *name)
     }
     k = &mg->v[mg->n];
     snprintf(k->name, sizeof k->name, "%s", name);
-    if (gr_spawn(ctx, &chat_room, name, strlen(name), &k->ref) != GR_OK ||
+    /* Linked: a manager that crashes takes its rooms with it (a room that
+     * outlived it would be unknown to the next manager, which would make
+     * a second room of that name), and the members join again. */
+    if (gr_spawn_link(ctx, &chat_room, name, strlen(name), &k->ref) != GR_OK ||
         gr_monitor(ctx, k->ref, NULL) != GR_OK)
         return NULL;
     mg->n++;
@@ -242,6 +273,8 @@ static int rooms_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
     if (m->type == CHAT_LIST)
         return on_list(ctx, mg, m);
+    if (m->type == CHAT_CRASH_ROOMS && getenv("CHAT_DEBUG") != NULL)
+        gr_fail(ctx, "CRASH ROOMS asked by a client");
     if (m->type != CHAT_JOIN || m->len != sizeof(chat_member))
         return GR_CONTINUE;
     chat_member j;
@@ -255,14 +288,6 @@ static int rooms_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return gr_tell(ctx, k->ref, CHAT_JOIN, &j, sizeof j);
 }
 
-static int rooms_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
-{
-    (void)state;
-    (void)arg;
-    (void)len;
-    return gr_register(ctx, CHAT_ROOMS_NAME);
-}
-
 static void rooms_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
     (void)ctx;
@@ -273,7 +298,6 @@ static void rooms_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 const gr_behaviour chat_rooms = {
     .name = "rooms",
     .state_size = sizeof(manager),
-    .init = rooms_init,
     .handle = rooms_handle,
     .terminate = rooms_terminate,
 };

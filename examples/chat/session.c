@@ -16,9 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Flood control: a bucket of CHAT_BURST lines refilled CHAT_RATE a second. */
-#define CHAT_BURST 20.0
-#define CHAT_RATE  10.0
 /* How often lost rooms are asked for again while their node is away. */
 #define REJOIN_MS 100
 
@@ -34,6 +31,8 @@ typedef struct my_room {
 
 typedef struct session {
     gr_socket sock;
+    chat_session_arg limits;
+    bool too_slow; /* Dropped for not reading: stop after this message. */
     char nick[CHAT_NICK_MAX + 1];
     my_room rooms[CHAT_ROOMS_PER_SESSION];
     int nrooms;
@@ -42,6 +41,7 @@ typedef struct session {
     bool rejoin_armed;
     uint64_t claim_corr; /* A NICK waiting for the registry, or 0. */
     bool join_wait;      /* A JOIN waiting for its room: reading waits. */
+    my_room *say_wait;   /* A MSG waiting for its room: reading waits. */
     char claiming[CHAT_NICK_MAX + 1];
     bool quitting;
 } session;
@@ -67,8 +67,18 @@ static int say(gr_ctx *ctx, session *s, const char *fmt, ...)
         return GR_CONTINUE;
     size_t len = (size_t)n < sizeof line - 2 ? (size_t)n : sizeof line - 2;
     line[len++] = '\n';
-    /* A refusal needs nothing here: a client too slow to read is closed
-     * by the socket's policy, and the error that says so ends us. */
+    size_t queued = 0;
+    if (s->too_slow || gr_io_queued(ctx, s->sock, &queued) != GR_OK)
+        return GR_CONTINUE;
+    if (queued + len > s->limits.send_limit) {
+        /* It stopped reading: a last line (the socket's reserve has room
+         * for it), then the exit closes the socket once that is sent, or
+         * gives up after a while. */
+        static const char bye[] = "ERR tooslow you stopped reading\n";
+        (void)gr_io_write(ctx, s->sock, bye, sizeof bye - 1);
+        s->too_slow = true;
+        return GR_STOP;
+    }
     (void)gr_io_write(ctx, s->sock, line, len);
     return GR_CONTINUE;
 }
@@ -98,9 +108,10 @@ static void ask_join(gr_ctx *ctx, session *s, my_room *r)
 static bool take_token(session *s)
 {
     uint64_t now = now_ns();
-    s->tokens += (double)(now - s->refilled_ns) / 1e9 * CHAT_RATE;
-    if (s->tokens > CHAT_BURST)
-        s->tokens = CHAT_BURST;
+    double rate = s->limits.line_rate, burst = 2 * rate;
+    s->tokens += (double)(now - s->refilled_ns) / 1e9 * rate;
+    if (s->tokens > burst)
+        s->tokens = burst;
     s->refilled_ns = now;
     if (s->tokens < 1.0)
         return false;
@@ -178,6 +189,12 @@ static void forget(gr_ctx *ctx, session *s, my_room *r)
     *r = s->rooms[--s->nrooms];
 }
 
+/* Whether reading waits for an answer (to a NICK, a JOIN or a MSG). */
+static bool waiting(const session *s)
+{
+    return s->claim_corr != 0 || s->join_wait || s->say_wait != NULL;
+}
+
 static int cmd_part(gr_ctx *ctx, session *s, char *arg)
 {
     my_room *r = find_room(s, arg);
@@ -221,7 +238,12 @@ static int cmd_msg(gr_ctx *ctx, session *s, char *arg)
     snprintf(t.to, sizeof t.to, "%s", r->name);
     snprintf(t.from, sizeof t.from, "%s", s->nick);
     snprintf(t.text, sizeof t.text, "%s", text);
-    (void)gr_tell(ctx, r->ref, CHAT_SAY, &t, sizeof t); /* It says OK. */
+    if (gr_tell(ctx, r->ref, CHAT_SAY, &t, sizeof t) != GR_OK)
+        return say(ctx, s, "ERR nosuchroom %s is restarting, try again",
+                   r->name);
+    /* The client's next line waits for the room's answer (on_said): a
+     * client cannot post faster than its room delivers. */
+    s->say_wait = r;
     return GR_CONTINUE;
 }
 
@@ -299,6 +321,10 @@ static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
     /* Debugging commands, for the tests: not rate-limited. */
     if (strcmp(line, "CRASH") == 0 && getenv("CHAT_DEBUG") != NULL)
         gr_fail(ctx, "CRASH asked by %s", s->nick[0] ? s->nick : "a client");
+    if (strcmp(line, "CRASH ROOMS") == 0 && getenv("CHAT_DEBUG") != NULL) {
+        (void)gr_tell_name(ctx, CHAT_ROOMS_AT, CHAT_CRASH_ROOMS, NULL, 0);
+        return GR_CONTINUE;
+    }
     if (strcmp(line, "STATS") == 0 && getenv("CHAT_DEBUG") != NULL) {
         gr_stats st;
         gr_system_stats(gr_ctx_system(ctx), &st);
@@ -307,8 +333,8 @@ static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
                    (unsigned long long)st.sockets_open);
     }
     if (!take_token(s))
-        return say(ctx, s, "ERR slowdown at most %.0f lines a second",
-                   CHAT_RATE);
+        return say(ctx, s, "ERR slowdown at most %u lines a second",
+                   (unsigned)s->limits.line_rate);
     char *arg = split(line);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         const command *c = &commands[i];
@@ -336,8 +362,8 @@ static int on_io(gr_ctx *ctx, session *s, const gr_msg *m)
         char line[CHAT_LINE_MAX + 1];
         memcpy(line, ev.data, ev.len);
         int rc = on_line(ctx, s, line, ev.len);
-        /* One line at a time; a NICK or JOIN waits for its answer. */
-        if (rc == GR_CONTINUE && s->claim_corr == 0 && !s->join_wait)
+        /* One line at a time; a NICK, JOIN or MSG waits for its answer. */
+        if (rc == GR_CONTINUE && !waiting(s))
             (void)gr_io_activate(ctx, s->sock, 1);
         return rc;
     }
@@ -395,7 +421,24 @@ static int on_joined(gr_ctx *ctx, session *s, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-/* A room we joined is gone: its node died (or it did). Join it again. */
+/* The room answered a MSG: reading goes on. */
+static int on_said(gr_ctx *ctx, session *s, const gr_msg *m)
+{
+    chat_said a;
+    memcpy(&a, m->data, sizeof a);
+    a.room[CHAT_ROOM_MAX] = '\0';
+    if (s->say_wait == NULL || strcmp(s->say_wait->name, a.room) != 0)
+        return GR_CONTINUE; /* Given up on when the room went down. */
+    s->say_wait = NULL;
+    if (a.rc == GR_OK)
+        (void)say(ctx, s, "OK MSG %s", a.room);
+    else /* The room restarted meanwhile and has not seen our rejoin. */
+        (void)say(ctx, s, "ERR nosuchroom %s is restarting, try again", a.room);
+    return gr_io_activate(ctx, s->sock, 1);
+}
+
+/* A room we joined is gone: its node died (or it did). Join it again; a
+ * MSG it did not answer is lost with it. */
 static int on_room_down(gr_ctx *ctx, session *s, const gr_down *d)
 {
     for (int i = 0; i < s->nrooms; i++) {
@@ -404,14 +447,22 @@ static int on_room_down(gr_ctx *ctx, session *s, const gr_down *d)
             r->state = ROOM_JOINING;
             r->restarted = true;
             ask_join(ctx, s, r);
+            if (s->say_wait == r) {
+                s->say_wait = NULL;
+                (void)say(ctx, s,
+                          "ERR nosuchroom %s restarted: your "
+                          "message may be lost",
+                          r->name);
+                (void)gr_io_activate(ctx, s->sock, 1);
+            }
         }
     }
     return GR_CONTINUE;
 }
 
-static int session_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+/* One message, whatever its kind. */
+static int dispatch(gr_ctx *ctx, session *s, const gr_msg *m)
 {
-    session *s = state;
     if (m->type == GR_MSG_IO)
         return on_io(ctx, s, m);
     if ((m->flags & GR_MSG_REPLY) && m->corr == s->claim_corr &&
@@ -435,6 +486,8 @@ static int session_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     case CHAT_JOINED:
         return m->len == sizeof(chat_joined) ? on_joined(ctx, s, m)
                                              : GR_CONTINUE;
+    case CHAT_SAID:
+        return m->len == sizeof(chat_said) ? on_said(ctx, s, m) : GR_CONTINUE;
     case CHAT_REJOIN:
         s->rejoin_armed = false;
         for (int i = 0; i < s->nrooms; i++)
@@ -445,13 +498,21 @@ static int session_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     return GR_CONTINUE;
 }
 
+static int session_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    session *s = state;
+    int rc = dispatch(ctx, s, m);
+    return s->too_slow ? GR_STOP : rc;
+}
+
 static int session_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     (void)ctx;
-    (void)arg;
-    (void)len;
     session *s = state;
-    s->tokens = CHAT_BURST;
+    if (len != sizeof s->limits)
+        return GR_EINVAL;
+    memcpy(&s->limits, arg, sizeof s->limits);
+    s->tokens = 2.0 * s->limits.line_rate;
     s->refilled_ns = now_ns();
     return GR_OK;
 }
@@ -461,7 +522,8 @@ static int session_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 static void session_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
     session *s = state;
-    if (why->code == GR_ESHUTDOWN && s->sock.id != 0 && !s->quitting)
+    if (why->code == GR_ESHUTDOWN && s->sock.id != 0 && !s->quitting &&
+        !s->too_slow)
         (void)say(ctx, s, "NOTICE server shutting down");
 }
 

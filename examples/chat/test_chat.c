@@ -153,21 +153,29 @@ static bool send_line(client *c, const char *line)
     return send(c->fd, buf, (size_t)n, MSG_NOSIGNAL) == n;
 }
 
+/* Takes a whole line already read into out (without its LF); false when
+ * there is none yet. */
+static bool take_line(client *c, char *out, size_t size)
+{
+    char *nl = memchr(c->buf, '\n', c->have);
+    if (nl == NULL)
+        return false;
+    size_t n = (size_t)(nl - c->buf);
+    size_t k = n < size - 1 ? n : size - 1;
+    memcpy(out, c->buf, k);
+    out[k] = '\0';
+    memmove(c->buf, nl + 1, c->have - n - 1);
+    c->have -= n + 1;
+    return true;
+}
+
 /* Reads the next line into out (without its LF); false on a time limit
  * of ms or end of file. */
 static bool next_line_within(client *c, char *out, size_t size, int ms)
 {
     for (;;) {
-        char *nl = memchr(c->buf, '\n', c->have);
-        if (nl != NULL) {
-            size_t n = (size_t)(nl - c->buf);
-            size_t k = n < size - 1 ? n : size - 1;
-            memcpy(out, c->buf, k);
-            out[k] = '\0';
-            memmove(c->buf, nl + 1, c->have - n - 1);
-            c->have -= n + 1;
+        if (take_line(c, out, size))
             return true;
-        }
         struct pollfd pf = {c->fd, POLLIN, 0};
         if (poll(&pf, 1, ms) <= 0)
             return false;
@@ -415,6 +423,49 @@ static void rooms_node_killed(void)
     CHECK_EQ(server_stop(&sv), 0);
 }
 
+/* The room manager crashes: the rooms node's own supervisor restarts it
+ * in the same process, its rooms go with it, and every member is told its
+ * room restarted and can chat again. */
+static void rooms_manager_crash(void)
+{
+    server sv;
+    CHECK(server_start(&sv, NULL));
+    client a, b;
+    CHECK(login(&a, sv.port, "alice", "#r"));
+    CHECK(login(&b, sv.port, "bob", "#r"));
+    CHECK(expect(&a, "JOIN #r bob"));
+    int pid = rooms_pid(&sv, 0);
+    CHECK(pid > 0);
+    send_line(&a, "CRASH ROOMS");
+    CHECK(expect(&a, "NOTICE room #r restarted"));
+    CHECK(expect(&b, "NOTICE room #r restarted"));
+    send_line(&b, "MSG #r still one room");
+    CHECK(expect(&b, "OK MSG #r"));
+    CHECK(expect(&a, "MSG #r bob still one room"));
+    /* One room #r with both in it, not two. */
+    char line[2048];
+    send_line(&a, "WHO #r");
+    do
+        CHECK(next_line(&a, line, sizeof line));
+    while (strncmp(line, "OK WHO ", 7) != 0);
+    CHECK(strcmp(line, "OK WHO #r alice bob") == 0 ||
+          strcmp(line, "OK WHO #r bob alice") == 0);
+    send_line(&a, "LIST");
+    CHECK(expect(&a, "OK LIST #r"));
+    CHECK_EQ(rooms_pid(&sv, 0), pid); /* Restarted inside the node. */
+    FILE *f = fopen(sv.log, "r");
+    CHECK(f != NULL);
+    bool logged = false;
+    while (fgets(line, sizeof line, f) != NULL)
+        logged = logged || (strstr(line, "child_crashed") != NULL &&
+                            strstr(line, "CRASH ROOMS") != NULL);
+    fclose(f);
+    CHECK(logged);
+    close(a.fd);
+    close(b.fd);
+    CHECK_EQ(server_stop(&sv), 0);
+}
+
 /* SIGTERM: every client is told, then closed; the server exits 0. */
 static void shutdown_tells_clients(void)
 {
@@ -431,48 +482,169 @@ static void shutdown_tells_clients(void)
     close(b.fd);
 }
 
-/* Many clients in one room, each sending numbered messages: every client
- * gets every other client's messages, each sender's in order, once. */
+/* What one client of many_clients_in_order has seen. */
+typedef struct tally {
+    int next[200]; /* The next number expected from each sender. */
+    int got;       /* Others' messages. */
+    int oks;       /* OK MSG for its own. */
+    bool wrong;    /* One out of order, doubled, or from itself. */
+} tally;
+
+/* Counts one line of client i into t. */
+static void tally_line(tally *t, int i, const char *line)
+{
+    int from, k;
+    if (sscanf(line, "MSG #big u%d %d", &from, &k) == 2) {
+        if (from == i || from < 0 || from >= 200 || k != t->next[from]) {
+            fprintf(stderr, "  client %d: unexpected %s\n", i, line);
+            t->wrong = true;
+            return;
+        }
+        t->next[from]++;
+        t->got++;
+    } else if (strcmp(line, "OK MSG #big") == 0) {
+        t->oks++;
+    } else if (strncmp(line, "JOIN ", 5) != 0) {
+        fprintf(stderr, "  client %d: %s\n", i, line);
+        t->wrong = true;
+    }
+}
+
+/* Reads what has arrived for every client (waiting up to ms for
+ * something) and counts its lines; false when nothing came in time. */
+static bool pump(client *cs, tally *ts, int n, int ms)
+{
+    static struct pollfd pf[200];
+    for (int i = 0; i < n; i++)
+        pf[i] = (struct pollfd){cs[i].fd, POLLIN, 0};
+    if (poll(pf, (nfds_t)n, ms) <= 0)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (!(pf[i].revents & POLLIN))
+            continue;
+        client *c = &cs[i];
+        ssize_t k = recv(c->fd, c->buf + c->have, sizeof c->buf - c->have, 0);
+        if (k <= 0)
+            return false;
+        c->have += (size_t)k;
+        char line[256];
+        while (take_line(c, line, sizeof line))
+            tally_line(&ts[i], i, line);
+    }
+    return true;
+}
+
+/* 200 clients in one room, each sending 50 numbered messages: every
+ * client gets every other client's messages, each sender's in order,
+ * once, and an OK for each of its own. */
 static void many_clients_in_order(void)
 {
-    enum { N = 40, M = 15 };
+    enum { N = 200, M = 50 };
     server sv;
-    const char *const extra[] = {"--max-clients", "2000", NULL};
+    const char *const extra[] = {"--rate", "1000", NULL};
     CHECK(server_start(&sv, extra));
     static client cs[N];
+    static tally ts[N];
+    memset(ts, 0, sizeof ts);
     for (int i = 0; i < N; i++) {
         char nick[16];
         snprintf(nick, sizeof nick, "u%d", i);
         CHECK(login(&cs[i], sv.port, nick, "#big"));
     }
-    for (int k = 0; k < M; k++)
+    for (int k = 0; k < M; k++) {
         for (int i = 0; i < N; i++) {
             char line[64];
             snprintf(line, sizeof line, "MSG #big %d", k);
             CHECK(send_line(&cs[i], line));
         }
-    /* Each client: from every other sender, 0..M-1 in order. */
-    for (int i = 0; i < N; i++) {
-        int next[N] = {0};
-        int got = 0;
-        char line[256];
-        while (got < (N - 1) * M && next_line(&cs[i], line, sizeof line)) {
-            int from, k;
-            if (sscanf(line, "MSG #big u%d %d", &from, &k) != 2) {
-                if (strncmp(line, "JOIN ", 5) != 0 &&
-                    strncmp(line, "OK MSG", 6) != 0)
-                    fprintf(stderr, "  client %d: %s\n", i, line);
-                continue;
-            }
-            CHECK(from != i && from >= 0 && from < N);
-            CHECK_EQ(k, next[from]);
-            next[from]++;
-            got++;
-        }
-        CHECK_EQ(got, (N - 1) * M);
+        while (pump(cs, ts, N, 0)) /* Read what came, so none falls behind. */
+            ;
     }
-    for (int i = 0; i < N; i++)
+    for (;;) {
+        int done = 0;
+        for (int i = 0; i < N; i++) {
+            CHECK(!ts[i].wrong);
+            done += ts[i].got == (N - 1) * M && ts[i].oks == M;
+        }
+        if (done == N || !pump(cs, ts, N, LINE_WAIT_MS))
+            break;
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(ts[i].got, (N - 1) * M);
+        CHECK_EQ(ts[i].oks, M);
         close(cs[i].fd);
+    }
+    CHECK_EQ(server_stop(&sv), 0);
+}
+
+/* A client that stops reading is dropped once --send-buffer bytes wait
+ * for it; meanwhile the others get every message, and then hear it left.
+ * If it reads again, it finds what was queued, in order, then ERR
+ * tooslow, then the end of the connection. */
+static void slow_reader_dropped(void)
+{
+    server sv;
+    const char *const extra[] = {"--send-buffer", "16384", "--rate", "100000",
+                                 NULL};
+    CHECK(server_start(&sv, extra));
+    client slow, fast, poster;
+    CHECK(login(&slow, sv.port, "slow", "#r"));
+    CHECK(login(&fast, sv.port, "fast", "#r"));
+    CHECK(login(&poster, sv.port, "poster", "#r"));
+    CHECK(expect(&fast, "JOIN #r poster"));
+    char pad[401], line[1024];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    int posted = 0;
+    bool gone = false, fast_heard = false;
+    /* The kernel holds a few tens of KB for slow (its receive buffer and
+     * the server's send buffer, which the server keeps small), the server
+     * 16 KiB more: some hundred posts of 430 bytes overflow them. */
+    while (!gone && posted < 5000) {
+        char post[512];
+        snprintf(post, sizeof post, "MSG #r %d %s", posted, pad);
+        CHECK(send_line(&poster, post));
+        /* The poster's OK, after the room's news. */
+        do {
+            CHECK(next_line(&poster, line, sizeof line));
+            gone = gone || strcmp(line, "QUIT slow connection lost") == 0;
+        } while (strcmp(line, "OK MSG #r") != 0);
+        /* The fast reader gets each post in turn. */
+        char want[512];
+        snprintf(want, sizeof want, "MSG #r poster %d %s", posted, pad);
+        CHECK(next_line(&fast, line, sizeof line));
+        if (strcmp(line, "QUIT slow connection lost") == 0) {
+            fast_heard = true;
+            CHECK(next_line(&fast, line, sizeof line));
+        }
+        CHECK(strcmp(line, want) == 0);
+        posted++;
+    }
+    CHECK(gone);
+    CHECK(posted > 16384 / 430); /* Not before the limit. */
+    if (!fast_heard)
+        CHECK(expect(&fast, "QUIT slow connection lost"));
+    /* The slow client reads at last: the posts up to some point, in
+     * order, then the reason, then the end. */
+    int seen = 0, n;
+    bool last = false;
+    while (next_line(&slow, line, sizeof line)) {
+        CHECK(!last); /* Nothing after the reason. */
+        if (sscanf(line, "MSG #r poster %d", &n) == 1) {
+            CHECK_EQ(n, seen);
+            seen++;
+        } else {
+            last = strcmp(line, "ERR tooslow you stopped reading") == 0;
+            CHECK(last || strncmp(line, "JOIN #r ", 8) == 0);
+        }
+    }
+    CHECK(last);
+    CHECK(seen > 0 && seen < posted);
+    char x;
+    CHECK_EQ(recv(slow.fd, &x, 1, MSG_DONTWAIT), 0);
+    close(slow.fd);
+    close(fast.fd);
+    close(poster.fd);
     CHECK_EQ(server_stop(&sv), 0);
 }
 
@@ -552,8 +724,10 @@ static const struct test_case cases[] = {
     TEST_CASE(vanished_client_frees_nick),
     TEST_CASE(session_crash_isolated),
     TEST_CASE(rooms_node_killed),
+    TEST_CASE(rooms_manager_crash),
     TEST_CASE(shutdown_tells_clients),
     TEST_CASE(many_clients_in_order),
+    TEST_CASE(slow_reader_dropped),
     TEST_CASE(server_full),
     TEST_CASE(connect_cycles_leave_nothing),
 };

@@ -65,7 +65,8 @@ static const gr_behaviour counter = {.name = "counter",
                                      .handle = counter_handle};
 
 /* What this program offers to run as a node's root. */
-static const gr_node_root roots[] = {{"counter", &counter}};
+static const gr_node_root roots[] = {
+    {.name = "counter", .behaviour = &counter}};
 
 /* ---- the root process: the tree and a poller ---- */
 

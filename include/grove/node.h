@@ -73,6 +73,13 @@ GR_API extern const gr_behaviour gr_node_behaviour;
 typedef struct gr_node_root {
     const char *name;
     const gr_behaviour *behaviour;
+    /* The root's init arg when the parent's gr_node_spec brings none
+     * (arg_len 0). Bytes from the parent cannot hold pointers, for the
+     * node is another process; these can: {"rooms",
+     * &gr_supervisor_behaviour, &spec, sizeof spec} makes the node's root
+     * a supervisor whose spec lives in the node's program. */
+    const void *arg;
+    size_t arg_len;
 } gr_node_root;
 
 /*
