@@ -55,8 +55,8 @@ enum {
     CHAT_PRIV_IN, /* chat_text: a private message for this session */
     CHAT_LINE,    /* the line's bytes (no LF): send to the client as is */
     /* session -> rooms manager -> room */
-    CHAT_JOIN, /* chat_member */
-    CHAT_LIST, /* answered with a CHAT_LINE naming the rooms */
+    CHAT_JOIN,        /* chat_member */
+    CHAT_LIST,        /* answered with a CHAT_LINE naming the rooms */
     CHAT_CRASH_ROOMS, /* the manager crashes (a test's CHAT_DEBUG command) */
     /* session -> room */
     CHAT_PART, /* chat_member */
