@@ -700,6 +700,31 @@ static void connect_cycles_leave_nothing(void)
     CHECK_EQ(server_stop(&sv), 0);
 }
 
+/* A session is in at most 16 rooms: the 17th JOIN is refused, and the
+ * session goes on. */
+static void room_limit(void)
+{
+    server sv;
+    CHECK(server_start(&sv, NULL));
+    client a;
+    CHECK(login(&a, sv.port, "alice", NULL));
+    char line[256], want[64];
+    for (int i = 0; i < 16; i++) {
+        snprintf(line, sizeof line, "JOIN #r%d", i);
+        send_line(&a, line);
+        snprintf(want, sizeof want, "OK JOIN #r%d", i);
+        CHECK(expect_next(&a, want));
+    }
+    send_line(&a, "JOIN #one-more");
+    CHECK(expect_next(&a, "ERR full at most 16 rooms"));
+    send_line(&a, "PART #r3");
+    CHECK(expect_next(&a, "OK PART #r3"));
+    send_line(&a, "JOIN #one-more");
+    CHECK(expect_next(&a, "OK JOIN #one-more"));
+    close(a.fd);
+    CHECK_EQ(server_stop(&sv), 0);
+}
+
 /* Beyond --max-clients a client is told and closed. */
 static void server_full(void)
 {
@@ -729,6 +754,7 @@ static const struct test_case cases[] = {
     TEST_CASE(many_clients_in_order),
     TEST_CASE(slow_reader_dropped),
     TEST_CASE(server_full),
+    TEST_CASE(room_limit),
     TEST_CASE(connect_cycles_leave_nothing),
 };
 
