@@ -248,6 +248,27 @@ static bool login(client *c, uint16_t port, const char *nick, const char *room)
     return expect(c, line);
 }
 
+/* alice and bob, both in #r, alice having seen bob join. */
+static bool two_in_room(const server *sv, client *a, client *b)
+{
+    return login(a, sv->port, "alice", "#r") &&
+           login(b, sv->port, "bob", "#r") && expect(a, "JOIN #r bob");
+}
+
+/* Whether the server's event log has a line with both texts. */
+static bool logged(const server *sv, const char *what, const char *text)
+{
+    FILE *f = fopen(sv->log, "r");
+    if (f == NULL)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, what) != NULL && strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
 /* ---- cases -------------------------------------------------------------- */
 
 /* Fan-out: every other member gets each message exactly once, the sender
@@ -257,9 +278,7 @@ static void fanout_and_privacy(void)
     server sv;
     CHECK(server_start(&sv, NULL));
     client a, b, c;
-    CHECK(login(&a, sv.port, "alice", "#r"));
-    CHECK(login(&b, sv.port, "bob", "#r"));
-    CHECK(expect(&a, "JOIN #r bob"));
+    CHECK(two_in_room(&sv, &a, &b));
     CHECK(login(&c, sv.port, "carol", "#r"));
     CHECK(expect(&a, "JOIN #r carol"));
     CHECK(expect(&b, "JOIN #r carol"));
@@ -386,15 +405,7 @@ static void session_crash_isolated(void)
     CHECK(expect(&a, "QUIT bob connection lost"));
     send_line(&a, "MSG #r still here");
     CHECK(expect_next(&a, "OK MSG #r"));
-    FILE *f = fopen(sv.log, "r");
-    CHECK(f != NULL);
-    char line[2048];
-    bool logged = false;
-    while (fgets(line, sizeof line, f) != NULL)
-        logged = logged || (strstr(line, "child_crashed") != NULL &&
-                            strstr(line, "CRASH asked by bob") != NULL);
-    fclose(f);
-    CHECK(logged);
+    CHECK(logged(&sv, "child_crashed", "CRASH asked by bob"));
     close(a.fd);
     CHECK_EQ(server_stop(&sv), 0);
 }
@@ -406,9 +417,7 @@ static void rooms_node_killed(void)
     server sv;
     CHECK(server_start(&sv, NULL));
     client a, b;
-    CHECK(login(&a, sv.port, "alice", "#r"));
-    CHECK(login(&b, sv.port, "bob", "#r"));
-    CHECK(expect(&a, "JOIN #r bob"));
+    CHECK(two_in_room(&sv, &a, &b));
     int pid = rooms_pid(&sv, 0);
     CHECK(pid > 0);
     CHECK_EQ(kill(pid, SIGKILL), 0);
@@ -431,9 +440,7 @@ static void rooms_manager_crash(void)
     server sv;
     CHECK(server_start(&sv, NULL));
     client a, b;
-    CHECK(login(&a, sv.port, "alice", "#r"));
-    CHECK(login(&b, sv.port, "bob", "#r"));
-    CHECK(expect(&a, "JOIN #r bob"));
+    CHECK(two_in_room(&sv, &a, &b));
     int pid = rooms_pid(&sv, 0);
     CHECK(pid > 0);
     send_line(&a, "CRASH ROOMS");
@@ -453,14 +460,7 @@ static void rooms_manager_crash(void)
     send_line(&a, "LIST");
     CHECK(expect(&a, "OK LIST #r"));
     CHECK_EQ(rooms_pid(&sv, 0), pid); /* Restarted inside the node. */
-    FILE *f = fopen(sv.log, "r");
-    CHECK(f != NULL);
-    bool logged = false;
-    while (fgets(line, sizeof line, f) != NULL)
-        logged = logged || (strstr(line, "child_crashed") != NULL &&
-                            strstr(line, "CRASH ROOMS") != NULL);
-    fclose(f);
-    CHECK(logged);
+    CHECK(logged(&sv, "child_crashed", "CRASH ROOMS"));
     close(a.fd);
     close(b.fd);
     CHECK_EQ(server_stop(&sv), 0);
