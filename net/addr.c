@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -173,10 +174,12 @@ static bool unix_stale(const struct sockaddr_un *un, socklen_t len)
     return stale;
 }
 
-/* Sets the kernel buffer option name to bytes, unless bytes is 0. */
+/* Sets the kernel buffer option name to bytes, unless bytes is 0. The
+ * kernel caps the value at wmem_max or rmem_max; an int must hold twice
+ * it, so bigger values are capped here first. */
 static int set_kernel_buffer(gr_system *sys, int fd, int name, uint32_t bytes)
 {
-    int v = (int)bytes;
+    int v = bytes > INT_MAX / 2 ? INT_MAX / 2 : (int)bytes;
     if (bytes == 0 || setsockopt(fd, SOL_SOCKET, name, &v, sizeof v) == 0)
         return GR_OK;
     return open_failed(sys, name == SO_SNDBUF ? "SO_SNDBUF" : "SO_RCVBUF", fd);

@@ -2,7 +2,6 @@
  * owner's side of writes, and reading GR_MSG_IO messages. */
 #include "net/net.h"
 
-#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +24,6 @@ static int resolve(const gr_io_opts *opts, gr_io_opts *out)
     if ((unsigned)out->framing > GR_IO_LEN4 ||
         (unsigned)out->when_full > GR_IO_FULL_PAUSE ||
         out->max_frame > LIMIT_MAX_FRAME || out->mode > 07777 ||
-        out->sndbuf > INT_MAX / 2 || out->rcvbuf > INT_MAX / 2 ||
         out->connect_timeout < GR_DURATION_DEFAULT)
         return GR_EINVAL;
     if (out->max_frame == 0)

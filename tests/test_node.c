@@ -441,6 +441,18 @@ static void node_spec_refusal_says_why(void)
     CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, b, 1, &sup), GR_EINVAL);
     CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "node spec refused: root", NULL),
              1);
+    /* A supervisor root given its spec (pointers) by the parent: the node
+     * refuses to start it, and exits (it used to crash on the pointers,
+     * or run when addresses happened to match). */
+    static const gr_node_spec sup_arg = {.name = "c",
+                                         .root = "sup",
+                                         .arg = &tree_spec,
+                                         .arg_len = sizeof tree_spec};
+    gr_child_spec c[] = {NODE_CHILD("c", sup_arg, GR_PERMANENT)};
+    CHECK(start_sup(e.sys, GR_ONE_FOR_ONE, 3, c, 1, &sup) != GR_OK);
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "node c failed to start",
+                           "exit status 1"),
+             1);
     env_close(&e);
 }
 

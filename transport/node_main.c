@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <grove/monitor.h>
+#include <grove/supervisor.h>
 
 #include "actor/runtime.h"
 #include "transport/transport.h"
@@ -151,6 +152,17 @@ static int start_root(gr_system *sys, const gr_node_root *root,
                       const gr__wire_hello *h, keeper_arg *k)
 {
     bool own = h->arg_len == 0;
+    if (!own && root->behaviour == &gr_supervisor_behaviour) {
+        /* A gr_sup_spec is pointers into the parent's memory: here they
+         * point at nothing, or at something else. */
+        gr__log(gr__system_log(sys), GR_LOG_ERROR,
+                "node root \"%s\" is a supervisor, whose spec cannot come "
+                "from the parent (its pointers mean nothing in this "
+                "process): leave the node spec's arg empty and give the "
+                "spec in the gr_node_root entry (docs/nodes.md)",
+                root->name);
+        return GR_EINVAL;
+    }
     int rc = gr_system_spawn(sys, root->behaviour, own ? root->arg : h->arg,
                              own ? root->arg_len : h->arg_len, &k->root);
     if (rc != GR_OK)

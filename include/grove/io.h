@@ -91,10 +91,10 @@ typedef struct gr_io_opts {
     gr_duration connect_timeout;
     /* The kernel's own send and receive buffers in bytes (SO_SNDBUF,
      * SO_RCVBUF; Linux doubles the value and caps it at wmem_max and
-     * rmem_max). 0 keeps the kernel's default, which grows with the
-     * connection (up to a few MiB per socket). A small sndbuf makes a slow
-     * reader fill send_buffer sooner. Accepted connections inherit their
-     * listener's. */
+     * rmem_max, so any value is taken). 0 keeps the kernel's default, which
+     * grows with the connection (up to a few MiB per socket). A small sndbuf
+     * makes a slow reader fill send_buffer sooner. Accepted connections inherit
+     * their listener's. */
     uint32_t sndbuf;
     uint32_t rcvbuf;
 } gr_io_opts;
@@ -154,7 +154,8 @@ GR_API int gr_io_write(gr_ctx *ctx, gr_socket s, const void *data, size_t len);
  * its send buffer, not yet taken by the kernel (Erlang's send_pend): a
  * server can tell a client that stopped reading before the buffer is
  * full, and close it with a last line. Returns GR_OK, GR_ENOTOWNER,
- * GR_ECLOSED, GR_EINVAL. */
+ * GR_ECLOSED (also once gr_io_close was called, while what was queued is
+ * still being sent), GR_EINVAL (bytes NULL, or s GR_SOCKET_NONE). */
 GR_API int gr_io_queued(gr_ctx *ctx, gr_socket s, size_t *bytes);
 
 /* Shuts s for writing once what is queued is sent (a half close: the peer
