@@ -93,7 +93,11 @@ typedef struct chat_text {
 typedef struct chat_joined {
     char room[CHAT_ROOM_MAX + 1];
     gr_ref ref; /* The room actor. */
+    int32_t rc; /* GR_OK, CHAT_ROOM_FULL, or GR_ENOMEM (no room for it). */
 } chat_joined;
+
+/* chat_joined.rc of a room that has CHAT_MEMBERS_MAX members. */
+#define CHAT_ROOM_FULL 1
 
 typedef struct chat_said {
     char room[CHAT_ROOM_MAX + 1];
@@ -139,6 +143,11 @@ bool chat_nick_ok(const char *name, size_t len);
 
 /* Whether name is a valid room: '#' then [A-Za-z0-9_-]{1,31}. */
 bool chat_room_ok(const char *name, size_t len);
+
+/* Answers a JOIN of session: room's actor ref (GR_REF_NONE when rc is
+ * not GR_OK) and rc, as a CHAT_JOINED. Returns GR_CONTINUE. */
+int chat_tell_joined(gr_ctx *ctx, gr_ref session, const char *room, gr_ref ref,
+                     int32_t rc);
 
 /* Formats a line and sends it to session as a CHAT_LINE (its bytes only,
  * so a broadcast costs what the line does). */

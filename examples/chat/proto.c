@@ -1,4 +1,5 @@
-/* What the chat server's files share: name rules and sending a line. */
+/* What the chat server's files share: name rules, answering a JOIN and
+ * sending a line. */
 #include "chat.h"
 
 #include <stdarg.h>
@@ -28,6 +29,15 @@ bool chat_room_ok(const char *name, size_t len)
         if (!name_char(name[i]))
             return false;
     return true;
+}
+
+int chat_tell_joined(gr_ctx *ctx, gr_ref session, const char *room, gr_ref ref,
+                     int32_t rc)
+{
+    chat_joined j = {.ref = ref, .rc = rc};
+    snprintf(j.room, sizeof j.room, "%s", room);
+    (void)gr_tell(ctx, session, CHAT_JOINED, &j, sizeof j);
+    return GR_CONTINUE;
 }
 
 int chat_tell_line(gr_ctx *ctx, gr_ref session, const char *fmt, ...)

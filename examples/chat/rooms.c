@@ -81,34 +81,38 @@ static int drop(gr_ctx *ctx, room *r, member *m, bool gone, const char *line)
     return r->n == 0 ? GR_STOP : GR_CONTINUE;
 }
 
+/* Adds j's session as a member, monitored; GR_OK, CHAT_ROOM_FULL or
+ * GR_ENOMEM. */
+static int32_t add_member(gr_ctx *ctx, room *r, const chat_member *j)
+{
+    if (r->n == CHAT_MEMBERS_MAX)
+        return CHAT_ROOM_FULL;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        member *v = realloc(r->v, cap * sizeof *v);
+        if (v == NULL)
+            return GR_ENOMEM;
+        r->v = v;
+        r->cap = cap;
+    }
+    member *m = &r->v[r->n];
+    snprintf(m->nick, sizeof m->nick, "%s", j->nick);
+    m->session = j->session;
+    if (gr_monitor(ctx, j->session, &m->mon) != GR_OK)
+        return GR_ENOMEM;
+    r->n++;
+    char line[CHAT_LINE_MAX];
+    snprintf(line, sizeof line, "JOIN %s %s", r->name, j->nick);
+    broadcast(ctx, r, j->session, line);
+    return GR_OK;
+}
+
+/* Every JOIN is answered, yes or no: the session's reading waits for it. */
 static int on_join(gr_ctx *ctx, room *r, const chat_member *j)
 {
-    if (find_member(r, j->session) == NULL) {
-        if (r->n == CHAT_MEMBERS_MAX)
-            return chat_tell_line(ctx, j->session, "ERR full room %s is full",
-                                  r->name);
-        if (r->n == r->cap) {
-            size_t cap = r->cap ? r->cap * 2 : 8;
-            member *v = realloc(r->v, cap * sizeof *v);
-            if (v == NULL)
-                return chat_tell_line(ctx, j->session,
-                                      "ERR full out of memory");
-            r->v = v;
-            r->cap = cap;
-        }
-        member *m = &r->v[r->n];
-        snprintf(m->nick, sizeof m->nick, "%s", j->nick);
-        m->session = j->session;
-        if (gr_monitor(ctx, j->session, &m->mon) != GR_OK)
-            return GR_CONTINUE;
-        r->n++;
-        char line[CHAT_LINE_MAX];
-        snprintf(line, sizeof line, "JOIN %s %s", r->name, j->nick);
-        broadcast(ctx, r, j->session, line);
-    }
-    chat_joined ok = {.ref = gr_self(ctx)};
-    snprintf(ok.room, sizeof ok.room, "%s", r->name);
-    return gr_tell(ctx, j->session, CHAT_JOINED, &ok, sizeof ok);
+    int32_t rc = find_member(r, j->session) ? GR_OK : add_member(ctx, r, j);
+    return chat_tell_joined(ctx, j->session, r->name,
+                            rc == GR_OK ? gr_self(ctx) : GR_REF_NONE, rc);
 }
 
 /* Answers WHO with one line to the asking session. */
@@ -282,8 +286,7 @@ static int rooms_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     j.room[CHAT_ROOM_MAX] = '\0';
     known_room *k = room_for(ctx, mg, j.room);
     if (k == NULL)
-        return chat_tell_line(ctx, j.session, "ERR full cannot make %s",
-                              j.room);
+        return chat_tell_joined(ctx, j.session, j.room, GR_REF_NONE, GR_ENOMEM);
     /* The session is named in the payload: the room answers it. */
     return gr_tell(ctx, k->ref, CHAT_JOIN, &j, sizeof j);
 }

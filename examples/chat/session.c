@@ -397,6 +397,8 @@ static int on_claimed(gr_ctx *ctx, session *s, const gr_msg *m)
     return gr_io_activate(ctx, s->sock, 1);
 }
 
+/* A room answered a JOIN: the client's own, or a rejoin after the rooms
+ * restarted. Yes or no, the client's JOIN is answered and reading goes on. */
 static int on_joined(gr_ctx *ctx, session *s, const gr_msg *m)
 {
     chat_joined j;
@@ -405,16 +407,27 @@ static int on_joined(gr_ctx *ctx, session *s, const gr_msg *m)
     my_room *r = find_room(s, j.room);
     if (r == NULL || r->state == ROOM_JOINED)
         return GR_CONTINUE; /* Parted meanwhile, or an answer twice. */
-    if (gr_monitor(ctx, j.ref, &r->mon) != GR_OK)
-        return GR_CONTINUE;
-    r->state = ROOM_JOINED;
-    r->ref = j.ref;
-    if (r->restarted) {
+    bool rejoin = r->restarted;
+    if (j.rc == GR_OK && gr_monitor(ctx, j.ref, &r->mon) != GR_OK)
+        j.rc = GR_ENOMEM;
+    if (j.rc != GR_OK) {
+        const char *why =
+            j.rc == CHAT_ROOM_FULL ? "is full" : "cannot take you";
+        if (rejoin)
+            (void)say(ctx, s, "NOTICE room %s restarted and %s", r->name, why);
+        else
+            (void)say(ctx, s, "ERR full room %s %s", r->name, why);
+        forget(ctx, s, r);
+    } else {
+        r->state = ROOM_JOINED;
+        r->ref = j.ref;
         r->restarted = false;
-        return say(ctx, s, "NOTICE room %s restarted", r->name);
+        if (rejoin)
+            (void)say(ctx, s, "NOTICE room %s restarted", r->name);
+        else
+            (void)say(ctx, s, "OK JOIN %s", r->name);
     }
-    (void)say(ctx, s, "OK JOIN %s", r->name);
-    if (s->join_wait) { /* The JOIN the client waits for: read on. */
+    if (!rejoin && s->join_wait) { /* The JOIN the client waits for. */
         s->join_wait = false;
         return gr_io_activate(ctx, s->sock, 1);
     }
