@@ -54,6 +54,7 @@ enum {
     /* registry -> session */
     CHAT_PRIV_IN, /* chat_text: a private message for this session */
     CHAT_LINE,    /* the line's bytes (no LF): send to the client as is */
+    CHAT_REPLY,   /* as CHAT_LINE, answering one of the session's commands */
     /* session -> rooms manager -> room */
     CHAT_JOIN,        /* chat_member */
     CHAT_LIST,        /* answered with a CHAT_LINE naming the rooms */
@@ -72,6 +73,7 @@ enum {
     CHAT_ANSWER, /* chat_answer */
     /* a session's own messages */
     CHAT_REJOIN, /* timer: try to join the rooms lost with their node */
+    CHAT_LEAVE,  /* timer: a session that left stops now */
 };
 
 typedef struct chat_nick {
@@ -149,9 +151,9 @@ bool chat_room_ok(const char *name, size_t len);
 int chat_tell_joined(gr_ctx *ctx, gr_ref session, const char *room, gr_ref ref,
                      int32_t rc);
 
-/* Formats a line and sends it to session as a CHAT_LINE (its bytes only,
- * so a broadcast costs what the line does). */
-int chat_tell_line(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
+/* Answers a command of session: formats the line and sends it as a
+ * CHAT_REPLY (its bytes only). Returns GR_CONTINUE. */
+int chat_reply(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,5 +1,5 @@
 /* What the chat server's files share: name rules, answering a JOIN and
- * sending a line. */
+ * answering a command. */
 #include "chat.h"
 
 #include <stdarg.h>
@@ -40,7 +40,7 @@ int chat_tell_joined(gr_ctx *ctx, gr_ref session, const char *room, gr_ref ref,
     return GR_CONTINUE;
 }
 
-int chat_tell_line(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
+int chat_reply(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
 {
     char line[CHAT_LINE_MAX + 64];
     va_list ap;
@@ -48,7 +48,7 @@ int chat_tell_line(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (n > 0)
-        (void)gr_tell(ctx, session, CHAT_LINE, line,
+        (void)gr_tell(ctx, session, CHAT_REPLY, line,
                       (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     return GR_CONTINUE;
 }

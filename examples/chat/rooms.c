@@ -122,7 +122,8 @@ static int on_who(gr_ctx *ctx, room *r, const gr_msg *m)
     size_t n = (size_t)snprintf(l, sizeof l, "OK WHO %s", r->name);
     for (size_t i = 0; i < r->n && n < sizeof l; i++)
         n += (size_t)snprintf(l + n, sizeof l - n, " %s", r->v[i].nick);
-    return gr_tell(ctx, m->from, CHAT_LINE, l, n < sizeof l ? n : sizeof l - 1);
+    return gr_tell(ctx, m->from, CHAT_REPLY, l,
+                   n < sizeof l ? n : sizeof l - 1);
 }
 
 static int room_handle(gr_ctx *ctx, void *state, const gr_msg *m)
@@ -162,9 +163,9 @@ static int room_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
     case CHAT_PART:
         if (from == NULL)
-            return chat_tell_line(ctx, m->from, "ERR nosuchroom not in %s",
-                                  r->name);
-        (void)chat_tell_line(ctx, m->from, "OK PART %s", r->name);
+            return chat_reply(ctx, m->from, "ERR nosuchroom not in %s",
+                              r->name);
+        (void)chat_reply(ctx, m->from, "OK PART %s", r->name);
         snprintf(line, sizeof line, "PART %s %s", r->name, from->nick);
         return drop(ctx, r, from, false, line);
     case CHAT_QUIT: {
@@ -260,7 +261,8 @@ static int on_list(gr_ctx *ctx, manager *mg, const gr_msg *m)
     size_t n = (size_t)snprintf(l, sizeof l, "OK LIST");
     for (size_t i = 0; i < mg->n && n < sizeof l; i++)
         n += (size_t)snprintf(l + n, sizeof l - n, " %s", mg->v[i].name);
-    return gr_tell(ctx, m->from, CHAT_LINE, l, n < sizeof l ? n : sizeof l - 1);
+    return gr_tell(ctx, m->from, CHAT_REPLY, l,
+                   n < sizeof l ? n : sizeof l - 1);
 }
 
 static int rooms_handle(gr_ctx *ctx, void *state, const gr_msg *m)

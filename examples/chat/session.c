@@ -18,6 +18,10 @@
 
 /* How often lost rooms are asked for again while their node is away. */
 #define REJOIN_MS 100
+/* How long a leaving session waits at most for answers it is owed (a WHO
+ * or LIST just before QUIT, or before the client closed its end), should
+ * one never come. */
+#define LEAVE_MS 1000
 
 typedef enum { ROOM_JOINING, ROOM_JOINED } room_state;
 
@@ -43,7 +47,9 @@ typedef struct session {
     bool join_wait;      /* A JOIN waiting for its room: reading waits. */
     my_room *say_wait;   /* A MSG waiting for its room: reading waits. */
     char claiming[CHAT_NICK_MAX + 1];
-    bool quitting;
+    bool quitting;  /* Left (QUIT, or end of input): stops after LEAVE_MS. */
+    bool said_quit; /* Left by QUIT: "OK QUIT" is its last line. */
+    int owed;       /* Answers (CHAT_REPLY) still to come for commands. */
 } session;
 
 static uint64_t now_ns(void)
@@ -189,10 +195,16 @@ static void forget(gr_ctx *ctx, session *s, my_room *r)
     *r = s->rooms[--s->nrooms];
 }
 
-/* Whether reading waits for an answer (to a NICK, a JOIN or a MSG). */
-static bool waiting(const session *s)
+/* Reads the client's next line, unless an answer (to a NICK, a JOIN or a
+ * MSG) is awaited or the session has left. */
+static int resume(gr_ctx *ctx, session *s)
 {
-    return s->claim_corr != 0 || s->join_wait || s->say_wait != NULL;
+    bool waiting = s->claim_corr != 0 || s->join_wait || s->say_wait != NULL;
+    if (waiting || s->quitting)
+        return GR_CONTINUE;
+    /* A socket that failed meanwhile: its error message ends us. */
+    (void)gr_io_activate(ctx, s->sock, 1);
+    return GR_CONTINUE;
 }
 
 static int cmd_part(gr_ctx *ctx, session *s, char *arg)
@@ -203,7 +215,10 @@ static int cmd_part(gr_ctx *ctx, session *s, char *arg)
     if (r->state == ROOM_JOINED) {
         chat_member p = {.session = gr_self(ctx)};
         snprintf(p.room, sizeof p.room, "%s", r->name);
-        (void)gr_tell(ctx, r->ref, CHAT_PART, &p, sizeof p); /* It says OK. */
+        if (gr_tell(ctx, r->ref, CHAT_PART, &p, sizeof p) == GR_OK)
+            s->owed++; /* It says OK. */
+        else
+            (void)say(ctx, s, "OK PART %s", r->name);
     } else {
         (void)say(ctx, s, "OK PART %s", r->name);
     }
@@ -259,7 +274,8 @@ static int cmd_priv(gr_ctx *ctx, session *s, char *arg)
     snprintf(t.text, sizeof t.text, "%s", text);
     if (gr_tell_name(ctx, CHAT_REGISTRY, CHAT_PRIV, &t, sizeof t) != GR_OK)
         return say(ctx, s, "ERR nosuchnick the registry is away");
-    return GR_CONTINUE; /* The registry says OK or ERR. */
+    s->owed++; /* The registry says OK or ERR. */
+    return GR_CONTINUE;
 }
 
 static int cmd_list(gr_ctx *ctx, session *s, char *arg)
@@ -269,7 +285,8 @@ static int cmd_list(gr_ctx *ctx, session *s, char *arg)
         return say(ctx, s,
                    "ERR nosuchroom the rooms are restarting, try "
                    "again");
-    return GR_CONTINUE; /* The rooms node answers with the line. */
+    s->owed++; /* The rooms node answers with the line. */
+    return GR_CONTINUE;
 }
 
 static int cmd_who(gr_ctx *ctx, session *s, char *arg)
@@ -277,23 +294,51 @@ static int cmd_who(gr_ctx *ctx, session *s, char *arg)
     my_room *r = find_room(s, arg);
     if (r == NULL || r->state != ROOM_JOINED)
         return say(ctx, s, "ERR nosuchroom not in %s", arg);
-    (void)gr_tell(ctx, r->ref, CHAT_WHO, NULL, 0); /* It answers. */
+    if (gr_tell(ctx, r->ref, CHAT_WHO, NULL, 0) != GR_OK)
+        return say(ctx, s, "ERR nosuchroom %s is restarting, try again",
+                   r->name);
+    s->owed++; /* It answers. */
+    return GR_CONTINUE;
+}
+
+/* Ends a session that left: its last line, then its exit closes the
+ * socket once what is queued is sent. */
+static int finish(gr_ctx *ctx, session *s)
+{
+    if (s->said_quit)
+        (void)say(ctx, s, "OK QUIT");
+    return GR_STOP;
+}
+
+/* Leaves with reason: the rooms hear it and the nick is free at once,
+ * while the answers the client is owed for earlier commands (CHAT_REPLY)
+ * are still written as they come, for LEAVE_MS at most; then finish. */
+static int leave(gr_ctx *ctx, session *s, const char *reason)
+{
+    chat_text t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.from, sizeof t.from, "%s", s->nick);
+    snprintf(t.text, sizeof t.text, "%s", reason);
+    for (int i = 0; i < s->nrooms; i++)
+        if (s->rooms[i].state == ROOM_JOINED)
+            (void)gr_tell(ctx, s->rooms[i].ref, CHAT_QUIT, &t, sizeof t);
+    s->nrooms = 0;
+    if (s->nick[0] != '\0') {
+        chat_nick n;
+        memcpy(n.nick, s->nick, sizeof n.nick);
+        (void)gr_tell_name(ctx, CHAT_REGISTRY, CHAT_RELEASE, &n, sizeof n);
+    }
+    s->quitting = true;
+    if (s->owed == 0 ||
+        gr_timer_after(ctx, LEAVE_MS, CHAT_LEAVE, NULL, 0, NULL) != GR_OK)
+        return finish(ctx, s);
     return GR_CONTINUE;
 }
 
 static int cmd_quit(gr_ctx *ctx, session *s, char *arg)
 {
-    chat_text t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.from, sizeof t.from, "%s", s->nick);
-    snprintf(t.text, sizeof t.text, "%s", *arg ? arg : "quit");
-    for (int i = 0; i < s->nrooms; i++)
-        if (s->rooms[i].state == ROOM_JOINED)
-            (void)gr_tell(ctx, s->rooms[i].ref, CHAT_QUIT, &t, sizeof t);
-    s->nrooms = 0;
-    s->quitting = true;
-    (void)say(ctx, s, "OK QUIT");
-    return GR_STOP; /* The exit closes the socket after the OK is sent. */
+    s->said_quit = true;
+    return leave(ctx, s, *arg ? arg : "quit");
 }
 
 /* The commands: a name, whether NICK must come first, what runs it. */
@@ -357,25 +402,26 @@ static int on_io(gr_ctx *ctx, session *s, const gr_msg *m)
     switch (ev.kind) {
     case GR_IO_GIVEN:
         s->sock = ev.socket;
-        return gr_io_activate(ctx, s->sock, 1);
+        return resume(ctx, s);
     case GR_IO_DATA: {
         char line[CHAT_LINE_MAX + 1];
         memcpy(line, ev.data, ev.len);
         int rc = on_line(ctx, s, line, ev.len);
         /* One line at a time; a NICK, JOIN or MSG waits for its answer. */
-        if (rc == GR_CONTINUE && !waiting(s))
-            (void)gr_io_activate(ctx, s->sock, 1);
+        if (rc == GR_CONTINUE)
+            (void)resume(ctx, s);
         return rc;
     }
     case GR_IO_ERROR:
         if (ev.code == GR_EMSGSIZE) { /* Dropped; the connection goes on. */
             (void)say(ctx, s, "ERR toolong a line is at most %d bytes",
                       CHAT_LINE_MAX);
-            return gr_io_activate(ctx, s->sock, 1);
+            return resume(ctx, s);
         }
         return GR_STOP; /* Reset, or too slow to read: gone. */
-    default:            /* GR_IO_CLOSED: the client left without QUIT. */
-        return GR_STOP;
+    default: /* GR_IO_CLOSED: the client left without QUIT (it may still
+                read, as `nc -N` does: answers on their way still go). */
+        return s->quitting ? GR_CONTINUE : leave(ctx, s, "connection lost");
     }
 }
 
@@ -394,7 +440,7 @@ static int on_claimed(gr_ctx *ctx, session *s, const gr_msg *m)
     } else {
         (void)say(ctx, s, "ERR unknown the registry did not answer");
     }
-    return gr_io_activate(ctx, s->sock, 1);
+    return resume(ctx, s);
 }
 
 /* A room answered a JOIN: the client's own, or a rejoin after the rooms
@@ -429,7 +475,7 @@ static int on_joined(gr_ctx *ctx, session *s, const gr_msg *m)
     }
     if (!rejoin && s->join_wait) { /* The JOIN the client waits for. */
         s->join_wait = false;
-        return gr_io_activate(ctx, s->sock, 1);
+        return resume(ctx, s);
     }
     return GR_CONTINUE;
 }
@@ -447,7 +493,7 @@ static int on_said(gr_ctx *ctx, session *s, const gr_msg *m)
         (void)say(ctx, s, "OK MSG %s", a.room);
     else /* The room restarted meanwhile and has not seen our rejoin. */
         (void)say(ctx, s, "ERR nosuchroom %s is restarting, try again", a.room);
-    return gr_io_activate(ctx, s->sock, 1);
+    return resume(ctx, s);
 }
 
 /* A room we joined is gone: its node died (or it did). Join it again; a
@@ -466,7 +512,7 @@ static int on_room_down(gr_ctx *ctx, session *s, const gr_down *d)
                           "ERR nosuchroom %s restarted: your "
                           "message may be lost",
                           r->name);
-                (void)gr_io_activate(ctx, s->sock, 1);
+                (void)resume(ctx, s);
             }
         }
     }
@@ -501,6 +547,13 @@ static int dispatch(gr_ctx *ctx, session *s, const gr_msg *m)
                                              : GR_CONTINUE;
     case CHAT_SAID:
         return m->len == sizeof(chat_said) ? on_said(ctx, s, m) : GR_CONTINUE;
+    case CHAT_REPLY:
+        (void)say(ctx, s, "%.*s", (int)m->len, (const char *)m->data);
+        if (s->owed > 0)
+            s->owed--;
+        return s->quitting && s->owed == 0 ? finish(ctx, s) : GR_CONTINUE;
+    case CHAT_LEAVE:
+        return finish(ctx, s);
     case CHAT_REJOIN:
         s->rejoin_armed = false;
         for (int i = 0; i < s->nrooms; i++)

@@ -700,6 +700,35 @@ static void connect_cycles_leave_nothing(void)
     CHECK_EQ(server_stop(&sv), 0);
 }
 
+/* Answers on their way when the client leaves still reach it: after QUIT
+ * (then OK QUIT, then the end), and after it closes its writing side, as
+ * `nc -N` does when its input ends (then the end). */
+static void answers_before_leaving(void)
+{
+    server sv;
+    CHECK(server_start(&sv, NULL));
+    for (int quit = 0; quit <= 1; quit++) {
+        client c;
+        CHECK(client_open(&c, sv.port));
+        const char *script = quit ? "NICK q\nJOIN #h\nWHO #h\nLIST\nQUIT\n"
+                                  : "NICK e\nJOIN #h\nWHO #h\nLIST\n";
+        CHECK(send(c.fd, script, strlen(script), MSG_NOSIGNAL) ==
+              (ssize_t)strlen(script));
+        if (!quit)
+            CHECK_EQ(shutdown(c.fd, SHUT_WR), 0);
+        CHECK(expect_next(&c, quit ? "OK NICK q" : "OK NICK e"));
+        CHECK(expect_next(&c, "OK JOIN #h"));
+        CHECK(expect_next(&c, quit ? "OK WHO #h q" : "OK WHO #h e"));
+        CHECK(expect_next(&c, "OK LIST #h"));
+        if (quit)
+            CHECK(expect_next(&c, "OK QUIT"));
+        char line[256];
+        CHECK(!next_line(&c, line, sizeof line)); /* Then the end. */
+        close(c.fd);
+    }
+    CHECK_EQ(server_stop(&sv), 0);
+}
+
 /* A session is in at most 16 rooms: the 17th JOIN is refused, and the
  * session goes on. */
 static void room_limit(void)
@@ -755,6 +784,7 @@ static const struct test_case cases[] = {
     TEST_CASE(slow_reader_dropped),
     TEST_CASE(server_full),
     TEST_CASE(room_limit),
+    TEST_CASE(answers_before_leaving),
     TEST_CASE(connect_cycles_leave_nothing),
 };
 
