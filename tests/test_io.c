@@ -351,19 +351,24 @@ static void slow_reader_backpressure(void)
     CHECK_EQ(io_close(), GR_OK);
 }
 
-/* The descriptor in this process whose peer is fd's own address: the
- * runtime's end of a connection the test made or accepted; -1 if none. */
+/* The descriptor in this process at the other end of fd's connection:
+ * the runtime's end of a connection the test made or accepted (its peer
+ * is fd's address and its address fd's peer: an accepted socket's own
+ * address is its listener's, shared by all); -1 if none. */
 static int runtime_end_of(int fd)
 {
-    struct sockaddr_storage me, peer;
-    socklen_t mlen = sizeof me;
-    if (getsockname(fd, (struct sockaddr *)&me, &mlen) != 0)
+    struct sockaddr_storage me, you, a, b;
+    socklen_t mlen = sizeof me, ylen = sizeof you;
+    if (getsockname(fd, (struct sockaddr *)&me, &mlen) != 0 ||
+        getpeername(fd, (struct sockaddr *)&you, &ylen) != 0)
         return -1;
     for (int cand = 3; cand < 4096; cand++) {
-        socklen_t plen = sizeof peer;
+        socklen_t alen = sizeof a, blen = sizeof b;
         if (cand != fd &&
-            getpeername(cand, (struct sockaddr *)&peer, &plen) == 0 &&
-            plen == mlen && memcmp(&peer, &me, mlen) == 0)
+            getpeername(cand, (struct sockaddr *)&a, &alen) == 0 &&
+            getsockname(cand, (struct sockaddr *)&b, &blen) == 0 &&
+            alen == mlen && memcmp(&a, &me, mlen) == 0 && blen == ylen &&
+            memcmp(&b, &you, ylen) == 0)
             return cand;
     }
     return -1;

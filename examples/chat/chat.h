@@ -72,8 +72,8 @@ enum {
     /* any answer to an ask */
     CHAT_ANSWER, /* chat_answer */
     /* a session's own messages */
-    CHAT_REJOIN, /* timer: try to join the rooms lost with their node */
-    CHAT_LEAVE,  /* timer: a session that left stops now */
+    CHAT_REJOIN,  /* timer: try to join the rooms lost with their node */
+    CHAT_GIVE_UP, /* timer (uint32_t gen): a command's answer never came */
 };
 
 typedef struct chat_nick {

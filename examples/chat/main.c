@@ -16,6 +16,7 @@
 
 #include "chat.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +72,28 @@ static const char *setting(int argc, char **argv, const char *flag,
 static int usage(void)
 {
     fprintf(stderr, "usage: chat [--listen HOST:PORT] [--max-clients N] "
-                    "[--send-buffer BYTES] [--rate LINES]\n");
+                    "[--send-buffer BYTES] [--rate LINES]\n"
+                    "  (or CHAT_LISTEN, CHAT_MAX_CLIENTS, CHAT_SEND_BUFFER, "
+                    "CHAT_RATE in the environment)\n");
     return 2;
+}
+
+/* Reads a numeric setting in [min, max] into *out; false (said why) when
+ * it is not a number in that range. */
+static bool number(int argc, char **argv, const char *flag, const char *env,
+                   const char *def, long min, long max, long *out)
+{
+    const char *v = setting(argc, argv, flag, env, def);
+    char *end;
+    errno = 0;
+    *out = strtol(v, &end, 10);
+    if (errno == 0 && end != v && *end == '\0' && *out >= min && *out <= max)
+        return true;
+    fprintf(stderr,
+            "chat: %s (or %s) must be a number from %ld to %ld, not "
+            "\"%s\"\n",
+            flag, env, min, max, v);
+    return false;
 }
 
 int main(int argc, char **argv)
@@ -80,22 +101,27 @@ int main(int argc, char **argv)
     int code;
     if (gr_node_main(roots, 1, NULL, &code))
         return code; /* This process was the rooms node. */
-    for (int i = 1; i < argc; i += 2)
-        if (i + 1 >= argc || (strcmp(argv[i], "--listen") != 0 &&
-                              strcmp(argv[i], "--max-clients") != 0 &&
-                              strcmp(argv[i], "--send-buffer") != 0 &&
-                              strcmp(argv[i], "--rate") != 0))
+    for (int i = 1; i < argc; i += 2) {
+        static const char *const flags[] = {"--listen", "--max-clients",
+                                            "--send-buffer", "--rate"};
+        bool known = false;
+        for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++)
+            known = known || strcmp(argv[i], flags[f]) == 0;
+        if (!known || i + 1 >= argc) {
+            fprintf(stderr, "chat: %s %s\n", argv[i],
+                    known ? "needs a value" : "is not a flag");
             return usage();
+        }
+    }
     chat_listen_arg l = {0};
     snprintf(l.addr, sizeof l.addr, "%s",
              setting(argc, argv, "--listen", "CHAT_LISTEN", "127.0.0.1:7777"));
-    long max =
-        atol(setting(argc, argv, "--max-clients", "CHAT_MAX_CLIENTS", "1000"));
-    long buf =
-        atol(setting(argc, argv, "--send-buffer", "CHAT_SEND_BUFFER", "65536"));
-    long rate = atol(setting(argc, argv, "--rate", "CHAT_RATE", "10"));
-    if (max <= 0 || buf < 1024 || buf > 64L * 1024 * 1024 || rate <= 0 ||
-        rate > 1000000)
+    long max, buf, rate;
+    if (!number(argc, argv, "--max-clients", "CHAT_MAX_CLIENTS", "1000", 1,
+                1000000, &max) ||
+        !number(argc, argv, "--send-buffer", "CHAT_SEND_BUFFER", "65536", 1024,
+                64L * 1024 * 1024, &buf) ||
+        !number(argc, argv, "--rate", "CHAT_RATE", "10", 1, 1000000, &rate))
         return usage();
     l.max_clients = (uint32_t)max;
     l.session.send_limit = (uint32_t)buf;

@@ -18,10 +18,9 @@
 
 /* How often lost rooms are asked for again while their node is away. */
 #define REJOIN_MS 100
-/* How long a leaving session waits at most for answers it is owed (a WHO
- * or LIST just before QUIT, or before the client closed its end), should
- * one never come. */
-#define LEAVE_MS 1000
+/* How long a session waits at most for a command's answer, should its
+ * actor die before it answers (reading waits for it). */
+#define ANSWER_MS 1000
 
 typedef enum { ROOM_JOINING, ROOM_JOINED } room_state;
 
@@ -47,9 +46,10 @@ typedef struct session {
     bool join_wait;      /* A JOIN waiting for its room: reading waits. */
     my_room *say_wait;   /* A MSG waiting for its room: reading waits. */
     char claiming[CHAT_NICK_MAX + 1];
-    bool quitting;  /* Left (QUIT, or end of input): stops after LEAVE_MS. */
-    bool said_quit; /* Left by QUIT: "OK QUIT" is its last line. */
-    int owed;       /* Answers (CHAT_REPLY) still to come for commands. */
+    bool quitting;     /* Left (QUIT, or end of input): stops after LEAVE_MS. */
+    bool said_quit;    /* Left by QUIT: "OK QUIT" is its last line. */
+    int owed;          /* Answers (CHAT_REPLY) still to come for commands. */
+    uint32_t owed_gen; /* Which command's CHAT_GIVE_UP timer is current. */
 } session;
 
 static uint64_t now_ns(void)
@@ -195,16 +195,28 @@ static void forget(gr_ctx *ctx, session *s, my_room *r)
     *r = s->rooms[--s->nrooms];
 }
 
-/* Reads the client's next line, unless an answer (to a NICK, a JOIN or a
- * MSG) is awaited or the session has left. */
+/* Reads the client's next line, unless an answer to its last command is
+ * awaited (so answers come in the order of the commands, whichever actor
+ * gives them) or the session has left. */
 static int resume(gr_ctx *ctx, session *s)
 {
-    bool waiting = s->claim_corr != 0 || s->join_wait || s->say_wait != NULL;
+    bool waiting = s->claim_corr != 0 || s->join_wait || s->say_wait != NULL ||
+                   s->owed > 0;
     if (waiting || s->quitting)
         return GR_CONTINUE;
     /* A socket that failed meanwhile: its error message ends us. */
     (void)gr_io_activate(ctx, s->sock, 1);
     return GR_CONTINUE;
+}
+
+/* Counts an answer the command just sent is owed, and gives up on it
+ * after ANSWER_MS (CHAT_GIVE_UP). */
+static void owe(gr_ctx *ctx, session *s)
+{
+    s->owed++;
+    s->owed_gen++;
+    (void)gr_timer_after(ctx, ANSWER_MS, CHAT_GIVE_UP, &s->owed_gen,
+                         sizeof s->owed_gen, NULL);
 }
 
 static int cmd_part(gr_ctx *ctx, session *s, char *arg)
@@ -216,7 +228,7 @@ static int cmd_part(gr_ctx *ctx, session *s, char *arg)
         chat_member p = {.session = gr_self(ctx)};
         snprintf(p.room, sizeof p.room, "%s", r->name);
         if (gr_tell(ctx, r->ref, CHAT_PART, &p, sizeof p) == GR_OK)
-            s->owed++; /* It says OK. */
+            owe(ctx, s); /* It says OK. */
         else
             (void)say(ctx, s, "OK PART %s", r->name);
     } else {
@@ -274,7 +286,7 @@ static int cmd_priv(gr_ctx *ctx, session *s, char *arg)
     snprintf(t.text, sizeof t.text, "%s", text);
     if (gr_tell_name(ctx, CHAT_REGISTRY, CHAT_PRIV, &t, sizeof t) != GR_OK)
         return say(ctx, s, "ERR nosuchnick the registry is away");
-    s->owed++; /* The registry says OK or ERR. */
+    owe(ctx, s); /* The registry says OK or ERR. */
     return GR_CONTINUE;
 }
 
@@ -285,7 +297,7 @@ static int cmd_list(gr_ctx *ctx, session *s, char *arg)
         return say(ctx, s,
                    "ERR nosuchroom the rooms are restarting, try "
                    "again");
-    s->owed++; /* The rooms node answers with the line. */
+    owe(ctx, s); /* The rooms node answers with the line. */
     return GR_CONTINUE;
 }
 
@@ -297,7 +309,7 @@ static int cmd_who(gr_ctx *ctx, session *s, char *arg)
     if (gr_tell(ctx, r->ref, CHAT_WHO, NULL, 0) != GR_OK)
         return say(ctx, s, "ERR nosuchroom %s is restarting, try again",
                    r->name);
-    s->owed++; /* It answers. */
+    owe(ctx, s); /* It answers. */
     return GR_CONTINUE;
 }
 
@@ -329,10 +341,7 @@ static int leave(gr_ctx *ctx, session *s, const char *reason)
         (void)gr_tell_name(ctx, CHAT_REGISTRY, CHAT_RELEASE, &n, sizeof n);
     }
     s->quitting = true;
-    if (s->owed == 0 ||
-        gr_timer_after(ctx, LEAVE_MS, CHAT_LEAVE, NULL, 0, NULL) != GR_OK)
-        return finish(ctx, s);
-    return GR_CONTINUE;
+    return s->owed == 0 ? finish(ctx, s) : GR_CONTINUE;
 }
 
 static int cmd_quit(gr_ctx *ctx, session *s, char *arg)
@@ -345,15 +354,33 @@ static int cmd_quit(gr_ctx *ctx, session *s, char *arg)
 typedef struct command {
     const char *name;
     bool needs_nick;
+    int words;         /* Words it needs after its name: 0, 1, or 2 (a word
+                          and text). */
+    const char *usage; /* Said when they are missing. */
     int (*run)(gr_ctx *ctx, session *s, char *arg);
 } command;
 
 static const command commands[] = {
-    {"NICK", false, cmd_nick}, {"QUIT", false, cmd_quit},
-    {"JOIN", true, cmd_join},  {"PART", true, cmd_part},
-    {"MSG", true, cmd_msg},    {"PRIV", true, cmd_priv},
-    {"LIST", true, cmd_list},  {"WHO", true, cmd_who},
+    {"NICK", false, 1, "NICK name", cmd_nick},
+    {"QUIT", false, 0, "QUIT [reason]", cmd_quit},
+    {"JOIN", true, 1, "JOIN #room", cmd_join},
+    {"PART", true, 1, "PART #room", cmd_part},
+    {"MSG", true, 2, "MSG #room text", cmd_msg},
+    {"PRIV", true, 2, "PRIV nick text", cmd_priv},
+    {"LIST", true, 0, "LIST", cmd_list},
+    {"WHO", true, 1, "WHO #room", cmd_who},
 };
+
+/* Whether arg has the words a command needs. */
+static bool has_words(const char *arg, int words)
+{
+    if (words == 0)
+        return true;
+    const char *sp = strchr(arg, ' ');
+    if (words == 1)
+        return *arg != '\0' && *arg != ' ';
+    return *arg != ' ' && sp != NULL && sp[1] != '\0';
+}
 
 /* One line from the client. Returns GR_CONTINUE to read the next. */
 static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
@@ -387,6 +414,8 @@ static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
             continue;
         if (c->needs_nick && s->nick[0] == '\0')
             return say(ctx, s, "ERR register NICK first");
+        if (!has_words(arg, c->words))
+            return say(ctx, s, "ERR unknown usage: %s", c->usage);
         return c->run(ctx, s, arg);
     }
     return say(ctx, s, "ERR unknown unknown command: %.32s", line);
@@ -407,7 +436,7 @@ static int on_io(gr_ctx *ctx, session *s, const gr_msg *m)
         char line[CHAT_LINE_MAX + 1];
         memcpy(line, ev.data, ev.len);
         int rc = on_line(ctx, s, line, ev.len);
-        /* One line at a time; a NICK, JOIN or MSG waits for its answer. */
+        /* One line at a time, each after the last one's answer. */
         if (rc == GR_CONTINUE)
             (void)resume(ctx, s);
         return rc;
@@ -551,9 +580,22 @@ static int dispatch(gr_ctx *ctx, session *s, const gr_msg *m)
         (void)say(ctx, s, "%.*s", (int)m->len, (const char *)m->data);
         if (s->owed > 0)
             s->owed--;
-        return s->quitting && s->owed == 0 ? finish(ctx, s) : GR_CONTINUE;
-    case CHAT_LEAVE:
-        return finish(ctx, s);
+        if (s->quitting)
+            return s->owed == 0 ? finish(ctx, s) : GR_CONTINUE;
+        return resume(ctx, s);
+    case CHAT_GIVE_UP: { /* An answer that did not come: its actor died. */
+        uint32_t gen;
+        if (m->len != sizeof gen || s->owed == 0)
+            return GR_CONTINUE;
+        memcpy(&gen, m->data, sizeof gen);
+        if (gen != s->owed_gen)
+            return GR_CONTINUE; /* Answered; a later command's timer runs. */
+        s->owed = 0;
+        if (s->quitting)
+            return finish(ctx, s);
+        (void)say(ctx, s, "ERR unknown no answer, try again");
+        return resume(ctx, s);
+    }
     case CHAT_REJOIN:
         s->rejoin_armed = false;
         for (int i = 0; i < s->nrooms; i++)

@@ -334,6 +334,8 @@ static void errors_answered(void)
     CHECK(send(a.fd, "\xff\xfe garbage\n", 11, MSG_NOSIGNAL) == 11);
     CHECK(next_line(&a, line, sizeof line) &&
           strncmp(line, "ERR badinput", 12) == 0);
+    send_line(&a, "NICK");
+    CHECK(expect_next(&a, "ERR unknown usage: NICK name"));
     send_line(&a, "NICK alice"); /* Still alive. */
     CHECK(expect_next(&a, "OK NICK alice"));
     CHECK(client_open(&b, sv.port));
@@ -348,6 +350,18 @@ static void errors_answered(void)
     send_line(&b, "PRIV nobody hi");
     CHECK(next_line(&b, line, sizeof line) &&
           strncmp(line, "ERR nosuchnick", 14) == 0);
+    /* A command without the words it needs is told how it goes. */
+    const char *const bare[][2] = {
+        {"JOIN", "ERR unknown usage: JOIN #room"},
+        {"PART", "ERR unknown usage: PART #room"},
+        {"WHO", "ERR unknown usage: WHO #room"},
+        {"MSG #r", "ERR unknown usage: MSG #room text"},
+        {"PRIV alice", "ERR unknown usage: PRIV nick text"},
+    };
+    for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++) {
+        send_line(&b, bare[i][0]);
+        CHECK(expect_next(&b, bare[i][1]));
+    }
     send_line(&b, "MSG #nowhere hi");
     CHECK(next_line(&b, line, sizeof line) &&
           strncmp(line, "ERR nosuchroom", 14) == 0);
