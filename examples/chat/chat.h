@@ -17,9 +17,9 @@
  * it joins them again and tells its user so. A room sends each line for
  * its members across the node link once, to the relay, which hands it to
  * every member's session (as Phoenix PubSub broadcasts once per node). A
- * session reads a client's next line only once the room has taken its
- * MSG, so a client that posts faster than its room delivers is slowed by
- * TCP, and nothing queues without bound in between.
+ * session reads a client's next line only once its last command is
+ * answered, so a client that posts faster than its room delivers is
+ * slowed by TCP, and nothing queues without bound in between.
  */
 #ifndef CHAT_H
 #define CHAT_H

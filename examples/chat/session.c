@@ -18,11 +18,24 @@
 
 /* How often lost rooms are asked for again while their node is away. */
 #define REJOIN_MS 100
-/* How long a session waits at most for a command's answer, should its
- * actor die before it answers (reading waits for it). */
+/* How long a session waits at most for an answer from an actor it does
+ * not watch (the registry, the room manager, a room it has just left),
+ * should that actor die first. */
 #define ANSWER_MS 1000
 
 typedef enum { ROOM_JOINING, ROOM_JOINED } room_state;
+
+/* The answer to the client's last command, which the session awaits
+ * before it reads the next line: so answers come in the order of the
+ * commands, whichever actor gives them, and a client cannot send faster
+ * than the server answers. */
+typedef enum {
+    AWAIT_NONE,
+    AWAIT_NICK,  /* The registry's answer to the ask claim_corr. */
+    AWAIT_JOIN,  /* CHAT_JOINED for await_room. */
+    AWAIT_MSG,   /* CHAT_SAID from await_room (watched: its DOWN ends it). */
+    AWAIT_REPLY, /* A CHAT_REPLY (PART, PRIV, LIST, WHO), or CHAT_GIVE_UP. */
+} await_kind;
 
 typedef struct my_room {
     char name[CHAT_ROOM_MAX + 1];
@@ -42,14 +55,12 @@ typedef struct session {
     double tokens;
     uint64_t refilled_ns;
     bool rejoin_armed;
-    uint64_t claim_corr; /* A NICK waiting for the registry, or 0. */
-    bool join_wait;      /* A JOIN waiting for its room: reading waits. */
-    my_room *say_wait;   /* A MSG waiting for its room: reading waits. */
+    await_kind await;
+    char await_room[CHAT_ROOM_MAX + 1]; /* AWAIT_JOIN's and AWAIT_MSG's. */
+    uint32_t await_gen;                 /* Which CHAT_GIVE_UP timer counts. */
+    uint64_t claim_corr;                /* AWAIT_NICK's ask. */
     char claiming[CHAT_NICK_MAX + 1];
-    bool quitting;     /* Left (QUIT, or end of input): stops after LEAVE_MS. */
-    bool said_quit;    /* Left by QUIT: "OK QUIT" is its last line. */
-    int owed;          /* Answers (CHAT_REPLY) still to come for commands. */
-    uint32_t owed_gen; /* Which command's CHAT_GIVE_UP timer is current. */
+    bool leaving; /* The client left: stop once the awaited answer is in. */
 } session;
 
 static uint64_t now_ns(void)
@@ -146,6 +157,40 @@ static bool text_ok(const unsigned char *p, size_t n)
     return true;
 }
 
+/* Reads the client's next line, unless an answer is awaited or the
+ * client has left. A socket that failed meanwhile needs nothing here: its
+ * error message ends us. */
+static void resume(gr_ctx *ctx, session *s)
+{
+    if (s->await == AWAIT_NONE && !s->leaving)
+        (void)gr_io_activate(ctx, s->sock, 1);
+}
+
+/* Awaits the answer to the command just sent (about room, or NULL). An
+ * answer from an actor the session does not watch is given up on after
+ * ANSWER_MS (CHAT_GIVE_UP). */
+static void expect_answer(gr_ctx *ctx, session *s, await_kind kind,
+                          const char *room)
+{
+    s->await = kind;
+    snprintf(s->await_room, sizeof s->await_room, "%s", room ? room : "");
+    s->await_gen++;
+    if (kind == AWAIT_REPLY)
+        (void)gr_timer_after(ctx, ANSWER_MS, CHAT_GIVE_UP, &s->await_gen,
+                             sizeof s->await_gen, NULL);
+}
+
+/* The awaited answer is in (or given up on): read on, or end a session
+ * whose client has left. */
+static int answered(gr_ctx *ctx, session *s)
+{
+    s->await = AWAIT_NONE;
+    if (s->leaving)
+        return GR_STOP;
+    resume(ctx, s);
+    return GR_CONTINUE;
+}
+
 /* ---- commands ----------------------------------------------------------- */
 
 static int cmd_nick(gr_ctx *ctx, session *s, char *arg)
@@ -164,7 +209,8 @@ static int cmd_nick(gr_ctx *ctx, session *s, char *arg)
                &s->claim_corr) != GR_OK)
         return say(ctx, s, "ERR unknown the registry is away, try again");
     memcpy(s->claiming, c.nick, sizeof s->claiming);
-    return GR_CONTINUE; /* The answer resumes reading (on_claimed). */
+    expect_answer(ctx, s, AWAIT_NICK, NULL); /* on_claimed */
+    return GR_CONTINUE;
 }
 
 static int cmd_join(gr_ctx *ctx, session *s, char *arg)
@@ -181,10 +227,8 @@ static int cmd_join(gr_ctx *ctx, session *s, char *arg)
     *r = (my_room){.state = ROOM_JOINING};
     snprintf(r->name, sizeof r->name, "%s", arg);
     ask_join(ctx, s, r);
-    /* The client's next line waits for the room, so a MSG right after the
-     * JOIN finds it joined. */
-    s->join_wait = true;
-    return GR_CONTINUE; /* "OK JOIN" comes with CHAT_JOINED. */
+    expect_answer(ctx, s, AWAIT_JOIN, r->name); /* on_joined */
+    return GR_CONTINUE;
 }
 
 /* Forgets room r (its monitor too). */
@@ -193,30 +237,6 @@ static void forget(gr_ctx *ctx, session *s, my_room *r)
     if (r->state == ROOM_JOINED)
         (void)gr_demonitor(ctx, r->mon);
     *r = s->rooms[--s->nrooms];
-}
-
-/* Reads the client's next line, unless an answer to its last command is
- * awaited (so answers come in the order of the commands, whichever actor
- * gives them) or the session has left. */
-static int resume(gr_ctx *ctx, session *s)
-{
-    bool waiting = s->claim_corr != 0 || s->join_wait || s->say_wait != NULL ||
-                   s->owed > 0;
-    if (waiting || s->quitting)
-        return GR_CONTINUE;
-    /* A socket that failed meanwhile: its error message ends us. */
-    (void)gr_io_activate(ctx, s->sock, 1);
-    return GR_CONTINUE;
-}
-
-/* Counts an answer the command just sent is owed, and gives up on it
- * after ANSWER_MS (CHAT_GIVE_UP). */
-static void owe(gr_ctx *ctx, session *s)
-{
-    s->owed++;
-    s->owed_gen++;
-    (void)gr_timer_after(ctx, ANSWER_MS, CHAT_GIVE_UP, &s->owed_gen,
-                         sizeof s->owed_gen, NULL);
 }
 
 static int cmd_part(gr_ctx *ctx, session *s, char *arg)
@@ -228,7 +248,7 @@ static int cmd_part(gr_ctx *ctx, session *s, char *arg)
         chat_member p = {.session = gr_self(ctx)};
         snprintf(p.room, sizeof p.room, "%s", r->name);
         if (gr_tell(ctx, r->ref, CHAT_PART, &p, sizeof p) == GR_OK)
-            owe(ctx, s); /* It says OK. */
+            expect_answer(ctx, s, AWAIT_REPLY, NULL); /* It says OK. */
         else
             (void)say(ctx, s, "OK PART %s", r->name);
     } else {
@@ -268,9 +288,7 @@ static int cmd_msg(gr_ctx *ctx, session *s, char *arg)
     if (gr_tell(ctx, r->ref, CHAT_SAY, &t, sizeof t) != GR_OK)
         return say(ctx, s, "ERR nosuchroom %s is restarting, try again",
                    r->name);
-    /* The client's next line waits for the room's answer (on_said): a
-     * client cannot post faster than its room delivers. */
-    s->say_wait = r;
+    expect_answer(ctx, s, AWAIT_MSG, r->name); /* on_said */
     return GR_CONTINUE;
 }
 
@@ -286,7 +304,7 @@ static int cmd_priv(gr_ctx *ctx, session *s, char *arg)
     snprintf(t.text, sizeof t.text, "%s", text);
     if (gr_tell_name(ctx, CHAT_REGISTRY, CHAT_PRIV, &t, sizeof t) != GR_OK)
         return say(ctx, s, "ERR nosuchnick the registry is away");
-    owe(ctx, s); /* The registry says OK or ERR. */
+    expect_answer(ctx, s, AWAIT_REPLY, NULL); /* OK or ERR. */
     return GR_CONTINUE;
 }
 
@@ -297,7 +315,7 @@ static int cmd_list(gr_ctx *ctx, session *s, char *arg)
         return say(ctx, s,
                    "ERR nosuchroom the rooms are restarting, try "
                    "again");
-    owe(ctx, s); /* The rooms node answers with the line. */
+    expect_answer(ctx, s, AWAIT_REPLY, NULL);
     return GR_CONTINUE;
 }
 
@@ -309,23 +327,12 @@ static int cmd_who(gr_ctx *ctx, session *s, char *arg)
     if (gr_tell(ctx, r->ref, CHAT_WHO, NULL, 0) != GR_OK)
         return say(ctx, s, "ERR nosuchroom %s is restarting, try again",
                    r->name);
-    owe(ctx, s); /* It answers. */
+    expect_answer(ctx, s, AWAIT_REPLY, NULL);
     return GR_CONTINUE;
 }
 
-/* Ends a session that left: its last line, then its exit closes the
- * socket once what is queued is sent. */
-static int finish(gr_ctx *ctx, session *s)
-{
-    if (s->said_quit)
-        (void)say(ctx, s, "OK QUIT");
-    return GR_STOP;
-}
-
-/* Leaves with reason: the rooms hear it and the nick is free at once,
- * while the answers the client is owed for earlier commands (CHAT_REPLY)
- * are still written as they come, for LEAVE_MS at most; then finish. */
-static int leave(gr_ctx *ctx, session *s, const char *reason)
+/* Leaves with reason: the rooms hear it and the nick is free at once. */
+static void leave(gr_ctx *ctx, session *s, const char *reason)
 {
     chat_text t;
     memset(&t, 0, sizeof t);
@@ -340,14 +347,15 @@ static int leave(gr_ctx *ctx, session *s, const char *reason)
         memcpy(n.nick, s->nick, sizeof n.nick);
         (void)gr_tell_name(ctx, CHAT_REGISTRY, CHAT_RELEASE, &n, sizeof n);
     }
-    s->quitting = true;
-    return s->owed == 0 ? finish(ctx, s) : GR_CONTINUE;
 }
 
+/* QUIT is read only once the last command was answered: nothing is owed,
+ * so the session ends now, its socket closing once OK QUIT is sent. */
 static int cmd_quit(gr_ctx *ctx, session *s, char *arg)
 {
-    s->said_quit = true;
-    return leave(ctx, s, *arg ? arg : "quit");
+    leave(ctx, s, *arg ? arg : "quit");
+    (void)say(ctx, s, "OK QUIT");
+    return GR_STOP;
 }
 
 /* The commands: a name, whether NICK must come first, what runs it. */
@@ -431,26 +439,30 @@ static int on_io(gr_ctx *ctx, session *s, const gr_msg *m)
     switch (ev.kind) {
     case GR_IO_GIVEN:
         s->sock = ev.socket;
-        return resume(ctx, s);
+        resume(ctx, s);
+        return GR_CONTINUE;
     case GR_IO_DATA: {
         char line[CHAT_LINE_MAX + 1];
         memcpy(line, ev.data, ev.len);
         int rc = on_line(ctx, s, line, ev.len);
-        /* One line at a time, each after the last one's answer. */
-        if (rc == GR_CONTINUE)
-            (void)resume(ctx, s);
+        if (rc == GR_CONTINUE) /* The next line, unless an answer is due. */
+            resume(ctx, s);
         return rc;
     }
     case GR_IO_ERROR:
         if (ev.code == GR_EMSGSIZE) { /* Dropped; the connection goes on. */
             (void)say(ctx, s, "ERR toolong a line is at most %d bytes",
                       CHAT_LINE_MAX);
-            return resume(ctx, s);
+            resume(ctx, s);
+            return GR_CONTINUE;
         }
         return GR_STOP; /* Reset, or too slow to read: gone. */
-    default: /* GR_IO_CLOSED: the client left without QUIT (it may still
-                read, as `nc -N` does: answers on their way still go). */
-        return s->quitting ? GR_CONTINUE : leave(ctx, s, "connection lost");
+    default: /* GR_IO_CLOSED: the client left without QUIT. It may still
+                read, as `nc -N` does: an answer on its way still goes. */
+        if (!s->leaving)
+            leave(ctx, s, "connection lost");
+        s->leaving = true;
+        return s->await == AWAIT_NONE ? GR_STOP : GR_CONTINUE;
     }
 }
 
@@ -469,7 +481,7 @@ static int on_claimed(gr_ctx *ctx, session *s, const gr_msg *m)
     } else {
         (void)say(ctx, s, "ERR unknown the registry did not answer");
     }
-    return resume(ctx, s);
+    return answered(ctx, s);
 }
 
 /* A room answered a JOIN: the client's own, or a rejoin after the rooms
@@ -502,11 +514,9 @@ static int on_joined(gr_ctx *ctx, session *s, const gr_msg *m)
         else
             (void)say(ctx, s, "OK JOIN %s", r->name);
     }
-    if (!rejoin && s->join_wait) { /* The JOIN the client waits for. */
-        s->join_wait = false;
-        return resume(ctx, s);
-    }
-    return GR_CONTINUE;
+    bool awaited =
+        !rejoin && s->await == AWAIT_JOIN && strcmp(s->await_room, j.room) == 0;
+    return awaited ? answered(ctx, s) : GR_CONTINUE;
 }
 
 /* The room answered a MSG: reading goes on. */
@@ -515,14 +525,13 @@ static int on_said(gr_ctx *ctx, session *s, const gr_msg *m)
     chat_said a;
     memcpy(&a, m->data, sizeof a);
     a.room[CHAT_ROOM_MAX] = '\0';
-    if (s->say_wait == NULL || strcmp(s->say_wait->name, a.room) != 0)
+    if (s->await != AWAIT_MSG || strcmp(s->await_room, a.room) != 0)
         return GR_CONTINUE; /* Given up on when the room went down. */
-    s->say_wait = NULL;
     if (a.rc == GR_OK)
         (void)say(ctx, s, "OK MSG %s", a.room);
     else /* The room restarted meanwhile and has not seen our rejoin. */
         (void)say(ctx, s, "ERR nosuchroom %s is restarting, try again", a.room);
-    return resume(ctx, s);
+    return answered(ctx, s);
 }
 
 /* A room we joined is gone: its node died (or it did). Join it again; a
@@ -531,19 +540,17 @@ static int on_room_down(gr_ctx *ctx, session *s, const gr_down *d)
 {
     for (int i = 0; i < s->nrooms; i++) {
         my_room *r = &s->rooms[i];
-        if (r->state == ROOM_JOINED && r->mon == d->monitor) {
-            r->state = ROOM_JOINING;
-            r->restarted = true;
-            ask_join(ctx, s, r);
-            if (s->say_wait == r) {
-                s->say_wait = NULL;
-                (void)say(ctx, s,
-                          "ERR nosuchroom %s restarted: your "
-                          "message may be lost",
-                          r->name);
-                (void)resume(ctx, s);
-            }
-        }
+        if (r->state != ROOM_JOINED || r->mon != d->monitor)
+            continue;
+        r->state = ROOM_JOINING;
+        r->restarted = true;
+        ask_join(ctx, s, r);
+        if (s->await != AWAIT_MSG || strcmp(s->await_room, r->name) != 0)
+            return GR_CONTINUE;
+        (void)say(ctx, s,
+                  "ERR nosuchroom %s restarted: your message may be lost",
+                  r->name);
+        return answered(ctx, s);
     }
     return GR_CONTINUE;
 }
@@ -578,23 +585,17 @@ static int dispatch(gr_ctx *ctx, session *s, const gr_msg *m)
         return m->len == sizeof(chat_said) ? on_said(ctx, s, m) : GR_CONTINUE;
     case CHAT_REPLY:
         (void)say(ctx, s, "%.*s", (int)m->len, (const char *)m->data);
-        if (s->owed > 0)
-            s->owed--;
-        if (s->quitting)
-            return s->owed == 0 ? finish(ctx, s) : GR_CONTINUE;
-        return resume(ctx, s);
-    case CHAT_GIVE_UP: { /* An answer that did not come: its actor died. */
+        return s->await == AWAIT_REPLY ? answered(ctx, s) : GR_CONTINUE;
+    case CHAT_GIVE_UP: { /* A reply that did not come: its actor died. */
         uint32_t gen;
-        if (m->len != sizeof gen || s->owed == 0)
+        if (m->len != sizeof gen || s->await != AWAIT_REPLY)
             return GR_CONTINUE;
         memcpy(&gen, m->data, sizeof gen);
-        if (gen != s->owed_gen)
-            return GR_CONTINUE; /* Answered; a later command's timer runs. */
-        s->owed = 0;
-        if (s->quitting)
-            return finish(ctx, s);
-        (void)say(ctx, s, "ERR unknown no answer, try again");
-        return resume(ctx, s);
+        if (gen != s->await_gen)
+            return GR_CONTINUE; /* A later command's timer counts. */
+        if (!s->leaving)
+            (void)say(ctx, s, "ERR unknown no answer, try again");
+        return answered(ctx, s);
     }
     case CHAT_REJOIN:
         s->rejoin_armed = false;
@@ -630,7 +631,7 @@ static int session_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 static void session_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
 {
     session *s = state;
-    if (why->code == GR_ESHUTDOWN && s->sock.id != 0 && !s->quitting &&
+    if (why->code == GR_ESHUTDOWN && s->sock.id != 0 && !s->leaving &&
         !s->too_slow)
         (void)say(ctx, s, "NOTICE server shutting down");
 }
