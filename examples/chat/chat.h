@@ -151,6 +151,12 @@ bool chat_room_ok(const char *name, size_t len);
 int chat_tell_joined(gr_ctx *ctx, gr_ref session, const char *room, gr_ref ref,
                      int32_t rc);
 
+/* Appends " word" to the line of *len bytes in line (size bytes, NUL
+ * included) while there is room for it and a last " ..."; when there is
+ * not, appends " ..." and returns false: WHO and LIST name what fits in
+ * one line. */
+bool chat_append_word(char *line, size_t size, size_t *len, const char *word);
+
 /* Answers a command of session: formats the line and sends it as a
  * CHAT_REPLY (its bytes only). Returns GR_CONTINUE. */
 int chat_reply(gr_ctx *ctx, gr_ref session, const char *fmt, ...)

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static bool name_char(char c)
 {
@@ -51,4 +52,17 @@ int chat_reply(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
         (void)gr_tell(ctx, session, CHAT_REPLY, line,
                       (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     return GR_CONTINUE;
+}
+
+bool chat_append_word(char *line, size_t size, size_t *len, const char *word)
+{
+    static const char more[] = " ...";
+    size_t w = strlen(word);
+    if (*len + 1 + w + sizeof more <= size) {
+        *len += (size_t)snprintf(line + *len, size - *len, " %s", word);
+        return true;
+    }
+    if (*len + sizeof more <= size)
+        *len += (size_t)snprintf(line + *len, size - *len, "%s", more);
+    return false;
 }

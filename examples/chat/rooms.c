@@ -120,10 +120,10 @@ static int on_who(gr_ctx *ctx, room *r, const gr_msg *m)
 {
     char l[CHAT_LINE_MAX];
     size_t n = (size_t)snprintf(l, sizeof l, "OK WHO %s", r->name);
-    for (size_t i = 0; i < r->n && n < sizeof l; i++)
-        n += (size_t)snprintf(l + n, sizeof l - n, " %s", r->v[i].nick);
-    return gr_tell(ctx, m->from, CHAT_REPLY, l,
-                   n < sizeof l ? n : sizeof l - 1);
+    for (size_t i = 0; i < r->n; i++)
+        if (!chat_append_word(l, sizeof l, &n, r->v[i].nick))
+            break;
+    return chat_reply(ctx, m->from, "%s", l);
 }
 
 static int room_handle(gr_ctx *ctx, void *state, const gr_msg *m)
@@ -259,10 +259,10 @@ static int on_list(gr_ctx *ctx, manager *mg, const gr_msg *m)
 {
     char l[CHAT_LINE_MAX];
     size_t n = (size_t)snprintf(l, sizeof l, "OK LIST");
-    for (size_t i = 0; i < mg->n && n < sizeof l; i++)
-        n += (size_t)snprintf(l + n, sizeof l - n, " %s", mg->v[i].name);
-    return gr_tell(ctx, m->from, CHAT_REPLY, l,
-                   n < sizeof l ? n : sizeof l - 1);
+    for (size_t i = 0; i < mg->n; i++)
+        if (!chat_append_word(l, sizeof l, &n, mg->v[i].name))
+            break;
+    return chat_reply(ctx, m->from, "%s", l);
 }
 
 static int rooms_handle(gr_ctx *ctx, void *state, const gr_msg *m)

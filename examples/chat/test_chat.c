@@ -805,27 +805,37 @@ static void answers_before_leaving(void)
 }
 
 /* A session is in at most 16 rooms: the 17th JOIN is refused, and the
- * session goes on. */
+ * session goes on. LIST names the rooms that fit in one line, then
+ * " ...". */
 static void room_limit(void)
 {
     server sv;
     CHECK(server_start(&sv, NULL));
-    client a;
+    client a, b;
     CHECK(login(&a, sv.port, "alice", NULL));
-    char line[256], want[64];
-    for (int i = 0; i < 16; i++) {
-        snprintf(line, sizeof line, "JOIN #r%d", i);
-        send_line(&a, line);
-        snprintf(want, sizeof want, "OK JOIN #r%d", i);
-        CHECK(expect_next(&a, want));
+    CHECK(login(&b, sv.port, "bob", NULL));
+    char line[1024], want[1100];
+    /* 20 rooms of 30 bytes: more than a line holds. */
+    for (int i = 0; i < 20; i++) {
+        client *c = i < 16 ? &a : &b;
+        snprintf(line, sizeof line, "JOIN #a-room-with-a-long-name-%02d", i);
+        send_line(c, line);
+        snprintf(want, sizeof want, "OK %s", line);
+        CHECK(expect_next(c, want));
     }
     send_line(&a, "JOIN #one-more");
     CHECK(expect_next(&a, "ERR full at most 16 rooms"));
-    send_line(&a, "PART #r3");
-    CHECK(expect_next(&a, "OK PART #r3"));
+    send_line(&a, "PART #a-room-with-a-long-name-03");
+    CHECK(expect_next(&a, "OK PART #a-room-with-a-long-name-03"));
     send_line(&a, "JOIN #one-more");
     CHECK(expect_next(&a, "OK JOIN #one-more"));
+    send_line(&b, "LIST");
+    CHECK(next_line(&b, line, sizeof line));
+    size_t len = strlen(line);
+    CHECK(strncmp(line, "OK LIST #", 9) == 0 && len <= 512 && len > 400);
+    CHECK(strcmp(line + len - 4, " ...") == 0);
     close(a.fd);
+    close(b.fd);
     CHECK_EQ(server_stop(&sv), 0);
 }
 
