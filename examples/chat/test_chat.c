@@ -424,60 +424,48 @@ static void session_crash_isolated(void)
     CHECK_EQ(server_stop(&sv), 0);
 }
 
-/* kill -9 of the rooms node: its supervisor restarts it, every member is
- * told its room restarted, and the room works again. */
-static void rooms_node_killed(void)
+/* The rooms come back, every member is told its room restarted, and it
+ * is one room again with both members, working: after kill -9 of the
+ * rooms process (its supervisor starts a new one) and after a crash of
+ * the room manager (the node's own supervisor restarts it in the same
+ * process, and its rooms go with it). */
+static void rooms_come_back(void)
 {
-    server sv;
-    CHECK(server_start(&sv, NULL));
-    client a, b;
-    CHECK(two_in_room(&sv, &a, &b));
-    int pid = rooms_pid(&sv, 0);
-    CHECK(pid > 0);
-    CHECK_EQ(kill(pid, SIGKILL), 0);
-    CHECK(expect(&a, "NOTICE room #r restarted"));
-    CHECK(expect(&b, "NOTICE room #r restarted"));
-    CHECK(rooms_pid(&sv, pid) > 0); /* A new process. */
-    send_line(&a, "MSG #r back again");
-    CHECK(expect(&a, "OK MSG #r"));
-    CHECK(expect(&b, "MSG #r alice back again"));
-    close(a.fd);
-    close(b.fd);
-    CHECK_EQ(server_stop(&sv), 0);
-}
-
-/* The room manager crashes: the rooms node's own supervisor restarts it
- * in the same process, its rooms go with it, and every member is told its
- * room restarted and can chat again. */
-static void rooms_manager_crash(void)
-{
-    server sv;
-    CHECK(server_start(&sv, NULL));
-    client a, b;
-    CHECK(two_in_room(&sv, &a, &b));
-    int pid = rooms_pid(&sv, 0);
-    CHECK(pid > 0);
-    send_line(&a, "CRASH ROOMS");
-    CHECK(expect(&a, "NOTICE room #r restarted"));
-    CHECK(expect(&b, "NOTICE room #r restarted"));
-    send_line(&b, "MSG #r still one room");
-    CHECK(expect(&b, "OK MSG #r"));
-    CHECK(expect(&a, "MSG #r bob still one room"));
-    /* One room #r with both in it, not two. */
-    char line[2048];
-    send_line(&a, "WHO #r");
-    do
-        CHECK(next_line(&a, line, sizeof line));
-    while (strncmp(line, "OK WHO ", 7) != 0);
-    CHECK(strcmp(line, "OK WHO #r alice bob") == 0 ||
-          strcmp(line, "OK WHO #r bob alice") == 0);
-    send_line(&a, "LIST");
-    CHECK(expect(&a, "OK LIST #r"));
-    CHECK_EQ(rooms_pid(&sv, 0), pid); /* Restarted inside the node. */
-    CHECK(logged(&sv, "child_crashed", "CRASH ROOMS"));
-    close(a.fd);
-    close(b.fd);
-    CHECK_EQ(server_stop(&sv), 0);
+    for (int killed = 1; killed >= 0; killed--) {
+        server sv;
+        CHECK(server_start(&sv, NULL));
+        client a, b;
+        CHECK(two_in_room(&sv, &a, &b));
+        int pid = rooms_pid(&sv, 0);
+        CHECK(pid > 0);
+        if (killed)
+            CHECK_EQ(kill(pid, SIGKILL), 0);
+        else
+            send_line(&a, "CRASH ROOMS");
+        CHECK(expect(&a, "NOTICE room #r restarted"));
+        CHECK(expect(&b, "NOTICE room #r restarted"));
+        if (killed)
+            CHECK(rooms_pid(&sv, pid) > 0); /* A new process. */
+        else
+            CHECK_EQ(rooms_pid(&sv, 0), pid); /* The same one. */
+        send_line(&b, "MSG #r back again");
+        CHECK(expect(&b, "OK MSG #r"));
+        CHECK(expect(&a, "MSG #r bob back again"));
+        char line[1024];
+        send_line(&a, "WHO #r");
+        do
+            CHECK(next_line(&a, line, sizeof line));
+        while (strncmp(line, "OK WHO ", 7) != 0);
+        CHECK(strcmp(line, "OK WHO #r alice bob") == 0 ||
+              strcmp(line, "OK WHO #r bob alice") == 0);
+        send_line(&a, "LIST");
+        CHECK(expect_next(&a, "OK LIST #r"));
+        CHECK(killed ? logged(&sv, "child_crashed", "SIGKILL")
+                     : logged(&sv, "child_crashed", "CRASH ROOMS"));
+        close(a.fd);
+        close(b.fd);
+        CHECK_EQ(server_stop(&sv), 0);
+    }
 }
 
 /* SIGTERM: every client is told, then closed; the server exits 0. */
@@ -862,8 +850,7 @@ static const struct test_case cases[] = {
     TEST_CASE(errors_answered),
     TEST_CASE(vanished_client_frees_nick),
     TEST_CASE(session_crash_isolated),
-    TEST_CASE(rooms_node_killed),
-    TEST_CASE(rooms_manager_crash),
+    TEST_CASE(rooms_come_back),
     TEST_CASE(shutdown_tells_clients),
     TEST_CASE(many_clients_in_order),
     TEST_CASE(slow_reader_dropped),
