@@ -450,6 +450,13 @@ static void node_spec_refusal_says_why(void)
                                          .arg_len = sizeof tree_spec};
     gr_child_spec c[] = {NODE_CHILD("c", sup_arg, GR_PERMANENT)};
     CHECK(start_sup(e.sys, GR_ONE_FOR_ONE, 3, c, 1, &sup) != GR_OK);
+    /* It exits (or the parent, seeing its link close first, kills it),
+     * but never dies of SIGSEGV on the parent's pointers. */
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "node c failed to start", NULL),
+             1);
+    CHECK_EQ(capture_count(&cap, GR_LOG_ERROR, "node c failed to start",
+                           "signal 11"),
+             0);
     env_close(&e);
 }
 
