@@ -50,19 +50,19 @@ enum {
     /* session -> registry */
     CHAT_CLAIM = 1, /* ask: chat_nick; answered CHAT_ANSWER (rc) */
     CHAT_RELEASE,   /* chat_nick */
-    CHAT_PRIV,      /* chat_text (to, from, text): passed to `to` */
+    CHAT_PRIV,      /* chat_text (to, from, text, tag): passed to `to` */
     /* registry -> session */
     CHAT_PRIV_IN, /* chat_text: a private message for this session */
     CHAT_LINE,    /* the line's bytes (no LF): send to the client as is */
-    CHAT_REPLY,   /* as CHAT_LINE, answering one of the session's commands */
+    CHAT_REPLY,   /* chat_tag, then a line: the answer to a command */
     /* session -> rooms manager -> room */
     CHAT_JOIN,        /* chat_member */
-    CHAT_LIST,        /* answered with a CHAT_LINE naming the rooms */
+    CHAT_LIST,        /* chat_tag; answered with a CHAT_REPLY */
     CHAT_CRASH_ROOMS, /* the manager crashes (a test's CHAT_DEBUG command) */
     /* session -> room */
     CHAT_PART, /* chat_member */
-    CHAT_SAY,  /* chat_text (to: the room) */
-    CHAT_WHO,  /* answered with a CHAT_LINE naming the members */
+    CHAT_SAY,  /* chat_text (to: the room, tag) */
+    CHAT_WHO,  /* chat_tag; answered with a CHAT_REPLY */
     CHAT_QUIT, /* chat_text (from, text: the reason) */
     /* room -> session */
     CHAT_JOINED, /* chat_joined */
@@ -73,8 +73,14 @@ enum {
     CHAT_ANSWER, /* chat_answer */
     /* a session's own messages */
     CHAT_REJOIN,  /* timer: try to join the rooms lost with their node */
-    CHAT_GIVE_UP, /* timer (uint32_t gen): a command's answer never came */
+    CHAT_GIVE_UP, /* timer (chat_tag): a command's answer never came */
 };
+
+/* Which command an answer is for: the session numbers its commands, and
+ * drops an answer for one it has given up on. */
+typedef struct chat_tag {
+    uint32_t tag;
+} chat_tag;
 
 typedef struct chat_nick {
     char nick[CHAT_NICK_MAX + 1];
@@ -90,6 +96,7 @@ typedef struct chat_text {
     char to[CHAT_ROOM_MAX + 1]; /* A nick or a room. */
     char from[CHAT_NICK_MAX + 1];
     char text[CHAT_LINE_MAX + 1];
+    uint32_t tag; /* SAY and PRIV: the command's. */
 } chat_text;
 
 typedef struct chat_joined {
@@ -104,6 +111,7 @@ typedef struct chat_joined {
 typedef struct chat_said {
     char room[CHAT_ROOM_MAX + 1];
     int32_t rc; /* GR_OK, or GR_ENOTFOUND: not a member. */
+    uint32_t tag;
 } chat_said;
 
 /* A line for many sessions: this header, n refs, then the line. */
@@ -157,9 +165,13 @@ int chat_tell_joined(gr_ctx *ctx, gr_ref session, const char *room, gr_ref ref,
  * one line. */
 bool chat_append_word(char *line, size_t size, size_t *len, const char *word);
 
-/* Answers a command of session: formats the line and sends it as a
- * CHAT_REPLY (its bytes only). Returns GR_CONTINUE. */
-int chat_reply(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* The tag of a request whose payload is a chat_tag (WHO, LIST); 0 for
+ * another. */
+uint32_t chat_tag_of(const gr_msg *m);
+
+/* Answers the command tag of session: formats the line and sends it as
+ * a CHAT_REPLY. Returns GR_CONTINUE. */
+int chat_reply(gr_ctx *ctx, gr_ref session, uint32_t tag, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -47,7 +47,15 @@ static int listener_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
                 gr_strerror(rc));
         return rc;
     }
-    printf("listening on %s (port %u)\n", a.addr, port);
+    /* The address with the port bound (port 0 leaves it to the kernel). */
+    char shown[160];
+    const char *colon = strrchr(a.addr, ':');
+    if (port != 0 && colon != NULL)
+        snprintf(shown, sizeof shown, "%.*s:%u (port %u)",
+                 (int)(colon - a.addr), a.addr, port, port);
+    else /* A Unix socket: no port. */
+        snprintf(shown, sizeof shown, "%s", a.addr);
+    printf("listening on %s\n", shown);
     fflush(stdout);
     return GR_OK;
 }

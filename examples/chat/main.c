@@ -102,6 +102,10 @@ int main(int argc, char **argv)
     if (gr_node_main(roots, 1, NULL, &code))
         return code; /* This process was the rooms node. */
     for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            (void)usage();
+            return 0;
+        }
         static const char *const flags[] = {"--listen", "--max-clients",
                                             "--send-buffer", "--rate"};
         bool known = false;

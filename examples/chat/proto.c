@@ -41,16 +41,28 @@ int chat_tell_joined(gr_ctx *ctx, gr_ref session, const char *room, gr_ref ref,
     return GR_CONTINUE;
 }
 
-int chat_reply(gr_ctx *ctx, gr_ref session, const char *fmt, ...)
+uint32_t chat_tag_of(const gr_msg *m)
 {
-    char line[CHAT_LINE_MAX + 64];
+    chat_tag t = {0};
+    if (m->len == sizeof t)
+        memcpy(&t, m->data, sizeof t);
+    return t.tag;
+}
+
+int chat_reply(gr_ctx *ctx, gr_ref session, uint32_t tag, const char *fmt, ...)
+{
+    char msg[sizeof(chat_tag) + CHAT_LINE_MAX + 64];
+    char *line = msg + sizeof(chat_tag);
+    size_t size = sizeof msg - sizeof(chat_tag);
+    memcpy(msg, &tag, sizeof tag);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(line, size, fmt, ap);
     va_end(ap);
     if (n > 0)
-        (void)gr_tell(ctx, session, CHAT_REPLY, line,
-                      (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        (void)gr_tell(ctx, session, CHAT_REPLY, msg,
+                      sizeof(chat_tag) +
+                          ((size_t)n < size ? (size_t)n : size - 1));
     return GR_CONTINUE;
 }
 

@@ -121,10 +121,10 @@ static int on_priv(gr_ctx *ctx, registry *r, const gr_msg *m)
     t.to[CHAT_NICK_MAX] = '\0';
     entry *e = r->cap ? slot_of(r, t.to) : NULL;
     if (e == NULL || e->nick[0] == '\0')
-        return chat_reply(ctx, m->from, "ERR nosuchnick no such nick: %s",
-                          t.to);
+        return chat_reply(ctx, m->from, t.tag,
+                          "ERR nosuchnick no such nick: %s", t.to);
     (void)gr_tell(ctx, e->session, CHAT_PRIV_IN, &t, sizeof t);
-    return chat_reply(ctx, m->from, "OK PRIV %s", t.to);
+    return chat_reply(ctx, m->from, t.tag, "OK PRIV %s", t.to);
 }
 
 static int registry_handle(gr_ctx *ctx, void *state, const gr_msg *m)

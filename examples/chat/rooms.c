@@ -61,10 +61,10 @@ static void broadcast(gr_ctx *ctx, room *r, gr_ref except, const char *line)
                        sizeof *r->fan + n * sizeof(gr_ref) + len);
 }
 
-/* Answers a session's MSG: rc GR_OK when it was sent. */
-static int said(gr_ctx *ctx, room *r, gr_ref to, int32_t rc)
+/* Answers a session's MSG (its tag): rc GR_OK when it was sent. */
+static int said(gr_ctx *ctx, room *r, gr_ref to, uint32_t tag, int32_t rc)
 {
-    chat_said a = {.rc = rc};
+    chat_said a = {.rc = rc, .tag = tag};
     snprintf(a.room, sizeof a.room, "%s", r->name);
     return gr_tell(ctx, to, CHAT_SAID, &a, sizeof a);
 }
@@ -123,7 +123,7 @@ static int on_who(gr_ctx *ctx, room *r, const gr_msg *m)
     for (size_t i = 0; i < r->n; i++)
         if (!chat_append_word(l, sizeof l, &n, r->v[i].nick))
             break;
-    return chat_reply(ctx, m->from, "%s", l);
+    return chat_reply(ctx, m->from, chat_tag_of(m), "%s", l);
 }
 
 static int room_handle(gr_ctx *ctx, void *state, const gr_msg *m)
@@ -154,18 +154,16 @@ static int room_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         chat_text t;
         memcpy(&t, m->data, sizeof t);
         if (from == NULL)
-            return said(ctx, r, m->from, GR_ENOTFOUND);
+            return said(ctx, r, m->from, t.tag, GR_ENOTFOUND);
         t.text[CHAT_LINE_MAX] = '\0';
         snprintf(line, sizeof line, "MSG %s %s %s", r->name, from->nick,
                  t.text);
         broadcast(ctx, r, m->from, line);
-        return said(ctx, r, m->from, GR_OK);
+        return said(ctx, r, m->from, t.tag, GR_OK);
     }
-    case CHAT_PART:
+    case CHAT_PART: /* The session has said OK already. */
         if (from == NULL)
-            return chat_reply(ctx, m->from, "ERR nosuchroom not in %s",
-                              r->name);
-        (void)chat_reply(ctx, m->from, "OK PART %s", r->name);
+            return GR_CONTINUE;
         snprintf(line, sizeof line, "PART %s %s", r->name, from->nick);
         return drop(ctx, r, from, false, line);
     case CHAT_QUIT: {
@@ -262,7 +260,7 @@ static int on_list(gr_ctx *ctx, manager *mg, const gr_msg *m)
     for (size_t i = 0; i < mg->n; i++)
         if (!chat_append_word(l, sizeof l, &n, mg->v[i].name))
             break;
-    return chat_reply(ctx, m->from, "%s", l);
+    return chat_reply(ctx, m->from, chat_tag_of(m), "%s", l);
 }
 
 static int rooms_handle(gr_ctx *ctx, void *state, const gr_msg *m)

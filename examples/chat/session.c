@@ -18,9 +18,8 @@
 
 /* How often lost rooms are asked for again while their node is away. */
 #define REJOIN_MS 100
-/* How long a session waits at most for an answer from an actor it does
- * not watch (the registry, the room manager, a room it has just left),
- * should that actor die first. */
+/* How long a session waits at most for a command's answer, should the
+ * actor that owes it be stopped or die first. */
 #define ANSWER_MS 1000
 
 typedef enum { ROOM_JOINING, ROOM_JOINED } room_state;
@@ -31,10 +30,11 @@ typedef enum { ROOM_JOINING, ROOM_JOINED } room_state;
  * than the server answers. */
 typedef enum {
     AWAIT_NONE,
-    AWAIT_NICK,  /* The registry's answer to the ask claim_corr. */
+    AWAIT_NICK,  /* The registry's answer to the ask claim_corr (the ask
+                    has its own timeout). */
     AWAIT_JOIN,  /* CHAT_JOINED for await_room. */
-    AWAIT_MSG,   /* CHAT_SAID from await_room (watched: its DOWN ends it). */
-    AWAIT_REPLY, /* A CHAT_REPLY (PART, PRIV, LIST, WHO), or CHAT_GIVE_UP. */
+    AWAIT_MSG,   /* CHAT_SAID tagged await_tag (its room's DOWN ends it). */
+    AWAIT_REPLY, /* A CHAT_REPLY tagged await_tag (PRIV, LIST, WHO). */
 } await_kind;
 
 typedef struct my_room {
@@ -57,8 +57,8 @@ typedef struct session {
     bool rejoin_armed;
     await_kind await;
     char await_room[CHAT_ROOM_MAX + 1]; /* AWAIT_JOIN's and AWAIT_MSG's. */
-    uint32_t await_gen;                 /* Which CHAT_GIVE_UP timer counts. */
-    uint64_t claim_corr;                /* AWAIT_NICK's ask. */
+    uint32_t await_tag;  /* The last command's number: its answer's tag. */
+    uint64_t claim_corr; /* AWAIT_NICK's ask. */
     char claiming[CHAT_NICK_MAX + 1];
     bool leaving; /* The client left: stop once the awaited answer is in. */
 } session;
@@ -166,18 +166,24 @@ static void resume(gr_ctx *ctx, session *s)
         (void)gr_io_activate(ctx, s->sock, 1);
 }
 
-/* Awaits the answer to the command just sent (about room, or NULL). An
- * answer from an actor the session does not watch is given up on after
- * ANSWER_MS (CHAT_GIVE_UP). */
+/* Numbers the command about to be sent; its answer carries the tag, and
+ * an answer with another tag (one given up on) is dropped. */
+static uint32_t next_tag(session *s)
+{
+    return ++s->await_tag;
+}
+
+/* Awaits the answer to the command just sent (numbered by next_tag, about
+ * room or NULL), giving it up after ANSWER_MS (CHAT_GIVE_UP). */
 static void expect_answer(gr_ctx *ctx, session *s, await_kind kind,
                           const char *room)
 {
     s->await = kind;
     snprintf(s->await_room, sizeof s->await_room, "%s", room ? room : "");
-    s->await_gen++;
-    if (kind == AWAIT_REPLY)
-        (void)gr_timer_after(ctx, ANSWER_MS, CHAT_GIVE_UP, &s->await_gen,
-                             sizeof s->await_gen, NULL);
+    if (kind == AWAIT_NICK)
+        return;
+    chat_tag t = {s->await_tag};
+    (void)gr_timer_after(ctx, ANSWER_MS, CHAT_GIVE_UP, &t, sizeof t, NULL);
 }
 
 /* The awaited answer is in (or given up on): read on, or end a session
@@ -227,6 +233,7 @@ static int cmd_join(gr_ctx *ctx, session *s, char *arg)
     *r = (my_room){.state = ROOM_JOINING};
     snprintf(r->name, sizeof r->name, "%s", arg);
     ask_join(ctx, s, r);
+    next_tag(s); /* Matched by its room: only the give-up timer uses it. */
     expect_answer(ctx, s, AWAIT_JOIN, r->name); /* on_joined */
     return GR_CONTINUE;
 }
@@ -239,6 +246,8 @@ static void forget(gr_ctx *ctx, session *s, my_room *r)
     *r = s->rooms[--s->nrooms];
 }
 
+/* The session's word is the one that counts: it says OK at once, and the
+ * room, told, drops the member and tells the others. */
 static int cmd_part(gr_ctx *ctx, session *s, char *arg)
 {
     my_room *r = find_room(s, arg);
@@ -247,13 +256,9 @@ static int cmd_part(gr_ctx *ctx, session *s, char *arg)
     if (r->state == ROOM_JOINED) {
         chat_member p = {.session = gr_self(ctx)};
         snprintf(p.room, sizeof p.room, "%s", r->name);
-        if (gr_tell(ctx, r->ref, CHAT_PART, &p, sizeof p) == GR_OK)
-            expect_answer(ctx, s, AWAIT_REPLY, NULL); /* It says OK. */
-        else
-            (void)say(ctx, s, "OK PART %s", r->name);
-    } else {
-        (void)say(ctx, s, "OK PART %s", r->name);
+        (void)gr_tell(ctx, r->ref, CHAT_PART, &p, sizeof p);
     }
+    (void)say(ctx, s, "OK PART %s", r->name);
     forget(ctx, s, r);
     return GR_CONTINUE;
 }
@@ -285,6 +290,7 @@ static int cmd_msg(gr_ctx *ctx, session *s, char *arg)
     snprintf(t.to, sizeof t.to, "%s", r->name);
     snprintf(t.from, sizeof t.from, "%s", s->nick);
     snprintf(t.text, sizeof t.text, "%s", text);
+    t.tag = next_tag(s);
     if (gr_tell(ctx, r->ref, CHAT_SAY, &t, sizeof t) != GR_OK)
         return say(ctx, s, "ERR nosuchroom %s is restarting, try again",
                    r->name);
@@ -302,6 +308,7 @@ static int cmd_priv(gr_ctx *ctx, session *s, char *arg)
     snprintf(t.to, sizeof t.to, "%s", arg);
     snprintf(t.from, sizeof t.from, "%s", s->nick);
     snprintf(t.text, sizeof t.text, "%s", text);
+    t.tag = next_tag(s);
     if (gr_tell_name(ctx, CHAT_REGISTRY, CHAT_PRIV, &t, sizeof t) != GR_OK)
         return say(ctx, s, "ERR nosuchnick the registry is away");
     expect_answer(ctx, s, AWAIT_REPLY, NULL); /* OK or ERR. */
@@ -311,7 +318,8 @@ static int cmd_priv(gr_ctx *ctx, session *s, char *arg)
 static int cmd_list(gr_ctx *ctx, session *s, char *arg)
 {
     (void)arg;
-    if (gr_tell_name(ctx, CHAT_ROOMS_AT, CHAT_LIST, NULL, 0) != GR_OK)
+    chat_tag t = {next_tag(s)};
+    if (gr_tell_name(ctx, CHAT_ROOMS_AT, CHAT_LIST, &t, sizeof t) != GR_OK)
         return say(ctx, s,
                    "ERR nosuchroom the rooms are restarting, try "
                    "again");
@@ -324,7 +332,8 @@ static int cmd_who(gr_ctx *ctx, session *s, char *arg)
     my_room *r = find_room(s, arg);
     if (r == NULL || r->state != ROOM_JOINED)
         return say(ctx, s, "ERR nosuchroom not in %s", arg);
-    if (gr_tell(ctx, r->ref, CHAT_WHO, NULL, 0) != GR_OK)
+    chat_tag t = {next_tag(s)};
+    if (gr_tell(ctx, r->ref, CHAT_WHO, &t, sizeof t) != GR_OK)
         return say(ctx, s, "ERR nosuchroom %s is restarting, try again",
                    r->name);
     expect_answer(ctx, s, AWAIT_REPLY, NULL);
@@ -393,11 +402,13 @@ static bool has_words(const char *arg, int words)
 /* One line from the client. Returns GR_CONTINUE to read the next. */
 static int on_line(gr_ctx *ctx, session *s, char *line, size_t len)
 {
-    if (len == 0)
+    line[len] = '\0';
+    if (len == strspn(line, " ")) /* Blank: nothing to do. */
         return GR_CONTINUE;
     if (!text_ok((const unsigned char *)line, len))
-        return say(ctx, s, "ERR badinput a line is UTF-8 text");
-    line[len] = '\0';
+        return say(ctx, s,
+                   "ERR badinput a line is UTF-8 text without control "
+                   "characters (tabs included)");
     /* Debugging commands, for the tests: not rate-limited. */
     if (strcmp(line, "CRASH") == 0 && getenv("CHAT_DEBUG") != NULL)
         gr_fail(ctx, "CRASH asked by %s", s->nick[0] ? s->nick : "a client");
@@ -492,8 +503,15 @@ static int on_joined(gr_ctx *ctx, session *s, const gr_msg *m)
     memcpy(&j, m->data, sizeof j);
     j.room[CHAT_ROOM_MAX] = '\0';
     my_room *r = find_room(s, j.room);
-    if (r == NULL || r->state == ROOM_JOINED)
-        return GR_CONTINUE; /* Parted meanwhile, or an answer twice. */
+    if (r == NULL) { /* Parted, or given up on, meanwhile: undo the join. */
+        chat_member p = {.session = gr_self(ctx)};
+        snprintf(p.room, sizeof p.room, "%s", j.room);
+        if (j.rc == GR_OK)
+            (void)gr_tell(ctx, j.ref, CHAT_PART, &p, sizeof p);
+        return GR_CONTINUE;
+    }
+    if (r->state == ROOM_JOINED)
+        return GR_CONTINUE; /* An answer twice: a join asked again. */
     bool rejoin = r->restarted;
     if (j.rc == GR_OK && gr_monitor(ctx, j.ref, &r->mon) != GR_OK)
         j.rc = GR_ENOMEM;
@@ -525,8 +543,8 @@ static int on_said(gr_ctx *ctx, session *s, const gr_msg *m)
     chat_said a;
     memcpy(&a, m->data, sizeof a);
     a.room[CHAT_ROOM_MAX] = '\0';
-    if (s->await != AWAIT_MSG || strcmp(s->await_room, a.room) != 0)
-        return GR_CONTINUE; /* Given up on when the room went down. */
+    if (s->await != AWAIT_MSG || a.tag != s->await_tag)
+        return GR_CONTINUE; /* For a MSG given up on. */
     if (a.rc == GR_OK)
         (void)say(ctx, s, "OK MSG %s", a.room);
     else /* The room restarted meanwhile and has not seen our rejoin. */
@@ -553,6 +571,24 @@ static int on_room_down(gr_ctx *ctx, session *s, const gr_down *d)
         return answered(ctx, s);
     }
     return GR_CONTINUE;
+}
+
+/* An answer did not come in ANSWER_MS: the actor that owes it is stopped
+ * or gone. The client is told and goes on; should the answer come after
+ * all, it is dropped (a JOIN's is undone). */
+static int give_up(gr_ctx *ctx, session *s, const gr_msg *m)
+{
+    chat_tag t;
+    memcpy(&t, m->data, sizeof t);
+    if (s->await == AWAIT_NONE || s->await == AWAIT_NICK ||
+        t.tag != s->await_tag)
+        return GR_CONTINUE; /* Answered in time. */
+    my_room *r = find_room(s, s->await_room);
+    if (s->await == AWAIT_JOIN && r != NULL && r->state == ROOM_JOINING)
+        forget(ctx, s, r);
+    if (!s->leaving)
+        (void)say(ctx, s, "ERR unknown no answer, try again");
+    return answered(ctx, s);
 }
 
 /* One message, whatever its kind. */
@@ -583,20 +619,19 @@ static int dispatch(gr_ctx *ctx, session *s, const gr_msg *m)
                                              : GR_CONTINUE;
     case CHAT_SAID:
         return m->len == sizeof(chat_said) ? on_said(ctx, s, m) : GR_CONTINUE;
-    case CHAT_REPLY:
-        (void)say(ctx, s, "%.*s", (int)m->len, (const char *)m->data);
-        return s->await == AWAIT_REPLY ? answered(ctx, s) : GR_CONTINUE;
-    case CHAT_GIVE_UP: { /* A reply that did not come: its actor died. */
-        uint32_t gen;
-        if (m->len != sizeof gen || s->await != AWAIT_REPLY)
+    case CHAT_REPLY: {
+        chat_tag t;
+        if (m->len < sizeof t)
             return GR_CONTINUE;
-        memcpy(&gen, m->data, sizeof gen);
-        if (gen != s->await_gen)
-            return GR_CONTINUE; /* A later command's timer counts. */
-        if (!s->leaving)
-            (void)say(ctx, s, "ERR unknown no answer, try again");
+        memcpy(&t, m->data, sizeof t);
+        if (s->await != AWAIT_REPLY || t.tag != s->await_tag)
+            return GR_CONTINUE; /* For a command given up on. */
+        (void)say(ctx, s, "%.*s", (int)(m->len - sizeof t),
+                  (const char *)m->data + sizeof t);
         return answered(ctx, s);
     }
+    case CHAT_GIVE_UP:
+        return m->len == sizeof(chat_tag) ? give_up(ctx, s, m) : GR_CONTINUE;
     case CHAT_REJOIN:
         s->rejoin_armed = false;
         for (int i = 0; i < s->nrooms; i++)

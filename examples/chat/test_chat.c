@@ -322,9 +322,12 @@ static void errors_answered(void)
     char line[1024];
     CHECK(next_line(&a, line, sizeof line) &&
           strncmp(line, "ERR badnick", 11) == 0);
+    send_line(&a, "   "); /* Blank: ignored, no answer. */
     send_line(&a, "FROB");
+    CHECK(expect_next(&a, "ERR unknown unknown command: FROB"));
+    send_line(&a, "JOIN\t#tab");
     CHECK(next_line(&a, line, sizeof line) &&
-          strncmp(line, "ERR unknown", 11) == 0);
+          strncmp(line, "ERR badinput", 12) == 0);
     char big[700];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
@@ -727,32 +730,43 @@ static bool stop_process(int pid)
 }
 
 /* A rooms process that stops answering (SIGSTOP) never stalls a client:
- * an answer that does not come in a second is given up on, and the
- * client can go on; the late answer still arrives. A MSG awaiting its
- * room when the process dies is said to be maybe lost. */
+ * an answer that does not come in a second is given up on, the client is
+ * told and goes on, and the late answer is dropped (a late JOIN undone).
+ * A MSG awaiting its room when the process dies is answered too. */
 static void stalled_rooms_node(void)
 {
     server sv;
     CHECK(server_start(&sv, NULL));
     client a, b;
     CHECK(two_in_room(&sv, &a, &b));
+    send_line(&b, "JOIN #x");
+    CHECK(expect_next(&b, "OK JOIN #x"));
     int pid = rooms_pid(&sv, 0);
     CHECK(pid > 0);
     CHECK(stop_process(pid));
     send_line(&a, "LIST");
     CHECK(expect_next(&a, "ERR unknown no answer, try again"));
+    send_line(&a, "JOIN #x");
+    CHECK(expect_next(&a, "ERR unknown no answer, try again"));
     send_line(&a, "PRIV bob still here"); /* The registry answers. */
     CHECK(expect_next(&a, "OK PRIV bob"));
     CHECK(expect_next(&b, "PRIV alice still here"));
     CHECK_EQ(kill(pid, SIGCONT), 0);
-    CHECK(expect_next(&a, "OK LIST #r")); /* Late, but not lost. */
+    /* The JOIN given up on went through late, and is undone. */
+    CHECK(expect_next(&b, "JOIN #x alice"));
+    CHECK(expect_next(&b, "PART #x alice"));
+    /* The late LIST answer was dropped: the next line answers WHO. */
+    send_line(&a, "WHO #r");
+    char line[256];
+    CHECK(next_line(&a, line, sizeof line));
+    CHECK(strncmp(line, "OK WHO #r ", 10) == 0);
+
     /* Whether the session sent the MSG before the process died (it is
      * then maybe lost) or after (the room is restarting) is a race the
      * client cannot see; either way it is answered, and the room is back. */
     CHECK(stop_process(pid));
     send_line(&b, "MSG #r into the void");
     CHECK_EQ(kill(pid, SIGKILL), 0);
-    char line[256];
     CHECK(next_line(&b, line, sizeof line));
     CHECK(strcmp(line, "ERR nosuchroom #r restarted: your message may be "
                        "lost") == 0 ||
