@@ -22,9 +22,9 @@
 #define _GNU_SOURCE
 
 #include "bench_util.h"
+#include "proc_stat.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -106,49 +106,20 @@ static uint16_t server_start(const char *path, uint64_t nc, pid_t *pid)
     bench_die("the server (%s) did not say where it listens", path);
 }
 
-/* CPU seconds used so far by process pid (0 if it is gone). */
-static double cpu_seconds(int pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (rp == NULL ||
-        sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-               &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* CPU seconds of pid and its children (the rooms node). */
+/* CPU seconds used so far by pid and its children (the rooms node). */
 static double tree_cpu_seconds(pid_t pid)
 {
-    double sum = cpu_seconds(pid);
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        char *rp = strrchr(buf, ')');
-        int ppid = 0;
-        if (rp != NULL && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == pid)
-            sum += cpu_seconds(atoi(e->d_name));
+    int pids[16];
+    int n = proc_children(pid, pids, 15);
+    n = n < 0 ? 0 : n > 15 ? 15 : n;
+    pids[n++] = pid;
+    unsigned long ticks = 0;
+    for (int i = 0; i < n; i++) {
+        proc_stat st;
+        if (proc_stat_read(pids[i], &st))
+            ticks += st.utime + st.stime;
     }
-    if (d != NULL)
-        closedir(d);
-    return sum;
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- clients ------------------------------------------------------------ */

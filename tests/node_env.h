@@ -122,30 +122,7 @@ static inline int node_env_open(struct env *e)
 /* Counts this process's child processes (zombies included), from /proc. */
 static inline int children_alive(void)
 {
-    int n = 0;
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return -1;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        char path[300], buf[512];
-        if (de->d_name[0] < '0' || de->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        const char *p = strrchr(buf, ')'); /* After the command name. */
-        int ppid;
-        if (p != NULL && sscanf(p + 1, " %*c %d", &ppid) == 1 &&
-            ppid == getpid())
-            n++;
-    }
-    closedir(d);
-    return n;
+    return proc_children(getpid(), NULL, 0);
 }
 
 /* SIGSTOPs pid, one of this process's children, and waits until every one

@@ -14,6 +14,7 @@
 #include <grove/grove.h>
 
 #include "helpers.h"
+#include "proc_stat.h"
 
 /* Messages the echo root understands. */
 enum {
@@ -374,20 +375,10 @@ static inline int pid_gone(pid_t pid, double limit_s)
     while (test_now() < end) {
         if (kill(pid, 0) != 0)
             return 1;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        FILE *f = fopen(path, "r");
-        if (f != NULL) {
-            size_t len = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
-            buf[len] = '\0';
-            const char *p = strrchr(buf, ')');
-            char state = 0;
-            int ppid = 0;
-            if (p != NULL && sscanf(p + 1, " %c %d", &state, &ppid) == 2 &&
-                state == 'Z' && ppid != getpid())
-                return 1;
-        }
+        proc_stat st;
+        if (proc_stat_read((int)pid, &st) && st.state == 'Z' &&
+            st.ppid != getpid())
+            return 1;
         sleep_ms(5);
     }
     return 0;

@@ -374,15 +374,9 @@ static void tree_of_processes(void)
     CHECK(reply->len == 4 && memcmp(reply->data, "deep", 4) == 0);
     gr_msg_free(reply);
     /* The middle node's pid: the grandchild's parent. */
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)g.pid);
-    FILE *f = fopen(path, "r");
-    CHECK(f != NULL);
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    int mid_pid = 0;
-    CHECK(sscanf(strrchr(buf, ')') + 1, " %*c %d", &mid_pid) == 1);
+    proc_stat st;
+    CHECK(proc_stat_read((int)g.pid, &st));
+    int mid_pid = st.ppid;
     CHECK(mid_pid != getpid());
     CHECK_EQ(kill(mid_pid, SIGKILL), 0);
     CHECK(wait_event(GR_EV_CHILD_RESTARTED, "m1", 1, NULL));

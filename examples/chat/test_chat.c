@@ -6,7 +6,6 @@
 #define _GNU_SOURCE /* kill, strcasestr */
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc_stat.h"
 #include "testing.h"
 
 /* Longest wait for one line, in ms. */
@@ -102,28 +102,11 @@ static int server_stop(server *sv)
 static int rooms_pid(const server *sv, int after)
 {
     for (int tries = 0; tries < 500; tries++) {
-        DIR *d = opendir("/proc");
-        struct dirent *e;
-        int found = 0;
-        while (d != NULL && (e = readdir(d)) != NULL && found == 0) {
-            char path[300], buf[512];
-            snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-            FILE *f = fopen(path, "r");
-            if (f == NULL)
-                continue;
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
-            buf[n] = '\0';
-            char *rp = strrchr(buf, ')');
-            int ppid = 0;
-            if (rp != NULL && sscanf(rp + 1, " %*c %d", &ppid) == 1 &&
-                ppid == sv->pid && atoi(e->d_name) != after)
-                found = atoi(e->d_name);
-        }
-        if (d != NULL)
-            closedir(d);
-        if (found != 0)
-            return found;
+        int pids[4];
+        int n = proc_children(sv->pid, pids, 4);
+        for (int i = 0; i < n && i < 4; i++)
+            if (pids[i] != after)
+                return pids[i];
         usleep(10000);
     }
     return 0;
@@ -711,18 +694,11 @@ static bool stop_process(int pid)
 {
     if (kill(pid, SIGSTOP) != 0)
         return false;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
     for (int tries = 0; tries < 500; tries++) {
-        char buf[512] = "";
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
+        proc_stat st;
+        if (!proc_stat_read(pid, &st))
             return false;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        char *rp = strrchr(buf, ')');
-        if (rp != NULL && rp[1] == ' ' && rp[2] == 'T')
+        if (st.state == 'T')
             return true;
         usleep(10000);
     }
