@@ -5,6 +5,9 @@
 set -euo pipefail
 chat=$1
 dir=$(mktemp -d)
+# Made here: the background job's redirections may open them only later.
+: >"$dir/out"
+: >"$dir/err"
 "$chat" --listen 127.0.0.1:0 >"$dir/out" 2>"$dir/err" &
 pid=$!
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
