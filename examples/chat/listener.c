@@ -43,8 +43,11 @@ static int listener_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
     if (rc == GR_OK)
         (void)gr_io_port(ctx, s, &port);
     if (rc != GR_OK) {
-        fprintf(stderr, "chat: cannot listen on %s: %s\n", a.addr,
-                gr_strerror(rc));
+        fprintf(stderr, "chat: cannot listen on %s: %s%s\n", a.addr,
+                gr_strerror(rc),
+                rc == GR_EINVAL ? " (HOST:PORT with a numeric host or "
+                                  "localhost, [v6]:PORT, or unix:/path)"
+                                : "");
         return rc;
     }
     /* The address with the port bound (port 0 leaves it to the kernel). */

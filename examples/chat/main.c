@@ -44,8 +44,10 @@ static const gr_node_root roots[] = {{.name = "rooms",
                                       .behaviour = &gr_supervisor_behaviour,
                                       .arg = &rooms_tree,
                                       .arg_len = sizeof rooms_tree}};
-static const gr_node_spec rooms_node = {.name = CHAT_ROOMS_NODE,
-                                        .root = "rooms"};
+/* argv[0] names the process in ps: "chat-rooms", not /proc/self/exe. */
+static const char *const rooms_argv[] = {"chat-rooms", NULL};
+static const gr_node_spec rooms_node = {
+    .name = CHAT_ROOMS_NODE, .root = "rooms", .argv = rooms_argv};
 
 /* Sessions: one per connection, never restarted (the client is gone). */
 static const gr_child_spec session_template[] = {{
