@@ -15,9 +15,9 @@ cd "$(dirname "$0")/.."
 build_dir=${1:-build}
 shift || true
 
-# netcat-openbsd: the chat example's smoke test talks to it with nc, as its
-# README does.
-packages=(gcc make cmake pkg-config libev-dev libmsgpack-dev netcat-openbsd)
+# libsqlite3-dev: the job queue example's store. netcat-openbsd: the chat
+# example's smoke test talks to it with nc, as its README does.
+packages=(gcc make cmake pkg-config libev-dev libmsgpack-dev libsqlite3-dev netcat-openbsd)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

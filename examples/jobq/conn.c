@@ -1,0 +1,314 @@
+/*
+ * A client connection: owns its socket (length-prefixed frames), checks
+ * and decodes each request, asks the store, and writes the store's answer
+ * back. A client may send up to WINDOW requests before it reads an
+ * answer; beyond that the conn stops reading, and TCP slows the client.
+ * A bad request gets a "badrequest" answer naming what is wrong, and the
+ * connection goes on.
+ */
+#include "jobq.h"
+#include "wire.h"
+
+#include <grove/msgpack.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Requests one client may have at the store at once. */
+#define WINDOW 64
+
+/* How long the store may take to answer. */
+#define STORE_WAIT_MS 30000
+
+typedef struct conn {
+    gr_socket s;
+    bool reading; /* The socket is active. */
+    bool closing; /* The client sent its last request. */
+    uint32_t out; /* Requests at the store. */
+    uint64_t corr[WINDOW], rid[WINDOW];
+} conn;
+
+static void write_error(gr_ctx *ctx, conn *c, uint64_t rid, const char *error,
+                        const char *reason)
+{
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    jq_pack_error(&pk, rid, error, reason);
+    (void)gr_io_write(ctx, c->s, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+}
+
+/* Reads more while the window has room. */
+static void read_on(gr_ctx *ctx, conn *c)
+{
+    if (!c->reading && !c->closing && c->out < WINDOW &&
+        gr_io_activate(ctx, c->s, 1) == GR_OK)
+        c->reading = true;
+}
+
+/* Whether name is a job type or queue name: 1..JQ_NAME_MAX of
+ * [A-Za-z0-9_.:-]. */
+static bool name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > JQ_NAME_MAX)
+        return false;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789_.:-") == n;
+}
+
+/* Reads optional number field key of map into *out, within [min, max];
+ * an absent field leaves *out. Writes why into why when it is bad. */
+static bool number(const msgpack_object *map, const char *key, uint64_t min,
+                   uint64_t max, uint64_t *out, char *why, size_t size)
+{
+    const msgpack_object *o = jq_map_get(map, key);
+    uint64_t v;
+    if (o == NULL)
+        return true;
+    if (!jq_obj_uint(o, &v) || v < min || v > max) {
+        snprintf(why, size, "%s must be a number from %llu to %llu", key,
+                 (unsigned long long)min, (unsigned long long)max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Builds a jq_push_req from a push request; NULL (with why) if bad. */
+static jq_push_req *decode_push(const msgpack_object *map, uint64_t rid,
+                                size_t *len, char *why, size_t size)
+{
+    jq_push_req head = {.rid = rid};
+    snprintf(head.queue, sizeof head.queue, "%s", JQ_DEFAULT_QUEUE);
+    const msgpack_object *o;
+    if (!jq_obj_text(jq_map_get(map, "type"), head.type, sizeof head.type) ||
+        !name_ok(head.type)) {
+        snprintf(why, size, "type must be 1 to %d of A-Z a-z 0-9 _ . : -",
+                 JQ_NAME_MAX);
+        return NULL;
+    }
+    if ((o = jq_map_get(map, "queue")) != NULL &&
+        (!jq_obj_text(o, head.queue, sizeof head.queue) ||
+         !name_ok(head.queue))) {
+        snprintf(why, size, "queue must be 1 to %d of A-Z a-z 0-9 _ . : -",
+                 JQ_NAME_MAX);
+        return NULL;
+    }
+    if ((o = jq_map_get(map, "key")) != NULL &&
+        !jq_obj_text(o, head.key, sizeof head.key)) {
+        snprintf(why, size, "key must be a string of 1 to %d bytes",
+                 JQ_KEY_MAX);
+        return NULL;
+    }
+    uint64_t prio = JQ_DEFAULT_PRIORITY, attempts = JQ_DEFAULT_ATTEMPTS,
+             lease = JQ_DEFAULT_LEASE_MS, at = 0, delay = 0;
+    if (!number(map, "priority", 0, JQ_PRIORITY_MAX, &prio, why, size) ||
+        !number(map, "max_attempts", 1, JQ_ATTEMPTS_MAX, &attempts, why,
+                size) ||
+        !number(map, "lease_ms", 10, 24 * 3600 * 1000, &lease, why, size) ||
+        !number(map, "run_at", 0, INT64_MAX / 2, &at, why, size) ||
+        !number(map, "delay_ms", 0, 365LL * 24 * 3600 * 1000, &delay, why,
+                size))
+        return NULL;
+    head.priority = (uint32_t)prio;
+    head.max_attempts = (uint32_t)attempts;
+    head.lease_ms = (uint32_t)lease;
+    head.run_at_ms = delay != 0 ? jq_now_ms() + (int64_t)delay : (int64_t)at;
+    /* The payload is one msgpack value, kept as its bytes. */
+    msgpack_sbuffer pb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&pb);
+    msgpack_packer_init(&pk, &pb, msgpack_sbuffer_write);
+    if ((o = jq_map_get(map, "payload")) != NULL)
+        msgpack_pack_object(&pk, *o);
+    else
+        msgpack_pack_nil(&pk);
+    if (pb.size > JQ_PAYLOAD_MAX) {
+        snprintf(why, size, "payload of %zu bytes; at most %d", pb.size,
+                 JQ_PAYLOAD_MAX);
+        msgpack_sbuffer_destroy(&pb);
+        return NULL;
+    }
+    *len = sizeof head + pb.size;
+    jq_push_req *p = malloc(*len);
+    if (p != NULL) {
+        *p = head;
+        p->payload_len = (uint32_t)pb.size;
+        memcpy(p->payload, pb.data, pb.size);
+    } else {
+        snprintf(why, size, "out of memory");
+    }
+    msgpack_sbuffer_destroy(&pb);
+    return p;
+}
+
+/* Asks the store; false (with why) when it cannot be asked. */
+static bool ask_store(gr_ctx *ctx, conn *c, uint32_t type, uint64_t rid,
+                      const void *data, size_t len, char *why, size_t size)
+{
+    gr_ref store;
+    uint64_t corr;
+    int rc = gr_whereis(gr_ctx_system(ctx), JQ_STORE, &store);
+    if (rc == GR_OK)
+        rc = gr_ask(ctx, store, type, data, len, (gr_duration)STORE_WAIT_MS,
+                    &corr);
+    if (rc != GR_OK) {
+        snprintf(why, size, "the store cannot take it: %s", gr_strerror(rc));
+        return false;
+    }
+    for (int i = 0; i < WINDOW; i++)
+        if (c->corr[i] == 0) {
+            c->corr[i] = corr;
+            c->rid[i] = rid;
+            c->out++;
+            return true;
+        }
+    return true; /* Unreachable: reading stops at WINDOW. */
+}
+
+/* Decodes one request frame and sends it on. */
+static void on_frame(gr_ctx *ctx, conn *c, const void *data, size_t len)
+{
+    char why[160] = "";
+    msgpack_unpacked up;
+    if (!jq_unpack(data, len, &up) || up.data.type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(&up);
+        write_error(ctx, c, 0, JQ_ERR_BADREQUEST,
+                    "a request is one msgpack map");
+        return;
+    }
+    const msgpack_object *map = &up.data;
+    uint64_t rid = 0;
+    (void)jq_obj_uint(jq_map_get(map, "rid"), &rid);
+    char op[16] = "";
+    int which = 0;
+    if (jq_obj_text(jq_map_get(map, "op"), op, sizeof op))
+        for (int i = JQ_OP_PUSH; i <= JQ_OP_DEAD; i++)
+            if (strcmp(op, jq_op_name(i)) == 0)
+                which = i;
+    static const uint32_t types[] = {
+        [JQ_OP_PUSH] = JQ_PUSH,     [JQ_OP_GET] = JQ_GET,
+        [JQ_OP_CANCEL] = JQ_CANCEL, [JQ_OP_RETRY] = JQ_RETRY,
+        [JQ_OP_STATS] = JQ_STATS,   [JQ_OP_DEAD] = JQ_LIST_DEAD,
+    };
+    bool sent = false;
+    if (which == 0) {
+        snprintf(why, sizeof why,
+                 "op must be push, get, cancel, retry, stats or dead");
+    } else if (which == JQ_OP_PUSH) {
+        size_t plen;
+        jq_push_req *p = decode_push(map, rid, &plen, why, sizeof why);
+        sent = p != NULL &&
+               ask_store(ctx, c, JQ_PUSH, rid, p, plen, why, sizeof why);
+        free(p);
+    } else if (which == JQ_OP_DEAD) {
+        uint64_t after = 0, limit = 100;
+        jq_dead_req r = {.rid = rid};
+        if (number(map, "after", 0, UINT64_MAX, &after, why, sizeof why) &&
+            number(map, "limit", 1, JQ_DEAD_LIST_MAX, &limit, why,
+                   sizeof why)) {
+            r.after = after;
+            r.limit = (uint32_t)limit;
+            sent = ask_store(ctx, c, JQ_LIST_DEAD, rid, &r, sizeof r, why,
+                             sizeof why);
+        }
+    } else {
+        jq_id_req r = {.rid = rid};
+        if (which != JQ_OP_STATS &&
+            !jq_obj_uint(jq_map_get(map, "job"), &r.job))
+            snprintf(why, sizeof why, "%s needs job, a job id", op);
+        else
+            sent = ask_store(ctx, c, types[which], rid, &r, sizeof r, why,
+                             sizeof why);
+    }
+    msgpack_unpacked_destroy(&up);
+    if (!sent)
+        write_error(ctx, c, rid,
+                    strncmp(why, "the store", 9) == 0 ? JQ_ERR_UNAVAILABLE
+                                                      : JQ_ERR_BADREQUEST,
+                    why);
+}
+
+/* The store's answer (or its failure to give one). */
+static void on_answer(gr_ctx *ctx, conn *c, const gr_msg *m)
+{
+    int i = 0;
+    while (i < WINDOW && c->corr[i] != m->corr)
+        i++;
+    if (i == WINDOW)
+        return;
+    c->corr[i] = 0;
+    c->out--;
+    if (m->type == JQ_ANSWER && m->len > 0) {
+        (void)gr_io_write(ctx, c->s, m->data, m->len);
+    } else {
+        char why[GR_REASON_TEXT_MAX + 64], text[GR_REASON_TEXT_MAX + 32];
+        gr_reason r;
+        if (gr_ask_failed_read(m, &r) == GR_OK)
+            gr_reason_format(&r, text, sizeof text);
+        else
+            snprintf(text, sizeof text, "no answer in %d ms", STORE_WAIT_MS);
+        snprintf(why, sizeof why, "the store did not answer: %s", text);
+        write_error(ctx, c, c->rid[i], JQ_ERR_UNAVAILABLE, why);
+    }
+    read_on(ctx, c);
+}
+
+/* Closes the socket once every request has its answer queued. Returns
+ * GR_STOP when it did. */
+static int close_when_answered(gr_ctx *ctx, conn *c)
+{
+    if (!c->closing || c->out > 0)
+        return GR_CONTINUE;
+    (void)gr_io_close(ctx, c->s);
+    return GR_STOP;
+}
+
+static int conn_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    conn *c = state;
+    if (m->flags & GR_MSG_REPLY) {
+        on_answer(ctx, c, m);
+        return close_when_answered(ctx, c);
+    }
+    gr_io_event ev;
+    if (gr_io_event_read(m, &ev) != GR_OK)
+        return GR_CONTINUE;
+    switch (ev.kind) {
+    case GR_IO_GIVEN:
+        c->s = ev.socket;
+        read_on(ctx, c);
+        return GR_CONTINUE;
+    case GR_IO_DATA:
+        c->reading = false;
+        on_frame(ctx, c, ev.data, ev.len);
+        read_on(ctx, c);
+        return GR_CONTINUE;
+    case GR_IO_ERROR:
+        if (ev.code == GR_EMSGSIZE) {
+            /* Reading has stopped: say why, then hang up. */
+            char why[96];
+            snprintf(why, sizeof why, "a frame of more than %d bytes",
+                     JQ_FRAME_MAX);
+            write_error(ctx, c, 0, JQ_ERR_BADREQUEST, why);
+            (void)gr_io_close(ctx, c->s);
+        }
+        return GR_STOP;
+    case GR_IO_CLOSED:
+        /* A half close: what was asked is still answered. */
+        c->closing = true;
+        return close_when_answered(ctx, c);
+    default:
+        return GR_CONTINUE;
+    }
+}
+
+const gr_behaviour jq_conn = {
+    .name = "conn",
+    .state_size = sizeof(conn),
+    .handle = conn_handle,
+};
