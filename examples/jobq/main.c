@@ -27,7 +27,7 @@ static const gr_node_root roots[] = {
 
 /* Worker nodes' specs: they must outlive the supervisor. */
 static const char *const worker_argv[] = {"jobq-worker", NULL};
-static char worker_names[JQ_WORKERS_MAX][16];
+static char worker_names[JQ_WORKERS_MAX][24];
 static gr_node_spec worker_nodes[JQ_WORKERS_MAX];
 static gr_child_spec worker_children[JQ_WORKERS_MAX];
 static jq_worker_arg worker_arg;
@@ -150,7 +150,8 @@ static int serve(int argc, char **argv)
     worker_arg.capacity = (uint32_t)capacity;
 
     for (long i = 0; i < workers; i++) {
-        snprintf(worker_names[i], sizeof worker_names[i], "worker-%ld", i + 1);
+        snprintf(worker_names[i], sizeof worker_names[i], "worker-%d",
+                 (int)i + 1);
         worker_nodes[i] = (gr_node_spec){.name = worker_names[i],
                                          .root = JQ_WORKER_ROOT,
                                          .arg = &worker_arg,

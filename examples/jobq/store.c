@@ -62,8 +62,10 @@ typedef struct queue {
 
 /* Bytes that wait for the commit: answers, then jobs to hand out. */
 typedef struct pending {
-    gr_request req; /* An answer's request; corr 0 for a job. */
-    int worker;     /* A job's worker. */
+    gr_request req;   /* An answer's request; corr 0 for a job. */
+    int worker;       /* A job's worker, */
+    uint64_t job;     /* its id */
+    uint32_t attempt; /* and attempt. */
     size_t off, len;
 } pending;
 
@@ -148,19 +150,20 @@ static void begin(gr_ctx *ctx, store *st)
 }
 
 /* Keeps len bytes to send once the transaction commits. */
-static void keep(gr_ctx *ctx, store *st, gr_request req, int worker,
-                 const void *data, size_t len)
+static void keep(gr_ctx *ctx, store *st, pending p, const void *data,
+                 size_t len)
 {
     if (st->npend == st->pend_cap) {
         size_t cap = st->pend_cap ? 2 * st->pend_cap : 256;
-        pending *p = realloc(st->pend, cap * sizeof *p);
-        if (p == NULL)
+        pending *grown = realloc(st->pend, cap * sizeof *grown);
+        if (grown == NULL)
             gr_fail(ctx, "out of memory");
-        st->pend = p;
+        st->pend = grown;
         st->pend_cap = cap;
     }
-    st->pend[st->npend++] = (pending){
-        .req = req, .worker = worker, .off = st->bytes.size, .len = len};
+    p.off = st->bytes.size;
+    p.len = len;
+    st->pend[st->npend++] = p;
     msgpack_sbuffer_write(&st->bytes, data, len);
 }
 
@@ -170,7 +173,8 @@ static void answer(gr_ctx *ctx, store *st, gr_request req,
                    const msgpack_sbuffer *buf)
 {
     if (st->in_txn)
-        keep(ctx, st, req, -1, buf->data, buf->size);
+        keep(ctx, st, (pending){.req = req, .worker = -1}, buf->data,
+             buf->size);
     else
         (void)gr_reply_to(ctx, &req, JQ_ANSWER, buf->data, buf->size);
 }
@@ -433,7 +437,8 @@ static void fill(gr_ctx *ctx, store *st)
         memcpy(job->type, st->res.type, sizeof job->type);
         job->payload_len = st->res.payload_len;
         memcpy(job->payload, st->res.payload, st->res.payload_len);
-        keep(ctx, st, (gr_request){0}, w, job,
+        keep(ctx, st,
+             (pending){.worker = w, .job = f->id, .attempt = f->attempt}, job,
              sizeof *job + st->res.payload_len);
     }
     free(cs);
@@ -514,8 +519,7 @@ static void flush(gr_ctx *ctx, store *st)
             gr_tell(ctx, st->workers[p->worker].standin, JQ_JOB, data, p->len);
         if (rc != GR_OK) {
             /* Never reached its worker; its DOWN may be on its way. */
-            const jq_job *job = (const void *)data;
-            ssize_t f = flight_find(st, job->id, job->attempt);
+            ssize_t f = flight_find(st, p->job, p->attempt);
             if (f >= 0)
                 flight_fail(ctx, st, (size_t)f, gr_strerror(rc), false);
         }

@@ -120,6 +120,18 @@ static int server_wait(server *sv, int ms)
     return -1;
 }
 
+/* Whether the server is still running (it did not exit on its own). */
+static bool server_running(server *sv)
+{
+    int st;
+    if (waitpid(sv->pid, &st, WNOHANG) != sv->pid)
+        return true;
+    fprintf(stderr, "  the server exited: status 0x%x\n", st);
+    close(sv->out);
+    sv->pid = 0;
+    return false;
+}
+
 /* Stops the server with SIGTERM; its exit status, or -1. */
 static int server_stop(server *sv)
 {
@@ -394,6 +406,8 @@ static void chaos(void)
     srand((unsigned)getpid());
     unsigned kills = 0;
     while (pushed < TOTAL || test_now() - start < 5.0) {
+        CHECK(test_now() - start < JOBS_WAIT_S);
+        CHECK(server_running(&sv));
         /* A batch of pushes, each with a key: after the queue process
          * dies, the batch is pushed again, and the keys make that safe. */
         if (pushed < TOTAL) {

@@ -94,9 +94,10 @@ static int run_echo(gr_ctx *ctx, worker *w, gr_ref store, const jq_job *job,
     line[n++] = '\n';
     /* One write with O_APPEND: lines of the workers never interleave. */
     if (write(w->out, line, (size_t)n) != n) {
-        snprintf(line, sizeof line, "cannot write the output: %s",
+        char why[JQ_ERROR_MAX + 1];
+        snprintf(why, sizeof why, "cannot write the output: %s",
                  strerror(errno));
-        return report(ctx, store, job, line);
+        return report(ctx, store, job, why);
     }
     return report(ctx, store, job, NULL);
 }
