@@ -128,7 +128,7 @@ static int serve(int argc, char **argv)
     long workers, capacity, max_queued, retry_base;
     if (!number(argc, argv, "--workers", "JOBQ_WORKERS", "4", 1, JQ_WORKERS_MAX,
                 &workers) ||
-        !number(argc, argv, "--capacity", "JOBQ_CAPACITY", "16", 1, 1024,
+        !number(argc, argv, "--capacity", "JOBQ_CAPACITY", "64", 1, 1024,
                 &capacity) ||
         !number(argc, argv, "--max-queued", "JOBQ_MAX_QUEUED", "100000", 1,
                 100000000, &max_queued) ||
