@@ -138,12 +138,15 @@ int jq_db_open(const char *path, jq_db **out, char *err, size_t errlen)
     snprintf(get_one, sizeof get_one, "%s WHERE id = ?1", sql[S_GET]);
     snprintf(dead, sizeof dead,
              "%s WHERE state = 4 AND id > ?1 ORDER BY id LIMIT ?2", sql[S_GET]);
-    /* WAL: readers never wait for the writer; synchronous=FULL: a commit
-     * is on disk (fsync of the log) when it returns. */
+    /* WAL: an append-only log; synchronous=FULL: a commit is on disk
+     * (fsync of the log) when it returns. locking_mode=EXCLUSIVE: the
+     * first write takes the file for good, so a second server on the same
+     * file fails at its start instead of requeueing this one's jobs. */
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db->h,
+                          "PRAGMA locking_mode=EXCLUSIVE;"
                           "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                          "PRAGMA busy_timeout=5000;",
+                          "PRAGMA busy_timeout=1000;",
                           NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db->h, schema, NULL, NULL, NULL);

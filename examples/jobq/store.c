@@ -278,6 +278,15 @@ static int on_result(gr_ctx *ctx, store *st, const gr_msg *m)
 
 /* ---- workers ------------------------------------------------------------- */
 
+/* Worker w is gone: every job it held fails with why (a redelivery). */
+static void worker_lost(gr_ctx *ctx, store *st, size_t w, const char *why)
+{
+    st->workers[w].up = false;
+    for (size_t i = st->nflights; i-- > 0;)
+        if (st->flights[i].worker == (int)w)
+            flight_fail(ctx, st, i, why, true);
+}
+
 static int on_ready(gr_ctx *ctx, store *st, const gr_msg *m)
 {
     jq_ready r;
@@ -298,9 +307,12 @@ static int on_ready(gr_ctx *ctx, store *st, const gr_msg *m)
         if (st->nworkers == JQ_WORKERS_MAX)
             return GR_CONTINUE;
         st->nworkers++;
-    } else if (st->workers[w].up &&
-               gr_ref_eq(st->workers[w].standin, standin)) {
-        return GR_CONTINUE; /* Said twice. */
+    } else if (st->workers[w].up) {
+        if (gr_ref_eq(st->workers[w].standin, standin))
+            return GR_CONTINUE; /* Said twice. */
+        /* A new process under the name before the old one's DOWN. */
+        (void)gr_demonitor(ctx, st->workers[w].monitor);
+        worker_lost(ctx, st, w, "replaced by a new process");
     }
     worker *wk = &st->workers[w];
     snprintf(wk->node, sizeof wk->node, "%s", r.node);
@@ -314,22 +326,19 @@ static int on_ready(gr_ctx *ctx, store *st, const gr_msg *m)
     return GR_CONTINUE;
 }
 
-/* A worker process ended: every job it held fails with its reason. */
+/* A worker process ended: every job it held fails with its exit reason. */
 static int on_down(gr_ctx *ctx, store *st, const gr_down *d)
 {
     for (size_t w = 0; w < st->nworkers; w++) {
         worker *wk = &st->workers[w];
         if (!wk->up || wk->monitor != d->monitor)
             continue;
-        wk->up = false;
         char why[JQ_ERROR_MAX + 1];
         if (d->reason.text[0] != '\0' && d->reason.code != GR_EFAILED)
             snprintf(why, sizeof why, "%s", d->reason.text);
         else
             gr_reason_format(&d->reason, why, sizeof why);
-        for (size_t i = st->nflights; i-- > 0;)
-            if (st->flights[i].worker == (int)w)
-                flight_fail(ctx, st, i, why, true);
+        worker_lost(ctx, st, w, why);
     }
     return GR_CONTINUE;
 }
@@ -378,7 +387,8 @@ static void fill(gr_ctx *ctx, store *st)
     if (room == 0)
         return;
     cand *cs = malloc(room * st->nqueues * sizeof *cs + 1);
-    if (cs == NULL)
+    jq_cand *got = malloc(room * sizeof *got);
+    if (cs == NULL || got == NULL)
         gr_fail(ctx, "out of memory");
     size_t n = 0;
     for (size_t qi = 0; qi < st->nqueues; qi++) {
@@ -390,7 +400,6 @@ static void fill(gr_ctx *ctx, store *st)
             want = room;
         if (q->unfinished == 0 || want == 0)
             continue;
-        jq_cand got[want];
         size_t k;
         DB(ctx, st, jq_db_runnable(st->db, q->name, got, want, &k), "runnable");
         for (size_t j = 0; j < k; j++)
@@ -442,6 +451,7 @@ static void fill(gr_ctx *ctx, store *st)
              sizeof *job + st->res.payload_len);
     }
     free(cs);
+    free(got);
 }
 
 /* ---- timers
@@ -789,18 +799,22 @@ static int store_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
     msgpack_sbuffer_init(&st->bytes);
     st->rng = (uint64_t)jq_now_ms() * 2654435761u | 1;
     char err[256];
-    if (jq_db_open(st->cfg.db, &st->db, err, sizeof err) != SQLITE_OK) {
-        fprintf(stderr, "jobq: cannot open the database %s: %s\n", st->cfg.db,
-                err);
+    int rc = jq_db_open(st->cfg.db, &st->db, err, sizeof err);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "jobq: cannot open the database %s: %s%s\n", st->cfg.db,
+                err, rc == SQLITE_BUSY ? " (is another jobq serving it?)" : "");
         return GR_EFAILED;
     }
     /* Whatever was reserved belonged to workers of a process that is
      * gone: run it again, and count that. */
     uint64_t requeued = 0;
-    if (jq_db_requeue_reserved(st->db, &requeued) != SQLITE_OK ||
-        jq_db_queues(st->db, queue_loaded, st) != SQLITE_OK) {
-        fprintf(stderr, "jobq: cannot read %s: %s\n", st->cfg.db,
-                jq_db_error(st->db));
+    rc = jq_db_requeue_reserved(st->db, &requeued);
+    if (rc == SQLITE_OK)
+        rc = jq_db_queues(st->db, queue_loaded, st);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "jobq: cannot use %s: %s%s\n", st->cfg.db,
+                jq_db_error(st->db),
+                rc == SQLITE_BUSY ? " (is another jobq serving it?)" : "");
         jq_db_close(st->db);
         return GR_EFAILED;
     }

@@ -993,6 +993,64 @@ static void sigterm_under_load(void)
     server_remove(&sv);
 }
 
+/* Runs jobq with args (NULL-terminated) to its end; stores what it wrote
+ * on stderr in err and returns its exit status, or -1. */
+static int run_jobq(const char *const *args, char *err, size_t size)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        const char *argv[16] = {jobq_bin};
+        for (int i = 0; args[i] != NULL && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(jobq_bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t have = 0;
+    for (;;) {
+        struct pollfd pf = {p[0], POLLIN, 0};
+        if (poll(&pf, 1, START_WAIT_MS) <= 0)
+            break;
+        ssize_t k = read(p[0], err + have, size - 1 - have);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+        if (have == size - 1)
+            have = 0; /* Keep reading; the end is what matters. */
+    }
+    err[have] = '\0';
+    close(p[0]);
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A second server on the same database refuses to start, and says why;
+ * the first goes on. */
+static void one_server_per_database(void)
+{
+    server sv;
+    CHECK(server_init(&sv) && server_start(&sv, NULL));
+    const char *const args[] = {"serve", "--listen", "127.0.0.1:0",
+                                "--db",  sv.db,      NULL};
+    char err[4096];
+    CHECK_EQ(run_jobq(args, err, sizeof err), 1);
+    CHECK(strstr(err, "is another jobq serving it?") != NULL);
+    jobq_client *c = client(&sv);
+    CHECK(c != NULL);
+    uint64_t id;
+    CHECK_EQ(jobq_push(c, "echo", NULL, 0, NULL, &id, NULL), JOBQ_OK);
+    jobq_close(c);
+    CHECK_EQ(server_stop(&sv), 0);
+    server_remove(&sv);
+}
+
 /* The Unix socket serves the same protocol. */
 static void unix_socket(void)
 {
@@ -1021,13 +1079,21 @@ int main(int argc, char **argv)
     }
     jobq_bin = argv[1];
     static const struct test_case cases[] = {
-        TEST_CASE(happy_path),         TEST_CASE(chaos),
-        TEST_CASE(durable_push),       TEST_CASE(retry_backoff),
-        TEST_CASE(dead_and_retry),     TEST_CASE(crash_isolation),
-        TEST_CASE(lease_expiry),       TEST_CASE(scheduled),
-        TEST_CASE(priority_order),     TEST_CASE(idempotency_key),
-        TEST_CASE(busy_and_cancel),    TEST_CASE(bad_input),
-        TEST_CASE(sigterm_under_load), TEST_CASE(unix_socket),
+        TEST_CASE(happy_path),
+        TEST_CASE(chaos),
+        TEST_CASE(durable_push),
+        TEST_CASE(retry_backoff),
+        TEST_CASE(dead_and_retry),
+        TEST_CASE(crash_isolation),
+        TEST_CASE(lease_expiry),
+        TEST_CASE(scheduled),
+        TEST_CASE(priority_order),
+        TEST_CASE(idempotency_key),
+        TEST_CASE(busy_and_cancel),
+        TEST_CASE(bad_input),
+        TEST_CASE(sigterm_under_load),
+        TEST_CASE(unix_socket),
+        TEST_CASE(one_server_per_database),
     };
     argv[1] = argv[0];
     return test_main(cases, sizeof cases / sizeof cases[0], argc - 1, argv + 1);
