@@ -1005,7 +1005,7 @@ static int run_jobq(const char *const *args, char *err, size_t size)
         dup2(p[1], 2);
         close(p[0]);
         const char *argv[16] = {jobq_bin};
-        for (int i = 0; args[i] != NULL && i < 14; i++)
+        for (int i = 0; i < 14 && args[i] != NULL; i++)
             argv[i + 1] = args[i];
         execv(jobq_bin, (char *const *)argv);
         _exit(127);
