@@ -23,6 +23,7 @@
 
 #include "bench_util.h"
 #include "proc_stat.h"
+#include "server_proc.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -70,39 +71,14 @@ typedef struct load {
 /* Starts the server; stores its pid and returns its port. */
 static uint16_t server_start(const char *path, uint64_t nc, pid_t *pid)
 {
-    int p[2];
-    if (pipe(p) != 0)
-        bench_die("pipe: %s", strerror(errno));
     char max[32];
     snprintf(max, sizeof max, "%" PRIu64, nc + 16);
-    *pid = fork();
-    if (*pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execl(path, path, "--listen", "127.0.0.1:0", "--max-clients", max,
-              "--rate", "1000", (char *)NULL);
-        fprintf(stderr, "chatload: cannot run %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    close(p[1]);
-    char buf[512];
-    size_t have = 0;
-    while (have < sizeof buf - 1) {
-        struct pollfd pf = {p[0], POLLIN, 0};
-        if (poll(&pf, 1, 10000) <= 0)
-            break;
-        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
-        if (k <= 0)
-            break;
-        have += (size_t)k;
-        buf[have] = '\0';
-        char *at = strstr(buf, "(port ");
-        if (at != NULL && strchr(at, ')') != NULL) {
-            close(p[0]);
-            return (uint16_t)atoi(at + 6);
-        }
-    }
+    const char *const argv[] = {
+        path, "--listen", "127.0.0.1:0", "--max-clients",
+        max,  "--rate",   "1000",        NULL};
+    uint16_t port = server_proc_start(argv, NULL, 10000, pid, NULL);
+    if (port != 0)
+        return port;
     bench_die("the server (%s) did not say where it listens", path);
 }
 

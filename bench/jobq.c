@@ -29,6 +29,7 @@
 
 #include "bench_util.h"
 #include "jobq_client.h"
+#include "server_proc.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -55,38 +56,13 @@ static void server_start(const char *path)
     char db[128];
     snprintf(db, sizeof db, "%s/jobs.db", dir);
     snprintf(output, sizeof output, "%s/out.txt", dir);
-    int p[2];
-    if (pipe(p) != 0)
-        bench_die("pipe: %s", strerror(errno));
-    server = fork();
-    if (server == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execl(path, path, "serve", "--listen", "127.0.0.1:0", "--db", db,
-              "--output", output, "--workers", "4", (char *)NULL);
-        fprintf(stderr, "jobq bench: cannot run %s: %s\n", path,
-                strerror(errno));
-        _exit(127);
-    }
-    close(p[1]);
-    char buf[512];
-    size_t have = 0;
-    while (have < sizeof buf - 1) {
-        struct pollfd pf = {p[0], POLLIN, 0};
-        if (poll(&pf, 1, 10000) <= 0)
-            break;
-        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
-        if (k <= 0)
-            break;
-        have += (size_t)k;
-        buf[have] = '\0';
-        char *at = strstr(buf, "(port ");
-        if (at != NULL && strchr(at, ')') != NULL) {
-            close(p[0]);
-            snprintf(addr, sizeof addr, "127.0.0.1:%d", atoi(at + 6));
-            return;
-        }
+    const char *const argv[] = {path,        "serve", "--listen", "127.0.0.1:0",
+                                "--db",      db,      "--output", output,
+                                "--workers", "4",     NULL};
+    uint16_t port = server_proc_start(argv, NULL, 10000, &server, NULL);
+    if (port != 0) {
+        snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
+        return;
     }
     bench_die("the server (%s) did not say where it listens", path);
 }

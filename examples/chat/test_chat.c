@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "proc_stat.h"
+#include "server_proc.h"
 #include "testing.h"
 
 /* Longest wait for one line, in ms. */
@@ -39,45 +40,18 @@ typedef struct server {
 /* Starts the server with extra flags (NULL-terminated); false on failure. */
 static bool server_start(server *sv, const char *const *extra)
 {
-    int p[2];
-    if (pipe(p) != 0)
-        return false;
     snprintf(sv->log, sizeof sv->log, "/tmp/grove-chat-test-%d.jsonl",
              (int)getpid());
     unlink(sv->log);
-    sv->pid = fork();
-    if (sv->pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        const char *argv[16] = {chat_bin, "--listen", "127.0.0.1:0"};
-        int n = 3;
-        for (int i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
-            argv[n++] = extra[i];
-        setenv("GROVE_LOG", sv->log, 1);
-        setenv("CHAT_DEBUG", "1", 1);
-        execv(chat_bin, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    sv->out = p[0];
-    char buf[256];
-    size_t have = 0;
-    while (have < sizeof buf - 1) {
-        struct pollfd pf = {p[0], POLLIN, 0};
-        if (poll(&pf, 1, LINE_WAIT_MS) <= 0)
-            return false;
-        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
-        if (k <= 0)
-            return false;
-        have += (size_t)k;
-        buf[have] = '\0';
-        char *at = strstr(buf, "(port ");
-        if (at != NULL && strchr(at, ')') != NULL) {
-            sv->port = (uint16_t)atoi(at + 6);
-            return sv->port != 0;
-        }
-    }
-    return false;
+    static char log_env[160];
+    snprintf(log_env, sizeof log_env, "GROVE_LOG=%s", sv->log);
+    const char *const env[] = {log_env, "CHAT_DEBUG=1", NULL};
+    const char *argv[16] = {chat_bin, "--listen", "127.0.0.1:0"};
+    int n = 3;
+    for (int i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
+        argv[n++] = extra[i];
+    sv->port = server_proc_start(argv, env, LINE_WAIT_MS, &sv->pid, &sv->out);
+    return sv->port != 0;
 }
 
 /* SIGTERMs the server and returns its exit status (-1: did not exit). */

@@ -16,10 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cli_usage(void)
+void cli_usage(bool continued)
 {
+    fprintf(stderr, "%s", continued ? "       " : "usage: ");
     fprintf(stderr,
-            "       jobq push TYPE [PAYLOAD] [--queue Q] [--priority 0-9]\n"
+            "jobq push TYPE [PAYLOAD] [--queue Q] [--priority 0-9]\n"
             "                 [--delay MS | --at UNIX_MS] [--attempts N]\n"
             "                 [--lease MS] [--key KEY]\n"
             "       jobq get|cancel|retry ID\n"
@@ -69,8 +70,15 @@ static bool parse(int argc, char **argv, args *a)
             a->pos[a->npos++] = f;
             continue;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "jobq: %s needs a value\n", f);
+        static const char *const flags[] = {
+            "--server", "--queue",    "--key",   "--priority", "--delay",
+            "--at",     "--attempts", "--lease", "--after",    "--limit"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+            known = known || strcmp(f, flags[k]) == 0;
+        if (!known || i + 1 >= argc) {
+            fprintf(stderr, "jobq: %s %s\n", f,
+                    known ? "needs a value" : "is not a flag");
             return false;
         }
         const char *v = argv[++i];
@@ -93,14 +101,14 @@ static bool parse(int argc, char **argv, args *a)
             ok = num(f, v, 10, 86400000, &a->lease);
         else if (strcmp(f, "--after") == 0)
             ok = num(f, v, 0, INT64_MAX, &a->after);
-        else if (strcmp(f, "--limit") == 0)
-            ok = num(f, v, 1, 1000, &a->limit);
-        else {
-            fprintf(stderr, "jobq: %s is not a flag\n", f);
-            return false;
-        }
+        else
+            ok = num(f, v, 1, 1000, &a->limit); /* --limit */
         if (!ok)
             return false;
+    }
+    if (a->at != 0 && a->delay != 0) {
+        fprintf(stderr, "jobq: give --delay or --at, not both\n");
+        return false;
     }
     return true;
 }
@@ -215,7 +223,7 @@ int cli_main(int argc, char **argv)
     if (which < 0) {
         fprintf(stderr, "jobq: no command \"%s\"\n", cmd);
         fprintf(stderr, "usage: jobq serve ... (jobq serve --help)\n");
-        cli_usage();
+        cli_usage(true);
         return 2;
     }
     if (!parse(argc, argv, &a) || a.npos < cmds[which].min ||
@@ -225,7 +233,7 @@ int cli_main(int argc, char **argv)
                     which == 0   ? "TYPE [PAYLOAD]"
                     : which <= 3 ? "a job ID"
                                  : "no arguments");
-        cli_usage();
+        cli_usage(false);
         return 2;
     }
     uint64_t id = 0;
@@ -236,12 +244,12 @@ int cli_main(int argc, char **argv)
         id = (uint64_t)v;
     }
     jobq_client *c;
-    if (jobq_connect(a.server, 10000, &c) != JOBQ_OK) {
+    int rc = jobq_connect(a.server, 10000, &c);
+    if (rc != JOBQ_OK) {
         fprintf(stderr, "jobq: cannot reach the server: %s\n",
                 jobq_connect_error());
-        return 1;
+        return rc == JOBQ_EINVAL ? 2 : 1; /* A malformed address: usage. */
     }
-    int rc;
     if (which == 0) {
         rc = push(c, &a);
     } else {
@@ -256,7 +264,7 @@ int cli_main(int argc, char **argv)
         }
     }
     if (rc != JOBQ_OK)
-        fprintf(stderr, "jobq: %s\n", jobq_error(c));
+        fprintf(stderr, "jobq: %s (server %s)\n", jobq_error(c), a.server);
     jobq_close(c);
     return rc == JOBQ_OK ? 0 : 1;
 }

@@ -4,8 +4,11 @@
 #ifndef JOBQ_CLI_H
 #define JOBQ_CLI_H
 
-/* Prints the client commands' usage to stderr. */
-void cli_usage(void);
+#include <stdbool.h>
+
+/* Prints the client commands' usage to stderr; continued: after another
+ * usage line (so without its "usage:"). */
+void cli_usage(bool continued);
 
 /* Runs the command in argv[1]; returns the exit status (0 done, 1 refused
  * or failed, 2 a usage error). */

@@ -27,7 +27,8 @@
 struct jobq_client {
     int fd;
     int timeout_ms;
-    uint64_t next_rid;
+    uint64_t next_rid; /* The next request's rid. */
+    uint64_t awaited;  /* The rid the next answer must carry. */
     char code[16];
     char error[256];
     uint8_t *frame; /* The last answer's bytes. */
@@ -42,12 +43,19 @@ const char *jobq_connect_error(void)
 
 const char *jobq_error_code(const jobq_client *c)
 {
-    return c->code;
+    return c != NULL ? c->code : "io";
 }
 
 const char *jobq_error(const jobq_client *c)
 {
-    return c->error;
+    return c != NULL ? c->error : "no client (jobq_connect failed?)";
+}
+
+/* Forgets the last call's error: a new call starts. */
+static void begin(jobq_client *c)
+{
+    c->code[0] = '\0';
+    c->error[0] = '\0';
 }
 
 static int fail(jobq_client *c, int rc, const char *code, const char *why)
@@ -138,9 +146,13 @@ failed:
 
 int jobq_connect(const char *addr, int timeout_ms, jobq_client **out)
 {
-    *out = NULL;
-    if (addr == NULL || timeout_ms <= 0) {
-        snprintf(connect_error, sizeof connect_error, "bad arguments");
+    if (out != NULL)
+        *out = NULL;
+    if (addr == NULL || out == NULL || timeout_ms <= 0) {
+        snprintf(connect_error, sizeof connect_error, "%s",
+                 addr == NULL  ? "addr is NULL"
+                 : out == NULL ? "out is NULL"
+                               : "timeout_ms must be more than 0");
         return JOBQ_EINVAL;
     }
     int fd = dial(addr, timeout_ms);
@@ -155,6 +167,7 @@ int jobq_connect(const char *addr, int timeout_ms, jobq_client **out)
     c->fd = fd;
     c->timeout_ms = timeout_ms;
     c->next_rid = 1;
+    c->awaited = 1;
     *out = c;
     return JOBQ_OK;
 }
@@ -246,6 +259,13 @@ static int recv_answer(jobq_client *c, msgpack_unpacked *out)
         msgpack_unpacked_destroy(out);
         return fail(c, JOBQ_EPROTO, "proto", "an answer that is no map");
     }
+    uint64_t rid;
+    if (!jq_obj_uint(jq_map_get(&out->data, "rid"), &rid) ||
+        rid != c->awaited++) {
+        msgpack_unpacked_destroy(out);
+        return fail(c, JOBQ_EPROTO, "proto",
+                    "an answer out of step with the requests");
+    }
     const msgpack_object *ok = jq_map_get(&out->data, "ok");
     if (ok != NULL && ok->type == MSGPACK_OBJECT_BOOLEAN && ok->via.boolean)
         return JOBQ_OK;
@@ -267,10 +287,29 @@ static void start(jobq_client *c, msgpack_packer *pk, const char *op,
     jq_kv_uint(pk, "rid", c->next_rid++);
 }
 
+/* Refuses a call that is not a push while pushes await their answers:
+ * it would read theirs. */
+static int check_idle(jobq_client *c)
+{
+    if (c->awaited == c->next_rid)
+        return JOBQ_OK;
+    snprintf(c->code, sizeof c->code, "usage");
+    snprintf(c->error, sizeof c->error,
+             "%llu pushes sent with jobq_push_send await jobq_push_wait",
+             (unsigned long long)(c->next_rid - c->awaited));
+    return JOBQ_EINVAL;
+}
+
 int jobq_request(jobq_client *c, const char *op, uint32_t nfields,
                  void (*fill)(msgpack_packer *pk, void *arg), void *arg,
                  msgpack_unpacked *reply)
 {
+    if (c == NULL || op == NULL || reply == NULL)
+        return JOBQ_EINVAL;
+    begin(c);
+    int rc = check_idle(c);
+    if (rc != JOBQ_OK)
+        return rc;
     msgpack_sbuffer b;
     msgpack_packer pk;
     msgpack_sbuffer_init(&b);
@@ -278,7 +317,7 @@ int jobq_request(jobq_client *c, const char *op, uint32_t nfields,
     start(c, &pk, op, fill != NULL ? nfields : 0);
     if (fill != NULL)
         fill(&pk, arg);
-    int rc = send_frame(c, &b);
+    rc = send_frame(c, &b);
     msgpack_sbuffer_destroy(&b);
     return rc != JOBQ_OK ? rc : recv_answer(c, reply);
 }
@@ -289,6 +328,20 @@ int jobq_push_send(jobq_client *c, const char *type, const void *payload,
     jobq_push_opts none = {0};
     if (o == NULL)
         o = &none;
+    if (c == NULL || type == NULL)
+        return JOBQ_EINVAL;
+    begin(c);
+    msgpack_unpacked one;
+    bool bad = payload != NULL && len > 0 && !jq_unpack(payload, len, &one);
+    if (payload != NULL && len > 0 && !bad)
+        msgpack_unpacked_destroy(&one);
+    if (bad || (o->run_at_ms != 0 && o->delay_ms != 0)) {
+        snprintf(c->code, sizeof c->code, "usage");
+        snprintf(c->error, sizeof c->error, "%s",
+                 bad ? "the payload is not exactly one msgpack value"
+                     : "give run_at_ms or delay_ms, not both");
+        return JOBQ_EINVAL;
+    }
     msgpack_sbuffer b;
     msgpack_packer pk;
     msgpack_sbuffer_init(&b);
@@ -324,15 +377,27 @@ int jobq_push_send(jobq_client *c, const char *type, const void *payload,
 
 int jobq_push_wait(jobq_client *c, uint64_t *id, bool *dup)
 {
+    if (c == NULL)
+        return JOBQ_EINVAL;
+    begin(c);
+    if (c->awaited == c->next_rid) {
+        snprintf(c->code, sizeof c->code, "usage");
+        snprintf(c->error, sizeof c->error,
+                 "no push sent with jobq_push_send awaits its answer");
+        return JOBQ_EINVAL;
+    }
     msgpack_unpacked r;
     int rc = recv_answer(c, &r);
     if (rc != JOBQ_OK)
         return rc;
     const msgpack_object *d = jq_map_get(&r.data, "duplicate");
-    if (!jq_obj_uint(jq_map_get(&r.data, "job"), id)) {
+    uint64_t got;
+    if (!jq_obj_uint(jq_map_get(&r.data, "job"), &got)) {
         msgpack_unpacked_destroy(&r);
         return fail(c, JOBQ_EPROTO, "proto", "a push answer without job");
     }
+    if (id != NULL)
+        *id = got;
     if (dup != NULL)
         *dup = d != NULL && d->type == MSGPACK_OBJECT_BOOLEAN && d->via.boolean;
     msgpack_unpacked_destroy(&r);
@@ -342,7 +407,11 @@ int jobq_push_wait(jobq_client *c, uint64_t *id, bool *dup)
 int jobq_push(jobq_client *c, const char *type, const void *payload, size_t len,
               const jobq_push_opts *opts, uint64_t *id, bool *dup)
 {
-    int rc = jobq_push_send(c, type, payload, len, opts);
+    if (c == NULL)
+        return JOBQ_EINVAL;
+    int rc = check_idle(c);
+    if (rc == JOBQ_OK)
+        rc = jobq_push_send(c, type, payload, len, opts);
     return rc != JOBQ_OK ? rc : jobq_push_wait(c, id, dup);
 }
 

@@ -1,10 +1,11 @@
 /*
  * A client connection: owns its socket (length-prefixed frames), checks
- * and decodes each request, asks the store, and writes the store's answer
- * back. A client may send up to WINDOW requests before it reads an
- * answer; beyond that the conn stops reading, and TCP slows the client.
- * A bad request gets a "badrequest" answer naming what is wrong, and the
- * connection goes on.
+ * and decodes each request, asks the store, and writes the answers back
+ * in the order of the requests (one refused here waits its turn behind
+ * those at the store). A client may send up to WINDOW requests before it
+ * reads an answer; beyond that the conn stops reading, and TCP slows the
+ * client. A bad request gets a "badrequest" answer naming what is wrong,
+ * and the connection goes on.
  */
 #include "jobq.h"
 #include "wire.h"
@@ -21,14 +22,58 @@
 /* How long the store may take to answer. */
 #define STORE_WAIT_MS 30000
 
+/* A request waiting for its turn to be answered. */
+typedef struct slot {
+    uint64_t corr; /* Its ask of the store; 0 when answered here. */
+    uint64_t rid;
+    char *answer; /* The answer's bytes, once known; NULL before. */
+    size_t len;
+} slot;
+
 typedef struct conn {
     gr_socket s;
     bool reading; /* The socket is active. */
     bool closing; /* The client sent its last request. */
-    uint32_t out; /* Requests at the store. */
-    uint64_t corr[WINDOW], rid[WINDOW];
+    /* Requests not yet answered, oldest at head. */
+    slot q[WINDOW];
+    uint32_t head, count;
 } conn;
 
+/* Writes the answers that are next in order. */
+static void write_ready(gr_ctx *ctx, conn *c)
+{
+    while (c->count > 0 && c->q[c->head].answer != NULL) {
+        slot *sl = &c->q[c->head];
+        (void)gr_io_write(ctx, c->s, sl->answer, sl->len);
+        free(sl->answer);
+        *sl = (slot){0};
+        c->head = (c->head + 1) % WINDOW;
+        c->count--;
+    }
+}
+
+/* Records the answer of slot sl (bytes copied). */
+static void set_answer(slot *sl, const void *data, size_t len)
+{
+    sl->answer = malloc(len ? len : 1);
+    if (sl->answer == NULL)
+        return; /* No memory: the client waits; its timeout tells it. */
+    memcpy(sl->answer, data, len);
+    sl->len = len;
+    sl->corr = 0;
+}
+
+/* Takes the next slot for a request; NULL when the window is full. */
+static slot *take_slot(conn *c, uint64_t rid)
+{
+    if (c->count == WINDOW)
+        return NULL;
+    slot *sl = &c->q[(c->head + c->count++) % WINDOW];
+    *sl = (slot){.rid = rid};
+    return sl;
+}
+
+/* Answers request rid with an error, in its turn. */
 static void write_error(gr_ctx *ctx, conn *c, uint64_t rid, const char *error,
                         const char *reason)
 {
@@ -37,14 +82,19 @@ static void write_error(gr_ctx *ctx, conn *c, uint64_t rid, const char *error,
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     jq_pack_error(&pk, rid, error, reason);
-    (void)gr_io_write(ctx, c->s, buf.data, buf.size);
+    slot *sl = take_slot(c, rid);
+    if (sl != NULL)
+        set_answer(sl, buf.data, buf.size);
+    else /* Reading stops before the window is full; never here. */
+        (void)gr_io_write(ctx, c->s, buf.data, buf.size);
     msgpack_sbuffer_destroy(&buf);
+    write_ready(ctx, c);
 }
 
 /* Reads more while the window has room. */
 static void read_on(gr_ctx *ctx, conn *c)
 {
-    if (!c->reading && !c->closing && c->out < WINDOW &&
+    if (!c->reading && !c->closing && c->count < WINDOW &&
         gr_io_activate(ctx, c->s, 1) == GR_OK)
         c->reading = true;
 }
@@ -114,6 +164,11 @@ static jq_push_req *decode_push(const msgpack_object *map, uint64_t rid,
         !number(map, "delay_ms", 0, 365LL * 24 * 3600 * 1000, &delay, why,
                 size))
         return NULL;
+    if (jq_map_get(map, "run_at") != NULL &&
+        jq_map_get(map, "delay_ms") != NULL) {
+        snprintf(why, size, "give run_at or delay_ms, not both");
+        return NULL;
+    }
     head.priority = (uint32_t)prio;
     head.max_attempts = (uint32_t)attempts;
     head.lease_ms = (uint32_t)lease;
@@ -160,14 +215,10 @@ static bool ask_store(gr_ctx *ctx, conn *c, uint32_t type, uint64_t rid,
         snprintf(why, size, "the store cannot take it: %s", gr_strerror(rc));
         return false;
     }
-    for (int i = 0; i < WINDOW; i++)
-        if (c->corr[i] == 0) {
-            c->corr[i] = corr;
-            c->rid[i] = rid;
-            c->out++;
-            return true;
-        }
-    return true; /* Unreachable: reading stops at WINDOW. */
+    slot *sl = take_slot(c, rid);
+    if (sl != NULL)
+        sl->corr = corr;
+    return true;
 }
 
 /* Decodes one request frame and sends it on. */
@@ -178,7 +229,8 @@ static void on_frame(gr_ctx *ctx, conn *c, const void *data, size_t len)
     if (!jq_unpack(data, len, &up) || up.data.type != MSGPACK_OBJECT_MAP) {
         msgpack_unpacked_destroy(&up);
         write_error(ctx, c, 0, JQ_ERR_BADREQUEST,
-                    "a request is one msgpack map");
+                    "a request is one msgpack map (and a push's payload one "
+                    "msgpack value in it)");
         return;
     }
     const msgpack_object *map = &up.data;
@@ -236,15 +288,14 @@ static void on_frame(gr_ctx *ctx, conn *c, const void *data, size_t len)
 /* The store's answer (or its failure to give one). */
 static void on_answer(gr_ctx *ctx, conn *c, const gr_msg *m)
 {
-    int i = 0;
-    while (i < WINDOW && c->corr[i] != m->corr)
-        i++;
-    if (i == WINDOW)
+    slot *sl = NULL;
+    for (uint32_t k = 0; k < c->count && sl == NULL; k++)
+        if (c->q[(c->head + k) % WINDOW].corr == m->corr)
+            sl = &c->q[(c->head + k) % WINDOW];
+    if (sl == NULL)
         return;
-    c->corr[i] = 0;
-    c->out--;
     if (m->type == JQ_ANSWER && m->len > 0) {
-        (void)gr_io_write(ctx, c->s, m->data, m->len);
+        set_answer(sl, m->data, m->len);
     } else {
         char why[GR_REASON_TEXT_MAX + 64], text[GR_REASON_TEXT_MAX + 32];
         gr_reason r;
@@ -253,8 +304,15 @@ static void on_answer(gr_ctx *ctx, conn *c, const gr_msg *m)
         else
             snprintf(text, sizeof text, "no answer in %d ms", STORE_WAIT_MS);
         snprintf(why, sizeof why, "the store did not answer: %s", text);
-        write_error(ctx, c, c->rid[i], JQ_ERR_UNAVAILABLE, why);
+        msgpack_sbuffer buf;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&buf);
+        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+        jq_pack_error(&pk, sl->rid, JQ_ERR_UNAVAILABLE, why);
+        set_answer(sl, buf.data, buf.size);
+        msgpack_sbuffer_destroy(&buf);
     }
+    write_ready(ctx, c);
     read_on(ctx, c);
 }
 
@@ -262,7 +320,7 @@ static void on_answer(gr_ctx *ctx, conn *c, const gr_msg *m)
  * GR_STOP when it did. */
 static int close_when_answered(gr_ctx *ctx, conn *c)
 {
-    if (!c->closing || c->out > 0)
+    if (!c->closing || c->count > 0)
         return GR_CONTINUE;
     (void)gr_io_close(ctx, c->s);
     return GR_STOP;
@@ -290,12 +348,14 @@ static int conn_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         return GR_CONTINUE;
     case GR_IO_ERROR:
         if (ev.code == GR_EMSGSIZE) {
-            /* Reading has stopped: say why, then hang up. */
+            /* Reading has stopped: say why, after the answers due before
+             * it, then hang up. */
             char why[96];
             snprintf(why, sizeof why, "a frame of more than %d bytes",
                      JQ_FRAME_MAX);
             write_error(ctx, c, 0, JQ_ERR_BADREQUEST, why);
-            (void)gr_io_close(ctx, c->s);
+            c->closing = true;
+            return close_when_answered(ctx, c);
         }
         return GR_STOP;
     case GR_IO_CLOSED:
@@ -307,8 +367,18 @@ static int conn_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
 }
 
+static void conn_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
+{
+    (void)ctx;
+    (void)why;
+    conn *c = state;
+    for (uint32_t k = 0; k < WINDOW; k++)
+        free(c->q[k].answer);
+}
+
 const gr_behaviour jq_conn = {
     .name = "conn",
     .state_size = sizeof(conn),
     .handle = conn_handle,
+    .terminate = conn_terminate,
 };

@@ -12,6 +12,9 @@
  *
  * Payloads are one msgpack value, packed by the caller (msgpack-c's
  * packer); NULL and 0 send nil.
+ *
+ * Link: libjobq_client.a, then Grove (libgrove) and msgpack-c
+ * (-lmsgpackc), which Grove's own link line brings (-lev -lpthread).
  */
 #ifndef JOBQ_CLIENT_H
 #define JOBQ_CLIENT_H
@@ -32,7 +35,10 @@ enum {
     JOBQ_ETIMEDOUT = -3, /* No answer within the timeout; the connection
                             is closed (an answer may still come late). */
     JOBQ_EPROTO = -4,    /* The server's bytes made no sense. */
-    JOBQ_EINVAL = -5,    /* A bad argument (e.g. an address). */
+    JOBQ_EINVAL = -5,    /* A bad argument (an address, a NULL type, a
+                            payload that is not one msgpack value), or a
+                            call out of turn (see jobq_push_send); see
+                            jobq_error(). */
 };
 
 /* Connects to addr ("host:port", or "unix:/path"); timeout_ms bounds the
@@ -49,10 +55,12 @@ void jobq_close(jobq_client *c);
 
 /* After JOBQ_EREFUSED: the server's error code ("busy", "badrequest",
  * "notfound", "state", "unavailable"); after another failure, a word for
- * it ("io", "timeout", "proto"). */
+ * it ("io", "timeout", "proto", "usage"); "" after a call that
+ * succeeded. c may be NULL. */
 const char *jobq_error_code(const jobq_client *c);
 
-/* A sentence saying why the last call failed. */
+/* A sentence saying why the last call failed ("" after a success). c may
+ * be NULL. */
 const char *jobq_error(const jobq_client *c);
 
 /* A push's settings; a zeroed struct (or NULL) gives the defaults. */
@@ -67,17 +75,23 @@ typedef struct jobq_push_opts {
     const char *key;       /* Idempotency key; NULL: none. */
 } jobq_push_opts;
 
-/* Pushes a job and waits until it is durable. Stores its id in *id and,
- * if dup is not NULL, whether the key named an existing job. */
+/* Pushes a job and waits until it is durable. Stores its id in *id and
+ * whether the key named an existing job in *dup (either may be NULL).
+ * Set run_at_ms or delay_ms, not both. */
 int jobq_push(jobq_client *c, const char *type, const void *payload, size_t len,
               const jobq_push_opts *opts, uint64_t *id, bool *dup);
 
-/* Sends a push without waiting (pipelining); its answer comes from
- * jobq_push_wait in order. */
+/* Sends a push without waiting (pipelining); collect each answer with
+ * jobq_push_wait, in the order the pushes were sent. While answers are
+ * outstanding, every other call on c but jobq_push_send returns
+ * JOBQ_EINVAL (it would read a push's answer). */
 int jobq_push_send(jobq_client *c, const char *type, const void *payload,
                    size_t len, const jobq_push_opts *opts);
 
-/* Waits for the answer to the oldest push sent with jobq_push_send. */
+/* Waits for the answer to the oldest push sent with jobq_push_send (as
+ * jobq_push's id and dup); JOBQ_EINVAL at once when none is outstanding.
+ * A push the server refused gives JOBQ_EREFUSED, and the next call waits
+ * for the next push. */
 int jobq_push_wait(jobq_client *c, uint64_t *id, bool *dup);
 
 /* A job as get and dead show it. */

@@ -18,9 +18,11 @@
 #include "jobq.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const gr_node_root roots[] = {
     {.name = JQ_WORKER_ROOT, .behaviour = &jq_worker}};
@@ -50,7 +52,7 @@ static int usage(void)
             "                  [--workers N] [--capacity N] [--output FILE]\n"
             "                  [--max-queued N] [--retry-base MS]\n"
             "                  [--limit QUEUE=N]...\n");
-    cli_usage();
+    cli_usage(true);
     return 2;
 }
 
@@ -148,6 +150,15 @@ static int serve(int argc, char **argv)
     snprintf(worker_arg.output, sizeof worker_arg.output, "%s",
              setting(argc, argv, "--output", "JOBQ_OUTPUT", "jobq-output.txt"));
     worker_arg.capacity = (uint32_t)capacity;
+    /* Every worker opens it; a path they cannot open is said here, once. */
+    int fd = open(worker_arg.output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                  0644);
+    if (fd < 0) {
+        fprintf(stderr, "jobq: cannot open the output file %s: %s\n",
+                worker_arg.output, strerror(errno));
+        return 1;
+    }
+    close(fd);
 
     for (long i = 0; i < workers; i++) {
         snprintf(worker_names[i], sizeof worker_names[i], "worker-%d",
@@ -201,17 +212,22 @@ static int serve(int argc, char **argv)
          .arg_len = sizeof conns_spec,
          .restart = GR_PERMANENT,
          .type = GR_SUPERVISOR},
-        {.id = "listen-tcp",
-         .behaviour = &jq_listener,
-         .arg = &tcp,
-         .arg_len = sizeof tcp,
-         .restart = GR_PERMANENT},
         {.id = "listen-unix",
          .behaviour = &jq_listener,
          .arg = &unx,
          .arg_len = sizeof unx,
          .restart = GR_PERMANENT},
+        {.id = "listen-tcp",
+         .behaviour = &jq_listener,
+         .arg = &tcp,
+         .arg_len = sizeof tcp,
+         .restart = GR_PERMANENT},
     };
+    /* Without --unix, the TCP listener takes the Unix one's place. The
+     * TCP one starts last, so once its "listening on" line is out, every
+     * listener is. */
+    if (unix_path == NULL)
+        children[3] = children[4];
     /* rest_for_one: a new store starts new workers (they report to it),
      * and new conns (theirs asked the old one). */
     gr_sup_spec top = {.strategy = GR_REST_FOR_ONE,
@@ -231,7 +247,8 @@ static int serve(int argc, char **argv)
         gr_system_shutdown(sys);
         return 1;
     }
-    printf("jobq: serving %s with %ld workers\n", store_arg.db, workers);
+    printf("jobq: serving %s with %ld worker%s\n", store_arg.db, workers,
+           workers == 1 ? "" : "s");
     fflush(stdout);
     return gr_system_run(sys) == GR_OK ? 0 : 1;
 }

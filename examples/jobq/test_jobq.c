@@ -27,6 +27,7 @@
 
 #include "jobq_client.h"
 #include "proc_stat.h"
+#include "server_proc.h"
 #include "testing.h"
 #include "wire.h"
 
@@ -65,42 +66,18 @@ static bool server_init(server *sv)
  * and waits for its TCP port. */
 static bool server_start(server *sv, const char *const *extra)
 {
-    int p[2];
-    if (pipe(p) != 0)
-        return false;
-    sv->pid = fork();
-    if (sv->pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        const char *argv[32] = {jobq_bin, "serve", "--listen", "127.0.0.1:0",
-                                "--db",   sv->db,  "--output", sv->output};
-        int n = 8;
-        for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-            argv[n++] = extra[i];
-        setenv("GROVE_LOG", sv->log, 1);
-        execv(jobq_bin, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    sv->out = p[0];
-    char buf[512];
-    size_t have = 0;
-    while (have < sizeof buf - 1) {
-        struct pollfd pf = {p[0], POLLIN, 0};
-        if (poll(&pf, 1, START_WAIT_MS) <= 0)
-            return false;
-        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
-        if (k <= 0)
-            return false;
-        have += (size_t)k;
-        buf[have] = '\0';
-        char *at = strstr(buf, "(port ");
-        if (at != NULL && strchr(at, ')') != NULL) {
-            snprintf(sv->addr, sizeof sv->addr, "127.0.0.1:%d", atoi(at + 6));
-            return true;
-        }
-    }
-    return false;
+    static char log_env[160];
+    snprintf(log_env, sizeof log_env, "GROVE_LOG=%s", sv->log);
+    const char *const env[] = {log_env, NULL};
+    const char *argv[32] = {jobq_bin, "serve", "--listen", "127.0.0.1:0",
+                            "--db",   sv->db,  "--output", sv->output};
+    int n = 8;
+    for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
+        argv[n++] = extra[i];
+    uint16_t port =
+        server_proc_start(argv, env, START_WAIT_MS, &sv->pid, &sv->out);
+    snprintf(sv->addr, sizeof sv->addr, "127.0.0.1:%u", port);
+    return port != 0;
 }
 
 /* Waits up to ms for the server to exit; its wait status, or -1. */
@@ -1051,6 +1028,80 @@ static void one_server_per_database(void)
     server_remove(&sv);
 }
 
+/* Pipelined pushes are answered in the order sent, one refused by the
+ * conn included, so each id goes with its own push. */
+static void pipelined_in_order(void)
+{
+    server sv;
+    CHECK(server_init(&sv) && server_start(&sv, NULL));
+    jobq_client *c = client(&sv);
+    CHECK(c != NULL);
+    char p[16];
+    size_t len = int_payload(p, 1);
+    CHECK_EQ(jobq_push_send(c, "echo", NULL, 0, NULL), JOBQ_OK);
+    CHECK_EQ(jobq_push_send(c, "bad type!", NULL, 0, NULL), JOBQ_OK);
+    CHECK_EQ(jobq_push_send(c, "sleep", p, len, NULL), JOBQ_OK);
+    /* Another call now would read a push's answer: refused. */
+    jobq_stats s;
+    CHECK_EQ(jobq_stats_get(c, &s), JOBQ_EINVAL);
+    uint64_t a, b;
+    CHECK_EQ(jobq_push_wait(c, &a, NULL), JOBQ_OK);
+    CHECK_EQ(jobq_push_wait(c, NULL, NULL), JOBQ_EREFUSED);
+    CHECK(strcmp(jobq_error_code(c), "badrequest") == 0);
+    CHECK_EQ(jobq_push_wait(c, &b, NULL), JOBQ_OK);
+    CHECK_EQ(jobq_push_wait(c, &b, NULL), JOBQ_EINVAL); /* None left. */
+    jobq_job j;
+    CHECK_EQ(jobq_get(c, a, &j), JOBQ_OK);
+    CHECK(strcmp(j.type, "echo") == 0);
+    CHECK(strcmp(jobq_error(c), "") == 0); /* A success clears it. */
+    CHECK_EQ(jobq_get(c, b, &j), JOBQ_OK);
+    CHECK(strcmp(j.type, "sleep") == 0);
+    jobq_close(c);
+    CHECK_EQ(server_stop(&sv), 0);
+    server_remove(&sv);
+}
+
+/* Mistakes with the library get JOBQ_EINVAL and a sentence, not a crash;
+ * a long echo payload reaches the output whole. */
+static void client_misuse(void)
+{
+    server sv;
+    CHECK(server_init(&sv) && server_start(&sv, NULL));
+    jobq_client *c = NULL;
+    CHECK_EQ(jobq_connect(sv.addr, 0, &c), JOBQ_EINVAL);
+    CHECK(strstr(jobq_connect_error(), "timeout_ms") != NULL);
+    CHECK_EQ(jobq_connect("no-port", 1000, &c), JOBQ_EINVAL);
+    CHECK(c == NULL);
+    CHECK(strcmp(jobq_error(NULL), "") != 0);
+    jobq_close(NULL);
+    CHECK((c = client(&sv)) != NULL);
+    uint64_t id;
+    CHECK_EQ(jobq_push(c, NULL, NULL, 0, NULL, &id, NULL), JOBQ_EINVAL);
+    CHECK_EQ(jobq_push(c, "echo", "\xc1", 1, NULL, &id, NULL), JOBQ_EINVAL);
+    CHECK(strstr(jobq_error(c), "msgpack") != NULL);
+    jobq_push_opts both = {.run_at_ms = 1, .delay_ms = 1};
+    CHECK_EQ(jobq_push(c, "echo", NULL, 0, &both, &id, NULL), JOBQ_EINVAL);
+    /* The connection is still good, and 60 000 bytes of echo arrive. */
+    enum { BIG = 60000 };
+    static char text[BIG + 1], packed[BIG + 16];
+    memset(text, 'x', BIG);
+    size_t len = str_payload(packed, sizeof packed, text);
+    CHECK(len > BIG);
+    CHECK_EQ(jobq_push(c, "echo", packed, len, NULL, &id, NULL), JOBQ_OK);
+    jobq_job j;
+    CHECK(wait_state(c, id, "done", &j));
+    FILE *f = fopen(sv.output, "r");
+    CHECK(f != NULL);
+    static char line[BIG + 128];
+    bool whole = fgets(line, sizeof line, f) != NULL && strlen(line) > BIG &&
+                 strstr(line, text) != NULL;
+    fclose(f);
+    CHECK(whole);
+    jobq_close(c);
+    CHECK_EQ(server_stop(&sv), 0);
+    server_remove(&sv);
+}
+
 /* The Unix socket serves the same protocol. */
 static void unix_socket(void)
 {
@@ -1094,6 +1145,8 @@ int main(int argc, char **argv)
         TEST_CASE(sigterm_under_load),
         TEST_CASE(unix_socket),
         TEST_CASE(one_server_per_database),
+        TEST_CASE(pipelined_in_order),
+        TEST_CASE(client_misuse),
     };
     argv[1] = argv[0];
     return test_main(cases, sizeof cases / sizeof cases[0], argc - 1, argv + 1);

@@ -4,6 +4,8 @@
  * went. The built-in job types, with their msgpack payloads:
  *
  *   echo   any value: appends "ID ATTEMPT START_US VALUE" to the output file
+ *          (a string as it is, control characters as '?', so one job is
+ *          one line; another value as msgpack-c prints it)
  *   sleep  milliseconds: done after that long (on a timer; it does not
  *          hold up the other jobs)
  *   flaky  N: fails until attempt N, then done
@@ -22,6 +24,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -86,17 +89,23 @@ static int run_echo(gr_ctx *ctx, worker *w, gr_ref store, const jq_job *job,
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    char line[1024];
-    int n = snprintf(line, sizeof line, "%" PRIu64 " %u %lld ", job->id,
-                     job->attempt,
+    /* Room for the whole value: msgpack-c prints at most a few characters
+     * per payload byte. */
+    size_t size = 64 + 8 * (size_t)job->payload_len;
+    char *line = malloc(size);
+    if (line == NULL)
+        return report(ctx, store, job, "no memory for the line");
+    int n = snprintf(line, size, "%" PRIu64 " %u %lld ", job->id, job->attempt,
                      (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-    n += (int)value_text(v, line + n, sizeof line - (size_t)n - 1);
+    n += (int)value_text(v, line + n, size - (size_t)n - 1);
     line[n++] = '\n';
     /* One write with O_APPEND: lines of the workers never interleave. */
-    if (write(w->out, line, (size_t)n) != n) {
+    ssize_t wrote = write(w->out, line, (size_t)n);
+    free(line);
+    if (wrote != n) {
         char why[JQ_ERROR_MAX + 1];
         snprintf(why, sizeof why, "cannot write the output: %s",
-                 strerror(errno));
+                 wrote < 0 ? strerror(errno) : "short write");
         return report(ctx, store, job, why);
     }
     return report(ctx, store, job, NULL);
@@ -143,7 +152,7 @@ static int run_job(gr_ctx *ctx, worker *w, const gr_msg *m)
     } else {
         snprintf(why, sizeof why,
                  strcmp(type, "sleep") == 0 || strcmp(type, "flaky") == 0
-                     ? "%s needs a number as its payload"
+                     ? "%s needs a whole number 0 or more as its payload"
                      : "no job type \"%s\"",
                  type);
         rc = report(ctx, m->from, job, why);
