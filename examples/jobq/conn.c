@@ -77,17 +77,15 @@ static slot *take_slot(conn *c, uint64_t rid)
 static void write_error(gr_ctx *ctx, conn *c, uint64_t rid, const char *error,
                         const char *reason)
 {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    jq_pack_error(&pk, rid, error, reason);
+    jq_buf b;
+    jq_buf_init(&b);
+    jq_pack_error(&b.pk, rid, error, reason);
     slot *sl = take_slot(c, rid);
     if (sl != NULL)
-        set_answer(sl, buf.data, buf.size);
+        set_answer(sl, b.sb.data, b.sb.size);
     else /* Reading stops before the window is full; never here. */
-        (void)gr_io_write(ctx, c->s, buf.data, buf.size);
-    msgpack_sbuffer_destroy(&buf);
+        (void)gr_io_write(ctx, c->s, b.sb.data, b.sb.size);
+    msgpack_sbuffer_destroy(&b.sb);
     write_ready(ctx, c);
 }
 
@@ -304,13 +302,11 @@ static void on_answer(gr_ctx *ctx, conn *c, const gr_msg *m)
         else
             snprintf(text, sizeof text, "no answer in %d ms", STORE_WAIT_MS);
         snprintf(why, sizeof why, "the store did not answer: %s", text);
-        msgpack_sbuffer buf;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&buf);
-        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-        jq_pack_error(&pk, sl->rid, JQ_ERR_UNAVAILABLE, why);
-        set_answer(sl, buf.data, buf.size);
-        msgpack_sbuffer_destroy(&buf);
+        jq_buf b;
+        jq_buf_init(&b);
+        jq_pack_error(&b.pk, sl->rid, JQ_ERR_UNAVAILABLE, why);
+        set_answer(sl, b.sb.data, b.sb.size);
+        msgpack_sbuffer_destroy(&b.sb);
     }
     write_ready(ctx, c);
     read_on(ctx, c);

@@ -167,28 +167,25 @@ static void keep(gr_ctx *ctx, store *st, pending p, const void *data,
     msgpack_sbuffer_write(&st->bytes, data, len);
 }
 
-/* Answers req with the packed reply in buf: now, or after the commit
- * when a transaction is open (so answers keep their order). */
-static void answer(gr_ctx *ctx, store *st, gr_request req,
-                   const msgpack_sbuffer *buf)
+/* Answers req with the packed reply in b, then frees b: now, or after
+ * the commit when a transaction is open (so answers keep their order). */
+static void answer(gr_ctx *ctx, store *st, gr_request req, jq_buf *b)
 {
     if (st->in_txn)
-        keep(ctx, st, (pending){.req = req, .worker = -1}, buf->data,
-             buf->size);
+        keep(ctx, st, (pending){.req = req, .worker = -1}, b->sb.data,
+             b->sb.size);
     else
-        (void)gr_reply_to(ctx, &req, JQ_ANSWER, buf->data, buf->size);
+        (void)gr_reply_to(ctx, &req, JQ_ANSWER, b->sb.data, b->sb.size);
+    msgpack_sbuffer_destroy(&b->sb);
 }
 
 static void answer_error(gr_ctx *ctx, store *st, gr_request req, uint64_t rid,
                          const char *error, const char *reason)
 {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    jq_pack_error(&pk, rid, error, reason);
-    answer(ctx, st, req, &buf);
-    msgpack_sbuffer_destroy(&buf);
+    jq_buf b;
+    jq_buf_init(&b);
+    jq_pack_error(&b.pk, rid, error, reason);
+    answer(ctx, st, req, &b);
 }
 
 /* The delay before retry number attempt (1 for the first failure): the
@@ -577,23 +574,20 @@ static int on_push(gr_ctx *ctx, store *st, const gr_msg *m, gr_request req)
         q->unfinished++;
         st->pushed++;
     }
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    pack_ok(&pk, p->rid, 2);
-    jq_kv_uint(&pk, "job", id);
-    jq_kv_bool(&pk, "duplicate", dup);
-    answer(ctx, st, req, &buf);
-    msgpack_sbuffer_destroy(&buf);
+    jq_buf b;
+    jq_buf_init(&b);
+    pack_ok(&b.pk, p->rid, 2);
+    jq_kv_uint(&b.pk, "job", id);
+    jq_kv_bool(&b.pk, "duplicate", dup);
+    answer(ctx, st, req, &b);
     return GR_CONTINUE;
 }
 
-/* Packs a job; payload (the value itself, as pushed) only when buf is
- * not NULL. */
-static void pack_row(msgpack_sbuffer *buf, msgpack_packer *pk, const jq_row *r)
+/* Packs a job into b, its payload (the value itself, as pushed) too when
+ * payload is true. */
+static void pack_row(jq_buf *b, const jq_row *r, bool payload)
 {
-    bool payload = buf != NULL;
+    msgpack_packer *pk = &b->pk;
     msgpack_pack_map(pk, 14 + (payload ? 1 : 0));
     jq_kv_uint(pk, "id", r->id);
     jq_kv_str(pk, "state", jq_state_name(r->state));
@@ -610,51 +604,47 @@ static void pack_row(msgpack_sbuffer *buf, msgpack_packer *pk, const jq_row *r)
     jq_kv_int(pk, "finished", r->finished);
     jq_kv_str(pk, "error", r->last_error);
     if (payload)
-        jq_kv_packed(buf, pk, "payload", r->payload, r->payload_len);
+        jq_kv_packed(&b->sb, pk, "payload", r->payload, r->payload_len);
 }
 
-/* Collects a job's errors for "get". */
-typedef struct err_list {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
+/* What "get" collects of a job's errors, and "dead" of dead jobs: the
+ * packed items, and how many. */
+typedef struct listing {
+    jq_buf b;
     uint32_t n;
-} err_list;
+} listing;
 
 static void add_error(void *arg, uint32_t attempt, int64_t at, const char *e)
 {
-    err_list *l = arg;
-    msgpack_pack_map(&l->pk, 3);
-    jq_kv_uint(&l->pk, "attempt", attempt);
-    jq_kv_int(&l->pk, "at", at);
-    jq_kv_str(&l->pk, "error", e);
+    listing *l = arg;
+    msgpack_pack_map(&l->b.pk, 3);
+    jq_kv_uint(&l->b.pk, "attempt", attempt);
+    jq_kv_int(&l->b.pk, "at", at);
+    jq_kv_str(&l->b.pk, "error", e);
     l->n++;
 }
 
 static int on_get(gr_ctx *ctx, store *st, const jq_id_req *r, gr_request req)
 {
     bool found;
-    err_list errs = {.n = 0};
-    msgpack_sbuffer_init(&errs.buf);
-    msgpack_packer_init(&errs.pk, &errs.buf, msgpack_sbuffer_write);
+    listing errs = {.n = 0};
+    jq_buf_init(&errs.b);
     DB(ctx, st, jq_db_get(st->db, r->job, &st->row, &found, add_error, &errs),
        "get");
     if (!found) {
         answer_error(ctx, st, req, r->rid, JQ_ERR_NOTFOUND, "no such job");
     } else {
-        msgpack_sbuffer buf;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&buf);
-        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-        pack_ok(&pk, r->rid, 2);
-        jq_pack_str(&pk, "job");
-        pack_row(&buf, &pk, &st->row);
-        jq_pack_str(&pk, "errors");
-        msgpack_pack_array(&pk, errs.n);
-        msgpack_sbuffer_write(&buf, errs.buf.data, errs.buf.size);
-        answer(ctx, st, req, &buf);
-        msgpack_sbuffer_destroy(&buf);
+        jq_buf b;
+        jq_buf_init(&b);
+        pack_ok(&b.pk, r->rid, 2);
+        jq_pack_str(&b.pk, "job");
+        pack_row(&b, &st->row, true);
+        jq_pack_str(&b.pk, "errors");
+        msgpack_pack_array(&b.pk, errs.n);
+        msgpack_sbuffer_write(&b.sb, errs.b.sb.data, errs.b.sb.size);
+        answer(ctx, st, req, &b);
     }
-    msgpack_sbuffer_destroy(&errs.buf);
+    msgpack_sbuffer_destroy(&errs.b.sb);
     return GR_CONTINUE;
 }
 
@@ -665,14 +655,11 @@ static void answer_change(gr_ctx *ctx, store *st, gr_request req, uint64_t rid,
                           const char *verb)
 {
     if (changed) {
-        msgpack_sbuffer buf;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&buf);
-        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-        pack_ok(&pk, rid, 1);
-        jq_kv_uint(&pk, "job", job);
-        answer(ctx, st, req, &buf);
-        msgpack_sbuffer_destroy(&buf);
+        jq_buf b;
+        jq_buf_init(&b);
+        pack_ok(&b.pk, rid, 1);
+        jq_kv_uint(&b.pk, "job", job);
+        answer(ctx, st, req, &b);
         return;
     }
     char why[96];
@@ -727,62 +714,49 @@ static int on_stats(gr_ctx *ctx, store *st, const jq_id_req *r, gr_request req)
     uint32_t up = 0;
     for (size_t w = 0; w < st->nworkers; w++)
         up += st->workers[w].up;
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    pack_ok(&pk, r->rid, JQ_STATES + 6);
+    jq_buf b;
+    jq_buf_init(&b);
+    pack_ok(&b.pk, r->rid, JQ_STATES + 6);
     for (int s = 0; s < JQ_STATES; s++)
-        jq_kv_uint(&pk, jq_state_name(s), counts[s]);
-    jq_kv_uint(&pk, "redeliveries", redeliveries);
-    jq_kv_uint(&pk, "workers", up);
-    jq_kv_uint(&pk, "pushed", st->pushed);
-    jq_kv_uint(&pk, "executed", st->executed);
-    jq_kv_uint(&pk, "commits", st->commits);
-    jq_pack_str(&pk, "queues");
-    msgpack_pack_map(&pk, st->nqueues);
+        jq_kv_uint(&b.pk, jq_state_name(s), counts[s]);
+    jq_kv_uint(&b.pk, "redeliveries", redeliveries);
+    jq_kv_uint(&b.pk, "workers", up);
+    jq_kv_uint(&b.pk, "pushed", st->pushed);
+    jq_kv_uint(&b.pk, "executed", st->executed);
+    jq_kv_uint(&b.pk, "commits", st->commits);
+    jq_pack_str(&b.pk, "queues");
+    msgpack_pack_map(&b.pk, st->nqueues);
     for (size_t i = 0; i < st->nqueues; i++) {
-        jq_pack_str(&pk, st->queues[i].name);
-        msgpack_pack_map(&pk, 3);
-        jq_kv_uint(&pk, "unfinished", st->queues[i].unfinished);
-        jq_kv_uint(&pk, "running", st->queues[i].running);
-        jq_kv_uint(&pk, "limit", st->queues[i].limit);
+        jq_pack_str(&b.pk, st->queues[i].name);
+        msgpack_pack_map(&b.pk, 3);
+        jq_kv_uint(&b.pk, "unfinished", st->queues[i].unfinished);
+        jq_kv_uint(&b.pk, "running", st->queues[i].running);
+        jq_kv_uint(&b.pk, "limit", st->queues[i].limit);
     }
-    answer(ctx, st, req, &buf);
-    msgpack_sbuffer_destroy(&buf);
+    answer(ctx, st, req, &b);
     return GR_CONTINUE;
 }
 
-typedef struct dead_list {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    uint32_t n;
-} dead_list;
-
 static void add_dead(void *arg, const jq_row *row)
 {
-    dead_list *l = arg;
-    pack_row(NULL, &l->pk, row);
+    listing *l = arg;
+    pack_row(&l->b, row, false);
     l->n++;
 }
 
 static int on_dead(gr_ctx *ctx, store *st, const jq_dead_req *r, gr_request req)
 {
-    dead_list l = {.n = 0};
-    msgpack_sbuffer_init(&l.buf);
-    msgpack_packer_init(&l.pk, &l.buf, msgpack_sbuffer_write);
+    listing l = {.n = 0};
+    jq_buf_init(&l.b);
     DB(ctx, st, jq_db_dead(st->db, r->after, r->limit, add_dead, &l), "dead");
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    pack_ok(&pk, r->rid, 1);
-    jq_pack_str(&pk, "jobs");
-    msgpack_pack_array(&pk, l.n);
-    msgpack_sbuffer_write(&buf, l.buf.data, l.buf.size);
-    answer(ctx, st, req, &buf);
-    msgpack_sbuffer_destroy(&buf);
-    msgpack_sbuffer_destroy(&l.buf);
+    jq_buf b;
+    jq_buf_init(&b);
+    pack_ok(&b.pk, r->rid, 1);
+    jq_pack_str(&b.pk, "jobs");
+    msgpack_pack_array(&b.pk, l.n);
+    msgpack_sbuffer_write(&b.sb, l.b.sb.data, l.b.sb.size);
+    answer(ctx, st, req, &b);
+    msgpack_sbuffer_destroy(&l.b.sb);
     return GR_CONTINUE;
 }
 

@@ -167,6 +167,24 @@ static jobq_client *client(server *sv)
     return c;
 }
 
+/* Starts a server with flags in a new directory and connects a client;
+ * NULL when either fails. */
+static jobq_client *start(server *sv, const char *const *flags)
+{
+    return server_init(sv) && server_start(sv, flags) ? client(sv) : NULL;
+}
+
+/* Closes c, stops the server and removes its files; false when it did
+ * not exit with status 0 (its files are then left to look at). */
+static bool finish(server *sv, jobq_client *c)
+{
+    jobq_close(c);
+    if (server_stop(sv) != 0)
+        return false;
+    server_remove(sv);
+    return true;
+}
+
 /* ---- what the jobs did ------------------------------------------------------
  */
 
@@ -341,8 +359,7 @@ static void tally(const uint64_t *ids, size_t n, const line *out, size_t nout,
 static void happy_path(void)
 {
     server sv;
-    CHECK(server_init(&sv) && server_start(&sv, NULL));
-    jobq_client *c = client(&sv);
+    jobq_client *c = start(&sv, NULL);
     CHECK(c != NULL);
     static uint64_t ids[1000];
     CHECK(push_echoes(c, 1000, ids, NULL));
@@ -358,9 +375,7 @@ static void happy_path(void)
     tally(ids, 1000, out, nout, &missing, &dups);
     CHECK_EQ(missing, 0);
     CHECK_EQ(dups, 0);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* 10 000 echo jobs while a random worker is kill -9ed every 200 ms for
@@ -456,8 +471,7 @@ static void chaos(void)
 static void durable_push(void)
 {
     server sv;
-    CHECK(server_init(&sv) && server_start(&sv, NULL));
-    jobq_client *c = client(&sv);
+    jobq_client *c = start(&sv, NULL);
     CHECK(c != NULL);
     static uint64_t ids[500];
     jobq_push_opts o = {.delay_ms = 3600 * 1000};
@@ -474,9 +488,7 @@ static void durable_push(void)
         CHECK_EQ(jobq_get(c, ids[i], &j), JOBQ_OK);
         CHECK(strcmp(j.state, "scheduled") == 0);
     }
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 static void fill_job(msgpack_packer *pk, void *arg)
@@ -532,9 +544,7 @@ static void retry_backoff(void)
         CHECK(gap >= delay);
         CHECK(gap <= delay + delay / 10 + 500); /* Jitter and run time. */
     }
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* A job that always fails is dead after max_attempts, listed as dead, and
@@ -570,9 +580,7 @@ static void dead_and_retry(void)
     CHECK_EQ(j.nerrors, 4);
     CHECK_EQ(jobq_retry(c, 999999), JOBQ_EREFUSED);
     CHECK(strcmp(jobq_error_code(c), "notfound") == 0);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* Jobs that crash their worker with SIGSEGV end dead with that reason;
@@ -612,9 +620,7 @@ static void crash_isolation(void)
     }
     CHECK_EQ(s.workers, 4);
     CHECK(!log_has(&sv, "gave_up", NULL));
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* A job that outlives its lease has its worker process killed and
@@ -642,9 +648,7 @@ static void lease_expiry(void)
     CHECK_EQ(worker_pids(&sv, after, 4), 1);
     CHECK(after[0] != before[0]);
     CHECK(log_has(&sv, "child_restarted", "worker-1"));
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* Finds job id's first line in out. */
@@ -661,8 +665,7 @@ static const line *line_of(const line *out, size_t n, uint64_t id)
 static void scheduled(void)
 {
     server sv;
-    CHECK(server_init(&sv) && server_start(&sv, NULL));
-    jobq_client *c = client(&sv);
+    jobq_client *c = start(&sv, NULL);
     CHECK(c != NULL);
     jobq_push_opts soon = {.delay_ms = 300}, later = {.delay_ms = 1500};
     uint64_t a, b;
@@ -683,9 +686,7 @@ static void scheduled(void)
     CHECK(la != NULL && lb != NULL);
     CHECK(la->start_us >= ja.run_at * 1000);
     CHECK(lb->start_us >= jb.run_at * 1000);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* Runnable jobs run by priority (0 first), then in push order. */
@@ -722,9 +723,7 @@ static void priority_order(void)
     static const char *const want[] = {"p0", "p1", "p5a", "p5b", "p9"};
     for (int i = 0; i < 5; i++)
         CHECK(strcmp(out[i].value, want[i]) == 0);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* A push with a key already used returns the first job's id and adds
@@ -732,8 +731,7 @@ static void priority_order(void)
 static void idempotency_key(void)
 {
     server sv;
-    CHECK(server_init(&sv) && server_start(&sv, NULL));
-    jobq_client *c = client(&sv);
+    jobq_client *c = start(&sv, NULL);
     CHECK(c != NULL);
     jobq_push_opts o = {.key = "order-42"};
     uint64_t a, b;
@@ -750,9 +748,7 @@ static void idempotency_key(void)
     CHECK(dup && a == b); /* Also once it is done. */
     line out[4];
     CHECK_EQ(read_output(&sv, out, 4), 1);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* A queue at its maximum refuses pushes with "busy" until a job leaves
@@ -782,9 +778,7 @@ static void busy_and_cancel(void)
     CHECK_EQ(jobq_push(c, "echo", NULL, 0, &later, &id, NULL), JOBQ_OK);
     CHECK_EQ(jobq_get(c, 424242, &j), JOBQ_EREFUSED);
     CHECK(strcmp(jobq_error_code(c), "notfound") == 0);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* Writes one frame of len bytes (the prefix says claimed) on fd. */
@@ -931,17 +925,14 @@ static void bad_input(void)
     CHECK(c != NULL);
     uint64_t id;
     CHECK_EQ(jobq_push(c, "echo", NULL, 0, NULL, &id, NULL), JOBQ_OK);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* SIGTERM while jobs run: exit 0; a new start runs what was left. */
 static void sigterm_under_load(void)
 {
     server sv;
-    CHECK(server_init(&sv) && server_start(&sv, NULL));
-    jobq_client *c = client(&sv);
+    jobq_client *c = start(&sv, NULL);
     CHECK(c != NULL);
     enum { N = 3000, SLEEPS = 20 };
     static uint64_t ids[N];
@@ -1023,9 +1014,7 @@ static void one_server_per_database(void)
     CHECK(c != NULL);
     uint64_t id;
     CHECK_EQ(jobq_push(c, "echo", NULL, 0, NULL, &id, NULL), JOBQ_OK);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* Pipelined pushes are answered in the order sent, one refused by the
@@ -1033,8 +1022,7 @@ static void one_server_per_database(void)
 static void pipelined_in_order(void)
 {
     server sv;
-    CHECK(server_init(&sv) && server_start(&sv, NULL));
-    jobq_client *c = client(&sv);
+    jobq_client *c = start(&sv, NULL);
     CHECK(c != NULL);
     char p[16];
     size_t len = int_payload(p, 1);
@@ -1056,9 +1044,7 @@ static void pipelined_in_order(void)
     CHECK(strcmp(jobq_error(c), "") == 0); /* A success clears it. */
     CHECK_EQ(jobq_get(c, b, &j), JOBQ_OK);
     CHECK(strcmp(j.type, "sleep") == 0);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* Mistakes with the library get JOBQ_EINVAL and a sentence, not a crash;
@@ -1097,9 +1083,7 @@ static void client_misuse(void)
                  strstr(line, text) != NULL;
     fclose(f);
     CHECK(whole);
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 /* The Unix socket serves the same protocol. */
@@ -1117,9 +1101,7 @@ static void unix_socket(void)
     CHECK_EQ(jobq_push(c, "echo", NULL, 0, NULL, &id, NULL), JOBQ_OK);
     jobq_job j;
     CHECK(wait_state(c, id, "done", &j));
-    jobq_close(c);
-    CHECK_EQ(server_stop(&sv), 0);
-    server_remove(&sv);
+    CHECK(finish(&sv, c));
 }
 
 int main(int argc, char **argv)

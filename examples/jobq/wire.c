@@ -17,6 +17,12 @@ const char *jq_op_name(int op)
     return op > 0 && op <= JQ_OP_DEAD ? names[op] : NULL;
 }
 
+void jq_buf_init(jq_buf *b)
+{
+    msgpack_sbuffer_init(&b->sb);
+    msgpack_packer_init(&b->pk, &b->sb, msgpack_sbuffer_write);
+}
+
 const msgpack_object *jq_map_get(const msgpack_object *map, const char *key)
 {
     if (map == NULL || map->type != MSGPACK_OBJECT_MAP)

@@ -32,6 +32,16 @@ const char *jq_op_name(int op);
 #define JQ_ERR_STATE       "state"       /* Not in a state that allows it. */
 #define JQ_ERR_UNAVAILABLE "unavailable" /* The store did not answer. */
 
+/* A msgpack buffer with its packer: jq_buf_init, pack with &b.pk, then
+ * use b.sb.data and b.sb.size, and msgpack_sbuffer_destroy(&b.sb). */
+typedef struct jq_buf {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+} jq_buf;
+
+/* Makes b an empty buffer. */
+void jq_buf_init(jq_buf *b);
+
 /* Returns the value of map's key, or NULL (also when map is no map). */
 const msgpack_object *jq_map_get(const msgpack_object *map, const char *key);
 
