@@ -726,6 +726,37 @@ static void priority_order(void)
     CHECK(finish(&sv, c));
 }
 
+/* A queue with --limit 1 runs one job at a time, however many workers
+ * are free; other queues are not held up. */
+static void queue_limit(void)
+{
+    server sv;
+    const char *const flags[] = {"--limit", "slow=1", NULL};
+    jobq_client *c = start(&sv, flags);
+    CHECK(c != NULL);
+    char p[16];
+    size_t len = int_payload(p, 300);
+    jobq_push_opts slow = {.queue = "slow"};
+    uint64_t ids[3], other;
+    double t0 = test_now();
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(jobq_push(c, "sleep", p, len, &slow, &ids[i], NULL), JOBQ_OK);
+    CHECK_EQ(jobq_push(c, "echo", NULL, 0, NULL, &other, NULL), JOBQ_OK);
+    jobq_job j;
+    CHECK(wait_state(c, other, "done", &j));
+    int reserved = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(jobq_get(c, ids[i], &j), JOBQ_OK);
+        reserved += strcmp(j.state, "reserved") == 0;
+    }
+    CHECK(reserved <= 1);
+    for (int i = 0; i < 3; i++)
+        CHECK(wait_state(c, ids[i], "done", &j));
+    /* One after another: three sleeps of 300 ms take 900 ms at least. */
+    CHECK(test_now() - t0 >= 0.9);
+    CHECK(finish(&sv, c));
+}
+
 /* A push with a key already used returns the first job's id and adds
  * nothing. */
 static void idempotency_key(void)
@@ -1129,6 +1160,7 @@ int main(int argc, char **argv)
         TEST_CASE(one_server_per_database),
         TEST_CASE(pipelined_in_order),
         TEST_CASE(client_misuse),
+        TEST_CASE(queue_limit),
     };
     argv[1] = argv[0];
     return test_main(cases, sizeof cases / sizeof cases[0], argc - 1, argv + 1);
