@@ -38,6 +38,7 @@ enum {
     S_RUNNABLE,
     S_RESERVE,
     S_DONE,
+    S_UNRESERVE,
     S_FAIL,
     S_ERROR,
     S_CANCEL,
@@ -72,6 +73,8 @@ static const char *const sql[S_COUNT] = {
                   " RETURNING attempts, lease_ms, type, queue, payload",
     [S_DONE] = "UPDATE jobs SET state = 3, worker = NULL, finished = ?2"
                " WHERE id = ?1 AND state = 2",
+    [S_UNRESERVE] = "UPDATE jobs SET state = 1, worker = NULL,"
+                    " attempts = attempts - 1 WHERE id = ?1 AND state = 2",
     [S_FAIL] = "UPDATE jobs SET worker = NULL,"
                " redeliveries = redeliveries + ?3,"
                " state = CASE WHEN attempts >= max_attempts THEN 4 ELSE 0 END,"
@@ -299,6 +302,13 @@ int jq_db_done(jq_db *db, uint64_t id, int64_t now)
     sqlite3_stmt *s = db->st[S_DONE];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
     sqlite3_bind_int64(s, 2, now);
+    return run(s);
+}
+
+int jq_db_unreserve(jq_db *db, uint64_t id)
+{
+    sqlite3_stmt *s = db->st[S_UNRESERVE];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
     return run(s);
 }
 

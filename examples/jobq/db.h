@@ -82,6 +82,10 @@ int jq_db_reserve(jq_db *db, uint64_t id, const char *worker, jq_reserved *out);
 /* Marks reserved job id done. */
 int jq_db_done(jq_db *db, uint64_t id, int64_t now);
 
+/* Puts reserved job id back to available, its attempt not counted (it
+ * never reached a worker). */
+int jq_db_unreserve(jq_db *db, uint64_t id);
+
 /* Fails reserved job id's attempt with error: dead when it has had
  * max_attempts, else scheduled again at retry_at. redelivery counts one
  * (its worker died or its lease expired). *state gets the new state. */

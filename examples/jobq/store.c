@@ -304,10 +304,11 @@ static int on_ready(gr_ctx *ctx, store *st, const gr_msg *m)
         if (st->nworkers == JQ_WORKERS_MAX)
             return GR_CONTINUE;
         st->nworkers++;
-    } else if (st->workers[w].up) {
-        if (gr_ref_eq(st->workers[w].standin, standin))
+    } else {
+        if (st->workers[w].up && gr_ref_eq(st->workers[w].standin, standin))
             return GR_CONTINUE; /* Said twice. */
-        /* A new process under the name before the old one's DOWN. */
+        /* A new process under the name: jobs the old one still holds
+         * (its DOWN not handled yet) fail now, and its DOWN is dropped. */
         (void)gr_demonitor(ctx, st->workers[w].monitor);
         worker_lost(ctx, st, w, "replaced by a new process");
     }
@@ -328,7 +329,9 @@ static int on_down(gr_ctx *ctx, store *st, const gr_down *d)
 {
     for (size_t w = 0; w < st->nworkers; w++) {
         worker *wk = &st->workers[w];
-        if (!wk->up || wk->monitor != d->monitor)
+        /* Matched by monitor: a worker already marked down (a job could
+         * not be sent to it) still has its jobs to fail. */
+        if (wk->monitor != d->monitor)
             continue;
         char why[JQ_ERROR_MAX + 1];
         if (d->reason.text[0] != '\0' && d->reason.code != GR_EFAILED)
@@ -525,10 +528,17 @@ static void flush(gr_ctx *ctx, store *st)
         int rc =
             gr_tell(ctx, st->workers[p->worker].standin, JQ_JOB, data, p->len);
         if (rc != GR_OK) {
-            /* Never reached its worker; its DOWN may be on its way. */
+            /* Never reached its worker, whose process is gone or going:
+             * give the job to another, its attempt not counted, and send
+             * that one no more (its DOWN fails the jobs it did get). */
             ssize_t f = flight_find(st, p->job, p->attempt);
-            if (f >= 0)
-                flight_fail(ctx, st, (size_t)f, gr_strerror(rc), false);
+            if (f >= 0) {
+                flight_drop(st, (size_t)f);
+                begin(ctx, st);
+                st->batch++;
+                DB(ctx, st, jq_db_unreserve(st->db, p->job), "unreserve");
+            }
+            st->workers[p->worker].up = false;
         }
     }
     st->npend = 0;

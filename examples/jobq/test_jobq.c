@@ -608,6 +608,8 @@ static void crash_isolation(void)
         jobq_job j;
         CHECK_EQ(jobq_get(c, crashes[i], &j), JOBQ_OK);
         CHECK(strcmp(j.state, "dead") == 0);
+        if (strcmp(j.error, "signal SIGSEGV") != 0)
+            fprintf(stderr, "  job %" PRIu64 ": %s\n", j.id, j.error);
         CHECK(strcmp(j.error, "signal SIGSEGV") == 0);
     }
     CHECK(log_has(&sv, "child_crashed", "SIGSEGV"));
