@@ -90,11 +90,16 @@ static inline uint64_t bench_rss_bytes(void)
     return (uint64_t)kb * 1024;
 }
 
-/* Starts a system with the default worker count (one per CPU), or dies. */
+/* Starts a system, or dies: with BENCH_WORKERS worker threads when the
+ * environment sets it (for scaling curves), else the default (one per
+ * CPU). */
 static inline gr_system *bench_start(void)
 {
     gr_system *sys;
-    int rc = gr_system_start(NULL, &sys);
+    gr_config cfg = {0};
+    if (getenv("BENCH_WORKERS") != NULL)
+        cfg.workers = (unsigned)bench_env_u64("BENCH_WORKERS", 0);
+    int rc = gr_system_start(&cfg, &sys);
     if (rc != GR_OK)
         bench_die("gr_system_start: %s", gr_strerror(rc));
     return sys;
