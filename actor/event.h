@@ -19,7 +19,13 @@ typedef struct gr__events {
     int fd; /* The JSON-lines file, or -1. */
     int json;
     struct gr_system *sys; /* Whose events: set in every event emitted. */
+    /* The control endpoint's tap (observe/control.c), or NULL. */
+    struct gr__control *control;
 } gr__events;
+
+/* The control endpoint's tap: sees every event the level lets through
+ * (implemented in observe/control.c, which the system starts). */
+void gr__control_event(struct gr__control *c, const gr_event *ev);
 
 /* Sets up the event sink from the config (opening the event log file, if
  * any; failures are logged through log). Returns GR_OK or GR_ESYS. */

@@ -52,6 +52,19 @@ const gr__logger *gr__system_log(const gr_system *sys);
 /* Emits ev to the system's event sink (and log). */
 void gr__system_emit(gr_system *sys, gr_event *ev);
 
+/* The control endpoint (observe/control.c; docs/observer.md): started by
+ * gr_system_start when gr_config.control or GROVE_CONTROL=1 asks for it
+ * (*out stays NULL otherwise, or when it cannot listen, which is logged),
+ * stopped first at shutdown. gr_supervisor_start adds each supervisor it
+ * starts as a root of the tree the endpoint shows. All take NULL. */
+typedef struct gr__control gr__control;
+int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out);
+void gr__control_stop(gr__control *c);
+void gr__control_add_root(gr__control *c, gr_ref sup);
+
+/* The system's control endpoint, or NULL. */
+gr__control *gr__system_control(gr_system *sys);
+
 /* The system's I/O thread. */
 gr__io *gr__system_io(gr_system *sys);
 

@@ -110,6 +110,11 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
         return rc;
     }
     gr__log(&sys->log, GR_LOG_INFO, "system started: %u workers", nworkers);
+    /* The root process only: a node is seen through its root. */
+    if (strcmp(node_name, GR__ROOT_NODE_NAME) == 0 &&
+        gr__control_start(sys, cfg, &sys->events.control) != GR_OK)
+        gr__log(&sys->log, GR_LOG_ERROR,
+                "control: no memory for the endpoint; running without it");
     *out = sys;
     return GR_OK;
 }
@@ -224,6 +229,10 @@ int gr_system_shutdown(gr_system *sys)
     int rc = wait_inboxes_closed(sys);
     if (rc != GR_OK)
         return rc;
+    /* First, while everything it asks still answers. */
+    gr__control *control = sys->events.control;
+    sys->events.control = NULL;
+    gr__control_stop(control);
     /* seq_cst: from here on every send and spawn is refused. */
     atomic_store(&sys->shutting_down, true);
     gr__sched_stop(&sys->sched);
@@ -410,6 +419,11 @@ const gr__logger *gr__system_log(const gr_system *sys)
 void gr__system_emit(gr_system *sys, gr_event *ev)
 {
     gr__event_emit(&sys->events, &sys->log, ev);
+}
+
+gr__control *gr__system_control(gr_system *sys)
+{
+    return sys->events.control;
 }
 
 gr__io *gr__system_io(gr_system *sys)

@@ -705,6 +705,12 @@ int gr_supervisor_start(gr_system *sys, const gr_sup_spec *spec, gr_ref *out)
 {
     if (sys == NULL || spec == NULL)
         return GR_EINVAL;
-    return gr_system_spawn(sys, &gr_supervisor_behaviour, spec, sizeof *spec,
-                           out);
+    gr_ref ref;
+    int rc = gr_system_spawn(sys, &gr_supervisor_behaviour, spec, sizeof *spec,
+                             &ref);
+    if (rc == GR_OK)
+        gr__control_add_root(gr__system_control(sys), ref); /* grove tree */
+    if (rc == GR_OK && out != NULL)
+        *out = ref;
+    return rc;
 }

@@ -105,6 +105,7 @@ static void node_down_event(const gr__link *l, const gr_reason *why)
                    .level = gr_reason_is_clean(why) ? GR_LOG_INFO : GR_LOG_WARN,
                    .flags = l->supervised ? GR_EVENT_SUPERVISED : 0u,
                    .reason = *why,
+                   .actor = l->proxy,
                    .node = l->name,
                    .pid = l->pid};
     gr__system_emit(sys, &ev);

@@ -325,6 +325,7 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
     gr_event ev = {.kind = GR_EV_NODE_UP,
                    .level = GR_LOG_INFO,
                    .flags = supervised ? GR_EVENT_SUPERVISED : 0u,
+                   .actor = self,
                    .node = spec->name,
                    .pid = pid};
     gr__system_emit(sys, &ev);

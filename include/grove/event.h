@@ -79,7 +79,7 @@ typedef struct gr_event {
     unsigned restarts;    /* Restarts in the current intensity window. */
     /* Dead-letter events: */
     gr_dead_letter dead; /* The record subscribers get. */
-    /* Node events: */
+    /* Node events (and actor: the node child's stand-in, if any): */
     const char *node; /* The node's name. */
     int64_t pid;      /* Its process id. */
     /* Socket events (grove/io.h); actor is the socket's owner: */

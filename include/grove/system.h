@@ -61,6 +61,13 @@ typedef struct gr_config {
      * gr_spawn_opts.blocking (their handlers may block); 0 means 4. The
      * threads start on demand, so a system without such actors runs none. */
     unsigned blocking_threads;
+    /* Nonzero (or GROVE_CONTROL=1 in the environment) opens the control
+     * endpoint the `grove` tool attaches to: a Unix socket only this
+     * user can reach (docs/observer.md). The root process only. */
+    int control;
+    /* The system's name for `grove ls` and the endpoint's socket file;
+     * NULL means the program's name. */
+    const char *name;
 } gr_config;
 
 /* Why a message could not be delivered (see gr_stats.dead_letters). */

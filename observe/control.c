@@ -1,0 +1,761 @@
+/*
+ * The control endpoint: a Unix socket per running system through which
+ * the `grove` tool sees it (docs/observer.md). Opt-in (gr_config.control
+ * or GROVE_CONTROL=1), the root process only.
+ *
+ * The socket lives in a directory only its user can enter
+ * ($XDG_RUNTIME_DIR/grove, else /tmp/grove-<uid>, mode 0700), is named
+ * <name>.<pid>.sock (mode 0600), and a connection from another uid is
+ * refused (SO_PEERCRED) and logged. Files of systems that are gone are
+ * removed at start.
+ *
+ * One thread of its own serves it, so a query may block (it asks
+ * supervisors for their children like any outside caller) without
+ * touching a worker. The protocol is lines: the server says
+ * "grove-control 1 NAME PID", the client sends one request line, the
+ * server answers and closes, except "events", which says "following"
+ * once the client follows, then streams until the client goes. Events reach it
+ * through a tap in the event emitter: a bounded ring, filled only while someone
+ * follows.
+ */
+#define _GNU_SOURCE /* struct ucred */
+
+#include "actor/runtime.h"
+#include "observe/paths.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grove/event.h>
+#include <grove/supervisor.h>
+
+/* The protocol's version, in the greeting. */
+#define PROTOCOL_VERSION 1
+/* Events kept for followers that lag. */
+#define RING 1024
+/* Clients served at once. */
+#define MAX_CLIENTS 16
+/* Supervisors started with gr_supervisor_start that the tree starts at. */
+#define MAX_ROOTS 16
+/* Node processes whose pid the tree shows. */
+#define MAX_NODES 64
+/* Children one supervisor lists in the tree. */
+#define MAX_CHILDREN 256
+
+typedef struct entry {
+    gr_event_kind kind;
+    char json[1024];
+    char text[512];
+} entry;
+
+/* A node child's process, as node events tell it. */
+typedef struct node_pid {
+    gr_ref standin;
+    char name[GR_NAME_MAX + 1];
+    int64_t pid;
+} node_pid;
+
+typedef enum follow { NOT = 0, TEXT, JSON } follow;
+
+typedef struct client {
+    int fd; /* -1: free. */
+    char in[256];
+    size_t have;
+    follow mode;
+    int kind;     /* -1: every kind. */
+    uint64_t seq; /* Next ring entry to send. */
+} client;
+
+struct gr__control {
+    gr_system *sys;
+    pthread_t thread;
+    bool started;
+    int listen_fd;
+    int wake[2]; /* Events and stop. */
+    atomic_bool stop;
+    atomic_int followers;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char name[GR_NAME_MAX + 1];
+    uint64_t started_ns;
+    pthread_mutex_t lock; /* The ring, roots and nodes. */
+    entry ring[RING];
+    uint64_t head; /* Entries ever written. */
+    gr_ref roots[MAX_ROOTS];
+    size_t nroots;
+    node_pid nodes[MAX_NODES];
+    client clients[MAX_CLIENTS];
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the directory and the socket ---------------------------------------- */
+
+/* The per-user directory; false (logged) when it cannot be made safe. */
+static bool user_dir(gr__control *c, char *dir, size_t size)
+{
+    struct stat st;
+    gr__control_dir(dir, size);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        gr__log(gr__system_log(c->sys), GR_LOG_ERROR,
+                "control: cannot make %s: %s", dir, strerror(errno));
+        return false;
+    }
+    /* Someone else's, or open to others: not a place for our socket. */
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+        (st.st_mode & 077) != 0) {
+        gr__log(gr__system_log(c->sys), GR_LOG_ERROR,
+                "control: %s is not a directory of this user with mode "
+                "0700; not listening",
+                dir);
+        return false;
+    }
+    return true;
+}
+
+/* Removes socket files in dir whose process is gone. */
+static void remove_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *dot = strrchr(e->d_name, '.');
+        if (dot == NULL || strcmp(dot, ".sock") != 0)
+            continue;
+        const char *p = dot;
+        while (p > e->d_name && p[-1] != '.')
+            p--;
+        long pid = p > e->d_name ? strtol(p, NULL, 10) : 0;
+        if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+static bool listen_on(gr__control *c, const char *dir)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int n = snprintf(a.sun_path, sizeof a.sun_path, "%s/%s.%d.sock", dir,
+                     c->name, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof a.sun_path) {
+        gr__log(gr__system_log(c->sys), GR_LOG_ERROR,
+                "control: the socket path under %s is too long", dir);
+        return false;
+    }
+    snprintf(c->path, sizeof c->path, "%s", a.sun_path);
+    unlink(c->path); /* Ours from an earlier system of this process. */
+    c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->listen_fd < 0 ||
+        bind(c->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        chmod(c->path, 0600) != 0 || listen(c->listen_fd, 16) != 0) {
+        gr__log(gr__system_log(c->sys), GR_LOG_ERROR,
+                "control: cannot listen on %s: %s", c->path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* ---- answers --------------------------------------------------------------
+ */
+
+/* A growing text buffer for one answer. */
+typedef struct out {
+    char *buf;
+    size_t len, cap;
+} out;
+
+static void put(out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void put(out *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (o->len + (size_t)n < o->cap) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = 2 * o->cap + (size_t)n + 256;
+        char *b = realloc(o->buf, cap);
+        if (b == NULL)
+            return;
+        o->buf = b;
+        o->cap = cap;
+    }
+}
+
+static const char *const dl_names[GR_DL_COUNT] = {
+    "no_actor",     "stopped",   "expired_reply", "mailbox_full",
+    "unknown_name", "node_down", "backpressure"};
+
+static unsigned nodes_up(gr__control *c)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < MAX_NODES; i++)
+        n += c->nodes[i].pid != 0;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+static void answer_info(gr__control *c, out *o)
+{
+    put(o, "{\"name\":\"%s\",\"pid\":%d,\"nodes\":%u,\"uptime_s\":%.1f}\n",
+        c->name, (int)getpid(), nodes_up(c),
+        (double)(now_ns() - c->started_ns) / 1e9);
+}
+
+static void answer_stats(gr__control *c, out *o, bool json)
+{
+    gr_stats s;
+    gr_system_stats(c->sys, &s);
+    uint64_t dl = 0;
+    for (int i = 0; i < GR_DL_COUNT; i++)
+        dl += s.dead_letters[i];
+    double up = (double)(now_ns() - c->started_ns) / 1e9;
+    char ref[GR_REF_FORMAT_MAX];
+    if (!json) {
+        put(o,
+            "system %s (pid %d), up %.1f s, %u workers, %u nodes\n"
+            "actors: %" PRIu64 " alive, %" PRIu64 " spawned, %" PRIu64
+            " exited\n"
+            "messages: %" PRIu64 " sent, %" PRIu64 " delivered\n"
+            "restarts: %" PRIu64 "\n"
+            "dead letters: %" PRIu64,
+            c->name, (int)getpid(), up, s.workers, nodes_up(c), s.alive,
+            s.spawned, s.exited, s.sent, s.delivered, s.restarts, dl);
+        for (int i = 0; i < GR_DL_COUNT; i++)
+            if (s.dead_letters[i] != 0)
+                put(o, " %s=%" PRIu64, dl_names[i], s.dead_letters[i]);
+        put(o,
+            "\nsockets: %" PRIu64 " open, %" PRIu64 " bytes in, %" PRIu64
+            " bytes out\n",
+            s.sockets_open, s.socket_bytes_in, s.socket_bytes_out);
+        for (int i = 0; i < GR_STATS_DEEPEST && s.deepest[i].depth > 0; i++)
+            put(o, "%s %s: %" PRIu64 " messages waiting\n",
+                i == 0 ? "deepest mailboxes:" : "                  ",
+                gr_ref_format(c->sys, s.deepest[i].actor, ref, sizeof ref),
+                s.deepest[i].depth);
+        return;
+    }
+    put(o,
+        "{\"name\":\"%s\",\"pid\":%d,\"uptime_s\":%.1f,\"workers\":%u,"
+        "\"nodes\":%u,\"alive\":%" PRIu64 ",\"spawned\":%" PRIu64
+        ",\"exited\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
+        ",\"restarts\":%" PRIu64 ",\"dead_letters\":{",
+        c->name, (int)getpid(), up, s.workers, nodes_up(c), s.alive, s.spawned,
+        s.exited, s.sent, s.delivered, s.restarts);
+    for (int i = 0; i < GR_DL_COUNT; i++)
+        put(o, "%s\"%s\":%" PRIu64, i ? "," : "", dl_names[i],
+            s.dead_letters[i]);
+    put(o,
+        "},\"sockets_open\":%" PRIu64 ",\"socket_bytes_in\":%" PRIu64
+        ",\"socket_bytes_out\":%" PRIu64 ",\"deepest\":[",
+        s.sockets_open, s.socket_bytes_in, s.socket_bytes_out);
+    for (int i = 0; i < GR_STATS_DEEPEST && s.deepest[i].depth > 0; i++)
+        put(o, "%s{\"actor\":\"%s\",\"depth\":%" PRIu64 "}", i ? "," : "",
+            gr_ref_format(c->sys, s.deepest[i].actor, ref, sizeof ref),
+            s.deepest[i].depth);
+    put(o, "]}\n");
+}
+
+/* The Prometheus text exposition format (version 0.0.4). */
+static void answer_metrics(gr__control *c, out *o)
+{
+    gr_stats s;
+    gr_system_stats(c->sys, &s);
+    struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } m[] = {
+        {"grove_actors_alive", "gauge", "Actors alive now.", s.alive},
+        {"grove_actors_spawned_total", "counter", "Actors spawned.", s.spawned},
+        {"grove_actors_exited_total", "counter", "Actors that exited.",
+         s.exited},
+        {"grove_messages_sent_total", "counter",
+         "Messages accepted for delivery.", s.sent},
+        {"grove_messages_delivered_total", "counter",
+         "Messages handed to handlers or inboxes.", s.delivered},
+        {"grove_restarts_total", "counter",
+         "Children restarted by supervisors.", s.restarts},
+        {"grove_workers", "gauge", "Worker threads.", s.workers},
+        {"grove_nodes_up", "gauge", "Node processes up.", nodes_up(c)},
+        {"grove_sockets_open", "gauge", "Sockets open.", s.sockets_open},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        put(o, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", m[i].name,
+            m[i].help, m[i].name, m[i].type, m[i].name, m[i].v);
+    put(o, "# HELP grove_dead_letters_total Messages that could not be "
+           "delivered, by reason.\n# TYPE grove_dead_letters_total counter\n");
+    for (int i = 0; i < GR_DL_COUNT; i++)
+        put(o, "grove_dead_letters_total{reason=\"%s\"} %" PRIu64 "\n",
+            dl_names[i], s.dead_letters[i]);
+    put(o,
+        "# HELP grove_socket_bytes_total Bytes through sockets.\n"
+        "# TYPE grove_socket_bytes_total counter\n"
+        "grove_socket_bytes_total{direction=\"in\"} %" PRIu64 "\n"
+        "grove_socket_bytes_total{direction=\"out\"} %" PRIu64 "\n",
+        s.socket_bytes_in, s.socket_bytes_out);
+    put(o, "# HELP grove_mailbox_depth Messages waiting, deepest mailboxes.\n"
+           "# TYPE grove_mailbox_depth gauge\n");
+    char ref[GR_REF_FORMAT_MAX];
+    for (int i = 0; i < GR_STATS_DEEPEST && s.deepest[i].depth > 0; i++)
+        put(o, "grove_mailbox_depth{actor=\"%s\"} %" PRIu64 "\n",
+            gr_ref_format(c->sys, s.deepest[i].actor, ref, sizeof ref),
+            s.deepest[i].depth);
+}
+
+static const char *child_type(gr_child_type t)
+{
+    return t == GR_SUPERVISOR ? "supervisor" : t == GR_NODE ? "node" : "worker";
+}
+
+static const char *child_state(gr_child_state s)
+{
+    return s == GR_CHILD_RUNNING      ? "running"
+           : s == GR_CHILD_RESTARTING ? "restarting"
+                                      : "stopped";
+}
+
+/* The pid of the node whose stand-in is ref, or 0. */
+static int64_t node_pid_of(gr__control *c, gr_ref ref, char *name, size_t size)
+{
+    int64_t pid = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < MAX_NODES && pid == 0; i++)
+        if (c->nodes[i].pid != 0 && gr_ref_eq(c->nodes[i].standin, ref)) {
+            pid = c->nodes[i].pid;
+            snprintf(name, size, "%s", c->nodes[i].name);
+        }
+    pthread_mutex_unlock(&c->lock);
+    return pid;
+}
+
+/* Lists sup's children, and theirs, depth levels in. */
+static void walk(gr__control *c, out *o, gr_ref sup, int depth, bool json)
+{
+    gr_child_info *kids = calloc(MAX_CHILDREN, sizeof *kids);
+    size_t n = 0;
+    int rc = kids == NULL ? GR_ENOMEM
+                          : gr_supervisor_which_children(
+                                c->sys, sup, 1000, kids, MAX_CHILDREN, &n);
+    if (rc != GR_OK) {
+        if (json)
+            put(o, "{\"depth\":%d,\"error\":\"%s\"}\n", depth, gr_strerror(rc));
+        else
+            put(o, "%*s(children unknown: %s)\n", depth * 2, "",
+                gr_strerror(rc));
+        free(kids);
+        return;
+    }
+    char ref[GR_REF_FORMAT_MAX], node[GR_NAME_MAX + 1] = "";
+    for (size_t i = 0; i < n && i < MAX_CHILDREN; i++) {
+        const gr_child_info *k = &kids[i];
+        gr_ref_format(c->sys, k->ref, ref, sizeof ref);
+        int64_t pid = k->type == GR_NODE && k->state == GR_CHILD_RUNNING
+                          ? node_pid_of(c, k->ref, node, sizeof node)
+                          : 0;
+        if (json)
+            put(o,
+                "{\"depth\":%d,\"id\":\"%s\",\"type\":\"%s\",\"state\":\"%s\","
+                "\"ref\":\"%s\",\"pid\":%" PRId64 "}\n",
+                depth, k->id, child_type(k->type), child_state(k->state), ref,
+                pid);
+        else if (pid != 0)
+            put(o, "%*s%s  %s %s %s, process %s pid %" PRId64 "\n", depth * 2,
+                "", k->id, child_type(k->type), child_state(k->state), ref,
+                node, pid);
+        else
+            put(o, "%*s%s  %s %s %s\n", depth * 2, "", k->id,
+                child_type(k->type), child_state(k->state), ref);
+        if (k->type == GR_SUPERVISOR && k->state == GR_CHILD_RUNNING &&
+            depth < 32)
+            walk(c, o, k->ref, depth + 1, json);
+    }
+    if (n > MAX_CHILDREN && json)
+        put(o, "{\"depth\":%d,\"more\":%zu}\n", depth, n - MAX_CHILDREN);
+    else if (n > MAX_CHILDREN)
+        put(o, "%*s... %zu more\n", depth * 2, "", n - MAX_CHILDREN);
+    free(kids);
+}
+
+static void answer_tree(gr__control *c, out *o, bool json)
+{
+    gr_ref roots[MAX_ROOTS];
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->nroots;
+    memcpy(roots, c->roots, n * sizeof *roots);
+    pthread_mutex_unlock(&c->lock);
+    char ref[GR_REF_FORMAT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        gr_ref_format(c->sys, roots[i], ref, sizeof ref);
+        if (json)
+            put(o,
+                "{\"depth\":0,\"id\":\"\",\"type\":\"supervisor\","
+                "\"state\":\"running\",\"ref\":\"%s\",\"pid\":0}\n",
+                ref);
+        else
+            put(o, "supervisor %s\n", ref);
+        walk(c, o, roots[i], 1, json);
+    }
+    if (n == 0 && !json)
+        put(o, "(no supervisor started with gr_supervisor_start)\n");
+}
+
+/* ---- clients ----------------------------------------------------------------
+ */
+
+static void drop(client *cl)
+{
+    if (cl->fd >= 0)
+        close(cl->fd);
+    cl->fd = -1;
+}
+
+/* Sends all of len bytes without waiting; false (client dropped) when the
+ * client does not take them. */
+static bool send_all(client *cl, const char *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t k =
+            send(cl->fd, buf + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k <= 0) {
+            drop(cl);
+            return false;
+        }
+        done += (size_t)k;
+    }
+    return true;
+}
+
+static int kind_of(const char *name)
+{
+    for (int k = 0; k < GR_EV_KIND_COUNT; k++)
+        if (strcmp(gr_event_kind_name((gr_event_kind)k), name) == 0)
+            return k;
+    return -2;
+}
+
+/* Handles the client's one request line. */
+static void on_request(gr__control *c, client *cl, char *line)
+{
+    char verb[32] = "", arg[32] = "", kind[64] = "";
+    (void)sscanf(line, "%31s %31s %63s", verb, arg, kind);
+    bool json = strcmp(arg, "json") == 0;
+    out o = {0};
+    if (strcmp(verb, "events") == 0) {
+        cl->kind = kind[0] != '\0' ? kind_of(kind) : -1;
+        if (cl->kind == -2) {
+            put(&o, "error: no event kind \"%s\"\n", kind);
+        } else {
+            cl->mode = json ? JSON : TEXT;
+            pthread_mutex_lock(&c->lock);
+            cl->seq = c->head; /* From the moment of attaching. */
+            pthread_mutex_unlock(&c->lock);
+            atomic_fetch_add(&c->followers, 1);
+            /* Said once it holds: events from now on reach this client. */
+            (void)send_all(cl, "following\n", 10);
+            return;
+        }
+    } else if (strcmp(verb, "info") == 0) {
+        answer_info(c, &o);
+    } else if (strcmp(verb, "stats") == 0) {
+        answer_stats(c, &o, json);
+    } else if (strcmp(verb, "metrics") == 0) {
+        answer_metrics(c, &o);
+    } else if (strcmp(verb, "tree") == 0) {
+        answer_tree(c, &o, json);
+    } else {
+        put(&o,
+            "error: no request \"%s\" (info, stats, metrics, tree, "
+            "events)\n",
+            verb);
+    }
+    if (o.buf != NULL)
+        (void)send_all(cl, o.buf, o.len);
+    free(o.buf);
+    drop(cl);
+}
+
+static void on_readable(gr__control *c, client *cl)
+{
+    ssize_t k = recv(cl->fd, cl->in + cl->have, sizeof cl->in - 1 - cl->have,
+                     MSG_DONTWAIT);
+    if (k <= 0) {
+        if (cl->mode != NOT)
+            atomic_fetch_sub(&c->followers, 1);
+        drop(cl);
+        return;
+    }
+    if (cl->mode != NOT)
+        return; /* A follower says nothing more; what it sends is ignored. */
+    cl->have += (size_t)k;
+    cl->in[cl->have] = '\0';
+    char *nl = strchr(cl->in, '\n');
+    if (nl != NULL) {
+        *nl = '\0';
+        on_request(c, cl, cl->in);
+    } else if (cl->have == sizeof cl->in - 1) {
+        drop(cl); /* No request is that long. */
+    }
+}
+
+/* Sends each follower the events it has not seen. */
+static void feed(gr__control *c)
+{
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        client *cl = &c->clients[i];
+        if (cl->fd < 0 || cl->mode == NOT)
+            continue;
+        for (;;) {
+            entry e;
+            uint64_t missed = 0;
+            pthread_mutex_lock(&c->lock);
+            if (cl->seq == c->head) {
+                pthread_mutex_unlock(&c->lock);
+                break;
+            }
+            if (c->head - cl->seq > RING) {
+                missed = c->head - RING - cl->seq;
+                cl->seq = c->head - RING;
+            }
+            e = c->ring[cl->seq % RING];
+            cl->seq++;
+            pthread_mutex_unlock(&c->lock);
+            char note[96];
+            if (missed != 0) {
+                int n = snprintf(
+                    note, sizeof note,
+                    cl->mode == JSON
+                        ? "{\"event\":\"missed\",\"count\":%" PRIu64 "}\n"
+                        : "(%" PRIu64 " events missed)\n",
+                    missed);
+                if (!send_all(cl, note, (size_t)n))
+                    break;
+            }
+            if (cl->kind >= 0 && (int)e.kind != cl->kind)
+                continue;
+            const char *line = cl->mode == JSON ? e.json : e.text;
+            if (!send_all(cl, line, strlen(line)) || !send_all(cl, "\n", 1))
+                break;
+        }
+        if (cl->fd < 0)
+            atomic_fetch_sub(&c->followers, 1);
+    }
+}
+
+static void on_accept(gr__control *c)
+{
+    int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        cred.uid != getuid()) {
+        gr__log(gr__system_log(c->sys), GR_LOG_WARN,
+                "control: refused a connection from uid %u (pid %d): only "
+                "uid %u may attach",
+                (unsigned)cred.uid, (int)cred.pid, (unsigned)getuid());
+        (void)!write(fd, "error: permission denied: another user\n", 39);
+        close(fd);
+        return;
+    }
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (c->clients[i].fd < 0) {
+            c->clients[i] = (client){.fd = fd};
+            char hello[128];
+            int n = snprintf(hello, sizeof hello, "grove-control %d %s %d\n",
+                             PROTOCOL_VERSION, c->name, (int)getpid());
+            (void)send_all(&c->clients[i], hello, (size_t)n);
+            return;
+        }
+    (void)!write(fd, "error: busy: too many clients\n", 30);
+    close(fd);
+}
+
+static void *control_main(void *arg)
+{
+    gr__control *c = arg;
+    while (!atomic_load(&c->stop)) {
+        struct pollfd p[2 + MAX_CLIENTS];
+        int map[2 + MAX_CLIENTS];
+        nfds_t n = 0;
+        p[n++] = (struct pollfd){c->listen_fd, POLLIN, 0};
+        p[n++] = (struct pollfd){c->wake[0], POLLIN, 0};
+        for (int i = 0; i < MAX_CLIENTS; i++)
+            if (c->clients[i].fd >= 0) {
+                map[n] = i;
+                p[n++] = (struct pollfd){c->clients[i].fd, POLLIN, 0};
+            }
+        if (poll(p, n, -1) < 0 && errno != EINTR)
+            break;
+        if (p[1].revents & POLLIN) {
+            char buf[256];
+            while (read(c->wake[0], buf, sizeof buf) > 0)
+                ;
+            feed(c);
+        }
+        for (nfds_t i = 2; i < n; i++)
+            if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
+                on_readable(c, &c->clients[map[i]]);
+        if (p[0].revents & POLLIN)
+            on_accept(c);
+    }
+    return NULL;
+}
+
+/* ---- the system's side
+ * ------------------------------------------------------- */
+
+int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
+{
+    *out = NULL;
+    const char *env = getenv("GROVE_CONTROL");
+    if (!cfg->control && (env == NULL || strcmp(env, "1") != 0))
+        return GR_OK;
+    gr__control *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return GR_ENOMEM;
+    c->sys = sys;
+    c->listen_fd = -1;
+    c->wake[0] = c->wake[1] = -1;
+    c->started_ns = now_ns();
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        c->clients[i].fd = -1;
+    pthread_mutex_init(&c->lock, NULL);
+    /* The name: the config's, else the program's (/proc/self/comm). */
+    if (cfg->name != NULL && cfg->name[0] != '\0') {
+        snprintf(c->name, sizeof c->name, "%s", cfg->name);
+    } else {
+        FILE *f = fopen("/proc/self/comm", "r");
+        if (f == NULL || fgets(c->name, sizeof c->name, f) == NULL)
+            snprintf(c->name, sizeof c->name, "grove");
+        if (f != NULL)
+            fclose(f);
+        c->name[strcspn(c->name, "\n")] = '\0';
+    }
+    /* A name is a file name here: nothing that leaves the directory. */
+    for (char *p = c->name; *p != '\0'; p++)
+        if (*p == '/' || *p == '.' || (unsigned char)*p < 0x21)
+            *p = '_';
+    char dir[sizeof c->path];
+    if (!user_dir(c, dir, sizeof dir)) {
+        gr__control_stop(c);
+        return GR_OK; /* Logged; the system runs without it. */
+    }
+    remove_stale(dir);
+    if (!listen_on(c, dir) || pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
+        pthread_create(&c->thread, NULL, control_main, c) != 0) {
+        gr__control_stop(c);
+        return GR_OK;
+    }
+    c->started = true;
+    gr__log(gr__system_log(sys), GR_LOG_INFO, "control: listening on %s",
+            c->path);
+    *out = c;
+    return GR_OK;
+}
+
+void gr__control_stop(gr__control *c)
+{
+    if (c == NULL)
+        return;
+    if (c->started) {
+        atomic_store(&c->stop, true);
+        (void)!write(c->wake[1], "s", 1);
+        pthread_join(c->thread, NULL);
+    }
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        drop(&c->clients[i]);
+    if (c->listen_fd >= 0) {
+        close(c->listen_fd);
+        unlink(c->path);
+    }
+    for (int i = 0; i < 2; i++)
+        if (c->wake[i] >= 0)
+            close(c->wake[i]);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+void gr__control_event(gr__control *c, const gr_event *ev)
+{
+    if (c == NULL)
+        return;
+    /* Node processes, for the tree's pids: kept whether or not anyone
+     * follows. */
+    if (ev->kind == GR_EV_NODE_UP || ev->kind == GR_EV_NODE_DOWN) {
+        pthread_mutex_lock(&c->lock);
+        size_t free_at = MAX_NODES;
+        for (size_t i = 0; i < MAX_NODES; i++) {
+            if (c->nodes[i].pid == 0) {
+                if (free_at == MAX_NODES)
+                    free_at = i;
+            } else if (gr_ref_eq(c->nodes[i].standin, ev->actor)) {
+                c->nodes[i].pid = 0;
+                free_at = i;
+            }
+        }
+        if (ev->kind == GR_EV_NODE_UP && free_at < MAX_NODES) {
+            c->nodes[free_at].standin = ev->actor;
+            c->nodes[free_at].pid = ev->pid;
+            snprintf(c->nodes[free_at].name, sizeof c->nodes[free_at].name,
+                     "%s", ev->node);
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    /* What a supervisor reports as well goes to followers as it goes to
+     * the event log: not at all (below debug level, which lets it pass). */
+    if (atomic_load_explicit(&c->followers, memory_order_relaxed) == 0 ||
+        ((ev->flags & GR_EVENT_SUPERVISED) &&
+         !gr__log_enabled(gr__system_log(c->sys), GR_LOG_DEBUG)))
+        return;
+    pthread_mutex_lock(&c->lock);
+    entry *e = &c->ring[c->head % RING];
+    e->kind = ev->kind;
+    gr_event_format_json(ev, e->json, sizeof e->json);
+    gr_event_format_text(ev, e->text, sizeof e->text);
+    c->head++;
+    pthread_mutex_unlock(&c->lock);
+    (void)!write(c->wake[1], "e", 1); /* Full pipe: a wake is pending. */
+}
+
+void gr__control_add_root(gr__control *c, gr_ref sup)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (c->nroots < MAX_ROOTS)
+        c->roots[c->nroots++] = sup;
+    pthread_mutex_unlock(&c->lock);
+}

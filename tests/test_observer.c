@@ -1,0 +1,447 @@
+/*
+ * The control endpoint and the grove tool, end to end: this program runs
+ * itself as a system with the endpoint on (a supervisor over a worker and
+ * a node process), and drives the real `grove` tool (its path is compiled
+ * in) against it. Every wait is for a line or an exit, with a time limit.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <grove/grove.h>
+
+#include "testing.h"
+
+#ifndef GROVE_TOOL
+#define GROVE_TOOL "grove"
+#endif
+
+/* Longest wait for a line, an answer or an exit. */
+#define WAIT_MS 10000
+
+/* ---- the system under observation (this program, run with --system) ---- */
+
+static int idle_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)ctx;
+    (void)state;
+    (void)m;
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour idle = {.name = "idle", .handle = idle_handle};
+
+static const gr_node_root roots[] = {{.name = "idle", .behaviour = &idle}};
+
+static int run_system(const char *name)
+{
+    static const gr_node_spec node = {.name = "obsnode", .root = "idle"};
+    static const gr_child_spec kids[] = {
+        {.id = "pinger", .behaviour = &idle, .restart = GR_PERMANENT},
+        {.id = "obsnode",
+         .behaviour = &gr_node_behaviour,
+         .arg = &node,
+         .arg_len = sizeof node,
+         .restart = GR_PERMANENT,
+         .type = GR_NODE},
+    };
+    static const gr_sup_spec top = {.strategy = GR_ONE_FOR_ONE,
+                                    .intensity = 10,
+                                    .period_ms = 10000,
+                                    .children = kids,
+                                    .nchildren = 2,
+                                    .name = "top"};
+    gr_config cfg = {.control = 1, .name = name};
+    gr_system *sys;
+    if (gr_system_start(&cfg, &sys) != GR_OK ||
+        gr_supervisor_start(sys, &top, NULL) != GR_OK)
+        return 1;
+    printf("ready\n");
+    fflush(stdout);
+    return gr_system_run(sys) == GR_OK ? 0 : 1;
+}
+
+/* ---- driving it ------------------------------------------------------------
+ */
+
+static const char *self_exe;
+
+typedef struct sys_proc {
+    pid_t pid;
+    int out; /* Its stdout and stderr. */
+    char name[64];
+} sys_proc;
+
+/* Starts this program as a system named after the case and this process
+ * (as uid, unless uid is 0); waits for its "ready". */
+static bool sys_start(sys_proc *sp, const char *what, uid_t uid)
+{
+    snprintf(sp->name, sizeof sp->name, "obs-%s-%d", what, (int)getpid());
+    int p[2];
+    if (pipe(p) != 0)
+        return false;
+    sp->pid = fork();
+    if (sp->pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        unsetenv("XDG_RUNTIME_DIR");
+        unsetenv("GROVE_LOG");
+        if (uid != 0 && (setgid(uid) != 0 || setuid(uid) != 0))
+            _exit(126);
+        execl(self_exe, self_exe, "--system", sp->name, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    sp->out = p[0];
+    char buf[4096];
+    size_t have = 0;
+    while (have < sizeof buf - 1) {
+        struct pollfd pf = {p[0], POLLIN, 0};
+        if (poll(&pf, 1, WAIT_MS) <= 0)
+            return false;
+        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
+        if (k <= 0)
+            return false;
+        have += (size_t)k;
+        buf[have] = '\0';
+        if (strstr(buf, "ready\n") != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* Stops the system (SIGTERM); its exit status, or -1. */
+static int sys_stop(sys_proc *sp)
+{
+    kill(sp->pid, SIGTERM);
+    for (int i = 0; i < WAIT_MS / 10; i++) {
+        int st;
+        if (waitpid(sp->pid, &st, WNOHANG) == sp->pid) {
+            close(sp->out);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* Polling a child's exit. */
+    }
+    kill(sp->pid, SIGKILL);
+    waitpid(sp->pid, NULL, 0);
+    close(sp->out);
+    return -1;
+}
+
+/* Runs grove with args (NULL-terminated) as uid (0: as this process);
+ * stores its stdout and stderr in out and returns its exit status, or -1. */
+static int grove(char *out, size_t size, uid_t uid, const char *const *args)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        unsetenv("XDG_RUNTIME_DIR");
+        if (uid != 0 && (setgid(uid) != 0 || setuid(uid) != 0))
+            _exit(126);
+        const char *argv[16] = {GROVE_TOOL};
+        for (int i = 0; i < 14 && args[i] != NULL; i++)
+            argv[i + 1] = args[i];
+        execv(GROVE_TOOL, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t have = 0;
+    for (;;) {
+        struct pollfd pf = {p[0], POLLIN, 0};
+        if (poll(&pf, 1, WAIT_MS) <= 0)
+            break;
+        ssize_t k = read(p[0], out + have, size - 1 - have);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+        if (have == size - 1)
+            break;
+    }
+    out[have] = '\0';
+    close(p[0]);
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The pid of the node process the tree shows, or 0. */
+static long tree_node_pid(const char *tree)
+{
+    const char *at = strstr(tree, "process obsnode pid ");
+    return at != NULL ? strtol(at + 20, NULL, 10) : 0;
+}
+
+/* ---- cases ------------------------------------------------------------------
+ */
+
+/* ls finds the system; stats, metrics and tree answer in their formats. */
+static void ls_stats_metrics_tree(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "ls", 0));
+    static char out[65536];
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"ls", NULL}), 0);
+    CHECK(strstr(out, sp.name) != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"stats", sp.name, "--json", NULL}),
+             0);
+    CHECK(strncmp(out, "{\"name\":\"", 9) == 0);
+    CHECK(strstr(out, "\"alive\":") != NULL);
+    CHECK(strstr(out, "\"nodes\":1") != NULL);
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"metrics", sp.name, NULL}),
+        0);
+    CHECK(strstr(out, "# TYPE grove_actors_alive gauge\ngrove_actors_alive ") !=
+          NULL);
+    CHECK(strstr(out, "grove_dead_letters_total{reason=\"no_actor\"} ") !=
+          NULL);
+    /* By pid too. */
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)sp.pid);
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"tree", pid, NULL}), 0);
+    CHECK(strstr(out, "  pinger  worker running <") != NULL);
+    CHECK(tree_node_pid(out) > 0);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
+/* kill -9 of the node process: `events -f` shows the restart within a
+ * second, and the tree shows the new process's pid. */
+static void node_restart_seen(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "restart", 0));
+    static char out[65536];
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
+             0);
+    long old = tree_node_pid(out);
+    CHECK(old > 0);
+    /* Follow the events from another process. */
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t follower = fork();
+    if (follower == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        execl(GROVE_TOOL, GROVE_TOOL, "events", sp.name, "-f", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    /* It says so once the system holds it as a follower. */
+    char buf[8192] = "";
+    size_t have = 0;
+    double t0 = test_now();
+    while (test_now() - t0 < WAIT_MS / 1000.0 && have < sizeof buf - 1 &&
+           strstr(buf, "grove: following the events of") == NULL) {
+        struct pollfd pf = {p[0], POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+        buf[have] = '\0';
+    }
+    CHECK(strstr(buf, "grove: following the events of") != NULL);
+    CHECK(kill((pid_t)old, SIGKILL) == 0);
+    t0 = test_now();
+    have = 0;
+    bool seen = false;
+    while (!seen && test_now() - t0 < 1.0 && have < sizeof buf - 1) {
+        struct pollfd pf = {p[0], POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+        buf[have] = '\0';
+        seen = strstr(buf, "child \"obsnode\" restarted") != NULL;
+    }
+    kill(follower, SIGTERM);
+    waitpid(follower, NULL, 0);
+    close(p[0]);
+    if (!seen)
+        fprintf(stderr, "  events: %s\n", buf);
+    CHECK(seen);
+    if (strstr(buf, "signal SIGKILL") == NULL)
+        fprintf(stderr, "  events: %s\n", buf);
+    CHECK(strstr(buf, "signal SIGKILL") != NULL);
+    long now = 0;
+    for (int i = 0; i < 100 && (now == 0 || now == old); i++) {
+        CHECK_EQ(
+            grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
+            0);
+        now = tree_node_pid(out);
+    }
+    CHECK(now > 0 && now != old);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
+/* A client of another uid is refused: by the socket's permissions from
+ * the tool, and by the endpoint itself (SO_PEERCRED), which logs it. */
+static void other_uid_refused(void)
+{
+    if (getuid() != 0) {
+        fprintf(stderr, "  skipped: needs root to act as two users\n");
+        return;
+    }
+    struct passwd *nobody = getpwnam("nobody");
+    CHECK(nobody != NULL);
+    uid_t other = nobody->pw_uid;
+    /* That user must be able to run this program and the tool. */
+    pid_t probe = fork();
+    if (probe == 0)
+        _exit(setgid(other) == 0 && setuid(other) == 0 &&
+                      access(self_exe, X_OK) == 0 &&
+                      access(GROVE_TOOL, X_OK) == 0
+                  ? 0
+                  : 1);
+    int pst;
+    CHECK(waitpid(probe, &pst, 0) == probe);
+    if (!WIFEXITED(pst) || WEXITSTATUS(pst) != 0) {
+        fprintf(stderr, "  skipped: user nobody cannot run %s\n", self_exe);
+        return;
+    }
+    sys_proc sp;
+    CHECK(sys_start(&sp, "uid", other));
+    /* Root reaches the socket whatever its mode: the endpoint refuses. */
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/grove-%u/%s.%d.sock", (unsigned)other,
+             sp.name, (int)sp.pid);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    CHECK(strlen(path) < sizeof a.sun_path);
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    char buf[4096];
+    ssize_t k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    CHECK(k > 0);
+    buf[k] = '\0';
+    CHECK(strstr(buf, "permission denied") != NULL);
+    /* The system's log says so. */
+    size_t have = 0;
+    bool logged = false;
+    double t0 = test_now();
+    while (!logged && test_now() - t0 < 5.0 && have < sizeof buf - 1) {
+        struct pollfd pf = {sp.out, POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        k = read(sp.out, buf + have, sizeof buf - 1 - have);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+        buf[have] = '\0';
+        logged =
+            strstr(buf, "control: refused a connection from uid 0") != NULL;
+    }
+    CHECK(logged);
+    /* The directory and socket keep the tool of another user out. */
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    snprintf(path, sizeof path, "/tmp/grove-%u", (unsigned)other);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0700);
+    static char out[4096];
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"stats", sp.name, NULL}),
+        1); /* Root's own directory has no such system. */
+    CHECK(strstr(out, "no running system") != NULL ||
+          strstr(out, "no running Grove systems") != NULL);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
+/* A system killed with SIGKILL leaves its socket file: ls leaves it out
+ * and removes it, and asking for it says it is gone. */
+static void stale_socket_replaced(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "stale", 0));
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/grove-0/%s.%d.sock", sp.name,
+             (int)sp.pid);
+    if (getuid() != 0 || getenv("XDG_RUNTIME_DIR") != NULL)
+        snprintf(path, sizeof path, "%s", ""); /* Not checked by path. */
+    kill(sp.pid, SIGKILL);
+    waitpid(sp.pid, NULL, 0);
+    close(sp.out);
+    if (path[0] != '\0')
+        CHECK(access(path, F_OK) == 0); /* Left behind. */
+    static char out[4096];
+    char name_pid[96];
+    snprintf(name_pid, sizeof name_pid, "%s.%d", sp.name, (int)sp.pid);
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"stats", name_pid, NULL}),
+        1);
+    CHECK(strstr(out, "is gone") != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"ls", NULL}), 0);
+    CHECK(strstr(out, sp.name) == NULL);
+    if (path[0] != '\0')
+        CHECK(access(path, F_OK) != 0); /* Removed. */
+    /* A new system of the same name starts and is found. */
+    CHECK(sys_start(&sp, "stale", 0));
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"stats", sp.name, NULL}), 0);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
+/* Mistakes get a clear message and exit 1 or 2. */
+static void clear_errors(void)
+{
+    static char out[4096];
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"stats", "no-such-system-xyz", NULL}),
+             1);
+    CHECK(strstr(out, "no running system \"no-such-system-xyz\"") != NULL ||
+          strstr(out, "no running Grove systems") != NULL);
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"frobnicate", "x", NULL}),
+        2);
+    CHECK(strstr(out, "usage: grove") != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"stats", "x", "--bogus", NULL}),
+             2);
+    CHECK(strstr(out, "--bogus is not a flag of stats") != NULL);
+}
+
+int main(int argc, char **argv)
+{
+    int code;
+    if (gr_node_main(roots, 1, NULL, &code))
+        return code; /* The node process of a system below. */
+    if (argc == 3 && strcmp(argv[1], "--system") == 0)
+        return run_system(argv[2]);
+    self_exe = "/proc/self/exe";
+    static char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        self_exe = exe;
+    }
+    static const struct test_case cases[] = {
+        TEST_CASE(ls_stats_metrics_tree), TEST_CASE(node_restart_seen),
+        TEST_CASE(other_uid_refused),     TEST_CASE(stale_socket_replaced),
+        TEST_CASE(clear_errors),
+    };
+    return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+}

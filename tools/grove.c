@@ -1,0 +1,327 @@
+/*
+ * grove: attaches to running Grove systems of this user through their
+ * control endpoints (docs/observer.md).
+ *
+ *   grove ls
+ *   grove stats SYS [--json]
+ *   grove metrics SYS
+ *   grove tree SYS [--json]
+ *   grove events SYS [-f] [--json] [--kind KIND]
+ *
+ * SYS is a system's name, its pid, or NAME.PID, as `grove ls` shows them.
+ * Needs nothing but libc: the endpoint speaks lines.
+ */
+#define _GNU_SOURCE
+
+#include "observe/paths.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The protocol version this tool speaks. */
+#define PROTOCOL_VERSION 1
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: grove ls\n"
+                    "       grove stats SYS [--json]\n"
+                    "       grove metrics SYS\n"
+                    "       grove tree SYS [--json]\n"
+                    "       grove events SYS [-f] [--json] [--kind KIND]\n"
+                    "  SYS: a name, a pid or NAME.PID from `grove ls`; only "
+                    "systems started\n"
+                    "  with gr_config.control or GROVE_CONTROL=1 can be "
+                    "attached to\n");
+    return 2;
+}
+
+/* One endpoint found in the directory. */
+typedef struct found {
+    char name[128]; /* NAME.PID */
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    long pid;
+} found;
+
+/* Lists the endpoints (at most max); -1 when the directory is missing. */
+static int scan(found *out, int max)
+{
+    char dir[200];
+    gr__control_dir(dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".sock") != 0 ||
+            len - 5 >= sizeof out[n].name ||
+            strlen(dir) + 1 + len >= sizeof out[n].path)
+            continue;
+        snprintf(out[n].name, sizeof out[n].name, "%.*s", (int)(len - 5),
+                 e->d_name);
+        memcpy(out[n].path, dir, strlen(dir));
+        out[n].path[strlen(dir)] = '/';
+        memcpy(out[n].path + strlen(dir) + 1, e->d_name, len + 1);
+        const char *dot = strrchr(out[n].name, '.');
+        out[n].pid = dot != NULL ? strtol(dot + 1, NULL, 10) : 0;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Whether f's system is gone (its process no longer exists). */
+static bool stale(const found *f)
+{
+    return f->pid > 0 && kill((pid_t)f->pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Reads one line (without its LF) from fd into buf; false at end of file
+ * or after ms without one. */
+static bool read_line(int fd, char *buf, size_t size, int ms)
+{
+    size_t n = 0;
+    while (n + 1 < size) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, ms) != 1)
+            return false;
+        char ch;
+        if (read(fd, &ch, 1) != 1)
+            return false;
+        if (ch == '\n')
+            break;
+        buf[n++] = ch;
+    }
+    buf[n] = '\0';
+    return true;
+}
+
+/* Connects to f and checks the greeting; the socket, or -1 (said why). */
+static int attach(const found *f)
+{
+    if (stale(f)) {
+        fprintf(stderr,
+                "grove: %s is gone (no process %ld); its stale socket is "
+                "removed\n",
+                f->name, f->pid);
+        unlink(f->path);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, f->path, sizeof a.sun_path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        fprintf(stderr, "grove: cannot attach to %s: %s\n", f->name,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char hello[256];
+    int version = 0;
+    if (!read_line(fd, hello, sizeof hello, 5000) ||
+        sscanf(hello, "grove-control %d", &version) != 1) {
+        fprintf(stderr, "grove: %s did not greet as a Grove system: %s\n",
+                f->name,
+                strncmp(hello, "error: ", 7) == 0 ? hello + 7 : "no greeting");
+        close(fd);
+        return -1;
+    }
+    if (version != PROTOCOL_VERSION) {
+        fprintf(stderr,
+                "grove: %s speaks control protocol %d; this grove speaks %d "
+                "(use the grove tool of the same Grove release)\n",
+                f->name, version, PROTOCOL_VERSION);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Finds the one endpoint that sys names; NULL (said why) if none or many. */
+static const found *resolve(const char *sys, found *all, int n)
+{
+    const found *hit = NULL;
+    int hits = 0;
+    for (int i = 0; i < n; i++) {
+        size_t nl = strrchr(all[i].name, '.') - all[i].name;
+        char pid[32];
+        snprintf(pid, sizeof pid, "%ld", all[i].pid);
+        if (strcmp(sys, all[i].name) == 0 || strcmp(sys, pid) == 0 ||
+            (strlen(sys) == nl && strncmp(sys, all[i].name, nl) == 0)) {
+            if (stale(&all[i]) && strcmp(sys, all[i].name) != 0)
+                continue; /* A dead namesake: not what is meant. */
+            hit = &all[i];
+            hits++;
+        }
+    }
+    if (hits == 1)
+        return hit;
+    if (hits == 0)
+        fprintf(stderr,
+                "grove: no running system \"%s\" (grove ls lists them; a "
+                "system must be started with gr_config.control or "
+                "GROVE_CONTROL=1)\n",
+                sys);
+    else
+        fprintf(stderr,
+                "grove: %d systems are named \"%s\"; give NAME.PID "
+                "(grove ls lists them)\n",
+                hits, sys);
+    return NULL;
+}
+
+static int ls(void)
+{
+    found all[256];
+    int n = scan(all, 256);
+    if (n <= 0) {
+        printf("no running Grove systems with a control endpoint\n");
+        return 0;
+    }
+    printf("%-32s %8s %6s %10s\n", "SYSTEM", "PID", "NODES", "UPTIME");
+    for (int i = 0; i < n; i++) {
+        if (stale(&all[i])) {
+            unlink(all[i].path); /* A system killed with SIGKILL left it. */
+            continue;
+        }
+        int fd = attach(&all[i]);
+        if (fd < 0)
+            continue;
+        char line[512];
+        double up = 0;
+        unsigned nodes = 0;
+        if (write(fd, "info\n", 5) == 5 &&
+            read_line(fd, line, sizeof line, 5000)) {
+            const char *p = strstr(line, "\"nodes\":");
+            const char *u = strstr(line, "\"uptime_s\":");
+            if (p != NULL)
+                nodes = (unsigned)strtoul(p + 8, NULL, 10);
+            if (u != NULL)
+                up = strtod(u + 11, NULL);
+        }
+        close(fd);
+        printf("%-32s %8ld %6u %9.0fs\n", all[i].name, all[i].pid, nodes, up);
+    }
+    return 0;
+}
+
+/* Sends request to sys and copies the answer to stdout until the system
+ * closes, or (follow_ms >= 0) until that long has passed. */
+static int ask(const char *sys, const char *request, int follow_ms)
+{
+    found all[256];
+    int n = scan(all, 256);
+    const found *f = n > 0 ? resolve(sys, all, n) : NULL;
+    if (n <= 0)
+        fprintf(stderr, "grove: no running Grove systems with a control "
+                        "endpoint\n");
+    if (f == NULL)
+        return 1;
+    int fd = attach(f);
+    if (fd < 0)
+        return 1;
+    if (write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
+        fprintf(stderr, "grove: %s: %s\n", f->name, strerror(errno));
+        close(fd);
+        return 1;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (strncmp(request, "events", 6) == 0) {
+        char line[256];
+        if (!read_line(fd, line, sizeof line, 5000) ||
+            strcmp(line, "following") != 0) {
+            fprintf(stderr, "grove: %s: %s\n", f->name,
+                    strncmp(line, "error: ", 7) == 0 ? line + 7
+                                                     : "did not follow");
+            close(fd);
+            return 1;
+        }
+        fprintf(stderr, "grove: following the events of %s\n", f->name);
+    }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = 0;
+    for (;;) {
+        int wait = -1;
+        if (follow_ms >= 0) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            long spent = (t.tv_sec - t0.tv_sec) * 1000 +
+                         (t.tv_nsec - t0.tv_nsec) / 1000000;
+            if (spent >= follow_ms)
+                break;
+            wait = (int)(follow_ms - spent);
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, wait) == 0)
+            break;
+        char buf[4096];
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k <= 0)
+            break;
+        if (strncmp(buf, "error: ", 7) == 0) {
+            fprintf(stderr, "grove: %s: %.*s", f->name, (int)k - 7, buf + 7);
+            rc = 1;
+            continue;
+        }
+        fwrite(buf, 1, (size_t)k, stdout);
+    }
+    close(fd);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage();
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "ls") == 0)
+        return argc == 2 ? ls() : usage();
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        (void)usage();
+        return 0;
+    }
+    if (argc < 3)
+        return usage();
+    bool json = false, follow = false;
+    const char *kind = "";
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "-f") == 0 && strcmp(cmd, "events") == 0)
+            follow = true;
+        else if (strcmp(argv[i], "--kind") == 0 && i + 1 < argc &&
+                 strcmp(cmd, "events") == 0)
+            kind = argv[++i];
+        else {
+            fprintf(stderr, "grove: %s is not a flag of %s\n", argv[i], cmd);
+            return usage();
+        }
+    }
+    char request[128];
+    if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "tree") == 0)
+        snprintf(request, sizeof request, "%s %s\n", cmd,
+                 json ? "json" : "text");
+    else if (strcmp(cmd, "metrics") == 0 && !json)
+        snprintf(request, sizeof request, "metrics\n");
+    else if (strcmp(cmd, "events") == 0)
+        snprintf(request, sizeof request, "events %s %s\n",
+                 json ? "json" : "text", kind);
+    else
+        return usage();
+    /* events without -f: what comes within a second. */
+    return ask(argv[2], request,
+               strcmp(cmd, "events") == 0 && !follow ? 1000 : -1);
+}
