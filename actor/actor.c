@@ -252,6 +252,8 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
     unsigned n = 0;
     w->turn_actor = a;
     w->turn_handled = 0;
+    atomic_store_explicit(&w->stats.now_serial, a->serial,
+                          memory_order_relaxed);
     while (n < GR__BATCH) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
         if (node == NULL)
@@ -268,6 +270,13 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
                           : GR__SIG_DELIVER;
         if (act == GR__SIG_DELIVER) {
             w->turn_handled++;
+            atomic_store_explicit(&w->stats.now_type, e->msg.type,
+                                  memory_order_relaxed);
+            atomic_store_explicit(
+                &w->stats.now_seq,
+                atomic_load_explicit(&w->stats.now_seq, memory_order_relaxed) +
+                    1,
+                memory_order_relaxed);
             w->turn_env = e;
             w->turn_req_open = (e->msg.flags & GR_MSG_REQUEST) != 0;
             gr__cb_enter(&ctx);
@@ -289,6 +298,8 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             ctx.stop_set = false;
         }
         if (act == GR__SIG_EXIT) {
+            atomic_store_explicit(&w->stats.now_serial, 0,
+                                  memory_order_relaxed);
             gr__stat_inc(&w->stats.delivered, w->turn_handled);
             gr__actor_exit(a, w, &why, GR__EXIT_TERMINATE);
             gr__env_free(e);
@@ -296,6 +307,7 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
         }
         gr__env_free(e);
     }
+    atomic_store_explicit(&w->stats.now_serial, 0, memory_order_relaxed);
     gr__stat_inc(&w->stats.delivered, w->turn_handled);
     if (n == GR__BATCH || !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
         gr__sched_requeue(&a->sys->sched, w, a);
@@ -304,6 +316,7 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
 void gr__actor_failed(gr__worker *w)
 {
     gr__cb_leave(NULL);
+    atomic_store_explicit(&w->stats.now_serial, 0, memory_order_relaxed);
     gr__actor *a = w->turn_actor;
     gr__env *e = w->turn_env;
     if (w->turn_req_open)

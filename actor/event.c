@@ -15,6 +15,7 @@ static const char *const kind_names[GR_EV_KIND_COUNT] = {
     "start_failed",  "gave_up",          "spawned",         "exited",
     "crashed",       "init_failed",      "dead_letter",     "node_up",
     "node_down",     "socket_listening", "socket_accepted", "socket_closed",
+    "slow_handler",
 };
 
 const char *gr_event_kind_name(gr_event_kind kind)
@@ -164,6 +165,12 @@ char *gr_event_format_text(const gr_event *ev, char *buf, size_t size)
         if (ev->unsent > 0)
             put(buf, size, &n, ", %" PRIu64 " bytes unsent", ev->unsent);
         break;
+    case GR_EV_SLOW_HANDLER:
+        put(buf, size, &n,
+            "slow handler: %s (%s) has run %" PRIu64
+            " ms on a message of type 0x%" PRIx32,
+            ref, ev->behaviour, ev->elapsed_ms, ev->msg_type);
+        break;
     case GR_EV_DEAD_LETTER:
         put(buf, size, &n, "dead letter: to %s",
             gr_ref_format(ev->sys, ev->dead.to, ref, sizeof ref));
@@ -245,6 +252,12 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
         put(buf, size, &n, ",\"listener\":%" PRIu64 ",\"unsent\":%" PRIu64,
             ev->listener, ev->unsent);
         put_json_reason(ev, buf, size, &n);
+    } else if (ev->kind == GR_EV_SLOW_HANDLER) {
+        put(buf, size, &n, ",\"actor\":\"%s\",\"behaviour\":",
+            gr_ref_format(ev->sys, ev->actor, a, sizeof a));
+        put_json_string(buf, size, &n, ev->behaviour ? ev->behaviour : "");
+        put(buf, size, &n, ",\"type\":%" PRIu32 ",\"elapsed_ms\":%" PRIu64,
+            ev->msg_type, ev->elapsed_ms);
     } else if (is_sup_event(ev->kind)) {
         put(buf, size, &n, ",\"supervisor\":\"%s\",\"sup_name\":",
             gr_ref_format(ev->sys, ev->supervisor, a, sizeof a));

@@ -65,6 +65,36 @@ void gr__control_add_root(gr__control *c, gr_ref sup);
 /* The system's control endpoint, or NULL. */
 gr__control *gr__system_control(gr_system *sys);
 
+/* Runtime threads that run actors (workers, then the blocking pool). */
+unsigned gr__system_threads(const gr_system *sys);
+
+/* What runtime thread i runs now: the actor's serial (0 for none), the
+ * type of the message in its handler, and a count that moves with every
+ * message handed to a handler. Any thread; a sample, not a snapshot. */
+void gr__system_thread_now(gr_system *sys, unsigned i, uint64_t *serial,
+                           uint32_t *type, uint64_t *seq);
+
+/* One live actor of this node, as the control endpoint lists it. */
+typedef struct gr__actor_info {
+    gr_ref ref;
+    const char *behaviour; /* Its name ("" for an inbox). */
+    uint64_t depth;        /* Messages waiting. */
+    uint64_t handled;      /* Messages taken from its mailbox. */
+} gr__actor_info;
+
+/* Calls fn for each live actor whose slot in the id table is in [from,
+ * from + count), and stores in *next the slot to go on from (0 when the
+ * table is done): a caller walks a million actors in slices. Any thread
+ * but a callback's. */
+void gr__system_actors(gr_system *sys, uint32_t from, uint32_t count,
+                       void (*fn)(const gr__actor_info *info, void *arg),
+                       void *arg, uint32_t *next);
+
+/* Copies live local actor serial's behaviour name into buf; false if it
+ * is gone. */
+bool gr__system_behaviour_of(gr_system *sys, uint64_t serial, char *buf,
+                             size_t size);
+
 /* The system's I/O thread. */
 gr__io *gr__system_io(gr_system *sys);
 

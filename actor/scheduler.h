@@ -43,6 +43,13 @@ typedef struct gr__worker_stats {
     _Atomic(uint64_t) steals;
     _Atomic(uint64_t) delivered;
     _Atomic(uint64_t) sent; /* Sends made by turns run here. */
+    /* What runs now, for the control endpoint's sampler (the owner
+     * stores, relaxed): the actor's serial (0 between turns), the type of
+     * the message in its handler, and a count of messages handed to
+     * handlers, which moves with each. */
+    _Atomic(uint64_t) now_serial;
+    _Atomic(uint32_t) now_type;
+    _Atomic(uint64_t) now_seq;
 } gr__worker_stats;
 
 /* One worker thread and its queues. */

@@ -426,6 +426,59 @@ gr__control *gr__system_control(gr_system *sys)
     return sys->events.control;
 }
 
+unsigned gr__system_threads(const gr_system *sys)
+{
+    return sys->sched.nworkers + sys->sched.nblocking;
+}
+
+void gr__system_thread_now(gr_system *sys, unsigned i, uint64_t *serial,
+                           uint32_t *type, uint64_t *seq)
+{
+    gr__worker_stats *st = &sys->sched.workers[i].stats;
+    *serial = atomic_load_explicit(&st->now_serial, memory_order_relaxed);
+    *type = atomic_load_explicit(&st->now_type, memory_order_relaxed);
+    *seq = atomic_load_explicit(&st->now_seq, memory_order_relaxed);
+}
+
+void gr__system_actors(gr_system *sys, uint32_t from, uint32_t count,
+                       void (*fn)(const gr__actor_info *info, void *arg),
+                       void *arg, uint32_t *next)
+{
+    uint32_t extent = gr__idtable_extent(&sys->ids);
+    uint32_t end = count > extent - (from < extent ? from : extent)
+                       ? extent
+                       : from + count;
+    for (uint32_t i = from; i < end; i++) {
+        uint64_t serial = gr__idtable_serial_at(&sys->ids, i);
+        gr__actor *a =
+            serial != 0 ? gr__idtable_acquire(&sys->ids, serial) : NULL;
+        if (a == NULL)
+            continue;
+        gr__actor_info info = {
+            .ref = {serial, sys->node_id, sys->incarnation},
+            .behaviour = a->b != NULL && a->b->name != NULL ? a->b->name : "",
+            .depth = gr__actor_depth(a),
+            .handled = atomic_load_explicit(&a->popped, memory_order_relaxed)};
+        fn(&info, arg);
+        if (gr__idtable_release(&sys->ids, serial))
+            gr__actor_finalize(a);
+    }
+    *next = end < extent ? end : 0;
+}
+
+bool gr__system_behaviour_of(gr_system *sys, uint64_t serial, char *buf,
+                             size_t size)
+{
+    gr__actor *a = gr__idtable_acquire(&sys->ids, serial);
+    if (a == NULL)
+        return false;
+    snprintf(buf, size, "%s",
+             a->b != NULL && a->b->name != NULL ? a->b->name : "");
+    if (gr__idtable_release(&sys->ids, serial))
+        gr__actor_finalize(a);
+    return true;
+}
+
 gr__io *gr__system_io(gr_system *sys)
 {
     return &sys->io;

@@ -29,6 +29,8 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -56,6 +58,16 @@
 #define MAX_NODES 64
 /* Children one supervisor lists in the tree. */
 #define MAX_CHILDREN 256
+/* How often the sampler looks at what each runtime thread runs. */
+#define SAMPLE_MS 5
+/* Actors whose handler time the sampler keeps (a hash table; cleared when
+ * three quarters full, so figures restart then). */
+#define TIMES 8192
+/* Runtime threads the sampler follows. */
+#define MAX_THREADS 128
+/* Actors listed per slice of the id table, between which the control
+ * thread yields. */
+#define SLICE 4096
 
 typedef struct entry {
     gr_event_kind kind;
@@ -69,6 +81,19 @@ typedef struct node_pid {
     char name[GR_NAME_MAX + 1];
     int64_t pid;
 } node_pid;
+
+/* Handler time of one actor, in samples. */
+typedef struct time_slot {
+    uint64_t serial; /* 0: free. */
+    uint64_t samples;
+} time_slot;
+
+/* What the sampler last saw on one runtime thread. */
+typedef struct thread_seen {
+    uint64_t serial, seq;
+    uint64_t since_ns; /* When that handler call was first seen. */
+    bool reported;     /* Its slow_handler event is out. */
+} thread_seen;
 
 typedef enum follow { NOT = 0, TEXT, JSON } follow;
 
@@ -99,6 +124,16 @@ struct gr__control {
     size_t nroots;
     node_pid nodes[MAX_NODES];
     client clients[MAX_CLIENTS];
+    /* The sampler's (the control thread's alone): */
+    uint64_t slow_ns;
+    uint64_t next_sample_ns;
+    time_slot times[TIMES];
+    size_t ntimes;
+    thread_seen seen[MAX_THREADS];
+    /* Threads found running an actor, summed over the samples of the
+     * current second, and the last full second's average. */
+    uint64_t busy_sum, busy_samples, window_start_ns;
+    double busy;
 };
 
 static uint64_t now_ns(void)
@@ -108,7 +143,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- the directory and the socket ---------------------------------------- */
+/* ---- the directory and the socket ---- */
 
 /* The per-user directory; false (logged) when it cannot be made safe. */
 static bool user_dir(gr__control *c, char *dir, size_t size)
@@ -179,8 +214,85 @@ static bool listen_on(gr__control *c, const char *dir)
     return true;
 }
 
-/* ---- answers --------------------------------------------------------------
- */
+/* ---- the sampler ---- */
+
+static time_slot *time_of(gr__control *c, uint64_t serial, bool add)
+{
+    size_t i = (size_t)(serial * 0x9E3779B97F4A7C15u) % TIMES;
+    for (size_t k = 0; k < TIMES; k++, i = (i + 1) % TIMES) {
+        if (c->times[i].serial == serial)
+            return &c->times[i];
+        if (c->times[i].serial == 0) {
+            if (!add)
+                return NULL;
+            if (c->ntimes == TIMES * 3 / 4) { /* Full: start again. */
+                memset(c->times, 0, sizeof c->times);
+                c->ntimes = 0;
+                i = (size_t)(serial * 0x9E3779B97F4A7C15u) % TIMES;
+            }
+            c->ntimes++;
+            c->times[i].serial = serial;
+            return &c->times[i];
+        }
+    }
+    return NULL;
+}
+
+/* Reports a handler call of actor serial on a message of type that has
+ * run elapsed_ns so far. */
+static void report_slow(gr__control *c, uint64_t serial, uint32_t type,
+                        uint64_t elapsed_ns)
+{
+    char behaviour[GR_NAME_MAX + 1];
+    if (!gr__system_behaviour_of(c->sys, serial, behaviour, sizeof behaviour))
+        return; /* It has finished meanwhile. */
+    gr_event ev = {.kind = GR_EV_SLOW_HANDLER,
+                   .level = GR_LOG_WARN,
+                   .actor = {serial, gr__system_node_id(c->sys),
+                             gr__system_incarnation(c->sys)},
+                   .behaviour = behaviour,
+                   .msg_type = type,
+                   .elapsed_ms = elapsed_ns / 1000000};
+    gr__system_emit(c->sys, &ev);
+}
+
+/* Looks at what each runtime thread runs: a sample of handler time for
+ * its actor, and a slow_handler event for a call that outlasts the
+ * threshold. */
+static void sample(gr__control *c, uint64_t now)
+{
+    unsigned n = gr__system_threads(c->sys);
+    unsigned busy = 0;
+    for (unsigned i = 0; i < n && i < MAX_THREADS; i++) {
+        uint64_t serial, seq;
+        uint32_t type;
+        gr__system_thread_now(c->sys, i, &serial, &type, &seq);
+        thread_seen *s = &c->seen[i];
+        if (serial == 0) {
+            s->serial = 0;
+            continue;
+        }
+        busy++;
+        time_slot *t = time_of(c, serial, true);
+        if (t != NULL)
+            t->samples++;
+        if (serial != s->serial || seq != s->seq) {
+            *s = (thread_seen){serial, seq, now, false};
+        } else if (!s->reported && now - s->since_ns >= c->slow_ns) {
+            s->reported = true;
+            report_slow(c, serial, type, now - s->since_ns);
+        }
+    }
+    c->busy_sum += busy;
+    c->busy_samples++;
+    if (now - c->window_start_ns >= 1000000000u) {
+        c->busy = (double)c->busy_sum / (double)c->busy_samples;
+        c->busy_sum = c->busy_samples = 0;
+        c->window_start_ns = now;
+    }
+}
+
+/* ---- answers ---- */
 
 /* A growing text buffer for one answer. */
 typedef struct out {
@@ -278,8 +390,8 @@ static void answer_stats(gr__control *c, out *o, bool json)
             s.dead_letters[i]);
     put(o,
         "},\"sockets_open\":%" PRIu64 ",\"socket_bytes_in\":%" PRIu64
-        ",\"socket_bytes_out\":%" PRIu64 ",\"deepest\":[",
-        s.sockets_open, s.socket_bytes_in, s.socket_bytes_out);
+        ",\"socket_bytes_out\":%" PRIu64 ",\"busy_threads\":%.2f,\"deepest\":[",
+        s.sockets_open, s.socket_bytes_in, s.socket_bytes_out, c->busy);
     for (int i = 0; i < GR_STATS_DEEPEST && s.deepest[i].depth > 0; i++)
         put(o, "%s{\"actor\":\"%s\",\"depth\":%" PRIu64 "}", i ? "," : "",
             gr_ref_format(c->sys, s.deepest[i].actor, ref, sizeof ref),
@@ -407,6 +519,37 @@ static void walk(gr__control *c, out *o, gr_ref sup, int depth, bool json)
     free(kids);
 }
 
+typedef struct listing {
+    gr__control *c;
+    out *o;
+} listing;
+
+static void list_actor(const gr__actor_info *a, void *arg)
+{
+    listing *l = arg;
+    char ref[GR_REF_FORMAT_MAX];
+    const time_slot *t = time_of(l->c, a->ref.serial, false);
+    put(l->o,
+        "{\"ref\":\"%s\",\"behaviour\":\"%s\",\"depth\":%" PRIu64
+        ",\"handled\":%" PRIu64 ",\"time_ms\":%" PRIu64 "}\n",
+        gr_ref_format(l->c->sys, a->ref, ref, sizeof ref), a->behaviour,
+        a->depth, a->handled, t != NULL ? t->samples * SAMPLE_MS : 0);
+}
+
+/* Every live actor, one JSON line each: mailbox depth, messages taken
+ * (runtime ones too) and handler time (sampled), walked in slices. */
+static void answer_actors(gr__control *c, out *o)
+{
+    listing l = {c, o};
+    uint32_t from = 0, next;
+    do {
+        gr__system_actors(c->sys, from, SLICE, list_actor, &l, &next);
+        from = next;
+        if (from != 0)
+            sched_yield(); /* Let the workers have the table between. */
+    } while (from != 0);
+}
+
 static void answer_tree(gr__control *c, out *o, bool json)
 {
     gr_ref roots[MAX_ROOTS];
@@ -430,8 +573,7 @@ static void answer_tree(gr__control *c, out *o, bool json)
         put(o, "(no supervisor started with gr_supervisor_start)\n");
 }
 
-/* ---- clients ----------------------------------------------------------------
- */
+/* ---- clients ---- */
 
 static void drop(client *cl)
 {
@@ -494,10 +636,12 @@ static void on_request(gr__control *c, client *cl, char *line)
         answer_metrics(c, &o);
     } else if (strcmp(verb, "tree") == 0) {
         answer_tree(c, &o, json);
+    } else if (strcmp(verb, "actors") == 0) {
+        answer_actors(c, &o);
     } else {
         put(&o,
             "error: no request \"%s\" (info, stats, metrics, tree, "
-            "events)\n",
+            "actors, events)\n",
             verb);
     }
     if (o.buf != NULL)
@@ -617,8 +761,17 @@ static void *control_main(void *arg)
                 map[n] = i;
                 p[n++] = (struct pollfd){c->clients[i].fd, POLLIN, 0};
             }
-        if (poll(p, n, -1) < 0 && errno != EINTR)
+        uint64_t now = now_ns();
+        int wait = now >= c->next_sample_ns
+                       ? 0
+                       : (int)((c->next_sample_ns - now) / 1000000) + 1;
+        if (poll(p, n, wait) < 0 && errno != EINTR)
             break;
+        now = now_ns();
+        if (now >= c->next_sample_ns) {
+            sample(c, now);
+            c->next_sample_ns = now + SAMPLE_MS * 1000000u;
+        }
         if (p[1].revents & POLLIN) {
             char buf[256];
             while (read(c->wake[0], buf, sizeof buf) > 0)
@@ -634,8 +787,7 @@ static void *control_main(void *arg)
     return NULL;
 }
 
-/* ---- the system's side
- * ------------------------------------------------------- */
+/* ---- the system's side ---- */
 
 int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
 {
@@ -649,7 +801,10 @@ int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
     c->sys = sys;
     c->listen_fd = -1;
     c->wake[0] = c->wake[1] = -1;
-    c->started_ns = now_ns();
+    c->started_ns = c->window_start_ns = now_ns();
+    c->slow_ns =
+        (uint64_t)(cfg->slow_handler_ms ? cfg->slow_handler_ms : 1000) *
+        1000000u;
     for (int i = 0; i < MAX_CLIENTS; i++)
         c->clients[i].fd = -1;
     pthread_mutex_init(&c->lock, NULL);

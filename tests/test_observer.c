@@ -43,13 +43,36 @@ static int idle_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 
 static const gr_behaviour idle = {.name = "idle", .handle = idle_handle};
 
+/* An actor whose every handler call takes 300 ms (a blocking sleep, the
+ * mistake the slow_handler event is for), over and over. */
+static int slowpoke_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    return gr_tell(ctx, gr_self(ctx), 1, NULL, 0);
+}
+
+static int slowpoke_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    (void)m;
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* The point: a handler that blocks. */
+    return gr_tell(ctx, gr_self(ctx), 1, NULL, 0);
+}
+
+static const gr_behaviour slowpoke = {
+    .name = "slowpoke", .init = slowpoke_init, .handle = slowpoke_handle};
+
 static const gr_node_root roots[] = {{.name = "idle", .behaviour = &idle}};
 
-static int run_system(const char *name)
+static int run_system(const char *name, bool slow)
 {
     static const gr_node_spec node = {.name = "obsnode", .root = "idle"};
     static const gr_child_spec kids[] = {
         {.id = "pinger", .behaviour = &idle, .restart = GR_PERMANENT},
+        {.id = "slowpoke", .behaviour = &slowpoke, .restart = GR_PERMANENT},
         {.id = "obsnode",
          .behaviour = &gr_node_behaviour,
          .arg = &node,
@@ -57,13 +80,15 @@ static int run_system(const char *name)
          .restart = GR_PERMANENT,
          .type = GR_NODE},
     };
-    static const gr_sup_spec top = {.strategy = GR_ONE_FOR_ONE,
-                                    .intensity = 10,
-                                    .period_ms = 10000,
-                                    .children = kids,
-                                    .nchildren = 2,
-                                    .name = "top"};
-    gr_config cfg = {.control = 1, .name = name};
+    /* The slowpoke goes last, so it is left out without --slow. */
+    static const gr_child_spec plain[] = {kids[0], kids[2]};
+    gr_sup_spec top = {.strategy = GR_ONE_FOR_ONE,
+                       .intensity = 10,
+                       .period_ms = 10000,
+                       .children = slow ? kids : plain,
+                       .nchildren = slow ? 3 : 2,
+                       .name = "top"};
+    gr_config cfg = {.control = 1, .name = name, .slow_handler_ms = 100};
     gr_system *sys;
     if (gr_system_start(&cfg, &sys) != GR_OK ||
         gr_supervisor_start(sys, &top, NULL) != GR_OK)
@@ -73,8 +98,7 @@ static int run_system(const char *name)
     return gr_system_run(sys) == GR_OK ? 0 : 1;
 }
 
-/* ---- driving it ------------------------------------------------------------
- */
+/* ---- driving it ---- */
 
 static const char *self_exe;
 
@@ -85,7 +109,8 @@ typedef struct sys_proc {
 } sys_proc;
 
 /* Starts this program as a system named after the case and this process
- * (as uid, unless uid is 0); waits for its "ready". */
+ * (as uid, unless uid is 0; with a slowpoke if what starts with "slow");
+ * waits for its "ready". */
 static bool sys_start(sys_proc *sp, const char *what, uid_t uid)
 {
     snprintf(sp->name, sizeof sp->name, "obs-%s-%d", what, (int)getpid());
@@ -101,7 +126,9 @@ static bool sys_start(sys_proc *sp, const char *what, uid_t uid)
         unsetenv("GROVE_LOG");
         if (uid != 0 && (setgid(uid) != 0 || setuid(uid) != 0))
             _exit(126);
-        execl(self_exe, self_exe, "--system", sp->name, (char *)NULL);
+        execl(self_exe, self_exe,
+              strncmp(what, "slow", 4) == 0 ? "--slow" : "--system", sp->name,
+              (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -191,8 +218,7 @@ static long tree_node_pid(const char *tree)
     return at != NULL ? strtol(at + 20, NULL, 10) : 0;
 }
 
-/* ---- cases ------------------------------------------------------------------
- */
+/* ---- cases ---- */
 
 /* ls finds the system; stats, metrics and tree answer in their formats. */
 static void ls_stats_metrics_tree(void)
@@ -405,6 +431,59 @@ static void stale_socket_replaced(void)
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
+/* A handler that blocks for 300 ms is reported as a slow_handler event,
+ * and top shows its handler time. */
+static void slow_handler_and_top(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "slow", 0));
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t follower = fork();
+    if (follower == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        execl(GROVE_TOOL, GROVE_TOOL, "events", sp.name, "-f", "--json",
+              "--kind", "slow_handler", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char buf[8192] = "";
+    size_t have = 0;
+    double t0 = test_now();
+    while (test_now() - t0 < 5.0 && have < sizeof buf - 1 &&
+           strstr(buf, "\"behaviour\":\"slowpoke\"") == NULL) {
+        struct pollfd pf = {p[0], POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+        buf[have] = '\0';
+    }
+    kill(follower, SIGTERM);
+    waitpid(follower, NULL, 0);
+    close(p[0]);
+    CHECK(strstr(buf, "{\"event\":\"slow_handler\"") != NULL);
+    CHECK(strstr(buf, "\"behaviour\":\"slowpoke\",\"type\":1,") != NULL);
+    /* top: the slowpoke spends most of each second in its handler. */
+    static char out[65536];
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"top", sp.name, "--once", "--sort", "time",
+                                    NULL}),
+             0);
+    CHECK(strstr(out, "msgs/s") != NULL);
+    const char *row = strstr(out, "slowpoke");
+    CHECK(row != NULL);
+    double depth, rate, ms;
+    CHECK(sscanf(row, "slowpoke %lf %lf %lf", &depth, &rate, &ms) == 3);
+    if (ms < 300)
+        fprintf(stderr, "  top:\n%s\n", out);
+    CHECK(ms >= 300); /* Of 1000 ms/s, at sampling's precision. */
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
 /* Mistakes get a clear message and exit 1 or 2. */
 static void clear_errors(void)
 {
@@ -429,8 +508,9 @@ int main(int argc, char **argv)
     int code;
     if (gr_node_main(roots, 1, NULL, &code))
         return code; /* The node process of a system below. */
-    if (argc == 3 && strcmp(argv[1], "--system") == 0)
-        return run_system(argv[2]);
+    if (argc == 3 &&
+        (strcmp(argv[1], "--system") == 0 || strcmp(argv[1], "--slow") == 0))
+        return run_system(argv[2], strcmp(argv[1], "--slow") == 0);
     self_exe = "/proc/self/exe";
     static char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -441,7 +521,7 @@ int main(int argc, char **argv)
     static const struct test_case cases[] = {
         TEST_CASE(ls_stats_metrics_tree), TEST_CASE(node_restart_seen),
         TEST_CASE(other_uid_refused),     TEST_CASE(stale_socket_replaced),
-        TEST_CASE(clear_errors),
+        TEST_CASE(clear_errors),          TEST_CASE(slow_handler_and_top),
     };
     return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

@@ -7,6 +7,7 @@
  *   grove metrics SYS
  *   grove tree SYS [--json]
  *   grove events SYS [-f] [--json] [--kind KIND]
+ *   grove top SYS [--once] [--sort rate|depth|time] [-n N]
  *
  * SYS is a system's name, its pid, or NAME.PID, as `grove ls` shows them.
  * Needs nothing but libc: the endpoint speaks lines.
@@ -38,6 +39,8 @@ static int usage(void)
                     "       grove metrics SYS\n"
                     "       grove tree SYS [--json]\n"
                     "       grove events SYS [-f] [--json] [--kind KIND]\n"
+                    "       grove top SYS [--once] [--sort rate|depth|time] "
+                    "[-n N]\n"
                     "  SYS: a name, a pid or NAME.PID from `grove ls`; only "
                     "systems started\n"
                     "  with gr_config.control or GROVE_CONTROL=1 can be "
@@ -282,6 +285,223 @@ static int ask(const char *sys, const char *request, int follow_ms)
     return rc;
 }
 
+/* ---- top ---- */
+
+/* Reads the whole answer to request from f into a malloc'd string (NULL,
+ * said why, on failure). */
+static char *fetch(const found *f, const char *request)
+{
+    int fd = attach(f);
+    if (fd < 0)
+        return NULL;
+    size_t len = 0, cap = 65536;
+    char *buf = malloc(cap);
+    if (buf == NULL || write(fd, request, strlen(request)) < 0) {
+        free(buf);
+        close(fd);
+        return NULL;
+    }
+    for (;;) {
+        if (len + 4096 > cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (b == NULL)
+                break;
+            buf = b;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 10000) != 1)
+            break;
+        ssize_t k = read(fd, buf + len, cap - len - 1);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* One actor in a top snapshot. */
+typedef struct actor_row {
+    char ref[64], behaviour[64];
+    unsigned long depth, handled, time_ms;
+    double rate; /* Messages a second since the last snapshot. */
+    unsigned long time_delta;
+} actor_row;
+
+/* A snapshot: the actors, and the system's counters. */
+typedef struct snap {
+    actor_row *rows;
+    size_t n;
+    unsigned long sent, dead, restarts, alive;
+    double busy, uptime;
+} snap;
+
+static unsigned long json_num(const char *json, const char *key)
+{
+    const char *at = strstr(json, key);
+    return at != NULL ? strtoul(at + strlen(key), NULL, 10) : 0;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+    return strcmp(((const actor_row *)a)->ref, ((const actor_row *)b)->ref);
+}
+
+/* Takes a snapshot of f; false (said why) when it cannot. */
+static bool take(const found *f, snap *s)
+{
+    memset(s, 0, sizeof *s);
+    char *stats = fetch(f, "stats json\n");
+    char *actors = stats != NULL ? fetch(f, "actors\n") : NULL;
+    if (actors == NULL) {
+        free(stats);
+        return false;
+    }
+    s->sent = json_num(stats, "\"sent\":");
+    s->restarts = json_num(stats, "\"restarts\":");
+    s->alive = json_num(stats, "\"alive\":");
+    const char *b = strstr(stats, "\"busy_threads\":");
+    s->busy = b != NULL ? strtod(b + 15, NULL) : 0;
+    const char *u = strstr(stats, "\"uptime_s\":");
+    s->uptime = u != NULL ? strtod(u + 11, NULL) : 0;
+    const char *d = strstr(stats, "\"dead_letters\":{");
+    for (const char *p = d; p != NULL && *p != '}';) {
+        p = strchr(p, ':');
+        if (p == NULL)
+            break;
+        s->dead += strtoul(p + 1, (char **)&p, 10);
+    }
+    size_t cap = 0;
+    for (char *line = strtok(actors, "\n"); line != NULL;
+         line = strtok(NULL, "\n")) {
+        if (s->n == cap) {
+            actor_row *r =
+                realloc(s->rows, (cap = cap ? 2 * cap : 256) * sizeof *r);
+            if (r == NULL)
+                break;
+            s->rows = r;
+        }
+        actor_row *r = &s->rows[s->n];
+        memset(r, 0, sizeof *r);
+        if (sscanf(line,
+                   "{\"ref\":\"%63[^\"]\",\"behaviour\":\"%63[^\"]\","
+                   "\"depth\":%lu,\"handled\":%lu,\"time_ms\":%lu}",
+                   r->ref, r->behaviour, &r->depth, &r->handled,
+                   &r->time_ms) == 5 ||
+            sscanf(line,
+                   "{\"ref\":\"%63[^\"]\",\"behaviour\":\"\",\"depth\":%lu,"
+                   "\"handled\":%lu,\"time_ms\":%lu}",
+                   r->ref, &r->depth, &r->handled, &r->time_ms) == 4)
+            s->n++;
+    }
+    free(stats);
+    free(actors);
+    qsort(s->rows, s->n, sizeof *s->rows, cmp_ref);
+    return true;
+}
+
+static char sort_by = 'r'; /* r: rate, d: depth, t: time. */
+
+static int cmp_top(const void *a, const void *b)
+{
+    const actor_row *x = a, *y = b;
+    double kx = sort_by == 'd'   ? (double)x->depth
+                : sort_by == 't' ? (double)x->time_delta
+                                 : x->rate;
+    double ky = sort_by == 'd'   ? (double)y->depth
+                : sort_by == 't' ? (double)y->time_delta
+                                 : y->rate;
+    return kx < ky ? 1 : kx > ky ? -1 : strcmp(x->ref, y->ref);
+}
+
+/* Prints one screen: the totals and the first rows of now, with rates
+ * against before over dt seconds. */
+static void screen(const found *f, const snap *before, snap *now, double dt,
+                   size_t rows)
+{
+    for (size_t i = 0; i < now->n; i++) {
+        actor_row *r = &now->rows[i];
+        const actor_row *old =
+            bsearch(r, before->rows, before->n, sizeof *r, cmp_ref);
+        unsigned long h0 = old != NULL ? old->handled : 0;
+        unsigned long t0 = old != NULL ? old->time_ms : 0;
+        r->rate = (double)(r->handled - h0) / dt;
+        r->time_delta = r->time_ms >= t0 ? r->time_ms - t0 : 0;
+    }
+    actor_row *sorted = malloc((now->n ? now->n : 1) * sizeof *sorted);
+    if (sorted == NULL)
+        return;
+    memcpy(sorted, now->rows, now->n * sizeof *sorted);
+    qsort(sorted, now->n, sizeof *sorted, cmp_top);
+    printf("%s  up %.0f s  actors %lu  msgs/s %.0f  dead letters/s %.0f  "
+           "restarts/s %.1f  busy threads %.2f\n",
+           f->name, now->uptime, now->alive,
+           (double)(now->sent - before->sent) / dt,
+           (double)(now->dead - before->dead) / dt,
+           (double)(now->restarts - before->restarts) / dt, now->busy);
+    printf("%-24s %-20s %10s %12s %12s\n", "ACTOR", "BEHAVIOUR", "MAILBOX",
+           "MSGS/S", "HANDLER MS/S");
+    for (size_t i = 0; i < now->n && i < rows; i++)
+        printf("%-24s %-20s %10lu %12.0f %12.0f\n", sorted[i].ref,
+               sorted[i].behaviour[0] ? sorted[i].behaviour : "-",
+               sorted[i].depth, sorted[i].rate,
+               (double)sorted[i].time_delta / dt);
+    fflush(stdout);
+    free(sorted);
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* grove top: two snapshots a second apart, then (unless once) a new
+ * screen every second until interrupted. */
+static int top(const char *sys, bool once, size_t rows)
+{
+    found all[256];
+    int n = scan(all, 256);
+    const found *f = n > 0 ? resolve(sys, all, n) : NULL;
+    if (n <= 0)
+        fprintf(stderr, "grove: no running Grove systems with a control "
+                        "endpoint\n");
+    if (f == NULL)
+        return 1;
+    snap before, now;
+    if (!take(f, &before))
+        return 1;
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    int rc = 0;
+    while (!interrupted) {
+        struct timespec t0, t1, second = {1, 0};
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        nanosleep(&second, NULL); /* The screen's period. */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (interrupted)
+            break;
+        if (!take(f, &now)) {
+            rc = 1;
+            break;
+        }
+        double dt = (double)(t1.tv_sec - t0.tv_sec) +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (!once)
+            printf("\x1b[H\x1b[2J"); /* Home, clear: a plain terminal. */
+        screen(f, &before, &now, dt, rows);
+        free(before.rows);
+        before = now;
+        if (once)
+            break;
+    }
+    free(before.rows);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -295,6 +515,31 @@ int main(int argc, char **argv)
     }
     if (argc < 3)
         return usage();
+    if (strcmp(cmd, "top") == 0) {
+        bool once = false;
+        long rows = 20;
+        for (int i = 3; i < argc; i++) {
+            if (strcmp(argv[i], "--once") == 0)
+                once = true;
+            else if (strcmp(argv[i], "--sort") == 0 && i + 1 < argc &&
+                     strchr("rdt", argv[i + 1][0]) != NULL &&
+                     (strcmp(argv[i + 1], "rate") == 0 ||
+                      strcmp(argv[i + 1], "depth") == 0 ||
+                      strcmp(argv[i + 1], "time") == 0))
+                sort_by = argv[++i][0];
+            else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc &&
+                     (rows = strtol(argv[i + 1], NULL, 10)) > 0)
+                i++;
+            else {
+                fprintf(stderr,
+                        "grove: %s is not a flag of top (or lacks "
+                        "its value)\n",
+                        argv[i]);
+                return usage();
+            }
+        }
+        return top(argv[2], once, (size_t)rows);
+    }
     bool json = false, follow = false;
     const char *kind = "";
     for (int i = 3; i < argc; i++) {

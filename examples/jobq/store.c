@@ -343,8 +343,7 @@ static int on_down(gr_ctx *ctx, store *st, const gr_down *d)
     return GR_CONTINUE;
 }
 
-/* ---- dispatch --------------------------------------------------------------
- */
+/* ---- dispatch ---- */
 
 typedef struct cand {
     jq_cand c;
@@ -454,8 +453,7 @@ static void fill(gr_ctx *ctx, store *st)
     free(got);
 }
 
-/* ---- timers
- * ------------------------------------------------------------------ */
+/* ---- timers ---- */
 
 /* Sets the store's one timer for the earliest run-at or lease deadline. */
 static void plan_tick(gr_ctx *ctx, store *st)
@@ -506,8 +504,7 @@ static int on_tick(gr_ctx *ctx, store *st)
     return GR_CONTINUE;
 }
 
-/* ---- the commit
- * ---------------------------------------------------------------- */
+/* ---- the commit ---- */
 
 /* Dispatches what fits, commits, then answers and hands out jobs. */
 static void flush(gr_ctx *ctx, store *st)
@@ -546,8 +543,7 @@ static void flush(gr_ctx *ctx, store *st)
     plan_tick(ctx, st);
 }
 
-/* ---- requests
- * ------------------------------------------------------------------- */
+/* ---- requests ---- */
 
 static void pack_ok(msgpack_packer *pk, uint64_t rid, uint32_t more)
 {
@@ -770,8 +766,7 @@ static int on_dead(gr_ctx *ctx, store *st, const jq_dead_req *r, gr_request req)
     return GR_CONTINUE;
 }
 
-/* ---- the behaviour
- * ------------------------------------------------------------- */
+/* ---- the behaviour ---- */
 
 static int store_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {

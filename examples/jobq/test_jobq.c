@@ -185,8 +185,7 @@ static bool finish(server *sv, jobq_client *c)
     return true;
 }
 
-/* ---- what the jobs did ------------------------------------------------------
- */
+/* ---- what the jobs did ---- */
 
 /* Echo output lines: "ID ATTEMPT START_US VALUE". */
 typedef struct line {
@@ -352,8 +351,7 @@ static void tally(const uint64_t *ids, size_t n, const line *out, size_t nout,
     free(count);
 }
 
-/* ---- cases ----------------------------------------------------------------
- */
+/* ---- cases ---- */
 
 /* 1000 echo jobs: each id in the output exactly once, nothing left over. */
 static void happy_path(void)

@@ -51,7 +51,10 @@ typedef enum gr_event_kind {
                                     owner's exit or an error its owner was
                                     told of (debug), or with bytes unsent
                                     (warn). */
-    GR_EV_KIND_COUNT = 16        /* Number of kinds; not a kind. */
+    GR_EV_SLOW_HANDLER = 16,     /* One handler call has run longer than
+                                    gr_config.slow_handler_ms (warn; seen
+                                    with the control endpoint on). */
+    GR_EV_KIND_COUNT = 17        /* Number of kinds; not a kind. */
 } gr_event_kind;
 
 /* gr_event.flags: a supervisor reports the same thing (an actor event of
@@ -88,6 +91,9 @@ typedef struct gr_event {
     const char *address; /* Listening: the local address; accepted: the
                             peer's; "" otherwise. */
     uint64_t unsent;     /* Closed: bytes queued and never sent. */
+    /* Slow-handler events (actor and behaviour too): */
+    uint32_t msg_type;   /* The message the handler is on. */
+    uint64_t elapsed_ms; /* How long the call had run when seen. */
     /* The system that emitted it (its refs are formatted with its node
      * names); NULL in an event built by hand. */
     struct gr_system *sys;
@@ -113,7 +119,8 @@ GR_API char *gr_event_format_text(const gr_event *ev, char *buf, size_t size);
  * level, then per kind: actor, behaviour, reason, code (actor events);
  * supervisor, sup_name, child_id, child, reason, code, restarts
  * (supervisor events); from, to, type, corr, reason (dead letters);
- * socket, actor, address, listener, unsent, reason, code (socket events).
+ * socket, actor, address, listener, unsent, reason, code (socket events);
+ * actor, behaviour, type, elapsed_ms (slow handlers).
  */
 GR_API char *gr_event_format_json(const gr_event *ev, char *buf, size_t size);
 

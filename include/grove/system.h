@@ -68,6 +68,10 @@ typedef struct gr_config {
     /* The system's name for `grove ls` and the endpoint's socket file;
      * NULL means the program's name. */
     const char *name;
+    /* With the control endpoint on: a handler call seen running longer
+     * than this is reported once as a slow_handler event (grove/event.h);
+     * 0 means 1000 ms. Seen by sampling every few milliseconds. */
+    unsigned slow_handler_ms;
 } gr_config;
 
 /* Why a message could not be delivered (see gr_stats.dead_letters). */
