@@ -304,8 +304,10 @@ void gr__event_emit(const gr__events *e, const gr__logger *log, gr_event *ev)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ev->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    if (e->control != NULL)
-        gr__control_event(e->control, ev);
+    struct gr__control *control =
+        atomic_load_explicit(&e->control, memory_order_acquire);
+    if (control != NULL)
+        gr__control_event(control, ev);
     if (e->fn != NULL) {
         e->fn(e->arg, ev);
         return;

@@ -12,6 +12,8 @@
 
 #include "actor/log.h"
 
+#include <stdatomic.h>
+
 /* Where a system's events go; fixed after start. */
 typedef struct gr__events {
     gr_event_fn fn; /* NULL: a file or lines through the log. */
@@ -19,8 +21,10 @@ typedef struct gr__events {
     int fd; /* The JSON-lines file, or -1. */
     int json;
     struct gr_system *sys; /* Whose events: set in every event emitted. */
-    /* The control endpoint's tap (observe/control.c), or NULL. */
-    struct gr__control *control;
+    /* The control endpoint's tap (observe/control.c), or NULL: set once
+     * at start, freed only when the system is (after every thread that
+     * emits is gone). */
+    _Atomic(struct gr__control *) control;
 } gr__events;
 
 /* The control endpoint's tap: sees every event the level lets through

@@ -60,6 +60,8 @@ void gr__system_emit(gr_system *sys, gr_event *ev);
 typedef struct gr__control gr__control;
 int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out);
 void gr__control_stop(gr__control *c);
+/* Frees a stopped endpoint, once nothing can emit an event any more. */
+void gr__control_free(gr__control *c);
 void gr__control_add_root(gr__control *c, gr_ref sup);
 
 /* The system's control endpoint, or NULL. */

@@ -38,6 +38,7 @@ static void destroy(gr_system *sys)
     gr__idtable_destroy(&sys->ids);
     gr__names_destroy(&sys->names);
     gr__dead_destroy(&sys->dead);
+    gr__control_free(atomic_load(&sys->events.control));
     gr__events_destroy(&sys->events);
     pthread_cond_destroy(&sys->stop_cond);
     pthread_mutex_destroy(&sys->stop_lock);
@@ -111,10 +112,12 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
     }
     gr__log(&sys->log, GR_LOG_INFO, "system started: %u workers", nworkers);
     /* The root process only: a node is seen through its root. */
+    gr__control *control = NULL;
     if (strcmp(node_name, GR__ROOT_NODE_NAME) == 0 &&
-        gr__control_start(sys, cfg, &sys->events.control) != GR_OK)
+        gr__control_start(sys, cfg, &control) != GR_OK)
         gr__log(&sys->log, GR_LOG_ERROR,
                 "control: no memory for the endpoint; running without it");
+    atomic_store_explicit(&sys->events.control, control, memory_order_release);
     *out = sys;
     return GR_OK;
 }
@@ -229,10 +232,9 @@ int gr_system_shutdown(gr_system *sys)
     int rc = wait_inboxes_closed(sys);
     if (rc != GR_OK)
         return rc;
-    /* First, while everything it asks still answers. */
-    gr__control *control = sys->events.control;
-    sys->events.control = NULL;
-    gr__control_stop(control);
+    /* First, while everything it asks still answers; its tap stays (and
+     * drops what comes) until destroy(). */
+    gr__control_stop(gr__system_control(sys));
     /* seq_cst: from here on every send and spawn is refused. */
     atomic_store(&sys->shutting_down, true);
     gr__sched_stop(&sys->sched);
@@ -423,7 +425,7 @@ void gr__system_emit(gr_system *sys, gr_event *ev)
 
 gr__control *gr__system_control(gr_system *sys)
 {
-    return sys->events.control;
+    return atomic_load_explicit(&sys->events.control, memory_order_acquire);
 }
 
 unsigned gr__system_threads(const gr_system *sys)

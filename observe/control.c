@@ -113,6 +113,7 @@ struct gr__control {
     int listen_fd;
     int wake[2]; /* Events and stop. */
     atomic_bool stop;
+    bool closed; /* Guarded by lock: the tap drops what comes. */
     atomic_int followers;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char name[GR_NAME_MAX + 1];
@@ -826,12 +827,14 @@ int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
     char dir[sizeof c->path];
     if (!user_dir(c, dir, sizeof dir)) {
         gr__control_stop(c);
+        gr__control_free(c);
         return GR_OK; /* Logged; the system runs without it. */
     }
     remove_stale(dir);
     if (!listen_on(c, dir) || pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
         pthread_create(&c->thread, NULL, control_main, c) != 0) {
         gr__control_stop(c);
+        gr__control_free(c);
         return GR_OK;
     }
     c->started = true;
@@ -849,7 +852,12 @@ void gr__control_stop(gr__control *c)
         atomic_store(&c->stop, true);
         (void)!write(c->wake[1], "s", 1);
         pthread_join(c->thread, NULL);
+        c->started = false;
     }
+    /* From here the tap drops events: its pipe is about to close. */
+    pthread_mutex_lock(&c->lock);
+    c->closed = true;
+    pthread_mutex_unlock(&c->lock);
     for (int i = 0; i < MAX_CLIENTS; i++)
         drop(&c->clients[i]);
     if (c->listen_fd >= 0) {
@@ -859,6 +867,13 @@ void gr__control_stop(gr__control *c)
     for (int i = 0; i < 2; i++)
         if (c->wake[i] >= 0)
             close(c->wake[i]);
+    c->listen_fd = c->wake[0] = c->wake[1] = -1;
+}
+
+void gr__control_free(gr__control *c)
+{
+    if (c == NULL)
+        return;
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -896,13 +911,15 @@ void gr__control_event(gr__control *c, const gr_event *ev)
          !gr__log_enabled(gr__system_log(c->sys), GR_LOG_DEBUG)))
         return;
     pthread_mutex_lock(&c->lock);
-    entry *e = &c->ring[c->head % RING];
-    e->kind = ev->kind;
-    gr_event_format_json(ev, e->json, sizeof e->json);
-    gr_event_format_text(ev, e->text, sizeof e->text);
-    c->head++;
+    if (!c->closed) {
+        entry *e = &c->ring[c->head % RING];
+        e->kind = ev->kind;
+        gr_event_format_json(ev, e->json, sizeof e->json);
+        gr_event_format_text(ev, e->text, sizeof e->text);
+        c->head++;
+        (void)!write(c->wake[1], "e", 1); /* Full pipe: a wake is pending. */
+    }
     pthread_mutex_unlock(&c->lock);
-    (void)!write(c->wake[1], "e", 1); /* Full pipe: a wake is pending. */
 }
 
 void gr__control_add_root(gr__control *c, gr_ref sup)
