@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <grove/ask.h>
 
@@ -244,6 +245,15 @@ static gr_reason handler_reason(const gr_ctx *ctx, int r, const gr_msg *m)
     return why;
 }
 
+/* Nanoseconds on the monotonic clock, for a traced handler call (never
+ * 0, which means "not traced"). */
+static uint64_t trace_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+}
+
 void gr__actor_run(gr__worker *w, gr__actor *a)
 {
     /* gr_fail() jumps to the worker's loop (see worker_main), which calls
@@ -279,6 +289,16 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
                 memory_order_relaxed);
             w->turn_env = e;
             w->turn_req_open = (e->msg.flags & GR_MSG_REQUEST) != 0;
+            /* Tracing: off unless someone traces something here. */
+            struct gr__control *tracer = NULL;
+            uint64_t t0 = 0;
+            if (atomic_load_explicit(&a->sys->tracing,
+                                     memory_order_relaxed) != 0 &&
+                (tracer = atomic_load_explicit(&a->sys->events.control,
+                                               memory_order_acquire)) !=
+                    NULL &&
+                gr__control_traced(tracer, a->serial, a->b->name))
+                t0 = trace_clock();
             gr__cb_enter(&ctx);
             int r;
             if (w->turn_cont != NULL) {
@@ -289,6 +309,9 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
                 r = a->b->handle(&ctx, gr__actor_state(a), &e->msg);
             }
             gr__cb_leave(NULL);
+            if (t0 != 0)
+                gr__control_trace(tracer, true, a->serial, a->b->name,
+                                  &e->msg, trace_clock() - t0);
             if (w->turn_req_open)
                 gr__ask_hold(a, w);
             if (r != GR_CONTINUE) {

@@ -67,6 +67,10 @@ void gr__control_add_root(gr__control *c, gr_ref sup);
 /* The system's control endpoint, or NULL. */
 gr__control *gr__system_control(gr_system *sys);
 
+/* Adds delta to the count of traced actors and behaviours; while it is
+ * not 0, sends and handler calls ask the endpoint whether to trace. */
+void gr__system_tracing(gr_system *sys, int delta);
+
 /* Runtime threads that run actors (workers, then the blocking pool). */
 unsigned gr__system_threads(const gr_system *sys);
 

@@ -44,12 +44,30 @@ static int deliver_remote(gr_system *sys, gr__worker *w, const gr_msg *m,
     return GR_ENOCONNECTION;
 }
 
+/* Records m, sent by a local actor, if its sender is traced. */
+static void trace_out(gr_system *sys, gr__worker *w, const gr_msg *m)
+{
+    struct gr__control *c =
+        atomic_load_explicit(&sys->events.control, memory_order_acquire);
+    /* The sender's behaviour, when it is the actor this worker runs. */
+    const char *b = w != NULL && w->turn_actor != NULL &&
+                            w->turn_actor->serial == m->from.serial
+                        ? w->turn_actor->b->name
+                        : "";
+    if (c != NULL && gr__control_traced(c, m->from.serial, b))
+        gr__control_trace(c, false, m->from.serial, b, m, 0);
+}
+
 int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
 {
     /* relaxed: a send racing with shutdown's start is a caller bug anyway;
      * this only turns the common late send into a clean error. */
     if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
         return GR_ESTOPPED;
+    if (atomic_load_explicit(&sys->tracing, memory_order_relaxed) != 0 &&
+        m->type < GR_MSG_RESERVED && m->from.serial != 0 &&
+        m->from.node == sys->node_id)
+        trace_out(sys, w, m);
     uint32_t type = m->type;
     gr_ref to = m->to;
     gr__actor *a = NULL;

@@ -428,6 +428,12 @@ gr__control *gr__system_control(gr_system *sys)
     return atomic_load_explicit(&sys->events.control, memory_order_acquire);
 }
 
+void gr__system_tracing(gr_system *sys, int delta)
+{
+    atomic_fetch_add_explicit(&sys->tracing, (unsigned)delta,
+                              memory_order_relaxed);
+}
+
 unsigned gr__system_threads(const gr_system *sys)
 {
     return sys->sched.nworkers + sys->sched.nblocking;

@@ -52,6 +52,9 @@ struct gr_system {
     _Atomic(uint64_t) spawned;
     _Atomic(uint64_t) exited;
     _Atomic(uint64_t) restarts; /* Children restarted by supervisors. */
+    /* Actors and behaviours traced through the control endpoint: while
+     * 0, sends and handler calls check only this (relaxed). */
+    _Atomic(unsigned) tracing;
     _Atomic(uint64_t) inbox_delivered;
     _Atomic(int) open_inboxes; /* Opened, and not yet done closing. */
     /* Set when shutdown begins: sends and spawns are refused. */

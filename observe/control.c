@@ -71,6 +71,7 @@
 
 typedef struct entry {
     gr_event_kind kind;
+    int tracer; /* A trace record for that client; -1: an event. */
     char json[1024];
     char text[512];
 } entry;
@@ -97,11 +98,22 @@ typedef struct thread_seen {
 
 typedef enum follow { NOT = 0, TEXT, JSON } follow;
 
+/* What one tracing client traces: an actor, or every actor of a
+ * behaviour. */
+typedef struct target {
+    bool on;
+    uint64_t serial; /* 0: by behaviour. */
+    char behaviour[GR_NAME_MAX + 1];
+} target;
+
 typedef struct client {
     int fd; /* -1: free. */
     char in[256];
     size_t have;
     follow mode;
+    bool tracing; /* Its entries are its trace records, not events. */
+    struct gr__control *owner;
+    int index;    /* In owner->clients. */
     int kind;     /* -1: every kind. */
     uint64_t seq; /* Next ring entry to send. */
 } client;
@@ -124,6 +136,7 @@ struct gr__control {
     gr_ref roots[MAX_ROOTS];
     size_t nroots;
     node_pid nodes[MAX_NODES];
+    target targets[MAX_CLIENTS]; /* Guarded by lock; by client index. */
     client clients[MAX_CLIENTS];
     /* The sampler's (the control thread's alone): */
     uint64_t slow_ns;
@@ -525,16 +538,29 @@ typedef struct listing {
     out *o;
 } listing;
 
+/* Copies s into buf (size bytes) fit for inside a JSON string: quotes,
+ * backslashes and control characters become '?'. */
+static const char *json_safe(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *s != '\0' && n + 1 < size; s++)
+        buf[n++] =
+            *s == '"' || *s == '\\' || (unsigned char)*s < 0x20 ? '?' : *s;
+    buf[n] = '\0';
+    return buf;
+}
+
 static void list_actor(const gr__actor_info *a, void *arg)
 {
     listing *l = arg;
-    char ref[GR_REF_FORMAT_MAX];
+    char ref[GR_REF_FORMAT_MAX], name[GR_NAME_MAX + 1];
     const time_slot *t = time_of(l->c, a->ref.serial, false);
     put(l->o,
         "{\"ref\":\"%s\",\"behaviour\":\"%s\",\"depth\":%" PRIu64
         ",\"handled\":%" PRIu64 ",\"time_ms\":%" PRIu64 "}\n",
-        gr_ref_format(l->c->sys, a->ref, ref, sizeof ref), a->behaviour,
-        a->depth, a->handled, t != NULL ? t->samples * SAMPLE_MS : 0);
+        gr_ref_format(l->c->sys, a->ref, ref, sizeof ref),
+        json_safe(a->behaviour, name, sizeof name), a->depth, a->handled,
+        t != NULL ? t->samples * SAMPLE_MS : 0);
 }
 
 /* Every live actor, one JSON line each: mailbox depth, messages taken
@@ -576,11 +602,25 @@ static void answer_tree(gr__control *c, out *o, bool json)
 
 /* ---- clients ---- */
 
+/* Closes cl's connection; a follower stops counting, a tracer's target
+ * goes. */
 static void drop(client *cl)
 {
-    if (cl->fd >= 0)
-        close(cl->fd);
+    if (cl->fd < 0)
+        return;
+    close(cl->fd);
     cl->fd = -1;
+    gr__control *c = cl->owner;
+    if (cl->mode != NOT)
+        atomic_fetch_sub(&c->followers, 1);
+    if (cl->tracing) {
+        pthread_mutex_lock(&c->lock);
+        c->targets[cl->index].on = false;
+        pthread_mutex_unlock(&c->lock);
+        gr__system_tracing(c->sys, -1);
+    }
+    cl->mode = NOT;
+    cl->tracing = false;
 }
 
 /* Sends all of len bytes without waiting; false (client dropped) when the
@@ -608,6 +648,125 @@ static int kind_of(const char *name)
     return -2;
 }
 
+/* Finds what name names: an actor by its ref as printed, a registered
+ * name, or a behaviour some live actor runs. */
+typedef struct finding {
+    gr__control *c;
+    const char *name;
+    uint64_t serial;
+    bool behaviour;
+} finding;
+
+static void find_actor(const gr__actor_info *a, void *arg)
+{
+    finding *f = arg;
+    char ref[GR_REF_FORMAT_MAX];
+    if (f->name[0] == '<' &&
+        strcmp(gr_ref_format(f->c->sys, a->ref, ref, sizeof ref), f->name) == 0)
+        f->serial = a->ref.serial;
+    else if (strcmp(a->behaviour, f->name) == 0)
+        f->behaviour = true;
+}
+
+/* Makes cl trace name; false (with why in o) when it names nothing. */
+static bool start_trace(gr__control *c, client *cl, const char *name, bool json,
+                        out *o)
+{
+    finding f = {c, name, 0, false};
+    gr_ref ref;
+    if (name[0] != '<' && gr_whereis(c->sys, name, &ref) == GR_OK)
+        f.serial = ref.serial;
+    else if (name[0] != '\0') {
+        uint32_t from = 0, next;
+        do {
+            gr__system_actors(c->sys, from, SLICE, find_actor, &f, &next);
+            from = next;
+        } while (from != 0 && f.serial == 0);
+    }
+    if (f.serial == 0 && !f.behaviour) {
+        put(o,
+            "error: no actor, registered name or behaviour \"%s\" here "
+            "(give a ref as grove tree prints it, e.g. <3.1@root>)\n",
+            name);
+        return false;
+    }
+    pthread_mutex_lock(&c->lock);
+    target *t = &c->targets[cl->index];
+    t->on = true;
+    t->serial = f.serial;
+    snprintf(t->behaviour, sizeof t->behaviour, "%s", f.serial ? "" : name);
+    cl->seq = c->head;
+    pthread_mutex_unlock(&c->lock);
+    cl->tracing = true;
+    cl->mode = json ? JSON : TEXT;
+    cl->kind = -1;
+    atomic_fetch_add(&c->followers, 1);
+    gr__system_tracing(c->sys, 1);
+    (void)send_all(cl, "following\n", 10);
+    return true;
+}
+
+/* Whether target t covers actor serial running behaviour. */
+static bool covers(const target *t, uint64_t serial, const char *behaviour)
+{
+    return t->on && (t->serial != 0 ? t->serial == serial
+                                    : strcmp(t->behaviour, behaviour) == 0);
+}
+
+bool gr__control_traced(gr__control *c, uint64_t serial, const char *behaviour)
+{
+    bool yes = false;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < MAX_CLIENTS && !yes; i++)
+        yes = covers(&c->targets[i], serial, behaviour);
+    pthread_mutex_unlock(&c->lock);
+    return yes;
+}
+
+void gr__control_trace(gr__control *c, bool in, uint64_t serial,
+                       const char *behaviour, const gr_msg *m,
+                       uint64_t handler_ns)
+{
+    char self[GR_REF_FORMAT_MAX], from[GR_REF_FORMAT_MAX],
+        to[GR_REF_FORMAT_MAX];
+    gr_ref me = {serial, gr__system_node_id(c->sys),
+                 gr__system_incarnation(c->sys)};
+    gr_ref_format(c->sys, me, self, sizeof self);
+    gr_ref_format(c->sys, m->from, from, sizeof from);
+    gr_ref_format(c->sys, m->to, to, sizeof to);
+    char safe[GR_NAME_MAX + 1];
+    json_safe(behaviour, safe, sizeof safe);
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < MAX_CLIENTS && !c->closed; i++) {
+        if (!covers(&c->targets[i], serial, behaviour))
+            continue;
+        entry *e = &c->ring[c->head % RING];
+        e->kind = GR_EV_KIND_COUNT;
+        e->tracer = i;
+        if (in)
+            snprintf(e->text, sizeof e->text,
+                     "in  %s (%s) from %s type 0x%" PRIx32 " corr %" PRIu64
+                     " size %zu, handler %.3f ms",
+                     self, behaviour, from, m->type, m->corr, m->len,
+                     (double)handler_ns / 1e6);
+        else
+            snprintf(e->text, sizeof e->text,
+                     "out %s (%s) to %s type 0x%" PRIx32 " corr %" PRIu64
+                     " size %zu",
+                     self, behaviour, to, m->type, m->corr, m->len);
+        snprintf(e->json, sizeof e->json,
+                 "{\"trace\":\"%s\",\"actor\":\"%s\",\"behaviour\":\"%s\","
+                 "\"from\":\"%s\",\"to\":\"%s\",\"type\":%" PRIu32
+                 ",\"corr\":%" PRIu64 ",\"size\":%zu,\"handler_us\":%" PRIu64
+                 "}",
+                 in ? "in" : "out", self, safe, from, to, m->type, m->corr,
+                 m->len, handler_ns / 1000);
+        c->head++;
+        (void)!write(c->wake[1], "t", 1);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* Handles the client's one request line. */
 static void on_request(gr__control *c, client *cl, char *line)
 {
@@ -629,6 +788,9 @@ static void on_request(gr__control *c, client *cl, char *line)
             (void)send_all(cl, "following\n", 10);
             return;
         }
+    } else if (strcmp(verb, "trace") == 0) {
+        if (start_trace(c, cl, kind, json, &o))
+            return;
     } else if (strcmp(verb, "info") == 0) {
         answer_info(c, &o);
     } else if (strcmp(verb, "stats") == 0) {
@@ -642,7 +804,7 @@ static void on_request(gr__control *c, client *cl, char *line)
     } else {
         put(&o,
             "error: no request \"%s\" (info, stats, metrics, tree, "
-            "actors, events)\n",
+            "actors, events, trace)\n",
             verb);
     }
     if (o.buf != NULL)
@@ -656,8 +818,6 @@ static void on_readable(gr__control *c, client *cl)
     ssize_t k = recv(cl->fd, cl->in + cl->have, sizeof cl->in - 1 - cl->have,
                      MSG_DONTWAIT);
     if (k <= 0) {
-        if (cl->mode != NOT)
-            atomic_fetch_sub(&c->followers, 1);
         drop(cl);
         return;
     }
@@ -707,14 +867,13 @@ static void feed(gr__control *c)
                 if (!send_all(cl, note, (size_t)n))
                     break;
             }
-            if (cl->kind >= 0 && (int)e.kind != cl->kind)
+            if (e.tracer != (cl->tracing ? cl->index : -1) ||
+                (cl->kind >= 0 && (int)e.kind != cl->kind))
                 continue;
             const char *line = cl->mode == JSON ? e.json : e.text;
             if (!send_all(cl, line, strlen(line)) || !send_all(cl, "\n", 1))
                 break;
         }
-        if (cl->fd < 0)
-            atomic_fetch_sub(&c->followers, 1);
     }
 }
 
@@ -737,7 +896,7 @@ static void on_accept(gr__control *c)
     }
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (c->clients[i].fd < 0) {
-            c->clients[i] = (client){.fd = fd};
+            c->clients[i] = (client){.fd = fd, .owner = c, .index = i};
             char hello[128];
             int n = snprintf(hello, sizeof hello, "grove-control %d %s %d\n",
                              PROTOCOL_VERSION, c->name, (int)getpid());
@@ -807,7 +966,7 @@ int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
         (uint64_t)(cfg->slow_handler_ms ? cfg->slow_handler_ms : 1000) *
         1000000u;
     for (int i = 0; i < MAX_CLIENTS; i++)
-        c->clients[i].fd = -1;
+        c->clients[i] = (client){.fd = -1, .owner = c, .index = i};
     pthread_mutex_init(&c->lock, NULL);
     /* The name: the config's, else the program's (/proc/self/comm). */
     if (cfg->name != NULL && cfg->name[0] != '\0') {
@@ -914,6 +1073,7 @@ void gr__control_event(gr__control *c, const gr_event *ev)
     if (!c->closed) {
         entry *e = &c->ring[c->head % RING];
         e->kind = ev->kind;
+        e->tracer = -1;
         gr_event_format_json(ev, e->json, sizeof e->json);
         gr_event_format_text(ev, e->text, sizeof e->text);
         c->head++;

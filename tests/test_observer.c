@@ -484,6 +484,45 @@ static void slow_handler_and_top(void)
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
+/* trace shows the messages an actor handles (with the handler's time)
+ * and sends, named by behaviour or by ref; a name that is nothing is
+ * refused. */
+static void trace_shows_messages(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "slowtrace", 0));
+    static char out[65536];
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"trace", sp.name, "slowpoke", "--seconds",
+                                    "1", NULL}),
+             0);
+    const char *in = strstr(out, "in  <");
+    CHECK(in != NULL);
+    CHECK(strstr(in, "(slowpoke) from <") != NULL);
+    const char *h = strstr(in, ", handler ");
+    CHECK(h != NULL && strtod(h + 10, NULL) >= 299.0);
+    CHECK(strstr(out, "out <") != NULL);
+    /* By ref, as the tree prints it. */
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
+             0);
+    const char *row = strstr(out, "slowpoke  worker running ");
+    CHECK(row != NULL);
+    char ref[64];
+    CHECK(sscanf(row + 25, "%63s", ref) == 1);
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"trace", sp.name, ref, "--seconds", "1",
+                                    "--json", NULL}),
+             0);
+    char want[96];
+    snprintf(want, sizeof want, "{\"trace\":\"in\",\"actor\":\"%s\"", ref);
+    CHECK(strstr(out, want) != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"trace", sp.name, "nothing-here", NULL}),
+             1);
+    CHECK(strstr(out, "no actor, registered name or behaviour") != NULL);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
 /* Mistakes get a clear message and exit 1 or 2. */
 static void clear_errors(void)
 {
@@ -522,6 +561,7 @@ int main(int argc, char **argv)
         TEST_CASE(ls_stats_metrics_tree), TEST_CASE(node_restart_seen),
         TEST_CASE(other_uid_refused),     TEST_CASE(stale_socket_replaced),
         TEST_CASE(clear_errors),          TEST_CASE(slow_handler_and_top),
+        TEST_CASE(trace_shows_messages),
     };
     return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

@@ -8,6 +8,7 @@
  *   grove tree SYS [--json]
  *   grove events SYS [-f] [--json] [--kind KIND]
  *   grove top SYS [--once] [--sort rate|depth|time] [-n N]
+ *   grove trace SYS ACTOR|NAME|BEHAVIOUR [--seconds N] [--json]
  *
  * SYS is a system's name, its pid, or NAME.PID, as `grove ls` shows them.
  * Needs nothing but libc: the endpoint speaks lines.
@@ -41,6 +42,8 @@ static int usage(void)
                     "       grove events SYS [-f] [--json] [--kind KIND]\n"
                     "       grove top SYS [--once] [--sort rate|depth|time] "
                     "[-n N]\n"
+                    "       grove trace SYS ACTOR|NAME|BEHAVIOUR [--seconds N] "
+                    "[--json]\n"
                     "  SYS: a name, a pid or NAME.PID from `grove ls`; only "
                     "systems started\n"
                     "  with gr_config.control or GROVE_CONTROL=1 can be "
@@ -241,7 +244,8 @@ static int ask(const char *sys, const char *request, int follow_ms)
         return 1;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (strncmp(request, "events", 6) == 0) {
+    if (strncmp(request, "events", 6) == 0 ||
+        strncmp(request, "trace", 5) == 0) {
         char line[256];
         if (!read_line(fd, line, sizeof line, 5000) ||
             strcmp(line, "following") != 0) {
@@ -251,7 +255,10 @@ static int ask(const char *sys, const char *request, int follow_ms)
             close(fd);
             return 1;
         }
-        fprintf(stderr, "grove: following the events of %s\n", f->name);
+        if (request[0] == 'e')
+            fprintf(stderr, "grove: following the events of %s\n", f->name);
+        else
+            fprintf(stderr, "grove: tracing in %s\n", f->name);
     }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -539,6 +546,30 @@ int main(int argc, char **argv)
             }
         }
         return top(argv[2], once, (size_t)rows);
+    }
+    if (strcmp(cmd, "trace") == 0) {
+        bool tjson = false;
+        long seconds = -1;
+        if (argc < 4 || strlen(argv[3]) > 63 || strchr(argv[3], ' ') != NULL)
+            return usage();
+        for (int i = 4; i < argc; i++) {
+            if (strcmp(argv[i], "--json") == 0)
+                tjson = true;
+            else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc &&
+                     (seconds = strtol(argv[i + 1], NULL, 10)) > 0)
+                i++;
+            else {
+                fprintf(stderr,
+                        "grove: %s is not a flag of trace (or lacks "
+                        "its value)\n",
+                        argv[i]);
+                return usage();
+            }
+        }
+        char request[128];
+        snprintf(request, sizeof request, "trace %s %s\n",
+                 tjson ? "json" : "text", argv[3]);
+        return ask(argv[2], request, seconds > 0 ? (int)(seconds * 1000) : -1);
     }
     bool json = false, follow = false;
     const char *kind = "";
