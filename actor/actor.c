@@ -292,11 +292,10 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             /* Tracing: off unless someone traces something here. */
             struct gr__control *tracer = NULL;
             uint64_t t0 = 0;
-            if (atomic_load_explicit(&a->sys->tracing,
-                                     memory_order_relaxed) != 0 &&
+            if (atomic_load_explicit(&a->sys->tracing, memory_order_relaxed) !=
+                    0 &&
                 (tracer = atomic_load_explicit(&a->sys->events.control,
-                                               memory_order_acquire)) !=
-                    NULL &&
+                                               memory_order_acquire)) != NULL &&
                 gr__control_traced(tracer, a->serial, a->b->name))
                 t0 = trace_clock();
             gr__cb_enter(&ctx);
@@ -310,8 +309,8 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             }
             gr__cb_leave(NULL);
             if (t0 != 0)
-                gr__control_trace(tracer, true, a->serial, a->b->name,
-                                  &e->msg, trace_clock() - t0);
+                gr__control_trace(tracer, true, a->serial, a->b->name, &e->msg,
+                                  trace_clock() - t0);
             if (w->turn_req_open)
                 gr__ask_hold(a, w);
             if (r != GR_CONTINUE) {
