@@ -13,7 +13,9 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -147,16 +149,22 @@ static void server_kill(server *sv)
     sv->pid = 0;
 }
 
-/* The pids of the server's worker processes (at most max). */
-static int worker_pids(server *sv, int *out, int max)
+/* The pids of server process pid's worker processes (at most max). */
+static int worker_pids_of(pid_t pid, int *out, int max)
 {
-    int all[64], n = proc_children(sv->pid, all, 64), k = 0;
+    int all[64], n = proc_children(pid, all, 64), k = 0;
     for (int i = 0; i < n && i < 64 && k < max; i++) {
         proc_stat st;
         if (proc_stat_read(all[i], &st) && st.state != 'Z')
             out[k++] = all[i];
     }
     return k;
+}
+
+/* The pids of the server's worker processes (at most max). */
+static int worker_pids(server *sv, int *out, int max)
+{
+    return worker_pids_of(sv->pid, out, max);
 }
 
 static jobq_client *client(server *sv)
@@ -376,6 +384,33 @@ static void happy_path(void)
     CHECK(finish(&sv, c));
 }
 
+/* The chaos driver's killer: a random worker of the current queue
+ * process, every 200 ms for 5 s, on a clock of its own (the pushes may
+ * take longer than that under a sanitizer). */
+typedef struct killer {
+    _Atomic(pid_t) server;
+    double start;
+    atomic_uint kills;
+} killer;
+
+static void *kill_workers(void *arg)
+{
+    killer *k = arg;
+    unsigned seed = (unsigned)getpid();
+    for (int i = 1; i <= 25; i++) {
+        double wait = k->start + 0.2 * i - test_now();
+        if (wait > 0) {
+            struct timespec ts = {(time_t)wait,
+                                  (long)((wait - (double)(time_t)wait) * 1e9)};
+            nanosleep(&ts, NULL); /* The kills' period. */
+        }
+        int pids[16], n = worker_pids_of(atomic_load(&k->server), pids, 16);
+        if (n > 0 && kill(pids[rand_r(&seed) % (unsigned)n], SIGKILL) == 0)
+            atomic_fetch_add(&k->kills, 1);
+    }
+    return NULL;
+}
+
 /* 10 000 echo jobs while a random worker is kill -9ed every 200 ms for
  * 5 s and the queue process once: every id done, none reserved, and no
  * more duplicates than the redeliveries the server counted. */
@@ -391,10 +426,14 @@ static void chaos(void)
     char key[32];
     jobq_client *c = client(&sv);
     CHECK(c != NULL);
-    double start = test_now(), next_kill = start + 0.2;
+    double start = test_now();
     bool queue_killed = false;
-    srand((unsigned)getpid());
-    unsigned kills = 0;
+    static killer k; /* Outlives a failed CHECK, as its thread may. */
+    k.start = start;
+    atomic_init(&k.server, sv.pid);
+    atomic_init(&k.kills, 0);
+    pthread_t kt;
+    CHECK(pthread_create(&kt, NULL, kill_workers, &k) == 0);
     while (pushed < TOTAL || test_now() - start < 5.0) {
         CHECK(test_now() - start < JOBS_WAIT_S);
         CHECK(server_running(&sv));
@@ -419,30 +458,24 @@ static void chaos(void)
                 c = client(&sv); /* The server is back, or coming back. */
             }
         }
-        double now = test_now();
-        if (now >= next_kill && now - start < 5.0) {
-            next_kill += 0.2;
-            int pids[16], n = worker_pids(&sv, pids, 16);
-            if (n > 0) {
-                kill(pids[rand() % n], SIGKILL);
-                kills++;
-            }
-        }
-        if (!queue_killed && now - start >= 2.5) {
+        if (!queue_killed && test_now() - start >= 2.5) {
             queue_killed = true;
             server_kill(&sv);
-            CHECK(server_start(&sv, flags));
+            bool back = server_start(&sv, flags);
+            atomic_store(&k.server, sv.pid);
+            CHECK(back);
         }
         /* Pushes are paced over the 5 s (a batch per 200 ms), so jobs
          * run while their workers die. */
-        double due = start + 0.2 * (double)(pushed / BATCH);
-        if (test_now() < due && test_now() < next_kill) {
-            double wait = (due < next_kill ? due : next_kill) - test_now();
+        double wait = start + 0.2 * (double)(pushed / BATCH) - test_now();
+        if (wait > 0 && wait < 0.2) {
             struct timespec ts = {0, (long)(wait * 1e9)};
-            nanosleep(&ts, NULL); /* Pacing the load and the kills. */
+            nanosleep(&ts, NULL); /* Pacing the load. */
         }
     }
     jobq_close(c);
+    pthread_join(kt, NULL);
+    unsigned kills = atomic_load(&k.kills);
     CHECK(queue_killed);
     CHECK(kills >= 15);
     jobq_stats s;
