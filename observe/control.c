@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -370,14 +371,15 @@ static void answer_stats(gr__control *c, out *o, bool json)
     char ref[GR_REF_FORMAT_MAX];
     if (!json) {
         put(o,
-            "system %s (pid %d), up %.1f s, %u workers, %u nodes\n"
+            "system %s (pid %d), up %.1f s, %u workers, %u node%s\n"
             "actors: %" PRIu64 " alive, %" PRIu64 " spawned, %" PRIu64
             " exited\n"
             "messages: %" PRIu64 " sent, %" PRIu64 " delivered\n"
             "restarts: %" PRIu64 "\n"
             "dead letters: %" PRIu64,
-            c->name, (int)getpid(), up, s.workers, nodes_up(c), s.alive,
-            s.spawned, s.exited, s.sent, s.delivered, s.restarts, dl);
+            c->name, (int)getpid(), up, s.workers, nodes_up(c),
+            nodes_up(c) == 1 ? "" : "s", s.alive, s.spawned, s.exited, s.sent,
+            s.delivered, s.restarts, dl);
         for (int i = 0; i < GR_DL_COUNT; i++)
             if (s.dead_letters[i] != 0)
                 put(o, " %s=%" PRIu64, dl_names[i], s.dead_letters[i]);
@@ -774,10 +776,17 @@ static void on_request(gr__control *c, client *cl, char *line)
     (void)sscanf(line, "%31s %31s %63s", verb, arg, kind);
     bool json = strcmp(arg, "json") == 0;
     out o = {0};
-    if (strcmp(verb, "events") == 0) {
+    bool formatted = strcmp(verb, "stats") == 0 || strcmp(verb, "tree") == 0 ||
+                     strcmp(verb, "events") == 0 || strcmp(verb, "trace") == 0;
+    if (formatted && !json && strcmp(arg, "text") != 0) {
+        put(&o, "error: %s takes text or json, not \"%s\"\n", verb, arg);
+    } else if (strcmp(verb, "events") == 0) {
         cl->kind = kind[0] != '\0' ? kind_of(kind) : -1;
         if (cl->kind == -2) {
-            put(&o, "error: no event kind \"%s\"\n", kind);
+            put(&o, "error: no event kind \"%s\" (kinds:", kind);
+            for (int k = 0; k < GR_EV_KIND_COUNT; k++)
+                put(&o, " %s", gr_event_kind_name((gr_event_kind)k));
+            put(&o, ")\n");
         } else {
             cl->mode = json ? JSON : TEXT;
             pthread_mutex_lock(&c->lock);
@@ -953,7 +962,17 @@ int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
 {
     *out = NULL;
     const char *env = getenv("GROVE_CONTROL");
-    if (!cfg->control && (env == NULL || strcmp(env, "1") != 0))
+    bool asked = env != NULL &&
+                 (strcmp(env, "1") == 0 || strcasecmp(env, "true") == 0 ||
+                  strcasecmp(env, "yes") == 0 || strcasecmp(env, "on") == 0);
+    if (env != NULL && env[0] != '\0' && !asked && strcmp(env, "0") != 0 &&
+        strcasecmp(env, "false") != 0 && strcasecmp(env, "no") != 0 &&
+        strcasecmp(env, "off") != 0)
+        gr__log(gr__system_log(sys), GR_LOG_WARN,
+                "control: GROVE_CONTROL=%s is not 1, true, yes or on; no "
+                "control endpoint",
+                env);
+    if (!cfg->control && !asked)
         return GR_OK;
     gr__control *c = calloc(1, sizeof *c);
     if (c == NULL)

@@ -540,6 +540,24 @@ static void clear_errors(void)
                    (const char *[]){"stats", "x", "--bogus", NULL}),
              2);
     CHECK(strstr(out, "--bogus is not a flag of stats") != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"top", "x", "--sort", "bogus", NULL}),
+             2);
+    CHECK(strstr(out, "--sort takes rate, depth or time, not \"bogus\"") !=
+          NULL);
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"top", "x", "-n", "1x", NULL}),
+             2);
+    CHECK(strstr(out, "-n takes a whole number from 1, not \"1x\"") != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"top", "--once", NULL}),
+             2);
+    CHECK(strstr(out, "top needs SYS first") != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"bogus", NULL}), 2);
+    CHECK(strstr(out, "no command \"bogus\"") != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"events", "x", "--kind", NULL}),
+             2);
+    CHECK(strstr(out, "--kind needs a value") != NULL);
 }
 
 int main(int argc, char **argv)

@@ -58,14 +58,39 @@ typedef struct found {
     long pid;
 } found;
 
-/* Lists the endpoints (at most max); -1 when the directory is missing. */
+/* The directory searched, for messages. */
+static char dir[200];
+
+/* Endpoints found stale (and removed) by the last scan, by NAME.PID. */
+static char gone[64][128];
+static int ngone;
+
+/* Whether f's system is gone: its process does not exist, or nothing
+ * listens on its socket (it died and was not reaped yet, or its pid now
+ * belongs to another process). */
+static bool stale(const found *f)
+{
+    if (f->pid > 0 && kill((pid_t)f->pid, 0) != 0 && errno == ESRCH)
+        return true;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, f->path, sizeof a.sun_path);
+    bool dead = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0 &&
+                (errno == ECONNREFUSED || errno == ENOENT);
+    if (fd >= 0)
+        close(fd);
+    return dead;
+}
+
+/* Lists the live endpoints (at most max) of this user; removes the
+ * stale ones, remembering them in gone. */
 static int scan(found *out, int max)
 {
-    char dir[200];
     gr__control_dir(dir, sizeof dir);
+    ngone = 0;
     DIR *d = opendir(dir);
     if (d == NULL)
-        return -1;
+        return 0;
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < max) {
@@ -81,16 +106,16 @@ static int scan(found *out, int max)
         memcpy(out[n].path + strlen(dir) + 1, e->d_name, len + 1);
         const char *dot = strrchr(out[n].name, '.');
         out[n].pid = dot != NULL ? strtol(dot + 1, NULL, 10) : 0;
-        n++;
+        if (!stale(&out[n])) {
+            n++;
+            continue;
+        }
+        unlink(out[n].path); /* A system killed with SIGKILL left it. */
+        if (ngone < 64)
+            snprintf(gone[ngone++], sizeof gone[0], "%s", out[n].name);
     }
     closedir(d);
     return n;
-}
-
-/* Whether f's system is gone (its process no longer exists). */
-static bool stale(const found *f)
-{
-    return f->pid > 0 && kill((pid_t)f->pid, 0) != 0 && errno == ESRCH;
 }
 
 /* Reads one line (without its LF) from fd into buf; false at end of file
@@ -116,14 +141,6 @@ static bool read_line(int fd, char *buf, size_t size, int ms)
 /* Connects to f and checks the greeting; the socket, or -1 (said why). */
 static int attach(const found *f)
 {
-    if (stale(f)) {
-        fprintf(stderr,
-                "grove: %s is gone (no process %ld); its stale socket is "
-                "removed\n",
-                f->name, f->pid);
-        unlink(f->path);
-        return -1;
-    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     memcpy(a.sun_path, f->path, sizeof a.sun_path);
@@ -155,36 +172,49 @@ static int attach(const found *f)
     return fd;
 }
 
-/* Finds the one endpoint that sys names; NULL (said why) if none or many. */
+/* Whether sys names endpoint NAME.PID: by name, pid or both. */
+static bool names(const char *sys, const char *name_pid)
+{
+    const char *dot = strrchr(name_pid, '.');
+    size_t nl = dot != NULL ? (size_t)(dot - name_pid) : strlen(name_pid);
+    return strcmp(sys, name_pid) == 0 ||
+           (dot != NULL && strcmp(sys, dot + 1) == 0) ||
+           (strlen(sys) == nl && strncmp(sys, name_pid, nl) == 0);
+}
+
+/* Finds the one live endpoint that sys names; NULL (said why) if none or
+ * many. */
 static const found *resolve(const char *sys, found *all, int n)
 {
     const found *hit = NULL;
     int hits = 0;
-    for (int i = 0; i < n; i++) {
-        size_t nl = strrchr(all[i].name, '.') - all[i].name;
-        char pid[32];
-        snprintf(pid, sizeof pid, "%ld", all[i].pid);
-        if (strcmp(sys, all[i].name) == 0 || strcmp(sys, pid) == 0 ||
-            (strlen(sys) == nl && strncmp(sys, all[i].name, nl) == 0)) {
-            if (stale(&all[i]) && strcmp(sys, all[i].name) != 0)
-                continue; /* A dead namesake: not what is meant. */
+    for (int i = 0; i < n; i++)
+        if (names(sys, all[i].name)) {
             hit = &all[i];
             hits++;
         }
-    }
     if (hits == 1)
         return hit;
-    if (hits == 0)
-        fprintf(stderr,
-                "grove: no running system \"%s\" (grove ls lists them; a "
-                "system must be started with gr_config.control or "
-                "GROVE_CONTROL=1)\n",
-                sys);
-    else
+    if (hits > 1) {
         fprintf(stderr,
                 "grove: %d systems are named \"%s\"; give NAME.PID "
                 "(grove ls lists them)\n",
                 hits, sys);
+        return NULL;
+    }
+    for (int i = 0; i < ngone; i++)
+        if (names(sys, gone[i])) {
+            fprintf(stderr,
+                    "grove: %s is gone (nothing listens for it any more); "
+                    "its stale socket is removed\n",
+                    gone[i]);
+            return NULL;
+        }
+    fprintf(stderr,
+            "grove: no running system \"%s\" in %s (grove ls lists them; "
+            "a system must be started with gr_config.control or "
+            "GROVE_CONTROL=1)\n",
+            sys, dir);
     return NULL;
 }
 
@@ -192,16 +222,12 @@ static int ls(void)
 {
     found all[256];
     int n = scan(all, 256);
-    if (n <= 0) {
-        printf("no running Grove systems with a control endpoint\n");
+    if (n == 0) {
+        printf("no running Grove systems with a control endpoint in %s\n", dir);
         return 0;
     }
     printf("%-32s %8s %6s %10s\n", "SYSTEM", "PID", "NODES", "UPTIME");
     for (int i = 0; i < n; i++) {
-        if (stale(&all[i])) {
-            unlink(all[i].path); /* A system killed with SIGKILL left it. */
-            continue;
-        }
         int fd = attach(&all[i]);
         if (fd < 0)
             continue;
@@ -229,10 +255,7 @@ static int ask(const char *sys, const char *request, int follow_ms)
 {
     found all[256];
     int n = scan(all, 256);
-    const found *f = n > 0 ? resolve(sys, all, n) : NULL;
-    if (n <= 0)
-        fprintf(stderr, "grove: no running Grove systems with a control "
-                        "endpoint\n");
+    const found *f = resolve(sys, all, n);
     if (f == NULL)
         return 1;
     int fd = attach(f);
@@ -244,16 +267,18 @@ static int ask(const char *sys, const char *request, int follow_ms)
         return 1;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (strncmp(request, "events", 6) == 0 ||
-        strncmp(request, "trace", 5) == 0) {
+    bool stream = strncmp(request, "events ", 7) == 0 ||
+                  strncmp(request, "trace ", 6) == 0;
+    if (stream) {
         char line[256];
         if (!read_line(fd, line, sizeof line, 5000) ||
             strcmp(line, "following") != 0) {
+            bool usage_error = strncmp(line, "error: no event kind", 20) == 0;
             fprintf(stderr, "grove: %s: %s\n", f->name,
                     strncmp(line, "error: ", 7) == 0 ? line + 7
                                                      : "did not follow");
             close(fd);
-            return 1;
+            return usage_error ? 2 : 1;
         }
         if (request[0] == 'e')
             fprintf(stderr, "grove: following the events of %s\n", f->name);
@@ -279,8 +304,15 @@ static int ask(const char *sys, const char *request, int follow_ms)
             break;
         char buf[4096];
         ssize_t k = read(fd, buf, sizeof buf);
-        if (k <= 0)
+        if (k <= 0) {
+            /* A stream ends only when the system does. */
+            if (stream) {
+                fprintf(stderr, "grove: %s went away (the system stopped)\n",
+                        f->name);
+                rc = 1;
+            }
             break;
+        }
         if (strncmp(buf, "error: ", 7) == 0) {
             fprintf(stderr, "grove: %s: %.*s", f->name, (int)k - 7, buf + 7);
             rc = 1;
@@ -472,10 +504,7 @@ static int top(const char *sys, bool once, size_t rows)
 {
     found all[256];
     int n = scan(all, 256);
-    const found *f = n > 0 ? resolve(sys, all, n) : NULL;
-    if (n <= 0)
-        fprintf(stderr, "grove: no running Grove systems with a control "
-                        "endpoint\n");
+    const found *f = resolve(sys, all, n);
     if (f == NULL)
         return 1;
     snap before, now;
@@ -492,12 +521,14 @@ static int top(const char *sys, bool once, size_t rows)
         if (interrupted)
             break;
         if (!take(f, &now)) {
+            fprintf(stderr, "grove: %s went away (the system stopped)\n",
+                    f->name);
             rc = 1;
             break;
         }
         double dt = (double)(t1.tv_sec - t0.tv_sec) +
                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-        if (!once)
+        if (!once && isatty(STDOUT_FILENO))
             printf("\x1b[H\x1b[2J"); /* Home, clear: a plain terminal. */
         screen(f, &before, &now, dt, rows);
         free(before.rows);
@@ -509,6 +540,29 @@ static int top(const char *sys, bool once, size_t rows)
     return rc;
 }
 
+/* Reads a whole positive number; false (said why) if v is not one. */
+static bool count(const char *flag, const char *v, long *out)
+{
+    char *end;
+    errno = 0;
+    *out = v != NULL ? strtol(v, &end, 10) : 0;
+    if (v != NULL && errno == 0 && end != v && *end == '\0' && *out > 0)
+        return true;
+    fprintf(stderr, "grove: %s takes a whole number from 1, not \"%s\"\n", flag,
+            v != NULL ? v : "");
+    return false;
+}
+
+/* Says a flag needs a value, or is not one of cmd's; returns 2. */
+static int bad_flag(const char *cmd, const char *flag, bool known)
+{
+    if (known)
+        fprintf(stderr, "grove: %s needs a value\n", flag);
+    else
+        fprintf(stderr, "grove: %s is not a flag of %s\n", flag, cmd);
+    return usage();
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -516,33 +570,50 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "ls") == 0)
         return argc == 2 ? ls() : usage();
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "help") == 0) {
         (void)usage();
         return 0;
     }
-    if (argc < 3)
+    static const char *const cmds[] = {"stats",  "metrics", "tree",
+                                       "events", "top",     "trace"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        known = known || strcmp(cmd, cmds[i]) == 0;
+    if (!known) {
+        fprintf(stderr, "grove: no command \"%s\"\n", cmd);
         return usage();
+    }
+    if (argc < 3 || argv[2][0] == '-') {
+        fprintf(stderr, "grove: %s needs SYS first: grove %s SYS ...\n", cmd,
+                cmd);
+        return usage();
+    }
     if (strcmp(cmd, "top") == 0) {
         bool once = false;
         long rows = 20;
         for (int i = 3; i < argc; i++) {
-            if (strcmp(argv[i], "--once") == 0)
+            const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+            if (strcmp(argv[i], "--once") == 0) {
                 once = true;
-            else if (strcmp(argv[i], "--sort") == 0 && i + 1 < argc &&
-                     strchr("rdt", argv[i + 1][0]) != NULL &&
-                     (strcmp(argv[i + 1], "rate") == 0 ||
-                      strcmp(argv[i + 1], "depth") == 0 ||
-                      strcmp(argv[i + 1], "time") == 0))
-                sort_by = argv[++i][0];
-            else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc &&
-                     (rows = strtol(argv[i + 1], NULL, 10)) > 0)
+            } else if (strcmp(argv[i], "--sort") == 0) {
+                if (v == NULL ||
+                    (strcmp(v, "rate") != 0 && strcmp(v, "depth") != 0 &&
+                     strcmp(v, "time") != 0)) {
+                    fprintf(stderr,
+                            "grove: --sort takes rate, depth or time, not "
+                            "\"%s\"\n",
+                            v != NULL ? v : "");
+                    return 2;
+                }
+                sort_by = v[0];
                 i++;
-            else {
-                fprintf(stderr,
-                        "grove: %s is not a flag of top (or lacks "
-                        "its value)\n",
-                        argv[i]);
-                return usage();
+            } else if (strcmp(argv[i], "-n") == 0) {
+                if (!count("-n", v, &rows))
+                    return 2;
+                i++;
+            } else {
+                return bad_flag(cmd, argv[i], false);
             }
         }
         return top(argv[2], once, (size_t)rows);
@@ -550,20 +621,22 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "trace") == 0) {
         bool tjson = false;
         long seconds = -1;
-        if (argc < 4 || strlen(argv[3]) > 63 || strchr(argv[3], ' ') != NULL)
+        if (argc < 4 || argv[3][0] == '-' || strlen(argv[3]) > 63 ||
+            strchr(argv[3], ' ') != NULL) {
+            fprintf(stderr, "grove: trace needs SYS, then an actor's ref, a "
+                            "registered name or a behaviour\n");
             return usage();
+        }
         for (int i = 4; i < argc; i++) {
-            if (strcmp(argv[i], "--json") == 0)
+            if (strcmp(argv[i], "--json") == 0) {
                 tjson = true;
-            else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc &&
-                     (seconds = strtol(argv[i + 1], NULL, 10)) > 0)
+            } else if (strcmp(argv[i], "--seconds") == 0) {
+                if (!count("--seconds", i + 1 < argc ? argv[i + 1] : NULL,
+                           &seconds))
+                    return 2;
                 i++;
-            else {
-                fprintf(stderr,
-                        "grove: %s is not a flag of trace (or lacks "
-                        "its value)\n",
-                        argv[i]);
-                return usage();
+            } else {
+                return bad_flag(cmd, argv[i], false);
             }
         }
         char request[128];
@@ -574,29 +647,27 @@ int main(int argc, char **argv)
     bool json = false, follow = false;
     const char *kind = "";
     for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
+        bool events = strcmp(cmd, "events") == 0;
+        if (strcmp(argv[i], "--json") == 0 && strcmp(cmd, "metrics") != 0)
             json = true;
-        else if (strcmp(argv[i], "-f") == 0 && strcmp(cmd, "events") == 0)
+        else if (strcmp(argv[i], "-f") == 0 && events)
             follow = true;
-        else if (strcmp(argv[i], "--kind") == 0 && i + 1 < argc &&
-                 strcmp(cmd, "events") == 0)
+        else if (strcmp(argv[i], "--kind") == 0 && events && i + 1 < argc &&
+                 argv[i + 1][0] != '-')
             kind = argv[++i];
-        else {
-            fprintf(stderr, "grove: %s is not a flag of %s\n", argv[i], cmd);
-            return usage();
-        }
+        else
+            return bad_flag(cmd, argv[i],
+                            strcmp(argv[i], "--kind") == 0 && events);
     }
     char request[128];
-    if (strcmp(cmd, "stats") == 0 || strcmp(cmd, "tree") == 0)
-        snprintf(request, sizeof request, "%s %s\n", cmd,
-                 json ? "json" : "text");
-    else if (strcmp(cmd, "metrics") == 0 && !json)
+    if (strcmp(cmd, "metrics") == 0)
         snprintf(request, sizeof request, "metrics\n");
     else if (strcmp(cmd, "events") == 0)
         snprintf(request, sizeof request, "events %s %s\n",
                  json ? "json" : "text", kind);
     else
-        return usage();
+        snprintf(request, sizeof request, "%s %s\n", cmd,
+                 json ? "json" : "text");
     /* events without -f: what comes within a second. */
     return ask(argv[2], request,
                strcmp(cmd, "events") == 0 && !follow ? 1000 : -1);
