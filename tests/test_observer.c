@@ -211,6 +211,27 @@ static int grove(char *out, size_t size, uid_t uid, const char *const *args)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Reads from fd, appending to buf (size bytes, *have used), until it
+ * holds want or limit_s seconds pass; whether it does. */
+static bool read_until(int fd, char *buf, size_t size, size_t *have,
+                       const char *want, double limit_s)
+{
+    double t0 = test_now();
+    buf[*have] = '\0';
+    while (strstr(buf, want) == NULL && test_now() - t0 < limit_s &&
+           *have < size - 1) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t k = read(fd, buf + *have, size - 1 - *have);
+        if (k <= 0)
+            break;
+        *have += (size_t)k;
+        buf[*have] = '\0';
+    }
+    return strstr(buf, want) != NULL;
+}
+
 /* The pid of the node process the tree shows, or 0. */
 static long tree_node_pid(const char *tree)
 {
@@ -276,34 +297,12 @@ static void node_restart_seen(void)
     /* It says so once the system holds it as a follower. */
     char buf[8192] = "";
     size_t have = 0;
-    double t0 = test_now();
-    while (test_now() - t0 < WAIT_MS / 1000.0 && have < sizeof buf - 1 &&
-           strstr(buf, "grove: following the events of") == NULL) {
-        struct pollfd pf = {p[0], POLLIN, 0};
-        if (poll(&pf, 1, 100) <= 0)
-            continue;
-        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
-        if (k <= 0)
-            break;
-        have += (size_t)k;
-        buf[have] = '\0';
-    }
-    CHECK(strstr(buf, "grove: following the events of") != NULL);
+    CHECK(read_until(p[0], buf, sizeof buf, &have,
+                     "grove: following the events of", WAIT_MS / 1000.0));
     CHECK(kill((pid_t)old, SIGKILL) == 0);
-    t0 = test_now();
     have = 0;
-    bool seen = false;
-    while (!seen && test_now() - t0 < 1.0 && have < sizeof buf - 1) {
-        struct pollfd pf = {p[0], POLLIN, 0};
-        if (poll(&pf, 1, 100) <= 0)
-            continue;
-        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
-        if (k <= 0)
-            break;
-        have += (size_t)k;
-        buf[have] = '\0';
-        seen = strstr(buf, "child \"obsnode\" restarted") != NULL;
-    }
+    bool seen = read_until(p[0], buf, sizeof buf, &have,
+                           "child \"obsnode\" restarted", 1.0);
     kill(follower, SIGTERM);
     waitpid(follower, NULL, 0);
     close(p[0]);
@@ -368,21 +367,8 @@ static void other_uid_refused(void)
     CHECK(strstr(buf, "permission denied") != NULL);
     /* The system's log says so. */
     size_t have = 0;
-    bool logged = false;
-    double t0 = test_now();
-    while (!logged && test_now() - t0 < 5.0 && have < sizeof buf - 1) {
-        struct pollfd pf = {sp.out, POLLIN, 0};
-        if (poll(&pf, 1, 100) <= 0)
-            continue;
-        k = read(sp.out, buf + have, sizeof buf - 1 - have);
-        if (k <= 0)
-            break;
-        have += (size_t)k;
-        buf[have] = '\0';
-        logged =
-            strstr(buf, "control: refused a connection from uid 0") != NULL;
-    }
-    CHECK(logged);
+    CHECK(read_until(sp.out, buf, sizeof buf, &have,
+                     "control: refused a connection from uid 0", 5.0));
     /* The directory and socket keep the tool of another user out. */
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
@@ -450,18 +436,8 @@ static void slow_handler_and_top(void)
     close(p[1]);
     char buf[8192] = "";
     size_t have = 0;
-    double t0 = test_now();
-    while (test_now() - t0 < 5.0 && have < sizeof buf - 1 &&
-           strstr(buf, "\"behaviour\":\"slowpoke\"") == NULL) {
-        struct pollfd pf = {p[0], POLLIN, 0};
-        if (poll(&pf, 1, 100) <= 0)
-            continue;
-        ssize_t k = read(p[0], buf + have, sizeof buf - 1 - have);
-        if (k <= 0)
-            break;
-        have += (size_t)k;
-        buf[have] = '\0';
-    }
+    (void)read_until(p[0], buf, sizeof buf, &have, "\"behaviour\":\"slowpoke\"",
+                     5.0);
     kill(follower, SIGTERM);
     waitpid(follower, NULL, 0);
     close(p[0]);

@@ -149,18 +149,27 @@ static void begin(gr_ctx *ctx, store *st)
         st->flush_queued = true;
 }
 
+/* Makes room for one more of the n elements of elem bytes in *array
+ * (capacity *cap, doubled as needed); crashes the store without memory. */
+static void room_for_one(gr_ctx *ctx, void **array, size_t n, size_t *cap,
+                         size_t elem)
+{
+    if (n < *cap)
+        return;
+    size_t more = *cap ? 2 * *cap : 64;
+    void *grown = realloc(*array, more * elem);
+    if (grown == NULL)
+        gr_fail(ctx, "out of memory");
+    *array = grown;
+    *cap = more;
+}
+
 /* Keeps len bytes to send once the transaction commits. */
 static void keep(gr_ctx *ctx, store *st, pending p, const void *data,
                  size_t len)
 {
-    if (st->npend == st->pend_cap) {
-        size_t cap = st->pend_cap ? 2 * st->pend_cap : 256;
-        pending *grown = realloc(st->pend, cap * sizeof *grown);
-        if (grown == NULL)
-            gr_fail(ctx, "out of memory");
-        st->pend = grown;
-        st->pend_cap = cap;
-    }
+    room_for_one(ctx, (void **)&st->pend, st->npend, &st->pend_cap,
+                 sizeof *st->pend);
     p.off = st->bytes.size;
     p.len = len;
     st->pend[st->npend++] = p;
@@ -413,14 +422,8 @@ static void fill(gr_ctx *ctx, store *st)
             break;
         if (q->limit != 0 && q->running >= q->limit)
             continue;
-        if (st->nflights == st->flights_cap) {
-            size_t cap = st->flights_cap ? 2 * st->flights_cap : 64;
-            flight *f = realloc(st->flights, cap * sizeof *f);
-            if (f == NULL)
-                gr_fail(ctx, "out of memory");
-            st->flights = f;
-            st->flights_cap = cap;
-        }
+        room_for_one(ctx, (void **)&st->flights, st->nflights, &st->flights_cap,
+                     sizeof *st->flights);
         begin(ctx, st);
         int rc =
             jq_db_reserve(st->db, cs[j].c.id, st->workers[w].node, &st->res);
