@@ -41,6 +41,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +127,7 @@ struct gr__control {
     pthread_t thread;
     bool started;
     int listen_fd;
+    int http_fd; /* The metrics listener (TCP), or -1. */
     int wake[2]; /* Events and stop. */
     atomic_bool stop;
     bool closed; /* Guarded by lock: the tap drops what comes. */
@@ -305,6 +309,48 @@ static void sample(gr__control *c, uint64_t now)
         c->busy_sum = c->busy_samples = 0;
         c->window_start_ns = now;
     }
+}
+
+/* Opens the metrics listener when gr_config.metrics (or GROVE_METRICS)
+ * names an address, "IPV4:PORT"; false (logged) when it cannot. */
+static bool listen_http(gr__control *c, const gr_config *cfg)
+{
+    const char *addr = cfg->metrics;
+    if (addr == NULL || *addr == '\0')
+        addr = getenv("GROVE_METRICS");
+    if (addr == NULL || *addr == '\0')
+        return true;
+    char host[64];
+    const char *colon = strrchr(addr, ':');
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    char *end;
+    long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof host ||
+        *end != '\0' || colon[1] == '\0' || port < 0 || port > 65535) {
+        gr__log(gr__system_log(c->sys), GR_LOG_ERROR,
+                "control: metrics address \"%s\" is not IPV4:PORT", addr);
+        return false;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+        gr__log(gr__system_log(c->sys), GR_LOG_ERROR,
+                "control: metrics address \"%s\" is not IPV4:PORT", addr);
+        return false;
+    }
+    a.sin_port = htons((uint16_t)port);
+    int one = 1;
+    c->http_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->http_fd < 0 ||
+        setsockopt(c->http_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) !=
+            0 ||
+        bind(c->http_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(c->http_fd, 16) != 0) {
+        gr__log(gr__system_log(c->sys), GR_LOG_ERROR,
+                "control: cannot serve metrics on %s: %s", addr,
+                strerror(errno));
+        return false;
+    }
+    return true;
 }
 
 /* ---- answers ---- */
@@ -916,15 +962,57 @@ static void on_accept(gr__control *c)
     close(fd);
 }
 
+/* Serves one HTTP request on the metrics listener: GET /metrics gets
+ * the Prometheus text, anything else 404. A client has a second to send
+ * its request line. */
+static void on_http(gr__control *c)
+{
+    int fd = accept4(c->http_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct timeval tv = {1, 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[1024];
+    size_t have = 0;
+    while (have < sizeof req - 1 && memchr(req, '\n', have) == NULL) {
+        ssize_t k = recv(fd, req + have, sizeof req - 1 - have, 0);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+    }
+    req[have] = '\0';
+    out body = {0};
+    bool found = strncmp(req, "GET /metrics ", 13) == 0 ||
+                 strncmp(req, "GET /metrics?", 13) == 0;
+    if (found)
+        answer_metrics(c, &body);
+    else
+        put(&body, "not found: GET /metrics\n");
+    char head[256];
+    int n =
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: "
+                 "%zu\r\nConnection: close\r\n\r\n",
+                 found ? "200 OK" : "404 Not Found",
+                 found ? "text/plain; version=0.0.4" : "text/plain", body.len);
+    client cl = {.fd = fd, .owner = c, .index = -1};
+    if (send_all(&cl, head, (size_t)n) && body.buf != NULL)
+        (void)send_all(&cl, body.buf, body.len);
+    free(body.buf);
+    if (cl.fd >= 0)
+        close(fd);
+}
+
 static void *control_main(void *arg)
 {
     gr__control *c = arg;
     while (!atomic_load(&c->stop)) {
-        struct pollfd p[2 + MAX_CLIENTS];
-        int map[2 + MAX_CLIENTS];
+        struct pollfd p[3 + MAX_CLIENTS];
+        int map[3 + MAX_CLIENTS];
         nfds_t n = 0;
         p[n++] = (struct pollfd){c->listen_fd, POLLIN, 0};
         p[n++] = (struct pollfd){c->wake[0], POLLIN, 0};
+        p[n++] = (struct pollfd){c->http_fd, POLLIN, 0}; /* -1: ignored */
         for (int i = 0; i < MAX_CLIENTS; i++)
             if (c->clients[i].fd >= 0) {
                 map[n] = i;
@@ -947,9 +1035,11 @@ static void *control_main(void *arg)
                 ;
             feed(c);
         }
-        for (nfds_t i = 2; i < n; i++)
+        for (nfds_t i = 3; i < n; i++)
             if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
                 on_readable(c, &c->clients[map[i]]);
+        if (p[2].revents & POLLIN)
+            on_http(c);
         if (p[0].revents & POLLIN)
             on_accept(c);
     }
@@ -972,13 +1062,16 @@ int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
                 "control: GROVE_CONTROL=%s is not 1, true, yes or on; no "
                 "control endpoint",
                 env);
-    if (!cfg->control && !asked)
-        return GR_OK;
+    const char *metrics = getenv("GROVE_METRICS");
+    if (!cfg->control && !asked &&
+        (cfg->metrics == NULL || cfg->metrics[0] == '\0') &&
+        (metrics == NULL || metrics[0] == '\0'))
+        return GR_OK; /* Metrics over HTTP turn it on too. */
     gr__control *c = calloc(1, sizeof *c);
     if (c == NULL)
         return GR_ENOMEM;
     c->sys = sys;
-    c->listen_fd = -1;
+    c->listen_fd = c->http_fd = -1;
     c->wake[0] = c->wake[1] = -1;
     c->started_ns = c->window_start_ns = now_ns();
     c->slow_ns =
@@ -1009,7 +1102,8 @@ int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
         return GR_OK; /* Logged; the system runs without it. */
     }
     remove_stale(dir);
-    if (!listen_on(c, dir) || pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
+    if (!listen_on(c, dir) || !listen_http(c, cfg) ||
+        pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
         pthread_create(&c->thread, NULL, control_main, c) != 0) {
         gr__control_stop(c);
         gr__control_free(c);
@@ -1018,6 +1112,16 @@ int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out)
     c->started = true;
     gr__log(gr__system_log(sys), GR_LOG_INFO, "control: listening on %s",
             c->path);
+    if (c->http_fd >= 0) {
+        struct sockaddr_in a;
+        socklen_t len = sizeof a;
+        char host[INET_ADDRSTRLEN] = "?";
+        if (getsockname(c->http_fd, (struct sockaddr *)&a, &len) == 0)
+            inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+        gr__log(gr__system_log(sys), GR_LOG_INFO,
+                "control: metrics on http://%s:%u/metrics", host,
+                (unsigned)ntohs(a.sin_port));
+    }
     *out = c;
     return GR_OK;
 }
@@ -1038,6 +1142,8 @@ void gr__control_stop(gr__control *c)
     pthread_mutex_unlock(&c->lock);
     for (int i = 0; i < MAX_CLIENTS; i++)
         drop(&c->clients[i]);
+    if (c->http_fd >= 0)
+        close(c->http_fd);
     if (c->listen_fd >= 0) {
         close(c->listen_fd);
         unlink(c->path);
@@ -1045,7 +1151,7 @@ void gr__control_stop(gr__control *c)
     for (int i = 0; i < 2; i++)
         if (c->wake[i] >= 0)
             close(c->wake[i]);
-    c->listen_fd = c->wake[0] = c->wake[1] = -1;
+    c->listen_fd = c->http_fd = c->wake[0] = c->wake[1] = -1;
 }
 
 void gr__control_free(gr__control *c)

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +108,7 @@ typedef struct sys_proc {
     pid_t pid;
     int out; /* Its stdout and stderr. */
     char name[64];
+    char start[4096]; /* What it wrote up to its "ready". */
 } sys_proc;
 
 /* Starts this program as a system named after the case and this process
@@ -124,6 +127,8 @@ static bool sys_start(sys_proc *sp, const char *what, uid_t uid)
         close(p[0]);
         unsetenv("XDG_RUNTIME_DIR");
         unsetenv("GROVE_LOG");
+        if (strcmp(what, "metrics") == 0)
+            setenv("GROVE_METRICS", "127.0.0.1:0", 1);
         if (uid != 0 && (setgid(uid) != 0 || setuid(uid) != 0))
             _exit(126);
         execl(self_exe, self_exe,
@@ -144,8 +149,10 @@ static bool sys_start(sys_proc *sp, const char *what, uid_t uid)
             return false;
         have += (size_t)k;
         buf[have] = '\0';
-        if (strstr(buf, "ready\n") != NULL)
+        if (strstr(buf, "ready\n") != NULL) {
+            memcpy(sp->start, buf, have + 1);
             return true;
+        }
     }
     return false;
 }
@@ -499,6 +506,49 @@ static void trace_shows_messages(void)
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
+/* Sends an HTTP request line to 127.0.0.1:port; the whole answer in
+ * out. */
+static bool http_get(int port, const char *line, char *out, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    size_t have = 0;
+    out[0] = '\0';
+    /* The server closes after the answer. */
+    (void)read_until(fd, out, size, &have, "\n\n\n\n", WAIT_MS / 1000.0);
+    close(fd);
+    return have > 0;
+}
+
+/* GROVE_METRICS serves the metrics over HTTP, as Prometheus scrapes
+ * them; another path is 404. */
+static void http_metrics(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "metrics", 0));
+    const char *at = strstr(sp.start, "control: metrics on http://127.0.0.1:");
+    CHECK(at != NULL);
+    int port = atoi(at + 37);
+    CHECK(port > 0);
+    static char out[65536];
+    CHECK(http_get(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", out,
+                   sizeof out));
+    CHECK(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(strstr(out, "Content-Type: text/plain; version=0.0.4") != NULL);
+    CHECK(strstr(out, "\ngrove_actors_alive ") != NULL);
+    CHECK(http_get(port, "GET /other HTTP/1.1\r\n\r\n", out, sizeof out));
+    CHECK(strncmp(out, "HTTP/1.1 404 Not Found", 22) == 0);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
 /* Mistakes get a clear message and exit 1 or 2. */
 static void clear_errors(void)
 {
@@ -555,7 +605,7 @@ int main(int argc, char **argv)
         TEST_CASE(ls_stats_metrics_tree), TEST_CASE(node_restart_seen),
         TEST_CASE(other_uid_refused),     TEST_CASE(stale_socket_replaced),
         TEST_CASE(clear_errors),          TEST_CASE(slow_handler_and_top),
-        TEST_CASE(trace_shows_messages),
+        TEST_CASE(trace_shows_messages),  TEST_CASE(http_metrics),
     };
     return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

@@ -72,6 +72,12 @@ typedef struct gr_config {
      * than this is reported once as a slow_handler event (grove/event.h);
      * 0 means 1000 ms. Seen by sampling every few milliseconds. */
     unsigned slow_handler_ms;
+    /* With the control endpoint on, also serve its metrics over HTTP
+     * (Prometheus' text format, GET /metrics) on this "IPV4:PORT"
+     * ("127.0.0.1:9464"; port 0 picks one, logged); NULL means the
+     * GROVE_METRICS environment variable, and if that is unset, none.
+     * Anyone who can reach the address can read the metrics. */
+    const char *metrics;
 } gr_config;
 
 /* Why a message could not be delivered (see gr_stats.dead_letters). */
