@@ -972,7 +972,7 @@ static void on_http(gr__control *c)
         return;
     struct timeval tv = {1, 0};
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char req[1024];
+    char req[1024] = "";
     size_t have = 0;
     while (have < sizeof req - 1 && memchr(req, '\n', have) == NULL) {
         ssize_t k = recv(fd, req + have, sizeof req - 1 - have, 0);
