@@ -549,6 +549,64 @@ static void http_metrics(void)
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
+/* Runs a shell command line and returns its output (at most size). */
+static bool shell(const char *cmd, char *out, size_t size)
+{
+    FILE *f = popen(cmd, "r");
+    if (f == NULL)
+        return false;
+    size_t n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    return pclose(f) == 0;
+}
+
+/* top's live screen in a real terminal (a tmux pane): one screen,
+ * redrawn in place every second, not screens appended. */
+static void top_live_screen(void)
+{
+    static char out[16384];
+    if (!shell("command -v tmux", out, sizeof out)) {
+        fprintf(stderr, "  skipped: no tmux (scripts/setup.sh installs it)\n");
+        return;
+    }
+    sys_proc sp;
+    CHECK(sys_start(&sp, "slowtop", 0));
+    char cmd[512], tmux[64];
+    snprintf(tmux, sizeof tmux, "tmux -L grove-test-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "%s new-session -d -x 120 -y 30 '%s top %s' >/dev/null 2>&1", tmux,
+             GROVE_TOOL, sp.name);
+    CHECK(shell(cmd, out, sizeof out));
+    snprintf(cmd, sizeof cmd, "%s capture-pane -p", tmux);
+    /* The first screen comes after a second; wait for it, then for a
+     * later one, by the uptime it shows. */
+    double up1 = -1, up2 = -1;
+    double t0 = test_now();
+    while (test_now() - t0 < 10.0 && (up1 < 0 || up2 <= up1)) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* Between two looks at the pane. */
+        if (!shell(cmd, out, sizeof out))
+            break;
+        const char *up = strstr(out, "  up ");
+        if (up == NULL)
+            continue;
+        if (up1 < 0)
+            up1 = strtod(up + 5, NULL);
+        else
+            up2 = strtod(up + 5, NULL);
+    }
+    int headers = 0;
+    for (const char *p = out; (p = strstr(p, "ACTOR")) != NULL; p++)
+        headers++;
+    bool slowpoke = strstr(out, "slowpoke") != NULL;
+    snprintf(cmd, sizeof cmd, "%s kill-server >/dev/null 2>&1", tmux);
+    (void)shell(cmd, out, sizeof out);
+    CHECK(up1 >= 0 && up2 > up1); /* Redrawn. */
+    CHECK_EQ(headers, 1);         /* In place. */
+    CHECK(slowpoke);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
 /* Mistakes get a clear message and exit 1 or 2. */
 static void clear_errors(void)
 {
@@ -606,6 +664,7 @@ int main(int argc, char **argv)
         TEST_CASE(other_uid_refused),     TEST_CASE(stale_socket_replaced),
         TEST_CASE(clear_errors),          TEST_CASE(slow_handler_and_top),
         TEST_CASE(trace_shows_messages),  TEST_CASE(http_metrics),
+        TEST_CASE(top_live_screen),
     };
     return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
