@@ -135,8 +135,8 @@ static void queue_loaded(void *arg, const char *name, uint64_t unfinished)
         q->unfinished = unfinished;
 }
 
-/* Opens the batch's transaction if none is open, and makes sure a flush
- * will commit it. */
+/* Counts one more change in the batch: opens its transaction if none is
+ * open, and makes sure a flush will commit it. */
 static void begin(gr_ctx *ctx, store *st)
 {
     if (!st->in_txn) {
@@ -144,6 +144,7 @@ static void begin(gr_ctx *ctx, store *st)
         st->in_txn = true;
         st->batch = 0;
     }
+    st->batch++;
     if (!st->flush_queued &&
         gr_tell(ctx, gr_self(ctx), JQ_FLUSH, NULL, 0) == GR_OK)
         st->flush_queued = true;
@@ -235,7 +236,6 @@ static void flight_fail(gr_ctx *ctx, store *st, size_t i, const char *why,
     int64_t now = jq_now_ms();
     int state;
     begin(ctx, st);
-    st->batch++;
     DB(ctx, st,
        jq_db_fail(st->db, f.id, f.attempt, now, why, redelivery,
                   now + retry_delay(st, f.attempt), &state),
@@ -274,7 +274,6 @@ static int on_result(gr_ctx *ctx, store *st, const gr_msg *m)
     queue *q = &st->queues[st->flights[i].queue];
     flight_drop(st, (size_t)i);
     begin(ctx, st);
-    st->batch++;
     DB(ctx, st, jq_db_done(st->db, r.id, jq_now_ms()), "done");
     if (q->unfinished > 0)
         q->unfinished--;
@@ -535,7 +534,6 @@ static void flush(gr_ctx *ctx, store *st)
             if (f >= 0) {
                 flight_drop(st, (size_t)f);
                 begin(ctx, st);
-                st->batch++;
                 DB(ctx, st, jq_db_unreserve(st->db, p->job), "unreserve");
             }
             st->workers[p->worker].up = false;
@@ -577,7 +575,6 @@ static int on_push(gr_ctx *ctx, store *st, const gr_msg *m, gr_request req)
     uint64_t id;
     bool dup;
     begin(ctx, st);
-    st->batch++;
     DB(ctx, st, jq_db_insert(st->db, p, jq_now_ms(), &id, &dup), "insert");
     if (!dup) {
         q->unfinished++;
@@ -687,7 +684,6 @@ static int on_cancel(gr_ctx *ctx, store *st, const jq_id_req *r, gr_request req)
     bool changed;
     char qname[JQ_NAME_MAX + 1] = "";
     begin(ctx, st);
-    st->batch++;
     DB(ctx, st, jq_db_cancel(st->db, r->job, &changed, &state, qname),
        "cancel");
     queue *q = queue_find(st, qname, false);
@@ -704,7 +700,6 @@ static int on_retry(gr_ctx *ctx, store *st, const jq_id_req *r, gr_request req)
     bool changed;
     char qname[JQ_NAME_MAX + 1] = "";
     begin(ctx, st);
-    st->batch++;
     DB(ctx, st,
        jq_db_retry(st->db, r->job, jq_now_ms(), &changed, &state, qname),
        "retry");
