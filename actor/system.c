@@ -278,12 +278,12 @@ static void note_depth(gr_mailbox_depth *list, gr_ref actor, uint64_t depth)
     list[i] = (gr_mailbox_depth){actor, depth};
 }
 
-void gr__each_live_actor(gr_system *sys,
+/* gr__each_live_actor over the id table's slots [from, end) only. */
+static void each_live_in(gr_system *sys, uint32_t from, uint32_t end,
                          void (*fn)(gr__actor *a, gr_ref ref, void *arg),
                          void *arg)
 {
-    uint32_t extent = gr__idtable_extent(&sys->ids);
-    for (uint32_t i = 0; i < extent; i++) {
+    for (uint32_t i = from; i < end; i++) {
         uint64_t serial = gr__idtable_serial_at(&sys->ids, i);
         gr__actor *a =
             serial != 0 ? gr__idtable_acquire(&sys->ids, serial) : NULL;
@@ -295,6 +295,13 @@ void gr__each_live_actor(gr_system *sys,
         if (gr__idtable_release(&sys->ids, serial))
             gr__actor_finalize(a);
     }
+}
+
+void gr__each_live_actor(gr_system *sys,
+                         void (*fn)(gr__actor *a, gr_ref ref, void *arg),
+                         void *arg)
+{
+    each_live_in(sys, 0, gr__idtable_extent(&sys->ids), fn, arg);
 }
 
 static void note_actor_depth(gr__actor *a, gr_ref ref, void *list)
@@ -448,29 +455,32 @@ void gr__system_thread_now(gr_system *sys, unsigned i, uint64_t *serial,
     *seq = atomic_load_explicit(&st->now_seq, memory_order_relaxed);
 }
 
+/* The caller's function and argument, for actor_info. */
+typedef struct actors_walk {
+    void (*fn)(const gr__actor_info *info, void *arg);
+    void *arg;
+} actors_walk;
+
+static void actor_info(gr__actor *a, gr_ref ref, void *arg)
+{
+    const actors_walk *w = arg;
+    gr__actor_info info = {
+        .ref = ref,
+        .behaviour = a->b != NULL && a->b->name != NULL ? a->b->name : "",
+        .depth = gr__actor_depth(a),
+        .handled = atomic_load_explicit(&a->popped, memory_order_relaxed)};
+    w->fn(&info, w->arg);
+}
+
 void gr__system_actors(gr_system *sys, uint32_t from, uint32_t count,
                        void (*fn)(const gr__actor_info *info, void *arg),
                        void *arg, uint32_t *next)
 {
     uint32_t extent = gr__idtable_extent(&sys->ids);
-    uint32_t end = count > extent - (from < extent ? from : extent)
-                       ? extent
-                       : from + count;
-    for (uint32_t i = from; i < end; i++) {
-        uint64_t serial = gr__idtable_serial_at(&sys->ids, i);
-        gr__actor *a =
-            serial != 0 ? gr__idtable_acquire(&sys->ids, serial) : NULL;
-        if (a == NULL)
-            continue;
-        gr__actor_info info = {
-            .ref = {serial, sys->node_id, sys->incarnation},
-            .behaviour = a->b != NULL && a->b->name != NULL ? a->b->name : "",
-            .depth = gr__actor_depth(a),
-            .handled = atomic_load_explicit(&a->popped, memory_order_relaxed)};
-        fn(&info, arg);
-        if (gr__idtable_release(&sys->ids, serial))
-            gr__actor_finalize(a);
-    }
+    uint32_t end =
+        from >= extent || extent - from <= count ? extent : from + count;
+    actors_walk w = {fn, arg};
+    each_live_in(sys, from, end, actor_info, &w);
     *next = end < extent ? end : 0;
 }
 
