@@ -186,7 +186,7 @@ static bool user_dir(gr__control *c, char *dir, size_t size)
     return true;
 }
 
-/* Removes socket files in dir whose process is gone. */
+/* Removes socket files in dir that nothing listens on any more. */
 static void remove_stale(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -201,11 +201,10 @@ static void remove_stale(const char *dir)
         while (p > e->d_name && p[-1] != '.')
             p--;
         long pid = p > e->d_name ? strtol(p, NULL, 10) : 0;
-        if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (gr__control_socket_dead(path, pid))
             unlink(path);
-        }
     }
     closedir(d);
 }

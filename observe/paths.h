@@ -7,9 +7,15 @@
 #ifndef GROVE_OBSERVE_PATHS_H
 #define GROVE_OBSERVE_PATHS_H
 
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* Writes this user's control directory into dir (size bytes). */
@@ -22,6 +28,25 @@ static inline void gr__control_dir(char *dir, size_t size)
         snprintf(dir, size, "%s/grove", xdg);
     else
         snprintf(dir, size, "/tmp/grove-%u", (unsigned)getuid());
+}
+
+/* Whether the endpoint at path, named for process pid, is gone: the
+ * process does not exist, or nothing listens on the socket (the process
+ * died and was not reaped yet, or its pid now belongs to another). */
+static inline bool gr__control_socket_dead(const char *path, long pid)
+{
+    if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return true;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof a.sun_path)
+        return false;
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool dead = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0 &&
+                (errno == ECONNREFUSED || errno == ENOENT);
+    if (fd >= 0)
+        close(fd);
+    return dead;
 }
 
 #endif

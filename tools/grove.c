@@ -65,23 +65,6 @@ static char dir[200];
 static char gone[64][128];
 static int ngone;
 
-/* Whether f's system is gone: its process does not exist, or nothing
- * listens on its socket (it died and was not reaped yet, or its pid now
- * belongs to another process). */
-static bool stale(const found *f)
-{
-    if (f->pid > 0 && kill((pid_t)f->pid, 0) != 0 && errno == ESRCH)
-        return true;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    memcpy(a.sun_path, f->path, sizeof a.sun_path);
-    bool dead = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0 &&
-                (errno == ECONNREFUSED || errno == ENOENT);
-    if (fd >= 0)
-        close(fd);
-    return dead;
-}
-
 /* Lists the live endpoints (at most max) of this user; removes the
  * stale ones, remembering them in gone. */
 static int scan(found *out, int max)
@@ -106,7 +89,7 @@ static int scan(found *out, int max)
         memcpy(out[n].path + strlen(dir) + 1, e->d_name, len + 1);
         const char *dot = strrchr(out[n].name, '.');
         out[n].pid = dot != NULL ? strtol(dot + 1, NULL, 10) : 0;
-        if (!stale(&out[n])) {
+        if (!gr__control_socket_dead(out[n].path, out[n].pid)) {
             n++;
             continue;
         }
