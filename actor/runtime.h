@@ -52,20 +52,36 @@ const gr__logger *gr__system_log(const gr_system *sys);
 /* Emits ev to the system's event sink (and log). */
 void gr__system_emit(gr_system *sys, gr_event *ev);
 
-/* The control endpoint (observe/control.c; docs/observer.md): started by
- * gr_system_start when gr_config.control or GROVE_CONTROL=1 asks for it
- * (*out stays NULL otherwise, or when it cannot listen, which is logged),
- * stopped first at shutdown. gr_supervisor_start adds each supervisor it
- * starts as a root of the tree the endpoint shows. All take NULL. */
+/* The control endpoint (observe/; docs/observer.md): in the root process,
+ * started by gr_system_start when gr_config.control or GROVE_CONTROL=1
+ * asks for it (*out stays NULL otherwise, or when it cannot listen, which
+ * is logged); stopped first at shutdown. Stop and free take NULL. */
 typedef struct gr__control gr__control;
 int gr__control_start(gr_system *sys, const gr_config *cfg, gr__control **out);
 void gr__control_stop(gr__control *c);
 /* Frees a stopped endpoint, once nothing can emit an event any more. */
 void gr__control_free(gr__control *c);
-void gr__control_add_root(gr__control *c, gr_ref sup);
+
+/* In a node process: spawns the agent through which the parent's control
+ * endpoint reaches this process. Returns GR_OK or the spawn's error. */
+int gr__control_agent_start(gr_system *sys);
+/* Starts a node process's endpoint for its agent, and installs it; NULL
+ * when it cannot (or the system is shutting down). */
+gr__control *gr__control_start_node(gr_system *sys, gr_ref agent);
 
 /* The system's control endpoint, or NULL. */
 gr__control *gr__system_control(gr_system *sys);
+
+/* Makes c the system's endpoint; false when it has one, or when shutdown
+ * has begun (it stops the endpoint first). */
+bool gr__system_install_control(gr_system *sys, gr__control *c);
+
+/* gr_config.slow_handler_ms as the system took it (0: the default). */
+uint32_t gr__system_slow_handler_ms(const gr_system *sys);
+
+/* A node process's root actor (set by gr_node_main), or GR_REF_NONE. */
+void gr__system_set_node_root(gr_system *sys, gr_ref root);
+gr_ref gr__system_node_root(gr_system *sys);
 
 /* Adds delta to the count of traced actors and behaviours; while it is
  * not 0, sends and handler calls ask the endpoint whether to trace. */

@@ -111,13 +111,20 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
         return rc;
     }
     gr__log(&sys->log, GR_LOG_INFO, "system started: %u workers", nworkers);
-    /* The root process only: a node is seen through its root. */
+    /* The root process listens; a node is seen through its parent, by
+     * way of its agent (started by gr_node_main). */
+    sys->slow_handler_ms = cfg->slow_handler_ms;
+    sys->node_root = GR_REF_NONE;
     gr__control *control = NULL;
-    if (strcmp(node_name, GR__ROOT_NODE_NAME) == 0 &&
-        gr__control_start(sys, cfg, &control) != GR_OK)
+    if (strcmp(node_name, GR__ROOT_NODE_NAME) != 0) {
+        /* A node. */
+    } else if (gr__control_start(sys, cfg, &control) != GR_OK) {
         gr__log(&sys->log, GR_LOG_ERROR,
                 "control: no memory for the endpoint; running without it");
-    atomic_store_explicit(&sys->events.control, control, memory_order_release);
+    } else {
+        atomic_store_explicit(&sys->events.control, control,
+                              memory_order_release);
+    }
     *out = sys;
     return GR_OK;
 }
@@ -233,7 +240,10 @@ int gr_system_shutdown(gr_system *sys)
     if (rc != GR_OK)
         return rc;
     /* First, while everything it asks still answers; its tap stays (and
-     * drops what comes) until destroy(). */
+     * drops what comes) until destroy(). None is installed after this. */
+    pthread_mutex_lock(&sys->stop_lock);
+    sys->control_closed = true;
+    pthread_mutex_unlock(&sys->stop_lock);
     gr__control_stop(gr__system_control(sys));
     /* seq_cst: from here on every send and spawn is refused. */
     atomic_store(&sys->shutting_down, true);
@@ -433,6 +443,36 @@ void gr__system_emit(gr_system *sys, gr_event *ev)
 gr__control *gr__system_control(gr_system *sys)
 {
     return atomic_load_explicit(&sys->events.control, memory_order_acquire);
+}
+
+bool gr__system_install_control(gr_system *sys, gr__control *c)
+{
+    pthread_mutex_lock(&sys->stop_lock);
+    bool ok = !sys->control_closed && gr__system_control(sys) == NULL;
+    if (ok)
+        atomic_store_explicit(&sys->events.control, c, memory_order_release);
+    pthread_mutex_unlock(&sys->stop_lock);
+    return ok;
+}
+
+uint32_t gr__system_slow_handler_ms(const gr_system *sys)
+{
+    return sys->slow_handler_ms;
+}
+
+void gr__system_set_node_root(gr_system *sys, gr_ref root)
+{
+    pthread_mutex_lock(&sys->stop_lock);
+    sys->node_root = root;
+    pthread_mutex_unlock(&sys->stop_lock);
+}
+
+gr_ref gr__system_node_root(gr_system *sys)
+{
+    pthread_mutex_lock(&sys->stop_lock);
+    gr_ref root = sys->node_root;
+    pthread_mutex_unlock(&sys->stop_lock);
+    return root;
 }
 
 void gr__system_tracing(gr_system *sys, int delta)

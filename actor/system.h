@@ -66,6 +66,12 @@ struct gr_system {
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stop_requested;
+    /* Under stop_lock: shutdown has stopped the control endpoint, and
+     * none may be installed now. */
+    bool control_closed;
+    uint32_t slow_handler_ms; /* gr_config's. */
+    /* A node process's root actor (under stop_lock). */
+    gr_ref node_root;
 };
 
 /* Calls fn on every live actor of sys, pinned for the call (so it cannot

@@ -9,6 +9,7 @@
 #include <grove/inbox.h>
 
 #include "actor/runtime.h"
+#include "supervisor/describe.h"
 #include "supervisor/sup.h"
 
 /* Copies a label into a request field; GR_ENAMETOOLONG if it cannot fit. */
@@ -217,6 +218,48 @@ int gr_supervisor_which_children(gr_system *sys, gr_ref sup,
     }
     free(extra);
     return rc;
+}
+
+int gr__supervisor_describe(gr_system *sys, gr_ref sup, gr_duration timeout,
+                            gr__sup_view *view, gr__child_view *out, size_t cap,
+                            size_t *count)
+{
+    if (sys == NULL || view == NULL || (out == NULL && cap > 0) ||
+        cap > UINT32_MAX)
+        return GR_EINVAL;
+    sup_req *r;
+    size_t len;
+    int rc = build(SUP_DESCRIBE, NULL, 0, &r, &len);
+    if (rc != GR_OK)
+        return rc;
+    r->cap = (uint32_t)cap;
+    uint64_t total;
+    size_t extra_len = sizeof *view + sizeof total + cap * sizeof *out;
+    unsigned char *extra = malloc(extra_len);
+    if (extra == NULL) {
+        free(r);
+        return GR_ENOMEM;
+    }
+    gr_sup_reply reply;
+    rc = call(sys, sup, r, len, timeout, &reply, extra, extra_len);
+    if (rc == GR_OK) {
+        memcpy(view, extra, sizeof *view);
+        memcpy(&total, extra + sizeof *view, sizeof total);
+        size_t k = total < cap ? (size_t)total : cap;
+        if (k > 0)
+            memcpy(out, extra + sizeof *view + sizeof total, k * sizeof *out);
+        if (count != NULL)
+            *count = (size_t)total;
+    }
+    free(extra);
+    return rc;
+}
+
+const char *gr__strategy_name(gr_strategy s)
+{
+    static const char *const names[] = {"one_for_one", "one_for_all",
+                                        "rest_for_one", "simple_one_for_one"};
+    return (unsigned)s < 4 ? names[s] : "?";
 }
 
 int gr_supervisor_count_children(gr_system *sys, gr_ref sup,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "actor/runtime.h"
+#include "supervisor/describe.h"
 #include "supervisor/sup.h"
 
 void gr__sup_reply(gr_ctx *ctx, gr_ref to, uint64_t corr, int rc, gr_ref child,
@@ -172,6 +173,43 @@ static void which_children(sup_state *s, gr_ctx *ctx, const sup_req *r,
     free(buf);
 }
 
+/* Answers SUP_DESCRIBE: a gr__sup_view, the child count, then up to
+ * r->cap gr__child_views. */
+static void describe(sup_state *s, gr_ctx *ctx, const sup_req *r,
+                     const gr_msg *m)
+{
+    gr__sup_view view = {
+        .strategy = s->strategy,
+        .intensity = s->window.limit,
+        .period_ms = s->window.period_ms,
+        .recent = gr__sup_window_recent(&s->window, gr__sup_now_ms())};
+    if (s->name != NULL)
+        strncpy(view.name, s->name, GR_NAME_MAX);
+    uint64_t total = s->nchildren;
+    size_t k = total < r->cap ? (size_t)total : r->cap;
+    size_t len = sizeof view + sizeof total + k * sizeof(gr__child_view);
+    unsigned char *buf = malloc(len);
+    if (buf == NULL) {
+        gr__sup_reply(ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
+        return;
+    }
+    memcpy(buf, &view, sizeof view);
+    memcpy(buf + sizeof view, &total, sizeof total);
+    unsigned char *at = buf + sizeof view + sizeof total;
+    size_t i = 0;
+    for (sup_child *c = s->first; c != NULL && i < k; c = c->next, i++) {
+        gr__child_view v = {.info = {.ref = c->ref,
+                                     .state = c->state,
+                                     .type = c->type,
+                                     .restart = c->restart},
+                            .restarts = c->restarts};
+        strncpy(v.info.id, c->id, GR_NAME_MAX);
+        memcpy(at + i * sizeof v, &v, sizeof v);
+    }
+    gr__sup_reply(ctx, m->from, m->corr, GR_OK, GR_REF_NONE, buf, len);
+    free(buf);
+}
+
 static void count_children(sup_state *s, gr_ctx *ctx, const gr_msg *m)
 {
     gr_child_counts n = {.specs = s->nchildren};
@@ -219,6 +257,9 @@ int gr__sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m)
         return GR_CONTINUE;
     case SUP_COUNT_CHILDREN:
         count_children(s, ctx, m);
+        return GR_CONTINUE;
+    case SUP_DESCRIBE:
+        describe(s, ctx, &r, m);
         return GR_CONTINUE;
     default:
         rc = GR_EINVAL;

@@ -28,11 +28,12 @@ typedef struct sup_child {
     bool blocking; /* Runs on the blocking pool (a worker child only). */
     gr_ref ref;    /* The running actor, or GR_REF_NONE. */
     gr_child_state state;
-    bool dynamic;   /* A simple-one-for-one child: removed once it stops. */
-    bool in_job;    /* Among the children the current job stops. */
-    bool drop;      /* Remove once the current job is done. */
-    uint64_t token; /* Pending restart timer's token, or 0. */
-    uint64_t timer; /* That timer's id. */
+    bool dynamic;      /* A simple-one-for-one child: removed once it stops. */
+    bool in_job;       /* Among the children the current job stops. */
+    bool drop;         /* Remove once the current job is done. */
+    uint64_t token;    /* Pending restart timer's token, or 0. */
+    uint64_t timer;    /* That timer's id. */
+    uint64_t restarts; /* Times this child was restarted. */
 } sup_child;
 
 /* The restart window: timestamps (ms) of the restarts within period_ms, in
@@ -115,6 +116,7 @@ typedef enum sup_op {
     SUP_DELETE_CHILD,
     SUP_WHICH_CHILDREN,
     SUP_COUNT_CHILDREN,
+    SUP_DESCRIBE, /* supervisor/describe.h */
 } sup_op;
 
 /* A request; for start and spawn, arg_len argument bytes follow it. */
@@ -211,6 +213,8 @@ bool gr__sup_window_add(sup_window *w, uint64_t now_ms);
 
 /* Restarts in the current window (after the last add). */
 uint32_t gr__sup_window_count(const sup_window *w);
+/* Restarts within the period before now_ms. */
+uint32_t gr__sup_window_recent(const sup_window *w, uint64_t now_ms);
 
 /* The backoff delay in ms before the n-th restart of the window (n >= 1),
  * 0 when there is no backoff; rng is the supervisor's random state. */

@@ -118,8 +118,10 @@ int gr__sup_start_child(sup_state *s, gr_ctx *ctx, sup_child *c, bool restart,
     }
     c->ref = ref;
     c->state = GR_CHILD_RUNNING;
-    if (restart)
+    if (restart) {
+        c->restarts++;
         gr__system_count_restart(s->sys);
+    }
     emit(s, restart ? GR_EV_CHILD_RESTARTED : GR_EV_CHILD_STARTED, c, ref,
          NULL);
     return GR_OK;
@@ -708,8 +710,6 @@ int gr_supervisor_start(gr_system *sys, const gr_sup_spec *spec, gr_ref *out)
     gr_ref ref;
     int rc = gr_system_spawn(sys, &gr_supervisor_behaviour, spec, sizeof *spec,
                              &ref);
-    if (rc == GR_OK)
-        gr__control_add_root(gr__system_control(sys), ref); /* grove tree */
     if (rc == GR_OK && out != NULL)
         *out = ref;
     return rc;

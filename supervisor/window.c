@@ -77,6 +77,15 @@ uint32_t gr__sup_window_count(const sup_window *w)
     return w->n;
 }
 
+uint32_t gr__sup_window_recent(const sup_window *w, uint64_t now_ms)
+{
+    uint32_t n = w->n;
+    for (uint32_t i = 0; i < w->n; i++)
+        if (w->t[(w->head + i) % w->cap] + w->period_ms < now_ms)
+            n--; /* Expired, though not yet dropped. */
+    return n;
+}
+
 uint64_t gr__sup_backoff_delay(const gr_backoff *b, uint32_t n, uint64_t *rng)
 {
     if (b->min_ms == 0 && b->max_ms == 0)

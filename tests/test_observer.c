@@ -67,11 +67,52 @@ static int slowpoke_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 static const gr_behaviour slowpoke = {
     .name = "slowpoke", .init = slowpoke_init, .handle = slowpoke_handle};
 
-static const gr_node_root roots[] = {{.name = "idle", .behaviour = &idle}};
-
-static int run_system(const char *name, bool slow)
+/* A node's worker that crashes half a second after each start. */
+static int crasher_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
-    static const gr_node_spec node = {.name = "obsnode", .root = "idle"};
+    (void)state;
+    (void)arg;
+    (void)len;
+    return gr_timer_after(ctx, 500, 1, NULL, 0, NULL);
+}
+
+static int crasher_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    (void)m;
+    gr_fail(ctx, "crashing on purpose");
+}
+
+static const gr_behaviour crasher = {
+    .name = "crasher", .init = crasher_init, .handle = crasher_handle};
+
+/* The root of the node in --nodes mode: a supervisor in the node process
+ * over an idle worker and the crasher. */
+static const gr_child_spec node_kids[] = {
+    {.id = "sleeper", .behaviour = &idle, .restart = GR_PERMANENT},
+    {.id = "crasher", .behaviour = &crasher, .restart = GR_PERMANENT},
+};
+static const gr_sup_spec node_sup = {.strategy = GR_ONE_FOR_ONE,
+                                     .intensity = 1000,
+                                     .period_ms = 1000,
+                                     .children = node_kids,
+                                     .nchildren = 2,
+                                     .name = "nodesup"};
+
+static const gr_node_root roots[] = {{.name = "idle", .behaviour = &idle},
+                                     {.name = "nodesup",
+                                      .behaviour = &gr_supervisor_behaviour,
+                                      .arg = &node_sup,
+                                      .arg_len = sizeof node_sup}};
+
+/* Runs the system: mode --system (a worker and a node process), --slow
+ * (and a slowpoke) or --nodes (the node runs a supervisor and a crasher). */
+static int run_system(const char *name, const char *mode)
+{
+    bool slow = strcmp(mode, "--slow") == 0;
+    static gr_node_spec node = {.name = "obsnode", .root = "idle"};
+    if (strcmp(mode, "--nodes") == 0)
+        node.root = "nodesup";
     static const gr_child_spec kids[] = {
         {.id = "pinger", .behaviour = &idle, .restart = GR_PERMANENT},
         {.id = "slowpoke", .behaviour = &slowpoke, .restart = GR_PERMANENT},
@@ -132,8 +173,10 @@ static bool sys_start(sys_proc *sp, const char *what, uid_t uid)
         if (uid != 0 && (setgid(uid) != 0 || setuid(uid) != 0))
             _exit(126);
         execl(self_exe, self_exe,
-              strncmp(what, "slow", 4) == 0 ? "--slow" : "--system", sp->name,
-              (char *)NULL);
+              strncmp(what, "slow", 4) == 0    ? "--slow"
+              : strncmp(what, "nodes", 5) == 0 ? "--nodes"
+                                               : "--system",
+              sp->name, (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -265,16 +308,26 @@ static void ls_stats_metrics_tree(void)
     CHECK_EQ(
         grove(out, sizeof out, 0, (const char *[]){"metrics", sp.name, NULL}),
         0);
-    CHECK(strstr(out, "# TYPE grove_actors_alive gauge\ngrove_actors_alive ") !=
-          NULL);
-    CHECK(strstr(out, "grove_dead_letters_total{reason=\"no_actor\"} ") !=
-          NULL);
+    CHECK(strstr(out, "# TYPE grove_actors_alive gauge\n"
+                      "grove_actors_alive{node=\"root\"} ") != NULL);
+    CHECK(strstr(out, "grove_actors_alive{node=\"obsnode\"} ") != NULL);
+    CHECK(strstr(out, "grove_dead_letters_total{node=\"root\",reason="
+                      "\"no_actor\"} ") != NULL);
+    CHECK(strstr(out, "# TYPE grove_handler_seconds histogram\n") != NULL);
+    CHECK(strstr(out, "grove_handler_seconds_bucket{node=\"obsnode\",le="
+                      "\"+Inf\"} ") != NULL);
     /* By pid too. */
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)sp.pid);
     CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"tree", pid, NULL}), 0);
+    CHECK(strstr(out, "supervisor <") != NULL);
+    CHECK(strstr(out, " one_for_one, 0 of 10 restarts in 10 s, registered as "
+                      "top\n") != NULL);
     CHECK(strstr(out, "  pinger  worker running <") != NULL);
     CHECK(tree_node_pid(out) > 0);
+    /* What runs in the node process, one level below it. */
+    CHECK(strstr(out, "\n    idle <") != NULL);
+    CHECK(strstr(out, "@obsnode>, the node's root\n") != NULL);
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
@@ -327,6 +380,88 @@ static void node_restart_seen(void)
         now = tree_node_pid(out);
     }
     CHECK(now > 0 && now != old);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
+/* Follows the events of sys in the background; the follower's pid, its
+ * output in *fd. */
+static pid_t follow(const char *sys, int *fd)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        execl(GROVE_TOOL, GROVE_TOOL, "events", sys, "-f", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    *fd = p[0];
+    return pid;
+}
+
+/* One attachment sees inside the node processes: the node's own
+ * supervisor in the tree with its children's restarts, their events live,
+ * their actors in top, their figures in stats and metrics. */
+static void node_insides_seen(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "nodes", 0));
+    int fd;
+    pid_t follower = follow(sp.name, &fd);
+    CHECK(follower > 0);
+    char buf[16384] = "";
+    size_t have = 0;
+    CHECK(read_until(fd, buf, sizeof buf, &have,
+                     "grove: following the events of", WAIT_MS / 1000.0));
+    /* The crasher, in the node process, is restarted every half second;
+     * its supervisor there reports it, and the root fetches it. */
+    have = 0;
+    bool seen = read_until(fd, buf, sizeof buf, &have,
+                           "child \"crasher\" restarted", 3.0);
+    kill(follower, SIGTERM);
+    waitpid(follower, NULL, 0);
+    close(fd);
+    if (!seen)
+        fprintf(stderr, "  events: %s\n", buf);
+    CHECK(seen);
+    CHECK(strstr(buf, "@obsnode>") != NULL);
+    static char out[65536];
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
+             0);
+    const char *sup = strstr(out, "\n    supervisor <");
+    CHECK(sup != NULL);
+    CHECK(strstr(sup, "@obsnode> one_for_one, ") != NULL);
+    CHECK(strstr(sup, " of 1000 restarts in 1 s, registered as nodesup\n") !=
+          NULL);
+    CHECK(strstr(out, "\n      sleeper  worker running <") != NULL);
+    const char *crasher = strstr(out, "\n      crasher  worker ");
+    CHECK(crasher != NULL);
+    CHECK(crasher != NULL && strstr(crasher, ", restarted ") != NULL);
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"tree", sp.name, "--json", NULL}),
+             0);
+    CHECK(strstr(out, "{\"depth\":2,\"id\":\"\",\"type\":\"supervisor\"") !=
+          NULL);
+    CHECK(strstr(out, "\"name\":\"nodesup\",\"strategy\":\"one_for_one\","
+                      "\"intensity\":1000,\"period_ms\":1000,") != NULL);
+    CHECK(strstr(out, "{\"depth\":3,\"id\":\"crasher\",\"type\":\"worker\"") !=
+          NULL);
+    CHECK_EQ(
+        grove(out, sizeof out, 0,
+              (const char *[]){"top", sp.name, "--once", "-n", "50", NULL}),
+        0);
+    CHECK(strstr(out, "@obsnode>") != NULL);
+    CHECK(strstr(out, " sleeper") == NULL); /* Ids are not behaviours... */
+    CHECK(strstr(out, " idle ") != NULL);   /* ...these are. */
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"stats", sp.name, NULL}), 0);
+    CHECK(strstr(out, "1 node\n") != NULL);
+    CHECK(strstr(out, "processes:\n  root ") != NULL);
+    CHECK(strstr(out, "\n  obsnode ") != NULL);
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
@@ -543,7 +678,7 @@ static void http_metrics(void)
                    sizeof out));
     CHECK(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
     CHECK(strstr(out, "Content-Type: text/plain; version=0.0.4") != NULL);
-    CHECK(strstr(out, "\ngrove_actors_alive ") != NULL);
+    CHECK(strstr(out, "\ngrove_actors_alive{node=\"root\"} ") != NULL);
     CHECK(http_get(port, "GET /other HTTP/1.1\r\n\r\n", out, sizeof out));
     CHECK(strncmp(out, "HTTP/1.1 404 Not Found", 22) == 0);
     CHECK_EQ(sys_stop(&sp), 0);
@@ -647,11 +782,12 @@ static void clear_errors(void)
 int main(int argc, char **argv)
 {
     int code;
-    if (gr_node_main(roots, 1, NULL, &code))
+    if (gr_node_main(roots, 2, NULL, &code))
         return code; /* The node process of a system below. */
     if (argc == 3 &&
-        (strcmp(argv[1], "--system") == 0 || strcmp(argv[1], "--slow") == 0))
-        return run_system(argv[2], strcmp(argv[1], "--slow") == 0);
+        (strcmp(argv[1], "--system") == 0 || strcmp(argv[1], "--slow") == 0 ||
+         strcmp(argv[1], "--nodes") == 0))
+        return run_system(argv[2], argv[1]);
     self_exe = "/proc/self/exe";
     static char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -664,7 +800,7 @@ int main(int argc, char **argv)
         TEST_CASE(other_uid_refused),     TEST_CASE(stale_socket_replaced),
         TEST_CASE(clear_errors),          TEST_CASE(slow_handler_and_top),
         TEST_CASE(trace_shows_messages),  TEST_CASE(http_metrics),
-        TEST_CASE(top_live_screen),
+        TEST_CASE(top_live_screen),       TEST_CASE(node_insides_seen),
     };
     return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

@@ -152,6 +152,11 @@ static int start_root(gr_system *sys, const gr_node_root *root,
                       const gr__wire_hello *h, keeper_arg *k)
 {
     bool own = h->arg_len == 0;
+    /* Its parent's control endpoint reaches this process through it. */
+    if (gr__control_agent_start(sys) != GR_OK)
+        gr__log(gr__system_log(sys), GR_LOG_ERROR,
+                "control: cannot start the node's agent; grove sees this "
+                "node's pid only");
     if (!own && root->behaviour == &gr_supervisor_behaviour) {
         /* A gr_sup_spec is pointers into the parent's memory: here they
          * point at nothing, or at something else. */
@@ -167,6 +172,7 @@ static int start_root(gr_system *sys, const gr_node_root *root,
                              own ? root->arg_len : h->arg_len, &k->root);
     if (rc != GR_OK)
         return rc;
+    gr__system_set_node_root(sys, k->root); /* grove tree */
     return gr_system_spawn(sys, &keeper, &k, sizeof k, NULL);
 }
 

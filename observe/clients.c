@@ -1,0 +1,357 @@
+/*
+ * The control endpoint's clients: the grove tool's requests (one line
+ * each), followers of events and traces, and the metrics port's HTTP
+ * requests. All run on the control thread.
+ */
+#define _GNU_SOURCE /* struct ucred, accept4 */
+
+#include "observe/control.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* Closes cl's connection; a follower stops counting, a tracer's gr__obs_target
+ * goes. */
+void gr__obs_drop(gr__obs_client *cl)
+{
+    if (cl->fd < 0)
+        return;
+    close(cl->fd);
+    cl->fd = -1;
+    gr__control *c = cl->owner;
+    if (cl->mode != GR__OBS_NOT)
+        atomic_fetch_sub(&c->followers, 1);
+    if (cl->tracing) {
+        pthread_mutex_lock(&c->lock);
+        c->targets[cl->index].on = false;
+        pthread_mutex_unlock(&c->lock);
+        gr__system_tracing(c->sys, -1);
+    }
+    cl->mode = GR__OBS_NOT;
+    cl->tracing = false;
+}
+
+/* Sends all of len bytes without waiting; false (gr__obs_client dropped) when
+ * the gr__obs_client does not take them. */
+static bool send_all(gr__obs_client *cl, const char *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t k =
+            send(cl->fd, buf + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k <= 0) {
+            gr__obs_drop(cl);
+            return false;
+        }
+        done += (size_t)k;
+    }
+    return true;
+}
+
+static int kind_of(const char *name)
+{
+    for (int k = 0; k < GR_EV_KIND_COUNT; k++)
+        if (strcmp(gr_event_kind_name((gr_event_kind)k), name) == 0)
+            return k;
+    return -2;
+}
+
+/* Finds what name names: an actor by its ref as printed, a registered
+ * name, or a behaviour some live actor runs. */
+typedef struct finding {
+    gr__control *c;
+    const char *name;
+    uint64_t serial;
+    bool behaviour;
+} finding;
+
+static void find_actor(const gr__actor_info *a, void *arg)
+{
+    finding *f = arg;
+    char ref[GR_REF_FORMAT_MAX];
+    if (f->name[0] == '<' &&
+        strcmp(gr_ref_format(f->c->sys, a->ref, ref, sizeof ref), f->name) == 0)
+        f->serial = a->ref.serial;
+    else if (strcmp(a->behaviour, f->name) == 0)
+        f->behaviour = true;
+}
+
+/* Makes cl trace name; false (with why in o) when it names nothing. */
+static bool start_trace(gr__control *c, gr__obs_client *cl, const char *name,
+                        bool json, gr__obs_out *o)
+{
+    finding f = {c, name, 0, false};
+    gr_ref ref;
+    if (name[0] != '<' && gr_whereis(c->sys, name, &ref) == GR_OK)
+        f.serial = ref.serial;
+    else if (name[0] != '\0') {
+        uint32_t from = 0, next;
+        do {
+            gr__system_actors(c->sys, from, GR__OBS_SLICE, find_actor, &f,
+                              &next);
+            from = next;
+        } while (from != 0 && f.serial == 0);
+    }
+    if (f.serial == 0 && !f.behaviour) {
+        gr__obs_put(o,
+                    "error: no actor, registered name or behaviour \"%s\" here "
+                    "(give a ref as grove tree prints it, e.g. <3.1@root>)\n",
+                    name);
+        return false;
+    }
+    pthread_mutex_lock(&c->lock);
+    gr__obs_target *t = &c->targets[cl->index];
+    t->on = true;
+    t->serial = f.serial;
+    snprintf(t->behaviour, sizeof t->behaviour, "%s", f.serial ? "" : name);
+    cl->seq = c->head;
+    pthread_mutex_unlock(&c->lock);
+    cl->tracing = true;
+    cl->mode = json ? GR__OBS_JSON : GR__OBS_TEXT;
+    cl->kind = -1;
+    atomic_fetch_add(&c->followers, 1);
+    gr__system_tracing(c->sys, 1);
+    (void)send_all(cl, "following\n", 10);
+    return true;
+}
+
+/* Whether gr__obs_target t covers actor serial running behaviour. */
+static bool covers(const gr__obs_target *t, uint64_t serial,
+                   const char *behaviour)
+{
+    return t->on && (t->serial != 0 ? t->serial == serial
+                                    : strcmp(t->behaviour, behaviour) == 0);
+}
+
+bool gr__control_traced(gr__control *c, uint64_t serial, const char *behaviour)
+{
+    bool yes = false;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < GR__OBS_CLIENTS && !yes; i++)
+        yes = covers(&c->targets[i], serial, behaviour);
+    pthread_mutex_unlock(&c->lock);
+    return yes;
+}
+
+void gr__control_trace(gr__control *c, bool in, uint64_t serial,
+                       const char *behaviour, const gr_msg *m,
+                       uint64_t handler_ns)
+{
+    char self[GR_REF_FORMAT_MAX], from[GR_REF_FORMAT_MAX],
+        to[GR_REF_FORMAT_MAX];
+    gr_ref me = {serial, gr__system_node_id(c->sys),
+                 gr__system_incarnation(c->sys)};
+    gr_ref_format(c->sys, me, self, sizeof self);
+    gr_ref_format(c->sys, m->from, from, sizeof from);
+    gr_ref_format(c->sys, m->to, to, sizeof to);
+    char safe[GR_NAME_MAX + 1];
+    gr__obs_json_safe(behaviour, safe, sizeof safe);
+    char text[sizeof c->ring[0].text], json[sizeof c->ring[0].json];
+    if (in)
+        snprintf(text, sizeof text,
+                 "in  %s (%s) from %s type 0x%" PRIx32 " corr %" PRIu64
+                 " size %zu, handler %.3f ms",
+                 self, behaviour, from, m->type, m->corr, m->len,
+                 (double)handler_ns / 1e6);
+    else
+        snprintf(text, sizeof text,
+                 "out %s (%s) to %s type 0x%" PRIx32 " corr %" PRIu64
+                 " size %zu",
+                 self, behaviour, to, m->type, m->corr, m->len);
+    snprintf(json, sizeof json,
+             "{\"trace\":\"%s\",\"actor\":\"%s\",\"behaviour\":\"%s\","
+             "\"from\":\"%s\",\"to\":\"%s\",\"type\":%" PRIu32
+             ",\"corr\":%" PRIu64 ",\"size\":%zu,\"handler_us\":%" PRIu64 "}",
+             in ? "in" : "out", self, safe, from, to, m->type, m->corr, m->len,
+             handler_ns / 1000);
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < GR__OBS_CLIENTS; i++)
+        if (covers(&c->targets[i], serial, behaviour))
+            (void)gr__obs_ring_add(c, GR_EV_KIND_COUNT, i, text, json);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Handles the client's one request line. */
+static void on_request(gr__control *c, gr__obs_client *cl, char *line)
+{
+    char verb[32] = "", arg[32] = "", kind[64] = "";
+    (void)sscanf(line, "%31s %31s %63s", verb, arg, kind);
+    bool json = strcmp(arg, "json") == 0;
+    gr__obs_out o = {0};
+    bool formatted = strcmp(verb, "stats") == 0 || strcmp(verb, "tree") == 0 ||
+                     strcmp(verb, "events") == 0 || strcmp(verb, "trace") == 0;
+    if (formatted && !json && strcmp(arg, "text") != 0) {
+        gr__obs_put(&o, "error: %s takes text or json, not \"%s\"\n", verb,
+                    arg);
+    } else if (strcmp(verb, "events") == 0) {
+        cl->kind = kind[0] != '\0' ? kind_of(kind) : -1;
+        if (cl->kind == -2) {
+            gr__obs_put(&o, "error: no event kind \"%s\" (kinds:", kind);
+            for (int k = 0; k < GR_EV_KIND_COUNT; k++)
+                gr__obs_put(&o, " %s", gr_event_kind_name((gr_event_kind)k));
+            gr__obs_put(&o, ")\n");
+        } else {
+            cl->mode = json ? GR__OBS_JSON : GR__OBS_TEXT;
+            pthread_mutex_lock(&c->lock);
+            cl->seq = c->head; /* From the moment of attaching. */
+            pthread_mutex_unlock(&c->lock);
+            atomic_fetch_add(&c->followers, 1);
+            /* Said once it holds: events from now on reach this client. */
+            (void)send_all(cl, "following\n", 10);
+            return;
+        }
+    } else if (strcmp(verb, "trace") == 0) {
+        if (start_trace(c, cl, kind, json, &o))
+            return;
+    } else if (!gr__obs_answer(c, verb, arg, "", &o)) {
+        gr__obs_put(&o,
+                    "error: no request \"%s\" (info, stats, metrics, tree, "
+                    "actors, events, trace)\n",
+                    verb);
+    }
+    if (o.buf != NULL)
+        (void)send_all(cl, o.buf, o.len);
+    free(o.buf);
+    gr__obs_drop(cl);
+}
+
+void gr__obs_on_readable(gr__control *c, gr__obs_client *cl)
+{
+    ssize_t k = recv(cl->fd, cl->in + cl->have, sizeof cl->in - 1 - cl->have,
+                     MSG_DONTWAIT);
+    if (k <= 0) {
+        gr__obs_drop(cl);
+        return;
+    }
+    if (cl->mode != GR__OBS_NOT)
+        return; /* A follower says nothing more; what it sends is ignored. */
+    cl->have += (size_t)k;
+    cl->in[cl->have] = '\0';
+    char *nl = strchr(cl->in, '\n');
+    if (nl != NULL) {
+        *nl = '\0';
+        on_request(c, cl, cl->in);
+    } else if (cl->have == sizeof cl->in - 1) {
+        gr__obs_drop(cl); /* No request is that long. */
+    }
+}
+
+/* Sends each follower the events it has not seen. */
+void gr__obs_feed(gr__control *c)
+{
+    for (int i = 0; i < GR__OBS_CLIENTS; i++) {
+        gr__obs_client *cl = &c->clients[i];
+        if (cl->fd < 0 || cl->mode == GR__OBS_NOT)
+            continue;
+        for (;;) {
+            gr__obs_entry e;
+            uint64_t missed = 0;
+            pthread_mutex_lock(&c->lock);
+            if (cl->seq == c->head) {
+                pthread_mutex_unlock(&c->lock);
+                break;
+            }
+            if (c->head - cl->seq > GR__OBS_RING) {
+                missed = c->head - GR__OBS_RING - cl->seq;
+                cl->seq = c->head - GR__OBS_RING;
+            }
+            e = c->ring[cl->seq % GR__OBS_RING];
+            cl->seq++;
+            pthread_mutex_unlock(&c->lock);
+            char note[96];
+            if (missed != 0) {
+                int n = snprintf(
+                    note, sizeof note,
+                    cl->mode == GR__OBS_JSON
+                        ? "{\"event\":\"missed\",\"count\":%" PRIu64 "}\n"
+                        : "(%" PRIu64 " events missed)\n",
+                    missed);
+                if (!send_all(cl, note, (size_t)n))
+                    break;
+            }
+            if (e.tracer != (cl->tracing ? cl->index : -1) ||
+                (cl->kind >= 0 && (int)e.kind != cl->kind))
+                continue;
+            const char *line = cl->mode == GR__OBS_JSON ? e.json : e.text;
+            if (!send_all(cl, line, strlen(line)) || !send_all(cl, "\n", 1))
+                break;
+        }
+    }
+}
+
+void gr__obs_on_accept(gr__control *c)
+{
+    int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        cred.uid != getuid()) {
+        gr__log(gr__system_log(c->sys), GR_LOG_WARN,
+                "control: refused a connection from uid %u (pid %d): only "
+                "uid %u may attach",
+                (unsigned)cred.uid, (int)cred.pid, (unsigned)getuid());
+        (void)!write(fd, "error: permission denied: another user\n", 39);
+        close(fd);
+        return;
+    }
+    for (int i = 0; i < GR__OBS_CLIENTS; i++)
+        if (c->clients[i].fd < 0) {
+            c->clients[i] = (gr__obs_client){.fd = fd, .owner = c, .index = i};
+            char hello[128];
+            int n = snprintf(hello, sizeof hello, "grove-control %d %s %d\n",
+                             GR__OBS_PROTOCOL, c->name, (int)getpid());
+            (void)send_all(&c->clients[i], hello, (size_t)n);
+            return;
+        }
+    (void)!write(fd, "error: busy: too many clients\n", 30);
+    close(fd);
+}
+
+/* Serves one HTTP request on the metrics listener: GET /metrics gets
+ * the Prometheus text, anything else 404. A gr__obs_client has a second to send
+ * its request line. */
+void gr__obs_on_http(gr__control *c)
+{
+    int fd = accept4(c->http_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct timeval tv = {1, 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[1024] = "";
+    size_t have = 0;
+    while (have < sizeof req - 1 && memchr(req, '\n', have) == NULL) {
+        ssize_t k = recv(fd, req + have, sizeof req - 1 - have, 0);
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+    }
+    req[have] = '\0';
+    gr__obs_out body = {0};
+    bool found = strncmp(req, "GET /metrics ", 13) == 0 ||
+                 strncmp(req, "GET /metrics?", 13) == 0;
+    if (found)
+        (void)gr__obs_answer(c, "metrics", "", "", &body);
+    else
+        gr__obs_put(&body, "not found: GET /metrics\n");
+    char head[256];
+    int n =
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: "
+                 "%zu\r\nConnection: close\r\n\r\n",
+                 found ? "200 OK" : "404 Not Found",
+                 found ? "text/plain; version=0.0.4" : "text/plain", body.len);
+    gr__obs_client cl = {.fd = fd, .owner = c, .index = -1};
+    if (send_all(&cl, head, (size_t)n) && body.buf != NULL)
+        (void)send_all(&cl, body.buf, body.len);
+    free(body.buf);
+    if (cl.fd >= 0)
+        close(fd);
+}
