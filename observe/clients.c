@@ -16,7 +16,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-/* Closes cl's connection; a follower stops counting, a tracer's gr__obs_target
+/* Closes cl's connection; a follower stops counting, a tracer's target
  * goes. */
 void gr__obs_drop(gr__obs_client *cl)
 {
@@ -27,18 +27,14 @@ void gr__obs_drop(gr__obs_client *cl)
     gr__control *c = cl->owner;
     if (cl->mode != GR__OBS_NOT)
         atomic_fetch_sub(&c->followers, 1);
-    if (cl->tracing) {
-        pthread_mutex_lock(&c->lock);
-        c->targets[cl->index].on = false;
-        pthread_mutex_unlock(&c->lock);
-        gr__system_tracing(c->sys, -1);
-    }
+    if (cl->tracing) /* The node processes hear of it in the next fetch. */
+        gr__obs_clear_target(c, cl->index);
     cl->mode = GR__OBS_NOT;
     cl->tracing = false;
 }
 
-/* Sends all of len bytes without waiting; false (gr__obs_client dropped) when
- * the gr__obs_client does not take them. */
+/* Sends all of len bytes without waiting; false (client dropped) when the
+ * client does not take them. */
 static bool send_all(gr__obs_client *cl, const char *buf, size_t len)
 {
     size_t done = 0;
@@ -82,9 +78,7 @@ static void find_actor(const gr__actor_info *a, void *arg)
         f->behaviour = true;
 }
 
-/* Makes cl trace name; false (with why in o) when it names nothing. */
-static bool start_trace(gr__control *c, gr__obs_client *cl, const char *name,
-                        bool json, gr__obs_out *o)
+bool gr__obs_set_target(gr__control *c, int index, const char *name)
 {
     finding f = {c, name, 0, false};
     gr_ref ref;
@@ -98,30 +92,55 @@ static bool start_trace(gr__control *c, gr__obs_client *cl, const char *name,
             from = next;
         } while (from != 0 && f.serial == 0);
     }
-    if (f.serial == 0 && !f.behaviour) {
+    bool found = f.serial != 0 || f.behaviour;
+    pthread_mutex_lock(&c->lock);
+    gr__obs_target *t = &c->targets[index];
+    bool was = t->on;
+    t->on = found;
+    t->serial = f.serial;
+    snprintf(t->behaviour, sizeof t->behaviour, "%s", f.serial ? "" : name);
+    pthread_mutex_unlock(&c->lock);
+    if (found != was)
+        gr__system_tracing(c->sys, found ? 1 : -1);
+    return found;
+}
+
+void gr__obs_clear_target(gr__control *c, int index)
+{
+    pthread_mutex_lock(&c->lock);
+    bool was = c->targets[index].on;
+    c->targets[index].on = false;
+    pthread_mutex_unlock(&c->lock);
+    if (was)
+        gr__system_tracing(c->sys, -1);
+}
+
+/* Makes cl trace name, here and in the node processes; false (with why in
+ * o) when it names nothing anywhere. */
+static bool start_trace(gr__control *c, gr__obs_client *cl, const char *name,
+                        bool json, gr__obs_out *o)
+{
+    bool here = gr__obs_set_target(c, cl->index, name);
+    if (!gr__obs_trace_nodes(c, cl->index, name) && !here) {
         gr__obs_put(o,
-                    "error: no actor, registered name or behaviour \"%s\" here "
-                    "(give a ref as grove tree prints it, e.g. <3.1@root>)\n",
+                    "error: no actor, registered name or behaviour \"%s\" in "
+                    "any process (give a ref as grove tree prints it, e.g. "
+                    "<3.1@root>)\n",
                     name);
         return false;
     }
     pthread_mutex_lock(&c->lock);
-    gr__obs_target *t = &c->targets[cl->index];
-    t->on = true;
-    t->serial = f.serial;
-    snprintf(t->behaviour, sizeof t->behaviour, "%s", f.serial ? "" : name);
     cl->seq = c->head;
     pthread_mutex_unlock(&c->lock);
     cl->tracing = true;
     cl->mode = json ? GR__OBS_JSON : GR__OBS_TEXT;
     cl->kind = -1;
     atomic_fetch_add(&c->followers, 1);
-    gr__system_tracing(c->sys, 1);
     (void)send_all(cl, "following\n", 10);
     return true;
 }
 
-/* Whether gr__obs_target t covers actor serial running behaviour. */
+/* Whether target t covers actor serial running behaviour. */
 static bool covers(const gr__obs_target *t, uint64_t serial,
                    const char *behaviour)
 {

@@ -48,10 +48,15 @@ static void timed_work(gr__control *c, uint64_t now)
         c->next_sample_ns = now + GR__OBS_SAMPLE_MS * 1000000u;
     }
     gr__obs_pull(c, now);
-    /* A node's parent that stopped fetching events no longer follows. */
+    /* A node's parent that stopped fetching events no longer follows, nor
+     * traces. */
     if (c->node_mode && atomic_load(&c->followers) > 0 &&
-        now - c->pulled_ns > GR__OBS_NODE_TIMEOUT_MS * 1000000ull)
+        now - c->pulled_ns > GR__OBS_NODE_TIMEOUT_MS * 1000000ull) {
         atomic_store(&c->followers, 0);
+        c->parent_tracers = 0;
+        for (int i = 0; i < GR__OBS_CLIENTS; i++)
+            gr__obs_clear_target(c, i);
+    }
 }
 
 /* Milliseconds poll may wait before the next sample. */

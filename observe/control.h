@@ -176,7 +176,8 @@ struct gr__control {
     /* The control thread's alone: */
     gr__obs_child children[GR__OBS_NODES];
     uint64_t next_pull_ns;
-    uint64_t pulled_ns; /* node_mode: when the parent last fetched events. */
+    uint64_t pulled_ns; /* node_mode: when the parent last fetched events, */
+    unsigned long parent_tracers; /* and its tracers then (a bit each). */
     uint64_t slow_ns;
     uint64_t next_sample_ns;
     gr__obs_time times[GR__OBS_TIMES];
@@ -235,6 +236,12 @@ void gr__obs_on_readable(gr__control *c, gr__obs_client *cl);
 void gr__obs_on_http(gr__control *c);
 void gr__obs_feed(gr__control *c);
 void gr__obs_drop(gr__obs_client *cl);
+/* Makes tracer index trace name (a ref as printed, a registered name or a
+ * behaviour) in this process; false (and none) when name is none of them
+ * here. */
+bool gr__obs_set_target(gr__control *c, int index, const char *name);
+/* Stops tracer index's tracing in this process. */
+void gr__obs_clear_target(gr__control *c, int index);
 
 /* control.c: adds one entry to the ring (lock held) and wakes the control
  * thread; false when the endpoint is closing. */
@@ -263,9 +270,13 @@ void gr__obs_nodes_figures(gr__control *c, gr__obs_figures **f, size_t *n);
 /* Fetches new events from the node children into the ring, when it is
  * time to. */
 void gr__obs_pull(gr__control *c, uint64_t now);
+/* Makes tracer index trace name in every process below this one; whether
+ * any of them has it. */
+bool gr__obs_trace_nodes(gr__control *c, int index, const char *name);
 /* node_mode: answers the queries the agent has handed over. */
 void gr__obs_serve_queries(gr__control *c);
-/* node_mode: the events since seq in the ring, packed for the parent. */
+/* node_mode: the events and trace records since seq in the ring, packed
+ * for the parent. */
 void gr__obs_events_since(gr__control *c, uint64_t seq, gr__obs_out *o);
 
 #endif

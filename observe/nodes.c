@@ -104,8 +104,8 @@ int gr__control_agent_start(gr_system *sys)
 
 /* ---- the node side: the control thread ---- */
 
-/* Packs the events recorded since seq ("now": none, only where the ring
- * is) as [head, [[kind, text, json], ...]]. */
+/* Packs the entries recorded since seq ("now": none, only where the ring
+ * is) as [head, [[kind, text, json, tracer], ...]]. */
 void gr__obs_events_since(gr__control *c, uint64_t seq, gr__obs_out *o)
 {
     msgpack_sbuffer buf;
@@ -118,23 +118,19 @@ void gr__obs_events_since(gr__control *c, uint64_t seq, gr__obs_out *o)
         seq = head;
     if (head - seq > GR__OBS_RING)
         seq = head - GR__OBS_RING; /* The parent lagged: some are lost. */
-    size_t n = 0;
-    for (uint64_t i = seq; i < head; i++)
-        n += c->ring[i % GR__OBS_RING].tracer == -1;
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint64(&pk, head);
-    msgpack_pack_array(&pk, n);
+    msgpack_pack_array(&pk, head - seq);
     for (uint64_t i = seq; i < head; i++) {
         const gr__obs_entry *e = &c->ring[i % GR__OBS_RING];
-        if (e->tracer != -1)
-            continue;
         size_t tl = strlen(e->text), jl = strlen(e->json);
-        msgpack_pack_array(&pk, 3);
+        msgpack_pack_array(&pk, 4);
         msgpack_pack_int(&pk, (int)e->kind);
         msgpack_pack_str(&pk, tl);
         msgpack_pack_str_body(&pk, e->text, tl);
         msgpack_pack_str(&pk, jl);
         msgpack_pack_str_body(&pk, e->json, jl);
+        msgpack_pack_int(&pk, e->tracer);
     }
     pthread_mutex_unlock(&c->lock);
     gr__obs_put_bytes(o, buf.data, buf.size);
@@ -144,15 +140,30 @@ void gr__obs_events_since(gr__control *c, uint64_t seq, gr__obs_out *o)
 /* Answers one request line from the parent into o. */
 static void answer_parent(gr__control *c, char *line, gr__obs_out *o)
 {
-    char verb[32] = "", arg[32] = "", more[32] = "";
-    (void)sscanf(line, "%31s %31s %31s", verb, arg, more);
+    char verb[32] = "", arg[32] = "", more[128] = "";
+    (void)sscanf(line, "%31s %31s %127s", verb, arg, more);
     if (strcmp(verb, "events") == 0) {
-        /* The parent follows: record events while it keeps asking. */
+        /* "events SEQ|now TRACERS": the parent follows, so events are
+         * recorded while it keeps asking; TRACERS are its tracers still
+         * tracing (a bit each). */
         c->pulled_ns = gr__obs_now_ns();
         atomic_store(&c->followers, 1);
+        c->parent_tracers = strtoul(more, NULL, 10);
+        for (int i = 0; i < GR__OBS_CLIENTS; i++)
+            if (!(c->parent_tracers & (1ul << i)))
+                gr__obs_clear_target(c, i);
         uint64_t seq =
             strcmp(arg, "now") == 0 ? UINT64_MAX : strtoull(arg, NULL, 10);
         gr__obs_events_since(c, seq, o);
+    } else if (strcmp(verb, "trace") == 0) {
+        /* "trace INDEX NAME": the parent's tracer INDEX traces NAME. */
+        int index = atoi(arg);
+        bool ok = index >= 0 && index < GR__OBS_CLIENTS;
+        bool here = ok && gr__obs_set_target(c, index, more);
+        bool below = ok && gr__obs_trace_nodes(c, index, more);
+        if (here || below) /* Its next fetch must not clear it. */
+            c->parent_tracers |= 1ul << index;
+        gr__obs_put(o, here || below ? "found\n" : "none\n");
     } else if (!gr__obs_answer(c, verb, arg, more, o)) {
         gr__obs_put(o, "error: no request \"%s\"\n", verb);
     }
@@ -419,12 +430,16 @@ static uint64_t take_events(gr__control *c, const char *buf, size_t len,
         char text[sizeof c->ring[0].text], json[sizeof c->ring[0].json];
         for (uint32_t i = 0; i < evs->size; i++) {
             const msgpack_object *e = &evs->ptr[i];
-            if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3 ||
+            if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4 ||
                 e->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
                 e->via.array.ptr[1].type != MSGPACK_OBJECT_STR ||
                 e->via.array.ptr[2].type != MSGPACK_OBJECT_STR)
                 continue;
             uint64_t kind = e->via.array.ptr[0].via.u64;
+            /* -1 for an event, else the index of the tracer it is for. */
+            int64_t tracer = e->via.array.ptr[3].via.i64;
+            if (tracer < -1 || tracer >= GR__OBS_CLIENTS)
+                continue;
             const msgpack_object_str *t = &e->via.array.ptr[1].via.str;
             const msgpack_object_str *j = &e->via.array.ptr[2].via.str;
             snprintf(text, sizeof text, "%.*s", (int)t->size, t->ptr);
@@ -433,7 +448,7 @@ static uint64_t take_events(gr__control *c, const char *buf, size_t len,
             (void)gr__obs_ring_add(c,
                                    kind < GR_EV_KIND_COUNT ? (gr_event_kind)kind
                                                            : GR_EV_KIND_COUNT,
-                                   -1, text, json);
+                                   (int)tracer, text, json);
             pthread_mutex_unlock(&c->lock);
         }
     }
@@ -451,17 +466,23 @@ void gr__obs_pull(gr__control *c, uint64_t now)
     if (now < c->next_pull_ns)
         return;
     c->next_pull_ns = now + GR__OBS_PULL_MS * 1000000u;
+    /* The tracers still tracing: a node passes its parent's on. */
+    unsigned long tracers = c->parent_tracers;
+    for (int i = 0; i < GR__OBS_CLIENTS && !c->node_mode; i++)
+        if (c->clients[i].tracing)
+            tracers |= 1ul << i;
     gr__obs_node nodes[GR__OBS_NODES];
     size_t n = gr__obs_nodes(c, nodes, GR__OBS_NODES);
     for (size_t i = 0; i < n; i++) {
         gr__obs_child *k = child_of(c, &nodes[i]);
         if (k == NULL)
             continue;
-        char line[48];
+        char line[64];
         if (k->synced)
-            snprintf(line, sizeof line, "events %" PRIu64 "\n", k->seq);
+            snprintf(line, sizeof line, "events %" PRIu64 " %lu\n", k->seq,
+                     tracers);
         else
-            snprintf(line, sizeof line, "events now\n");
+            snprintf(line, sizeof line, "events now %lu\n", tracers);
         gr__obs_out o = {0};
         if (gr__obs_ask_node(c, &nodes[i], line, &o) == GR_OK &&
             o.buf != NULL) {
@@ -470,4 +491,21 @@ void gr__obs_pull(gr__control *c, uint64_t now)
         }
         free(o.buf);
     }
+}
+
+bool gr__obs_trace_nodes(gr__control *c, int index, const char *name)
+{
+    gr__obs_node nodes[GR__OBS_NODES];
+    size_t n = gr__obs_nodes(c, nodes, GR__OBS_NODES);
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        char line[GR_REF_FORMAT_MAX + 96];
+        snprintf(line, sizeof line, "trace %d %s\n", index, name);
+        gr__obs_out o = {0};
+        if (gr__obs_ask_node(c, &nodes[i], line, &o) == GR_OK &&
+            o.buf != NULL && strncmp(o.buf, "found", 5) == 0)
+            found = true;
+        free(o.buf);
+    }
+    return found;
 }

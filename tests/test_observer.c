@@ -86,10 +86,22 @@ static int crasher_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 static const gr_behaviour crasher = {
     .name = "crasher", .init = crasher_init, .handle = crasher_handle};
 
+/* A node's worker that ticks ten times a second. */
+static int ticker_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    return gr_timer_every(ctx, 100, 1, NULL, 0, NULL);
+}
+
+static const gr_behaviour ticker = {
+    .name = "ticker", .init = ticker_init, .handle = idle_handle};
+
 /* The root of the node in --nodes mode: a supervisor in the node process
- * over an idle worker and the crasher. */
+ * over the ticker and the crasher. */
 static const gr_child_spec node_kids[] = {
-    {.id = "sleeper", .behaviour = &idle, .restart = GR_PERMANENT},
+    {.id = "sleeper", .behaviour = &ticker, .restart = GR_PERMANENT},
     {.id = "crasher", .behaviour = &crasher, .restart = GR_PERMANENT},
 };
 static const gr_sup_spec node_sup = {.strategy = GR_ONE_FOR_ONE,
@@ -456,7 +468,13 @@ static void node_insides_seen(void)
         0);
     CHECK(strstr(out, "@obsnode>") != NULL);
     CHECK(strstr(out, " sleeper") == NULL); /* Ids are not behaviours... */
-    CHECK(strstr(out, " idle ") != NULL);   /* ...these are. */
+    CHECK(strstr(out, " ticker ") != NULL); /* ...these are. */
+    /* A trace reaches into the node process. */
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"trace", sp.name, "ticker", "--seconds",
+                                    "1", NULL}),
+             0);
+    CHECK(strstr(out, "@obsnode> (ticker) from <") != NULL);
     CHECK_EQ(
         grove(out, sizeof out, 0, (const char *[]){"stats", sp.name, NULL}), 0);
     CHECK(strstr(out, "1 node\n") != NULL);
@@ -594,11 +612,25 @@ static void slow_handler_and_top(void)
     CHECK(strstr(out, "msgs/s") != NULL);
     const char *row = strstr(out, "slowpoke");
     CHECK(row != NULL);
-    double depth, rate, ms;
-    CHECK(sscanf(row, "slowpoke %lf %lf %lf", &depth, &rate, &ms) == 3);
-    if (ms < 300)
+    double depth, rate, ms, longest;
+    CHECK(sscanf(row, "slowpoke %lf %lf %lf %lf", &depth, &rate, &ms,
+                 &longest) == 4);
+    if (ms < 300 || longest < 250)
         fprintf(stderr, "  top:\n%s\n", out);
     CHECK(ms >= 300); /* Of 1000 ms/s, at sampling's precision. */
+    CHECK(longest >= 250 && longest <= 400); /* Each call takes 300 ms. */
+    /* The metrics' histogram has them between 250 and 500 ms. */
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"metrics", sp.name, NULL}),
+        0);
+    const char *b25 = strstr(out, "grove_handler_seconds_bucket{node=\"root\","
+                                  "le=\"0.25\"} ");
+    const char *b50 = strstr(out, "grove_handler_seconds_bucket{node=\"root\","
+                                  "le=\"0.5\"} ");
+    CHECK(b25 != NULL && b50 != NULL);
+    if (b25 != NULL && b50 != NULL)
+        CHECK(strtoul(strchr(b50, '}') + 2, NULL, 10) >
+              strtoul(strchr(b25, '}') + 2, NULL, 10));
     CHECK_EQ(sys_stop(&sp), 0);
 }
 

@@ -346,7 +346,7 @@ static char *fetch(const found *f, const char *request)
 /* One actor in a top snapshot. */
 typedef struct actor_row {
     char ref[64], behaviour[64];
-    unsigned long depth, handled, time_ms;
+    unsigned long depth, handled, time_ms, max_ms;
     double rate; /* Messages a second since the last snapshot. */
     unsigned long time_delta;
 } actor_row;
@@ -408,13 +408,15 @@ static bool take(const found *f, snap *s)
         memset(r, 0, sizeof *r);
         if (sscanf(line,
                    "{\"ref\":\"%63[^\"]\",\"behaviour\":\"%63[^\"]\","
-                   "\"depth\":%lu,\"handled\":%lu,\"time_ms\":%lu}",
-                   r->ref, r->behaviour, &r->depth, &r->handled,
-                   &r->time_ms) == 5 ||
+                   "\"depth\":%lu,\"handled\":%lu,\"time_ms\":%lu,"
+                   "\"max_ms\":%lu}",
+                   r->ref, r->behaviour, &r->depth, &r->handled, &r->time_ms,
+                   &r->max_ms) == 6 ||
             sscanf(line,
                    "{\"ref\":\"%63[^\"]\",\"behaviour\":\"\",\"depth\":%lu,"
-                   "\"handled\":%lu,\"time_ms\":%lu}",
-                   r->ref, &r->depth, &r->handled, &r->time_ms) == 4)
+                   "\"handled\":%lu,\"time_ms\":%lu,\"max_ms\":%lu}",
+                   r->ref, &r->depth, &r->handled, &r->time_ms,
+                   &r->max_ms) == 5)
             s->n++;
     }
     free(stats);
@@ -462,13 +464,13 @@ static void screen(const found *f, const snap *before, snap *now, double dt,
            (double)(now->sent - before->sent) / dt,
            (double)(now->dead - before->dead) / dt,
            (double)(now->restarts - before->restarts) / dt, now->busy);
-    printf("%-24s %-20s %10s %12s %12s\n", "ACTOR", "BEHAVIOUR", "MAILBOX",
-           "MSGS/S", "HANDLER MS/S");
+    printf("%-24s %-20s %10s %12s %12s %10s\n", "ACTOR", "BEHAVIOUR", "MAILBOX",
+           "MSGS/S", "HANDLER MS/S", "LONGEST MS");
     for (size_t i = 0; i < now->n && i < rows; i++)
-        printf("%-24s %-20s %10lu %12.0f %12.0f\n", sorted[i].ref,
+        printf("%-24s %-20s %10lu %12.0f %12.0f %10lu\n", sorted[i].ref,
                sorted[i].behaviour[0] ? sorted[i].behaviour : "-",
                sorted[i].depth, sorted[i].rate,
-               (double)sorted[i].time_delta / dt);
+               (double)sorted[i].time_delta / dt, sorted[i].max_ms);
     fflush(stdout);
     free(sorted);
 }
