@@ -84,7 +84,8 @@ static size_t all_figures(gr__control *c, gr__obs_figures **f)
     return n;
 }
 
-/* The figures of n processes summed into one (named after the first). */
+/* The figures of n processes summed into one (named after the first,
+ * whose workers it counts: the runtime threads of the root process). */
 static void sum(const gr__obs_figures *f, size_t n, gr__obs_figures *total)
 {
     *total = f[0];
@@ -97,7 +98,6 @@ static void sum(const gr__obs_figures *f, size_t n, gr__obs_figures *total)
         t->sent += s->sent;
         t->delivered += s->delivered;
         t->restarts += s->restarts;
-        t->workers += s->workers;
         t->sockets_open += s->sockets_open;
         t->socket_bytes_in += s->socket_bytes_in;
         t->socket_bytes_out += s->socket_bytes_out;
