@@ -477,7 +477,13 @@ static void find_sup(const gr__actor_info *a, void *arg)
 }
 
 /* The supervisors no supervisor of this process supervises: the tops of
- * its trees, in spawn order of their slots. */
+ * its trees, in the order of their serials. */
+static int by_serial(const void *a, const void *b)
+{
+    uint64_t x = ((const gr_ref *)a)->serial, y = ((const gr_ref *)b)->serial;
+    return x < y ? -1 : x > y;
+}
+
 static size_t top_supervisors(gr__control *c, gr_ref **out)
 {
     sups s = {0};
@@ -486,6 +492,8 @@ static size_t top_supervisors(gr__control *c, gr_ref **out)
         gr__system_actors(c->sys, from, GR__OBS_SLICE, find_sup, &s, &next);
         from = next;
     } while (from != 0);
+    if (s.n > 0) /* For bsearch, and an order that stays put. */
+        qsort(s.refs, s.n, sizeof *s.refs, by_serial);
     bool *supervised = calloc(s.n ? s.n : 1, sizeof *supervised);
     gr_child_info *kids = calloc(GR__OBS_CHILDREN, sizeof *kids);
     for (size_t i = 0; i < s.n && supervised != NULL && kids != NULL; i++) {
@@ -493,11 +501,14 @@ static size_t top_supervisors(gr__control *c, gr_ref **out)
         if (gr_supervisor_which_children(c->sys, s.refs[i], 1000, kids,
                                          GR__OBS_CHILDREN, &n) != GR_OK)
             continue;
-        for (size_t k = 0; k < n && k < GR__OBS_CHILDREN; k++)
-            for (size_t j = 0; j < s.n; j++)
-                if (kids[k].type == GR_SUPERVISOR &&
-                    gr_ref_eq(kids[k].ref, s.refs[j]))
-                    supervised[j] = true;
+        for (size_t k = 0; k < n && k < GR__OBS_CHILDREN; k++) {
+            const gr_ref *at = kids[k].type != GR_SUPERVISOR
+                                   ? NULL
+                                   : bsearch(&kids[k].ref, s.refs, s.n,
+                                             sizeof *s.refs, by_serial);
+            if (at != NULL && gr_ref_eq(*at, kids[k].ref))
+                supervised[at - s.refs] = true;
+        }
     }
     size_t tops = 0;
     for (size_t i = 0; i < s.n; i++)
