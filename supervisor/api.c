@@ -187,19 +187,22 @@ int gr_supervisor_delete_child(gr_system *sys, gr_ref sup, const char *id,
     return rc != GR_OK ? rc : call_ref(sys, sup, r, len, timeout, NULL);
 }
 
-int gr_supervisor_which_children(gr_system *sys, gr_ref sup,
-                                 gr_duration timeout, gr_child_info *out,
-                                 size_t cap, size_t *count)
+/* A call whose answer is head_len bytes (stored in head), the count of
+ * entries, then up to cap entries of size bytes (stored in out). */
+static int list_call(gr_system *sys, gr_ref sup, uint32_t op,
+                     gr_duration timeout, void *head, size_t head_len,
+                     void *out, size_t size, size_t cap, size_t *count)
 {
     if (sys == NULL || (out == NULL && cap > 0) || cap > UINT32_MAX)
         return GR_EINVAL;
     sup_req *r;
     size_t len;
-    int rc = build(SUP_WHICH_CHILDREN, NULL, 0, &r, &len);
+    int rc = build(op, NULL, 0, &r, &len);
     if (rc != GR_OK)
         return rc;
     r->cap = (uint32_t)cap;
-    size_t extra_len = sizeof(uint64_t) + cap * sizeof *out;
+    uint64_t total;
+    size_t extra_len = head_len + sizeof total + cap * size;
     unsigned char *extra = malloc(extra_len);
     if (extra == NULL) {
         free(r);
@@ -208,11 +211,12 @@ int gr_supervisor_which_children(gr_system *sys, gr_ref sup,
     gr_sup_reply reply;
     rc = call(sys, sup, r, len, timeout, &reply, extra, extra_len);
     if (rc == GR_OK) {
-        uint64_t total;
-        memcpy(&total, extra, sizeof total);
+        if (head_len > 0)
+            memcpy(head, extra, head_len);
+        memcpy(&total, extra + head_len, sizeof total);
         size_t k = total < cap ? (size_t)total : cap;
         if (k > 0)
-            memcpy(out, extra + sizeof total, k * sizeof *out);
+            memcpy(out, extra + head_len + sizeof total, k * size);
         if (count != NULL)
             *count = (size_t)total;
     }
@@ -220,39 +224,22 @@ int gr_supervisor_which_children(gr_system *sys, gr_ref sup,
     return rc;
 }
 
+int gr_supervisor_which_children(gr_system *sys, gr_ref sup,
+                                 gr_duration timeout, gr_child_info *out,
+                                 size_t cap, size_t *count)
+{
+    return list_call(sys, sup, SUP_WHICH_CHILDREN, timeout, NULL, 0, out,
+                     sizeof *out, cap, count);
+}
+
 int gr__supervisor_describe(gr_system *sys, gr_ref sup, gr_duration timeout,
                             gr__sup_view *view, gr__child_view *out, size_t cap,
                             size_t *count)
 {
-    if (sys == NULL || view == NULL || (out == NULL && cap > 0) ||
-        cap > UINT32_MAX)
+    if (view == NULL)
         return GR_EINVAL;
-    sup_req *r;
-    size_t len;
-    int rc = build(SUP_DESCRIBE, NULL, 0, &r, &len);
-    if (rc != GR_OK)
-        return rc;
-    r->cap = (uint32_t)cap;
-    uint64_t total;
-    size_t extra_len = sizeof *view + sizeof total + cap * sizeof *out;
-    unsigned char *extra = malloc(extra_len);
-    if (extra == NULL) {
-        free(r);
-        return GR_ENOMEM;
-    }
-    gr_sup_reply reply;
-    rc = call(sys, sup, r, len, timeout, &reply, extra, extra_len);
-    if (rc == GR_OK) {
-        memcpy(view, extra, sizeof *view);
-        memcpy(&total, extra + sizeof *view, sizeof total);
-        size_t k = total < cap ? (size_t)total : cap;
-        if (k > 0)
-            memcpy(out, extra + sizeof *view + sizeof total, k * sizeof *out);
-        if (count != NULL)
-            *count = (size_t)total;
-    }
-    free(extra);
-    return rc;
+    return list_call(sys, sup, SUP_DESCRIBE, timeout, view, sizeof *view, out,
+                     sizeof *out, cap, count);
 }
 
 const char *gr__strategy_name(gr_strategy s)

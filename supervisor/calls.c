@@ -147,34 +147,44 @@ static int delete_child(sup_state *s, const sup_req *r)
     return GR_OK;
 }
 
-static void which_children(sup_state *s, gr_ctx *ctx, const sup_req *r,
-                           const gr_msg *m)
+/* Answers a listing of s's children: head_len bytes of head, the count of
+ * children, then up to cap entries, each a gr__child_view when views,
+ * else a gr_child_info. */
+static void list_children(sup_state *s, gr_ctx *ctx, const gr_msg *m,
+                          uint32_t cap, const void *head, size_t head_len,
+                          bool views)
 {
     uint64_t total = s->nchildren;
-    size_t k = total < r->cap ? (size_t)total : r->cap;
-    size_t len = sizeof total + k * sizeof(gr_child_info);
+    size_t k = total < cap ? (size_t)total : cap;
+    size_t size = views ? sizeof(gr__child_view) : sizeof(gr_child_info);
+    size_t len = head_len + sizeof total + k * size;
     unsigned char *buf = malloc(len);
     if (buf == NULL) {
         gr__sup_reply(ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
         return;
     }
-    memcpy(buf, &total, sizeof total);
-    gr_child_info *out = (gr_child_info *)(buf + sizeof total);
+    if (head_len > 0)
+        memcpy(buf, head, head_len);
+    memcpy(buf + head_len, &total, sizeof total);
+    unsigned char *at = buf + head_len + sizeof total;
     size_t i = 0;
     for (sup_child *c = s->first; c != NULL && i < k; c = c->next, i++) {
-        gr_child_info info = {.ref = c->ref,
-                              .state = c->state,
-                              .type = c->type,
-                              .restart = c->restart};
-        strncpy(info.id, c->id, GR_NAME_MAX);
-        memcpy(&out[i], &info, sizeof info);
+        gr__child_view v = {.info = {.ref = c->ref,
+                                     .state = c->state,
+                                     .type = c->type,
+                                     .restart = c->restart},
+                            .restarts = c->restarts};
+        strncpy(v.info.id, c->id, GR_NAME_MAX);
+        if (views)
+            memcpy(at + i * size, &v, size);
+        else
+            memcpy(at + i * size, &v.info, size);
     }
     gr__sup_reply(ctx, m->from, m->corr, GR_OK, GR_REF_NONE, buf, len);
     free(buf);
 }
 
-/* Answers SUP_DESCRIBE: a gr__sup_view, the child count, then up to
- * r->cap gr__child_views. */
+/* Answers SUP_DESCRIBE: a gr__sup_view, then the children as views. */
 static void describe(sup_state *s, gr_ctx *ctx, const sup_req *r,
                      const gr_msg *m)
 {
@@ -185,29 +195,7 @@ static void describe(sup_state *s, gr_ctx *ctx, const sup_req *r,
         .recent = gr__sup_window_recent(&s->window, gr__sup_now_ms())};
     if (s->name != NULL)
         strncpy(view.name, s->name, GR_NAME_MAX);
-    uint64_t total = s->nchildren;
-    size_t k = total < r->cap ? (size_t)total : r->cap;
-    size_t len = sizeof view + sizeof total + k * sizeof(gr__child_view);
-    unsigned char *buf = malloc(len);
-    if (buf == NULL) {
-        gr__sup_reply(ctx, m->from, m->corr, GR_ENOMEM, GR_REF_NONE, NULL, 0);
-        return;
-    }
-    memcpy(buf, &view, sizeof view);
-    memcpy(buf + sizeof view, &total, sizeof total);
-    unsigned char *at = buf + sizeof view + sizeof total;
-    size_t i = 0;
-    for (sup_child *c = s->first; c != NULL && i < k; c = c->next, i++) {
-        gr__child_view v = {.info = {.ref = c->ref,
-                                     .state = c->state,
-                                     .type = c->type,
-                                     .restart = c->restart},
-                            .restarts = c->restarts};
-        strncpy(v.info.id, c->id, GR_NAME_MAX);
-        memcpy(at + i * sizeof v, &v, sizeof v);
-    }
-    gr__sup_reply(ctx, m->from, m->corr, GR_OK, GR_REF_NONE, buf, len);
-    free(buf);
+    list_children(s, ctx, m, r->cap, &view, sizeof view, true);
 }
 
 static void count_children(sup_state *s, gr_ctx *ctx, const gr_msg *m)
@@ -253,7 +241,7 @@ int gr__sup_handle_call(sup_state *s, gr_ctx *ctx, const gr_msg *m)
         rc = delete_child(s, &r);
         break;
     case SUP_WHICH_CHILDREN:
-        which_children(s, ctx, &r, m);
+        list_children(s, ctx, m, r.cap, NULL, 0, false);
         return GR_CONTINUE;
     case SUP_COUNT_CHILDREN:
         count_children(s, ctx, m);
