@@ -310,7 +310,7 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             gr__cb_leave(NULL);
             if (t0 != 0)
                 gr__control_trace(tracer, true, a->serial, a->b->name, &e->msg,
-                                  trace_clock() - t0);
+                                  NULL, trace_clock() - t0);
             if (w->turn_req_open)
                 gr__ask_hold(a, w);
             if (r != GR_CONTINUE) {
@@ -410,6 +410,13 @@ void gr__actor_exit(gr__actor *a, gr__worker *w, const gr_reason *why,
     }
     gr__relations_exit(a, w, why);
     log_exit(a, why, how);
+    struct gr__control *tracer;
+    const char *b = a->b->name != NULL ? a->b->name : ""; /* Inboxes: "". */
+    if (atomic_load_explicit(&sys->tracing, memory_order_relaxed) != 0 &&
+        (tracer = atomic_load_explicit(&sys->events.control,
+                                       memory_order_acquire)) != NULL &&
+        gr__control_traced(tracer, a->serial, b))
+        gr__control_trace_exit(tracer, a->serial, b, why);
     gr_ref self = gr__actor_ref(a); /* a may be freed once it is killed. */
     bool unpinned = gr__idtable_kill(&sys->ids, a->serial);
     /* After the kill, so a resource given to a just before cannot be

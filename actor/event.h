@@ -31,15 +31,19 @@ typedef struct gr__events {
  * (implemented in observe/control.c, which the system starts). */
 void gr__control_event(struct gr__control *c, const gr_event *ev);
 
-/* Message tracing (observe/control.c), asked only while the system's
+/* Message tracing (observe/clients.c), asked only while the system's
  * tracing count is not 0: whether local actor serial (running behaviour)
- * is traced, and a record of a message it handled (in, with the handler
- * call's time) or sent (out). */
+ * is traced; a record of a message it handled (in, with the handler
+ * call's time) or sent from its handler (out; to_name: the name it was
+ * sent to when it went by name to another node, else NULL); and a record
+ * of its exit. */
 bool gr__control_traced(struct gr__control *c, uint64_t serial,
                         const char *behaviour);
 void gr__control_trace(struct gr__control *c, bool in, uint64_t serial,
                        const char *behaviour, const gr_msg *m,
-                       uint64_t handler_ns);
+                       const char *to_name, uint64_t handler_ns);
+void gr__control_trace_exit(struct gr__control *c, uint64_t serial,
+                            const char *behaviour, const gr_reason *why);
 
 /* Sets up the event sink from the config (opening the event log file, if
  * any; failures are logged through log). Returns GR_OK or GR_ESYS. */

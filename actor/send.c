@@ -44,18 +44,22 @@ static int deliver_remote(gr_system *sys, gr__worker *w, const gr_msg *m,
     return GR_ENOCONNECTION;
 }
 
-/* Records m, sent by a local actor, if its sender is traced. */
-static void trace_out(gr_system *sys, gr__worker *w, const gr_msg *m)
+/* Records m (to_name: the name it goes to on another node, or NULL) if
+ * it is a tell sent from a traced actor's handler (not a timer's message,
+ * nor one sent from outside in its name). Cheap while nothing is traced. */
+static void trace_out(gr_system *sys, gr__worker *w, const gr_msg *m,
+                      const char *to_name)
 {
+    if (atomic_load_explicit(&sys->tracing, memory_order_relaxed) == 0 ||
+        m->type >= GR_MSG_RESERVED || m->from.serial == 0 ||
+        m->from.node != sys->node_id || w == NULL || w->turn_actor == NULL ||
+        w->turn_actor->serial != m->from.serial)
+        return;
     struct gr__control *c =
         atomic_load_explicit(&sys->events.control, memory_order_acquire);
-    /* The sender's behaviour, when it is the actor this worker runs. */
-    const char *b = w != NULL && w->turn_actor != NULL &&
-                            w->turn_actor->serial == m->from.serial
-                        ? w->turn_actor->b->name
-                        : "";
+    const char *b = w->turn_actor->b->name;
     if (c != NULL && gr__control_traced(c, m->from.serial, b))
-        gr__control_trace(c, false, m->from.serial, b, m, 0);
+        gr__control_trace(c, false, m->from.serial, b, m, to_name, 0);
 }
 
 int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
@@ -64,10 +68,7 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
      * this only turns the common late send into a clean error. */
     if (atomic_load_explicit(&sys->shutting_down, memory_order_relaxed))
         return GR_ESTOPPED;
-    if (atomic_load_explicit(&sys->tracing, memory_order_relaxed) != 0 &&
-        m->type < GR_MSG_RESERVED && m->from.serial != 0 &&
-        m->from.node == sys->node_id)
-        trace_out(sys, w, m);
+    trace_out(sys, w, m, NULL);
     uint32_t type = m->type;
     gr_ref to = m->to;
     gr__actor *a = NULL;
@@ -156,9 +157,11 @@ static int send_to_name(gr_system *sys, gr__worker *w, gr_ref from,
     const char *node;
     if ((rc = gr__split_name(name, local, &node)) != GR_OK)
         return rc;
-    if (node != NULL && strcmp(node, sys->node_name) != 0)
+    if (node != NULL && strcmp(node, sys->node_name) != 0) {
+        trace_out(sys, w, &m, name);
         return deliver_remote(sys, w, &m, gr__node_id(node, strlen(node)),
                               local);
+    }
     if (gr_whereis(sys, local, &m.to) != GR_OK) {
         gr__dead_letter_named(sys, w, &m, local, strlen(local),
                               GR_DL_UNKNOWN_NAME);

@@ -90,7 +90,7 @@ static void sum(const gr__obs_figures *f, size_t n, gr__obs_figures *total)
 {
     *total = f[0];
     for (size_t i = 1; i < n; i++) {
-        const gr_stats *s = &f[i].s;
+        const gr_stats *s = &f[i].s; /* All 0 for one that did not answer. */
         gr_stats *t = &total->s;
         t->alive += s->alive;
         t->spawned += s->spawned;
@@ -164,11 +164,15 @@ static void stats_text(gr__control *c, gr__obs_out *o, const gr__obs_figures *f,
         return;
     put(o, "processes:\n");
     for (size_t i = 0; i < n; i++)
-        put(o,
-            "  %-16s pid %-8" PRId64 " %6" PRIu64 " actors %10" PRIu64
-            " delivered %5" PRIu64 " restarts %5" PRIu64 " dead letters\n",
-            f[i].name, f[i].pid, f[i].s.alive, f[i].s.delivered,
-            f[i].s.restarts, dead_total(&f[i].s));
+        if (f[i].rc != GR_OK)
+            put(o, "  %-16s pid %-8" PRId64 " did not answer: %s\n", f[i].name,
+                f[i].pid, gr_strerror(f[i].rc));
+        else
+            put(o,
+                "  %-16s pid %-8" PRId64 " %6" PRIu64 " actors %10" PRIu64
+                " delivered %5" PRIu64 " restarts %5" PRIu64 " dead letters\n",
+                f[i].name, f[i].pid, f[i].s.alive, f[i].s.delivered,
+                f[i].s.restarts, dead_total(&f[i].s));
 }
 
 /* The counters of one process (or the sum) as JSON fields. */
@@ -209,8 +213,12 @@ static void stats_json(gr__control *c, gr__obs_out *o, const gr__obs_figures *f,
         char name[GR_NAME_MAX + 1];
         put(o, "%s{\"node\":\"%s\",\"pid\":%" PRId64 ",", i ? "," : "",
             gr__obs_json_safe(f[i].name, name, sizeof name), f[i].pid);
-        stats_fields(o, &f[i]);
-        put(o, "}");
+        if (f[i].rc != GR_OK)
+            put(o, "\"error\":\"%s\"}", gr_strerror(f[i].rc));
+        else {
+            stats_fields(o, &f[i]);
+            put(o, "}");
+        }
     }
     put(o, "]}\n");
 }
@@ -233,9 +241,12 @@ static void family(gr__obs_out *o, const char *name, const char *type,
 static void answer_metrics(gr__control *c, gr__obs_out *o)
 {
     gr__obs_figures *f;
-    size_t n = all_figures(c, &f);
-    if (n == 0)
+    size_t all = all_figures(c, &f), n = 0;
+    if (all == 0)
         return;
+    for (size_t i = 0; i < all; i++) /* No samples for the silent. */
+        if (f[i].rc == GR_OK)
+            f[n++] = f[i];
     static const struct {
         const char *name, *type, *help;
         size_t offset;
@@ -265,7 +276,7 @@ static void answer_metrics(gr__control *c, gr__obs_out *o)
     put(o,
         "# HELP grove_nodes_up Node processes up.\n"
         "# TYPE grove_nodes_up gauge\ngrove_nodes_up %zu\n",
-        n - 1);
+        all - 1);
     put(o, "# HELP grove_dead_letters_total Messages that could not be "
            "delivered, by reason.\n# TYPE grove_dead_letters_total counter\n");
     for (size_t i = 0; i < n; i++)
@@ -403,7 +414,7 @@ static void child(gr__control *c, gr__obs_out *o, const gr__child_view *k,
         snprintf(line, sizeof line, "tree %s %d\n", json ? "json" : "text",
                  depth + 1);
         gr__obs_out sub = {0};
-        int rc = gr__obs_ask_node(c, node, line, &sub);
+        int rc = gr__obs_ask_node(c, node, line, GR__OBS_NODE_TIMEOUT_MS, &sub);
         if (rc != GR_OK && json)
             put(o, "{\"depth\":%d,\"error\":\"%s\"}\n", depth + 1,
                 gr_strerror(rc));
@@ -587,8 +598,13 @@ static void answer_actors(gr__control *c, gr__obs_out *o)
     } while (from != 0);
     gr__obs_node nodes[GR__OBS_NODES];
     size_t n = gr__obs_nodes(c, nodes, GR__OBS_NODES);
-    for (size_t i = 0; i < n; i++)
-        (void)gr__obs_ask_node(c, &nodes[i], "actors\n", o);
+    for (size_t i = 0; i < n; i++) {
+        int rc = gr__obs_ask_node(c, &nodes[i], "actors\n",
+                                  GR__OBS_NODE_TIMEOUT_MS, o);
+        if (rc != GR_OK) /* The tool shows it as a note. */
+            put(o, "{\"node\":\"%s\",\"pid\":%" PRId64 ",\"error\":\"%s\"}\n",
+                nodes[i].name, nodes[i].pid, gr_strerror(rc));
+    }
 }
 
 bool gr__obs_answer(gr__control *c, const char *verb, const char *arg,

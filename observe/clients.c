@@ -78,8 +78,16 @@ static void find_actor(const gr__actor_info *a, void *arg)
         f->behaviour = true;
 }
 
-bool gr__obs_set_target(gr__control *c, int index, const char *name)
+bool gr__obs_set_target(gr__control *c, int index, const char *spec)
 {
+    /* NAME@NODE: the name registered on that node only. */
+    char local[GR_NAME_MAX + 1];
+    const char *name = spec, *at = strchr(spec, '@');
+    if (spec[0] != '<' && at != NULL) {
+        bool here = strcmp(at + 1, gr__system_node_name(c->sys)) == 0;
+        snprintf(local, sizeof local, "%.*s", (int)(at - spec), spec);
+        name = here ? local : "";
+    }
     finding f = {c, name, 0, false};
     gr_ref ref;
     if (name[0] != '<' && gr_whereis(c->sys, name, &ref) == GR_OK)
@@ -96,6 +104,8 @@ bool gr__obs_set_target(gr__control *c, int index, const char *name)
     pthread_mutex_lock(&c->lock);
     gr__obs_target *t = &c->targets[index];
     bool was = t->on;
+    t->wanted = true;
+    snprintf(t->spec, sizeof t->spec, "%s", spec);
     t->on = found;
     t->serial = f.serial;
     snprintf(t->behaviour, sizeof t->behaviour, "%s", f.serial ? "" : name);
@@ -109,7 +119,7 @@ void gr__obs_clear_target(gr__control *c, int index)
 {
     pthread_mutex_lock(&c->lock);
     bool was = c->targets[index].on;
-    c->targets[index].on = false;
+    c->targets[index].on = c->targets[index].wanted = false;
     pthread_mutex_unlock(&c->lock);
     if (was)
         gr__system_tracing(c->sys, -1);
@@ -121,12 +131,22 @@ static bool start_trace(gr__control *c, gr__obs_client *cl, const char *name,
                         bool json, gr__obs_out *o)
 {
     bool here = gr__obs_set_target(c, cl->index, name);
-    if (!gr__obs_trace_nodes(c, cl->index, name) && !here) {
-        gr__obs_put(o,
-                    "error: no actor, registered name or behaviour \"%s\" in "
-                    "any process (give a ref as grove tree prints it, e.g. "
-                    "<3.1@root>)\n",
-                    name);
+    int silent = 0;
+    char who[GR_NAME_MAX + 1] = "";
+    if (!gr__obs_trace_nodes(c, cl->index, &silent, who, sizeof who) && !here) {
+        gr__obs_clear_target(c, cl->index);
+        if (silent > 0)
+            gr__obs_put(o,
+                        "error: no actor, registered name or behaviour "
+                        "\"%s\" in the processes that answered; %d did not "
+                        "(process %s): try again\n",
+                        name, silent, who);
+        else
+            gr__obs_put(o,
+                        "error: no actor, registered name or behaviour "
+                        "\"%s\" in any process (give a ref as grove tree "
+                        "prints it, e.g. <3.1@root>, or NAME@NODE)\n",
+                        name);
         return false;
     }
     pthread_mutex_lock(&c->lock);
@@ -158,17 +178,39 @@ bool gr__control_traced(gr__control *c, uint64_t serial, const char *behaviour)
     return yes;
 }
 
-void gr__control_trace(gr__control *c, bool in, uint64_t serial,
-                       const char *behaviour, const gr_msg *m,
-                       uint64_t handler_ns)
+/* Adds one trace record of actor serial to the ring, for each tracer
+ * that covers it. */
+static void record(gr__control *c, uint64_t serial, const char *behaviour,
+                   const char *text, const char *json)
 {
-    char self[GR_REF_FORMAT_MAX], from[GR_REF_FORMAT_MAX],
-        to[GR_REF_FORMAT_MAX];
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < GR__OBS_CLIENTS; i++)
+        if (covers(&c->targets[i], serial, behaviour))
+            (void)gr__obs_ring_add(c, GR_EV_KIND_COUNT, i, text, json);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The ref of local actor serial as printed. */
+static const char *self_ref(gr__control *c, uint64_t serial, char *buf,
+                            size_t size)
+{
     gr_ref me = {serial, gr__system_node_id(c->sys),
                  gr__system_incarnation(c->sys)};
-    gr_ref_format(c->sys, me, self, sizeof self);
+    return gr_ref_format(c->sys, me, buf, size);
+}
+
+void gr__control_trace(gr__control *c, bool in, uint64_t serial,
+                       const char *behaviour, const gr_msg *m,
+                       const char *to_name, uint64_t handler_ns)
+{
+    char self[GR_REF_FORMAT_MAX], from[GR_REF_FORMAT_MAX],
+        to[GR_REF_FORMAT_MAX + GR_NAME_MAX];
+    self_ref(c, serial, self, sizeof self);
     gr_ref_format(c->sys, m->from, from, sizeof from);
-    gr_ref_format(c->sys, m->to, to, sizeof to);
+    if (to_name != NULL)
+        gr__obs_json_safe(to_name, to, sizeof to);
+    else
+        gr_ref_format(c->sys, m->to, to, sizeof to);
     char safe[GR_NAME_MAX + 1];
     gr__obs_json_safe(behaviour, safe, sizeof safe);
     char text[sizeof c->ring[0].text], json[sizeof c->ring[0].json];
@@ -189,11 +231,24 @@ void gr__control_trace(gr__control *c, bool in, uint64_t serial,
              ",\"corr\":%" PRIu64 ",\"size\":%zu,\"handler_us\":%" PRIu64 "}",
              in ? "in" : "out", self, safe, from, to, m->type, m->corr, m->len,
              handler_ns / 1000);
-    pthread_mutex_lock(&c->lock);
-    for (int i = 0; i < GR__OBS_CLIENTS; i++)
-        if (covers(&c->targets[i], serial, behaviour))
-            (void)gr__obs_ring_add(c, GR_EV_KIND_COUNT, i, text, json);
-    pthread_mutex_unlock(&c->lock);
+    record(c, serial, behaviour, text, json);
+}
+
+void gr__control_trace_exit(gr__control *c, uint64_t serial,
+                            const char *behaviour, const gr_reason *why)
+{
+    char self[GR_REF_FORMAT_MAX], reason[256], safe[GR_NAME_MAX + 1],
+        safe_reason[256];
+    self_ref(c, serial, self, sizeof self);
+    gr_reason_format(why, reason, sizeof reason);
+    char text[sizeof c->ring[0].text], json[sizeof c->ring[0].json];
+    snprintf(text, sizeof text, "exit %s (%s): %s", self, behaviour, reason);
+    snprintf(json, sizeof json,
+             "{\"trace\":\"exit\",\"actor\":\"%s\",\"behaviour\":\"%s\","
+             "\"reason\":\"%s\"}",
+             self, gr__obs_json_safe(behaviour, safe, sizeof safe),
+             gr__obs_json_safe(reason, safe_reason, sizeof safe_reason));
+    record(c, serial, behaviour, text, json);
 }
 
 /* Handles the client's one request line. */

@@ -47,6 +47,11 @@ static void timed_work(gr__control *c, uint64_t now)
         gr__obs_sample(c, now);
         c->next_sample_ns = now + GR__OBS_SAMPLE_MS * 1000000u;
     }
+    /* A process that was stopped (SIGSTOP) cannot tell whether its
+     * parent stopped fetching meanwhile: it waits for the next fetch. */
+    if (now - c->last_loop_ns > 1000000000u)
+        c->pulled_ns = now;
+    c->last_loop_ns = now;
     gr__obs_pull(c, now);
     /* A node's parent that stopped fetching events no longer follows, nor
      * traces. */

@@ -58,9 +58,14 @@
 extern const uint32_t gr__obs_bucket_ms[GR__OBS_BUCKETS];
 /* Requests a node's agent holds for its control thread. */
 #define GR__OBS_QUEUE 16
-/* How long a node process answers a query from its parent, and how long
- * its events are kept for a parent that has stopped asking for them. */
+/* How long a node process has to answer a query from its parent, and how
+ * long it records events for a parent that has stopped fetching them. */
 #define GR__OBS_NODE_TIMEOUT_MS 2000
+/* How long it has to answer a fetch of events. */
+#define GR__OBS_PULL_TIMEOUT_MS 250
+/* How long a node that did not answer is not asked again (it is reported
+ * as not answering at once meanwhile). */
+#define GR__OBS_QUIET_MS 1000
 /* How often a process with followers asks its node children for their
  * new events. */
 #define GR__OBS_PULL_MS 100
@@ -106,9 +111,11 @@ typedef enum gr__obs_follow {
 /* What one tracing client traces: an actor, or every actor of a
  * behaviour. */
 typedef struct gr__obs_target {
-    bool on;
+    bool wanted;     /* Asked for: passed on to node children (new ones too). */
+    bool on;         /* Found in this process. */
     uint64_t serial; /* 0: by behaviour. */
     char behaviour[GR_NAME_MAX + 1];
+    char spec[128]; /* As asked: a ref, a name (NAME@NODE) or a behaviour. */
 } gr__obs_target;
 
 typedef struct gr__obs_client {
@@ -132,16 +139,20 @@ typedef struct gr__obs_query {
 /* A node child this process asks about, and how far it has read the
  * child's events. */
 typedef struct gr__obs_child {
-    uint32_t node, inc; /* 0, 0: free. */
-    gr_ref agent;       /* Its agent, once found. */
-    uint64_t seq;       /* The child's next event to fetch. */
-    bool synced;        /* seq is the child's, not a guess. */
+    uint32_t node, inc;      /* 0, 0: free. */
+    gr_ref agent;            /* Its agent, once found. */
+    uint64_t seq;            /* The child's next event to fetch. */
+    bool synced;             /* seq is the child's, not a guess. */
+    bool silent_noted;       /* Followers were told it does not answer. */
+    int silent_rc;           /* Why it did not answer last, or GR_OK. */
+    uint64_t quiet_until_ns; /* Not asked again before then. */
 } gr__obs_child;
 
 /* The processes' figures, summed or one by one. */
 typedef struct gr__obs_figures {
     char name[GR_NAME_MAX + 1];
     int64_t pid;
+    int rc; /* GR_OK, or why this process did not answer (no figures). */
     gr_stats s;
     double busy;      /* Runtime threads running a handler, on average. */
     uint64_t calls;   /* Messages handled by actors. */
@@ -176,7 +187,8 @@ struct gr__control {
     /* The control thread's alone: */
     gr__obs_child children[GR__OBS_NODES];
     uint64_t next_pull_ns;
-    uint64_t pulled_ns; /* node_mode: when the parent last fetched events, */
+    uint64_t last_loop_ns; /* When the thread last went round its loop. */
+    uint64_t pulled_ns;    /* node_mode: when the parent last fetched events, */
     unsigned long parent_tracers; /* and its tracers then (a bit each). */
     uint64_t slow_ns;
     uint64_t next_sample_ns;
@@ -236,10 +248,11 @@ void gr__obs_on_readable(gr__control *c, gr__obs_client *cl);
 void gr__obs_on_http(gr__control *c);
 void gr__obs_feed(gr__control *c);
 void gr__obs_drop(gr__obs_client *cl);
-/* Makes tracer index trace name (a ref as printed, a registered name or a
- * behaviour) in this process; false (and none) when name is none of them
- * here. */
-bool gr__obs_set_target(gr__control *c, int index, const char *name);
+/* Makes tracer index trace spec in this process: a ref as printed, a
+ * registered name (NAME@NODE: on that node only) or a behaviour. False,
+ * with nothing traced here, when spec names none of them here; it is kept
+ * for the node children either way. */
+bool gr__obs_set_target(gr__control *c, int index, const char *spec);
 /* Stops tracer index's tracing in this process. */
 void gr__obs_clear_target(gr__control *c, int index);
 
@@ -258,10 +271,11 @@ typedef struct gr__obs_node {
 } gr__obs_node;
 size_t gr__obs_nodes(gr__control *c, gr__obs_node *out, size_t max);
 /* Sends request line to node child n and waits for its answer (within
- * GR__OBS_NODE_TIMEOUT_MS); the answer's bytes are appended to o. Returns
- * GR_OK or why not. */
+ * timeout_ms); the answer's bytes are appended to o. Returns GR_OK or why
+ * not; a node that did not answer is not asked again for
+ * GR__OBS_QUIET_MS (the same error comes at once). */
 int gr__obs_ask_node(gr__control *c, const gr__obs_node *n, const char *line,
-                     gr__obs_out *o);
+                     int timeout_ms, gr__obs_out *o);
 /* Packs n processes' figures (msgpack) into o, for a parent. */
 void gr__obs_pack_figures(const gr__obs_figures *f, size_t n, gr__obs_out *o);
 /* Figures of every process below this one, appended to *f (grown with
@@ -270,9 +284,12 @@ void gr__obs_nodes_figures(gr__control *c, gr__obs_figures **f, size_t *n);
 /* Fetches new events from the node children into the ring, when it is
  * time to. */
 void gr__obs_pull(gr__control *c, uint64_t now);
-/* Makes tracer index trace name in every process below this one; whether
- * any of them has it. */
-bool gr__obs_trace_nodes(gr__control *c, int index, const char *name);
+/* Makes tracer index trace in every process below this one what it
+ * traces here (gr__obs_set_target first); whether any of them has it.
+ * *silent counts the node children that did not answer (the first one
+ * named in silent_name, size bytes). */
+bool gr__obs_trace_nodes(gr__control *c, int index, int *silent,
+                         char *silent_name, size_t size);
 /* node_mode: answers the queries the agent has handed over. */
 void gr__obs_serve_queries(gr__control *c);
 /* node_mode: the events and trace records since seq in the ring, packed

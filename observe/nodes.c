@@ -160,7 +160,10 @@ static void answer_parent(gr__control *c, char *line, gr__obs_out *o)
         int index = atoi(arg);
         bool ok = index >= 0 && index < GR__OBS_CLIENTS;
         bool here = ok && gr__obs_set_target(c, index, more);
-        bool below = ok && gr__obs_trace_nodes(c, index, more);
+        int silent = 0;
+        char who[GR_NAME_MAX + 1];
+        bool below =
+            ok && gr__obs_trace_nodes(c, index, &silent, who, sizeof who);
         if (here || below) /* Its next fetch must not clear it. */
             c->parent_tracers |= 1ul << index;
         gr__obs_put(o, here || below ? "found\n" : "none\n");
@@ -254,28 +257,32 @@ static gr__obs_child *child_of(gr__control *c, const gr__obs_node *n)
 }
 
 int gr__obs_ask_node(gr__control *c, const gr__obs_node *n, const char *line,
-                     gr__obs_out *o)
+                     int timeout_ms, gr__obs_out *o)
 {
     gr__obs_child *k = child_of(c, n);
     if (k == NULL)
         return GR_ELIMIT;
+    uint64_t now = gr__obs_now_ns();
+    if (now < k->quiet_until_ns)
+        return k->silent_rc; /* It did not answer a moment ago. */
+    int rc = GR_OK;
     if (gr_ref_is_none(k->agent)) {
         char name[2 * GR_NAME_MAX + 2];
         snprintf(name, sizeof name, "%s@%s", GR__CONTROL_AGENT, n->name);
-        int rc =
-            gr_whereis_any(c->sys, name, GR__OBS_NODE_TIMEOUT_MS, &k->agent);
-        if (rc != GR_OK) {
-            k->agent = GR_REF_NONE;
-            return rc;
-        }
+        rc = gr_whereis_any(c->sys, name, timeout_ms, &k->agent);
     }
     gr_msg *reply = NULL;
-    int rc = gr__call_any(c->sys, k->agent, GR__MSG_CONTROL_QUERY, line,
-                          strlen(line), GR__OBS_NODE_TIMEOUT_MS, &reply);
+    if (rc == GR_OK)
+        rc = gr__call_any(c->sys, k->agent, GR__MSG_CONTROL_QUERY, line,
+                          strlen(line), timeout_ms, &reply);
     if (rc != GR_OK) {
         k->agent = GR_REF_NONE; /* Look again next time. */
+        k->silent_rc = rc;
+        k->quiet_until_ns = gr__obs_now_ns() + GR__OBS_QUIET_MS * 1000000ull;
         return rc;
     }
+    k->silent_rc = GR_OK;
+    k->quiet_until_ns = 0;
     if (reply->len > 0)
         gr__obs_put_bytes(o, reply->data, reply->len);
     gr_msg_free(reply);
@@ -331,7 +338,8 @@ static void figures_of(const uint64_t *v, gr__obs_figures *f)
         f->hist[b] = v[i++];
 }
 
-/* Each process as [name, pid, busy, [numbers]]. */
+/* Each process as [name, pid, busy, [numbers], rc]: rc not GR_OK for a
+ * process that did not answer (its numbers are 0). */
 void gr__obs_pack_figures(const gr__obs_figures *f, size_t n, gr__obs_out *o)
 {
     msgpack_sbuffer buf;
@@ -343,7 +351,7 @@ void gr__obs_pack_figures(const gr__obs_figures *f, size_t n, gr__obs_out *o)
         size_t len = strlen(f[i].name);
         uint64_t v[NUMBERS];
         numbers_of(&f[i], v);
-        msgpack_pack_array(&pk, 4);
+        msgpack_pack_array(&pk, 5);
         msgpack_pack_str(&pk, len);
         msgpack_pack_str_body(&pk, f[i].name, len);
         msgpack_pack_int64(&pk, f[i].pid);
@@ -351,6 +359,7 @@ void gr__obs_pack_figures(const gr__obs_figures *f, size_t n, gr__obs_out *o)
         msgpack_pack_array(&pk, NUMBERS);
         for (size_t k = 0; k < NUMBERS; k++)
             msgpack_pack_uint64(&pk, v[k]);
+        msgpack_pack_int(&pk, f[i].rc);
     }
     gr__obs_put_bytes(o, buf.data, buf.size);
     msgpack_sbuffer_destroy(&buf);
@@ -359,14 +368,16 @@ void gr__obs_pack_figures(const gr__obs_figures *f, size_t n, gr__obs_out *o)
 /* Reads one packed process into f; false when it is not one. */
 static bool unpack_figures(const msgpack_object *p, gr__obs_figures *f)
 {
-    if (p->type != MSGPACK_OBJECT_ARRAY || p->via.array.size != 4)
+    if (p->type != MSGPACK_OBJECT_ARRAY || p->via.array.size != 5)
         return false;
     const msgpack_object *a = p->via.array.ptr;
     if (a[0].type != MSGPACK_OBJECT_STR ||
         (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
          a[1].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
         a[2].type != MSGPACK_OBJECT_FLOAT64 ||
-        a[3].type != MSGPACK_OBJECT_ARRAY || a[3].via.array.size != NUMBERS)
+        a[3].type != MSGPACK_OBJECT_ARRAY || a[3].via.array.size != NUMBERS ||
+        (a[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         a[4].type != MSGPACK_OBJECT_NEGATIVE_INTEGER))
         return false;
     uint64_t v[NUMBERS];
     for (size_t k = 0; k < NUMBERS; k++) {
@@ -380,6 +391,7 @@ static bool unpack_figures(const msgpack_object *p, gr__obs_figures *f)
     memcpy(f->name, a[0].via.str.ptr, len);
     f->pid = a[1].via.i64;
     f->busy = a[2].via.f64;
+    f->rc = (int)a[4].via.i64;
     figures_of(v, f);
     return true;
 }
@@ -393,18 +405,24 @@ void gr__obs_nodes_figures(gr__control *c, gr__obs_figures **f, size_t *n)
         msgpack_unpacked u;
         msgpack_unpacked_init(&u);
         size_t off = 0;
-        if (gr__obs_ask_node(c, &nodes[i], "figures\n", &o) == GR_OK &&
-            o.buf != NULL &&
-            msgpack_unpack_next(&u, o.buf, o.len, &off) ==
-                MSGPACK_UNPACK_SUCCESS &&
-            u.data.type == MSGPACK_OBJECT_ARRAY) {
-            const msgpack_object_array *arr = &u.data.via.array;
-            gr__obs_figures *g = realloc(*f, (*n + arr->size) * sizeof **f);
-            if (g != NULL) {
-                *f = g;
-                for (uint32_t k = 0; k < arr->size; k++)
-                    *n += unpack_figures(&arr->ptr[k], &g[*n]);
-            }
+        int rc = gr__obs_ask_node(c, &nodes[i], "figures\n",
+                                  GR__OBS_NODE_TIMEOUT_MS, &o);
+        if (rc == GR_OK && (o.buf == NULL ||
+                            msgpack_unpack_next(&u, o.buf, o.len, &off) !=
+                                MSGPACK_UNPACK_SUCCESS ||
+                            u.data.type != MSGPACK_OBJECT_ARRAY))
+            rc = GR_EPROTO;
+        uint32_t more = rc == GR_OK ? u.data.via.array.size : 1;
+        gr__obs_figures *g = realloc(*f, (*n + more) * sizeof **f);
+        if (g != NULL) {
+            *f = g;
+            if (rc != GR_OK) /* Its name, its pid, and why: no figures. */
+                g[(*n)++] = (gr__obs_figures){.pid = nodes[i].pid, .rc = rc};
+            if (rc != GR_OK)
+                snprintf(g[*n - 1].name, sizeof g[*n - 1].name, "%s",
+                         nodes[i].name);
+            for (uint32_t k = 0; rc == GR_OK && k < more; k++)
+                *n += unpack_figures(&u.data.via.array.ptr[k], &g[*n]);
         }
         msgpack_unpacked_destroy(&u);
         free(o.buf);
@@ -412,6 +430,45 @@ void gr__obs_nodes_figures(gr__control *c, gr__obs_figures **f, size_t *n)
 }
 
 /* ---- events from the nodes ---- */
+
+/* Tells followers that node n did not answer a fetch (once until it
+ * answers again). */
+static void note_silent(gr__control *c, const gr__obs_node *n, int rc)
+{
+    char text[256], json[256];
+    snprintf(text, sizeof text,
+             "(process %s pid %" PRId64
+             " did not answer: %s; its events are late or lost)",
+             n->name, n->pid, gr_strerror(rc));
+    snprintf(json, sizeof json,
+             "{\"event\":\"not_answering\",\"node\":\"%s\",\"pid\":%" PRId64
+             ",\"reason\":\"%s\"}",
+             n->name, n->pid, gr_strerror(rc));
+    pthread_mutex_lock(&c->lock);
+    (void)gr__obs_ring_add(c, GR_EV_KIND_COUNT, -1, text, json);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Asks node n to have tracer index trace what this process's tracer
+ * index traces; whether it has it there (or below). *rc (may be NULL):
+ * GR_OK, or why it did not answer. */
+static bool trace_one(gr__control *c, const gr__obs_node *n, int index, int *rc)
+{
+    char line[sizeof c->targets[0].spec + 32];
+    pthread_mutex_lock(&c->lock);
+    bool wanted = c->targets[index].wanted;
+    snprintf(line, sizeof line, "trace %d %s\n", index, c->targets[index].spec);
+    pthread_mutex_unlock(&c->lock);
+    if (!wanted)
+        return false;
+    gr__obs_out o = {0};
+    int r = gr__obs_ask_node(c, n, line, GR__OBS_NODE_TIMEOUT_MS, &o);
+    bool found = r == GR_OK && o.buf != NULL && strncmp(o.buf, "found", 5) == 0;
+    free(o.buf);
+    if (rc != NULL)
+        *rc = r;
+    return found;
+}
 
 /* Adds the events of one fetch to the ring; returns the node's head, or
  * seq when the answer is not one. */
@@ -483,29 +540,38 @@ void gr__obs_pull(gr__control *c, uint64_t now)
                      tracers);
         else
             snprintf(line, sizeof line, "events now %lu\n", tracers);
+        bool fresh = !k->synced;
         gr__obs_out o = {0};
-        if (gr__obs_ask_node(c, &nodes[i], line, &o) == GR_OK &&
-            o.buf != NULL) {
+        int rc =
+            gr__obs_ask_node(c, &nodes[i], line, GR__OBS_PULL_TIMEOUT_MS, &o);
+        if (rc == GR_OK && o.buf != NULL) {
             k->seq = take_events(c, o.buf, o.len, k->seq);
             k->synced = true;
+            k->silent_noted = false;
+        } else if (!k->silent_noted) {
+            k->silent_noted = true;
+            note_silent(c, &nodes[i], rc);
         }
         free(o.buf);
+        /* A node new to this thread (or restarted) learns the tracers'
+         * targets. */
+        for (int t = 0; fresh && k->synced && t < GR__OBS_CLIENTS; t++)
+            if (tracers & (1ul << t))
+                (void)trace_one(c, &nodes[i], t, NULL);
     }
 }
 
-bool gr__obs_trace_nodes(gr__control *c, int index, const char *name)
+bool gr__obs_trace_nodes(gr__control *c, int index, int *silent,
+                         char *silent_name, size_t size)
 {
     gr__obs_node nodes[GR__OBS_NODES];
     size_t n = gr__obs_nodes(c, nodes, GR__OBS_NODES);
     bool found = false;
     for (size_t i = 0; i < n; i++) {
-        char line[GR_REF_FORMAT_MAX + 96];
-        snprintf(line, sizeof line, "trace %d %s\n", index, name);
-        gr__obs_out o = {0};
-        if (gr__obs_ask_node(c, &nodes[i], line, &o) == GR_OK &&
-            o.buf != NULL && strncmp(o.buf, "found", 5) == 0)
-            found = true;
-        free(o.buf);
+        int rc = GR_OK;
+        found |= trace_one(c, &nodes[i], index, &rc);
+        if (rc != GR_OK && (*silent)++ == 0)
+            snprintf(silent_name, size, "%s", nodes[i].name);
     }
     return found;
 }

@@ -28,7 +28,8 @@ static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
                    .child_id = c != NULL ? c->id : "",
                    .child = child,
                    .reason = why != NULL ? *why : gr_reason_of(GR_OK),
-                   .restarts = gr__sup_window_count(&s->window)};
+                   .restarts =
+                       gr__sup_window_recent(&s->window, gr__sup_now_ms())};
     ev.level = gr__sup_event_level(kind, &ev.reason);
     /* A simple-one-for-one child comes and goes with the work (a session
      * per connection): its clean starts and exits are debug, not info,

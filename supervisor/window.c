@@ -80,9 +80,14 @@ uint32_t gr__sup_window_count(const sup_window *w)
 uint32_t gr__sup_window_recent(const sup_window *w, uint64_t now_ms)
 {
     uint32_t n = w->n;
-    for (uint32_t i = 0; i < w->n; i++)
-        if (w->t[(w->head + i) % w->cap] + w->period_ms < now_ms)
+    if (w->t == NULL)
+        return n; /* Freed: the supervisor is giving up. */
+    for (uint32_t i = 0, j = w->head; i < w->n; i++) {
+        if (w->t[j] + w->period_ms < now_ms)
             n--; /* Expired, though not yet dropped. */
+        if (++j == w->cap)
+            j = 0;
+    }
     return n;
 }
 

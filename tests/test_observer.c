@@ -475,11 +475,67 @@ static void node_insides_seen(void)
                                     "1", NULL}),
              0);
     CHECK(strstr(out, "@obsnode> (ticker) from <") != NULL);
+    /* An actor's exit is in its trace: the crasher's crash. */
+    CHECK_EQ(grove(out, sizeof out, 0,
+                   (const char *[]){"trace", sp.name, "crasher", "--seconds",
+                                    "2", NULL}),
+             0);
+    CHECK(strstr(out, "@obsnode> (crasher): GR_EFAILED") != NULL);
     CHECK_EQ(
         grove(out, sizeof out, 0, (const char *[]){"stats", sp.name, NULL}), 0);
     CHECK(strstr(out, "1 node\n") != NULL);
     CHECK(strstr(out, "processes:\n  root ") != NULL);
     CHECK(strstr(out, "\n  obsnode ") != NULL);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
+/* A trace of an actor in a node process goes on in the node's next
+ * process after a kill -9. */
+static void trace_across_node_restart(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "nodes-trace", 0));
+    static char out[65536];
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
+             0);
+    long old = tree_node_pid(out);
+    CHECK(old > 0);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t tracer = fork();
+    if (tracer == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        execl(GROVE_TOOL, GROVE_TOOL, "trace", sp.name, "ticker", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char buf[16384] = "";
+    size_t have = 0;
+    CHECK(read_until(p[0], buf, sizeof buf, &have, "(ticker) from <",
+                     WAIT_MS / 1000.0));
+    CHECK(kill((pid_t)old, SIGKILL) == 0);
+    /* Wait for the new process, then for a record from it. */
+    long now = 0;
+    for (int i = 0; i < 100 && (now == 0 || now == old); i++) {
+        CHECK_EQ(
+            grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
+            0);
+        now = tree_node_pid(out);
+    }
+    CHECK(now > 0 && now != old);
+    /* Whatever came before the new process answered is old news. */
+    (void)read_until(p[0], buf, sizeof buf, &have, "\n\n\n", 0.3);
+    have = 0;
+    bool seen =
+        read_until(p[0], buf, sizeof buf, &have, "(ticker) from <", 3.0);
+    kill(tracer, SIGTERM);
+    waitpid(tracer, NULL, 0);
+    close(p[0]);
+    if (!seen)
+        fprintf(stderr, "  trace: %s\n", buf);
+    CHECK(seen);
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
@@ -828,11 +884,17 @@ int main(int argc, char **argv)
         self_exe = exe;
     }
     static const struct test_case cases[] = {
-        TEST_CASE(ls_stats_metrics_tree), TEST_CASE(node_restart_seen),
-        TEST_CASE(other_uid_refused),     TEST_CASE(stale_socket_replaced),
-        TEST_CASE(clear_errors),          TEST_CASE(slow_handler_and_top),
-        TEST_CASE(trace_shows_messages),  TEST_CASE(http_metrics),
-        TEST_CASE(top_live_screen),       TEST_CASE(node_insides_seen),
+        TEST_CASE(ls_stats_metrics_tree),
+        TEST_CASE(node_restart_seen),
+        TEST_CASE(other_uid_refused),
+        TEST_CASE(stale_socket_replaced),
+        TEST_CASE(clear_errors),
+        TEST_CASE(slow_handler_and_top),
+        TEST_CASE(trace_shows_messages),
+        TEST_CASE(http_metrics),
+        TEST_CASE(top_live_screen),
+        TEST_CASE(node_insides_seen),
+        TEST_CASE(trace_across_node_restart),
     };
     return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

@@ -128,8 +128,12 @@ static int attach(const found *f)
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     memcpy(a.sun_path, f->path, sizeof a.sun_path);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        fprintf(stderr, "grove: cannot attach to %s: %s\n", f->name,
-                strerror(errno));
+        if (errno == ENOENT || errno == ECONNREFUSED)
+            fprintf(stderr, "grove: %s is gone (it stopped meanwhile)\n",
+                    f->name);
+        else
+            fprintf(stderr, "grove: cannot attach to %s: %s\n", f->name,
+                    strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -140,7 +144,8 @@ static int attach(const found *f)
         sscanf(hello, "grove-control %d", &version) != 1) {
         fprintf(stderr, "grove: %s did not greet as a Grove system: %s\n",
                 f->name,
-                strncmp(hello, "error: ", 7) == 0 ? hello + 7 : "no greeting");
+                strncmp(hello, "error: ", 7) == 0 ? hello + 7
+                                                  : "no greeting within 5 s");
         close(fd);
         return -1;
     }
@@ -290,8 +295,10 @@ static int ask(const char *sys, const char *request, int follow_ms)
         if (k <= 0) {
             /* A stream ends only when the system does. */
             if (stream) {
-                fprintf(stderr, "grove: %s went away (the system stopped)\n",
-                        f->name);
+                fprintf(
+                    stderr,
+                    "grove: %s went away (the system stopped or was killed)\n",
+                    f->name);
                 rc = 1;
             }
             break;
@@ -351,13 +358,30 @@ typedef struct actor_row {
     unsigned long time_delta;
 } actor_row;
 
-/* A snapshot: the actors, and the system's counters. */
+/* A snapshot: the actors, the system's counters, when they were read,
+ * and the node processes that did not answer. */
 typedef struct snap {
     actor_row *rows;
     size_t n;
     unsigned long sent, dead, restarts, alive;
     double busy, uptime;
+    double at; /* Seconds, monotonic: when the counters came. */
+    char silent[512];
 } snap;
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* now - before per second over dt; 0 when the count went down (a node
+ * process restarted, counting from 0 again, or did not answer). */
+static double per_s(unsigned long now, unsigned long before, double dt)
+{
+    return now >= before ? (double)(now - before) / dt : 0;
+}
 
 static unsigned long json_num(const char *json, const char *key)
 {
@@ -375,6 +399,7 @@ static bool take(const found *f, snap *s)
 {
     memset(s, 0, sizeof *s);
     char *stats = fetch(f, "stats json\n");
+    s->at = mono_s();
     char *actors = stats != NULL ? fetch(f, "actors\n") : NULL;
     if (actors == NULL) {
         free(stats);
@@ -406,6 +431,15 @@ static bool take(const found *f, snap *s)
         }
         actor_row *r = &s->rows[s->n];
         memset(r, 0, sizeof *r);
+        char node[64], why[96];
+        if (sscanf(line,
+                   "{\"node\":\"%63[^\"]\",\"pid\":%*d,\"error\":\"%95[^\"]",
+                   node, why) == 2) {
+            size_t used = strlen(s->silent);
+            snprintf(s->silent + used, sizeof s->silent - used,
+                     "(process %s did not answer: %s)\n", node, why);
+            continue;
+        }
         if (sscanf(line,
                    "{\"ref\":\"%63[^\"]\",\"behaviour\":\"%63[^\"]\","
                    "\"depth\":%lu,\"handled\":%lu,\"time_ms\":%lu,"
@@ -448,8 +482,11 @@ static void screen(const found *f, const snap *before, snap *now, double dt,
         actor_row *r = &now->rows[i];
         const actor_row *old =
             bsearch(r, before->rows, before->n, sizeof *r, cmp_ref);
-        unsigned long h0 = old != NULL ? old->handled : 0;
-        unsigned long t0 = old != NULL ? old->time_ms : 0;
+        /* A count that went down: another actor of the same ref, in a
+         * node process that restarted. */
+        bool same = old != NULL && old->handled <= r->handled;
+        unsigned long h0 = same ? old->handled : 0;
+        unsigned long t0 = same ? old->time_ms : 0;
         r->rate = (double)(r->handled - h0) / dt;
         r->time_delta = r->time_ms >= t0 ? r->time_ms - t0 : 0;
     }
@@ -460,10 +497,9 @@ static void screen(const found *f, const snap *before, snap *now, double dt,
     qsort(sorted, now->n, sizeof *sorted, cmp_top);
     printf("%s  up %.0f s  actors %lu  msgs/s %.0f  dead letters/s %.0f  "
            "restarts/s %.1f  busy threads %.2f\n",
-           f->name, now->uptime, now->alive,
-           (double)(now->sent - before->sent) / dt,
-           (double)(now->dead - before->dead) / dt,
-           (double)(now->restarts - before->restarts) / dt, now->busy);
+           f->name, now->uptime, now->alive, per_s(now->sent, before->sent, dt),
+           per_s(now->dead, before->dead, dt),
+           per_s(now->restarts, before->restarts, dt), now->busy);
     printf("%-24s %-20s %10s %12s %12s %10s\n", "ACTOR", "BEHAVIOUR", "MAILBOX",
            "MSGS/S", "HANDLER MS/S", "LONGEST MS");
     for (size_t i = 0; i < now->n && i < rows; i++)
@@ -471,6 +507,7 @@ static void screen(const found *f, const snap *before, snap *now, double dt,
                sorted[i].behaviour[0] ? sorted[i].behaviour : "-",
                sorted[i].depth, sorted[i].rate,
                (double)sorted[i].time_delta / dt, sorted[i].max_ms);
+    fputs(now->silent, stdout);
     fflush(stdout);
     free(sorted);
 }
@@ -499,20 +536,19 @@ static int top(const char *sys, bool once, size_t rows)
     signal(SIGTERM, on_interrupt);
     int rc = 0;
     while (!interrupted) {
-        struct timespec t0, t1, second = {1, 0};
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        struct timespec second = {1, 0};
         nanosleep(&second, NULL); /* The screen's period. */
-        clock_gettime(CLOCK_MONOTONIC, &t1);
         if (interrupted)
             break;
         if (!take(f, &now)) {
-            fprintf(stderr, "grove: %s went away (the system stopped)\n",
+            fprintf(stderr,
+                    "grove: %s went away (the system stopped or was killed)\n",
                     f->name);
             rc = 1;
             break;
         }
-        double dt = (double)(t1.tv_sec - t0.tv_sec) +
-                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        /* Between the two readings, however long the answers took. */
+        double dt = now.at - before.at;
         if (!once && isatty(STDOUT_FILENO))
             printf("\x1b[H\x1b[2J"); /* Home, clear: a plain terminal. */
         screen(f, &before, &now, dt, rows);
