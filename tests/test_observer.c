@@ -95,8 +95,17 @@ static int ticker_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
     return gr_timer_every(ctx, 100, 1, NULL, 0, NULL);
 }
 
+/* Each tick it tells a name nobody has: an unknown_name dead letter. */
+static int ticker_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    (void)m;
+    (void)gr_tell_name(ctx, "nobody", 2, NULL, 0);
+    return GR_CONTINUE;
+}
+
 static const gr_behaviour ticker = {
-    .name = "ticker", .init = ticker_init, .handle = idle_handle};
+    .name = "ticker", .init = ticker_init, .handle = ticker_handle};
 
 /* The root of the node in --nodes mode: a supervisor in the node process
  * over the ticker and the crasher. */
@@ -467,6 +476,8 @@ static void node_insides_seen(void)
               (const char *[]){"top", sp.name, "--once", "-n", "50", NULL}),
         0);
     CHECK(strstr(out, "@obsnode>") != NULL);
+    /* The ticker's dead letters, counted in the node, by their reason. */
+    CHECK(strstr(out, "\ndead letters/s by reason: unknown_name ") != NULL);
     CHECK(strstr(out, " sleeper") == NULL); /* Ids are not behaviours... */
     CHECK(strstr(out, " ticker ") != NULL); /* ...these are. */
     /* A trace reaches into the node process. */

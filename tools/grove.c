@@ -364,6 +364,12 @@ typedef struct snap {
     actor_row *rows;
     size_t n;
     unsigned long sent, dead, restarts, alive;
+    /* Dead letters by reason, as the system names them. */
+    struct {
+        char reason[24];
+        unsigned long n;
+    } dl[8];
+    size_t ndl;
     double busy, uptime;
     double at; /* Seconds, monotonic: when the counters came. */
     char silent[512];
@@ -412,12 +418,22 @@ static bool take(const found *f, snap *s)
     s->busy = b != NULL ? strtod(b + 15, NULL) : 0;
     const char *u = strstr(stats, "\"uptime_s\":");
     s->uptime = u != NULL ? strtod(u + 11, NULL) : 0;
+    /* "dead_letters":{"no_actor":0,...}: the totals come first. */
     const char *d = strstr(stats, "\"dead_letters\":{");
-    for (const char *p = d; p != NULL && *p != '}';) {
-        p = strchr(p, ':');
-        if (p == NULL)
+    for (const char *p = d != NULL ? d + 16 : NULL; p != NULL && *p == '"';) {
+        unsigned long n = 0;
+        int used = 0;
+        char reason[24];
+        if (sscanf(p, "\"%23[^\"]\":%lu%n", reason, &n, &used) != 2)
             break;
-        s->dead += strtoul(p + 1, (char **)&p, 10);
+        s->dead += n;
+        if (s->ndl < sizeof s->dl / sizeof s->dl[0]) {
+            snprintf(s->dl[s->ndl].reason, sizeof s->dl[0].reason, "%s",
+                     reason);
+            s->dl[s->ndl++].n = n;
+        }
+        p += used;
+        p = *p == ',' ? p + 1 : NULL;
     }
     size_t cap = 0;
     for (char *line = strtok(actors, "\n"); line != NULL;
@@ -500,6 +516,17 @@ static void screen(const found *f, const snap *before, snap *now, double dt,
            f->name, now->uptime, now->alive, per_s(now->sent, before->sent, dt),
            per_s(now->dead, before->dead, dt),
            per_s(now->restarts, before->restarts, dt), now->busy);
+    /* Which reasons the dead letters had, when there were any. */
+    const char *sep = "dead letters/s by reason:";
+    for (size_t i = 0; i < now->ndl && i < before->ndl; i++) {
+        double r = per_s(now->dl[i].n, before->dl[i].n, dt);
+        if (r > 0 && strcmp(now->dl[i].reason, before->dl[i].reason) == 0) {
+            printf("%s %s %.0f", sep, now->dl[i].reason, r);
+            sep = ",";
+        }
+    }
+    if (sep[0] == ',')
+        printf("\n");
     printf("%-24s %-20s %10s %12s %12s %10s\n", "ACTOR", "BEHAVIOUR", "MAILBOX",
            "MSGS/S", "HANDLER MS/S", "LONGEST MS");
     for (size_t i = 0; i < now->n && i < rows; i++)
