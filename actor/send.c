@@ -46,12 +46,11 @@ static int deliver_remote(gr_system *sys, gr__worker *w, const gr_msg *m,
 
 /* Records m (to_name: the name it goes to on another node, or NULL) if
  * it is a tell sent from a traced actor's handler (not a timer's message,
- * nor one sent from outside in its name). Cheap while nothing is traced. */
-static void trace_out(gr_system *sys, gr__worker *w, const gr_msg *m,
-                      const char *to_name)
+ * nor one sent from outside in its name). */
+static void trace_out_traced(gr_system *sys, gr__worker *w, const gr_msg *m,
+                             const char *to_name)
 {
-    if (atomic_load_explicit(&sys->tracing, memory_order_relaxed) == 0 ||
-        m->type >= GR_MSG_RESERVED || m->from.serial == 0 ||
+    if (m->type >= GR_MSG_RESERVED || m->from.serial == 0 ||
         m->from.node != sys->node_id || w == NULL || w->turn_actor == NULL ||
         w->turn_actor->serial != m->from.serial)
         return;
@@ -60,6 +59,15 @@ static void trace_out(gr_system *sys, gr__worker *w, const gr_msg *m,
     const char *b = w->turn_actor->b->name;
     if (c != NULL && gr__control_traced(c, m->from.serial, b))
         gr__control_trace(c, false, m->from.serial, b, m, to_name, 0);
+}
+
+/* trace_out_traced, while anything is traced: one relaxed load a send
+ * otherwise. */
+static inline void trace_out(gr_system *sys, gr__worker *w, const gr_msg *m,
+                             const char *to_name)
+{
+    if (atomic_load_explicit(&sys->tracing, memory_order_relaxed) != 0)
+        trace_out_traced(sys, w, m, to_name);
 }
 
 int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
