@@ -19,8 +19,10 @@
 static const gr_reason shutdown_reason = {.code = GR_ESHUTDOWN};
 static const gr_reason kill_reason = {.code = GR_EKILL};
 
-static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
-                 gr_ref child, const gr_reason *why)
+/* Emits an event of kind about child c (NULL: the supervisor itself),
+ * with extra restarts counted beside those within the period now. */
+static void emit_counting(sup_state *s, gr_event_kind kind, const sup_child *c,
+                          gr_ref child, const gr_reason *why, uint32_t extra)
 {
     gr_event ev = {.kind = kind,
                    .supervisor = s->self,
@@ -29,7 +31,8 @@ static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
                    .child = child,
                    .reason = why != NULL ? *why : gr_reason_of(GR_OK),
                    .restarts =
-                       gr__sup_window_recent(&s->window, gr__sup_now_ms())};
+                       gr__sup_window_recent(&s->window, gr__sup_now_ms()) +
+                       extra};
     ev.level = gr__sup_event_level(kind, &ev.reason);
     /* A simple-one-for-one child comes and goes with the work (a session
      * per connection): its clean starts and exits are debug, not info,
@@ -38,6 +41,12 @@ static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
         (kind == GR_EV_CHILD_STARTED || kind == GR_EV_CHILD_EXITED))
         ev.level = GR_LOG_DEBUG;
     gr__system_emit(s->sys, &ev);
+}
+
+static void emit(sup_state *s, gr_event_kind kind, const sup_child *c,
+                 gr_ref child, const gr_reason *why)
+{
+    emit_counting(s, kind, c, child, why, 0);
 }
 
 /* --- Children. --- */
@@ -253,9 +262,7 @@ static int shutdown_self(sup_state *s, gr_ctx *ctx, const gr_reason *why)
 static int give_up(sup_state *s, gr_ctx *ctx)
 {
     /* The restart that did not fit is counted in the event. */
-    s->window.n++;
-    emit(s, GR_EV_GAVE_UP, NULL, GR_REF_NONE, NULL);
-    s->window.n--;
+    emit_counting(s, GR_EV_GAVE_UP, NULL, GR_REF_NONE, NULL, 1);
     return shutdown_self(s, ctx, &shutdown_reason);
 }
 

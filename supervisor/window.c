@@ -80,8 +80,6 @@ uint32_t gr__sup_window_count(const sup_window *w)
 uint32_t gr__sup_window_recent(const sup_window *w, uint64_t now_ms)
 {
     uint32_t n = w->n;
-    if (w->t == NULL)
-        return n; /* Freed: the supervisor is giving up. */
     for (uint32_t i = 0, j = w->head; i < w->n; i++) {
         if (w->t[j] + w->period_ms < now_ms)
             n--; /* Expired, though not yet dropped. */
