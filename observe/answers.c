@@ -373,14 +373,26 @@ static void sup_line(gr__obs_out *o, int depth, const char *id, const char *ref,
     put(o, "\n");
 }
 
-static void walk(gr__control *c, gr__obs_out *o, gr_ref sup, int depth,
-                 bool json, const gr__child_view *as);
+/* One answer to "tree": where it goes, in which form, and this
+ * process's node children (read once for the whole walk). */
+typedef struct tree {
+    gr__control *c;
+    gr__obs_out *o;
+    bool json;
+    gr__obs_node nodes[GR__OBS_NODES];
+    size_t nnodes;
+} tree;
+
+static void walk(tree *t, gr_ref sup, int depth, const gr__child_view *as);
 
 /* Lists one child, and what is below it. */
-static void child(gr__control *c, gr__obs_out *o, const gr__child_view *k,
-                  int depth, bool json, const gr__obs_node *nodes,
-                  size_t nnodes)
+static void child(tree *t, const gr__child_view *k, int depth)
 {
+    gr__control *c = t->c;
+    gr__obs_out *o = t->o;
+    bool json = t->json;
+    const gr__obs_node *nodes = t->nodes;
+    size_t nnodes = t->nnodes;
     char ref[GR_REF_FORMAT_MAX];
     gr_ref_format(c->sys, k->info.ref, ref, sizeof ref);
     const gr__obs_node *node = NULL;
@@ -389,7 +401,7 @@ static void child(gr__control *c, gr__obs_out *o, const gr__child_view *k,
             node = &nodes[i];
     bool running = k->info.state == GR_CHILD_RUNNING;
     if (k->info.type == GR_SUPERVISOR && running && depth < 32) {
-        walk(c, o, k->info.ref, depth, json, k); /* It says the rest. */
+        walk(t, k->info.ref, depth, k); /* It says the rest. */
         return;
     }
     int64_t pid = node != NULL && running ? node->pid : 0;
@@ -430,9 +442,11 @@ static void child(gr__control *c, gr__obs_out *o, const gr__child_view *k,
 /* Lists supervisor sup (depth levels in; as: the child it is of its
  * parent, or NULL) and its children, theirs, and what runs in their node
  * processes. */
-static void walk(gr__control *c, gr__obs_out *o, gr_ref sup, int depth,
-                 bool json, const gr__child_view *as)
+static void walk(tree *t, gr_ref sup, int depth, const gr__child_view *as)
 {
+    gr__control *c = t->c;
+    gr__obs_out *o = t->o;
+    bool json = t->json;
     gr__child_view *kids = calloc(GR__OBS_CHILDREN, sizeof *kids);
     gr__sup_view v;
     size_t n = 0;
@@ -453,10 +467,8 @@ static void walk(gr__control *c, gr__obs_out *o, gr_ref sup, int depth,
     }
     sup_line(o, depth, as != NULL ? as->info.id : "", ref, &v,
              as != NULL ? as->restarts : 0, json);
-    gr__obs_node nodes[GR__OBS_NODES];
-    size_t nnodes = gr__obs_nodes(c, nodes, GR__OBS_NODES);
     for (size_t i = 0; i < n && i < GR__OBS_CHILDREN; i++)
-        child(c, o, &kids[i], depth + 1, json, nodes, nnodes);
+        child(t, &kids[i], depth + 1);
     if (n > GR__OBS_CHILDREN && json)
         put(o, "{\"depth\":%d,\"more\":%zu}\n", depth + 1,
             n - GR__OBS_CHILDREN);
@@ -554,8 +566,14 @@ static void answer_tree(gr__control *c, gr__obs_out *o, bool json, int depth)
     }
     gr_ref *tops;
     size_t n = top_supervisors(c, &tops);
-    for (size_t i = 0; i < n; i++)
-        walk(c, o, tops[i], depth, json, NULL);
+    tree *t = n > 0 ? malloc(sizeof *t) : NULL;
+    if (t != NULL) {
+        *t = (tree){.c = c, .o = o, .json = json};
+        t->nnodes = gr__obs_nodes(c, t->nodes, GR__OBS_NODES);
+    }
+    for (size_t i = 0; i < n && t != NULL; i++)
+        walk(t, tops[i], depth, NULL);
+    free(t);
     free(tops);
     if (n == 0 && gr_ref_is_none(root) && !json)
         put(o, "(no supervisor running)\n");

@@ -91,12 +91,12 @@ static void *control_main(void *arg)
         if (poll(p, n, poll_wait(c)) < 0 && errno != EINTR)
             break;
         timed_work(c, gr__obs_now_ns());
-        if (p[0].revents & POLLIN) {
+        if (p[0].revents & POLLIN) { /* Events (a fetch's too) or queries. */
             drain_wake(c);
             if (c->node_mode)
                 gr__obs_serve_queries(c);
+            gr__obs_feed(c);
         }
-        gr__obs_feed(c); /* Also what a fetch from the nodes brought. */
         for (nfds_t i = 3; i < n; i++)
             if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
                 gr__obs_on_readable(c, &c->clients[map[i]]);

@@ -240,9 +240,9 @@ static int sys_stop(sys_proc *sp)
     return -1;
 }
 
-/* Runs grove with args (NULL-terminated) as uid (0: as this process);
- * stores its stdout and stderr in out and returns its exit status, or -1. */
-static int grove(char *out, size_t size, uid_t uid, const char *const *args)
+/* Starts grove with args (NULL-terminated) as uid (0: as this process),
+ * its stdout and stderr into *fd; its pid, or -1. */
+static pid_t grove_start(uid_t uid, const char *const *args, int *fd)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -262,12 +262,30 @@ static int grove(char *out, size_t size, uid_t uid, const char *const *args)
         _exit(127);
     }
     close(p[1]);
+    *fd = p[0];
+    return pid;
+}
+
+/* Starts grove with args in the background (see grove_start). */
+static pid_t grove_bg(const char *const *args, int *fd)
+{
+    return grove_start(0, args, fd);
+}
+
+/* Runs grove with args (NULL-terminated) as uid (0: as this process);
+ * stores its stdout and stderr in out and returns its exit status, or -1. */
+static int grove(char *out, size_t size, uid_t uid, const char *const *args)
+{
+    int fd;
+    pid_t pid = grove_start(uid, args, &fd);
+    if (pid < 0)
+        return -1;
     size_t have = 0;
     for (;;) {
-        struct pollfd pf = {p[0], POLLIN, 0};
+        struct pollfd pf = {fd, POLLIN, 0};
         if (poll(&pf, 1, WAIT_MS) <= 0)
             break;
-        ssize_t k = read(p[0], out + have, size - 1 - have);
+        ssize_t k = read(fd, out + have, size - 1 - have);
         if (k <= 0)
             break;
         have += (size_t)k;
@@ -275,7 +293,7 @@ static int grove(char *out, size_t size, uid_t uid, const char *const *args)
             break;
     }
     out[have] = '\0';
-    close(p[0]);
+    close(fd);
     int st;
     if (waitpid(pid, &st, 0) != pid)
         return -1;
@@ -364,29 +382,22 @@ static void node_restart_seen(void)
     long old = tree_node_pid(out);
     CHECK(old > 0);
     /* Follow the events from another process. */
-    int p[2];
-    CHECK(pipe(p) == 0);
-    pid_t follower = fork();
-    if (follower == 0) {
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        close(p[0]);
-        execl(GROVE_TOOL, GROVE_TOOL, "events", sp.name, "-f", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
+    int fd;
+    pid_t follower =
+        grove_bg((const char *[]){"events", sp.name, "-f", NULL}, &fd);
+    CHECK(follower > 0);
     /* It says so once the system holds it as a follower. */
     char buf[8192] = "";
     size_t have = 0;
-    CHECK(read_until(p[0], buf, sizeof buf, &have,
+    CHECK(read_until(fd, buf, sizeof buf, &have,
                      "grove: following the events of", WAIT_MS / 1000.0));
     CHECK(kill((pid_t)old, SIGKILL) == 0);
     have = 0;
-    bool seen = read_until(p[0], buf, sizeof buf, &have,
+    bool seen = read_until(fd, buf, sizeof buf, &have,
                            "child \"obsnode\" restarted", 1.0);
     kill(follower, SIGTERM);
     waitpid(follower, NULL, 0);
-    close(p[0]);
+    close(fd);
     if (!seen)
         fprintf(stderr, "  events: %s\n", buf);
     CHECK(seen);
@@ -404,26 +415,6 @@ static void node_restart_seen(void)
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
-/* Follows the events of sys in the background; the follower's pid, its
- * output in *fd. */
-static pid_t follow(const char *sys, int *fd)
-{
-    int p[2];
-    if (pipe(p) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        close(p[0]);
-        execl(GROVE_TOOL, GROVE_TOOL, "events", sys, "-f", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    *fd = p[0];
-    return pid;
-}
-
 /* One attachment sees inside the node processes: the node's own
  * supervisor in the tree with its children's restarts, their events live,
  * their actors in top, their figures in stats and metrics. */
@@ -432,7 +423,8 @@ static void node_insides_seen(void)
     sys_proc sp;
     CHECK(sys_start(&sp, "nodes", 0));
     int fd;
-    pid_t follower = follow(sp.name, &fd);
+    pid_t follower =
+        grove_bg((const char *[]){"events", sp.name, "-f", NULL}, &fd);
     CHECK(follower > 0);
     char buf[16384] = "";
     size_t have = 0;
@@ -511,20 +503,13 @@ static void trace_across_node_restart(void)
              0);
     long old = tree_node_pid(out);
     CHECK(old > 0);
-    int p[2];
-    CHECK(pipe(p) == 0);
-    pid_t tracer = fork();
-    if (tracer == 0) {
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        close(p[0]);
-        execl(GROVE_TOOL, GROVE_TOOL, "trace", sp.name, "ticker", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
+    int fd;
+    pid_t tracer =
+        grove_bg((const char *[]){"trace", sp.name, "ticker", NULL}, &fd);
+    CHECK(tracer > 0);
     char buf[16384] = "";
     size_t have = 0;
-    CHECK(read_until(p[0], buf, sizeof buf, &have, "(ticker) from <",
+    CHECK(read_until(fd, buf, sizeof buf, &have, "(ticker) from <",
                      WAIT_MS / 1000.0));
     CHECK(kill((pid_t)old, SIGKILL) == 0);
     /* Wait for the new process, then for a record from it. */
@@ -536,14 +521,16 @@ static void trace_across_node_restart(void)
         now = tree_node_pid(out);
     }
     CHECK(now > 0 && now != old);
-    /* Whatever came before the new process answered is old news. */
-    (void)read_until(p[0], buf, sizeof buf, &have, "\n\n\n", 0.3);
+    /* What has come so far is from the old process: set aside without
+     * waiting (it was fetched before the kill). */
+    struct pollfd pf = {fd, POLLIN, 0};
+    while (poll(&pf, 1, 0) == 1 && read(fd, buf, sizeof buf) > 0)
+        ;
     have = 0;
-    bool seen =
-        read_until(p[0], buf, sizeof buf, &have, "(ticker) from <", 3.0);
+    bool seen = read_until(fd, buf, sizeof buf, &have, "(ticker) from <", 3.0);
     kill(tracer, SIGTERM);
     waitpid(tracer, NULL, 0);
-    close(p[0]);
+    close(fd);
     if (!seen)
         fprintf(stderr, "  trace: %s\n", buf);
     CHECK(seen);
@@ -650,24 +637,19 @@ static void slow_handler_and_top(void)
 {
     sys_proc sp;
     CHECK(sys_start(&sp, "slow", 0));
-    int p[2];
-    CHECK(pipe(p) == 0);
-    pid_t follower = fork();
-    if (follower == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        execl(GROVE_TOOL, GROVE_TOOL, "events", sp.name, "-f", "--json",
-              "--kind", "slow_handler", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
+    int fd;
+    pid_t follower =
+        grove_bg((const char *[]){"events", sp.name, "-f", "--json", "--kind",
+                                  "slow_handler", NULL},
+                 &fd);
+    CHECK(follower > 0);
     char buf[8192] = "";
     size_t have = 0;
-    (void)read_until(p[0], buf, sizeof buf, &have, "\"behaviour\":\"slowpoke\"",
+    (void)read_until(fd, buf, sizeof buf, &have, "\"behaviour\":\"slowpoke\"",
                      5.0);
     kill(follower, SIGTERM);
     waitpid(follower, NULL, 0);
-    close(p[0]);
+    close(fd);
     CHECK(strstr(buf, "{\"event\":\"slow_handler\"") != NULL);
     CHECK(strstr(buf, "\"behaviour\":\"slowpoke\",\"type\":1,") != NULL);
     /* top: the slowpoke spends most of each second in its handler. */
