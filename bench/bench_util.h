@@ -73,21 +73,37 @@ static inline double bench_seconds(uint64_t start_ns, uint64_t end_ns)
     return (double)(end_ns - start_ns) / 1e9;
 }
 
-/* Returns this process's resident set size in bytes (VmRSS), or dies. */
-static inline uint64_t bench_rss_bytes(void)
+/* Returns the figure of /proc/self/status line "<field>: N kB" in bytes,
+ * or dies. */
+static inline uint64_t bench_status_kb(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (f == NULL)
         bench_die("cannot open /proc/self/status");
     char line[256];
+    size_t n = strlen(field);
     unsigned long long kb = 0;
     int found = 0;
     while (!found && fgets(line, sizeof line, f) != NULL)
-        found = sscanf(line, "VmRSS: %llu kB", &kb) == 1;
+        found = strncmp(line, field, n) == 0 && line[n] == ':' &&
+                sscanf(line + n + 1, " %llu kB", &kb) == 1;
     fclose(f);
     if (!found)
-        bench_die("no VmRSS line in /proc/self/status");
+        bench_die("no %s line in /proc/self/status", field);
     return (uint64_t)kb * 1024;
+}
+
+/* Returns this process's resident set size in bytes (VmRSS), or dies. */
+static inline uint64_t bench_rss_bytes(void)
+{
+    return bench_status_kb("VmRSS");
+}
+
+/* Returns this process's peak resident set size in bytes (VmHWM), or
+ * dies. */
+static inline uint64_t bench_peak_rss_bytes(void)
+{
+    return bench_status_kb("VmHWM");
 }
 
 /* Starts a system, or dies: with BENCH_WORKERS worker threads when the

@@ -1,8 +1,13 @@
 /*
  * fanin: N-to-1. S sender actors each send K small integers to one
  * receiver when main() tells them to go; timed until the receiver has
- * counted S * K. Parameters: FANIN_S (default 100), FANIN_K (default
- * 100000). Figure: ns_per_msg.
+ * counted S * K. A sender sends B integers per turn, then tells itself to
+ * go on, as a Pony behaviour or a preempted Erlang process would: between
+ * its turns the runtime may hold it back while the receiver catches up
+ * (B = K sends all K in one turn, which no runtime can slow down without
+ * blocking the worker). Parameters: FANIN_S (default 100), FANIN_K
+ * (default 100000), FANIN_B (default 1000). Figures: ns_per_msg, and
+ * peak_rss_mb, the process's peak resident set (VmHWM).
  */
 #include "bench_util.h"
 
@@ -10,6 +15,7 @@
 
 enum {
     MSG_GO = 1, /* main -> sender: start sending */
+    MSG_MORE,   /* sender -> itself: send the next B */
     MSG_NUM,    /* sender -> receiver: payload 0 .. K-1 */
     MSG_DONE,   /* receiver -> main: payload the count, S * K */
 };
@@ -70,11 +76,13 @@ static const gr_behaviour receiver_behaviour = {
     .terminate = receiver_terminate,
 };
 
-/* ---- a sender: K integers in one turn -------------------------------- */
+/* ---- a sender: K integers, B per turn --------------------------------- */
 
 struct sender {
     gr_ref receiver;
-    uint64_t k;
+    uint64_t k;    /* Integers to send in all. */
+    uint64_t b;    /* Per turn. */
+    uint64_t next; /* The next integer to send. */
 };
 
 static int sender_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
@@ -89,13 +97,16 @@ static int sender_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 static int sender_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 {
     struct sender *s = state;
-    if (m->type != MSG_GO)
+    if (m->type != MSG_GO && m->type != MSG_MORE)
         return GR_EUNHANDLED;
-    for (uint64_t i = 0; i < s->k; i++) {
-        int rc = bench_tell_u64(ctx, s->receiver, MSG_NUM, i);
+    uint64_t end = s->k - s->next <= s->b ? s->k : s->next + s->b;
+    for (; s->next < end; s->next++) {
+        int rc = bench_tell_u64(ctx, s->receiver, MSG_NUM, s->next);
         if (rc != GR_OK)
             return rc;
     }
+    if (s->next < s->k)
+        return gr_tell(ctx, gr_self(ctx), MSG_MORE, NULL, 0);
     return GR_CONTINUE;
 }
 
@@ -110,6 +121,7 @@ int main(void)
 {
     uint64_t s = bench_env_u64("FANIN_S", 100);
     uint64_t k = bench_env_u64("FANIN_K", 100000);
+    uint64_t b = bench_env_u64("FANIN_B", 1000);
     uint64_t total = s * k;
 
     gr_system *sys = bench_start();
@@ -118,7 +130,7 @@ int main(void)
     gr_ref self = gr_inbox_ref(inbox);
 
     struct receiver_args ra = {.expect = total, .report_to = self};
-    struct sender sa = {.k = k};
+    struct sender sa = {.k = k, .b = b};
     bench_check(
         gr_system_spawn(sys, &receiver_behaviour, &ra, sizeof ra, &sa.receiver),
         "spawn receiver");
@@ -154,7 +166,11 @@ int main(void)
                   count, got_count, got_sum, total, want_sum);
 
     double sec = bench_seconds(t0, t1);
-    bench_result("fanin", total, sec, "msg", "ns_per_msg=%.2f workers=%u",
-                 sec * 1e9 / (double)total, workers);
+    bench_result("fanin", total, sec, "msg",
+                 "ns_per_msg=%.2f peak_rss_mb=%.1f per_turn=%" PRIu64
+                 " workers=%u",
+                 sec * 1e9 / (double)total,
+                 (double)bench_peak_rss_bytes() / (1024.0 * 1024.0), b,
+                 workers);
     return 0;
 }
