@@ -13,6 +13,7 @@
 
 #include "actor/assert.h"
 #include "actor/message.h"
+#include "actor/mute.h"
 #include "actor/owned.h"
 #include "actor/relations.h"
 #include "actor/send.h"
@@ -260,14 +261,18 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
      * gr__actor_failed(): no jump target to set up per turn. */
     gr_ctx ctx = {.self = a, .w = w, .fail = &w->fail_jmp};
     unsigned n = 0;
+    bool drained = false; /* The mailbox was found empty. */
     w->turn_actor = a;
     w->turn_handled = 0;
+    w->mute_on = 0;
     atomic_store_explicit(&w->stats.now_serial, a->serial,
                           memory_order_relaxed);
     while (n < GR__BATCH) {
         gr__node *node = gr__mailbox_pop(&a->mb_head, &a->mb_tail);
-        if (node == NULL)
+        if (node == NULL) {
+            drained = true;
             break;
+        }
         n++;
         gr__actor_popped(a);
         gr__env *e = (gr__env *)node;
@@ -328,9 +333,14 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
             return;
         }
         gr__env_free(e);
+        if (w->mute_on != 0)
+            break; /* It sent to an overloaded actor: end the turn here. */
     }
     atomic_store_explicit(&w->stats.now_serial, 0, memory_order_relaxed);
     gr__stat_inc(&w->stats.delivered, w->turn_handled);
+    if (gr__mute_due(w, a, n == GR__BATCH) &&
+        gr__mute_turn_end(w, a, n == GR__BATCH, drained))
+        return; /* Off the run queues until what it sent to catches up. */
     if (n == GR__BATCH || !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
         gr__sched_requeue(&a->sys->sched, w, a);
 }
@@ -403,12 +413,13 @@ void gr__actor_exit(gr__actor *a, gr__worker *w, const gr_reason *why,
         *a->exit_why = *why;
     if ((how & GR__EXIT_TERMINATE) && a->b->terminate != NULL)
         run_terminate(a, w, why);
-    if (a->name != NULL) {
-        gr__names_remove(&sys->names, a->name, gr__actor_ref(a));
-        free(a->name);
-        a->name = NULL;
+    if (a->rel != NULL && a->rel->name != NULL) {
+        gr__names_remove(&sys->names, a->rel->name, gr__actor_ref(a));
+        free(a->rel->name);
+        a->rel->name = NULL;
     }
     gr__relations_exit(a, w, why);
+    gr__mute_release(w, a);
     log_exit(a, why, how);
     struct gr__control *tracer;
     const char *b = a->b->name != NULL ? a->b->name : ""; /* Inboxes: "". */
@@ -448,6 +459,9 @@ void gr__actor_finalize(gr__actor *a)
             gr__signal_orphan(sys, &e->msg);
         gr__env_free(e);
     }
+    /* Senders that muted themselves as it exited, after its last
+     * release (their GR__MSG_UNMUTE found it gone). */
+    gr__mute_release(gr__worker_of(sys), a);
     if (a->flags & GR__ACTOR_INBOX)
         sem_destroy((sem_t *)gr__actor_state(a));
     uint64_t serial = a->serial;

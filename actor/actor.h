@@ -38,12 +38,19 @@ typedef struct gr__actor {
     int32_t exit_code;  /* Its exit reason's code, once it exited. */
     uint32_t mb_cap;    /* Most application messages queued; 0: no limit. */
     uint8_t align_skew; /* Bytes between the malloc block and this header. */
+    /* Set by the runner while its mailbox is over GR__MUTE_HIGH, cleared
+     * once it is down to GR__MUTE_LOW (see mute.h); senders read it. */
+    _Atomic(bool) overloaded;
     /* Messages ever pushed (senders add before pushing, so it never trails
      * popped); depth is pushed - popped. */
     _Atomic(uint64_t) pushed;
-    uint64_t seq;              /* Spawn order, for newest-first shutdown. */
-    char *name;                /* Registered name (owned), or NULL. */
-    struct gr__relations *rel; /* Links, monitors (owner-only), or NULL. */
+    uint64_t seq; /* Spawn order, for newest-first shutdown. */
+    /* Senders muted because this actor is overloaded: a stack linked
+     * through their sched_next, pushed by them, taken whole by this
+     * actor's runner when it catches up or exits (see mute.h). */
+    _Atomic(struct gr__actor *) muted;
+    struct gr__relations *rel; /* Links, monitors, name (owner-only), or
+                                  NULL. */
     /* Its exit reason when that is more than a code (text, detail, flags),
      * kept for the requests still queued at finalisation; else NULL. */
     gr_reason *exit_why;

@@ -42,6 +42,9 @@ enum {
                                                    out expired asks. */
     GR__MSG_NODE_DOWN = GR_MSG_RESERVED + 13,   /* A node is gone (payload:
                                                    gr__node_down). */
+    GR__MSG_UNMUTE = GR_MSG_RESERVED + 14,      /* from: a sender that muted
+                                                   itself as this actor caught
+                                                   up (see mute.h). */
 };
 
 struct gr__envpool;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "actor/actor.h"
+#include "actor/relations.h"
 #include "actor/system.h"
 
 typedef struct gr__name_entry {
@@ -206,9 +207,12 @@ int gr_register(gr_ctx *ctx, const char *name)
     int rc = gr__name_check(name);
     if (rc != GR_OK)
         return rc;
-    gr__actor *a = ctx->self;
-    if (a->name != NULL)
+    gr__relations *rel = gr__relations_of(ctx->self);
+    if (rel == NULL)
+        return GR_ENOMEM;
+    if (rel->name != NULL)
         return GR_EEXIST;
+    gr__actor *a = ctx->self;
     size_t len = strlen(name);
     char *copy = malloc(len + 1);
     if (copy == NULL)
@@ -219,7 +223,7 @@ int gr_register(gr_ctx *ctx, const char *name)
         free(copy);
         return rc;
     }
-    a->name = copy;
+    rel->name = copy;
     return GR_OK;
 }
 

@@ -45,6 +45,7 @@ typedef struct gr__relations {
     struct gr__ask *ask_cache; /* Spare ask records (see ask.c). */
     unsigned ask_cached;
     bool trap_exit;
+    char *name; /* Registered name (owned), or NULL. */
 } gr__relations;
 
 /* Returns a's relations, allocating them on first use (NULL on OOM). */

@@ -528,6 +528,7 @@ int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n, unsigned nblocking)
         sem_init(&w->park, 0, 0);
         atomic_init(&w->stats.runs, 0);
         atomic_init(&w->stats.steals, 0);
+        atomic_init(&w->stats.muted, 0);
         atomic_init(&w->stats.delivered, 0);
         if (gr__envpool_init(w->pools, i, all, s) != GR_OK) {
             /* Destroy frees the pools made so far. */

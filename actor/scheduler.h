@@ -42,7 +42,8 @@ typedef struct gr__worker_stats {
     _Atomic(uint64_t) runs;
     _Atomic(uint64_t) steals;
     _Atomic(uint64_t) delivered;
-    _Atomic(uint64_t) sent; /* Sends made by turns run here. */
+    _Atomic(uint64_t) sent;  /* Sends made by turns run here. */
+    _Atomic(uint64_t) muted; /* Turns that ended with their actor muted. */
     /* What runs now, for the control endpoint's sampler (the owner
      * stores, relaxed): the actor's serial (0 between turns), the type of
      * the message in its handler, and a count of messages handed to
@@ -62,11 +63,13 @@ typedef struct gr__worker {
     unsigned run_next_streak; /* Owner only. */
     unsigned ticks;           /* Owner only: turns run, for inject polling. */
     unsigned turn_sends;      /* Owner only: sends made in the current turn. */
-    uint64_t rng;             /* Owner only: victim choice. */
-    bool spinning;            /* Owner only: counted in nspinning. */
-    bool blocking; /* A blocking-pool thread: runs blocking actors only. */
-    sem_t park;    /* Posted to wake this worker when parked. */
-    bool woken;    /* Guarded by idle_lock: taken off idle list. */
+    uint64_t mute_on; /* Owner only: the serial of an overloaded actor the
+                         current turn sent to, or 0 (see mute.h). */
+    uint64_t rng;     /* Owner only: victim choice. */
+    bool spinning;    /* Owner only: counted in nspinning. */
+    bool blocking;    /* A blocking-pool thread: runs blocking actors only. */
+    sem_t park;       /* Posted to wake this worker when parked. */
+    bool woken;       /* Guarded by idle_lock: taken off idle list. */
     struct gr__worker *idle_next; /* Guarded by idle_lock. */
     gr__worker_stats stats;
     /* gr_fail() lands here (owner only), with the turn being run: */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "actor/message.h"
+#include "actor/mute.h"
 #include "actor/remote.h"
 #include "actor/send.h"
 #include "actor/system.h"
@@ -125,6 +126,7 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
         return rc;
     }
     gr__sched_note_send(&sys->sched, w);
+    gr__mute_note(w, a, m, before);
     if (gr__mailbox_push(&a->mb_head, &e->node)) {
         if (inbox)
             sem_post((sem_t *)gr__actor_state(a));

@@ -52,6 +52,8 @@ gr__sig gr__signal(gr__actor *a, gr__worker *w, gr_msg *m, gr_reason *why)
         }
         return GR__SIG_CONSUMED;
     }
+    case GR__MSG_UNMUTE:
+        return GR__SIG_CONSUMED; /* Its turn's end resumes the sender. */
     case GR__MSG_ASK_TIMEOUT:
     case GR__MSG_ASK_FORGET:
     case GR__MSG_ASK_SWEEP:

@@ -351,6 +351,7 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
         out->delivered +=
             atomic_load_explicit(&ws->delivered, memory_order_relaxed);
         out->sent += atomic_load_explicit(&ws->sent, memory_order_relaxed);
+        out->muted += atomic_load_explicit(&ws->muted, memory_order_relaxed);
         if (i < GR_STATS_MAX_WORKERS) {
             out->runs[i] =
                 atomic_load_explicit(&ws->runs, memory_order_relaxed);
@@ -366,6 +367,7 @@ void gr_system_stats(gr_system *sys, gr_stats *out)
         out->delivered +=
             atomic_load_explicit(&ws->delivered, memory_order_relaxed);
         out->sent += atomic_load_explicit(&ws->sent, memory_order_relaxed);
+        out->muted += atomic_load_explicit(&ws->muted, memory_order_relaxed);
         out->blocking_runs +=
             atomic_load_explicit(&ws->runs, memory_order_relaxed);
     }

@@ -166,11 +166,10 @@ int main(void)
                   count, got_count, got_sum, total, want_sum);
 
     double sec = bench_seconds(t0, t1);
-    bench_result("fanin", total, sec, "msg",
-                 "ns_per_msg=%.2f peak_rss_mb=%.1f per_turn=%" PRIu64
-                 " workers=%u",
-                 sec * 1e9 / (double)total,
-                 (double)bench_peak_rss_bytes() / (1024.0 * 1024.0), b,
-                 workers);
+    bench_result(
+        "fanin", total, sec, "msg",
+        "ns_per_msg=%.2f peak_rss_mb=%.1f per_turn=%" PRIu64 " workers=%u",
+        sec * 1e9 / (double)total,
+        (double)bench_peak_rss_bytes() / (1024.0 * 1024.0), b, workers);
     return 0;
 }

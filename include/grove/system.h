@@ -121,6 +121,9 @@ typedef struct gr_stats {
     uint64_t sent;
     /* Messages handed to actors' handlers or inboxes. */
     uint64_t delivered;
+    /* Turns after which an actor was held back because it had sent to an
+     * overloaded actor (backpressure; see docs/messaging.md). */
+    uint64_t muted;
     /* Dead letters counted per gr_dead_reason. */
     uint64_t dead_letters[GR_DL_COUNT];
     /* Actor turns run by each worker (first GR_STATS_MAX_WORKERS only). */
