@@ -139,6 +139,13 @@ bool gr__idtable_kill(gr__idtable *t, uint64_t serial)
     return (old & PINS_MASK) == 0;
 }
 
+bool gr__idtable_alive(gr__idtable *t, uint64_t serial)
+{
+    uint64_t w = atomic_load_explicit(&slot_at(t, serial_index(serial))->word,
+                                      memory_order_relaxed);
+    return (w & ALIVE) && word_gen(w) == serial_gen(serial);
+}
+
 void gr__idtable_free(gr__idtable *t, uint64_t serial)
 {
     uint32_t i = serial_index(serial);

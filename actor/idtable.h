@@ -74,6 +74,11 @@ bool gr__idtable_release(gr__idtable *t, uint64_t serial);
  */
 bool gr__idtable_kill(gr__idtable *t, uint64_t serial);
 
+/* Returns true while the actor serial names is alive. For a caller that
+ * holds a pin on it (so that the slot keeps its generation): one load, no
+ * write. Any thread. */
+bool gr__idtable_alive(gr__idtable *t, uint64_t serial);
+
 /* Gives the slot a new generation and returns it to the free list. */
 void gr__idtable_free(gr__idtable *t, uint64_t serial);
 

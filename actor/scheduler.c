@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "actor/remote.h"
+#include "actor/send.h"
 #include "actor/system.h"
 
 _Thread_local gr__worker *gr__current_worker;
@@ -373,6 +374,7 @@ static void flush_remote(gr__worker *w)
 /* What a runtime thread does as it ends: flushes what its turns left. */
 static void *thread_end(gr__worker *w)
 {
+    gr__send_unpin(w);
     flush_remote(w);
     gr__stat_inc(&w->stats.sent, w->turn_sends);
     w->turn_sends = 0;
@@ -405,6 +407,8 @@ static void *worker_main(void *arg)
     if (sigsetjmp(w->fail_jmp, 0) != 0)
         gr__actor_failed(w);
     for (;;) {
+        if (w->pin_serial != 0)
+            gr__send_unpin(w);
         flush_remote(w); /* Before anything else, parking too. */
         if (stopping(s))
             break;
@@ -428,6 +432,8 @@ static void *blocking_main(void *arg)
     if (sigsetjmp(w->fail_jmp, 0) != 0) /* As in worker_main. */
         gr__actor_failed(w);
     for (;;) {
+        if (w->pin_serial != 0)
+            gr__send_unpin(w);
         flush_remote(w);
         gr__actor *a = block_pop(s);
         if (a == NULL)

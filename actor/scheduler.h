@@ -65,11 +65,15 @@ typedef struct gr__worker {
     unsigned turn_sends;      /* Owner only: sends made in the current turn. */
     uint64_t mute_on; /* Owner only: the serial of an overloaded actor the
                          current turn sent to, or 0 (see mute.h). */
-    uint64_t rng;     /* Owner only: victim choice. */
-    bool spinning;    /* Owner only: counted in nspinning. */
-    bool blocking;    /* A blocking-pool thread: runs blocking actors only. */
-    sem_t park;       /* Posted to wake this worker when parked. */
-    bool woken;       /* Guarded by idle_lock: taken off idle list. */
+    /* Owner only: the actor the current turn sent to first, kept pinned
+     * until the turn ends (pin_serial 0: none); see send.c. */
+    uint64_t pin_serial;
+    struct gr__actor *pin_actor;
+    uint64_t rng;  /* Owner only: victim choice. */
+    bool spinning; /* Owner only: counted in nspinning. */
+    bool blocking; /* A blocking-pool thread: runs blocking actors only. */
+    sem_t park;    /* Posted to wake this worker when parked. */
+    bool woken;    /* Guarded by idle_lock: taken off idle list. */
     struct gr__worker *idle_next; /* Guarded by idle_lock. */
     gr__worker_stats stats;
     /* gr_fail() lands here (owner only), with the turn being run: */

@@ -71,6 +71,44 @@ static inline void trace_out(gr_system *sys, gr__worker *w, const gr_msg *m,
         trace_out_traced(sys, w, m, to_name);
 }
 
+void gr__send_unpin(gr__worker *w)
+{
+    uint64_t serial = w->pin_serial;
+    if (serial == 0)
+        return;
+    w->pin_serial = 0;
+    if (gr__idtable_release(&w->sys->ids, serial))
+        gr__actor_finalize(w->pin_actor);
+}
+
+/*
+ * Resolves and pins the local actor serial names for a send from w (NULL:
+ * not a worker), or returns NULL when it is gone. A worker keeps its pin on
+ * the first actor a turn sends to until the turn ends, so that a turn of
+ * many sends to one actor (fan-in) takes one pin, not one per send: pins
+ * are atomic writes to a line every sender to that actor shares. *own
+ * says whether the caller must release the pin.
+ */
+static gr__actor *resolve(gr_system *sys, gr__worker *w, uint64_t serial,
+                          bool *own)
+{
+    *own = true;
+    if (w != NULL && w->pin_serial == serial) {
+        if (gr__idtable_alive(&sys->ids, serial)) {
+            *own = false;
+            return w->pin_actor;
+        }
+        gr__send_unpin(w); /* It exited: the acquire below fails. */
+    }
+    gr__actor *a = gr__idtable_acquire(&sys->ids, serial);
+    if (a != NULL && w != NULL && w->pin_serial == 0) {
+        w->pin_serial = serial;
+        w->pin_actor = a;
+        *own = false;
+    }
+    return a;
+}
+
 int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
 {
     /* relaxed: a send racing with shutdown's start is a caller bug anyway;
@@ -81,10 +119,11 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
     uint32_t type = m->type;
     gr_ref to = m->to;
     gr__actor *a = NULL;
+    bool own = false;
     if (to.node != sys->node_id)
         return deliver_remote(sys, w, m, to.node, NULL);
     if (to.incarnation == sys->incarnation)
-        a = gr__idtable_acquire(&sys->ids, to.serial);
+        a = resolve(sys, w, to.serial, &own);
     if (a == NULL) {
         if (type < GR_MSG_RESERVED)
             gr__dead_message(sys, m, GR_DL_NO_ACTOR,
@@ -118,7 +157,7 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
         rc = GR_ENOMEM;
     if (rc != GR_OK) {
         atomic_fetch_sub_explicit(&a->pushed, 1, memory_order_relaxed);
-        if (gr__idtable_release(&sys->ids, to.serial))
+        if (own && gr__idtable_release(&sys->ids, to.serial))
             gr__actor_finalize(a);
         if (rc == GR_EMAILBOXFULL)
             gr__dead_message(sys, m, GR_DL_MAILBOX_FULL,
@@ -133,7 +172,7 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
         else
             gr__sched_submit(&sys->sched, w, a);
     }
-    if (gr__idtable_release(&sys->ids, to.serial))
+    if (own && gr__idtable_release(&sys->ids, to.serial))
         gr__actor_finalize(a);
     return GR_OK;
 }

@@ -26,4 +26,9 @@ int gr__deliver(gr_system *sys, struct gr__worker *w, uint32_t type,
 /* gr__deliver() of a whole message, flags included. */
 int gr__deliver_msg(gr_system *sys, struct gr__worker *w, const gr_msg *m);
 
+/* Drops the pin w's sends keep on the first actor a turn sends to (see
+ * resolve in send.c), finalising the actor if it exited meanwhile. Called
+ * by w's loop between turns. */
+void gr__send_unpin(struct gr__worker *w);
+
 #endif
