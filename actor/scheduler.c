@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "actor/remote.h"
 #include "actor/send.h"
@@ -292,8 +293,31 @@ static gr__actor *find_local(gr__sched *s, gr__worker *w)
     return inject_pop(s);
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether w may steal from v, whose deque holds a single actor: only once
+ * v has run no new turn for GR__STEAL_LONE_NS (see there). */
+static bool lone_stealable(gr__worker *w, gr__worker *v, unsigned vi)
+{
+    gr__lone_seen *seen = &w->lone[vi];
+    uint64_t runs = atomic_load_explicit(&v->stats.runs, memory_order_relaxed);
+    uint64_t now = now_ns();
+    if (runs != seen->runs || seen->since_ns == 0) {
+        seen->runs = runs;
+        seen->since_ns = now;
+        return false;
+    }
+    return now - seen->since_ns >= GR__STEAL_LONE_NS;
+}
+
 /* Steals the older half of a random victim's deque: runs the oldest,
- * keeps the rest in w's own deque (as Go's runqsteal does). */
+ * keeps the rest in w's own deque (as Go's runqsteal does). A lone actor
+ * is left to its busy worker for a while (lone_stealable). */
 static gr__actor *steal_other(gr__sched *s, gr__worker *w)
 {
     unsigned n = s->nworkers;
@@ -302,8 +326,14 @@ static gr__actor *steal_other(gr__sched *s, gr__worker *w)
     void *got[GR__DEQUE_CAPACITY / 2];
     unsigned start = (unsigned)(next_rand(w) % n);
     for (unsigned i = 0; i < n; i++) {
-        gr__worker *v = &s->workers[(start + i) % n];
+        unsigned vi = (start + i) % n;
+        gr__worker *v = &s->workers[vi];
         if (v == w)
+            continue;
+        /* Only v's deque and turn count are read here: v's other fields
+         * share lines with what its turns write on every send. */
+        int64_t size = gr__deque_size(&v->dq);
+        if (size <= 0 || (size == 1 && !lone_stealable(w, v, vi)))
             continue;
         int k = -1;
         for (int tries = 0; tries < STEAL_TRIES && k < 0; tries++)
@@ -536,7 +566,8 @@ int gr__sched_init(gr__sched *s, gr_system *sys, unsigned n, unsigned nblocking)
         atomic_init(&w->stats.steals, 0);
         atomic_init(&w->stats.muted, 0);
         atomic_init(&w->stats.delivered, 0);
-        if (gr__envpool_init(w->pools, i, all, s) != GR_OK) {
+        w->lone = calloc(all, sizeof *w->lone);
+        if (w->lone == NULL || gr__envpool_init(w->pools, i, all, s) != GR_OK) {
             /* Destroy frees the pools made so far. */
             s->nworkers = i + 1;
             s->nblocking = 0;
@@ -596,6 +627,7 @@ void gr__sched_destroy(gr__sched *s)
 {
     for (unsigned i = 0; i < s->nworkers + s->nblocking; i++) {
         sem_destroy(&s->workers[i].park);
+        free(s->workers[i].lone);
         for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
             gr__envpool_destroy(&s->workers[i].pools[c]);
     }

@@ -35,6 +35,20 @@
  * thread costs ~90 us on the development VM, so spinning ~20-50 us first
  * keeps bursty traffic off the futex. */
 #define GR__SPIN_ROUNDS 2000
+/* How long an idle worker leaves a busy worker's only queued actor alone
+ * before stealing it: the busy worker will most likely run it within its
+ * next few turns, with the messages it handles still in its cache, while
+ * a thief would have to pull each one across cores (~100 ns a message on
+ * the development VM, more than a whole same-core hop). Longer than a
+ * typical turn; short enough that a long handler stalls nobody for long. */
+#define GR__STEAL_LONE_NS 50000
+
+/* What a thief last saw of one victim holding a lone queued actor (see
+ * GR__STEAL_LONE_NS): the victim's turn count, and since when. */
+typedef struct gr__lone_seen {
+    uint64_t runs;
+    uint64_t since_ns;
+} gr__lone_seen;
 
 /* Per-worker counters: written only by their worker (relaxed load+store),
  * read by gr_system_stats() from any thread. */
@@ -69,8 +83,9 @@ typedef struct gr__worker {
      * until the turn ends (pin_serial 0: none); see send.c. */
     uint64_t pin_serial;
     struct gr__actor *pin_actor;
-    uint64_t rng;  /* Owner only: victim choice. */
-    bool spinning; /* Owner only: counted in nspinning. */
+    uint64_t rng;        /* Owner only: victim choice. */
+    gr__lone_seen *lone; /* Owner only: one per worker (as a thief). */
+    bool spinning;       /* Owner only: counted in nspinning. */
     bool blocking; /* A blocking-pool thread: runs blocking actors only. */
     sem_t park;    /* Posted to wake this worker when parked. */
     bool woken;    /* Guarded by idle_lock: taken off idle list. */
