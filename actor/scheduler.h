@@ -83,9 +83,11 @@ typedef struct gr__worker {
      * until the turn ends (pin_serial 0: none); see send.c. */
     uint64_t pin_serial;
     struct gr__actor *pin_actor;
-    uint64_t rng;        /* Owner only: victim choice. */
-    gr__lone_seen *lone; /* Owner only: one per worker (as a thief). */
-    bool spinning;       /* Owner only: counted in nspinning. */
+    uint64_t last_target; /* Owner only: the serial of the last send's
+                             target, when not pinned. */
+    uint64_t rng;         /* Owner only: victim choice. */
+    gr__lone_seen *lone;  /* Owner only: one per worker (as a thief). */
+    bool spinning;        /* Owner only: counted in nspinning. */
     bool blocking; /* A blocking-pool thread: runs blocking actors only. */
     sem_t park;    /* Posted to wake this worker when parked. */
     bool woken;    /* Guarded by idle_lock: taken off idle list. */

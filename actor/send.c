@@ -83,11 +83,12 @@ void gr__send_unpin(gr__worker *w)
 
 /*
  * Resolves and pins the local actor serial names for a send from w (NULL:
- * not a worker), or returns NULL when it is gone. A worker keeps its pin on
- * the first actor a turn sends to until the turn ends, so that a turn of
- * many sends to one actor (fan-in) takes one pin, not one per send: pins
- * are atomic writes to a line every sender to that actor shares. *own
- * says whether the caller must release the pin.
+ * not a worker), or returns NULL when it is gone. When a worker sends to
+ * the same actor twice in a row, it keeps that pin until the turn ends, so
+ * that a turn of many sends to one actor (fan-in) takes one pin, not one
+ * per send: pins are atomic writes to a line every sender to that actor
+ * shares. A single send (ping-pong) pins and unpins at once, as before.
+ * *own says whether the caller must release the pin.
  */
 static gr__actor *resolve(gr_system *sys, gr__worker *w, uint64_t serial,
                           bool *own)
@@ -102,9 +103,13 @@ static gr__actor *resolve(gr_system *sys, gr__worker *w, uint64_t serial,
     }
     gr__actor *a = gr__idtable_acquire(&sys->ids, serial);
     if (a != NULL && w != NULL && w->pin_serial == 0) {
-        w->pin_serial = serial;
-        w->pin_actor = a;
-        *own = false;
+        if (w->last_target != serial) {
+            w->last_target = serial; /* Kept on its second send in a row. */
+        } else {
+            w->pin_serial = serial;
+            w->pin_actor = a;
+            *own = false;
+        }
     }
     return a;
 }
