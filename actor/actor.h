@@ -65,6 +65,9 @@ typedef struct gr__actor {
      * read by senders (relaxed: a request racing with its target's init
      * is refused as if it came first). Others get GR_ENOTSUP. */
     _Atomic(bool) takes_calls;
+    /* It is muted (see mute.h): set by itself as it mutes, cleared by
+     * whoever resumes it; read by actors about to mute on it. */
+    _Atomic(bool) is_muted;
 } gr__actor;
 
 _Static_assert(sizeof(gr__actor) == 128, "an actor header is two lines");

@@ -3,12 +3,19 @@
 #include "actor/send.h"
 #include "actor/system.h"
 
+/* Reschedules a muted actor taken off a stack. */
+static void resume(gr__worker *w, gr__actor *a)
+{
+    atomic_store_explicit(&a->is_muted, false, memory_order_seq_cst);
+    gr__sched_submit(&a->sys->sched, w, a);
+}
+
 /* Reschedules the actors of a muted stack taken whole. */
 static void resume_all(gr__worker *w, gr__actor *list)
 {
     while (list != NULL) {
         gr__actor *next = list->sched_next;
-        gr__sched_submit(&list->sys->sched, w, list);
+        resume(w, list);
         list = next;
     }
 }
@@ -19,6 +26,13 @@ void gr__mute_release(gr__worker *w, gr__actor *a)
     atomic_store_explicit(&a->overloaded, false, memory_order_seq_cst);
     resume_all(w,
                atomic_exchange_explicit(&a->muted, NULL, memory_order_seq_cst));
+}
+
+void gr__mute_forget(gr__actor *a)
+{
+    atomic_store_explicit(&a->overloaded, false, memory_order_relaxed);
+    atomic_store_explicit(&a->muted, NULL, memory_order_relaxed);
+    atomic_store_explicit(&a->is_muted, false, memory_order_relaxed);
 }
 
 /* Resumes the sender muted on a most recently, if any; returns whether
@@ -35,7 +49,7 @@ static bool resume_one(gr__worker *w, gr__actor *a)
     if (top == NULL)
         return false;
     gr__actor *rest = top->sched_next;
-    gr__sched_submit(&a->sys->sched, w, top);
+    resume(w, top);
     return rest != NULL;
 }
 
@@ -48,14 +62,17 @@ void gr__mute_check_depth(gr__worker *w, gr__actor *a, uint64_t before)
     w->mute_on = a->serial;
 }
 
-/* a's own side of the rule, at the end of its turn. */
+/* a's own side of the rule, at the end of its turn. A mailbox found
+ * empty while the count says many are queued has a sender stalled between
+ * its push's two steps (preempted, say), with everything sent since queued
+ * behind it: that is not caught up. */
 static void catch_up(gr__worker *w, gr__actor *a, bool full, bool drained)
 {
-    if (drained) {
+    uint64_t depth = gr__actor_depth(a);
+    if (drained && depth <= GR__MUTE_LOW) {
         gr__mute_release(w, a);
         return;
     }
-    uint64_t depth = gr__actor_depth(a);
     if (full && depth >= GR__MUTE_HIGH) {
         atomic_store_explicit(&a->overloaded, true, memory_order_relaxed);
     } else if (depth <= GR__MUTE_LOW && !resume_one(w, a)) {
@@ -73,7 +90,12 @@ static bool mute_on(gr__worker *w, gr__actor *a, uint64_t serial)
     if (r == NULL)
         return false; /* It exited: nothing to wait for. */
     bool muted = false;
-    if (r != a && atomic_load_explicit(&r->overloaded, memory_order_relaxed)) {
+    /* seq_cst, both: of two actors about to mute on each other, at least
+     * one sees the other's flag and backs off, so no ring of muted actors
+     * can form (each would wait for the next to resume it). */
+    atomic_store_explicit(&a->is_muted, true, memory_order_seq_cst);
+    if (r != a && atomic_load_explicit(&r->overloaded, memory_order_relaxed) &&
+        !atomic_load_explicit(&r->is_muted, memory_order_seq_cst)) {
         gr_ref self = gr__actor_ref(a), target = gr__actor_ref(r);
         gr__actor *top = atomic_load_explicit(&r->muted, memory_order_relaxed);
         do
@@ -86,6 +108,8 @@ static bool mute_on(gr__worker *w, gr__actor *a, uint64_t serial)
         if (!atomic_load_explicit(&r->overloaded, memory_order_seq_cst))
             (void)gr__deliver(sys, w, GR__MSG_UNMUTE, self, target, 0, NULL, 0);
     }
+    if (!muted)
+        atomic_store_explicit(&a->is_muted, false, memory_order_relaxed);
     if (gr__idtable_release(&sys->ids, serial))
         gr__actor_finalize(r);
     return muted;
@@ -100,8 +124,10 @@ bool gr__mute_turn_end(gr__worker *w, gr__actor *a, bool full, bool drained)
     if (serial == 0)
         return false;
     w->mute_on = 0;
-    /* An overloaded actor keeps draining its own mailbox. */
+    /* An overloaded actor keeps draining its own mailbox, and one that
+     * others wait on keeps running to resume them. */
     if (atomic_load_explicit(&a->overloaded, memory_order_relaxed) ||
+        atomic_load_explicit(&a->muted, memory_order_relaxed) != NULL ||
         !mute_on(w, a, serial))
         return false;
     gr__stat_inc(&w->stats.muted, 1);

@@ -13,12 +13,14 @@
  *    GR__MUTE_SAMPLE).
  *  - A turn that sends an application message (not a reply) to an
  *    overloaded actor on this node ends after that message, with the
- *    sender muted on it, unless the sender is itself overloaded: an actor
- *    that must drain its own mailbox keeps running, so chains of actors
- *    cannot deadlock.
+ *    sender muted on it, unless the sender is itself overloaded or has
+ *    senders muted on it (it must keep running to resume them), or the
+ *    target is itself muted: muted actors form chains that end in one that
+ *    runs, never rings in which each waits for the next.
  *  - At the end of each of its turns with at most GR__MUTE_LOW messages
  *    queued, the overloaded actor resumes one muted sender (oldest muted
- *    last); when its mailbox is empty, or it exits, it resumes them all.
+ *    last); when it finds its mailbox empty (and its count agrees), or it
+ *    exits, it resumes them all.
  *    It stays overloaded while any sender is muted on it, so new senders
  *    queue up behind those already waiting.
  *  - A muted actor's mailbox stays owned, so messages sent to it queue
@@ -99,5 +101,10 @@ bool gr__mute_turn_end(gr__worker *w, gr__actor *a, bool full, bool drained);
 /* Clears a's overloaded flag and resumes every actor muted on it (w: the
  * calling worker, or NULL). Called as a exits and as it is finalised. */
 void gr__mute_release(gr__worker *w, gr__actor *a);
+
+/* Empties a's muted stack without resuming anyone and clears its flag:
+ * for the shutdown sweep, which stops every actor itself once the workers
+ * are gone (single-threaded). */
+void gr__mute_forget(gr__actor *a);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "actor/assert.h"
 #include "actor/message.h"
+#include "actor/mute.h"
 #include "actor/owned.h"
 #include "actor/remote.h"
 #include "actor/send.h"
@@ -175,6 +176,13 @@ static void terminate_all(gr_system *sys)
     uint32_t extent = gr__idtable_extent(&sys->ids);
     gr__actor **live = malloc((extent ? extent : 1) * sizeof *live);
     size_t n = 0;
+    /* A muted actor is stopped here like any other, so no stack of muted
+     * senders may point at it when its target exits. */
+    for (uint32_t i = 0; i < extent; i++) {
+        gr__actor *a = gr__idtable_peek(&sys->ids, i);
+        if (a != NULL)
+            gr__mute_forget(a);
+    }
     for (uint32_t i = 0; i < extent; i++) {
         gr__actor *a = gr__idtable_peek(&sys->ids, i);
         if (a == NULL)
