@@ -124,11 +124,7 @@ bool gr__mute_turn_end(gr__worker *w, gr__actor *a, bool full, bool drained)
     if (serial == 0)
         return false;
     w->mute_on = 0;
-    /* An overloaded actor keeps draining its own mailbox, and one that
-     * others wait on keeps running to resume them. */
-    if (atomic_load_explicit(&a->overloaded, memory_order_relaxed) ||
-        atomic_load_explicit(&a->muted, memory_order_relaxed) != NULL ||
-        !mute_on(w, a, serial))
+    if (!mute_on(w, a, serial))
         return false;
     gr__stat_inc(&w->stats.muted, 1);
     return true;

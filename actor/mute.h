@@ -13,10 +13,10 @@
  *    GR__MUTE_SAMPLE).
  *  - A turn that sends an application message (not a reply) to an
  *    overloaded actor on this node ends after that message, with the
- *    sender muted on it, unless the sender is itself overloaded or has
- *    senders muted on it (it must keep running to resume them), or the
- *    target is itself muted: muted actors form chains that end in one that
- *    runs, never rings in which each waits for the next.
+ *    sender muted on it, unless the target is itself muted. So muted
+ *    actors form chains that end in one that runs, never rings in which
+ *    each waits for the next; and a relay that others wait on is held
+ *    back by a slow consumer in turn, so the whole chain is bounded.
  *  - At the end of each of its turns with at most GR__MUTE_LOW messages
  *    queued, the overloaded actor resumes one muted sender (oldest muted
  *    last); when it finds its mailbox empty (and its count agrees), or it

@@ -419,10 +419,13 @@ static void *thread_end(gr__worker *w)
 static void run_turn(gr__worker *w, gr__actor *a)
 {
     w->ticks++;
-    gr__stat_inc(&w->stats.sent, w->turn_sends);
+    gr__stat_inc(&w->stats.sent, w->turn_sends); /* A failed turn's. */
     w->turn_sends = 0;
     gr__stat_inc(&w->stats.runs, 1);
     gr__actor_run(w, a);
+    /* Now, not at the next turn: an idle worker's last turn must count. */
+    gr__stat_inc(&w->stats.sent, w->turn_sends);
+    w->turn_sends = 0;
 }
 
 static void *worker_main(void *arg)
