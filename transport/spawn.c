@@ -225,15 +225,30 @@ static int open_pair(int sv[2])
     return GR_OK;
 }
 
-/* Opens the link's socket pair and starts the process with sv[1]: from
+/* Opens a link's socket pair with the first of the HELLO's len bytes
+ * already in it: as many as the socket takes now (stored in *early), so
+ * that the node finds its HELLO waiting, not one more wake-up away.
+ * Returns GR_OK or GR_ESYS. */
+static int open_link(int sv[2], const uint8_t *hello, size_t len, size_t *early)
+{
+    int rc = open_pair(sv);
+    ssize_t n = -1;
+    if (rc == GR_OK)
+        n = send(sv[0], hello, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    *early = n > 0 ? (size_t)n : 0;
+    return rc;
+}
+
+/* Opens the link (see open_link) and starts the process with sv[1]: from
  * its program's fork server template, else by fork + exec. Returns its
  * pid, or -1 with both ends closed and *rc set (and *why, when the fork
  * server's wait used up the start's time). */
 static pid_t start_with_link(gr__transport *t, const gr_node_spec *spec,
-                             uint64_t deadline, int sv[2], int *rc,
-                             const char **why)
+                             uint64_t deadline, const uint8_t *hello,
+                             size_t hello_len, int sv[2], size_t *early,
+                             int *rc, const char **why)
 {
-    if ((*rc = open_pair(sv)) != GR_OK)
+    if ((*rc = open_link(sv, hello, hello_len, early)) != GR_OK)
         return -1;
     bool sent;
     pid_t pid = gr__forkserver_spawn(t, spec, sv[1], deadline, &sent, why);
@@ -244,7 +259,7 @@ static pid_t start_with_link(gr__transport *t, const gr_node_spec *spec,
          * fresh pair, so no stray process can take this start's HELLO. */
         close(sv[0]);
         close(sv[1]);
-        if ((*rc = open_pair(sv)) != GR_OK)
+        if ((*rc = open_link(sv, hello, hello_len, early)) != GR_OK)
             return -1;
     }
     if (pid == 0)
@@ -255,9 +270,9 @@ static pid_t start_with_link(gr__transport *t, const gr_node_spec *spec,
     return pid;
 }
 
-/* The parent's half of the handshake on fd: sends the HELLO, checks the
- * WELCOME, by deadline; stores the node's root actor in *root. Returns
- * GR_OK or an error with *why set. */
+/* The parent's half of the handshake on fd: sends the HELLO (what of it
+ * open_link did not), checks the WELCOME, by deadline; stores the node's
+ * root actor in *root. Returns GR_OK or an error with *why set. */
 static int handshake(gr__transport *t, int fd, const uint8_t *hello,
                      size_t hello_len, uint32_t node, uint32_t inc,
                      uint64_t deadline, gr_ref *root, const char **why)
@@ -347,8 +362,10 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
         spec->start_timeout_ms ? spec->start_timeout_ms : DEFAULT_START_MS;
     uint64_t deadline = gr__mono_ns() + (uint64_t)ms * 1000000u;
     int sv[2];
+    size_t early;
     why = NULL;
-    pid_t pid = start_with_link(t, spec, deadline, sv, &rc, &why);
+    pid_t pid = start_with_link(t, spec, deadline, hello, hello_len, sv, &early,
+                                &rc, &why);
     if (pid < 0) {
         if (why != NULL)
             gr__log(gr__system_log(sys), GR_LOG_ERROR,
@@ -356,7 +373,8 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
                     gr_errname(rc), why);
         goto free_hello;
     }
-    rc = handshake(t, sv[0], hello, hello_len, node, inc, deadline, root, &why);
+    rc = handshake(t, sv[0], hello + early, hello_len - early, node, inc,
+                   deadline, root, &why);
     if (rc != GR_OK || (rc = add_link(t, sv[0], spec, node, inc, pid, self,
                                       supervised, out, &why)) != GR_OK)
         goto kill_process;

@@ -185,6 +185,8 @@ int gr__template_serve(int ctl, int *link_fd, const char **why)
     signal(SIGINT, SIG_IGN);
     /* Nothing main() buffered may be written again by every node. */
     fflush(NULL);
+    /* What every node would find out alike, found out once here. */
+    gr__stack_probe();
     (void)prctl(PR_SET_NAME, GR__TEMPLATE_COMM, 0, 0, 0);
     if (!send_msg(ctl, GR__TPL_READY, 0, (int32_t)getpid()))
         _exit(1); /* The parent is gone already. */
