@@ -7,9 +7,9 @@
  * with their system, and by themselves when their parent is SIGKILLed; no
  * descriptor leaks into the parent, the template or the nodes; a wrong
  * secret from a cloned node is refused; the opt-outs give exec'd nodes,
- * and so does a program that starts a thread before gr_node_main(). Which
- * way a node was started shows in struct who's main_pid (node_helpers.h).
- * Bounded waits, no timing assertions.
+ * and so do a program that starts a thread before gr_node_main() and one
+ * that cannot be executed. Which way a node was started shows in struct
+ * who's main_pid (node_helpers.h). Bounded waits, no timing assertions.
  */
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -352,6 +352,29 @@ static void threads_first_falls_back(void)
     CHECK_EQ(children_alive(), 0);
 }
 
+/* A program that cannot be executed cannot have a template either: the
+ * warning says so, the start falls back to fork + exec and fails as it
+ * always did (GR_EINIT), and nothing is left running. */
+static void unexecutable_program(void)
+{
+    static const gr_node_spec spec = {
+        .name = "n1", .root = "echo", .exe = "/nonexistent/grove-node"};
+    struct capture cap;
+    struct env e;
+    CHECK(open_env(&e, &cap));
+    gr_child_spec kids[] = {NODE_CHILD("n1", spec, GR_PERMANENT)};
+    gr_ref sup;
+    CHECK_EQ(start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup), GR_EINIT);
+    CHECK_EQ(capture_count(&cap, GR_LOG_WARN, "could not be executed",
+                           "by fork + exec"),
+             1);
+    CHECK_EQ(templates_alive(), 0);
+    if (test_failed_)
+        capture_dump(&cap);
+    env_close(&e);
+    CHECK_EQ(children_alive(), 0);
+}
+
 /* The parent process of templates_end_with_parent: starts a node, writes
  * its pid and its template's to fd, and waits to be killed. */
 static int parent_of_node(int fd)
@@ -447,6 +470,7 @@ int main(int argc, char **argv)
          wrong_secret_refused_from_template},
         {"opt_outs_exec_nodes", opt_outs_exec_nodes},
         {"threads_first_falls_back", threads_first_falls_back},
+        {"unexecutable_program", unexecutable_program},
         {"templates_end_with_parent", templates_end_with_parent},
     };
     return node_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);

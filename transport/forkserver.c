@@ -104,24 +104,39 @@ static gr__template *find_or_add(gr__transport *t, const gr_node_spec *spec)
     return tp;
 }
 
-/* Forgets the running template: kills it unless it has ended, reaps it,
- * closes its socket. Never signals a pid reaped elsewhere (SIGCHLD
- * ignored), which may be another process's by now. */
-static void stop_template(gr__template *tp)
+/* Forgets the running template: waits until `until` (CLOCK_MONOTONIC;
+ * 0: not at all) for it to end, kills it if it has not, reaps it, closes
+ * its socket. Returns its wait status when it ended by itself, else -1.
+ * Never signals a pid reaped elsewhere (SIGCHLD ignored), which may be
+ * another process's by now. */
+static int stop_template_by(gr__template *tp, uint64_t until)
 {
+    int status = -1;
     if (tp->pid > 0) {
-        int status;
-        pid_t got = waitpid(tp->pid, &status, WNOHANG);
+        pid_t got;
+        while ((got = waitpid(tp->pid, &status, WNOHANG)) == 0 &&
+               gr__mono_ns() < until)
+            (void)poll(NULL, 0, 1);
         if (got == 0) {
             kill(tp->pid, SIGKILL);
             while (waitpid(tp->pid, &status, 0) < 0 && errno == EINTR)
                 ;
+            status = -1;
+        } else if (got < 0) {
+            status = -1;
         }
     }
     if (tp->ctl >= 0)
         close(tp->ctl);
     tp->pid = 0;
     tp->ctl = -1;
+    return status;
+}
+
+/* stop_template_by() without waiting: kills it unless it has ended. */
+static void stop_template(gr__template *tp)
+{
+    (void)stop_template_by(tp, 0);
 }
 
 /* Whether the running template has ended (then it is reaped). */
@@ -200,19 +215,23 @@ static int start_template(gr__template *tp, const gr_node_spec *spec,
     tp->pid = pid;
     tp->ctl = sp[0];
     gr__tpl_msg m;
-    rc = recv_msg(tp->ctl, &m, share_of(deadline_ns, READY_MS));
+    uint64_t until = share_of(deadline_ns, READY_MS);
+    rc = recv_msg(tp->ctl, &m, until);
     if (rc == GR_OK && m.kind == GR__TPL_READY && m.value == pid)
         return GR_OK;
+    /* Gone or going: its exit status may say why. */
+    int status = stop_template_by(tp, rc == GR_ETIMEDOUT ? 0 : until);
     if (rc == GR_OK && m.kind == GR__TPL_REFUSED)
         *why = refusal(m.value);
     else if (rc == GR_ETIMEDOUT)
         *why = "it was not ready in time";
+    else if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        *why = "it could not be executed";
     else if (rc == GR_ENOCONNECTION)
-        *why = "it exited before it was ready (main() must call "
+        *why = "it ended before it was ready (main() must call "
                "gr_node_main() first)";
     else
         *why = "it did not say it was ready";
-    stop_template(tp);
     return rc == GR_OK ? GR_EPROTO : rc;
 }
 
@@ -262,6 +281,8 @@ static int request(gr__template *tp, int fd, uint64_t until, pid_t *pid,
             *pid = (pid_t)m.value;
             return GR_OK;
         }
+        /* FAILED: it made no process and closed its copy of fd. */
+        *sent = m.kind != GR__TPL_FAILED;
         *err = m.kind == GR__TPL_FAILED ? m.value : EPROTO;
         return GR_ESYS;
     }
