@@ -75,22 +75,27 @@ static _Thread_local uintptr_t stack_low;
 /* Inits running on this thread, one inside another. */
 static _Thread_local unsigned init_depth;
 
+void gr__stack_probe(void)
+{
+    if (stack_low != 0)
+        return;
+    pthread_attr_t at;
+    void *addr;
+    size_t size;
+    stack_low = 1;
+    if (pthread_getattr_np(pthread_self(), &at) == 0) {
+        if (pthread_attr_getstack(&at, &addr, &size) == 0)
+            stack_low = (uintptr_t)addr;
+        pthread_attr_destroy(&at);
+    }
+}
+
 /* Whether one more init may nest here: inits nest without bound on the C
  * stack (a supervisor starts its children inside its own init), so a deep
  * enough tree would overflow it; it is refused with GR_ELIMIT instead. */
 static bool init_has_room(void)
 {
-    if (stack_low == 0) {
-        pthread_attr_t at;
-        void *addr;
-        size_t size;
-        stack_low = 1;
-        if (pthread_getattr_np(pthread_self(), &at) == 0) {
-            if (pthread_attr_getstack(&at, &addr, &size) == 0)
-                stack_low = (uintptr_t)addr;
-            pthread_attr_destroy(&at);
-        }
-    }
+    gr__stack_probe();
     if (stack_low == 1)
         return init_depth < INIT_DEPTH_FALLBACK;
     /* The frame address is on the real stack (ASan's fake stacks aside). */

@@ -178,6 +178,12 @@ void gr__actor_finalize(gr__actor *a);
 /* Returns the actor's reference. */
 gr_ref gr__actor_ref(const gr__actor *a);
 
+/* Finds and keeps the calling thread's stack bounds, which the first init
+ * run on a thread needs (glibc reads /proc/self/maps for the main
+ * thread's). A fork server template calls it once, so that its clones,
+ * whose main thread has the template's stack, need not. */
+void gr__stack_probe(void);
+
 /* Counts one message popped by a's runner (or inbox owner). */
 static inline void gr__actor_popped(gr__actor *a)
 {

@@ -41,7 +41,8 @@ typedef struct gr__idtable {
     uint32_t nfree, cfree; /* Its size and capacity. */
 } gr__idtable;
 
-/* Initialises an empty table. Returns 0 or -1 (out of memory). */
+/* Initialises an empty table in zeroed memory (calloc'd or static).
+ * Returns 0 or -1 (out of memory). */
 int gr__idtable_init(gr__idtable *t);
 
 /* Frees the table's memory; every slot must be dead. */

@@ -119,10 +119,18 @@ static inline int node_env_open(struct env *e)
     return node_env_open_buffer(e, 0);
 }
 
-/* Counts this process's child processes (zombies included), from /proc. */
+/* Counts this process's child processes (zombies included), from /proc:
+ * node processes and fork server templates. */
 static inline int children_alive(void)
 {
     return proc_children(getpid(), NULL, 0);
+}
+
+/* Counts this process's node processes (zombies included): its children
+ * but the fork server templates, which live as long as the system. */
+static inline int nodes_alive(void)
+{
+    return proc_children_of(getpid(), PROC_NODES, NULL, 0);
 }
 
 /* SIGSTOPs pid, one of this process's children, and waits until every one

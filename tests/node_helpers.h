@@ -6,9 +6,11 @@
 #ifndef GROVE_TEST_NODE_HELPERS_H
 #define GROVE_TEST_NODE_HELPERS_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <grove/grove.h>
@@ -90,9 +92,37 @@ enum {
 struct who {
     gr_ref self;
     int32_t pid;
-    uint32_t pad;
+    /* The process that ran main() up to gr_node_main(): pid itself when
+     * the node was exec'd, its fork server template when cloned. */
+    int32_t main_pid;
     uint64_t nonce; /* The T_WHO's payload (a uint64_t), or 0. */
 };
+
+/* This process's pid when main() called node_main_or_continue(). */
+static int32_t test_main_pid;
+
+/* The descriptor of this node's link to its parent: the socket whose
+ * peer is the parent process, which made the socket pair (a node's links
+ * to nodes of its own were made by itself); -1 when there is none. */
+static inline int parent_link_fd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int found = -1;
+    const struct dirent *e;
+    while (found < 0 && (e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name);
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        if (fd > 2 && fd != dirfd(d) &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+            cr.pid == getppid())
+            found = fd;
+    }
+    closedir(d);
+    return found;
+}
 
 /* What T_BURST carries. */
 struct burst {
@@ -133,8 +163,8 @@ static inline void die_as(int32_t how)
         size_t n = how == CRASH_GARBAGE ? sizeof junk - 1
                    : how == CRASH_HUGE  ? sizeof huge - 1
                                         : sizeof version - 1;
-        const char *v = getenv("GROVE_TEST_LINK_FD");
-        if (v != NULL && write(atoi(v), bytes, n) < 0)
+        int fd = parent_link_fd();
+        if (fd < 0 || write(fd, bytes, n) < 0)
             _exit(9);
         break;
     }
@@ -167,7 +197,9 @@ static inline int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     }
     switch (m->type) {
     case T_WHO: {
-        struct who w = {.self = gr_self(ctx), .pid = (int32_t)getpid()};
+        struct who w = {.self = gr_self(ctx),
+                        .pid = (int32_t)getpid(),
+                        .main_pid = test_main_pid};
         if (m->len == sizeof w.nonce)
             memcpy(&w.nonce, m->data, sizeof w.nonce);
         (void)gr_tell(ctx, m->from, T_ME, &w, sizeof w);
@@ -292,10 +324,61 @@ static const gr_behaviour tree_b = {
     .handle = tree_handle,
 };
 
+/* Writes tag then v's n low bytes, big-endian; returns the next byte. */
+static inline uint8_t *put_be(uint8_t *p, uint8_t tag, uint64_t v, int n)
+{
+    *p++ = tag;
+    for (int i = n - 1; i >= 0; i--)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+/* The "liar" root: its init writes straight into the link, ahead of the
+ * runtime's WELCOME, a WELCOME of its own that is right in everything
+ * (version, node, incarnation, pid, a root actor) but the secret, all
+ * zeros: what a process that does not know the system's secret would
+ * answer. The parent must refuse it for that. */
+static inline int liar_init(gr_ctx *ctx, void *state, const void *arg,
+                            size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    gr_ref me = gr_self(ctx);
+    /* Header: version 2, kind 2 (WELCOME), body length 43. Body: an array
+     * of 5, bin8 of 16 zero bytes, then uint32, uint32, uint32, uint64. */
+    uint8_t f[6 + 43] = {2, 2, 0, 0, 0, 43, 0x95, 0xc4, 16};
+    uint8_t *p = f + 6 + 3 + 16;
+    p = put_be(p, 0xce, me.node, 4);
+    p = put_be(p, 0xce, me.incarnation, 4);
+    p = put_be(p, 0xce, (uint64_t)getpid(), 4);
+    p = put_be(p, 0xcf, me.serial, 8);
+    int fd = parent_link_fd();
+    if (fd < 0 || write(fd, f, (size_t)(p - f)) != p - f)
+        return GR_EINVAL;
+    return GR_OK;
+}
+
+static inline int liar_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)ctx;
+    (void)state;
+    (void)m;
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour liar_b = {
+    .name = "liar",
+    .state_size = 1,
+    .init = liar_init,
+    .handle = liar_handle,
+};
+
 /* The roots every node test program offers. "sup" is tree_spec's
  * supervisor itself, its spec given here (the node's own arg). */
 static const gr_node_root test_roots[] = {
     {.name = "echo", .behaviour = &echo_b},
+    {.name = "liar", .behaviour = &liar_b},
     {.name = "tree", .behaviour = &tree_b},
     {.name = "sup",
      .behaviour = &gr_supervisor_behaviour,
@@ -304,13 +387,11 @@ static const gr_node_root test_roots[] = {
 };
 
 /* Runs this process as a node if it was started as one (call first in
- * main); the link's descriptor is left in GROVE_TEST_LINK_FD for
- * CRASH_GARBAGE. */
+ * main), or as its fork server template, whose clones come back from
+ * gr_node_main() as nodes. */
 static inline void node_main_or_continue(void)
 {
-    const char *v = getenv("GROVE_NODE_FD");
-    if (v != NULL)
-        setenv("GROVE_TEST_LINK_FD", v, 1);
+    test_main_pid = (int32_t)getpid();
     int code;
     gr_config cfg = {.workers = 2,
                      .no_signals = 1,

@@ -45,7 +45,7 @@ static struct gr__actor *as_actor(struct fake *f)
 
 static gr__idtable *new_table(void)
 {
-    gr__idtable *t = malloc(sizeof *t);
+    gr__idtable *t = calloc(1, sizeof *t);
     if (t != NULL && gr__idtable_init(t) != 0) {
         free(t);
         t = NULL;

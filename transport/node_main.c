@@ -1,6 +1,8 @@
 /*
  * Node children, node side: gr_node_main() turns a process started by a
- * node child spec into a node. It reads the HELLO from the inherited link,
+ * node child spec into a node (or into its program's fork server template,
+ * whose clones come back here as nodes: template.c). It reads the HELLO
+ * from the inherited link,
  * starts a system with the node's identity, spawns the root, answers with
  * the WELCOME, and runs until told to stop, orphaned, or its root exits.
  */
@@ -16,6 +18,7 @@
 #include <grove/supervisor.h>
 
 #include "actor/runtime.h"
+#include "transport/forkserver.h"
 #include "transport/transport.h"
 
 /* Longest HELLO accepted: its fixed fields plus the root's arg. */
@@ -266,19 +269,31 @@ int gr_node_main(const gr_node_root *roots, size_t nroots, const gr_config *cfg,
     const char *v = getenv(GR__NODE_FD_ENV);
     if (v == NULL)
         return 0;
+    /* "template:N": a fork server template, whose clones come back here
+     * as nodes; "N": a node exec'd with its link. */
+    const size_t plen = sizeof GR__TEMPLATE_FD_PREFIX - 1;
+    bool template = strncmp(v, GR__TEMPLATE_FD_PREFIX, plen) == 0;
     char *end;
-    long fd = strtol(v, &end, 10);
+    long fd = strtol(template ? v + plen : v, &end, 10);
+    bool bad = *end != '\0' || fd < 0 || fd > 1 << 20;
     unsetenv(GR__NODE_FD_ENV);
-    if (*end != '\0' || fd < 0 || fd > 1 << 20 ||
-        fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0 ||
-        fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK) != 0) {
+    int link = (int)fd;
+    const char *why;
+    /* A template that cannot serve told its parent why, which logs it
+     * and starts this program's nodes by fork + exec. */
+    if (!bad && template && gr__template_serve(link, &link, &why) != GR_OK) {
+        *exit_code = 1;
+        return 1;
+    }
+    if (bad || fcntl(link, F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(link, F_SETFL, fcntl(link, F_GETFL) | O_NONBLOCK) != 0) {
         gr__logger log;
         gr__logger_init(&log, cfg != NULL ? cfg : &(gr_config){0});
         gr__log(&log, GR_LOG_ERROR, "node: GROVE_NODE_FD is no usable link");
         *exit_code = 1;
         return 1;
     }
-    *exit_code = run_node((int)fd, roots, nroots, cfg);
+    *exit_code = run_node(link, roots, nroots, cfg);
     return 1;
 }
 

@@ -1,9 +1,9 @@
 /*
  * Node children, parent side: the stand-in behaviour a supervisor runs for
- * a GR_NODE child. Its init starts the process (fork + exec, the link's
- * far end passed as an inherited descriptor) and finishes the handshake
- * before it returns; it exits when the process does, with a reason that
- * names the exit status or signal.
+ * a GR_NODE child. Its init starts the process (cloned from its program's
+ * fork server template, or by fork + exec; the link's far end passed on)
+ * and finishes the handshake before it returns; it exits when the process
+ * does, with a reason that names the exit status or signal.
  */
 #define _GNU_SOURCE /* environ. */
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include <grove/link.h>
 
 #include "actor/runtime.h"
+#include "transport/forkserver.h"
 #include "transport/transport.h"
 
 extern char **environ;
@@ -40,14 +41,15 @@ static int check_name(const char *name)
     return rc;
 }
 
-/* Builds the child's environment: ours, with NODE_FD_ENV set to fd. */
-static char **child_env(int fd)
+/* Builds the child's environment: ours, with NODE_FD_ENV set to fd (for a
+ * template, to GR__TEMPLATE_FD_PREFIX and fd). */
+static char **child_env(int fd, bool template)
 {
     size_t n = 0;
     while (environ[n] != NULL)
         n++;
     char **env = malloc((n + 2) * sizeof *env);
-    char *var = malloc(32);
+    char *var = malloc(48);
     if (env == NULL || var == NULL) {
         free(env);
         free(var);
@@ -57,7 +59,8 @@ static char **child_env(int fd)
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], NODE_FD_ENV "=", sizeof NODE_FD_ENV) != 0)
             env[k++] = environ[i];
-    snprintf(var, 32, NODE_FD_ENV "=%d", fd);
+    snprintf(var, 48, NODE_FD_ENV "=%s%d",
+             template ? GR__TEMPLATE_FD_PREFIX : "", fd);
     env[k++] = var;
     env[k] = NULL;
     return env;
@@ -86,13 +89,27 @@ static pid_t start_process(const gr_node_spec *spec, int child_fd, char **env)
     /* The child. No PR_SET_PDEATHSIG: it fires when the forking *thread*
      * ends, and a worker thread ends at every system shutdown, which
      * would SIGKILL nodes due an orderly stop. A node notices its parent's
-     * end by EOF on the link instead (see gr__link_down). */
+     * end by EOF on the link instead (see gr__link_down), a template by
+     * EOF on its control socket. */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     fcntl(child_fd, F_SETFD, 0);
     execve(exe, argv, env);
     _exit(127);
+}
+
+pid_t gr__spawn_exec(const gr_node_spec *spec, int fd, bool template, int *rc)
+{
+    char **env = child_env(fd, template);
+    if (env == NULL) {
+        *rc = GR_ENOMEM;
+        return -1;
+    }
+    pid_t pid = start_process(spec, fd, env);
+    free_env(env);
+    *rc = pid < 0 ? GR_ESYS : GR_OK;
+    return pid;
 }
 
 /* Reaps a process that failed its start, killing it first. */
@@ -197,34 +214,65 @@ static uint8_t *hello_frame(const gr_system *sys, const gr__transport *t,
     return gr__wire_hello_frame(GR__WIRE_HELLO, &hello, len);
 }
 
-/* Opens the link's socket pair, sv[0] (ours) nonblocking from the start so
+/* Opens a link's socket pair, sv[0] (ours) nonblocking from the start so
  * the handshake's deadlines hold even for a child that never reads or
- * never answers, and starts the process with sv[1]. Returns its pid, or -1
- * with both ends closed and *rc set. */
-static pid_t start_with_link(const gr_node_spec *spec, int sv[2], int *rc)
+ * never answers. Returns GR_OK or GR_ESYS. */
+static int open_pair(int sv[2])
 {
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        *rc = GR_ESYS;
-        return -1;
-    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return GR_ESYS;
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    char **env = child_env(sv[1]);
-    pid_t pid = -1;
-    *rc = GR_ENOMEM;
-    if (env != NULL) {
-        pid = start_process(spec, sv[1], env);
-        free_env(env);
-        *rc = pid < 0 ? GR_ESYS : GR_OK;
+    return GR_OK;
+}
+
+/* Opens a link's socket pair with the first of the HELLO's len bytes
+ * already in it: as many as the socket takes now (stored in *early), so
+ * that the node finds its HELLO waiting, not one more wake-up away.
+ * Returns GR_OK or GR_ESYS. */
+static int open_link(int sv[2], const uint8_t *hello, size_t len, size_t *early)
+{
+    int rc = open_pair(sv);
+    ssize_t n = -1;
+    if (rc == GR_OK)
+        n = send(sv[0], hello, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    *early = n > 0 ? (size_t)n : 0;
+    return rc;
+}
+
+/* Opens the link (see open_link) and starts the process with sv[1]: from
+ * its program's fork server template, else by fork + exec. Returns its
+ * pid, or -1 with both ends closed and *rc set (and *why, when the fork
+ * server's wait used up the start's time). */
+static pid_t start_with_link(gr__transport *t, const gr_node_spec *spec,
+                             uint64_t deadline, const uint8_t *hello,
+                             size_t hello_len, int sv[2], size_t *early,
+                             int *rc, const char **why)
+{
+    if ((*rc = open_link(sv, hello, hello_len, early)) != GR_OK)
+        return -1;
+    bool sent;
+    pid_t pid = gr__forkserver_spawn(t, spec, sv[1], deadline, &sent, why);
+    if (pid < 0)
+        *rc = GR_ETIMEDOUT;
+    if (pid == 0 && sent) {
+        /* A template that did not answer may have passed sv[1] on: a
+         * fresh pair, so no stray process can take this start's HELLO. */
+        close(sv[0]);
+        close(sv[1]);
+        if ((*rc = open_link(sv, hello, hello_len, early)) != GR_OK)
+            return -1;
     }
+    if (pid == 0)
+        pid = gr__spawn_exec(spec, sv[1], false, rc);
     close(sv[1]);
     if (pid < 0)
         close(sv[0]);
     return pid;
 }
 
-/* The parent's half of the handshake on fd: sends the HELLO, checks the
- * WELCOME, by deadline; stores the node's root actor in *root. Returns
- * GR_OK or an error with *why set. */
+/* The parent's half of the handshake on fd: sends the HELLO (what of it
+ * open_link did not), checks the WELCOME, by deadline; stores the node's
+ * root actor in *root. Returns GR_OK or an error with *why set. */
 static int handshake(gr__transport *t, int fd, const uint8_t *hello,
                      size_t hello_len, uint32_t node, uint32_t inc,
                      uint64_t deadline, gr_ref *root, const char **why)
@@ -310,14 +358,23 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
     uint8_t *hello = hello_frame(sys, t, spec, node, inc, &hello_len);
     if (hello == NULL)
         return GR_ENOMEM;
-    int sv[2];
-    pid_t pid = start_with_link(spec, sv, &rc);
-    if (pid < 0)
-        goto free_hello;
     uint32_t ms =
         spec->start_timeout_ms ? spec->start_timeout_ms : DEFAULT_START_MS;
     uint64_t deadline = gr__mono_ns() + (uint64_t)ms * 1000000u;
-    rc = handshake(t, sv[0], hello, hello_len, node, inc, deadline, root, &why);
+    int sv[2];
+    size_t early;
+    why = NULL;
+    pid_t pid = start_with_link(t, spec, deadline, hello, hello_len, sv, &early,
+                                &rc, &why);
+    if (pid < 0) {
+        if (why != NULL)
+            gr__log(gr__system_log(sys), GR_LOG_ERROR,
+                    "node %s failed to start: %s: %s", spec->name,
+                    gr_errname(rc), why);
+        goto free_hello;
+    }
+    rc = handshake(t, sv[0], hello + early, hello_len - early, node, inc,
+                   deadline, root, &why);
     if (rc != GR_OK || (rc = add_link(t, sv[0], spec, node, inc, pid, self,
                                       supervised, out, &why)) != GR_OK)
         goto kill_process;

@@ -33,8 +33,7 @@ int gr__random_bytes(void *p, size_t n)
     return GR_OK;
 }
 
-/* Waits until fd is ready for events or the deadline passes. */
-static int wait_fd(int fd, short events, uint64_t deadline_ns)
+int gr__wait_fd(int fd, short events, uint64_t deadline_ns)
 {
     for (;;) {
         uint64_t now = gr__mono_ns();
@@ -64,7 +63,7 @@ int gr__write_all(int fd, const void *p, size_t n, uint64_t deadline_ns)
             continue;
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             return GR_ESYS;
-        int rc = wait_fd(fd, POLLOUT, deadline_ns);
+        int rc = gr__wait_fd(fd, POLLOUT, deadline_ns);
         if (rc != GR_OK)
             return rc;
     }
@@ -87,7 +86,7 @@ int gr__read_all(int fd, void *p, size_t n, uint64_t deadline_ns)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return errno == ECONNRESET ? GR_ENOCONNECTION : GR_ESYS;
-        int rc = wait_fd(fd, POLLIN, deadline_ns);
+        int rc = gr__wait_fd(fd, POLLIN, deadline_ns);
         if (rc != GR_OK)
             return rc;
     }

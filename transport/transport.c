@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "actor/runtime.h"
+#include "transport/forkserver.h"
 #include "transport/transport.h"
 
 /* Default bytes of application frames a link queues. */
@@ -38,6 +39,9 @@ gr__transport *gr__transport_of(gr_system *sys)
         t->sys = sys;
         pthread_rwlock_init(&t->lock, NULL);
         pthread_mutex_init(&t->news, NULL);
+        pthread_mutex_init(&t->tpl_lock, NULL);
+        const char *fs = getenv(GR__FORK_SERVER_ENV);
+        t->fork_server_off = fs != NULL && strcmp(fs, "0") == 0;
         /* gr_config's limits; 0 takes the default. */
         t->link_limit = gr__system_link_buffer(sys);
         if (t->link_limit == 0)
@@ -50,6 +54,7 @@ gr__transport *gr__transport_of(gr_system *sys)
         if (gr__random_bytes(t->secret, sizeof t->secret) != GR_OK) {
             pthread_rwlock_destroy(&t->lock);
             pthread_mutex_destroy(&t->news);
+            pthread_mutex_destroy(&t->tpl_lock);
             free(t);
             t = NULL;
         } else {
@@ -421,6 +426,7 @@ static void t_shutdown(void *tp)
         }
         gr__link_release(l);
     }
+    gr__forkserver_shutdown(t);
     free(t->links);
     free(t->routes);
     pthread_rwlock_destroy(&t->lock);

@@ -49,6 +49,13 @@ typedef struct gr__node_exit {
 
 typedef struct gr__transport gr__transport;
 
+/* The most node programs (distinct exe + argv) a system keeps a fork
+ * server template for; nodes of any further program start by fork +
+ * exec. */
+#define GR__TEMPLATES_MAX 16
+
+typedef struct gr__template gr__template;
+
 /* One connection to a neighbouring node. */
 typedef struct gr__link {
     gr__transport *t;
@@ -147,6 +154,12 @@ struct gr__transport {
     /* In a node: its exit status, set to 1 when the link to its parent
      * fails with a protocol error (node_main.c owns it). */
     _Atomic(int) *node_exit;
+    /* The fork server's templates, one per node program (forkserver.c):
+     * tpl_lock guards the table, each template has a lock of its own. */
+    pthread_mutex_t tpl_lock;
+    struct gr__template *tpls[GR__TEMPLATES_MAX];
+    size_t ntpls;
+    bool fork_server_off; /* GROVE_NODE_FORK_SERVER=0 when created. */
 };
 
 /* Sends m by the route to its target's node: the remote-send hook. Returns
@@ -277,6 +290,16 @@ int gr__write_all(int fd, const void *p, size_t n, uint64_t deadline_ns);
 
 /* Reads exactly n bytes, as gr__write_all(); GR_ENOCONNECTION at EOF. */
 int gr__read_all(int fd, void *p, size_t n, uint64_t deadline_ns);
+
+/* Waits until fd is ready for events (poll's) or the deadline passes.
+ * Returns GR_OK, GR_ETIMEDOUT or GR_ESYS. */
+int gr__wait_fd(int fd, short events, uint64_t deadline_ns);
+
+/* Starts spec's program by fork + exec with fd inherited and named by
+ * GROVE_NODE_FD: as a node whose link is fd, or (template) as a fork
+ * server template whose control socket is fd. Returns its pid, or -1 with
+ * *rc set (GR_ENOMEM, GR_ESYS). From any thread. */
+pid_t gr__spawn_exec(const gr_node_spec *spec, int fd, bool template, int *rc);
 
 /* Monotonic clock in ns. */
 uint64_t gr__mono_ns(void);

@@ -71,13 +71,14 @@ static int server_stop(server *sv)
     return -1;
 }
 
-/* The pid of the rooms node: the server's child process (its only one),
- * other than `after` (0: any); 0 when none shows up in time. */
+/* The pid of the rooms node: the server's node process (its only one;
+ * its fork server template is not counted), other than `after` (0: any);
+ * 0 when none shows up in time. */
 static int rooms_pid(const server *sv, int after)
 {
     for (int tries = 0; tries < 500; tries++) {
         int pids[4];
-        int n = proc_children(sv->pid, pids, 4);
+        int n = proc_children_of(sv->pid, PROC_NODES, pids, 4);
         for (int i = 0; i < n && i < 4; i++)
             if (pids[i] != after)
                 return pids[i];

@@ -149,10 +149,11 @@ static void server_kill(server *sv)
     sv->pid = 0;
 }
 
-/* The pids of server process pid's worker processes (at most max). */
+/* The pids of server process pid's worker processes (at most max): its
+ * live children but its fork server template. */
 static int worker_pids_of(pid_t pid, int *out, int max)
 {
-    int all[64], n = proc_children(pid, all, 64), k = 0;
+    int all[64], n = proc_children_of(pid, PROC_NODES, all, 64), k = 0;
     for (int i = 0; i < n && i < 64 && k < max; i++) {
         proc_stat st;
         if (proc_stat_read(all[i], &st) && st.state != 'Z')

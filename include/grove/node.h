@@ -53,6 +53,13 @@ typedef struct gr_node_spec {
     /* How long the process may take to finish the handshake (its root's
      * init included); 0 means 5000 ms. */
     uint32_t start_timeout_ms;
+    /* Nonzero: start the node's process by fork and exec every time,
+     * rather than cloning it from its program's pre-started template
+     * process (the fork server; docs/nodes.md). For a program whose
+     * main() does, before gr_node_main(), something each node must do
+     * afresh. GROVE_NODE_FORK_SERVER=0 in the environment does this for
+     * every node the process starts. */
+    int no_fork_server;
 } gr_node_spec;
 
 /* The stand-in behaviour of a node child; its arg is a gr_node_spec. */
