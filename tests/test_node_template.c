@@ -11,6 +11,7 @@
  * that cannot be executed. Which way a node was started shows in struct
  * who's main_pid (node_helpers.h). Bounded waits, no timing assertions.
  */
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/prctl.h>
 
@@ -384,6 +385,65 @@ static void unexecutable_program(void)
     CHECK_EQ(children_alive(), 0);
 }
 
+/* Copies this test's own program to path (made executable); returns 1 on
+ * success. Written to a new file and renamed into place, as a deploy
+ * does, so the old file's inode is left to whoever runs it. */
+static int copy_self(const char *path)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    char buf[65536];
+    ssize_t n = 0;
+    int ok = in >= 0 && out >= 0;
+    while (ok && (n = read(in, buf, sizeof buf)) > 0)
+        ok = write(out, buf, (size_t)n) == n;
+    ok = ok && n == 0;
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return ok && rename(tmp, path) == 0;
+}
+
+/* A node program replaced on disk (a new build deployed under the same
+ * path) gets a new template at the next start, so restarted nodes run the
+ * new file, as exec'd ones would; the old template is reaped. */
+static void replaced_program_gets_new_template(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/grove-test-node-%d", (int)getpid());
+    CHECK(copy_self(path));
+    const gr_node_spec spec = {.name = "n1", .root = "echo", .exe = path};
+    struct capture cap;
+    struct env e;
+    CHECK(open_env(&e, &cap));
+    gr_child_spec kids[] = {NODE_CHILD("n1", spec, GR_PERMANENT)};
+    gr_ref sup;
+    struct who w1, w2;
+    int tpl1 = 0, tpl2 = 0;
+    int started = start_sup(e.sys, GR_ONE_FOR_ONE, 3, kids, 1, &sup) == GR_OK &&
+                  find_echo(e.sys, e.inbox, "n1", &w1, 20);
+    if (started) {
+        tpl1 = the_template(WAIT_LIMIT_S);
+        started = tpl1 > 0 && w1.main_pid == tpl1 && copy_self(path) &&
+                  kill(w1.pid, SIGKILL) == 0 &&
+                  killed_and_restarted(&e, 1, &w2);
+        tpl2 = started ? the_template(WAIT_LIMIT_S) : 0;
+    }
+    unlink(path);
+    CHECK(started);
+    CHECK(tpl2 > 0 && tpl2 != tpl1);
+    CHECK_EQ(w2.main_pid, tpl2);
+    CHECK(reaped(tpl1));
+    CHECK_EQ(capture_count(&cap, GR_LOG_INFO, "changed on disk", NULL), 1);
+    if (test_failed_)
+        capture_dump(&cap);
+    env_close(&e);
+    CHECK_EQ(children_alive(), 0);
+}
+
 /* The parent process of templates_end_with_parent: starts a node, writes
  * its pid and its template's to fd, and waits to be killed. */
 static int parent_of_node(int fd)
@@ -480,6 +540,8 @@ int main(int argc, char **argv)
         {"opt_outs_exec_nodes", opt_outs_exec_nodes},
         {"threads_first_falls_back", threads_first_falls_back},
         {"unexecutable_program", unexecutable_program},
+        {"replaced_program_gets_new_template",
+         replaced_program_gets_new_template},
         {"templates_end_with_parent", templates_end_with_parent},
     };
     return node_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);

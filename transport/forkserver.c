@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,17 +40,32 @@ struct gr__template {
     pthread_mutex_t lock; /* One request at a time; guards what follows. */
     char *key;            /* exe, then argv's strings, each NUL-ended. */
     size_t key_len;
-    const char *exe; /* In key: for log lines. */
-    pid_t pid;       /* 0: none running. */
-    int ctl;         /* This side of its control socket; -1 with none. */
-    uint32_t seq;    /* The last FORK's. */
-    bool off;        /* This program starts its nodes by fork + exec. */
+    const char *exe;  /* In key: for log lines. */
+    pid_t pid;        /* 0: none running. */
+    int ctl;          /* This side of its control socket; -1 with none. */
+    uint32_t seq;     /* The last FORK's. */
+    bool off;         /* This program starts its nodes by fork + exec. */
+    struct stat file; /* The program file as the running template was
+                         exec'd from (see same_file). */
 };
 
 /* The program spec starts: exe and argv with their defaults. */
 static const char *spec_exe(const gr_node_spec *spec)
 {
     return spec->exe != NULL ? spec->exe : "/proc/self/exe";
+}
+
+/* Whether the program file still is the one tp's template was exec'd from
+ * (st: what it is now; false when it is gone). A program replaced on disk
+ * (a new build, a deploy) gets a new template, so that restarted nodes run
+ * the new code as exec'd ones would. "/proc/self/exe" always names the
+ * running parent's own image. */
+static bool same_file(const gr__template *tp, const struct stat *st)
+{
+    return st->st_dev == tp->file.st_dev && st->st_ino == tp->file.st_ino &&
+           st->st_size == tp->file.st_size &&
+           st->st_mtim.tv_sec == tp->file.st_mtim.tv_sec &&
+           st->st_mtim.tv_nsec == tp->file.st_mtim.tv_nsec;
 }
 
 /* Builds spec's key (malloc'd; NULL when out of memory) and its length. */
@@ -204,6 +220,8 @@ static int start_template(gr__template *tp, const gr_node_spec *spec,
         return GR_ESYS;
     }
     int rc;
+    if (stat(spec_exe(spec), &tp->file) != 0)
+        memset(&tp->file, 0, sizeof tp->file);
     pid_t pid = gr__spawn_exec(spec, sp[1], true, &rc);
     close(sp[1]);
     if (pid < 0) {
@@ -306,8 +324,15 @@ static pid_t spawn_locked(gr__transport *t, gr__template *tp,
     /* Twice at most: a template found gone at the request is replaced
      * once, at once (it may have been killed; its clones live on). */
     for (int attempt = 0; attempt < 2 && !tp->off; attempt++) {
+        struct stat now;
         if (tp->pid > 0 && template_ended(tp)) {
             tp->pid = 0; /* Reaped: never signal it again. */
+            stop_template(tp);
+        } else if (tp->pid > 0 &&
+                   (stat(spec_exe(spec), &now) != 0 || !same_file(tp, &now))) {
+            gr__log(gr__system_log(t->sys), GR_LOG_INFO,
+                    "node %s: %s changed on disk; a new fork server for it",
+                    spec->name, tp->exe);
             stop_template(tp);
         }
         if (tp->pid == 0) {

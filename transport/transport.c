@@ -42,6 +42,10 @@ gr__transport *gr__transport_of(gr_system *sys)
         pthread_mutex_init(&t->tpl_lock, NULL);
         const char *fs = getenv(GR__FORK_SERVER_ENV);
         t->fork_server_off = fs != NULL && strcmp(fs, "0") == 0;
+        if (fs != NULL && !t->fork_server_off && strcmp(fs, "1") != 0)
+            gr__log(gr__system_log(sys), GR_LOG_WARN,
+                    "%s=%s: not 0 or 1; the fork server stays on",
+                    GR__FORK_SERVER_ENV, fs);
         /* gr_config's limits; 0 takes the default. */
         t->link_limit = gr__system_link_buffer(sys);
         if (t->link_limit == 0)
