@@ -59,7 +59,8 @@ int gr_system_start(const gr_config *cfg, gr_system **out)
         gr__logger log;
         gr__logger_init(&log, cfg);
         gr__log(&log, GR_LOG_ERROR,
-                "this process was started as a node (%s is set), but "
+                "this process was started as a node or a node template "
+                "(%s is set), but "
                 "gr_system_start() was called before gr_node_main(): call "
                 "gr_node_main() first in main()",
                 GR__NODE_FD_ENV);
