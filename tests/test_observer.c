@@ -272,6 +272,14 @@ static pid_t grove_bg(const char *const *args, int *fd)
     return grove_start(0, args, fd);
 }
 
+/* Stops a grove started by grove_bg and closes its output. */
+static void grove_bg_stop(pid_t pid, int fd)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    close(fd);
+}
+
 /* Runs grove with args (NULL-terminated) as uid (0: as this process);
  * stores its stdout and stderr in out and returns its exit status, or -1. */
 static int grove(char *out, size_t size, uid_t uid, const char *const *args)
@@ -328,6 +336,25 @@ static long tree_node_pid(const char *tree)
     return at != NULL ? strtol(at + 20, NULL, 10) : 0;
 }
 
+/* The node process's pid in the tree of sp's system (out: room for the
+ * tree), or 0. */
+static long node_pid(const sys_proc *sp, char *out, size_t size)
+{
+    return grove(out, size, 0, (const char *[]){"tree", sp->name, NULL}) == 0
+               ? tree_node_pid(out)
+               : 0;
+}
+
+/* Asks for the tree until the node process is another than old (a
+ * bounded number of times); returns its pid, or 0 or old. */
+static long next_node_pid(const sys_proc *sp, long old, char *out, size_t size)
+{
+    long now = 0;
+    for (int i = 0; i < 100 && (now == 0 || now == old); i++)
+        now = node_pid(sp, out, size);
+    return now;
+}
+
 /* ---- cases ---- */
 
 /* ls finds the system; stats, metrics and tree answer in their formats. */
@@ -377,9 +404,7 @@ static void node_restart_seen(void)
     sys_proc sp;
     CHECK(sys_start(&sp, "restart", 0));
     static char out[65536];
-    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
-             0);
-    long old = tree_node_pid(out);
+    long old = node_pid(&sp, out, sizeof out);
     CHECK(old > 0);
     /* Follow the events from another process. */
     int fd;
@@ -395,22 +420,14 @@ static void node_restart_seen(void)
     have = 0;
     bool seen = read_until(fd, buf, sizeof buf, &have,
                            "child \"obsnode\" restarted", 1.0);
-    kill(follower, SIGTERM);
-    waitpid(follower, NULL, 0);
-    close(fd);
+    grove_bg_stop(follower, fd);
     if (!seen)
         fprintf(stderr, "  events: %s\n", buf);
     CHECK(seen);
     if (strstr(buf, "signal SIGKILL") == NULL)
         fprintf(stderr, "  events: %s\n", buf);
     CHECK(strstr(buf, "signal SIGKILL") != NULL);
-    long now = 0;
-    for (int i = 0; i < 100 && (now == 0 || now == old); i++) {
-        CHECK_EQ(
-            grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
-            0);
-        now = tree_node_pid(out);
-    }
+    long now = next_node_pid(&sp, old, out, sizeof out);
     CHECK(now > 0 && now != old);
     CHECK_EQ(sys_stop(&sp), 0);
 }
@@ -435,9 +452,7 @@ static void node_insides_seen(void)
     have = 0;
     bool seen = read_until(fd, buf, sizeof buf, &have,
                            "child \"crasher\" restarted", 3.0);
-    kill(follower, SIGTERM);
-    waitpid(follower, NULL, 0);
-    close(fd);
+    grove_bg_stop(follower, fd);
     if (!seen)
         fprintf(stderr, "  events: %s\n", buf);
     CHECK(seen);
@@ -499,9 +514,7 @@ static void trace_across_node_restart(void)
     sys_proc sp;
     CHECK(sys_start(&sp, "nodes-trace", 0));
     static char out[65536];
-    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
-             0);
-    long old = tree_node_pid(out);
+    long old = node_pid(&sp, out, sizeof out);
     CHECK(old > 0);
     int fd;
     pid_t tracer =
@@ -513,13 +526,7 @@ static void trace_across_node_restart(void)
                      WAIT_MS / 1000.0));
     CHECK(kill((pid_t)old, SIGKILL) == 0);
     /* Wait for the new process, then for a record from it. */
-    long now = 0;
-    for (int i = 0; i < 100 && (now == 0 || now == old); i++) {
-        CHECK_EQ(
-            grove(out, sizeof out, 0, (const char *[]){"tree", sp.name, NULL}),
-            0);
-        now = tree_node_pid(out);
-    }
+    long now = next_node_pid(&sp, old, out, sizeof out);
     CHECK(now > 0 && now != old);
     /* What has come so far is from the old process: set aside without
      * waiting (it was fetched before the kill). */
@@ -528,9 +535,7 @@ static void trace_across_node_restart(void)
         ;
     have = 0;
     bool seen = read_until(fd, buf, sizeof buf, &have, "(ticker) from <", 3.0);
-    kill(tracer, SIGTERM);
-    waitpid(tracer, NULL, 0);
-    close(fd);
+    grove_bg_stop(tracer, fd);
     if (!seen)
         fprintf(stderr, "  trace: %s\n", buf);
     CHECK(seen);
@@ -647,9 +652,7 @@ static void slow_handler_and_top(void)
     size_t have = 0;
     (void)read_until(fd, buf, sizeof buf, &have, "\"behaviour\":\"slowpoke\"",
                      5.0);
-    kill(follower, SIGTERM);
-    waitpid(follower, NULL, 0);
-    close(fd);
+    grove_bg_stop(follower, fd);
     CHECK(strstr(buf, "{\"event\":\"slow_handler\"") != NULL);
     CHECK(strstr(buf, "\"behaviour\":\"slowpoke\",\"type\":1,") != NULL);
     /* top: the slowpoke spends most of each second in its handler. */
