@@ -194,6 +194,15 @@ static inline void gr__actor_popped(gr__actor *a)
         memory_order_relaxed);
 }
 
+/* Returns how many messages were queued at a when a sender counted its
+ * own as number `before` of a's pushes (the runner may have popped past
+ * it since). */
+static inline uint64_t gr__actor_queued_before(gr__actor *a, uint64_t before)
+{
+    uint64_t popped = atomic_load_explicit(&a->popped, memory_order_relaxed);
+    return before > popped ? before - popped : 0;
+}
+
 /* Returns how many messages wait in a's mailbox (a snapshot). */
 static inline uint64_t gr__actor_depth(gr__actor *a)
 {

@@ -55,8 +55,7 @@ static bool resume_one(gr__worker *w, gr__actor *a)
 
 void gr__mute_check_depth(gr__worker *w, gr__actor *a, uint64_t before)
 {
-    uint64_t popped = atomic_load_explicit(&a->popped, memory_order_relaxed);
-    if (before < popped || before - popped < GR__MUTE_HIGH)
+    if (gr__actor_queued_before(a, before) < GR__MUTE_HIGH)
         return;
     atomic_store_explicit(&a->overloaded, true, memory_order_relaxed);
     w->mute_on = a->serial;

@@ -20,14 +20,6 @@ int gr__deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
     return gr__deliver_msg(sys, w, &m);
 }
 
-/* How many messages were queued at a when this sender counted its own as
- * number `before` (the runner may have popped past it since). */
-static uint64_t queued_before(gr__actor *a, uint64_t before)
-{
-    uint64_t popped = atomic_load_explicit(&a->popped, memory_order_relaxed);
-    return before > popped ? before - popped : 0;
-}
-
 /* A send to another node: the transport's, or a node_down dead letter
  * when this system has none. */
 static int deliver_remote(gr_system *sys, gr__worker *w, const gr_msg *m,
@@ -156,7 +148,7 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
         rc = GR_ENOTSUP; /* A runtime request it does not take (request.h):
                             refused here, so nobody waits on its mailbox. */
     else if (a->mb_cap != 0 && type < GR_MSG_RESERVED &&
-             queued_before(a, before) >= a->mb_cap)
+             gr__actor_queued_before(a, before) >= a->mb_cap)
         rc = GR_EMAILBOXFULL; /* Runtime messages are never refused. */
     else if ((e = gr__env_new(pools, m)) == NULL)
         rc = GR_ENOMEM;
