@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <grove/ask.h>
 
 #include "actor/assert.h"
+#include "actor/clock.h"
 #include "actor/message.h"
 #include "actor/mute.h"
 #include "actor/owned.h"
@@ -255,9 +255,7 @@ static gr_reason handler_reason(const gr_ctx *ctx, int r, const gr_msg *m)
  * 0, which means "not traced"). */
 static uint64_t trace_clock(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+    return gr__mono_ns() + 1;
 }
 
 void gr__actor_run(gr__worker *w, gr__actor *a)

@@ -1,24 +1,17 @@
 /* gr_call(): an ask from a thread that is not an actor, through an inbox
  * of its own (see include/grove/ask.h). */
 #include <string.h>
-#include <time.h>
 
 #include <grove/ask.h>
 #include <grove/inbox.h>
 
 #include "actor/message.h"
+#include "actor/clock.h"
 #include "actor/remote.h"
 #include "actor/request.h"
 #include "actor/scheduler.h"
 #include "actor/send.h"
 #include "actor/system.h"
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Waits for the answer to ask corr in inbox until deadline_ns (negative:
  * forever), never giving up before it. Anything else that arrives there is
@@ -29,7 +22,7 @@ static int await_answer(gr_system *sys, gr_inbox *inbox, gr_ref callee,
     for (;;) {
         gr_duration wait = GR_DURATION_INFINITE;
         if (deadline_ns >= 0) {
-            int64_t left = deadline_ns - now_ns();
+            int64_t left = deadline_ns - (int64_t)gr__mono_ns();
             /* Whole milliseconds, rounded up: a wait may not end early. */
             wait = left > 0 ? (gr_duration)((left + 999999) / 1000000) : 0;
         }
@@ -38,7 +31,7 @@ static int await_answer(gr_system *sys, gr_inbox *inbox, gr_ref callee,
         if (rc == GR_ESTOPPED)
             return rc; /* The system is stopping: nothing more will come. */
         if (rc != GR_OK) {
-            if (wait == 0 || deadline_ns - now_ns() <= 0)
+            if (wait == 0 || deadline_ns - (int64_t)gr__mono_ns() <= 0)
                 return GR_ETIMEDOUT;
             continue; /* Woken a little early: wait out the rest. */
         }
@@ -86,7 +79,7 @@ int gr__call_any(gr_system *sys, gr_ref target, uint32_t type, const void *data,
     int rc = gr__check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
-    int64_t deadline = ms < 0 ? -1 : now_ns() + ms * 1000000;
+    int64_t deadline = ms < 0 ? -1 : (int64_t)gr__mono_ns() + ms * 1000000;
     gr_inbox *inbox;
     if ((rc = gr__inbox_open(sys, GR__ACTOR_CALL, &inbox)) != GR_OK)
         return rc;

@@ -32,6 +32,7 @@
 
 #include "actor/actor.h"
 #include "actor/assert.h"
+#include "actor/clock.h"
 #include "actor/deadletter.h"
 #include "actor/event.h"
 #include "actor/io.h"

@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "actor/clock.h"
 #include "actor/remote.h"
 #include "actor/send.h"
 #include "actor/system.h"
@@ -293,20 +293,13 @@ static gr__actor *find_local(gr__sched *s, gr__worker *w)
     return inject_pop(s);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Whether w may steal from v, whose deque holds a single actor: only once
  * v has run no new turn for GR__STEAL_LONE_NS (see there). */
 static bool lone_stealable(gr__worker *w, gr__worker *v, unsigned vi)
 {
     gr__lone_seen *seen = &w->lone[vi];
     uint64_t runs = atomic_load_explicit(&v->stats.runs, memory_order_relaxed);
-    uint64_t now = now_ns();
+    uint64_t now = gr__mono_ns();
     if (runs != seen->runs || seen->since_ns == 0) {
         seen->runs = runs;
         seen->since_ns = now;

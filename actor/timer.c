@@ -16,8 +16,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "actor/clock.h"
 #include "actor/io.h"
 #include "actor/relations.h"
 #include "actor/send.h"
@@ -47,13 +47,6 @@ typedef struct gr__timer_cmd {
     gr__timer *timer;
     uint64_t id;
 } gr__timer_cmd;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Queues cmd; returns whether the loop must be woken for it. */
 static int push_cmd(gr__io *io, gr__timer_cmd cmd, bool *wake)
@@ -88,7 +81,7 @@ int gr__timer_send(gr_system *sys, uint64_t ms, uint64_t every_ms,
         return GR_ENOMEM;
     /* relaxed: ids only need to be unique. */
     t->id = atomic_fetch_add_explicit(&io->next_timer, 1, memory_order_relaxed);
-    t->due_ns = now_ns() + gr__ms_to_ns(ms);
+    t->due_ns = gr__mono_ns() + gr__ms_to_ns(ms);
     t->every_ns = gr__ms_to_ns(every_ms);
     t->msg = *m;
     if (m->len > 0)
@@ -178,7 +171,7 @@ void gr__timers_poll(gr__io *io)
     n = io->ncmds;
     io->cmds = NULL;
     io->ncmds = io->cmds_cap = 0;
-    uint64_t now = now_ns();
+    uint64_t now = gr__mono_ns();
     /* Commands came: look again after a tick. None: go idle, so the next
      * start wakes the loop. */
     io->looks_by = n > 0 ? now + TICK_NS : 0;

@@ -1,21 +1,13 @@
 /* Small system-call helpers for the transport: whole reads and writes with
- * a deadline, the monotonic clock, random bytes. */
+ * a deadline, random bytes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "transport/transport.h"
-
-uint64_t gr__mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int gr__random_bytes(void *p, size_t n)
 {

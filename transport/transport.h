@@ -301,7 +301,4 @@ int gr__wait_fd(int fd, short events, uint64_t deadline_ns);
  * *rc set (GR_ENOMEM, GR_ESYS). From any thread. */
 pid_t gr__spawn_exec(const gr_node_spec *spec, int fd, bool template, int *rc);
 
-/* Monotonic clock in ns. */
-uint64_t gr__mono_ns(void);
-
 #endif
