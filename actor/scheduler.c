@@ -394,13 +394,23 @@ static void flush_remote(gr__worker *w)
             ->flush(w->sys->remote);
 }
 
-/* What a runtime thread does as it ends: flushes what its turns left. */
-static void *thread_end(gr__worker *w)
+/* What a runtime thread does after every turn, a failed one too (its loop
+ * comes back here after gr_fail's jump), before it looks for work or
+ * parks: drops the turn's pin, counts its sends (so that an idle worker's
+ * last turn is counted) and writes the frames it queued on node links. */
+static void after_turn(gr__worker *w)
 {
-    gr__send_unpin(w);
-    flush_remote(w);
+    if (w->pin_serial != 0)
+        gr__send_unpin(w);
     gr__stat_inc(&w->stats.sent, w->turn_sends);
     w->turn_sends = 0;
+    flush_remote(w);
+}
+
+/* What a runtime thread does as it ends. */
+static void *thread_end(gr__worker *w)
+{
+    after_turn(w);
     for (unsigned c = 0; c < GR__POOL_CLASSES; c++)
         gr__envpool_flush(&w->pools[c]);
     gr__envpool_enter(NULL);
@@ -412,13 +422,8 @@ static void *thread_end(gr__worker *w)
 static void run_turn(gr__worker *w, gr__actor *a)
 {
     w->ticks++;
-    gr__stat_inc(&w->stats.sent, w->turn_sends); /* A failed turn's. */
-    w->turn_sends = 0;
     gr__stat_inc(&w->stats.runs, 1);
     gr__actor_run(w, a);
-    /* Now, not at the next turn: an idle worker's last turn must count. */
-    gr__stat_inc(&w->stats.sent, w->turn_sends);
-    w->turn_sends = 0;
 }
 
 static void *worker_main(void *arg)
@@ -433,9 +438,7 @@ static void *worker_main(void *arg)
     if (sigsetjmp(w->fail_jmp, 0) != 0)
         gr__actor_failed(w);
     for (;;) {
-        if (w->pin_serial != 0)
-            gr__send_unpin(w);
-        flush_remote(w); /* Before anything else, parking too. */
+        after_turn(w); /* Before anything else, parking too. */
         if (stopping(s))
             break;
         gr__actor *a = find_local(s, w);
@@ -458,9 +461,7 @@ static void *blocking_main(void *arg)
     if (sigsetjmp(w->fail_jmp, 0) != 0) /* As in worker_main. */
         gr__actor_failed(w);
     for (;;) {
-        if (w->pin_serial != 0)
-            gr__send_unpin(w);
-        flush_remote(w);
+        after_turn(w);
         gr__actor *a = block_pop(s);
         if (a == NULL)
             break;
