@@ -250,6 +250,33 @@ static int wait_report(struct env *e, struct tally *t, uint64_t *deepest)
     return ok;
 }
 
+/* Reads the stats into *st until done(st) holds, or the wait gives up
+ * (watch_over), yielding the CPU between reads; returns whether it held. */
+static int stats_until(gr_system *sys, gr_stats *st,
+                       int (*done)(const gr_stats *st))
+{
+    struct watch w;
+    watch_start(&w, sys);
+    for (;;) {
+        gr_system_stats(sys, st);
+        if (done(st))
+            return 1;
+        if (watch_over(&w))
+            return 0;
+        sched_yield();
+    }
+}
+
+static int all_sends_counted(const gr_stats *st)
+{
+    return st->sent >= st->delivered;
+}
+
+static int some_muted(const gr_stats *st)
+{
+    return st->muted > 0;
+}
+
 /* ---- cases ------------------------------------------------------------- */
 
 /* Forty senders flood one receiver: all of it arrives, in order per
@@ -281,12 +308,7 @@ static void fan_in_bounded_in_order(void)
     CHECK(deepest < DEPTH_BOUND);
     /* Every send counts once its turn ends, on a worker gone idle too
      * (here: every data message, GO, MORE and the report). */
-    struct watch w;
-    watch_start(&w, e.sys);
-    do
-        gr_system_stats(e.sys, &st);
-    while (st.sent < st.delivered && !watch_over(&w));
-    CHECK(st.sent >= st.delivered);
+    CHECK(stats_until(e.sys, &st, all_sends_counted));
     env_close(&e);
 }
 
@@ -396,12 +418,7 @@ static void shutdown_while_muted(void)
     struct tally t;
     CHECK(wait_report(&e, &t, NULL));
     gr_stats st;
-    struct watch w;
-    watch_start(&w, e.sys);
-    do
-        gr_system_stats(e.sys, &st);
-    while (st.muted == 0 && !watch_over(&w));
-    CHECK(st.muted > 0);
+    CHECK(stats_until(e.sys, &st, some_muted));
     env_close(&e);
 }
 
