@@ -173,6 +173,20 @@ typedef struct sys_proc {
     char start[4096]; /* What it wrote up to its "ready". */
 } sys_proc;
 
+/* The runtime directory the systems and tools this case starts use
+ * (XDG_RUNTIME_DIR), or NULL: /tmp/grove-<uid>, the default. */
+static const char *runtime_dir;
+
+/* In a child about to exec a system or the tool: sets its runtime
+ * directory (see runtime_dir). */
+static void use_runtime_dir(void)
+{
+    if (runtime_dir != NULL)
+        setenv("XDG_RUNTIME_DIR", runtime_dir, 1);
+    else
+        unsetenv("XDG_RUNTIME_DIR");
+}
+
 /* Starts this program as a system named after the case and this process
  * (as uid, unless uid is 0; with a slowpoke if what starts with "slow");
  * waits for its "ready". */
@@ -187,7 +201,7 @@ static bool sys_start(sys_proc *sp, const char *what, uid_t uid)
         dup2(p[1], 1);
         dup2(p[1], 2);
         close(p[0]);
-        unsetenv("XDG_RUNTIME_DIR");
+        use_runtime_dir();
         unsetenv("GROVE_LOG");
         if (strcmp(what, "metrics") == 0)
             setenv("GROVE_METRICS", "127.0.0.1:0", 1);
@@ -252,7 +266,7 @@ static pid_t grove_start(uid_t uid, const char *const *args, int *fd)
         dup2(p[1], 1);
         dup2(p[1], 2);
         close(p[0]);
-        unsetenv("XDG_RUNTIME_DIR");
+        use_runtime_dir();
         if (uid != 0 && (setgid(uid) != 0 || setuid(uid) != 0))
             _exit(126);
         const char *argv[16] = {GROVE_TOOL};
@@ -305,7 +319,11 @@ static int grove(char *out, size_t size, uid_t uid, const char *const *args)
     int st;
     if (waitpid(pid, &st, 0) != pid)
         return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    fprintf(stderr, "  grove %s: killed by signal %d after: %s\n", args[0],
+            WIFSIGNALED(st) ? WTERMSIG(st) : 0, out);
+    return -1;
 }
 
 /* Reads from fd, appending to buf (size bytes, *have used), until it
@@ -603,21 +621,23 @@ static void other_uid_refused(void)
 }
 
 /* A system killed with SIGKILL leaves its socket file: ls leaves it out
- * and removes it, and asking for it says it is gone. */
+ * and removes it, and asking for it says it is gone. In a runtime
+ * directory of its own: another test's grove ls, run meanwhile, would
+ * remove the stale file first. */
 static void stale_socket_replaced(void)
 {
+    char runtime[] = "/tmp/grove-obs-XXXXXX";
+    CHECK(mkdtemp(runtime) != NULL);
+    runtime_dir = runtime;
     sys_proc sp;
     CHECK(sys_start(&sp, "stale", 0));
     char path[256];
-    snprintf(path, sizeof path, "/tmp/grove-0/%s.%d.sock", sp.name,
+    snprintf(path, sizeof path, "%s/grove/%s.%d.sock", runtime, sp.name,
              (int)sp.pid);
-    if (getuid() != 0 || getenv("XDG_RUNTIME_DIR") != NULL)
-        snprintf(path, sizeof path, "%s", ""); /* Not checked by path. */
     kill(sp.pid, SIGKILL);
     waitpid(sp.pid, NULL, 0);
     close(sp.out);
-    if (path[0] != '\0')
-        CHECK(access(path, F_OK) == 0); /* Left behind. */
+    CHECK(access(path, F_OK) == 0); /* Left behind. */
     static char out[4096];
     char name_pid[96];
     snprintf(name_pid, sizeof name_pid, "%s.%d", sp.name, (int)sp.pid);
@@ -627,13 +647,16 @@ static void stale_socket_replaced(void)
     CHECK(strstr(out, "is gone") != NULL);
     CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"ls", NULL}), 0);
     CHECK(strstr(out, sp.name) == NULL);
-    if (path[0] != '\0')
-        CHECK(access(path, F_OK) != 0); /* Removed. */
+    CHECK(access(path, F_OK) != 0); /* Removed. */
     /* A new system of the same name starts and is found. */
     CHECK(sys_start(&sp, "stale", 0));
     CHECK_EQ(
         grove(out, sizeof out, 0, (const char *[]){"stats", sp.name, NULL}), 0);
     CHECK_EQ(sys_stop(&sp), 0);
+    char grove_dir[300];
+    snprintf(grove_dir, sizeof grove_dir, "%s/grove", runtime);
+    CHECK_EQ(rmdir(grove_dir), 0); /* Empty: the stopped system's is gone. */
+    CHECK_EQ(rmdir(runtime), 0);
 }
 
 /* A handler that blocks for 300 ms is reported as a slow_handler event,
