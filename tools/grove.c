@@ -121,8 +121,15 @@ static bool read_line(int fd, char *buf, size_t size, int ms)
     return true;
 }
 
-/* Connects to f and checks the greeting; the socket, or -1 (said why). */
-static int attach(const found *f)
+/* How long one system gets to greet and to answer: a command about one
+ * system waits for it; ls, which lists every system, does not let one
+ * that is stuck (stopped, shutting down) hold up the rest. */
+#define WAIT_ONE_MS 5000
+#define WAIT_LS_MS  1000
+
+/* Connects to f and checks the greeting, waiting up to wait_ms for it;
+ * the socket, or -1 (said why). */
+static int attach(const found *f, int wait_ms)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -140,12 +147,12 @@ static int attach(const found *f)
     }
     char hello[256];
     int version = 0;
-    if (!read_line(fd, hello, sizeof hello, 5000) ||
+    if (!read_line(fd, hello, sizeof hello, wait_ms) ||
         sscanf(hello, "grove-control %d", &version) != 1) {
         fprintf(stderr, "grove: %s did not greet as a Grove system: %s\n",
                 f->name,
                 strncmp(hello, "error: ", 7) == 0 ? hello + 7
-                                                  : "no greeting within 5 s");
+                                                  : "no greeting in time");
         close(fd);
         return -1;
     }
@@ -216,14 +223,15 @@ static int ls(void)
     }
     printf("%-32s %8s %6s %10s\n", "SYSTEM", "PID", "NODES", "UPTIME");
     for (int i = 0; i < n; i++) {
-        int fd = attach(&all[i]);
+        int fd = attach(&all[i], WAIT_LS_MS);
         if (fd < 0)
             continue;
         char line[512];
         double up = 0;
         unsigned nodes = 0;
-        if (write(fd, "info\n", 5) == 5 &&
-            read_line(fd, line, sizeof line, 5000)) {
+        bool answered = write(fd, "info\n", 5) == 5 &&
+                        read_line(fd, line, sizeof line, WAIT_LS_MS);
+        if (answered) {
             const char *p = strstr(line, "\"nodes\":");
             const char *u = strstr(line, "\"uptime_s\":");
             if (p != NULL)
@@ -232,7 +240,12 @@ static int ls(void)
                 up = strtod(u + 11, NULL);
         }
         close(fd);
-        printf("%-32s %8ld %6u %9.0fs\n", all[i].name, all[i].pid, nodes, up);
+        if (answered)
+            printf("%-32s %8ld %6u %9.0fs\n", all[i].name, all[i].pid, nodes,
+                   up);
+        else
+            printf("%-32s %8ld %6s %10s  (not answering)\n", all[i].name,
+                   all[i].pid, "-", "-");
     }
     return 0;
 }
@@ -246,7 +259,7 @@ static int ask(const char *sys, const char *request, int follow_ms)
     const found *f = resolve(sys, all, n);
     if (f == NULL)
         return 1;
-    int fd = attach(f);
+    int fd = attach(f, WAIT_ONE_MS);
     if (fd < 0)
         return 1;
     if (write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
@@ -259,7 +272,7 @@ static int ask(const char *sys, const char *request, int follow_ms)
                   strncmp(request, "trace ", 6) == 0;
     if (stream) {
         char line[256];
-        if (!read_line(fd, line, sizeof line, 5000) ||
+        if (!read_line(fd, line, sizeof line, WAIT_ONE_MS) ||
             strcmp(line, "following") != 0) {
             bool usage_error = strncmp(line, "error: no event kind", 20) == 0;
             fprintf(stderr, "grove: %s: %s\n", f->name,
@@ -320,7 +333,7 @@ static int ask(const char *sys, const char *request, int follow_ms)
  * said why, on failure). */
 static char *fetch(const found *f, const char *request)
 {
-    int fd = attach(f);
+    int fd = attach(f, WAIT_ONE_MS);
     if (fd < 0)
         return NULL;
     size_t len = 0, cap = 65536;
