@@ -229,11 +229,23 @@ static void send_msgs(client *c, uint64_t n)
     c->sent += n;
 }
 
+/* What one load took: seconds, and this process's context switches. */
+typedef struct load {
+    double seconds;
+    long switches;
+} load;
+
+static long switches_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 /* Drives C connections to port through K round trips each, W in flight;
- * stores every round trip's latency in lat (C*K entries); returns the
- * seconds it took. */
-static double run_load(uint16_t port, uint64_t C, uint64_t K, uint64_t W,
-                       uint64_t *lat)
+ * stores every round trip's latency in lat (C*K entries). */
+static load run_load(uint16_t port, uint64_t C, uint64_t K, uint64_t W,
+                     uint64_t *lat)
 {
     client *cs = calloc(C, sizeof *cs);
     int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -242,6 +254,7 @@ static double run_load(uint16_t port, uint64_t C, uint64_t K, uint64_t W,
         struct epoll_event e = {.events = EPOLLIN, .data.ptr = &cs[i]};
         epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &e);
     }
+    long switches = switches_now();
     uint64_t start = bench_now_ns(), done = 0, nlat = 0;
     for (uint64_t i = 0; i < C; i++)
         send_msgs(&cs[i], W < K ? W : K);
@@ -274,25 +287,35 @@ static double run_load(uint16_t port, uint64_t C, uint64_t K, uint64_t W,
                 done++;
         }
     }
-    double s = bench_seconds(start, bench_now_ns());
+    load done_load = {.seconds = bench_seconds(start, bench_now_ns()),
+                      .switches = switches_now() - switches};
     for (uint64_t i = 0; i < C; i++)
         close(cs[i].fd);
     close(ep);
     free(cs);
-    return s;
+    return done_load;
 }
 
+/* Prints one load's RESULT line; a Grove load's has its rate over the raw
+ * floor's in this run (raw_seconds), which is what compares across runs. */
 static void report(const char *bench, const char *impl, uint64_t C, uint64_t K,
-                   uint64_t W, double s, uint64_t *lat, unsigned workers)
+                   uint64_t W, load l, double raw_seconds, uint64_t *lat,
+                   unsigned workers)
 {
     uint64_t n = C * K;
+    double s = l.seconds;
     bench_sort_u64(lat, n);
     printf("RESULT bench=%s impl=%s n=%" PRIu64 " seconds=%.6f rate=%" PRIu64
            "/s unit=round_trip ns_per_roundtrip=%.1f p50_us=%.1f p99_us=%.1f "
-           "conns=%" PRIu64 " window=%" PRIu64 " workers=%u\n",
+           "conns=%" PRIu64 " window=%" PRIu64 " workers=%u "
+           "switches_per_1k=%.2f",
            bench, impl, n, s, (uint64_t)((double)n / s + 0.5),
            s * 1e9 / (double)n, bench_percentile(lat, n, 50, 1e3),
-           bench_percentile(lat, n, 99, 1e3), C, W, workers);
+           bench_percentile(lat, n, 99, 1e3), C, W, workers,
+           (double)l.switches * 1000.0 / (double)n);
+    if (raw_seconds > 0)
+        printf(" ratio_to_raw=%.3f", raw_seconds / s);
+    printf("\n");
     fflush(stdout);
 }
 
@@ -396,19 +419,7 @@ int main(void)
     gr_inbox *inbox;
     bench_check(gr_inbox_open(sys, &inbox), "inbox");
     idle_run(sys, inbox, I); /* First, while memory is fresh. */
-    gr_ref me = gr_inbox_ref(inbox), l;
-    bench_check(gr_system_spawn(sys, &listener, &me, sizeof me, &l),
-                "listener");
-    uint16_t port = (uint16_t)bench_recv_u64(inbox, MSG_PORT);
-    double s = run_load(port, C, K, W, lat);
-    report("tcpecho", "grove", C, K, W, s, lat, bench_workers(sys));
-    session_active = 16; /* Before the listener whose sessions use it. */
-    bench_check(gr_system_spawn(sys, &listener, &me, sizeof me, &l),
-                "listener");
-    port = (uint16_t)bench_recv_u64(inbox, MSG_PORT);
-    s = run_load(port, C, K, W, lat);
-    report("tcpecho_active16", "grove", C, K, W, s, lat, bench_workers(sys));
-
+    /* The floor first, so each Grove line can give its ratio to it. */
     raw_listen_fd =
         socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -423,12 +434,27 @@ int main(void)
     raw_stop_fd = stop[0];
     pthread_t t;
     pthread_create(&t, NULL, raw_server, NULL);
-    s = run_load(ntohs(sa.sin_port), C, K, W, lat);
-    report("tcpecho_raw", "raw", C, K, W, s, lat, 1);
+    load raw = run_load(ntohs(sa.sin_port), C, K, W, lat);
+    report("tcpecho_raw", "raw", C, K, W, raw, 0, lat, 1);
     close(stop[1]);
     pthread_join(t, NULL);
     close(raw_listen_fd);
     close(stop[0]);
+
+    gr_ref me = gr_inbox_ref(inbox), l;
+    bench_check(gr_system_spawn(sys, &listener, &me, sizeof me, &l),
+                "listener");
+    uint16_t port = (uint16_t)bench_recv_u64(inbox, MSG_PORT);
+    load g = run_load(port, C, K, W, lat);
+    report("tcpecho", "grove", C, K, W, g, raw.seconds, lat,
+           bench_workers(sys));
+    session_active = 16; /* Before the listener whose sessions use it. */
+    bench_check(gr_system_spawn(sys, &listener, &me, sizeof me, &l),
+                "listener");
+    port = (uint16_t)bench_recv_u64(inbox, MSG_PORT);
+    g = run_load(port, C, K, W, lat);
+    report("tcpecho_active16", "grove", C, K, W, g, raw.seconds, lat,
+           bench_workers(sys));
 
     free(lat);
     gr_inbox_close(inbox);
