@@ -113,6 +113,21 @@ static int name_check_n(const char *name, size_t len)
     return rc;
 }
 
+/* A node's name: a name, or an Erlang node's "alive@host" (two names,
+ * the host at most GR_NAME_MAX bytes long as the whole). */
+static int node_check(const char *node)
+{
+    size_t len = strnlen(node, GR_NAME_MAX + 1);
+    int rc = gr__label_check_n(node, len);
+    const char *at = rc == GR_OK ? memchr(node, '@', len) : NULL;
+    if (at != NULL)
+        rc = at == node || at + 1 == node + len ||
+                     memchr(at + 1, '@', len - (size_t)(at + 1 - node)) != NULL
+                 ? GR_EINVAL
+                 : GR_OK;
+    return rc;
+}
+
 int gr__name_check(const char *name)
 {
     return name_check_n(name,
@@ -243,7 +258,7 @@ int gr__split_name(const char *name, char *local, const char **node)
     size_t len = at != NULL ? (size_t)(at - name) : strlen(name);
     int rc = name_check_n(name, len);
     if (rc == GR_OK && at != NULL)
-        rc = name_check_n(at + 1, strnlen(at + 1, GR_NAME_MAX + 1));
+        rc = node_check(at + 1);
     if (rc != GR_OK)
         return rc;
     memcpy(local, name, len);

@@ -63,6 +63,25 @@ void gr__control_stop(gr__control *c);
 /* Frees a stopped endpoint, once nothing can emit an event any more. */
 void gr__control_free(gr__control *c);
 
+/* Erlang distribution (dist/; docs/distribution.md): in the root
+ * process, started by gr_system_start when gr_config.dist.node_name is
+ * set; an error there fails the start. Stopped after every actor has
+ * exited; stop takes NULL. */
+typedef struct gr__dist gr__dist;
+int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out);
+void gr__dist_stop(gr__dist *d);
+/* Whether sends to refs on node go through distribution (node is an
+ * Erlang node, or another Grove system, that d has seen). Any thread. */
+bool gr__dist_routes(gr__dist *d, uint32_t node);
+/* Sends m to its m->to on an Erlang node; to name on node ("erl@host")
+ * when name is not NULL. Returns GR_OK, GR_EINVAL (a GR_MSG_TERM payload
+ * that is no term), GR_EBACKPRESSURE, GR_ENOMEM or GR_ENOCONNECTION
+ * (what cannot be sent later becomes a dead letter then). */
+int gr__dist_send(gr__dist *d, const char *node, const char *name,
+                  const gr_msg *m);
+/* The system's distribution, or NULL. */
+gr__dist *gr__system_dist(gr_system *sys);
+
 /* In a node process: spawns the agent through which the parent's control
  * endpoint reaches this process. Returns GR_OK or the spawn's error. */
 int gr__control_agent_start(gr_system *sys);

@@ -5,6 +5,7 @@
 #include "actor/message.h"
 #include "actor/mute.h"
 #include "actor/remote.h"
+#include "actor/runtime.h"
 #include "actor/send.h"
 #include "actor/system.h"
 
@@ -20,11 +21,17 @@ int gr__deliver(gr_system *sys, gr__worker *w, uint32_t type, gr_ref from,
     return gr__deliver_msg(sys, w, &m);
 }
 
-/* A send to another node: the transport's, or a node_down dead letter
- * when this system has none. */
+/* A send to another node: distribution's when it is an Erlang node (its
+ * name, node_name, has an '@'; or distribution has seen it), else the
+ * transport's, or a node_down dead letter when this system has none. */
 static int deliver_remote(gr_system *sys, gr__worker *w, const gr_msg *m,
-                          uint32_t node, const char *name)
+                          uint32_t node, const char *node_name,
+                          const char *name)
 {
+    if (sys->dist != NULL &&
+        (node_name != NULL ? strchr(node_name, '@') != NULL
+                           : gr__dist_routes(sys->dist, node)))
+        return gr__dist_send(sys->dist, node_name, name, m);
     /* acquire: pairs with gr__remote_install. */
     const gr__remote_ops *ops =
         atomic_load_explicit(&sys->remote_ops, memory_order_acquire);
@@ -118,7 +125,7 @@ int gr__deliver_msg(gr_system *sys, gr__worker *w, const gr_msg *m)
     gr__actor *a = NULL;
     bool own = false;
     if (to.node != sys->node_id)
-        return deliver_remote(sys, w, m, to.node, NULL);
+        return deliver_remote(sys, w, m, to.node, NULL, NULL);
     if (to.incarnation == sys->incarnation)
         a = resolve(sys, w, to.serial, &own);
     if (a == NULL) {
@@ -205,7 +212,7 @@ static int send_to_name(gr_system *sys, gr__worker *w, gr_ref from,
         return rc;
     if (node != NULL && strcmp(node, sys->node_name) != 0) {
         trace_out(sys, w, &m, name);
-        return deliver_remote(sys, w, &m, gr__node_id(node, strlen(node)),
+        return deliver_remote(sys, w, &m, gr__node_id(node, strlen(node)), node,
                               local);
     }
     if (gr_whereis(sys, local, &m.to) != GR_OK) {

@@ -127,6 +127,14 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
         atomic_store_explicit(&sys->events.control, control,
                               memory_order_release);
     }
+    if (cfg->dist.node_name != NULL &&
+        strcmp(node_name, GR__ROOT_NODE_NAME) == 0 &&
+        (rc = gr__dist_start(sys, &cfg->dist, &sys->dist)) != GR_OK) {
+        gr__log(&sys->log, GR_LOG_ERROR, "distribution: %s; system stopped",
+                gr_strerror(rc));
+        (void)gr_system_shutdown(sys);
+        return rc;
+    }
     *out = sys;
     return GR_OK;
 }
@@ -259,6 +267,7 @@ int gr_system_shutdown(gr_system *sys)
     gr__sched_stop(&sys->sched);
     gr__io_stop(&sys->io);
     terminate_all(sys);
+    gr__dist_stop(sys->dist);
     const gr__remote_ops *ops = atomic_load(&sys->remote_ops);
     if (ops != NULL)
         ops->shutdown(sys->remote);
@@ -449,6 +458,11 @@ const gr__logger *gr__system_log(const gr_system *sys)
 void gr__system_emit(gr_system *sys, gr_event *ev)
 {
     gr__event_emit(&sys->events, &sys->log, ev);
+}
+
+gr__dist *gr__system_dist(gr_system *sys)
+{
+    return sys->dist;
 }
 
 gr__control *gr__system_control(gr_system *sys)

@@ -42,6 +42,7 @@ struct gr_system {
     /* The transport's hook (see remote.h): set once, read on the remote
      * path only. */
     _Atomic(const struct gr__remote_ops *) remote_ops;
+    struct gr__dist *dist; /* Set at start, before any send; or NULL. */
     void *remote;
     /* The keeper of actor-owned resources (see owned.h): installed once
      * under stop_lock, read with acquire on every exit. */

@@ -35,3 +35,29 @@ endif()
 set(GROVE_MSGPACK_INCLUDE_DIRS ${GROVE_MSGPACK_PC_INCLUDE_DIRS})
 set(GROVE_MSGPACK_LIBRARIES ${GROVE_MSGPACK_PC_LINK_LIBRARIES})
 message(STATUS "Grove: libev ${GROVE_LIBEV_LIBRARIES}, msgpack-c ${GROVE_MSGPACK_LIBRARIES}")
+
+# erl_interface (libei, from Debian's erlang-dev) for Erlang distribution
+# (dist/). Optional: without it Grove builds, and gr_config.dist fails
+# with GR_ENOTSUP. Erlang installs it under lib/erlang/lib/erl_interface-*.
+# Sets GROVE_EI_FOUND, GROVE_EI_INCLUDE_DIRS and GROVE_EI_LIBRARIES.
+# -DGROVE_DIST=OFF builds without it even where it is installed.
+option(GROVE_DIST "Erlang distribution through erl_interface, where found" ON)
+if(GROVE_DIST)
+  file(GLOB _grove_ei_dirs /usr/lib/erlang/lib/erl_interface-*
+       /usr/local/lib/erlang/lib/erl_interface-*)
+  find_path(GROVE_EI_INCLUDE_DIR ei.h HINTS ${_grove_ei_dirs}
+            PATH_SUFFIXES include)
+  find_library(GROVE_EI_LIBRARY ei HINTS ${_grove_ei_dirs} PATH_SUFFIXES lib)
+endif()
+if(GROVE_DIST AND GROVE_EI_INCLUDE_DIR AND GROVE_EI_LIBRARY)
+  set(GROVE_EI_FOUND TRUE)
+  set(GROVE_EI_INCLUDE_DIRS ${GROVE_EI_INCLUDE_DIR})
+  set(GROVE_EI_LIBRARIES ${GROVE_EI_LIBRARY})
+  message(STATUS "Grove: erl_interface ${GROVE_EI_LIBRARY}")
+else()
+  set(GROVE_EI_FOUND FALSE)
+  set(GROVE_EI_INCLUDE_DIRS "")
+  set(GROVE_EI_LIBRARIES "")
+  message(STATUS "Grove: no erl_interface (Debian package erlang-dev): "
+                 "built without Erlang distribution")
+endif()

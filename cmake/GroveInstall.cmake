@@ -11,6 +11,7 @@ if(NOT BUILD_SHARED_LIBS)
   add_library(grove_shared SHARED $<TARGET_OBJECTS:grove_objects>)
   target_link_libraries(grove_shared
     PRIVATE ${GROVE_LIBEV_LIBRARIES} ${GROVE_MSGPACK_LIBRARIES}
+            ${GROVE_EI_LIBRARIES}
     PUBLIC Threads::Threads)
   target_include_directories(grove_shared
     PUBLIC
@@ -42,6 +43,11 @@ install(FILES ${PROJECT_BINARY_DIR}/groveConfig.cmake
 # pkg-config module, libev (which ships none) and pthreads by name.
 set(GROVE_PC_REQUIRES_PRIVATE "${GROVE_MSGPACK_PC_MODULE_NAME}")
 set(GROVE_PC_LIBS_PRIVATE "-lev -lpthread")
+if(GROVE_EI_FOUND) # libei.a has no pkg-config module: by its folder.
+  get_filename_component(_grove_ei_libdir ${GROVE_EI_LIBRARY} DIRECTORY)
+  set(GROVE_PC_LIBS_PRIVATE
+      "${GROVE_PC_LIBS_PRIVATE} -L${_grove_ei_libdir} -lei")
+endif()
 # From <prefix>/<libdir>/pkgconfig back up to <prefix>.
 file(RELATIVE_PATH GROVE_PC_UP
      /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)

@@ -28,7 +28,7 @@ done
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   mapfile -t files < <(git ls-files '*.c' '*.h')
 else
-  mapfile -t files < <(find actor supervisor transport net observe tools \
+  mapfile -t files < <(find actor supervisor transport net observe dist tools \
     include tests bench \
     examples -name '*.[ch]' | sort)
 fi
@@ -38,14 +38,14 @@ clang-format --dry-run --Werror "${files[@]}"
 echo "lint: layering"
 # actor/ never includes from the layers above it; they use actor/ only
 # through its internal API header (docs/architecture.md).
-if grep -n '#include "\(supervisor\|transport\|net\|observe\)/' actor/*.[ch]; then
+if grep -n '#include "\(supervisor\|transport\|net\|observe\|dist\)/' actor/*.[ch]; then
   echo "lint: actor/ includes from a layer above it" >&2
   exit 1
 fi
 if grep -n '#include "actor/' supervisor/*.[ch] transport/*.[ch] net/*.[ch] \
-  observe/*.[ch] |
+  observe/*.[ch] dist/*.[ch] |
   grep -v '"actor/runtime.h"'; then
-  echo "lint: supervisor/, transport/, net/ and observe/ include actor/runtime.h only" >&2
+  echo "lint: supervisor/, transport/, net/, observe/ and dist/ include actor/runtime.h only" >&2
   exit 1
 fi
 
@@ -54,5 +54,5 @@ cppcheck -q --std=c11 --enable=warning,portability,performance \
   --inline-suppr --error-exitcode=1 -j "$(nproc)" \
   -I include -I . -D__linux__ -D_GNU_SOURCE -DGROVE_BUILDING \
   --suppress=missingIncludeSystem --suppress=incorrectStringBooleanError \
-  actor supervisor transport net observe tools tests examples bench
+  actor supervisor transport net observe dist tools tests examples bench
 echo "lint: clean"

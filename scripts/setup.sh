@@ -18,8 +18,10 @@ shift || true
 # libsqlite3-dev: the job queue example's store. netcat-openbsd: the chat
 # example's smoke test talks to it with nc, as its README does. tmux: the
 # observer test looks at grove top's live screen in a real terminal.
+# erlang-dev: erl_interface, for Erlang distribution (dist/); erlang-base:
+# the erl and epmd its tests talk to.
 packages=(gcc make cmake pkg-config libev-dev libmsgpack-dev libsqlite3-dev netcat-openbsd
-  tmux)
+  tmux erlang-base erlang-dev)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

@@ -23,7 +23,7 @@ echo "pkg-config, shared: ok"
 
 cc -o "$work/hello_static" "$hello" -Wl,-Bstatic -lgrove -Wl,-Bdynamic \
   $(pkg-config --cflags grove) -L"$(pkg-config --variable=libdir grove)" \
-  $(pkg-config --static --libs-only-l grove | sed 's/-lgrove//') $msgpack
+  $(pkg-config --static --libs grove | sed 's/-lgrove //') $msgpack
 ok "$work/hello_static"
 echo "pkg-config --static: ok"
 

@@ -563,9 +563,17 @@ static void test_names_invalid(void)
     /* One rule for a malformed name, whichever call it enters by. */
     CHECK_EQ(gr_whereis(sys, "a@b", &found), GR_EINVAL);
     CHECK_EQ(gr_whereis(sys, NULL, &found), GR_EINVAL);
+    /* A node may be an Erlang node's "alive@host" (grove/dist.h), but
+     * not more '@' than that, nor an empty part. */
+    const char *bad_nodes[] = {"a@b@c@d", "a@@c", "a@b@", "@b@c"};
+    for (size_t i = 0; i < sizeof bad_nodes / sizeof bad_nodes[0]; i++)
+        CHECK_EQ(gr_system_tell_name(sys, GR_REF_NONE, bad_nodes[i], MSG_NOOP,
+                                     NULL, 0),
+                 GR_EINVAL);
+    /* Well formed; with distribution off, no connection. */
     CHECK_EQ(gr_system_tell_name(sys, GR_REF_NONE, "a@b@c", MSG_NOOP, NULL, 0),
-             GR_EINVAL);
-    CHECK_EQ(gr_whereis_any(sys, "a@b@c", GR_DURATION_DEFAULT, &found),
+             GR_ENOCONNECTION);
+    CHECK_EQ(gr_whereis_any(sys, "a@b@c@d", GR_DURATION_DEFAULT, &found),
              GR_EINVAL);
     CHECK_EQ(gr_whereis_any(sys, "a\n@b", GR_DURATION_DEFAULT, &found),
              GR_EINVAL);

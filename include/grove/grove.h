@@ -22,5 +22,6 @@
 #include <grove/timer.h>
 #include <grove/node.h>
 #include <grove/io.h>
+#include <grove/dist.h>
 
 #endif

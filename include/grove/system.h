@@ -14,6 +14,7 @@
 #define GROVE_SYSTEM_H
 
 #include <grove/common.h>
+#include <grove/dist.h>
 #include <grove/log.h>
 
 /* An actor system; opaque, created by gr_system_start(). */
@@ -78,6 +79,9 @@ typedef struct gr_config {
      * GROVE_METRICS environment variable, and if that is unset, none.
      * Anyone who can reach the address can read the metrics. */
     const char *metrics;
+    /* Erlang distribution (grove/dist.h, docs/distribution.md); zeroed,
+     * off. */
+    gr_dist_config dist;
 } gr_config;
 
 /* Why a message could not be delivered (see gr_stats.dead_letters). */

@@ -1,0 +1,763 @@
+/* Erlang distribution: starting, the thread (accepts, connects, reads,
+ * writes), what arrives and what is sent (see dist.h). */
+#define _GNU_SOURCE /* eventfd, poll. */
+#include "dist/dist.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* Default limit of a connect or handshake, ms. */
+#define DEFAULT_TIMEOUT_MS 5000u
+/* Bytes of encoded messages queued for the thread before sends are
+ * refused as backpressure, as a node link's default. */
+#define QUEUE_LIMIT ((size_t)8 << 20)
+/* gen_server:calls from Erlang waiting for a reply at once; one more is
+ * refused (the caller times out, as it would with a busy server). */
+#define CALLS_MAX 65536u
+/* How long a call from Erlang is remembered unanswered (OTP's default
+ * call timeout is 5 s; an infinite one gets this long). */
+#define CALL_FORGET_NS (600ull * 1000000000ull)
+
+static const gr__logger *log_of(gr__dist *d)
+{
+    return gr__system_log(d->sys);
+}
+
+/* ---- nodes and pids ------------------------------------------------------ */
+
+uint32_t gr__dist_note_node(gr__dist *d, const char *node)
+{
+    uint32_t id = gr__node_id(node, strlen(node));
+    if (id == d->self_id)
+        return gr__system_node_id(d->sys);
+    pthread_mutex_lock(&d->lock);
+    size_t i = 0;
+    while (i < d->nnodes && d->nodes[i].id != id)
+        i++;
+    if (i == d->nnodes) {
+        if (d->nnodes == d->nodes_cap) {
+            size_t cap = d->nodes_cap ? 2 * d->nodes_cap : 8;
+            dist_node *n = realloc(d->nodes, cap * sizeof *n);
+            if (n != NULL) {
+                d->nodes = n;
+                d->nodes_cap = cap;
+            }
+        }
+        if (d->nnodes < d->nodes_cap) {
+            d->nodes[i].id = id;
+            snprintf(d->nodes[i].name, sizeof d->nodes[i].name, "%s", node);
+            d->nnodes++;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return id;
+}
+
+bool gr__dist_routes(gr__dist *d, uint32_t node)
+{
+    pthread_mutex_lock(&d->lock);
+    bool known = false;
+    for (size_t i = 0; i < d->nnodes && !known; i++)
+        known = d->nodes[i].id == node;
+    pthread_mutex_unlock(&d->lock);
+    return known;
+}
+
+/* Copies node id's name into out; false when unknown. */
+static bool node_name(gr__dist *d, uint32_t id, char out[MAXATOMLEN_UTF8])
+{
+    pthread_mutex_lock(&d->lock);
+    bool found = false;
+    for (size_t i = 0; i < d->nnodes && !found; i++)
+        if (d->nodes[i].id == id) {
+            memcpy(out, d->nodes[i].name, MAXATOMLEN_UTF8);
+            found = true;
+        }
+    pthread_mutex_unlock(&d->lock);
+    return found;
+}
+
+gr_ref gr__dist_ref_of_pid(gr__dist *d, const erlang_pid *pid)
+{
+    return (gr_ref){.serial = (uint64_t)pid->serial << 32 | pid->num,
+                    .node = gr__dist_note_node(d, pid->node),
+                    .incarnation = pid->creation};
+}
+
+bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out)
+{
+    memset(out, 0, sizeof *out);
+    if (ref.node == gr__system_node_id(d->sys)) {
+        /* One of ours: only this process's actors have pids. */
+        snprintf(out->node, sizeof out->node, "%s", ei_thisnodename(&d->ec));
+        out->creation = ei_self(&d->ec)->creation;
+    } else if (!node_name(d, ref.node, out->node)) {
+        return false;
+    } else {
+        out->creation = ref.incarnation;
+    }
+    out->num = (unsigned)(ref.serial & 0xffffffffu);
+    out->serial = (unsigned)(ref.serial >> 32);
+    return true;
+}
+
+/* ---- calls from Erlang --------------------------------------------------- */
+
+/* Remembers a '$gen_call' from `from` with tag (the term at buf[at, end));
+ * its corr, or 0 when it cannot. */
+static uint64_t call_add(gr__dist *d, const erlang_pid *from, const char *buf,
+                         int at, int end)
+{
+    dist_call *c = calloc(1, sizeof *c);
+    if (c == NULL || ei_x_new_with_version(&c->tag) != 0 ||
+        ei_x_append_buf(&c->tag, buf + at, end - at) != 0) {
+        if (c != NULL && c->tag.buff != NULL)
+            ei_x_free(&c->tag);
+        free(c);
+        return 0;
+    }
+    c->from = *from;
+    c->since_ns = gr__mono_ns();
+    pthread_mutex_lock(&d->lock);
+    /* Forget the oldest ones nobody answered: they are at the tail. */
+    dist_call **p = &d->calls;
+    while (*p != NULL) {
+        if (c->since_ns - (*p)->since_ns > CALL_FORGET_NS ||
+            d->ncalls >= CALLS_MAX) {
+            dist_call *old = *p;
+            *p = old->next;
+            d->ncalls--;
+            ei_x_free(&old->tag);
+            free(old);
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    c->corr = ++d->next_corr;
+    c->next = d->calls;
+    d->calls = c;
+    d->ncalls++;
+    pthread_mutex_unlock(&d->lock);
+    return c->corr;
+}
+
+/* Takes the call a reply with corr answers; NULL when there is none. */
+static dist_call *call_take(gr__dist *d, uint64_t corr)
+{
+    pthread_mutex_lock(&d->lock);
+    dist_call **p = &d->calls;
+    while (*p != NULL && (*p)->corr != corr)
+        p = &(*p)->next;
+    dist_call *c = *p;
+    if (c != NULL) {
+        *p = c->next;
+        d->ncalls--;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return c;
+}
+
+/* ---- what arrives -------------------------------------------------------- */
+
+/* Whether the term at buf[*index] is the atom a; moves past it if so. */
+static bool is_atom(const char *buf, int *index, const char *a)
+{
+    char got[MAXATOMLEN_UTF8];
+    int at = *index;
+    if (ei_decode_atom_as(buf, &at, got, sizeof got, ERLANG_UTF8, NULL, NULL) !=
+            0 ||
+        strcmp(got, a) != 0)
+        return false;
+    *index = at;
+    return true;
+}
+
+/* Delivers m with the term at buf[index] as its payload (or raw when
+ * `raw` is set: the binary there, unchanged). */
+static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int index,
+                         const char *where)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    char why[96];
+    int rc = gr__term_to_msgpack(d, buf, &index, &pk, why, sizeof why);
+    if (rc == GR_OK) {
+        m->data = sb.data;
+        m->len = sb.size;
+        (void)gr__deliver_msg(d->sys, NULL, m);
+    } else {
+        gr__log(log_of(d), GR_LOG_WARN,
+                "distribution: a message for %s dropped: %s", where,
+                rc == GR_EINVAL ? why : gr_strerror(rc));
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* A '$grove' tuple's type and payload: {'$grove', Type, Binary}, the
+ * tuple header already read. */
+static bool read_grove(const char *buf, int index, uint32_t *type,
+                       const char **data, long *len)
+{
+    unsigned long t;
+    int kind, n;
+    if (!is_atom(buf, &index, "$grove") ||
+        ei_decode_ulong(buf, &index, &t) != 0 || t > UINT32_MAX ||
+        ei_get_type(buf, &index, &kind, &n) != 0 || kind != ERL_BINARY_EXT)
+        return false;
+    *type = (uint32_t)t;
+    *data = buf + index + 5;
+    *len = n;
+    return true;
+}
+
+/* A message from an Erlang process (from: its pid, or none) for `to`. */
+static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
+                       int len, const char *where)
+{
+    gr_msg m = {.type = GR_MSG_TERM, .from = from, .to = to};
+    int index = 0, version, arity;
+    if (ei_decode_version(buf, &index, &version) != 0)
+        return;
+    int body = index;
+    if (ei_decode_tuple_header(buf, &index, &arity) == 0) {
+        int fields = index;
+        uint32_t type;
+        const char *data;
+        long n;
+        erlang_pid caller;
+        int tag_at, tag_end, arity2;
+        if (arity == 3 && read_grove(buf, fields, &type, &data, &n)) {
+            /* A Grove payload, as it was sent. */
+            m.type = type;
+            m.data = n > 0 ? data : NULL;
+            m.len = (size_t)n;
+            if (type < GR_MSG_RESERVED)
+                (void)gr__deliver_msg(d->sys, NULL, &m);
+            return;
+        }
+        index = fields;
+        if (arity == 3 && is_atom(buf, &index, "$gen_call") &&
+            ei_decode_tuple_header(buf, &index, &arity2) == 0 && arity2 == 2 &&
+            ei_decode_pid(buf, &index, &caller) == 0) {
+            /* gen_server:call: a request; its reply goes back with the
+             * tag. */
+            tag_at = index;
+            if (ei_skip_term(buf, &index) != 0)
+                return;
+            tag_end = index;
+            m.from = gr__dist_ref_of_pid(d, &caller);
+            m.flags = GR_MSG_REQUEST;
+            m.corr = call_add(d, &caller, buf, tag_at, tag_end);
+            if (m.corr == 0)
+                return;
+            deliver_term(d, &m, buf, index, where);
+            return;
+        }
+        index = fields;
+        erlang_ref ref;
+        if (arity == 2 && ei_decode_ref(buf, &index, &ref) == 0 &&
+            strcmp(ref.node, ei_thisnodename(&d->ec)) == 0 && ref.len == 3 &&
+            ref.n[2] == 0x67726f76u) {
+            /* {Tag, Reply}: the answer to one of our actors' asks. */
+            m.flags = GR_MSG_REPLY;
+            m.corr = (uint64_t)ref.n[1] << 32 | ref.n[0];
+            deliver_term(d, &m, buf, index, where);
+            return;
+        }
+    }
+    (void)len;
+    deliver_term(d, &m, buf, body, where);
+}
+
+/* net_kernel's part: a {'$gen_call', {From, Tag}, {is_auth, Node}} (what
+ * net_adm:ping sends) is answered `yes` on connection fd, as an Erlang
+ * node answers it; anything else for net_kernel is dropped. */
+static void net_kernel(gr__dist *d, int fd, const ei_x_buff *x)
+{
+    const char *buf = x->buff;
+    int index = 0, version, arity, tag_at;
+    erlang_pid from;
+    if (ei_decode_version(buf, &index, &version) != 0 ||
+        ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 3 ||
+        !is_atom(buf, &index, "$gen_call") ||
+        ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 2 ||
+        ei_decode_pid(buf, &index, &from) != 0)
+        return;
+    tag_at = index;
+    if (ei_skip_term(buf, &index) != 0 ||
+        ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 2 ||
+        !is_atom(buf, &index, "is_auth"))
+        return;
+    ei_x_buff r;
+    if (ei_x_new_with_version(&r) != 0)
+        return;
+    int end = tag_at;
+    (void)ei_skip_term(buf, &end);
+    if (ei_x_encode_tuple_header(&r, 2) == 0 &&
+        ei_x_append_buf(&r, buf + tag_at, end - tag_at) == 0 &&
+        ei_x_encode_atom(&r, "yes") == 0)
+        (void)ei_send_tmo(fd, &from, r.buff, r.index, d->timeout_ms);
+    ei_x_free(&r);
+}
+
+/* One message read from connection fd. */
+static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
+                          const ei_x_buff *x)
+{
+    gr_ref from = GR_REF_NONE, to;
+    switch (msg->msgtype) {
+    case ERL_SEND:
+    case ERL_SEND_TT:
+        if (strcmp(msg->to.node, ei_thisnodename(&d->ec)) != 0)
+            return;
+        to = (gr_ref){.serial = (uint64_t)msg->to.serial << 32 | msg->to.num,
+                      .node = gr__system_node_id(d->sys),
+                      .incarnation = gr__system_incarnation(d->sys)};
+        on_message(d, from, to, x->buff, x->index, "a pid");
+        return;
+    case ERL_REG_SEND:
+    case ERL_REG_SEND_TT:
+        from = gr__dist_ref_of_pid(d, &msg->from);
+        if (strcmp(msg->toname, "net_kernel") == 0) {
+            net_kernel(d, fd, x);
+            return;
+        }
+        if (gr_whereis(d->sys, msg->toname, &to) != GR_OK) {
+            gr__log(log_of(d), GR_LOG_WARN,
+                    "distribution: a message from %s for '%s' dropped: no "
+                    "such name",
+                    msg->from.node, msg->toname);
+            return;
+        }
+        on_message(d, from, to, x->buff, x->index, msg->toname);
+        return;
+    default:
+        /* Links, exits and monitors are not taken yet. */
+        return;
+    }
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static dist_conn *conn_find(gr__dist *d, const char *node)
+{
+    for (size_t i = 0; i < d->nconns; i++)
+        if (strcmp(d->conns[i].node, node) == 0)
+            return &d->conns[i];
+    return NULL;
+}
+
+static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
+{
+    if (d->nconns == d->conns_cap) {
+        size_t cap = d->conns_cap ? 2 * d->conns_cap : 8;
+        dist_conn *c = realloc(d->conns, cap * sizeof *c);
+        if (c == NULL) {
+            ei_close_connection(fd);
+            return NULL;
+        }
+        d->conns = c;
+        d->conns_cap = cap;
+    }
+    dist_conn *c = &d->conns[d->nconns++];
+    c->fd = fd;
+    snprintf(c->node, sizeof c->node, "%s", node);
+    (void)gr__dist_note_node(d, node);
+    gr__log(log_of(d), GR_LOG_INFO, "distribution: connected to %s", node);
+    return c;
+}
+
+static void conn_close(gr__dist *d, size_t i, const char *why)
+{
+    gr__log(log_of(d), GR_LOG_INFO, "distribution: %s disconnected: %s",
+            d->conns[i].node, why);
+    ei_close_connection(d->conns[i].fd);
+    d->conns[i] = d->conns[--d->nconns];
+}
+
+/* The connection to node, made now if need be; NULL when it cannot be. */
+static dist_conn *conn_to(gr__dist *d, const char *node)
+{
+    dist_conn *c = conn_find(d, node);
+    if (c != NULL)
+        return c;
+    char name[MAXATOMLEN_UTF8];
+    snprintf(name, sizeof name, "%s", node);
+    int fd = ei_connect_tmo(&d->ec, name, d->timeout_ms);
+    if (fd < 0) {
+        gr__log(log_of(d), GR_LOG_WARN,
+                "distribution: cannot connect to %s: %s", node,
+                strerror(erl_errno));
+        return NULL;
+    }
+    return conn_add(d, fd, node);
+}
+
+static void on_accept(gr__dist *d)
+{
+    ErlConnect con;
+    int fd = ei_accept_tmo(&d->ec, d->listen_fd, &con, d->timeout_ms);
+    if (fd < 0) {
+        gr__log(log_of(d), GR_LOG_WARN,
+                "distribution: a connection refused: %s (a wrong cookie, "
+                "or a handshake that did not finish)",
+                strerror(erl_errno));
+        return;
+    }
+    dist_conn *old = conn_find(d, con.nodename);
+    if (old != NULL) /* The node came back: the new connection wins. */
+        conn_close(d, (size_t)(old - d->conns), "reconnected");
+    (void)conn_add(d, fd, con.nodename);
+}
+
+/* Reads one message from connection i; false when it closed. */
+static bool on_readable(gr__dist *d, size_t i, ei_x_buff *x)
+{
+    erlang_msg msg;
+    x->index = 0;
+    int r = ei_xreceive_msg_tmo(d->conns[i].fd, &msg, x, d->timeout_ms);
+    if (r == ERL_TICK)
+        return true;
+    if (r == ERL_ERROR) {
+        conn_close(d, i,
+                   erl_errno == ETIMEDOUT ? "a message timed out"
+                                          : "connection closed");
+        return false;
+    }
+    on_erlang_msg(d, d->conns[i].fd, &msg, x);
+    return true;
+}
+
+/* ---- what is sent ---------------------------------------------------------
+ */
+
+static void job_free(dist_job *j)
+{
+    ei_x_free(&j->x);
+    free(j);
+}
+
+/* Sends job j (thread). */
+static void send_job(gr__dist *d, dist_job *j)
+{
+    dist_conn *c = conn_to(d, j->node);
+    int r = -1;
+    if (c != NULL)
+        r = j->name[0] != '\0'
+                ? ei_reg_send_tmo(&d->ec, c->fd, j->name, j->x.buff, j->x.index,
+                                  d->timeout_ms)
+                : ei_send_tmo(c->fd, &j->to, j->x.buff, j->x.index,
+                              d->timeout_ms);
+    if (r < 0) {
+        if (c != NULL)
+            conn_close(d, (size_t)(c - d->conns), "send failed");
+        if (j->msg.type < GR_MSG_RESERVED)
+            gr__dead_message(d->sys, &j->msg, GR_DL_NODE_DOWN,
+                             &(gr_reason){.code = GR_ENOCONNECTION});
+    }
+}
+
+static void run_jobs(gr__dist *d)
+{
+    uint64_t n;
+    (void)!read(d->wake_fd, &n, sizeof n);
+    pthread_mutex_lock(&d->lock);
+    dist_job *j = d->jobs;
+    d->jobs = NULL;
+    d->jobs_tail = &d->jobs;
+    d->queued = 0;
+    pthread_mutex_unlock(&d->lock);
+    while (j != NULL) {
+        dist_job *next = j->next;
+        send_job(d, j);
+        job_free(j);
+        j = next;
+    }
+}
+
+int gr__dist_send(gr__dist *d, const char *node, const char *name,
+                  const gr_msg *m)
+{
+    dist_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return GR_ENOMEM;
+    j->msg = *m;
+    j->msg.data = NULL;
+    j->msg.len = 0;
+    int rc = GR_OK;
+    if (name != NULL) {
+        snprintf(j->node, sizeof j->node, "%s", node);
+        snprintf(j->name, sizeof j->name, "%s", name);
+        (void)gr__dist_note_node(d, node);
+    } else if (!gr__dist_pid_of_ref(d, m->to, &j->to)) {
+        rc = GR_ENOCONNECTION;
+    } else {
+        memcpy(j->node, j->to.node, sizeof j->node);
+    }
+    if (rc == GR_OK && ei_x_new_with_version(&j->x) != 0)
+        rc = GR_ENOMEM;
+    if (rc == GR_OK) {
+        dist_call *c = NULL;
+        if ((m->flags & GR_MSG_REPLY) && (c = call_take(d, m->corr)) != NULL) {
+            /* gr_reply to a gen_server:call: {Tag, Reply} to the caller. */
+            int at = 0, version;
+            (void)ei_decode_version(c->tag.buff, &at, &version);
+            j->to = c->from;
+            j->name[0] = '\0';
+            memcpy(j->node, c->from.node, sizeof j->node);
+            rc = ei_x_encode_tuple_header(&j->x, 2) == 0 &&
+                         ei_x_append_buf(&j->x, c->tag.buff + at,
+                                         c->tag.index - at) == 0
+                     ? gr__msg_to_term(d, m, &j->x)
+                     : GR_ENOMEM;
+            ei_x_free(&c->tag);
+            free(c);
+        } else if (m->flags & GR_MSG_REQUEST) {
+            /* gr_ask: {'$gen_call', {Self, Tag}, Request}, the tag a ref
+             * of ours that carries the ask's corr. */
+            erlang_pid self;
+            erlang_ref tag = {.len = 3,
+                              .n = {(unsigned)(m->corr & 0xffffffffu),
+                                    (unsigned)(m->corr >> 32), 0x67726f76u},
+                              .creation = ei_self(&d->ec)->creation};
+            snprintf(tag.node, sizeof tag.node, "%s", ei_thisnodename(&d->ec));
+            rc = gr__dist_pid_of_ref(d, m->from, &self) &&
+                         ei_x_encode_tuple_header(&j->x, 3) == 0 &&
+                         ei_x_encode_atom(&j->x, "$gen_call") == 0 &&
+                         ei_x_encode_tuple_header(&j->x, 2) == 0 &&
+                         ei_x_encode_pid(&j->x, &self) == 0 &&
+                         ei_x_encode_ref(&j->x, &tag) == 0
+                     ? gr__msg_to_term(d, m, &j->x)
+                     : GR_ENOMEM;
+        } else {
+            rc = gr__msg_to_term(d, m, &j->x);
+        }
+    }
+    if (rc == GR_OK) {
+        pthread_mutex_lock(&d->lock);
+        if (d->quit) {
+            rc = GR_ENOCONNECTION;
+        } else if (d->queued + (size_t)j->x.index > d->queue_limit) {
+            rc = GR_EBACKPRESSURE;
+        } else {
+            d->queued += (size_t)j->x.index;
+            *d->jobs_tail = j;
+            d->jobs_tail = &j->next;
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (rc == GR_OK) {
+            uint64_t one = 1;
+            (void)!write(d->wake_fd, &one, sizeof one);
+            return GR_OK;
+        }
+    }
+    if (j->x.buff != NULL)
+        ei_x_free(&j->x);
+    free(j);
+    if (m->type < GR_MSG_RESERVED && rc != GR_EINVAL && rc != GR_ENOMEM)
+        gr__dead_message(d->sys, m,
+                         rc == GR_EBACKPRESSURE ? GR_DL_BACKPRESSURE
+                                                : GR_DL_NODE_DOWN,
+                         &(gr_reason){.code = rc});
+    return rc;
+}
+
+/* ---- the thread -----------------------------------------------------------
+ */
+
+static void *dist_main(void *arg)
+{
+    gr__dist *d = arg;
+    ei_x_buff x;
+    if (ei_x_new(&x) != 0)
+        return NULL;
+    struct pollfd *fds = NULL;
+    size_t fds_cap = 0;
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        bool quit = d->quit;
+        pthread_mutex_unlock(&d->lock);
+        if (quit)
+            break;
+        size_t n = 2 + d->nconns;
+        if (n > fds_cap) {
+            struct pollfd *f = realloc(fds, n * sizeof *f);
+            if (f == NULL) {
+                run_jobs(d); /* Keep going; try again next time. */
+                continue;
+            }
+            fds = f;
+            fds_cap = n;
+        }
+        fds[0] = (struct pollfd){.fd = d->wake_fd, .events = POLLIN};
+        fds[1] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+        for (size_t i = 0; i < d->nconns; i++)
+            fds[2 + i] =
+                (struct pollfd){.fd = d->conns[i].fd, .events = POLLIN};
+        if (poll(fds, n, -1) < 0)
+            continue;
+        /* Connections first, from the last, since closing one moves the
+         * last into its place. */
+        for (size_t i = n - 2; i-- > 0;)
+            if (fds[2 + i].revents != 0)
+                (void)on_readable(d, i, &x);
+        if (fds[1].revents != 0)
+            on_accept(d);
+        if (fds[0].revents != 0)
+            run_jobs(d);
+    }
+    free(fds);
+    ei_x_free(&x);
+    return NULL;
+}
+
+/* ---- start and stop -------------------------------------------------------
+ */
+
+static int read_cookie(gr__dist *d, const char *cookie)
+{
+    if (cookie != NULL) {
+        if (strlen(cookie) >= sizeof d->cookie)
+            return GR_ENAMETOOLONG;
+        snprintf(d->cookie, sizeof d->cookie, "%s", cookie);
+        return GR_OK;
+    }
+    const char *home = getenv("HOME");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.erlang.cookie", home ? home : "");
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        gr__log(log_of(d), GR_LOG_ERROR,
+                "distribution: no cookie given and %s: %s", path,
+                strerror(errno));
+        return GR_EINVAL;
+    }
+    size_t k = fread(d->cookie, 1, sizeof d->cookie - 1, f);
+    fclose(f);
+    d->cookie[k] = '\0';
+    d->cookie[strcspn(d->cookie, "\r\n")] = '\0';
+    return d->cookie[0] != '\0' ? GR_OK : GR_EINVAL;
+}
+
+static void dist_free(gr__dist *d)
+{
+    if (d->listen_fd >= 0)
+        close(d->listen_fd);
+    if (d->wake_fd >= 0)
+        close(d->wake_fd);
+    if (d->epmd_fd >= 0) /* Closing it takes the name out of epmd. */
+        close(d->epmd_fd);
+    for (size_t i = 0; i < d->nconns; i++)
+        ei_close_connection(d->conns[i].fd);
+    for (dist_job *j = d->jobs, *next; j != NULL; j = next) {
+        next = j->next;
+        job_free(j);
+    }
+    for (dist_call *c = d->calls, *next; c != NULL; c = next) {
+        next = c->next;
+        ei_x_free(&c->tag);
+        free(c);
+    }
+    free(d->conns);
+    free(d->nodes);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
+{
+    *out = NULL;
+    const char *at = strchr(cfg->node_name, '@');
+    if (at == NULL || at == cfg->node_name || at[1] == '\0' ||
+        strlen(cfg->node_name) >= MAXNODELEN)
+        return GR_EINVAL;
+    gr__dist *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return GR_ENOMEM;
+    d->sys = sys;
+    d->listen_fd = d->wake_fd = d->epmd_fd = -1;
+    d->jobs_tail = &d->jobs;
+    d->queue_limit = QUEUE_LIMIT;
+    d->timeout_ms =
+        cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
+    pthread_mutex_init(&d->lock, NULL);
+    int rc = read_cookie(d, cfg->cookie);
+    char alive[MAXATOMLEN_UTF8], host[MAXNODELEN];
+    snprintf(alive, sizeof alive, "%.*s", (int)(at - cfg->node_name),
+             cfg->node_name);
+    snprintf(host, sizeof host, "%s", at + 1);
+    struct in_addr addr;
+    const char *listen = cfg->listen != NULL ? cfg->listen : "127.0.0.1";
+    if (rc == GR_OK && inet_pton(AF_INET, listen, &addr) != 1)
+        rc = GR_EINVAL;
+    if (rc == GR_OK &&
+        (ei_init() != 0 ||
+         ei_connect_xinit(&d->ec, host, alive, cfg->node_name, &addr, d->cookie,
+                          (unsigned)gr__mono_ns() | 1u) < 0))
+        rc = GR_ESYS;
+    int port = cfg->port;
+    if (rc == GR_OK &&
+        (d->listen_fd = ei_xlisten(&d->ec, &addr, &port, 64)) < 0) {
+        gr__log(log_of(d), GR_LOG_ERROR, "distribution: cannot listen on %s:%d",
+                listen, port);
+        rc = erl_errno == EADDRINUSE ? GR_EADDRINUSE : GR_ESYS;
+    }
+    if (rc == GR_OK &&
+        (d->epmd_fd = ei_publish_tmo(&d->ec, port, d->timeout_ms)) < 0) {
+        gr__log(log_of(d), GR_LOG_ERROR,
+                "distribution: epmd refused %s (is epmd running? `epmd "
+                "-daemon` starts it; or the name is taken)",
+                cfg->node_name);
+        rc = GR_ECONNREFUSED;
+    }
+    if (rc == GR_OK &&
+        (d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+        rc = GR_ESYS;
+    d->self_id = gr__node_id(cfg->node_name, strlen(cfg->node_name));
+    if (rc == GR_OK && pthread_create(&d->thread, NULL, dist_main, d) != 0)
+        rc = GR_ESYS;
+    if (rc != GR_OK) {
+        dist_free(d);
+        return rc;
+    }
+    d->started = true;
+    gr__log(log_of(d), GR_LOG_INFO, "distribution: %s on %s:%d", cfg->node_name,
+            listen, port);
+    *out = d;
+    return GR_OK;
+}
+
+void gr__dist_stop(gr__dist *d)
+{
+    if (d == NULL)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->quit = true;
+    pthread_mutex_unlock(&d->lock);
+    uint64_t one = 1;
+    (void)!write(d->wake_fd, &one, sizeof one);
+    pthread_join(d->thread, NULL);
+    dist_free(d);
+}
+
+int gr_dist_node_name(gr_system *sys, char *buf, size_t size)
+{
+    gr__dist *d = sys != NULL ? gr__system_dist(sys) : NULL;
+    if (d == NULL)
+        return GR_ENOTSUP;
+    if (buf == NULL)
+        return GR_EINVAL;
+    const char *name = ei_thisnodename(&d->ec);
+    if (strlen(name) >= size)
+        return GR_ENAMETOOLONG;
+    memcpy(buf, name, strlen(name) + 1);
+    return GR_OK;
+}

@@ -1,0 +1,118 @@
+/*
+ * Erlang distribution inside the runtime (include/grove/dist.h).
+ *
+ * One gr__dist per root system with gr_config.dist.node_name set. Its
+ * thread owns every connection: it accepts (handshake included), connects
+ * on demand, reads, and writes what senders queued. Senders (any thread)
+ * encode their message into an Erlang term at once, so a payload that is
+ * no term is refused to them, and queue it under the lock; what the queue
+ * cannot take is backpressure, as on a node link.
+ *
+ * Erlang pids and Grove refs map one to one: a pid on node N is the ref
+ * {serial = pid.serial << 32 | pid.num, node = gr__node_id(N),
+ * incarnation = pid.creation}; this system's own actors are pids on its
+ * node name with the same split of their serial.
+ */
+#ifndef GROVE_DIST_DIST_H
+#define GROVE_DIST_DIST_H
+
+#include <ei.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <grove/dist.h>
+
+#include "actor/runtime.h"
+
+/* Deepest nesting of tuples, lists and maps converted either way. */
+#define DIST_DEPTH_MAX 32
+
+/* An Erlang node this system has heard of: its id and name. */
+typedef struct dist_node {
+    uint32_t id;
+    char name[MAXATOMLEN_UTF8];
+} dist_node;
+
+/* A gen_server:call from Erlang waiting for its gr_reply: the caller's
+ * pid and its tag (encoded), under the corr the request carried. */
+typedef struct dist_call {
+    struct dist_call *next;
+    uint64_t corr;
+    uint64_t since_ns;
+    erlang_pid from;
+    ei_x_buff tag;
+} dist_call;
+
+/* An encoded message waiting for the thread to send it. */
+typedef struct dist_job {
+    struct dist_job *next;
+    char node[MAXATOMLEN_UTF8];
+    char name[MAXATOMLEN_UTF8]; /* A registered name, or "" for `to`. */
+    erlang_pid to;
+    gr_msg msg; /* What it was, for a dead letter (data NULL). */
+    ei_x_buff x;
+} dist_job;
+
+/* A connection to another node; the thread's alone. */
+typedef struct dist_conn {
+    int fd;
+    char node[MAXATOMLEN_UTF8];
+} dist_conn;
+
+struct gr__dist {
+    gr_system *sys;
+    ei_cnode ec;
+    char cookie[512];
+    unsigned timeout_ms;
+    int listen_fd, wake_fd;
+    int epmd_fd; /* Open while the name is published. */
+    pthread_t thread;
+    bool started;
+    uint32_t self_id; /* gr__node_id of our own node name. */
+    /* Guarded by lock: */
+    pthread_mutex_t lock;
+    bool quit;
+    dist_job *jobs, **jobs_tail;
+    size_t queued; /* Bytes in jobs. */
+    size_t queue_limit;
+    dist_node *nodes;
+    size_t nnodes, nodes_cap;
+    dist_call *calls;
+    size_t ncalls;
+    uint64_t next_corr;
+    /* The thread's: */
+    dist_conn *conns;
+    size_t nconns, conns_cap;
+};
+
+/* --- dist.c -------------------------------------------------------------- */
+
+/* Remembers node's name under its id; the id. Any thread. */
+uint32_t gr__dist_note_node(gr__dist *d, const char *node);
+
+/* The ref of pid, noting its node. */
+gr_ref gr__dist_ref_of_pid(gr__dist *d, const erlang_pid *pid);
+
+/* The pid of ref: false when ref's node is unknown to d. */
+bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out);
+
+/* --- term.c -------------------------------------------------------------- */
+
+/* Packs the term at buf[*index] as one msgpack object into pk, moving
+ * *index past it. Returns GR_OK or GR_EINVAL (no mapping; what made it
+ * so is in why, size bytes). */
+int gr__term_to_msgpack(gr__dist *d, const char *buf, int *index,
+                        msgpack_packer *pk, char *why, size_t size);
+
+/* Appends the term of msgpack bytes data (len) to x. Returns GR_OK or
+ * GR_EINVAL (not exactly one object, or one that does not map). */
+int gr__msgpack_to_term(gr__dist *d, const void *data, size_t len,
+                        ei_x_buff *x);
+
+/* Appends m's payload as a term to x: the mapped term for GR_MSG_TERM,
+ * else {'$grove', Type, Payload}. */
+int gr__msg_to_term(gr__dist *d, const gr_msg *m, ei_x_buff *x);
+
+#endif
