@@ -20,6 +20,11 @@
 /* gen_server:calls from Erlang waiting for a reply at once; one more is
  * refused (the caller times out, as it would with a busy server). */
 #define CALLS_MAX 65536u
+/* Default net_ticktime (Erlang's is 60 s too). */
+#define DEFAULT_TICKTIME_MS 60000u
+/* The registered name a keepalive goes to: Erlang nodes have none and drop
+ * it; Grove systems drop it too, having seen traffic. */
+#define KEEPALIVE_NAME "grove_keepalive"
 /* How long a call from Erlang is remembered unanswered (OTP's default
  * call timeout is 5 s; an infinite one gets this long). */
 #define CALL_FORGET_NS (600ull * 1000000000ull)
@@ -31,7 +36,7 @@ static const gr__logger *log_of(gr__dist *d)
 
 /* ---- nodes and pids ------------------------------------------------------ */
 
-uint32_t gr__dist_note_node(gr__dist *d, const char *node)
+uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
 {
     uint32_t id = gr__node_id(node, strlen(node));
     if (id == d->self_id)
@@ -51,10 +56,13 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node)
         }
         if (d->nnodes < d->nodes_cap) {
             d->nodes[i].id = id;
+            d->nodes[i].creation = 0;
             snprintf(d->nodes[i].name, sizeof d->nodes[i].name, "%s", node);
             d->nnodes++;
         }
     }
+    if (i < d->nnodes && creation != 0)
+        d->nodes[i].creation = creation;
     pthread_mutex_unlock(&d->lock);
     return id;
 }
@@ -86,8 +94,15 @@ static bool node_name(gr__dist *d, uint32_t id, char out[MAXATOMLEN_UTF8])
 gr_ref gr__dist_ref_of_pid(gr__dist *d, const erlang_pid *pid)
 {
     return (gr_ref){.serial = (uint64_t)pid->serial << 32 | pid->num,
-                    .node = gr__dist_note_node(d, pid->node),
+                    .node = gr__dist_note_node(d, pid->node, pid->creation),
                     .incarnation = pid->creation};
+}
+
+gr_ref gr__dist_local_ref(gr__dist *d, const erlang_pid *pid)
+{
+    return (gr_ref){.serial = (uint64_t)pid->serial << 32 | pid->num,
+                    .node = gr__system_node_id(d->sys),
+                    .incarnation = gr__system_incarnation(d->sys)};
 }
 
 bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out)
@@ -318,10 +333,8 @@ static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
     case ERL_SEND_TT:
         if (strcmp(msg->to.node, ei_thisnodename(&d->ec)) != 0)
             return;
-        to = (gr_ref){.serial = (uint64_t)msg->to.serial << 32 | msg->to.num,
-                      .node = gr__system_node_id(d->sys),
-                      .incarnation = gr__system_incarnation(d->sys)};
-        on_message(d, from, to, x->buff, x->index, "a pid");
+        on_message(d, from, gr__dist_local_ref(d, &msg->to), x->buff, x->index,
+                   "a pid");
         return;
     case ERL_REG_SEND:
     case ERL_REG_SEND_TT:
@@ -330,6 +343,8 @@ static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
             net_kernel(d, fd, x);
             return;
         }
+        if (strcmp(msg->toname, KEEPALIVE_NAME) == 0)
+            return;
         if (gr_whereis(d->sys, msg->toname, &to) != GR_OK) {
             gr__log(log_of(d), GR_LOG_WARN,
                     "distribution: a message from %s for '%s' dropped: no "
@@ -340,7 +355,7 @@ static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
         on_message(d, from, to, x->buff, x->index, msg->toname);
         return;
     default:
-        /* Links, exits and monitors are not taken yet. */
+        gr__signal_arrived(d, msg, x);
         return;
     }
 }
@@ -369,18 +384,30 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
     }
     dist_conn *c = &d->conns[d->nconns++];
     c->fd = fd;
+    c->rx_ns = c->tx_ns = gr__mono_ns();
     snprintf(c->node, sizeof c->node, "%s", node);
-    (void)gr__dist_note_node(d, node);
+    (void)gr__dist_note_node(d, node, 0);
     gr__log(log_of(d), GR_LOG_INFO, "distribution: connected to %s", node);
     return c;
 }
 
+/* Closes connection i; every link, monitor and ask to the node's latest
+ * incarnation then fires with noconnection. */
 static void conn_close(gr__dist *d, size_t i, const char *why)
 {
     gr__log(log_of(d), GR_LOG_INFO, "distribution: %s disconnected: %s",
             d->conns[i].node, why);
     ei_close_connection(d->conns[i].fd);
+    uint32_t id = gr__node_id(d->conns[i].node, strlen(d->conns[i].node));
     d->conns[i] = d->conns[--d->nconns];
+    uint32_t creation = 0;
+    pthread_mutex_lock(&d->lock);
+    for (size_t k = 0; k < d->nnodes; k++)
+        if (d->nodes[k].id == id)
+            creation = d->nodes[k].creation;
+    pthread_mutex_unlock(&d->lock);
+    if (creation != 0)
+        gr__broadcast_node_down(d->sys, id, creation);
 }
 
 /* The connection to node, made now if need be; NULL when it cannot be. */
@@ -424,8 +451,18 @@ static bool on_readable(gr__dist *d, size_t i, ei_x_buff *x)
     erlang_msg msg;
     x->index = 0;
     int r = ei_xreceive_msg_tmo(d->conns[i].fd, &msg, x, d->timeout_ms);
+    if (r != ERL_ERROR || erl_errno == EBADMSG)
+        d->conns[i].rx_ns = gr__mono_ns();
     if (r == ERL_TICK)
         return true;
+    if (r == ERL_ERROR && erl_errno == EBADMSG) {
+        /* A control message ei does not take, read whole: the
+         * acknowledgement of one of our unlinks, or a malformed one. */
+        gr__log(log_of(d), GR_LOG_DEBUG,
+                "distribution: a control message from %s dropped",
+                d->conns[i].node);
+        return true;
+    }
     if (r == ERL_ERROR) {
         conn_close(d, i,
                    erl_errno == ETIMEDOUT ? "a message timed out"
@@ -445,23 +482,77 @@ static void job_free(dist_job *j)
     free(j);
 }
 
+/* Writes a whole control frame to fd within ms; 0 or -1. */
+static int write_frame(int fd, const char *p, size_t len, unsigned ms)
+{
+    uint64_t until = gr__mono_ns() + (uint64_t)ms * 1000000u;
+    while (len > 0) {
+        uint64_t now = gr__mono_ns();
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        if (now >= until ||
+            poll(&pfd, 1, (int)((until - now) / 1000000u) + 1) <= 0)
+            return -1;
+        ssize_t k = write(fd, p, len);
+        if (k < 0 && errno != EINTR && errno != EAGAIN)
+            return -1;
+        if (k > 0) {
+            p += k;
+            len -= (size_t)k;
+        }
+    }
+    return 0;
+}
+
 /* Sends job j (thread). */
 static void send_job(gr__dist *d, dist_job *j)
 {
     dist_conn *c = conn_to(d, j->node);
     int r = -1;
-    if (c != NULL)
+    if (c != NULL && j->ctl)
+        r = write_frame(c->fd, j->x.buff, (size_t)j->x.index, d->timeout_ms);
+    else if (c != NULL)
         r = j->name[0] != '\0'
-                ? ei_reg_send_tmo(&d->ec, c->fd, j->name, j->x.buff, j->x.index,
-                                  d->timeout_ms)
+                ? ei_send_reg_encoded_tmo(c->fd, &j->from, j->name, j->x.buff,
+                                          j->x.index, d->timeout_ms)
                 : ei_send_tmo(c->fd, &j->to, j->x.buff, j->x.index,
                               d->timeout_ms);
-    if (r < 0) {
-        if (c != NULL)
-            conn_close(d, (size_t)(c - d->conns), "send failed");
-        if (j->msg.type < GR_MSG_RESERVED)
-            gr__dead_message(d->sys, &j->msg, GR_DL_NODE_DOWN,
-                             &(gr_reason){.code = GR_ENOCONNECTION});
+    if (r >= 0) {
+        c->tx_ns = gr__mono_ns();
+        return;
+    }
+    if (c != NULL)
+        conn_close(d, (size_t)(c - d->conns), "send failed");
+    if (j->ctl)
+        gr__signal_undeliverable(d, &j->msg);
+    else if (j->msg.type < GR_MSG_RESERVED)
+        gr__dead_message(d->sys, &j->msg, GR_DL_NODE_DOWN,
+                         &(gr_reason){.code = GR_ENOCONNECTION});
+}
+
+/* Closes connections silent for a net_ticktime; sends a keepalive on those
+ * that sent nothing for a quarter of one (Erlang nodes tick us, but ei
+ * only answers ticks, so two Grove systems would never tick each other). */
+static void keep_alive(gr__dist *d)
+{
+    uint64_t now = gr__mono_ns();
+    for (size_t i = d->nconns; i-- > 0;) {
+        dist_conn *c = &d->conns[i];
+        if (now - c->rx_ns > d->ticktime_ns) {
+            conn_close(d, i, "net tick timeout");
+            continue;
+        }
+        if (now - c->tx_ns < d->ticktime_ns / 4)
+            continue;
+        ei_x_buff x;
+        if (ei_x_new_with_version(&x) != 0)
+            continue;
+        if (ei_x_encode_atom(&x, "tick") == 0 &&
+            ei_reg_send_tmo(&d->ec, c->fd, KEEPALIVE_NAME, x.buff, x.index,
+                            d->timeout_ms) < 0)
+            conn_close(d, i, "send failed");
+        else
+            c->tx_ns = now;
+        ei_x_free(&x);
     }
 }
 
@@ -493,18 +584,40 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
     j->msg.data = NULL;
     j->msg.len = 0;
     int rc = GR_OK;
+    /* A send by name carries its sender (Erlang's REG_SEND has a field for
+     * it), so a Grove actor on the other side can answer m->from. */
+    if (gr_ref_is_none(m->from) || !gr__dist_pid_of_ref(d, m->from, &j->from))
+        j->from = *ei_self(&d->ec);
     if (name != NULL) {
         snprintf(j->node, sizeof j->node, "%s", node);
         snprintf(j->name, sizeof j->name, "%s", name);
-        (void)gr__dist_note_node(d, node);
+        (void)gr__dist_note_node(d, node, 0);
     } else if (!gr__dist_pid_of_ref(d, m->to, &j->to)) {
         rc = GR_ENOCONNECTION;
     } else {
         memcpy(j->node, j->to.node, sizeof j->node);
     }
-    if (rc == GR_OK && ei_x_new_with_version(&j->x) != 0)
+    if (rc == GR_OK && m->type == GR__MSG_MONITOR) {
+        /* Erlang sends a C node no monitor signals: gr_monitor refuses. */
+        free(j);
+        return GR_ENOTSUP;
+    }
+    if (rc == GR_OK && m->type >= GR_MSG_RESERVED) {
+        /* A link or exit signal: a control frame of its own. */
+        if (name != NULL || ei_x_new(&j->x) != 0) {
+            free(j);
+            return name != NULL ? GR_OK : GR_ENOMEM;
+        }
+        j->ctl = true;
+        rc = gr__signal_frame(d, m, &j->to, &j->x);
+        if (rc == GR_ENOTSUP) { /* No such signal in Erlang: dropped. */
+            job_free(j);
+            return GR_OK;
+        }
+    } else if (rc == GR_OK && ei_x_new_with_version(&j->x) != 0) {
         rc = GR_ENOMEM;
-    if (rc == GR_OK) {
+    }
+    if (rc == GR_OK && !j->ctl) {
         dist_call *c = NULL;
         if ((m->flags & GR_MSG_REPLY) && (c = call_take(d, m->corr)) != NULL) {
             /* gr_reply to a gen_server:call: {Tag, Reply} to the caller. */
@@ -559,6 +672,8 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
             return GR_OK;
         }
     }
+    if (j->ctl && rc == GR_ENOCONNECTION)
+        gr__signal_undeliverable(d, m);
     if (j->x.buff != NULL)
         ei_x_free(&j->x);
     free(j);
@@ -602,7 +717,10 @@ static void *dist_main(void *arg)
         for (size_t i = 0; i < d->nconns; i++)
             fds[2 + i] =
                 (struct pollfd){.fd = d->conns[i].fd, .events = POLLIN};
-        if (poll(fds, n, -1) < 0)
+        /* Wake at least each second to watch the connections' ticks. */
+        int ready = poll(fds, n, 1000);
+        keep_alive(d);
+        if (ready <= 0)
             continue;
         /* Connections first, from the last, since closing one moves the
          * last into its place. */
@@ -666,6 +784,7 @@ static void dist_free(gr__dist *d)
         ei_x_free(&c->tag);
         free(c);
     }
+
     free(d->conns);
     free(d->nodes);
     pthread_mutex_destroy(&d->lock);
@@ -688,6 +807,9 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
     d->queue_limit = QUEUE_LIMIT;
     d->timeout_ms =
         cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
+    d->ticktime_ns = (uint64_t)(cfg->net_ticktime_ms ? cfg->net_ticktime_ms
+                                                     : DEFAULT_TICKTIME_MS) *
+                     1000000u;
     pthread_mutex_init(&d->lock, NULL);
     int rc = read_cookie(d, cfg->cookie);
     char alive[MAXATOMLEN_UTF8], host[MAXNODELEN];

@@ -32,6 +32,7 @@
 /* An Erlang node this system has heard of: its id and name. */
 typedef struct dist_node {
     uint32_t id;
+    uint32_t creation; /* Of the last pid seen from it; 0: none seen. */
     char name[MAXATOMLEN_UTF8];
 } dist_node;
 
@@ -51,13 +52,16 @@ typedef struct dist_job {
     char node[MAXATOMLEN_UTF8];
     char name[MAXATOMLEN_UTF8]; /* A registered name, or "" for `to`. */
     erlang_pid to;
-    gr_msg msg; /* What it was, for a dead letter (data NULL). */
+    erlang_pid from; /* The sender, for a send by name. */
+    gr_msg msg;      /* What it was, for a dead letter (data NULL). */
+    bool ctl;        /* x is a whole control frame (a link or an exit). */
     ei_x_buff x;
 } dist_job;
 
 /* A connection to another node; the thread's alone. */
 typedef struct dist_conn {
     int fd;
+    uint64_t rx_ns, tx_ns; /* When it last read and wrote. */
     char node[MAXATOMLEN_UTF8];
 } dist_conn;
 
@@ -66,6 +70,7 @@ struct gr__dist {
     ei_cnode ec;
     char cookie[512];
     unsigned timeout_ms;
+    uint64_t ticktime_ns; /* Silence after which a connection is dead. */
     int listen_fd, wake_fd;
     int epmd_fd; /* Open while the name is published. */
     pthread_t thread;
@@ -89,11 +94,15 @@ struct gr__dist {
 
 /* --- dist.c -------------------------------------------------------------- */
 
-/* Remembers node's name under its id; the id. Any thread. */
-uint32_t gr__dist_note_node(gr__dist *d, const char *node);
+/* Remembers node's name under its id, and creation (0: unknown) as its
+ * latest; the id. Any thread. */
+uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation);
 
 /* The ref of pid, noting its node. */
 gr_ref gr__dist_ref_of_pid(gr__dist *d, const erlang_pid *pid);
+
+/* The ref of pid, a pid of this node. */
+gr_ref gr__dist_local_ref(gr__dist *d, const erlang_pid *pid);
 
 /* The pid of ref: false when ref's node is unknown to d. */
 bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out);
@@ -114,5 +123,30 @@ int gr__msgpack_to_term(gr__dist *d, const void *data, size_t len,
 /* Appends m's payload as a term to x: the mapped term for GR_MSG_TERM,
  * else {'$grove', Type, Payload}. */
 int gr__msg_to_term(gr__dist *d, const gr_msg *m, ei_x_buff *x);
+
+/* An exit reason as Erlang's: normal, killed, kill, shutdown, noproc,
+ * noconnection, or {grove, 'GR_E...', <<"text">>}. */
+int gr__reason_to_term(const gr_reason *r, ei_x_buff *x);
+
+/* The reason of the term at buf[*index]: the atoms above back to their
+ * codes, anything else GR_EFAILED with the term printed as its text. */
+gr_reason gr__reason_of_term(const char *buf, int *index);
+
+/* --- signal.c ------------------------------------------------------------- */
+
+/* Encodes the control frame for an internal message m (a link, unlink,
+ * exit signal, stop or kill from a Grove actor to an Erlang pid) into
+ * x. Returns GR_OK, GR_ENOTSUP for a type that has no
+ * frame (it is dropped), or GR_ENOMEM. */
+int gr__signal_frame(gr__dist *d, const gr_msg *m, const erlang_pid *to,
+                     ei_x_buff *x);
+
+/* Delivers a control message read from a connection (link, unlink, exit,
+ * exit2) as the runtime's own signal. */
+void gr__signal_arrived(gr__dist *d, const erlang_msg *msg, const ei_x_buff *x);
+
+/* Tells the sender of job m, a link that could not be sent, noconnection
+ * (an exit signal through the link). */
+void gr__signal_undeliverable(gr__dist *d, const gr_msg *m);
 
 #endif

@@ -98,10 +98,17 @@ static void epmd_stop(void)
     }
 }
 
-/* Runs erl with script (its node erl_node, cookie cookie) and returns its
- * output (the caller frees), or NULL when it did not end in time. The
- * script's G is the Grove node's name. */
-static char *erl_run(const char *cookie, const char *script)
+/* An erl running a script, and what it has said so far. */
+typedef struct erl {
+    pid_t pid;
+    int fd;
+    char *out;
+    size_t len;
+} erl;
+
+/* Starts erl with script (its node erl_node, cookie cookie); the script's
+ * G is the Grove node's name. */
+static bool erl_start(erl *e, const char *cookie, const char *script)
 {
     char eval[8192];
     snprintf(eval, sizeof eval,
@@ -110,9 +117,9 @@ static char *erl_run(const char *cookie, const char *script)
              grove_node, script);
     int out[2];
     if (pipe(out) != 0)
-        return NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
+        return false;
+    e->pid = fork();
+    if (e->pid == 0) {
         setenv("ERL_CRASH_DUMP_SECONDS", "0", 1); /* No erl_crash.dump. */
         dup2(out[1], 1);
         dup2(out[1], 2);
@@ -122,33 +129,59 @@ static char *erl_run(const char *cookie, const char *script)
         _exit(127);
     }
     close(out[1]);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    double until = test_now() + ERL_LIMIT_S;
-    for (;;) {
-        struct pollfd p = {.fd = out[0], .events = POLLIN};
-        int left = (int)((until - test_now()) * 1000);
+    e->fd = out[0];
+    e->len = 0;
+    e->out = malloc(1 << 16);
+    e->out[0] = '\0';
+    return e->pid > 0 && e->out != NULL;
+}
+
+/* Reads what erl says until it says `until` (NULL: until it ends);
+ * false when that does not come within ERL_LIMIT_S. */
+static bool erl_read(erl *e, const char *until)
+{
+    double limit = test_now() + ERL_LIMIT_S;
+    while (until == NULL || strstr(e->out, until) == NULL) {
+        struct pollfd p = {.fd = e->fd, .events = POLLIN};
+        int left = (int)((limit - test_now()) * 1000);
         if (left <= 0 || poll(&p, 1, left) <= 0)
-            break;
-        ssize_t k = read(out[0], buf + len, cap - 1 - len);
+            return false;
+        ssize_t k = read(e->fd, e->out + e->len, (1 << 16) - 1 - e->len);
         if (k <= 0)
-            break;
-        len += (size_t)k;
-        if (len == cap - 1)
-            break;
+            return until == NULL;
+        e->len += (size_t)k;
+        e->out[e->len] = '\0';
+        if (e->len == (1 << 16) - 1)
+            return false;
     }
-    buf[len] = '\0';
-    close(out[0]);
-    bool ended = test_now() < until;
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    return true;
+}
+
+/* Kills and reaps erl; returns what it said (the caller frees). */
+static char *erl_end(erl *e)
+{
+    close(e->fd);
+    kill(e->pid, SIGKILL);
+    waitpid(e->pid, NULL, 0);
+    fprintf(stderr, "erl said:\n%s", e->out);
+    return e->out;
+}
+
+/* Runs erl with script to its end and returns its output (the caller
+ * frees), or NULL when it did not end in time. */
+static char *erl_run(const char *cookie, const char *script)
+{
+    erl e;
+    if (!erl_start(&e, cookie, script))
+        return NULL;
+    bool ended = erl_read(&e, NULL);
+    char *out = erl_end(&e);
     if (!ended) {
-        fprintf(stderr, "erl did not end; it said:\n%s\n", buf);
-        free(buf);
+        fprintf(stderr, "erl did not end\n");
+        free(out);
         return NULL;
     }
-    fprintf(stderr, "erl said:\n%s", buf);
-    return buf;
+    return out;
 }
 
 /* ---- the Grove side -------------------------------------------------------
@@ -161,6 +194,8 @@ static char *erl_run(const char *cookie, const char *script)
 typedef struct echo {
     gr_ref inbox;
 } echo;
+
+static bool answer_whoami(gr_ctx *ctx, const gr_msg *m);
 
 static int echo_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
@@ -185,18 +220,11 @@ static int echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 {
     echo *e = state;
     if (m->type == GR_MSG_TERM && (m->flags & GR_MSG_REQUEST)) {
+        if (answer_whoami(ctx, m))
+            return GR_CONTINUE;
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        if (m->len == 7 && memcmp(m->data, "\xa6whoami", 7) == 0) {
-            /* Its own pid. */
-            unsigned char pid[16];
-            gr_dist_ref_write(gr_self(ctx), pid);
-            msgpack_packer pk;
-            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-            msgpack_pack_ext_with_body(&pk, pid, sizeof pid, GR_EXT_PID);
-        } else {
-            pack_ok(&sb, m);
-        }
+        pack_ok(&sb, m);
         int rc = gr_reply_msgpack(ctx, m, GR_MSG_TERM, &sb);
         msgpack_sbuffer_destroy(&sb);
         return rc;
@@ -244,6 +272,122 @@ static const gr_behaviour echo_b = {.name = "echo",
                                     .init = echo_init,
                                     .handle = echo_handle};
 
+/* "watcher" traps exits and reports each EXIT (MSG_EXIT_SEEN, a
+ * gr_exit_msg) and DOWN (MSG_DOWN_SEEN, a gr_down) to the inbox. Its
+ * requests: "whoami" (its pid); its tells: [link | unlink | monitor, Pid],
+ * [die, Reason] (stops with GR_ESHUTDOWN for "shutdown", else
+ * GR_EFAILED with Reason as its text). */
+enum { MSG_EXIT_SEEN = 20, MSG_DOWN_SEEN, MSG_MONITOR_RC, MSG_ASK_FAILED_SEEN };
+
+static int watcher_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    echo *e = state;
+    if (len != sizeof e->inbox)
+        return GR_EINVAL;
+    memcpy(&e->inbox, arg, len);
+    (void)gr_trap_exit(ctx, 1);
+    return gr_register(ctx, "watcher");
+}
+
+/* Reads a [Cmd, Arg] tell: Cmd into cmd (size bytes), Arg as a pid into
+ * *pid or as a str into text. */
+static bool read_cmd(const gr_msg *m, char *cmd, size_t size, gr_ref *pid,
+                     char *text, size_t text_size)
+{
+    msgpack_unpacked u;
+    if (m->type != GR_MSG_TERM || gr_msg_unpack(m, &u) != GR_OK)
+        return false;
+    const msgpack_object *o = &u.data;
+    bool ok = o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 2 &&
+              o->via.array.ptr[0].type == MSGPACK_OBJECT_STR &&
+              o->via.array.ptr[0].via.str.size < size;
+    if (ok) {
+        const msgpack_object *c = &o->via.array.ptr[0], *a = c + 1;
+        snprintf(cmd, size, "%.*s", (int)c->via.str.size, c->via.str.ptr);
+        if (a->type == MSGPACK_OBJECT_EXT)
+            ok =
+                gr_dist_ref_read(a->via.ext.ptr, a->via.ext.size, pid) == GR_OK;
+        else if (a->type == MSGPACK_OBJECT_STR)
+            snprintf(text, text_size, "%.*s", (int)a->via.str.size,
+                     a->via.str.ptr);
+    }
+    msgpack_unpacked_destroy(&u);
+    return ok;
+}
+
+/* Answers a "whoami" request with its pid; false for any other message. */
+static bool answer_whoami(gr_ctx *ctx, const gr_msg *m)
+{
+    if (m->type != GR_MSG_TERM || !(m->flags & GR_MSG_REQUEST) || m->len != 7 ||
+        memcmp(m->data, "\xa6whoami", 7) != 0)
+        return false;
+    unsigned char pid[16];
+    gr_dist_ref_write(gr_self(ctx), pid);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_ext_with_body(&pk, pid, sizeof pid, GR_EXT_PID);
+    (void)gr_reply_msgpack(ctx, m, GR_MSG_TERM, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    return true;
+}
+
+static int watcher_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    echo *e = state;
+    if (answer_whoami(ctx, m))
+        return GR_CONTINUE;
+    gr_reason failed;
+    if (gr_ask_failed_read(m, &failed) == GR_OK)
+        return gr_tell(ctx, e->inbox, MSG_ASK_FAILED_SEEN, &failed,
+                       sizeof failed);
+    if (m->type == GR_MSG_EXIT || m->type == GR_MSG_DOWN) {
+        /* Told to the inbox, and to Erlang's ebox, which may wait. */
+        char to[128];
+        snprintf(to, sizeof to, "ebox@%s", erl_node);
+        bool exit = m->type == GR_MSG_EXIT;
+        (void)gr_tell_name(ctx, to, GR_MSG_TERM,
+                           exit ? "\xa9"
+                                  "exit_seen"
+                                : "\xa9"
+                                  "down_seen",
+                           10);
+        return gr_tell(ctx, e->inbox, exit ? MSG_EXIT_SEEN : MSG_DOWN_SEEN,
+                       m->data, m->len);
+    }
+    char cmd[16], text[GR_REASON_TEXT_MAX + 1] = "";
+    gr_ref pid = GR_REF_NONE;
+    if (!read_cmd(m, cmd, sizeof cmd, &pid, text, sizeof text))
+        return GR_CONTINUE;
+    if (strcmp(cmd, "link") == 0)
+        return gr_link(ctx, pid);
+    if (strcmp(cmd, "unlink") == 0)
+        return gr_unlink(ctx, pid);
+    if (strcmp(cmd, "ask") == 0) { /* An ask nobody answers. */
+        uint64_t corr;
+        return gr_ask(ctx, pid, GR_MSG_TERM, "\xc0", 1, 60000, &corr);
+    }
+    if (strcmp(cmd, "monitor") == 0) {
+        int32_t rc = gr_monitor(ctx, pid, NULL);
+        return gr_tell(ctx, e->inbox, MSG_MONITOR_RC, &rc, sizeof rc);
+    }
+    if (strcmp(cmd, "die") == 0) {
+        gr_reason why = gr_reason_of(GR_EFAILED);
+        if (strcmp(text, "shutdown") == 0)
+            why.code = GR_ESHUTDOWN;
+        else
+            snprintf(why.text, sizeof why.text, "%s", text);
+        return gr_stop_with(ctx, &why);
+    }
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour watcher_b = {.name = "watcher",
+                                       .state_size = sizeof(echo),
+                                       .init = watcher_init,
+                                       .handle = watcher_handle};
+
 static gr_system *sys;
 static gr_inbox *inbox;
 
@@ -260,7 +404,8 @@ static bool start(void)
     if (gr_inbox_open(sys, &inbox) != GR_OK)
         return false;
     gr_ref in = gr_inbox_ref(inbox);
-    return gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK;
+    return gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK &&
+           gr_system_spawn(sys, &watcher_b, &in, sizeof in, &e) == GR_OK;
 }
 
 static void stop(void)
@@ -406,6 +551,106 @@ static void unmappable_term_dropped_connection_kept(void)
     CHECK(after);
 }
 
+/* The next message in the inbox, which must be of type want, into out
+ * (size bytes). */
+static bool next_of(uint32_t want, void *out, size_t size)
+{
+    gr_msg *m;
+    if (gr_inbox_recv(inbox, &m, WAIT_MS) != GR_OK)
+        return false;
+    bool ok = m->type == want && m->len == size;
+    if (ok)
+        memcpy(out, m->data, size);
+    else
+        fprintf(stderr, "  got type %u (%zu bytes), not %u\n", m->type, m->len,
+                want);
+    gr_msg_free(m);
+    return ok;
+}
+
+static void links_both_ways(void)
+{
+    CHECK(start());
+    char *out = erl_run(
+        COOKIE,
+        "register(ebox, self()),"
+        "W = gen_server:call({watcher, G}, whoami),"
+        /* An Erlang process linked to W exits: W, trapping, sees it. */
+        "P = spawn(fun() -> link(W), receive go -> exit(boom) end end),"
+        "P ! go,"
+        "receive exit_seen -> ok after 5000 -> io:format(\"NOEXIT1~n\") end,"
+        /* W links to us and dies: we, trapping, see its reason. */
+        "process_flag(trap_exit, true),"
+        "{watcher, G} ! {link, self()},"
+        "gen_server:call({watcher, G}, whoami),"
+        "{watcher, G} ! {die, shutdown},"
+        "receive {'EXIT', W, R} -> io:format(\"EXIT ~p~n\", [R]) after 5000 "
+        "-> io:format(\"NOEXIT2~n\") end,");
+    CHECK(out != NULL);
+    bool exited = strstr(out, "EXIT shutdown") != NULL;
+    free(out);
+    gr_exit_msg x;
+    bool seen = next_of(MSG_EXIT_SEEN, &x, sizeof x);
+    stop();
+    CHECK(exited);
+    CHECK(seen);
+    CHECK_EQ(x.linked, 1);
+    CHECK_EQ(x.reason.code, GR_EFAILED);
+    CHECK(strcmp(x.reason.text, "boom") == 0);
+}
+
+static void monitor_of_erlang_pid_refused(void)
+{
+    CHECK(start());
+    char *out = erl_run(COOKIE, "P = spawn(fun() -> receive go -> ok end end),"
+                                "{watcher, G} ! {monitor, P}," SYNC);
+    CHECK(out != NULL);
+    free(out);
+    int32_t rc = 0;
+    bool told = next_of(MSG_MONITOR_RC, &rc, sizeof rc);
+    stop();
+    CHECK(told);
+    CHECK_EQ(rc, GR_ENOTSUP);
+}
+
+static void killed_erlang_node_is_noconnection(void)
+{
+    CHECK(start());
+    erl e;
+    CHECK(erl_start(&e, COOKIE,
+                    "P = spawn(fun() -> receive never -> ok end end),"
+                    "{watcher, G} ! {link, P},"
+                    "{watcher, G} ! {ask, P},"
+                    "gen_server:call({watcher, G}, whoami),"
+                    "io:format(\"READY~n\"),"
+                    "receive never -> ok end,"));
+    bool ready = erl_read(&e, "READY");
+    free(erl_end(&e)); /* SIGKILL: the connection just ends. */
+    /* The link and the ask both end with noconnection, in either order. */
+    gr_exit_msg x = {0};
+    gr_reason failed = {0};
+    bool exited = false, ask_failed = false;
+    for (int i = 0; ready && i < 2; i++) {
+        gr_msg *m;
+        if (gr_inbox_recv(inbox, &m, WAIT_MS) != GR_OK)
+            break;
+        if (m->type == MSG_EXIT_SEEN && m->len == sizeof x) {
+            memcpy(&x, m->data, sizeof x);
+            exited = true;
+        } else if (m->type == MSG_ASK_FAILED_SEEN && m->len == sizeof failed) {
+            memcpy(&failed, m->data, sizeof failed);
+            ask_failed = true;
+        }
+        gr_msg_free(m);
+    }
+    stop();
+    CHECK(ready);
+    CHECK(exited);
+    CHECK_EQ(x.reason.code, GR_ENOCONNECTION);
+    CHECK(ask_failed);
+    CHECK_EQ(failed.code, GR_ENOCONNECTION);
+}
+
 static void wrong_cookie_refused(void)
 {
     CHECK(start());
@@ -447,6 +692,9 @@ static const struct test_case cases[] = {
     {"grove_payload_passes_unchanged", grove_payload_passes_unchanged},
     {"unmappable_term_dropped_connection_kept",
      unmappable_term_dropped_connection_kept},
+    {"links_both_ways", links_both_ways},
+    {"monitor_of_erlang_pid_refused", monitor_of_erlang_pid_refused},
+    {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"wrong_cookie_refused", wrong_cookie_refused},
     {"bad_config_fails_start", bad_config_fails_start}};
 

@@ -67,6 +67,10 @@ typedef struct gr_dist_config {
     uint16_t port;
     /* Longest a connect or handshake may take, in ms; 0 means 5000. */
     unsigned connect_timeout_ms;
+    /* A connection that brings nothing for this long is dead (Erlang's
+     * net_ticktime), in ms; 0 means 60000. Erlang peers tick every quarter
+     * of their own net_ticktime, so keep it above that. */
+    unsigned net_ticktime_ms;
 } gr_dist_config;
 
 /*

@@ -1,0 +1,176 @@
+/* Links and exit signals across distribution: the runtime's internal
+ * messages to Erlang pids as distribution control frames, and the control
+ * messages that arrive as the runtime's signals. Monitors cannot cross:
+ * Erlang sends an erl_interface node neither the monitors its processes
+ * set up nor their DOWNs (measured: no MONITOR_P nor MONITOR_P_EXIT ever
+ * arrives), so gr__dist_send refuses gr_monitor with GR_ENOTSUP. */
+#include "dist/dist.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Distribution control message tags (Erlang's dist protocol). */
+enum {
+    CTL_LINK = 1,
+    CTL_EXIT = 3,
+    CTL_EXIT2 = 8,
+    CTL_UNLINK_ID = 35,
+};
+
+/* ---- reasons ------------------------------------------------------------- */
+
+/* Reasons that are atoms in Erlang, and their codes here. */
+static const struct {
+    int code;
+    const char *atom;
+} atoms[] = {
+    {GR_OK, "normal"},       {GR_EKILLED, "killed"},
+    {GR_EKILL, "kill"},      {GR_ESHUTDOWN, "shutdown"},
+    {GR_ENOACTOR, "noproc"}, {GR_ENOCONNECTION, "noconnection"},
+};
+
+int gr__reason_to_term(const gr_reason *r, ei_x_buff *x)
+{
+    for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
+        if (atoms[i].code == r->code && r->text[0] == '\0')
+            return ei_x_encode_atom(x, atoms[i].atom) == 0 ? GR_OK : GR_ENOMEM;
+    return ei_x_encode_tuple_header(x, 3) == 0 &&
+                   ei_x_encode_atom(x, "grove") == 0 &&
+                   ei_x_encode_atom(x, gr_errname(r->code)) == 0 &&
+                   ei_x_encode_binary(x, r->text, (long)strlen(r->text)) == 0
+               ? GR_OK
+               : GR_ENOMEM;
+}
+
+gr_reason gr__reason_of_term(const char *buf, int *index)
+{
+    gr_reason r = gr_reason_of(GR_EFAILED);
+    char a[MAXATOMLEN_UTF8];
+    int at = *index;
+    if (ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) ==
+        0) {
+        for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
+            if (strcmp(a, atoms[i].atom) == 0) {
+                *index = at;
+                return gr_reason_of(atoms[i].code);
+            }
+    }
+    char *text = NULL;
+    at = *index;
+    if (ei_s_print_term(&text, buf, &at) >= 0 && text != NULL)
+        snprintf(r.text, sizeof r.text, "%s", text);
+    free(text);
+    *index = at;
+    return r;
+}
+
+/* ---- to Erlang ----------------------------------------------------------- */
+
+/* Starts a control frame in x: room for its length, the pass-through
+ * byte, the version and the tuple's header and tag. */
+static bool frame_start(ei_x_buff *x, int arity, long tag)
+{
+    static const char head[5] = {0, 0, 0, 0, 112};
+    return ei_x_append_buf(x, head, sizeof head) == 0 &&
+           ei_x_encode_version(x) == 0 &&
+           ei_x_encode_tuple_header(x, arity) == 0 &&
+           ei_x_encode_long(x, tag) == 0;
+}
+
+/* Writes the frame's length into its first four bytes. */
+static void frame_end(ei_x_buff *x)
+{
+    uint32_t n = (uint32_t)x->index - 4;
+    unsigned char *p = (unsigned char *)x->buff;
+    p[0] = (unsigned char)(n >> 24);
+    p[1] = (unsigned char)(n >> 16);
+    p[2] = (unsigned char)(n >> 8);
+    p[3] = (unsigned char)n;
+}
+
+int gr__signal_frame(gr__dist *d, const gr_msg *m, const erlang_pid *to,
+                     ei_x_buff *x)
+{
+    erlang_pid from;
+    if (gr_ref_is_none(m->from) || !gr__dist_pid_of_ref(d, m->from, &from))
+        from = *ei_self(&d->ec);
+    bool ok;
+    switch (m->type) {
+    case GR__MSG_LINK:
+        ok = frame_start(x, 3, CTL_LINK) && ei_x_encode_pid(x, &from) == 0 &&
+             ei_x_encode_pid(x, to) == 0;
+        break;
+    case GR__MSG_UNLINK: {
+        /* The id only pairs the unlink with its acknowledgement. */
+        static _Atomic(unsigned long) next_id;
+        ok = frame_start(x, 4, CTL_UNLINK_ID) &&
+             ei_x_encode_ulong(x, ++next_id) == 0 &&
+             ei_x_encode_pid(x, &from) == 0 && ei_x_encode_pid(x, to) == 0;
+        break;
+    }
+    case GR__MSG_SIGNAL:
+    case GR__MSG_STOP:
+    case GR__MSG_KILL: {
+        gr_exit_msg sig = {.reason = gr_reason_of(GR_ESHUTDOWN)};
+        if (m->type == GR__MSG_KILL)
+            sig.reason = gr_reason_of(GR_EKILL);
+        if (m->type == GR__MSG_SIGNAL) {
+            if (m->len != sizeof sig)
+                return GR_ENOTSUP;
+            memcpy(&sig, m->data, sizeof sig);
+        }
+        ok = frame_start(x, 4, sig.linked ? CTL_EXIT : CTL_EXIT2) &&
+             ei_x_encode_pid(x, &from) == 0 && ei_x_encode_pid(x, to) == 0 &&
+             gr__reason_to_term(&sig.reason, x) == GR_OK;
+        break;
+    }
+    default:
+        return GR_ENOTSUP;
+    }
+    if (!ok)
+        return GR_ENOMEM;
+    frame_end(x);
+    return GR_OK;
+}
+
+void gr__signal_undeliverable(gr__dist *d, const gr_msg *m)
+{
+    gr_reason why = gr_reason_of(GR_ENOCONNECTION);
+    if (m->type == GR__MSG_LINK) {
+        gr_exit_msg sig = {.from = m->to, .reason = why, .linked = 1};
+        (void)gr__deliver(d->sys, NULL, GR__MSG_SIGNAL, m->to, m->from, 0, &sig,
+                          sizeof sig);
+    }
+}
+
+/* ---- from Erlang --------------------------------------------------------- */
+
+/* ei's message types for control messages it does not decode itself:
+ * their tag less 10, the rest of the control tuple in the buffer. */
+void gr__signal_arrived(gr__dist *d, const erlang_msg *msg, const ei_x_buff *x)
+{
+    gr_ref from = gr__dist_ref_of_pid(d, &msg->from);
+    gr_ref to = gr__dist_local_ref(d, &msg->to);
+    int index = 0;
+    switch (msg->msgtype) {
+    case ERL_LINK:
+        (void)gr__deliver(d->sys, NULL, GR__MSG_LINK, from, to, 0, NULL, 0);
+        return;
+    case ERL_UNLINK: /* ei has acknowledged it already. */
+        (void)gr__deliver(d->sys, NULL, GR__MSG_UNLINK, from, to, 0, NULL, 0);
+        return;
+    case ERL_EXIT:
+    case ERL_EXIT2: {
+        gr_exit_msg sig = {.from = from,
+                           .reason = gr__reason_of_term(x->buff, &index),
+                           .linked = msg->msgtype == ERL_EXIT};
+        (void)gr__deliver(d->sys, NULL, GR__MSG_SIGNAL, from, to, 0, &sig,
+                          sizeof sig);
+        return;
+    }
+    default:
+        return; /* Anything else ei passes on: nothing to do here. */
+    }
+}
