@@ -193,11 +193,42 @@ static bool is_atom(const char *buf, int *index, const char *a)
     return true;
 }
 
-/* Delivers m with the term at buf[index] as its payload (or raw when
- * `raw` is set: the binary there, unchanged). */
+/* A Grove payload, {'$grove', Type, Binary} or {'$grove', Type, Binary,
+ * From} (From a pid or undefined), its tuple header of arity already
+ * read: into m's type, data and len (pointing into buf) and, with a pid,
+ * from. */
+static bool read_grove(gr__dist *d, const char *buf, int index, int arity,
+                       gr_msg *m)
+{
+    unsigned long t;
+    int kind, n;
+    erlang_pid from;
+    if ((arity != 3 && arity != 4) || !is_atom(buf, &index, "$grove") ||
+        ei_decode_ulong(buf, &index, &t) != 0 || t > UINT32_MAX ||
+        ei_get_type(buf, &index, &kind, &n) != 0 || kind != ERL_BINARY_EXT)
+        return false;
+    m->type = (uint32_t)t;
+    m->data = n > 0 ? buf + index + 5 : NULL;
+    m->len = (size_t)n;
+    if (arity == 4 && ei_skip_term(buf, &index) == 0 &&
+        ei_decode_pid(buf, &index, &from) == 0)
+        m->from = gr__dist_ref_of_pid(d, &from);
+    return true;
+}
+
+/* Delivers m with the term at buf[index] as its payload: a Grove payload
+ * ({'$grove', Type, Binary}) as it was sent, anything else in msgpack as
+ * a GR_MSG_TERM. */
 static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int index,
                          const char *where)
 {
+    int at = index, arity;
+    if (ei_decode_tuple_header(buf, &at, &arity) == 0 &&
+        read_grove(d, buf, at, arity, m)) {
+        if (m->type < GR_MSG_RESERVED)
+            (void)gr__deliver_msg(d->sys, NULL, m);
+        return;
+    }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -216,23 +247,6 @@ static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int index,
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* A '$grove' tuple's type and payload: {'$grove', Type, Binary}, the
- * tuple header already read. */
-static bool read_grove(const char *buf, int index, uint32_t *type,
-                       const char **data, long *len)
-{
-    unsigned long t;
-    int kind, n;
-    if (!is_atom(buf, &index, "$grove") ||
-        ei_decode_ulong(buf, &index, &t) != 0 || t > UINT32_MAX ||
-        ei_get_type(buf, &index, &kind, &n) != 0 || kind != ERL_BINARY_EXT)
-        return false;
-    *type = (uint32_t)t;
-    *data = buf + index + 5;
-    *len = n;
-    return true;
-}
-
 /* A message from an Erlang process (from: its pid, or none) for `to`. */
 static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
                        int len, const char *where)
@@ -244,21 +258,8 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
     int body = index;
     if (ei_decode_tuple_header(buf, &index, &arity) == 0) {
         int fields = index;
-        uint32_t type;
-        const char *data;
-        long n;
         erlang_pid caller;
         int tag_at, tag_end, arity2;
-        if (arity == 3 && read_grove(buf, fields, &type, &data, &n)) {
-            /* A Grove payload, as it was sent. */
-            m.type = type;
-            m.data = n > 0 ? data : NULL;
-            m.len = (size_t)n;
-            if (type < GR_MSG_RESERVED)
-                (void)gr__deliver_msg(d->sys, NULL, &m);
-            return;
-        }
-        index = fields;
         if (arity == 3 && is_atom(buf, &index, "$gen_call") &&
             ei_decode_tuple_header(buf, &index, &arity2) == 0 && arity2 == 2 &&
             ei_decode_pid(buf, &index, &caller) == 0) {

@@ -279,10 +279,17 @@ int gr__msg_to_term(gr__dist *d, const gr_msg *m, ei_x_buff *x)
 {
     if (m->type == GR_MSG_TERM)
         return gr__msgpack_to_term(d, m->data, m->len, x);
-    return ei_x_encode_tuple_header(x, 3) == 0 &&
+    /* {'$grove', Type, Payload, From}: the sender rides along, so a Grove
+     * system on the other side can answer m->from. */
+    erlang_pid from;
+    bool has_from =
+        !gr_ref_is_none(m->from) && gr__dist_pid_of_ref(d, m->from, &from);
+    return ei_x_encode_tuple_header(x, 4) == 0 &&
                    ei_x_encode_atom(x, "$grove") == 0 &&
                    ei_x_encode_ulong(x, m->type) == 0 &&
-                   ei_x_encode_binary(x, m->data, (long)m->len) == 0
+                   ei_x_encode_binary(x, m->data, (long)m->len) == 0 &&
+                   (has_from ? ei_x_encode_pid(x, &from)
+                             : ei_x_encode_atom(x, "undefined")) == 0
                ? GR_OK
                : GR_ENOMEM;
 }

@@ -17,6 +17,9 @@
 #include <grove/msgpack.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -651,6 +654,248 @@ static void killed_erlang_node_is_noconnection(void)
     CHECK_EQ(failed.code, GR_ENOCONNECTION);
 }
 
+/* ---- two hosts: two Grove systems in two network namespaces -------------- */
+
+/* The namespaces, the veth between them, and B's process. */
+static char ns_a[32], ns_b[32], veth_a[16], veth_b[16];
+static pid_t host_b, epmd_a, epmd_b;
+
+enum { MSG_HELLO = 30, MSG_HELLO_REPLY, MSG_PING, MSG_PONG, MSG_LINKED };
+
+#define HOST_A  "10.77.0.1"
+#define HOST_B  "10.77.0.2"
+#define TICK_MS 2000
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+/* Moves this process into namespace ns. */
+static bool enter_ns(const char *ns)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/var/run/netns/%s", ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool ok = fd >= 0 && setns(fd, CLONE_NEWNET) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Forks a child that enters ns and runs epmd on epmd_port. */
+static pid_t epmd_in(const char *ns)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!enter_ns(ns))
+            _exit(126);
+        execlp("epmd", "epmd", "-port", epmd_port, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void hosts_down(void)
+{
+    pid_t kids[] = {host_b, epmd_a, epmd_b};
+    for (size_t i = 0; i < 3; i++)
+        if (kids[i] > 0) {
+            kill(kids[i], SIGKILL);
+            waitpid(kids[i], NULL, 0);
+        }
+    host_b = epmd_a = epmd_b = 0;
+    (void)sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null", ns_a,
+             ns_b);
+}
+
+/* Two namespaces joined by a veth pair (A at HOST_A, B at HOST_B), each
+ * with its own epmd on epmd_port; false when they cannot be made. */
+static bool hosts_up(void)
+{
+    int id = (int)getpid();
+    snprintf(ns_a, sizeof ns_a, "grove-a-%d", id);
+    snprintf(ns_b, sizeof ns_b, "grove-b-%d", id);
+    snprintf(veth_a, sizeof veth_a, "gra%d", id % 100000);
+    snprintf(veth_b, sizeof veth_b, "grb%d", id % 100000);
+    snprintf(epmd_port, sizeof epmd_port, "4369");
+    setenv("ERL_EPMD_PORT", epmd_port, 1);
+    if (sh("ip netns add %s && ip netns add %s && "
+           "ip link add %s netns %s type veth peer name %s netns %s && "
+           "ip -n %s addr add " HOST_A "/24 dev %s && "
+           "ip -n %s addr add " HOST_B "/24 dev %s && "
+           "ip -n %s link set lo up && ip -n %s link set lo up && "
+           "ip -n %s link set %s up && ip -n %s link set %s up",
+           ns_a, ns_b, veth_a, ns_a, veth_b, ns_b, ns_a, veth_a, ns_b, veth_b,
+           ns_a, ns_b, ns_a, veth_a, ns_b, veth_b) != 0)
+        return false;
+    epmd_a = epmd_in(ns_a);
+    epmd_b = epmd_in(ns_b);
+    /* Each epmd answers in its own namespace: wait from there. */
+    double until = test_now() + 10;
+    while (test_now() < until &&
+           (sh("ip netns exec %s epmd -port %s -names >/dev/null 2>&1", ns_a,
+               epmd_port) != 0 ||
+            sh("ip netns exec %s epmd -port %s -names >/dev/null 2>&1", ns_b,
+               epmd_port) != 0))
+        sleep_ms(10);
+    return test_now() < until;
+}
+
+/* B's "echo": answers MSG_HELLO with MSG_HELLO_REPLY to the sender (its
+ * ref is that message's m->from) and a MSG_PING request with MSG_PONG. */
+static int b_echo_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    return gr_register(ctx, "echo");
+}
+
+static int b_echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    if (m->type == MSG_HELLO) /* Its ref is the reply's m->from. */
+        return gr_tell(ctx, m->from, MSG_HELLO_REPLY, NULL, 0);
+    if (m->type == MSG_PING && (m->flags & GR_MSG_REQUEST))
+        return gr_reply(ctx, m, MSG_PONG, m->data, m->len);
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour b_echo = {
+    .name = "b_echo", .init = b_echo_init, .handle = b_echo_handle};
+
+/* Host B: a system published as b@HOST_B with b_echo, until killed. */
+static pid_t host_b_start(void)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    if (!enter_ns(ns_b))
+        _exit(126);
+    gr_system *s;
+    gr_config cfg = {.workers = 1,
+                     .dist = {.node_name = "b@" HOST_B,
+                              .listen = HOST_B,
+                              .cookie = COOKIE,
+                              .net_ticktime_ms = TICK_MS}};
+    gr_ref e;
+    if (gr_system_start(&cfg, &s) != GR_OK ||
+        gr_system_spawn(s, &b_echo, NULL, 0, &e) != GR_OK)
+        _exit(1);
+    for (;;)
+        pause();
+}
+
+/* Host A's client: says hello to echo@b@HOST_B, links to the echo that
+ * answers (trapping exits), asks it a ping, and reports the pong
+ * (MSG_PONG) and any exit (MSG_EXIT_SEEN) to the inbox. */
+static int a_client_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    echo *e = state;
+    memcpy(&e->inbox, arg, len);
+    (void)gr_trap_exit(ctx, 1);
+    return gr_tell_name(ctx, "echo@b@" HOST_B, MSG_HELLO, NULL, 0);
+}
+
+static int a_client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    echo *e = state;
+    gr_ref b;
+    uint64_t corr;
+    switch (m->type) {
+    case MSG_HELLO_REPLY:
+        b = m->from;
+        if (gr_link(ctx, b) != GR_OK)
+            return GR_EFAILED;
+        return gr_ask(ctx, b, MSG_PING, "ping", 4, 5000, &corr);
+    case MSG_PONG:
+        return gr_tell(ctx, e->inbox, MSG_PONG, m->data, m->len);
+    case GR_MSG_EXIT: {
+        gr_exit_msg x;
+        if (gr_exit_read(m, &x) == GR_OK)
+            fprintf(stderr, "  a_client: exit %s '%s' linked %u\n",
+                    gr_errname(x.reason.code), x.reason.text, x.linked);
+        return gr_tell(ctx, e->inbox, MSG_EXIT_SEEN, m->data, m->len);
+    }
+    default:
+        fprintf(stderr, "  a_client: type %#x\n", m->type);
+        return gr_tell(ctx, e->inbox, MSG_ASK_FAILED_SEEN, NULL, 0);
+    }
+}
+
+static const gr_behaviour a_client = {.name = "a_client",
+                                      .state_size = sizeof(echo),
+                                      .init = a_client_init,
+                                      .handle = a_client_handle};
+
+static void two_hosts(void)
+{
+    if (sh("ip netns list >/dev/null 2>&1") != 0 || !hosts_up()) {
+        hosts_down();
+        printf("skipped: network namespaces cannot be made here (root and "
+               "iproute2 are needed)\n");
+        return;
+    }
+    host_b = host_b_start();
+    bool in_a = enter_ns(ns_a);
+    gr_config cfg = {.workers = 2,
+                     .dist = {.node_name = "a@" HOST_A,
+                              .listen = HOST_A,
+                              .cookie = COOKIE,
+                              .net_ticktime_ms = TICK_MS}};
+    bool started = in_a && gr_system_start(&cfg, &sys) == GR_OK &&
+                   gr_inbox_open(sys, &inbox) == GR_OK;
+    /* B publishes itself meanwhile: wait until its epmd knows it. */
+    double until = test_now() + 10;
+    while (started && test_now() < until &&
+           sh("ip netns exec %s epmd -port %s -names 2>/dev/null | "
+              "grep -q 'name b '",
+              ns_b, epmd_port) != 0)
+        sleep_ms(10);
+    gr_ref in = started ? gr_inbox_ref(inbox) : GR_REF_NONE, c;
+    bool spawned =
+        started && gr_system_spawn(sys, &a_client, &in, sizeof in, &c) == GR_OK;
+    char pong[8] = "";
+    gr_msg *m = NULL;
+    bool ponged = spawned && gr_inbox_recv(inbox, &m, 3 * WAIT_MS) == GR_OK &&
+                  m->type == MSG_PONG && m->len == 4;
+    if (ponged)
+        memcpy(pong, m->data, 4);
+    gr_msg_free(m);
+    /* Cut the wire: nothing more arrives, so after a net_ticktime the
+     * connection is dead and the link fires noconnection. */
+    bool cut = ponged && sh("ip link set %s down", veth_a) == 0;
+    double t0 = test_now();
+    gr_exit_msg x = {0};
+    bool exited = cut && next_of(MSG_EXIT_SEEN, &x, sizeof x);
+    /* next_of waits WAIT_MS; the tick may take longer: once more. */
+    if (cut && !exited)
+        exited = next_of(MSG_EXIT_SEEN, &x, sizeof x);
+    double took = test_now() - t0;
+    if (started) {
+        gr_inbox_close(inbox);
+        (void)gr_system_shutdown(sys);
+    }
+    hosts_down();
+    CHECK(in_a);
+    CHECK(started);
+    CHECK(spawned);
+    CHECK(ponged);
+    CHECK(strcmp(pong, "ping") == 0);
+    CHECK(cut);
+    CHECK(exited);
+    CHECK_EQ(x.reason.code, GR_ENOCONNECTION);
+    fprintf(stderr, "  noconnection %.1f s after the cut (tick %d ms)\n", took,
+            TICK_MS);
+}
+
 static void wrong_cookie_refused(void)
 {
     CHECK(start());
@@ -695,6 +940,7 @@ static const struct test_case cases[] = {
     {"links_both_ways", links_both_ways},
     {"monitor_of_erlang_pid_refused", monitor_of_erlang_pid_refused},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
+    {"two_hosts", two_hosts},
     {"wrong_cookie_refused", wrong_cookie_refused},
     {"bad_config_fails_start", bad_config_fails_start}};
 

@@ -8,26 +8,40 @@
  * Grove systems), and connects to them on demand. Then:
  *   - an Erlang process reaches a registered Grove actor with
  *     {Name, 'grove@host'} ! Msg, and gen_server:call({Name, 'grove@host'},
- *     Req) is answered by the actor's gr_reply();
- *   - a Grove actor sends to a registered Erlang process with
- *     gr_tell_name(ctx, "name@erl@host", ...), to any process whose pid it
- *     was given (a gr_ref, e.g. m->from), and asks an Erlang gen_server
- *     with gr_ask(): the request goes out as a '$gen_call'.
+ *     Req) is answered by the actor's gr_reply(); net_adm:ping works;
+ *   - a Grove actor sends to a registered process on another node with
+ *     gr_tell_name(ctx, "name@erl@host", ...), to any process whose ref it
+ *     has (m->from, or a pid in a payload), and asks an Erlang gen_server
+ *     with gr_ask(): the request goes out as a '$gen_call';
+ *   - links and exit signals work both ways (gr_link, gr_exit, and
+ *     Erlang's link/1 and exit/2), with reasons normal, killed, kill,
+ *     shutdown, noproc and noconnection as Erlang's atoms and any other as
+ *     {grove, 'GR_E...', <<"text">>}; when a connection is lost (closed, or
+ *     silent for net_ticktime_ms) every link and ask to that node ends with
+ *     GR_ENOCONNECTION.
+ * Monitors do not cross: Erlang sends an erl_interface node neither the
+ * monitors its processes ask for nor the DOWN of a process such a node
+ * monitors. gr_monitor() of an Erlang pid is GR_ENOTSUP, and
+ * erlang:monitor/2 of a Grove pid fires only on noconnection; link (and
+ * trap exits) instead. Only the root process's actors are reachable.
  *
  * Payloads. A message of type GR_MSG_TERM carries one msgpack object that
  * is an Erlang term in this mapping (both ways):
  *   integer (64-bit)  <-> int          float       <-> float
  *   true, false       <-> bool         undefined   <-> nil
- *   other atoms       <-> str (at most 255 bytes; a longer str is a binary)
+ *   other atoms       <-> str (under 256 bytes; a longer str is a binary)
  *   binary            <-> bin          tuple       <-> array
  *   list, string       -> array        map         <-> map
  *   pid               <-> ext GR_EXT_PID (a gr_ref, see gr_dist_ref_read)
  *   ext GR_EXT_LIST   -> list (its data: one packed msgpack array)
  * A term that does not map (a reference, port, fun, bignum or improper
  * list) from Erlang is logged and dropped; in a send from Grove it is
- * GR_EINVAL. Any other message type goes to Erlang as the tuple
- * {'$grove', Type, Payload} and comes back from it unchanged, so Grove
- * systems talk to each other in their own payloads.
+ * GR_EINVAL. Any other message type goes out as the tuple
+ * {'$grove', Type, Payload, From} (From the sender's pid, or undefined)
+ * and arrives at a Grove system as it was sent, m->from included, so
+ * Grove systems talk to each other in their own payloads. A gr_ref inside
+ * such a payload is not translated: pass refs across hosts as m->from or
+ * as GR_EXT_PID in a GR_MSG_TERM.
  *
  * Security: anyone who knows the cookie can send any message to the
  * system's registered actors. Erlang distribution is for trusted networks;
