@@ -57,6 +57,7 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
         if (d->nnodes < d->nodes_cap) {
             d->nodes[i].id = id;
             d->nodes[i].creation = 0;
+            d->nodes[i].queued = 0;
             snprintf(d->nodes[i].name, sizeof d->nodes[i].name, "%s", node);
             d->nnodes++;
         }
@@ -565,7 +566,8 @@ static void run_jobs(gr__dist *d)
     dist_job *j = d->jobs;
     d->jobs = NULL;
     d->jobs_tail = &d->jobs;
-    d->queued = 0;
+    for (size_t i = 0; i < d->nnodes; i++)
+        d->nodes[i].queued = 0;
     pthread_mutex_unlock(&d->lock);
     while (j != NULL) {
         dist_job *next = j->next;
@@ -656,13 +658,19 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
         }
     }
     if (rc == GR_OK) {
+        /* Bounded per node, as a node link's buffer is. */
+        uint32_t id = gr__node_id(j->node, strlen(j->node));
         pthread_mutex_lock(&d->lock);
-        if (d->quit) {
+        dist_node *dn = NULL;
+        for (size_t i = 0; i < d->nnodes && dn == NULL; i++)
+            if (d->nodes[i].id == id)
+                dn = &d->nodes[i];
+        if (d->quit || dn == NULL) {
             rc = GR_ENOCONNECTION;
-        } else if (d->queued + (size_t)j->x.index > d->queue_limit) {
+        } else if (dn->queued + (size_t)j->x.index > d->queue_limit) {
             rc = GR_EBACKPRESSURE;
         } else {
-            d->queued += (size_t)j->x.index;
+            dn->queued += (size_t)j->x.index;
             *d->jobs_tail = j;
             d->jobs_tail = &j->next;
         }
@@ -805,7 +813,8 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
     d->sys = sys;
     d->listen_fd = d->wake_fd = d->epmd_fd = -1;
     d->jobs_tail = &d->jobs;
-    d->queue_limit = QUEUE_LIMIT;
+    d->queue_limit =
+        gr__system_link_buffer(sys) ? gr__system_link_buffer(sys) : QUEUE_LIMIT;
     d->timeout_ms =
         cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
     d->ticktime_ns = (uint64_t)(cfg->net_ticktime_ms ? cfg->net_ticktime_ms

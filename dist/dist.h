@@ -33,6 +33,7 @@
 typedef struct dist_node {
     uint32_t id;
     uint32_t creation; /* Of the last pid seen from it; 0: none seen. */
+    size_t queued;     /* Bytes of jobs for it not yet taken to send. */
     char name[MAXATOMLEN_UTF8];
 } dist_node;
 
@@ -80,8 +81,7 @@ struct gr__dist {
     pthread_mutex_t lock;
     bool quit;
     dist_job *jobs, **jobs_tail;
-    size_t queued; /* Bytes in jobs. */
-    size_t queue_limit;
+    size_t queue_limit; /* Bytes queued per node (gr_config.link_buffer). */
     dist_node *nodes;
     size_t nnodes, nodes_cap;
     dist_call *calls;
