@@ -113,19 +113,25 @@ static int name_check_n(const char *name, size_t len)
     return rc;
 }
 
-/* A node's name: a name, or an Erlang node's "alive@host" (two names,
- * the host at most GR_NAME_MAX bytes long as the whole). */
+/* An Erlang node's name may be this long (its limit); a Grove node's is
+ * a name, at most GR_NAME_MAX bytes. */
+#define ERLANG_NODE_MAX 255
+
+/* A node's name: a name, or an Erlang node's "alive@host" (two non-empty
+ * parts, one '@', at most ERLANG_NODE_MAX bytes). */
 static int node_check(const char *node)
 {
-    size_t len = strnlen(node, GR_NAME_MAX + 1);
-    int rc = gr__label_check_n(node, len);
-    const char *at = rc == GR_OK ? memchr(node, '@', len) : NULL;
-    if (at != NULL)
-        rc = at == node || at + 1 == node + len ||
-                     memchr(at + 1, '@', len - (size_t)(at + 1 - node)) != NULL
-                 ? GR_EINVAL
-                 : GR_OK;
-    return rc;
+    size_t len = strnlen(node, ERLANG_NODE_MAX + 1);
+    const char *at = memchr(node, '@', len);
+    if (at == NULL)
+        return name_check_n(node, strnlen(node, GR_NAME_MAX + 1));
+    if (len > ERLANG_NODE_MAX)
+        return GR_ENAMETOOLONG;
+    if (at == node || at + 1 == node + len ||
+        memchr(at + 1, '@', len - (size_t)(at + 1 - node)) != NULL ||
+        !printable_utf8((const unsigned char *)node, len))
+        return GR_EINVAL;
+    return GR_OK;
 }
 
 int gr__name_check(const char *name)

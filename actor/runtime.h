@@ -79,6 +79,12 @@ bool gr__dist_routes(gr__dist *d, uint32_t node);
  * (what cannot be sent later becomes a dead letter then). */
 int gr__dist_send(gr__dist *d, const char *node, const char *name,
                   const gr_msg *m);
+/* Finds the pid registered as name on Erlang node `node` (rpc:call
+ * whereis, which other Grove systems answer too) before deadline_ns
+ * (gr__mono_ns; UINT64_MAX: none). GR_OK with *out, or GR_ENOTFOUND. Not
+ * from a handler: it waits. */
+int gr__dist_whereis(gr__dist *d, const char *node, const char *name,
+                     uint64_t deadline_ns, gr_ref *out);
 /* The system's distribution, or NULL. */
 gr__dist *gr__system_dist(gr_system *sys);
 

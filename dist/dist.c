@@ -3,7 +3,12 @@
 #define _GNU_SOURCE /* eventfd, poll. */
 #include "dist/dist.h"
 
+#include <grove/inbox.h>
+#include <grove/msgpack.h>
+
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -20,6 +25,8 @@
 /* gen_server:calls from Erlang waiting for a reply at once; one more is
  * refused (the caller times out, as it would with a busy server). */
 #define CALLS_MAX 65536u
+/* How long a node that could not be reached is not tried again. */
+#define CONNECT_RETRY_NS (1000ull * 1000000ull)
 /* Default net_ticktime (Erlang's is 60 s too). */
 #define DEFAULT_TICKTIME_MS 60000u
 /* The registered name a keepalive goes to: Erlang nodes have none and drop
@@ -58,6 +65,7 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
             d->nodes[i].id = id;
             d->nodes[i].creation = 0;
             d->nodes[i].queued = 0;
+            d->nodes[i].failed_ns = 0;
             snprintf(d->nodes[i].name, sizeof d->nodes[i].name, "%s", node);
             d->nnodes++;
         }
@@ -294,13 +302,17 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
     deliver_term(d, &m, buf, body, where);
 }
 
-/* net_kernel's part: a {'$gen_call', {From, Tag}, {is_auth, Node}} (what
- * net_adm:ping sends) is answered `yes` on connection fd, as an Erlang
- * node answers it; anything else for net_kernel is dropped. */
-static void net_kernel(gr__dist *d, int fd, const ei_x_buff *x)
+/* What Erlang's net_kernel and rex answer, for the two calls other nodes
+ * make of a C node: {'$gen_call', {From, Tag}, Request} to `service`,
+ * with Request {is_auth, Node} for net_kernel (net_adm:ping; `yes`) or
+ * {call, erlang, whereis, [Name], _} for rex (rpc:call whereis, as
+ * gr_whereis_any asks; the pid, or `undefined`). The answer goes back on
+ * connection fd; anything else for them is dropped. */
+static void service_call(gr__dist *d, int fd, const char *service,
+                         const ei_x_buff *x)
 {
     const char *buf = x->buff;
-    int index = 0, version, arity, tag_at;
+    int index = 0, version, arity, tag_at, tag_end;
     erlang_pid from;
     if (ei_decode_version(buf, &index, &version) != 0 ||
         ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 3 ||
@@ -309,18 +321,36 @@ static void net_kernel(gr__dist *d, int fd, const ei_x_buff *x)
         ei_decode_pid(buf, &index, &from) != 0)
         return;
     tag_at = index;
-    if (ei_skip_term(buf, &index) != 0 ||
-        ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 2 ||
-        !is_atom(buf, &index, "is_auth"))
+    if (ei_skip_term(buf, &index) != 0)
+        return;
+    tag_end = index;
+    bool ping = strcmp(service, "net_kernel") == 0;
+    char name[MAXATOMLEN_UTF8];
+    int n;
+    if (ei_decode_tuple_header(buf, &index, &arity) != 0 ||
+        (ping ? arity != 2 || !is_atom(buf, &index, "is_auth")
+              : arity != 5 || !is_atom(buf, &index, "call") ||
+                    !is_atom(buf, &index, "erlang") ||
+                    !is_atom(buf, &index, "whereis") ||
+                    ei_decode_list_header(buf, &index, &n) != 0 || n != 1 ||
+                    ei_decode_atom_as(buf, &index, name, sizeof name,
+                                      ERLANG_UTF8, NULL, NULL) != 0))
         return;
     ei_x_buff r;
     if (ei_x_new_with_version(&r) != 0)
         return;
-    int end = tag_at;
-    (void)ei_skip_term(buf, &end);
-    if (ei_x_encode_tuple_header(&r, 2) == 0 &&
-        ei_x_append_buf(&r, buf + tag_at, end - tag_at) == 0 &&
-        ei_x_encode_atom(&r, "yes") == 0)
+    gr_ref found;
+    erlang_pid pid;
+    bool ok = ei_x_encode_tuple_header(&r, 2) == 0 &&
+              ei_x_append_buf(&r, buf + tag_at, tag_end - tag_at) == 0;
+    if (ok && ping)
+        ok = ei_x_encode_atom(&r, "yes") == 0;
+    else if (ok && gr_whereis(d->sys, name, &found) == GR_OK &&
+             gr__dist_pid_of_ref(d, found, &pid))
+        ok = ei_x_encode_pid(&r, &pid) == 0;
+    else if (ok)
+        ok = ei_x_encode_atom(&r, "undefined") == 0;
+    if (ok)
         (void)ei_send_tmo(fd, &from, r.buff, r.index, d->timeout_ms);
     ei_x_free(&r);
 }
@@ -341,8 +371,9 @@ static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
     case ERL_REG_SEND:
     case ERL_REG_SEND_TT:
         from = gr__dist_ref_of_pid(d, &msg->from);
-        if (strcmp(msg->toname, "net_kernel") == 0) {
-            net_kernel(d, fd, x);
+        if (strcmp(msg->toname, "net_kernel") == 0 ||
+            strcmp(msg->toname, "rex") == 0) {
+            service_call(d, fd, msg->toname, x);
             return;
         }
         if (strcmp(msg->toname, KEEPALIVE_NAME) == 0)
@@ -405,8 +436,12 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
     uint32_t creation = 0;
     pthread_mutex_lock(&d->lock);
     for (size_t k = 0; k < d->nnodes; k++)
-        if (d->nodes[k].id == id)
+        if (d->nodes[k].id == id) {
             creation = d->nodes[k].creation;
+            /* Sends that follow at once (an exit reported to it, say) are
+             * not worth a connect to a node that has just gone. */
+            d->nodes[k].failed_ns = gr__mono_ns();
+        }
     pthread_mutex_unlock(&d->lock);
     if (creation != 0)
         gr__broadcast_node_down(d->sys, id, creation);
@@ -420,13 +455,41 @@ static dist_conn *conn_to(gr__dist *d, const char *node)
         return c;
     char name[MAXATOMLEN_UTF8];
     snprintf(name, sizeof name, "%s", node);
+    /* A node that could not be reached a moment ago is not tried (nor
+     * logged) again for a while: a burst of sends to it fails at once. */
+    uint32_t id = gr__node_id(node, strlen(node));
+    uint64_t now = gr__mono_ns();
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = NULL;
+    for (size_t i = 0; i < d->nnodes && dn == NULL; i++)
+        if (d->nodes[i].id == id)
+            dn = &d->nodes[i];
+    bool wait = dn != NULL && dn->failed_ns != 0 &&
+                now - dn->failed_ns < CONNECT_RETRY_NS;
+    pthread_mutex_unlock(&d->lock);
+    if (wait)
+        return NULL;
     int fd = ei_connect_tmo(&d->ec, name, d->timeout_ms);
     if (fd < 0) {
+        int e = erl_errno;
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: cannot connect to %s: %s", node,
-                strerror(erl_errno));
+                e == EIO ? "the handshake failed (a cookie that differs, or "
+                           "the node refused us)"
+                : e == ETIMEDOUT ? "timed out"
+                                 : "it is not up, or not in its host's epmd");
+        pthread_mutex_lock(&d->lock);
+        for (size_t i = 0; i < d->nnodes; i++)
+            if (d->nodes[i].id == id)
+                d->nodes[i].failed_ns = gr__mono_ns();
+        pthread_mutex_unlock(&d->lock);
         return NULL;
     }
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < d->nnodes; i++)
+        if (d->nodes[i].id == id)
+            d->nodes[i].failed_ns = 0;
+    pthread_mutex_unlock(&d->lock);
     return conn_add(d, fd, node);
 }
 
@@ -436,9 +499,10 @@ static void on_accept(gr__dist *d)
     int fd = ei_accept_tmo(&d->ec, d->listen_fd, &con, d->timeout_ms);
     if (fd < 0) {
         gr__log(log_of(d), GR_LOG_WARN,
-                "distribution: a connection refused: %s (a wrong cookie, "
-                "or a handshake that did not finish)",
-                strerror(erl_errno));
+                "distribution: a connecting node refused: %s",
+                erl_errno == ETIMEDOUT
+                    ? "its handshake did not finish in time"
+                    : "the handshake failed (its cookie differs?)");
         return;
     }
     dist_conn *old = conn_find(d, con.nodename);
@@ -524,11 +588,14 @@ static void send_job(gr__dist *d, dist_job *j)
     }
     if (c != NULL)
         conn_close(d, (size_t)(c - d->conns), "send failed");
+    gr_reason why = gr_reason_of(GR_ENOCONNECTION);
     if (j->ctl)
         gr__signal_undeliverable(d, &j->msg);
+    else if (j->msg.type < GR_MSG_RESERVED && j->name[0] != '\0')
+        gr__dead_message_named(d->sys, &j->msg, j->name, strlen(j->name),
+                               GR_DL_NODE_DOWN, &why);
     else if (j->msg.type < GR_MSG_RESERVED)
-        gr__dead_message(d->sys, &j->msg, GR_DL_NODE_DOWN,
-                         &(gr_reason){.code = GR_ENOCONNECTION});
+        gr__dead_message(d->sys, &j->msg, GR_DL_NODE_DOWN, &why);
 }
 
 /* Closes connections silent for a net_ticktime; sends a keepalive on those
@@ -694,6 +761,74 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
     return rc;
 }
 
+/* ---- names on other nodes ------------------------------------------------ */
+
+int gr__dist_whereis(gr__dist *d, const char *node, const char *name,
+                     uint64_t deadline_ns, gr_ref *out)
+{
+    gr_inbox *in;
+    int rc = gr_inbox_open(d->sys, &in);
+    if (rc != GR_OK)
+        return rc;
+    /* rpc:call(Node, erlang, whereis, [Name]) as rex takes it. */
+    msgpack_sbuffer list, req;
+    msgpack_sbuffer_init(&list);
+    msgpack_sbuffer_init(&req);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &list, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_str_with_body(&pk, name, strlen(name));
+    msgpack_packer_init(&pk, &req, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "call", 4);
+    msgpack_pack_str_with_body(&pk, "erlang", 6);
+    msgpack_pack_str_with_body(&pk, "whereis", 7);
+    msgpack_pack_ext_with_body(&pk, list.data, list.size, GR_EXT_LIST);
+    msgpack_pack_str_with_body(&pk, "user", 4);
+    gr_msg m = {.type = GR_MSG_TERM,
+                .flags = GR_MSG_REQUEST,
+                .from = gr_inbox_ref(in),
+                .corr = gr__new_id(d->sys, NULL),
+                .data = req.data,
+                .len = req.size};
+    rc = gr__dist_send(d, node, "rex", &m);
+    msgpack_sbuffer_destroy(&list);
+    msgpack_sbuffer_destroy(&req);
+    /* The answer: a pid, or undefined; a node that does not answer by the
+     * deadline does not know the name either. */
+    while (rc == GR_OK) {
+        uint64_t now = gr__mono_ns();
+        gr_msg *r;
+        if (now >= deadline_ns ||
+            gr_inbox_recv(in, &r,
+                          deadline_ns == UINT64_MAX
+                              ? GR_DURATION_INFINITE
+                              : (gr_duration)((deadline_ns - now) / 1000000u +
+                                              1)) != GR_OK) {
+            rc = GR_ENOTFOUND;
+            break;
+        }
+        if (r->corr != m.corr || !(r->flags & GR_MSG_REPLY)) {
+            gr_msg_free(r);
+            continue;
+        }
+        msgpack_unpacked u;
+        rc = GR_ENOTFOUND;
+        if (r->type == GR_MSG_TERM && gr_msg_unpack(r, &u) == GR_OK) {
+            if (u.data.type == MSGPACK_OBJECT_EXT &&
+                u.data.via.ext.type == GR_EXT_PID &&
+                gr_dist_ref_read(u.data.via.ext.ptr, u.data.via.ext.size,
+                                 out) == GR_OK)
+                rc = GR_OK;
+            msgpack_unpacked_destroy(&u);
+        }
+        gr_msg_free(r);
+        break;
+    }
+    gr_inbox_close(in);
+    return rc == GR_OK || rc == GR_ENOTFOUND ? rc : GR_ENOTFOUND;
+}
+
 /* ---- the thread -----------------------------------------------------------
  */
 
@@ -749,11 +884,31 @@ static void *dist_main(void *arg)
 /* ---- start and stop -------------------------------------------------------
  */
 
+/* Whether an epmd answers on this host (on ERL_EPMD_PORT, else 4369). */
+static bool epmd_answers(void)
+{
+    const char *env = getenv("ERL_EPMD_PORT");
+    int port = env != NULL ? atoi(env) : 4369;
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool up = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    return up;
+}
+
 static int read_cookie(gr__dist *d, const char *cookie)
 {
     if (cookie != NULL) {
-        if (strlen(cookie) >= sizeof d->cookie)
-            return GR_ENAMETOOLONG;
+        if (cookie[0] == '\0' || strlen(cookie) >= sizeof d->cookie) {
+            gr__log(log_of(d), GR_LOG_ERROR,
+                    "distribution: the cookie is empty or longer than %zu "
+                    "bytes",
+                    sizeof d->cookie - 1);
+            return GR_EINVAL;
+        }
         snprintf(d->cookie, sizeof d->cookie, "%s", cookie);
         return GR_OK;
     }
@@ -771,7 +926,10 @@ static int read_cookie(gr__dist *d, const char *cookie)
     fclose(f);
     d->cookie[k] = '\0';
     d->cookie[strcspn(d->cookie, "\r\n")] = '\0';
-    return d->cookie[0] != '\0' ? GR_OK : GR_EINVAL;
+    if (d->cookie[0] != '\0')
+        return GR_OK;
+    gr__log(log_of(d), GR_LOG_ERROR, "distribution: %s holds no cookie", path);
+    return GR_EINVAL;
 }
 
 static void dist_free(gr__dist *d)
@@ -800,13 +958,29 @@ static void dist_free(gr__dist *d)
     free(d);
 }
 
+/* Whether name is an Erlang node's name, "alive@host": one '@', both
+ * parts there, at most 255 bytes (Erlang's limit). */
+bool gr__dist_node_name_ok(const char *name)
+{
+    const char *at = strchr(name, '@');
+    size_t len = strlen(name);
+    return at != NULL && at != name && at[1] != '\0' &&
+           strchr(at + 1, '@') == NULL && len < MAXNODELEN &&
+           (size_t)(at - name) <= EI_MAXALIVELEN;
+}
+
 int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
 {
     *out = NULL;
-    const char *at = strchr(cfg->node_name, '@');
-    if (at == NULL || at == cfg->node_name || at[1] == '\0' ||
-        strlen(cfg->node_name) >= MAXNODELEN)
+    const gr__logger *log = gr__system_log(sys);
+    if (!gr__dist_node_name_ok(cfg->node_name)) {
+        gr__log(log, GR_LOG_ERROR,
+                "distribution: node_name '%s' is not alive@host (one '@', "
+                "both parts, at most %d bytes)",
+                cfg->node_name, MAXNODELEN - 1);
         return GR_EINVAL;
+    }
+    const char *at = strchr(cfg->node_name, '@');
     gr__dist *d = calloc(1, sizeof *d);
     if (d == NULL)
         return GR_ENOMEM;
@@ -828,8 +1002,11 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
     snprintf(host, sizeof host, "%s", at + 1);
     struct in_addr addr;
     const char *listen = cfg->listen != NULL ? cfg->listen : "127.0.0.1";
-    if (rc == GR_OK && inet_pton(AF_INET, listen, &addr) != 1)
+    if (rc == GR_OK && inet_pton(AF_INET, listen, &addr) != 1) {
+        gr__log(log, GR_LOG_ERROR,
+                "distribution: listen '%s' is not an IPv4 address", listen);
         rc = GR_EINVAL;
+    }
     if (rc == GR_OK &&
         (ei_init() != 0 ||
          ei_connect_xinit(&d->ec, host, alive, cfg->node_name, &addr, d->cookie,
@@ -838,16 +1015,23 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
     int port = cfg->port;
     if (rc == GR_OK &&
         (d->listen_fd = ei_xlisten(&d->ec, &addr, &port, 64)) < 0) {
-        gr__log(log_of(d), GR_LOG_ERROR, "distribution: cannot listen on %s:%d",
-                listen, port);
-        rc = erl_errno == EADDRINUSE ? GR_EADDRINUSE : GR_ESYS;
+        int e = erl_errno;
+        gr__log(log, GR_LOG_ERROR, "distribution: cannot listen on %s:%d: %s",
+                listen, port, strerror(e));
+        rc = e == EADDRINUSE ? GR_EADDRINUSE : GR_ESYS;
     }
     if (rc == GR_OK &&
         (d->epmd_fd = ei_publish_tmo(&d->ec, port, d->timeout_ms)) < 0) {
-        gr__log(log_of(d), GR_LOG_ERROR,
-                "distribution: epmd refused %s (is epmd running? `epmd "
-                "-daemon` starts it; or the name is taken)",
-                cfg->node_name);
+        int e = epmd_answers() ? erl_errno : ECONNREFUSED;
+        if (e == ECONNREFUSED)
+            gr__log(log, GR_LOG_ERROR,
+                    "distribution: no epmd answers on this host (`epmd "
+                    "-daemon` starts one; or any erl does)");
+        else
+            gr__log(log, GR_LOG_ERROR,
+                    "distribution: epmd refused the name %s: %s (is it "
+                    "taken by a running node?)",
+                    cfg->node_name, strerror(e));
         rc = GR_ECONNREFUSED;
     }
     if (rc == GR_OK &&

@@ -32,8 +32,9 @@
 /* An Erlang node this system has heard of: its id and name. */
 typedef struct dist_node {
     uint32_t id;
-    uint32_t creation; /* Of the last pid seen from it; 0: none seen. */
-    size_t queued;     /* Bytes of jobs for it not yet taken to send. */
+    uint32_t creation;  /* Of the last pid seen from it; 0: none seen. */
+    size_t queued;      /* Bytes of jobs for it not yet taken to send. */
+    uint64_t failed_ns; /* When a connect to it last failed; 0: it did not. */
     char name[MAXATOMLEN_UTF8];
 } dist_node;
 
@@ -100,6 +101,9 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation);
 
 /* The ref of pid, noting its node. */
 gr_ref gr__dist_ref_of_pid(gr__dist *d, const erlang_pid *pid);
+
+/* Whether name is an Erlang node's "alive@host" (see dist.c). */
+bool gr__dist_node_name_ok(const char *name);
 
 /* The ref of pid, a pid of this node. */
 gr_ref gr__dist_local_ref(gr__dist *d, const erlang_pid *pid);

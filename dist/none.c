@@ -36,6 +36,17 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
     return GR_ENOCONNECTION;
 }
 
+int gr__dist_whereis(gr__dist *d, const char *node, const char *name,
+                     uint64_t deadline_ns, gr_ref *out)
+{
+    (void)d;
+    (void)node;
+    (void)name;
+    (void)deadline_ns;
+    (void)out;
+    return GR_ENOTFOUND;
+}
+
 int gr_dist_node_name(gr_system *sys, char *buf, size_t size)
 {
     (void)sys;

@@ -43,6 +43,29 @@ static int pack_atom(const char *a, msgpack_packer *pk)
     return r == 0 ? GR_OK : GR_ENOMEM;
 }
 
+/* What a term that does not map is, for the log. */
+static const char *kind_name(int type)
+{
+    switch (type) {
+    case ERL_REFERENCE_EXT:
+    case ERL_NEW_REFERENCE_EXT:
+    case ERL_NEWER_REFERENCE_EXT:
+        return "a reference";
+    case ERL_PORT_EXT:
+    case ERL_NEW_PORT_EXT:
+    case ERL_V4_PORT_EXT:
+        return "a port";
+    case ERL_FUN_EXT:
+    case ERL_NEW_FUN_EXT:
+    case ERL_EXPORT_EXT:
+        return "a fun";
+    case ERL_BIT_BINARY_EXT:
+        return "a bit string";
+    default:
+        return "a term of an unknown kind";
+    }
+}
+
 static int to_msgpack(gr__dist *d, const char *buf, int *index,
                       msgpack_packer *pk, int depth, char *why, size_t size)
 {
@@ -150,10 +173,7 @@ static int to_msgpack(gr__dist *d, const char *buf, int *index,
         return pack_pid(d, &pid, pk);
     }
     default:
-        snprintf(why, size,
-                 "a term of type %d (reference, port, fun or "
-                 "bit string) has no msgpack form",
-                 type);
+        snprintf(why, size, "%s has no msgpack form", kind_name(type));
         return GR_EINVAL;
     }
 }

@@ -571,6 +571,41 @@ static bool next_of(uint32_t want, void *out, size_t size)
     return ok;
 }
 
+static void whereis_then_call_erlang(void)
+{
+    CHECK(start());
+    erl e;
+    CHECK(erl_start(&e, COOKIE,
+                    "register(srv, spawn(fun Loop() -> receive "
+                    "{'$gen_call', From, N} -> gen_server:reply(From, "
+                    "{pong, N + 1}), Loop() end end)),"
+                    "io:format(\"READY~n\"),"
+                    "receive never -> ok end,"));
+    bool ready = erl_read(&e, "READY");
+    char name[96];
+    snprintf(name, sizeof name, "srv@%s", erl_node);
+    gr_ref srv = GR_REF_NONE, none;
+    int found = ready ? gr_whereis_any(sys, name, 5000, &srv) : -1;
+    snprintf(name, sizeof name, "nosuch@%s", erl_node);
+    int missing = ready ? gr_whereis_any(sys, name, 5000, &none) : -1;
+    gr_msg *reply = NULL;
+    int called = found == GR_OK
+                     ? gr_call(sys, srv, GR_MSG_TERM, "\x29", 1, 5000, &reply)
+                     : -1;
+    /* {pong, 42}: ["pong", 42]. */
+    bool pong = called == GR_OK && reply->type == GR_MSG_TERM &&
+                reply->len == 7 &&
+                memcmp(reply->data, "\x92\xa4pong\x2a", 7) == 0;
+    gr_msg_free(reply);
+    free(erl_end(&e));
+    stop();
+    CHECK(ready);
+    CHECK_EQ(found, GR_OK);
+    CHECK_EQ(missing, GR_ENOTFOUND);
+    CHECK_EQ(called, GR_OK);
+    CHECK(pong);
+}
+
 static void links_both_ways(void)
 {
     CHECK(start());
@@ -869,6 +904,15 @@ static void two_hosts(void)
     if (ponged)
         memcpy(pong, m->data, 4);
     gr_msg_free(m);
+    /* B answers rex's whereis, as an Erlang node does. */
+    gr_ref echo_b = GR_REF_NONE;
+    gr_msg *r2 = NULL;
+    bool found =
+        ponged &&
+        gr_whereis_any(sys, "echo@b@" HOST_B, 5000, &echo_b) == GR_OK &&
+        gr_call(sys, echo_b, MSG_PING, "via", 3, 5000, &r2) == GR_OK &&
+        r2->type == MSG_PONG && r2->len == 3;
+    gr_msg_free(r2);
     /* Cut the wire: nothing more arrives, so after a net_ticktime the
      * connection is dead and the link fires noconnection. */
     bool cut = ponged && sh("ip link set %s down", veth_a) == 0;
@@ -889,6 +933,7 @@ static void two_hosts(void)
     CHECK(spawned);
     CHECK(ponged);
     CHECK(strcmp(pong, "ping") == 0);
+    CHECK(found);
     CHECK(cut);
     CHECK(exited);
     CHECK_EQ(x.reason.code, GR_ENOCONNECTION);
@@ -920,7 +965,15 @@ static void bad_config_fails_start(void)
     gr_config cfg = {.workers = 1,
                      .dist = {.node_name = "no-host-part", .cookie = COOKIE}};
     CHECK_EQ(gr_system_start(&cfg, &s), GR_EINVAL);
+    const char *bad[] = {"grove@", "@127.0.0.1", "a@b@127.0.0.1", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg.dist.node_name = bad[i];
+        CHECK_EQ(gr_system_start(&cfg, &s), GR_EINVAL);
+    }
     cfg.dist.node_name = "grove@127.0.0.1";
+    cfg.dist.cookie = "";
+    CHECK_EQ(gr_system_start(&cfg, &s), GR_EINVAL);
+    cfg.dist.cookie = COOKIE;
     cfg.dist.listen = "not-an-address";
     CHECK_EQ(gr_system_start(&cfg, &s), GR_EINVAL);
     /* No epmd on this port. */
@@ -937,6 +990,7 @@ static const struct test_case cases[] = {
     {"grove_payload_passes_unchanged", grove_payload_passes_unchanged},
     {"unmappable_term_dropped_connection_kept",
      unmappable_term_dropped_connection_kept},
+    {"whereis_then_call_erlang", whereis_then_call_erlang},
     {"links_both_ways", links_both_ways},
     {"monitor_of_erlang_pid_refused", monitor_of_erlang_pid_refused},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},

@@ -64,6 +64,12 @@ int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
     if (rc != GR_OK)
         return rc;
     size_t len = strlen(local);
+    uint64_t deadline =
+        ms < 0 ? UINT64_MAX : gr__mono_ns() + (uint64_t)ms * 1000000u;
+    gr__dist *dist = gr__system_dist(sys);
+    if (at != NULL && strchr(at, '@') != NULL) /* An Erlang node's. */
+        return dist != NULL ? gr__dist_whereis(dist, at, local, deadline, out)
+                            : GR_ENOTFOUND;
     uint32_t node = at != NULL ? gr__node_id(at, strlen(at)) : 0;
     if ((at == NULL || node == gr__system_node_id(sys)) &&
         gr_whereis(sys, local, out) == GR_OK)
@@ -71,8 +77,6 @@ int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
     gr__transport *t = gr__remote_get(sys);
     if (t == NULL || (at != NULL && node == gr__system_node_id(sys)))
         return GR_ENOTFOUND;
-    uint64_t deadline =
-        ms < 0 ? UINT64_MAX : gr__mono_ns() + (uint64_t)ms * 1000000u;
     /* A node that has just started may not be known here yet: the news
      * that it is up travels through its parent. Wait for it, within the
      * timeout (a name on a node that never comes is then not found). */

@@ -11,8 +11,10 @@
  *     Req) is answered by the actor's gr_reply(); net_adm:ping works;
  *   - a Grove actor sends to a registered process on another node with
  *     gr_tell_name(ctx, "name@erl@host", ...), to any process whose ref it
- *     has (m->from, or a pid in a payload), and asks an Erlang gen_server
- *     with gr_ask(): the request goes out as a '$gen_call';
+ *     has (m->from, a pid in a payload, or gr_whereis_any() of
+ *     "name@erl@host"), and asks an Erlang gen_server with gr_ask(): the
+ *     request goes out as a '$gen_call' (an ask to a server that dies
+ *     only times out: give it a timeout);
  *   - links and exit signals work both ways (gr_link, gr_exit, and
  *     Erlang's link/1 and exit/2), with reasons normal, killed, kill,
  *     shutdown, noproc and noconnection as Erlang's atoms and any other as
@@ -90,7 +92,8 @@ typedef struct gr_dist_config {
 /*
  * Copies this system's node name ("grove@127.0.0.1") into buf (size
  * bytes). Returns GR_OK, GR_ENOTSUP when distribution is off (or Grove was
- * built without erl_interface), or GR_ENAMETOOLONG when buf is too small.
+ * built without erl_interface), GR_EINVAL for a NULL buf, or
+ * GR_ENAMETOOLONG when buf is too small (buf is then untouched).
  */
 GR_API int gr_dist_node_name(struct gr_system *sys, char *buf, size_t size);
 
