@@ -23,6 +23,12 @@
 /* How long a call from Erlang is remembered unanswered (OTP's default
  * call timeout is 5 s; an infinite one gets this long). */
 #define CALL_FORGET_NS (600ull * 1000000000ull)
+/* Erlang nodes remembered by name at most: names come in received pids,
+ * so a peer could make up any number. One more is not remembered (its
+ * pids still map to refs; a send to one is GR_ENOCONNECTION). */
+#define NODES_MAX 4096u
+/* The version byte that starts an external term. */
+#define TERM_VERSION 131
 
 static const gr__logger *log_of(gr__dist *d)
 {
@@ -40,7 +46,7 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node)
     size_t i = 0;
     while (i < d->nnodes && d->nodes[i].id != id)
         i++;
-    if (i == d->nnodes) {
+    if (i == d->nnodes && d->nnodes < NODES_MAX) {
         if (d->nnodes == d->nodes_cap) {
             size_t cap = d->nodes_cap ? 2 * d->nodes_cap : 8;
             dist_node *n = realloc(d->nodes, cap * sizeof *n);
@@ -83,11 +89,18 @@ static bool node_name(gr__dist *d, uint32_t id, char out[MAXATOMLEN_UTF8])
     return found;
 }
 
+/* A pid of this node of its creation now is one of this system's actors,
+ * whose refs carry the system's incarnation; one of another creation (an
+ * earlier run's) keeps it, and maps back to the same pid. */
 gr_ref gr__dist_ref_of_pid(gr__dist *d, const erlang_pid *pid)
 {
-    return (gr_ref){.serial = (uint64_t)pid->serial << 32 | pid->num,
-                    .node = gr__dist_note_node(d, pid->node),
-                    .incarnation = pid->creation};
+    gr_ref ref = {.serial = (uint64_t)pid->serial << 32 | pid->num,
+                  .node = gr__dist_note_node(d, pid->node),
+                  .incarnation = pid->creation};
+    if (ref.node == gr__system_node_id(d->sys) &&
+        pid->creation == ei_self(&d->ec)->creation)
+        ref.incarnation = gr__system_incarnation(d->sys);
+    return ref;
 }
 
 bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out)
@@ -96,7 +109,9 @@ bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out)
     if (ref.node == gr__system_node_id(d->sys)) {
         /* One of ours: only this process's actors have pids. */
         snprintf(out->node, sizeof out->node, "%s", ei_thisnodename(&d->ec));
-        out->creation = ei_self(&d->ec)->creation;
+        out->creation = ref.incarnation == gr__system_incarnation(d->sys)
+                            ? ei_self(&d->ec)->creation
+                            : ref.incarnation;
     } else if (!node_name(d, ref.node, out->node)) {
         return false;
     } else {
@@ -169,26 +184,26 @@ static dist_call *call_take(gr__dist *d, uint64_t corr)
 static bool is_atom(const char *buf, int *index, const char *a)
 {
     char got[MAXATOMLEN_UTF8];
+    size_t n;
     int at = *index;
-    if (ei_decode_atom_as(buf, &at, got, sizeof got, ERLANG_UTF8, NULL, NULL) !=
-            0 ||
-        strcmp(got, a) != 0)
+    if (!gr__term_atom(buf, &at, got, &n) || n != strlen(a) ||
+        memcmp(got, a, n) != 0)
         return false;
     *index = at;
     return true;
 }
 
-/* Delivers m with the term at buf[index] as its payload (or raw when
- * `raw` is set: the binary there, unchanged). */
-static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int index,
-                         const char *where)
+/* Delivers m with the term at buf[index] (buf holds len bytes) as its
+ * payload. */
+static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int len,
+                         int index, const char *where)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     char why[96];
-    int rc = gr__term_to_msgpack(d, buf, &index, &pk, why, sizeof why);
+    int rc = gr__term_to_msgpack(d, buf, len, &index, &pk, why, sizeof why);
     if (rc == GR_OK) {
         m->data = sb.data;
         m->len = sb.size;
@@ -218,7 +233,8 @@ static bool read_grove(const char *buf, int index, uint32_t *type,
     return true;
 }
 
-/* A message from an Erlang process (from: its pid, or none) for `to`. */
+/* A message from an Erlang process (from: its pid, or none) for `to`:
+ * buf, len bytes that received_term accepted. */
 static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
                        int len, const char *where)
 {
@@ -249,8 +265,9 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
             ei_decode_pid(buf, &index, &caller) == 0) {
             /* gen_server:call: a request; its reply goes back with the
              * tag. */
+            const char *why;
             tag_at = index;
-            if (ei_skip_term(buf, &index) != 0)
+            if ((index = gr__term_end(buf, len, index, &why)) < 0)
                 return;
             tag_end = index;
             m.from = gr__dist_ref_of_pid(d, &caller);
@@ -258,7 +275,7 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
             m.corr = call_add(d, &caller, buf, tag_at, tag_end);
             if (m.corr == 0)
                 return;
-            deliver_term(d, &m, buf, index, where);
+            deliver_term(d, &m, buf, len, index, where);
             return;
         }
         index = fields;
@@ -269,12 +286,11 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
             /* {Tag, Reply}: the answer to one of our actors' asks. */
             m.flags = GR_MSG_REPLY;
             m.corr = (uint64_t)ref.n[1] << 32 | ref.n[0];
-            deliver_term(d, &m, buf, index, where);
+            deliver_term(d, &m, buf, len, index, where);
             return;
         }
     }
-    (void)len;
-    deliver_term(d, &m, buf, body, where);
+    deliver_term(d, &m, buf, len, body, where);
 }
 
 /* net_kernel's part: a {'$gen_call', {From, Tag}, {is_auth, Node}} (what
@@ -282,8 +298,8 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
  * node answers it; anything else for net_kernel is dropped. */
 static void net_kernel(gr__dist *d, int fd, const ei_x_buff *x)
 {
-    const char *buf = x->buff;
-    int index = 0, version, arity, tag_at;
+    const char *buf = x->buff, *why;
+    int index = 0, version, arity, tag_at, tag_end;
     erlang_pid from;
     if (ei_decode_version(buf, &index, &version) != 0 ||
         ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 3 ||
@@ -292,30 +308,48 @@ static void net_kernel(gr__dist *d, int fd, const ei_x_buff *x)
         ei_decode_pid(buf, &index, &from) != 0)
         return;
     tag_at = index;
-    if (ei_skip_term(buf, &index) != 0 ||
+    if ((tag_end = index = gr__term_end(buf, x->index, index, &why)) < 0 ||
         ei_decode_tuple_header(buf, &index, &arity) != 0 || arity != 2 ||
         !is_atom(buf, &index, "is_auth"))
         return;
     ei_x_buff r;
     if (ei_x_new_with_version(&r) != 0)
         return;
-    int end = tag_at;
-    (void)ei_skip_term(buf, &end);
     if (ei_x_encode_tuple_header(&r, 2) == 0 &&
-        ei_x_append_buf(&r, buf + tag_at, end - tag_at) == 0 &&
+        ei_x_append_buf(&r, buf + tag_at, tag_end - tag_at) == 0 &&
         ei_x_encode_atom(&r, "yes") == 0)
         (void)ei_send_tmo(fd, &from, r.buff, r.index, d->timeout_ms);
     ei_x_free(&r);
 }
 
-/* One message read from connection fd. */
-static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
-                          const ei_x_buff *x)
+/* Whether x (a message received from node) is one term, as it must be
+ * before anything decodes it: the version byte, then a term that
+ * gr__term_end accepts and that ends where the message does. */
+static bool received_term(gr__dist *d, const ei_x_buff *x, const char *node)
+{
+    const char *why = "no version byte";
+    if (x->index > 0 && (unsigned char)x->buff[0] == TERM_VERSION) {
+        int end = gr__term_end(x->buff, x->index, 1, &why);
+        if (end == x->index)
+            return true;
+        if (end >= 0)
+            why = "bytes after the term";
+    }
+    gr__log(log_of(d), GR_LOG_WARN,
+            "distribution: a message from %s dropped: %s", node, why);
+    return false;
+}
+
+/* One message read from connection fd (a connection to node). */
+static void on_erlang_msg(gr__dist *d, int fd, const char *node,
+                          const erlang_msg *msg, const ei_x_buff *x)
 {
     gr_ref from = GR_REF_NONE, to;
     switch (msg->msgtype) {
     case ERL_SEND:
     case ERL_SEND_TT:
+        if (!received_term(d, x, node))
+            return;
         if (strcmp(msg->to.node, ei_thisnodename(&d->ec)) != 0)
             return;
         to = (gr_ref){.serial = (uint64_t)msg->to.serial << 32 | msg->to.num,
@@ -325,6 +359,8 @@ static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
         return;
     case ERL_REG_SEND:
     case ERL_REG_SEND_TT:
+        if (!received_term(d, x, node))
+            return;
         from = gr__dist_ref_of_pid(d, &msg->from);
         if (strcmp(msg->toname, "net_kernel") == 0) {
             net_kernel(d, fd, x);
@@ -432,7 +468,7 @@ static bool on_readable(gr__dist *d, size_t i, ei_x_buff *x)
                                           : "connection closed");
         return false;
     }
-    on_erlang_msg(d, d->conns[i].fd, &msg, x);
+    on_erlang_msg(d, d->conns[i].fd, d->conns[i].node, &msg, x);
     return true;
 }
 
