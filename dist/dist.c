@@ -35,6 +35,12 @@
 /* How long a call from Erlang is remembered unanswered (OTP's default
  * call timeout is 5 s; an infinite one gets this long). */
 #define CALL_FORGET_NS (600ull * 1000000000ull)
+/* Erlang nodes remembered by name at most: names come in received pids,
+ * so a peer could make up any number. One more is not remembered (its
+ * pids still map to refs; a send to one is GR_ENOCONNECTION). */
+#define NODES_MAX 4096u
+/* The version byte that starts an external term. */
+#define TERM_VERSION 131
 
 static const gr__logger *log_of(gr__dist *d)
 {
@@ -52,7 +58,7 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
     size_t i = 0;
     while (i < d->nnodes && d->nodes[i].id != id)
         i++;
-    if (i == d->nnodes) {
+    if (i == d->nnodes && d->nnodes < NODES_MAX) {
         if (d->nnodes == d->nodes_cap) {
             size_t cap = d->nodes_cap ? 2 * d->nodes_cap : 8;
             dist_node *n = realloc(d->nodes, cap * sizeof *n);
@@ -100,11 +106,18 @@ static bool node_name(gr__dist *d, uint32_t id, char out[MAXATOMLEN_UTF8])
     return found;
 }
 
+/* A pid of this node of its creation now is one of this system's actors,
+ * whose refs carry the system's incarnation; one of another creation (an
+ * earlier run's) keeps it, and maps back to the same pid. */
 gr_ref gr__dist_ref_of_pid(gr__dist *d, const erlang_pid *pid)
 {
-    return (gr_ref){.serial = (uint64_t)pid->serial << 32 | pid->num,
-                    .node = gr__dist_note_node(d, pid->node, pid->creation),
-                    .incarnation = pid->creation};
+    gr_ref ref = {.serial = (uint64_t)pid->serial << 32 | pid->num,
+                  .node = gr__dist_note_node(d, pid->node, pid->creation),
+                  .incarnation = pid->creation};
+    if (ref.node == gr__system_node_id(d->sys) &&
+        pid->creation == ei_self(&d->ec)->creation)
+        ref.incarnation = gr__system_incarnation(d->sys);
+    return ref;
 }
 
 gr_ref gr__dist_local_ref(gr__dist *d, const erlang_pid *pid)
@@ -120,7 +133,9 @@ bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out)
     if (ref.node == gr__system_node_id(d->sys)) {
         /* One of ours: only this process's actors have pids. */
         snprintf(out->node, sizeof out->node, "%s", ei_thisnodename(&d->ec));
-        out->creation = ei_self(&d->ec)->creation;
+        out->creation = ref.incarnation == gr__system_incarnation(d->sys)
+                            ? ei_self(&d->ec)->creation
+                            : ref.incarnation;
     } else if (!node_name(d, ref.node, out->node)) {
         return false;
     } else {
@@ -193,10 +208,10 @@ static dist_call *call_take(gr__dist *d, uint64_t corr)
 static bool is_atom(const char *buf, int *index, const char *a)
 {
     char got[MAXATOMLEN_UTF8];
+    size_t n;
     int at = *index;
-    if (ei_decode_atom_as(buf, &at, got, sizeof got, ERLANG_UTF8, NULL, NULL) !=
-            0 ||
-        strcmp(got, a) != 0)
+    if (!gr__term_atom(buf, &at, got, &n) || n != strlen(a) ||
+        memcmp(got, a, n) != 0)
         return false;
     *index = at;
     return true;
@@ -206,9 +221,10 @@ static bool is_atom(const char *buf, int *index, const char *a)
  * From} (From a pid or undefined), its tuple header of arity already
  * read: into m's type, data and len (pointing into buf) and, with a pid,
  * from. */
-static bool read_grove(gr__dist *d, const char *buf, int index, int arity,
-                       gr_msg *m)
+static bool read_grove(gr__dist *d, const char *buf, int len, int index,
+                       int arity, gr_msg *m)
 {
+    const char *why;
     unsigned long t;
     int kind, n;
     erlang_pid from;
@@ -219,21 +235,21 @@ static bool read_grove(gr__dist *d, const char *buf, int index, int arity,
     m->type = (uint32_t)t;
     m->data = n > 0 ? buf + index + 5 : NULL;
     m->len = (size_t)n;
-    if (arity == 4 && ei_skip_term(buf, &index) == 0 &&
+    if (arity == 4 && (index = gr__term_end(buf, len, index, &why)) >= 0 &&
         ei_decode_pid(buf, &index, &from) == 0)
         m->from = gr__dist_ref_of_pid(d, &from);
     return true;
 }
 
-/* Delivers m with the term at buf[index] as its payload: a Grove payload
- * ({'$grove', Type, Binary}) as it was sent, anything else in msgpack as
- * a GR_MSG_TERM. */
-static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int index,
-                         const char *where)
+/* Delivers m with the term at buf[index] (buf holds len bytes) as its
+ * payload: a Grove payload ({'$grove', Type, Binary[, From]}) as it was
+ * sent, anything else in msgpack as a GR_MSG_TERM. */
+static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int len,
+                         int index, const char *where)
 {
     int at = index, arity;
     if (ei_decode_tuple_header(buf, &at, &arity) == 0 &&
-        read_grove(d, buf, at, arity, m)) {
+        read_grove(d, buf, len, at, arity, m)) {
         if (m->type < GR_MSG_RESERVED)
             (void)gr__deliver_msg(d->sys, NULL, m);
         return;
@@ -243,7 +259,7 @@ static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int index,
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     char why[96];
-    int rc = gr__term_to_msgpack(d, buf, &index, &pk, why, sizeof why);
+    int rc = gr__term_to_msgpack(d, buf, len, &index, &pk, why, sizeof why);
     if (rc == GR_OK) {
         m->data = sb.data;
         m->len = sb.size;
@@ -256,7 +272,8 @@ static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int index,
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* A message from an Erlang process (from: its pid, or none) for `to`. */
+/* A message from an Erlang process (from: its pid, or none) for `to`:
+ * buf, len bytes that received_term accepted. */
 static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
                        int len, const char *where)
 {
@@ -274,8 +291,9 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
             ei_decode_pid(buf, &index, &caller) == 0) {
             /* gen_server:call: a request; its reply goes back with the
              * tag. */
+            const char *why;
             tag_at = index;
-            if (ei_skip_term(buf, &index) != 0)
+            if ((index = gr__term_end(buf, len, index, &why)) < 0)
                 return;
             tag_end = index;
             m.from = gr__dist_ref_of_pid(d, &caller);
@@ -283,7 +301,7 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
             m.corr = call_add(d, &caller, buf, tag_at, tag_end);
             if (m.corr == 0)
                 return;
-            deliver_term(d, &m, buf, index, where);
+            deliver_term(d, &m, buf, len, index, where);
             return;
         }
         index = fields;
@@ -294,12 +312,11 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
             /* {Tag, Reply}: the answer to one of our actors' asks. */
             m.flags = GR_MSG_REPLY;
             m.corr = (uint64_t)ref.n[1] << 32 | ref.n[0];
-            deliver_term(d, &m, buf, index, where);
+            deliver_term(d, &m, buf, len, index, where);
             return;
         }
     }
-    (void)len;
-    deliver_term(d, &m, buf, body, where);
+    deliver_term(d, &m, buf, len, body, where);
 }
 
 /* What Erlang's net_kernel and rex answer, for the two calls other nodes
@@ -311,7 +328,7 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
 static void service_call(gr__dist *d, int fd, const char *service,
                          const ei_x_buff *x)
 {
-    const char *buf = x->buff;
+    const char *buf = x->buff, *why;
     int index = 0, version, arity, tag_at, tag_end;
     erlang_pid from;
     if (ei_decode_version(buf, &index, &version) != 0 ||
@@ -321,9 +338,8 @@ static void service_call(gr__dist *d, int fd, const char *service,
         ei_decode_pid(buf, &index, &from) != 0)
         return;
     tag_at = index;
-    if (ei_skip_term(buf, &index) != 0)
+    if ((tag_end = index = gr__term_end(buf, x->index, index, &why)) < 0)
         return;
-    tag_end = index;
     bool ping = strcmp(service, "net_kernel") == 0;
     char name[MAXATOMLEN_UTF8];
     int n;
@@ -355,14 +371,34 @@ static void service_call(gr__dist *d, int fd, const char *service,
     ei_x_free(&r);
 }
 
-/* One message read from connection fd. */
-static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
-                          const ei_x_buff *x)
+/* Whether x (a message received from node) is one term, as it must be
+ * before anything decodes it: the version byte, then a term that
+ * gr__term_end accepts and that ends where the message does. */
+static bool received_term(gr__dist *d, const ei_x_buff *x, const char *node)
+{
+    const char *why = "no version byte";
+    if (x->index > 0 && (unsigned char)x->buff[0] == TERM_VERSION) {
+        int end = gr__term_end(x->buff, x->index, 1, &why);
+        if (end == x->index)
+            return true;
+        if (end >= 0)
+            why = "bytes after the term";
+    }
+    gr__log(log_of(d), GR_LOG_WARN,
+            "distribution: a message from %s dropped: %s", node, why);
+    return false;
+}
+
+/* One message read from connection fd (a connection to node). */
+static void on_erlang_msg(gr__dist *d, int fd, const char *node,
+                          const erlang_msg *msg, const ei_x_buff *x)
 {
     gr_ref from = GR_REF_NONE, to;
     switch (msg->msgtype) {
     case ERL_SEND:
     case ERL_SEND_TT:
+        if (!received_term(d, x, node))
+            return;
         if (strcmp(msg->to.node, ei_thisnodename(&d->ec)) != 0)
             return;
         on_message(d, from, gr__dist_local_ref(d, &msg->to), x->buff, x->index,
@@ -370,6 +406,8 @@ static void on_erlang_msg(gr__dist *d, int fd, const erlang_msg *msg,
         return;
     case ERL_REG_SEND:
     case ERL_REG_SEND_TT:
+        if (!received_term(d, x, node))
+            return;
         from = gr__dist_ref_of_pid(d, &msg->from);
         if (strcmp(msg->toname, "net_kernel") == 0 ||
             strcmp(msg->toname, "rex") == 0) {
@@ -535,7 +573,7 @@ static bool on_readable(gr__dist *d, size_t i, ei_x_buff *x)
                                           : "connection closed");
         return false;
     }
-    on_erlang_msg(d, d->conns[i].fd, &msg, x);
+    on_erlang_msg(d, d->conns[i].fd, d->conns[i].node, &msg, x);
     return true;
 }
 

@@ -26,7 +26,9 @@
 
 #include "actor/runtime.h"
 
-/* Deepest nesting of tuples, lists and maps converted either way. */
+/* Deepest nesting of tuples, lists and maps received or converted either
+ * way: a container inside DIST_DEPTH_MAX others is refused (msgpack-c
+ * unpacks no deeper). */
 #define DIST_DEPTH_MAX 32
 
 /* An Erlang node this system has heard of: its id and name. */
@@ -113,10 +115,25 @@ bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out);
 
 /* --- term.c -------------------------------------------------------------- */
 
-/* Packs the term at buf[*index] as one msgpack object into pk, moving
- * *index past it. Returns GR_OK or GR_EINVAL (no mapping; what made it
- * so is in why, size bytes). */
-int gr__term_to_msgpack(gr__dist *d, const char *buf, int *index,
+/* Checks the term at buf[index] (buf holds len bytes) before anything
+ * decodes it: every size it declares within len, tuples, lists and maps
+ * at most DIST_DEPTH_MAX deep, atoms as Erlang makes them, and no fun
+ * (whose layout libei reads unchecked). Returns the index past it, or -1
+ * with what is wrong in *why. After it, libei's decoders read only inside
+ * the term, and only those (libei reads without a length). */
+int gr__term_end(const char *buf, int len, int index, const char **why);
+
+/* Reads the atom at buf[*index] (checked by gr__term_end) as UTF-8 into
+ * out, its length (it may hold NULs) in *n, moving *index past it; false
+ * when it is no atom. */
+bool gr__term_atom(const char *buf, int *index, char out[MAXATOMLEN_UTF8],
+                   size_t *n);
+
+/* Packs the term at buf[*index] (buf holds len bytes) as one msgpack
+ * object into pk, moving *index past it; the term is checked with
+ * gr__term_end first. Returns GR_OK or GR_EINVAL (malformed, or no
+ * mapping; what made it so is in why, size bytes). */
+int gr__term_to_msgpack(gr__dist *d, const char *buf, int len, int *index,
                         msgpack_packer *pk, char *why, size_t size);
 
 /* Appends the term of msgpack bytes data (len) to x. Returns GR_OK or

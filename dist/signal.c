@@ -163,9 +163,16 @@ void gr__signal_arrived(gr__dist *d, const erlang_msg *msg, const ei_x_buff *x)
         return;
     case ERL_EXIT:
     case ERL_EXIT2: {
+        /* The reason: one term, checked before anything decodes it. */
+        const char *why;
         gr_exit_msg sig = {.from = from,
-                           .reason = gr__reason_of_term(x->buff, &index),
+                           .reason = gr_reason_of(GR_EFAILED),
                            .linked = msg->msgtype == ERL_EXIT};
+        if (gr__term_end(x->buff, x->index, 0, &why) == x->index)
+            sig.reason = gr__reason_of_term(x->buff, &index);
+        else
+            snprintf(sig.reason.text, sizeof sig.reason.text,
+                     "malformed reason: %s", why);
         (void)gr__deliver(d->sys, NULL, GR__MSG_SIGNAL, from, to, 0, &sig,
                           sizeof sig);
         return;

@@ -29,21 +29,25 @@
  *
  * Payloads. A message of type GR_MSG_TERM carries one msgpack object that
  * is an Erlang term in this mapping (both ways):
- *   integer (64-bit)  <-> int          float       <-> float
+ *   integer (64-bit)  <-> int          float       <-> float (finite)
  *   true, false       <-> bool         undefined   <-> nil
- *   other atoms       <-> str (under 256 bytes; a longer str is a binary)
+ *   other atoms       <-> str (one that can be an atom: UTF-8 of at most
+ *                          255 characters; any other str is a binary)
  *   binary            <-> bin          tuple       <-> array
  *   list, string       -> array        map         <-> map
  *   pid               <-> ext GR_EXT_PID (a gr_ref, see gr_dist_ref_read)
  *   ext GR_EXT_LIST   -> list (its data: one packed msgpack array)
- * A term that does not map (a reference, port, fun, bignum or improper
- * list) from Erlang is logged and dropped; in a send from Grove it is
- * GR_EINVAL. Any other message type goes out as the tuple
- * {'$grove', Type, Payload, From} (From the sender's pid, or undefined)
- * and arrives at a Grove system as it was sent, m->from included, so
- * Grove systems talk to each other in their own payloads. A gr_ref inside
- * such a payload is not translated: pass refs across hosts as m->from or
- * as GR_EXT_PID in a GR_MSG_TERM.
+ * Tuples, lists and maps nest at most 32 deep. A term that does not map
+ * (a reference, port, fun, bignum or improper list) from Erlang is logged
+ * and dropped; in a send from Grove it is GR_EINVAL. A received message
+ * is checked whole before anything decodes it (every size it declares
+ * against the bytes received); a malformed one is logged and dropped. Any
+ * other message type goes out as the tuple {'$grove', Type, Payload,
+ * From} (From the sender's pid, or undefined) and arrives at a Grove
+ * system as it was sent, m->from included, so Grove systems talk to each
+ * other in their own payloads. A gr_ref inside such a payload is not
+ * translated: pass refs across hosts as m->from or as GR_EXT_PID in a
+ * GR_MSG_TERM.
  *
  * Security: anyone who knows the cookie can send any message to the
  * system's registered actors. Erlang distribution is for trusted networks;
