@@ -542,12 +542,20 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
         }
     }
     if (rc == GR_OK) {
+        bool wake = false;
         pthread_mutex_lock(&d->lock);
         if (d->quit) {
             rc = GR_ENOCONNECTION;
         } else if (d->queued + (size_t)j->x.index > d->queue_limit) {
             rc = GR_EBACKPRESSURE;
         } else {
+            /* Only the job that makes the queue non-empty wakes the
+             * thread: run_jobs() reads wake_fd before it takes the whole
+             * queue, so every job queued behind this one goes with it,
+             * and a job queued after the take finds the queue empty and
+             * wakes the thread again. One write(2) per batch, not per
+             * message. */
+            wake = d->jobs == NULL;
             d->queued += (size_t)j->x.index;
             *d->jobs_tail = j;
             d->jobs_tail = &j->next;
@@ -555,7 +563,8 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
         pthread_mutex_unlock(&d->lock);
         if (rc == GR_OK) {
             uint64_t one = 1;
-            (void)!write(d->wake_fd, &one, sizeof one);
+            if (wake)
+                (void)!write(d->wake_fd, &one, sizeof one);
             return GR_OK;
         }
     }
