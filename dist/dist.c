@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* Default limit of a connect or handshake, ms. */
@@ -367,6 +369,22 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
         d->conns = c;
         d->conns_cap = cap;
     }
+    /* The socket's own timeouts bound each read and write, as the _tmo
+     * calls of ei did (each chunk waits at most timeout_ms, then the
+     * call fails and the connection closes); so reads and sends use the
+     * plain calls, one read(2) or writev(2) per part, instead of a
+     * select(2) before each and, around each send, four fcntl(2)s to
+     * make the socket non-blocking and back. */
+    struct timeval tv = {.tv_sec = (time_t)(d->timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)(d->timeout_ms % 1000) * 1000};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        gr__log(log_of(d), GR_LOG_WARN,
+                "distribution: connection to %s dropped: socket timeouts: %s",
+                node, strerror(errno));
+        ei_close_connection(fd);
+        return NULL;
+    }
     dist_conn *c = &d->conns[d->nconns++];
     c->fd = fd;
     snprintf(c->node, sizeof c->node, "%s", node);
@@ -423,13 +441,14 @@ static bool on_readable(gr__dist *d, size_t i, ei_x_buff *x)
 {
     erlang_msg msg;
     x->index = 0;
-    int r = ei_xreceive_msg_tmo(d->conns[i].fd, &msg, x, d->timeout_ms);
+    int r = ei_xreceive_msg(d->conns[i].fd, &msg, x);
     if (r == ERL_TICK)
         return true;
     if (r == ERL_ERROR) {
-        conn_close(d, i,
-                   erl_errno == ETIMEDOUT ? "a message timed out"
-                                          : "connection closed");
+        /* SO_RCVTIMEO ends a read with EAGAIN. */
+        bool late = erl_errno == ETIMEDOUT || erl_errno == EAGAIN ||
+                    erl_errno == EWOULDBLOCK;
+        conn_close(d, i, late ? "a message timed out" : "connection closed");
         return false;
     }
     on_erlang_msg(d, d->conns[i].fd, &msg, x);
@@ -452,10 +471,8 @@ static void send_job(gr__dist *d, dist_job *j)
     int r = -1;
     if (c != NULL)
         r = j->name[0] != '\0'
-                ? ei_reg_send_tmo(&d->ec, c->fd, j->name, j->x.buff, j->x.index,
-                                  d->timeout_ms)
-                : ei_send_tmo(c->fd, &j->to, j->x.buff, j->x.index,
-                              d->timeout_ms);
+                ? ei_reg_send(&d->ec, c->fd, j->name, j->x.buff, j->x.index)
+                : ei_send(c->fd, &j->to, j->x.buff, j->x.index);
     if (r < 0) {
         if (c != NULL)
             conn_close(d, (size_t)(c - d->conns), "send failed");
