@@ -11,10 +11,13 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* Default limit of a connect or handshake, ms. */
@@ -453,6 +456,22 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
         d->conns = c;
         d->conns_cap = cap;
     }
+    /* The socket's own timeouts bound each read and write, as the _tmo
+     * calls of ei did (each chunk waits at most timeout_ms, then the
+     * call fails and the connection closes); so reads and sends use the
+     * plain calls, one read(2) or writev(2) per part, instead of a
+     * select(2) before each and, around each send, four fcntl(2)s to
+     * make the socket non-blocking and back. */
+    struct timeval tv = {.tv_sec = (time_t)(d->timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)(d->timeout_ms % 1000) * 1000};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        gr__log(log_of(d), GR_LOG_WARN,
+                "distribution: connection to %s dropped: socket timeouts: %s",
+                node, strerror(errno));
+        ei_close_connection(fd);
+        return NULL;
+    }
     dist_conn *c = &d->conns[d->nconns++];
     c->fd = fd;
     c->rx_ns = c->tx_ns = gr__mono_ns();
@@ -554,7 +573,7 @@ static bool on_readable(gr__dist *d, size_t i, ei_x_buff *x)
 {
     erlang_msg msg;
     x->index = 0;
-    int r = ei_xreceive_msg_tmo(d->conns[i].fd, &msg, x, d->timeout_ms);
+    int r = ei_xreceive_msg(d->conns[i].fd, &msg, x);
     if (r != ERL_ERROR || erl_errno == EBADMSG)
         d->conns[i].rx_ns = gr__mono_ns();
     if (r == ERL_TICK)
@@ -568,9 +587,10 @@ static bool on_readable(gr__dist *d, size_t i, ei_x_buff *x)
         return true;
     }
     if (r == ERL_ERROR) {
-        conn_close(d, i,
-                   erl_errno == ETIMEDOUT ? "a message timed out"
-                                          : "connection closed");
+        /* SO_RCVTIMEO ends a read with EAGAIN. */
+        bool late = erl_errno == ETIMEDOUT || erl_errno == EAGAIN ||
+                    erl_errno == EWOULDBLOCK;
+        conn_close(d, i, late ? "a message timed out" : "connection closed");
         return false;
     }
     on_erlang_msg(d, d->conns[i].fd, d->conns[i].node, &msg, x);
@@ -615,11 +635,9 @@ static void send_job(gr__dist *d, dist_job *j)
     if (c != NULL && j->ctl)
         r = write_frame(c->fd, j->x.buff, (size_t)j->x.index, d->timeout_ms);
     else if (c != NULL)
-        r = j->name[0] != '\0'
-                ? ei_send_reg_encoded_tmo(c->fd, &j->from, j->name, j->x.buff,
-                                          j->x.index, d->timeout_ms)
-                : ei_send_tmo(c->fd, &j->to, j->x.buff, j->x.index,
-                              d->timeout_ms);
+        r = j->name[0] != '\0' ? ei_send_reg_encoded(c->fd, &j->from, j->name,
+                                                     j->x.buff, j->x.index)
+                               : ei_send(c->fd, &j->to, j->x.buff, j->x.index);
     if (r >= 0) {
         c->tx_ns = gr__mono_ns();
         return;
@@ -765,6 +783,7 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
     if (rc == GR_OK) {
         /* Bounded per node, as a node link's buffer is. */
         uint32_t id = gr__node_id(j->node, strlen(j->node));
+        bool wake = false;
         pthread_mutex_lock(&d->lock);
         dist_node *dn = NULL;
         for (size_t i = 0; i < d->nnodes && dn == NULL; i++)
@@ -775,6 +794,13 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
         } else if (dn->queued + (size_t)j->x.index > d->queue_limit) {
             rc = GR_EBACKPRESSURE;
         } else {
+            /* Only the job that makes the queue non-empty wakes the
+             * thread: run_jobs() reads wake_fd before it takes the whole
+             * queue, so every job queued behind this one goes with it,
+             * and a job queued after the take finds the queue empty and
+             * wakes the thread again. One write(2) per batch, not per
+             * message. */
+            wake = d->jobs == NULL;
             dn->queued += (size_t)j->x.index;
             *d->jobs_tail = j;
             d->jobs_tail = &j->next;
@@ -782,7 +808,8 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
         pthread_mutex_unlock(&d->lock);
         if (rc == GR_OK) {
             uint64_t one = 1;
-            (void)!write(d->wake_fd, &one, sizeof one);
+            if (wake)
+                (void)!write(d->wake_fd, &one, sizeof one);
             return GR_OK;
         }
     }
@@ -1076,8 +1103,14 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
         (d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         rc = GR_ESYS;
     d->self_id = gr__node_id(cfg->node_name, strlen(cfg->node_name));
+    /* The thread takes no signals: a write to a peer that has reset the
+     * connection must be EPIPE, not a SIGPIPE that ends the program. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     if (rc == GR_OK && pthread_create(&d->thread, NULL, dist_main, d) != 0)
         rc = GR_ESYS;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != GR_OK) {
         dist_free(d);
         return rc;

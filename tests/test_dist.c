@@ -959,6 +959,86 @@ static void wrong_cookie_refused(void)
     CHECK(pong);
 }
 
+/* A peer that stops reading (an erl stopped with SIGSTOP): sends to it
+ * fill the socket, the write that blocks gives up after
+ * connect_timeout_ms and the connection closes, so the thread is free
+ * again and shutdown does not hang. */
+static void stalled_peer_times_out(void)
+{
+    CHECK(epmd_start());
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {.workers = 2,
+                     .log_level = GR_LOG_INFO,
+                     .log_level_set = 1,
+                     .log_fn = capture_fn,
+                     .log_arg = &cap,
+                     .dist = {.node_name = grove_node,
+                              .cookie = COOKIE,
+                              .connect_timeout_ms = 300}};
+    CHECK(gr_system_start(&cfg, &sys) == GR_OK);
+    char eval[512];
+    snprintf(eval, sizeof eval,
+             "register(ebox, self()), pong = net_adm:ping('%s'),"
+             "io:format(\"READY~n\"), receive stop -> ok end.",
+             grove_node);
+    int out[2];
+    CHECK(pipe(out) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("ERL_CRASH_DUMP_SECONDS", "0", 1);
+        dup2(out[1], 1);
+        close(out[0]);
+        execlp("erl", "erl", "-noshell", "-name", erl_node, "-setcookie",
+               COOKIE, "-eval", eval, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char said[256] = "";
+    size_t len = 0;
+    double until = test_now() + ERL_LIMIT_S;
+    while (strstr(said, "READY") == NULL && len < sizeof said - 1) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        int left = (int)((until - test_now()) * 1000);
+        ssize_t k;
+        if (left <= 0 || poll(&p, 1, left) <= 0 ||
+            (k = read(out[0], said + len, sizeof said - 1 - len)) <= 0)
+            break;
+        len += (size_t)k;
+        said[len] = '\0';
+    }
+    bool ready = strstr(said, "READY") != NULL;
+    kill(pid, SIGSTOP);
+    /* More than the loopback socket buffers hold, 64 KiB at a time. */
+    static char big[1 << 16];
+    char to[128];
+    snprintf(to, sizeof to, "ebox@%s", erl_node);
+    until = test_now() + 30;
+    bool dropped = false;
+    while (ready && !dropped && test_now() < until) {
+        int rc =
+            gr_system_tell_name(sys, GR_REF_NONE, to, MSG_RAW, big, sizeof big);
+        if (rc == GR_EBACKPRESSURE)
+            sleep_ms(10);
+        dropped =
+            capture_count(&cap, GR_LOG_INFO, "disconnected", "send failed") > 0;
+    }
+    /* Dead now: connecting again fails at once. */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(out[0]);
+    double t0 = test_now();
+    (void)gr_system_shutdown(sys);
+    double took = test_now() - t0;
+    epmd_stop();
+    if (!dropped)
+        capture_dump(&cap);
+    pthread_mutex_destroy(&cap.lock);
+    CHECK(ready);
+    CHECK(dropped);
+    CHECK(took < 10);
+}
+
 static void bad_config_fails_start(void)
 {
     gr_system *s = NULL;
@@ -996,6 +1076,7 @@ static const struct test_case cases[] = {
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
     {"wrong_cookie_refused", wrong_cookie_refused},
+    {"stalled_peer_times_out", stalled_peer_times_out},
     {"bad_config_fails_start", bad_config_fails_start}};
 
 int main(int argc, char **argv)
