@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -607,43 +608,33 @@ static void job_free(dist_job *j)
 }
 
 /* Writes a whole control frame to fd within ms; 0 or -1. */
-static int write_frame(int fd, const char *p, size_t len, unsigned ms)
+/* Writes iov[0, n) whole to fd; 0, or -1 when the connection failed or
+ * its SO_SNDTIMEO ran out (EAGAIN). */
+static int write_all(int fd, struct iovec *iov, int n)
 {
-    uint64_t until = gr__mono_ns() + (uint64_t)ms * 1000000u;
-    while (len > 0) {
-        uint64_t now = gr__mono_ns();
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        if (now >= until ||
-            poll(&pfd, 1, (int)((until - now) / 1000000u) + 1) <= 0)
+    while (n > 0) {
+        ssize_t k = writev(fd, iov, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
             return -1;
-        ssize_t k = write(fd, p, len);
-        if (k < 0 && errno != EINTR && errno != EAGAIN)
-            return -1;
-        if (k > 0) {
-            p += k;
-            len -= (size_t)k;
+        while (n > 0 && (size_t)k >= iov->iov_len) {
+            k -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + k;
+            iov->iov_len -= (size_t)k;
         }
     }
     return 0;
 }
 
-/* Sends job j (thread). */
-static void send_job(gr__dist *d, dist_job *j)
+/* Tells the sender of job j, which could not be sent, as it must hear:
+ * noconnection through a link, a dead letter for a message. */
+static void job_failed(gr__dist *d, const dist_job *j)
 {
-    dist_conn *c = conn_to(d, j->node);
-    int r = -1;
-    if (c != NULL && j->ctl)
-        r = write_frame(c->fd, j->x.buff, (size_t)j->x.index, d->timeout_ms);
-    else if (c != NULL)
-        r = j->name[0] != '\0' ? ei_send_reg_encoded(c->fd, &j->from, j->name,
-                                                     j->x.buff, j->x.index)
-                               : ei_send(c->fd, &j->to, j->x.buff, j->x.index);
-    if (r >= 0) {
-        c->tx_ns = gr__mono_ns();
-        return;
-    }
-    if (c != NULL)
-        conn_close(d, (size_t)(c - d->conns), "send failed");
     gr_reason why = gr_reason_of(GR_ENOCONNECTION);
     if (j->ctl)
         gr__signal_undeliverable(d, &j->msg);
@@ -681,6 +672,39 @@ static void keep_alive(gr__dist *d)
     }
 }
 
+/* Most frames written in one writev. */
+#define BATCH_MAX 64
+
+/* Sends the jobs from j on (thread), in order: the frames of a run of
+ * jobs for one node go out in one writev. */
+static void send_jobs(gr__dist *d, dist_job *j)
+{
+    while (j != NULL) {
+        dist_conn *c = conn_to(d, j->node);
+        struct iovec iov[BATCH_MAX];
+        int n = 0;
+        dist_job *end = j;
+        while (end != NULL && n < BATCH_MAX &&
+               strcmp(end->node, j->node) == 0) {
+            iov[n].iov_base = end->x.buff;
+            iov[n++].iov_len = (size_t)end->x.index;
+            end = end->next;
+        }
+        bool sent = c != NULL && write_all(c->fd, iov, n) == 0;
+        if (sent)
+            c->tx_ns = gr__mono_ns();
+        else if (c != NULL)
+            conn_close(d, (size_t)(c - d->conns), "send failed");
+        while (j != end) {
+            dist_job *next = j->next;
+            if (!sent)
+                job_failed(d, j);
+            job_free(j);
+            j = next;
+        }
+    }
+}
+
 static void run_jobs(gr__dist *d)
 {
     uint64_t n;
@@ -692,12 +716,32 @@ static void run_jobs(gr__dist *d)
     for (size_t i = 0; i < d->nnodes; i++)
         d->nodes[i].queued = 0;
     pthread_mutex_unlock(&d->lock);
-    while (j != NULL) {
-        dist_job *next = j->next;
-        send_job(d, j);
-        job_free(j);
-        j = next;
+    send_jobs(d, j);
+}
+
+/* Wraps job j's message (x: the version, then the term) into its frame:
+ * SEND {2, '', To} to a pid, REG_SEND {6, From, '', Name} to a name. The
+ * thread then writes frames as they are, many in one writev. */
+static int frame_message(dist_job *j)
+{
+    ei_x_buff f;
+    if (ei_x_new(&f) != 0)
+        return GR_ENOMEM;
+    bool ok = j->name[0] != '\0' ? gr__frame_start(&f, 4, ERL_REG_SEND) &&
+                                       ei_x_encode_pid(&f, &j->from) == 0 &&
+                                       ei_x_encode_atom(&f, "") == 0 &&
+                                       ei_x_encode_atom(&f, j->name) == 0
+                                 : gr__frame_start(&f, 3, ERL_SEND) &&
+                                       ei_x_encode_atom(&f, "") == 0 &&
+                                       ei_x_encode_pid(&f, &j->to) == 0;
+    if (!ok || ei_x_append_buf(&f, j->x.buff, j->x.index) != 0) {
+        ei_x_free(&f);
+        return GR_ENOMEM;
     }
+    gr__frame_end(&f);
+    ei_x_free(&j->x);
+    j->x = f;
+    return GR_OK;
 }
 
 int gr__dist_send(gr__dist *d, const char *node, const char *name,
@@ -780,6 +824,8 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
             rc = gr__msg_to_term(d, m, &j->x);
         }
     }
+    if (rc == GR_OK && !j->ctl)
+        rc = frame_message(j);
     if (rc == GR_OK) {
         /* Bounded per node, as a node link's buffer is. */
         uint32_t id = gr__node_id(j->node, strlen(j->node));

@@ -58,8 +58,8 @@ typedef struct dist_job {
     erlang_pid to;
     erlang_pid from; /* The sender, for a send by name. */
     gr_msg msg;      /* What it was, for a dead letter (data NULL). */
-    bool ctl;        /* x is a whole control frame (a link or an exit). */
-    ei_x_buff x;
+    bool ctl;        /* A link or an exit (else a message). */
+    ei_x_buff x;     /* The whole frame, as it goes on the wire. */
 } dist_job;
 
 /* A connection to another node; the thread's alone. */
@@ -154,6 +154,15 @@ int gr__reason_to_term(const gr_reason *r, ei_x_buff *x);
 gr_reason gr__reason_of_term(const char *buf, int *index);
 
 /* --- signal.c ------------------------------------------------------------- */
+
+/* Starts a distribution frame in x: room for its length, the
+ * pass-through byte, the version, and the control tuple's header (arity)
+ * and tag; false when out of memory. */
+bool gr__frame_start(ei_x_buff *x, int arity, long tag);
+
+/* Writes the frame's length (all of x but the length) into its first
+ * four bytes. */
+void gr__frame_end(ei_x_buff *x);
 
 /* Encodes the control frame for an internal message m (a link, unlink,
  * exit signal, stop or kill from a Grove actor to an Erlang pid) into

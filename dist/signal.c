@@ -68,9 +68,7 @@ gr_reason gr__reason_of_term(const char *buf, int *index)
 
 /* ---- to Erlang ----------------------------------------------------------- */
 
-/* Starts a control frame in x: room for its length, the pass-through
- * byte, the version and the tuple's header and tag. */
-static bool frame_start(ei_x_buff *x, int arity, long tag)
+bool gr__frame_start(ei_x_buff *x, int arity, long tag)
 {
     static const char head[5] = {0, 0, 0, 0, 112};
     return ei_x_append_buf(x, head, sizeof head) == 0 &&
@@ -79,8 +77,7 @@ static bool frame_start(ei_x_buff *x, int arity, long tag)
            ei_x_encode_long(x, tag) == 0;
 }
 
-/* Writes the frame's length into its first four bytes. */
-static void frame_end(ei_x_buff *x)
+void gr__frame_end(ei_x_buff *x)
 {
     uint32_t n = (uint32_t)x->index - 4;
     unsigned char *p = (unsigned char *)x->buff;
@@ -99,13 +96,13 @@ int gr__signal_frame(gr__dist *d, const gr_msg *m, const erlang_pid *to,
     bool ok;
     switch (m->type) {
     case GR__MSG_LINK:
-        ok = frame_start(x, 3, CTL_LINK) && ei_x_encode_pid(x, &from) == 0 &&
-             ei_x_encode_pid(x, to) == 0;
+        ok = gr__frame_start(x, 3, CTL_LINK) &&
+             ei_x_encode_pid(x, &from) == 0 && ei_x_encode_pid(x, to) == 0;
         break;
     case GR__MSG_UNLINK: {
         /* The id only pairs the unlink with its acknowledgement. */
         static _Atomic(unsigned long) next_id;
-        ok = frame_start(x, 4, CTL_UNLINK_ID) &&
+        ok = gr__frame_start(x, 4, CTL_UNLINK_ID) &&
              ei_x_encode_ulong(x, ++next_id) == 0 &&
              ei_x_encode_pid(x, &from) == 0 && ei_x_encode_pid(x, to) == 0;
         break;
@@ -121,7 +118,7 @@ int gr__signal_frame(gr__dist *d, const gr_msg *m, const erlang_pid *to,
                 return GR_ENOTSUP;
             memcpy(&sig, m->data, sizeof sig);
         }
-        ok = frame_start(x, 4, sig.linked ? CTL_EXIT : CTL_EXIT2) &&
+        ok = gr__frame_start(x, 4, sig.linked ? CTL_EXIT : CTL_EXIT2) &&
              ei_x_encode_pid(x, &from) == 0 && ei_x_encode_pid(x, to) == 0 &&
              gr__reason_to_term(&sig.reason, x) == GR_OK;
         break;
@@ -131,7 +128,7 @@ int gr__signal_frame(gr__dist *d, const gr_msg *m, const erlang_pid *to,
     }
     if (!ok)
         return GR_ENOMEM;
-    frame_end(x);
+    gr__frame_end(x);
     return GR_OK;
 }
 
