@@ -50,6 +50,7 @@
  * (300).
  */
 #include "bench_util.h"
+#include "erl_env.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -200,42 +201,13 @@ static bool exited(pid_t *pid, int *status)
     return false;
 }
 
-static bool have(const char *prog)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
-    return system(cmd) == 0;
-}
-
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-        bench_die("no free port: %s", strerror(errno));
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static bool answers(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
 /* Starts the private epmd and points ERL_EPMD_PORT (ours and the erl
  * children's) at it. */
 static void epmd_start(void)
 {
-    uint16_t port = free_port();
+    uint16_t port = erl_free_port();
+    if (port == 0)
+        bench_die("no free port: %s", strerror(errno));
     char p[16];
     snprintf(p, sizeof p, "%u", port);
     setenv("ERL_EPMD_PORT", p, 1);
@@ -245,7 +217,7 @@ static void epmd_start(void)
     epmd_pid = spawn_prog(argv, null);
     close(null);
     uint64_t until = bench_now_ns() + 10000000000u;
-    while (!answers(port)) {
+    while (!erl_port_answers(port)) {
         int status;
         if (exited(&epmd_pid, &status))
             bench_die("epmd -port %s exited (status %d)", p, status);
@@ -922,7 +894,7 @@ int main(void)
     uint64_t timeout_s = bench_env_u64("DIST_TIMEOUT_S", 300);
     if (ack_every > window)
         bench_die("dist: DIST_ACK_EVERY must not exceed DIST_WINDOW");
-    if (!have("erl") || !have("erlc") || !have("epmd")) {
+    if (!erl_have("erl") || !erl_have("erlc") || !erl_have("epmd")) {
         printf("skipped: erl, erlc and epmd are needed\n");
         return 77;
     }

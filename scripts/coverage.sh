@@ -18,11 +18,11 @@ find "$build_dir" -name '*.gcda' -delete
 root=$(pwd)
 objects=$build_dir/CMakeFiles/grove_objects.dir
 echo "== line coverage of the library (every test, shared build)"
-for dir in actor supervisor transport net observe; do
+for dir in actor supervisor transport net observe dist; do
   (cd "$objects/$dir" && gcov -n ./*.gcda 2>/dev/null)
 done | awk -v root="$root/" '
   /^File / { f = $2; gsub(/\047/, "", f); sub(root, "", f) }
-  /^Lines executed:/ && f ~ /^(actor|supervisor|transport|net|observe)\// {
+  /^Lines executed:/ && f ~ /^(actor|supervisor|transport|net|observe|dist)\// {
     if (seen[f]++) next             # a header seen from several objects
     split($2, p, ":"); n = $4 + 0; hit = (p[2] + 0) * n / 100
     d = f; sub(/\/.*/, "", d)

@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "erl_env.h"
 #include "helpers.h"
 
 #define COOKIE "grove-test-cookie"
@@ -42,42 +43,15 @@ static char epmd_port[16];
 static pid_t epmd_pid;
 static char grove_node[64], erl_node[64];
 
-static bool have(const char *prog)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
-    return system(cmd) == 0;
-}
-
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-        return 0;
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static bool epmd_answers(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)atoi(epmd_port))};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
+    return erl_port_answers((uint16_t)atoi(epmd_port));
 }
 
 /* Starts this case's epmd (a child, killed at exit) and names the nodes. */
 static bool epmd_start(void)
 {
-    snprintf(epmd_port, sizeof epmd_port, "%u", free_port());
+    snprintf(epmd_port, sizeof epmd_port, "%u", erl_free_port());
     setenv("ERL_EPMD_PORT", epmd_port, 1);
     snprintf(grove_node, sizeof grove_node, "grove%d@127.0.0.1", (int)getpid());
     snprintf(erl_node, sizeof erl_node, "erl%d@127.0.0.1", (int)getpid());
@@ -1057,7 +1031,7 @@ static void bad_config_fails_start(void)
     cfg.dist.listen = "not-an-address";
     CHECK_EQ(gr_system_start(&cfg, &s), GR_EINVAL);
     /* No epmd on this port. */
-    snprintf(epmd_port, sizeof epmd_port, "%u", free_port());
+    snprintf(epmd_port, sizeof epmd_port, "%u", erl_free_port());
     setenv("ERL_EPMD_PORT", epmd_port, 1);
     cfg.dist.listen = NULL;
     CHECK_EQ(gr_system_start(&cfg, &s), GR_ECONNREFUSED);
@@ -1081,7 +1055,7 @@ static const struct test_case cases[] = {
 
 int main(int argc, char **argv)
 {
-    if (!have("erl") || !have("epmd")) {
+    if (!erl_have("erl") || !erl_have("epmd")) {
         printf("skipped: erl and epmd are needed (apt-get install "
                "erlang-base)\n");
         return 77;
