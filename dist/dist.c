@@ -393,9 +393,8 @@ static bool received_term(gr__dist *d, const ei_x_buff *x, const char *node)
     return false;
 }
 
-/* One message read from connection fd (a connection to node). */
-static void on_erlang_msg(gr__dist *d, int fd, const char *node,
-                          const erlang_msg *msg, const ei_x_buff *x)
+void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
+                     const erlang_msg *msg, const ei_x_buff *x)
 {
     gr_ref from = GR_REF_NONE, to;
     switch (msg->msgtype) {
@@ -476,6 +475,8 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
     dist_conn *c = &d->conns[d->nconns++];
     c->fd = fd;
     c->rx_ns = c->tx_ns = gr__mono_ns();
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
     snprintf(c->node, sizeof c->node, "%s", node);
     (void)gr__dist_note_node(d, node, 0);
     gr__log(log_of(d), GR_LOG_INFO, "distribution: connected to %s", node);
@@ -489,6 +490,7 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
     gr__log(log_of(d), GR_LOG_INFO, "distribution: %s disconnected: %s",
             d->conns[i].node, why);
     ei_close_connection(d->conns[i].fd);
+    free(d->conns[i].rbuf);
     uint32_t id = gr__node_id(d->conns[i].node, strlen(d->conns[i].node));
     d->conns[i] = d->conns[--d->nconns];
     uint32_t creation = 0;
@@ -569,33 +571,14 @@ static void on_accept(gr__dist *d)
     (void)conn_add(d, fd, con.nodename);
 }
 
-/* Reads one message from connection i; false when it closed. */
-static bool on_readable(gr__dist *d, size_t i, ei_x_buff *x)
+/* Reads what connection i has; false when it closed. */
+static bool on_readable(gr__dist *d, size_t i)
 {
-    erlang_msg msg;
-    x->index = 0;
-    int r = ei_xreceive_msg(d->conns[i].fd, &msg, x);
-    if (r != ERL_ERROR || erl_errno == EBADMSG)
-        d->conns[i].rx_ns = gr__mono_ns();
-    if (r == ERL_TICK)
+    const char *why = NULL;
+    if (gr__dist_read(d, &d->conns[i], &why))
         return true;
-    if (r == ERL_ERROR && erl_errno == EBADMSG) {
-        /* A control message ei does not take, read whole: the
-         * acknowledgement of one of our unlinks, or a malformed one. */
-        gr__log(log_of(d), GR_LOG_DEBUG,
-                "distribution: a control message from %s dropped",
-                d->conns[i].node);
-        return true;
-    }
-    if (r == ERL_ERROR) {
-        /* SO_RCVTIMEO ends a read with EAGAIN. */
-        bool late = erl_errno == ETIMEDOUT || erl_errno == EAGAIN ||
-                    erl_errno == EWOULDBLOCK;
-        conn_close(d, i, late ? "a message timed out" : "connection closed");
-        return false;
-    }
-    on_erlang_msg(d, d->conns[i].fd, d->conns[i].node, &msg, x);
-    return true;
+    conn_close(d, i, why);
+    return false;
 }
 
 /* ---- what is sent ---------------------------------------------------------
@@ -946,9 +929,6 @@ int gr__dist_whereis(gr__dist *d, const char *node, const char *name,
 static void *dist_main(void *arg)
 {
     gr__dist *d = arg;
-    ei_x_buff x;
-    if (ei_x_new(&x) != 0)
-        return NULL;
     struct pollfd *fds = NULL;
     size_t fds_cap = 0;
     for (;;) {
@@ -974,21 +954,18 @@ static void *dist_main(void *arg)
                 (struct pollfd){.fd = d->conns[i].fd, .events = POLLIN};
         /* Wake at least each second to watch the connections' ticks. */
         int ready = poll(fds, n, 1000);
-        keep_alive(d);
-        if (ready <= 0)
-            continue;
         /* Connections first, from the last, since closing one moves the
-         * last into its place. */
-        for (size_t i = n - 2; i-- > 0;)
+         * last into its place (and nothing else changes them before). */
+        for (size_t i = n - 2; ready > 0 && i-- > 0;)
             if (fds[2 + i].revents != 0)
-                (void)on_readable(d, i, &x);
-        if (fds[1].revents != 0)
+                (void)on_readable(d, i);
+        if (ready > 0 && fds[1].revents != 0)
             on_accept(d);
-        if (fds[0].revents != 0)
+        if (ready > 0 && fds[0].revents != 0)
             run_jobs(d);
+        keep_alive(d);
     }
     free(fds);
-    ei_x_free(&x);
     return NULL;
 }
 
@@ -1051,8 +1028,10 @@ static void dist_free(gr__dist *d)
         close(d->wake_fd);
     if (d->epmd_fd >= 0) /* Closing it takes the name out of epmd. */
         close(d->epmd_fd);
-    for (size_t i = 0; i < d->nconns; i++)
+    for (size_t i = 0; i < d->nconns; i++) {
         ei_close_connection(d->conns[i].fd);
+        free(d->conns[i].rbuf);
+    }
     for (dist_job *j = d->jobs, *next; j != NULL; j = next) {
         next = j->next;
         job_free(j);
@@ -1098,6 +1077,10 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
     d->sys = sys;
     d->listen_fd = d->wake_fd = d->epmd_fd = -1;
     d->jobs_tail = &d->jobs;
+    size_t payload = gr__system_max_payload(sys);
+    d->max_frame = gr__system_max_frame(sys) != 0 ? gr__system_max_frame(sys)
+                   : payload <= (INT32_MAX - 65536) / 2 ? 2 * payload + 65536
+                                                        : INT32_MAX;
     d->queue_limit =
         gr__system_link_buffer(sys) ? gr__system_link_buffer(sys) : QUEUE_LIMIT;
     d->timeout_ms =

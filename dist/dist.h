@@ -66,6 +66,8 @@ typedef struct dist_job {
 typedef struct dist_conn {
     int fd;
     uint64_t rx_ns, tx_ns; /* When it last read and wrote. */
+    char *rbuf;            /* Read, not yet handed on: [0, rlen). */
+    size_t rlen, rcap;
     char node[MAXATOMLEN_UTF8];
 } dist_conn;
 
@@ -74,6 +76,7 @@ struct gr__dist {
     ei_cnode ec;
     char cookie[512];
     unsigned timeout_ms;
+    size_t max_frame;     /* Largest frame read; a bigger one closes. */
     uint64_t ticktime_ns; /* Silence after which a connection is dead. */
     int listen_fd, wake_fd;
     int epmd_fd; /* Open while the name is published. */
@@ -112,6 +115,17 @@ gr_ref gr__dist_local_ref(gr__dist *d, const erlang_pid *pid);
 
 /* The pid of ref: false when ref's node is unknown to d. */
 bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out);
+
+/* Hands on one message read from connection fd (to node): a send to one
+ * of our actors, a link or an exit (see dist.c). */
+void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
+                     const erlang_msg *msg, const ei_x_buff *x);
+
+/* --- reader.c ------------------------------------------------------------- */
+
+/* Reads what connection c has and hands on every whole message in it
+ * (thread). False when c is to close, why saying why. */
+bool gr__dist_read(gr__dist *d, dist_conn *c, const char **why);
 
 /* --- term.c -------------------------------------------------------------- */
 

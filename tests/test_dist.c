@@ -915,6 +915,28 @@ static void two_hosts(void)
             TICK_MS);
 }
 
+static void ticks_answered(void)
+{
+    CHECK(start());
+    /* Erlang ticks every second and drops a connection silent for 4 s;
+     * Grove's own keepalive waits 15 s, so only its answers to the
+     * ticks keep the idle connection up. */
+    setenv("ERL_FLAGS", "-kernel net_ticktime 4", 1);
+    char *out = erl_run(
+        COOKIE, "R1 = gen_server:call({echo, G}, one),"
+                "ok = net_kernel:monitor_nodes(true, [{node_type, all}]),"
+                "timer:sleep(6000),"
+                "Lost = receive {nodedown, _, _} -> lost after 0 -> kept end,"
+                "R2 = gen_server:call({echo, G}, two),"
+                "io:format(\"CALLS ~p ~p ~p~n\", [R1, R2, Lost]),");
+    unsetenv("ERL_FLAGS");
+    CHECK(out != NULL);
+    bool kept = strstr(out, "CALLS {ok,one} {ok,two} kept") != NULL;
+    free(out);
+    stop();
+    CHECK(kept);
+}
+
 static void wrong_cookie_refused(void)
 {
     CHECK(start());
@@ -1049,6 +1071,7 @@ static const struct test_case cases[] = {
     {"monitor_of_erlang_pid_refused", monitor_of_erlang_pid_refused},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
+    {"ticks_answered", ticks_answered},
     {"wrong_cookie_refused", wrong_cookie_refused},
     {"stalled_peer_times_out", stalled_peer_times_out},
     {"bad_config_fails_start", bad_config_fails_start}};
