@@ -85,6 +85,11 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
  * from a handler: it waits. */
 int gr__dist_whereis(gr__dist *d, const char *node, const char *name,
                      uint64_t deadline_ns, gr_ref *out);
+/* Copies the name of Erlang node `node` (an id d has seen) into buf and
+ * stores the creation last seen of it in *inc; false when d does not know
+ * it. Any thread. */
+bool gr__dist_node_label(gr__dist *d, uint32_t node, char *buf, size_t size,
+                         uint32_t *inc);
 /* The system's distribution, or NULL. */
 gr__dist *gr__system_dist(gr_system *sys);
 

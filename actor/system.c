@@ -620,8 +620,11 @@ char *gr_ref_format(gr_system *sys, gr_ref ref, char *buf, size_t size)
     } else if (ref.node == GR__ROOT_NODE_ID) {
         snprintf(node, sizeof node, "%s", GR__ROOT_NODE_NAME);
         inc = 1; /* The root's is always 1. */
-    } else if (ops == NULL || !ops->node_name(sys->remote, ref.node, node,
-                                              sizeof node, &inc)) {
+    } else if ((ops == NULL || !ops->node_name(sys->remote, ref.node, node,
+                                               sizeof node, &inc)) &&
+               (sys == NULL || sys->dist == NULL ||
+                !gr__dist_node_label(sys->dist, ref.node, node, sizeof node,
+                                     &inc))) {
         snprintf(node, sizeof node, "#%08" PRIx32, ref.node);
         known = false;
     }

@@ -110,6 +110,21 @@ static bool node_name(gr__dist *d, uint32_t id, char out[MAXATOMLEN_UTF8])
     return found;
 }
 
+bool gr__dist_node_label(gr__dist *d, uint32_t node, char *buf, size_t size,
+                         uint32_t *inc)
+{
+    pthread_mutex_lock(&d->lock);
+    bool found = false;
+    for (size_t i = 0; i < d->nnodes && !found; i++)
+        if (d->nodes[i].id == node) {
+            snprintf(buf, size, "%s", d->nodes[i].name);
+            *inc = d->nodes[i].creation;
+            found = true;
+        }
+    pthread_mutex_unlock(&d->lock);
+    return found;
+}
+
 /* A pid of this node of its creation now is one of this system's actors,
  * whose refs carry the system's incarnation; one of another creation (an
  * earlier run's) keeps it, and maps back to the same pid. */

@@ -47,6 +47,17 @@ int gr__dist_whereis(gr__dist *d, const char *node, const char *name,
     return GR_ENOTFOUND;
 }
 
+bool gr__dist_node_label(gr__dist *d, uint32_t node, char *buf, size_t size,
+                         uint32_t *inc)
+{
+    (void)d;
+    (void)node;
+    (void)buf;
+    (void)size;
+    (void)inc;
+    return false;
+}
+
 int gr_dist_node_name(gr_system *sys, char *buf, size_t size)
 {
     (void)sys;

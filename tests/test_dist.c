@@ -603,9 +603,15 @@ static void links_both_ways(void)
     free(out);
     gr_exit_msg x;
     bool seen = next_of(MSG_EXIT_SEEN, &x, sizeof x);
+    /* An Erlang pid prints with its node's name. */
+    char text[GR_REF_FORMAT_MAX];
+    gr_ref_format(sys, x.from, text, sizeof text);
+    bool named = strstr(text, erl_node) != NULL;
+    fprintf(stderr, "  the exited pid: %s\n", text);
     stop();
     CHECK(exited);
     CHECK(seen);
+    CHECK(named);
     CHECK_EQ(x.linked, 1);
     CHECK_EQ(x.reason.code, GR_EFAILED);
     CHECK(strcmp(x.reason.text, "boom") == 0);
