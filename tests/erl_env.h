@@ -1,7 +1,8 @@
 /*
  * What the tests and the benchmark that talk to a real Erlang share:
  * whether a program is installed, a free loopback port (for a private
- * epmd), and whether something answers on one. Static inline: a program
+ * epmd), whether something answers on one, and children that die with
+ * their parent. Static inline: a program
  * that does not use a helper pays nothing for it.
  */
 #ifndef GROVE_TEST_ERL_ENV_H
@@ -9,10 +10,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,6 +51,15 @@ static inline bool erl_port_answers(uint16_t port)
     if (fd >= 0)
         close(fd);
     return ok;
+}
+
+/* In a child forked by parent: dies (SIGKILL) when parent does, so an
+ * epmd or erl a crashed test started is not left behind. */
+static inline void erl_die_with(pid_t parent)
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) /* It went before the prctl. */
+        _exit(1);
 }
 
 #endif

@@ -55,8 +55,10 @@ static bool epmd_start(void)
     setenv("ERL_EPMD_PORT", epmd_port, 1);
     snprintf(grove_node, sizeof grove_node, "grove%d@127.0.0.1", (int)getpid());
     snprintf(erl_node, sizeof erl_node, "erl%d@127.0.0.1", (int)getpid());
+    pid_t parent = getpid();
     epmd_pid = fork();
     if (epmd_pid == 0) {
+        erl_die_with(parent);
         execlp("epmd", "epmd", "-port", epmd_port, (char *)NULL);
         _exit(127);
     }
@@ -95,8 +97,10 @@ static bool erl_start(erl *e, const char *cookie, const char *script)
     int out[2];
     if (pipe(out) != 0)
         return false;
+    pid_t parent = getpid();
     e->pid = fork();
     if (e->pid == 0) {
+        erl_die_with(parent);
         setenv("ERL_CRASH_DUMP_SECONDS", "0", 1); /* No erl_crash.dump. */
         dup2(out[1], 1);
         dup2(out[1], 2);
@@ -707,8 +711,10 @@ static bool enter_ns(const char *ns)
 /* Forks a child that enters ns and runs epmd on epmd_port. */
 static pid_t epmd_in(const char *ns)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        erl_die_with(parent);
         if (!enter_ns(ns))
             _exit(126);
         execlp("epmd", "epmd", "-port", epmd_port, (char *)NULL);
@@ -789,9 +795,11 @@ static const gr_behaviour b_echo = {
 /* Host B: a system published as b@HOST_B with b_echo, until killed. */
 static pid_t host_b_start(void)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    erl_die_with(parent);
     if (!enter_ns(ns_b))
         _exit(126);
     gr_system *s;
@@ -986,8 +994,10 @@ static void stalled_peer_times_out(void)
              grove_node);
     int out[2];
     CHECK(pipe(out) == 0);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        erl_die_with(parent);
         setenv("ERL_CRASH_DUMP_SECONDS", "0", 1);
         dup2(out[1], 1);
         close(out[0]);
