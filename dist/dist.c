@@ -53,16 +53,34 @@ static const gr__logger *log_of(gr__dist *d)
 
 /* ---- nodes and pids ------------------------------------------------------ */
 
+/* The node with id, or NULL; d->lock held. */
+static dist_node *find_node(gr__dist *d, uint32_t id)
+{
+    for (size_t i = 0; i < d->nnodes; i++)
+        if (d->nodes[i].id == id)
+            return &d->nodes[i];
+    return NULL;
+}
+
+/* Notes that node id could not be reached (now), or could (0). */
+static void set_failed(gr__dist *d, uint32_t id, uint64_t when)
+{
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, id);
+    if (dn != NULL)
+        dn->failed_ns = when;
+    pthread_mutex_unlock(&d->lock);
+}
+
 uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
 {
     uint32_t id = gr__node_id(node, strlen(node));
     if (id == d->self_id)
         return gr__system_node_id(d->sys);
     pthread_mutex_lock(&d->lock);
-    size_t i = 0;
-    while (i < d->nnodes && d->nodes[i].id != id)
-        i++;
-    if (i == d->nnodes && d->nnodes < NODES_MAX) {
+    dist_node *dn = find_node(d, id);
+    size_t i = dn != NULL ? (size_t)(dn - d->nodes) : d->nnodes;
+    if (dn == NULL && d->nnodes < NODES_MAX) {
         if (d->nnodes == d->nodes_cap) {
             size_t cap = d->nodes_cap ? 2 * d->nodes_cap : 8;
             dist_node *n = realloc(d->nodes, cap * sizeof *n);
@@ -89,9 +107,7 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
 bool gr__dist_routes(gr__dist *d, uint32_t node)
 {
     pthread_mutex_lock(&d->lock);
-    bool known = false;
-    for (size_t i = 0; i < d->nnodes && !known; i++)
-        known = d->nodes[i].id == node;
+    bool known = find_node(d, node) != NULL;
     pthread_mutex_unlock(&d->lock);
     return known;
 }
@@ -100,29 +116,24 @@ bool gr__dist_routes(gr__dist *d, uint32_t node)
 static bool node_name(gr__dist *d, uint32_t id, char out[MAXATOMLEN_UTF8])
 {
     pthread_mutex_lock(&d->lock);
-    bool found = false;
-    for (size_t i = 0; i < d->nnodes && !found; i++)
-        if (d->nodes[i].id == id) {
-            memcpy(out, d->nodes[i].name, MAXATOMLEN_UTF8);
-            found = true;
-        }
+    const dist_node *dn = find_node(d, id);
+    if (dn != NULL)
+        memcpy(out, dn->name, MAXATOMLEN_UTF8);
     pthread_mutex_unlock(&d->lock);
-    return found;
+    return dn != NULL;
 }
 
 bool gr__dist_node_label(gr__dist *d, uint32_t node, char *buf, size_t size,
                          uint32_t *inc)
 {
     pthread_mutex_lock(&d->lock);
-    bool found = false;
-    for (size_t i = 0; i < d->nnodes && !found; i++)
-        if (d->nodes[i].id == node) {
-            snprintf(buf, size, "%s", d->nodes[i].name);
-            *inc = d->nodes[i].creation;
-            found = true;
-        }
+    const dist_node *dn = find_node(d, node);
+    if (dn != NULL) {
+        snprintf(buf, size, "%s", dn->name);
+        *inc = dn->creation;
+    }
     pthread_mutex_unlock(&d->lock);
-    return found;
+    return dn != NULL;
 }
 
 /* A pid of this node of its creation now is one of this system's actors,
@@ -510,13 +521,13 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
     d->conns[i] = d->conns[--d->nconns];
     uint32_t creation = 0;
     pthread_mutex_lock(&d->lock);
-    for (size_t k = 0; k < d->nnodes; k++)
-        if (d->nodes[k].id == id) {
-            creation = d->nodes[k].creation;
-            /* Sends that follow at once (an exit reported to it, say) are
-             * not worth a connect to a node that has just gone. */
-            d->nodes[k].failed_ns = gr__mono_ns();
-        }
+    dist_node *dn = find_node(d, id);
+    if (dn != NULL) {
+        creation = dn->creation;
+        /* Sends that follow at once (an exit reported to it, say) are not
+         * worth a connect to a node that has just gone. */
+        dn->failed_ns = gr__mono_ns();
+    }
     pthread_mutex_unlock(&d->lock);
     if (creation != 0)
         gr__broadcast_node_down(d->sys, id, creation);
@@ -535,10 +546,7 @@ static dist_conn *conn_to(gr__dist *d, const char *node)
     uint32_t id = gr__node_id(node, strlen(node));
     uint64_t now = gr__mono_ns();
     pthread_mutex_lock(&d->lock);
-    dist_node *dn = NULL;
-    for (size_t i = 0; i < d->nnodes && dn == NULL; i++)
-        if (d->nodes[i].id == id)
-            dn = &d->nodes[i];
+    const dist_node *dn = find_node(d, id);
     bool wait = dn != NULL && dn->failed_ns != 0 &&
                 now - dn->failed_ns < CONNECT_RETRY_NS;
     pthread_mutex_unlock(&d->lock);
@@ -553,18 +561,10 @@ static dist_conn *conn_to(gr__dist *d, const char *node)
                            "the node refused us)"
                 : e == ETIMEDOUT ? "timed out"
                                  : "it is not up, or not in its host's epmd");
-        pthread_mutex_lock(&d->lock);
-        for (size_t i = 0; i < d->nnodes; i++)
-            if (d->nodes[i].id == id)
-                d->nodes[i].failed_ns = gr__mono_ns();
-        pthread_mutex_unlock(&d->lock);
+        set_failed(d, id, gr__mono_ns());
         return NULL;
     }
-    pthread_mutex_lock(&d->lock);
-    for (size_t i = 0; i < d->nnodes; i++)
-        if (d->nodes[i].id == id)
-            d->nodes[i].failed_ns = 0;
-    pthread_mutex_unlock(&d->lock);
+    set_failed(d, id, 0);
     return conn_add(d, fd, node);
 }
 
@@ -606,9 +606,7 @@ static void job_free(dist_job *j)
 }
 
 /* Writes a whole control frame to fd within ms; 0 or -1. */
-/* Writes iov[0, n) whole to fd; 0, or -1 when the connection failed or
- * its SO_SNDTIMEO ran out (EAGAIN). */
-static int write_all(int fd, struct iovec *iov, int n)
+int gr__dist_write(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
         ssize_t k = writev(fd, iov, n);
@@ -688,7 +686,7 @@ static void send_jobs(gr__dist *d, dist_job *j)
             iov[n++].iov_len = (size_t)end->x.index;
             end = end->next;
         }
-        bool sent = c != NULL && write_all(c->fd, iov, n) == 0;
+        bool sent = c != NULL && gr__dist_write(c->fd, iov, n) == 0;
         if (sent)
             c->tx_ns = gr__mono_ns();
         else if (c != NULL)
@@ -829,10 +827,7 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
         uint32_t id = gr__node_id(j->node, strlen(j->node));
         bool wake = false;
         pthread_mutex_lock(&d->lock);
-        dist_node *dn = NULL;
-        for (size_t i = 0; i < d->nnodes && dn == NULL; i++)
-            if (d->nodes[i].id == id)
-                dn = &d->nodes[i];
+        dist_node *dn = find_node(d, id);
         if (d->quit || dn == NULL) {
             rc = GR_ENOCONNECTION;
         } else if (dn->queued + (size_t)j->x.index > d->queue_limit) {
@@ -1159,7 +1154,6 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
         dist_free(d);
         return rc;
     }
-    d->started = true;
     gr__log(log_of(d), GR_LOG_INFO, "distribution: %s on %s:%d", cfg->node_name,
             listen, port);
     *out = d;

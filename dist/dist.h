@@ -19,6 +19,7 @@
 #include <ei.h>
 #include <msgpack.h>
 #include <pthread.h>
+#include <sys/uio.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -81,7 +82,6 @@ struct gr__dist {
     int listen_fd, wake_fd;
     int epmd_fd; /* Open while the name is published. */
     pthread_t thread;
-    bool started;
     uint32_t self_id; /* gr__node_id of our own node name. */
     /* Guarded by lock: */
     pthread_mutex_t lock;
@@ -120,6 +120,11 @@ bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out);
  * of our actors, a link or an exit (see dist.c). */
 void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
                      const erlang_msg *msg, const ei_x_buff *x);
+
+/* Writes iov[0, n) whole to fd (iov is used up); 0, or -1 when the
+ * connection failed or its SO_SNDTIMEO ran out. The thread's only way of
+ * writing to a connection after its handshake. */
+int gr__dist_write(int fd, struct iovec *iov, int n);
 
 /* --- reader.c ------------------------------------------------------------- */
 

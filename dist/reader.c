@@ -40,16 +40,8 @@ enum {
 /* Writes all of p; false when the connection failed or timed out. */
 static bool write_whole(int fd, const char *p, size_t len)
 {
-    while (len > 0) {
-        ssize_t k = write(fd, p, len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        p += k;
-        len -= (size_t)k;
-    }
-    return true;
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+    return gr__dist_write(fd, &iov, 1) == 0;
 }
 
 /* Answers an UNLINK_ID (id: its id term, n bytes) with UNLINK_ID_ACK
