@@ -303,9 +303,9 @@ static void deliver_term(gr__dist *d, gr_msg *m, const char *buf, int len,
 }
 
 /* A message from an Erlang process (from: its pid, or none) for `to`:
- * buf, len bytes that received_term accepted. */
-static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
-                       int len, const char *where)
+ * buf, len bytes that received_term accepted, read from connection fd. */
+static void on_message(gr__dist *d, int fd, gr_ref from, gr_ref to,
+                       const char *buf, int len, const char *where)
 {
     gr_msg m = {.type = GR_MSG_TERM, .from = from, .to = to};
     int index = 0, version, arity;
@@ -342,11 +342,19 @@ static void on_message(gr__dist *d, gr_ref from, gr_ref to, const char *buf,
             /* {Tag, Reply}: the answer to one of our actors' asks. */
             m.flags = GR_MSG_REPLY;
             m.corr = (uint64_t)ref.n[1] << 32 | ref.n[0];
+            /* From the server asked (SEND names no sender), so the asker
+             * takes it as the answer it waited for. */
+            gr__ask_answered(d, fd, m.corr, &m.from);
             deliver_term(d, &m, buf, len, index, where);
             return;
         }
     }
     deliver_term(d, &m, buf, len, body, where);
+}
+
+bool gr__dist_is_service(const char *name)
+{
+    return strcmp(name, "net_kernel") == 0 || strcmp(name, "rex") == 0;
 }
 
 /* What Erlang's net_kernel and rex answer, for the two calls other nodes
@@ -430,16 +438,15 @@ void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
             return;
         if (strcmp(msg->to.node, ei_thisnodename(&d->ec)) != 0)
             return;
-        on_message(d, from, gr__dist_local_ref(d, &msg->to), x->buff, x->index,
-                   "a pid");
+        on_message(d, fd, from, gr__dist_local_ref(d, &msg->to), x->buff,
+                   x->index, "a pid");
         return;
     case ERL_REG_SEND:
     case ERL_REG_SEND_TT:
         if (!received_term(d, x, node))
             return;
         from = gr__dist_ref_of_pid(d, &msg->from);
-        if (strcmp(msg->toname, "net_kernel") == 0 ||
-            strcmp(msg->toname, "rex") == 0) {
+        if (gr__dist_is_service(msg->toname)) {
             service_call(d, fd, msg->toname, x);
             return;
         }
@@ -452,7 +459,7 @@ void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
                     msg->from.node, msg->toname);
             return;
         }
-        on_message(d, from, to, x->buff, x->index, msg->toname);
+        on_message(d, fd, from, to, x->buff, x->index, msg->toname);
         return;
     default:
         gr__signal_arrived(d, msg, x);
@@ -529,6 +536,7 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
         dn->failed_ns = gr__mono_ns();
     }
     pthread_mutex_unlock(&d->lock);
+    gr__monitors_node_gone(d, id);
     if (creation != 0)
         gr__broadcast_node_down(d->sys, id, creation);
 }
@@ -632,6 +640,8 @@ int gr__dist_write(int fd, struct iovec *iov, int n)
 static void job_failed(gr__dist *d, const dist_job *j)
 {
     gr_reason why = gr_reason_of(GR_ENOCONNECTION);
+    if (j->msg.flags & GR_MSG_REQUEST)
+        gr__ask_unmonitor(d, j->msg.corr);
     if (j->ctl)
         gr__signal_undeliverable(d, &j->msg);
     else if (j->msg.type < GR_MSG_RESERVED && j->name[0] != '\0')
@@ -763,12 +773,22 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
     } else {
         memcpy(j->node, j->to.node, sizeof j->node);
     }
-    if (rc == GR_OK && m->type == GR__MSG_MONITOR) {
-        /* Erlang sends a C node no monitor signals: gr_monitor refuses. */
-        free(j);
-        return GR_ENOTSUP;
-    }
-    if (rc == GR_OK && m->type >= GR_MSG_RESERVED) {
+    if ((m->type == GR_MSG_DOWN || m->type == GR__MSG_ASK_FORGET) &&
+        name == NULL) {
+        /* An actor's DOWN for an Erlang process's monitor, or an asker
+         * that stopped waiting: the ask's monitor comes down. */
+        j->ctl = true;
+        rc = ei_x_new(&j->x) != 0 ? GR_ENOMEM
+             : m->type == GR_MSG_DOWN
+                 ? gr__monitor_down_frame(d, m, &j->x, j->node)
+                 : gr__ask_forget_frame(d, m, &j->x, j->node);
+        if (rc != GR_OK) { /* No such monitor now: nobody to tell. */
+            if (j->x.buff != NULL)
+                ei_x_free(&j->x);
+            free(j);
+            return rc == GR_ENOMEM ? rc : GR_OK;
+        }
+    } else if (rc == GR_OK && m->type >= GR_MSG_RESERVED) {
         /* A link or exit signal: a control frame of its own. */
         if (name != NULL || ei_x_new(&j->x) != 0) {
             free(j);
@@ -822,6 +842,11 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
     }
     if (rc == GR_OK && !j->ctl)
         rc = frame_message(j);
+    /* An ask of a pid is monitored, as gen_server:call monitors. */
+    bool ask_watched = rc == GR_OK && !j->ctl && j->name[0] == '\0' &&
+                       (m->flags & GR_MSG_REQUEST);
+    if (ask_watched && (rc = gr__ask_monitor(d, m, &j->to, &j->x)) != GR_OK)
+        ask_watched = false;
     if (rc == GR_OK) {
         /* Bounded per node, as a node link's buffer is. */
         uint32_t id = gr__node_id(j->node, strlen(j->node));
@@ -852,6 +877,8 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
             return GR_OK;
         }
     }
+    if (ask_watched)
+        gr__ask_unmonitor(d, m->corr);
     if (j->ctl && rc == GR_ENOCONNECTION)
         gr__signal_undeliverable(d, m);
     if (j->x.buff != NULL)
@@ -1052,6 +1079,7 @@ static void dist_free(gr__dist *d)
         free(c);
     }
 
+    gr__monitors_free(d);
     free(d->conns);
     free(d->nodes);
     pthread_mutex_destroy(&d->lock);
@@ -1113,8 +1141,10 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
     }
     if (rc == GR_OK &&
         (ei_init() != 0 ||
-         ei_connect_xinit(&d->ec, host, alive, cfg->node_name, &addr, d->cookie,
-                          (unsigned)gr__mono_ns() | 1u) < 0))
+         ei_connect_xinit_ussi(&d->ec, host, alive, cfg->node_name, &addr,
+                               d->cookie, (unsigned)gr__mono_ns() | 1u,
+                               &gr__dist_sockets, sizeof gr__dist_sockets,
+                               NULL) < 0))
         rc = GR_ESYS;
     int port = cfg->port;
     if (rc == GR_OK &&

@@ -92,6 +92,10 @@ struct gr__dist {
     size_t nnodes, nodes_cap;
     dist_call *calls;
     size_t ncalls;
+    gr__refmap mons_by_id;  /* Erlang processes' monitors of our actors, */
+    gr__refmap mons_by_ref; /* by id and by reference (see monitor.c). */
+    size_t nmons;
+    gr__refmap asks_out; /* Monitors of asks to Erlang pids, by corr. */
     uint64_t next_corr;
     /* The thread's: */
     dist_conn *conns;
@@ -115,6 +119,10 @@ gr_ref gr__dist_local_ref(gr__dist *d, const erlang_pid *pid);
 
 /* The pid of ref: false when ref's node is unknown to d. */
 bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out);
+
+/* Whether name is one of the services this node answers for itself
+ * (net_kernel, rex: see dist.c), which live as long as it does. */
+bool gr__dist_is_service(const char *name);
 
 /* Hands on one message read from connection fd (to node): a send to one
  * of our actors, a link or an exit (see dist.c). */
@@ -169,8 +177,59 @@ int gr__msg_to_term(gr__dist *d, const gr_msg *m, ei_x_buff *x);
 int gr__reason_to_term(const gr_reason *r, ei_x_buff *x);
 
 /* The reason of the term at buf[*index]: the atoms above back to their
- * codes, anything else GR_EFAILED with the term printed as its text. */
+ * codes, {grove, 'GR_E...', <<"text">>} back to its code and text,
+ * anything else GR_EFAILED with the term printed as its text. */
 gr_reason gr__reason_of_term(const char *buf, int *index);
+
+/* --- monitor.c ------------------------------------------------------------ */
+
+/* The reference that stands for monitor id of ours on the wire. */
+void gr__monitor_ref(gr__dist *d, uint64_t id, erlang_ref *out);
+
+/* Takes a MONITOR_P, DEMONITOR_P or MONITOR_P_EXIT (tag) read from
+ * connection fd, the control tuple at f[index] past its tag (checked
+ * whole); false when it is malformed. */
+bool gr__monitor_arrived(gr__dist *d, int fd, long tag, const char *f,
+                         int index);
+
+/* Builds into x the MONITOR_P_EXIT for m, an actor's DOWN to an Erlang
+ * watcher, and names the watcher's node in node. GR_OK, GR_ENOTFOUND
+ * when no monitor of an Erlang process has m's id (demonitored, or its
+ * node gone: the DOWN is dropped), or GR_ENOMEM. */
+int gr__monitor_down_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
+                           char node[MAXATOMLEN_UTF8]);
+
+/* Registers the monitor of ask m (a request to the Erlang pid callee)
+ * and puts its MONITOR_P in front of the frames in x. GR_OK or
+ * GR_ENOMEM. */
+int gr__ask_monitor(gr__dist *d, const gr_msg *m, const erlang_pid *callee,
+                    ei_x_buff *x);
+
+/* Forgets the monitor of the ask with corr, never sent (its send
+ * failed). */
+void gr__ask_unmonitor(gr__dist *d, uint64_t corr);
+
+/* The ask with corr has its answer: its monitor comes down (DEMONITOR_P,
+ * written to fd, the connection the answer came on), and *callee becomes
+ * the ref of the pid asked (unchanged when the ask is unknown). */
+void gr__ask_answered(gr__dist *d, int fd, uint64_t corr, gr_ref *callee);
+
+/* Builds into x the DEMONITOR_P for the ask that m (GR__MSG_ASK_FORGET:
+ * the asker stopped waiting) forgets, and names the callee's node in
+ * node. GR_OK, GR_ENOTFOUND (no such monitor) or GR_ENOMEM. */
+int gr__ask_forget_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
+                         char node[MAXATOMLEN_UTF8]);
+
+/* Forgets the monitors that watchers on node hold, and those of asks to
+ * callees there. */
+void gr__monitors_node_gone(gr__dist *d, uint32_t node);
+
+/* Frees every monitor held (at stop). */
+void gr__monitors_free(gr__dist *d);
+
+/* The socket callbacks for ei (socket.c): plain calls, whose handshakes
+ * announce DFLAG_DIST_MONITOR_NAME so that Erlang sends monitors. */
+extern ei_socket_callbacks gr__dist_sockets;
 
 /* --- signal.c ------------------------------------------------------------- */
 
@@ -184,7 +243,8 @@ bool gr__frame_start(ei_x_buff *x, int arity, long tag);
 void gr__frame_end(ei_x_buff *x);
 
 /* Encodes the control frame for an internal message m (a link, unlink,
- * exit signal, stop or kill from a Grove actor to an Erlang pid) into
+ * exit signal, stop, kill, monitor or demonitor from a Grove actor to an
+ * Erlang pid) into
  * x. Returns GR_OK, GR_ENOTSUP for a type that has no
  * frame (it is dropped), or GR_ENOMEM. */
 int gr__signal_frame(gr__dist *d, const gr_msg *m, const erlang_pid *to,
@@ -194,8 +254,8 @@ int gr__signal_frame(gr__dist *d, const gr_msg *m, const erlang_pid *to,
  * exit2) as the runtime's own signal. */
 void gr__signal_arrived(gr__dist *d, const erlang_msg *msg, const ei_x_buff *x);
 
-/* Tells the sender of job m, a link that could not be sent, noconnection
- * (an exit signal through the link). */
+/* Tells the sender of job m, a link or monitor request that could not be
+ * sent, noconnection (an exit signal through the link, a DOWN). */
 void gr__signal_undeliverable(gr__dist *d, const gr_msg *m);
 
 #endif

@@ -32,6 +32,9 @@ enum {
     TAG_EXIT_TT = 13,
     TAG_REG_SEND_TT = 16,
     TAG_EXIT2_TT = 18,
+    TAG_MONITOR_P = 19,
+    TAG_DEMONITOR_P = 20,
+    TAG_MONITOR_P_EXIT = 21,
     TAG_SEND_SENDER = 22,
     TAG_UNLINK_ID = 35,
     TAG_UNLINK_ID_ACK = 36,
@@ -172,7 +175,13 @@ static int parse(gr__dist *d, dist_conn *c, const char *f, int n,
             x->index = x->buffsz = end - index;
         }
         break;
-    default: /* UNLINK_ID_ACK, monitors, aliases, ...: nothing to do. */
+    case TAG_MONITOR_P: /* {MONITOR_P, From, To, Ref} */
+    case TAG_DEMONITOR_P:
+    case TAG_MONITOR_P_EXIT: /* {MONITOR_P_EXIT, From, To, Ref, Reason} */
+        if (!gr__monitor_arrived(d, c->fd, tag, f, index))
+            return dropped(d, c, "a malformed monitor message");
+        return 0;
+    default: /* UNLINK_ID_ACK, aliases, ...: nothing to do. */
         return 0;
     }
     return ok ? 1 : dropped(d, c, "a malformed control message");

@@ -1,9 +1,7 @@
-/* Links and exit signals across distribution: the runtime's internal
- * messages to Erlang pids as distribution control frames, and the control
- * messages that arrive as the runtime's signals. Monitors cannot cross:
- * Erlang sends an erl_interface node neither the monitors its processes
- * set up nor their DOWNs (measured: no MONITOR_P nor MONITOR_P_EXIT ever
- * arrives), so gr__dist_send refuses gr_monitor with GR_ENOTSUP. */
+/* Links, exit signals and monitor requests across distribution: the
+ * runtime's internal messages to Erlang pids as distribution control
+ * frames, and the link and exit control messages that arrive as the
+ * runtime's signals (monitors that arrive: monitor.c). */
 #include "dist/dist.h"
 
 #include <stdatomic.h>
@@ -16,6 +14,8 @@ enum {
     CTL_LINK = 1,
     CTL_EXIT = 3,
     CTL_EXIT2 = 8,
+    CTL_MONITOR_P = 19,
+    CTL_DEMONITOR_P = 20,
     CTL_UNLINK_ID = 35,
 };
 
@@ -44,6 +44,40 @@ int gr__reason_to_term(const gr_reason *r, ei_x_buff *x)
                : GR_ENOMEM;
 }
 
+/* The code whose name (gr_errname) is name; 0 when none has it. */
+static int code_named(const char *name)
+{
+#define GR__ERR_MATCH(n, value, text)                                          \
+    if (strcmp(name, "GR_" #n) == 0)                                           \
+        return GR_##n;
+    GR_ERRNO_MAP(GR__ERR_MATCH)
+#undef GR__ERR_MATCH
+    return 0;
+}
+
+/* Reads {grove, 'GR_E...', <<Text>>} at buf[*index] (the reason
+ * gr__reason_to_term makes of any other) back into *r. */
+static bool grove_reason(const char *buf, int *index, gr_reason *r)
+{
+    char a[MAXATOMLEN_UTF8];
+    int at = *index, arity, type, size;
+    long len;
+    if (ei_decode_tuple_header(buf, &at, &arity) != 0 || arity != 3 ||
+        ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) !=
+            0 ||
+        strcmp(a, "grove") != 0 ||
+        ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) !=
+            0 ||
+        (r->code = code_named(a)) == 0 ||
+        ei_get_type(buf, &at, &type, &size) != 0 || type != ERL_BINARY_EXT ||
+        (size_t)size >= sizeof r->text ||
+        ei_decode_binary(buf, &at, r->text, &len) != 0)
+        return false;
+    r->text[len] = '\0';
+    *index = at;
+    return true;
+}
+
 gr_reason gr__reason_of_term(const char *buf, int *index)
 {
     gr_reason r = gr_reason_of(GR_EFAILED);
@@ -57,6 +91,9 @@ gr_reason gr__reason_of_term(const char *buf, int *index)
                 return gr_reason_of(atoms[i].code);
             }
     }
+    if (grove_reason(buf, index, &r))
+        return r;
+    r = gr_reason_of(GR_EFAILED);
     char *text = NULL;
     at = *index;
     if (ei_s_print_term(&text, buf, &at) >= 0 && text != NULL)
@@ -99,6 +136,17 @@ int gr__signal_frame(gr__dist *d, const gr_msg *m, const erlang_pid *to,
         ok = gr__frame_start(x, 3, CTL_LINK) &&
              ei_x_encode_pid(x, &from) == 0 && ei_x_encode_pid(x, to) == 0;
         break;
+    case GR__MSG_MONITOR: /* {MONITOR_P, From, To, Ref} */
+    case GR__MSG_DEMONITOR: {
+        erlang_ref ref;
+        gr__monitor_ref(d, m->corr, &ref);
+        ok = gr__frame_start(x, 4,
+                             m->type == GR__MSG_MONITOR ? CTL_MONITOR_P
+                                                        : CTL_DEMONITOR_P) &&
+             ei_x_encode_pid(x, &from) == 0 && ei_x_encode_pid(x, to) == 0 &&
+             ei_x_encode_ref(x, &ref) == 0;
+        break;
+    }
     case GR__MSG_UNLINK: {
         /* The id only pairs the unlink with its acknowledgement. */
         static _Atomic(unsigned long) next_id;
@@ -139,6 +187,10 @@ void gr__signal_undeliverable(gr__dist *d, const gr_msg *m)
         gr_exit_msg sig = {.from = m->to, .reason = why, .linked = 1};
         (void)gr__deliver(d->sys, NULL, GR__MSG_SIGNAL, m->to, m->from, 0, &sig,
                           sizeof sig);
+    } else if (m->type == GR__MSG_MONITOR) {
+        gr_down down = {.monitor = m->corr, .target = m->to, .reason = why};
+        (void)gr__deliver(d->sys, NULL, GR_MSG_DOWN, m->to, m->from, m->corr,
+                          &down, sizeof down);
     }
 }
 

@@ -33,6 +33,15 @@
  * would halt before its sends left, so it waits for a call's answer,
  * which comes after them (one sender, one receiver: in order). */
 #define SYNC "gen_server:call({echo, G}, sync),"
+/* Defines Monitored(P, Want): whether anyone monitors process P, once
+ * that is Want or 5 s have passed. */
+#define MONITORED                                                              \
+    "Monitored = fun Wait(P, Want, N) -> "                                     \
+    "  {monitored_by, By} = process_info(P, monitored_by),"                    \
+    "  Is = By =/= [],"                                                        \
+    "  if Is =:= Want; N =:= 0 -> Is;"                                         \
+    "     true -> receive after 10 -> Wait(P, Want, N - 1) end"                \
+    "  end end,"
 
 enum { MSG_RAW = 7 };
 
@@ -174,6 +183,7 @@ static char *erl_run(const char *cookie, const char *script)
  * inbox whose ref it was given. */
 typedef struct echo {
     gr_ref inbox;
+    uint64_t monitor; /* The watcher's latest monitor. */
 } echo;
 
 static bool answer_whoami(gr_ctx *ctx, const gr_msg *m);
@@ -255,9 +265,10 @@ static const gr_behaviour echo_b = {.name = "echo",
 
 /* "watcher" traps exits and reports each EXIT (MSG_EXIT_SEEN, a
  * gr_exit_msg) and DOWN (MSG_DOWN_SEEN, a gr_down) to the inbox. Its
- * requests: "whoami" (its pid); its tells: [link | unlink | monitor, Pid],
- * [die, Reason] (stops with GR_ESHUTDOWN for "shutdown", else
- * GR_EFAILED with Reason as its text). */
+ * requests: "whoami" (its pid), "hold" (never answered; "holding" goes
+ * to ebox); its tells: [link | unlink | monitor | demonitor, Pid] (the
+ * latest monitor), [die, Reason] (stops with GR_ESHUTDOWN for
+ * "shutdown", else GR_EFAILED with Reason as its text). */
 enum { MSG_EXIT_SEEN = 20, MSG_DOWN_SEEN, MSG_MONITOR_RC, MSG_ASK_FAILED_SEEN };
 
 static int watcher_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
@@ -319,6 +330,12 @@ static int watcher_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     echo *e = state;
     if (answer_whoami(ctx, m))
         return GR_CONTINUE;
+    if (m->type == GR_MSG_TERM && (m->flags & GR_MSG_REQUEST) && m->len == 5 &&
+        memcmp(m->data, "\xa4hold", 5) == 0) {
+        char to[128];
+        snprintf(to, sizeof to, "ebox@%s", erl_node);
+        return gr_tell_name(ctx, to, GR_MSG_TERM, "\xa7holding", 8);
+    }
     gr_reason failed;
     if (gr_ask_failed_read(m, &failed) == GR_OK)
         return gr_tell(ctx, e->inbox, MSG_ASK_FAILED_SEEN, &failed,
@@ -345,14 +362,18 @@ static int watcher_handle(gr_ctx *ctx, void *state, const gr_msg *m)
         return gr_link(ctx, pid);
     if (strcmp(cmd, "unlink") == 0)
         return gr_unlink(ctx, pid);
-    if (strcmp(cmd, "ask") == 0) { /* An ask nobody answers. */
-        uint64_t corr;
-        return gr_ask(ctx, pid, GR_MSG_TERM, "\xc0", 1, 60000, &corr);
+    if (strcmp(cmd, "ask") == 0 || strcmp(cmd, "ask_briefly") == 0) {
+        uint64_t corr; /* An ask nobody answers (the brief one: 50 ms). */
+        return gr_ask(ctx, pid, GR_MSG_TERM, "\xc0", 1,
+                      cmd[3] == '\0' ? 60000 : 50, &corr);
     }
     if (strcmp(cmd, "monitor") == 0) {
-        int32_t rc = gr_monitor(ctx, pid, NULL);
+        int32_t rc = gr_monitor(ctx, pid, &e->monitor);
         return gr_tell(ctx, e->inbox, MSG_MONITOR_RC, &rc, sizeof rc);
     }
+    if (strcmp(cmd, "demonitor") == 0)
+        return gr_demonitor(ctx, e->monitor) == GR_OK ? GR_CONTINUE
+                                                      : GR_EFAILED;
     if (strcmp(cmd, "die") == 0) {
         gr_reason why = gr_reason_of(GR_EFAILED);
         if (strcmp(text, "shutdown") == 0)
@@ -468,12 +489,17 @@ static void grove_tells_and_asks_erlang(void)
                 "gen_server:reply(From, {pong, N + 1}), Loop() end end),"
                 "{echo, G} ! {ask, Srv, 41},"
                 "receive M -> io:format(\"GOT ~p~n\", [M]) after 10000 -> "
-                "io:format(\"NOTHING~n\") end,");
+                "io:format(\"NOTHING~n\") end,"
+        /* The ask's monitor came down with its answer. */
+        MONITORED
+                "io:format(\"MONITORED ~p~n\", [Monitored(Srv, false, 500)]),");
     CHECK(out != NULL);
     bool got = strstr(out, "GOT {pong,42}") != NULL;
+    bool demonitored = strstr(out, "MONITORED false") != NULL;
     free(out);
     stop();
     CHECK(got);
+    CHECK(demonitored);
 }
 
 static void grove_payload_passes_unchanged(void)
@@ -507,7 +533,7 @@ static void unmappable_term_dropped_connection_kept(void)
 {
     CHECK(start());
     /* A ref does not map; the next message still arrives, and a call to
-     * a name nobody has times out on the Erlang side. */
+     * a name nobody has fails at once (its monitor's DOWN: noproc). */
     char *out = erl_run(
         COOKIE, "{echo, G} ! {make_ref()},"
                 "{echo, G} ! {self(), fun() -> ok end},"
@@ -515,7 +541,7 @@ static void unmappable_term_dropped_connection_kept(void)
                 "R = catch gen_server:call({nobody, G}, x, 500),"
                 "io:format(\"NOBODY ~p~n\", [element(1, element(2, R))]),");
     CHECK(out != NULL);
-    bool timed_out = strstr(out, "NOBODY timeout") != NULL;
+    bool noproc = strstr(out, "NOBODY noproc") != NULL;
     free(out);
     uint32_t type = 0;
     msgpack_sbuffer got;
@@ -527,7 +553,7 @@ static void unmappable_term_dropped_connection_kept(void)
                                           11) == 0;
     msgpack_sbuffer_destroy(&got);
     stop();
-    CHECK(timed_out);
+    CHECK(noproc);
     CHECK(one);
     CHECK(after);
 }
@@ -621,18 +647,148 @@ static void links_both_ways(void)
     CHECK(strcmp(x.reason.text, "boom") == 0);
 }
 
-static void monitor_of_erlang_pid_refused(void)
+/* Erlang monitors a Grove actor (by pid, by name, one demonitored, one of
+ * a name nobody has) and sees each DOWN with the actor's reason; a
+ * gen_server:call to it fails when it dies instead of timing out. */
+static void erlang_monitors_grove(void)
 {
     CHECK(start());
-    char *out = erl_run(COOKIE, "P = spawn(fun() -> receive go -> ok end end),"
-                                "{watcher, G} ! {monitor, P}," SYNC);
+    char *out = erl_run(
+        COOKIE,
+        "register(ebox, self()),"
+        "W = gen_server:call({watcher, G}, whoami),"
+        "R1 = erlang:monitor(process, W),"
+        "R2 = erlang:monitor(process, {watcher, G}),"
+        "R3 = erlang:monitor(process, W),"
+        "true = erlang:demonitor(R3),"
+        "R4 = erlang:monitor(process, {nobody, G}),"
+        "receive {'DOWN', R4, process, {nobody, _}, W4} -> "
+        "io:format(\"DOWN4 ~p~n\", [W4]) after 5000 -> ok end,"
+        "Self = self(),"
+        "spawn(fun() -> Self ! {called, catch gen_server:call({watcher, G}, "
+        "hold, 20000)} end),"
+        "receive holding -> ok after 5000 -> io:format(\"NOHOLD~n\") end,"
+        "{watcher, G} ! {die, shutdown},"
+        "receive {'DOWN', R1, process, W, W1} -> io:format(\"DOWN1 ~p~n\", "
+        "[W1]) after 5000 -> ok end,"
+        "receive {'DOWN', R2, process, {watcher, _}, W2} -> "
+        "io:format(\"DOWN2 ~p~n\", [W2]) after 5000 -> ok end,"
+        "receive {called, {'EXIT', {CallWhy, _}}} -> io:format(\"CALL ~p~n\", "
+        "[CallWhy]) "
+        "after 5000 -> ok end," SYNC
+        "receive {'DOWN', R3, _, _, _} -> io:format(\"DOWN3~n\") after 0 -> "
+        "ok end,");
     CHECK(out != NULL);
+    bool noproc = strstr(out, "DOWN4 noproc") != NULL;
+    bool held = strstr(out, "NOHOLD") == NULL;
+    bool down1 = strstr(out, "DOWN1 shutdown") != NULL;
+    bool down2 = strstr(out, "DOWN2 shutdown") != NULL;
+    bool call_failed = strstr(out, "CALL shutdown") != NULL;
+    bool demonitored = strstr(out, "DOWN3") == NULL;
     free(out);
-    int32_t rc = 0;
-    bool told = next_of(MSG_MONITOR_RC, &rc, sizeof rc);
     stop();
+    CHECK(noproc);
+    CHECK(held);
+    CHECK(down1);
+    CHECK(down2);
+    CHECK(call_failed);
+    CHECK(demonitored);
+}
+
+/* A Grove actor's ask of an Erlang process is monitored, as
+ * gen_server:call monitors: the server's death fails it at once with the
+ * server's reason (or noproc, for one gone already), and an ask that
+ * times out takes its monitor down. */
+static void grove_asks_are_monitored(void)
+{
+    CHECK(start());
+    char *out = erl_run(
+        COOKIE,
+        "register(ebox, self()),"
+        "Crash = spawn(fun() -> receive {'$gen_call', _, _} -> "
+        "exit(crashed) end end),"
+        "{watcher, G} ! {ask, Crash},"
+        "Dead = spawn(fun() -> ok end),"
+        "Rd = erlang:monitor(process, Dead),"
+        "receive {'DOWN', Rd, _, _, _} -> ok end,"
+        "{watcher, G} ! {ask, Dead},"
+        "Mute = spawn(fun() -> receive never -> ok end end),"
+        "{watcher, G} ! {ask_briefly, Mute}," MONITORED
+        "io:format(\"ASKED ~p~n\", [Monitored(Mute, true, 500)]),"
+        "io:format(\"TIMED_OUT ~p~n\", [Monitored(Mute, false, 500)]),");
+    CHECK(out != NULL);
+    bool asked = strstr(out, "ASKED true") != NULL;
+    bool timed_out = strstr(out, "TIMED_OUT false") != NULL;
+    free(out);
+    gr_reason r[2] = {0};
+    bool failed = next_of(MSG_ASK_FAILED_SEEN, &r[0], sizeof r[0]) &&
+                  next_of(MSG_ASK_FAILED_SEEN, &r[1], sizeof r[1]);
+    stop();
+    CHECK(asked);
+    CHECK(timed_out);
+    CHECK(failed);
+    /* In either order. */
+    const gr_reason *crashed = r[0].code == GR_EFAILED ? &r[0] : &r[1];
+    const gr_reason *gone = crashed == &r[0] ? &r[1] : &r[0];
+    CHECK_EQ(crashed->code, GR_EFAILED);
+    CHECK(strcmp(crashed->text, "crashed") == 0);
+    CHECK_EQ(gone->code, GR_ENOACTOR);
+}
+
+/* A Grove actor monitors Erlang processes: one that exits (DOWN with its
+ * reason), one already gone (noproc), and one it demonitors (Erlang's
+ * process_info shows the monitor come and go). */
+static void grove_monitors_erlang(void)
+{
+    CHECK(start());
+    char *out = erl_run(
+        COOKIE,
+        "register(ebox, self()),"
+        "W = gen_server:call({watcher, G}, whoami),"
+        "P = spawn(fun() -> receive go -> exit(boom) end end),"
+        "{watcher, G} ! {monitor, P}," MONITORED
+        "io:format(\"WATCHED ~p~n\", [Monitored(P, true, 500)]),"
+        "P ! go,"
+        "receive down_seen -> ok after 5000 -> io:format(\"NODOWN~n\") end,"
+        "D = spawn(fun() -> ok end),"
+        "Rd = erlang:monitor(process, D),"
+        "receive {'DOWN', Rd, _, _, _} -> ok end,"
+        "{watcher, G} ! {monitor, D},"
+        "receive down_seen -> ok after 5000 -> io:format(\"NODOWN2~n\") end,"
+        "Q = spawn(fun() -> receive never -> ok end end),"
+        "{watcher, G} ! {monitor, Q},"
+        "io:format(\"WATCHED2 ~p~n\", [Monitored(Q, true, 500)]),"
+        "{watcher, G} ! {demonitor, Q},"
+        "io:format(\"WATCHED3 ~p~n\", [Monitored(Q, false, 500)]),");
+    CHECK(out != NULL);
+    bool watched = strstr(out, "WATCHED true") != NULL;
+    bool downs = strstr(out, "NODOWN") == NULL;
+    bool watched2 = strstr(out, "WATCHED2 true") != NULL;
+    bool unwatched = strstr(out, "WATCHED3 false") != NULL;
+    free(out);
+    int32_t rc[3] = {-1, -1, -1};
+    gr_down boom = {0}, gone = {0};
+    bool told = next_of(MSG_MONITOR_RC, &rc[0], sizeof rc[0]) &&
+                next_of(MSG_DOWN_SEEN, &boom, sizeof boom) &&
+                next_of(MSG_MONITOR_RC, &rc[1], sizeof rc[1]) &&
+                next_of(MSG_DOWN_SEEN, &gone, sizeof gone) &&
+                next_of(MSG_MONITOR_RC, &rc[2], sizeof rc[2]);
+    char text[GR_REF_FORMAT_MAX];
+    gr_ref_format(sys, boom.target, text, sizeof text);
+    bool named = strstr(text, erl_node) != NULL;
+    stop();
+    CHECK(watched);
+    CHECK(downs);
+    CHECK(watched2);
+    CHECK(unwatched);
     CHECK(told);
-    CHECK_EQ(rc, GR_ENOTSUP);
+    CHECK_EQ(rc[0], GR_OK);
+    CHECK_EQ(boom.reason.code, GR_EFAILED);
+    CHECK(strcmp(boom.reason.text, "boom") == 0);
+    CHECK(named);
+    CHECK_EQ(rc[1], GR_OK);
+    CHECK_EQ(gone.reason.code, GR_ENOACTOR);
+    CHECK_EQ(rc[2], GR_OK);
 }
 
 static void killed_erlang_node_is_noconnection(void)
@@ -643,16 +799,20 @@ static void killed_erlang_node_is_noconnection(void)
                     "P = spawn(fun() -> receive never -> ok end end),"
                     "{watcher, G} ! {link, P},"
                     "{watcher, G} ! {ask, P},"
+                    "{watcher, G} ! {monitor, P},"
                     "gen_server:call({watcher, G}, whoami),"
                     "io:format(\"READY~n\"),"
                     "receive never -> ok end,"));
     bool ready = erl_read(&e, "READY");
     free(erl_end(&e)); /* SIGKILL: the connection just ends. */
-    /* The link and the ask both end with noconnection, in either order. */
+    /* The link, the ask and the monitor all end with noconnection, in any
+     * order (the monitor's gr_monitor result comes first). */
     gr_exit_msg x = {0};
     gr_reason failed = {0};
-    bool exited = false, ask_failed = false;
-    for (int i = 0; ready && i < 2; i++) {
+    gr_down down = {0};
+    int32_t monitored = -1;
+    bool exited = false, ask_failed = false, downed = false;
+    for (int i = 0; ready && i < 4; i++) {
         gr_msg *m;
         if (gr_inbox_recv(inbox, &m, WAIT_MS) != GR_OK)
             break;
@@ -662,6 +822,11 @@ static void killed_erlang_node_is_noconnection(void)
         } else if (m->type == MSG_ASK_FAILED_SEEN && m->len == sizeof failed) {
             memcpy(&failed, m->data, sizeof failed);
             ask_failed = true;
+        } else if (m->type == MSG_DOWN_SEEN && m->len == sizeof down) {
+            memcpy(&down, m->data, sizeof down);
+            downed = true;
+        } else if (m->type == MSG_MONITOR_RC && m->len == sizeof monitored) {
+            memcpy(&monitored, m->data, sizeof monitored);
         }
         gr_msg_free(m);
     }
@@ -671,6 +836,9 @@ static void killed_erlang_node_is_noconnection(void)
     CHECK_EQ(x.reason.code, GR_ENOCONNECTION);
     CHECK(ask_failed);
     CHECK_EQ(failed.code, GR_ENOCONNECTION);
+    CHECK_EQ(monitored, GR_OK);
+    CHECK(downed);
+    CHECK_EQ(down.reason.code, GR_ENOCONNECTION);
 }
 
 /* ---- two hosts: two Grove systems in two network namespaces -------------- */
@@ -679,7 +847,7 @@ static void killed_erlang_node_is_noconnection(void)
 static char ns_a[32], ns_b[32], veth_a[16], veth_b[16];
 static pid_t host_b, epmd_a, epmd_b;
 
-enum { MSG_HELLO = 30, MSG_HELLO_REPLY, MSG_PING, MSG_PONG, MSG_LINKED };
+enum { MSG_HELLO = 30, MSG_HELLO_REPLY, MSG_PING, MSG_PONG, MSG_WATCH };
 
 #define HOST_A  "10.77.0.1"
 #define HOST_B  "10.77.0.2"
@@ -792,6 +960,26 @@ static int b_echo_handle(gr_ctx *ctx, void *state, const gr_msg *m)
 static const gr_behaviour b_echo = {
     .name = "b_echo", .init = b_echo_init, .handle = b_echo_handle};
 
+/* B's "victim": registered, does nothing; A shoots it. */
+static int victim_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)state;
+    (void)arg;
+    (void)len;
+    return gr_register(ctx, "victim");
+}
+
+static int victim_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)ctx;
+    (void)state;
+    (void)m;
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour victim = {
+    .name = "victim", .init = victim_init, .handle = victim_handle};
+
 /* Host B: a system published as b@HOST_B with b_echo, until killed. */
 static pid_t host_b_start(void)
 {
@@ -810,15 +998,18 @@ static pid_t host_b_start(void)
                               .net_ticktime_ms = TICK_MS}};
     gr_ref e;
     if (gr_system_start(&cfg, &s) != GR_OK ||
-        gr_system_spawn(s, &b_echo, NULL, 0, &e) != GR_OK)
+        gr_system_spawn(s, &b_echo, NULL, 0, &e) != GR_OK ||
+        gr_system_spawn(s, &victim, NULL, 0, &e) != GR_OK)
         _exit(1);
     for (;;)
         pause();
 }
 
-/* Host A's client: says hello to echo@b@HOST_B, links to the echo that
- * answers (trapping exits), asks it a ping, and reports the pong
- * (MSG_PONG) and any exit (MSG_EXIT_SEEN) to the inbox. */
+/* Host A's client: says hello to echo@b@HOST_B, links to and monitors
+ * the echo that answers (trapping exits), asks it a ping, and reports
+ * the pong (MSG_PONG), any exit (MSG_EXIT_SEEN) and DOWN (MSG_DOWN_SEEN)
+ * to the inbox. MSG_WATCH (a ref): monitors that actor, then sends it an
+ * exit signal, GR_EFAILED "shot". */
 static int a_client_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
 {
     echo *e = state;
@@ -835,9 +1026,21 @@ static int a_client_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     switch (m->type) {
     case MSG_HELLO_REPLY:
         b = m->from;
-        if (gr_link(ctx, b) != GR_OK)
+        if (gr_link(ctx, b) != GR_OK || gr_monitor(ctx, b, NULL) != GR_OK)
             return GR_EFAILED;
         return gr_ask(ctx, b, MSG_PING, "ping", 4, 5000, &corr);
+    case MSG_WATCH: {
+        gr_reason shot = gr_reason_of(GR_EFAILED);
+        snprintf(shot.text, sizeof shot.text, "shot");
+        if (m->len != sizeof b)
+            return GR_EFAILED;
+        memcpy(&b, m->data, sizeof b);
+        if (gr_monitor(ctx, b, NULL) != GR_OK)
+            return GR_EFAILED;
+        return gr_exit(ctx, b, &shot);
+    }
+    case GR_MSG_DOWN:
+        return gr_tell(ctx, e->inbox, MSG_DOWN_SEEN, m->data, m->len);
     case MSG_PONG:
         return gr_tell(ctx, e->inbox, MSG_PONG, m->data, m->len);
     case GR_MSG_EXIT: {
@@ -901,15 +1104,38 @@ static void two_hosts(void)
         gr_call(sys, echo_b, MSG_PING, "via", 3, 5000, &r2) == GR_OK &&
         r2->type == MSG_PONG && r2->len == 3;
     gr_msg_free(r2);
+    /* A monitor across: the victim's DOWN carries the reason it was shot
+     * with, code and text. */
+    gr_ref victim_b = GR_REF_NONE;
+    gr_down shot = {0};
+    bool watched =
+        found &&
+        gr_whereis_any(sys, "victim@b@" HOST_B, 5000, &victim_b) == GR_OK &&
+        gr_system_tell(sys, GR_REF_NONE, c, MSG_WATCH, &victim_b,
+                       sizeof victim_b) == GR_OK &&
+        next_of(MSG_DOWN_SEEN, &shot, sizeof shot);
     /* Cut the wire: nothing more arrives, so after a net_ticktime the
-     * connection is dead and the link fires noconnection. */
+     * connection is dead and the link and the monitor fire noconnection
+     * (in either order). */
     bool cut = ponged && sh("ip link set %s down", veth_a) == 0;
     double t0 = test_now();
     gr_exit_msg x = {0};
-    bool exited = cut && next_of(MSG_EXIT_SEEN, &x, sizeof x);
-    /* next_of waits WAIT_MS; the tick may take longer: once more. */
-    if (cut && !exited)
-        exited = next_of(MSG_EXIT_SEEN, &x, sizeof x);
+    gr_down down = {0};
+    bool exited = false, downed = false;
+    /* next_of waits WAIT_MS; the tick may take longer: a few rounds. */
+    for (int round = 0; cut && round < 4 && !(exited && downed); round++) {
+        gr_msg *got;
+        if (gr_inbox_recv(inbox, &got, WAIT_MS) != GR_OK)
+            continue;
+        if (got->type == MSG_EXIT_SEEN && got->len == sizeof x) {
+            memcpy(&x, got->data, sizeof x);
+            exited = true;
+        } else if (got->type == MSG_DOWN_SEEN && got->len == sizeof down) {
+            memcpy(&down, got->data, sizeof down);
+            downed = true;
+        }
+        gr_msg_free(got);
+    }
     double took = test_now() - t0;
     if (started) {
         gr_inbox_close(inbox);
@@ -922,9 +1148,15 @@ static void two_hosts(void)
     CHECK(ponged);
     CHECK(strcmp(pong, "ping") == 0);
     CHECK(found);
+    CHECK(watched);
+    CHECK(gr_ref_eq(shot.target, victim_b));
+    CHECK_EQ(shot.reason.code, GR_EFAILED);
+    CHECK(strcmp(shot.reason.text, "shot") == 0);
     CHECK(cut);
     CHECK(exited);
     CHECK_EQ(x.reason.code, GR_ENOCONNECTION);
+    CHECK(downed);
+    CHECK_EQ(down.reason.code, GR_ENOCONNECTION);
     fprintf(stderr, "  noconnection %.1f s after the cut (tick %d ms)\n", took,
             TICK_MS);
 }
@@ -1084,7 +1316,9 @@ static const struct test_case cases[] = {
      unmappable_term_dropped_connection_kept},
     {"whereis_then_call_erlang", whereis_then_call_erlang},
     {"links_both_ways", links_both_ways},
-    {"monitor_of_erlang_pid_refused", monitor_of_erlang_pid_refused},
+    {"erlang_monitors_grove", erlang_monitors_grove},
+    {"grove_monitors_erlang", grove_monitors_erlang},
+    {"grove_asks_are_monitored", grove_asks_are_monitored},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
     {"ticks_answered", ticks_answered},

@@ -13,19 +13,19 @@
  *     gr_tell_name(ctx, "name@erl@host", ...), to any process whose ref it
  *     has (m->from, a pid in a payload, or gr_whereis_any() of
  *     "name@erl@host"), and asks an Erlang gen_server with gr_ask(): the
- *     request goes out as a '$gen_call' (an ask to a server that dies
- *     only times out: give it a timeout);
+ *     request goes out as a '$gen_call', monitored as gen_server:call
+ *     monitors its server (one that dies fails the ask with its reason);
  *   - links and exit signals work both ways (gr_link, gr_exit, and
  *     Erlang's link/1 and exit/2), with reasons normal, killed, kill,
  *     shutdown, noproc and noconnection as Erlang's atoms and any other as
  *     {grove, 'GR_E...', <<"text">>}; when a connection is lost (closed, or
  *     silent for net_ticktime_ms) every link and ask to that node ends with
- *     GR_ENOCONNECTION.
- * Monitors do not cross: Erlang sends an erl_interface node neither the
- * monitors its processes ask for nor the DOWN of a process such a node
- * monitors. gr_monitor() of an Erlang pid is GR_ENOTSUP, and
- * erlang:monitor/2 of a Grove pid fires only on noconnection; link (and
- * trap exits) instead. Only the root process's actors are reachable.
+ *     GR_ENOCONNECTION;
+ *   - monitors work both ways: gr_monitor() of an Erlang pid gets a DOWN
+ *     with its exit reason (mapped as for links), and erlang:monitor/2 of
+ *     a Grove pid or {Name, 'grove@host'} gets a 'DOWN' with the actor's;
+ *     so a gen_server:call to an actor that dies fails with its reason.
+ * Only the root process's actors are reachable.
  *
  * Payloads. A message of type GR_MSG_TERM carries one msgpack object that
  * is an Erlang term in this mapping (both ways):

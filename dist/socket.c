@@ -1,0 +1,164 @@
+/*
+ * The socket callbacks erl_interface uses for this system's handshakes
+ * and epmd: plain blocking calls on a TCP socket (ei adds its timeouts
+ * with select(2), as for its own), the context being the descriptor.
+ *
+ * They exist for one change: the distribution flags this node announces
+ * in its handshake gain DFLAG_DIST_MONITOR_NAME. Erlang sends monitors
+ * (MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT) only to a node that announces
+ * both DFLAG_DIST_MONITOR and DFLAG_DIST_MONITOR_NAME; libei announces the
+ * first alone, as it cannot take the signals, so without this a monitor
+ * across the connection fired only when the connection went. Grove reads
+ * its connections itself (reader.c) and takes all three (monitor.c).
+ */
+#define _GNU_SOURCE /* accept4. */
+#include "dist/dist.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* DFLAG_DIST_MONITOR_NAME (Erlang's distribution protocol), a bit of the
+ * flags' lowest byte. */
+#define DFLAG_DIST_MONITOR_NAME 0x20u
+
+static int fd_of(void *ctx)
+{
+    return (int)(intptr_t)ctx;
+}
+
+static int s_socket(void **ctx, void *setup)
+{
+    (void)setup;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    *ctx = (void *)(intptr_t)fd;
+    return 0;
+}
+
+static int s_close(void *ctx)
+{
+    return close(fd_of(ctx)) == 0 ? 0 : errno;
+}
+
+static int s_listen(void *ctx, void *addr, int *len, int backlog)
+{
+    int fd = fd_of(ctx), on = 1;
+    socklen_t n = (socklen_t)*len;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(fd, addr, n) != 0 || getsockname(fd, addr, &n) != 0 ||
+        listen(fd, backlog) != 0)
+        return errno;
+    *len = (int)n;
+    return 0;
+}
+
+static int s_accept(void **ctx, void *addr, int *len, unsigned tmo)
+{
+    (void)tmo; /* ei waits for the listener to be readable first. */
+    socklen_t n = (socklen_t)*len;
+    int fd = accept4(fd_of(*ctx), addr, &n, SOCK_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    *len = (int)n;
+    *ctx = (void *)(intptr_t)fd;
+    return 0;
+}
+
+static int s_connect(void *ctx, void *addr, int len, unsigned tmo)
+{
+    (void)tmo; /* ei makes the socket non-blocking and waits itself. */
+    return connect(fd_of(ctx), addr, (socklen_t)len) == 0 ? 0 : errno;
+}
+
+/* Whether b (len bytes, as written) is a handshake message that carries
+ * this node's flags, with its 2-byte length: send_name {'N', Flags:8,
+ * Creation:4, NLen:2, Name} or the challenge {'N', Flags:8,
+ * Challenge:4, Creation:4, NLen:2, Name}. Each length is checked, so no
+ * other write (epmd's requests, a later frame) is taken for one. */
+static bool carries_flags(const unsigned char *b, size_t len)
+{
+    if (len < 17 || b[2] != 'N' || ((size_t)b[0] << 8 | b[1]) + 2 != len)
+        return false;
+    size_t name_at15 = (size_t)b[15] << 8 | b[16];
+    if (17 + name_at15 == len)
+        return true;
+    return len >= 21 && 21 + ((size_t)b[19] << 8 | b[20]) == len;
+}
+
+static int s_write(void *ctx, const char *buf, ssize_t *len, unsigned tmo)
+{
+    (void)tmo;
+    unsigned char patched[512];
+    if (*len > 0 && (size_t)*len <= sizeof patched &&
+        carries_flags((const unsigned char *)buf, (size_t)*len)) {
+        memcpy(patched, buf, (size_t)*len);
+        patched[10] |= DFLAG_DIST_MONITOR_NAME; /* Flags: bytes 3 to 10. */
+        buf = (const char *)patched;
+    }
+    ssize_t k = write(fd_of(ctx), buf, (size_t)*len);
+    if (k < 0)
+        return errno;
+    *len = k;
+    return 0;
+}
+
+static int s_writev(void *ctx, const void *iov, int n, ssize_t *len,
+                    unsigned tmo)
+{
+    (void)tmo;
+    ssize_t k = writev(fd_of(ctx), iov, n);
+    if (k < 0)
+        return errno;
+    *len = k;
+    return 0;
+}
+
+static int s_read(void *ctx, char *buf, ssize_t *len, unsigned tmo)
+{
+    (void)tmo;
+    ssize_t k = read(fd_of(ctx), buf, (size_t)*len);
+    if (k < 0)
+        return errno;
+    *len = k;
+    return 0;
+}
+
+static int s_header_size(void *ctx, int *size)
+{
+    (void)ctx;
+    *size = 2; /* Handshake messages have 2-byte lengths over TCP. */
+    return 0;
+}
+
+static int s_done(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static int s_get_fd(void *ctx, int *fd)
+{
+    *fd = fd_of(ctx);
+    return 0;
+}
+
+ei_socket_callbacks gr__dist_sockets = {
+    .flags = 0, /* ei implements the timeouts. */
+    .socket = s_socket,
+    .close = s_close,
+    .listen = s_listen,
+    .EI_ACCEPT_NAME = s_accept,
+    .connect = s_connect,
+    .writev = s_writev,
+    .write = s_write,
+    .read = s_read,
+    .handshake_packet_header_size = s_header_size,
+    .connect_handshake_complete = s_done,
+    .accept_handshake_complete = s_done,
+    .get_fd = s_get_fd,
+};
