@@ -118,7 +118,7 @@ static bool node_name(gr__dist *d, uint32_t id, char out[MAXATOMLEN_UTF8])
     pthread_mutex_lock(&d->lock);
     const dist_node *dn = find_node(d, id);
     if (dn != NULL)
-        memcpy(out, dn->name, MAXATOMLEN_UTF8);
+        memcpy(out, dn->name, strlen(dn->name) + 1);
     pthread_mutex_unlock(&d->lock);
     return dn != NULL;
 }
@@ -161,8 +161,10 @@ bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out)
 {
     memset(out, 0, sizeof *out);
     if (ref.node == gr__system_node_id(d->sys)) {
-        /* One of ours: only this process's actors have pids. */
-        snprintf(out->node, sizeof out->node, "%s", ei_thisnodename(&d->ec));
+        /* One of ours: only this process's actors have pids. The name was
+         * checked at start to fit (as every name in d->nodes fits). */
+        const char *self = ei_thisnodename(&d->ec);
+        memcpy(out->node, self, strlen(self) + 1);
         out->creation = ref.incarnation == gr__system_incarnation(d->sys)
                             ? ei_self(&d->ec)->creation
                             : ref.incarnation;
@@ -469,10 +471,10 @@ void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
 
 /* ---- connections --------------------------------------------------------- */
 
-static dist_conn *conn_find(gr__dist *d, const char *node)
+static dist_conn *conn_find(gr__dist *d, uint32_t id)
 {
     for (size_t i = 0; i < d->nconns; i++)
-        if (strcmp(d->conns[i].node, node) == 0)
+        if (d->conns[i].id == id)
             return &d->conns[i];
     return NULL;
 }
@@ -507,11 +509,11 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
     }
     dist_conn *c = &d->conns[d->nconns++];
     c->fd = fd;
+    c->id = gr__dist_note_node(d, node, 0);
     c->rx_ns = c->tx_ns = gr__mono_ns();
     c->rbuf = NULL;
     c->rlen = c->rcap = 0;
     snprintf(c->node, sizeof c->node, "%s", node);
-    (void)gr__dist_note_node(d, node, 0);
     gr__log(log_of(d), GR_LOG_INFO, "distribution: connected to %s", node);
     return c;
 }
@@ -524,7 +526,7 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
             d->conns[i].node, why);
     ei_close_connection(d->conns[i].fd);
     free(d->conns[i].rbuf);
-    uint32_t id = gr__node_id(d->conns[i].node, strlen(d->conns[i].node));
+    uint32_t id = d->conns[i].id;
     d->conns[i] = d->conns[--d->nconns];
     uint32_t creation = 0;
     pthread_mutex_lock(&d->lock);
@@ -541,25 +543,27 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
         gr__broadcast_node_down(d->sys, id, creation);
 }
 
-/* The connection to node, made now if need be; NULL when it cannot be. */
-static dist_conn *conn_to(gr__dist *d, const char *node)
+/* The connection to node id, made now if need be; NULL when it cannot
+ * be. */
+static dist_conn *conn_to(gr__dist *d, uint32_t id)
 {
-    dist_conn *c = conn_find(d, node);
+    dist_conn *c = conn_find(d, id);
     if (c != NULL)
         return c;
-    char name[MAXATOMLEN_UTF8];
-    snprintf(name, sizeof name, "%s", node);
     /* A node that could not be reached a moment ago is not tried (nor
      * logged) again for a while: a burst of sends to it fails at once. */
-    uint32_t id = gr__node_id(node, strlen(node));
+    char name[MAXATOMLEN_UTF8];
     uint64_t now = gr__mono_ns();
     pthread_mutex_lock(&d->lock);
     const dist_node *dn = find_node(d, id);
-    bool wait = dn != NULL && dn->failed_ns != 0 &&
-                now - dn->failed_ns < CONNECT_RETRY_NS;
+    bool wait = dn == NULL ||
+                (dn->failed_ns != 0 && now - dn->failed_ns < CONNECT_RETRY_NS);
+    if (dn != NULL)
+        memcpy(name, dn->name, sizeof name);
     pthread_mutex_unlock(&d->lock);
     if (wait)
         return NULL;
+    const char *node = name;
     int fd = ei_connect_tmo(&d->ec, name, d->timeout_ms);
     if (fd < 0) {
         int e = erl_errno;
@@ -588,7 +592,8 @@ static void on_accept(gr__dist *d)
                     : "the handshake failed (its cookie differs?)");
         return;
     }
-    dist_conn *old = conn_find(d, con.nodename);
+    dist_conn *old =
+        conn_find(d, gr__node_id(con.nodename, strlen(con.nodename)));
     if (old != NULL) /* The node came back: the new connection wins. */
         conn_close(d, (size_t)(old - d->conns), "reconnected");
     (void)conn_add(d, fd, con.nodename);
@@ -609,7 +614,9 @@ static bool on_readable(gr__dist *d, size_t i)
 
 static void job_free(dist_job *j)
 {
-    ei_x_free(&j->x);
+    if (j->x.buff != NULL)
+        ei_x_free(&j->x);
+    free(j->name);
     free(j);
 }
 
@@ -644,7 +651,7 @@ static void job_failed(gr__dist *d, const dist_job *j)
         gr__ask_unmonitor(d, j->msg.corr);
     if (j->ctl)
         gr__signal_undeliverable(d, &j->msg);
-    else if (j->msg.type < GR_MSG_RESERVED && j->name[0] != '\0')
+    else if (j->msg.type < GR_MSG_RESERVED && j->name != NULL)
         gr__dead_message_named(d->sys, &j->msg, j->name, strlen(j->name),
                                GR_DL_NODE_DOWN, &why);
     else if (j->msg.type < GR_MSG_RESERVED)
@@ -690,8 +697,7 @@ static void send_jobs(gr__dist *d, dist_job *j)
         struct iovec iov[BATCH_MAX];
         int n = 0;
         dist_job *end = j;
-        while (end != NULL && n < BATCH_MAX &&
-               strcmp(end->node, j->node) == 0) {
+        while (end != NULL && n < BATCH_MAX && end->node == j->node) {
             iov[n].iov_base = end->x.buff;
             iov[n++].iov_len = (size_t)end->x.index;
             end = end->next;
@@ -725,29 +731,139 @@ static void run_jobs(gr__dist *d)
     send_jobs(d, j);
 }
 
-/* Wraps job j's message (x: the version, then the term) into its frame:
- * SEND {2, '', To} to a pid, REG_SEND {6, From, '', Name} to a name. The
- * thread then writes frames as they are, many in one writev. */
-static int frame_message(dist_job *j)
+/* A new buffer of size bytes for x (ei grows it, a little at a time,
+ * from 100). */
+static bool x_new(ei_x_buff *x, int size)
 {
-    ei_x_buff f;
-    if (ei_x_new(&f) != 0)
-        return GR_ENOMEM;
-    bool ok = j->name[0] != '\0' ? gr__frame_start(&f, 4, ERL_REG_SEND) &&
-                                       ei_x_encode_pid(&f, &j->from) == 0 &&
-                                       ei_x_encode_atom(&f, "") == 0 &&
-                                       ei_x_encode_atom(&f, j->name) == 0
-                                 : gr__frame_start(&f, 3, ERL_SEND) &&
-                                       ei_x_encode_atom(&f, "") == 0 &&
-                                       ei_x_encode_pid(&f, &j->to) == 0;
-    if (!ok || ei_x_append_buf(&f, j->x.buff, j->x.index) != 0) {
-        ei_x_free(&f);
-        return GR_ENOMEM;
+    x->buff = malloc((size_t)size);
+    x->buffsz = size;
+    x->index = 0;
+    return x->buff != NULL;
+}
+
+/* Bytes a message's frame starts with room for: most fit. */
+#define FRAME_START_SIZE 256
+
+/* Addresses job j for m (name: to that name on node, else to m->to's
+ * pid, into *to) and notes its sender's pid in *from. GR_OK, or
+ * GR_ENOCONNECTION when m->to's node is unknown. */
+static int address(gr__dist *d, dist_job *j, const char *node, const char *name,
+                   const gr_msg *m, erlang_pid *to, erlang_pid *from)
+{
+    /* A send by name carries its sender (Erlang's REG_SEND has a field for
+     * it), so a Grove actor on the other side can answer m->from. */
+    if (gr_ref_is_none(m->from) || !gr__dist_pid_of_ref(d, m->from, from))
+        *from = *ei_self(&d->ec);
+    if (name == NULL) {
+        j->node = m->to.node;
+        return gr__dist_pid_of_ref(d, m->to, to) ? GR_OK : GR_ENOCONNECTION;
     }
-    gr__frame_end(&f);
-    ei_x_free(&j->x);
-    j->x = f;
-    return GR_OK;
+    j->node = gr__dist_note_node(d, node, 0);
+    j->name = strdup(name);
+    return j->name != NULL ? GR_OK : GR_ENOMEM;
+}
+
+/* Encodes the control frame of m, a runtime message, into job j (to:
+ * its pid). GR_OK; GR_ENOTFOUND for one with nothing to send (dropped);
+ * or GR_ENOMEM. */
+static int encode_control(gr__dist *d, dist_job *j, const gr_msg *m,
+                          const erlang_pid *to)
+{
+    j->ctl = true;
+    if (j->name != NULL) /* No control message goes to a name. */
+        return GR_ENOTFOUND;
+    if (ei_x_new(&j->x) != 0)
+        return GR_ENOMEM;
+    int rc;
+    if (m->type == GR_MSG_DOWN) /* An actor's DOWN for an Erlang monitor. */
+        rc = gr__monitor_down_frame(d, m, &j->x, &j->node);
+    else if (m->type == GR__MSG_ASK_FORGET) /* The ask's monitor comes down. */
+        rc = gr__ask_forget_frame(d, m, &j->x, &j->node);
+    else /* A link, an exit signal, a monitor request. */
+        rc = gr__signal_frame(d, m, to, &j->x);
+    return rc == GR_ENOTSUP ? GR_ENOTFOUND : rc;
+}
+
+/* Encodes message m into job j, whole frame: SEND {2, '', To} to a pid
+ * or REG_SEND {6, From, '', Name} to a name, then the message: {Tag,
+ * Reply} for gr_reply to a gen_server:call, {'$gen_call', {Self, Tag},
+ * Request} for gr_ask (the tag a ref of ours carrying the ask's corr),
+ * else the term of m. Encoded on the sender's thread into one buffer
+ * that the thread writes as it is. */
+static int encode_message(gr__dist *d, dist_job *j, const gr_msg *m,
+                          erlang_pid *to, const erlang_pid *from)
+{
+    dist_call *c = NULL;
+    if ((m->flags & GR_MSG_REPLY) && (c = call_take(d, m->corr)) != NULL) {
+        *to = c->from;
+        free(j->name);
+        j->name = NULL;
+        j->node = gr__dist_ref_of_pid(d, to).node;
+    }
+    bool ok = x_new(&j->x, FRAME_START_SIZE) &&
+              (j->name != NULL ? gr__frame_start(&j->x, 4, ERL_REG_SEND) &&
+                                     ei_x_encode_pid(&j->x, from) == 0 &&
+                                     ei_x_encode_atom(&j->x, "") == 0 &&
+                                     ei_x_encode_atom(&j->x, j->name) == 0
+                               : gr__frame_start(&j->x, 3, ERL_SEND) &&
+                                     ei_x_encode_atom(&j->x, "") == 0 &&
+                                     ei_x_encode_pid(&j->x, to) == 0) &&
+              ei_x_encode_version(&j->x) == 0;
+    if (ok && c != NULL) {
+        int at = 0, version;
+        (void)ei_decode_version(c->tag.buff, &at, &version);
+        ok = ei_x_encode_tuple_header(&j->x, 2) == 0 &&
+             ei_x_append_buf(&j->x, c->tag.buff + at, c->tag.index - at) == 0;
+    } else if (ok && (m->flags & GR_MSG_REQUEST)) {
+        erlang_ref tag = {.len = 3,
+                          .n = {(unsigned)(m->corr & 0xffffffffu),
+                                (unsigned)(m->corr >> 32), 0x67726f76u},
+                          .creation = ei_self(&d->ec)->creation};
+        memcpy(tag.node, from->node, sizeof tag.node);
+        ok = ei_x_encode_tuple_header(&j->x, 3) == 0 &&
+             ei_x_encode_atom(&j->x, "$gen_call") == 0 &&
+             ei_x_encode_tuple_header(&j->x, 2) == 0 &&
+             ei_x_encode_pid(&j->x, from) == 0 &&
+             ei_x_encode_ref(&j->x, &tag) == 0;
+    }
+    if (c != NULL) {
+        ei_x_free(&c->tag);
+        free(c);
+    }
+    int rc = ok ? gr__msg_to_term(d, m, &j->x) : GR_ENOMEM;
+    if (rc == GR_OK)
+        gr__frame_end(&j->x);
+    return rc;
+}
+
+/* Queues job j for the thread, bounded per node as a node link's buffer
+ * is. GR_OK (j is the thread's), GR_ENOCONNECTION or GR_EBACKPRESSURE. */
+static int enqueue(gr__dist *d, dist_job *j)
+{
+    int rc = GR_OK;
+    bool wake = false;
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, j->node);
+    if (d->quit || dn == NULL) {
+        rc = GR_ENOCONNECTION;
+    } else if (dn->queued + (size_t)j->x.index > d->queue_limit) {
+        rc = GR_EBACKPRESSURE;
+    } else {
+        /* Only the job that makes the queue non-empty wakes the thread:
+         * run_jobs() reads wake_fd before it takes the whole queue, so
+         * every job queued behind this one goes with it, and a job
+         * queued after the take finds the queue empty and wakes the
+         * thread again. One write(2) per batch, not per message. */
+        wake = d->jobs == NULL;
+        dn->queued += (size_t)j->x.index;
+        *d->jobs_tail = j;
+        d->jobs_tail = &j->next;
+    }
+    pthread_mutex_unlock(&d->lock);
+    uint64_t one = 1;
+    if (wake)
+        (void)!write(d->wake_fd, &one, sizeof one);
+    return rc;
 }
 
 int gr__dist_send(gr__dist *d, const char *node, const char *name,
@@ -759,131 +875,27 @@ int gr__dist_send(gr__dist *d, const char *node, const char *name,
     j->msg = *m;
     j->msg.data = NULL;
     j->msg.len = 0;
-    int rc = GR_OK;
-    /* A send by name carries its sender (Erlang's REG_SEND has a field for
-     * it), so a Grove actor on the other side can answer m->from. */
-    if (gr_ref_is_none(m->from) || !gr__dist_pid_of_ref(d, m->from, &j->from))
-        j->from = *ei_self(&d->ec);
-    if (name != NULL) {
-        snprintf(j->node, sizeof j->node, "%s", node);
-        snprintf(j->name, sizeof j->name, "%s", name);
-        (void)gr__dist_note_node(d, node, 0);
-    } else if (!gr__dist_pid_of_ref(d, m->to, &j->to)) {
-        rc = GR_ENOCONNECTION;
-    } else {
-        memcpy(j->node, j->to.node, sizeof j->node);
+    erlang_pid to, from;
+    int rc = address(d, j, node, name, m, &to, &from);
+    if (rc == GR_OK)
+        rc = m->type >= GR_MSG_RESERVED ? encode_control(d, j, m, &to)
+                                        : encode_message(d, j, m, &to, &from);
+    if (rc == GR_ENOTFOUND) { /* Nothing to send. */
+        job_free(j);
+        return GR_OK;
     }
-    if ((m->type == GR_MSG_DOWN || m->type == GR__MSG_ASK_FORGET) &&
-        name == NULL) {
-        /* An actor's DOWN for an Erlang process's monitor, or an asker
-         * that stopped waiting: the ask's monitor comes down. */
-        j->ctl = true;
-        rc = ei_x_new(&j->x) != 0 ? GR_ENOMEM
-             : m->type == GR_MSG_DOWN
-                 ? gr__monitor_down_frame(d, m, &j->x, j->node)
-                 : gr__ask_forget_frame(d, m, &j->x, j->node);
-        if (rc != GR_OK) { /* No such monitor now: nobody to tell. */
-            if (j->x.buff != NULL)
-                ei_x_free(&j->x);
-            free(j);
-            return rc == GR_ENOMEM ? rc : GR_OK;
-        }
-    } else if (rc == GR_OK && m->type >= GR_MSG_RESERVED) {
-        /* A link or exit signal: a control frame of its own. */
-        if (name != NULL || ei_x_new(&j->x) != 0) {
-            free(j);
-            return name != NULL ? GR_OK : GR_ENOMEM;
-        }
-        j->ctl = true;
-        rc = gr__signal_frame(d, m, &j->to, &j->x);
-        if (rc == GR_ENOTSUP) { /* No such signal in Erlang: dropped. */
-            job_free(j);
-            return GR_OK;
-        }
-    } else if (rc == GR_OK && ei_x_new_with_version(&j->x) != 0) {
-        rc = GR_ENOMEM;
-    }
-    if (rc == GR_OK && !j->ctl) {
-        dist_call *c = NULL;
-        if ((m->flags & GR_MSG_REPLY) && (c = call_take(d, m->corr)) != NULL) {
-            /* gr_reply to a gen_server:call: {Tag, Reply} to the caller. */
-            int at = 0, version;
-            (void)ei_decode_version(c->tag.buff, &at, &version);
-            j->to = c->from;
-            j->name[0] = '\0';
-            memcpy(j->node, c->from.node, sizeof j->node);
-            rc = ei_x_encode_tuple_header(&j->x, 2) == 0 &&
-                         ei_x_append_buf(&j->x, c->tag.buff + at,
-                                         c->tag.index - at) == 0
-                     ? gr__msg_to_term(d, m, &j->x)
-                     : GR_ENOMEM;
-            ei_x_free(&c->tag);
-            free(c);
-        } else if (m->flags & GR_MSG_REQUEST) {
-            /* gr_ask: {'$gen_call', {Self, Tag}, Request}, the tag a ref
-             * of ours that carries the ask's corr. */
-            erlang_pid self;
-            erlang_ref tag = {.len = 3,
-                              .n = {(unsigned)(m->corr & 0xffffffffu),
-                                    (unsigned)(m->corr >> 32), 0x67726f76u},
-                              .creation = ei_self(&d->ec)->creation};
-            snprintf(tag.node, sizeof tag.node, "%s", ei_thisnodename(&d->ec));
-            rc = gr__dist_pid_of_ref(d, m->from, &self) &&
-                         ei_x_encode_tuple_header(&j->x, 3) == 0 &&
-                         ei_x_encode_atom(&j->x, "$gen_call") == 0 &&
-                         ei_x_encode_tuple_header(&j->x, 2) == 0 &&
-                         ei_x_encode_pid(&j->x, &self) == 0 &&
-                         ei_x_encode_ref(&j->x, &tag) == 0
-                     ? gr__msg_to_term(d, m, &j->x)
-                     : GR_ENOMEM;
-        } else {
-            rc = gr__msg_to_term(d, m, &j->x);
-        }
-    }
-    if (rc == GR_OK && !j->ctl)
-        rc = frame_message(j);
     /* An ask of a pid is monitored, as gen_server:call monitors. */
-    bool ask_watched = rc == GR_OK && !j->ctl && j->name[0] == '\0' &&
+    bool ask_watched = rc == GR_OK && !j->ctl && j->name == NULL &&
                        (m->flags & GR_MSG_REQUEST);
-    if (ask_watched && (rc = gr__ask_monitor(d, m, &j->to, &j->x)) != GR_OK)
+    if (ask_watched && (rc = gr__ask_monitor(d, m, &to, &j->x)) != GR_OK)
         ask_watched = false;
-    if (rc == GR_OK) {
-        /* Bounded per node, as a node link's buffer is. */
-        uint32_t id = gr__node_id(j->node, strlen(j->node));
-        bool wake = false;
-        pthread_mutex_lock(&d->lock);
-        dist_node *dn = find_node(d, id);
-        if (d->quit || dn == NULL) {
-            rc = GR_ENOCONNECTION;
-        } else if (dn->queued + (size_t)j->x.index > d->queue_limit) {
-            rc = GR_EBACKPRESSURE;
-        } else {
-            /* Only the job that makes the queue non-empty wakes the
-             * thread: run_jobs() reads wake_fd before it takes the whole
-             * queue, so every job queued behind this one goes with it,
-             * and a job queued after the take finds the queue empty and
-             * wakes the thread again. One write(2) per batch, not per
-             * message. */
-            wake = d->jobs == NULL;
-            dn->queued += (size_t)j->x.index;
-            *d->jobs_tail = j;
-            d->jobs_tail = &j->next;
-        }
-        pthread_mutex_unlock(&d->lock);
-        if (rc == GR_OK) {
-            uint64_t one = 1;
-            if (wake)
-                (void)!write(d->wake_fd, &one, sizeof one);
-            return GR_OK;
-        }
-    }
+    if (rc == GR_OK && (rc = enqueue(d, j)) == GR_OK)
+        return GR_OK;
     if (ask_watched)
         gr__ask_unmonitor(d, m->corr);
     if (j->ctl && rc == GR_ENOCONNECTION)
         gr__signal_undeliverable(d, m);
-    if (j->x.buff != NULL)
-        ei_x_free(&j->x);
-    free(j);
+    job_free(j);
     if (m->type < GR_MSG_RESERVED && rc != GR_EINVAL && rc != GR_ENOMEM)
         gr__dead_message(d->sys, m,
                          rc == GR_EBACKPRESSURE ? GR_DL_BACKPRESSURE

@@ -54,18 +54,17 @@ typedef struct dist_call {
 /* An encoded message waiting for the thread to send it. */
 typedef struct dist_job {
     struct dist_job *next;
-    char node[MAXATOMLEN_UTF8];
-    char name[MAXATOMLEN_UTF8]; /* A registered name, or "" for `to`. */
-    erlang_pid to;
-    erlang_pid from; /* The sender, for a send by name. */
-    gr_msg msg;      /* What it was, for a dead letter (data NULL). */
-    bool ctl;        /* A link or an exit (else a message). */
-    ei_x_buff x;     /* The whole frame, as it goes on the wire. */
+    uint32_t node; /* The node it goes to (its id). */
+    char *name;    /* The registered name it goes to (owned), or NULL. */
+    gr_msg msg;    /* What it was, for a dead letter (data NULL). */
+    bool ctl;      /* A control message of its own (else a message). */
+    ei_x_buff x;   /* The whole frame, as it goes on the wire. */
 } dist_job;
 
 /* A connection to another node; the thread's alone. */
 typedef struct dist_conn {
     int fd;
+    uint32_t id;           /* The node's. */
     uint64_t rx_ns, tx_ns; /* When it last read and wrote. */
     char *rbuf;            /* Read, not yet handed on: [0, rlen). */
     size_t rlen, rcap;
@@ -193,11 +192,11 @@ bool gr__monitor_arrived(gr__dist *d, int fd, long tag, const char *f,
                          int index);
 
 /* Builds into x the MONITOR_P_EXIT for m, an actor's DOWN to an Erlang
- * watcher, and names the watcher's node in node. GR_OK, GR_ENOTFOUND
+ * watcher, and sets *node to the watcher's node. GR_OK, GR_ENOTFOUND
  * when no monitor of an Erlang process has m's id (demonitored, or its
  * node gone: the DOWN is dropped), or GR_ENOMEM. */
 int gr__monitor_down_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
-                           char node[MAXATOMLEN_UTF8]);
+                           uint32_t *node);
 
 /* Registers the monitor of ask m (a request to the Erlang pid callee)
  * and puts its MONITOR_P in front of the frames in x. GR_OK or
@@ -215,10 +214,10 @@ void gr__ask_unmonitor(gr__dist *d, uint64_t corr);
 void gr__ask_answered(gr__dist *d, int fd, uint64_t corr, gr_ref *callee);
 
 /* Builds into x the DEMONITOR_P for the ask that m (GR__MSG_ASK_FORGET:
- * the asker stopped waiting) forgets, and names the callee's node in
+ * the asker stopped waiting) forgets, and sets *node to the callee's
  * node. GR_OK, GR_ENOTFOUND (no such monitor) or GR_ENOMEM. */
 int gr__ask_forget_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
-                         char node[MAXATOMLEN_UTF8]);
+                         uint32_t *node);
 
 /* Forgets the monitors that watchers on node hold, and those of asks to
  * callees there. */

@@ -328,12 +328,12 @@ void gr__ask_answered(gr__dist *d, int fd, uint64_t corr, gr_ref *callee)
 }
 
 int gr__ask_forget_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
-                         char node[MAXATOMLEN_UTF8])
+                         uint32_t *node)
 {
     dist_ask a;
     if (!ask_take(d, m->corr, &a))
         return GR_ENOTFOUND;
-    memcpy(node, a.callee.node, MAXATOMLEN_UTF8);
+    *node = a.node;
     return ask_demonitor_frame(d, m->corr, &a, x) ? GR_OK : GR_ENOMEM;
 }
 
@@ -388,7 +388,7 @@ bool gr__monitor_arrived(gr__dist *d, int fd, long tag, const char *f,
 }
 
 int gr__monitor_down_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
-                           char node[MAXATOMLEN_UTF8])
+                           uint32_t *node)
 {
     gr_down down;
     if (gr_down_read(m, &down) != GR_OK)
@@ -400,7 +400,7 @@ int gr__monitor_down_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
     pthread_mutex_unlock(&d->lock);
     if (held == NULL)
         return GR_ENOTFOUND; /* Demonitored, or its node is gone. */
-    memcpy(node, held->watcher.node, MAXATOMLEN_UTF8);
+    *node = held->node;
     int rc = exit_frame(held, &down.reason, x) ? GR_OK : GR_ENOMEM;
     free(held);
     return rc;
