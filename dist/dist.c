@@ -43,8 +43,6 @@
  * so a peer could make up any number. One more is not remembered (its
  * pids still map to refs; a send to one is GR_ENOCONNECTION). */
 #define NODES_MAX 4096u
-/* The version byte that starts an external term. */
-#define TERM_VERSION 131
 
 static const gr__logger *log_of(gr__dist *d)
 {
@@ -411,33 +409,13 @@ static void service_call(gr__dist *d, int fd, const char *service,
     ei_x_free(&r);
 }
 
-/* Whether x (a message received from node) is one term, as it must be
- * before anything decodes it: the version byte, then a term that
- * gr__term_end accepts and that ends where the message does. */
-static bool received_term(gr__dist *d, const ei_x_buff *x, const char *node)
-{
-    const char *why = "no version byte";
-    if (x->index > 0 && (unsigned char)x->buff[0] == TERM_VERSION) {
-        int end = gr__term_end(x->buff, x->index, 1, &why);
-        if (end == x->index)
-            return true;
-        if (end >= 0)
-            why = "bytes after the term";
-    }
-    gr__log(log_of(d), GR_LOG_WARN,
-            "distribution: a message from %s dropped: %s", node, why);
-    return false;
-}
-
-void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
-                     const erlang_msg *msg, const ei_x_buff *x)
+void gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
+                     const ei_x_buff *x)
 {
     gr_ref from = GR_REF_NONE, to;
     switch (msg->msgtype) {
     case ERL_SEND:
     case ERL_SEND_TT:
-        if (!received_term(d, x, node))
-            return;
         if (strcmp(msg->to.node, ei_thisnodename(&d->ec)) != 0)
             return;
         on_message(d, fd, from, gr__dist_local_ref(d, &msg->to), x->buff,
@@ -445,8 +423,6 @@ void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
         return;
     case ERL_REG_SEND:
     case ERL_REG_SEND_TT:
-        if (!received_term(d, x, node))
-            return;
         from = gr__dist_ref_of_pid(d, &msg->from);
         if (gr__dist_is_service(msg->toname)) {
             service_call(d, fd, msg->toname, x);
@@ -717,6 +693,7 @@ static void send_jobs(gr__dist *d, dist_job *j)
     }
 }
 
+/* Takes the queue and sends it (thread). */
 static void run_jobs(gr__dist *d)
 {
     uint64_t n;

@@ -123,10 +123,11 @@ bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out);
  * (net_kernel, rex: see dist.c), which live as long as it does. */
 bool gr__dist_is_service(const char *name);
 
-/* Hands on one message read from connection fd (to node): a send to one
- * of our actors, a link or an exit (see dist.c). */
-void gr__dist_on_msg(gr__dist *d, int fd, const char *node,
-                     const erlang_msg *msg, const ei_x_buff *x);
+/* Hands on one message read from connection fd: a send to one of our
+ * actors (x: the message, which the reader checked whole), a link or an
+ * exit (x: the reason). See dist.c. */
+void gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
+                     const ei_x_buff *x);
 
 /* Writes iov[0, n) whole to fd (iov is used up); 0, or -1 when the
  * connection failed or its SO_SNDTIMEO ran out. The thread's only way of

@@ -237,7 +237,7 @@ bool gr__dist_read(gr__dist *d, dist_conn *c, const char **why)
         if (r < 0)
             open = false;
         else if (r > 0)
-            gr__dist_on_msg(d, c->fd, c->node, &msg, &x);
+            gr__dist_on_msg(d, c->fd, &msg, &x);
     }
     /* What is left (part of a frame) moves to the front; a frame bigger
      * than the buffer grows it at the next read. */
