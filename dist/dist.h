@@ -187,10 +187,12 @@ gr_reason gr__reason_of_term(const char *buf, int *index);
 void gr__monitor_ref(gr__dist *d, uint64_t id, erlang_ref *out);
 
 /* Takes a MONITOR_P, DEMONITOR_P or MONITOR_P_EXIT (tag) read from
- * connection fd, the control tuple at f[index] past its tag (checked
- * whole); false when it is malformed. */
-bool gr__monitor_arrived(gr__dist *d, int fd, long tag, const char *f,
-                         int index);
+ * connection fd, to node (its id), the control tuple at f[index] past its
+ * tag (checked whole); false when it is malformed. A monitor made there
+ * lives no longer than that connection, whatever node its watcher's pid
+ * names. */
+bool gr__monitor_arrived(gr__dist *d, int fd, uint32_t node, long tag,
+                         const char *f, int index);
 
 /* Builds into x the MONITOR_P_EXIT for m, an actor's DOWN to an Erlang
  * watcher, and sets *node to the watcher's node. GR_OK, GR_ENOTFOUND

@@ -62,7 +62,7 @@ typedef struct dist_ask {
 /* A monitor an Erlang process holds on one of our actors. */
 typedef struct dist_mon {
     uint64_t id;   /* The actor knows it by this id. */
-    uint32_t node; /* The watcher's node. */
+    uint32_t node; /* The connection it came on (its node). */
     gr_ref target;
     erlang_pid target_pid; /* As the watcher named it, when name is "". */
     erlang_pid watcher;
@@ -164,8 +164,10 @@ static bool decode_proc(const char *f, int *index, erlang_pid *pid,
 }
 
 /* A MONITOR_P from s.watcher for one of our actors (by pid or name),
- * answered on connection fd when it cannot be made. */
-static void monitor_arrived(gr__dist *d, int fd, const mon_sig *s)
+ * read from connection fd to node, answered there when it cannot be
+ * made. */
+static void monitor_arrived(gr__dist *d, int fd, uint32_t node,
+                            const mon_sig *s)
 {
     dist_mon m = {
         .watcher = s->watcher, .target_pid = s->target, .ref = s->ref};
@@ -182,7 +184,7 @@ static void monitor_arrived(gr__dist *d, int fd, const mon_sig *s)
     else
         m.target = gr__dist_local_ref(d, &s->target);
     gr_ref watcher = gr__dist_ref_of_pid(d, &s->watcher);
-    m.node = watcher.node;
+    m.node = node;
     dist_mon *keep = code == GR_OK ? malloc(sizeof *keep) : NULL;
     if (keep != NULL) {
         m.id = gr__new_id(d->sys, NULL);
@@ -224,13 +226,13 @@ static void monitor_arrived(gr__dist *d, int fd, const mon_sig *s)
     refuse(fd, &m, code);
 }
 
-/* A DEMONITOR_P: the watcher drops its monitor (found by reference). */
-static void demonitor_arrived(gr__dist *d, const mon_sig *s)
+/* A DEMONITOR_P from node: the watcher drops its monitor (found by
+ * reference). */
+static void demonitor_arrived(gr__dist *d, uint32_t node, const mon_sig *s)
 {
     gr_ref watcher = gr__dist_ref_of_pid(d, &s->watcher);
     pthread_mutex_lock(&d->lock);
-    dist_mon *m =
-        gr__refmap_get(&d->mons_by_ref, ref_key(&s->ref, watcher.node));
+    dist_mon *m = gr__refmap_get(&d->mons_by_ref, ref_key(&s->ref, node));
     if (m != NULL && !ref_eq(&m->ref, &s->ref))
         m = NULL;
     if (m != NULL)
@@ -366,8 +368,8 @@ static void down_arrived(gr__dist *d, const mon_sig *s, const char *f,
                       sizeof down);
 }
 
-bool gr__monitor_arrived(gr__dist *d, int fd, long tag, const char *f,
-                         int index)
+bool gr__monitor_arrived(gr__dist *d, int fd, uint32_t node, long tag,
+                         const char *f, int index)
 {
     mon_sig s;
     memset(&s, 0, sizeof s);
@@ -379,9 +381,9 @@ bool gr__monitor_arrived(gr__dist *d, int fd, long tag, const char *f,
     if (!ok || ei_decode_ref(f, &index, &s.ref) != 0)
         return false;
     if (tag == CTL_MONITOR_P)
-        monitor_arrived(d, fd, &s);
+        monitor_arrived(d, fd, node, &s);
     else if (tag == CTL_DEMONITOR_P)
-        demonitor_arrived(d, &s);
+        demonitor_arrived(d, node, &s);
     else
         down_arrived(d, &s, f, index);
     return true;

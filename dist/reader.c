@@ -178,7 +178,7 @@ static int parse(gr__dist *d, dist_conn *c, const char *f, int n,
     case TAG_MONITOR_P: /* {MONITOR_P, From, To, Ref} */
     case TAG_DEMONITOR_P:
     case TAG_MONITOR_P_EXIT: /* {MONITOR_P_EXIT, From, To, Ref, Reason} */
-        if (!gr__monitor_arrived(d, c->fd, tag, f, index))
+        if (!gr__monitor_arrived(d, c->fd, c->id, tag, f, index))
             return dropped(d, c, "a malformed monitor message");
         return 0;
     default: /* UNLINK_ID_ACK, aliases, ...: nothing to do. */

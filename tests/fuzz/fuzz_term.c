@@ -20,38 +20,20 @@
  *     as tuples of integers, but each packs as the same array).
  * A failed check abort()s, which libFuzzer reports as a crash.
  *
- * The conversions need a gr__dist for pids: a real system (never
- * published: no epmd, no network) and a gr__dist set up by hand with the
- * node name fuzz@127.0.0.1. Each input starts with no Erlang node known.
+ * The conversions need a gr__dist for pids: a real system and a
+ * gr__dist set up by hand as the node fuzz@127.0.0.1 (fuzz_dist.h). Each
+ * input starts with no Erlang node known.
  */
 #define _GNU_SOURCE /* MAP_ANONYMOUS. */
-#include "dist/dist.h"
+#include "fuzz_dist.h"
 
-#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <grove/system.h>
-
-#define FUZZ_NODE     "fuzz@127.0.0.1"
-#define FUZZ_CREATION 0x5eed1u
-
 static gr_system *sys;
 static gr__dist *dist;
-
-/* A failed check: which, then abort(). */
-static void failed(int line, const char *check)
-{
-    fprintf(stderr, "fuzz_term.c:%d: check failed: %s\n", line, check);
-    abort();
-}
-
-#define need(cond) ((cond) ? (void)0 : failed(__LINE__, #cond))
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,20 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    gr_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.workers = 1;
-    need(gr_system_start(&cfg, &sys) == GR_OK);
-    dist = calloc(1, sizeof *dist);
-    need(dist != NULL);
-    dist->sys = sys;
-    dist->listen_fd = dist->wake_fd = dist->epmd_fd = -1;
-    pthread_mutex_init(&dist->lock, NULL);
-    struct in_addr addr = {.s_addr = htonl(INADDR_LOOPBACK)};
-    need(ei_init() == 0);
-    need(ei_connect_xinit(&dist->ec, "127.0.0.1", "fuzz", FUZZ_NODE, &addr,
-                          "cookie", FUZZ_CREATION) == 0);
-    dist->self_id = gr__node_id(FUZZ_NODE, strlen(FUZZ_NODE));
+    dist = fuzz_dist_start(&sys);
     return 0;
 }
 
