@@ -15,6 +15,8 @@
 #include "dist/dist.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -135,9 +137,16 @@ static int s_header_size(void *ctx, int *size)
     return 0;
 }
 
+/* A connection past its handshake: small frames go out at once (no
+ * Nagle: a write behind another unacknowledged one would wait for the
+ * peer's delayed ACK, 40 ms), and the kernel probes a peer that goes
+ * quiet. libei's own callbacks do both here too. */
 static int s_done(void *ctx)
 {
-    (void)ctx;
+    int fd = fd_of(ctx), on = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0)
+        return errno;
     return 0;
 }
 

@@ -17,7 +17,9 @@
 #include <grove/msgpack.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -1161,6 +1163,63 @@ static void two_hosts(void)
             TICK_MS);
 }
 
+/* Counts this process's connected TCP sockets other than epmd's, and of
+ * them those with TCP_NODELAY and SO_KEEPALIVE both set. */
+static void count_connections(int *all, int *set)
+{
+    *all = *set = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        int fd = atoi(de->d_name), type = 0, nodelay = 0, keepalive = 0;
+        socklen_t n = sizeof type;
+        struct sockaddr_in peer;
+        socklen_t plen = sizeof peer;
+        if (de->d_name[0] == '.' || fd == dirfd(dir) ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) != 0 ||
+            type != SOCK_STREAM ||
+            getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 ||
+            peer.sin_family != AF_INET ||
+            ntohs(peer.sin_port) == (unsigned)atoi(epmd_port))
+            continue;
+        n = sizeof nodelay;
+        (void)getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &n);
+        n = sizeof keepalive;
+        (void)getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &n);
+        (*all)++;
+        *set += nodelay != 0 && keepalive != 0;
+    }
+    closedir(dir);
+}
+
+/* Connections, accepted and made, send small frames at once (no Nagle:
+ * one written behind another unacknowledged would wait 40 ms for the
+ * peer's delayed ACK) and have keepalive probes. */
+static void connections_send_at_once(void)
+{
+    CHECK(start());
+    erl e;
+    CHECK(erl_start(&e, COOKIE,
+                    "register(ebox, self()),"
+                    "gen_server:call({echo, G}, sync),"
+                    "Srv = spawn(fun Loop() -> receive {'$gen_call', From, "
+                    "N} -> gen_server:reply(From, N), Loop() end end),"
+                    "{echo, G} ! {ask, Srv, 1},"
+                    "receive _ -> ok end,"
+                    "io:format(\"READY~n\"),"
+                    "receive never -> ok end,"));
+    bool ready = erl_read(&e, "READY");
+    int all, set;
+    count_connections(&all, &set);
+    free(erl_end(&e));
+    stop();
+    CHECK(ready);
+    CHECK(all >= 1);
+    CHECK_EQ(set, all);
+}
+
 static void ticks_answered(void)
 {
     CHECK(start());
@@ -1321,6 +1380,7 @@ static const struct test_case cases[] = {
     {"grove_asks_are_monitored", grove_asks_are_monitored},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
+    {"connections_send_at_once", connections_send_at_once},
     {"ticks_answered", ticks_answered},
     {"wrong_cookie_refused", wrong_cookie_refused},
     {"stalled_peer_times_out", stalled_peer_times_out},
