@@ -128,3 +128,16 @@ bool gr__mute_turn_end(gr__worker *w, gr__actor *a, bool full, bool drained)
     gr__stat_inc(&w->stats.muted, 1);
     return true;
 }
+
+bool gr__backlogged(gr_system *sys, gr_ref ref, bool held)
+{
+    if (ref.node != sys->node_id || ref.incarnation != sys->incarnation)
+        return false;
+    gr__actor *a = gr__idtable_acquire(&sys->ids, ref.serial);
+    if (a == NULL)
+        return false;
+    uint64_t depth = gr__actor_depth(a);
+    if (gr__idtable_release(&sys->ids, ref.serial))
+        gr__actor_finalize(a);
+    return depth >= GR__MUTE_HIGH || (held && depth > GR__MUTE_LOW);
+}

@@ -5,6 +5,8 @@
 #ifndef GROVE_ACTOR_SEND_H
 #define GROVE_ACTOR_SEND_H
 
+#include <stdbool.h>
+
 #include <grove/actor.h>
 
 struct gr__worker;
@@ -25,6 +27,15 @@ int gr__deliver(gr_system *sys, struct gr__worker *w, uint32_t type,
 
 /* gr__deliver() of a whole message, flags included. */
 int gr__deliver_msg(gr_system *sys, struct gr__worker *w, const gr_msg *m);
+
+/* Whether the actor of ref (on this system) has a deep mailbox, for a
+ * thread that delivers from outside the workers and can hold back where
+ * its messages come from (the distribution reader stops reading a
+ * connection): at least GR__MUTE_HIGH messages queued, or, when `held`
+ * (it is held back already), more than GR__MUTE_LOW, the depth at which
+ * an overloaded actor resumes muted senders (actor/mute.h). False for an
+ * actor that is gone, or on another node. Any thread. */
+bool gr__backlogged(gr_system *sys, gr_ref ref, bool held);
 
 /* Drops the pin w's sends keep on the first actor a turn sends to (see
  * resolve in send.c), finalising the actor if it exited meanwhile. Called

@@ -31,6 +31,9 @@
 #define CALLS_MAX 65536u
 /* How long a node that could not be reached is not tried again. */
 #define CONNECT_RETRY_NS (1000ull * 1000000ull)
+/* How often a connection held back by an actor's backlog is looked at
+ * again, ms. */
+#define HOLD_POLL_MS 1
 /* Default net_ticktime (Erlang's is 60 s too). */
 #define DEFAULT_TICKTIME_MS 60000u
 /* The registered name a keepalive goes to: Erlang nodes have none and drop
@@ -409,39 +412,39 @@ static void service_call(gr__dist *d, int fd, const char *service,
     ei_x_free(&r);
 }
 
-void gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
-                     const ei_x_buff *x)
+gr_ref gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
+                       const ei_x_buff *x)
 {
     gr_ref from = GR_REF_NONE, to;
     switch (msg->msgtype) {
     case ERL_SEND:
     case ERL_SEND_TT:
         if (strcmp(msg->to.node, ei_thisnodename(&d->ec)) != 0)
-            return;
-        on_message(d, fd, from, gr__dist_local_ref(d, &msg->to), x->buff,
-                   x->index, "a pid");
-        return;
+            return GR_REF_NONE;
+        to = gr__dist_local_ref(d, &msg->to);
+        on_message(d, fd, from, to, x->buff, x->index, "a pid");
+        return to;
     case ERL_REG_SEND:
     case ERL_REG_SEND_TT:
         from = gr__dist_ref_of_pid(d, &msg->from);
         if (gr__dist_is_service(msg->toname)) {
             service_call(d, fd, msg->toname, x);
-            return;
+            return GR_REF_NONE;
         }
         if (strcmp(msg->toname, KEEPALIVE_NAME) == 0)
-            return;
+            return GR_REF_NONE;
         if (gr_whereis(d->sys, msg->toname, &to) != GR_OK) {
             gr__log(log_of(d), GR_LOG_WARN,
                     "distribution: a message from %s for '%s' dropped: no "
                     "such name",
                     msg->from.node, msg->toname);
-            return;
+            return GR_REF_NONE;
         }
         on_message(d, fd, from, to, x->buff, x->index, msg->toname);
-        return;
+        return to;
     default:
         gr__signal_arrived(d, msg, x);
-        return;
+        return GR_REF_NONE;
     }
 }
 
@@ -489,6 +492,7 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
     c->rx_ns = c->tx_ns = gr__mono_ns();
     c->rbuf = NULL;
     c->rlen = c->rcap = 0;
+    c->held_by = GR_REF_NONE;
     snprintf(c->node, sizeof c->node, "%s", node);
     gr__log(log_of(d), GR_LOG_INFO, "distribution: connected to %s", node);
     return c;
@@ -952,6 +956,23 @@ int gr__dist_whereis(gr__dist *d, const char *node, const char *name,
 /* ---- the thread -----------------------------------------------------------
  */
 
+/* Whether connection c is held back (not read: see gr__dist_read) by
+ * its actor's backlog, which is looked at again now; sets *any if so. */
+static bool held_back(gr__dist *d, dist_conn *c, bool *any)
+{
+    if (gr_ref_is_none(c->held_by))
+        return false;
+    if (!gr__backlogged(d->sys, c->held_by, true)) {
+        c->held_by = GR_REF_NONE;
+        return false;
+    }
+    /* Not read, so not silent: the tick timeout waits. A peer that closes
+     * or fails is still seen (poll reports hang-ups and errors). */
+    c->rx_ns = gr__mono_ns();
+    *any = true;
+    return true;
+}
+
 static void *dist_main(void *arg)
 {
     gr__dist *d = arg;
@@ -975,11 +996,14 @@ static void *dist_main(void *arg)
         }
         fds[0] = (struct pollfd){.fd = d->wake_fd, .events = POLLIN};
         fds[1] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+        bool holding = false;
         for (size_t i = 0; i < d->nconns; i++)
-            fds[2 + i] =
-                (struct pollfd){.fd = d->conns[i].fd, .events = POLLIN};
-        /* Wake at least each second to watch the connections' ticks. */
-        int ready = poll(fds, n, 1000);
+            fds[2 + i] = (struct pollfd){
+                .fd = d->conns[i].fd,
+                .events = held_back(d, &d->conns[i], &holding) ? 0 : POLLIN};
+        /* Wake at least each second to watch the connections' ticks, and
+         * each HOLD_POLL_MS to see whether a held one may read again. */
+        int ready = poll(fds, n, holding ? HOLD_POLL_MS : 1000);
         /* Connections first, from the last, since closing one moves the
          * last into its place (and nothing else changes them before). */
         for (size_t i = n - 2; ready > 0 && i-- > 0;)

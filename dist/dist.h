@@ -67,6 +67,7 @@ typedef struct dist_conn {
     uint32_t id;           /* The node's. */
     uint64_t rx_ns, tx_ns; /* When it last read and wrote. */
     char *rbuf;            /* Read, not yet handed on: [0, rlen). */
+    gr_ref held_by; /* An actor whose backlog holds reading back, or none. */
     size_t rlen, rcap;
     char node[MAXATOMLEN_UTF8];
 } dist_conn;
@@ -125,9 +126,11 @@ bool gr__dist_is_service(const char *name);
 
 /* Hands on one message read from connection fd: a send to one of our
  * actors (x: the message, which the reader checked whole), a link or an
- * exit (x: the reason). See dist.c. */
-void gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
-                     const ei_x_buff *x);
+ * exit (x: the reason). See dist.c. Returns the actor a send went to (the
+ * reader holds the connection back while it is backlogged), else
+ * GR_REF_NONE. */
+gr_ref gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
+                       const ei_x_buff *x);
 
 /* Writes iov[0, n) whole to fd (iov is used up); 0, or -1 when the
  * connection failed or its SO_SNDTIMEO ran out. The thread's only way of

@@ -8,6 +8,10 @@
  * atom cache: what an erl_interface node agrees to) the pass-through byte
  * 'p', the control message (version byte, tuple) and, for sends, the
  * message (version byte, term). A zero length is a tick, answered with one.
+ *
+ * A send that leaves its actor with a deep mailbox (gr__backlogged) holds
+ * the connection back: the rest of what was read is handed on, then the
+ * connection is not read until the actor has caught up.
  */
 #include "dist/dist.h"
 
@@ -234,10 +238,18 @@ bool gr__dist_read(gr__dist *d, dist_conn *c, const char **why)
         ei_x_buff x;
         int r = parse(d, c, c->rbuf + at + 4, (int)n, &msg, &x, why);
         at += 4 + n;
-        if (r < 0)
+        if (r < 0) {
             open = false;
-        else if (r > 0)
-            gr__dist_on_msg(d, c->fd, &msg, &x);
+        } else if (r > 0) {
+            /* A peer that floods an actor is held back: this connection
+             * is not read again until the actor has caught up
+             * (dist_main), so TCP's window stops the peer, as muting
+             * stops a sender on this node. */
+            gr_ref to = gr__dist_on_msg(d, c->fd, &msg, &x);
+            if (!gr_ref_is_none(to) && gr_ref_is_none(c->held_by) &&
+                gr__backlogged(d->sys, to, false))
+                c->held_by = to;
+        }
     }
     /* What is left (part of a frame) moves to the front; a frame bigger
      * than the buffer grows it at the next read. */

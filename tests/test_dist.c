@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -1220,6 +1221,135 @@ static void connections_send_at_once(void)
     CHECK_EQ(set, all);
 }
 
+/* ---- a flood: the connection is held back ------------------------------- */
+
+/* Messages Erlang floods "slow" with, each of FLOOD_BYTES. */
+#define FLOOD_N     30000
+#define FLOOD_BYTES 1024
+/* Iterations of busy work per message: many times what reading one off
+ * the connection costs, so without being held back Erlang would bury
+ * it. */
+#define FLOOD_WORK 20000
+
+enum { MSG_FLOOD_DONE = 40 };
+
+/* "slow": counts {n, I, Bin} messages, checking that I runs 1, 2, ...,
+ * doing FLOOD_WORK of work for each; at FLOOD_N it tells the inbox
+ * (MSG_FLOOD_DONE: the count, then the number out of order) and Erlang's
+ * ebox ("done"). */
+typedef struct slow {
+    gr_ref inbox;
+    uint64_t count, out_of_order;
+} slow;
+
+static int slow_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    slow *s = state;
+    memcpy(&s->inbox, arg, len);
+    return gr_register(ctx, "slow");
+}
+
+static int slow_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    slow *s = state;
+    msgpack_unpacked u;
+    if (m->type != GR_MSG_TERM || gr_msg_unpack(m, &u) != GR_OK)
+        return GR_CONTINUE;
+    const msgpack_object *o = &u.data;
+    uint64_t i =
+        o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 3 &&
+                o->via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER
+            ? o->via.array.ptr[1].via.u64
+            : 0;
+    msgpack_unpacked_destroy(&u);
+    volatile uint64_t work = 0;
+    for (int k = 0; k < FLOOD_WORK; k++)
+        work += (uint64_t)k;
+    if (i != ++s->count)
+        s->out_of_order++;
+    if (s->count != FLOOD_N)
+        return GR_CONTINUE;
+    uint64_t done[2] = {s->count, s->out_of_order};
+    char to[128];
+    snprintf(to, sizeof to, "ebox@%s", erl_node);
+    (void)gr_tell_name(ctx, to, GR_MSG_TERM,
+                       "\xa4"
+                       "done",
+                       5);
+    return gr_tell(ctx, s->inbox, MSG_FLOOD_DONE, done, sizeof done);
+}
+
+static const gr_behaviour slow_b = {.name = "slow",
+                                    .state_size = sizeof(slow),
+                                    .init = slow_init,
+                                    .handle = slow_handle};
+
+/* Samples the deepest mailbox until told to stop. */
+typedef struct sampler {
+    pthread_t thread;
+    _Atomic(bool) stop;
+    uint64_t deepest;
+} sampler;
+
+static void *sample(void *arg)
+{
+    sampler *s = arg;
+    while (!atomic_load(&s->stop)) {
+        gr_stats st;
+        gr_system_stats(sys, &st);
+        if (st.deepest[0].depth > s->deepest)
+            s->deepest = st.deepest[0].depth;
+        sleep_ms(1); /* An observer's pace, not a wait for an event. */
+    }
+    return NULL;
+}
+
+/* Erlang floods an actor that is many times slower than the wire: the
+ * connection is held back, so its mailbox stays near the muting threshold
+ * (1024) instead of taking the flood, Erlang's sender finds the
+ * distribution port busy, and every message arrives, in order. */
+static void erlang_flood_is_held_back(void)
+{
+    CHECK(start());
+    gr_ref in = gr_inbox_ref(inbox), s;
+    CHECK(gr_system_spawn(sys, &slow_b, &in, sizeof in, &s) == GR_OK);
+    sampler smp = {.deepest = 0};
+    atomic_init(&smp.stop, false);
+    CHECK(pthread_create(&smp.thread, NULL, sample, &smp) == 0);
+    char script[1024];
+    snprintf(
+        script, sizeof script,
+        "register(ebox, self()),"
+        "erlang:system_monitor(self(), [busy_dist_port]),"
+        "Self = self(), Bin = binary:copy(<<\"x\">>, %d),"
+        "spawn(fun() -> [{slow, G} ! {n, I, Bin} || I <- lists:seq(1, %d)],"
+        " Self ! sent end),"
+        "receive sent -> ok after 60000 -> io:format(\"NOT_SENT~n\") end,"
+        "Busy = receive {monitor, _, busy_dist_port, _} -> true after 0 -> "
+        "false end,"
+        "io:format(\"BUSY ~p~n\", [Busy]),"
+        "receive done -> io:format(\"DONE~n\") after 60000 -> ok end,",
+        FLOOD_BYTES, FLOOD_N);
+    char *out = erl_run(COOKIE, script);
+    uint64_t done[2] = {0, 0};
+    bool counted = next_of(MSG_FLOOD_DONE, done, sizeof done);
+    atomic_store(&smp.stop, true);
+    pthread_join(smp.thread, NULL);
+    CHECK(out != NULL);
+    bool busy = strstr(out, "BUSY true") != NULL;
+    bool finished = strstr(out, "DONE") != NULL;
+    free(out);
+    stop();
+    fprintf(stderr, "  deepest mailbox %" PRIu64 " (of %d sent)\n", smp.deepest,
+            FLOOD_N);
+    CHECK(counted);
+    CHECK_EQ(done[0], FLOOD_N);
+    CHECK_EQ(done[1], 0);
+    CHECK(finished);
+    CHECK(busy);
+    CHECK(smp.deepest <= 2048);
+}
+
 static void ticks_answered(void)
 {
     CHECK(start());
@@ -1381,6 +1511,7 @@ static const struct test_case cases[] = {
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
     {"connections_send_at_once", connections_send_at_once},
+    {"erlang_flood_is_held_back", erlang_flood_is_held_back},
     {"ticks_answered", ticks_answered},
     {"wrong_cookie_refused", wrong_cookie_refused},
     {"stalled_peer_times_out", stalled_peer_times_out},
