@@ -549,8 +549,8 @@ static dist_conn *conn_to(gr__dist *d, uint32_t id)
         int e = erl_errno;
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: cannot connect to %s: %s", node,
-                e == EIO ? "the handshake failed (a cookie that differs, or "
-                           "the node refused us)"
+                e == EIO ? "it is not in its host's epmd, or the handshake "
+                           "failed (a cookie that differs?)"
                 : e == ETIMEDOUT ? "timed out"
                                  : "it is not up, or not in its host's epmd");
         set_failed(d, id, gr__mono_ns());
@@ -623,12 +623,18 @@ int gr__dist_write(int fd, struct iovec *iov, int n)
 }
 
 /* Tells the sender of job j, which could not be sent, as it must hear:
- * noconnection through a link, a dead letter for a message. */
+ * noconnection through a link or a monitor, a dead letter for a message,
+ * and an ask's failure to an asker here (the dead letter tells one
+ * elsewhere). */
 static void job_failed(gr__dist *d, const dist_job *j)
 {
     gr_reason why = gr_reason_of(GR_ENOCONNECTION);
-    if (j->msg.flags & GR_MSG_REQUEST)
+    if (j->msg.flags & GR_MSG_REQUEST) {
         gr__ask_unmonitor(d, j->msg.corr);
+        if (j->msg.from.node == gr__system_node_id(d->sys))
+            gr__ask_send_failed(d->sys, NULL, j->msg.to, j->msg.from,
+                                j->msg.corr, &why);
+    }
     if (j->ctl)
         gr__signal_undeliverable(d, &j->msg);
     else if (j->msg.type < GR_MSG_RESERVED && j->name != NULL)

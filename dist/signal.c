@@ -82,7 +82,22 @@ gr_reason gr__reason_of_term(const char *buf, int *index)
 {
     gr_reason r = gr_reason_of(GR_EFAILED);
     char a[MAXATOMLEN_UTF8];
-    int at = *index;
+    int at = *index, arity;
+    /* {shutdown, Term}: a clean exit in OTP (a supervisor does not log
+     * it), so GR_ESHUTDOWN, with Term printed as its text. */
+    if (ei_decode_tuple_header(buf, &at, &arity) == 0 && arity == 2 &&
+        ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) ==
+            0 &&
+        strcmp(a, "shutdown") == 0) {
+        r.code = GR_ESHUTDOWN;
+        char *text = NULL;
+        if (ei_s_print_term(&text, buf, &at) >= 0 && text != NULL)
+            snprintf(r.text, sizeof r.text, "%s", text);
+        free(text);
+        *index = at;
+        return r;
+    }
+    at = *index;
     if (ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) ==
         0) {
         for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)

@@ -794,6 +794,23 @@ static void grove_monitors_erlang(void)
     CHECK_EQ(rc[2], GR_OK);
 }
 
+/* An ask of a pid on a node that cannot be reached fails with
+ * noconnection at once (it timed out, and an infinite one hung). */
+static void ask_to_unreachable_node_fails(void)
+{
+    CHECK(start());
+    char *out = erl_run(COOKIE, "Ghost = binary_to_term(<<131, $X, $w, 15, "
+                                "\"ghost@127.0.0.1\", 1:32, 0:32, 1:32>>),"
+                                "{watcher, G} ! {ask, Ghost}," SYNC);
+    CHECK(out != NULL);
+    free(out);
+    gr_reason failed = {0};
+    bool told = next_of(MSG_ASK_FAILED_SEEN, &failed, sizeof failed);
+    stop();
+    CHECK(told);
+    CHECK_EQ(failed.code, GR_ENOCONNECTION);
+}
+
 static void killed_erlang_node_is_noconnection(void)
 {
     CHECK(start());
@@ -1508,6 +1525,7 @@ static const struct test_case cases[] = {
     {"erlang_monitors_grove", erlang_monitors_grove},
     {"grove_monitors_erlang", grove_monitors_erlang},
     {"grove_asks_are_monitored", grove_asks_are_monitored},
+    {"ask_to_unreachable_node_fails", ask_to_unreachable_node_fails},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
     {"connections_send_at_once", connections_send_at_once},

@@ -33,7 +33,9 @@ typedef struct gr_down {
 /*
  * Starts monitoring target from the current actor and stores the monitor's
  * id in *id (may be NULL). Returns GR_OK (a DOWN will come, perhaps at once
- * with GR_ENOACTOR), GR_EINVAL (NULL ctx, or target is the current actor),
+ * with GR_ENOACTOR: for GR_REF_NONE too, as OTP's monitor of a pid that
+ * is gone; unlike gr_link(), which refuses it), GR_EINVAL (NULL ctx, or
+ * target is the current actor),
  * GR_ENOMEM, or GR_ESTOPPED (the system is shutting down; no DOWN comes).
  */
 GR_API int gr_monitor(gr_ctx *ctx, gr_ref target, uint64_t *id);
