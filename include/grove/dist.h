@@ -77,7 +77,8 @@ struct gr_system;
 typedef struct gr_dist_config {
     /* This system's node name, "name@host" ("grove@127.0.0.1" for long
      * names, "grove@myhost" for short ones); NULL leaves distribution
-     * off. The root process only. */
+     * off. The root process only. The node is hidden, as C nodes are
+     * (see docs/distribution.md). */
     const char *node_name;
     /* The cookie; NULL reads ~/.erlang.cookie (as erl does). */
     const char *cookie;
