@@ -523,60 +523,134 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
         gr__broadcast_node_down(d->sys, id, creation);
 }
 
-/* The connection to node id, made now if need be; NULL when it cannot
- * be. */
-static dist_conn *conn_to(gr__dist *d, uint32_t id)
+/* Jobs parked for node id, or NULL. */
+static dist_park *park_find(gr__dist *d, uint32_t id)
+{
+    for (size_t i = 0; i < d->nparks; i++)
+        if (d->parks[i].id == id)
+            return &d->parks[i];
+    return NULL;
+}
+
+/* A new, empty park for node id; NULL when out of memory. */
+static dist_park *park_add(gr__dist *d, uint32_t id)
+{
+    if (d->nparks == d->parks_cap) {
+        size_t cap = d->parks_cap ? 2 * d->parks_cap : 4;
+        dist_park *p = realloc(d->parks, cap * sizeof *p);
+        if (p == NULL)
+            return NULL;
+        d->parks = p;
+        d->parks_cap = cap;
+    }
+    dist_park *p = &d->parks[d->nparks++];
+    p->id = id;
+    p->head = NULL;
+    p->tail = &p->head;
+    p->bytes = 0;
+    return p;
+}
+
+/* Adds delta bytes to what waits for node id (senders see it as their
+ * queue, and are held back by it). */
+static void add_queued(gr__dist *d, uint32_t id, long long delta)
+{
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, id);
+    if (dn != NULL)
+        dn->queued = (size_t)((long long)dn->queued + delta);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* The connection to node id; NULL when there is none yet, *wait then
+ * saying whether one is being made (the connector is asked now if need
+ * be, and the jobs wait for it) or not (the node could not be reached a
+ * moment ago: the jobs fail at once, and nothing is logged again). */
+static dist_conn *conn_to(gr__dist *d, uint32_t id, bool *wait)
 {
     dist_conn *c = conn_find(d, id);
-    if (c != NULL)
+    *wait = c == NULL && park_find(d, id) != NULL;
+    if (c != NULL || *wait)
         return c;
-    /* A node that could not be reached a moment ago is not tried (nor
-     * logged) again for a while: a burst of sends to it fails at once. */
     char name[MAXATOMLEN_UTF8];
     uint64_t now = gr__mono_ns();
     pthread_mutex_lock(&d->lock);
     const dist_node *dn = find_node(d, id);
-    bool wait = dn == NULL ||
-                (dn->failed_ns != 0 && now - dn->failed_ns < CONNECT_RETRY_NS);
+    bool backoff = dn == NULL || (dn->failed_ns != 0 &&
+                                  now - dn->failed_ns < CONNECT_RETRY_NS);
     if (dn != NULL)
         memcpy(name, dn->name, sizeof name);
     pthread_mutex_unlock(&d->lock);
-    if (wait)
+    if (backoff || park_add(d, id) == NULL)
         return NULL;
-    const char *node = name;
-    int fd = ei_connect_tmo(&d->ec, name, d->timeout_ms);
-    if (fd < 0) {
-        int e = erl_errno;
+    if (!gr__connector_ask(d, false, id, name)) {
+        d->nparks--;
+        return NULL;
+    }
+    *wait = true;
+    return NULL;
+}
+
+static void send_jobs(gr__dist *d, dist_job *j);
+
+/* Ends the wait of the jobs parked for connect dial: they go out on the
+ * connection it made, or fail. */
+static void unpark(gr__dist *d, const dist_dial *dial)
+{
+    dist_park *p = park_find(d, dial->id);
+    dist_job *jobs = p != NULL ? p->head : NULL;
+    if (p != NULL) {
+        add_queued(d, p->id, -(long long)p->bytes);
+        *p = d->parks[--d->nparks];
+    }
+    if (dial->fd < 0) {
+        int e = dial->error;
         gr__log(log_of(d), GR_LOG_WARN,
-                "distribution: cannot connect to %s: %s", node,
+                "distribution: cannot connect to %s: %s", dial->node,
                 e == EIO ? "it is not in its host's epmd, or the handshake "
                            "failed (a cookie that differs?)"
                 : e == ETIMEDOUT ? "timed out"
                                  : "it is not up, or not in its host's epmd");
-        set_failed(d, id, gr__mono_ns());
-        return NULL;
+        set_failed(d, dial->id, gr__mono_ns());
+    } else {
+        set_failed(d, dial->id, 0);
+        (void)conn_add(d, dial->fd, dial->node);
     }
-    set_failed(d, id, 0);
-    return conn_add(d, fd, node);
+    send_jobs(d, jobs); /* With no connection, each fails. */
 }
 
-static void on_accept(gr__dist *d)
+/* Takes a connection the connector accepted (a node that comes back
+ * replaces its old connection). */
+static void accepted(gr__dist *d, const dist_dial *dial)
 {
-    ErlConnect con;
-    int fd = ei_accept_tmo(&d->ec, d->listen_fd, &con, d->timeout_ms);
-    if (fd < 0) {
+    d->accepting = false;
+    if (dial->fd < 0) {
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: a connecting node refused: %s",
-                erl_errno == ETIMEDOUT
+                dial->error == ETIMEDOUT
                     ? "its handshake did not finish in time"
                     : "the handshake failed (its cookie differs?)");
         return;
     }
-    dist_conn *old =
-        conn_find(d, gr__node_id(con.nodename, strlen(con.nodename)));
-    if (old != NULL) /* The node came back: the new connection wins. */
+    dist_conn *old = conn_find(d, gr__node_id(dial->node, strlen(dial->node)));
+    if (old != NULL)
         conn_close(d, (size_t)(old - d->conns), "reconnected");
-    (void)conn_add(d, fd, con.nodename);
+    (void)conn_add(d, dial->fd, dial->node);
+}
+
+/* Takes what the connector made (thread). */
+static void take_dials(gr__dist *d)
+{
+    dist_dial *dial = gr__connector_take(d);
+    while (dial != NULL) {
+        dist_dial *next = dial->next;
+        if (dial->accept)
+            accepted(d, dial);
+        else
+            unpark(d, dial);
+        free(dial);
+        dial = next;
+    }
 }
 
 /* Reads what connection i has; false when it closed. */
@@ -679,14 +753,30 @@ static void keep_alive(gr__dist *d)
 static void send_jobs(gr__dist *d, dist_job *j)
 {
     while (j != NULL) {
-        dist_conn *c = conn_to(d, j->node);
+        bool wait;
+        dist_conn *c = conn_to(d, j->node, &wait);
         struct iovec iov[BATCH_MAX];
         int n = 0;
+        size_t bytes = 0;
         dist_job *end = j;
         while (end != NULL && n < BATCH_MAX && end->node == j->node) {
             iov[n].iov_base = end->x.buff;
             iov[n++].iov_len = (size_t)end->x.index;
+            bytes += (size_t)end->x.index;
             end = end->next;
+        }
+        if (wait) { /* Parked, in order, until the connect ends. */
+            dist_park *p = park_find(d, j->node);
+            add_queued(d, p->id, (long long)bytes);
+            p->bytes += bytes;
+            while (j != end) {
+                dist_job *next = j->next;
+                j->next = NULL;
+                *p->tail = j;
+                p->tail = &j->next;
+                j = next;
+            }
+            continue;
         }
         bool sent = c != NULL && gr__dist_write(c->fd, iov, n) == 0;
         if (sent)
@@ -703,17 +793,21 @@ static void send_jobs(gr__dist *d, dist_job *j)
     }
 }
 
-/* Takes the queue and sends it (thread). */
+/* Takes the queue and sends it (thread; wake_fd read before). */
 static void run_jobs(gr__dist *d)
 {
-    uint64_t n;
-    (void)!read(d->wake_fd, &n, sizeof n);
     pthread_mutex_lock(&d->lock);
     dist_job *j = d->jobs;
     d->jobs = NULL;
     d->jobs_tail = &d->jobs;
+    /* Taken: no longer queued, but what is parked still is. */
     for (size_t i = 0; i < d->nnodes; i++)
         d->nodes[i].queued = 0;
+    for (size_t i = 0; i < d->nparks; i++) {
+        dist_node *dn = find_node(d, d->parks[i].id);
+        if (dn != NULL)
+            dn->queued += d->parks[i].bytes;
+    }
     pthread_mutex_unlock(&d->lock);
     send_jobs(d, j);
 }
@@ -1001,7 +1095,9 @@ static void *dist_main(void *arg)
             fds_cap = n;
         }
         fds[0] = (struct pollfd){.fd = d->wake_fd, .events = POLLIN};
-        fds[1] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+        /* The listener waits while the connector takes a connection. */
+        fds[1] = (struct pollfd){.fd = d->listen_fd,
+                                 .events = d->accepting ? 0 : POLLIN};
         bool holding = false;
         for (size_t i = 0; i < d->nconns; i++)
             fds[2 + i] = (struct pollfd){
@@ -1015,10 +1111,15 @@ static void *dist_main(void *arg)
         for (size_t i = n - 2; ready > 0 && i-- > 0;)
             if (fds[2 + i].revents != 0)
                 (void)on_readable(d, i);
-        if (ready > 0 && fds[1].revents != 0)
-            on_accept(d);
-        if (ready > 0 && fds[0].revents != 0)
+        if (ready > 0 && (fds[1].revents & POLLIN) && !d->accepting)
+            d->accepting = gr__connector_ask(d, true, 0, NULL);
+        if (ready > 0 && fds[0].revents != 0) {
+            /* Read before taking: whatever comes after writes it again. */
+            uint64_t woken;
+            (void)!read(d->wake_fd, &woken, sizeof woken);
+            take_dials(d);
             run_jobs(d);
+        }
         keep_alive(d);
     }
     free(fds);
@@ -1078,6 +1179,13 @@ static int read_cookie(gr__dist *d, const char *cookie)
 
 static void dist_free(gr__dist *d)
 {
+    gr__connector_stop(d);
+    for (size_t i = 0; i < d->nparks; i++)
+        for (dist_job *j = d->parks[i].head, *next; j != NULL; j = next) {
+            next = j->next;
+            job_free(j);
+        }
+    free(d->parks);
     if (d->listen_fd >= 0)
         close(d->listen_fd);
     if (d->wake_fd >= 0)
@@ -1191,11 +1299,13 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
         (d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         rc = GR_ESYS;
     d->self_id = gr__node_id(cfg->node_name, strlen(cfg->node_name));
-    /* The thread takes no signals: a write to a peer that has reset the
+    /* The threads take no signals: a write to a peer that has reset the
      * connection must be EPIPE, not a SIGPIPE that ends the program. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (rc == GR_OK)
+        rc = gr__connector_start(d);
     if (rc == GR_OK && pthread_create(&d->thread, NULL, dist_main, d) != 0)
         rc = GR_ESYS;
     pthread_sigmask(SIG_SETMASK, &old, NULL);

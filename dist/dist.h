@@ -2,8 +2,9 @@
  * Erlang distribution inside the runtime (include/grove/dist.h).
  *
  * One gr__dist per root system with gr_config.dist.node_name set. Its
- * thread owns every connection: it accepts (handshake included), connects
- * on demand, reads, and writes what senders queued. Senders (any thread)
+ * thread owns every connection once it is up: it reads, and writes what
+ * senders queued; the connector thread (connect.c) makes connections,
+ * both ways, handshakes included, and hands them over. Senders (any thread)
  * encode their message into an Erlang term at once, so a payload that is
  * no term is refused to them, and queue it under the lock; what the queue
  * cannot take is backpressure, as on a node link.
@@ -61,6 +62,25 @@ typedef struct dist_job {
     ei_x_buff x;   /* The whole frame, as it goes on the wire. */
 } dist_job;
 
+/* A connect for the connector to make, or an accept for it to take
+ * (connect.c), and then what came of it. */
+typedef struct dist_dial {
+    struct dist_dial *next;
+    bool accept; /* Take the connection waiting on the listener. */
+    uint32_t id; /* The node's (a connect). */
+    int fd;      /* The connection, or -1. */
+    int error;   /* erl_errno when fd is -1. */
+    char node[MAXATOMLEN_UTF8];
+} dist_dial;
+
+/* Jobs for a node being connected to, waiting for the connection (the
+ * thread's alone). */
+typedef struct dist_park {
+    uint32_t id;
+    dist_job *head, **tail;
+    size_t bytes;
+} dist_park;
+
 /* A connection to another node; the thread's alone. */
 typedef struct dist_conn {
     int fd;
@@ -82,7 +102,10 @@ struct gr__dist {
     int listen_fd, wake_fd;
     int epmd_fd; /* Open while the name is published. */
     pthread_t thread;
-    uint32_t self_id; /* gr__node_id of our own node name. */
+    pthread_t connector; /* connect.c */
+    bool connector_up;
+    pthread_cond_t dial_cond; /* Wakes the connector. */
+    uint32_t self_id;         /* gr__node_id of our own node name. */
     /* Guarded by lock: */
     pthread_mutex_t lock;
     bool quit;
@@ -96,10 +119,15 @@ struct gr__dist {
     gr__refmap mons_by_ref; /* by id and by reference (see monitor.c). */
     size_t nmons;
     gr__refmap asks_out; /* Monitors of asks to Erlang pids, by corr. */
+    dist_dial *dials, **dials_tail;   /* Asked of the connector. */
+    dist_dial *dialed, **dialed_tail; /* Made by it, for the thread. */
     uint64_t next_corr;
     /* The thread's: */
     dist_conn *conns;
     size_t nconns, conns_cap;
+    dist_park *parks; /* Jobs waiting for connects asked for. */
+    size_t nparks, parks_cap;
+    bool accepting; /* The connector takes a connection: the listener waits. */
 };
 
 /* --- dist.c -------------------------------------------------------------- */
@@ -136,6 +164,25 @@ gr_ref gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
  * connection failed or its SO_SNDTIMEO ran out. The thread's only way of
  * writing to a connection after its handshake. */
 int gr__dist_write(int fd, struct iovec *iov, int n);
+
+/* --- connect.c ------------------------------------------------------------ */
+
+/* Starts the connector thread. GR_OK or GR_ESYS. */
+int gr__connector_start(gr__dist *d);
+
+/* Stops it (d->quit set, or set here), waiting for a connect under way
+ * (at most connect_timeout_ms), and closes what it made that nobody
+ * took. */
+void gr__connector_stop(gr__dist *d);
+
+/* Asks the connector to connect to node (id) or, with accept, to take
+ * the connection waiting on the listener; what comes of it is taken with
+ * gr__connector_take after wake_fd wakes the thread. False when out of
+ * memory. */
+bool gr__connector_ask(gr__dist *d, bool accept, uint32_t id, const char *node);
+
+/* Takes every finished connect and accept (a list to free). Thread. */
+dist_dial *gr__connector_take(gr__dist *d);
 
 /* --- reader.c ------------------------------------------------------------- */
 

@@ -396,12 +396,17 @@ static gr_system *sys;
 static gr_inbox *inbox;
 
 /* Starts epmd, the system (published as grove_node) and echo. */
+/* gr_dist_config.connect_timeout_ms for start(); 0: the default. */
+static unsigned connect_timeout_ms;
+
 static bool start(void)
 {
     if (!epmd_start())
         return false;
     gr_config cfg = {.workers = 2,
-                     .dist = {.node_name = grove_node, .cookie = COOKIE}};
+                     .dist = {.node_name = grove_node,
+                              .cookie = COOKIE,
+                              .connect_timeout_ms = connect_timeout_ms}};
     if (gr_system_start(&cfg, &sys) != GR_OK)
         return false;
     gr_ref e;
@@ -809,6 +814,137 @@ static void ask_to_unreachable_node_fails(void)
     stop();
     CHECK(told);
     CHECK_EQ(failed.code, GR_ENOCONNECTION);
+}
+
+/* A socket connected to the test's epmd; -1 when it cannot be. */
+static int epmd_connect(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)atoi(epmd_port))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* The port epmd gives for `alive` (PORT_PLEASE2_REQ); -1 when none. */
+static int epmd_port_of(const char *alive)
+{
+    size_t n = strlen(alive);
+    unsigned char req[64] = {0, (unsigned char)(n + 1), 122};
+    unsigned char resp[8];
+    if (n > 32)
+        return -1;
+    memcpy(req + 3, alive, n);
+    int fd = epmd_connect();
+    bool ok = fd >= 0 && write(fd, req, n + 3) == (ssize_t)(n + 3) &&
+              read(fd, resp, 4) == 4 && resp[0] == 119 && resp[1] == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok ? resp[2] << 8 | resp[3] : -1;
+}
+
+/* Registers `alive` in the test's epmd at port (ALIVE2_REQ, as a hidden
+ * node); the name stays while the returned socket is open; -1 when epmd
+ * refuses. */
+static int epmd_register(const char *alive, int port)
+{
+    size_t n = strlen(alive);
+    unsigned char req[64];
+    size_t len = 13 + n;
+    if (n > 32)
+        return -1;
+    unsigned char *p = req;
+    *p++ = (unsigned char)(len >> 8);
+    *p++ = (unsigned char)len;
+    *p++ = 120; /* ALIVE2_REQ */
+    *p++ = (unsigned char)(port >> 8);
+    *p++ = (unsigned char)port;
+    *p++ = 'H';                             /* Hidden. */
+    *p++ = 0;                               /* TCP/IPv4. */
+    *p++ = 0, *p++ = 6, *p++ = 0, *p++ = 5; /* Versions 6 and 5. */
+    *p++ = 0;
+    *p++ = (unsigned char)n;
+    memcpy(p, alive, n);
+    p += n;
+    *p++ = 0, *p++ = 0; /* No extra. */
+    int fd = epmd_connect();
+    unsigned char resp[8];
+    if (fd < 0 || write(fd, req, (size_t)(p - req)) != p - req ||
+        read(fd, resp, sizeof resp) < 2 || resp[1] != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A node that never answers its handshake (a listener that accepts
+ * nothing, registered in epmd as "hole"), and a client that connects to
+ * Grove and says nothing, hold up nothing else: while Grove waits out
+ * their handshakes, a call between Erlang and Grove goes through; the
+ * send to "hole" fails only afterwards. */
+static void a_silent_node_holds_up_nothing(void)
+{
+    connect_timeout_ms = 8000;
+    bool started = start();
+    connect_timeout_ms = 0;
+    CHECK(started);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    int hole = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(hole >= 0 && bind(hole, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+          listen(hole, 8) == 0 &&
+          getsockname(hole, (struct sockaddr *)&sa, &sl) == 0);
+    int reg = epmd_register("hole", ntohs(sa.sin_port));
+    CHECK(reg >= 0);
+    erl e;
+    CHECK(erl_start(&e, COOKIE,
+                    "register(ebox, self()),"
+                    "gen_server:call({echo, G}, sync),"
+                    "io:format(\"READY~n\"),"
+                    "receive go -> ok end,"
+                    "R = gen_server:call({echo, G}, ping),"
+                    "io:format(\"PONG ~p~n\", [R]),"
+                    "receive never -> ok end,"));
+    bool ready = erl_read(&e, "READY");
+    /* A silent client, the connect to hole, then "go" for Erlang. */
+    char alive[64];
+    snprintf(alive, sizeof alive, "%.*s", (int)strcspn(grove_node, "@"),
+             grove_node);
+    int grove_port = epmd_port_of(alive);
+    struct sockaddr_in gs = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)grove_port)};
+    gs.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool connected = silent >= 0 && grove_port > 0 &&
+                     connect(silent, (struct sockaddr *)&gs, sizeof gs) == 0;
+    char ebox[128];
+    snprintf(ebox, sizeof ebox, "ebox@%s", erl_node);
+    int sent_hole = gr_system_tell_name(sys, GR_REF_NONE, "x@hole@127.0.0.1",
+                                        GR_MSG_TERM, "\xa3hey", 4);
+    int sent_go =
+        gr_system_tell_name(sys, GR_REF_NONE, ebox, GR_MSG_TERM, "\xa2go", 3);
+    bool ponged = ready && erl_read(&e, "PONG {ok,ping}");
+    gr_stats st;
+    gr_system_stats(sys, &st);
+    uint64_t lost_before = st.dead_letters[GR_DL_NODE_DOWN];
+    free(erl_end(&e));
+    stop();
+    close(reg);
+    close(hole);
+    if (silent >= 0)
+        close(silent);
+    CHECK(ready);
+    CHECK(connected);
+    CHECK_EQ(sent_hole, GR_OK);
+    CHECK_EQ(sent_go, GR_OK);
+    CHECK(ponged);
+    CHECK_EQ(lost_before, 0); /* The connect to hole was still waiting. */
 }
 
 static void killed_erlang_node_is_noconnection(void)
@@ -1526,6 +1662,7 @@ static const struct test_case cases[] = {
     {"grove_monitors_erlang", grove_monitors_erlang},
     {"grove_asks_are_monitored", grove_asks_are_monitored},
     {"ask_to_unreachable_node_fails", ask_to_unreachable_node_fails},
+    {"a_silent_node_holds_up_nothing", a_silent_node_holds_up_nothing},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
     {"connections_send_at_once", connections_send_at_once},

@@ -1,0 +1,130 @@
+/*
+ * The connector: a thread of its own that makes connections (connect and
+ * handshake, ei_connect_tmo) and takes them (accept and handshake,
+ * ei_accept_tmo), so that a peer that is slow to answer, or a host that
+ * drops every packet, holds up only the connects queued behind it, for
+ * at most connect_timeout_ms each, and never the connections that are up:
+ * the distribution thread goes on reading and writing them meanwhile.
+ *
+ * The distribution thread asks (gr__connector_ask), parks the jobs for a
+ * node being connected to (dist.c), and takes what the connector made
+ * when wake_fd wakes it (gr__connector_take). One request per node at a
+ * time, and one accept at a time (the listener is not polled meanwhile).
+ */
+#include "dist/dist.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Appends dial to the list whose tail pointer is *tail (d->lock held). */
+static void append(dist_dial ***tail, dist_dial *dial)
+{
+    dial->next = NULL;
+    **tail = dial;
+    *tail = &dial->next;
+}
+
+static void *connector_main(void *arg)
+{
+    gr__dist *d = arg;
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        while (!d->quit && d->dials == NULL)
+            pthread_cond_wait(&d->dial_cond, &d->lock);
+        dist_dial *dial = d->dials;
+        if (dial != NULL && !d->quit) {
+            d->dials = dial->next;
+            if (d->dials == NULL)
+                d->dials_tail = &d->dials;
+        }
+        bool quit = d->quit;
+        pthread_mutex_unlock(&d->lock);
+        if (quit)
+            break;
+        if (dial->accept) {
+            ErlConnect con;
+            dial->fd = ei_accept_tmo(&d->ec, d->listen_fd, &con, d->timeout_ms);
+            if (dial->fd >= 0)
+                memcpy(dial->node, con.nodename, sizeof con.nodename);
+        } else {
+            dial->fd = ei_connect_tmo(&d->ec, dial->node, d->timeout_ms);
+        }
+        dial->error = dial->fd < 0 ? erl_errno : 0;
+        pthread_mutex_lock(&d->lock);
+        append(&d->dialed_tail, dial);
+        pthread_mutex_unlock(&d->lock);
+        uint64_t one = 1;
+        (void)!write(d->wake_fd, &one, sizeof one);
+    }
+    return NULL;
+}
+
+int gr__connector_start(gr__dist *d)
+{
+    d->dials_tail = &d->dials;
+    d->dialed_tail = &d->dialed;
+    pthread_cond_init(&d->dial_cond, NULL);
+    if (pthread_create(&d->connector, NULL, connector_main, d) != 0) {
+        pthread_cond_destroy(&d->dial_cond);
+        return GR_ESYS;
+    }
+    d->connector_up = true;
+    return GR_OK;
+}
+
+/* Frees a list of dials, closing the connections made. */
+static void free_dials(dist_dial *dial)
+{
+    while (dial != NULL) {
+        dist_dial *next = dial->next;
+        if (dial->fd >= 0)
+            ei_close_connection(dial->fd);
+        free(dial);
+        dial = next;
+    }
+}
+
+void gr__connector_stop(gr__dist *d)
+{
+    if (!d->connector_up)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->quit = true;
+    pthread_cond_signal(&d->dial_cond);
+    pthread_mutex_unlock(&d->lock);
+    pthread_join(d->connector, NULL);
+    pthread_cond_destroy(&d->dial_cond);
+    d->connector_up = false;
+    free_dials(d->dials);
+    free_dials(d->dialed);
+    d->dials = d->dialed = NULL;
+}
+
+bool gr__connector_ask(gr__dist *d, bool accept, uint32_t id, const char *node)
+{
+    dist_dial *dial = calloc(1, sizeof *dial);
+    if (dial == NULL)
+        return false;
+    dial->accept = accept;
+    dial->id = id;
+    dial->fd = -1;
+    if (node != NULL)
+        snprintf(dial->node, sizeof dial->node, "%s", node);
+    pthread_mutex_lock(&d->lock);
+    append(&d->dials_tail, dial);
+    pthread_cond_signal(&d->dial_cond);
+    pthread_mutex_unlock(&d->lock);
+    return true;
+}
+
+dist_dial *gr__connector_take(gr__dist *d)
+{
+    pthread_mutex_lock(&d->lock);
+    dist_dial *list = d->dialed;
+    d->dialed = NULL;
+    d->dialed_tail = &d->dialed;
+    pthread_mutex_unlock(&d->lock);
+    return list;
+}
