@@ -1,10 +1,13 @@
 /*
- * The connector: a thread of its own that makes connections (connect and
- * handshake, ei_connect_tmo) and takes them (accept and handshake,
- * ei_accept_tmo), so that a peer that is slow to answer, or a host that
- * drops every packet, holds up only the connects queued behind it, for
- * at most connect_timeout_ms each, and never the connections that are up:
- * the distribution thread goes on reading and writing them meanwhile.
+ * The connector: GR__CONNECTORS threads of their own that make
+ * connections (connect and handshake, ei_connect_tmo) and take them
+ * (accept and handshake, ei_accept_tmo), so that a peer that is slow to
+ * answer, or a host that drops every packet, holds up one of them for at
+ * most connect_timeout_ms, and never the connections that are up: the
+ * distribution thread goes on reading and writing them meanwhile, and
+ * the other connector threads go on connecting (Erlang gives up on a
+ * connection not set up in its net_setuptime, 7 s, so new connections
+ * must not queue behind a slow one for long).
  *
  * The distribution thread asks (gr__connector_ask), parks the jobs for a
  * node being connected to (dist.c), and takes what the connector made
@@ -66,11 +69,14 @@ int gr__connector_start(gr__dist *d)
     d->dials_tail = &d->dials;
     d->dialed_tail = &d->dialed;
     pthread_cond_init(&d->dial_cond, NULL);
-    if (pthread_create(&d->connector, NULL, connector_main, d) != 0) {
+    for (d->connectors = 0; d->connectors < GR__CONNECTORS; d->connectors++)
+        if (pthread_create(&d->connector[d->connectors], NULL, connector_main,
+                           d) != 0)
+            break;
+    if (d->connectors == 0) {
         pthread_cond_destroy(&d->dial_cond);
         return GR_ESYS;
     }
-    d->connector_up = true;
     return GR_OK;
 }
 
@@ -88,15 +94,16 @@ static void free_dials(dist_dial *dial)
 
 void gr__connector_stop(gr__dist *d)
 {
-    if (!d->connector_up)
+    if (d->connectors == 0)
         return;
     pthread_mutex_lock(&d->lock);
     d->quit = true;
-    pthread_cond_signal(&d->dial_cond);
+    pthread_cond_broadcast(&d->dial_cond);
     pthread_mutex_unlock(&d->lock);
-    pthread_join(d->connector, NULL);
+    for (unsigned i = 0; i < d->connectors; i++)
+        pthread_join(d->connector[i], NULL);
     pthread_cond_destroy(&d->dial_cond);
-    d->connector_up = false;
+    d->connectors = 0;
     free_dials(d->dials);
     free_dials(d->dialed);
     d->dials = d->dialed = NULL;

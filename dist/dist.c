@@ -629,7 +629,8 @@ static void accepted(gr__dist *d, const dist_dial *dial)
                 "distribution: a connecting node refused: %s",
                 dial->error == ETIMEDOUT
                     ? "its handshake did not finish in time"
-                    : "the handshake failed (its cookie differs?)");
+                    : "the handshake failed (a cookie that differs, or "
+                      "the node gave up waiting)");
         return;
     }
     dist_conn *old = conn_find(d, gr__node_id(dial->node, strlen(dial->node)));

@@ -33,6 +33,9 @@
  * unpacks no deeper). */
 #define DIST_DEPTH_MAX 32
 
+/* Connector threads (connect.c): connects and accepts made at once. */
+#define GR__CONNECTORS 4
+
 /* An Erlang node this system has heard of: its id and name. */
 typedef struct dist_node {
     uint32_t id;
@@ -102,10 +105,10 @@ struct gr__dist {
     int listen_fd, wake_fd;
     int epmd_fd; /* Open while the name is published. */
     pthread_t thread;
-    pthread_t connector; /* connect.c */
-    bool connector_up;
-    pthread_cond_t dial_cond; /* Wakes the connector. */
-    uint32_t self_id;         /* gr__node_id of our own node name. */
+    pthread_t connector[GR__CONNECTORS]; /* connect.c */
+    unsigned connectors;                 /* Started. */
+    pthread_cond_t dial_cond;            /* Wakes a connector. */
+    uint32_t self_id;                    /* gr__node_id of our own node name. */
     /* Guarded by lock: */
     pthread_mutex_t lock;
     bool quit;
@@ -167,7 +170,7 @@ int gr__dist_write(int fd, struct iovec *iov, int n);
 
 /* --- connect.c ------------------------------------------------------------ */
 
-/* Starts the connector thread. GR_OK or GR_ESYS. */
+/* Starts the connector threads (at least one). GR_OK or GR_ESYS. */
 int gr__connector_start(gr__dist *d);
 
 /* Stops it (d->quit set, or set here), waiting for a connect under way

@@ -36,6 +36,14 @@ int gr__reason_to_term(const gr_reason *r, ei_x_buff *x)
     for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
         if (atoms[i].code == r->code && r->text[0] == '\0')
             return ei_x_encode_atom(x, atoms[i].atom) == 0 ? GR_OK : GR_ENOMEM;
+    /* A shutdown with a text stays a clean exit: {shutdown, <<Text>>}. */
+    if (r->code == GR_ESHUTDOWN)
+        return ei_x_encode_tuple_header(x, 2) == 0 &&
+                       ei_x_encode_atom(x, "shutdown") == 0 &&
+                       ei_x_encode_binary(x, r->text, (long)strlen(r->text)) ==
+                           0
+                   ? GR_OK
+                   : GR_ENOMEM;
     return ei_x_encode_tuple_header(x, 3) == 0 &&
                    ei_x_encode_atom(x, "grove") == 0 &&
                    ei_x_encode_atom(x, gr_errname(r->code)) == 0 &&
@@ -84,15 +92,23 @@ gr_reason gr__reason_of_term(const char *buf, int *index)
     char a[MAXATOMLEN_UTF8];
     int at = *index, arity;
     /* {shutdown, Term}: a clean exit in OTP (a supervisor does not log
-     * it), so GR_ESHUTDOWN, with Term printed as its text. */
+     * it), so GR_ESHUTDOWN, with Term as its text: a binary's bytes (as
+     * gr__reason_to_term sends one), any other term printed. */
+    int type, size;
+    long len;
     if (ei_decode_tuple_header(buf, &at, &arity) == 0 && arity == 2 &&
         ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) ==
             0 &&
         strcmp(a, "shutdown") == 0) {
         r.code = GR_ESHUTDOWN;
         char *text = NULL;
-        if (ei_s_print_term(&text, buf, &at) >= 0 && text != NULL)
+        if (ei_get_type(buf, &at, &type, &size) == 0 &&
+            type == ERL_BINARY_EXT && (size_t)size < sizeof r.text &&
+            ei_decode_binary(buf, &at, r.text, &len) == 0) {
+            r.text[len] = '\0';
+        } else if (ei_s_print_term(&text, buf, &at) >= 0 && text != NULL) {
             snprintf(r.text, sizeof r.text, "%s", text);
+        }
         free(text);
         *index = at;
         return r;

@@ -17,7 +17,8 @@
  *     monitors its server (one that dies fails the ask with its reason);
  *   - links and exit signals work both ways (gr_link, gr_exit, and
  *     Erlang's link/1 and exit/2), with reasons normal, killed, kill,
- *     shutdown, noproc and noconnection as Erlang's atoms and any other as
+ *     shutdown, noproc and noconnection as Erlang's atoms, a shutdown with
+ *     a text as {shutdown, <<"text">>} and any other as
  *     {grove, 'GR_E...', <<"text">>}; when a connection is lost (closed, or
  *     silent for net_ticktime_ms) every link and ask to that node ends with
  *     GR_ENOCONNECTION;
