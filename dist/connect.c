@@ -12,7 +12,8 @@
  * The distribution thread asks (gr__connector_ask), parks the jobs for a
  * node being connected to (dist.c), and takes what the connector made
  * when wake_fd wakes it (gr__connector_take). One request per node at a
- * time, and one accept at a time (the listener is not polled meanwhile).
+ * time; the thread accepts incoming connections itself and asks for
+ * their handshakes, which run side by side.
  */
 #include "dist/dist.h"
 
@@ -46,9 +47,13 @@ static void *connector_main(void *arg)
         pthread_mutex_unlock(&d->lock);
         if (quit)
             break;
-        if (dial->accept) {
+        if (dial->accept) { /* ei's accept takes the one accepted. */
             ErlConnect con;
+            gr__dist_preaccepted = dial->fd;
             dial->fd = ei_accept_tmo(&d->ec, d->listen_fd, &con, d->timeout_ms);
+            if (gr__dist_preaccepted >= 0) /* Not taken after all. */
+                close(gr__dist_preaccepted);
+            gr__dist_preaccepted = -1;
             if (dial->fd >= 0)
                 memcpy(dial->node, con.nodename, sizeof con.nodename);
         } else {
@@ -80,13 +85,16 @@ int gr__connector_start(gr__dist *d)
     return GR_OK;
 }
 
-/* Frees a list of dials, closing the connections made. */
-static void free_dials(dist_dial *dial)
+/* Frees a list of dials, closing their connections: made ones (done)
+ * through ei, accepted ones whose handshake never began as they are. */
+static void free_dials(dist_dial *dial, bool done)
 {
     while (dial != NULL) {
         dist_dial *next = dial->next;
-        if (dial->fd >= 0)
+        if (dial->fd >= 0 && done)
             ei_close_connection(dial->fd);
+        else if (dial->fd >= 0)
+            close(dial->fd);
         free(dial);
         dial = next;
     }
@@ -104,19 +112,22 @@ void gr__connector_stop(gr__dist *d)
         pthread_join(d->connector[i], NULL);
     pthread_cond_destroy(&d->dial_cond);
     d->connectors = 0;
-    free_dials(d->dials);
-    free_dials(d->dialed);
+    free_dials(d->dials, false);
+    free_dials(d->dialed, true);
     d->dials = d->dialed = NULL;
 }
 
-bool gr__connector_ask(gr__dist *d, bool accept, uint32_t id, const char *node)
+bool gr__connector_ask(gr__dist *d, int accepted, uint32_t id, const char *node)
 {
     dist_dial *dial = calloc(1, sizeof *dial);
-    if (dial == NULL)
+    if (dial == NULL) {
+        if (accepted >= 0)
+            close(accepted);
         return false;
-    dial->accept = accept;
+    }
+    dial->accept = accepted >= 0;
     dial->id = id;
-    dial->fd = -1;
+    dial->fd = accepted;
     if (node != NULL)
         snprintf(dial->node, sizeof dial->node, "%s", node);
     pthread_mutex_lock(&d->lock);

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,9 @@
 #define CALLS_MAX 65536u
 /* How long a node that could not be reached is not tried again. */
 #define CONNECT_RETRY_NS (1000ull * 1000000ull)
+/* Incoming connections whose handshakes may wait at once; one more is
+ * closed (a flood of silent connections cannot pile up without bound). */
+#define ACCEPTS_MAX 64u
 /* How often a connection held back by an actor's backlog is looked at
  * again, ms. */
 #define HOLD_POLL_MS 1
@@ -583,7 +587,7 @@ static dist_conn *conn_to(gr__dist *d, uint32_t id, bool *wait)
     pthread_mutex_unlock(&d->lock);
     if (backoff || park_add(d, id) == NULL)
         return NULL;
-    if (!gr__connector_ask(d, false, id, name)) {
+    if (!gr__connector_ask(d, -1, id, name)) {
         d->nparks--;
         return NULL;
     }
@@ -619,11 +623,32 @@ static void unpark(gr__dist *d, const dist_dial *dial)
     send_jobs(d, jobs); /* With no connection, each fails. */
 }
 
+/* Accepts what waits on the listener (non-blocking) and asks the
+ * connector for each one's handshake; beyond ACCEPTS_MAX handshakes
+ * asked at once, a connection is closed at once (logged). */
+static void accept_all(gr__dist *d)
+{
+    for (;;) {
+        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN: none left (or an error, seen again). */
+        if (d->accepts >= ACCEPTS_MAX) {
+            gr__log(log_of(d), GR_LOG_WARN,
+                    "distribution: a connecting node refused: %u "
+                    "handshakes are under way already",
+                    d->accepts);
+            close(fd);
+        } else if (gr__connector_ask(d, fd, 0, NULL)) {
+            d->accepts++;
+        }
+    }
+}
+
 /* Takes a connection the connector accepted (a node that comes back
  * replaces its old connection). */
 static void accepted(gr__dist *d, const dist_dial *dial)
 {
-    d->accepting = false;
+    d->accepts--;
     if (dial->fd < 0) {
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: a connecting node refused: %s",
@@ -1096,9 +1121,7 @@ static void *dist_main(void *arg)
             fds_cap = n;
         }
         fds[0] = (struct pollfd){.fd = d->wake_fd, .events = POLLIN};
-        /* The listener waits while the connector takes a connection. */
-        fds[1] = (struct pollfd){.fd = d->listen_fd,
-                                 .events = d->accepting ? 0 : POLLIN};
+        fds[1] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
         bool holding = false;
         for (size_t i = 0; i < d->nconns; i++)
             fds[2 + i] = (struct pollfd){
@@ -1112,8 +1135,8 @@ static void *dist_main(void *arg)
         for (size_t i = n - 2; ready > 0 && i-- > 0;)
             if (fds[2 + i].revents != 0)
                 (void)on_readable(d, i);
-        if (ready > 0 && (fds[1].revents & POLLIN) && !d->accepting)
-            d->accepting = gr__connector_ask(d, true, 0, NULL);
+        if (ready > 0 && (fds[1].revents & POLLIN))
+            accept_all(d);
         if (ready > 0 && fds[0].revents != 0) {
             /* Read before taking: whatever comes after writes it again. */
             uint64_t woken;
@@ -1276,7 +1299,8 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
         rc = GR_ESYS;
     int port = cfg->port;
     if (rc == GR_OK &&
-        (d->listen_fd = ei_xlisten(&d->ec, &addr, &port, 64)) < 0) {
+        ((d->listen_fd = ei_xlisten(&d->ec, &addr, &port, 64)) < 0 ||
+         fcntl(d->listen_fd, F_SETFL, O_NONBLOCK) != 0)) {
         int e = erl_errno;
         gr__log(log, GR_LOG_ERROR, "distribution: cannot listen on %s:%d: %s",
                 listen, port, strerror(e));

@@ -69,9 +69,9 @@ typedef struct dist_job {
  * (connect.c), and then what came of it. */
 typedef struct dist_dial {
     struct dist_dial *next;
-    bool accept; /* Take the connection waiting on the listener. */
+    bool accept; /* Take the handshake of a connection accepted. */
     uint32_t id; /* The node's (a connect). */
-    int fd;      /* The connection, or -1. */
+    int fd;      /* Accepted (asked), then the connection made, or -1. */
     int error;   /* erl_errno when fd is -1. */
     char node[MAXATOMLEN_UTF8];
 } dist_dial;
@@ -130,7 +130,7 @@ struct gr__dist {
     size_t nconns, conns_cap;
     dist_park *parks; /* Jobs waiting for connects asked for. */
     size_t nparks, parks_cap;
-    bool accepting; /* The connector takes a connection: the listener waits. */
+    unsigned accepts; /* Accepted connections whose handshakes are asked. */
 };
 
 /* --- dist.c -------------------------------------------------------------- */
@@ -178,11 +178,17 @@ int gr__connector_start(gr__dist *d);
  * took. */
 void gr__connector_stop(gr__dist *d);
 
-/* Asks the connector to connect to node (id) or, with accept, to take
- * the connection waiting on the listener; what comes of it is taken with
+/* Asks the connector to connect to node (id) or, given accepted >= 0 (a
+ * connection the thread accepted on the listener, the connector's from
+ * now on), to take its handshake; what comes of it is taken with
  * gr__connector_take after wake_fd wakes the thread. False when out of
- * memory. */
-bool gr__connector_ask(gr__dist *d, bool accept, uint32_t id, const char *node);
+ * memory (accepted is then closed). */
+bool gr__connector_ask(gr__dist *d, int accepted, uint32_t id,
+                       const char *node);
+
+/* The connection the next accept callback on this thread takes instead
+ * of accepting one (socket.c), or -1. */
+extern _Thread_local int gr__dist_preaccepted;
 
 /* Takes every finished connect and accept (a list to free). Thread. */
 dist_dial *gr__connector_take(gr__dist *d);

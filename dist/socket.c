@@ -1,7 +1,10 @@
 /*
  * The socket callbacks erl_interface uses for this system's handshakes
- * and epmd: plain blocking calls on a TCP socket (ei adds its timeouts
- * with select(2), as for its own), the context being the descriptor.
+ * and epmd: blocking calls on a TCP socket, each waited for with poll(2)
+ * up to ei's timeout (EI_SCLBK_FLG_FULL_IMPL), the context being the
+ * descriptor. An accept takes the connection the distribution thread
+ * has accepted already (gr__dist_preaccepted), so handshakes of incoming
+ * connections run side by side on the connector threads.
  *
  * They exist for one change: the distribution flags this node announces
  * in its handshake gain DFLAG_DIST_MONITOR_NAME. Erlang sends monitors
@@ -15,7 +18,9 @@
 #include "dist/dist.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
 #include <string.h>
@@ -27,9 +32,25 @@
  * flags' lowest byte. */
 #define DFLAG_DIST_MONITOR_NAME 0x20u
 
+_Thread_local int gr__dist_preaccepted = -1;
+
 static int fd_of(void *ctx)
 {
     return (int)(intptr_t)ctx;
+}
+
+/* Waits up to tmo ms (EI_SCLBK_INF_TMO: no limit) for fd to be ready
+ * for events; 0, ETIMEDOUT, or the error. */
+static int wait_for(int fd, short events, unsigned tmo)
+{
+    if (tmo == EI_SCLBK_INF_TMO)
+        return 0;
+    struct pollfd p = {.fd = fd, .events = events};
+    int r;
+    do
+        r = poll(&p, 1, tmo > INT32_MAX ? -1 : (int)tmo);
+    while (r < 0 && errno == EINTR);
+    return r > 0 ? 0 : r == 0 ? ETIMEDOUT : errno;
 }
 
 static int s_socket(void **ctx, void *setup)
@@ -61,11 +82,20 @@ static int s_listen(void *ctx, void *addr, int *len, int backlog)
 
 static int s_accept(void **ctx, void *addr, int *len, unsigned tmo)
 {
-    (void)tmo; /* ei waits for the listener to be readable first. */
     socklen_t n = (socklen_t)*len;
-    int fd = accept4(fd_of(*ctx), addr, &n, SOCK_CLOEXEC);
-    if (fd < 0)
+    int fd = gr__dist_preaccepted, e;
+    gr__dist_preaccepted = -1;
+    if (fd >= 0) { /* Accepted already: its peer's address. */
+        if (getpeername(fd, addr, &n) != 0) {
+            e = errno;
+            close(fd);
+            return e;
+        }
+    } else if ((e = wait_for(fd_of(*ctx), POLLIN, tmo)) != 0) {
+        return e;
+    } else if ((fd = accept4(fd_of(*ctx), addr, &n, SOCK_CLOEXEC)) < 0) {
         return errno;
+    }
     *len = (int)n;
     *ctx = (void *)(intptr_t)fd;
     return 0;
@@ -73,8 +103,19 @@ static int s_accept(void **ctx, void *addr, int *len, unsigned tmo)
 
 static int s_connect(void *ctx, void *addr, int len, unsigned tmo)
 {
-    (void)tmo; /* ei makes the socket non-blocking and waits itself. */
-    return connect(fd_of(ctx), addr, (socklen_t)len) == 0 ? 0 : errno;
+    int fd = fd_of(ctx), flags = fcntl(fd, F_GETFL), e = 0;
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+        return errno;
+    if (connect(fd, addr, (socklen_t)len) != 0) {
+        e = errno;
+        socklen_t n = sizeof e;
+        if (e == EINPROGRESS && (e = wait_for(fd, POLLOUT, tmo)) == 0 &&
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &n) != 0)
+            e = errno;
+    }
+    if (fcntl(fd, F_SETFL, flags) != 0 && e == 0)
+        e = errno;
+    return e;
 }
 
 /* Whether b (len bytes, as written) is a handshake message that carries
@@ -94,7 +135,9 @@ static bool carries_flags(const unsigned char *b, size_t len)
 
 static int s_write(void *ctx, const char *buf, ssize_t *len, unsigned tmo)
 {
-    (void)tmo;
+    int e = wait_for(fd_of(ctx), POLLOUT, tmo);
+    if (e != 0)
+        return e;
     unsigned char patched[512];
     if (*len > 0 && (size_t)*len <= sizeof patched &&
         carries_flags((const unsigned char *)buf, (size_t)*len)) {
@@ -112,7 +155,9 @@ static int s_write(void *ctx, const char *buf, ssize_t *len, unsigned tmo)
 static int s_writev(void *ctx, const void *iov, int n, ssize_t *len,
                     unsigned tmo)
 {
-    (void)tmo;
+    int e = wait_for(fd_of(ctx), POLLOUT, tmo);
+    if (e != 0)
+        return e;
     ssize_t k = writev(fd_of(ctx), iov, n);
     if (k < 0)
         return errno;
@@ -122,7 +167,9 @@ static int s_writev(void *ctx, const void *iov, int n, ssize_t *len,
 
 static int s_read(void *ctx, char *buf, ssize_t *len, unsigned tmo)
 {
-    (void)tmo;
+    int e = wait_for(fd_of(ctx), POLLIN, tmo);
+    if (e != 0)
+        return e;
     ssize_t k = read(fd_of(ctx), buf, (size_t)*len);
     if (k < 0)
         return errno;
@@ -157,7 +204,7 @@ static int s_get_fd(void *ctx, int *fd)
 }
 
 ei_socket_callbacks gr__dist_sockets = {
-    .flags = 0, /* ei implements the timeouts. */
+    .flags = EI_SCLBK_FLG_FULL_IMPL, /* The timeouts are these callbacks'. */
     .socket = s_socket,
     .close = s_close,
     .listen = s_listen,

@@ -834,6 +834,42 @@ static int epmd_connect(void)
     return fd;
 }
 
+/* The port epmd gives for `alive` (PORT_PLEASE2_REQ); -1 when none. */
+static int epmd_port_of(const char *alive)
+{
+    size_t n = strlen(alive);
+    unsigned char req[64] = {0, (unsigned char)(n + 1), 122};
+    unsigned char resp[8];
+    if (n > 32)
+        return -1;
+    memcpy(req + 3, alive, n);
+    int fd = epmd_connect();
+    bool ok = fd >= 0 && write(fd, req, n + 3) == (ssize_t)(n + 3) &&
+              read(fd, resp, 4) == 4 && resp[0] == 119 && resp[1] == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok ? resp[2] << 8 | resp[3] : -1;
+}
+
+/* A client connected to this system's listener that says nothing; -1
+ * when it cannot connect. */
+static int silent_client(void)
+{
+    char alive[64];
+    snprintf(alive, sizeof alive, "%.*s", (int)strcspn(grove_node, "@"),
+             grove_node);
+    int port = epmd_port_of(alive);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = port > 0 ? socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 /* Registers `alive` in the test's epmd at port (ALIVE2_REQ, as a hidden
  * node); the name stays while the returned socket is open; -1 when epmd
  * refuses. */
@@ -889,10 +925,11 @@ static bool silent_node(const char *alive, int *listener, int *reg)
 }
 
 /* Nodes that never answer their handshakes (listeners that accept
- * nothing, registered in epmd as "hole" and "hole2") hold up nothing
- * else: while Grove waits out its connects to them, an Erlang node
- * connects to Grove (Erlang gives up after 7 s, less than the two waits
- * in a row) and calls it, and the sends to the holes fail only after. */
+ * nothing, registered in epmd as "hole" and "hole2"), and a client that
+ * connects to Grove and says nothing, hold up nothing else: while Grove
+ * waits out their handshakes, an Erlang node connects to Grove (Erlang
+ * gives up after 7 s, less than any of those waits) and calls it, and
+ * the sends to the holes fail only after. */
 static void silent_nodes_hold_up_nothing(void)
 {
     connect_timeout_ms = 8000;
@@ -906,15 +943,19 @@ static void silent_nodes_hold_up_nothing(void)
                                        GR_MSG_TERM, "\xa3hey", 4),
                    gr_system_tell_name(sys, GR_REF_NONE, "x@hole2@127.0.0.1",
                                        GR_MSG_TERM, "\xa3hey", 4)};
-    char *out = made ? erl_run(COOKIE, "R = gen_server:call({echo, G}, ping),"
-                                       "io:format(\"PONG ~p~n\", [R]),")
-                     : NULL;
+    int silent = made ? silent_client() : -1;
+    char *out = silent >= 0
+                    ? erl_run(COOKIE, "R = gen_server:call({echo, G}, ping),"
+                                      "io:format(\"PONG ~p~n\", [R]),")
+                    : NULL;
     gr_stats st;
     gr_system_stats(sys, &st);
     uint64_t lost_before = st.dead_letters[GR_DL_NODE_DOWN];
     bool ponged = out != NULL && strstr(out, "PONG {ok,ping}") != NULL;
     free(out);
     stop();
+    if (silent >= 0)
+        close(silent);
     for (int i = 0; i < 2; i++) {
         if (reg[i] >= 0)
             close(reg[i]);
@@ -922,6 +963,7 @@ static void silent_nodes_hold_up_nothing(void)
             close(hole[i]);
     }
     CHECK(made);
+    CHECK(silent >= 0);
     CHECK_EQ(sent[0], GR_OK);
     CHECK_EQ(sent[1], GR_OK);
     CHECK(ponged);
