@@ -63,27 +63,35 @@ static int code_named(const char *name)
     return 0;
 }
 
-/* Reads {grove, 'GR_E...', <<Text>>} at buf[*index] (the reason
- * gr__reason_to_term makes of any other) back into *r. */
-static bool grove_reason(const char *buf, int *index, gr_reason *r)
+/* Reads a binary that fits at buf[*at] into r's text; false (and *at
+ * unmoved) when there is none. */
+static bool read_text(const char *buf, int *at, gr_reason *r)
 {
-    char a[MAXATOMLEN_UTF8];
-    int at = *index, arity, type, size;
+    int type, size, i = *at;
     long len;
-    if (ei_decode_tuple_header(buf, &at, &arity) != 0 || arity != 3 ||
-        ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) !=
-            0 ||
-        strcmp(a, "grove") != 0 ||
-        ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) !=
-            0 ||
-        (r->code = code_named(a)) == 0 ||
-        ei_get_type(buf, &at, &type, &size) != 0 || type != ERL_BINARY_EXT ||
+    if (ei_get_type(buf, &i, &type, &size) != 0 || type != ERL_BINARY_EXT ||
         (size_t)size >= sizeof r->text ||
-        ei_decode_binary(buf, &at, r->text, &len) != 0)
+        ei_decode_binary(buf, &i, r->text, &len) != 0)
         return false;
     r->text[len] = '\0';
-    *index = at;
+    *at = i;
     return true;
+}
+
+/* Prints the term at buf[*at] into r's text (cut to fit), moving past it. */
+static void print_text(const char *buf, int *at, gr_reason *r)
+{
+    char *text = NULL;
+    if (ei_s_print_term(&text, buf, at) >= 0 && text != NULL)
+        snprintf(r->text, sizeof r->text, "%s", text);
+    free(text);
+}
+
+/* Reads the atom at buf[*at] into a (MAXATOMLEN_UTF8 bytes). */
+static bool read_atom(const char *buf, int *at, char *a)
+{
+    return ei_decode_atom_as(buf, at, a, MAXATOMLEN_UTF8, ERLANG_UTF8, NULL,
+                             NULL) == 0;
 }
 
 gr_reason gr__reason_of_term(const char *buf, int *index)
@@ -91,46 +99,36 @@ gr_reason gr__reason_of_term(const char *buf, int *index)
     gr_reason r = gr_reason_of(GR_EFAILED);
     char a[MAXATOMLEN_UTF8];
     int at = *index, arity;
-    /* {shutdown, Term}: a clean exit in OTP (a supervisor does not log
-     * it), so GR_ESHUTDOWN, with Term as its text: a binary's bytes (as
-     * gr__reason_to_term sends one), any other term printed. */
-    int type, size;
-    long len;
-    if (ei_decode_tuple_header(buf, &at, &arity) == 0 && arity == 2 &&
-        ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) ==
-            0 &&
-        strcmp(a, "shutdown") == 0) {
-        r.code = GR_ESHUTDOWN;
-        char *text = NULL;
-        if (ei_get_type(buf, &at, &type, &size) == 0 &&
-            type == ERL_BINARY_EXT && (size_t)size < sizeof r.text &&
-            ei_decode_binary(buf, &at, r.text, &len) == 0) {
-            r.text[len] = '\0';
-        } else if (ei_s_print_term(&text, buf, &at) >= 0 && text != NULL) {
-            snprintf(r.text, sizeof r.text, "%s", text);
-        }
-        free(text);
-        *index = at;
-        return r;
-    }
-    at = *index;
-    if (ei_decode_atom_as(buf, &at, a, sizeof a, ERLANG_UTF8, NULL, NULL) ==
-        0) {
+    if (read_atom(buf, &at, a))
         for (size_t i = 0; i < sizeof atoms / sizeof atoms[0]; i++)
             if (strcmp(a, atoms[i].atom) == 0) {
                 *index = at;
                 return gr_reason_of(atoms[i].code);
             }
-    }
-    if (grove_reason(buf, index, &r))
-        return r;
-    r = gr_reason_of(GR_EFAILED);
-    char *text = NULL;
     at = *index;
-    if (ei_s_print_term(&text, buf, &at) >= 0 && text != NULL)
-        snprintf(r.text, sizeof r.text, "%s", text);
-    free(text);
-    *index = at;
+    if (ei_decode_tuple_header(buf, &at, &arity) == 0 &&
+        (arity == 2 || arity == 3) && read_atom(buf, &at, a)) {
+        /* {shutdown, Term}: a clean exit in OTP (a supervisor does not
+         * log it), so GR_ESHUTDOWN, with Term as its text: a binary's
+         * bytes (as gr__reason_to_term sends one), any other printed. */
+        if (arity == 2 && strcmp(a, "shutdown") == 0) {
+            r.code = GR_ESHUTDOWN;
+            if (!read_text(buf, &at, &r))
+                print_text(buf, &at, &r);
+            *index = at;
+            return r;
+        }
+        /* {grove, 'GR_E...', <<Text>>}: the reason gr__reason_to_term
+         * makes of any other, back to its code and text. */
+        if (arity == 3 && strcmp(a, "grove") == 0 && read_atom(buf, &at, a) &&
+            (r.code = code_named(a)) != 0 && read_text(buf, &at, &r)) {
+            *index = at;
+            return r;
+        }
+    }
+    /* Anything else: a failure, the term printed. */
+    r = gr_reason_of(GR_EFAILED);
+    print_text(buf, index, &r);
     return r;
 }
 
