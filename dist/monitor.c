@@ -53,21 +53,27 @@ typedef struct mon_sig {
     erlang_ref ref;
 } mon_sig;
 
-/* The monitor of an ask in flight to an Erlang pid, under its corr. */
+/* The monitor of an ask in flight to an Erlang pid, under its corr. Its
+ * signals' fields are kept encoded: a pid names its node in up to 1 KB. */
 typedef struct dist_ask {
-    uint32_t node; /* The callee's. */
-    erlang_pid asker, callee;
+    gr_ref asker, callee;
+    ei_x_buff body; /* Asker, Callee, Ref: MONITOR_P's and DEMONITOR_P's. */
 } dist_ask;
+
+/* An Erlang reference, less its node's name (a hash of it instead). */
+typedef struct ref_id {
+    uint32_t node, creation;
+    int len;
+    unsigned n[5];
+} ref_id;
 
 /* A monitor an Erlang process holds on one of our actors. */
 typedef struct dist_mon {
-    uint64_t id;   /* The actor knows it by this id. */
-    uint32_t node; /* The connection it came on (its node). */
-    gr_ref target;
-    erlang_pid target_pid; /* As the watcher named it, when name is "". */
-    erlang_pid watcher;
-    erlang_ref ref;
-    char name[MAXATOMLEN_UTF8]; /* Made by this name, or "". */
+    uint64_t id;    /* The actor knows it by this id. */
+    uint32_t node;  /* The connection it came on (its node). */
+    gr_ref target;  /* The actor. */
+    ref_id ref;     /* The watcher's reference (DEMONITOR_P finds it). */
+    ei_x_buff head; /* FromProc, ToPid, Ref of its MONITOR_P_EXIT. */
 } dist_mon;
 
 /* The reference of ours that carries id, marked mark. */
@@ -96,10 +102,19 @@ static uint64_t id_of_ref(gr__dist *d, unsigned mark, const erlang_ref *r)
     return (uint64_t)r->n[2] << 32 | r->n[1];
 }
 
-/* The key a monitor is found by from its reference (and its watcher's
+static ref_id ref_id_of(const erlang_ref *r)
+{
+    ref_id id = {.node = gr__node_id(r->node, strlen(r->node)),
+                 .creation = r->creation,
+                 .len = r->len};
+    memcpy(id.n, r->n, sizeof id.n);
+    return id;
+}
+
+/* The key a monitor is found by from its reference (and the connection's
  * node): the reference's words, which Erlang never repeats on one node.
  * A match is then checked whole. */
-static gr_ref ref_key(const erlang_ref *r, uint32_t node)
+static gr_ref ref_key(const ref_id *r, uint32_t node)
 {
     gr_ref k = {.serial = (uint64_t)r->n[1] << 32 | r->n[0],
                 .node = node,
@@ -109,11 +124,19 @@ static gr_ref ref_key(const erlang_ref *r, uint32_t node)
     return k;
 }
 
-static bool ref_eq(const erlang_ref *a, const erlang_ref *b)
+static bool ref_eq(const ref_id *a, const ref_id *b)
 {
     return a->len == b->len && a->creation == b->creation &&
-           memcmp(a->n, b->n, (size_t)a->len * sizeof a->n[0]) == 0 &&
-           strcmp(a->node, b->node) == 0;
+           a->node == b->node &&
+           memcmp(a->n, b->n, (size_t)a->len * sizeof a->n[0]) == 0;
+}
+
+/* Frees a monitor record. */
+static void mon_free(dist_mon *m)
+{
+    if (m != NULL && m->head.buff != NULL)
+        ei_x_free(&m->head);
+    free(m);
 }
 
 /* Removes m from both maps (d->lock held). */
@@ -125,27 +148,43 @@ static void mon_forget(gr__dist *d, dist_mon *m)
     d->nmons--;
 }
 
-/* Appends MONITOR_P_EXIT {21, FromProc, ToPid, Ref, Reason} for monitor
- * m to x: FromProc is the name it was made by, or the pid. */
-static bool exit_frame(const dist_mon *m, const gr_reason *why, ei_x_buff *x)
+/* Encodes the head of monitor signal s's MONITOR_P_EXIT into a new h:
+ * FromProc (the name the monitor was made by, or the pid), ToPid (the
+ * watcher), Ref. */
+static bool exit_head(const mon_sig *s, ei_x_buff *h)
+{
+    if (ei_x_new(h) != 0)
+        return false;
+    if ((s->name[0] != '\0' ? ei_x_encode_atom(h, s->name)
+                            : ei_x_encode_pid(h, &s->target)) == 0 &&
+        ei_x_encode_pid(h, &s->watcher) == 0 &&
+        ei_x_encode_ref(h, &s->ref) == 0)
+        return true;
+    ei_x_free(h);
+    return false;
+}
+
+/* Appends MONITOR_P_EXIT {21, FromProc, ToPid, Ref, Reason} to x, its
+ * head encoded already. */
+static bool exit_frame(const ei_x_buff *head, const gr_reason *why,
+                       ei_x_buff *x)
 {
     bool ok = gr__frame_start(x, 5, CTL_MONITOR_P_EXIT) &&
-              (m->name[0] != '\0' ? ei_x_encode_atom(x, m->name) == 0
-                                  : ei_x_encode_pid(x, &m->target_pid) == 0);
-    ok = ok && ei_x_encode_pid(x, &m->watcher) == 0 &&
-         ei_x_encode_ref(x, &m->ref) == 0 && gr__reason_to_term(why, x) == 0;
+              ei_x_append_buf(x, head->buff, head->index) == 0 &&
+              gr__reason_to_term(why, x) == 0;
     if (ok)
         gr__frame_end(x);
     return ok;
 }
 
-/* Answers a monitor that cannot be made at once, on fd. */
-static void refuse(int fd, const dist_mon *m, int code)
+/* Answers a monitor that cannot be made at once (head: its exit's), on
+ * fd. */
+static void refuse(int fd, const ei_x_buff *head, int code)
 {
     ei_x_buff x;
     if (ei_x_new(&x) != 0)
         return;
-    if (exit_frame(m, &(gr_reason){.code = code}, &x)) {
+    if (exit_frame(head, &(gr_reason){.code = code}, &x)) {
         struct iovec iov = {.iov_base = x.buff, .iov_len = (size_t)x.index};
         (void)gr__dist_write(fd, &iov, 1);
     }
@@ -169,12 +208,13 @@ static bool decode_proc(const char *f, int *index, erlang_pid *pid,
 static void monitor_arrived(gr__dist *d, int fd, uint32_t node,
                             const mon_sig *s)
 {
-    dist_mon m = {
-        .watcher = s->watcher, .target_pid = s->target, .ref = s->ref};
-    snprintf(m.name, sizeof m.name, "%s", s->name);
-    int code = GR_OK;
     if (gr__dist_is_service(s->name))
         return; /* It lives as long as the connection: nothing to fire. */
+    ei_x_buff head;
+    if (!exit_head(s, &head))
+        return; /* Out of memory: Erlang's monitor waits for noconnection. */
+    dist_mon m = {.node = node, .ref = ref_id_of(&s->ref), .head = head};
+    int code = GR_OK;
     if (s->name[0] != '\0')
         code = gr_whereis(d->sys, s->name, &m.target) == GR_OK ? GR_OK
                                                                : GR_ENOACTOR;
@@ -184,7 +224,6 @@ static void monitor_arrived(gr__dist *d, int fd, uint32_t node,
     else
         m.target = gr__dist_local_ref(d, &s->target);
     gr_ref watcher = gr__dist_ref_of_pid(d, &s->watcher);
-    m.node = node;
     dist_mon *keep = code == GR_OK ? malloc(sizeof *keep) : NULL;
     if (keep != NULL) {
         m.id = gr__new_id(d->sys, NULL);
@@ -209,7 +248,7 @@ static void monitor_arrived(gr__dist *d, int fd, uint32_t node,
         code = GR_ENOMEM;
     if (code == GR_OK) {
         /* The actor's DOWN, at once or when it exits, comes back through
-         * gr__dist_send. */
+         * gr__dist_send; the record owns head from here. */
         code = gr__deliver(d->sys, NULL, GR__MSG_MONITOR, watcher, m.target,
                            m.id, NULL, 0);
         if (code == GR_OK)
@@ -219,11 +258,12 @@ static void monitor_arrived(gr__dist *d, int fd, uint32_t node,
         if (held)
             mon_forget(d, keep);
         pthread_mutex_unlock(&d->lock);
-        free(held ? keep : NULL);
         if (!held)
-            return; /* Its DOWN went out already. */
+            return; /* Its DOWN went out already (and freed head). */
+        free(keep);
     }
-    refuse(fd, &m, code);
+    refuse(fd, &head, code);
+    ei_x_free(&head);
 }
 
 /* A DEMONITOR_P from node: the watcher drops its monitor (found by
@@ -231,9 +271,10 @@ static void monitor_arrived(gr__dist *d, int fd, uint32_t node,
 static void demonitor_arrived(gr__dist *d, uint32_t node, const mon_sig *s)
 {
     gr_ref watcher = gr__dist_ref_of_pid(d, &s->watcher);
+    ref_id ref = ref_id_of(&s->ref);
     pthread_mutex_lock(&d->lock);
-    dist_mon *m = gr__refmap_get(&d->mons_by_ref, ref_key(&s->ref, node));
-    if (m != NULL && !ref_eq(&m->ref, &s->ref))
+    dist_mon *m = gr__refmap_get(&d->mons_by_ref, ref_key(&ref, node));
+    if (m != NULL && !ref_eq(&m->ref, &ref))
         m = NULL;
     if (m != NULL)
         mon_forget(d, m);
@@ -242,32 +283,31 @@ static void demonitor_arrived(gr__dist *d, uint32_t node, const mon_sig *s)
         return;
     (void)gr__deliver(d->sys, NULL, GR__MSG_DEMONITOR, watcher, m->target,
                       m->id, NULL, 0);
-    free(m);
+    mon_free(m);
 }
 
-/* Takes the monitor of the ask with corr; false when there is none. */
-static bool ask_take(gr__dist *d, uint64_t corr, dist_ask *out)
+/* Takes the monitor of the ask with corr (to free with ask_free); NULL
+ * when there is none. */
+static dist_ask *ask_take(gr__dist *d, uint64_t corr)
 {
     pthread_mutex_lock(&d->lock);
     dist_ask *a = gr__refmap_take(&d->asks_out, gr__id_key(corr));
     pthread_mutex_unlock(&d->lock);
-    if (a == NULL)
-        return false;
-    *out = *a;
-    free(a);
-    return true;
+    return a;
 }
 
-/* Appends DEMONITOR_P {20, Asker, Callee, Ref} for the ask with corr. */
-static bool ask_demonitor_frame(gr__dist *d, uint64_t corr, const dist_ask *a,
-                                ei_x_buff *x)
+static void ask_free(dist_ask *a)
 {
-    erlang_ref ref;
-    marked_ref(d, ASK_MARK, corr, &ref);
-    bool ok = gr__frame_start(x, 4, CTL_DEMONITOR_P) &&
-              ei_x_encode_pid(x, &a->asker) == 0 &&
-              ei_x_encode_pid(x, &a->callee) == 0 &&
-              ei_x_encode_ref(x, &ref) == 0;
+    if (a != NULL && a->body.buff != NULL)
+        ei_x_free(&a->body);
+    free(a);
+}
+
+/* Appends the frame {tag, Asker, Callee, Ref} of ask a's monitor to x. */
+static bool ask_frame(const dist_ask *a, long tag, ei_x_buff *x)
+{
+    bool ok = gr__frame_start(x, 4, tag) &&
+              ei_x_append_buf(x, a->body.buff, a->body.index) == 0;
     if (ok)
         gr__frame_end(x);
     return ok;
@@ -276,28 +316,27 @@ static bool ask_demonitor_frame(gr__dist *d, uint64_t corr, const dist_ask *a,
 int gr__ask_monitor(gr__dist *d, const gr_msg *m, const erlang_pid *callee,
                     ei_x_buff *x)
 {
-    dist_ask *a = malloc(sizeof *a);
+    dist_ask *a = calloc(1, sizeof *a);
     ei_x_buff f = {0};
     erlang_ref ref;
+    erlang_pid asker;
     marked_ref(d, ASK_MARK, m->corr, &ref);
-    bool ok = a != NULL && gr__dist_pid_of_ref(d, m->from, &a->asker) &&
-              ei_x_new(&f) == 0 && gr__frame_start(&f, 4, CTL_MONITOR_P) &&
-              ei_x_encode_pid(&f, &a->asker) == 0 &&
-              ei_x_encode_pid(&f, callee) == 0 &&
-              ei_x_encode_ref(&f, &ref) == 0;
+    bool ok = a != NULL && gr__dist_pid_of_ref(d, m->from, &asker) &&
+              ei_x_new(&a->body) == 0 &&
+              ei_x_encode_pid(&a->body, &asker) == 0 &&
+              ei_x_encode_pid(&a->body, callee) == 0 &&
+              ei_x_encode_ref(&a->body, &ref) == 0 && ei_x_new(&f) == 0 &&
+              ask_frame(a, CTL_MONITOR_P, &f) &&
+              ei_x_append_buf(&f, x->buff, x->index) == 0;
     if (ok) {
-        gr__frame_end(&f);
-        ok = ei_x_append_buf(&f, x->buff, x->index) == 0;
-    }
-    if (ok) {
-        a->callee = *callee;
-        a->node = m->to.node;
+        a->asker = m->from;
+        a->callee = m->to;
         pthread_mutex_lock(&d->lock);
         ok = gr__refmap_put(&d->asks_out, gr__id_key(m->corr), a) == GR_OK;
         pthread_mutex_unlock(&d->lock);
     }
     if (!ok) {
-        free(a);
+        ask_free(a);
         if (f.buff != NULL)
             ei_x_free(&f);
         return GR_ENOMEM;
@@ -309,34 +348,36 @@ int gr__ask_monitor(gr__dist *d, const gr_msg *m, const erlang_pid *callee,
 
 void gr__ask_unmonitor(gr__dist *d, uint64_t corr)
 {
-    dist_ask a;
-    (void)ask_take(d, corr, &a);
+    ask_free(ask_take(d, corr));
 }
 
 void gr__ask_answered(gr__dist *d, int fd, uint64_t corr, gr_ref *callee)
 {
-    dist_ask a;
+    dist_ask *a = ask_take(d, corr);
     ei_x_buff x;
-    if (!ask_take(d, corr, &a))
+    if (a == NULL)
         return;
-    *callee = gr__dist_ref_of_pid(d, &a.callee);
-    if (ei_x_new(&x) != 0)
-        return;
-    if (ask_demonitor_frame(d, corr, &a, &x)) {
-        struct iovec iov = {.iov_base = x.buff, .iov_len = (size_t)x.index};
-        (void)gr__dist_write(fd, &iov, 1);
+    *callee = a->callee;
+    if (ei_x_new(&x) == 0) {
+        if (ask_frame(a, CTL_DEMONITOR_P, &x)) {
+            struct iovec iov = {.iov_base = x.buff, .iov_len = (size_t)x.index};
+            (void)gr__dist_write(fd, &iov, 1);
+        }
+        ei_x_free(&x);
     }
-    ei_x_free(&x);
+    ask_free(a);
 }
 
 int gr__ask_forget_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
                          uint32_t *node)
 {
-    dist_ask a;
-    if (!ask_take(d, m->corr, &a))
+    dist_ask *a = ask_take(d, m->corr);
+    if (a == NULL)
         return GR_ENOTFOUND;
-    *node = a.node;
-    return ask_demonitor_frame(d, m->corr, &a, x) ? GR_OK : GR_ENOMEM;
+    *node = a->callee.node;
+    int rc = ask_frame(a, CTL_DEMONITOR_P, x) ? GR_OK : GR_ENOMEM;
+    ask_free(a);
+    return rc;
 }
 
 /* A MONITOR_P_EXIT for a monitor of ours: its watcher's DOWN, or the
@@ -348,11 +389,11 @@ static void down_arrived(gr__dist *d, const mon_sig *s, const char *f,
     if (strcmp(s->watcher.node, ei_thisnodename(&d->ec)) != 0)
         return; /* Not ours: nobody to tell. */
     uint64_t corr = id_of_ref(d, ASK_MARK, &s->ref);
-    dist_ask a;
-    if (corr != 0 && ask_take(d, corr, &a)) {
+    dist_ask *a = corr != 0 ? ask_take(d, corr) : NULL;
+    if (a != NULL) {
         gr_reason why = gr__reason_of_term(f, &index);
-        gr__ask_send_failed(d->sys, NULL, gr__dist_ref_of_pid(d, &a.callee),
-                            gr__dist_local_ref(d, &a.asker), corr, &why);
+        gr__ask_send_failed(d->sys, NULL, a->callee, a->asker, corr, &why);
+        ask_free(a);
         return;
     }
     uint64_t id = id_of_ref(d, MON_MARK, &s->ref);
@@ -403,8 +444,8 @@ int gr__monitor_down_frame(gr__dist *d, const gr_msg *m, ei_x_buff *x,
     if (held == NULL)
         return GR_ENOTFOUND; /* Demonitored, or its node is gone. */
     *node = held->node;
-    int rc = exit_frame(held, &down.reason, x) ? GR_OK : GR_ENOMEM;
-    free(held);
+    int rc = exit_frame(&held->head, &down.reason, x) ? GR_OK : GR_ENOMEM;
+    mon_free(held);
     return rc;
 }
 
@@ -431,7 +472,7 @@ static void collect_ask(void *arg, gr_ref key, void *value)
 {
     gone *g = arg;
     const dist_ask *a = value;
-    if (g->all || a->node == g->node)
+    if (g->all || a->callee.node == g->node)
         g->keys[g->n++] = key;
 }
 
@@ -445,7 +486,7 @@ static void forget_node(gr__dist *d, bool all, uint32_t node)
         gr__refmap_each(&d->mons_by_id, collect_mon, &g);
         for (size_t i = 0; i < g.n; i++) {
             mon_forget(d, g.v[i]);
-            free(g.v[i]);
+            mon_free(g.v[i]);
         }
         free(g.v);
     }
@@ -454,7 +495,7 @@ static void forget_node(gr__dist *d, bool all, uint32_t node)
         (g.keys = malloc(d->asks_out.n * sizeof *g.keys)) != NULL) {
         gr__refmap_each(&d->asks_out, collect_ask, &g);
         for (size_t i = 0; i < g.n; i++)
-            free(gr__refmap_take(&d->asks_out, g.keys[i]));
+            ask_free(gr__refmap_take(&d->asks_out, g.keys[i]));
         free(g.keys);
     }
 }
