@@ -82,14 +82,17 @@ typedef struct gr__envbatch {
 
 /* One worker's pool of envelopes of one size class. */
 typedef struct gr__envpool {
-    gr__node *free;    /* Owner-only free list. */
-    unsigned nfree;    /* Its length. */
+    /* Set once: read by every thread that frees one of its envelopes, so
+     * kept off the lines its owner writes on every send. */
     unsigned index;    /* This pool's worker index. */
     unsigned cls;      /* Size class: index into a worker's pools. */
     size_t block;      /* Bytes per envelope of this class. */
     const void *group; /* Pools of one system share this tag. */
-    gr__envbatch *out; /* Owner-only: one batch per worker of the system. */
+    /* Owner only. */
+    _Alignas(64) gr__node *free; /* Free list. */
+    unsigned nfree;              /* Its length. */
     unsigned nout;
+    gr__envbatch *out; /* One batch per worker of the system. */
     /* Envelopes given back by other threads: a stack that any thread
      * pushes onto and the owner empties whole (no ABA: it never pops one).
      * Its own cache line, as every other thread writes it. */
