@@ -93,8 +93,9 @@ typedef struct gr__envpool {
     unsigned nfree;              /* Its length. */
     unsigned nout;
     gr__envbatch *out; /* One batch per worker of the system. */
-    /* Envelopes given back by other threads: a stack that any thread
-     * pushes onto and the owner empties whole (no ABA: it never pops one).
+    /* Envelopes given back by other threads: a stack of runs (linked
+     * into one chain) that any thread pushes a run onto and the owner
+     * empties whole (no ABA: it never pops one).
      * Its own cache line, as every other thread writes it. */
     _Alignas(64) _Atomic(gr__node *) returned;
 } gr__envpool;
