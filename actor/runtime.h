@@ -5,6 +5,7 @@
  * they get from the functions below.
  *
  * What it gathers, and the header each piece is declared in:
+ *   accept.h      accepting on a polled listener, resting it on EMFILE
  *   actor.h       spawning, exits, the callback context, gr__accept_calls
  *   assert.h      GR_ASSERT, for programmer errors
  *   deadletter.h  gr__dead_message, the policy for undeliverable messages
@@ -30,6 +31,7 @@
 
 #include <grove/system.h>
 
+#include "actor/accept.h"
 #include "actor/actor.h"
 #include "actor/assert.h"
 #include "actor/clock.h"

@@ -625,13 +625,13 @@ static void unpark(gr__dist *d, const dist_dial *dial)
 
 /* Accepts what waits on the listener (non-blocking) and asks the
  * connector for each one's handshake; beyond ACCEPTS_MAX handshakes
- * asked at once, a connection is closed at once (logged). */
+ * asked at once, a connection is closed at once (logged). When accepts
+ * fail for want of descriptors, the listener rests (accept.h). */
 static void accept_all(gr__dist *d)
 {
-    for (;;) {
-        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN: none left (or an error, seen again). */
+    int fd;
+    while ((fd = gr__accept(d->listen_fd, SOCK_CLOEXEC, &d->accept_rest,
+                            log_of(d), "distribution")) >= 0) {
         if (d->accepts >= ACCEPTS_MAX) {
             gr__log(log_of(d), GR_LOG_WARN,
                     "distribution: a connecting node refused: %u "
@@ -1121,7 +1121,10 @@ static void *dist_main(void *arg)
             fds_cap = n;
         }
         fds[0] = (struct pollfd){.fd = d->wake_fd, .events = POLLIN};
-        fds[1] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+        /* A resting listener (see accept_all) is left out until then. */
+        int rest_ms = gr__accept_rest_ms(&d->accept_rest);
+        fds[1] = (struct pollfd){.fd = d->listen_fd,
+                                 .events = rest_ms > 0 ? 0 : POLLIN};
         bool holding = false;
         for (size_t i = 0; i < d->nconns; i++)
             fds[2 + i] = (struct pollfd){
@@ -1129,7 +1132,10 @@ static void *dist_main(void *arg)
                 .events = held_back(d, &d->conns[i], &holding) ? 0 : POLLIN};
         /* Wake at least each second to watch the connections' ticks, and
          * each HOLD_POLL_MS to see whether a held one may read again. */
-        int ready = poll(fds, n, holding ? HOLD_POLL_MS : 1000);
+        int wait_ms = holding ? HOLD_POLL_MS : 1000;
+        if (rest_ms > 0 && rest_ms < wait_ms)
+            wait_ms = rest_ms;
+        int ready = poll(fds, n, wait_ms);
         /* Connections first, from the last, since closing one moves the
          * last into its place (and nothing else changes them before). */
         for (size_t i = n - 2; ready > 0 && i-- > 0;)

@@ -131,6 +131,7 @@ struct gr__dist {
     dist_park *parks; /* Jobs waiting for connects asked for. */
     size_t nparks, parks_cap;
     unsigned accepts; /* Accepted connections whose handshakes are asked. */
+    gr__accept_rest accept_rest; /* The listener's rest (accept.h). */
 };
 
 /* --- dist.c -------------------------------------------------------------- */

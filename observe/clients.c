@@ -361,7 +361,8 @@ void gr__obs_feed(gr__control *c)
 
 void gr__obs_on_accept(gr__control *c)
 {
-    int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = gr__accept(c->listen_fd, SOCK_CLOEXEC, &c->listen_rest,
+                        gr__system_log(c->sys), "control");
     if (fd < 0)
         return;
     struct ucred cred;
@@ -394,7 +395,8 @@ void gr__obs_on_accept(gr__control *c)
  * its request line. */
 void gr__obs_on_http(gr__control *c)
 {
-    int fd = accept4(c->http_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = gr__accept(c->http_fd, SOCK_CLOEXEC, &c->http_rest,
+                        gr__system_log(c->sys), "metrics");
     if (fd < 0)
         return;
     struct timeval tv = {1, 0};

@@ -68,9 +68,21 @@ static void timed_work(gr__control *c, uint64_t now)
 static int poll_wait(const gr__control *c)
 {
     uint64_t now = gr__obs_now_ns();
-    return now >= c->next_sample_ns
-               ? 0
-               : (int)((c->next_sample_ns - now) / 1000000) + 1;
+    int ms = now >= c->next_sample_ns
+                 ? 0
+                 : (int)((c->next_sample_ns - now) / 1000000) + 1;
+    int rest[2] = {gr__accept_rest_ms(&c->listen_rest),
+                   gr__accept_rest_ms(&c->http_rest)};
+    for (int i = 0; i < 2; i++)
+        if (rest[i] > 0 && rest[i] < ms)
+            ms = rest[i];
+    return ms;
+}
+
+/* The poll events for a listener: none while it rests (accept.h). */
+static short listen_events(const gr__accept_rest *r)
+{
+    return gr__accept_rest_ms(r) > 0 ? 0 : POLLIN;
 }
 
 static void *control_main(void *arg)
@@ -81,8 +93,10 @@ static void *control_main(void *arg)
         int map[3 + GR__OBS_CLIENTS];
         nfds_t n = 0;
         p[n++] = (struct pollfd){c->wake[0], POLLIN, 0};
-        p[n++] = (struct pollfd){c->listen_fd, POLLIN, 0}; /* -1: ignored */
-        p[n++] = (struct pollfd){c->http_fd, POLLIN, 0};
+        /* -1: ignored. */
+        p[n++] =
+            (struct pollfd){c->listen_fd, listen_events(&c->listen_rest), 0};
+        p[n++] = (struct pollfd){c->http_fd, listen_events(&c->http_rest), 0};
         for (int i = 0; i < GR__OBS_CLIENTS; i++)
             if (c->clients[i].fd >= 0) {
                 map[n] = i;

@@ -168,6 +168,9 @@ struct gr__control {
     bool started;
     int listen_fd;
     int http_fd; /* The metrics listener (TCP), or -1. */
+    /* Each listener's rest when accepts fail for want of descriptors
+     * (actor/accept.h). */
+    gr__accept_rest listen_rest, http_rest;
     int wake[2]; /* Events, queries and stop. */
     atomic_bool stop;
     bool closed; /* Guarded by lock: the tap drops what comes. */

@@ -76,7 +76,10 @@ static bool listen_on(gr__control *c, const char *dir)
     }
     snprintf(c->path, sizeof c->path, "%s", a.sun_path);
     unlink(c->path); /* Ours from an earlier system of this process. */
-    c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking, as gr__accept wants: a client that gave up before it
+     * was taken must not block the thread until the next one. */
+    c->listen_fd =
+        socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (c->listen_fd < 0 ||
         bind(c->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
         chmod(c->path, 0600) != 0 || listen(c->listen_fd, 16) != 0) {
@@ -115,7 +118,7 @@ static bool listen_http(gr__control *c, const gr_config *cfg)
     }
     a.sin_port = htons((uint16_t)port);
     int one = 1;
-    c->http_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c->http_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (c->http_fd < 0 ||
         setsockopt(c->http_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) !=
             0 ||

@@ -24,6 +24,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "erl_env.h"
@@ -851,19 +852,32 @@ static int epmd_port_of(const char *alive)
     return ok ? resp[2] << 8 | resp[3] : -1;
 }
 
-/* A client connected to this system's listener that says nothing; -1
- * when it cannot connect. */
-static int silent_client(void)
+/* The port this system listens on, as epmd gives it; -1 when none. */
+static int grove_port(void)
 {
     char alive[64];
     snprintf(alive, sizeof alive, "%.*s", (int)strcspn(grove_node, "@"),
              grove_node);
-    int port = epmd_port_of(alive);
+    return epmd_port_of(alive);
+}
+
+/* Connects socket fd to this system's listener at port; false when it
+ * cannot. */
+static bool connect_to(int fd, int port)
+{
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = port > 0 ? socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    return fd >= 0 && port > 0 &&
+           connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+}
+
+/* A client connected to this system's listener that says nothing; -1
+ * when it cannot connect. */
+static int silent_client(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && !connect_to(fd, grove_port())) {
         close(fd);
         fd = -1;
     }
@@ -968,6 +982,94 @@ static void silent_nodes_hold_up_nothing(void)
     CHECK_EQ(sent[1], GR_OK);
     CHECK(ponged);
     CHECK_EQ(lost_before, 0); /* Both connects were still waiting. */
+}
+
+/* Process CPU time, seconds. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Descriptors run out (EMFILE) with connections waiting on the listener,
+ * which therefore stays readable: the distribution thread says so once
+ * and rests its listener instead of spinning on it, and accepts again
+ * once there are descriptors (an Erlang node connects and calls). */
+static void descriptors_run_out(void)
+{
+    CHECK(epmd_start());
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {.workers = 2,
+                     .log_level = GR_LOG_INFO,
+                     .log_level_set = 1,
+                     .log_fn = capture_fn,
+                     .log_arg = &cap,
+                     .dist = {.node_name = grove_node, .cookie = COOKIE}};
+    CHECK(gr_system_start(&cfg, &sys) == GR_OK);
+    gr_ref e;
+    CHECK(gr_system_spawn(sys, &echo_b, &GR_REF_NONE, sizeof(gr_ref), &e) ==
+          GR_OK);
+    int port = grove_port();
+    enum { CLIENTS = 3, FILL_MAX = 64 };
+    int client[CLIENTS], fill[FILL_MAX], nfill = 0;
+    for (int i = 0; i < CLIENTS; i++)
+        client[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* No descriptor left: the lowest free one is the limit, and the few
+     * below it are taken. */
+    struct rlimit old, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(lowest >= 0);
+    close(lowest);
+    low = (struct rlimit){.rlim_cur = (rlim_t)lowest + 8,
+                          .rlim_max = old.rlim_max};
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    int fd;
+    while (nfill < FILL_MAX &&
+           (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        fill[nfill++] = fd;
+    bool connected = true;
+    for (int i = 0; i < CLIENTS; i++)
+        connected = connect_to(client[i], port) && connected;
+    double until = test_now() + 5;
+    while (capture_count(&cap, GR_LOG_ERROR, "accepting a connection failed",
+                         NULL) == 0 &&
+           test_now() < until)
+        sleep_ms(1);
+    /* Watched for a while: a thread spinning on the listener would take
+     * all of a CPU; a resting one wakes ten times a second. */
+    double cpu0 = cpu_now(), wall0 = test_now();
+    sleep_ms(300);
+    double cpu = cpu_now() - cpu0, wall = test_now() - wall0;
+    unsigned said = capture_count(&cap, GR_LOG_ERROR,
+                                  "accepting a connection failed", NULL);
+    for (int i = 0; i < CLIENTS; i++)
+        if (client[i] >= 0)
+            close(client[i]);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    char *out = erl_run(COOKIE, "R = gen_server:call({echo, G}, ping),"
+                                "io:format(\"PONG ~p~n\", [R]),");
+    bool ponged = out != NULL && strstr(out, "PONG {ok,ping}") != NULL;
+    free(out);
+    unsigned again =
+        capture_count(&cap, GR_LOG_INFO, "accepting connections again", NULL);
+    (void)gr_system_shutdown(sys);
+    epmd_stop();
+    if (said != 1 || !ponged || again != 1)
+        capture_dump(&cap);
+    pthread_mutex_destroy(&cap.lock);
+    CHECK(connected);
+    CHECK(nfill < FILL_MAX);
+    if (cpu >= wall / 2)
+        fprintf(stderr, "  %.3f s of CPU in %.3f s\n", cpu, wall);
+    CHECK(cpu < wall / 2);
+    CHECK_EQ(said, 1);
+    CHECK(ponged);
+    CHECK_EQ(again, 1);
 }
 
 static void killed_erlang_node_is_noconnection(void)
@@ -1687,6 +1789,7 @@ static const struct test_case cases[] = {
     {"grove_asks_are_monitored", grove_asks_are_monitored},
     {"ask_to_unreachable_node_fails", ask_to_unreachable_node_fails},
     {"silent_nodes_hold_up_nothing", silent_nodes_hold_up_nothing},
+    {"descriptors_run_out", descriptors_run_out},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
     {"connections_send_at_once", connections_send_at_once},
