@@ -185,39 +185,55 @@ bool gr__dist_pid_of_ref(gr__dist *d, gr_ref ref, erlang_pid *out)
 
 /* ---- calls from Erlang --------------------------------------------------- */
 
+static void call_free(dist_call *c)
+{
+    if (c->term.buff != NULL)
+        ei_x_free(&c->term);
+    free(c);
+}
+
+/* Takes call c out of d's calls (lock held). */
+static void call_unlink(gr__dist *d, dist_call *c)
+{
+    *(c->prev != NULL ? &c->prev->next : &d->calls_old) = c->next;
+    *(c->next != NULL ? &c->next->prev : &d->calls_new) = c->prev;
+    (void)gr__refmap_take(&d->calls_by_corr, gr__id_key(c->corr));
+    d->ncalls--;
+}
+
 /* Remembers a '$gen_call' from `from` with tag (the term at buf[at, end));
- * its corr, or 0 when it cannot. */
+ * its corr, or 0 when it cannot. The oldest calls go first: those nobody
+ * answered in CALL_FORGET_NS, and one when CALLS_MAX wait. */
 static uint64_t call_add(gr__dist *d, const erlang_pid *from, const char *buf,
                          int at, int end)
 {
     dist_call *c = calloc(1, sizeof *c);
-    if (c == NULL || ei_x_new_with_version(&c->tag) != 0 ||
-        ei_x_append_buf(&c->tag, buf + at, end - at) != 0) {
-        if (c != NULL && c->tag.buff != NULL)
-            ei_x_free(&c->tag);
-        free(c);
+    if (c == NULL || ei_x_new_with_version(&c->term) != 0 ||
+        ei_x_encode_pid(&c->term, from) != 0 ||
+        ((c->tag_at = c->term.index),
+         ei_x_append_buf(&c->term, buf + at, end - at) != 0)) {
+        if (c != NULL)
+            call_free(c);
         return 0;
     }
-    c->from = *from;
     c->since_ns = gr__mono_ns();
     pthread_mutex_lock(&d->lock);
-    /* Forget the oldest ones nobody answered: they are at the tail. */
-    dist_call **p = &d->calls;
-    while (*p != NULL) {
-        if (c->since_ns - (*p)->since_ns > CALL_FORGET_NS ||
-            d->ncalls >= CALLS_MAX) {
-            dist_call *old = *p;
-            *p = old->next;
-            d->ncalls--;
-            ei_x_free(&old->tag);
-            free(old);
-        } else {
-            p = &(*p)->next;
-        }
+    dist_call *old;
+    while ((old = d->calls_old) != NULL &&
+           (c->since_ns - old->since_ns > CALL_FORGET_NS ||
+            d->ncalls >= CALLS_MAX)) {
+        call_unlink(d, old);
+        call_free(old);
     }
     c->corr = ++d->next_corr;
-    c->next = d->calls;
-    d->calls = c;
+    if (gr__refmap_put(&d->calls_by_corr, gr__id_key(c->corr), c) != GR_OK) {
+        pthread_mutex_unlock(&d->lock);
+        call_free(c);
+        return 0;
+    }
+    c->prev = d->calls_new;
+    *(c->prev != NULL ? &c->prev->next : &d->calls_old) = c;
+    d->calls_new = c;
     d->ncalls++;
     pthread_mutex_unlock(&d->lock);
     return c->corr;
@@ -227,14 +243,10 @@ static uint64_t call_add(gr__dist *d, const erlang_pid *from, const char *buf,
 static dist_call *call_take(gr__dist *d, uint64_t corr)
 {
     pthread_mutex_lock(&d->lock);
-    dist_call **p = &d->calls;
-    while (*p != NULL && (*p)->corr != corr)
-        p = &(*p)->next;
-    dist_call *c = *p;
-    if (c != NULL) {
-        *p = c->next;
-        d->ncalls--;
-    }
+    dist_call *c =
+        corr != 0 ? gr__refmap_get(&d->calls_by_corr, gr__id_key(corr)) : NULL;
+    if (c != NULL)
+        call_unlink(d, c);
     pthread_mutex_unlock(&d->lock);
     return c;
 }
@@ -901,8 +913,12 @@ static int encode_message(gr__dist *d, dist_job *j, const gr_msg *m,
                           erlang_pid *to, const erlang_pid *from)
 {
     dist_call *c = NULL;
+    int tag = 0, version;
     if ((m->flags & GR_MSG_REPLY) && (c = call_take(d, m->corr)) != NULL) {
-        *to = c->from;
+        /* The caller's pid and tag, as call_add encoded them. */
+        (void)ei_decode_version(c->term.buff, &tag, &version);
+        (void)ei_decode_pid(c->term.buff, &tag, to);
+        tag = c->tag_at;
         free(j->name);
         j->name = NULL;
         j->node = gr__dist_ref_of_pid(d, to).node;
@@ -917,10 +933,9 @@ static int encode_message(gr__dist *d, dist_job *j, const gr_msg *m,
                                      ei_x_encode_pid(&j->x, to) == 0) &&
               ei_x_encode_version(&j->x) == 0;
     if (ok && c != NULL) {
-        int at = 0, version;
-        (void)ei_decode_version(c->tag.buff, &at, &version);
         ok = ei_x_encode_tuple_header(&j->x, 2) == 0 &&
-             ei_x_append_buf(&j->x, c->tag.buff + at, c->tag.index - at) == 0;
+             ei_x_append_buf(&j->x, c->term.buff + tag, c->term.index - tag) ==
+                 0;
     } else if (ok && (m->flags & GR_MSG_REQUEST)) {
         erlang_ref tag = {.len = 3,
                           .n = {(unsigned)(m->corr & 0xffffffffu),
@@ -933,10 +948,8 @@ static int encode_message(gr__dist *d, dist_job *j, const gr_msg *m,
              ei_x_encode_pid(&j->x, from) == 0 &&
              ei_x_encode_ref(&j->x, &tag) == 0;
     }
-    if (c != NULL) {
-        ei_x_free(&c->tag);
-        free(c);
-    }
+    if (c != NULL)
+        call_free(c);
     int rc = ok ? gr__msg_to_term(d, m, &j->x) : GR_ENOMEM;
     if (rc == GR_OK)
         gr__frame_end(&j->x);
@@ -1230,11 +1243,11 @@ static void dist_free(gr__dist *d)
         next = j->next;
         job_free(j);
     }
-    for (dist_call *c = d->calls, *next; c != NULL; c = next) {
+    for (dist_call *c = d->calls_old, *next; c != NULL; c = next) {
         next = c->next;
-        ei_x_free(&c->tag);
-        free(c);
+        call_free(c);
     }
+    gr__refmap_clear(&d->calls_by_corr);
 
     gr__monitors_free(d);
     free(d->conns);

@@ -45,14 +45,16 @@ typedef struct dist_node {
     char name[MAXATOMLEN_UTF8];
 } dist_node;
 
-/* A gen_server:call from Erlang waiting for its gr_reply: the caller's
- * pid and its tag (encoded), under the corr the request carried. */
+/* A gen_server:call from Erlang waiting for its gr_reply, under the corr
+ * the request carried: the caller's pid and its tag, encoded as they go
+ * back (term: the version byte, the pid, then the tag from tag_at). Kept
+ * oldest first, and by corr (gr__dist.calls_by_corr). */
 typedef struct dist_call {
-    struct dist_call *next;
+    struct dist_call *prev, *next;
     uint64_t corr;
     uint64_t since_ns;
-    erlang_pid from;
-    ei_x_buff tag;
+    int tag_at;
+    ei_x_buff term;
 } dist_call;
 
 /* An encoded message waiting for the thread to send it. */
@@ -116,7 +118,8 @@ struct gr__dist {
     size_t queue_limit; /* Bytes queued per node (gr_config.link_buffer). */
     dist_node *nodes;
     size_t nnodes, nodes_cap;
-    dist_call *calls;
+    dist_call *calls_old, *calls_new; /* Oldest first. */
+    gr__refmap calls_by_corr;
     size_t ncalls;
     gr__refmap mons_by_id;  /* Erlang processes' monitors of our actors, */
     gr__refmap mons_by_ref; /* by id and by reference (see monitor.c). */
