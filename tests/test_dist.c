@@ -1072,6 +1072,90 @@ static void descriptors_run_out(void)
     CHECK_EQ(again, 1);
 }
 
+/* "hold": keeps every request until HELD_CALLS have come, then answers
+ * each with its own request term, newest first. */
+enum { HELD_CALLS = 20000, HELD_TERM_MAX = 16 };
+typedef struct held_call {
+    gr_request req;
+    size_t len;
+    char term[HELD_TERM_MAX];
+} held_call;
+
+typedef struct hold {
+    unsigned n;
+    held_call *held;
+} hold;
+
+static int hold_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    hold *h = state;
+    h->held = calloc(HELD_CALLS, sizeof *h->held);
+    return h->held != NULL ? gr_register(ctx, "hold") : GR_ENOMEM;
+}
+
+static int hold_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    hold *h = state;
+    if (!(m->flags & GR_MSG_REQUEST) || m->len > HELD_TERM_MAX)
+        return GR_EUNHANDLED;
+    held_call *c = &h->held[h->n++];
+    c->req = gr_request_of(m);
+    c->len = m->len;
+    memcpy(c->term, m->data, m->len);
+    if (h->n < HELD_CALLS)
+        return GR_CONTINUE;
+    while (h->n > 0) {
+        c = &h->held[--h->n];
+        int rc = gr_reply_to(ctx, &c->req, GR_MSG_TERM, c->term, c->len);
+        if (rc != GR_OK)
+            return rc;
+    }
+    return GR_CONTINUE;
+}
+
+static void hold_terminate(gr_ctx *ctx, void *state, const gr_reason *why)
+{
+    (void)ctx;
+    (void)why;
+    free(((hold *)state)->held);
+}
+
+static const gr_behaviour hold_b = {.name = "hold",
+                                    .state_size = sizeof(hold),
+                                    .init = hold_init,
+                                    .handle = hold_handle,
+                                    .terminate = hold_terminate};
+
+/* Many gen_server:calls wait for their replies at once (each of 20 000
+ * Erlang processes calls hold, which answers when the last has come, in
+ * the opposite order): each caller gets its own answer. */
+static void many_calls_wait_at_once(void)
+{
+    CHECK(start());
+    gr_ref h;
+    CHECK(gr_system_spawn(sys, &hold_b, NULL, 0, &h) == GR_OK);
+    char script[1024];
+    snprintf(
+        script, sizeof script,
+        "N = %d, Self = self(), true = net_kernel:connect_node(G),"
+        "[spawn(fun() -> Self ! {I, gen_server:call({hold, G}, I, 50000)}"
+        " end) || I <- lists:seq(1, N)],"
+        "Wrong = lists:foldl(fun(_, W) -> receive {I, R} when R =:= I -> W;"
+        " _ -> W + 1 after 55000 -> W + 1 end end, 0,"
+        " lists:seq(1, N)),"
+        "io:format(\"WRONG ~p~n\", [Wrong]),",
+        HELD_CALLS);
+    char *out = erl_run(COOKIE, script);
+    bool right = out != NULL && strstr(out, "WRONG 0") != NULL;
+    if (!right)
+        fprintf(stderr, "erl said:\n%s\n", out != NULL ? out : "(nothing)");
+    free(out);
+    stop();
+    CHECK(right);
+}
+
 static void killed_erlang_node_is_noconnection(void)
 {
     CHECK(start());
@@ -1790,6 +1874,7 @@ static const struct test_case cases[] = {
     {"ask_to_unreachable_node_fails", ask_to_unreachable_node_fails},
     {"silent_nodes_hold_up_nothing", silent_nodes_hold_up_nothing},
     {"descriptors_run_out", descriptors_run_out},
+    {"many_calls_wait_at_once", many_calls_wait_at_once},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
     {"two_hosts", two_hosts},
     {"connections_send_at_once", connections_send_at_once},
