@@ -239,6 +239,19 @@ static uint64_t call_add(gr__dist *d, const erlang_pid *from, const char *buf,
     return c->corr;
 }
 
+void gr__dist_calls_clear(gr__dist *d)
+{
+    pthread_mutex_lock(&d->lock);
+    for (dist_call *c = d->calls_old, *next; c != NULL; c = next) {
+        next = c->next;
+        call_free(c);
+    }
+    d->calls_old = d->calls_new = NULL;
+    d->ncalls = 0;
+    gr__refmap_clear(&d->calls_by_corr);
+    pthread_mutex_unlock(&d->lock);
+}
+
 /* Takes the call a reply with corr answers; NULL when there is none. */
 static dist_call *call_take(gr__dist *d, uint64_t corr)
 {
@@ -1243,11 +1256,7 @@ static void dist_free(gr__dist *d)
         next = j->next;
         job_free(j);
     }
-    for (dist_call *c = d->calls_old, *next; c != NULL; c = next) {
-        next = c->next;
-        call_free(c);
-    }
-    gr__refmap_clear(&d->calls_by_corr);
+    gr__dist_calls_clear(d);
 
     gr__monitors_free(d);
     free(d->conns);

@@ -167,6 +167,9 @@ bool gr__dist_is_service(const char *name);
 gr_ref gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
                        const ei_x_buff *x);
 
+/* Forgets every call from Erlang waiting for a reply (they get none). */
+void gr__dist_calls_clear(gr__dist *d);
+
 /* Writes iov[0, n) whole to fd (iov is used up); 0, or -1 when the
  * connection failed or its SO_SNDTIMEO ran out. The thread's only way of
  * writing to a connection after its handshake. */

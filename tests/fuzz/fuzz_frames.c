@@ -85,15 +85,9 @@ static void drain(int fd)
 static void peer_gone(uint32_t peer)
 {
     gr__monitors_node_gone(dist, peer);
+    gr__dist_calls_clear(dist);
     pthread_mutex_lock(&dist->lock);
     need(dist->nmons == 0 && dist->mons_by_ref.n == 0);
-    for (dist_call *c = dist->calls, *next; c != NULL; c = next) {
-        next = c->next;
-        ei_x_free(&c->tag);
-        free(c);
-    }
-    dist->calls = NULL;
-    dist->ncalls = 0;
     dist->nnodes = 0;
     pthread_mutex_unlock(&dist->lock);
 }
