@@ -43,6 +43,8 @@
 /* The registered name a keepalive goes to: Erlang nodes have none and drop
  * it; Grove systems drop it too, having seen traffic. */
 #define KEEPALIVE_NAME "grove_keepalive"
+/* Bytes a message's frame starts with room for: most fit. */
+#define FRAME_START_SIZE 256
 /* How long a call from Erlang is remembered unanswered (OTP's default
  * call timeout is 5 s; an infinite one gets this long). */
 #define CALL_FORGET_NS (600ull * 1000000000ull)
@@ -50,6 +52,8 @@
  * so a peer could make up any number. One more is not remembered (its
  * pids still map to refs; a send to one is GR_ENOCONNECTION). */
 #define NODES_MAX 4096u
+
+static bool x_new(ei_x_buff *x, int size);
 
 static const gr__logger *log_of(gr__dist *d)
 {
@@ -436,8 +440,17 @@ static void service_call(gr__dist *d, int fd, const char *service,
         ok = ei_x_encode_pid(&r, &pid) == 0;
     else if (ok)
         ok = ei_x_encode_atom(&r, "undefined") == 0;
-    if (ok)
-        (void)ei_send_tmo(fd, &from, r.buff, r.index, d->timeout_ms);
+    /* {SEND, '', From} and the answer. */
+    ei_x_buff f;
+    if (ok && x_new(&f, FRAME_START_SIZE)) {
+        if (gr__frame_start(&f, 3, ERL_SEND) && ei_x_encode_atom(&f, "") == 0 &&
+            ei_x_encode_pid(&f, &from) == 0 &&
+            ei_x_append_buf(&f, r.buff, r.index) == 0) {
+            gr__frame_end(&f);
+            (void)gr__dist_queue(d, fd, f.buff, (size_t)f.index);
+        }
+        ei_x_free(&f);
+    }
     ei_x_free(&r);
 }
 
@@ -522,25 +535,39 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
     c->rbuf = NULL;
     c->rlen = c->rcap = 0;
     c->held_by = GR_REF_NONE;
+    c->out = NULL;
+    c->out_tail = &c->out;
+    c->out_off = c->out_bytes = 0;
+    c->out_ns = c->rx_ns;
+    c->broken = false;
     snprintf(c->node, sizeof c->node, "%s", node);
     gr__log(log_of(d), GR_LOG_INFO, "distribution: connected to %s", node);
     return c;
 }
 
+static void job_free(dist_job *j);
+static void job_failed(gr__dist *d, const dist_job *j);
+
 /* Closes connection i; every link, monitor and ask to the node's latest
- * incarnation then fires with noconnection. */
+ * incarnation then fires with noconnection, and what it had not written
+ * fails as a send to a node that is gone does. */
 static void conn_close(gr__dist *d, size_t i, const char *why)
 {
     gr__log(log_of(d), GR_LOG_INFO, "distribution: %s disconnected: %s",
             d->conns[i].node, why);
     ei_close_connection(d->conns[i].fd);
-    free(d->conns[i].rbuf);
+    /* What it did not write fails below, once the node is down. */
+    dist_job *unsent = d->conns[i].out;
+    size_t unsent_bytes = d->conns[i].out_bytes;
+    d->conns[i].out = NULL;
+    gr__dist_conn_release(&d->conns[i]);
     uint32_t id = d->conns[i].id;
     d->conns[i] = d->conns[--d->nconns];
     uint32_t creation = 0;
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
     if (dn != NULL) {
+        dn->queued -= unsent_bytes < dn->queued ? unsent_bytes : dn->queued;
         creation = dn->creation;
         /* Sends that follow at once (an exit reported to it, say) are not
          * worth a connect to a node that has just gone. */
@@ -550,6 +577,13 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
     gr__monitors_node_gone(d, id);
     if (creation != 0)
         gr__broadcast_node_down(d->sys, id, creation);
+    while (unsent != NULL) {
+        dist_job *next = unsent->next;
+        if (!unsent->quiet)
+            job_failed(d, unsent);
+        job_free(unsent);
+        unsent = next;
+    }
 }
 
 /* Jobs parked for node id, or NULL. */
@@ -587,7 +621,9 @@ static void add_queued(gr__dist *d, uint32_t id, long long delta)
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
     if (dn != NULL)
-        dn->queued = (size_t)((long long)dn->queued + delta);
+        dn->queued = delta < 0 && (size_t)-delta > dn->queued
+                         ? 0
+                         : (size_t)((long long)dn->queued + delta);
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -725,26 +761,112 @@ static void job_free(dist_job *j)
     free(j);
 }
 
-/* Writes a whole control frame to fd within ms; 0 or -1. */
-int gr__dist_write(int fd, struct iovec *iov, int n)
+void gr__dist_conn_release(dist_conn *c)
 {
-    while (n > 0) {
-        ssize_t k = writev(fd, iov, n);
+    free(c->rbuf);
+    c->rbuf = NULL;
+    while (c->out != NULL) {
+        dist_job *next = c->out->next;
+        job_free(c->out);
+        c->out = next;
+    }
+    c->out_tail = &c->out;
+    c->out_off = c->out_bytes = 0;
+}
+
+/* Most frames written in one writev. */
+#define BATCH_MAX 64
+
+/* Writes what c holds, as much as the socket takes without waiting;
+ * false when the connection failed. What was written no longer counts as
+ * queued for the node. */
+static bool conn_flush(gr__dist *d, dist_conn *c)
+{
+    size_t before = c->out_bytes;
+    bool ok = true;
+    while (c->out != NULL) {
+        struct iovec iov[BATCH_MAX];
+        int n = 0;
+        for (dist_job *j = c->out; j != NULL && n < BATCH_MAX; j = j->next) {
+            size_t skip = n == 0 ? c->out_off : 0;
+            iov[n].iov_base = j->x.buff + skip;
+            iov[n++].iov_len = (size_t)j->x.index - skip;
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t k = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (k < 0 && errno == EINTR)
             continue;
-        if (k < 0)
-            return -1;
-        while (n > 0 && (size_t)k >= iov->iov_len) {
-            k -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
+        if (k < 0) {
+            ok = errno == EAGAIN || errno == EWOULDBLOCK;
+            break;
         }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + k;
-            iov->iov_len -= (size_t)k;
+        c->tx_ns = c->out_ns = gr__mono_ns();
+        c->out_bytes -= (size_t)k;
+        size_t left = (size_t)k;
+        while (left > 0) {
+            dist_job *j = c->out;
+            size_t rest = (size_t)j->x.index - c->out_off;
+            if (left < rest) {
+                c->out_off += left;
+                break;
+            }
+            left -= rest;
+            c->out_off = 0;
+            if ((c->out = j->next) == NULL)
+                c->out_tail = &c->out;
+            job_free(j);
         }
     }
-    return 0;
+    if (c->out_bytes != before)
+        add_queued(d, c->id, (long long)c->out_bytes - (long long)before);
+    return ok;
+}
+
+/* Puts the jobs from first up to end (exclusive) behind what c holds,
+ * counted as queued for its node, and writes what the socket takes. A
+ * connection whose write fails is marked broken, and keep_alive closes it
+ * (so a frame answered from the reader never closes its connection
+ * under it). */
+static void conn_queue(gr__dist *d, dist_conn *c, dist_job *first,
+                       dist_job *end)
+{
+    /* Frames waiting already mean the socket was full: they go when
+     * poll says it takes more, with these behind them. */
+    bool waiting = c->out != NULL;
+    if (!waiting)
+        c->out_ns = gr__mono_ns();
+    size_t bytes = 0;
+    while (first != end) {
+        dist_job *next = first->next;
+        first->next = NULL;
+        *c->out_tail = first;
+        c->out_tail = &first->next;
+        bytes += (size_t)first->x.index;
+        first = next;
+    }
+    c->out_bytes += bytes;
+    add_queued(d, c->id, (long long)bytes);
+    if (!waiting && !c->broken && !conn_flush(d, c))
+        c->broken = true;
+}
+
+bool gr__dist_queue(gr__dist *d, int fd, const char *frame, size_t len)
+{
+    dist_conn *c = NULL;
+    for (size_t i = 0; i < d->nconns && c == NULL; i++)
+        if (d->conns[i].fd == fd)
+            c = &d->conns[i];
+    dist_job *j = c != NULL ? calloc(1, sizeof *j) : NULL;
+    if (j == NULL || !x_new(&j->x, (int)len)) {
+        free(j);
+        return false;
+    }
+    memcpy(j->x.buff, frame, len);
+    j->x.index = (int)len;
+    j->node = c->id;
+    j->quiet = true;
+    conn_queue(d, c, j, NULL);
+    return true;
 }
 
 /* Tells the sender of job j, which could not be sent, as it must hear:
@@ -777,42 +899,67 @@ static void keep_alive(gr__dist *d)
     uint64_t now = gr__mono_ns();
     for (size_t i = d->nconns; i-- > 0;) {
         dist_conn *c = &d->conns[i];
+        if (c->broken) {
+            conn_close(d, i, "send failed");
+            continue;
+        }
+        if (c->out != NULL &&
+            now - c->out_ns > (uint64_t)d->timeout_ms * 1000000u) {
+            conn_close(d, i, "send failed: the node takes nothing");
+            continue;
+        }
         if (now - c->rx_ns > d->ticktime_ns) {
             conn_close(d, i, "net tick timeout");
             continue;
         }
         if (now - c->tx_ns < d->ticktime_ns / 4)
             continue;
+        /* {REG_SEND, Self, '', grove_keepalive} and the atom tick. */
         ei_x_buff x;
-        if (ei_x_new_with_version(&x) != 0)
+        if (!x_new(&x, 64))
             continue;
-        if (ei_x_encode_atom(&x, "tick") == 0 &&
-            ei_reg_send_tmo(&d->ec, c->fd, KEEPALIVE_NAME, x.buff, x.index,
-                            d->timeout_ms) < 0)
-            conn_close(d, i, "send failed");
-        else
-            c->tx_ns = now;
+        if (gr__frame_start(&x, 4, ERL_REG_SEND) &&
+            ei_x_encode_pid(&x, ei_self(&d->ec)) == 0 &&
+            ei_x_encode_atom(&x, "") == 0 &&
+            ei_x_encode_atom(&x, KEEPALIVE_NAME) == 0 &&
+            ei_x_encode_version(&x) == 0 && ei_x_encode_atom(&x, "tick") == 0) {
+            gr__frame_end(&x);
+            if (gr__dist_queue(d, c->fd, x.buff, (size_t)x.index))
+                c->tx_ns = now;
+        }
         ei_x_free(&x);
     }
 }
 
-/* Most frames written in one writev. */
-#define BATCH_MAX 64
+/* How long the thread may wait before keep_alive must look at a
+ * connection that holds frames the socket does not take, ms (at most
+ * limit). */
+static int stall_wait_ms(const gr__dist *d, int limit)
+{
+    uint64_t now = gr__mono_ns(), timeout = (uint64_t)d->timeout_ms * 1000000u;
+    for (size_t i = 0; i < d->nconns; i++) {
+        const dist_conn *c = &d->conns[i];
+        if (c->out == NULL)
+            continue;
+        uint64_t due = c->out_ns + timeout;
+        int ms = due > now ? (int)((due - now) / 1000000u) + 1 : 0;
+        if (ms < limit)
+            limit = ms;
+    }
+    return limit;
+}
 
-/* Sends the jobs from j on (thread), in order: the frames of a run of
- * jobs for one node go out in one writev. */
+/* Sends the jobs from j on (thread), in order: a run of jobs for one
+ * node is queued on its connection at once, and goes out in one writev
+ * as far as the socket takes it. */
 static void send_jobs(gr__dist *d, dist_job *j)
 {
     while (j != NULL) {
         bool wait;
         dist_conn *c = conn_to(d, j->node, &wait);
-        struct iovec iov[BATCH_MAX];
-        int n = 0;
         size_t bytes = 0;
         dist_job *end = j;
-        while (end != NULL && n < BATCH_MAX && end->node == j->node) {
-            iov[n].iov_base = end->x.buff;
-            iov[n++].iov_len = (size_t)end->x.index;
+        while (end != NULL && end->node == j->node) {
             bytes += (size_t)end->x.index;
             end = end->next;
         }
@@ -829,15 +976,14 @@ static void send_jobs(gr__dist *d, dist_job *j)
             }
             continue;
         }
-        bool sent = c != NULL && gr__dist_write(c->fd, iov, n) == 0;
-        if (sent)
-            c->tx_ns = gr__mono_ns();
-        else if (c != NULL)
-            conn_close(d, (size_t)(c - d->conns), "send failed");
+        if (c != NULL) {
+            conn_queue(d, c, j, end);
+            j = end;
+            continue;
+        }
         while (j != end) {
             dist_job *next = j->next;
-            if (!sent)
-                job_failed(d, j);
+            job_failed(d, j);
             job_free(j);
             j = next;
         }
@@ -851,13 +997,19 @@ static void run_jobs(gr__dist *d)
     dist_job *j = d->jobs;
     d->jobs = NULL;
     d->jobs_tail = &d->jobs;
-    /* Taken: no longer queued, but what is parked still is. */
+    /* Taken: no longer queued, but what is parked still is, and what
+     * connections have not written. */
     for (size_t i = 0; i < d->nnodes; i++)
         d->nodes[i].queued = 0;
     for (size_t i = 0; i < d->nparks; i++) {
         dist_node *dn = find_node(d, d->parks[i].id);
         if (dn != NULL)
             dn->queued += d->parks[i].bytes;
+    }
+    for (size_t i = 0; i < d->nconns; i++) {
+        dist_node *dn = find_node(d, d->conns[i].id);
+        if (dn != NULL)
+            dn->queued += d->conns[i].out_bytes;
     }
     pthread_mutex_unlock(&d->lock);
     send_jobs(d, j);
@@ -872,9 +1024,6 @@ static bool x_new(ei_x_buff *x, int size)
     x->index = 0;
     return x->buff != NULL;
 }
-
-/* Bytes a message's frame starts with room for: most fit. */
-#define FRAME_START_SIZE 256
 
 /* Addresses job j for m (name: to that name on node, else to m->to's
  * pid, into *to) and notes its sender's pid in *from. GR_OK, or
@@ -1152,21 +1301,30 @@ static void *dist_main(void *arg)
         fds[1] = (struct pollfd){.fd = d->listen_fd,
                                  .events = rest_ms > 0 ? 0 : POLLIN};
         bool holding = false;
-        for (size_t i = 0; i < d->nconns; i++)
-            fds[2 + i] = (struct pollfd){
-                .fd = d->conns[i].fd,
-                .events = held_back(d, &d->conns[i], &holding) ? 0 : POLLIN};
-        /* Wake at least each second to watch the connections' ticks, and
-         * each HOLD_POLL_MS to see whether a held one may read again. */
-        int wait_ms = holding ? HOLD_POLL_MS : 1000;
+        for (size_t i = 0; i < d->nconns; i++) {
+            dist_conn *c = &d->conns[i];
+            short events = held_back(d, c, &holding) ? 0 : POLLIN;
+            if (c->out != NULL && !c->broken)
+                events |= POLLOUT; /* Frames the socket did not take. */
+            fds[2 + i] = (struct pollfd){.fd = c->fd, .events = events};
+        }
+        /* Wake at least each second to watch the connections' ticks,
+         * each HOLD_POLL_MS to see whether a held one may read again, and
+         * when a connection that takes nothing has waited too long. */
+        int wait_ms = stall_wait_ms(d, holding ? HOLD_POLL_MS : 1000);
         if (rest_ms > 0 && rest_ms < wait_ms)
             wait_ms = rest_ms;
         int ready = poll(fds, n, wait_ms);
         /* Connections first, from the last, since closing one moves the
          * last into its place (and nothing else changes them before). */
-        for (size_t i = n - 2; ready > 0 && i-- > 0;)
-            if (fds[2 + i].revents != 0)
+        for (size_t i = n - 2; ready > 0 && i-- > 0;) {
+            short got = fds[2 + i].revents;
+            dist_conn *c = &d->conns[i];
+            if ((got & POLLOUT) && !c->broken && !conn_flush(d, c))
+                c->broken = true;
+            if (got & (POLLIN | POLLHUP | POLLERR))
                 (void)on_readable(d, i);
+        }
         if (ready > 0 && (fds[1].revents & POLLIN))
             accept_all(d);
         if (ready > 0 && fds[0].revents != 0) {
@@ -1250,7 +1408,7 @@ static void dist_free(gr__dist *d)
         close(d->epmd_fd);
     for (size_t i = 0; i < d->nconns; i++) {
         ei_close_connection(d->conns[i].fd);
-        free(d->conns[i].rbuf);
+        gr__dist_conn_release(&d->conns[i]);
     }
     for (dist_job *j = d->jobs, *next; j != NULL; j = next) {
         next = j->next;

@@ -64,6 +64,8 @@ typedef struct dist_job {
     char *name;    /* The registered name it goes to (owned), or NULL. */
     gr_msg msg;    /* What it was, for a dead letter (data NULL). */
     bool ctl;      /* A control message of its own (else a message). */
+    bool quiet;    /* The protocol's own frame (a tick, an answer to a
+                      peer's signal): nobody hears if it is lost. */
     ei_x_buff x;   /* The whole frame, as it goes on the wire. */
 } dist_job;
 
@@ -94,6 +96,14 @@ typedef struct dist_conn {
     char *rbuf;            /* Read, not yet handed on: [0, rlen). */
     gr_ref held_by; /* An actor whose backlog holds reading back, or none. */
     size_t rlen, rcap;
+    /* Frames the socket has not taken yet, oldest first: the thread
+     * writes without waiting (a peer that stops reading holds up only
+     * its own connection) and goes on when poll says it may. */
+    dist_job *out, **out_tail;
+    size_t out_off;   /* Bytes of out's first frame written. */
+    size_t out_bytes; /* Bytes in out not written (counted as queued). */
+    uint64_t out_ns;  /* When out last shrank, or filled from empty. */
+    bool broken;      /* A write failed: closed at the loop's end. */
     char node[MAXATOMLEN_UTF8];
 } dist_conn;
 
@@ -170,10 +180,17 @@ gr_ref gr__dist_on_msg(gr__dist *d, int fd, const erlang_msg *msg,
 /* Forgets every call from Erlang waiting for a reply (they get none). */
 void gr__dist_calls_clear(gr__dist *d);
 
-/* Writes iov[0, n) whole to fd (iov is used up); 0, or -1 when the
- * connection failed or its SO_SNDTIMEO ran out. The thread's only way of
- * writing to a connection after its handshake. */
-int gr__dist_write(int fd, struct iovec *iov, int n);
+/* Queues a frame of the protocol's own (a tick's answer, an unlink's
+ * acknowledgement, a monitor's refusal or end, a service's answer) on
+ * the connection fd, behind what that connection holds, and writes what
+ * the socket takes without waiting. The thread's only way of writing to a
+ * connection after its handshake, with the messages' own path. False
+ * when out of memory, or no connection of the thread's has fd. */
+bool gr__dist_queue(gr__dist *d, int fd, const char *frame, size_t len);
+
+/* Frees what connection c holds (its read buffer, the frames it did not
+ * write), as the thread does when it closes one. */
+void gr__dist_conn_release(dist_conn *c);
 
 /* --- connect.c ------------------------------------------------------------ */
 

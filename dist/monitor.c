@@ -179,15 +179,13 @@ static bool exit_frame(const ei_x_buff *head, const gr_reason *why,
 
 /* Answers a monitor that cannot be made at once (head: its exit's), on
  * fd. */
-static void refuse(int fd, const ei_x_buff *head, int code)
+static void refuse(gr__dist *d, int fd, const ei_x_buff *head, int code)
 {
     ei_x_buff x;
     if (ei_x_new(&x) != 0)
         return;
-    if (exit_frame(head, &(gr_reason){.code = code}, &x)) {
-        struct iovec iov = {.iov_base = x.buff, .iov_len = (size_t)x.index};
-        (void)gr__dist_write(fd, &iov, 1);
-    }
+    if (exit_frame(head, &(gr_reason){.code = code}, &x))
+        (void)gr__dist_queue(d, fd, x.buff, (size_t)x.index);
     ei_x_free(&x);
 }
 
@@ -262,7 +260,7 @@ static void monitor_arrived(gr__dist *d, int fd, uint32_t node,
             return; /* Its DOWN went out already (and freed head). */
         free(keep);
     }
-    refuse(fd, &head, code);
+    refuse(d, fd, &head, code);
     ei_x_free(&head);
 }
 
@@ -359,10 +357,8 @@ void gr__ask_answered(gr__dist *d, int fd, uint64_t corr, gr_ref *callee)
         return;
     *callee = a->callee;
     if (ei_x_new(&x) == 0) {
-        if (ask_frame(a, CTL_DEMONITOR_P, &x)) {
-            struct iovec iov = {.iov_base = x.buff, .iov_len = (size_t)x.index};
-            (void)gr__dist_write(fd, &iov, 1);
-        }
+        if (ask_frame(a, CTL_DEMONITOR_P, &x))
+            (void)gr__dist_queue(d, fd, x.buff, (size_t)x.index);
         ei_x_free(&x);
     }
     ask_free(a);

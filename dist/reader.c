@@ -44,17 +44,10 @@ enum {
     TAG_UNLINK_ID_ACK = 36,
 };
 
-/* Writes all of p; false when the connection failed or timed out. */
-static bool write_whole(int fd, const char *p, size_t len)
-{
-    struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
-    return gr__dist_write(fd, &iov, 1) == 0;
-}
-
 /* Answers an UNLINK_ID (id: its id term, n bytes) with UNLINK_ID_ACK
  * {36, Id, To, From}, as the protocol asks. */
-static bool ack_unlink(int fd, const char *id, int n, const erlang_pid *from,
-                       const erlang_pid *to)
+static bool ack_unlink(gr__dist *d, int fd, const char *id, int n,
+                       const erlang_pid *from, const erlang_pid *to)
 {
     ei_x_buff x;
     if (ei_x_new(&x) != 0)
@@ -64,7 +57,7 @@ static bool ack_unlink(int fd, const char *id, int n, const erlang_pid *from,
               ei_x_encode_pid(&x, from) == 0;
     if (ok) {
         gr__frame_end(&x);
-        ok = write_whole(fd, x.buff, (size_t)x.index);
+        ok = gr__dist_queue(d, fd, x.buff, (size_t)x.index);
     }
     ei_x_free(&x);
     return ok;
@@ -159,7 +152,7 @@ static int parse(gr__dist *d, dist_conn *c, const char *f, int n,
         int id_len = index - id;
         ok = ok && ei_decode_pid(f, &index, &msg->from) == 0 &&
              ei_decode_pid(f, &index, &msg->to) == 0;
-        if (ok && !ack_unlink(c->fd, f + id, id_len, &msg->from, &msg->to)) {
+        if (ok && !ack_unlink(d, c->fd, f + id, id_len, &msg->from, &msg->to)) {
             *why = "the acknowledgement of an unlink could not be sent";
             return -1;
         }
@@ -221,7 +214,7 @@ bool gr__dist_read(gr__dist *d, dist_conn *c, const char **why)
         if (n == 0) { /* A tick: answered with one. */
             static const char tock[4] = {0};
             at += 4;
-            if (!write_whole(c->fd, tock, sizeof tock)) {
+            if (!gr__dist_queue(d, c->fd, tock, sizeof tock)) {
                 *why = "the answer to a tick could not be sent";
                 open = false;
             }

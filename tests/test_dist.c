@@ -1753,31 +1753,18 @@ static void wrong_cookie_refused(void)
     CHECK(pong);
 }
 
-/* A peer that stops reading (an erl stopped with SIGSTOP): sends to it
- * fill the socket, the write that blocks gives up after
- * connect_timeout_ms and the connection closes, so the thread is free
- * again and shutdown does not hang. */
-static void stalled_peer_times_out(void)
+/* Starts an erl node (erl_node) that registers ebox, pings Grove and
+ * then waits; its pid once it said READY, or -1 (*out: its output). */
+static pid_t erl_waiting(int *out_fd)
 {
-    CHECK(epmd_start());
-    struct capture cap;
-    capture_init(&cap);
-    gr_config cfg = {.workers = 2,
-                     .log_level = GR_LOG_INFO,
-                     .log_level_set = 1,
-                     .log_fn = capture_fn,
-                     .log_arg = &cap,
-                     .dist = {.node_name = grove_node,
-                              .cookie = COOKIE,
-                              .connect_timeout_ms = 300}};
-    CHECK(gr_system_start(&cfg, &sys) == GR_OK);
     char eval[512];
     snprintf(eval, sizeof eval,
              "register(ebox, self()), pong = net_adm:ping('%s'),"
              "io:format(\"READY~n\"), receive stop -> ok end.",
              grove_node);
     int out[2];
-    CHECK(pipe(out) == 0);
+    if (pipe(out) != 0)
+        return -1;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -1790,10 +1777,11 @@ static void stalled_peer_times_out(void)
         _exit(127);
     }
     close(out[1]);
+    *out_fd = out[0];
     char said[256] = "";
     size_t len = 0;
     double until = test_now() + ERL_LIMIT_S;
-    while (strstr(said, "READY") == NULL && len < sizeof said - 1) {
+    while (pid > 0 && strstr(said, "READY") == NULL && len < sizeof said - 1) {
         struct pollfd p = {.fd = out[0], .events = POLLIN};
         int left = (int)((until - test_now()) * 1000);
         ssize_t k;
@@ -1803,26 +1791,66 @@ static void stalled_peer_times_out(void)
         len += (size_t)k;
         said[len] = '\0';
     }
-    bool ready = strstr(said, "READY") != NULL;
-    kill(pid, SIGSTOP);
-    /* More than the loopback socket buffers hold, 64 KiB at a time. */
+    return strstr(said, "READY") != NULL ? pid : -1;
+}
+
+/* Sends 64 KiB messages to ebox on erl_node until they are refused for
+ * backpressure (the node stopped reading: the kernel's buffers are full,
+ * then the node's queue), or, with cap, until cap logged a line with
+ * "disconnected" and "send failed"; false if neither came. */
+static bool send_until_refused(struct capture *cap)
+{
     static char big[1 << 16];
     char to[128];
     snprintf(to, sizeof to, "ebox@%s", erl_node);
-    until = test_now() + 30;
-    bool dropped = false;
-    while (ready && !dropped && test_now() < until) {
+    double until = test_now() + 30;
+    while (test_now() < until) {
         int rc =
             gr_system_tell_name(sys, GR_REF_NONE, to, MSG_RAW, big, sizeof big);
+        if (rc == GR_EBACKPRESSURE && cap == NULL)
+            return true;
         if (rc == GR_EBACKPRESSURE)
             sleep_ms(10);
-        dropped =
-            capture_count(&cap, GR_LOG_INFO, "disconnected", "send failed") > 0;
+        else if (rc != GR_OK)
+            return false;
+        if (cap != NULL &&
+            capture_count(cap, GR_LOG_INFO, "disconnected", "send failed") > 0)
+            return true;
     }
-    /* Dead now: connecting again fails at once. */
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    close(out[0]);
+    return false;
+}
+
+/* A peer that stops reading (an erl stopped with SIGSTOP): sends to it
+ * fill its socket and then its queue, and are refused; after
+ * connect_timeout_ms without progress the connection closes, and
+ * shutdown does not hang. */
+static void stalled_peer_times_out(void)
+{
+    CHECK(epmd_start());
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {.workers = 2,
+                     .log_level = GR_LOG_INFO,
+                     .log_level_set = 1,
+                     .log_fn = capture_fn,
+                     .log_arg = &cap,
+                     .link_buffer = 1 << 20,
+                     .dist = {.node_name = grove_node,
+                              .cookie = COOKIE,
+                              .connect_timeout_ms = 300}};
+    CHECK(gr_system_start(&cfg, &sys) == GR_OK);
+    int out = -1;
+    pid_t pid = erl_waiting(&out);
+    bool ready = pid > 0;
+    if (ready)
+        kill(pid, SIGSTOP);
+    bool dropped = ready && send_until_refused(&cap);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    if (out >= 0)
+        close(out);
     double t0 = test_now();
     (void)gr_system_shutdown(sys);
     double took = test_now() - t0;
@@ -1833,6 +1861,65 @@ static void stalled_peer_times_out(void)
     CHECK(ready);
     CHECK(dropped);
     CHECK(took < 10);
+}
+
+/* A peer that stops reading holds up only its own connection: while its
+ * frames wait (its queue full, sends to it refused), another Erlang node
+ * connects and calls, long before the stalled one's connect_timeout_ms
+ * (8 s; Erlang's call gives up after 5 s) runs out. */
+static void stalled_peer_holds_up_nothing(void)
+{
+    CHECK(epmd_start());
+    struct capture cap;
+    capture_init(&cap);
+    gr_config cfg = {.workers = 2,
+                     .log_level = GR_LOG_INFO,
+                     .log_level_set = 1,
+                     .log_fn = capture_fn,
+                     .log_arg = &cap,
+                     .link_buffer = 1 << 20,
+                     .dist = {.node_name = grove_node,
+                              .cookie = COOKIE,
+                              .connect_timeout_ms = 8000}};
+    CHECK(gr_system_start(&cfg, &sys) == GR_OK);
+    CHECK(gr_inbox_open(sys, &inbox) == GR_OK);
+    gr_ref in = gr_inbox_ref(inbox), e;
+    CHECK(gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK);
+    int out = -1;
+    pid_t pid = erl_waiting(&out);
+    bool ready = pid > 0;
+    if (ready)
+        kill(pid, SIGSTOP);
+    bool refused = ready && send_until_refused(NULL);
+    /* Another node (another name: erl_node is the stalled one's). */
+    char stalled[64];
+    snprintf(stalled, sizeof stalled, "%s", erl_node);
+    erl_node[0] = 'f';
+    char *said = refused
+                     ? erl_run(COOKIE, "R = gen_server:call({echo, G}, ping),"
+                                       "io:format(\"PONG ~p~n\", [R]),")
+                     : NULL;
+    snprintf(erl_node, sizeof erl_node, "%s", stalled);
+    bool ponged = said != NULL && strstr(said, "PONG {ok,ping}") != NULL;
+    unsigned cut_before =
+        capture_count(&cap, GR_LOG_INFO, "disconnected", "send failed");
+    if (!ponged)
+        fprintf(stderr, "erl said:\n%s\n", said != NULL ? said : "(nothing)");
+    free(said);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    if (out >= 0)
+        close(out);
+    gr_inbox_close(inbox);
+    (void)gr_system_shutdown(sys);
+    epmd_stop();
+    pthread_mutex_destroy(&cap.lock);
+    CHECK(ready);
+    CHECK(refused);
+    CHECK(ponged);
+    CHECK_EQ(cut_before, 0);
 }
 
 static void bad_config_fails_start(void)
@@ -1882,6 +1969,7 @@ static const struct test_case cases[] = {
     {"ticks_answered", ticks_answered},
     {"wrong_cookie_refused", wrong_cookie_refused},
     {"stalled_peer_times_out", stalled_peer_times_out},
+    {"stalled_peer_holds_up_nothing", stalled_peer_holds_up_nothing},
     {"bad_config_fails_start", bad_config_fails_start}};
 
 int main(int argc, char **argv)
