@@ -87,7 +87,8 @@ typedef struct gr_dist_config {
     const char *listen;
     /* Port the listener binds; 0 picks one (epmd tells it to others). */
     uint16_t port;
-    /* Longest a connect or handshake may take, in ms; 0 means 5000. */
+    /* Longest a connect or handshake may take, and a connection may take
+     * nothing of what waits for it, in ms; 0 means 5000. */
     unsigned connect_timeout_ms;
     /* A connection that brings nothing for this long is dead (Erlang's
      * net_ticktime), in ms; 0 means 60000. Erlang peers tick every quarter
