@@ -984,6 +984,26 @@ static void silent_nodes_hold_up_nothing(void)
     CHECK_EQ(lost_before, 0); /* Both connects were still waiting. */
 }
 
+/* Starts epmd and the system (published as grove_node, with a 1 MiB
+ * link_buffer and connect_timeout_ms ms, 0: the default), its log lines
+ * kept in *cap from info up. */
+static bool start_logged(struct capture *cap, unsigned connect_timeout_ms)
+{
+    capture_init(cap);
+    if (!epmd_start())
+        return false;
+    gr_config cfg = {.workers = 2,
+                     .log_level = GR_LOG_INFO,
+                     .log_level_set = 1,
+                     .log_fn = capture_fn,
+                     .log_arg = cap,
+                     .link_buffer = 1 << 20,
+                     .dist = {.node_name = grove_node,
+                              .cookie = COOKIE,
+                              .connect_timeout_ms = connect_timeout_ms}};
+    return gr_system_start(&cfg, &sys) == GR_OK;
+}
+
 /* Process CPU time, seconds. */
 static double cpu_now(void)
 {
@@ -998,16 +1018,8 @@ static double cpu_now(void)
  * once there are descriptors (an Erlang node connects and calls). */
 static void descriptors_run_out(void)
 {
-    CHECK(epmd_start());
     struct capture cap;
-    capture_init(&cap);
-    gr_config cfg = {.workers = 2,
-                     .log_level = GR_LOG_INFO,
-                     .log_level_set = 1,
-                     .log_fn = capture_fn,
-                     .log_arg = &cap,
-                     .dist = {.node_name = grove_node, .cookie = COOKIE}};
-    CHECK(gr_system_start(&cfg, &sys) == GR_OK);
+    CHECK(start_logged(&cap, 0));
     gr_ref e;
     CHECK(gr_system_spawn(sys, &echo_b, &GR_REF_NONE, sizeof(gr_ref), &e) ==
           GR_OK);
@@ -1794,6 +1806,17 @@ static pid_t erl_waiting(int *out_fd)
     return strstr(said, "READY") != NULL ? pid : -1;
 }
 
+/* Ends an erl from erl_waiting (pid -1 and fd -1: none). */
+static void erl_kill(pid_t pid, int out_fd)
+{
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    if (out_fd >= 0)
+        close(out_fd);
+}
+
 /* Sends 64 KiB messages to ebox on erl_node until they are refused for
  * backpressure (the node stopped reading: the kernel's buffers are full,
  * then the node's queue), or, with cap, until cap logged a line with
@@ -1826,31 +1849,15 @@ static bool send_until_refused(struct capture *cap)
  * shutdown does not hang. */
 static void stalled_peer_times_out(void)
 {
-    CHECK(epmd_start());
     struct capture cap;
-    capture_init(&cap);
-    gr_config cfg = {.workers = 2,
-                     .log_level = GR_LOG_INFO,
-                     .log_level_set = 1,
-                     .log_fn = capture_fn,
-                     .log_arg = &cap,
-                     .link_buffer = 1 << 20,
-                     .dist = {.node_name = grove_node,
-                              .cookie = COOKIE,
-                              .connect_timeout_ms = 300}};
-    CHECK(gr_system_start(&cfg, &sys) == GR_OK);
+    CHECK(start_logged(&cap, 300));
     int out = -1;
     pid_t pid = erl_waiting(&out);
     bool ready = pid > 0;
     if (ready)
         kill(pid, SIGSTOP);
     bool dropped = ready && send_until_refused(&cap);
-    if (pid > 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    if (out >= 0)
-        close(out);
+    erl_kill(pid, out);
     double t0 = test_now();
     (void)gr_system_shutdown(sys);
     double took = test_now() - t0;
@@ -1869,19 +1876,8 @@ static void stalled_peer_times_out(void)
  * (8 s; Erlang's call gives up after 5 s) runs out. */
 static void stalled_peer_holds_up_nothing(void)
 {
-    CHECK(epmd_start());
     struct capture cap;
-    capture_init(&cap);
-    gr_config cfg = {.workers = 2,
-                     .log_level = GR_LOG_INFO,
-                     .log_level_set = 1,
-                     .log_fn = capture_fn,
-                     .log_arg = &cap,
-                     .link_buffer = 1 << 20,
-                     .dist = {.node_name = grove_node,
-                              .cookie = COOKIE,
-                              .connect_timeout_ms = 8000}};
-    CHECK(gr_system_start(&cfg, &sys) == GR_OK);
+    CHECK(start_logged(&cap, 8000));
     CHECK(gr_inbox_open(sys, &inbox) == GR_OK);
     gr_ref in = gr_inbox_ref(inbox), e;
     CHECK(gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK);
@@ -1906,12 +1902,7 @@ static void stalled_peer_holds_up_nothing(void)
     if (!ponged)
         fprintf(stderr, "erl said:\n%s\n", said != NULL ? said : "(nothing)");
     free(said);
-    if (pid > 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    if (out >= 0)
-        close(out);
+    erl_kill(pid, out);
     gr_inbox_close(inbox);
     (void)gr_system_shutdown(sys);
     epmd_stop();
