@@ -535,8 +535,7 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
     c->rbuf = NULL;
     c->rlen = c->rcap = 0;
     c->held_by = GR_REF_NONE;
-    c->out = NULL;
-    c->out_tail = &c->out;
+    c->out = c->out_last = NULL;
     c->out_off = c->out_bytes = 0;
     c->out_ns = c->rx_ns;
     c->broken = false;
@@ -608,8 +607,7 @@ static dist_park *park_add(gr__dist *d, uint32_t id)
     }
     dist_park *p = &d->parks[d->nparks++];
     p->id = id;
-    p->head = NULL;
-    p->tail = &p->head;
+    p->head = p->last = NULL;
     p->bytes = 0;
     return p;
 }
@@ -770,7 +768,7 @@ void gr__dist_conn_release(dist_conn *c)
         job_free(c->out);
         c->out = next;
     }
-    c->out_tail = &c->out;
+    c->out_last = NULL;
     c->out_off = c->out_bytes = 0;
 }
 
@@ -813,7 +811,7 @@ static bool conn_flush(gr__dist *d, dist_conn *c)
             left -= rest;
             c->out_off = 0;
             if ((c->out = j->next) == NULL)
-                c->out_tail = &c->out;
+                c->out_last = NULL;
             job_free(j);
         }
     }
@@ -839,8 +837,8 @@ static void conn_queue(gr__dist *d, dist_conn *c, dist_job *first,
     while (first != end) {
         dist_job *next = first->next;
         first->next = NULL;
-        *c->out_tail = first;
-        c->out_tail = &first->next;
+        *(c->out_last != NULL ? &c->out_last->next : &c->out) = first;
+        c->out_last = first;
         bytes += (size_t)first->x.index;
         first = next;
     }
@@ -970,8 +968,8 @@ static void send_jobs(gr__dist *d, dist_job *j)
             while (j != end) {
                 dist_job *next = j->next;
                 j->next = NULL;
-                *p->tail = j;
-                p->tail = &j->next;
+                *(p->last != NULL ? &p->last->next : &p->head) = j;
+                p->last = j;
                 j = next;
             }
             continue;

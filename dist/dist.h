@@ -84,7 +84,7 @@ typedef struct dist_dial {
  * thread's alone). */
 typedef struct dist_park {
     uint32_t id;
-    dist_job *head, **tail;
+    dist_job *head, *last; /* (Parks move in the thread's array.) */
     size_t bytes;
 } dist_park;
 
@@ -99,7 +99,9 @@ typedef struct dist_conn {
     /* Frames the socket has not taken yet, oldest first: the thread
      * writes without waiting (a peer that stops reading holds up only
      * its own connection) and goes on when poll says it may. */
-    dist_job *out, **out_tail;
+    /* Its first and last (no pointer into the struct: connections move
+     * in the thread's array as others close). */
+    dist_job *out, *out_last;
     size_t out_off;   /* Bytes of out's first frame written. */
     size_t out_bytes; /* Bytes in out not written (counted as queued). */
     uint64_t out_ns;  /* When out last shrank, or filled from empty. */

@@ -1870,6 +1870,61 @@ static void stalled_peer_times_out(void)
     CHECK(took < 10);
 }
 
+/* A connection that closes leaves the others whole: the thread keeps its
+ * connections in an array and moves the last into a closed one's place,
+ * so nothing may point into one. Node A connects, then node B; A is
+ * killed; then Grove tells B to go on and B calls. */
+static void a_closed_connection_leaves_the_others_whole(void)
+{
+    struct capture cap;
+    CHECK(start_logged(&cap, 0));
+    CHECK(gr_inbox_open(sys, &inbox) == GR_OK);
+    gr_ref in = gr_inbox_ref(inbox), e;
+    CHECK(gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK);
+    int a_out = -1;
+    pid_t a = erl_waiting(&a_out);
+    /* B: another name (erl_node is A's). */
+    char a_node[64], b_node[64];
+    snprintf(a_node, sizeof a_node, "%s", erl_node);
+    erl_node[0] = 'b';
+    snprintf(b_node, sizeof b_node, "%s", erl_node);
+    erl b;
+    bool b_up =
+        a > 0 &&
+        erl_start(&b, COOKIE,
+                  "register(bbox, self()), pong = net_adm:ping(G),"
+                  "io:format(\"UP~n\"),"
+                  "receive _ -> ok after 30000 -> io:format(\"NO GO~n\")"
+                  " end, R = gen_server:call({echo, G}, ping),"
+                  "io:format(\"PONG ~p~n\", [R]),") &&
+        erl_read(&b, "UP");
+    snprintf(erl_node, sizeof erl_node, "%s", a_node);
+    erl_kill(a, a_out);
+    double until = test_now() + 10;
+    while (capture_count(&cap, GR_LOG_INFO, "disconnected", a_node) == 0 &&
+           test_now() < until)
+        sleep_ms(1);
+    char to[128];
+    snprintf(to, sizeof to, "bbox@%s", b_node);
+    int told =
+        gr_system_tell_name(sys, GR_REF_NONE, to, GR_MSG_TERM, "\xa2go", 3);
+    bool ponged = false;
+    if (b_up) {
+        (void)erl_read(&b, "PONG");
+        char *said = erl_end(&b);
+        ponged = strstr(said, "PONG {ok,ping}") != NULL;
+        free(said);
+    }
+    gr_inbox_close(inbox);
+    (void)gr_system_shutdown(sys);
+    epmd_stop();
+    pthread_mutex_destroy(&cap.lock);
+    CHECK(a > 0);
+    CHECK(b_up);
+    CHECK_EQ(told, GR_OK);
+    CHECK(ponged);
+}
+
 /* A peer that stops reading holds up only its own connection: while its
  * frames wait (its queue full, sends to it refused), another Erlang node
  * connects and calls, long before the stalled one's connect_timeout_ms
@@ -1961,6 +2016,8 @@ static const struct test_case cases[] = {
     {"wrong_cookie_refused", wrong_cookie_refused},
     {"stalled_peer_times_out", stalled_peer_times_out},
     {"stalled_peer_holds_up_nothing", stalled_peer_holds_up_nothing},
+    {"a_closed_connection_leaves_the_others_whole",
+     a_closed_connection_leaves_the_others_whole},
     {"bad_config_fails_start", bad_config_fails_start}};
 
 int main(int argc, char **argv)

@@ -113,7 +113,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(c, 0, sizeof *c);
     c->fd = sv[0];
     c->id = gr__dist_note_node(dist, PEER, 0);
-    c->out_tail = &c->out;
     snprintf(c->node, sizeof c->node, "%s", PEER);
     dist->nconns = 1;
     const char *why = NULL;
