@@ -671,7 +671,8 @@ static void unpark(gr__dist *d, const dist_dial *dial)
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: cannot connect to %s: %s", dial->node,
                 e == EIO ? "it is not in its host's epmd, or the handshake "
-                           "failed (a cookie that differs?)"
+                           "failed (a cookie that differs, or a node that "
+                           "does not answer)"
                 : e == ETIMEDOUT ? "timed out"
                                  : "it is not up, or not in its host's epmd");
         set_failed(d, dial->id, gr__mono_ns());
@@ -691,13 +692,22 @@ static void accept_all(gr__dist *d)
     int fd;
     while ((fd = gr__accept(d->listen_fd, SOCK_CLOEXEC, &d->accept_rest,
                             log_of(d), "distribution")) >= 0) {
+        /* Its address names it in the log until its handshake does. */
+        char peer[64] = "";
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof sa;
+        if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0 &&
+            sa.sin_family == AF_INET &&
+            inet_ntop(AF_INET, &sa.sin_addr, peer, sizeof peer) != NULL)
+            snprintf(peer + strlen(peer), sizeof peer - strlen(peer), ":%u",
+                     (unsigned)ntohs(sa.sin_port));
         if (d->accepts >= ACCEPTS_MAX) {
             gr__log(log_of(d), GR_LOG_WARN,
-                    "distribution: a connecting node refused: %u "
+                    "distribution: a connection from %s refused: %u "
                     "handshakes are under way already",
-                    d->accepts);
+                    peer[0] != '\0' ? peer : "a peer", d->accepts);
             close(fd);
-        } else if (gr__connector_ask(d, fd, 0, NULL)) {
+        } else if (gr__connector_ask(d, fd, 0, peer)) {
             d->accepts++;
         }
     }
@@ -710,11 +720,12 @@ static void accepted(gr__dist *d, const dist_dial *dial)
     d->accepts--;
     if (dial->fd < 0) {
         gr__log(log_of(d), GR_LOG_WARN,
-                "distribution: a connecting node refused: %s",
+                "distribution: a connection from %s refused: %s",
+                dial->node[0] != '\0' ? dial->node : "a peer",
                 dial->error == ETIMEDOUT
                     ? "its handshake did not finish in time"
                     : "the handshake failed (a cookie that differs, or "
-                      "the node gave up waiting)");
+                      "the peer closed or gave up waiting)");
         return;
     }
     dist_conn *old = conn_find(d, gr__node_id(dial->node, strlen(dial->node)));
