@@ -547,6 +547,19 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
 static void job_free(dist_job *j);
 static void job_failed(gr__dist *d, const dist_job *j);
 
+/* Fails and frees the jobs from j on (the protocol's own frames quietly):
+ * dead letters, asks failed, links and monitors told. */
+static void jobs_fail(gr__dist *d, dist_job *j)
+{
+    while (j != NULL) {
+        dist_job *next = j->next;
+        if (!j->quiet)
+            job_failed(d, j);
+        job_free(j);
+        j = next;
+    }
+}
+
 /* Closes connection i; every link, monitor and ask to the node's latest
  * incarnation then fires with noconnection, and what it had not written
  * fails as a send to a node that is gone does. */
@@ -576,13 +589,7 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
     gr__monitors_node_gone(d, id);
     if (creation != 0)
         gr__broadcast_node_down(d->sys, id, creation);
-    while (unsent != NULL) {
-        dist_job *next = unsent->next;
-        if (!unsent->quiet)
-            job_failed(d, unsent);
-        job_free(unsent);
-        unsent = next;
-    }
+    jobs_fail(d, unsent);
 }
 
 /* Jobs parked for node id, or NULL. */
@@ -1403,11 +1410,11 @@ static int read_cookie(gr__dist *d, const char *cookie)
 static void dist_free(gr__dist *d)
 {
     gr__connector_stop(d);
+    /* What never left becomes dead letters, as an actor's queue does when
+     * the system stops: jobs parked for a connect, those a connection
+     * did not write, and those not taken yet. */
     for (size_t i = 0; i < d->nparks; i++)
-        for (dist_job *j = d->parks[i].head, *next; j != NULL; j = next) {
-            next = j->next;
-            job_free(j);
-        }
+        jobs_fail(d, d->parks[i].head);
     free(d->parks);
     if (d->listen_fd >= 0)
         close(d->listen_fd);
@@ -1417,12 +1424,11 @@ static void dist_free(gr__dist *d)
         close(d->epmd_fd);
     for (size_t i = 0; i < d->nconns; i++) {
         ei_close_connection(d->conns[i].fd);
+        jobs_fail(d, d->conns[i].out);
+        d->conns[i].out = NULL;
         gr__dist_conn_release(&d->conns[i]);
     }
-    for (dist_job *j = d->jobs, *next; j != NULL; j = next) {
-        next = j->next;
-        job_free(j);
-    }
+    jobs_fail(d, d->jobs);
     gr__dist_calls_clear(d);
 
     gr__monitors_free(d);

@@ -1004,6 +1004,17 @@ static bool start_logged(struct capture *cap, unsigned connect_timeout_ms)
     return gr_system_start(&cfg, &sys) == GR_OK;
 }
 
+/* start_logged, then the inbox and echo, as start() has them. */
+static bool start_logged_echo(struct capture *cap, unsigned connect_timeout_ms)
+{
+    gr_ref e;
+    if (!start_logged(cap, connect_timeout_ms) ||
+        gr_inbox_open(sys, &inbox) != GR_OK)
+        return false;
+    gr_ref in = gr_inbox_ref(inbox);
+    return gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK;
+}
+
 /* Process CPU time, seconds. */
 static double cpu_now(void)
 {
@@ -1806,6 +1817,16 @@ static pid_t erl_waiting(int *out_fd)
     return strstr(said, "READY") != NULL ? pid : -1;
 }
 
+/* erl_waiting's erl, then stopped (SIGSTOP): a peer that reads nothing
+ * more. */
+static pid_t erl_stopped(int *out_fd)
+{
+    pid_t pid = erl_waiting(out_fd);
+    if (pid > 0)
+        kill(pid, SIGSTOP);
+    return pid;
+}
+
 /* Ends an erl from erl_waiting (pid -1 and fd -1: none). */
 static void erl_kill(pid_t pid, int out_fd)
 {
@@ -1852,10 +1873,8 @@ static void stalled_peer_times_out(void)
     struct capture cap;
     CHECK(start_logged(&cap, 300));
     int out = -1;
-    pid_t pid = erl_waiting(&out);
+    pid_t pid = erl_stopped(&out);
     bool ready = pid > 0;
-    if (ready)
-        kill(pid, SIGSTOP);
     bool dropped = ready && send_until_refused(&cap);
     erl_kill(pid, out);
     double t0 = test_now();
@@ -1877,10 +1896,7 @@ static void stalled_peer_times_out(void)
 static void a_closed_connection_leaves_the_others_whole(void)
 {
     struct capture cap;
-    CHECK(start_logged(&cap, 0));
-    CHECK(gr_inbox_open(sys, &inbox) == GR_OK);
-    gr_ref in = gr_inbox_ref(inbox), e;
-    CHECK(gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK);
+    CHECK(start_logged_echo(&cap, 0));
     int a_out = -1;
     pid_t a = erl_waiting(&a_out);
     /* B: another name (erl_node is A's). */
@@ -1925,6 +1941,34 @@ static void a_closed_connection_leaves_the_others_whole(void)
     CHECK(ponged);
 }
 
+/* A send still waiting for its connect when the system shuts down
+ * becomes a dead letter, as a message still queued for an actor does:
+ * the node is registered in epmd but its listener accepts nothing, so
+ * the connect waits out connect_timeout_ms during shutdown. */
+static void waiting_send_dead_at_shutdown(void)
+{
+    struct capture cap;
+    CHECK(start_logged(&cap, 300));
+    int hole = -1, reg = -1;
+    bool made = silent_node("hole", &hole, &reg);
+    int sent = gr_system_tell_name(sys, GR_REF_NONE, "x@hole@127.0.0.1",
+                                   GR_MSG_TERM, "\xa3hey", 4);
+    (void)gr_system_shutdown(sys);
+    unsigned dead =
+        capture_count(&cap, GR_LOG_WARN, "dead letter", "reason node_down");
+    epmd_stop();
+    if (reg >= 0)
+        close(reg);
+    if (hole >= 0)
+        close(hole);
+    if (dead != 1)
+        capture_dump(&cap);
+    pthread_mutex_destroy(&cap.lock);
+    CHECK(made);
+    CHECK_EQ(sent, GR_OK);
+    CHECK_EQ(dead, 1);
+}
+
 /* A peer that stops reading holds up only its own connection: while its
  * frames wait (its queue full, sends to it refused), another Erlang node
  * connects and calls, long before the stalled one's connect_timeout_ms
@@ -1932,15 +1976,10 @@ static void a_closed_connection_leaves_the_others_whole(void)
 static void stalled_peer_holds_up_nothing(void)
 {
     struct capture cap;
-    CHECK(start_logged(&cap, 8000));
-    CHECK(gr_inbox_open(sys, &inbox) == GR_OK);
-    gr_ref in = gr_inbox_ref(inbox), e;
-    CHECK(gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK);
+    CHECK(start_logged_echo(&cap, 8000));
     int out = -1;
-    pid_t pid = erl_waiting(&out);
+    pid_t pid = erl_stopped(&out);
     bool ready = pid > 0;
-    if (ready)
-        kill(pid, SIGSTOP);
     bool refused = ready && send_until_refused(NULL);
     /* Another node (another name: erl_node is the stalled one's). */
     char stalled[64];
@@ -2016,6 +2055,7 @@ static const struct test_case cases[] = {
     {"wrong_cookie_refused", wrong_cookie_refused},
     {"stalled_peer_times_out", stalled_peer_times_out},
     {"stalled_peer_holds_up_nothing", stalled_peer_holds_up_nothing},
+    {"waiting_send_dead_at_shutdown", waiting_send_dead_at_shutdown},
     {"a_closed_connection_leaves_the_others_whole",
      a_closed_connection_leaves_the_others_whole},
     {"bad_config_fails_start", bad_config_fails_start}};
