@@ -1,11 +1,12 @@
 /*
- * The connector: GR__CONNECTORS threads of their own that make
- * connections (connect and handshake, ei_connect_tmo) and take them
- * (accept and handshake, ei_accept_tmo), so that a peer that is slow to
- * answer, or a host that drops every packet, holds up one of them for at
- * most connect_timeout_ms, and never the connections that are up: the
- * distribution thread goes on reading and writing them meanwhile, and
- * the other connector threads go on connecting (Erlang gives up on a
+ * The connector: threads of their own (GR__CONNECTORS_START at first,
+ * another whenever a request finds every one busy, up to
+ * GR__CONNECTORS_MAX) that make connections (connect and handshake,
+ * ei_connect_tmo) and take them (accept and handshake, ei_accept_tmo), so that
+ * a peer that is slow to answer, or a host that drops every packet, holds up
+ * one of them for at most connect_timeout_ms, and never the connections that
+ * are up: the distribution thread goes on reading and writing them meanwhile,
+ * and the other connector threads go on connecting (Erlang gives up on a
  * connection not set up in its net_setuptime, 7 s, so new connections
  * must not queue behind a slow one for long).
  *
@@ -35,13 +36,16 @@ static void *connector_main(void *arg)
     gr__dist *d = arg;
     for (;;) {
         pthread_mutex_lock(&d->lock);
+        d->connectors_idle++;
         while (!d->quit && d->dials == NULL)
             pthread_cond_wait(&d->dial_cond, &d->lock);
+        d->connectors_idle--;
         dist_dial *dial = d->dials;
         if (dial != NULL && !d->quit) {
             d->dials = dial->next;
             if (d->dials == NULL)
                 d->dials_tail = &d->dials;
+            d->ndials--;
         }
         bool quit = d->quit;
         pthread_mutex_unlock(&d->lock);
@@ -69,15 +73,26 @@ static void *connector_main(void *arg)
     return NULL;
 }
 
+/* Starts one more connector thread (d->lock held once any runs); false
+ * at the limit or when the system has no thread to give. */
+static bool connector_add(gr__dist *d)
+{
+    if (d->connectors == GR__CONNECTORS_MAX ||
+        pthread_create(&d->connector[d->connectors], NULL, connector_main, d) !=
+            0)
+        return false;
+    d->connectors++;
+    return true;
+}
+
 int gr__connector_start(gr__dist *d)
 {
     d->dials_tail = &d->dials;
     d->dialed_tail = &d->dialed;
+    d->connectors = d->connectors_idle = d->ndials = 0;
     pthread_cond_init(&d->dial_cond, NULL);
-    for (d->connectors = 0; d->connectors < GR__CONNECTORS; d->connectors++)
-        if (pthread_create(&d->connector[d->connectors], NULL, connector_main,
-                           d) != 0)
-            break;
+    while (d->connectors < GR__CONNECTORS_START && connector_add(d))
+        continue;
     if (d->connectors == 0) {
         pthread_cond_destroy(&d->dial_cond);
         return GR_ESYS;
@@ -132,6 +147,10 @@ bool gr__connector_ask(gr__dist *d, int accepted, uint32_t id, const char *node)
         snprintf(dial->node, sizeof dial->node, "%s", node);
     pthread_mutex_lock(&d->lock);
     append(&d->dials_tail, dial);
+    /* More waiting than threads free (each busy with a silent peer, say):
+     * one more thread, so that this one does not wait behind them. */
+    if (++d->ndials > d->connectors_idle)
+        (void)connector_add(d);
     pthread_cond_signal(&d->dial_cond);
     pthread_mutex_unlock(&d->lock);
     return true;

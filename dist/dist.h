@@ -33,8 +33,12 @@
  * unpacks no deeper). */
 #define DIST_DEPTH_MAX 32
 
-/* Connector threads (connect.c): connects and accepts made at once. */
-#define GR__CONNECTORS 4
+/* Connector threads (connect.c): started at first, and the most that
+ * make connects and accepts at once (more start while every one is busy:
+ * as many as incoming handshakes may wait, ACCEPTS_MAX, and a few for
+ * connects). */
+#define GR__CONNECTORS_START 2
+#define GR__CONNECTORS_MAX   72
 
 /* An Erlang node this system has heard of: its id and name. */
 typedef struct dist_node {
@@ -119,10 +123,12 @@ struct gr__dist {
     int listen_fd, wake_fd;
     int epmd_fd; /* Open while the name is published. */
     pthread_t thread;
-    pthread_t connector[GR__CONNECTORS]; /* connect.c */
-    unsigned connectors;                 /* Started. */
-    pthread_cond_t dial_cond;            /* Wakes a connector. */
-    uint32_t self_id;                    /* gr__node_id of our own node name. */
+    pthread_t connector[GR__CONNECTORS_MAX]; /* connect.c */
+    unsigned connectors;      /* Started (d->lock held once the first is). */
+    unsigned connectors_idle; /* Guarded by lock: waiting for a dial. */
+    unsigned ndials;          /* Guarded by lock: dials not taken yet. */
+    pthread_cond_t dial_cond; /* Wakes a connector. */
+    uint32_t self_id;         /* gr__node_id of our own node name. */
     /* Guarded by lock: */
     pthread_mutex_t lock;
     bool quit;
