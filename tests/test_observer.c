@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -886,6 +888,128 @@ static void clear_errors(void)
     CHECK(strstr(out, "--kind needs a value") != NULL);
 }
 
+/* Log lines of this process's own system that say an accept failed, and
+ * that accepting works again (emfile_log counts them). */
+static atomic_uint accept_failed, accept_again;
+
+static void emfile_log(void *arg, gr_log_level level, const char *line)
+{
+    (void)arg;
+    (void)level;
+    if (strstr(line, "control: accepting a connection failed") != NULL)
+        atomic_fetch_add(&accept_failed, 1);
+    if (strstr(line, "control: accepting connections again") != NULL)
+        atomic_fetch_add(&accept_again, 1);
+}
+
+/* A connected Unix-socket client of path on fd (made earlier); false
+ * when it cannot connect. */
+static bool unix_connect(int fd, const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    return fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The control endpoint when the process runs out of descriptors with
+ * clients waiting (its listener stays readable): its thread rests the
+ * listener instead of spinning on it, says so once, and takes clients
+ * again once there are descriptors. In this process, so that the test
+ * can take its descriptors. */
+static void control_rests_without_descriptors(void)
+{
+    char dir[] = "/tmp/grove-emfile-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    const char *old_dir = getenv("XDG_RUNTIME_DIR");
+    char *saved = old_dir != NULL ? strdup(old_dir) : NULL;
+    setenv("XDG_RUNTIME_DIR", dir, 1);
+    gr_config cfg = {.control = 1,
+                     .name = "emfile",
+                     .workers = 2,
+                     .log_level = GR_LOG_INFO,
+                     .log_level_set = 1,
+                     .log_fn = emfile_log,
+                     .no_signals = 1};
+    gr_system *sys = NULL;
+    int rc = gr_system_start(&cfg, &sys);
+    char path[512];
+    snprintf(path, sizeof path, "%s/grove/emfile.%d.sock", dir, (int)getpid());
+    enum { CLIENTS = 3, FILL_MAX = 64 };
+    int client[CLIENTS], fill[FILL_MAX], nfill = 0;
+    for (int i = 0; i < CLIENTS; i++)
+        client[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct rlimit old, low;
+    bool limited = getrlimit(RLIMIT_NOFILE, &old) == 0;
+    int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (lowest >= 0)
+        close(lowest);
+    low = (struct rlimit){.rlim_cur = (rlim_t)lowest + 8,
+                          .rlim_max = old.rlim_max};
+    limited = limited && lowest >= 0 && rc == GR_OK &&
+              setrlimit(RLIMIT_NOFILE, &low) == 0;
+    int fd;
+    while (limited && nfill < FILL_MAX &&
+           (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        fill[nfill++] = fd;
+    bool connected = limited;
+    for (int i = 0; i < CLIENTS && limited; i++)
+        connected = unix_connect(client[i], path) && connected;
+    double until = test_now() + 5;
+    while (connected && atomic_load(&accept_failed) == 0 && test_now() < until)
+        usleep(1000);
+    /* Watched for a while: a thread spinning on its listener takes all of
+     * a CPU; a resting one wakes ten times a second. */
+    double cpu0 = cpu_seconds(), wall0 = test_now();
+    usleep(300 * 1000);
+    double cpu = cpu_seconds() - cpu0, wall = test_now() - wall0;
+    unsigned failed = atomic_load(&accept_failed);
+    for (int i = 0; i < CLIENTS; i++)
+        if (client[i] >= 0)
+            close(client[i]);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    if (limited)
+        (void)setrlimit(RLIMIT_NOFILE, &old);
+    /* A new client is taken again: it is greeted. */
+    int again = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char hello[128] = "";
+    size_t have = 0;
+    bool greeted =
+        unix_connect(again, path) &&
+        read_until(again, hello, sizeof hello, &have, "grove-control", 5.0);
+    if (again >= 0)
+        close(again);
+    if (sys != NULL)
+        (void)gr_system_shutdown(sys);
+    if (saved != NULL) {
+        setenv("XDG_RUNTIME_DIR", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("XDG_RUNTIME_DIR");
+    }
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/grove", dir);
+    rmdir(sub);
+    rmdir(dir);
+    CHECK_EQ(rc, GR_OK);
+    CHECK(limited);
+    CHECK(connected);
+    CHECK(nfill < FILL_MAX);
+    if (cpu >= wall / 2)
+        fprintf(stderr, "  %.3f s of CPU in %.3f s\n", cpu, wall);
+    CHECK(cpu < wall / 2);
+    CHECK_EQ(failed, 1);
+    CHECK(greeted);
+    CHECK_EQ(atomic_load(&accept_again), 1);
+}
+
 int main(int argc, char **argv)
 {
     int code;
@@ -914,6 +1038,7 @@ int main(int argc, char **argv)
         TEST_CASE(top_live_screen),
         TEST_CASE(node_insides_seen),
         TEST_CASE(trace_across_node_restart),
+        TEST_CASE(control_rests_without_descriptors),
     };
     return test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
