@@ -42,6 +42,11 @@ scripts/setup.sh "$build_dir" >/dev/null
 build_dir=$(cd "$build_dir" && pwd)
 log_dir=${log_dir:-$(mktemp -d /tmp/grove-stress-XXXXXX)}
 mkdir -p "$log_dir"
+# Failed runs are counted by their logs, so an earlier run's would count.
+if compgen -G "$log_dir/*.log" >/dev/null; then
+  echo "stress: $log_dir holds logs of an earlier run; name another" >&2
+  exit 2
+fi
 
 tests=("$@")
 if ((${#tests[@]} == 0)); then
