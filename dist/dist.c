@@ -794,11 +794,11 @@ void gr__dist_conn_release(dist_conn *c)
 #define BATCH_MAX 64
 
 /* Writes what c holds, as much as the socket takes without waiting;
- * false when the connection failed. What was written no longer counts as
- * queued for the node. */
-static bool conn_flush(gr__dist *d, dist_conn *c)
+ * false when the connection failed. Then what c holds is what counts as
+ * queued for the node, of which `counted` bytes did already (one update
+ * for what was queued and written). */
+static bool conn_flush(gr__dist *d, dist_conn *c, size_t counted)
 {
-    size_t before = c->out_bytes;
     bool ok = true;
     while (c->out != NULL) {
         struct iovec iov[BATCH_MAX];
@@ -833,8 +833,8 @@ static bool conn_flush(gr__dist *d, dist_conn *c)
             job_free(j);
         }
     }
-    if (c->out_bytes != before)
-        add_queued(d, c->id, (long long)c->out_bytes - (long long)before);
+    if (c->out_bytes != counted)
+        add_queued(d, c->id, (long long)c->out_bytes - (long long)counted);
     return ok;
 }
 
@@ -851,7 +851,7 @@ static void conn_queue(gr__dist *d, dist_conn *c, dist_job *first,
     bool waiting = c->out != NULL;
     if (!waiting)
         c->out_ns = gr__mono_ns();
-    size_t bytes = 0;
+    size_t counted = c->out_bytes, bytes = 0;
     while (first != end) {
         dist_job *next = first->next;
         first->next = NULL;
@@ -861,8 +861,9 @@ static void conn_queue(gr__dist *d, dist_conn *c, dist_job *first,
         first = next;
     }
     c->out_bytes += bytes;
-    add_queued(d, c->id, (long long)bytes);
-    if (!waiting && !c->broken && !conn_flush(d, c))
+    if (waiting || c->broken)
+        add_queued(d, c->id, (long long)bytes);
+    else if (!conn_flush(d, c, counted))
         c->broken = true;
 }
 
@@ -1336,7 +1337,8 @@ static void *dist_main(void *arg)
         for (size_t i = n - 2; ready > 0 && i-- > 0;) {
             short got = fds[2 + i].revents;
             dist_conn *c = &d->conns[i];
-            if ((got & POLLOUT) && !c->broken && !conn_flush(d, c))
+            if ((got & POLLOUT) && !c->broken &&
+                !conn_flush(d, c, c->out_bytes))
                 c->broken = true;
             if (got & (POLLIN | POLLHUP | POLLERR))
                 (void)on_readable(d, i);
