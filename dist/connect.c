@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* Appends dial to the list whose tail pointer is *tail (d->lock held). */
@@ -34,6 +35,7 @@ static void append(dist_dial ***tail, dist_dial *dial)
 static void *connector_main(void *arg)
 {
     gr__dist *d = arg;
+    gr__dist_cancel_fd = d->cancel_fd;
     for (;;) {
         pthread_mutex_lock(&d->lock);
         d->connectors_idle++;
@@ -90,11 +92,15 @@ int gr__connector_start(gr__dist *d)
     d->dials_tail = &d->dials;
     d->dialed_tail = &d->dialed;
     d->connectors = d->connectors_idle = d->ndials = 0;
+    if ((d->cancel_fd = eventfd(0, EFD_CLOEXEC)) < 0)
+        return GR_ESYS;
     pthread_cond_init(&d->dial_cond, NULL);
     while (d->connectors < GR__CONNECTORS_START && connector_add(d))
         continue;
     if (d->connectors == 0) {
         pthread_cond_destroy(&d->dial_cond);
+        close(d->cancel_fd);
+        d->cancel_fd = -1;
         return GR_ESYS;
     }
     return GR_OK;
@@ -123,8 +129,14 @@ void gr__connector_stop(gr__dist *d)
     d->quit = true;
     pthread_cond_broadcast(&d->dial_cond);
     pthread_mutex_unlock(&d->lock);
+    /* A system that stops does not wait for a node that does not answer:
+     * every callback waiting in a connect or handshake returns. */
+    uint64_t one = 1;
+    (void)!write(d->cancel_fd, &one, sizeof one);
     for (unsigned i = 0; i < d->connectors; i++)
         pthread_join(d->connector[i], NULL);
+    close(d->cancel_fd);
+    d->cancel_fd = -1;
     pthread_cond_destroy(&d->dial_cond);
     d->connectors = 0;
     free_dials(d->dials, false);

@@ -1467,7 +1467,7 @@ int gr__dist_start(gr_system *sys, const gr_dist_config *cfg, gr__dist **out)
     if (d == NULL)
         return GR_ENOMEM;
     d->sys = sys;
-    d->listen_fd = d->wake_fd = d->epmd_fd = -1;
+    d->listen_fd = d->wake_fd = d->epmd_fd = d->cancel_fd = -1;
     d->jobs_tail = &d->jobs;
     size_t payload = gr__system_max_payload(sys);
     d->max_frame = gr__system_max_frame(sys) != 0 ? gr__system_max_frame(sys)

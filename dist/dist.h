@@ -121,6 +121,9 @@ struct gr__dist {
     size_t max_frame;     /* Largest frame read; a bigger one closes. */
     uint64_t ticktime_ns; /* Silence after which a connection is dead. */
     int listen_fd, wake_fd;
+    /* Readable once the connector stops: ends every connect and handshake
+     * under way at once (connect.c, socket.c). */
+    int cancel_fd;
     int epmd_fd; /* Open while the name is published. */
     pthread_t thread;
     pthread_t connector[GR__CONNECTORS_MAX]; /* connect.c */
@@ -205,8 +208,8 @@ void gr__dist_conn_release(dist_conn *c);
 /* Starts the connector threads (at least one). GR_OK or GR_ESYS. */
 int gr__connector_start(gr__dist *d);
 
-/* Stops it (d->quit set, or set here), waiting for a connect under way
- * (at most connect_timeout_ms), and closes what it made that nobody
+/* Stops it (d->quit set, or set here): ends the connects and handshakes
+ * under way at once (cancel_fd), and closes what it made that nobody
  * took. */
 void gr__connector_stop(gr__dist *d);
 
@@ -221,6 +224,11 @@ bool gr__connector_ask(gr__dist *d, int accepted, uint32_t id,
 /* The connection the next accept callback on this thread takes instead
  * of accepting one (socket.c), or -1. */
 extern _Thread_local int gr__dist_preaccepted;
+
+/* A descriptor whose becoming readable ends every wait of the socket
+ * callbacks on this thread with ECANCELED (socket.c), or -1: a connector
+ * thread's is its system's cancel_fd. */
+extern _Thread_local int gr__dist_cancel_fd;
 
 /* Takes every finished connect and accept (a list to free). Thread. */
 dist_dial *gr__connector_take(gr__dist *d);

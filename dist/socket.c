@@ -33,6 +33,7 @@
 #define DFLAG_DIST_MONITOR_NAME 0x20u
 
 _Thread_local int gr__dist_preaccepted = -1;
+_Thread_local int gr__dist_cancel_fd = -1;
 
 static int fd_of(void *ctx)
 {
@@ -40,16 +41,21 @@ static int fd_of(void *ctx)
 }
 
 /* Waits up to tmo ms (EI_SCLBK_INF_TMO: no limit) for fd to be ready
- * for events; 0, ETIMEDOUT, or the error. */
+ * for events; 0, ETIMEDOUT, ECANCELED (gr__dist_cancel_fd became
+ * readable: the system stops), or the error. */
 static int wait_for(int fd, short events, unsigned tmo)
 {
-    if (tmo == EI_SCLBK_INF_TMO)
+    if (tmo == EI_SCLBK_INF_TMO && gr__dist_cancel_fd < 0)
         return 0;
-    struct pollfd p = {.fd = fd, .events = events};
+    struct pollfd p[2] = {{.fd = fd, .events = events},
+                          {.fd = gr__dist_cancel_fd, .events = POLLIN}};
     int r;
     do
-        r = poll(&p, 1, tmo > INT32_MAX ? -1 : (int)tmo);
+        r = poll(p, gr__dist_cancel_fd >= 0 ? 2 : 1,
+                 tmo > INT32_MAX ? -1 : (int)tmo);
     while (r < 0 && errno == EINTR);
+    if (r > 0 && p[1].revents != 0)
+        return ECANCELED;
     return r > 0 ? 0 : r == 0 ? ETIMEDOUT : errno;
 }
 

@@ -1948,6 +1948,45 @@ static void waiting_send_dead_at_shutdown(void)
     CHECK_EQ(dead, 1);
 }
 
+/* A system that stops does not wait for a connect under way: with a
+ * connect_timeout_ms of a minute, a send to a node that never answers its
+ * handshake starts one; once the node's listener has the connection,
+ * gr_system_shutdown returns within seconds (it waited out the minute
+ * before), and the send still becomes one node_down dead letter. */
+static void shutdown_ends_connects_under_way(void)
+{
+    struct capture cap;
+    CHECK(start_logged(&cap, 60000));
+    int hole = -1, reg = -1;
+    bool made = silent_node("hole", &hole, &reg);
+    int sent = gr_system_tell_name(sys, GR_REF_NONE, "x@hole@127.0.0.1",
+                                   GR_MSG_TERM, "\xa3hey", 4);
+    /* The connector has looked the node up and connected: the handshake
+     * waits for an answer that never comes. */
+    struct pollfd p = {.fd = hole, .events = POLLIN};
+    bool dialled = made && sent == GR_OK && poll(&p, 1, 10000) == 1;
+    double t0 = test_now();
+    (void)gr_system_shutdown(sys);
+    double took = test_now() - t0;
+    unsigned dead =
+        capture_count(&cap, GR_LOG_WARN, "dead letter", "reason node_down");
+    epmd_stop();
+    if (reg >= 0)
+        close(reg);
+    if (hole >= 0)
+        close(hole);
+    if (dead != 1 || took >= 10)
+        capture_dump(&cap);
+    pthread_mutex_destroy(&cap.lock);
+    CHECK(made);
+    CHECK_EQ(sent, GR_OK);
+    CHECK(dialled);
+    if (took >= 10)
+        fprintf(stderr, "  gr_system_shutdown took %.1f s\n", took);
+    CHECK(took < 10);
+    CHECK_EQ(dead, 1);
+}
+
 /* A peer that stops reading holds up only its own connection: while its
  * frames wait (its queue full, sends to it refused), another Erlang node
  * connects and calls, long before the stalled one's connect_timeout_ms
@@ -2024,6 +2063,7 @@ static const struct test_case cases[] = {
     {"grove_asks_are_monitored", grove_asks_are_monitored},
     {"ask_to_unreachable_node_fails", ask_to_unreachable_node_fails},
     {"silent_nodes_hold_up_nothing", silent_nodes_hold_up_nothing},
+    {"shutdown_ends_connects_under_way", shutdown_ends_connects_under_way},
     {"descriptors_run_out", descriptors_run_out},
     {"many_calls_wait_at_once", many_calls_wait_at_once},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
