@@ -19,9 +19,11 @@
 #include "dist/dist.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Appends dial to the list whose tail pointer is *tail (d->lock held). */
@@ -30,6 +32,56 @@ static void append(dist_dial ***tail, dist_dial *dial)
     dial->next = NULL;
     **tail = dial;
     *tail = &dial->next;
+}
+
+/* Appends dial to the shaking list, holding its socket (lock held). */
+static void shaking_add(gr__dist *d, dist_dial *dial)
+{
+    dist_dial **link = &d->shaking;
+    while (*link != NULL)
+        link = &(*link)->shaking_next;
+    dial->shaking_next = NULL;
+    dial->held = dial->fd;
+    *link = dial;
+}
+
+/* Takes dial off the shaking list; returns the socket it held (lock
+ * held). */
+static int shaking_remove(gr__dist *d, dist_dial *dial)
+{
+    dist_dial **link = &d->shaking;
+    while (*link != dial)
+        link = &(*link)->shaking_next;
+    *link = dial->shaking_next;
+    int held = dial->held;
+    dial->held = -1;
+    return held;
+}
+
+/* Runs the handshake of the connection dial accepted (on the shaking
+ * list): ei's accept takes a duplicate of it, so that the original stays
+ * open for gr__connector_cut until the handshake is over. */
+static void shake(gr__dist *d, dist_dial *dial)
+{
+    int fd = fcntl(dial->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) { /* No descriptor to spare: ei takes the original, which
+                     then may no longer be cut. */
+        pthread_mutex_lock(&d->lock);
+        fd = shaking_remove(d, dial);
+        pthread_mutex_unlock(&d->lock);
+    }
+    ErlConnect con;
+    gr__dist_preaccepted = fd;
+    dial->fd = ei_accept_tmo(&d->ec, d->listen_fd, &con, d->timeout_ms);
+    if (gr__dist_preaccepted >= 0) /* Not taken after all. */
+        close(gr__dist_preaccepted);
+    gr__dist_preaccepted = -1;
+    pthread_mutex_lock(&d->lock); /* gr__connector_cut reads node. */
+    if (dial->fd >= 0)
+        memcpy(dial->node, con.nodename, sizeof con.nodename);
+    if (dial->held >= 0)
+        close(shaking_remove(d, dial));
+    pthread_mutex_unlock(&d->lock);
 }
 
 static void *connector_main(void *arg)
@@ -48,20 +100,15 @@ static void *connector_main(void *arg)
             if (d->dials == NULL)
                 d->dials_tail = &d->dials;
             d->ndials--;
+            if (dial->accept)
+                shaking_add(d, dial);
         }
         bool quit = d->quit;
         pthread_mutex_unlock(&d->lock);
         if (quit)
             break;
-        if (dial->accept) { /* ei's accept takes the one accepted. */
-            ErlConnect con;
-            gr__dist_preaccepted = dial->fd;
-            dial->fd = ei_accept_tmo(&d->ec, d->listen_fd, &con, d->timeout_ms);
-            if (gr__dist_preaccepted >= 0) /* Not taken after all. */
-                close(gr__dist_preaccepted);
-            gr__dist_preaccepted = -1;
-            if (dial->fd >= 0)
-                memcpy(dial->node, con.nodename, sizeof con.nodename);
+        if (dial->accept) {
+            shake(d, dial);
         } else {
             dial->fd = ei_connect_tmo(&d->ec, dial->node, d->timeout_ms);
         }
@@ -155,6 +202,7 @@ bool gr__connector_ask(gr__dist *d, int accepted, uint32_t id, const char *node)
     dial->accept = accepted >= 0;
     dial->id = id;
     dial->fd = accepted;
+    dial->held = -1;
     if (node != NULL)
         snprintf(dial->node, sizeof dial->node, "%s", node);
     pthread_mutex_lock(&d->lock);
@@ -166,6 +214,43 @@ bool gr__connector_ask(gr__dist *d, int accepted, uint32_t id, const char *node)
     pthread_cond_signal(&d->dial_cond);
     pthread_mutex_unlock(&d->lock);
     return true;
+}
+
+gr__cut gr__connector_cut(gr__dist *d, char *who, size_t size)
+{
+    gr__cut did = GR__CUT_NONE;
+    dist_dial *drop = NULL;
+    pthread_mutex_lock(&d->lock);
+    dist_dial *oldest = d->shaking;
+    while (oldest != NULL && oldest->cut)
+        oldest = oldest->shaking_next;
+    if (oldest != NULL) {
+        /* Its duplicate, in ei's hands, sees the end of the stream. */
+        shutdown(oldest->held, SHUT_RDWR);
+        oldest->cut = true;
+        did = GR__CUT_PENDING;
+    }
+    for (dist_dial **link = &d->dials; oldest == NULL && *link != NULL;
+         link = &(*link)->next) {
+        if (!(*link)->accept)
+            continue;
+        drop = *link;
+        *link = drop->next;
+        if (d->dials_tail == &drop->next)
+            d->dials_tail = link;
+        d->ndials--;
+        did = GR__CUT_DROPPED;
+        break;
+    }
+    dist_dial *cut = drop != NULL ? drop : oldest;
+    if (cut != NULL)
+        snprintf(who, size, "%s", cut->node[0] != '\0' ? cut->node : "a peer");
+    pthread_mutex_unlock(&d->lock);
+    if (drop != NULL) {
+        close(drop->fd);
+        free(drop);
+    }
+    return did;
 }
 
 dist_dial *gr__connector_take(gr__dist *d)

@@ -32,9 +32,14 @@
 #define CALLS_MAX 65536u
 /* How long a node that could not be reached is not tried again. */
 #define CONNECT_RETRY_NS (1000ull * 1000000ull)
-/* Incoming connections whose handshakes may wait at once; one more is
- * closed (a flood of silent connections cannot pile up without bound). */
-#define ACCEPTS_MAX 64u
+/* Incoming connections whose handshakes may wait at once. One more cuts
+ * the oldest short, which a peer that says nothing is most likely to be
+ * (one that answers takes milliseconds), so a flood of silent
+ * connections cannot pile up without bound nor keep nodes out; up to
+ * ACCEPTS_CUTTING more wait while the cut ones end, and past that a new
+ * one is closed. */
+#define ACCEPTS_MAX     64u
+#define ACCEPTS_CUTTING 4u
 /* How often a connection held back by an actor's backlog is looked at
  * again, ms. */
 #define HOLD_POLL_MS 1
@@ -690,9 +695,35 @@ static void unpark(gr__dist *d, const dist_dial *dial)
     send_jobs(d, jobs); /* With no connection, each fails. */
 }
 
+/* Whether a connection from peer may start its handshake: there is room
+ * for it, or some made for it by cutting the oldest short (logged). */
+static bool accept_room(gr__dist *d, const char *peer)
+{
+    if (d->accepts < ACCEPTS_MAX)
+        return true;
+    char who[MAXATOMLEN_UTF8];
+    gr__cut cut = d->accepts < ACCEPTS_MAX + ACCEPTS_CUTTING
+                      ? gr__connector_cut(d, who, sizeof who)
+                      : GR__CUT_NONE;
+    if (cut == GR__CUT_NONE) {
+        gr__log(log_of(d), GR_LOG_WARN,
+                "distribution: a connection from %s refused: %u "
+                "handshakes are under way already",
+                peer, d->accepts);
+        return false;
+    }
+    if (cut == GR__CUT_DROPPED)
+        d->accepts--;
+    gr__log(log_of(d), GR_LOG_WARN,
+            "distribution: the handshake of %s cut short, the oldest of %u "
+            "under way, to make room for %s",
+            who, d->accepts, peer);
+    return true;
+}
+
 /* Accepts what waits on the listener (non-blocking) and asks the
  * connector for each one's handshake; beyond ACCEPTS_MAX handshakes
- * asked at once, a connection is closed at once (logged). When accepts
+ * asked at once, the oldest is cut short (accept_room). When accepts
  * fail for want of descriptors, the listener rests (accept.h). */
 static void accept_all(gr__dist *d)
 {
@@ -708,11 +739,7 @@ static void accept_all(gr__dist *d)
             inet_ntop(AF_INET, &sa.sin_addr, peer, sizeof peer) != NULL)
             snprintf(peer + strlen(peer), sizeof peer - strlen(peer), ":%u",
                      (unsigned)ntohs(sa.sin_port));
-        if (d->accepts >= ACCEPTS_MAX) {
-            gr__log(log_of(d), GR_LOG_WARN,
-                    "distribution: a connection from %s refused: %u "
-                    "handshakes are under way already",
-                    peer[0] != '\0' ? peer : "a peer", d->accepts);
+        if (!accept_room(d, peer[0] != '\0' ? peer : "a peer")) {
             close(fd);
         } else if (gr__connector_ask(d, fd, 0, peer)) {
             d->accepts++;
@@ -725,6 +752,11 @@ static void accept_all(gr__dist *d)
 static void accepted(gr__dist *d, const dist_dial *dial)
 {
     d->accepts--;
+    if (dial->cut) { /* Logged as it was cut (it may have just finished). */
+        if (dial->fd >= 0)
+            ei_close_connection(dial->fd);
+        return;
+    }
     if (dial->fd < 0) {
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: a connection from %s refused: %s",

@@ -78,9 +78,15 @@ typedef struct dist_job {
 typedef struct dist_dial {
     struct dist_dial *next;
     bool accept; /* Take the handshake of a connection accepted. */
+    bool cut;    /* Cut short by the thread (gr__connector_cut). */
     uint32_t id; /* The node's (a connect). */
     int fd;      /* Accepted (asked), then the connection made, or -1. */
     int error;   /* erl_errno when fd is -1. */
+    /* While its handshake runs: on the shaking list (guarded by lock),
+     * holding the accepted socket open (held) while ei has a duplicate,
+     * so that a cut never reaches a descriptor reused meanwhile. */
+    struct dist_dial *shaking_next;
+    int held;
     char node[MAXATOMLEN_UTF8];
 } dist_dial;
 
@@ -146,7 +152,8 @@ struct gr__dist {
     gr__refmap mons_by_ref; /* by id and by reference (see monitor.c). */
     size_t nmons;
     gr__refmap asks_out; /* Monitors of asks to Erlang pids, by corr. */
-    dist_dial *dials, **dials_tail;   /* Asked of the connector. */
+    dist_dial *dials, **dials_tail; /* Asked of the connector. */
+    dist_dial *shaking; /* Accepts whose handshakes run, oldest first. */
     dist_dial *dialed, **dialed_tail; /* Made by it, for the thread. */
     uint64_t next_corr;
     /* The thread's: */
@@ -229,6 +236,19 @@ extern _Thread_local int gr__dist_preaccepted;
  * callbacks on this thread with ECANCELED (socket.c), or -1: a connector
  * thread's is its system's cancel_fd. */
 extern _Thread_local int gr__dist_cancel_fd;
+
+/* What gr__connector_cut did. */
+typedef enum {
+    GR__CUT_NONE,    /* Nothing to cut. */
+    GR__CUT_DROPPED, /* An accept not begun: closed and forgotten. */
+    GR__CUT_PENDING, /* A handshake under way: its socket shut down; it
+                        comes back failed, flagged cut. */
+} gr__cut;
+
+/* Cuts the oldest accept asked of the connector (waiting, else under
+ * way and not cut yet), to make room for a new one; its peer's address
+ * goes to who (size bytes). Thread. */
+gr__cut gr__connector_cut(gr__dist *d, char *who, size_t size);
 
 /* Takes every finished connect and accept (a list to free). Thread. */
 dist_dial *gr__connector_take(gr__dist *d);

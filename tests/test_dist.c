@@ -1022,6 +1022,51 @@ static bool start_logged_echo(struct capture *cap, unsigned connect_timeout_ms)
     return gr_system_spawn(sys, &echo_b, &in, sizeof in, &e) == GR_OK;
 }
 
+/* A flood of silent clients, more than the 64 handshakes that may wait
+ * at once, keeps no node out: a connection past the limit cuts the
+ * oldest handshake short (logged), or is refused while those cut are
+ * still ending, so an Erlang node that connects after the flood is
+ * served and its call answered. */
+enum { FLOOD = 80 };
+static void silent_flood_keeps_no_node_out(void)
+{
+    struct capture cap;
+    CHECK(start_logged_echo(&cap, 30000));
+    int flood[FLOOD];
+    bool connected = true;
+    for (int i = 0; i < FLOOD; i++)
+        connected = (flood[i] = silent_client()) >= 0 && connected;
+    /* Every one past the 64th has been taken: cut short or refused. */
+    unsigned cut = 0, refused = 0;
+    for (double until = test_now() + 10;
+         cut + refused < FLOOD - 64 && test_now() < until; sleep_ms(1)) {
+        cut = capture_count(&cap, GR_LOG_WARN, "cut short", NULL);
+        refused =
+            capture_count(&cap, GR_LOG_WARN, "refused", "under way already");
+    }
+    char *out = connected
+                    ? erl_run(COOKIE, "R = gen_server:call({echo, G}, ping),"
+                                      "io:format(\"PONG ~p~n\", [R]),")
+                    : NULL;
+    bool ponged = out != NULL && strstr(out, "PONG {ok,ping}") != NULL;
+    if (!ponged) {
+        fprintf(stderr, "erl said:\n%s\n", out != NULL ? out : "(nothing)");
+        capture_dump(&cap);
+    }
+    free(out);
+    for (int i = 0; i < FLOOD; i++)
+        if (flood[i] >= 0)
+            close(flood[i]);
+    gr_inbox_close(inbox);
+    (void)gr_system_shutdown(sys);
+    epmd_stop();
+    pthread_mutex_destroy(&cap.lock);
+    CHECK(connected);
+    CHECK(cut > 0);
+    CHECK_EQ(cut + refused, FLOOD - 64);
+    CHECK(ponged);
+}
+
 /* Descriptors run out (EMFILE) with connections waiting on the listener,
  * which therefore stays readable: the distribution thread says so once
  * and rests its listener instead of spinning on it, and accepts again
@@ -2064,6 +2109,7 @@ static const struct test_case cases[] = {
     {"ask_to_unreachable_node_fails", ask_to_unreachable_node_fails},
     {"silent_nodes_hold_up_nothing", silent_nodes_hold_up_nothing},
     {"shutdown_ends_connects_under_way", shutdown_ends_connects_under_way},
+    {"silent_flood_keeps_no_node_out", silent_flood_keeps_no_node_out},
     {"descriptors_run_out", descriptors_run_out},
     {"many_calls_wait_at_once", many_calls_wait_at_once},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
