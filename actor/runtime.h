@@ -159,6 +159,14 @@ uint32_t gr__system_node_id(const gr_system *sys);
 uint32_t gr__system_incarnation(const gr_system *sys);
 const char *gr__system_node_name(const gr_system *sys);
 
+/* Fills p with n random bytes from the kernel. Returns GR_OK or GR_ESYS. */
+int gr__random_bytes(void *p, size_t n);
+
+/* Stores a fresh incarnation in *inc: random and never 0, so that refs of
+ * one system (or node process) never name the actors of another, in this
+ * process or a later one. Returns GR_OK or GR_ESYS. */
+int gr__new_incarnation(uint32_t *inc);
+
 /* Whether shutdown has begun (sends and spawns are refused from then on). */
 bool gr__system_shutting_down(const gr_system *sys);
 

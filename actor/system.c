@@ -90,7 +90,6 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
         cfg->max_payload ? cfg->max_payload : GR__DEFAULT_MAX_PAYLOAD;
     sys->link_buffer = cfg->link_buffer;
     sys->max_frame = cfg->max_frame;
-    sys->incarnation = 1;
     snprintf(sys->node_name, sizeof sys->node_name, "%s", node_name);
     atomic_init(&sys->next_id, 1);
     atomic_init(&sys->owned_ops, NULL);
@@ -98,6 +97,10 @@ int gr__system_start_named(const gr_config *cfg, const char *node_name,
     pthread_cond_init(&sys->stop_cond, NULL);
     if (rc == GR_OK)
         rc = gr__idtable_init(&sys->ids) != 0 ? GR_ENOMEM : GR_OK;
+    /* Random, so that a ref of another system, or of this one before a
+     * restart, names none of its actors (a node's is set by its parent). */
+    if (rc == GR_OK)
+        rc = gr__new_incarnation(&sys->incarnation);
     if (rc == GR_OK)
         rc = gr__envpool_init(sys->io_pools, 0, 1, &sys->io);
     if (rc == GR_OK && (rc = gr__names_init(&sys->names)) == GR_OK &&
@@ -618,8 +621,9 @@ char *gr_ref_format(gr_system *sys, gr_ref ref, char *buf, size_t size)
         snprintf(node, sizeof node, "%s", sys->node_name);
         inc = sys->incarnation;
     } else if (ref.node == GR__ROOT_NODE_ID) {
+        /* A node's root outlives it: its refs show no incarnation. */
         snprintf(node, sizeof node, "%s", GR__ROOT_NODE_NAME);
-        inc = 1; /* The root's is always 1. */
+        inc = ref.incarnation;
     } else if ((ops == NULL || !ops->node_name(sys->remote, ref.node, node,
                                                sizeof node, &inc)) &&
                (sys == NULL || sys->dist == NULL ||

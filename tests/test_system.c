@@ -882,6 +882,38 @@ static void test_inbox_recv_owner_only(void)
     env_close(&e);
 }
 
+/* A ref names an actor of its own system only: another system in this
+ * process, or this one started again, takes a ref of the other (whose
+ * serial its own first inbox has too) as naming no actor, and its own
+ * inbox gets nothing. */
+static void test_refs_stay_with_their_system(void)
+{
+    gr_config cfg = {.workers = 1, .log_fn = quiet_log, .no_signals = 1};
+    gr_system *a, *b;
+    gr_inbox *ia, *ib;
+    CHECK_EQ(gr_system_start(&cfg, &a), GR_OK);
+    CHECK_EQ(gr_system_start(&cfg, &b), GR_OK);
+    CHECK_EQ(gr_inbox_open(a, &ia), GR_OK);
+    CHECK_EQ(gr_inbox_open(b, &ib), GR_OK);
+    gr_ref ref_a = gr_inbox_ref(ia), ref_b = gr_inbox_ref(ib);
+    CHECK(!gr_ref_eq(ref_a, ref_b));
+    CHECK_EQ(gr_system_tell(a, GR_REF_NONE, ref_b, 7, NULL, 0), GR_ENOACTOR);
+    gr_msg *m = NULL;
+    CHECK_EQ(gr_inbox_recv(ia, &m, 0), GR_ETIMEDOUT);
+    gr_inbox_close(ib);
+    CHECK_EQ(gr_system_shutdown(b), GR_OK);
+    /* b again: a's ref, and b's old one, name none of its actors. */
+    CHECK_EQ(gr_system_start(&cfg, &b), GR_OK);
+    CHECK_EQ(gr_inbox_open(b, &ib), GR_OK);
+    CHECK_EQ(gr_system_tell(b, GR_REF_NONE, ref_a, 7, NULL, 0), GR_ENOACTOR);
+    CHECK_EQ(gr_system_tell(b, GR_REF_NONE, ref_b, 7, NULL, 0), GR_ENOACTOR);
+    CHECK_EQ(gr_inbox_recv(ib, &m, 0), GR_ETIMEDOUT);
+    gr_inbox_close(ib);
+    gr_inbox_close(ia);
+    CHECK_EQ(gr_system_shutdown(b), GR_OK);
+    CHECK_EQ(gr_system_shutdown(a), GR_OK);
+}
+
 TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_run_returns_on_sigint),
           TEST_CASE(test_signals_handed_to_next_system),
@@ -895,4 +927,5 @@ TEST_MAIN(TEST_CASE(test_run_returns_on_sigterm),
           TEST_CASE(test_stop_wakes_inbox_owners),
           TEST_CASE(test_shutdown_refused_with_own_inbox),
           TEST_CASE(test_start_refused_in_a_node_process),
-          TEST_CASE(test_inbox_recv_owner_only))
+          TEST_CASE(test_inbox_recv_owner_only),
+          TEST_CASE(test_refs_stay_with_their_system))

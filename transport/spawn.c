@@ -183,16 +183,6 @@ static int check_spec(const gr_node_spec *spec, const char **why)
     return rc;
 }
 
-/* A fresh incarnation for a node's process: random, never 0. */
-static int new_incarnation(uint32_t *inc)
-{
-    *inc = 0;
-    while (*inc == 0)
-        if (gr__random_bytes(inc, sizeof *inc) != GR_OK)
-            return GR_ESYS;
-    return GR_OK;
-}
-
 /* The HELLO frame for a new process of spec (malloc'd; NULL when out of
  * memory); its length in *len. */
 static uint8_t *hello_frame(const gr_system *sys, const gr__transport *t,
@@ -352,7 +342,7 @@ static int spawn_node(gr_system *sys, const gr_node_spec *spec, gr_ref self,
     uint32_t node = gr__node_id(spec->name, strlen(spec->name)), inc;
     if (gr__transport_has_node(t, node)) /* Checked again when added. */
         return GR_EEXIST;
-    if ((rc = new_incarnation(&inc)) != GR_OK)
+    if ((rc = gr__new_incarnation(&inc)) != GR_OK)
         return rc;
     size_t hello_len;
     uint8_t *hello = hello_frame(sys, t, spec, node, inc, &hello_len);

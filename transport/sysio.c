@@ -1,29 +1,12 @@
 /* Small system-call helpers for the transport: whole reads and writes with
- * a deadline, random bytes. */
+ * a deadline. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "transport/transport.h"
-
-int gr__random_bytes(void *p, size_t n)
-{
-    uint8_t *b = p;
-    while (n > 0) {
-        ssize_t got = getrandom(b, n, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            return GR_ESYS;
-        }
-        b += got;
-        n -= (size_t)got;
-    }
-    return GR_OK;
-}
 
 int gr__wait_fd(int fd, short events, uint64_t deadline_ns)
 {

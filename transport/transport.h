@@ -280,9 +280,6 @@ void gr__transport_kill(gr__link *l);
  * it, and reaps it. */
 void gr__transport_stop_blocking(gr__link *l, int wait_ms);
 
-/* Fills the per-system secret with random bytes. Returns GR_OK/GR_ESYS. */
-int gr__random_bytes(void *p, size_t n);
-
 /* Writes all n bytes to a blocking-mode or nonblocking fd, waiting up to
  * deadline_ns (CLOCK_MONOTONIC) in poll. Returns GR_OK, GR_ETIMEDOUT or
  * GR_ESYS. */

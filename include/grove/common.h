@@ -94,6 +94,8 @@ typedef int32_t gr_duration;
  * A reference to an actor: a small value naming {node, node incarnation,
  * actor serial}. Serials are never reused, so a reference to an actor that
  * has exited never reaches another actor; sends to it become dead letters.
+ * Each start of a system or node draws a random incarnation, so a
+ * reference of another system, or of an earlier start, names no actor.
  */
 typedef struct gr_ref {
     uint64_t serial;      /* Actor serial within its node; 0 means none. */
