@@ -58,6 +58,27 @@ static int shaking_remove(gr__dist *d, dist_dial *dial)
     return held;
 }
 
+/* Makes the socket callbacks watch the handshake that follows. */
+static void shake_begin(gr__dist *d, bool accepting)
+{
+    gr__dist_shake.d = d;
+    gr__dist_shake.accepting = accepting;
+    gr__dist_shake.nok = false;
+    gr__dist_shake.len = 0;
+}
+
+/* Notes in dial what the handshake said: the peer's creation, and
+ * whether a simultaneous connect was resolved against it; and in name
+ * (MAXATOMLEN_UTF8 bytes) the peer's node name, or "" if it did not say. */
+static void shake_end(dist_dial *dial, char *name)
+{
+    if (!gr__shake_peer(&gr__dist_shake, name, MAXATOMLEN_UTF8,
+                        &dial->creation))
+        name[0] = '\0';
+    dial->nok = dial->fd < 0 && gr__dist_shake.nok;
+    gr__dist_shake.d = NULL;
+}
+
 /* Runs the handshake of the connection dial accepted (on the shaking
  * list): ei's accept takes a duplicate of it, so that the original stays
  * open for gr__connector_cut until the handshake is over. */
@@ -72,13 +93,18 @@ static void shake(gr__dist *d, dist_dial *dial)
     }
     ErlConnect con;
     gr__dist_preaccepted = fd;
+    shake_begin(d, true);
     dial->fd = ei_accept_tmo(&d->ec, d->listen_fd, &con, d->timeout_ms);
+    char peer[MAXATOMLEN_UTF8];
+    shake_end(dial, peer);
     if (gr__dist_preaccepted >= 0) /* Not taken after all. */
         close(gr__dist_preaccepted);
     gr__dist_preaccepted = -1;
     pthread_mutex_lock(&d->lock); /* gr__connector_cut reads node. */
     if (dial->fd >= 0)
         memcpy(dial->node, con.nodename, sizeof con.nodename);
+    else if (peer[0] != '\0') /* Its name says more than its address. */
+        memcpy(dial->node, peer, sizeof peer);
     if (dial->held >= 0)
         close(shaking_remove(d, dial));
     pthread_mutex_unlock(&d->lock);
@@ -110,7 +136,10 @@ static void *connector_main(void *arg)
         if (dial->accept) {
             shake(d, dial);
         } else {
+            shake_begin(d, false);
             dial->fd = ei_connect_tmo(&d->ec, dial->node, d->timeout_ms);
+            char peer[MAXATOMLEN_UTF8];
+            shake_end(dial, peer);
         }
         dial->error = dial->fd < 0 ? erl_errno : 0;
         pthread_mutex_lock(&d->lock);

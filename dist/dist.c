@@ -86,6 +86,32 @@ static void set_failed(gr__dist *d, uint32_t id, uint64_t when)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* Notes whether a connect to node id is under way. */
+static void set_connecting(gr__dist *d, uint32_t id, bool on)
+{
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, id);
+    if (dn != NULL)
+        dn->connecting = on;
+    pthread_mutex_unlock(&d->lock);
+}
+
+const char *gr__dist_status_for(gr__dist *d, const char *peer,
+                                uint32_t creation)
+{
+    uint32_t id = gr__node_id(peer, strlen(peer));
+    pthread_mutex_lock(&d->lock);
+    const dist_node *dn = find_node(d, id);
+    bool connecting = dn != NULL && dn->connecting;
+    bool own_up = dn != NULL && creation != 0 && dn->own_creation == creation;
+    pthread_mutex_unlock(&d->lock);
+    /* Erlang compares the names as atoms: by their bytes, here. */
+    bool greater = strcmp(ei_thisnodename(&d->ec), peer) > 0;
+    if (greater && (connecting || own_up))
+        return "nok";
+    return connecting ? "ok_simultaneous" : "ok";
+}
+
 uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
 {
     uint32_t id = gr__node_id(node, strlen(node));
@@ -505,7 +531,10 @@ static dist_conn *conn_find(gr__dist *d, uint32_t id)
     return NULL;
 }
 
-static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
+/* Adds the connection fd to node (of that creation, 0: not known),
+ * made by this node's connect (outgoing) or accepted. */
+static dist_conn *conn_add(gr__dist *d, int fd, const char *node,
+                           uint32_t creation, bool outgoing)
 {
     if (d->nconns == d->conns_cap) {
         size_t cap = d->conns_cap ? 2 * d->conns_cap : 8;
@@ -544,7 +573,16 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node)
     c->out_off = c->out_bytes = 0;
     c->out_ns = c->rx_ns;
     c->broken = false;
+    c->creation = creation;
+    c->outgoing = outgoing;
     snprintf(c->node, sizeof c->node, "%s", node);
+    if (outgoing) {
+        pthread_mutex_lock(&d->lock);
+        dist_node *dn = find_node(d, c->id);
+        if (dn != NULL)
+            dn->own_creation = creation;
+        pthread_mutex_unlock(&d->lock);
+    }
     gr__log(log_of(d), GR_LOG_INFO, "distribution: connected to %s", node);
     return c;
 }
@@ -579,10 +617,13 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
     d->conns[i].out = NULL;
     gr__dist_conn_release(&d->conns[i]);
     uint32_t id = d->conns[i].id;
+    bool outgoing = d->conns[i].outgoing;
     d->conns[i] = d->conns[--d->nconns];
     uint32_t creation = 0;
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
+    if (dn != NULL && outgoing)
+        dn->own_creation = 0;
     if (dn != NULL) {
         dn->queued -= unsent_bytes < dn->queued ? unsent_bytes : dn->queued;
         creation = dn->creation;
@@ -595,6 +636,61 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
     if (creation != 0)
         gr__broadcast_node_down(d->sys, id, creation);
     jobs_fail(d, unsent);
+}
+
+static void add_queued(gr__dist *d, uint32_t id, long long delta);
+static void send_jobs(gr__dist *d, dist_job *j);
+
+/* Closes connection i, whose node has just connected again by another
+ * connection to the same incarnation (connects both ways at once): no
+ * link or monitor fires, since the node is up. Returns what i had not
+ * written, to go out on the other; a frame partly written fails. */
+static dist_job *conn_retire(gr__dist *d, size_t i)
+{
+    dist_conn *c = &d->conns[i];
+    gr__log(log_of(d), GR_LOG_INFO,
+            "distribution: %s connected twice at once: the other "
+            "connection carries on",
+            c->node);
+    ei_close_connection(c->fd);
+    dist_job *unsent = c->out;
+    if (unsent != NULL && c->out_off > 0) {
+        dist_job *partial = unsent;
+        unsent = partial->next;
+        partial->next = NULL;
+        jobs_fail(d, partial);
+    }
+    c->out = NULL;
+    add_queued(d, c->id, -(long long)c->out_bytes);
+    gr__dist_conn_release(c);
+    if (c->outgoing) {
+        pthread_mutex_lock(&d->lock);
+        dist_node *dn = find_node(d, c->id);
+        if (dn != NULL)
+            dn->own_creation = 0;
+        pthread_mutex_unlock(&d->lock);
+    }
+    *c = d->conns[--d->nconns];
+    return unsent;
+}
+
+/* Replaces node's connection, if it has one, by the new connection fd,
+ * made by this node's connect (outgoing) or accepted; creation: the
+ * node's, from the new one's handshake. The same incarnation connected
+ * twice at once (conn_retire): what the old one had not written goes out
+ * on the new one; another incarnation (the node restarted): the old one
+ * closes as the node going down. */
+static void conn_replace(gr__dist *d, int fd, const char *node,
+                         uint32_t creation, bool outgoing)
+{
+    dist_conn *old = conn_find(d, gr__node_id(node, strlen(node)));
+    dist_job *unsent = NULL;
+    if (old != NULL && creation != 0 && old->creation == creation)
+        unsent = conn_retire(d, (size_t)(old - d->conns));
+    else if (old != NULL)
+        conn_close(d, (size_t)(old - d->conns), "reconnected");
+    (void)conn_add(d, fd, node, creation, outgoing);
+    send_jobs(d, unsent);
 }
 
 /* Jobs parked for node id, or NULL. */
@@ -619,6 +715,7 @@ static dist_park *park_add(gr__dist *d, uint32_t id)
     }
     dist_park *p = &d->parks[d->nparks++];
     p->id = id;
+    p->wait_until = 0;
     p->head = p->last = NULL;
     p->bytes = 0;
     return p;
@@ -658,7 +755,9 @@ static dist_conn *conn_to(gr__dist *d, uint32_t id, bool *wait)
     pthread_mutex_unlock(&d->lock);
     if (backoff || park_add(d, id) == NULL)
         return NULL;
+    set_connecting(d, id, true); /* Before the connect can begin. */
     if (!gr__connector_ask(d, -1, id, name)) {
+        set_connecting(d, id, false);
         d->nparks--;
         return NULL;
     }
@@ -666,13 +765,24 @@ static dist_conn *conn_to(gr__dist *d, uint32_t id, bool *wait)
     return NULL;
 }
 
-static void send_jobs(gr__dist *d, dist_job *j);
-
 /* Ends the wait of the jobs parked for connect dial: they go out on the
  * connection it made, or fail. */
 static void unpark(gr__dist *d, const dist_dial *dial)
 {
+    set_connecting(d, dial->id, false);
     dist_park *p = park_find(d, dial->id);
+    if (dial->fd < 0 && dial->nok) {
+        /* It connects to us at the same moment, and its connection is to
+         * carry both ways: the jobs wait for it (accepted(), which may
+         * have taken them already). */
+        gr__log(log_of(d), GR_LOG_INFO,
+                "distribution: %s connects to this node at the same "
+                "moment: its connection is taken instead",
+                dial->node);
+        if (p != NULL)
+            p->wait_until = gr__mono_ns() + (uint64_t)d->timeout_ms * 1000000u;
+        return;
+    }
     dist_job *jobs = p != NULL ? p->head : NULL;
     if (p != NULL) {
         add_queued(d, p->id, -(long long)p->bytes);
@@ -690,9 +800,44 @@ static void unpark(gr__dist *d, const dist_dial *dial)
         set_failed(d, dial->id, gr__mono_ns());
     } else {
         set_failed(d, dial->id, 0);
-        (void)conn_add(d, dial->fd, dial->node);
+        conn_replace(d, dial->fd, dial->node, dial->creation, true);
     }
     send_jobs(d, jobs); /* With no connection, each fails. */
+}
+
+/* Fails the jobs of parks whose node was to connect to us (see unpark)
+ * and has not by now; returns the ms until the next such deadline, at
+ * most limit. */
+static int parks_expire(gr__dist *d, int limit)
+{
+    uint64_t now = gr__mono_ns();
+    for (size_t i = d->nparks; i-- > 0;) {
+        dist_park *p = &d->parks[i];
+        if (p->wait_until == 0)
+            continue;
+        if (p->wait_until > now) {
+            int ms = (int)((p->wait_until - now) / 1000000u) + 1;
+            limit = ms < limit ? ms : limit;
+            continue;
+        }
+        dist_job *jobs = p->head;
+        uint32_t id = p->id;
+        add_queued(d, id, -(long long)p->bytes);
+        *p = d->parks[--d->nparks];
+        char name[MAXATOMLEN_UTF8] = "a node";
+        pthread_mutex_lock(&d->lock);
+        const dist_node *dn = find_node(d, id);
+        if (dn != NULL)
+            memcpy(name, dn->name, sizeof name);
+        pthread_mutex_unlock(&d->lock);
+        gr__log(log_of(d), GR_LOG_WARN,
+                "distribution: cannot connect to %s: it answered that it "
+                "was connecting to this node, but its connection never came",
+                name);
+        set_failed(d, id, now);
+        send_jobs(d, jobs); /* With no connection, each fails. */
+    }
+    return limit;
 }
 
 /* Whether a connection from peer may start its handshake: there is room
@@ -757,6 +902,13 @@ static void accepted(gr__dist *d, const dist_dial *dial)
             ei_close_connection(dial->fd);
         return;
     }
+    if (dial->fd < 0 && dial->nok) {
+        gr__log(log_of(d), GR_LOG_INFO,
+                "distribution: %s connects to this node at the same moment "
+                "as this node to it: this node's connection is kept",
+                dial->node[0] != '\0' ? dial->node : "a peer");
+        return;
+    }
     if (dial->fd < 0) {
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: a connection from %s refused: %s",
@@ -767,10 +919,17 @@ static void accepted(gr__dist *d, const dist_dial *dial)
                       "the peer closed or gave up waiting)");
         return;
     }
-    dist_conn *old = conn_find(d, gr__node_id(dial->node, strlen(dial->node)));
-    if (old != NULL)
-        conn_close(d, (size_t)(old - d->conns), "reconnected");
-    (void)conn_add(d, dial->fd, dial->node);
+    uint32_t id = gr__node_id(dial->node, strlen(dial->node));
+    conn_replace(d, dial->fd, dial->node, dial->creation, false);
+    /* Jobs parked for a connect of ours that this one supersedes (it
+     * answered "nok", or will) go out on this one. */
+    dist_park *p = park_find(d, id);
+    if (p != NULL && conn_find(d, id) != NULL) {
+        dist_job *jobs = p->head;
+        add_queued(d, id, -(long long)p->bytes);
+        *p = d->parks[--d->nparks];
+        send_jobs(d, jobs);
+    }
 }
 
 /* Takes what the connector made (thread). */
@@ -1360,7 +1519,8 @@ static void *dist_main(void *arg)
         /* Wake at least each second to watch the connections' ticks,
          * each HOLD_POLL_MS to see whether a held one may read again, and
          * when a connection that takes nothing has waited too long. */
-        int wait_ms = stall_wait_ms(d, holding ? HOLD_POLL_MS : 1000);
+        int wait_ms =
+            parks_expire(d, stall_wait_ms(d, holding ? HOLD_POLL_MS : 1000));
         if (rest_ms > 0 && rest_ms < wait_ms)
             wait_ms = rest_ms;
         int ready = poll(fds, n, wait_ms);

@@ -46,6 +46,11 @@ typedef struct dist_node {
     uint32_t creation;  /* Of the last pid seen from it; 0: none seen. */
     size_t queued;      /* Bytes of jobs for it not yet taken to send. */
     uint64_t failed_ns; /* When a connect to it last failed; 0: it did not. */
+    /* For gr__dist_status_for: a connect of this node's to it is under
+     * way; the creation it had when this node's own connection to it
+     * came up (0: none is up). */
+    bool connecting;
+    uint32_t own_creation;
     char name[MAXATOMLEN_UTF8];
 } dist_node;
 
@@ -79,9 +84,13 @@ typedef struct dist_dial {
     struct dist_dial *next;
     bool accept; /* Take the handshake of a connection accepted. */
     bool cut;    /* Cut short by the thread (gr__connector_cut). */
-    uint32_t id; /* The node's (a connect). */
-    int fd;      /* Accepted (asked), then the connection made, or -1. */
-    int error;   /* erl_errno when fd is -1. */
+    /* A simultaneous connect resolved (gr__dist_status_for): the peer
+     * answered this connect "nok", or this accept was answered so. */
+    bool nok;
+    uint32_t creation; /* The peer's, from its handshake; 0: not said. */
+    uint32_t id;       /* The node's (a connect). */
+    int fd;            /* Accepted (asked), then the connection made, or -1. */
+    int error;         /* erl_errno when fd is -1. */
     /* While its handshake runs: on the shaking list (guarded by lock),
      * holding the accepted socket open (held) while ei has a duplicate,
      * so that a cut never reaches a descriptor reused meanwhile. */
@@ -94,6 +103,10 @@ typedef struct dist_dial {
  * thread's alone). */
 typedef struct dist_park {
     uint32_t id;
+    /* 0 while the connect is under way; once the node has answered it
+     * "nok" (it connects to this one at the same moment), until when its
+     * connection is waited for. */
+    uint64_t wait_until;
     dist_job *head, *last; /* (Parks move in the thread's array.) */
     size_t bytes;
 } dist_park;
@@ -102,6 +115,8 @@ typedef struct dist_park {
 typedef struct dist_conn {
     int fd;
     uint32_t id;           /* The node's. */
+    uint32_t creation;     /* The node's, from the handshake; 0: unknown. */
+    bool outgoing;         /* Made by this node's connect. */
     uint64_t rx_ns, tx_ns; /* When it last read and wrote. */
     char *rbuf;            /* Read, not yet handed on: [0, rlen). */
     gr_ref held_by; /* An actor whose backlog holds reading back, or none. */
@@ -236,6 +251,38 @@ extern _Thread_local int gr__dist_preaccepted;
  * callbacks on this thread with ECANCELED (socket.c), or -1: a connector
  * thread's is its system's cancel_fd. */
 extern _Thread_local int gr__dist_cancel_fd;
+
+/* Bytes of a handshake's first packets the socket callbacks keep. */
+#define GR__SHAKE_SEEN 600
+
+/* A handshake as the socket callbacks of a connector thread see it
+ * (socket.c): the start of what they read, so that the peer's name and
+ * creation are known (ei keeps them to itself), and its status. Reset by
+ * the connector before each handshake (d NULL: not a connector). */
+typedef struct gr__shake_view {
+    gr__dist *d;
+    bool accepting; /* An accept: its status is decided here. */
+    bool nok;       /* Accept: we answered nok; connect: the peer did. */
+    size_t len;
+    unsigned char in[GR__SHAKE_SEEN];
+} gr__shake_view;
+extern _Thread_local gr__shake_view gr__dist_shake;
+
+/* The peer's node name (size bytes) and creation (0: not said) from the
+ * handshake this thread has read so far: the name message of an accept,
+ * the challenge of a connect. False when it has not come. */
+bool gr__shake_peer(const gr__shake_view *v, char *name, size_t size,
+                    uint32_t *creation);
+
+/* How this node answers a handshake from peer (its creation given) that
+ * it is accepting, Erlang's way: "ok", or, when it is connecting to peer
+ * itself at the same moment (or is connected already by a connection of
+ * its own to that same incarnation), "nok" when its own name is the
+ * greater (its own connection carries both ways) and "ok_simultaneous"
+ * when the peer's is (the peer answers this node's own connect with
+ * "nok"). Connector threads; takes d->lock. */
+const char *gr__dist_status_for(gr__dist *d, const char *peer,
+                                uint32_t creation);
 
 /* What gr__connector_cut did. */
 typedef enum {

@@ -34,6 +34,71 @@
 
 _Thread_local int gr__dist_preaccepted = -1;
 _Thread_local int gr__dist_cancel_fd = -1;
+_Thread_local gr__shake_view gr__dist_shake;
+
+/* The body of the handshake packet that starts at v->in + at (2-byte
+ * length), its length in *len; NULL when it has not all been read. */
+static const unsigned char *packet_at(const gr__shake_view *v, size_t at,
+                                      size_t *len)
+{
+    if (at + 2 > v->len)
+        return NULL;
+    *len = (size_t)v->in[at] << 8 | v->in[at + 1];
+    return at + 2 + *len <= v->len ? v->in + at + 2 : NULL;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+bool gr__shake_peer(const gr__shake_view *v, char *name, size_t size,
+                    uint32_t *creation)
+{
+    size_t len, at = 0;
+    const unsigned char *b = packet_at(v, at, &len);
+    if (b != NULL && !v->accepting) { /* The status first, then the
+                                         challenge. */
+        at += 2 + len;
+        b = packet_at(v, at, &len);
+    }
+    size_t name_at, name_len;
+    *creation = 0;
+    if (b == NULL || len < 1)
+        return false;
+    if (b[0] == 'N' && v->accepting && len >= 15) {
+        /* send_name: 'N', flags 8, creation 4, name length 2, name. */
+        *creation = get_be32(b + 9);
+        name_at = 15;
+        name_len = (size_t)b[13] << 8 | b[14];
+    } else if (b[0] == 'N' && !v->accepting && len >= 19) {
+        /* challenge: 'N', flags 8, challenge 4, creation 4, length 2. */
+        *creation = get_be32(b + 13);
+        name_at = 19;
+        name_len = (size_t)b[17] << 8 | b[18];
+    } else if (b[0] == 'n' && len >= (v->accepting ? 7u : 11u)) {
+        /* The old forms: 'n', version 2, flags 4, [challenge 4,] name. */
+        name_at = v->accepting ? 7 : 11;
+        name_len = len - name_at;
+    } else {
+        return false;
+    }
+    if (name_at + name_len > len || name_len >= size)
+        return false;
+    memcpy(name, b + name_at, name_len);
+    name[name_len] = '\0';
+    return true;
+}
+
+/* Whether the handshake read so far begins with the status "nok" (a
+ * connect's answer). */
+static bool status_nok(const gr__shake_view *v)
+{
+    size_t len;
+    const unsigned char *b = packet_at(v, 0, &len);
+    return b != NULL && len == 4 && memcmp(b, "snok", 4) == 0;
+}
 
 static int fd_of(void *ctx)
 {
@@ -139,8 +204,59 @@ static bool carries_flags(const unsigned char *b, size_t len)
     return len >= 21 && 21 + ((size_t)b[19] << 8 | b[20]) == len;
 }
 
+/* Writes all n bytes of b, waiting up to tmo ms each time; 0 or the
+ * error. */
+static int write_whole(int fd, const unsigned char *b, size_t n, unsigned tmo)
+{
+    while (n > 0) {
+        int e = wait_for(fd, POLLOUT, tmo);
+        if (e != 0)
+            return e;
+        ssize_t k = write(fd, b, n);
+        if (k < 0 && errno != EINTR && errno != EAGAIN)
+            return errno;
+        if (k > 0) {
+            b += k;
+            n -= (size_t)k;
+        }
+    }
+    return 0;
+}
+
+/* An accept's status "ok", about to go out: answered as
+ * gr__dist_status_for says instead, the simultaneous connect resolved
+ * (see there). Returns 0 with *len as ei asked, or an error: after "nok"
+ * ECONNREFUSED, so that ei gives up at once. */
+static int write_status(void *ctx, ssize_t *len, unsigned tmo)
+{
+    (void)len; /* Left as asked. */
+    gr__shake_view *v = &gr__dist_shake;
+    char peer[MAXATOMLEN_UTF8];
+    uint32_t creation;
+    const char *status = gr__shake_peer(v, peer, sizeof peer, &creation)
+                             ? gr__dist_status_for(v->d, peer, creation)
+                             : "ok";
+    unsigned char out[32];
+    size_t n = strlen(status) + 1;
+    out[0] = (unsigned char)(n >> 8);
+    out[1] = (unsigned char)n;
+    out[2] = 's';
+    memcpy(out + 3, status, n - 1);
+    int e = write_whole(fd_of(ctx), out, n + 2, tmo);
+    if (e != 0)
+        return e;
+    if (strcmp(status, "nok") == 0) {
+        v->nok = true;
+        return ECONNREFUSED;
+    }
+    return 0;
+}
+
 static int s_write(void *ctx, const char *buf, ssize_t *len, unsigned tmo)
 {
+    if (gr__dist_shake.d != NULL && gr__dist_shake.accepting && *len == 5 &&
+        memcmp(buf, "\0\3sok", 5) == 0)
+        return write_status(ctx, len, tmo);
     int e = wait_for(fd_of(ctx), POLLOUT, tmo);
     if (e != 0)
         return e;
@@ -180,6 +296,15 @@ static int s_read(void *ctx, char *buf, ssize_t *len, unsigned tmo)
     if (k < 0)
         return errno;
     *len = k;
+    gr__shake_view *v = &gr__dist_shake;
+    if (v->d != NULL && v->len < sizeof v->in) { /* What the peer says. */
+        size_t keep = (size_t)k < sizeof v->in - v->len ? (size_t)k
+                                                        : sizeof v->in - v->len;
+        memcpy(v->in + v->len, buf, keep);
+        v->len += keep;
+        if (!v->accepting && status_nok(v))
+            v->nok = true;
+    }
     return 0;
 }
 

@@ -94,6 +94,7 @@ static void epmd_stop(void)
 typedef struct erl {
     pid_t pid;
     int fd;
+    int in; /* Its standard input (io:get_line reads what is written). */
     char *out;
     size_t len;
 } erl;
@@ -107,23 +108,32 @@ static bool erl_start(erl *e, const char *cookie, const char *script)
              "G = '%s', try begin %s ok end catch C:E:S -> "
              "io:format(\"CRASH ~p ~p ~p~n\", [C, E, S]) end, halt().",
              grove_node, script);
-    int out[2];
+    int out[2], in[2];
     if (pipe(out) != 0)
         return false;
+    if (pipe(in) != 0) {
+        close(out[0]);
+        close(out[1]);
+        return false;
+    }
     pid_t parent = getpid();
     e->pid = fork();
     if (e->pid == 0) {
         erl_die_with(parent);
         setenv("ERL_CRASH_DUMP_SECONDS", "0", 1); /* No erl_crash.dump. */
+        dup2(in[0], 0);
         dup2(out[1], 1);
         dup2(out[1], 2);
+        close(in[1]);
         close(out[0]);
         execlp("erl", "erl", "-noshell", "-name", erl_node, "-setcookie",
                cookie, "-eval", eval, (char *)NULL);
         _exit(127);
     }
     close(out[1]);
+    close(in[0]);
     e->fd = out[0];
+    e->in = in[1];
     e->len = 0;
     e->out = malloc(1 << 16);
     e->out[0] = '\0';
@@ -154,6 +164,7 @@ static bool erl_read(erl *e, const char *until)
 /* Kills and reaps erl; returns what it said (the caller frees). */
 static char *erl_end(erl *e)
 {
+    close(e->in);
     close(e->fd);
     kill(e->pid, SIGKILL);
     waitpid(e->pid, NULL, 0);
@@ -1065,6 +1076,211 @@ static void silent_flood_keeps_no_node_out(void)
     CHECK(cut > 0);
     CHECK_EQ(cut + refused, FLOOD - 64);
     CHECK(ponged);
+}
+
+/* ---- connects both ways at once --------------------------------------- */
+
+enum { BOTH_WAYS_N = 2000, MSG_SEQ = 7, MSG_SEQ_DONE = 8 };
+
+/* Counts the MSG_SEQ numbers it is sent (0, 1, ...), and tells its inbox
+ * [count, out of order] once it has BOTH_WAYS_N. */
+struct seq_sink {
+    gr_ref report_to;
+    uint32_t got, disorder;
+};
+
+static int seq_sink_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    struct seq_sink *s = state;
+    memcpy(&s->report_to, arg, len);
+    return gr_register(ctx, "sink");
+}
+
+static int seq_sink_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    struct seq_sink *s = state;
+    uint32_t seq;
+    if (m->type != MSG_SEQ || m->len != sizeof seq)
+        return GR_CONTINUE;
+    memcpy(&seq, m->data, sizeof seq);
+    s->disorder += seq != s->got;
+    if (++s->got == BOTH_WAYS_N) {
+        uint32_t r[2] = {s->got, s->disorder};
+        (void)gr_tell(ctx, s->report_to, MSG_SEQ_DONE, r, sizeof r);
+    }
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour seq_sink_b = {.name = "seq_sink",
+                                        .state_size = sizeof(struct seq_sink),
+                                        .init = seq_sink_init,
+                                        .handle = seq_sink_handle};
+
+/* One of two Grove systems sending to each other. */
+struct both_side {
+    gr_system *sys;
+    gr_inbox *in;
+    struct capture cap;
+    char name[64], to[96];
+    pthread_barrier_t *go;
+    int refused; /* Sends not taken. */
+};
+
+static bool both_side_start(struct both_side *b, const char *alive,
+                            const char *peer_alive)
+{
+    capture_init(&b->cap);
+    snprintf(b->name, sizeof b->name, "%s%d@127.0.0.1", alive, (int)getpid());
+    snprintf(b->to, sizeof b->to, "sink@%s%d@127.0.0.1", peer_alive,
+             (int)getpid());
+    gr_config cfg = {.workers = 2,
+                     .log_level = GR_LOG_INFO,
+                     .log_level_set = 1,
+                     .log_fn = capture_fn,
+                     .log_arg = &b->cap,
+                     .no_signals = 1,
+                     .dist = {.node_name = b->name, .cookie = COOKIE}};
+    gr_ref sink;
+    if (gr_system_start(&cfg, &b->sys) != GR_OK)
+        return false;
+    if (gr_inbox_open(b->sys, &b->in) != GR_OK)
+        return false;
+    gr_ref in = gr_inbox_ref(b->in);
+    return gr_system_spawn(b->sys, &seq_sink_b, &in, sizeof in, &sink) == GR_OK;
+}
+
+static void *both_side_send(void *arg)
+{
+    struct both_side *b = arg;
+    pthread_barrier_wait(b->go);
+    for (uint32_t i = 0; i < BOTH_WAYS_N; i++)
+        b->refused += gr_system_tell_name(b->sys, GR_REF_NONE, b->to, MSG_SEQ,
+                                          &i, sizeof i) != GR_OK;
+    return NULL;
+}
+
+/* Two Grove systems start sending to each other at the same moment, so
+ * each connects to the other as the other connects to it. As Erlang
+ * nodes do, they keep one connection, the one the greater name makes:
+ * the other's connect is answered "nok", and what it was to carry goes on
+ * the connection that comes in. Every message arrives, in order, and
+ * none is a dead letter; no connection is lost. Five rounds, each with
+ * a fresh pair of names. */
+static void connects_both_ways_at_once(void)
+{
+    CHECK(epmd_start());
+    for (int round = 0; round < 5; round++) {
+        struct both_side side[2] = {{0}};
+        char a[16], b[16];
+        snprintf(a, sizeof a, "ga%d_", round);
+        snprintf(b, sizeof b, "gb%d_", round);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        side[0].go = side[1].go = &go;
+        bool up =
+            both_side_start(&side[0], a, b) && both_side_start(&side[1], b, a);
+        pthread_t t[2];
+        for (int i = 0; i < 2 && up; i++)
+            CHECK_EQ(pthread_create(&t[i], NULL, both_side_send, &side[i]), 0);
+        uint32_t got[2][2] = {{0}};
+        for (int i = 0; i < 2 && up; i++)
+            pthread_join(t[i], NULL);
+        for (int i = 0; i < 2 && up; i++) {
+            gr_msg *m = NULL;
+            if (gr_inbox_recv(side[i].in, &m, 20000) == GR_OK &&
+                m->type == MSG_SEQ_DONE && m->len == sizeof got[i])
+                memcpy(got[i], m->data, sizeof got[i]);
+            gr_msg_free(m);
+        }
+        unsigned dead = 0, lost = 0;
+        for (int i = 0; i < 2; i++) {
+            dead +=
+                capture_count(&side[i].cap, GR_LOG_WARN, "dead letter", NULL);
+            lost +=
+                capture_count(&side[i].cap, GR_LOG_INFO, "disconnected", NULL);
+        }
+        if (!up || got[0][0] != BOTH_WAYS_N || got[1][0] != BOTH_WAYS_N ||
+            dead != 0 || lost != 0) {
+            fprintf(stderr, "  round %d: got %u and %u\n", round, got[0][0],
+                    got[1][0]);
+            capture_dump(&side[0].cap);
+            capture_dump(&side[1].cap);
+        }
+        for (int i = 0; i < 2; i++) {
+            if (side[i].in != NULL)
+                gr_inbox_close(side[i].in);
+            if (side[i].sys != NULL)
+                (void)gr_system_shutdown(side[i].sys);
+            pthread_mutex_destroy(&side[i].cap.lock);
+        }
+        pthread_barrier_destroy(&go);
+        CHECK(up);
+        CHECK_EQ(side[0].refused + side[1].refused, 0);
+        CHECK_EQ(got[0][0], BOTH_WAYS_N);
+        CHECK_EQ(got[1][0], BOTH_WAYS_N);
+        CHECK_EQ(got[0][1] + got[1][1], 0); /* In order. */
+        CHECK_EQ(dead, 0);
+        CHECK_EQ(lost, 0);
+    }
+    epmd_stop();
+}
+
+/* An Erlang node connects to Grove (net_adm:ping) at the moment Grove
+ * starts sending to it, with Erlang's name the greater (it answers
+ * Grove's connect "nok", and its own connection is to carry both ways)
+ * and then the smaller (it answers "ok_simultaneous" and gives its own
+ * up): every message arrives, in order, and none is a dead letter. */
+static void erlang_connects_as_grove_does(void)
+{
+    struct capture cap;
+    CHECK(start_logged(&cap, 0));
+    char plain[64];
+    snprintf(plain, sizeof plain, "%s", erl_node);
+    bool all = true;
+    int refused = 0;
+    for (int round = 0; round < 2 && all; round++) {
+        erl_node[0] = round == 0 ? 'z' : 'a';
+        char to[96], script[1024];
+        snprintf(to, sizeof to, "ebox@%s", erl_node);
+        snprintf(script, sizeof script,
+                 "register(ebox, self()), io:format(\"READY~n\"),"
+                 "io:get_line(\"\"), spawn(fun() -> net_adm:ping(G) end),"
+                 "L = fun Loop(N, Last, Bad) -> receive I when is_integer(I)"
+                 " -> Loop(N + 1, I, if I < Last -> Bad + 1; true -> Bad end)"
+                 " after 1000 -> {N, Bad} end end,"
+                 "{Got, Bad} = L(0, -1, 0),"
+                 "io:format(\"GOT ~p ~p~n\", [Got, Bad]),");
+        erl e;
+        bool ready = erl_start(&e, COOKIE, script) && erl_read(&e, "READY");
+        if (ready) {
+            /* It pings Grove as Grove's first send connects to it. */
+            ready = write(e.in, "go\n", 3) == 3;
+            for (int i = 0; i < BOTH_WAYS_N; i++) {
+                unsigned char term[5] = {
+                    0xd2, (unsigned char)(i >> 24), (unsigned char)(i >> 16),
+                    (unsigned char)(i >> 8), (unsigned char)i};
+                refused +=
+                    gr_system_tell_name(sys, GR_REF_NONE, to, GR_MSG_TERM, term,
+                                        sizeof term) != GR_OK;
+            }
+        }
+        bool said = ready && erl_read(&e, "GOT ");
+        char *out = erl_end(&e);
+        char expect[64];
+        snprintf(expect, sizeof expect, "GOT %d 0", BOTH_WAYS_N);
+        all = said && strstr(out, expect) != NULL;
+        free(out);
+    }
+    snprintf(erl_node, sizeof erl_node, "%s", plain);
+    (void)gr_system_shutdown(sys);
+    epmd_stop();
+    unsigned dead = capture_count(&cap, GR_LOG_WARN, "dead letter", NULL);
+    if (!all || dead != 0)
+        capture_dump(&cap);
+    pthread_mutex_destroy(&cap.lock);
+    CHECK_EQ(refused, 0);
+    CHECK(all);
+    CHECK_EQ(dead, 0);
 }
 
 /* Descriptors run out (EMFILE) with connections waiting on the listener,
@@ -2110,6 +2326,8 @@ static const struct test_case cases[] = {
     {"silent_nodes_hold_up_nothing", silent_nodes_hold_up_nothing},
     {"shutdown_ends_connects_under_way", shutdown_ends_connects_under_way},
     {"silent_flood_keeps_no_node_out", silent_flood_keeps_no_node_out},
+    {"connects_both_ways_at_once", connects_both_ways_at_once},
+    {"erlang_connects_as_grove_does", erlang_connects_as_grove_does},
     {"descriptors_run_out", descriptors_run_out},
     {"many_calls_wait_at_once", many_calls_wait_at_once},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
