@@ -1891,6 +1891,7 @@ static int slow_handle(gr_ctx *ctx, void *state, const gr_msg *m)
     volatile uint64_t work = 0;
     for (int k = 0; k < FLOOD_WORK; k++)
         work += (uint64_t)k;
+    (void)work;
     if (i != ++s->count)
         s->out_of_order++;
     if (s->count != FLOOD_N)

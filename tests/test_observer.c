@@ -147,7 +147,7 @@ static int run_system(const char *name, const char *mode)
          .type = GR_NODE},
     };
     /* The slowpoke goes last, so it is left out without --slow. */
-    static const gr_child_spec plain[] = {kids[0], kids[2]};
+    const gr_child_spec plain[] = {kids[0], kids[2]};
     gr_sup_spec top = {.strategy = GR_ONE_FOR_ONE,
                        .intensity = 10,
                        .period_ms = 10000,
