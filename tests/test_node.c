@@ -342,6 +342,29 @@ static void escalation_from_node_supervisor(void)
     }
 }
 
+/* A lookup of a name on a node, made right after the node's process is
+ * SIGKILLed, finds the restarted node's actor (its supervisor restarts
+ * it within milliseconds) instead of waiting out its whole timeout for
+ * an answer that the dead process can never give. */
+static void whereis_right_after_a_kill(void)
+{
+    struct env e;
+    CHECK(node_env_open(&e));
+    gr_ref sup, found = GR_REF_NONE;
+    struct who w;
+    CHECK(start_n1(&e, GR_PERMANENT, &sup, &w));
+    CHECK_EQ(kill(w.pid, SIGKILL), 0);
+    double t0 = test_now();
+    int rc = gr_whereis_any(e.sys, "echo@n1", 20000, &found);
+    double took = test_now() - t0;
+    if (took >= 10)
+        fprintf(stderr, "  the lookup took %.1f s\n", took);
+    CHECK_EQ(rc, GR_OK);
+    CHECK(!gr_ref_eq(found, w.self)); /* The new incarnation's. */
+    CHECK(took < 10);
+    env_close(&e);
+}
+
 /* Nodes supervise nodes: a node whose supervisor starts a grandchild
  * process. The grandchild is reached through its parent (by ref and by a
  * lookup on every node); SIGKILLing the middle node takes the grandchild
@@ -584,6 +607,7 @@ int main(int argc, char **argv)
          terminate_child_shutdown_then_kill},
         {"sigsegv_restarts", sigsegv_restarts},
         {"node_kill_is_one_line", node_kill_is_one_line},
+        {"whereis_right_after_a_kill", whereis_right_after_a_kill},
         {"exit_kinds_by_restart_type", exit_kinds_by_restart_type},
         {"strategies_with_mixed_children", strategies_with_mixed_children},
         {"crash_loop_exceeds_intensity", crash_loop_exceeds_intensity},

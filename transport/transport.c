@@ -252,6 +252,19 @@ static void send_routes(gr__transport *t, gr__link *l)
     pthread_rwlock_unlock(&t->lock);
 }
 
+/* Notes that the routes changed; the route lock is held for writing. */
+static void routes_changed(gr__transport *t)
+{
+    /* relaxed: readers look again after a wait; the lock orders the
+     * routes themselves. */
+    atomic_fetch_add_explicit(&t->routes_version, 1, memory_order_relaxed);
+}
+
+uint64_t gr__transport_routes_version(gr__transport *t)
+{
+    return atomic_load_explicit(&t->routes_version, memory_order_relaxed);
+}
+
 /* Adds a route; the route lock is held for writing. */
 static int add_route(gr__transport *t, uint32_t node, uint32_t inc,
                      const char *name, gr__link *via)
@@ -266,6 +279,7 @@ static int add_route(gr__transport *t, uint32_t node, uint32_t inc,
     }
     gr__route *r = &t->routes[t->nroutes++];
     *r = (gr__route){.node = node, .inc = inc, .via = via};
+    routes_changed(t);
     snprintf(r->name, sizeof r->name, "%s", name);
     return GR_OK;
 }
@@ -282,6 +296,8 @@ bool gr__transport_route_up(gr__link *l, uint32_t node, uint32_t inc,
     if (r == NULL) {
         rc = add_route(t, node, inc, name, l);
     } else if (r->via == l) { /* Newer news through the same way. */
+        if (r->inc != inc)
+            routes_changed(t);
         r->inc = inc;
         snprintf(r->name, sizeof r->name, "%s", name);
     }
@@ -303,6 +319,7 @@ bool gr__transport_route_down(gr__link *l, uint32_t node, uint32_t inc)
     if (gone) {
         bury(t, node, inc);
         *r = t->routes[--t->nroutes];
+        routes_changed(t);
     }
     pthread_rwlock_unlock(&t->lock);
     if (gone) {
@@ -394,6 +411,7 @@ void gr__transport_lose_routes(gr__link *l)
                 bury(t, t->routes[i].node, t->routes[i].inc);
                 lost[nlost++] = t->routes[i];
                 t->routes[i] = t->routes[--t->nroutes];
+                routes_changed(t);
             } else {
                 i++;
             }

@@ -143,6 +143,9 @@ struct gr__transport {
     pthread_mutex_t news;
     gr__route *routes;
     size_t nroutes, routes_cap;
+    /* Moves on whenever a route comes, goes or changes incarnation
+     * (written under lock; read by whoever waits on the routes). */
+    _Atomic(uint64_t) routes_version;
     gr__link **links;
     size_t nlinks, links_cap;
     gr__link *parent;                   /* NULL in the root. */
@@ -263,6 +266,9 @@ void gr__transport_lose_routes(gr__link *l);
 
 /* Whether node is this one or one this one can reach. */
 bool gr__transport_has_node(gr__transport *t, uint32_t node);
+
+/* The routes' version (see gr__transport.routes_version). Any thread. */
+uint64_t gr__transport_routes_version(gr__transport *t);
 
 /* Sends a whole frame on every link but except (may be NULL); returns on
  * how many it was queued. From any thread. */

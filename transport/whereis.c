@@ -9,25 +9,33 @@
 #include "actor/runtime.h"
 #include "transport/transport.h"
 
-/* Default wait for the answers. */
+/* What await_answers returns when the routes changed while it waited: a
+ * node went down (it will never answer) or came up (it was not asked),
+ * so the query is made again. */
+#define ROUTES_CHANGED (-1)
+
+/* How long await_answers waits before it looks at the routes again, ms. */
+#define ROUTES_LOOK_MS 10
 
 /* Waits for the answers to query corr: the first that found the name, or
- * all `expected` of them (deadline UINT64_MAX: no limit). */
-static int await_answers(gr_inbox *in, uint64_t corr, size_t expected,
-                         uint32_t node, bool any_node, uint64_t deadline,
-                         gr_ref *out)
+ * all `expected` of them (deadline UINT64_MAX: no limit), as long as the
+ * routes stay at version. */
+static int await_answers(gr__transport *t, uint64_t version, gr_inbox *in,
+                         uint64_t corr, size_t expected, uint32_t node,
+                         bool any_node, uint64_t deadline, gr_ref *out)
 {
     size_t answered = 0;
     while (answered < expected) {
+        if (gr__transport_routes_version(t) != version)
+            return ROUTES_CHANGED;
         uint64_t now = gr__mono_ns();
         if (now >= deadline)
             return GR_ETIMEDOUT;
         gr_msg *m = NULL;
-        gr_duration wait =
-            deadline == UINT64_MAX
-                ? GR_DURATION_INFINITE
-                : (gr_duration)((deadline - now + 999999u) / 1000000u);
-        int rc = gr_inbox_recv(in, &m, wait);
+        uint64_t left_ms = (deadline - now + 999999u) / 1000000u;
+        int rc = gr_inbox_recv(in, &m,
+                               left_ms < ROUTES_LOOK_MS ? (gr_duration)left_ms
+                                                        : ROUTES_LOOK_MS);
         if (rc == GR_ESTOPPED)
             return rc; /* The system is stopping: no answer will come. */
         if (rc != GR_OK)
@@ -77,30 +85,39 @@ int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
     gr__transport *t = gr__remote_get(sys);
     if (t == NULL || (at != NULL && node == gr__system_node_id(sys)))
         return GR_ENOTFOUND;
-    /* A node that has just started may not be known here yet: the news
-     * that it is up travels through its parent. Wait for it, within the
-     * timeout (a name on a node that never comes is then not found). */
-    while (at != NULL && !gr__transport_has_node(t, node)) {
-        if (gr__mono_ns() >= deadline || gr__system_shutting_down(sys))
-            return GR_ENOTFOUND;
-        struct timespec ms1 = {0, 1000000}; /* Polled: a rare wait. */
-        (void)nanosleep(&ms1, NULL);
-    }
     gr_inbox *in;
     rc = gr_inbox_open(sys, &in);
     if (rc != GR_OK)
         return rc;
-    uint64_t corr = gr__new_id(sys, NULL);
-    uint8_t frame[GR__WIRE_PREFIX_MAX];
-    size_t n =
-        gr__wire_whereis_frame(frame, local, len, gr_inbox_ref(in), corr);
-    pthread_rwlock_rdlock(&t->lock);
-    size_t expected = t->nroutes; /* Every other node answers once. */
-    pthread_rwlock_unlock(&t->lock);
-    gr__transport_flood(t, NULL, frame, n);
-    rc = expected == 0 ? GR_ENOTFOUND
-                       : await_answers(in, corr, expected, node, at == NULL,
-                                       deadline, out);
+    do {
+        /* A node that has just started may not be known here yet: the
+         * news that it is up travels through its parent. Wait for it,
+         * within the timeout (a name on a node that never comes is then
+         * not found). */
+        rc = GR_OK;
+        while (at != NULL && !gr__transport_has_node(t, node)) {
+            if (gr__mono_ns() >= deadline || gr__system_shutting_down(sys)) {
+                rc = GR_ENOTFOUND;
+                break;
+            }
+            struct timespec ms1 = {0, 1000000}; /* Polled: a rare wait. */
+            (void)nanosleep(&ms1, NULL);
+        }
+        if (rc != GR_OK)
+            break;
+        uint64_t corr = gr__new_id(sys, NULL);
+        uint8_t frame[GR__WIRE_PREFIX_MAX];
+        size_t n =
+            gr__wire_whereis_frame(frame, local, len, gr_inbox_ref(in), corr);
+        pthread_rwlock_rdlock(&t->lock);
+        size_t expected = t->nroutes; /* Every other node answers once. */
+        uint64_t version = gr__transport_routes_version(t);
+        pthread_rwlock_unlock(&t->lock);
+        gr__transport_flood(t, NULL, frame, n);
+        rc = expected == 0 ? GR_ENOTFOUND
+                           : await_answers(t, version, in, corr, expected, node,
+                                           at == NULL, deadline, out);
+    } while (rc == ROUTES_CHANGED);
     gr_inbox_close(in);
     return rc;
 }
