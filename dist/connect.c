@@ -140,6 +140,8 @@ static void *connector_main(void *arg)
             dial->fd = ei_connect_tmo(&d->ec, dial->node, d->timeout_ms);
             char peer[MAXATOMLEN_UTF8];
             shake_end(dial, peer);
+            if (dial->fd >= 0) /* At once: accepts from it see it. */
+                gr__dist_connected(d, dial->id, dial->creation);
         }
         dial->error = dial->fd < 0 ? erl_errno : 0;
         pthread_mutex_lock(&d->lock);

@@ -86,6 +86,19 @@ static void set_failed(gr__dist *d, uint32_t id, uint64_t when)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* Notes (when outgoing: this node's own connection) that node id's
+ * connection made by this node is up with that creation, or (0) not. */
+static void own_up(gr__dist *d, uint32_t id, uint32_t creation, bool outgoing)
+{
+    if (!outgoing)
+        return;
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, id);
+    if (dn != NULL)
+        dn->own_creation = creation;
+    pthread_mutex_unlock(&d->lock);
+}
+
 /* Notes whether a connect to node id is under way. */
 static void set_connecting(gr__dist *d, uint32_t id, bool on)
 {
@@ -99,17 +112,31 @@ static void set_connecting(gr__dist *d, uint32_t id, bool on)
 const char *gr__dist_status_for(gr__dist *d, const char *peer,
                                 uint32_t creation)
 {
-    uint32_t id = gr__node_id(peer, strlen(peer));
-    pthread_mutex_lock(&d->lock);
-    const dist_node *dn = find_node(d, id);
-    bool connecting = dn != NULL && dn->connecting;
-    bool own_up = dn != NULL && creation != 0 && dn->own_creation == creation;
-    pthread_mutex_unlock(&d->lock);
     /* Erlang compares the names as atoms: by their bytes, here. */
     bool greater = strcmp(ei_thisnodename(&d->ec), peer) > 0;
-    if (greater && (connecting || own_up))
-        return "nok";
-    return connecting ? "ok_simultaneous" : "ok";
+    uint32_t id = gr__dist_note_node(d, peer, 0);
+    const char *status = "ok";
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, id);
+    if (dn != NULL && creation != 0 && dn->own_creation == creation)
+        status = "nok"; /* Connected already, by this node. */
+    else if (dn != NULL && dn->connecting)
+        status = greater ? "nok" : "ok_simultaneous";
+    if (dn != NULL && strcmp(status, "nok") != 0)
+        dn->accepting = true;
+    pthread_mutex_unlock(&d->lock);
+    return status;
+}
+
+void gr__dist_connected(gr__dist *d, uint32_t id, uint32_t creation)
+{
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, id);
+    if (dn != NULL) {
+        dn->connecting = false;
+        dn->own_creation = creation;
+    }
+    pthread_mutex_unlock(&d->lock);
 }
 
 uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
@@ -134,6 +161,8 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
             d->nodes[i].creation = 0;
             d->nodes[i].queued = 0;
             d->nodes[i].failed_ns = 0;
+            d->nodes[i].connecting = d->nodes[i].accepting = false;
+            d->nodes[i].own_creation = 0;
             snprintf(d->nodes[i].name, sizeof d->nodes[i].name, "%s", node);
             d->nnodes++;
         }
@@ -536,10 +565,15 @@ static dist_conn *conn_find(gr__dist *d, uint32_t id)
 static dist_conn *conn_add(gr__dist *d, int fd, const char *node,
                            uint32_t creation, bool outgoing)
 {
+    /* The same line as the connector's gr__dist_connected, made again:
+     * gone again if the connection is not kept. */
+    own_up(d, gr__node_id(node, strlen(node)), outgoing ? creation : 0,
+           outgoing);
     if (d->nconns == d->conns_cap) {
         size_t cap = d->conns_cap ? 2 * d->conns_cap : 8;
         dist_conn *c = realloc(d->conns, cap * sizeof *c);
         if (c == NULL) {
+            own_up(d, gr__node_id(node, strlen(node)), 0, outgoing);
             ei_close_connection(fd);
             return NULL;
         }
@@ -559,6 +593,7 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node,
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: connection to %s dropped: socket timeouts: %s",
                 node, strerror(errno));
+        own_up(d, gr__node_id(node, strlen(node)), 0, outgoing);
         ei_close_connection(fd);
         return NULL;
     }
@@ -576,13 +611,6 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node,
     c->creation = creation;
     c->outgoing = outgoing;
     snprintf(c->node, sizeof c->node, "%s", node);
-    if (outgoing) {
-        pthread_mutex_lock(&d->lock);
-        dist_node *dn = find_node(d, c->id);
-        if (dn != NULL)
-            dn->own_creation = creation;
-        pthread_mutex_unlock(&d->lock);
-    }
     gr__log(log_of(d), GR_LOG_INFO, "distribution: connected to %s", node);
     return c;
 }
@@ -663,13 +691,7 @@ static dist_job *conn_retire(gr__dist *d, size_t i)
     c->out = NULL;
     add_queued(d, c->id, -(long long)c->out_bytes);
     gr__dist_conn_release(c);
-    if (c->outgoing) {
-        pthread_mutex_lock(&d->lock);
-        dist_node *dn = find_node(d, c->id);
-        if (dn != NULL)
-            dn->own_creation = 0;
-        pthread_mutex_unlock(&d->lock);
-    }
+    own_up(d, c->id, 0, c->outgoing);
     *c = d->conns[--d->nconns];
     return unsent;
 }
@@ -716,6 +738,7 @@ static dist_park *park_add(gr__dist *d, uint32_t id)
     dist_park *p = &d->parks[d->nparks++];
     p->id = id;
     p->wait_until = 0;
+    p->redialled = false;
     p->head = p->last = NULL;
     p->bytes = 0;
     return p;
@@ -746,17 +769,28 @@ static dist_conn *conn_to(gr__dist *d, uint32_t id, bool *wait)
         return c;
     char name[MAXATOMLEN_UTF8];
     uint64_t now = gr__mono_ns();
+    dist_park *p = park_add(d, id);
+    if (p == NULL)
+        return NULL;
+    /* One lock with gr__dist_status_for's: either its answer sees this
+     * connect, or this sees the handshake it let through. */
     pthread_mutex_lock(&d->lock);
-    const dist_node *dn = find_node(d, id);
+    dist_node *dn = find_node(d, id);
     bool backoff = dn == NULL || (dn->failed_ns != 0 &&
                                   now - dn->failed_ns < CONNECT_RETRY_NS);
+    bool accepting = !backoff && dn->accepting;
     if (dn != NULL)
         memcpy(name, dn->name, sizeof name);
+    if (!backoff && !accepting)
+        dn->connecting = true; /* Before the connect can begin. */
     pthread_mutex_unlock(&d->lock);
-    if (backoff || park_add(d, id) == NULL)
+    if (backoff) {
+        d->nparks--;
         return NULL;
-    set_connecting(d, id, true); /* Before the connect can begin. */
-    if (!gr__connector_ask(d, -1, id, name)) {
+    }
+    if (accepting) { /* Its connection is coming in: wait for that. */
+        p->wait_until = now + (uint64_t)d->timeout_ms * 1000000u;
+    } else if (!gr__connector_ask(d, -1, id, name)) {
         set_connecting(d, id, false);
         d->nparks--;
         return NULL;
@@ -840,6 +874,30 @@ static int parks_expire(gr__dist *d, int limit)
     return limit;
 }
 
+/* The jobs parked for node id waited for its connection to this node,
+ * whose handshake failed: they get a connect of this node's, once (a
+ * second wait ends with the jobs failed, at its deadline). */
+static void park_redial(gr__dist *d, uint32_t id)
+{
+    dist_park *p = park_find(d, id);
+    if (p == NULL || p->wait_until == 0 || p->redialled)
+        return;
+    char name[MAXATOMLEN_UTF8] = "";
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, id);
+    if (dn != NULL) {
+        memcpy(name, dn->name, sizeof name);
+        dn->connecting = true;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (dn == NULL || !gr__connector_ask(d, -1, id, name)) {
+        set_connecting(d, id, false);
+        return; /* It fails at its deadline. */
+    }
+    p->wait_until = 0;
+    p->redialled = true;
+}
+
 /* Whether a connection from peer may start its handshake: there is room
  * for it, or some made for it by cutting the oldest short (logged). */
 static bool accept_room(gr__dist *d, const char *peer)
@@ -897,19 +955,36 @@ static void accept_all(gr__dist *d)
 static void accepted(gr__dist *d, const dist_dial *dial)
 {
     d->accepts--;
+    /* Its handshake is over: sends to its node may connect again. */
+    uint32_t id = gr__node_id(dial->node, strlen(dial->node));
+    pthread_mutex_lock(&d->lock);
+    dist_node *dn = find_node(d, id);
+    bool was_accepting = dn != NULL && dn->accepting;
+    if (dn != NULL)
+        dn->accepting = false;
+    pthread_mutex_unlock(&d->lock);
+    if (dial->fd >= 0 && !dial->cut) {
+        conn_replace(d, dial->fd, dial->node, dial->creation, false);
+        /* Jobs that waited for this connection (a connect of ours was
+         * answered "nok", or none was made) go out on it. */
+        dist_park *p = park_find(d, id);
+        if (p != NULL && conn_find(d, id) != NULL) {
+            dist_job *jobs = p->head;
+            add_queued(d, id, -(long long)p->bytes);
+            *p = d->parks[--d->nparks];
+            send_jobs(d, jobs);
+        }
+        return;
+    }
     if (dial->cut) { /* Logged as it was cut (it may have just finished). */
         if (dial->fd >= 0)
             ei_close_connection(dial->fd);
-        return;
-    }
-    if (dial->fd < 0 && dial->nok) {
+    } else if (dial->nok) {
         gr__log(log_of(d), GR_LOG_INFO,
                 "distribution: %s connects to this node at the same moment "
                 "as this node to it: this node's connection is kept",
                 dial->node[0] != '\0' ? dial->node : "a peer");
-        return;
-    }
-    if (dial->fd < 0) {
+    } else {
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: a connection from %s refused: %s",
                 dial->node[0] != '\0' ? dial->node : "a peer",
@@ -917,19 +992,9 @@ static void accepted(gr__dist *d, const dist_dial *dial)
                     ? "its handshake did not finish in time"
                     : "the handshake failed (a cookie that differs, or "
                       "the peer closed or gave up waiting)");
-        return;
     }
-    uint32_t id = gr__node_id(dial->node, strlen(dial->node));
-    conn_replace(d, dial->fd, dial->node, dial->creation, false);
-    /* Jobs parked for a connect of ours that this one supersedes (it
-     * answered "nok", or will) go out on this one. */
-    dist_park *p = park_find(d, id);
-    if (p != NULL && conn_find(d, id) != NULL) {
-        dist_job *jobs = p->head;
-        add_queued(d, id, -(long long)p->bytes);
-        *p = d->parks[--d->nparks];
-        send_jobs(d, jobs);
-    }
+    if (was_accepting)
+        park_redial(d, id);
 }
 
 /* Takes what the connector made (thread). */

@@ -46,10 +46,12 @@ typedef struct dist_node {
     uint32_t creation;  /* Of the last pid seen from it; 0: none seen. */
     size_t queued;      /* Bytes of jobs for it not yet taken to send. */
     uint64_t failed_ns; /* When a connect to it last failed; 0: it did not. */
-    /* For gr__dist_status_for: a connect of this node's to it is under
-     * way; the creation it had when this node's own connection to it
-     * came up (0: none is up). */
-    bool connecting;
+    /* One connection per node (see gr__dist_status_for): a connect of
+     * this node's to it is under way; a handshake of its connection to
+     * this node was answered ok and is not over (so this node does not
+     * connect meanwhile); the creation it had when this node's own
+     * connection to it came up (0: none is up). */
+    bool connecting, accepting;
     uint32_t own_creation;
     char name[MAXATOMLEN_UTF8];
 } dist_node;
@@ -107,6 +109,7 @@ typedef struct dist_park {
      * "nok" (it connects to this one at the same moment), until when its
      * connection is waited for. */
     uint64_t wait_until;
+    bool redialled;        /* That wait ended in a connect of this node's. */
     dist_job *head, *last; /* (Parks move in the thread's array.) */
     size_t bytes;
 } dist_park;
@@ -275,14 +278,22 @@ bool gr__shake_peer(const gr__shake_view *v, char *name, size_t size,
                     uint32_t *creation);
 
 /* How this node answers a handshake from peer (its creation given) that
- * it is accepting, Erlang's way: "ok", or, when it is connecting to peer
- * itself at the same moment (or is connected already by a connection of
- * its own to that same incarnation), "nok" when its own name is the
- * greater (its own connection carries both ways) and "ok_simultaneous"
- * when the peer's is (the peer answers this node's own connect with
- * "nok"). Connector threads; takes d->lock. */
+ * it is accepting, Erlang's way, so that two nodes keep one connection:
+ * "nok" when this node's own connection to that incarnation is up (the
+ * peer takes it when it comes), or when this node is connecting to the
+ * peer at the same moment and its name is the greater (its connection
+ * is to carry both ways); "ok_simultaneous" when it is connecting and the
+ * peer's name is the greater (the peer answers this node's connect
+ * "nok"); else "ok". Until an accepted handshake is over, sends to the
+ * peer wait for it rather than connect. Connector threads; takes
+ * d->lock. */
 const char *gr__dist_status_for(gr__dist *d, const char *peer,
                                 uint32_t creation);
+
+/* Notes that this node's connect to node id is made, the peer being of
+ * that creation (0: not said): an accept from it is answered "nok" from
+ * now on. Connector threads; takes d->lock. */
+void gr__dist_connected(gr__dist *d, uint32_t id, uint32_t creation);
 
 /* What gr__connector_cut did. */
 typedef enum {
