@@ -558,10 +558,10 @@ bool gr__ctx_supervised(const gr_ctx *ctx)
 
 gr_ref gr_self(const gr_ctx *ctx)
 {
-    return gr__actor_ref(ctx->self);
+    return ctx != NULL ? gr__actor_ref(ctx->self) : GR_REF_NONE;
 }
 
 gr_system *gr_ctx_system(const gr_ctx *ctx)
 {
-    return ctx->self->sys;
+    return ctx != NULL ? ctx->self->sys : NULL;
 }

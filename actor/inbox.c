@@ -12,6 +12,7 @@
 #include <semaphore.h>
 #include <time.h>
 
+#include "actor/assert.h"
 #include "actor/message.h"
 #include "actor/relations.h"
 #include "actor/request.h"
@@ -205,6 +206,10 @@ void gr_inbox_close(gr_inbox *inbox)
     if (inbox == NULL)
         return;
     gr__actor *a = actor_of(inbox);
+    /* Another thread's close would free it under its owner's wait. */
+    GR_ASSERT(pthread_equal(((inbox_state *)gr__actor_state(a))->owner,
+                            pthread_self()) &&
+              "gr_inbox_close: only the thread that opened it may close it");
     gr_system *sys = a->sys;
     gr__actor_exit(a, NULL, &(gr_reason){.code = GR_OK}, 0);
     /* Last: a shutdown waiting for inboxes to close may free sys once the

@@ -148,7 +148,9 @@ gr__env *gr__env_new(gr__envpool *pools, const gr_msg *m)
     gr__env *e;
     gr__envpool *p = NULL;
     if (pools != NULL) {
-        GR_ASSERT(pools == my_pools);
+        /* A gr_ctx kept past its callback and used from another thread. */
+        GR_ASSERT(pools == my_pools &&
+                  "a gr_ctx is valid only in the callback it was passed to");
         size_t need = sizeof(gr__env) + m->len;
         for (unsigned c = 0; c < GR__POOL_CLASSES && p == NULL; c++)
             if (need <= class_block[c])

@@ -7,7 +7,10 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -445,6 +448,8 @@ static void test_system_bad_args(void)
     gr_msg_free(NULL);
     gr_inbox_close(NULL);
     gr_inbox_close(in);
+    CHECK(gr_ref_is_none(gr_self(NULL)));
+    CHECK(gr_ctx_system(NULL) == NULL);
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);
 }
 
@@ -851,6 +856,46 @@ static void test_wrong_thread(void)
     CHECK_EQ(codes[7], GR_EWRONGTHREAD);
 }
 
+static void *close_from_here(void *inbox)
+{
+    gr_inbox_close(inbox);
+    return NULL;
+}
+
+/* An inbox closed by a thread that is not its owner would be freed under
+ * the owner's wait: a programmer error, so the program aborts with a
+ * line that says what was wrong (in a child process). */
+static void test_inbox_close_by_another_thread_aborts(void)
+{
+    int err[2];
+    CHECK_EQ(pipe(err), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(err[1], 2);
+        gr_system *sys = start(0);
+        gr_inbox *in;
+        pthread_t t;
+        if (sys == NULL || gr_inbox_open(sys, &in) != GR_OK ||
+            pthread_create(&t, NULL, close_from_here, in) != 0)
+            _exit(3);
+        pthread_join(t, NULL);
+        _exit(0); /* Not reached. */
+    }
+    close(err[1]);
+    char said[4096];
+    size_t len = 0;
+    ssize_t k;
+    while (len < sizeof said - 1 &&
+           (k = read(err[0], said + len, sizeof said - 1 - len)) > 0)
+        len += (size_t)k;
+    said[len] = '\0';
+    close(err[0]);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    CHECK(strstr(said, "only the thread that opened it may close it") != NULL);
+}
+
 /* A handler returning GR_STOP makes its actor exit at once with reason
  * GR_OK: terminate runs, later messages are not handled, its name goes and
  * its ref stops resolving. */
@@ -891,4 +936,5 @@ TEST_MAIN(TEST_CASE(test_spawn_bad_args), TEST_CASE(test_send_bad_args),
           TEST_CASE(test_init_failure),
           TEST_CASE(test_self_and_system_in_callbacks),
           TEST_CASE(test_wrong_thread),
-          TEST_CASE(test_handler_stop_exits_normally))
+          TEST_CASE(test_handler_stop_exits_normally),
+          TEST_CASE(test_inbox_close_by_another_thread_aborts))

@@ -247,10 +247,12 @@ GR_API int gr_system_tell_name(gr_system *sys, gr_ref from, const char *name,
  */
 GR_API int gr_stop(gr_system *sys, gr_ref target);
 
-/* Returns the reference of the actor whose callback this is. */
+/* Returns the reference of the actor whose callback this is
+ * (GR_REF_NONE for a NULL ctx). */
 GR_API gr_ref gr_self(const gr_ctx *ctx);
 
-/* Returns the system the current actor belongs to. */
+/* Returns the system the current actor belongs to (NULL for a NULL
+ * ctx). */
 GR_API gr_system *gr_ctx_system(const gr_ctx *ctx);
 
 /*

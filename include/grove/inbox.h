@@ -47,7 +47,9 @@ GR_API void gr_msg_free(gr_msg *msg);
 
 /*
  * Closes the inbox: its reference stops resolving, queued messages become
- * dead letters, and its memory is freed. NULL is ignored.
+ * dead letters, and its memory is freed. NULL is ignored. Only the owner
+ * may close it (another thread's close aborts the program with a message
+ * that says so: it would free the inbox under the owner's feet).
  */
 GR_API void gr_inbox_close(gr_inbox *inbox);
 

@@ -184,7 +184,9 @@ GR_API void gr_system_stop(gr_system *sys);
  * here), nothing is shut down: it logs which and returns GR_EBUSY; the
  * system keeps running (inboxes answer GR_ESTOPPED when empty), and a
  * later call, once they are closed, shuts it down. Returns GR_OK, GR_EBUSY,
- * or GR_EWRONGTHREAD from inside a handler.
+ * or GR_EWRONGTHREAD from inside a handler. On GR_OK sys is freed: threads
+ * of the program that still use it (a send from another thread, say)
+ * must have stopped before the call.
  */
 GR_API int gr_system_shutdown(gr_system *sys);
 
