@@ -167,8 +167,9 @@ void gr__dead_summary(gr__deadletters *d, const gr__logger *log)
                                  "%s%s=%" PRIu64, i ? " " : "", reason_names[i],
                                  now[i] - d->summarised[i]);
     gr__log(log, GR_LOG_WARN,
-            "dead letters: %" PRIu64 " more, %" PRIu64 " not logged (%s)", more,
-            more - seen, by_reason);
+            "dead letters: %" PRIu64 " more, %" PRIu64
+            " of them not logged one by one (%s)",
+            more, more - seen, by_reason);
     for (int i = 0; i < GR_DL_COUNT; i++)
         d->summarised[i] = now[i];
 }

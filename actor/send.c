@@ -38,9 +38,10 @@ static int deliver_remote(gr_system *sys, gr__worker *w, const gr_msg *m,
     if (ops != NULL)
         return name != NULL ? ops->send_name(sys->remote, w, node, name, m)
                             : ops->send(sys->remote, w, m);
-    if (m->type < GR_MSG_RESERVED)
-        gr__dead_message(sys, m, GR_DL_NODE_DOWN,
-                         &(gr_reason){.code = GR_ENOCONNECTION});
+    if (m->type < GR_MSG_RESERVED) /* Named, when sent to a name. */
+        gr__dead_message_named(sys, m, name, name != NULL ? strlen(name) : 0,
+                               GR_DL_NODE_DOWN,
+                               &(gr_reason){.code = GR_ENOCONNECTION});
     return GR_ENOCONNECTION;
 }
 

@@ -493,8 +493,8 @@ static void test_dead_letter_log_limit(void)
     gr_inbox_close(in);
     CHECK_EQ(gr_system_shutdown(sys), GR_OK);
     char want[128];
-    snprintf(want, sizeof want, "%d more, %d not logged", NO_ACTOR + STOPPED,
-             NO_ACTOR + STOPPED - LIMIT);
+    snprintf(want, sizeof want, "%d more, %d of them not logged",
+             NO_ACTOR + STOPPED, NO_ACTOR + STOPPED - LIMIT);
     char per_reason[128];
     snprintf(per_reason, sizeof per_reason, "no_actor=%d stopped=%d", NO_ACTOR,
              STOPPED);

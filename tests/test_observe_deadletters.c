@@ -313,8 +313,10 @@ static int add_summary(struct summary *s, const char *line)
 {
     unsigned long long k, m;
     int at = 0;
-    if (sscanf(line, "dead letters: %llu more, %llu not logged (%n", &k, &m,
-               &at) != 2 ||
+    if (sscanf(
+            line,
+            "dead letters: %llu more, %llu of them not logged one by one (%n",
+            &k, &m, &at) != 2 ||
         at == 0)
         return 0;
     const char *p = line + at;
