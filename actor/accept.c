@@ -20,7 +20,12 @@ int gr__accept(int listen_fd, int flags, gr__accept_rest *r,
             }
             return fd;
         }
-        if (errno == ECONNABORTED || errno == EINTR)
+        /* A connection that failed before it was taken: the next one may
+         * be fine (accept(2) asks TCP servers to retry these). */
+        if (errno == ECONNABORTED || errno == EINTR || errno == EPROTO ||
+            errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN ||
+            errno == ENONET || errno == EHOSTUNREACH || errno == EOPNOTSUPP ||
+            errno == ENETUNREACH || errno == EPERM)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return -1;
