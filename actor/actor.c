@@ -489,7 +489,7 @@ int gr_spawn_opt(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
 {
     if (ctx == NULL)
         return GR_EINVAL;
-    return gr_system_spawn_opt(ctx->self->sys, b, arg, arg_len, opts, out);
+    return gr_system_spawn_opt(gr__ctx_sys(ctx), b, arg, arg_len, opts, out);
 }
 
 int gr_system_spawn_opt(gr_system *sys, const gr_behaviour *b, const void *arg,
@@ -514,8 +514,8 @@ int gr_spawn_link(gr_ctx *ctx, const gr_behaviour *b, const void *arg,
         (arg == NULL && arg_len > 0))
         return GR_EINVAL;
     gr__spawn_opts opts = {.link = ctx};
-    return gr__actor_spawn(ctx->self->sys, ctx->w, b, &opts, arg, arg_len, NULL,
-                           out, NULL);
+    return gr__actor_spawn(gr__ctx_sys(ctx), ctx->w, b, &opts, arg, arg_len,
+                           NULL, out, NULL);
 }
 
 void gr_fail(gr_ctx *ctx, const char *fmt, ...)
@@ -563,5 +563,5 @@ gr_ref gr_self(const gr_ctx *ctx)
 
 gr_system *gr_ctx_system(const gr_ctx *ctx)
 {
-    return ctx != NULL ? ctx->self->sys : NULL;
+    return ctx != NULL ? gr__ctx_sys(ctx) : NULL;
 }

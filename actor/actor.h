@@ -9,6 +9,7 @@
 
 #include <grove/actor.h>
 
+#include "actor/assert.h"
 #include "actor/mailbox.h"
 
 struct gr__worker;
@@ -87,6 +88,16 @@ struct gr_ctx {
     gr__actor *parent;    /* In init: the actor that spawned this one
                              linked, or NULL. */
 };
+
+/* The system of ctx's actor. A ctx is valid only in the callback it was
+ * passed to: one kept and used later (its actor field found cleared)
+ * aborts with a line that says so, rather than a crash. */
+static inline gr_system *gr__ctx_sys(const gr_ctx *ctx)
+{
+    GR_ASSERT(ctx->self != NULL &&
+              "a gr_ctx is valid only in the callback it was passed to");
+    return ctx->self->sys;
+}
 
 /* In init: declares that this actor answers runtime requests (requests of
  * a reserved type, such as a supervisor's calls); a send of one to any

@@ -178,7 +178,7 @@ int gr_dead_letters_subscribe(gr_ctx *ctx)
 {
     if (ctx == NULL)
         return GR_EINVAL;
-    gr__deadletters *d = &ctx->self->sys->dead;
+    gr__deadletters *d = &gr__ctx_sys(ctx)->dead;
     gr_ref self = gr__actor_ref(ctx->self);
     int rc = GR_OK;
     pthread_mutex_lock(&d->sub_lock);
@@ -208,7 +208,7 @@ int gr_dead_letters_unsubscribe(gr_ctx *ctx)
 {
     if (ctx == NULL)
         return GR_EINVAL;
-    gr__deadletters *d = &ctx->self->sys->dead;
+    gr__deadletters *d = &gr__ctx_sys(ctx)->dead;
     pthread_mutex_lock(&d->sub_lock);
     remove_sub(d, gr__actor_ref(ctx->self));
     pthread_mutex_unlock(&d->sub_lock);

@@ -186,7 +186,7 @@ int gr_tell(gr_ctx *ctx, gr_ref to, uint32_t type, const void *data, size_t len)
 {
     if (ctx == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
-    gr_system *sys = ctx->self->sys;
+    gr_system *sys = gr__ctx_sys(ctx);
     int rc = gr__check_payload(sys, data, len);
     if (rc != GR_OK)
         return rc;
@@ -229,8 +229,8 @@ int gr_tell_name(gr_ctx *ctx, const char *name, uint32_t type, const void *data,
 {
     if (ctx == NULL || name == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
-    return send_to_name(ctx->self->sys, ctx->w, gr__actor_ref(ctx->self), name,
-                        type, data, len);
+    return send_to_name(gr__ctx_sys(ctx), ctx->w, gr__actor_ref(ctx->self),
+                        name, type, data, len);
 }
 
 int gr_system_tell_name(gr_system *sys, gr_ref from, const char *name,

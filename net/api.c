@@ -55,14 +55,14 @@ static int open_socket(gr_ctx *ctx, const char *addr, const gr_io_opts *opts,
     if (out == NULL)
         return GR_EINVAL;
     *out = GR_SOCKET_NONE;
-    if (gr__system_shutting_down(ctx->self->sys))
+    if (gr__system_shutting_down(gr__ctx_sys(ctx)))
         return GR_ESTOPPED;
     gr_io_opts o;
     net_addr a;
     if ((rc = resolve(opts, &o)) != GR_OK ||
         (rc = gr__net_parse(addr, &a)) != GR_OK)
         return rc;
-    gr_system *sys = ctx->self->sys;
+    gr_system *sys = gr__ctx_sys(ctx);
     gr__net *net = gr__net_of(sys);
     if (net == NULL)
         return GR_ENOMEM;
@@ -125,7 +125,7 @@ static int take(gr_ctx *ctx, gr_socket sock, net_sock **out)
         return rc;
     if (sock.id == 0)
         return GR_EINVAL;
-    gr__net *net = gr__net_of(ctx->self->sys);
+    gr__net *net = gr__net_of(gr__ctx_sys(ctx));
     if (net == NULL)
         return GR_ENOMEM;
     net_sock *s;
@@ -335,7 +335,7 @@ int gr_io_give(gr_ctx *ctx, gr_socket sock, gr_ref new_owner)
     int rc = take(ctx, sock, &s);
     if (rc != GR_OK)
         return rc;
-    gr_system *sys = ctx->self->sys;
+    gr_system *sys = gr__ctx_sys(ctx);
     pthread_mutex_unlock(&s->lock);
     if (gr_ref_is_none(new_owner) ||
         new_owner.node != gr__system_node_id(sys) ||
