@@ -136,8 +136,17 @@ static void *connector_main(void *arg)
         if (dial->accept) {
             shake(d, dial);
         } else {
+            /* Looked up here, as the system's stop ends that wait too;
+             * then ei's handshake over the socket callbacks (socket.c). */
+            struct in_addr addr;
+            int port = 0,
+                e = gr__epmd_lookup(dial->node, d->timeout_ms, &addr, &port);
             shake_begin(d, false);
-            dial->fd = ei_connect_tmo(&d->ec, dial->node, d->timeout_ms);
+            dial->fd = e != 0 ? -1
+                              : ei_xconnect_host_port_tmo(&d->ec, &addr, port,
+                                                          d->timeout_ms);
+            if (e != 0)
+                erl_errno = e;
             char peer[MAXATOMLEN_UTF8];
             shake_end(dial, peer);
             if (dial->fd >= 0) /* At once: accepts from it see it. */

@@ -826,11 +826,14 @@ static void unpark(gr__dist *d, const dist_dial *dial)
         int e = dial->error;
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: cannot connect to %s: %s", dial->node,
-                e == EIO ? "it is not in its host's epmd, or the handshake "
-                           "failed (a cookie that differs, or a node that "
-                           "does not answer)"
-                : e == ETIMEDOUT ? "timed out"
-                                 : "it is not up, or not in its host's epmd");
+                e == EIO ? "the handshake failed (a cookie that differs, "
+                           "or a node that does not answer)"
+                : e == ETIMEDOUT    ? "timed out"
+                : e == EHOSTUNREACH ? "its host name does not resolve"
+                : e == ENOENT       ? "it is not in its host's epmd (not up?)"
+                : e == EMFILE || e == ENFILE
+                    ? "this process is out of descriptors"
+                    : "its host's epmd cannot be reached");
         set_failed(d, dial->id, gr__mono_ns());
     } else {
         set_failed(d, dial->id, 0);
@@ -1621,10 +1624,8 @@ static void *dist_main(void *arg)
 /* Whether an epmd answers on this host (on ERL_EPMD_PORT, else 4369). */
 static bool epmd_answers(void)
 {
-    const char *env = getenv("ERL_EPMD_PORT");
-    int port = env != NULL ? atoi(env) : 4369;
     struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port)};
+                             .sin_port = htons((uint16_t)gr__epmd_port())};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     bool up = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;

@@ -255,6 +255,24 @@ extern _Thread_local int gr__dist_preaccepted;
  * thread's is its system's cancel_fd. */
 extern _Thread_local int gr__dist_cancel_fd;
 
+/* Waits up to tmo ms (EI_SCLBK_INF_TMO: no limit) for fd to be ready
+ * for events; 0, ETIMEDOUT, ECANCELED (gr__dist_cancel_fd became
+ * readable: the system stops), or the error. (socket.c) */
+int gr__dist_wait(int fd, short events, unsigned tmo);
+
+/* --- epmd.c --------------------------------------------------------------- */
+
+/* The port epmd listens on: ERL_EPMD_PORT, else 4369. */
+int gr__epmd_port(void);
+
+/* Looks node ("alive@host") up in its host's epmd, each step waiting at
+ * most tmo ms and ending when the system stops (gr__dist_wait): its
+ * address in *addr and its port in *port. Returns 0, or the error:
+ * EHOSTUNREACH (the host does not resolve), ENOENT (epmd does not know
+ * it), ETIMEDOUT, ECANCELED, EPROTO or another of connect(2)'s. */
+int gr__epmd_lookup(const char *node, unsigned tmo, struct in_addr *addr,
+                    int *port);
+
 /* Bytes of a handshake's first packets the socket callbacks keep. */
 #define GR__SHAKE_SEEN 600
 

@@ -105,10 +105,7 @@ static int fd_of(void *ctx)
     return (int)(intptr_t)ctx;
 }
 
-/* Waits up to tmo ms (EI_SCLBK_INF_TMO: no limit) for fd to be ready
- * for events; 0, ETIMEDOUT, ECANCELED (gr__dist_cancel_fd became
- * readable: the system stops), or the error. */
-static int wait_for(int fd, short events, unsigned tmo)
+int gr__dist_wait(int fd, short events, unsigned tmo)
 {
     if (tmo == EI_SCLBK_INF_TMO && gr__dist_cancel_fd < 0)
         return 0;
@@ -162,7 +159,7 @@ static int s_accept(void **ctx, void *addr, int *len, unsigned tmo)
             close(fd);
             return e;
         }
-    } else if ((e = wait_for(fd_of(*ctx), POLLIN, tmo)) != 0) {
+    } else if ((e = gr__dist_wait(fd_of(*ctx), POLLIN, tmo)) != 0) {
         return e;
     } else if ((fd = accept4(fd_of(*ctx), addr, &n, SOCK_CLOEXEC)) < 0) {
         return errno;
@@ -180,7 +177,7 @@ static int s_connect(void *ctx, void *addr, int len, unsigned tmo)
     if (connect(fd, addr, (socklen_t)len) != 0) {
         e = errno;
         socklen_t n = sizeof e;
-        if (e == EINPROGRESS && (e = wait_for(fd, POLLOUT, tmo)) == 0 &&
+        if (e == EINPROGRESS && (e = gr__dist_wait(fd, POLLOUT, tmo)) == 0 &&
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &n) != 0)
             e = errno;
     }
@@ -209,7 +206,7 @@ static bool carries_flags(const unsigned char *b, size_t len)
 static int write_whole(int fd, const unsigned char *b, size_t n, unsigned tmo)
 {
     while (n > 0) {
-        int e = wait_for(fd, POLLOUT, tmo);
+        int e = gr__dist_wait(fd, POLLOUT, tmo);
         if (e != 0)
             return e;
         ssize_t k = write(fd, b, n);
@@ -257,7 +254,7 @@ static int s_write(void *ctx, const char *buf, ssize_t *len, unsigned tmo)
     if (gr__dist_shake.d != NULL && gr__dist_shake.accepting && *len == 5 &&
         memcmp(buf, "\0\3sok", 5) == 0)
         return write_status(ctx, len, tmo);
-    int e = wait_for(fd_of(ctx), POLLOUT, tmo);
+    int e = gr__dist_wait(fd_of(ctx), POLLOUT, tmo);
     if (e != 0)
         return e;
     unsigned char patched[512];
@@ -277,7 +274,7 @@ static int s_write(void *ctx, const char *buf, ssize_t *len, unsigned tmo)
 static int s_writev(void *ctx, const void *iov, int n, ssize_t *len,
                     unsigned tmo)
 {
-    int e = wait_for(fd_of(ctx), POLLOUT, tmo);
+    int e = gr__dist_wait(fd_of(ctx), POLLOUT, tmo);
     if (e != 0)
         return e;
     ssize_t k = writev(fd_of(ctx), iov, n);
@@ -289,7 +286,7 @@ static int s_writev(void *ctx, const void *iov, int n, ssize_t *len,
 
 static int s_read(void *ctx, char *buf, ssize_t *len, unsigned tmo)
 {
-    int e = wait_for(fd_of(ctx), POLLIN, tmo);
+    int e = gr__dist_wait(fd_of(ctx), POLLIN, tmo);
     if (e != 0)
         return e;
     ssize_t k = read(fd_of(ctx), buf, (size_t)*len);
