@@ -64,6 +64,7 @@ static void shake_begin(gr__dist *d, bool accepting)
     gr__dist_shake.d = d;
     gr__dist_shake.accepting = accepting;
     gr__dist_shake.nok = false;
+    gr__dist_shake.counted = false;
     gr__dist_shake.len = 0;
 }
 
@@ -76,6 +77,7 @@ static void shake_end(dist_dial *dial, char *name)
                         &dial->creation))
         name[0] = '\0';
     dial->nok = dial->fd < 0 && gr__dist_shake.nok;
+    dial->counted = gr__dist_shake.counted;
     gr__dist_shake.d = NULL;
 }
 
@@ -150,7 +152,7 @@ static void *connector_main(void *arg)
             char peer[MAXATOMLEN_UTF8];
             shake_end(dial, peer);
             if (dial->fd >= 0) /* At once: accepts from it see it. */
-                gr__dist_connected(d, dial->id, dial->creation);
+                gr__dist_connected(d, dial->id, dial->creation, dial->fd);
         }
         dial->error = dial->fd < 0 ? erl_errno : 0;
         pthread_mutex_lock(&d->lock);

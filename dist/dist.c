@@ -88,14 +88,19 @@ static void set_failed(gr__dist *d, uint32_t id, uint64_t when)
 
 /* Notes (when outgoing: this node's own connection) that node id's
  * connection made by this node is up with that creation, or (0) not. */
-static void own_up(gr__dist *d, uint32_t id, uint32_t creation, bool outgoing)
+static void own_up(gr__dist *d, uint32_t id, uint32_t creation, int fd,
+                   bool outgoing)
 {
     if (!outgoing)
         return;
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
-    if (dn != NULL)
+    if (dn != NULL && dn->own_creation != creation) {
         dn->own_creation = creation;
+        dn->own_since_ns = gr__mono_ns();
+    }
+    if (dn != NULL)
+        dn->own_fd = creation != 0 ? fd : -1;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -109,32 +114,48 @@ static void set_connecting(gr__dist *d, uint32_t id, bool on)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* Whether dn's own connection looks alive: its socket has not seen the
+ * peer close it (a peer that connects again after closing it is not a
+ * simultaneous connect). d->lock held, so the socket stays open. */
+static bool own_alive(const dist_node *dn)
+{
+    struct pollfd p = {.fd = dn->own_fd, .events = POLLRDHUP};
+    return dn->own_fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 const char *gr__dist_status_for(gr__dist *d, const char *peer,
-                                uint32_t creation)
+                                uint32_t creation, bool *counted)
 {
     /* Erlang compares the names as atoms: by their bytes, here. */
     bool greater = strcmp(ei_thisnodename(&d->ec), peer) > 0;
-    uint32_t id = gr__dist_note_node(d, peer, 0);
+    uint32_t id = gr__node_id(peer, strlen(peer));
+    uint64_t now = gr__mono_ns(), young = (uint64_t)d->timeout_ms * 1000000u;
     const char *status = "ok";
+    *counted = false;
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
-    if (dn != NULL && creation != 0 && dn->own_creation == creation)
-        status = "nok"; /* Connected already, by this node. */
+    if (dn != NULL && creation != 0 && dn->own_creation == creation &&
+        now - dn->own_since_ns < young && own_alive(dn))
+        status = "nok"; /* Connected just now, by this node. */
     else if (dn != NULL && dn->connecting)
         status = greater ? "nok" : "ok_simultaneous";
-    if (dn != NULL && strcmp(status, "nok") != 0)
-        dn->accepting = true;
+    if (dn != NULL && strcmp(status, "nok") != 0) {
+        dn->accepting++;
+        *counted = true;
+    }
     pthread_mutex_unlock(&d->lock);
     return status;
 }
 
-void gr__dist_connected(gr__dist *d, uint32_t id, uint32_t creation)
+void gr__dist_connected(gr__dist *d, uint32_t id, uint32_t creation, int fd)
 {
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
     if (dn != NULL) {
         dn->connecting = false;
         dn->own_creation = creation;
+        dn->own_since_ns = gr__mono_ns();
+        dn->own_fd = creation != 0 ? fd : -1;
     }
     pthread_mutex_unlock(&d->lock);
 }
@@ -161,8 +182,11 @@ uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)
             d->nodes[i].creation = 0;
             d->nodes[i].queued = 0;
             d->nodes[i].failed_ns = 0;
-            d->nodes[i].connecting = d->nodes[i].accepting = false;
+            d->nodes[i].connecting = false;
+            d->nodes[i].accepting = 0;
             d->nodes[i].own_creation = 0;
+            d->nodes[i].own_since_ns = 0;
+            d->nodes[i].own_fd = -1;
             snprintf(d->nodes[i].name, sizeof d->nodes[i].name, "%s", node);
             d->nnodes++;
         }
@@ -567,13 +591,13 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node,
 {
     /* The same line as the connector's gr__dist_connected, made again:
      * gone again if the connection is not kept. */
-    own_up(d, gr__node_id(node, strlen(node)), outgoing ? creation : 0,
+    own_up(d, gr__node_id(node, strlen(node)), outgoing ? creation : 0, fd,
            outgoing);
     if (d->nconns == d->conns_cap) {
         size_t cap = d->conns_cap ? 2 * d->conns_cap : 8;
         dist_conn *c = realloc(d->conns, cap * sizeof *c);
         if (c == NULL) {
-            own_up(d, gr__node_id(node, strlen(node)), 0, outgoing);
+            own_up(d, gr__node_id(node, strlen(node)), 0, -1, outgoing);
             ei_close_connection(fd);
             return NULL;
         }
@@ -593,7 +617,7 @@ static dist_conn *conn_add(gr__dist *d, int fd, const char *node,
         gr__log(log_of(d), GR_LOG_WARN,
                 "distribution: connection to %s dropped: socket timeouts: %s",
                 node, strerror(errno));
-        own_up(d, gr__node_id(node, strlen(node)), 0, outgoing);
+        own_up(d, gr__node_id(node, strlen(node)), 0, -1, outgoing);
         ei_close_connection(fd);
         return NULL;
     }
@@ -638,6 +662,7 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
 {
     gr__log(log_of(d), GR_LOG_INFO, "distribution: %s disconnected: %s",
             d->conns[i].node, why);
+    own_up(d, d->conns[i].id, 0, -1, d->conns[i].outgoing); /* First. */
     ei_close_connection(d->conns[i].fd);
     /* What it did not write fails below, once the node is down. */
     dist_job *unsent = d->conns[i].out;
@@ -645,13 +670,10 @@ static void conn_close(gr__dist *d, size_t i, const char *why)
     d->conns[i].out = NULL;
     gr__dist_conn_release(&d->conns[i]);
     uint32_t id = d->conns[i].id;
-    bool outgoing = d->conns[i].outgoing;
     d->conns[i] = d->conns[--d->nconns];
     uint32_t creation = 0;
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
-    if (dn != NULL && outgoing)
-        dn->own_creation = 0;
     if (dn != NULL) {
         dn->queued -= unsent_bytes < dn->queued ? unsent_bytes : dn->queued;
         creation = dn->creation;
@@ -680,6 +702,7 @@ static dist_job *conn_retire(gr__dist *d, size_t i)
             "distribution: %s connected twice at once: the other "
             "connection carries on",
             c->node);
+    own_up(d, c->id, 0, -1, c->outgoing); /* Before its socket goes. */
     ei_close_connection(c->fd);
     dist_job *unsent = c->out;
     if (unsent != NULL && c->out_off > 0) {
@@ -691,7 +714,6 @@ static dist_job *conn_retire(gr__dist *d, size_t i)
     c->out = NULL;
     add_queued(d, c->id, -(long long)c->out_bytes);
     gr__dist_conn_release(c);
-    own_up(d, c->id, 0, c->outgoing);
     *c = d->conns[--d->nconns];
     return unsent;
 }
@@ -778,7 +800,7 @@ static dist_conn *conn_to(gr__dist *d, uint32_t id, bool *wait)
     dist_node *dn = find_node(d, id);
     bool backoff = dn == NULL || (dn->failed_ns != 0 &&
                                   now - dn->failed_ns < CONNECT_RETRY_NS);
-    bool accepting = !backoff && dn->accepting;
+    bool accepting = !backoff && dn->accepting > 0;
     if (dn != NULL)
         memcpy(name, dn->name, sizeof name);
     if (!backoff && !accepting)
@@ -842,9 +864,12 @@ static void unpark(gr__dist *d, const dist_dial *dial)
     send_jobs(d, jobs); /* With no connection, each fails. */
 }
 
-/* Fails the jobs of parks whose node was to connect to us (see unpark)
- * and has not by now; returns the ms until the next such deadline, at
- * most limit. */
+static bool park_redial(gr__dist *d, uint32_t id);
+
+/* Ends the waits of parks whose node was to connect to this one (see
+ * unpark and conn_to) and has not by now: a connect of this node's, or,
+ * after one, the jobs fail. Returns the ms until the next such deadline,
+ * at most limit. */
 static int parks_expire(gr__dist *d, int limit)
 {
     uint64_t now = gr__mono_ns();
@@ -857,6 +882,10 @@ static int parks_expire(gr__dist *d, int limit)
             limit = ms < limit ? ms : limit;
             continue;
         }
+        /* Its connection has not come in (a peer that claimed its name,
+         * or one that failed): a connect of this node's, once. */
+        if (park_redial(d, p->id))
+            continue;
         dist_job *jobs = p->head;
         uint32_t id = p->id;
         add_queued(d, id, -(long long)p->bytes);
@@ -878,13 +907,14 @@ static int parks_expire(gr__dist *d, int limit)
 }
 
 /* The jobs parked for node id waited for its connection to this node,
- * whose handshake failed: they get a connect of this node's, once (a
- * second wait ends with the jobs failed, at its deadline). */
-static void park_redial(gr__dist *d, uint32_t id)
+ * whose handshake failed or has not come in time: they get a connect of
+ * this node's, once (a second wait ends with the jobs failed, at its
+ * deadline). Returns whether the connect was asked for. */
+static bool park_redial(gr__dist *d, uint32_t id)
 {
     dist_park *p = park_find(d, id);
     if (p == NULL || p->wait_until == 0 || p->redialled)
-        return;
+        return false;
     char name[MAXATOMLEN_UTF8] = "";
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
@@ -895,10 +925,11 @@ static void park_redial(gr__dist *d, uint32_t id)
     pthread_mutex_unlock(&d->lock);
     if (dn == NULL || !gr__connector_ask(d, -1, id, name)) {
         set_connecting(d, id, false);
-        return; /* It fails at its deadline. */
+        return false; /* It fails at its deadline. */
     }
     p->wait_until = 0;
     p->redialled = true;
+    return true;
 }
 
 /* Whether a connection from peer may start its handshake: there is room
@@ -962,9 +993,9 @@ static void accepted(gr__dist *d, const dist_dial *dial)
     uint32_t id = gr__node_id(dial->node, strlen(dial->node));
     pthread_mutex_lock(&d->lock);
     dist_node *dn = find_node(d, id);
-    bool was_accepting = dn != NULL && dn->accepting;
-    if (dn != NULL)
-        dn->accepting = false;
+    if (dn != NULL && dial->counted && dn->accepting > 0)
+        dn->accepting--;
+    bool was_accepting = dial->counted && dn != NULL && dn->accepting == 0;
     pthread_mutex_unlock(&d->lock);
     if (dial->fd >= 0 && !dial->cut) {
         conn_replace(d, dial->fd, dial->node, dial->creation, false);

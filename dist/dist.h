@@ -51,8 +51,12 @@ typedef struct dist_node {
      * this node was answered ok and is not over (so this node does not
      * connect meanwhile); the creation it had when this node's own
      * connection to it came up (0: none is up). */
-    bool connecting, accepting;
+    bool connecting;
+    unsigned accepting; /* Handshakes from it answered ok, not over. */
     uint32_t own_creation;
+    uint64_t own_since_ns; /* When own_creation was set. */
+    int own_fd;            /* That connection's socket (closed only once this is
+                              cleared, under lock), or -1. */
     char name[MAXATOMLEN_UTF8];
 } dist_node;
 
@@ -89,6 +93,7 @@ typedef struct dist_dial {
     /* A simultaneous connect resolved (gr__dist_status_for): the peer
      * answered this connect "nok", or this accept was answered so. */
     bool nok;
+    bool counted;      /* An accept whose ok counted (gr__dist_status_for). */
     uint32_t creation; /* The peer's, from its handshake; 0: not said. */
     uint32_t id;       /* The node's (a connect). */
     int fd;            /* Accepted (asked), then the connection made, or -1. */
@@ -283,6 +288,7 @@ int gr__epmd_lookup(const char *node, unsigned tmo, struct in_addr *addr,
 typedef struct gr__shake_view {
     gr__dist *d;
     bool accepting; /* An accept: its status is decided here. */
+    bool counted;   /* Its ok counted in its node's accepting. */
     bool nok;       /* Accept: we answered nok; connect: the peer did. */
     size_t len;
     unsigned char in[GR__SHAKE_SEEN];
@@ -297,21 +303,25 @@ bool gr__shake_peer(const gr__shake_view *v, char *name, size_t size,
 
 /* How this node answers a handshake from peer (its creation given) that
  * it is accepting, Erlang's way, so that two nodes keep one connection:
- * "nok" when this node's own connection to that incarnation is up (the
- * peer takes it when it comes), or when this node is connecting to the
- * peer at the same moment and its name is the greater (its connection
- * is to carry both ways); "ok_simultaneous" when it is connecting and the
- * peer's name is the greater (the peer answers this node's connect
- * "nok"); else "ok". Until an accepted handshake is over, sends to the
- * peer wait for it rather than connect. Connector threads; takes
- * d->lock. */
+ * "nok" when this node is connecting to the peer at the same moment and
+ * its name is the greater (its connection is to carry both ways), or
+ * when its own connection to that incarnation came up less than
+ * connect_timeout_ms ago (the peer's connect began before it; an older
+ * one the peer must have dropped, and the new one replaces it);
+ * "ok_simultaneous" when it is connecting and the peer's name is the
+ * greater (the peer answers this node's connect "nok"); else "ok". An ok
+ * to a node this system knows is counted in its accepting (*counted):
+ * sends to it then wait for that connection rather than connect (for up
+ * to connect_timeout_ms, then connect). Nothing is added for a node it
+ * does not know: the peer is not authenticated yet. Connector threads;
+ * takes d->lock. */
 const char *gr__dist_status_for(gr__dist *d, const char *peer,
-                                uint32_t creation);
+                                uint32_t creation, bool *counted);
 
 /* Notes that this node's connect to node id is made, the peer being of
  * that creation (0: not said): an accept from it is answered "nok" from
  * now on. Connector threads; takes d->lock. */
-void gr__dist_connected(gr__dist *d, uint32_t id, uint32_t creation);
+void gr__dist_connected(gr__dist *d, uint32_t id, uint32_t creation, int fd);
 
 /* What gr__connector_cut did. */
 typedef enum {

@@ -230,9 +230,10 @@ static int write_status(void *ctx, ssize_t *len, unsigned tmo)
     gr__shake_view *v = &gr__dist_shake;
     char peer[MAXATOMLEN_UTF8];
     uint32_t creation;
-    const char *status = gr__shake_peer(v, peer, sizeof peer, &creation)
-                             ? gr__dist_status_for(v->d, peer, creation)
-                             : "ok";
+    const char *status =
+        gr__shake_peer(v, peer, sizeof peer, &creation)
+            ? gr__dist_status_for(v->d, peer, creation, &v->counted)
+            : "ok";
     unsigned char out[32];
     size_t n = strlen(status) + 1;
     out[0] = (unsigned char)(n >> 8);

@@ -1293,6 +1293,107 @@ static void erlang_connects_as_grove_does(void)
     CHECK_EQ(dead, 0);
 }
 
+/* ---- handshakes that have not shown the cookie ------------------------ */
+
+/* Connects to this system's listener, says it is node `name` (send_name,
+ * with made-up flags and creation), reads the status answer and returns
+ * the connection, still open; -1 when any of it fails. */
+static int claim_name(int port, const char *name)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || !connect_to(fd, port)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    unsigned char b[300], *p = b;
+    size_t n = strlen(name), len = 15 + n;
+    static const unsigned char flags[8] = {0, 0, 0, 4, 7, 7, 0x4f, 0xbc};
+    *p++ = (unsigned char)(len >> 8);
+    *p++ = (unsigned char)len;
+    *p++ = 'N';
+    memcpy(p, flags, 8);
+    p += 8;
+    *p++ = 0x11, *p++ = 0x22, *p++ = 0x33, *p++ = 0x44; /* Creation. */
+    *p++ = (unsigned char)(n >> 8);
+    *p++ = (unsigned char)n;
+    memcpy(p, name, n);
+    p += n;
+    unsigned char status[64];
+    struct pollfd w = {.fd = fd, .events = POLLIN};
+    if (write(fd, b, (size_t)(p - b)) != p - b || poll(&w, 1, 5000) != 1 ||
+        read(fd, status, sizeof status) <= 2) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Handshakes that stop before the cookie is shown claim nothing: 4200 of
+ * them under made-up names (more than the nodes a system keeps) leave a
+ * send to a node not seen before free to connect, and one that claims a
+ * real node's name and then says nothing holds up sends to that node
+ * only until connect_timeout_ms, when Grove connects to it itself. Both
+ * failed when the handshake's answer noted the name (the send got
+ * GR_ENOCONNECTION; the message became a dead letter). */
+static void handshakes_before_the_cookie_claim_nothing(void)
+{
+    struct capture cap;
+    CHECK(start_logged_echo(&cap, 500));
+    int port = grove_port();
+    int answered = 0;
+    for (int i = 0; i < 4200; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "junk%d@nowhere", i);
+        int fd = claim_name(port, name);
+        answered += fd >= 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    int fresh = gr_system_tell_name(sys, GR_REF_NONE, "x@fresh@127.0.0.1",
+                                    GR_MSG_TERM, "\xa3hey", 4);
+    /* A second system, v, and an impostor that claims v's name first. */
+    struct both_side v = {0};
+    bool v_up = both_side_start(&v, "v", "nobody");
+    int impostor = v_up ? claim_name(port, v.name) : -1;
+    uint32_t i = 7;
+    char to[96];
+    snprintf(to, sizeof to, "sink@%s", v.name);
+    int sent = gr_system_tell_name(sys, GR_REF_NONE, to, MSG_SEQ, &i, sizeof i);
+    gr_msg *m = NULL;
+    /* v's sink counts to BOTH_WAYS_N; one message is seen by its count
+     * of pops instead: wait for v to have handled it. */
+    bool arrived = false;
+    for (double until = test_now() + 10; v_up && !arrived && test_now() < until;
+         sleep_ms(5)) {
+        gr_stats st;
+        gr_system_stats(v.sys, &st);
+        arrived = st.delivered > 0;
+    }
+    unsigned dead = capture_count(&cap, GR_LOG_WARN, "dead letter", "sink");
+    if (impostor >= 0)
+        close(impostor);
+    if (v.in != NULL)
+        gr_inbox_close(v.in);
+    if (v.sys != NULL)
+        (void)gr_system_shutdown(v.sys);
+    pthread_mutex_destroy(&v.cap.lock);
+    gr_msg_free(m);
+    gr_inbox_close(inbox);
+    (void)gr_system_shutdown(sys);
+    epmd_stop();
+    if (!arrived || dead != 0)
+        capture_dump(&cap);
+    pthread_mutex_destroy(&cap.lock);
+    CHECK_EQ(answered, 4200);
+    CHECK_EQ(fresh, GR_OK);
+    CHECK(v_up);
+    CHECK(impostor >= 0);
+    CHECK_EQ(sent, GR_OK);
+    CHECK(arrived);
+    CHECK_EQ(dead, 0);
+}
+
 /* Descriptors run out (EMFILE) with connections waiting on the listener,
  * which therefore stays readable: the distribution thread says so once
  * and rests its listener instead of spinning on it, and accepts again
@@ -2348,6 +2449,8 @@ static const struct test_case cases[] = {
     {"silent_flood_keeps_no_node_out", silent_flood_keeps_no_node_out},
     {"connects_both_ways_at_once", connects_both_ways_at_once},
     {"erlang_connects_as_grove_does", erlang_connects_as_grove_does},
+    {"handshakes_before_the_cookie_claim_nothing",
+     handshakes_before_the_cookie_claim_nothing},
     {"descriptors_run_out", descriptors_run_out},
     {"many_calls_wait_at_once", many_calls_wait_at_once},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
