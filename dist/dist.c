@@ -136,10 +136,12 @@ const char *gr__dist_status_for(gr__dist *d, const char *peer,
     dist_node *dn = find_node(d, id);
     if (dn != NULL && creation != 0 && dn->own_creation == creation &&
         now - dn->own_since_ns < young && own_alive(dn))
-        status = "nok"; /* Connected just now, by this node. */
+        status = "alive"; /* Connected just now, by this node: the peer
+                             says whether this is new (see socket.c). */
     else if (dn != NULL && dn->connecting)
         status = greater ? "nok" : "ok_simultaneous";
-    if (dn != NULL && strcmp(status, "nok") != 0) {
+    if (dn != NULL &&
+        (strcmp(status, "ok") == 0 || strcmp(status, "ok_simultaneous") == 0)) {
         dn->accepting++;
         *counted = true;
     }
@@ -699,8 +701,8 @@ static dist_job *conn_retire(gr__dist *d, size_t i)
 {
     dist_conn *c = &d->conns[i];
     gr__log(log_of(d), GR_LOG_INFO,
-            "distribution: %s connected twice at once: the other "
-            "connection carries on",
+            "distribution: %s connected again (the same incarnation): "
+            "the new connection carries on",
             c->node);
     own_up(d, c->id, 0, -1, c->outgoing); /* Before its socket goes. */
     ei_close_connection(c->fd);

@@ -97,7 +97,10 @@ static bool status_nok(const gr__shake_view *v)
 {
     size_t len;
     const unsigned char *b = packet_at(v, 0, &len);
-    return b != NULL && len == 4 && memcmp(b, "snok", 4) == 0;
+    /* "alive": the peer has a connection of its own to this node up; ei
+     * cannot answer it, and the peer's connection carries both ways. */
+    return b != NULL && ((len == 4 && memcmp(b, "snok", 4) == 0) ||
+                         (len == 6 && memcmp(b, "salive", 6) == 0));
 }
 
 static int fd_of(void *ctx)
@@ -220,6 +223,29 @@ static int write_whole(int fd, const unsigned char *b, size_t n, unsigned tmo)
     return 0;
 }
 
+/* Reads the initiator's answer to the status "alive" (itself a status
+ * packet, "true" or "false"); whether it is "true". */
+static bool alive_answer(int fd, unsigned tmo)
+{
+    unsigned char b[8];
+    size_t have = 0, want = 2;
+    while (have < want) {
+        if (gr__dist_wait(fd, POLLIN, tmo) != 0)
+            return false;
+        ssize_t k = read(fd, b + have, want - have);
+        if (k <= 0 && (k == 0 || (errno != EINTR && errno != EAGAIN)))
+            return false;
+        if (k > 0)
+            have += (size_t)k;
+        if (have == 2 && want == 2) {
+            want = 2 + ((size_t)b[0] << 8 | b[1]);
+            if (want > sizeof b)
+                return false;
+        }
+    }
+    return want == 7 && memcmp(b + 2, "strue", 5) == 0;
+}
+
 /* An accept's status "ok", about to go out: answered as
  * gr__dist_status_for says instead, the simultaneous connect resolved
  * (see there). Returns 0 with *len as ei asked, or an error: after "nok"
@@ -243,7 +269,11 @@ static int write_status(void *ctx, ssize_t *len, unsigned tmo)
     int e = write_whole(fd_of(ctx), out, n + 2, tmo);
     if (e != 0)
         return e;
-    if (strcmp(status, "nok") == 0) {
+    /* "alive": the peer says whether this is a new connection (true: its
+     * old one, this node's own, is gone; it replaces it) or not (false). */
+    if (strcmp(status, "alive") == 0 && alive_answer(fd_of(ctx), tmo))
+        return 0;
+    if (strcmp(status, "ok") != 0 && strcmp(status, "ok_simultaneous") != 0) {
         v->nok = true;
         return ECONNREFUSED;
     }

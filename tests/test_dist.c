@@ -2022,6 +2022,61 @@ static const gr_behaviour slow_b = {.name = "slow",
                                     .init = slow_init,
                                     .handle = slow_handle};
 
+/* An Erlang node that drops Grove's connection to it (Grove's own, made
+ * moments before) and at once connects again is let in, also while that
+ * old connection is held back (a sleepy actor's backlog, 3000 messages
+ * of 2 ms: Grove reads nothing from it, so it has not seen it close). Its
+ * connect is no simultaneous one: the old socket has seen the node close it.
+ * Answered nok, the ping failed (2 pangs, 14 s, in a reviewer's run). */
+static int sleepy_init(gr_ctx *ctx, void *state, const void *arg, size_t len)
+{
+    (void)state, (void)arg, (void)len;
+    return gr_register(ctx, "sleepy");
+}
+
+/* 2 ms a message: a backlog that lasts seconds. */
+static int sleepy_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)ctx, (void)state, (void)m;
+    sleep_ms(2);
+    return GR_CONTINUE;
+}
+
+static const gr_behaviour sleepy_b = {
+    .name = "sleepy", .init = sleepy_init, .handle = sleepy_handle};
+
+static void reconnect_while_held_let_in(void)
+{
+    CHECK(start());
+    gr_ref s;
+    CHECK(gr_system_spawn(sys, &sleepy_b, NULL, 0, &s) == GR_OK);
+    char script[1024];
+    snprintf(script, sizeof script,
+             "register(ebox, self()), io:format(\"READY~n\"),"
+             "receive _ -> ok after 10000 -> ok end,"
+             "Bin = binary:copy(<<\"x\">>, %d),"
+             "[{sleepy, G} ! {n, I, Bin} || I <- lists:seq(1, 3000)],"
+             "timer:sleep(300), erlang:disconnect_node(G),"
+             "R = net_adm:ping(G), io:format(\"PING ~p~n\", [R]),",
+             FLOOD_BYTES);
+    erl e;
+    bool ready = erl_start(&e, COOKIE, script) && erl_read(&e, "READY");
+    char to[96];
+    snprintf(to, sizeof to, "ebox@%s", erl_node);
+    /* Grove's own connection carries this first message. */
+    int sent = ready ? gr_system_tell_name(sys, GR_REF_NONE, to, GR_MSG_TERM,
+                                           "\xa2go", 3)
+                     : -1;
+    bool said = ready && erl_read(&e, "PING ");
+    char *out = erl_end(&e);
+    bool pong = said && strstr(out, "PING pong") != NULL;
+    free(out);
+    stop();
+    CHECK(ready);
+    CHECK_EQ(sent, GR_OK);
+    CHECK(pong);
+}
+
 /* Samples the deepest mailbox until told to stop. */
 typedef struct sampler {
     pthread_t thread;
@@ -2451,6 +2506,7 @@ static const struct test_case cases[] = {
     {"erlang_connects_as_grove_does", erlang_connects_as_grove_does},
     {"handshakes_before_the_cookie_claim_nothing",
      handshakes_before_the_cookie_claim_nothing},
+    {"reconnect_while_held_let_in", reconnect_while_held_let_in},
     {"descriptors_run_out", descriptors_run_out},
     {"many_calls_wait_at_once", many_calls_wait_at_once},
     {"killed_erlang_node_is_noconnection", killed_erlang_node_is_noconnection},
