@@ -151,15 +151,8 @@ const char *gr__dist_status_for(gr__dist *d, const char *peer,
 
 void gr__dist_connected(gr__dist *d, uint32_t id, uint32_t creation, int fd)
 {
-    pthread_mutex_lock(&d->lock);
-    dist_node *dn = find_node(d, id);
-    if (dn != NULL) {
-        dn->connecting = false;
-        dn->own_creation = creation;
-        dn->own_since_ns = gr__mono_ns();
-        dn->own_fd = creation != 0 ? fd : -1;
-    }
-    pthread_mutex_unlock(&d->lock);
+    own_up(d, id, creation, fd, true);
+    set_connecting(d, id, false);
 }
 
 uint32_t gr__dist_note_node(gr__dist *d, const char *node, uint32_t creation)

@@ -265,6 +265,16 @@ extern _Thread_local int gr__dist_cancel_fd;
  * readable: the system stops), or the error. (socket.c) */
 int gr__dist_wait(int fd, short events, unsigned tmo);
 
+/* Reads (out false) or writes (out true) all n bytes of b on fd, each
+ * wait as gr__dist_wait's. 0, EPROTO (the stream ended first) or the
+ * error. (socket.c) */
+int gr__dist_transfer(int fd, void *b, size_t n, bool out, unsigned tmo);
+
+/* Connects fd to addr (len bytes), waiting up to tmo ms as
+ * gr__dist_wait does; fd's blocking mode is left as it was. 0 or the
+ * error. (socket.c) */
+int gr__dist_connect(int fd, const void *addr, int len, unsigned tmo);
+
 /* --- epmd.c --------------------------------------------------------------- */
 
 /* The port epmd listens on: ERL_EPMD_PORT, else 4369. */

@@ -9,10 +9,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -43,27 +41,6 @@ static bool resolve(const char *host, struct in_addr *addr)
     return true;
 }
 
-/* Reads exactly n bytes from fd (non-blocking), each wait up to tmo ms.
- * 0, EPROTO (the stream ended first) or the error. */
-static int read_all(int fd, unsigned char *b, size_t n, unsigned tmo)
-{
-    while (n > 0) {
-        int e = gr__dist_wait(fd, POLLIN, tmo);
-        if (e != 0)
-            return e;
-        ssize_t k = read(fd, b, n);
-        if (k == 0)
-            return EPROTO;
-        if (k < 0 && errno != EINTR && errno != EAGAIN)
-            return errno;
-        if (k > 0) {
-            b += k;
-            n -= (size_t)k;
-        }
-    }
-    return 0;
-}
-
 /* Asks the epmd at addr for alive's port over a new connection. */
 static int ask(const struct in_addr *addr, const char *alive, unsigned tmo,
                int *port)
@@ -74,29 +51,21 @@ static int ask(const struct in_addr *addr, const char *alive, unsigned tmo,
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)gr__epmd_port()),
                              .sin_addr = *addr};
-    int e = 0;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        e = errno;
-        socklen_t n = sizeof e;
-        if (e == EINPROGRESS && (e = gr__dist_wait(fd, POLLOUT, tmo)) == 0 &&
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &n) != 0)
-            e = errno;
-    }
     size_t len = strlen(alive);
     unsigned char req[3 + MAXATOMLEN_UTF8];
     req[0] = (unsigned char)((len + 1) >> 8);
     req[1] = (unsigned char)(len + 1);
     req[2] = PORT_PLEASE2_REQ;
     memcpy(req + 3, alive, len);
-    if (e == 0 && (e = gr__dist_wait(fd, POLLOUT, tmo)) == 0 &&
-        write(fd, req, 3 + len) != (ssize_t)(3 + len))
-        e = EPROTO; /* A few bytes to an empty socket: all or nothing. */
     /* PORT2_RESP, result (0: known), port; the rest is not needed. */
     unsigned char resp[4];
-    if (e == 0 && (e = read_all(fd, resp, 2, tmo)) == 0 &&
+    int e = gr__dist_connect(fd, &sa, sizeof sa, tmo);
+    if (e == 0)
+        e = gr__dist_transfer(fd, req, 3 + len, true, tmo);
+    if (e == 0 && (e = gr__dist_transfer(fd, resp, 2, false, tmo)) == 0 &&
         (resp[0] != PORT2_RESP || resp[1] != 0))
         e = resp[0] != PORT2_RESP ? EPROTO : ENOENT;
-    if (e == 0 && (e = read_all(fd, resp + 2, 2, tmo)) == 0)
+    if (e == 0 && (e = gr__dist_transfer(fd, resp + 2, 2, false, tmo)) == 0)
         *port = resp[2] << 8 | resp[3];
     close(fd);
     return e;

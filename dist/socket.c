@@ -172,9 +172,9 @@ static int s_accept(void **ctx, void *addr, int *len, unsigned tmo)
     return 0;
 }
 
-static int s_connect(void *ctx, void *addr, int len, unsigned tmo)
+int gr__dist_connect(int fd, const void *addr, int len, unsigned tmo)
 {
-    int fd = fd_of(ctx), flags = fcntl(fd, F_GETFL), e = 0;
+    int flags = fcntl(fd, F_GETFL), e = 0;
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
         return errno;
     if (connect(fd, addr, (socklen_t)len) != 0) {
@@ -187,6 +187,11 @@ static int s_connect(void *ctx, void *addr, int len, unsigned tmo)
     if (fcntl(fd, F_SETFL, flags) != 0 && e == 0)
         e = errno;
     return e;
+}
+
+static int s_connect(void *ctx, void *addr, int len, unsigned tmo)
+{
+    return gr__dist_connect(fd_of(ctx), addr, len, tmo);
 }
 
 /* Whether b (len bytes, as written) is a handshake message that carries
@@ -204,19 +209,20 @@ static bool carries_flags(const unsigned char *b, size_t len)
     return len >= 21 && 21 + ((size_t)b[19] << 8 | b[20]) == len;
 }
 
-/* Writes all n bytes of b, waiting up to tmo ms each time; 0 or the
- * error. */
-static int write_whole(int fd, const unsigned char *b, size_t n, unsigned tmo)
+int gr__dist_transfer(int fd, void *b, size_t n, bool out, unsigned tmo)
 {
+    unsigned char *p = b;
     while (n > 0) {
-        int e = gr__dist_wait(fd, POLLOUT, tmo);
+        int e = gr__dist_wait(fd, out ? POLLOUT : POLLIN, tmo);
         if (e != 0)
             return e;
-        ssize_t k = write(fd, b, n);
+        ssize_t k = out ? write(fd, p, n) : read(fd, p, n);
+        if (k == 0 && !out)
+            return EPROTO;
         if (k < 0 && errno != EINTR && errno != EAGAIN)
             return errno;
         if (k > 0) {
-            b += k;
+            p += k;
             n -= (size_t)k;
         }
     }
@@ -227,23 +233,10 @@ static int write_whole(int fd, const unsigned char *b, size_t n, unsigned tmo)
  * packet, "true" or "false"); whether it is "true". */
 static bool alive_answer(int fd, unsigned tmo)
 {
-    unsigned char b[8];
-    size_t have = 0, want = 2;
-    while (have < want) {
-        if (gr__dist_wait(fd, POLLIN, tmo) != 0)
-            return false;
-        ssize_t k = read(fd, b + have, want - have);
-        if (k <= 0 && (k == 0 || (errno != EINTR && errno != EAGAIN)))
-            return false;
-        if (k > 0)
-            have += (size_t)k;
-        if (have == 2 && want == 2) {
-            want = 2 + ((size_t)b[0] << 8 | b[1]);
-            if (want > sizeof b)
-                return false;
-        }
-    }
-    return want == 7 && memcmp(b + 2, "strue", 5) == 0;
+    unsigned char b[6];
+    return gr__dist_transfer(fd, b, 2, false, tmo) == 0 && b[0] == 0 &&
+           b[1] == 5 && gr__dist_transfer(fd, b, 5, false, tmo) == 0 &&
+           memcmp(b, "strue", 5) == 0;
 }
 
 /* An accept's status "ok", about to go out: answered as
@@ -266,7 +259,7 @@ static int write_status(void *ctx, ssize_t *len, unsigned tmo)
     out[1] = (unsigned char)n;
     out[2] = 's';
     memcpy(out + 3, status, n - 1);
-    int e = write_whole(fd_of(ctx), out, n + 2, tmo);
+    int e = gr__dist_transfer(fd_of(ctx), out, n + 2, true, tmo);
     if (e != 0)
         return e;
     /* "alive": the peer says whether this is a new connection (true: its

@@ -1360,7 +1360,6 @@ static void handshakes_before_the_cookie_claim_nothing(void)
     char to[96];
     snprintf(to, sizeof to, "sink@%s", v.name);
     int sent = gr_system_tell_name(sys, GR_REF_NONE, to, MSG_SEQ, &i, sizeof i);
-    gr_msg *m = NULL;
     /* v's sink counts to BOTH_WAYS_N; one message is seen by its count
      * of pops instead: wait for v to have handled it. */
     bool arrived = false;
@@ -1378,7 +1377,6 @@ static void handshakes_before_the_cookie_claim_nothing(void)
     if (v.sys != NULL)
         (void)gr_system_shutdown(v.sys);
     pthread_mutex_destroy(&v.cap.lock);
-    gr_msg_free(m);
     gr_inbox_close(inbox);
     (void)gr_system_shutdown(sys);
     epmd_stop();
