@@ -2051,10 +2051,11 @@ static void reconnect_while_held_let_in(void)
     char script[1024];
     snprintf(script, sizeof script,
              "register(ebox, self()), io:format(\"READY~n\"),"
-             "receive _ -> ok after 10000 -> ok end,"
+             "receive go -> ok after 10000 -> ok end,"
              "Bin = binary:copy(<<\"x\">>, %d),"
              "[{sleepy, G} ! {n, I, Bin} || I <- lists:seq(1, 3000)],"
-             "timer:sleep(300), erlang:disconnect_node(G),"
+             "receive held -> ok after 10000 -> ok end,"
+             "erlang:disconnect_node(G),"
              "R = net_adm:ping(G), io:format(\"PING ~p~n\", [R]),",
              FLOOD_BYTES);
     erl e;
@@ -2065,6 +2066,18 @@ static void reconnect_while_held_let_in(void)
     int sent = ready ? gr_system_tell_name(sys, GR_REF_NONE, to, GR_MSG_TERM,
                                            "\xa2go", 3)
                      : -1;
+    /* Once the backlog holds the connection back (1024 queued), "held":
+     * the node drops the connection then, and pings. */
+    bool held = false;
+    for (double until = test_now() + 10;
+         sent == GR_OK && !held && test_now() < until; sleep_ms(1)) {
+        gr_stats st;
+        gr_system_stats(sys, &st);
+        held = st.deepest[0].depth >= 1024;
+    }
+    int told = held ? gr_system_tell_name(sys, GR_REF_NONE, to, GR_MSG_TERM,
+                                          "\xa4held", 5)
+                    : -1;
     bool said = ready && erl_read(&e, "PING ");
     char *out = erl_end(&e);
     bool pong = said && strstr(out, "PING pong") != NULL;
@@ -2072,6 +2085,8 @@ static void reconnect_while_held_let_in(void)
     stop();
     CHECK(ready);
     CHECK_EQ(sent, GR_OK);
+    CHECK(held);
+    CHECK_EQ(told, GR_OK);
     CHECK(pong);
 }
 
