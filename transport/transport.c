@@ -93,13 +93,23 @@ static bool t_node_name(void *tp, uint32_t node, char *buf, size_t size,
     return r != NULL;
 }
 
-bool gr__transport_has_node(gr__transport *t, uint32_t node)
+bool gr__transport_routes_view(gr__transport *t, uint32_t node, size_t *nroutes,
+                               uint64_t *version)
 {
     pthread_rwlock_rdlock(&t->lock);
     bool has =
         node == gr__system_node_id(t->sys) || find_route(t, node) != NULL;
+    *nroutes = t->nroutes;
+    *version = gr__transport_routes_version(t);
     pthread_rwlock_unlock(&t->lock);
     return has;
+}
+
+bool gr__transport_has_node(gr__transport *t, uint32_t node)
+{
+    size_t nroutes;
+    uint64_t version;
+    return gr__transport_routes_view(t, node, &nroutes, &version);
 }
 
 /* Whether incarnation inc of node (inc 0: any) is known to be down; the

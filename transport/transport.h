@@ -270,6 +270,12 @@ bool gr__transport_has_node(gr__transport *t, uint32_t node);
 /* The routes' version (see gr__transport.routes_version). Any thread. */
 uint64_t gr__transport_routes_version(gr__transport *t);
 
+/* Whether node is this one or one this one can reach, with the number of
+ * routes and their version, all read at one moment (a node may go down
+ * between two separate reads). Any thread. */
+bool gr__transport_routes_view(gr__transport *t, uint32_t node, size_t *nroutes,
+                               uint64_t *version);
+
 /* Sends a whole frame on every link but except (may be NULL); returns on
  * how many it was queued. From any thread. */
 size_t gr__transport_flood(gr__transport *t, const gr__link *except,

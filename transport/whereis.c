@@ -93,9 +93,15 @@ int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
         /* A node that has just started may not be known here yet: the
          * news that it is up travels through its parent. Wait for it,
          * within the timeout (a name on a node that never comes is then
-         * not found). */
+         * not found). Every other node answers once: as many answers as
+         * there are routes, read at the moment the node is seen (a node
+         * restarted just now may be gone again by a later read). */
+        size_t expected;
+        uint64_t version;
         rc = GR_OK;
-        while (at != NULL && !gr__transport_has_node(t, node)) {
+        while (!gr__transport_routes_view(
+            t, at != NULL ? node : gr__system_node_id(sys), &expected,
+            &version)) {
             if (gr__mono_ns() >= deadline || gr__system_shutting_down(sys)) {
                 rc = GR_ENOTFOUND;
                 break;
@@ -109,10 +115,6 @@ int gr_whereis_any(gr_system *sys, const char *name, gr_duration timeout,
         uint8_t frame[GR__WIRE_PREFIX_MAX];
         size_t n =
             gr__wire_whereis_frame(frame, local, len, gr_inbox_ref(in), corr);
-        pthread_rwlock_rdlock(&t->lock);
-        size_t expected = t->nroutes; /* Every other node answers once. */
-        uint64_t version = gr__transport_routes_version(t);
-        pthread_rwlock_unlock(&t->lock);
         gr__transport_flood(t, NULL, frame, n);
         rc = expected == 0 ? GR_ENOTFOUND
                            : await_answers(t, version, in, corr, expected, node,
