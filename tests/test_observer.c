@@ -661,6 +661,88 @@ static void stale_socket_replaced(void)
     CHECK_EQ(rmdir(runtime), 0);
 }
 
+/* Runs grove with args against a stand-in endpoint listening on lfd,
+ * which greets every connection and then stops reading (as a system that
+ * is stopping hangs up); stores grove's output in out and returns its exit
+ * status, or -1 (said why). */
+static int grove_against_hang_up(int lfd, const char *const *args, char *out,
+                                 size_t size)
+{
+    int fd, conns[8], nconns = 0;
+    pid_t pid = grove_start(0, args, &fd);
+    if (pid < 0)
+        return -1;
+    size_t have = 0;
+    double end = test_now() + WAIT_MS / 1000.0;
+    while (test_now() < end && have < size - 1) {
+        struct pollfd pf[2] = {{fd, POLLIN, 0}, {lfd, POLLIN, 0}};
+        if (poll(pf, 2, 100) <= 0)
+            continue;
+        if ((pf[1].revents & POLLIN) && nconns < 8) {
+            int c = accept(lfd, NULL, NULL);
+            if (c >= 0) {
+                (void)shutdown(c, SHUT_RD);
+                (void)!send(c, "grove-control 1\n", 16, MSG_NOSIGNAL);
+                conns[nconns++] = c;
+            }
+        }
+        if (pf[0].revents & (POLLIN | POLLHUP)) {
+            ssize_t k = read(fd, out + have, size - 1 - have);
+            if (k <= 0)
+                break;
+            have += (size_t)k;
+        }
+    }
+    out[have] = '\0';
+    close(fd);
+    while (nconns > 0)
+        close(conns[--nconns]);
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    fprintf(stderr, "  grove %s: killed by signal %d after: %s\n", args[0],
+            WIFSIGNALED(st) ? WTERMSIG(st) : 0, out);
+    return -1;
+}
+
+/* A system that hangs up right after its greeting (it is stopping: grove
+ * ls met one, run beside other tests) is listed as not answering, and
+ * stats says it hung up; grove does not die of SIGPIPE with nothing said.
+ * A stand-in endpoint, in a runtime directory of its own. */
+static void hang_up_after_greeting(void)
+{
+    char runtime[] = "/tmp/grove-obs-XXXXXX";
+    CHECK(mkdtemp(runtime) != NULL);
+    runtime_dir = runtime;
+    char dir[64];
+    snprintf(dir, sizeof dir, "%s/grove", runtime);
+    CHECK_EQ(mkdir(dir, 0700), 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s/closing.%d.sock", dir,
+             (int)getpid());
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
+          listen(lfd, 8) == 0);
+    static char out[4096];
+    CHECK_EQ(grove_against_hang_up(lfd, (const char *[]){"ls", NULL}, out,
+                                   sizeof out),
+             0);
+    CHECK(strstr(out, "closing.") != NULL);
+    CHECK(strstr(out, "(not answering)") != NULL);
+    CHECK_EQ(grove_against_hang_up(lfd,
+                                   (const char *[]){"stats", "closing", NULL},
+                                   out, sizeof out),
+             1);
+    CHECK(strstr(out, "grove: closing.") != NULL);
+    CHECK(strstr(out, "hung up") != NULL);
+    close(lfd);
+    CHECK_EQ(unlink(a.sun_path), 0);
+    CHECK_EQ(rmdir(dir), 0);
+    CHECK_EQ(rmdir(runtime), 0);
+}
+
 /* A handler that blocks for 300 ms is reported as a slow_handler event,
  * and top shows its handler time. */
 static void slow_handler_and_top(void)
@@ -1003,6 +1085,7 @@ int main(int argc, char **argv)
         TEST_CASE(node_restart_seen),
         TEST_CASE(other_uid_refused),
         TEST_CASE(stale_socket_replaced),
+        TEST_CASE(hang_up_after_greeting),
         TEST_CASE(clear_errors),
         TEST_CASE(slow_handler_and_top),
         TEST_CASE(trace_shows_messages),

@@ -167,6 +167,15 @@ static int attach(const found *f, int wait_ms)
     return fd;
 }
 
+/* Sends request (a whole line) on fd; whether it all went. A system that
+ * hangs up meanwhile (it is stopping) gives EPIPE, not a SIGPIPE that
+ * would end this tool with nothing said. */
+static bool send_request(int fd, const char *request)
+{
+    size_t len = strlen(request);
+    return send(fd, request, len, MSG_NOSIGNAL) == (ssize_t)len;
+}
+
 /* Whether sys names endpoint NAME.PID: by name, pid or both. */
 static bool names(const char *sys, const char *name_pid)
 {
@@ -229,7 +238,7 @@ static int ls(void)
         char line[512];
         double up = 0;
         unsigned nodes = 0;
-        bool answered = write(fd, "info\n", 5) == 5 &&
+        bool answered = send_request(fd, "info\n") &&
                         read_line(fd, line, sizeof line, WAIT_LS_MS);
         if (answered) {
             const char *p = strstr(line, "\"nodes\":");
@@ -262,8 +271,11 @@ static int ask(const char *sys, const char *request, int follow_ms)
     int fd = attach(f, WAIT_ONE_MS);
     if (fd < 0)
         return 1;
-    if (write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
-        fprintf(stderr, "grove: %s: %s\n", f->name, strerror(errno));
+    if (!send_request(fd, request)) {
+        fprintf(stderr, "grove: %s: %s\n", f->name,
+                errno == EPIPE || errno == ECONNRESET
+                    ? "it hung up before it was asked (it is stopping)"
+                    : strerror(errno));
         close(fd);
         return 1;
     }
@@ -338,7 +350,7 @@ static char *fetch(const found *f, const char *request)
         return NULL;
     size_t len = 0, cap = 65536;
     char *buf = malloc(cap);
-    if (buf == NULL || write(fd, request, strlen(request)) < 0) {
+    if (buf == NULL || !send_request(fd, request)) {
         free(buf);
         close(fd);
         return NULL;
