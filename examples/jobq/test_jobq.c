@@ -1004,12 +1004,20 @@ static void sigterm_under_load(void)
     char p[16];
     size_t len = int_payload(p, 2000);
     uint64_t id;
-    /* Jobs that are surely running when SIGTERM comes. */
+    CHECK(push_echoes(c, N, ids, NULL));
+    /* Jobs that are surely running when SIGTERM comes: sleeps of 2 s,
+     * pushed last (pushed first, they were over before the echoes were
+     * all in on a loaded machine), SIGTERM once some job is out. */
     for (int i = 0; i < SLEEPS; i++)
         CHECK_EQ(jobq_push(c, "sleep", p, len, NULL, &id, NULL), JOBQ_OK);
-    CHECK(push_echoes(c, N, ids, NULL));
     jobq_stats s;
-    CHECK_EQ(jobq_stats_get(c, &s), JOBQ_OK);
+    double end = test_now() + JOBS_WAIT_S;
+    while (jobq_stats_get(c, &s) == JOBQ_OK && s.reserved == 0 &&
+           test_now() < end) {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL); /* Between two polls of the counts. */
+    }
+    CHECK(s.reserved > 0);
     CHECK(s.done < N + SLEEPS);
     jobq_close(c);
     CHECK_EQ(server_stop(&sv), 0);
