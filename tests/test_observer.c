@@ -514,10 +514,12 @@ static void node_insides_seen(void)
              0);
     CHECK(strstr(out, "@obsnode> (ticker) from <") != NULL);
     /* An actor's exit is in its trace: the crasher's crash. */
-    CHECK_EQ(grove(out, sizeof out, 0,
-                   (const char *[]){"trace", sp.name, "crasher", "--seconds",
-                                    "2", NULL}),
-             0);
+    int rc = grove(
+        out, sizeof out, 0,
+        (const char *[]){"trace", sp.name, "crasher", "--seconds", "2", NULL});
+    if (rc != 0)
+        fprintf(stderr, "  grove trace: %s\n", out);
+    CHECK_EQ(rc, 0);
     CHECK(strstr(out, "@obsnode> (crasher): GR_EFAILED") != NULL);
     CHECK_EQ(
         grove(out, sizeof out, 0, (const char *[]){"stats", sp.name, NULL}), 0);
