@@ -663,12 +663,14 @@ static void stale_socket_replaced(void)
     CHECK_EQ(rmdir(runtime), 0);
 }
 
-/* Runs grove with args against a stand-in endpoint listening on lfd,
- * which greets every connection and then stops reading (as a system that
- * is stopping hangs up); stores grove's output in out and returns its exit
- * status, or -1 (said why). */
-static int grove_against_hang_up(int lfd, const char *const *args, char *out,
-                                 size_t size)
+/* Runs grove with args against a stand-in endpoint listening on lfd;
+ * stores grove's output in out and returns its exit status, or -1 (said
+ * why). With hang_up, the stand-in greets every connection and then stops
+ * reading, as a system that is stopping hangs up; else it takes none, as
+ * a system stopped with SIGSTOP (whose kernel still completes connects). */
+static int grove_against_stand_in(int lfd, bool hang_up,
+                                  const char *const *args, char *out,
+                                  size_t size)
 {
     int fd, conns[8], nconns = 0;
     pid_t pid = grove_start(0, args, &fd);
@@ -677,7 +679,7 @@ static int grove_against_hang_up(int lfd, const char *const *args, char *out,
     size_t have = 0;
     double end = test_now() + WAIT_MS / 1000.0;
     while (test_now() < end && have < size - 1) {
-        struct pollfd pf[2] = {{fd, POLLIN, 0}, {lfd, POLLIN, 0}};
+        struct pollfd pf[2] = {{fd, POLLIN, 0}, {lfd, hang_up ? POLLIN : 0, 0}};
         if (poll(pf, 2, 100) <= 0)
             continue;
         if ((pf[1].revents & POLLIN) && nconns < 8) {
@@ -712,8 +714,9 @@ static int grove_against_hang_up(int lfd, const char *const *args, char *out,
 /* A system that hangs up right after its greeting (it is stopping: grove
  * ls met one, run beside other tests) is listed as not answering, and
  * stats says it hung up; grove does not die of SIGPIPE with nothing said.
- * A stand-in endpoint, in a runtime directory of its own. */
-static void hang_up_after_greeting(void)
+ * One that does not answer at all is listed too. A stand-in endpoint, in
+ * a runtime directory of its own. */
+static void hang_up_or_silence(void)
 {
     char runtime[] = "/tmp/grove-obs-XXXXXX";
     CHECK(mkdtemp(runtime) != NULL);
@@ -728,17 +731,35 @@ static void hang_up_after_greeting(void)
     CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
           listen(lfd, 8) == 0);
     static char out[4096];
-    CHECK_EQ(grove_against_hang_up(lfd, (const char *[]){"ls", NULL}, out,
-                                   sizeof out),
+    CHECK_EQ(grove_against_stand_in(lfd, true, (const char *[]){"ls", NULL},
+                                    out, sizeof out),
              0);
     CHECK(strstr(out, "closing.") != NULL);
     CHECK(strstr(out, "(not answering)") != NULL);
-    CHECK_EQ(grove_against_hang_up(lfd,
-                                   (const char *[]){"stats", "closing", NULL},
-                                   out, sizeof out),
+    CHECK_EQ(grove_against_stand_in(lfd, true,
+                                    (const char *[]){"stats", "closing", NULL},
+                                    out, sizeof out),
              1);
     CHECK(strstr(out, "grove: closing.") != NULL);
     CHECK(strstr(out, "hung up") != NULL);
+    close(lfd);
+    CHECK_EQ(unlink(a.sun_path), 0);
+    /* A system that is stopped (SIGSTOP): ls lists it as not answering,
+     * and stats says it did not answer (not that it is no Grove system). */
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
+          listen(lfd, 8) == 0);
+    CHECK_EQ(grove_against_stand_in(lfd, false, (const char *[]){"ls", NULL},
+                                    out, sizeof out),
+             0);
+    CHECK(strstr(out, "closing.") != NULL);
+    CHECK(strstr(out, "(not answering)") != NULL);
+    CHECK_EQ(grove_against_stand_in(lfd, false,
+                                    (const char *[]){"stats", "closing", NULL},
+                                    out, sizeof out),
+             1);
+    CHECK(strstr(out, "did not answer in 5 s (it is stopped, or too busy") !=
+          NULL);
     close(lfd);
     CHECK_EQ(unlink(a.sun_path), 0);
     CHECK_EQ(rmdir(dir), 0);
@@ -1087,7 +1108,7 @@ int main(int argc, char **argv)
         TEST_CASE(node_restart_seen),
         TEST_CASE(other_uid_refused),
         TEST_CASE(stale_socket_replaced),
-        TEST_CASE(hang_up_after_greeting),
+        TEST_CASE(hang_up_or_silence),
         TEST_CASE(clear_errors),
         TEST_CASE(slow_handler_and_top),
         TEST_CASE(trace_shows_messages),

@@ -101,24 +101,36 @@ static int scan(found *out, int max)
     return n;
 }
 
-/* Reads one line (without its LF) from fd into buf; false at end of file
- * or after ms without one. */
-static bool read_line(int fd, char *buf, size_t size, int ms)
+/* How a read of one line ended. */
+typedef enum line_end {
+    LINE_READ,   /* A whole line came. */
+    LINE_SILENT, /* None came in time: the system is stopped or busy. */
+    LINE_CLOSED  /* The system closed the connection first. */
+} line_end;
+
+/* Reads one line (without its LF) from fd into buf (empty unless one
+ * came), waiting up to ms for each byte. */
+static line_end read_line(int fd, char *buf, size_t size, int ms)
 {
     size_t n = 0;
+    line_end end = LINE_READ;
     while (n + 1 < size) {
         struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, ms) != 1)
-            return false;
+        if (poll(&p, 1, ms) != 1) {
+            end = LINE_SILENT;
+            break;
+        }
         char ch;
-        if (read(fd, &ch, 1) != 1)
-            return false;
+        if (read(fd, &ch, 1) != 1) {
+            end = LINE_CLOSED;
+            break;
+        }
         if (ch == '\n')
             break;
         buf[n++] = ch;
     }
-    buf[n] = '\0';
-    return true;
+    buf[end == LINE_READ ? n : 0] = '\0';
+    return end;
 }
 
 /* How long one system gets to greet and to answer: a command about one
@@ -127,43 +139,78 @@ static bool read_line(int fd, char *buf, size_t size, int ms)
 #define WAIT_ONE_MS 5000
 #define WAIT_LS_MS  1000
 
+/* Why attach failed. */
+typedef enum attach_end {
+    ATTACHED,
+    ATTACH_GONE,   /* Nothing listens any more: the system stopped. */
+    ATTACH_SILENT, /* No greeting in time: stopped (SIGSTOP) or busy. */
+    ATTACH_REFUSED /* Refused, or not a Grove system of this release. */
+} attach_end;
+
 /* Connects to f and checks the greeting, waiting up to wait_ms for it;
- * the socket, or -1 (said why). */
-static int attach(const found *f, int wait_ms)
+ * the socket, or -1 with why in *end and, where wanted, in why. */
+static int attach(const found *f, int wait_ms, attach_end *end, char *why,
+                  size_t why_size)
 {
+    snprintf(why, why_size, "%s", "");
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     memcpy(a.sun_path, f->path, sizeof a.sun_path);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (errno == ENOENT || errno == ECONNREFUSED)
-            fprintf(stderr, "grove: %s is gone (it stopped meanwhile)\n",
-                    f->name);
-        else
-            fprintf(stderr, "grove: cannot attach to %s: %s\n", f->name,
-                    strerror(errno));
+        *end = fd >= 0 && (errno == ENOENT || errno == ECONNREFUSED)
+                   ? ATTACH_GONE
+                   : ATTACH_REFUSED;
+        snprintf(why, why_size, "%s", strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
     }
     char hello[256];
     int version = 0;
-    if (!read_line(fd, hello, sizeof hello, wait_ms) ||
-        sscanf(hello, "grove-control %d", &version) != 1) {
-        fprintf(stderr, "grove: %s did not greet as a Grove system: %s\n",
-                f->name,
-                strncmp(hello, "error: ", 7) == 0 ? hello + 7
-                                                  : "no greeting in time");
-        close(fd);
-        return -1;
-    }
-    if (version != PROTOCOL_VERSION) {
+    line_end got = read_line(fd, hello, sizeof hello, wait_ms);
+    *end = got == LINE_SILENT   ? ATTACH_SILENT
+           : got == LINE_CLOSED ? ATTACH_GONE
+                                : ATTACH_REFUSED;
+    if (got == LINE_READ && sscanf(hello, "grove-control %d", &version) == 1 &&
+        version == PROTOCOL_VERSION)
+        return fd;
+    if (got == LINE_READ && version != 0)
+        snprintf(why, why_size,
+                 "it speaks control protocol %d; this grove speaks %d (use "
+                 "the grove tool of the same Grove release)",
+                 version, PROTOCOL_VERSION);
+    else if (got == LINE_READ)
+        snprintf(why, why_size, "%s",
+                 strncmp(hello, "error: ", 7) == 0
+                     ? hello + 7
+                     : "it did not greet as a Grove system");
+    close(fd);
+    return -1;
+}
+
+/* Says why attaching to f failed (see attach). */
+static void say_attach_failed(const found *f, attach_end end, int wait_ms,
+                              const char *why)
+{
+    if (end == ATTACH_GONE)
+        fprintf(stderr, "grove: %s is gone (it stopped meanwhile)\n", f->name);
+    else if (end == ATTACH_SILENT)
         fprintf(stderr,
-                "grove: %s speaks control protocol %d; this grove speaks %d "
-                "(use the grove tool of the same Grove release)\n",
-                f->name, version, PROTOCOL_VERSION);
-        close(fd);
-        return -1;
-    }
+                "grove: %s did not answer in %d s (it is stopped, or too "
+                "busy to answer)\n",
+                f->name, wait_ms / 1000);
+    else
+        fprintf(stderr, "grove: cannot attach to %s: %s\n", f->name, why);
+}
+
+/* Attaches to f as attach does, saying why when it cannot. */
+static int attach_or_say(const found *f, int wait_ms)
+{
+    attach_end end;
+    char why[256];
+    int fd = attach(f, wait_ms, &end, why, sizeof why);
+    if (fd < 0)
+        say_attach_failed(f, end, wait_ms, why);
     return fd;
 }
 
@@ -232,14 +279,19 @@ static int ls(void)
     }
     printf("%-32s %8s %6s %10s\n", "SYSTEM", "PID", "NODES", "UPTIME");
     for (int i = 0; i < n; i++) {
-        int fd = attach(&all[i], WAIT_LS_MS);
-        if (fd < 0)
+        /* One that stopped meanwhile is left out; one that does not
+         * answer (stopped with SIGSTOP, or busy) is listed as such. */
+        attach_end end;
+        char why[256];
+        int fd = attach(&all[i], WAIT_LS_MS, &end, why, sizeof why);
+        if (fd < 0 && end == ATTACH_GONE)
             continue;
         char line[512];
         double up = 0;
         unsigned nodes = 0;
-        bool answered = send_request(fd, "info\n") &&
-                        read_line(fd, line, sizeof line, WAIT_LS_MS);
+        bool answered =
+            fd >= 0 && send_request(fd, "info\n") &&
+            read_line(fd, line, sizeof line, WAIT_LS_MS) == LINE_READ;
         if (answered) {
             const char *p = strstr(line, "\"nodes\":");
             const char *u = strstr(line, "\"uptime_s\":");
@@ -248,7 +300,8 @@ static int ls(void)
             if (u != NULL)
                 up = strtod(u + 11, NULL);
         }
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         if (answered)
             printf("%-32s %8ld %6u %9.0fs\n", all[i].name, all[i].pid, nodes,
                    up);
@@ -268,7 +321,7 @@ static int ask(const char *sys, const char *request, int follow_ms)
     const found *f = resolve(sys, all, n);
     if (f == NULL)
         return 1;
-    int fd = attach(f, WAIT_ONE_MS);
+    int fd = attach_or_say(f, WAIT_ONE_MS);
     if (fd < 0)
         return 1;
     if (!send_request(fd, request)) {
@@ -284,7 +337,7 @@ static int ask(const char *sys, const char *request, int follow_ms)
                   strncmp(request, "trace ", 6) == 0;
     if (stream) {
         char line[256];
-        if (!read_line(fd, line, sizeof line, WAIT_ONE_MS) ||
+        if (read_line(fd, line, sizeof line, WAIT_ONE_MS) != LINE_READ ||
             strcmp(line, "following") != 0) {
             bool usage_error = strncmp(line, "error: no event kind", 20) == 0;
             fprintf(stderr, "grove: %s: %s\n", f->name,
@@ -341,36 +394,48 @@ static int ask(const char *sys, const char *request, int follow_ms)
 
 /* ---- top ---- */
 
-/* Reads the whole answer to request from f into a malloc'd string (NULL,
- * said why, on failure). */
-static char *fetch(const found *f, const char *request)
+/* Reads the whole answer to request from f into a malloc'd string; NULL
+ * when it cannot, with why in *end and where wanted in why (see attach;
+ * out of memory counts as refused). */
+static char *fetch(const found *f, const char *request, attach_end *end,
+                   char *why, size_t why_size)
 {
-    int fd = attach(f, WAIT_ONE_MS);
+    int fd = attach(f, WAIT_ONE_MS, end, why, why_size);
     if (fd < 0)
         return NULL;
     size_t len = 0, cap = 65536;
     char *buf = malloc(cap);
-    if (buf == NULL || !send_request(fd, request)) {
-        free(buf);
-        close(fd);
-        return NULL;
-    }
-    for (;;) {
+    *end = ATTACHED;
+    if (buf == NULL)
+        *end = ATTACH_REFUSED;
+    else if (!send_request(fd, request))
+        *end = ATTACH_GONE;
+    while (*end == ATTACHED) {
         if (len + 4096 > cap) {
             char *b = realloc(buf, cap *= 2);
-            if (b == NULL)
+            if (b == NULL) {
+                *end = ATTACH_REFUSED;
                 break;
+            }
             buf = b;
         }
         struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 10000) != 1)
+        if (poll(&p, 1, WAIT_ONE_MS) != 1) {
+            *end = ATTACH_SILENT;
             break;
+        }
         ssize_t k = read(fd, buf + len, cap - len - 1);
         if (k <= 0)
-            break;
+            break; /* The whole answer: the system closes after it. */
         len += (size_t)k;
     }
     close(fd);
+    if (*end != ATTACHED) {
+        if (*end == ATTACH_REFUSED)
+            snprintf(why, why_size, "%s", "out of memory");
+        free(buf);
+        return NULL;
+    }
     buf[len] = '\0';
     return buf;
 }
@@ -425,13 +490,16 @@ static int cmp_ref(const void *a, const void *b)
     return strcmp(((const actor_row *)a)->ref, ((const actor_row *)b)->ref);
 }
 
-/* Takes a snapshot of f; false (said why) when it cannot. */
-static bool take(const found *f, snap *s)
+/* Takes a snapshot of f; false when it cannot, with why in *end and
+ * why (see fetch). */
+static bool take(const found *f, snap *s, attach_end *end, char *why,
+                 size_t why_size)
 {
     memset(s, 0, sizeof *s);
-    char *stats = fetch(f, "stats json\n");
+    char *stats = fetch(f, "stats json\n", end, why, why_size);
     s->at = mono_s();
-    char *actors = stats != NULL ? fetch(f, "actors\n") : NULL;
+    char *actors =
+        stats != NULL ? fetch(f, "actors\n", end, why, why_size) : NULL;
     if (actors == NULL) {
         free(stats);
         return false;
@@ -582,23 +650,47 @@ static int top(const char *sys, bool once, size_t rows)
     if (f == NULL)
         return 1;
     snap before, now;
-    if (!take(f, &before))
+    attach_end end;
+    char why[256];
+    if (!take(f, &before, &end, why, sizeof why)) {
+        say_attach_failed(f, end, WAIT_ONE_MS, why);
         return 1;
+    }
     signal(SIGINT, on_interrupt);
     signal(SIGTERM, on_interrupt);
     int rc = 0;
+    bool silent = false; /* It did not answer last time. */
     while (!interrupted) {
         struct timespec second = {1, 0};
         nanosleep(&second, NULL); /* The screen's period. */
         if (interrupted)
             break;
-        if (!take(f, &now)) {
-            fprintf(stderr,
-                    "grove: %s went away (the system stopped or was killed)\n",
-                    f->name);
+        if (!take(f, &now, &end, why, sizeof why)) {
+            /* A system that is stopped (SIGSTOP) or too busy to answer
+             * may answer again: top waits for it, said once. */
+            if (end == ATTACH_SILENT && !once) {
+                if (!silent)
+                    fprintf(stderr,
+                            "grove: %s did not answer in %d s (it is "
+                            "stopped, or too busy to answer); waiting for "
+                            "it\n",
+                            f->name, WAIT_ONE_MS / 1000);
+                silent = true;
+                continue;
+            }
+            if (end == ATTACH_GONE)
+                fprintf(stderr,
+                        "grove: %s went away (the system stopped or was "
+                        "killed)\n",
+                        f->name);
+            else
+                say_attach_failed(f, end, WAIT_ONE_MS, why);
             rc = 1;
             break;
         }
+        if (silent)
+            fprintf(stderr, "grove: %s answers again\n", f->name);
+        silent = false;
         /* Between the two readings, however long the answers took. */
         double dt = now.at - before.at;
         if (!once && isatty(STDOUT_FILENO))
@@ -641,8 +733,12 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage();
     const char *cmd = argv[1];
+    if (strcmp(cmd, "ls") == 0 && argc > 2) {
+        fprintf(stderr, "grove: ls takes no arguments, not \"%s\"\n", argv[2]);
+        return usage();
+    }
     if (strcmp(cmd, "ls") == 0)
-        return argc == 2 ? ls() : usage();
+        return ls();
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
         strcmp(cmd, "help") == 0) {
         (void)usage();
