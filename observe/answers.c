@@ -273,10 +273,14 @@ static void answer_metrics(gr__control *c, gr__obs_out *o)
         "# HELP grove_workers Worker threads.\n# TYPE grove_workers gauge\n");
     for (size_t i = 0; i < n; i++)
         put(o, "grove_workers{node=\"%s\"} %u\n", f[i].name, f[i].s.workers);
+    /* The root always answers (its own figures): n - 1 nodes did. */
     put(o,
         "# HELP grove_nodes_up Node processes up.\n"
-        "# TYPE grove_nodes_up gauge\ngrove_nodes_up %zu\n",
-        all - 1);
+        "# TYPE grove_nodes_up gauge\ngrove_nodes_up %zu\n"
+        "# HELP grove_nodes_answering Node processes up that answered "
+        "this scrape.\n"
+        "# TYPE grove_nodes_answering gauge\ngrove_nodes_answering %zu\n",
+        all - 1, n - 1);
     put(o, "# HELP grove_dead_letters_total Messages that could not be "
            "delivered, by reason.\n# TYPE grove_dead_letters_total counter\n");
     for (size_t i = 0; i < n; i++)

@@ -414,6 +414,22 @@ static void ls_stats_metrics_tree(void)
     /* What runs in the node process, one level below it. */
     CHECK(strstr(out, "\n    idle <") != NULL);
     CHECK(strstr(out, "@obsnode>, the node's root\n") != NULL);
+    /* A node process that is up but does not answer (stopped): counted
+     * up, not answering, and without samples of its own. */
+    pid_t node = (pid_t)tree_node_pid(out);
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"metrics", sp.name, NULL}),
+        0);
+    CHECK(strstr(out, "\ngrove_nodes_up 1\n") != NULL);
+    CHECK(strstr(out, "\ngrove_nodes_answering 1\n") != NULL);
+    CHECK(node > 0 && kill(node, SIGSTOP) == 0);
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"metrics", sp.name, NULL}),
+        0);
+    CHECK(node > 0 && kill(node, SIGCONT) == 0);
+    CHECK(strstr(out, "\ngrove_nodes_up 1\n") != NULL);
+    CHECK(strstr(out, "\ngrove_nodes_answering 0\n") != NULL);
+    CHECK(strstr(out, "grove_actors_alive{node=\"obsnode\"}") == NULL);
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
