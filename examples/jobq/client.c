@@ -96,6 +96,15 @@ static int dial(const char *addr, int timeout_ms)
                      "\"%s\" is not HOST:PORT or unix:/path", addr);
             return -2;
         }
+        /* getaddrinfo would take 99999 as 99999 mod 65536. */
+        char *end;
+        unsigned long port = strtoul(colon + 1, &end, 10);
+        if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || port == 0 ||
+            port > 65535) {
+            snprintf(connect_error, sizeof connect_error,
+                     "\"%s\": the port is not a number from 1 to 65535", addr);
+            return -2;
+        }
         memcpy(host, addr, (size_t)(colon - addr));
         host[colon - addr] = '\0';
         if (host[0] == '[' && host[strlen(host) - 1] == ']') {

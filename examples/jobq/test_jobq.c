@@ -1131,6 +1131,13 @@ static void client_misuse(void)
     CHECK(strstr(jobq_connect_error(), "timeout_ms") != NULL);
     CHECK_EQ(jobq_connect("no-port", 1000, &c), JOBQ_EINVAL);
     CHECK(c == NULL);
+    /* A port past 65535 is refused, not taken modulo 65536. */
+    static const char *const bad_ports[] = {"127.0.0.1:99999", "127.0.0.1:0",
+                                            "127.0.0.1:-1", "127.0.0.1:7x"};
+    for (size_t i = 0; i < sizeof bad_ports / sizeof bad_ports[0]; i++) {
+        CHECK_EQ(jobq_connect(bad_ports[i], 1000, &c), JOBQ_EINVAL);
+        CHECK(strstr(jobq_connect_error(), "from 1 to 65535") != NULL);
+    }
     CHECK(strcmp(jobq_error(NULL), "") != 0);
     jobq_close(NULL);
     CHECK((c = client(&sv)) != NULL);
