@@ -233,7 +233,7 @@ static void on_frame(gr_ctx *ctx, conn *c, const void *data, size_t len)
     }
     const msgpack_object *map = &up.data;
     uint64_t rid = 0;
-    (void)jq_obj_uint(jq_map_get(map, "rid"), &rid);
+    bool has_rid = jq_obj_uint(jq_map_get(map, "rid"), &rid);
     char op[16] = "";
     int which = 0;
     if (jq_obj_text(jq_map_get(map, "op"), op, sizeof op))
@@ -246,7 +246,10 @@ static void on_frame(gr_ctx *ctx, conn *c, const void *data, size_t len)
         [JQ_OP_STATS] = JQ_STATS,   [JQ_OP_DEAD] = JQ_LIST_DEAD,
     };
     bool sent = false;
-    if (which == 0) {
+    if (!has_rid) { /* Nothing is done that could not be answered. */
+        snprintf(why, sizeof why,
+                 "every request needs rid, an unsigned integer");
+    } else if (which == 0) {
         snprintf(why, sizeof why,
                  "op must be push, get, cancel, retry, stats or dead");
     } else if (which == JQ_OP_PUSH) {

@@ -961,6 +961,23 @@ static void bad_input(void)
             fprintf(stderr, "  case: %s\n", cases[i].what);
         CHECK(refused(buf, n, "badrequest", cases[i].words));
     }
+    /* A push with no rid, or a rid that is no unsigned integer, is
+     * refused, and nothing is pushed. */
+    for (int i = 0; i < 2; i++) {
+        msgpack_sbuffer b;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&b);
+        msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 2 + i);
+        if (i == 1)
+            jq_kv_str(&pk, "rid", "x");
+        jq_kv_str(&pk, "op", "push");
+        jq_kv_str(&pk, "type", "echo");
+        CHECK(raw_send(fd, b.data, b.size, (uint32_t)b.size));
+        msgpack_sbuffer_destroy(&b);
+        n = raw_recv(fd, buf, sizeof buf);
+        CHECK(refused(buf, n, "badrequest", "needs rid"));
+    }
     /* The same connection still works. */
     {
         msgpack_sbuffer b;
@@ -985,9 +1002,12 @@ static void bad_input(void)
                   "a frame of more than"));
     CHECK_EQ(raw_recv(fd, buf, sizeof buf), -1);
     close(fd);
-    /* Nobody else noticed. */
+    /* Nobody else noticed, and the pushes without a rid pushed nothing. */
     jobq_client *c = client(&sv);
     CHECK(c != NULL);
+    jobq_stats st;
+    CHECK_EQ(jobq_stats_get(c, &st), JOBQ_OK);
+    CHECK_EQ(st.pushed, 0);
     uint64_t id;
     CHECK_EQ(jobq_push(c, "echo", NULL, 0, NULL, &id, NULL), JOBQ_OK);
     CHECK(finish(&sv, c));
