@@ -5,9 +5,10 @@
 # (examples/nodes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Only what the demos run (and examples/echo, which the README points to
-# next): the tests and benchmarks can wait.
-GROVE_BUILD_TARGETS="tree nodes echo" scripts/setup.sh build
+# Only what the demos run, and what the README points to next (the echo,
+# chat and job queue examples, and the grove tool): the tests and
+# benchmarks can wait.
+GROVE_BUILD_TARGETS="tree nodes echo chat jobq grove_tool" scripts/setup.sh build
 build/examples/tree
 echo
 echo "== nodes: kill -9 a node process and watch it come back"
