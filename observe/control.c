@@ -168,19 +168,18 @@ static gr__control *make(gr_system *sys, uint32_t slow_handler_ms)
  * a name is a file name here: nothing that leaves the directory. */
 static void set_name(gr__control *c, const gr_config *cfg)
 {
+    char name[GR__CONTROL_NAME_SIZE];
     if (cfg->name != NULL && cfg->name[0] != '\0') {
-        snprintf(c->name, sizeof c->name, "%s", cfg->name);
+        snprintf(name, sizeof name, "%s", cfg->name);
     } else {
         FILE *f = fopen("/proc/self/comm", "r");
-        if (f == NULL || fgets(c->name, sizeof c->name, f) == NULL)
-            snprintf(c->name, sizeof c->name, "grove");
+        if (f == NULL || fgets(name, sizeof name, f) == NULL)
+            snprintf(name, sizeof name, "grove");
         if (f != NULL)
             fclose(f);
-        c->name[strcspn(c->name, "\n")] = '\0';
+        name[strcspn(name, "\n")] = '\0';
     }
-    for (char *p = c->name; *p != '\0'; p++)
-        if (*p == '/' || *p == '.' || (unsigned char)*p < 0x21)
-            *p = '_';
+    gr__control_file_name(c->name, name);
 }
 
 /* Opens the wake pipe and starts the thread; false when it cannot. */

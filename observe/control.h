@@ -28,6 +28,7 @@
 #include <grove/supervisor.h>
 
 #include "actor/runtime.h"
+#include "observe/paths.h"
 
 /* The protocol's version, in the greeting. */
 #define GR__OBS_PROTOCOL 1
@@ -176,7 +177,7 @@ struct gr__control {
     bool closed; /* Guarded by lock: the tap drops what comes. */
     atomic_int followers;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char name[GR_NAME_MAX + 1];
+    char name[GR__CONTROL_NAME_SIZE];
     uint64_t started_ns;
     pthread_mutex_t lock; /* The ring, roots, targets and queries. */
     gr__obs_entry ring[GR__OBS_RING];

@@ -18,6 +18,22 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* The longest system name kept in an endpoint's file name, with its NUL
+ * (GR_NAME_MAX + 1). */
+#define GR__CONTROL_NAME_SIZE 64
+
+/* Writes the form of a system's name that its endpoint's file name holds
+ * into out (GR__CONTROL_NAME_SIZE bytes): cut to GR_NAME_MAX bytes, with
+ * '/', '.', spaces and control characters made '_' (nothing that leaves
+ * the directory, or reads as NAME.PID). */
+static inline void gr__control_file_name(char *out, const char *name)
+{
+    snprintf(out, GR__CONTROL_NAME_SIZE, "%s", name);
+    for (char *p = out; *p != '\0'; p++)
+        if (*p == '/' || *p == '.' || (unsigned char)*p < 0x21)
+            *p = '_';
+}
+
 /* Writes this user's control directory into dir (size bytes). */
 static inline void gr__control_dir(char *dir, size_t size)
 {

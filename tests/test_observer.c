@@ -640,6 +640,25 @@ static void other_uid_refused(void)
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
+/* A system whose name holds what a file name cannot ('/', '.', spaces)
+ * is listed with '_' in their place, and grove finds it by the name as
+ * given too. */
+static void odd_name_found(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "a.b/c d", 0));
+    char listed[96];
+    snprintf(listed, sizeof listed, "obs-a_b_c_d-%d.%d", (int)getpid(),
+             (int)sp.pid);
+    static char out[65536];
+    CHECK_EQ(grove(out, sizeof out, 0, (const char *[]){"ls", NULL}), 0);
+    CHECK(strstr(out, listed) != NULL);
+    CHECK_EQ(
+        grove(out, sizeof out, 0, (const char *[]){"stats", sp.name, NULL}), 0);
+    CHECK(strstr(out, "system obs-a_b_c_d-") != NULL);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
 /* A system killed with SIGKILL leaves its socket file: ls leaves it out
  * and removes it, and asking for it says it is gone. In a runtime
  * directory of its own: another test's grove ls, run meanwhile, would
@@ -1124,6 +1143,7 @@ int main(int argc, char **argv)
         TEST_CASE(node_restart_seen),
         TEST_CASE(other_uid_refused),
         TEST_CASE(stale_socket_replaced),
+        TEST_CASE(odd_name_found),
         TEST_CASE(hang_up_or_silence),
         TEST_CASE(clear_errors),
         TEST_CASE(slow_handler_and_top),

@@ -223,14 +223,17 @@ static bool send_request(int fd, const char *request)
     return send(fd, request, len, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
-/* Whether sys names endpoint NAME.PID: by name, pid or both. */
+/* Whether sys names endpoint NAME.PID: by name (as given to the system:
+ * its file name's form is compared), pid or both. */
 static bool names(const char *sys, const char *name_pid)
 {
     const char *dot = strrchr(name_pid, '.');
     size_t nl = dot != NULL ? (size_t)(dot - name_pid) : strlen(name_pid);
+    char file_name[GR__CONTROL_NAME_SIZE];
+    gr__control_file_name(file_name, sys);
     return strcmp(sys, name_pid) == 0 ||
            (dot != NULL && strcmp(sys, dot + 1) == 0) ||
-           (strlen(sys) == nl && strncmp(sys, name_pid, nl) == 0);
+           (strlen(file_name) == nl && strncmp(file_name, name_pid, nl) == 0);
 }
 
 /* Finds the one live endpoint that sys names; NULL (said why) if none or

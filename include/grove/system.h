@@ -67,7 +67,9 @@ typedef struct gr_config {
      * user can reach (docs/observer.md). The root process only. */
     int control;
     /* The system's name for `grove ls` and the endpoint's socket file;
-     * NULL means the program's name. */
+     * NULL means the program's name. The file (and `grove ls`) holds its
+     * first GR_NAME_MAX bytes with '/', '.', spaces and control
+     * characters made '_'; `grove` finds the system by either form. */
     const char *name;
     /* With the control endpoint on: a handler call seen running longer
      * than this is reported once as a slow_handler event (grove/event.h);
