@@ -296,6 +296,20 @@ static void grove_bg_stop(pid_t pid, int fd)
     close(fd);
 }
 
+/* Waits for grove (pid, run with args) to end; its exit status, or -1
+ * (said why, with what it wrote: out). */
+static int grove_reap(pid_t pid, const char *const *args, const char *out)
+{
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    fprintf(stderr, "  grove %s: killed by signal %d after: %s\n", args[0],
+            WIFSIGNALED(st) ? WTERMSIG(st) : 0, out);
+    return -1;
+}
+
 /* Runs grove with args (NULL-terminated) as uid (0: as this process);
  * stores its stdout and stderr in out and returns its exit status, or -1. */
 static int grove(char *out, size_t size, uid_t uid, const char *const *args)
@@ -318,14 +332,7 @@ static int grove(char *out, size_t size, uid_t uid, const char *const *args)
     }
     out[have] = '\0';
     close(fd);
-    int st;
-    if (waitpid(pid, &st, 0) != pid)
-        return -1;
-    if (WIFEXITED(st))
-        return WEXITSTATUS(st);
-    fprintf(stderr, "  grove %s: killed by signal %d after: %s\n", args[0],
-            WIFSIGNALED(st) ? WTERMSIG(st) : 0, out);
-    return -1;
+    return grove_reap(pid, args, out);
 }
 
 /* Reads from fd, appending to buf (size bytes, *have used), until it
@@ -736,14 +743,7 @@ static int grove_against_stand_in(int lfd, bool hang_up,
     close(fd);
     while (nconns > 0)
         close(conns[--nconns]);
-    int st;
-    if (waitpid(pid, &st, 0) != pid)
-        return -1;
-    if (WIFEXITED(st))
-        return WEXITSTATUS(st);
-    fprintf(stderr, "  grove %s: killed by signal %d after: %s\n", args[0],
-            WIFSIGNALED(st) ? WTERMSIG(st) : 0, out);
-    return -1;
+    return grove_reap(pid, args, out);
 }
 
 /* A system that hangs up right after its greeting (it is stopping: grove
@@ -762,41 +762,29 @@ static void hang_up_or_silence(void)
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof a.sun_path, "%s/closing.%d.sock", dir,
              (int)getpid());
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
-          listen(lfd, 8) == 0);
     static char out[4096];
-    CHECK_EQ(grove_against_stand_in(lfd, true, (const char *[]){"ls", NULL},
-                                    out, sizeof out),
-             0);
-    CHECK(strstr(out, "closing.") != NULL);
-    CHECK(strstr(out, "(not answering)") != NULL);
-    CHECK_EQ(grove_against_stand_in(lfd, true,
-                                    (const char *[]){"stats", "closing", NULL},
-                                    out, sizeof out),
-             1);
-    CHECK(strstr(out, "grove: closing.") != NULL);
-    CHECK(strstr(out, "hung up") != NULL);
-    close(lfd);
-    CHECK_EQ(unlink(a.sun_path), 0);
-    /* A system that is stopped (SIGSTOP): ls lists it as not answering,
-     * and stats says it did not answer (not that it is no Grove system). */
-    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
-          listen(lfd, 8) == 0);
-    CHECK_EQ(grove_against_stand_in(lfd, false, (const char *[]){"ls", NULL},
-                                    out, sizeof out),
-             0);
-    CHECK(strstr(out, "closing.") != NULL);
-    CHECK(strstr(out, "(not answering)") != NULL);
-    CHECK_EQ(grove_against_stand_in(lfd, false,
-                                    (const char *[]){"stats", "closing", NULL},
-                                    out, sizeof out),
-             1);
-    CHECK(strstr(out, "did not answer in 5 s (it is stopped, or too busy") !=
-          NULL);
-    close(lfd);
-    CHECK_EQ(unlink(a.sun_path), 0);
+    /* First one that hangs up, then one that is stopped (SIGSTOP): stats
+     * says which, not that it is no Grove system. */
+    for (int hang_up = 1; hang_up >= 0; hang_up--) {
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              listen(lfd, 8) == 0);
+        CHECK_EQ(grove_against_stand_in(lfd, hang_up,
+                                        (const char *[]){"ls", NULL}, out,
+                                        sizeof out),
+                 0);
+        CHECK(strstr(out, "closing.") != NULL);
+        CHECK(strstr(out, "(not answering)") != NULL);
+        CHECK_EQ(grove_against_stand_in(
+                     lfd, hang_up, (const char *[]){"stats", "closing", NULL},
+                     out, sizeof out),
+                 1);
+        CHECK(strstr(out, hang_up ? "it hung up before it was asked"
+                                  : "did not answer in 5 s (it is stopped, "
+                                    "or too busy") != NULL);
+        close(lfd);
+        CHECK_EQ(unlink(a.sun_path), 0);
+    }
     CHECK_EQ(rmdir(dir), 0);
     CHECK_EQ(rmdir(runtime), 0);
 }
