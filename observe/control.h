@@ -146,7 +146,8 @@ typedef struct gr__obs_child {
     bool synced;             /* seq is the child's, not a guess. */
     bool silent_noted;       /* Followers were told it does not answer. */
     int silent_rc;           /* Why it did not answer last, or GR_OK. */
-    uint64_t quiet_until_ns; /* Not asked again before then. */
+    int silent_wait_ms;      /* How long it was waited for then. */
+    uint64_t quiet_until_ns; /* Not asked again before then... */
 } gr__obs_child;
 
 /* The processes' figures, summed or one by one. */
@@ -277,7 +278,9 @@ size_t gr__obs_nodes(gr__control *c, gr__obs_node *out, size_t max);
 /* Sends request line to node child n and waits for its answer (within
  * timeout_ms); the answer's bytes are appended to o. Returns GR_OK or why
  * not; a node that did not answer is not asked again for
- * GR__OBS_QUIET_MS (the same error comes at once). */
+ * GR__OBS_QUIET_MS (the same error comes at once) with a wait no longer
+ * than the one it did not answer in (a fetch's short one missed is no
+ * reason to refuse a request's longer one). */
 int gr__obs_ask_node(gr__control *c, const gr__obs_node *n, const char *line,
                      int timeout_ms, gr__obs_out *o);
 /* Packs n processes' figures (msgpack) into o, for a parent. */

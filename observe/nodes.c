@@ -263,7 +263,7 @@ int gr__obs_ask_node(gr__control *c, const gr__obs_node *n, const char *line,
     if (k == NULL)
         return GR_ELIMIT;
     uint64_t now = gr__obs_now_ns();
-    if (now < k->quiet_until_ns)
+    if (now < k->quiet_until_ns && timeout_ms <= k->silent_wait_ms)
         return k->silent_rc; /* It did not answer a moment ago. */
     int rc = GR_OK;
     if (gr_ref_is_none(k->agent)) {
@@ -278,6 +278,7 @@ int gr__obs_ask_node(gr__control *c, const gr__obs_node *n, const char *line,
     if (rc != GR_OK) {
         k->agent = GR_REF_NONE; /* Look again next time. */
         k->silent_rc = rc;
+        k->silent_wait_ms = timeout_ms;
         k->quiet_until_ns = gr__obs_now_ns() + GR__OBS_QUIET_MS * 1000000ull;
         return rc;
     }

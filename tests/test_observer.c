@@ -552,6 +552,41 @@ static void node_insides_seen(void)
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
+/* A node process that missed a follower's fetch (whose wait is short)
+ * is still asked when a trace starts just after (its wait is longer): a
+ * busy moment is no reason to refuse the trace. The miss is made by
+ * stopping the node until the follower says it did not answer. */
+static void trace_after_a_missed_fetch(void)
+{
+    sys_proc sp;
+    CHECK(sys_start(&sp, "nodes-missed", 0));
+    static char out[65536];
+    long node = node_pid(&sp, out, sizeof out);
+    CHECK(node > 0);
+    int fd;
+    pid_t follower =
+        grove_bg((const char *[]){"events", sp.name, "-f", NULL}, &fd);
+    CHECK(follower > 0);
+    char buf[8192] = "";
+    size_t have = 0;
+    CHECK(read_until(fd, buf, sizeof buf, &have,
+                     "grove: following the events of", WAIT_MS / 1000.0));
+    CHECK(kill((pid_t)node, SIGSTOP) == 0);
+    bool missed = read_until(fd, buf, sizeof buf, &have, "did not answer",
+                             WAIT_MS / 1000.0);
+    CHECK(kill((pid_t)node, SIGCONT) == 0);
+    CHECK(missed);
+    int rc = grove(
+        out, sizeof out, 0,
+        (const char *[]){"trace", sp.name, "ticker", "--seconds", "1", NULL});
+    if (rc != 0)
+        fprintf(stderr, "  grove trace: %s\n", out);
+    CHECK_EQ(rc, 0);
+    CHECK(strstr(out, "@obsnode> (ticker) from <") != NULL);
+    grove_bg_stop(follower, fd);
+    CHECK_EQ(sys_stop(&sp), 0);
+}
+
 /* A trace of an actor in a node process goes on in the node's next
  * process after a kill -9. */
 static void trace_across_node_restart(void)
@@ -1139,6 +1174,7 @@ int main(int argc, char **argv)
         TEST_CASE(http_metrics),
         TEST_CASE(top_live_screen),
         TEST_CASE(node_insides_seen),
+        TEST_CASE(trace_after_a_missed_fetch),
         TEST_CASE(trace_across_node_restart),
         TEST_CASE(control_rests_without_descriptors),
     };
