@@ -115,6 +115,15 @@ bool gr__ctx_supervised(const gr_ctx *ctx);
 /* The innermost callback running on this thread, or NULL. */
 extern _Thread_local gr_ctx *gr__ctx_top;
 
+/* Aborts, saying why, unless ctx is the innermost running callback's on
+ * this thread: a gr_ctx kept past its callback, or used from another
+ * thread, is a programmer error that would race with its actor. */
+static inline void gr__ctx_check(const gr_ctx *ctx)
+{
+    GR_ASSERT(ctx == gr__ctx_top &&
+              "a gr_ctx is valid only in the callback it was passed to");
+}
+
 /* The reason gr_fail() and gr_stop_with() leave for the runtime (thread
  * storage, so it survives the longjmp). */
 extern _Thread_local gr_reason gr__exit_why;

@@ -240,6 +240,7 @@ static int start_own(gr_ctx *ctx, uint64_t ms, uint64_t every_ms, uint32_t type,
 {
     if (ctx == NULL || type >= GR_MSG_RESERVED)
         return GR_EINVAL;
+    gr__ctx_check(ctx); /* Its timers are its own, unlocked. */
     gr__actor *a = ctx->self;
     int rc = gr__check_payload(a->sys, data, len);
     if (rc != GR_OK)
@@ -285,6 +286,7 @@ int gr_timer_cancel(gr_ctx *ctx, uint64_t id)
 {
     if (ctx == NULL || id == 0)
         return GR_EINVAL;
+    gr__ctx_check(ctx);
     gr__actor *a = ctx->self;
     if (a->rel == NULL ||
         gr__refmap_take(&a->rel->timers, gr__id_key(id)) == NULL)

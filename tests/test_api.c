@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -862,24 +863,19 @@ static void *close_from_here(void *inbox)
     return NULL;
 }
 
-/* An inbox closed by a thread that is not its owner would be freed under
- * the owner's wait: a programmer error, so the program aborts with a
- * line that says what was wrong (in a child process). */
-static void test_inbox_close_by_another_thread_aborts(void)
+/* Runs fn in a child process with its stderr piped here; whether it
+ * aborted (SIGABRT) with a line holding words. */
+static bool aborts_saying(void (*fn)(void), const char *words)
 {
     int err[2];
-    CHECK_EQ(pipe(err), 0);
+    if (pipe(err) != 0)
+        return false;
     pid_t pid = fork();
     if (pid == 0) {
+        close(err[0]);
         dup2(err[1], 2);
-        gr_system *sys = start(0);
-        gr_inbox *in;
-        pthread_t t;
-        if (sys == NULL || gr_inbox_open(sys, &in) != GR_OK ||
-            pthread_create(&t, NULL, close_from_here, in) != 0)
-            _exit(3);
-        pthread_join(t, NULL);
-        _exit(0); /* Not reached. */
+        fn();
+        _exit(0); /* It did not abort. */
     }
     close(err[1]);
     char said[4096];
@@ -891,9 +887,87 @@ static void test_inbox_close_by_another_thread_aborts(void)
     said[len] = '\0';
     close(err[0]);
     int status = 0;
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-    CHECK(strstr(said, "only the thread that opened it may close it") != NULL);
+    if (waitpid(pid, &status, 0) != pid)
+        return false;
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
+        strstr(said, words) == NULL)
+        fprintf(stderr, "  child: status %#x, said: %s\n", status, said);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+           strstr(said, words) != NULL;
+}
+
+/* In a child: an inbox closed from a thread that did not open it. */
+static void close_inbox_from_another_thread(void)
+{
+    gr_system *sys = start(0);
+    gr_inbox *in;
+    pthread_t t;
+    if (sys == NULL || gr_inbox_open(sys, &in) != GR_OK ||
+        pthread_create(&t, NULL, close_from_here, in) != 0)
+        _exit(3);
+    pthread_join(t, NULL);
+}
+
+/* An inbox closed by a thread that is not its owner would be freed under
+ * the owner's wait: a programmer error, so the program aborts with a
+ * line that says what was wrong (in a child process). */
+static void test_inbox_close_by_another_thread_aborts(void)
+{
+    CHECK(aborts_saying(close_inbox_from_another_thread,
+                        "only the thread that opened it may close it"));
+}
+
+/* A handler that keeps its ctx (for timer_with_a_kept_ctx). */
+static gr_ctx *kept_ctx;
+
+static int keep_ctx_handle(gr_ctx *ctx, void *state, const gr_msg *m)
+{
+    (void)state;
+    kept_ctx = ctx;
+    return gr_reply(ctx, m, 1, NULL, 0);
+}
+
+static const gr_behaviour keep_ctx_b = {.name = "keep_ctx",
+                                        .handle = keep_ctx_handle};
+
+/* In a child: has an actor keep its ctx past a handler call (kept_ctx),
+ * and returns to use it from this thread. */
+static void keep_a_ctx(void)
+{
+    gr_system *sys = start(0);
+    gr_ref a;
+    gr_msg *reply = NULL;
+    if (sys == NULL ||
+        gr_system_spawn(sys, &keep_ctx_b, NULL, 0, &a) != GR_OK ||
+        gr_call(sys, a, 1, NULL, 0, 5000, &reply) != GR_OK)
+        _exit(3);
+    gr_msg_free(reply);
+}
+
+/* In a child: a timer started with a kept ctx. */
+static void timer_with_a_kept_ctx(void)
+{
+    keep_a_ctx();
+    uint64_t id = 0;
+    (void)gr_timer_after(kept_ctx, 10, 1, NULL, 0, &id);
+}
+
+/* In a child: a timer cancelled with a kept ctx. */
+static void timer_cancel_with_a_kept_ctx(void)
+{
+    keep_a_ctx();
+    (void)gr_timer_cancel(kept_ctx, 1);
+}
+
+/* A ctx kept past its callback and used from another thread would race
+ * with its actor: timers abort saying so, as sends do, instead of
+ * starting a timer behind the actor's back. */
+static void test_timer_with_a_kept_ctx_aborts(void)
+{
+    CHECK(aborts_saying(timer_with_a_kept_ctx,
+                        "a gr_ctx is valid only in the callback"));
+    CHECK(aborts_saying(timer_cancel_with_a_kept_ctx,
+                        "a gr_ctx is valid only in the callback"));
 }
 
 /* A handler returning GR_STOP makes its actor exit at once with reason
@@ -937,4 +1011,5 @@ TEST_MAIN(TEST_CASE(test_spawn_bad_args), TEST_CASE(test_send_bad_args),
           TEST_CASE(test_self_and_system_in_callbacks),
           TEST_CASE(test_wrong_thread),
           TEST_CASE(test_handler_stop_exits_normally),
-          TEST_CASE(test_inbox_close_by_another_thread_aborts))
+          TEST_CASE(test_inbox_close_by_another_thread_aborts),
+          TEST_CASE(test_timer_with_a_kept_ctx_aborts))

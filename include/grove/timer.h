@@ -16,7 +16,9 @@
  * messages queue up if the actor is slower than the period.
  *
  * Thread safety: each call takes the ctx of the current callback and may
- * be made only from that actor's callbacks.
+ * be made only from that actor's callbacks; a ctx kept past its callback,
+ * or used from another thread, aborts the program with a line saying so,
+ * as a send with one does.
  */
 #ifndef GROVE_TIMER_H
 #define GROVE_TIMER_H
