@@ -30,8 +30,8 @@
     X(ENOMEM, -2, "out of memory")                                             \
     X(ENOACTOR, -3, "no such actor")                                           \
     X(ESTOPPED, -4, "system is stopping")                                      \
-    X(EEXIST, -5, "name already registered")                                   \
-    X(ENOTFOUND, -6, "name not registered")                                    \
+    X(EEXIST, -5, "already exists (a name, child id or node)")                 \
+    X(ENOTFOUND, -6, "not found (no such name, child, timer or monitor)")      \
     X(ETIMEDOUT, -7, "timed out")                                              \
     X(EUNHANDLED, -8, "unhandled message")                                     \
     X(EWRONGTHREAD, -9, "not allowed on this thread")                          \
