@@ -59,7 +59,8 @@ typedef int (*gr_ask_fn)(gr_ctx *ctx, void *state, const gr_msg *answer,
  * Sends target a request of type (an application type) with a copy of
  * data, to be answered within timeout (a gr_duration: GR_DURATION_DEFAULT
  * is 5 s, OTP's default; GR_DURATION_INFINITE never times out;
- * GR_DURATION_ZERO times out at once unless the answer is already in).
+ * GR_DURATION_ZERO times out as soon as the timer thread looks, within a
+ * few ms, so a target that answers at once may still win).
  * Stores the ask's id in *corr (may be NULL). Returns
  * GR_OK (exactly one answer follows), GR_ENOACTOR (target already gone; no
  * answer follows), GR_EMAILBOXFULL (the target's bounded mailbox is full;
