@@ -91,24 +91,31 @@ static void sup_text(const gr_event *ev, char *buf, size_t size, size_t *n)
     gr_ref_format(ev->sys, ev->child, child, sizeof child);
     gr_reason_format(&ev->reason, why, sizeof why);
     const char *sn = ev->sup_name != NULL ? ev->sup_name : "";
-    const char *id = ev->child_id != NULL ? ev->child_id : "";
+    /* A child by its id; a simple-one-for-one child, which has none, by
+     * its behaviour. */
+    char id[GR_NAME_MAX + 3];
+    const char *b = ev->behaviour != NULL ? ev->behaviour : "";
+    if (ev->child_id != NULL && ev->child_id[0] != '\0')
+        snprintf(id, sizeof id, "\"%s\"", ev->child_id);
+    else
+        snprintf(id, sizeof id, "(%s)", b);
     put(buf, size, n, "supervisor %s%s%s%s: ", sup, *sn ? " (" : "", sn,
         *sn ? ")" : "");
     switch (ev->kind) {
     case GR_EV_CHILD_STARTED:
-        put(buf, size, n, "child \"%s\" started as %s", id, child);
+        put(buf, size, n, "child %s started as %s", id, child);
         break;
     case GR_EV_CHILD_EXITED:
-        put(buf, size, n, "child \"%s\" %s exited: %s", id, child, why);
+        put(buf, size, n, "child %s %s exited: %s", id, child, why);
         break;
     case GR_EV_CHILD_CRASHED:
-        put(buf, size, n, "child \"%s\" %s crashed: %s", id, child, why);
+        put(buf, size, n, "child %s %s crashed: %s", id, child, why);
         break;
     case GR_EV_CHILD_RESTARTED:
-        put(buf, size, n, "child \"%s\" restarted as %s", id, child);
+        put(buf, size, n, "child %s restarted as %s", id, child);
         break;
     case GR_EV_START_FAILED:
-        put(buf, size, n, "child \"%s\" failed to start: %s", id, why);
+        put(buf, size, n, "child %s failed to start: %s", id, why);
         break;
     default: /* GR_EV_GAVE_UP */
         put(buf, size, n,
@@ -267,7 +274,8 @@ char *gr_event_format_json(const gr_event *ev, char *buf, size_t size)
         put(buf, size, &n, ",\"child\":\"%s\"",
             gr_ref_format(ev->sys, ev->child, b, sizeof b));
         put_json_reason(ev, buf, size, &n);
-        put(buf, size, &n, ",\"restarts\":%u", ev->restarts);
+        put(buf, size, &n, ",\"restarts\":%u,\"behaviour\":", ev->restarts);
+        put_json_string(buf, size, &n, ev->behaviour ? ev->behaviour : "");
     } else {
         put(buf, size, &n, ",\"actor\":\"%s\",\"behaviour\":",
             gr_ref_format(ev->sys, ev->actor, a, sizeof a));

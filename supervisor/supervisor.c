@@ -28,6 +28,7 @@ static void emit_counting(sup_state *s, gr_event_kind kind, const sup_child *c,
                    .supervisor = s->self,
                    .sup_name = s->name != NULL ? s->name : "",
                    .child_id = c != NULL ? c->id : "",
+                   .behaviour = c != NULL && c->b != NULL ? c->b->name : "",
                    .child = child,
                    .reason = why != NULL ? *why : gr_reason_of(GR_OK),
                    .restarts =

@@ -208,9 +208,9 @@ static const char *ref_str(gr_ref r, char *buf, size_t size)
 }
 
 /* The keys include/grove/event.h documents. */
-static const char *const json_keys[] = {"event",    "time_ns",  "supervisor",
-                                        "sup_name", "child_id", "child",
-                                        "reason",   "code",     "restarts"};
+static const char *const json_keys[] = {
+    "event", "time_ns", "supervisor", "sup_name", "child_id",
+    "child", "reason",  "code",       "restarts", "behaviour"};
 
 /* Returns 1 if o has every documented key. */
 static int json_has_keys(const struct jobj *o)
@@ -408,6 +408,28 @@ static void test_log_text(void)
         log_dump();
     CHECK(!bad);
     close_env();
+}
+
+/* A child is named by its id; a simple-one-for-one child, which has none,
+ * by its behaviour (not as child ""). */
+static void test_dynamic_child_named_by_behaviour(void)
+{
+    gr_event ev = {.kind = GR_EV_CHILD_CRASHED,
+                   .supervisor = {1, 0, 0},
+                   .child = {2, 0, 0},
+                   .child_id = "",
+                   .behaviour = "session",
+                   .reason = {.code = GR_EFAILED}};
+    char line[512];
+    gr_event_format_text(&ev, line, sizeof line);
+    if (strstr(line, "child (session) <") == NULL)
+        fprintf(stderr, "  text: %s\n", line);
+    CHECK(strstr(line, "child (session) <") != NULL);
+    CHECK(strstr(gr_event_format_json(&ev, line, sizeof line),
+                 ",\"behaviour\":\"session\"") != NULL);
+    ev.child_id = "echo";
+    gr_event_format_text(&ev, line, sizeof line);
+    CHECK(strstr(line, "child \"echo\" <") != NULL);
 }
 
 /* The formatters write at most size bytes, always NUL-terminated: text is
@@ -614,4 +636,5 @@ TEST_MAIN(TEST_CASE(test_backoff_restarting),
           TEST_CASE(test_restart_retry_succeeds),
           TEST_CASE(test_restart_retry_gives_up), TEST_CASE(test_log_json),
           TEST_CASE(test_log_text), TEST_CASE(test_event_format_truncation),
+          TEST_CASE(test_dynamic_child_named_by_behaviour),
           TEST_CASE(test_restart_storm))

@@ -73,11 +73,14 @@ typedef struct gr_event {
     gr_reason reason;   /* Exit or failure reason; code GR_OK otherwise. */
     /* Actor events (spawned, exited, crashed, init_failed): */
     gr_ref actor;          /* The actor. */
-    const char *behaviour; /* Its behaviour's name, or "". */
+    const char *behaviour; /* Its behaviour's name, or "" (supervisor
+                              events: the child's). */
     /* Supervisor events (child_*, start_failed, gave_up): */
     gr_ref supervisor;    /* The supervisor it concerns. */
     const char *sup_name; /* Its registered name, or "". */
-    const char *child_id; /* The child's id ("" for GR_EV_GAVE_UP). */
+    const char *child_id; /* The child's id ("" for GR_EV_GAVE_UP, and for
+                             a simple-one-for-one child, which behaviour
+                             names instead). */
     gr_ref child;         /* The child's reference (new one on a restart). */
     unsigned restarts;    /* Restarts in the current intensity window. */
     /* Dead-letter events: */
@@ -117,8 +120,8 @@ GR_API char *gr_event_format_text(const gr_event *ev, char *buf, size_t size);
  * including the terminator; a line that does not fit becomes
  * {"event":...,"truncated":true}) and returns buf. Keys: event, time_ns,
  * level, then per kind: actor, behaviour, reason, code (actor events);
- * supervisor, sup_name, child_id, child, reason, code, restarts
- * (supervisor events); from, to, type, corr, reason (dead letters);
+ * supervisor, sup_name, child_id, child, reason, code, restarts,
+ * behaviour (supervisor events); from, to, type, corr, reason (dead letters);
  * socket, actor, address, listener, unsent, reason, code (socket events);
  * actor, behaviour, type, elapsed_ms (slow handlers).
  */
