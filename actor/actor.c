@@ -268,6 +268,7 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
     w->turn_actor = a;
     w->turn_handled = 0;
     w->mute_on = 0;
+    w->turn_yield = false;
     atomic_store_explicit(&w->stats.now_serial, a->serial,
                           memory_order_relaxed);
     while (n < GR__BATCH) {
@@ -338,14 +339,26 @@ void gr__actor_run(gr__worker *w, gr__actor *a)
         gr__env_free(e);
         if (w->mute_on != 0)
             break; /* It sent to an overloaded actor: end the turn here. */
+        if (w->turn_yield)
+            break; /* It yields: see below. */
     }
     atomic_store_explicit(&w->stats.now_serial, 0, memory_order_relaxed);
     gr__stat_inc(&w->stats.delivered, w->turn_handled);
     if (gr__mute_due(w, a, n == GR__BATCH) &&
         gr__mute_turn_end(w, a, n == GR__BATCH, drained))
         return; /* Off the run queues until what it sent to catches up. */
-    if (n == GR__BATCH || !gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
+    if (n < GR__BATCH && gr__mailbox_mark_empty(&a->mb_head, &a->mb_tail))
+        return;
+    if (w->turn_yield) /* Behind every actor already runnable, anywhere. */
+        gr__sched_submit(&a->sys->sched, NULL, a);
+    else
         gr__sched_requeue(&a->sys->sched, w, a);
+}
+
+void gr__ctx_yield(gr_ctx *ctx)
+{
+    if (ctx->w != NULL)
+        ctx->w->turn_yield = true;
 }
 
 void gr__actor_failed(gr__worker *w)

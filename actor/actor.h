@@ -108,6 +108,13 @@ void gr__accept_calls(gr_ctx *ctx);
  * (a supervisor, say), or GR_REF_NONE. */
 gr_ref gr__ctx_parent(const gr_ctx *ctx);
 
+/* Ends the current handler call's turn once it returns, and puts the
+ * actor behind every actor already runnable (the injection queue), so a
+ * message it sent itself is handled after they have run: OTP's try_again
+ * waits its turn so; here a turn would go on with it at once. No effect
+ * in an init called off a worker. */
+void gr__ctx_yield(gr_ctx *ctx);
+
 /* Whether the current actor is a supervisor's child (its supervisor logs
  * its exits). */
 bool gr__ctx_supervised(const gr_ctx *ctx);

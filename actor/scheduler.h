@@ -79,6 +79,8 @@ typedef struct gr__worker {
     unsigned turn_sends;      /* Owner only: sends made in the current turn. */
     uint64_t mute_on; /* Owner only: the serial of an overloaded actor the
                          current turn sent to, or 0 (see mute.h). */
+    bool turn_yield;  /* Owner only: the current turn ends after this
+                         message, behind what is queued (gr__ctx_yield). */
     /* Owner only: the actor the current turn sent to first, kept pinned
      * until the turn ends (pin_serial 0: none); see send.c. */
     uint64_t pin_serial;

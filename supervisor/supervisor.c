@@ -268,7 +268,11 @@ static int give_up(sup_state *s, gr_ctx *ctx)
 }
 
 /* Arranges for c's restart after delay_ms (0: as the next message), as
- * OTP's try_again does after a failed restart. */
+ * OTP's try_again does after a failed restart. With no delay the
+ * supervisor yields: the message is handled after the actors already
+ * waiting to run have run, not in the same turn (over and over until the
+ * intensity ran out), so an old child that still holds the name the
+ * restart wants gets to handle its exit signal first. */
 static void schedule_restart(sup_state *s, gr_ctx *ctx, sup_child *c,
                              uint64_t delay_ms)
 {
@@ -276,12 +280,14 @@ static void schedule_restart(sup_state *s, gr_ctx *ctx, sup_child *c,
     c->token = ++s->next_token;
     c->timer = 0;
     int rc = gr__refmap_put(&s->timers, gr__id_key(c->token), c);
-    if (rc == GR_OK)
-        rc = delay_ms == 0
-                 ? gr__deliver(s->sys, ctx->w, GR__MSG_SUP_TIMER, s->self,
-                               s->self, c->token, NULL, 0)
-                 : gr__timer_start(s->sys, delay_ms, s->self, GR__MSG_SUP_TIMER,
-                                   c->token, &c->timer);
+    if (rc == GR_OK && delay_ms == 0) {
+        rc = gr__deliver(s->sys, ctx->w, GR__MSG_SUP_TIMER, s->self, s->self,
+                         c->token, NULL, 0);
+        gr__ctx_yield(ctx);
+    } else if (rc == GR_OK) {
+        rc = gr__timer_start(s->sys, delay_ms, s->self, GR__MSG_SUP_TIMER,
+                             c->token, &c->timer);
+    }
     if (rc != GR_OK) {
         /* Out of memory or stopping: the child stays down, visible as
          * restarting; a restart_child request can still start it. */

@@ -11,6 +11,7 @@
 #include <grove/grove.h>
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "sup_helpers.h"
 
@@ -391,9 +392,74 @@ static void test_tree_too_deep_refused(void)
     CHECK_EQ(live_fit, live0 + fits);
 }
 
+/* mid[m1 (registered as "m1"), m2] under a one-for-one top. */
+static const gr_child_spec named_kids[] = {{.id = "m1",
+                                            .name = "m1",
+                                            .behaviour = &worker_b,
+                                            .arg = "m1",
+                                            .arg_len = sizeof "m1",
+                                            .restart = GR_PERMANENT},
+                                           WORKER("m2", GR_PERMANENT)};
+static const gr_sup_spec named_mid = {.strategy = GR_ONE_FOR_ONE,
+                                      .intensity = 3,
+                                      .children = named_kids,
+                                      .nchildren = NKIDS(named_kids),
+                                      .name = "mid"};
+static const gr_child_spec named_top_kids[] = {SUPERVISOR("mid", named_mid)};
+static const gr_sup_spec named_top = {.strategy = GR_ONE_FOR_ONE,
+                                      .intensity = 100,
+                                      .period_ms = 5000,
+                                      .children = named_top_kids,
+                                      .nchildren = 1};
+
+/* A child supervisor that is killed, or stopped, is restarted with its
+ * registered child, though the old child still holds the name until its
+ * exit signal is handled: a restart that finds the name taken is tried
+ * again once the actors waiting to run have run (OTP's try_again goes
+ * through the mailbox too), not again and again in the same turn until
+ * the intensity runs out and the whole tree is gone (however high it is:
+ * the old code gave up after 100 tries in one turn). One worker makes
+ * that order certain; five rounds each way. */
+static void test_tree_restart_with_registered_children(void)
+{
+    trace_reset();
+    gr_config cfg = {.workers = 1,
+                     .log_fn = quiet_log,
+                     .no_signals = 1,
+                     .event_fn = trace_event};
+    gr_system *sys = start_system(&cfg);
+    CHECK(sys != NULL);
+    gr_ref top_ref;
+    CHECK_EQ(gr_supervisor_start(sys, &named_top, &top_ref), GR_OK);
+    for (int round = 0; round < 10; round++) {
+        gr_ref mid = kid_ref(sys, top_ref, "mid"), m1 = GR_REF_NONE, now;
+        CHECK_EQ(gr_whereis(sys, "m1", &m1), GR_OK);
+        if (round % 2 == 0)
+            CHECK_EQ(gr_system_exit(sys, mid, &(gr_reason){.code = GR_EKILL}),
+                     GR_OK);
+        else
+            CHECK_EQ(gr_stop(sys, mid), GR_OK);
+        /* The new mid's m1, once registered (bounded). */
+        bool back = false;
+        for (int i = 0; i < 2000 && !back; i++) {
+            back = gr_whereis(sys, "m1", &now) == GR_OK && !gr_ref_eq(now, m1);
+            if (!back)
+                sleep_ms(1);
+        }
+        if (!back)
+            trace_dump(0);
+        CHECK(back);
+        gr_child_counts counts; /* The top is still there. */
+        CHECK_EQ(gr_supervisor_count_children(sys, top_ref, 5000, &counts),
+                 GR_OK);
+    }
+    sup_system_end(sys);
+}
+
 TEST_MAIN(TEST_CASE(test_tree_orderly_stop),
           TEST_CASE(test_tree_stop_reason_passed_down),
           TEST_CASE(test_tree_nested_four_levels),
           TEST_CASE(test_tree_deep_crash_stays_local),
           TEST_CASE(test_tree_group_restart_with_child_supervisor),
-          TEST_CASE(test_tree_too_deep_refused))
+          TEST_CASE(test_tree_too_deep_refused),
+          TEST_CASE(test_tree_restart_with_registered_children))
