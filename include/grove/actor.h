@@ -243,7 +243,10 @@ GR_API int gr_system_tell_name(gr_system *sys, gr_ref from, const char *name,
 /*
  * Asks an actor to exit with reason GR_ESHUTDOWN after the messages already
  * in its mailbox; returns at once. Returns GR_OK, GR_ENOACTOR when the
- * actor is already gone, or GR_EINVAL for an inbox (close it instead).
+ * actor is already gone, or GR_EINVAL for an inbox (close it instead). A
+ * supervisor stopped so exits at once, its children getting that exit
+ * through their links (one that traps exits goes on): to stop a tree in
+ * order, send it GR_ESHUTDOWN with gr_system_exit() instead.
  */
 GR_API int gr_stop(gr_system *sys, gr_ref target);
 
