@@ -440,6 +440,23 @@ static void ls_stats_metrics_tree(void)
     CHECK_EQ(sys_stop(&sp), 0);
 }
 
+/* Starts `grove events SYS -f` on sp's system in the background and
+ * waits until it says it follows (buf: size bytes, *have used); its pid,
+ * or -1 (its output fd in *fd all the same, for grove_bg_stop). */
+static pid_t follow_events(const sys_proc *sp, int *fd, char *buf, size_t size,
+                           size_t *have)
+{
+    pid_t follower =
+        grove_bg((const char *[]){"events", sp->name, "-f", NULL}, fd);
+    if (follower > 0 &&
+        !read_until(*fd, buf, size, have, "grove: following the events of",
+                    WAIT_MS / 1000.0)) {
+        grove_bg_stop(follower, *fd);
+        return -1;
+    }
+    return follower;
+}
+
 /* kill -9 of the node process: `events -f` shows the restart within a
  * second, and the tree shows the new process's pid. */
 static void node_restart_seen(void)
@@ -449,16 +466,13 @@ static void node_restart_seen(void)
     static char out[65536];
     long old = node_pid(&sp, out, sizeof out);
     CHECK(old > 0);
-    /* Follow the events from another process. */
+    /* Follow the events from another process (it says so once the
+     * system holds it as a follower). */
     int fd;
-    pid_t follower =
-        grove_bg((const char *[]){"events", sp.name, "-f", NULL}, &fd);
-    CHECK(follower > 0);
-    /* It says so once the system holds it as a follower. */
     char buf[8192] = "";
     size_t have = 0;
-    CHECK(read_until(fd, buf, sizeof buf, &have,
-                     "grove: following the events of", WAIT_MS / 1000.0));
+    pid_t follower = follow_events(&sp, &fd, buf, sizeof buf, &have);
+    CHECK(follower > 0);
     CHECK(kill((pid_t)old, SIGKILL) == 0);
     have = 0;
     bool seen = read_until(fd, buf, sizeof buf, &have,
@@ -483,13 +497,10 @@ static void node_insides_seen(void)
     sys_proc sp;
     CHECK(sys_start(&sp, "nodes", 0));
     int fd;
-    pid_t follower =
-        grove_bg((const char *[]){"events", sp.name, "-f", NULL}, &fd);
-    CHECK(follower > 0);
     char buf[16384] = "";
     size_t have = 0;
-    CHECK(read_until(fd, buf, sizeof buf, &have,
-                     "grove: following the events of", WAIT_MS / 1000.0));
+    pid_t follower = follow_events(&sp, &fd, buf, sizeof buf, &have);
+    CHECK(follower > 0);
     /* The crasher, in the node process, is restarted every half second;
      * its supervisor there reports it, and the root fetches it. */
     have = 0;
@@ -564,13 +575,10 @@ static void trace_after_a_missed_fetch(void)
     long node = node_pid(&sp, out, sizeof out);
     CHECK(node > 0);
     int fd;
-    pid_t follower =
-        grove_bg((const char *[]){"events", sp.name, "-f", NULL}, &fd);
-    CHECK(follower > 0);
     char buf[8192] = "";
     size_t have = 0;
-    CHECK(read_until(fd, buf, sizeof buf, &have,
-                     "grove: following the events of", WAIT_MS / 1000.0));
+    pid_t follower = follow_events(&sp, &fd, buf, sizeof buf, &have);
+    CHECK(follower > 0);
     CHECK(kill((pid_t)node, SIGSTOP) == 0);
     bool missed = read_until(fd, buf, sizeof buf, &have, "did not answer",
                              WAIT_MS / 1000.0);
