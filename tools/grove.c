@@ -269,6 +269,11 @@ static const found *resolve(const char *sys, found *all, int n)
             "a system must be started with gr_config.control or "
             "GROVE_CONTROL=1)\n",
             sys, dir);
+    if (sys[strspn(sys, "0123456789")] == '\0')
+        fprintf(stderr,
+                "grove: if %s is a node process, give its system's pid or "
+                "name instead (grove tree SYS shows a system's nodes)\n",
+                sys);
     return NULL;
 }
 
