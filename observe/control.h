@@ -147,7 +147,8 @@ typedef struct gr__obs_child {
     bool silent_noted;       /* Followers were told it does not answer. */
     int silent_rc;           /* Why it did not answer last, or GR_OK. */
     int silent_wait_ms;      /* How long it was waited for then. */
-    uint64_t quiet_until_ns; /* Not asked again before then... */
+    uint64_t quiet_until_ns; /* Before then, not asked again with a wait
+                                no longer than silent_wait_ms. */
 } gr__obs_child;
 
 /* The processes' figures, summed or one by one. */
