@@ -241,8 +241,10 @@ void gr__signal_arrived(gr__dist *d, const erlang_msg *msg, const ei_x_buff *x)
         return;
     case ERL_EXIT:
     case ERL_EXIT2: {
-        /* The reason: one term, checked before anything decodes it. */
-        const char *why;
+        /* The reason: one term, checked before anything decodes it
+         * (gr__term_end says why only when it finds none: a whole term
+         * with more after it is malformed too). */
+        const char *why = "bytes after the reason";
         gr_exit_msg sig = {.from = from,
                            .reason = gr_reason_of(GR_EFAILED),
                            .linked = msg->msgtype == ERL_EXIT};
