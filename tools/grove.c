@@ -172,8 +172,10 @@ static int attach(const found *f, int wait_ms, attach_end *end, char *why,
            : got == LINE_CLOSED ? ATTACH_GONE
                                 : ATTACH_REFUSED;
     if (got == LINE_READ && sscanf(hello, "grove-control %d", &version) == 1 &&
-        version == PROTOCOL_VERSION)
+        version == PROTOCOL_VERSION) {
+        *end = ATTACHED;
         return fd;
+    }
     if (got == LINE_READ && version != 0)
         snprintf(why, why_size,
                  "it speaks control protocol %d; this grove speaks %d (use "
